@@ -1,0 +1,60 @@
+// aifs::Api: everything a client can ask of AIFS, written once for both the
+// in-process engine (embedded mode) and the gRPC client (remote mode). The
+// CLI and other faces are written against this interface only.
+//
+// Every call is thread-safe and reports failure as a Status with a stable
+// reason; nothing partial ever becomes visible.
+#pragma once
+
+#include <memory>
+
+#include "aifs/api/types.h"
+
+namespace aifs {
+
+// A put in progress. Write() streams the bytes (any split); Commit() makes the
+// asset visible atomically and returns its ID. Destroying an uncommitted
+// writer aborts it: nothing becomes visible.
+class AssetWriter {
+ public:
+  virtual ~AssetWriter() = default;
+  virtual Status Write(ByteSpan data) = 0;
+  virtual Result<PutResult> Commit() = 0;
+};
+
+class Api {
+ public:
+  virtual ~Api() = default;
+
+  // Namespaces
+  virtual Result<NamespaceInfo> CreateNamespace(const std::string& name,
+                                                const Metadata& labels) = 0;
+  virtual Result<std::vector<NamespaceInfo>> ListNamespaces() = 0;
+  virtual Result<NamespaceInfo> GetNamespace(const std::string& name) = 0;
+  // Only an empty namespace can be deleted (FAILED_PRECONDITION NAMESPACE_NOT_EMPTY).
+  virtual Status DeleteNamespace(const std::string& name) = 0;
+
+  // Assets
+  virtual Result<std::unique_ptr<AssetWriter>> BeginPut(const PutOptions& options) = 0;
+  virtual Result<AssetInfo> StatAsset(const std::string& ns, const AssetId& id,
+                                      bool with_chunks) = 0;
+  // Streams bytes [offset, offset+length) clipped to the asset; offset beyond
+  // the end is OUT_OF_RANGE. Every chunk is verified; a full read also
+  // verifies the asset ID.
+  virtual Status ReadAsset(const std::string& ns, const AssetId& id, const ReadRange& range,
+                           const ByteSink& sink) = 0;
+  virtual Result<AssetPage> ListAssets(const ListOptions& options) = 0;
+  virtual Status DeleteAsset(const std::string& ns, const AssetId& id) = 0;
+  // Re-reads and re-hashes every chunk and the whole asset.
+  virtual Result<VerifyReport> VerifyAsset(const std::string& ns, const AssetId& id) = 0;
+
+  // Maintenance
+  virtual Result<StoreDescription> DescribeStore() = 0;
+  // Finds (and unless dry_run deletes) chunk objects nothing references, such
+  // as those left by a put that was killed.
+  virtual Result<GcReport> CollectGarbage(bool dry_run) = 0;
+  // New KMS key version for new chunks; returns its key ID.
+  virtual Result<std::string> RotateKey() = 0;
+};
+
+}  // namespace aifs

@@ -1,0 +1,125 @@
+// Plain value types exchanged through aifs::Api. They carry no behaviour, so
+// the engine, the gRPC adapters and the CLI can share them freely.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "aifs/core/ids.h"
+
+namespace aifs {
+
+enum class AssetKind { kBlob = 1, kTensor = 2, kEmbed = 3, kArtifact = 4 };
+std::string_view KindName(AssetKind kind);  // "blob", "tensor", ...
+Result<AssetKind> ParseKind(std::string_view name);
+
+using Metadata = std::map<std::string, std::string>;
+
+struct NamespaceInfo {
+  std::string name;
+  int64_t created_unix_ns = 0;
+  Metadata labels;
+  uint64_t asset_count = 0;
+  uint64_t logical_bytes = 0;  // sum of asset sizes
+  uint64_t chunk_count = 0;    // distinct stored chunks
+  uint64_t stored_bytes = 0;   // bytes of sealed chunk objects
+};
+
+struct ChunkInfo {
+  Digest hash{};
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  uint64_t stored_size = 0;
+  bool compressed = false;
+  std::string kms_key_id;
+};
+
+struct AssetInfo {
+  std::string ns;
+  AssetId id;
+  AssetKind kind = AssetKind::kBlob;
+  uint64_t size = 0;
+  Metadata metadata;
+  int64_t created_unix_ns = 0;
+  size_t chunk_count = 0;
+  std::vector<ChunkInfo> chunks;  // filled only when asked for
+  AssetUri Uri() const { return {ns, id}; }
+};
+
+struct PutOptions {
+  std::string ns = "default";
+  AssetKind kind = AssetKind::kBlob;
+  Metadata metadata;
+  std::optional<uint64_t> expected_size;  // a mismatch aborts the put
+  std::optional<AssetId> expected_id;     // a mismatch aborts the put
+};
+
+struct PutResult {
+  AssetInfo asset;
+  bool created = false;  // false: these bytes were already an asset here
+  uint64_t chunks_total = 0;
+  uint64_t chunks_new = 0;    // chunks stored by this put
+  uint64_t bytes_stored = 0;  // sealed bytes this put added
+};
+
+struct MetaFilter {
+  enum class Op { kEquals, kPrefix, kExists };
+  std::string key;
+  Op op = Op::kEquals;
+  std::string value;
+};
+
+struct ListOptions {
+  std::string ns = "default";
+  size_t limit = 1000;
+  std::string page_token;  // from the previous page; empty for the first
+  std::vector<MetaFilter> filters;  // all must match
+  std::optional<AssetKind> kind;
+};
+
+struct AssetPage {
+  std::vector<AssetInfo> assets;
+  std::string next_page_token;  // empty when this is the last page
+};
+
+struct ReadRange {
+  static constexpr uint64_t kToEnd = std::numeric_limits<uint64_t>::max();
+  uint64_t offset = 0;
+  uint64_t length = kToEnd;
+};
+
+// Receives read data in order; a non-OK return stops the read with it.
+using ByteSink = std::function<Status(ByteSpan)>;
+
+struct VerifyReport {
+  AssetId id;
+  uint64_t chunks_checked = 0;
+  uint64_t bytes_checked = 0;
+  Status result;  // OK or the first failure
+};
+
+struct GcReport {
+  bool dry_run = true;
+  uint64_t objects_scanned = 0;
+  uint64_t orphan_objects = 0;
+  uint64_t orphan_bytes = 0;
+  uint64_t reclaimed_objects = 0;
+};
+
+struct StoreDescription {
+  std::string data_dir;
+  std::string meta_url;
+  std::string chunk_url;
+  std::string kms_kind;
+  std::string kms_current_key;
+  uint32_t chunk_min = 0, chunk_avg = 0, chunk_max = 0;
+  int zstd_level = 0;
+  bool read_only = false;
+};
+
+}  // namespace aifs

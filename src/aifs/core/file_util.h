@@ -1,0 +1,24 @@
+// Small POSIX file helpers with Status errors (errno mapped by err::FromErrno).
+#pragma once
+
+#include <string>
+
+#include "aifs/core/bytes.h"
+#include "aifs/core/status.h"
+
+namespace aifs {
+
+Result<std::string> ReadFileToString(const std::string& path);
+
+// Writes `data` to a temp file beside `path`, fsyncs it, renames it over
+// `path` and fsyncs the directory: readers see the old or the new file, never
+// a mix, and the new one survives a crash once this returns.
+Status WriteFileAtomic(const std::string& path, std::string_view data, int mode = 0644);
+
+Status FsyncDir(const std::string& dir);
+Status MakeDirs(const std::string& path, int mode = 0755);
+
+// write(2) until done, retrying EINTR.
+Status WriteAll(int fd, ByteSpan data, std::string_view what);
+
+}  // namespace aifs

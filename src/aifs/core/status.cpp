@@ -1,0 +1,90 @@
+#include "aifs/core/status.h"
+
+#include <cerrno>
+#include <cstring>
+
+namespace aifs {
+
+std::string_view CodeName(Code code) {
+  switch (code) {
+    case Code::kOk: return "OK";
+    case Code::kCancelled: return "CANCELLED";
+    case Code::kUnknown: return "UNKNOWN";
+    case Code::kInvalidArgument: return "INVALID_ARGUMENT";
+    case Code::kDeadlineExceeded: return "DEADLINE_EXCEEDED";
+    case Code::kNotFound: return "NOT_FOUND";
+    case Code::kAlreadyExists: return "ALREADY_EXISTS";
+    case Code::kPermissionDenied: return "PERMISSION_DENIED";
+    case Code::kResourceExhausted: return "RESOURCE_EXHAUSTED";
+    case Code::kFailedPrecondition: return "FAILED_PRECONDITION";
+    case Code::kAborted: return "ABORTED";
+    case Code::kOutOfRange: return "OUT_OF_RANGE";
+    case Code::kUnimplemented: return "UNIMPLEMENTED";
+    case Code::kInternal: return "INTERNAL";
+    case Code::kUnavailable: return "UNAVAILABLE";
+    case Code::kDataLoss: return "DATA_LOSS";
+    case Code::kUnauthenticated: return "UNAUTHENTICATED";
+  }
+  return "UNKNOWN";
+}
+
+std::string Status::ToString() const {
+  if (ok()) return "OK";
+  std::string s(CodeName(code_));
+  s += ' ';
+  s += reason_;
+  s += ": ";
+  s += message_;
+  return s;
+}
+
+Status Status::WithContext(std::string_view context) const {
+  if (ok()) return *this;
+  return Status(code_, reason_, std::string(context) + ": " + message_);
+}
+
+namespace err {
+#define AIFS_DEFINE_ERR(Name, CodeValue)                   \
+  Status Name(std::string reason, std::string message) {   \
+    return Status(CodeValue, std::move(reason), std::move(message)); \
+  }
+AIFS_DEFINE_ERR(InvalidArgument, Code::kInvalidArgument)
+AIFS_DEFINE_ERR(NotFound, Code::kNotFound)
+AIFS_DEFINE_ERR(AlreadyExists, Code::kAlreadyExists)
+AIFS_DEFINE_ERR(PermissionDenied, Code::kPermissionDenied)
+AIFS_DEFINE_ERR(ResourceExhausted, Code::kResourceExhausted)
+AIFS_DEFINE_ERR(FailedPrecondition, Code::kFailedPrecondition)
+AIFS_DEFINE_ERR(Aborted, Code::kAborted)
+AIFS_DEFINE_ERR(OutOfRange, Code::kOutOfRange)
+AIFS_DEFINE_ERR(Unimplemented, Code::kUnimplemented)
+AIFS_DEFINE_ERR(Internal, Code::kInternal)
+AIFS_DEFINE_ERR(Unavailable, Code::kUnavailable)
+AIFS_DEFINE_ERR(DataLoss, Code::kDataLoss)
+#undef AIFS_DEFINE_ERR
+
+Status FromErrno(int errnum, std::string_view what) {
+  std::string msg = std::string(what) + ": " + std::strerror(errnum);
+  switch (errnum) {
+    case ENOSPC:
+    case EDQUOT:
+      return ResourceExhausted("STORAGE_FULL", std::move(msg));
+    case EROFS:
+      return FailedPrecondition("STORAGE_READ_ONLY", std::move(msg));
+    case EACCES:
+    case EPERM:
+      return PermissionDenied("STORAGE_ACCESS_DENIED", std::move(msg));
+    case ENOENT:
+      return NotFound("FILE_NOT_FOUND", std::move(msg));
+    case EISDIR:
+    case ENOTDIR:
+    case ENAMETOOLONG:
+      return InvalidArgument("BAD_PATH", std::move(msg));
+    case EIO:
+      return DataLoss("STORAGE_IO_ERROR", std::move(msg));
+    default:
+      return Internal("STORAGE_ERROR", std::move(msg));
+  }
+}
+}  // namespace err
+
+}  // namespace aifs

@@ -1,0 +1,391 @@
+#include "aifs/engine/engine.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <sys/stat.h>
+
+#include <thread>
+#include <unordered_set>
+
+#include "aifs/core/clock.h"
+#include "aifs/core/file_util.h"
+#include "aifs/engine/asset_reader.h"
+#include "aifs/engine/asset_writer.h"
+#include "aifs/engine/records_view.h"
+#include "aifs/meta/keys.h"
+#include "aifs/meta/records.h"
+
+namespace aifs {
+
+using store::v1::AssetRecord;
+using store::v1::ChunkRecord;
+using store::v1::NamespaceRecord;
+using store::v1::StoreConfig;
+
+namespace {
+
+constexpr uint32_t kFormatVersion = 1;
+constexpr const char* kDefaultNamespace = "default";
+
+std::string ConfigPath(const std::string& data_dir) { return data_dir + "/aifs.json"; }
+
+// "scheme://rel/path" -> "scheme://<data_dir>/rel/path"; absolute paths stay.
+std::string ResolveUrl(const std::string& url, const std::string& data_dir) {
+  size_t sep = url.find("://");
+  if (sep == std::string::npos) return url;
+  std::string path = url.substr(sep + 3);
+  if (path.starts_with("/")) return url;
+  return url.substr(0, sep + 3) + data_dir + "/" + path;
+}
+
+Result<StoreConfig> LoadConfig(const std::string& data_dir) {
+  struct stat st;
+  if (::stat(ConfigPath(data_dir).c_str(), &st) != 0)
+    return err::FailedPrecondition("STORE_NOT_INITIALIZED",
+                                   "no AIFS store in " + data_dir + " (run `aifs init`)");
+  AIFS_ASSIGN_OR_RETURN(std::string json, ReadFileToString(ConfigPath(data_dir)));
+  StoreConfig config;
+  if (!google::protobuf::util::JsonStringToMessage(json, &config).ok())
+    return err::DataLoss("CONFIG_CORRUPT", ConfigPath(data_dir) + " is not a valid store config");
+  if (config.format_version() != kFormatVersion)
+    return err::FailedPrecondition("UNSUPPORTED_FORMAT",
+                                   "store format " + std::to_string(config.format_version()) +
+                                       " is not supported by this build");
+  return config;
+}
+
+Status NamespaceMissing(const std::string& ns) {
+  return err::NotFound("NAMESPACE_NOT_FOUND", "namespace '" + ns + "' not found");
+}
+
+Status CreateNamespaceTxn(MetaStore& meta, const std::string& name, const Metadata& labels,
+                          NamespaceRecord& out) {
+  return RunTransaction(meta, [&](MetaTxn& txn) -> Status {
+    const std::string key = keys::Namespace(name);
+    AIFS_ASSIGN_OR_RETURN(auto existing, LoadRecord<NamespaceRecord>(txn, key, "namespace"));
+    if (existing)
+      return err::AlreadyExists("NAMESPACE_EXISTS", "namespace '" + name + "' already exists");
+    out.Clear();
+    out.set_name(name);
+    out.set_created_unix_ns(NowUnixNanos());
+    out.mutable_labels()->insert(labels.begin(), labels.end());
+    return PutRecord(txn, key, out);
+  });
+}
+
+bool MatchesFilters(const AssetRecord& rec, const ListOptions& opt) {
+  if (opt.kind && static_cast<AssetKind>(rec.kind()) != *opt.kind) return false;
+  for (const MetaFilter& f : opt.filters) {
+    auto it = rec.metadata().find(f.key);
+    if (it == rec.metadata().end()) return false;
+    switch (f.op) {
+      case MetaFilter::Op::kEquals:
+        if (it->second != f.value) return false;
+        break;
+      case MetaFilter::Op::kPrefix:
+        if (!std::string_view(it->second).starts_with(f.value)) return false;
+        break;
+      case MetaFilter::Op::kExists:
+        break;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+Status Engine::Init(const std::string& data_dir, const InitOptions& options) {
+  AIFS_RETURN_IF_ERROR(options.chunking.Validate());
+  if (options.zstd_level < 0 || options.zstd_level > 19)
+    return err::InvalidArgument("BAD_ZSTD_LEVEL", "zstd level must be 0 (off) to 19");
+  struct stat st;
+  if (::stat(ConfigPath(data_dir).c_str(), &st) == 0)
+    return err::AlreadyExists("STORE_ALREADY_INITIALIZED",
+                              "an AIFS store already exists in " + data_dir);
+  AIFS_RETURN_IF_ERROR(MakeDirs(data_dir, 0700));
+  AIFS_RETURN_IF_ERROR(MakeDirs(data_dir + "/kms", 0700));
+
+  StoreConfig config;
+  config.set_format_version(kFormatVersion);
+  config.set_meta_url("rocksdb://meta");
+  config.set_chunk_url("file://chunks");
+  config.set_kms_url("local://kms/master.keys");
+  config.set_chunk_min(options.chunking.min_size);
+  config.set_chunk_avg(options.chunking.avg_size);
+  config.set_chunk_max(options.chunking.max_size);
+  config.set_zstd_level(options.zstd_level);
+  config.set_created_unix_ns(NowUnixNanos());
+
+  // Everything below is idempotent, and aifs.json is written last: an init
+  // that was interrupted is simply run again.
+  AIFS_ASSIGN_OR_RETURN(auto kms, OpenKms(ResolveUrl(config.kms_url(), data_dir), true));
+  AIFS_ASSIGN_OR_RETURN(auto chunks, OpenChunkStore(ResolveUrl(config.chunk_url(), data_dir), true));
+  AIFS_ASSIGN_OR_RETURN(auto meta, OpenMetaStore(ResolveUrl(config.meta_url(), data_dir),
+                                                 MetaOpenOptions{.create = true}));
+  NamespaceRecord ns;
+  Status created = CreateNamespaceTxn(*meta, kDefaultNamespace, {}, ns);
+  if (!created.ok() && created.code() != Code::kAlreadyExists) return created;
+
+  std::string json;
+  google::protobuf::util::JsonPrintOptions print;
+  print.add_whitespace = true;
+  print.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(config, &json, print);
+  return WriteFileAtomic(ConfigPath(data_dir), json, 0600);
+}
+
+Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
+  auto ctx = std::make_unique<StoreContext>();
+  ctx->data_dir = options.data_dir;
+  AIFS_ASSIGN_OR_RETURN(ctx->config, LoadConfig(options.data_dir));
+  const StoreConfig& c = ctx->config;
+  ChunkerParams params{c.chunk_min(), c.chunk_avg(), c.chunk_max()};
+  AIFS_RETURN_IF_ERROR(params.Validate());
+  ctx->chunker = Chunker(params);
+  ctx->compression.level = c.zstd_level();
+  AIFS_ASSIGN_OR_RETURN(ctx->kms, OpenKms(ResolveUrl(c.kms_url(), options.data_dir), false));
+  AIFS_ASSIGN_OR_RETURN(ctx->meta, OpenMetaStore(ResolveUrl(c.meta_url(), options.data_dir),
+                                                 MetaOpenOptions{.read_only = options.read_only}));
+  AIFS_ASSIGN_OR_RETURN(ctx->chunks,
+                        OpenChunkStore(ResolveUrl(c.chunk_url(), options.data_dir), false));
+  size_t threads = options.threads ? options.threads : std::thread::hardware_concurrency();
+  ctx->pool = std::make_unique<ThreadPool>(threads ? threads : 2);
+  return std::unique_ptr<Engine>(new Engine(std::move(ctx)));
+}
+
+Engine::~Engine() = default;
+
+Status Engine::RequireWritable() const {
+  if (ctx_->meta->read_only())
+    return err::FailedPrecondition("READ_ONLY_MODE", "the store was opened read-only");
+  return Status::Ok();
+}
+
+Result<NamespaceInfo> Engine::CreateNamespace(const std::string& name, const Metadata& labels) {
+  AIFS_RETURN_IF_ERROR(ValidateNamespaceName(name));
+  AIFS_RETURN_IF_ERROR(RequireWritable());
+  NamespaceRecord rec;
+  AIFS_RETURN_IF_ERROR(CreateNamespaceTxn(*ctx_->meta, name, labels, rec));
+  return ToNamespaceInfo(rec);
+}
+
+Result<std::vector<NamespaceInfo>> Engine::ListNamespaces() {
+  std::vector<NamespaceInfo> out;
+  Status parse;
+  AIFS_RETURN_IF_ERROR(ctx_->meta->Scan(
+      keys::kNamespacePrefix, PrefixEnd(keys::kNamespacePrefix),
+      [&](std::string_view, std::string_view value) {
+        NamespaceRecord rec;
+        parse = ParseRecord(value, rec, "namespace");
+        if (parse.ok()) out.push_back(ToNamespaceInfo(rec));
+        return parse.ok();
+      }));
+  AIFS_RETURN_IF_ERROR(parse);
+  return out;
+}
+
+Result<NamespaceInfo> Engine::GetNamespace(const std::string& name) {
+  AIFS_RETURN_IF_ERROR(ValidateNamespaceName(name));
+  AIFS_ASSIGN_OR_RETURN(auto rec, LoadRecord<NamespaceRecord>(*ctx_->meta, keys::Namespace(name),
+                                                              "NAMESPACE_NOT_FOUND",
+                                                              "namespace '" + name + "'"));
+  return ToNamespaceInfo(rec);
+}
+
+Status Engine::DeleteNamespace(const std::string& name) {
+  AIFS_RETURN_IF_ERROR(ValidateNamespaceName(name));
+  AIFS_RETURN_IF_ERROR(RequireWritable());
+  return RunTransaction(*ctx_->meta, [&](MetaTxn& txn) -> Status {
+    const std::string key = keys::Namespace(name);
+    AIFS_ASSIGN_OR_RETURN(auto rec, LoadRecord<NamespaceRecord>(txn, key, "namespace"));
+    if (!rec) return NamespaceMissing(name);
+    // Every put commit rewrites the namespace record, so a put racing this
+    // delete conflicts with it and one of the two retries.
+    if (rec->asset_count() != 0 || rec->chunk_count() != 0)
+      return err::FailedPrecondition("NAMESPACE_NOT_EMPTY",
+                                     "namespace '" + name + "' still holds " +
+                                         std::to_string(rec->asset_count()) + " assets");
+    return txn.Delete(key);
+  });
+}
+
+Result<std::unique_ptr<AssetWriter>> Engine::BeginPut(const PutOptions& options) {
+  AIFS_RETURN_IF_ERROR(ValidateNamespaceName(options.ns));
+  AIFS_RETURN_IF_ERROR(RequireWritable());
+  AIFS_ASSIGN_OR_RETURN(auto ns, ctx_->meta->Get(keys::Namespace(options.ns)));
+  if (!ns) return NamespaceMissing(options.ns);
+  for (const auto& [k, v] : options.metadata)
+    if (k.empty() || k.size() > 256 || v.size() > 65536)
+      return err::InvalidArgument("BAD_METADATA",
+                                  "metadata keys must be 1-256 bytes and values at most 64 KiB");
+  return std::unique_ptr<AssetWriter>(new EngineAssetWriter(*ctx_, options));
+}
+
+Result<AssetRecord> Engine::LoadAsset(const std::string& ns, const AssetId& id) {
+  AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
+  auto rec = LoadRecord<AssetRecord>(*ctx_->meta, keys::Asset(ns, id.bytes()), "ASSET_NOT_FOUND",
+                                     "asset " + id.ToHex() + " in namespace '" + ns + "'");
+  if (!rec.ok() && rec.status().code() == Code::kNotFound) {
+    auto ns_rec = ctx_->meta->Get(keys::Namespace(ns));
+    if (ns_rec.ok() && !ns_rec->has_value()) return NamespaceMissing(ns);
+  }
+  return rec;
+}
+
+Result<AssetInfo> Engine::StatAsset(const std::string& ns, const AssetId& id, bool with_chunks) {
+  AIFS_ASSIGN_OR_RETURN(AssetRecord rec, LoadAsset(ns, id));
+  AssetInfo info = ToAssetInfo(rec, with_chunks);
+  for (ChunkInfo& c : info.chunks) {
+    AIFS_ASSIGN_OR_RETURN(auto chunk, LoadRecord<ChunkRecord>(*ctx_->meta, keys::Chunk(ns, c.hash),
+                                                              "METADATA_CORRUPT", "chunk record"));
+    c.stored_size = chunk.stored_size();
+    c.compressed = chunk.compression() != store::v1::COMPRESSION_NONE;
+    c.kms_key_id = chunk.kms_key_id();
+  }
+  return info;
+}
+
+Status Engine::ReadAsset(const std::string& ns, const AssetId& id, const ReadRange& range,
+                         const ByteSink& sink) {
+  AIFS_ASSIGN_OR_RETURN(AssetRecord rec, LoadAsset(ns, id));
+  return ReadAssetRange(*ctx_, rec, range, sink);
+}
+
+Result<AssetPage> Engine::ListAssets(const ListOptions& options) {
+  AIFS_RETURN_IF_ERROR(GetNamespace(options.ns).status());
+  if (!options.page_token.empty() && !AssetId::Parse(options.page_token).ok())
+    return err::InvalidArgument("BAD_PAGE_TOKEN", "page token is not one this server issued");
+  const std::string prefix = keys::AssetPrefix(options.ns);
+  const std::string start = prefix + options.page_token;
+  const size_t limit = options.limit == 0 ? 1000 : options.limit;
+  AssetPage page;
+  Status parse;
+  std::string last;
+  AIFS_RETURN_IF_ERROR(ctx_->meta->Scan(start, PrefixEnd(prefix), [&](std::string_view key,
+                                                                      std::string_view value) {
+    if (key == start && !options.page_token.empty()) return true;  // the previous page's last
+    if (page.assets.size() == limit) {
+      page.next_page_token = last;
+      return false;
+    }
+    last = std::string(key.substr(prefix.size()));
+    AssetRecord rec;
+    parse = ParseRecord(value, rec, "asset");
+    if (!parse.ok()) return false;
+    if (MatchesFilters(rec, options)) page.assets.push_back(ToAssetInfo(rec, false));
+    return true;
+  }));
+  AIFS_RETURN_IF_ERROR(parse);
+  return page;
+}
+
+Status Engine::DeleteAsset(const std::string& ns, const AssetId& id) {
+  AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
+  AIFS_RETURN_IF_ERROR(RequireWritable());
+  std::vector<std::string> reclaim;
+  AIFS_RETURN_IF_ERROR(RunTransaction(*ctx_->meta, [&](MetaTxn& txn) -> Status {
+    reclaim.clear();
+    const std::string ns_key = keys::Namespace(ns);
+    AIFS_ASSIGN_OR_RETURN(auto ns_rec, LoadRecord<NamespaceRecord>(txn, ns_key, "namespace"));
+    if (!ns_rec) return NamespaceMissing(ns);
+    const std::string asset_key = keys::Asset(ns, id.bytes());
+    AIFS_ASSIGN_OR_RETURN(auto asset, LoadRecord<AssetRecord>(txn, asset_key, "asset"));
+    if (!asset)
+      return err::NotFound("ASSET_NOT_FOUND",
+                           "asset " + id.ToHex() + " in namespace '" + ns + "' not found");
+    std::unordered_set<std::string> seen;
+    for (const auto& ref : asset->chunks()) {
+      if (!seen.insert(ref.hash()).second) continue;
+      Digest h{};
+      std::copy_n(ref.hash().begin(), std::min(ref.hash().size(), h.size()), h.begin());
+      const std::string chunk_key = keys::Chunk(ns, h);
+      AIFS_ASSIGN_OR_RETURN(auto chunk, LoadRecord<ChunkRecord>(txn, chunk_key, "chunk"));
+      if (!chunk) continue;  // already gone: nothing to release
+      if (chunk->refcount() > 1) {
+        chunk->set_refcount(chunk->refcount() - 1);
+        AIFS_RETURN_IF_ERROR(PutRecord(txn, chunk_key, *chunk));
+      } else {
+        AIFS_RETURN_IF_ERROR(txn.Delete(chunk_key));
+        ns_rec->set_chunk_count(ns_rec->chunk_count() - 1);
+        ns_rec->set_stored_bytes(ns_rec->stored_bytes() - chunk->stored_size());
+        reclaim.push_back(chunk->object());
+      }
+    }
+    AIFS_RETURN_IF_ERROR(txn.Delete(asset_key));
+    ns_rec->set_asset_count(ns_rec->asset_count() - 1);
+    ns_rec->set_logical_bytes(ns_rec->logical_bytes() - asset->size());
+    return PutRecord(txn, ns_key, *ns_rec);
+  }));
+  // The metadata no longer references these; a failure here leaves orphans
+  // that garbage collection finds.
+  for (const auto& name : reclaim) (void)ctx_->chunks->Delete(name);
+  return Status::Ok();
+}
+
+Result<VerifyReport> Engine::VerifyAsset(const std::string& ns, const AssetId& id) {
+  AIFS_ASSIGN_OR_RETURN(AssetRecord rec, LoadAsset(ns, id));
+  VerifyReport report;
+  report.id = id;
+  report.result = ReadAssetRange(*ctx_, rec, ReadRange{}, [&](ByteSpan b) {
+    report.bytes_checked += b.size();
+    return Status::Ok();
+  }, &report.chunks_checked);
+  return report;
+}
+
+Result<StoreDescription> Engine::DescribeStore() {
+  const StoreConfig& c = ctx_->config;
+  StoreDescription d;
+  d.data_dir = ctx_->data_dir;
+  d.meta_url = ctx_->meta->Url();
+  d.chunk_url = ctx_->chunks->Url();
+  d.kms_kind = ctx_->kms->Kind();
+  d.kms_current_key = ctx_->kms->CurrentKeyId();
+  d.chunk_min = c.chunk_min();
+  d.chunk_avg = c.chunk_avg();
+  d.chunk_max = c.chunk_max();
+  d.zstd_level = c.zstd_level();
+  d.read_only = ctx_->meta->read_only();
+  return d;
+}
+
+Result<GcReport> Engine::CollectGarbage(bool dry_run) {
+  if (!dry_run) AIFS_RETURN_IF_ERROR(RequireWritable());
+  GcReport report;
+  report.dry_run = dry_run;
+  // Order matters: list objects, then note in-flight puts, then read the
+  // references. An object committed after the listing was in flight when
+  // noted, and one committed before the note is seen by the later scan.
+  std::vector<std::pair<std::string, uint64_t>> objects;
+  AIFS_RETURN_IF_ERROR(ctx_->chunks->List([&](const std::string& name, uint64_t size) {
+    objects.emplace_back(name, size);
+    return true;
+  }));
+  const auto in_flight = ctx_->in_flight.Copy();
+  std::unordered_set<std::string> referenced;
+  Status parse;
+  AIFS_RETURN_IF_ERROR(ctx_->meta->Scan(keys::kChunkPrefixAll, PrefixEnd(keys::kChunkPrefixAll),
+                                        [&](std::string_view, std::string_view value) {
+                                          ChunkRecord rec;
+                                          parse = ParseRecord(value, rec, "chunk");
+                                          if (parse.ok()) referenced.insert(rec.object());
+                                          return parse.ok();
+                                        }));
+  AIFS_RETURN_IF_ERROR(parse);
+  for (const auto& [name, size] : objects) {
+    ++report.objects_scanned;
+    // A crash leftover "<object>.tmp.<pid>.<n>" belongs to its object's put.
+    const std::string object = name.substr(0, name.find('.'));
+    if (referenced.count(name) || in_flight.count(object)) continue;
+    ++report.orphan_objects;
+    report.orphan_bytes += size;
+    if (!dry_run && ctx_->chunks->Delete(name).ok()) ++report.reclaimed_objects;
+  }
+  return report;
+}
+
+Result<std::string> Engine::RotateKey() {
+  AIFS_RETURN_IF_ERROR(RequireWritable());
+  return ctx_->kms->Rotate();
+}
+
+}  // namespace aifs

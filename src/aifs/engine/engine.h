@@ -1,0 +1,66 @@
+// Engine: the one home of AIFS semantics, running in-process over a data
+// directory (embedded mode). It implements aifs::Api; every other face (gRPC
+// server, CLI, FUSE) translates to and from it and decides nothing itself.
+//
+// Data directory layout (written by Init):
+//   aifs.json         StoreConfig: backend URLs, chunking, compression
+//   meta/             RocksDB metadata store
+//   chunks/           sealed chunk objects
+//   kms/master.keys   local KMS key versions (mode 0600)
+// Relative paths in the backend URLs are resolved against the data directory.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "aifs/api/api.h"
+#include "aifs/engine/store_context.h"
+
+namespace aifs {
+
+struct InitOptions {
+  ChunkerParams chunking;
+  int zstd_level = 1;
+};
+
+struct EngineOptions {
+  std::string data_dir;
+  bool read_only = false;  // reads only; works beside a running writer
+  size_t threads = 0;      // worker threads; 0 = one per core
+};
+
+class Engine : public Api {
+ public:
+  // Creates a new store (ALREADY_EXISTS STORE_ALREADY_INITIALIZED if there is
+  // one) with a fresh KMS key and the namespace "default".
+  static Status Init(const std::string& data_dir, const InitOptions& options);
+  // FAILED_PRECONDITION STORE_NOT_INITIALIZED when there is no store.
+  static Result<std::unique_ptr<Engine>> Open(const EngineOptions& options);
+  ~Engine() override;
+
+  Result<NamespaceInfo> CreateNamespace(const std::string& name, const Metadata& labels) override;
+  Result<std::vector<NamespaceInfo>> ListNamespaces() override;
+  Result<NamespaceInfo> GetNamespace(const std::string& name) override;
+  Status DeleteNamespace(const std::string& name) override;
+
+  Result<std::unique_ptr<AssetWriter>> BeginPut(const PutOptions& options) override;
+  Result<AssetInfo> StatAsset(const std::string& ns, const AssetId& id, bool with_chunks) override;
+  Status ReadAsset(const std::string& ns, const AssetId& id, const ReadRange& range,
+                   const ByteSink& sink) override;
+  Result<AssetPage> ListAssets(const ListOptions& options) override;
+  Status DeleteAsset(const std::string& ns, const AssetId& id) override;
+  Result<VerifyReport> VerifyAsset(const std::string& ns, const AssetId& id) override;
+
+  Result<StoreDescription> DescribeStore() override;
+  Result<GcReport> CollectGarbage(bool dry_run) override;
+  Result<std::string> RotateKey() override;
+
+ private:
+  explicit Engine(std::unique_ptr<StoreContext> ctx) : ctx_(std::move(ctx)) {}
+  Result<store::v1::AssetRecord> LoadAsset(const std::string& ns, const AssetId& id);
+  Status RequireWritable() const;
+
+  std::unique_ptr<StoreContext> ctx_;
+};
+
+}  // namespace aifs

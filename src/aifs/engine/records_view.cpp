@@ -1,0 +1,43 @@
+#include "aifs/engine/records_view.h"
+
+#include <algorithm>
+
+namespace aifs {
+
+AssetInfo ToAssetInfo(const store::v1::AssetRecord& rec, bool with_chunks) {
+  AssetInfo info;
+  info.ns = rec.ns();
+  if (auto id = AssetId::FromBytes(AsBytes(rec.id()))) info.id = *id;
+  info.kind = static_cast<AssetKind>(rec.kind());
+  info.size = rec.size();
+  info.metadata = Metadata(rec.metadata().begin(), rec.metadata().end());
+  info.created_unix_ns = rec.created_unix_ns();
+  info.chunk_count = static_cast<size_t>(rec.chunks_size());
+  if (with_chunks) {
+    uint64_t offset = 0;
+    for (const auto& ref : rec.chunks()) {
+      ChunkInfo c;
+      std::copy_n(ref.hash().begin(), std::min<size_t>(ref.hash().size(), c.hash.size()),
+                  c.hash.begin());
+      c.offset = offset;
+      c.length = ref.length();
+      offset += ref.length();
+      info.chunks.push_back(std::move(c));
+    }
+  }
+  return info;
+}
+
+NamespaceInfo ToNamespaceInfo(const store::v1::NamespaceRecord& rec) {
+  NamespaceInfo info;
+  info.name = rec.name();
+  info.created_unix_ns = rec.created_unix_ns();
+  info.labels = Metadata(rec.labels().begin(), rec.labels().end());
+  info.asset_count = rec.asset_count();
+  info.logical_bytes = rec.logical_bytes();
+  info.chunk_count = rec.chunk_count();
+  info.stored_bytes = rec.stored_bytes();
+  return info;
+}
+
+}  // namespace aifs

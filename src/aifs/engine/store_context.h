@@ -1,0 +1,54 @@
+// StoreContext: the open backends and shared machinery of one data store,
+// handed to the engine's parts (writer, reader, collector). Internal.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_set>
+
+#include "aifs/core/thread_pool.h"
+#include "aifs/meta/meta_store.h"
+#include "aifs/storage/chunk_store.h"
+#include "aifs/storage/chunker.h"
+#include "aifs/storage/compression.h"
+#include "aifs/storage/kms.h"
+#include "aifs/store/v1/records.pb.h"
+
+namespace aifs {
+
+// Chunk objects written by puts that have not finished yet. The garbage
+// collector must not take them for orphans.
+class InFlightObjects {
+ public:
+  void Add(const std::string& name) {
+    std::lock_guard lock(mu_);
+    names_.insert(name);
+  }
+  void Remove(const std::string& name) {
+    std::lock_guard lock(mu_);
+    names_.erase(name);
+  }
+  std::unordered_set<std::string> Copy() const {
+    std::lock_guard lock(mu_);
+    return names_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_set<std::string> names_;
+};
+
+struct StoreContext {
+  std::string data_dir;
+  store::v1::StoreConfig config;
+  std::unique_ptr<MetaStore> meta;
+  std::unique_ptr<ChunkStore> chunks;
+  std::unique_ptr<Kms> kms;
+  Chunker chunker{ChunkerParams{}};
+  CompressionPolicy compression;
+  std::unique_ptr<ThreadPool> pool;
+  InFlightObjects in_flight;
+};
+
+}  // namespace aifs

@@ -1,0 +1,62 @@
+// MetaStore: the ordered key-value store with transactions that holds every
+// record of the engine (namespaces, assets, chunks ...).
+//
+// Promise: keys are ordered bytewise and Scan() visits them in that order.
+// A MetaTxn commits all of its writes atomically and durably, or none. Keys
+// read through a transaction are checked at commit: if any other commit wrote
+// one of them after it was read, Commit() fails with ABORTED/TXN_CONFLICT and
+// the caller retries (see RunTransaction). Backends: rocksdb:// (embedded);
+// a PostgreSQL backend is one more class behind this interface.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "aifs/core/status.h"
+
+namespace aifs {
+
+class MetaTxn {
+ public:
+  virtual ~MetaTxn() = default;
+  // Sees the transaction's own writes; the key joins the conflict check.
+  virtual Result<std::optional<std::string>> Get(std::string_view key) = 0;
+  virtual Status Put(std::string_view key, std::string_view value) = 0;
+  virtual Status Delete(std::string_view key) = 0;
+  virtual Status Commit() = 0;
+};
+
+using ScanFn = std::function<bool(std::string_view key, std::string_view value)>;
+
+class MetaStore {
+ public:
+  virtual ~MetaStore() = default;
+
+  virtual std::string Url() const = 0;
+  virtual bool read_only() const = 0;
+  virtual Result<std::optional<std::string>> Get(std::string_view key) = 0;
+  // Visits keys in [begin, end) in order until fn returns false.
+  virtual Status Scan(std::string_view begin, std::string_view end, const ScanFn& fn) = 0;
+  virtual std::unique_ptr<MetaTxn> Begin() = 0;
+};
+
+struct MetaOpenOptions {
+  bool create = false;
+  bool read_only = false;  // shares the store with a running writer
+};
+
+// rocksdb:///abs/path
+Result<std::unique_ptr<MetaStore>> OpenMetaStore(const std::string& url,
+                                                 const MetaOpenOptions& options);
+
+// Runs `body` in a fresh transaction and commits it, retrying on TXN_CONFLICT
+// a bounded number of times. `body` must be safe to run more than once.
+Status RunTransaction(MetaStore& store, const std::function<Status(MetaTxn&)>& body);
+
+// The smallest key greater than every key that starts with `prefix`.
+std::string PrefixEnd(std::string_view prefix);
+
+}  // namespace aifs

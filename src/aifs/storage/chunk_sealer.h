@@ -1,0 +1,28 @@
+// Sealing: how one plaintext chunk becomes a stored object and back.
+//
+// seal:  zstd (when it pays) -> AES-256-GCM under a fresh random data key ->
+//        data key wrapped by the KMS (key ID kept in the record).
+// open:  unwrap -> decrypt/authenticate -> decompress -> BLAKE3 == hash.
+// The namespace, chunk hash, compression and size are bound as AAD, so an
+// object moved to another chunk record or namespace fails to open.
+#pragma once
+
+#include <string_view>
+
+#include "aifs/core/blake3.h"
+#include "aifs/storage/compression.h"
+#include "aifs/storage/kms.h"
+#include "aifs/store/v1/records.pb.h"
+
+namespace aifs {
+
+// Fills `object` and every ChunkRecord field except `object` and `refcount`.
+Status SealChunk(Kms& kms, std::string_view ns, const Digest& hash, ByteSpan plain,
+                 const CompressionPolicy& policy, Bytes& object, store::v1::ChunkRecord& rec);
+
+// DATA_LOSS CHUNK_CORRUPT when the object was altered or does not hash to
+// `hash`; FAILED_PRECONDITION KMS_KEY_UNAVAILABLE when its key is gone.
+Status OpenChunk(Kms& kms, std::string_view ns, const Digest& hash,
+                 const store::v1::ChunkRecord& rec, ByteSpan object, Bytes& plain);
+
+}  // namespace aifs

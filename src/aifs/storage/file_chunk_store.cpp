@@ -1,0 +1,110 @@
+#include "aifs/storage/file_chunk_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+
+#include "aifs/core/file_util.h"
+
+namespace aifs {
+
+namespace fs = std::filesystem;
+
+Result<std::unique_ptr<ChunkStore>> FileChunkStore::Open(const std::string& root, bool create) {
+  if (create) AIFS_RETURN_IF_ERROR(MakeDirs(root));
+  int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return err::FromErrno(errno, "open chunk directory " + root);
+  return std::unique_ptr<ChunkStore>(new FileChunkStore(root, fd));
+}
+
+FileChunkStore::~FileChunkStore() { ::close(root_fd_); }
+
+Result<std::string> FileChunkStore::PathFor(const std::string& name) const {
+  if (name.size() < 8 || name.find('/') != std::string::npos || name[0] == '.')
+    return err::InvalidArgument("BAD_OBJECT_NAME", "bad chunk object name '" + name + "'");
+  return root_ + "/" + name.substr(0, 2) + "/" + name.substr(2, 2) + "/" + name;
+}
+
+Status FileChunkStore::Put(const std::string& name, ByteSpan data) {
+  AIFS_ASSIGN_OR_RETURN(std::string path, PathFor(name));
+  std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." +
+                    std::to_string(tmp_counter_.fetch_add(1));
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0 && errno == ENOENT) {
+    AIFS_RETURN_IF_ERROR(MakeDirs(fs::path(path).parent_path().string()));
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  }
+  if (fd < 0) return err::FromErrno(errno, "create chunk object");
+  Status st = WriteAll(fd, data, "write chunk object");
+  if (st.ok()) ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+  if (::close(fd) != 0 && st.ok()) st = err::FromErrno(errno, "close chunk object");
+  if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0)
+    st = err::FromErrno(errno, "rename chunk object");
+  if (!st.ok()) ::unlink(tmp.c_str());
+  return st;
+}
+
+Status FileChunkStore::Get(const std::string& name, Bytes& out) {
+  AIFS_ASSIGN_OR_RETURN(std::string path, PathFor(name));
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT)
+      return err::DataLoss("CHUNK_MISSING", "chunk object " + name + " is missing from " + root_);
+    return err::FromErrno(errno, "open chunk object " + name);
+  }
+  struct stat st;
+  Status status;
+  if (::fstat(fd, &st) != 0) {
+    status = err::FromErrno(errno, "stat chunk object " + name);
+  } else {
+    out.resize(static_cast<size_t>(st.st_size));
+    size_t done = 0;
+    while (done < out.size()) {
+      ssize_t n = ::read(fd, out.data() + done, out.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        status = n == 0 ? err::DataLoss("CHUNK_TRUNCATED", "chunk object " + name + " shrank")
+                        : err::FromErrno(errno, "read chunk object " + name);
+        break;
+      }
+      done += static_cast<size_t>(n);
+    }
+  }
+  ::close(fd);
+  return status;
+}
+
+Status FileChunkStore::Delete(const std::string& name) {
+  AIFS_ASSIGN_OR_RETURN(std::string path, PathFor(name));
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+    return err::FromErrno(errno, "delete chunk object " + name);
+  return Status::Ok();
+}
+
+Status FileChunkStore::Sync() {
+  if (::syncfs(root_fd_) != 0) return err::FromErrno(errno, "syncfs " + root_);
+  return Status::Ok();
+}
+
+Status FileChunkStore::List(const std::function<bool(const std::string&, uint64_t)>& fn) {
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root_, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    if (!fn(it->path().filename().string(), it->file_size(ec))) return Status::Ok();
+  }
+  if (ec) return err::FromErrno(ec.value(), "list chunk directory " + root_);
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<ChunkStore>> OpenChunkStore(const std::string& url, bool create) {
+  constexpr std::string_view kFile = "file://";
+  if (url.starts_with(kFile)) return FileChunkStore::Open(url.substr(kFile.size()), create);
+  return err::InvalidArgument("UNSUPPORTED_CHUNK_STORE", "no chunk store backend for '" + url + "'");
+}
+
+}  // namespace aifs

@@ -1,0 +1,37 @@
+// FileChunkStore: one file per object under a local directory, fanned out as
+// <root>/<name[0:2]>/<name[2:4]>/<name> so no directory grows huge.
+//
+// Put writes <name>.tmp.<pid>.<n> and renames it into place, and starts
+// writeback at once so the disk works while the engine keeps computing;
+// Sync() is syncfs(2) on the root. Leftover .tmp files from a crash are
+// listed like any object, so garbage collection reclaims them.
+#pragma once
+
+#include <atomic>
+
+#include "aifs/storage/chunk_store.h"
+
+namespace aifs {
+
+class FileChunkStore : public ChunkStore {
+ public:
+  static Result<std::unique_ptr<ChunkStore>> Open(const std::string& root, bool create);
+  ~FileChunkStore() override;
+
+  std::string Url() const override { return "file://" + root_; }
+  Status Put(const std::string& name, ByteSpan data) override;
+  Status Get(const std::string& name, Bytes& out) override;
+  Status Delete(const std::string& name) override;
+  Status Sync() override;
+  Status List(const std::function<bool(const std::string&, uint64_t)>& fn) override;
+
+ private:
+  FileChunkStore(std::string root, int root_fd) : root_(std::move(root)), root_fd_(root_fd) {}
+  Result<std::string> PathFor(const std::string& name) const;
+
+  std::string root_;
+  int root_fd_;
+  std::atomic<uint64_t> tmp_counter_{0};
+};
+
+}  // namespace aifs

@@ -1,0 +1,49 @@
+// Kms: wraps and unwraps per-chunk data keys (envelope encryption).
+//
+// Promise: Wrap() uses the current key version and returns its key ID; that
+// ID, stored beside the wrapped key, is all Unwrap() needs, so chunks written
+// before a Rotate() stay readable. The `context` is authenticated: a wrapped
+// key only unwraps with the context it was wrapped with. Failures are errors,
+// never a wrong key.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "aifs/core/status.h"
+#include "aifs/storage/aead.h"
+
+namespace aifs {
+
+struct WrappedKey {
+  std::string key_id;
+  Bytes blob;
+};
+
+struct KmsKeyInfo {
+  std::string key_id;
+  int64_t created_unix_ns = 0;
+  bool current = false;
+};
+
+class Kms {
+ public:
+  virtual ~Kms() = default;
+
+  virtual std::string Kind() const = 0;
+  virtual std::string CurrentKeyId() const = 0;
+  virtual std::vector<KmsKeyInfo> ListKeys() const = 0;
+
+  virtual Result<WrappedKey> Wrap(const AesKey& data_key, ByteSpan context) = 0;
+  virtual Result<AesKey> Unwrap(std::string_view key_id, ByteSpan blob, ByteSpan context) = 0;
+
+  // Makes a new key version current and returns its ID. Durable on return.
+  virtual Result<std::string> Rotate() = 0;
+};
+
+// Opens a KMS by URL. `local:///abs/path/keyfile` is the built-in keyfile KMS;
+// with `create`, a missing keyfile is created with a first key version.
+Result<std::unique_ptr<Kms>> OpenKms(const std::string& url, bool create);
+
+}  // namespace aifs
