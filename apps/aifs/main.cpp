@@ -1,1 +1,217 @@
-int main(){}
+// aifs: the command-line face of AIFS. This file only parses arguments (it is
+// the one translation unit that includes CLI11) and dispatches to commands.h.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "aifs/engine/engine.h"
+#include "commands.h"
+
+namespace {
+
+using aifs::Status;
+
+struct Globals {
+  std::string data_dir;
+  bool json = false;
+  bool quiet = false;
+  bool no_progress = false;
+  size_t threads = 0;
+};
+
+int Report(const Status& st, const Globals& g) {
+  if (st.ok()) return 0;
+  if (g.json) {
+    nlohmann::json j = {{"error",
+                         {{"code", std::string(aifs::CodeName(st.code()))},
+                          {"reason", st.reason()},
+                          {"message", st.message()}}}};
+    std::cerr << j.dump() << "\n";
+  } else {
+    std::cerr << "aifs: error: " << st.ToString() << "\n";
+  }
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Globals g;
+  const char* env_data = std::getenv("AIFS_DATA");
+  g.data_dir = env_data && *env_data ? env_data : "./aifs-data";
+
+  CLI::App app{"AIFS: content-addressed, encrypted, deduplicating storage for ML assets"};
+  app.require_subcommand(1);
+  app.fallthrough();  // global options may follow the subcommand
+  app.option_defaults()->always_capture_default();
+  app.add_option("--data", g.data_dir, "data directory (default: $AIFS_DATA or ./aifs-data)");
+  app.add_flag("--json", g.json, "machine-readable output");
+  app.add_flag("-q,--quiet", g.quiet, "print only what scripts need");
+  app.add_flag("--no-progress", g.no_progress, "never draw a progress bar");
+  app.add_option("--threads", g.threads, "worker threads (default: one per core)");
+
+  // The command to run once parsing succeeded, and whether it only reads.
+  std::function<Status(aifs::Api&, const aifs::cli::Output&)> run;
+  bool read_only = false;
+  auto set = [&](bool ro, auto fn) {
+    read_only = ro;
+    run = fn;
+  };
+
+  // init
+  aifs::InitOptions init;
+  auto* init_cmd = app.add_subcommand("init", "create a new store in the data directory");
+  init_cmd->add_option("--chunk-min", init.chunking.min_size, "minimum chunk size in bytes");
+  init_cmd->add_option("--chunk-avg", init.chunking.avg_size, "average chunk size in bytes");
+  init_cmd->add_option("--chunk-max", init.chunking.max_size, "maximum chunk size in bytes");
+  init_cmd->add_option("--zstd-level", init.zstd_level, "zstd level per chunk (0: off)");
+
+  // ns
+  auto* ns_cmd = app.add_subcommand("ns", "manage namespaces");
+  ns_cmd->require_subcommand(1);
+  std::string ns_name;
+  std::vector<std::string> labels;
+  auto* ns_create = ns_cmd->add_subcommand("create", "create a namespace");
+  ns_create->add_option("name", ns_name)->required();
+  ns_create->add_option("--label", labels, "label key=value (repeatable)");
+  ns_create->callback([&] {
+    set(false, [&](auto& api, auto& out) { return aifs::cli::NsCreate(api, out, ns_name, labels); });
+  });
+  ns_cmd->add_subcommand("ls", "list namespaces")->callback([&] {
+    set(true, [&](auto& api, auto& out) { return aifs::cli::NsList(api, out); });
+  });
+  auto* ns_show = ns_cmd->add_subcommand("show", "show a namespace and its usage");
+  ns_show->add_option("name", ns_name)->required();
+  ns_show->callback([&] {
+    set(true, [&](auto& api, auto& out) { return aifs::cli::NsShow(api, out, ns_name); });
+  });
+  auto* ns_rm = ns_cmd->add_subcommand("rm", "delete an empty namespace");
+  ns_rm->add_option("name", ns_name)->required();
+  ns_rm->callback([&] {
+    set(false, [&](auto& api, auto& out) { return aifs::cli::NsRemove(api, out, ns_name); });
+  });
+
+  // put
+  aifs::cli::PutArgs put;
+  auto* put_cmd = app.add_subcommand("put", "store a file (or - for stdin); prints its ID");
+  put_cmd->add_option("file", put.path, "file to store, - for stdin")->required();
+  put_cmd->add_option("--ns", put.ns, "namespace (default: default)");
+  put_cmd->add_option("--meta", put.meta, "metadata key=value (repeatable)");
+  put_cmd->add_option("--kind", put.kind, "asset kind (blob)");
+  put_cmd->callback([&] {
+    set(false, [&](auto& api, auto& out) { return aifs::cli::Put(api, out, put); });
+  });
+
+  // get / cat
+  aifs::cli::GetArgs get;
+  auto* get_cmd = app.add_subcommand("get", "read an asset to a file or stdout");
+  get_cmd->add_option("id", get.ref, "asset ID or aifs:// URI")->required();
+  get_cmd->add_option("-o,--output", get.output, "output file (default: stdout)");
+  get_cmd->add_option("--range", get.range, "bytes A-B (inclusive) or A- (to the end)");
+  get_cmd->add_option("--ns", get.ns, "namespace (default: default)");
+  get_cmd->callback([&] {
+    set(true, [&](auto& api, auto& out) { return aifs::cli::Get(api, out, get); });
+  });
+  auto* cat_cmd = app.add_subcommand("cat", "write an asset to stdout");
+  cat_cmd->add_option("id", get.ref, "asset ID or aifs:// URI")->required();
+  cat_cmd->add_option("--range", get.range, "bytes A-B (inclusive) or A- (to the end)");
+  cat_cmd->add_option("--ns", get.ns, "namespace (default: default)");
+  cat_cmd->callback([&] {
+    set(true, [&](auto& api, auto& out) { return aifs::cli::Get(api, out, get); });
+  });
+
+  // stat
+  std::string ns_opt, ref;
+  bool with_chunks = false;
+  auto* stat_cmd = app.add_subcommand("stat", "show an asset's record");
+  stat_cmd->add_option("id", ref, "asset ID or aifs:// URI")->required();
+  stat_cmd->add_option("--ns", ns_opt, "namespace (default: default)");
+  stat_cmd->add_flag("--chunks", with_chunks, "list every chunk");
+  stat_cmd->callback([&] {
+    set(true, [&](auto& api, auto& out) {
+      return aifs::cli::Stat(api, out, ns_opt, ref, with_chunks);
+    });
+  });
+
+  // ls
+  aifs::cli::ListArgs ls;
+  auto* ls_cmd = app.add_subcommand("ls", "list assets");
+  ls_cmd->add_option("--ns", ls.ns, "namespace (default: default)");
+  ls_cmd->add_option("--where", ls.where, "filter k=v, k^=prefix or k (has key); repeatable");
+  ls_cmd->add_option("--kind", ls.kind, "only assets of this kind");
+  ls_cmd->add_option("--limit", ls.limit, "show at most N assets");
+  ls_cmd->callback([&] {
+    set(true, [&](auto& api, auto& out) { return aifs::cli::List(api, out, ls); });
+  });
+
+  // rm
+  std::vector<std::string> refs;
+  auto* rm_cmd = app.add_subcommand("rm", "delete assets");
+  rm_cmd->add_option("ids", refs, "asset IDs or aifs:// URIs")->required();
+  rm_cmd->add_option("--ns", ns_opt, "namespace (default: default)");
+  rm_cmd->callback([&] {
+    set(false, [&](auto& api, auto& out) { return aifs::cli::Remove(api, out, ns_opt, refs); });
+  });
+
+  // verify
+  bool all_ns = false;
+  auto* verify_cmd = app.add_subcommand(
+      "verify", "re-hash assets chunk by chunk (all of a namespace when no ID is given)");
+  verify_cmd->add_option("ids", refs, "asset IDs or aifs:// URIs");
+  verify_cmd->add_option("--ns", ns_opt, "namespace (default: default)");
+  verify_cmd->add_flag("--all-namespaces", all_ns, "verify every namespace");
+  verify_cmd->callback([&] {
+    set(true, [&](auto& api, auto& out) {
+      return aifs::cli::Verify(api, out, ns_opt, refs, all_ns);
+    });
+  });
+
+  // gc
+  bool dry_run = false;
+  auto* gc_cmd = app.add_subcommand("gc", "reclaim chunk objects nothing references");
+  gc_cmd->add_flag("--dry-run", dry_run, "only report");
+  gc_cmd->callback([&] {
+    set(dry_run, [&](auto& api, auto& out) { return aifs::cli::Gc(api, out, dry_run); });
+  });
+
+  // key
+  auto* key_cmd = app.add_subcommand("key", "manage encryption keys");
+  key_cmd->require_subcommand(1);
+  key_cmd->add_subcommand("rotate", "new KMS key version for new chunks")->callback([&] {
+    set(false, [&](auto& api, auto& out) { return aifs::cli::KeyRotate(api, out); });
+  });
+
+  app.add_subcommand("info", "show the store's configuration")->callback([&] {
+    set(true, [&](auto& api, auto& out) { return aifs::cli::Info(api, out); });
+  });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  if (init_cmd->parsed()) {
+    Status st = aifs::Engine::Init(g.data_dir, init);
+    if (st.ok() && !g.quiet) {
+      if (g.json)
+        std::cout << nlohmann::json{{"initialized", g.data_dir}}.dump(2) << "\n";
+      else
+        std::cout << "initialized AIFS store in " << g.data_dir << "\n";
+    }
+    return Report(st, g);
+  }
+
+  aifs::cli::Output out;
+  out.json = g.json;
+  out.quiet = g.quiet;
+  out.progress = !g.json && !g.quiet && !g.no_progress && ::isatty(STDERR_FILENO);
+  auto engine = aifs::Engine::Open({.data_dir = g.data_dir, .read_only = read_only,
+                                    .threads = g.threads});
+  if (!engine.ok()) return Report(engine.status(), g);
+  return Report(run(**engine, out), g);
+}

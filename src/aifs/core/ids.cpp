@@ -107,7 +107,8 @@ Result<SnapshotUri> ParseSnapshotUri(std::string_view uri) {
 }
 
 Result<AssetUri> ParseAssetRef(std::string_view ref) {
-  if (ref.starts_with(kAssetScheme)) return ParseAssetUri(ref);
+  // Anything URI-like is held to URI rules, so typos get a URI error.
+  if (ref.find_first_of(":/") != std::string_view::npos) return ParseAssetUri(ref);
   AIFS_ASSIGN_OR_RETURN(AssetId id, AssetId::Parse(ref));
   return AssetUri{std::nullopt, id};
 }

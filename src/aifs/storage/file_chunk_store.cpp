@@ -34,8 +34,11 @@ Status FileChunkStore::Put(const std::string& name, ByteSpan data) {
   std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." +
                     std::to_string(tmp_counter_.fetch_add(1));
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0 && errno == ENOENT) {
-    AIFS_RETURN_IF_ERROR(MakeDirs(fs::path(path).parent_path().string()));
+  if (fd < 0 && errno == ENOENT) {  // first object of its fan-out directory
+    const std::string outer = root_ + "/" + name.substr(0, 2);
+    if ((::mkdir(outer.c_str(), 0700) != 0 && errno != EEXIST) ||
+        (::mkdir((outer + "/" + name.substr(2, 2)).c_str(), 0700) != 0 && errno != EEXIST))
+      return err::FromErrno(errno, "create chunk directory");
     fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   }
   if (fd < 0) return err::FromErrno(errno, "create chunk object");

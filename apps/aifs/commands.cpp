@@ -1,0 +1,451 @@
+#include "commands.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "aifs/core/clock.h"
+#include "aifs/core/file_util.h"
+#include "aifs/core/hex.h"
+#include "progress.h"
+
+namespace aifs::cli {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr size_t kIoSize = 4 << 20;
+
+void PrintJson(const json& j) { std::cout << j.dump(2) << "\n"; }
+
+json MetadataJson(const Metadata& m) {
+  json j = json::object();
+  for (const auto& [k, v] : m) j[k] = v;
+  return j;
+}
+
+json NamespaceJson(const NamespaceInfo& ns) {
+  return {{"name", ns.name},
+          {"created", FormatUnixNanos(ns.created_unix_ns)},
+          {"labels", MetadataJson(ns.labels)},
+          {"assets", ns.asset_count},
+          {"logical_bytes", ns.logical_bytes},
+          {"chunks", ns.chunk_count},
+          {"stored_bytes", ns.stored_bytes}};
+}
+
+json AssetJson(const AssetInfo& a) {
+  json j = {{"id", a.id.ToHex()},
+            {"uri", a.Uri().ToString()},
+            {"namespace", a.ns},
+            {"kind", KindName(a.kind)},
+            {"size", a.size},
+            {"created", FormatUnixNanos(a.created_unix_ns)},
+            {"chunks", a.chunk_count},
+            {"metadata", MetadataJson(a.metadata)}};
+  if (!a.chunks.empty()) {
+    json chunks = json::array();
+    for (const ChunkInfo& c : a.chunks)
+      chunks.push_back({{"hash", HexEncode(c.hash)},
+                        {"offset", c.offset},
+                        {"length", c.length},
+                        {"stored_size", c.stored_size},
+                        {"compressed", c.compressed},
+                        {"kms_key_id", c.kms_key_id}});
+    j["chunk_list"] = chunks;
+  }
+  return j;
+}
+
+// Resolves an asset ID or aifs:// URI against the --ns option.
+Result<AssetUri> ResolveRef(const std::string& ref, const std::string& ns) {
+  AIFS_ASSIGN_OR_RETURN(AssetUri uri, ParseAssetRef(ref));
+  if (uri.ns && !ns.empty() && *uri.ns != ns)
+    return err::InvalidArgument("NAMESPACE_MISMATCH", "the URI names namespace '" + *uri.ns +
+                                                          "' but --ns is '" + ns + "'");
+  if (!uri.ns) uri.ns = ns.empty() ? "default" : ns;
+  return uri;
+}
+
+Result<std::vector<AssetUri>> ResolveRefs(const std::vector<std::string>& refs,
+                                          const std::string& ns) {
+  std::vector<AssetUri> out;
+  for (const auto& r : refs) {
+    AIFS_ASSIGN_OR_RETURN(AssetUri u, ResolveRef(r, ns));
+    out.push_back(std::move(u));
+  }
+  return out;
+}
+
+std::string NsOrDefault(const std::string& ns) { return ns.empty() ? "default" : ns; }
+
+}  // namespace
+
+Result<Metadata> ParseKeyValues(const std::vector<std::string>& items) {
+  Metadata m;
+  for (const auto& item : items) {
+    size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return err::InvalidArgument("BAD_METADATA", "expected key=value, got '" + item + "'");
+    m[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  return m;
+}
+
+Result<ReadRange> ParseRange(std::string_view text) {
+  auto bad = [&] {
+    return err::InvalidArgument("BAD_RANGE", "range '" + std::string(text) +
+                                                 "' is not A-B (inclusive) or A-");
+  };
+  size_t dash = text.find('-');
+  if (dash == std::string_view::npos || dash == 0) return bad();
+  auto number = [](std::string_view s, uint64_t& v) {
+    if (s.empty() || s.size() > 19) return false;
+    v = 0;
+    for (char c : s) {
+      if (c < '0' || c > '9') return false;
+      v = v * 10 + static_cast<uint64_t>(c - '0');
+    }
+    return true;
+  };
+  ReadRange r;
+  if (!number(text.substr(0, dash), r.offset)) return bad();
+  std::string_view last = text.substr(dash + 1);
+  if (!last.empty()) {
+    uint64_t end = 0;
+    if (!number(last, end) || end < r.offset) return bad();
+    r.length = end - r.offset + 1;
+  }
+  return r;
+}
+
+Status NsCreate(Api& api, const Output& out, const std::string& name,
+                const std::vector<std::string>& labels) {
+  AIFS_ASSIGN_OR_RETURN(Metadata l, ParseKeyValues(labels));
+  AIFS_ASSIGN_OR_RETURN(NamespaceInfo ns, api.CreateNamespace(name, l));
+  if (out.json)
+    PrintJson(NamespaceJson(ns));
+  else if (!out.quiet)
+    std::cout << "created namespace " << ns.name << "\n";
+  return Status::Ok();
+}
+
+Status NsList(Api& api, const Output& out) {
+  AIFS_ASSIGN_OR_RETURN(auto list, api.ListNamespaces());
+  if (out.json) {
+    json j = json::array();
+    for (const auto& ns : list) j.push_back(NamespaceJson(ns));
+    PrintJson(j);
+    return Status::Ok();
+  }
+  for (const auto& ns : list)
+    std::cout << ns.name << "\t" << ns.asset_count << " assets\t" << HumanBytes(ns.logical_bytes)
+              << "\n";
+  return Status::Ok();
+}
+
+Status NsShow(Api& api, const Output& out, const std::string& name) {
+  AIFS_ASSIGN_OR_RETURN(NamespaceInfo ns, api.GetNamespace(name));
+  if (out.json) {
+    PrintJson(NamespaceJson(ns));
+    return Status::Ok();
+  }
+  std::cout << "namespace:     " << ns.name << "\n"
+            << "created:       " << FormatUnixNanos(ns.created_unix_ns) << "\n"
+            << "assets:        " << ns.asset_count << "\n"
+            << "logical bytes: " << ns.logical_bytes << " (" << HumanBytes(ns.logical_bytes)
+            << ")\n"
+            << "chunks:        " << ns.chunk_count << "\n"
+            << "stored bytes:  " << ns.stored_bytes << " (" << HumanBytes(ns.stored_bytes)
+            << ")\n";
+  for (const auto& [k, v] : ns.labels) std::cout << "label:         " << k << "=" << v << "\n";
+  return Status::Ok();
+}
+
+Status NsRemove(Api& api, const Output& out, const std::string& name) {
+  AIFS_RETURN_IF_ERROR(api.DeleteNamespace(name));
+  if (out.json)
+    PrintJson({{"deleted", name}});
+  else if (!out.quiet)
+    std::cout << "deleted namespace " << name << "\n";
+  return Status::Ok();
+}
+
+Status Put(Api& api, const Output& out, const PutArgs& args) {
+  AIFS_ASSIGN_OR_RETURN(Metadata meta, ParseKeyValues(args.meta));
+  AIFS_ASSIGN_OR_RETURN(AssetKind kind, ParseKind(args.kind));
+  if (kind != AssetKind::kBlob)
+    return err::Unimplemented("KIND_NOT_SUPPORTED",
+                              "only blob assets can be put yet (typed kinds are coming)");
+  const bool from_stdin = args.path == "-";
+  int fd = from_stdin ? STDIN_FILENO : ::open(args.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return err::FromErrno(errno, "open " + args.path);
+  struct Closer {
+    int fd;
+    bool owned;
+    ~Closer() {
+      if (owned) ::close(fd);
+    }
+  } closer{fd, !from_stdin};
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return err::FromErrno(errno, "stat " + args.path);
+  if (S_ISDIR(st.st_mode))
+    return err::InvalidArgument("BAD_PATH", args.path + " is a directory");
+  const uint64_t total = S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0;
+
+  PutOptions opts;
+  opts.ns = NsOrDefault(args.ns);
+  opts.kind = kind;
+  opts.metadata = std::move(meta);
+  AIFS_ASSIGN_OR_RETURN(auto writer, api.BeginPut(opts));
+  Progress progress(out.progress, "put", total);
+  Bytes buf(kIoSize);
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return err::FromErrno(errno, "read " + args.path);
+    if (n == 0) break;
+    AIFS_RETURN_IF_ERROR(writer->Write(ByteSpan(buf.data(), static_cast<size_t>(n))));
+    progress.Add(static_cast<uint64_t>(n));
+  }
+  AIFS_ASSIGN_OR_RETURN(PutResult r, writer->Commit());
+  if (!r.created && r.asset.metadata != opts.metadata && !out.quiet)
+    std::cerr << "note: these bytes were already stored as " << r.asset.Uri().ToString()
+              << "; its original metadata is kept\n";
+  if (out.json) {
+    json j = AssetJson(r.asset);
+    j["created_now"] = r.created;
+    j["chunks_new"] = r.chunks_new;
+    j["bytes_stored"] = r.bytes_stored;
+    PrintJson(j);
+  } else {
+    std::cout << r.asset.id.ToHex() << "\n";
+  }
+  return Status::Ok();
+}
+
+Status Get(Api& api, const Output& out, const GetArgs& args) {
+  AIFS_ASSIGN_OR_RETURN(AssetUri uri, ResolveRef(args.ref, args.ns));
+  ReadRange range;
+  if (!args.range.empty()) {
+    AIFS_ASSIGN_OR_RETURN(range, ParseRange(args.range));
+  }
+  AIFS_ASSIGN_OR_RETURN(AssetInfo info, api.StatAsset(*uri.ns, uri.id, false));
+
+  const bool to_stdout = args.output.empty() || args.output == "-";
+  // A file output is written beside its target and renamed into place only
+  // after every byte verified, so a failed read never leaves a wrong file.
+  const std::string tmp = to_stdout ? "" : args.output + ".aifs-partial";
+  int fd = STDOUT_FILENO;
+  if (!to_stdout) {
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return err::FromErrno(errno, "create " + tmp);
+  }
+  uint64_t expect = range.offset >= info.size ? 0
+                    : std::min<uint64_t>(range.length, info.size - range.offset);
+  Progress progress(out.progress && !to_stdout, "get", expect);
+  Status st = api.ReadAsset(*uri.ns, uri.id, range, [&](ByteSpan b) {
+    progress.Add(b.size());
+    return WriteAll(fd, b, "write output");
+  });
+  if (!to_stdout) {
+    if (st.ok() && ::fsync(fd) != 0) st = err::FromErrno(errno, "fsync " + tmp);
+    ::close(fd);
+    if (st.ok() && ::rename(tmp.c_str(), args.output.c_str()) != 0)
+      st = err::FromErrno(errno, "rename to " + args.output);
+    if (!st.ok()) ::unlink(tmp.c_str());
+  }
+  return st;
+}
+
+Status Stat(Api& api, const Output& out, const std::string& ns, const std::string& ref,
+            bool chunks) {
+  AIFS_ASSIGN_OR_RETURN(AssetUri uri, ResolveRef(ref, ns));
+  AIFS_ASSIGN_OR_RETURN(AssetInfo a, api.StatAsset(*uri.ns, uri.id, chunks));
+  if (out.json) {
+    PrintJson(AssetJson(a));
+    return Status::Ok();
+  }
+  std::cout << "id:        " << a.id.ToHex() << "\n"
+            << "uri:       " << a.Uri().ToString() << "\n"
+            << "kind:      " << KindName(a.kind) << "\n"
+            << "size:      " << a.size << " (" << HumanBytes(a.size) << ")\n"
+            << "created:   " << FormatUnixNanos(a.created_unix_ns) << "\n"
+            << "chunks:    " << a.chunk_count << "\n";
+  for (const auto& [k, v] : a.metadata) std::cout << "meta:      " << k << "=" << v << "\n";
+  for (const ChunkInfo& c : a.chunks)
+    std::cout << "chunk:     " << HexEncode(c.hash) << " @" << c.offset << " +" << c.length
+              << " stored=" << c.stored_size << (c.compressed ? " zstd" : "") << " key="
+              << c.kms_key_id << "\n";
+  return Status::Ok();
+}
+
+Status List(Api& api, const Output& out, const ListArgs& args) {
+  ListOptions opts;
+  opts.ns = NsOrDefault(args.ns);
+  if (!args.kind.empty()) {
+    AIFS_ASSIGN_OR_RETURN(opts.kind, ParseKind(args.kind));
+  }
+  for (const auto& w : args.where) {
+    MetaFilter f;
+    size_t pfx = w.find("^=");
+    size_t eq = w.find('=');
+    if (pfx != std::string::npos && pfx < eq) {
+      f = {w.substr(0, pfx), MetaFilter::Op::kPrefix, w.substr(pfx + 2)};
+    } else if (eq != std::string::npos) {
+      f = {w.substr(0, eq), MetaFilter::Op::kEquals, w.substr(eq + 1)};
+    } else {
+      f = {w, MetaFilter::Op::kExists, ""};
+    }
+    if (f.key.empty())
+      return err::InvalidArgument("BAD_FILTER", "filter '" + w + "' has no key");
+    opts.filters.push_back(std::move(f));
+  }
+  json all = json::array();
+  size_t shown = 0;
+  do {
+    opts.limit = 1000;
+    AIFS_ASSIGN_OR_RETURN(AssetPage page, api.ListAssets(opts));
+    for (const AssetInfo& a : page.assets) {
+      if (args.limit && shown == args.limit) break;
+      ++shown;
+      if (out.json)
+        all.push_back(AssetJson(a));
+      else
+        std::cout << a.id.ToHex() << "\t" << KindName(a.kind) << "\t" << a.size << "\t"
+                  << FormatUnixNanos(a.created_unix_ns) << "\n";
+    }
+    opts.page_token = page.next_page_token;
+  } while (!opts.page_token.empty() && !(args.limit && shown == args.limit));
+  if (out.json) PrintJson(all);
+  return Status::Ok();
+}
+
+Status Remove(Api& api, const Output& out, const std::string& ns,
+              const std::vector<std::string>& refs) {
+  AIFS_ASSIGN_OR_RETURN(auto uris, ResolveRefs(refs, ns));
+  json j = json::array();
+  for (const AssetUri& u : uris) {
+    AIFS_RETURN_IF_ERROR(api.DeleteAsset(*u.ns, u.id));
+    j.push_back(u.ToString());
+    if (!out.json && !out.quiet) std::cout << "deleted " << u.ToString() << "\n";
+  }
+  if (out.json) PrintJson({{"deleted", j}});
+  return Status::Ok();
+}
+
+Status Verify(Api& api, const Output& out, const std::string& ns,
+              const std::vector<std::string>& refs, bool all_ns) {
+  AIFS_ASSIGN_OR_RETURN(auto uris, ResolveRefs(refs, ns));
+  if (uris.empty()) {
+    std::vector<std::string> namespaces{NsOrDefault(ns)};
+    if (all_ns) {
+      namespaces.clear();
+      AIFS_ASSIGN_OR_RETURN(auto list, api.ListNamespaces());
+      for (const auto& n : list) namespaces.push_back(n.name);
+    }
+    for (const auto& n : namespaces) {
+      ListOptions opts;
+      opts.ns = n;
+      do {
+        AIFS_ASSIGN_OR_RETURN(AssetPage page, api.ListAssets(opts));
+        for (const AssetInfo& a : page.assets) uris.push_back(a.Uri());
+        opts.page_token = page.next_page_token;
+      } while (!opts.page_token.empty());
+    }
+  }
+  json results = json::array();
+  size_t failed = 0;
+  uint64_t bytes = 0;
+  Status first_failure;
+  for (const AssetUri& u : uris) {
+    AIFS_ASSIGN_OR_RETURN(VerifyReport r, api.VerifyAsset(*u.ns, u.id));
+    bytes += r.bytes_checked;
+    if (!r.result.ok()) {
+      ++failed;
+      if (first_failure.ok()) first_failure = r.result;
+    }
+    if (out.json) {
+      json e = {{"uri", u.ToString()}, {"ok", r.result.ok()}, {"chunks", r.chunks_checked},
+                {"bytes", r.bytes_checked}};
+      if (!r.result.ok()) e["reason"] = r.result.reason(), e["message"] = r.result.message();
+      results.push_back(e);
+    } else if (!r.result.ok() || !out.quiet) {
+      std::cout << (r.result.ok() ? "ok      " : "FAILED  ") << u.ToString()
+                << (r.result.ok() ? "" : "  " + r.result.ToString()) << "\n";
+    }
+  }
+  AIFS_ASSIGN_OR_RETURN(GcReport gc, api.CollectGarbage(/*dry_run=*/true));
+  if (out.json) {
+    PrintJson({{"assets", uris.size()},
+               {"failed", failed},
+               {"bytes_checked", bytes},
+               {"orphan_objects", gc.orphan_objects},
+               {"orphan_bytes", gc.orphan_bytes},
+               {"results", results}});
+  } else if (!out.quiet) {
+    std::cout << uris.size() - failed << "/" << uris.size() << " assets verified, "
+              << HumanBytes(bytes) << " checked; " << gc.orphan_objects
+              << " orphaned chunk objects (" << HumanBytes(gc.orphan_bytes)
+              << "), reclaim with `aifs gc`\n";
+  }
+  if (failed)
+    return Status(first_failure.code(), first_failure.reason(),
+                  std::to_string(failed) + " of " + std::to_string(uris.size()) +
+                      " assets failed verification; first: " + first_failure.message());
+  return Status::Ok();
+}
+
+Status Gc(Api& api, const Output& out, bool dry_run) {
+  AIFS_ASSIGN_OR_RETURN(GcReport r, api.CollectGarbage(dry_run));
+  if (out.json) {
+    PrintJson({{"dry_run", r.dry_run},
+               {"objects_scanned", r.objects_scanned},
+               {"orphan_objects", r.orphan_objects},
+               {"orphan_bytes", r.orphan_bytes},
+               {"reclaimed_objects", r.reclaimed_objects}});
+  } else {
+    std::cout << r.objects_scanned << " objects scanned, " << r.orphan_objects << " orphaned ("
+              << HumanBytes(r.orphan_bytes) << ")"
+              << (dry_run ? ", nothing deleted (dry run)"
+                          : ", " + std::to_string(r.reclaimed_objects) + " reclaimed")
+              << "\n";
+  }
+  return Status::Ok();
+}
+
+Status KeyRotate(Api& api, const Output& out) {
+  AIFS_ASSIGN_OR_RETURN(std::string key, api.RotateKey());
+  if (out.json)
+    PrintJson({{"current_key", key}});
+  else
+    std::cout << "new chunks are now sealed with " << key << "\n";
+  return Status::Ok();
+}
+
+Status Info(Api& api, const Output& out) {
+  AIFS_ASSIGN_OR_RETURN(StoreDescription d, api.DescribeStore());
+  json j = {{"data_dir", d.data_dir},         {"meta_url", d.meta_url},
+            {"chunk_url", d.chunk_url},       {"kms", d.kms_kind},
+            {"kms_current_key", d.kms_current_key},
+            {"chunking", {{"min", d.chunk_min}, {"avg", d.chunk_avg}, {"max", d.chunk_max}}},
+            {"zstd_level", d.zstd_level},     {"read_only", d.read_only}};
+  if (out.json) {
+    PrintJson(j);
+  } else {
+    std::cout << "data dir:    " << d.data_dir << "\nmetadata:    " << d.meta_url
+              << "\nchunks:      " << d.chunk_url << "\nkms:         " << d.kms_kind << " ("
+              << d.kms_current_key << ")\nchunking:    min " << HumanBytes(d.chunk_min)
+              << ", avg " << HumanBytes(d.chunk_avg) << ", max " << HumanBytes(d.chunk_max)
+              << "\nzstd level:  " << d.zstd_level << "\n";
+  }
+  return Status::Ok();
+}
+
+}  // namespace aifs::cli

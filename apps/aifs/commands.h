@@ -1,0 +1,68 @@
+// The CLI's commands, written once against aifs::Api so that they behave the
+// same embedded (--data) and, later, remote (--server). main.cpp only parses
+// arguments (CLI11 lives in that one file) and calls these.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "aifs/api/api.h"
+
+namespace aifs::cli {
+
+struct Output {
+  bool json = false;
+  bool quiet = false;
+  bool progress = false;  // stderr is a terminal and the user did not opt out
+};
+
+// Each returns OK or the Status to report; they print results to stdout.
+Status NsCreate(Api& api, const Output& out, const std::string& name,
+                const std::vector<std::string>& labels);
+Status NsList(Api& api, const Output& out);
+Status NsShow(Api& api, const Output& out, const std::string& name);
+Status NsRemove(Api& api, const Output& out, const std::string& name);
+
+struct PutArgs {
+  std::string path;  // "-" for stdin
+  std::string ns;
+  std::string kind = "blob";
+  std::vector<std::string> meta;  // k=v
+};
+Status Put(Api& api, const Output& out, const PutArgs& args);
+
+struct GetArgs {
+  std::string ref;  // asset ID or aifs:// URI
+  std::string ns;
+  std::string output;  // empty or "-": stdout
+  std::string range;   // "A-B" (inclusive) or "A-"
+};
+Status Get(Api& api, const Output& out, const GetArgs& args);
+
+Status Stat(Api& api, const Output& out, const std::string& ns, const std::string& ref,
+            bool chunks);
+
+struct ListArgs {
+  std::string ns;
+  std::vector<std::string> where;  // k=v, k^=prefix, or k (exists)
+  std::string kind;
+  size_t limit = 0;  // 0: all
+};
+Status List(Api& api, const Output& out, const ListArgs& args);
+
+Status Remove(Api& api, const Output& out, const std::string& ns,
+              const std::vector<std::string>& refs);
+// No refs: every asset of the namespace (or of all namespaces with `all_ns`).
+Status Verify(Api& api, const Output& out, const std::string& ns,
+              const std::vector<std::string>& refs, bool all_ns);
+Status Gc(Api& api, const Output& out, bool dry_run);
+Status KeyRotate(Api& api, const Output& out);
+Status Info(Api& api, const Output& out);
+
+// Parses "A-B" (inclusive) / "A-" into a ReadRange.
+Result<ReadRange> ParseRange(std::string_view text);
+// Parses "k=v" items into a map; INVALID_ARGUMENT BAD_METADATA otherwise.
+Result<Metadata> ParseKeyValues(const std::vector<std::string>& items);
+
+}  // namespace aifs::cli

@@ -1,0 +1,1239 @@
+// aifs_ingest_bench: end-to-end ingest and read-back throughput of the
+// embedded engine, reported next to the machine's own ceilings measured in
+// the same run (BLAKE3, AES-256-GCM, memcpy, chunker, durable sequential
+// write) and, when `restic` is on PATH, next to `restic backup` of the same
+// files. A standalone program, not a test: see bench/README.md.
+//
+// stdout: markdown tables, then one line `JSON: {...}` with every number.
+// stderr: progress. All temporary data lives under one run directory that is
+// removed at exit (also on SIGINT/SIGTERM, best effort).
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <numbers>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "aifs/api/api.h"
+#include "aifs/core/blake3.h"
+#include "aifs/engine/engine.h"
+#include "aifs/storage/aead.h"
+#include "aifs/storage/chunker.h"
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using Json = nlohmann::ordered_json;
+
+constexpr uint64_t kMiB = uint64_t{1} << 20;
+constexpr size_t kIoSize = 4 * kMiB;           // read/write granularity everywhere
+constexpr size_t kCeilingBuf = 256 * kMiB;     // in-memory ceiling buffer
+constexpr const char* kResticPassword = "aifs-ingest-bench";
+
+// ---------------------------------------------------------------------------
+// Small utilities
+
+[[noreturn]] void Fail(const std::string& msg) { throw std::runtime_error(msg); }
+
+void Check(const aifs::Status& st, const std::string& what) {
+  if (!st.ok()) Fail(what + ": " + st.ToString());
+}
+
+__attribute__((format(printf, 1, 2))) std::string Fmt(const char* fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = std::vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (n < 0) return {};
+  if (static_cast<size_t>(n) < sizeof buf) return std::string(buf, static_cast<size_t>(n));
+  std::string out(static_cast<size_t>(n) + 1, '\0');
+  va_start(ap, fmt);
+  std::vsnprintf(out.data(), out.size(), fmt, ap);
+  va_end(ap);
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+__attribute__((format(printf, 1, 2))) void Progress(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  std::fputs("[ingest_bench] ", stderr);
+  std::vfprintf(stderr, fmt, ap);
+  std::fputc('\n', stderr);
+  va_end(ap);
+}
+
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// User + system CPU seconds of this process (all threads) or of waited-for children.
+double CpuSeconds(int who = RUSAGE_SELF) {
+  rusage ru{};
+  getrusage(who, &ru);
+  auto tv = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec * 1e-6; };
+  return tv(ru.ru_utime) + tv(ru.ru_stime);
+}
+
+double GBps(uint64_t bytes, double secs) { return secs > 0 ? static_cast<double>(bytes) / secs / 1e9 : 0; }
+double Ratio(double a, double b) { return b > 0 ? a / b : 0; }
+double MiB(uint64_t bytes) { return static_cast<double>(bytes) / static_cast<double>(kMiB); }
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  if (v.empty()) return 0;
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+// Runs `fn` (which returns its own elapsed seconds) `reps` times; median seconds.
+template <typename F>
+double MedianSeconds(int reps, F&& fn) {
+  std::vector<double> t;
+  for (int i = 0; i < reps; ++i) t.push_back(fn());
+  return Median(t);
+}
+
+volatile uint64_t g_sink = 0;  // keeps results of timed loops alive
+
+// xoshiro256** seeded through splitmix64: fast and reproducible.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) {
+    for (auto& v : s_) {
+      seed += 0x9e3779b97f4a7c15ULL;
+      uint64_t z = seed;
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+      v = z ^ (z >> 31);
+    }
+  }
+  uint64_t Next() {
+    const uint64_t result = std::rotl(s_[1] * 5, 7) * 9;
+    const uint64_t t = s_[1] << 17;
+    s_[2] ^= s_[0];
+    s_[3] ^= s_[1];
+    s_[1] ^= s_[2];
+    s_[0] ^= s_[3];
+    s_[2] ^= t;
+    s_[3] = std::rotl(s_[3], 45);
+    return result;
+  }
+  // Uniform in [0, n).
+  uint32_t Below(uint32_t n) { return static_cast<uint32_t>(((Next() >> 32) * n) >> 32); }
+  double Uniform() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
+
+ private:
+  uint64_t s_[4];
+};
+
+void FillRandom(uint8_t* p, size_t n, Rng& rng) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t v = rng.Next();
+    std::memcpy(p + i, &v, 8);
+  }
+  if (i < n) {
+    uint64_t v = rng.Next();
+    std::memcpy(p + i, &v, n - i);
+  }
+}
+
+// Sum (mod 2^64) of the stream read as little-endian 64-bit words at absolute
+// offsets: cheap, and independent of how the stream is split into pieces.
+class WordSum {
+ public:
+  void Add(const uint8_t* p, size_t n) {
+    while (n && (off_ & 7)) {
+      sum_ += static_cast<uint64_t>(*p++) << (8 * (off_ & 7));
+      --n;
+      ++off_;
+    }
+    const size_t words = n / 8;
+    uint64_t acc = 0;
+    for (size_t i = 0; i < words; ++i) {
+      uint64_t w;
+      std::memcpy(&w, p + 8 * i, 8);
+      acc += w;
+    }
+    sum_ += acc;
+    p += 8 * words;
+    n -= 8 * words;
+    off_ += 8 * words;
+    while (n) {
+      sum_ += static_cast<uint64_t>(*p++) << (8 * (off_ & 7));
+      --n;
+      ++off_;
+    }
+  }
+  uint64_t sum() const { return sum_; }
+  uint64_t bytes() const { return off_; }
+
+ private:
+  uint64_t sum_ = 0;
+  uint64_t off_ = 0;
+};
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+void WriteFully(int fd, const uint8_t* p, size_t n, const std::string& what) {
+  while (n) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) Fail(what + ": write: " + std::strerror(errno));
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+size_t ReadSome(int fd, uint8_t* p, size_t n, const std::string& what) {
+  size_t done = 0;
+  while (done < n) {
+    ssize_t r = ::read(fd, p + done, n - done);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) Fail(what + ": read: " + std::strerror(errno));
+    if (r == 0) break;
+    done += static_cast<size_t>(r);
+  }
+  return done;
+}
+
+// Fraction of the file's pages resident in the page cache (mincore).
+double ResidentFraction(const std::string& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  struct stat st{};
+  if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0 || st.st_size == 0) return 0;
+  const size_t size = static_cast<size_t>(st.st_size);
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd.get(), 0);
+  if (map == MAP_FAILED) return 0;
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> vec((size + page - 1) / page);
+  double frac = 0;
+  if (::mincore(map, size, vec.data()) == 0) {
+    size_t in = 0;
+    for (unsigned char v : vec) in += v & 1;
+    frac = static_cast<double>(in) / static_cast<double>(vec.size());
+  }
+  ::munmap(map, size);
+  return frac;
+}
+
+// Resident fraction (by pages) over every regular file under `dir`; with
+// `evict`, afterwards asks the kernel to drop those (clean) pages.
+double ResidentFractionTree(const std::string& dir, bool evict) {
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  double resident = 0, total = 0;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    const std::string p = it->path().string();
+    const double pages = static_cast<double>((it->file_size(ec) + page - 1) / page);
+    resident += ResidentFraction(p) * pages;
+    total += pages;
+    if (evict) {
+      Fd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+      if (fd.get() >= 0) ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_DONTNEED);
+    }
+  }
+  return total > 0 ? resident / total : 0;
+}
+
+uint64_t TreeBytes(const std::string& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec))
+    if (it->is_regular_file(ec)) total += it->file_size(ec);
+  return total;
+}
+
+std::string FsTypeName(const std::string& path) {
+  struct statfs sf{};
+  if (::statfs(path.c_str(), &sf) != 0) return "unknown";
+  switch (static_cast<uint64_t>(sf.f_type)) {
+    case 0xEF53: return "ext2/3/4";
+    case 0x58465342: return "xfs";
+    case 0x9123683E: return "btrfs";
+    case 0x01021994: return "tmpfs";
+    case 0x794c7630: return "overlayfs";
+    case 0x2FC12FC1: return "zfs";
+    default: return Fmt("0x%llx", static_cast<unsigned long long>(sf.f_type));
+  }
+}
+
+std::string CpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.starts_with("model name")) {
+      auto pos = line.find(':');
+      if (pos != std::string::npos) return line.substr(pos + 2);
+    }
+  return "unknown";
+}
+
+std::string NowUtc() {
+  time_t t = ::time(nullptr);
+  tm tmv{};
+  gmtime_r(&t, &tmv);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+  return buf;
+}
+
+// ---------------------------------------------------------------------------
+// Cleanup: one run directory, removed at exit and (best effort) on signals.
+
+std::string g_run_dir;                  // set once before any signal handler is installed
+volatile sig_atomic_t g_child_pid = 0;  // a running restic, killed on a signal
+
+void RemoveRunDir() {
+  if (g_run_dir.empty()) return;
+  std::error_code ec;
+  fs::remove_all(g_run_dir, ec);
+}
+
+extern "C" void OnSignal(int sig) {
+  if (g_child_pid > 0) ::kill(static_cast<pid_t>(g_child_pid), SIGTERM);
+  RemoveRunDir();  // not async-signal-safe; acceptable for a benchmark
+  ::_exit(128 + sig);
+}
+
+struct RunDirGuard {
+  ~RunDirGuard() { RemoveRunDir(); }
+};
+
+// ---------------------------------------------------------------------------
+// Options
+
+struct Options {
+  uint64_t size_mib = 1024;
+  bool restic = true;
+  std::vector<std::string> datasets = {"random", "text", "float32"};
+  uint32_t chunk_avg = 0;  // 0: the engine's default ChunkerParams
+  size_t threads = 0;      // EngineOptions.threads (0 = one per core)
+  std::string dir;         // base directory for all temporary data
+  bool cold = false;       // evict source and chunk objects from the page cache first
+  int reps = 5;            // repetitions of each in-memory ceiling (median reported)
+};
+
+void Usage(FILE* out) {
+  std::fputs(
+      "usage: aifs_ingest_bench [options]\n"
+      "  --size-mib N         size of each data set in MiB (default 1024)\n"
+      "  --datasets LIST      comma-separated subset of random,text,float32 (default all)\n"
+      "  --no-restic          skip the `restic backup` comparison\n"
+      "  --chunk-avg BYTES    chunk average; store is initialised with {avg/4, avg, avg*4}\n"
+      "                       (default: the engine default, 256 KiB / 1 MiB / 4 MiB)\n"
+      "  --threads N          EngineOptions.threads (default 0 = one per core)\n"
+      "  --dir PATH           where temporary data goes (default $AIFS_BENCH_DIR or\n"
+      "                       /work/bench-tmp); use the filesystem you want to measure\n"
+      "  --cold               evict the source file and the chunk objects from the page\n"
+      "                       cache (posix_fadvise DONTNEED) before ingest / read\n"
+      "  --reps N             repetitions of each in-memory ceiling (default 5, median)\n"
+      "  --help\n",
+      out);
+}
+
+uint64_t ParseU64(const std::string& flag, const std::string& v) {
+  uint64_t x = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+  if (ec != std::errc() || p != v.data() + v.size()) Fail("bad value for " + flag + ": '" + v + "'");
+  return x;
+}
+
+Options ParseArgs(int argc, char** argv) {
+  Options o;
+  if (const char* d = std::getenv("AIFS_BENCH_DIR"); d && *d) o.dir = d;
+  if (o.dir.empty()) o.dir = "/work/bench-tmp";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i], v;
+    bool has_inline = false;
+    if (auto eq = a.find('='); a.starts_with("--") && eq != std::string::npos) {
+      v = a.substr(eq + 1);
+      a = a.substr(0, eq);
+      has_inline = true;
+    }
+    auto value = [&]() -> std::string {
+      if (has_inline) return v;
+      if (i + 1 >= argc) Fail("missing value for " + a);
+      return argv[++i];
+    };
+    if (a == "--help" || a == "-h") {
+      Usage(stdout);
+      std::exit(0);
+    } else if (a == "--size-mib") {
+      o.size_mib = ParseU64(a, value());
+      if (o.size_mib == 0) Fail("--size-mib must be at least 1");
+    } else if (a == "--no-restic") {
+      o.restic = false;
+    } else if (a == "--datasets") {
+      o.datasets.clear();
+      std::string list = value();
+      size_t start = 0;
+      while (start <= list.size()) {
+        size_t end = list.find(',', start);
+        if (end == std::string::npos) end = list.size();
+        std::string name = list.substr(start, end - start);
+        if (!name.empty()) {
+          if (name != "random" && name != "text" && name != "float32")
+            Fail("unknown data set '" + name + "' (random, text, float32)");
+          if (std::find(o.datasets.begin(), o.datasets.end(), name) == o.datasets.end())
+            o.datasets.push_back(name);
+        }
+        start = end + 1;
+      }
+      if (o.datasets.empty()) Fail("--datasets names no data set");
+    } else if (a == "--chunk-avg") {
+      uint64_t avg = ParseU64(a, value());
+      if (avg < 1024 || avg * 4 > 64 * kMiB) Fail("--chunk-avg must be in [1024, 16 MiB]");
+      o.chunk_avg = static_cast<uint32_t>(avg);
+    } else if (a == "--threads") {
+      o.threads = ParseU64(a, value());
+    } else if (a == "--dir") {
+      o.dir = value();
+    } else if (a == "--cold") {
+      o.cold = true;
+    } else if (a == "--reps") {
+      o.reps = static_cast<int>(std::clamp<uint64_t>(ParseU64(a, value()), 1, 100));
+    } else {
+      Usage(stderr);
+      Fail("unknown argument '" + a + "'");
+    }
+  }
+  return o;
+}
+
+// ---------------------------------------------------------------------------
+// Ceilings
+
+struct AesPoint {
+  size_t record = 0;
+  double gbps = 0;
+};
+
+struct Ceilings {
+  double blake3 = 0;
+  std::vector<AesPoint> aes;
+  double aes_for_ratio = 0;
+  size_t aes_ratio_record = 0;
+  double memcpy_gbps = 0;
+  double chunker = 0;
+  double chunker_avg_chunk = 0;
+  uint64_t write_bytes = 0;
+  double write_buffered = 0;  // write() calls only, before fsync
+  double write_durable = 0;   // write() + fsync
+};
+
+Ceilings MeasureCeilings(const Options& opt, const aifs::ChunkerParams& params,
+                         const std::string& run_dir) {
+  Ceilings c;
+  const uint64_t bytes = kCeilingBuf;
+  Progress("ceilings: filling a %zu MiB buffer", kCeilingBuf / kMiB);
+  std::vector<uint8_t> buf(kCeilingBuf);
+  Rng rng(0xC0FFEE);
+  FillRandom(buf.data(), buf.size(), rng);
+
+  Progress("ceilings: BLAKE3");
+  double t = MedianSeconds(opt.reps, [&] {
+    auto t0 = Clock::now();
+    aifs::Digest d = aifs::Blake3::Hash(buf);
+    auto t1 = Clock::now();
+    g_sink = g_sink + d[0];
+    return Seconds(t0, t1);
+  });
+  c.blake3 = GBps(bytes, t);
+
+  Progress("ceilings: AES-256-GCM");
+  aifs::AesKey key{};
+  aifs::GcmNonce nonce{};
+  for (size_t i = 0; i < key.size(); ++i) key[i] = static_cast<uint8_t>(i * 7 + 1);
+  for (size_t record : {size_t{16} << 10, size_t{64} << 10, size_t{256} << 10, size_t{1} << 20}) {
+    aifs::Bytes out;
+    out.reserve(record + aifs::kGcmTagSize);
+    t = MedianSeconds(opt.reps, [&] {
+      auto t0 = Clock::now();
+      for (size_t off = 0; off < buf.size(); off += record) {
+        out.clear();
+        Check(aifs::AesGcmSeal(key, nonce, {}, aifs::ByteSpan(buf.data() + off, record), out),
+              "AesGcmSeal");
+      }
+      auto t1 = Clock::now();
+      g_sink = g_sink + out[0];
+      return Seconds(t0, t1);
+    });
+    c.aes.push_back({record, GBps(bytes, t)});
+  }
+  // The ratio uses the record size nearest the average chunk (what a chunk costs).
+  {
+    const AesPoint* best = &c.aes.front();
+    for (const AesPoint& p : c.aes)
+      if (std::abs(std::log2(static_cast<double>(p.record) / params.avg_size)) <
+          std::abs(std::log2(static_cast<double>(best->record) / params.avg_size)))
+        best = &p;
+    c.aes_for_ratio = best->gbps;
+    c.aes_ratio_record = best->record;
+  }
+
+  Progress("ceilings: memcpy");
+  {
+    std::vector<uint8_t> dst(kCeilingBuf, 1);  // pre-faulted
+    t = MedianSeconds(opt.reps, [&] {
+      auto t0 = Clock::now();
+      std::memcpy(dst.data(), buf.data(), buf.size());
+      auto t1 = Clock::now();
+      g_sink = g_sink + dst[12345];
+      return Seconds(t0, t1);
+    });
+    c.memcpy_gbps = GBps(bytes, t);
+  }
+
+  Progress("ceilings: chunker (FastCDC gear hash)");
+  {
+    aifs::Chunker chunker(params);
+    size_t chunks = 0;
+    t = MedianSeconds(opt.reps, [&] {
+      chunks = 0;
+      auto t0 = Clock::now();
+      aifs::ByteSpan rest(buf);
+      while (!rest.empty()) {
+        size_t cut = chunker.NextCut(rest);
+        rest = rest.subspan(cut);
+        ++chunks;
+      }
+      auto t1 = Clock::now();
+      return Seconds(t0, t1);
+    });
+    c.chunker = GBps(bytes, t);
+    c.chunker_avg_chunk = static_cast<double>(bytes) / static_cast<double>(std::max<size_t>(chunks, 1));
+  }
+
+  // Durable sequential write of the data-set size to the data directory's
+  // filesystem: write() in 4 MiB calls, then one fsync (like dd conv=fsync).
+  c.write_bytes = opt.size_mib * kMiB;
+  Progress("ceilings: durable sequential write of %llu MiB", static_cast<unsigned long long>(opt.size_mib));
+  {
+    const std::string path = run_dir + "/ceiling-write.bin";
+    auto t0 = Clock::now();
+    Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (fd.get() < 0) Fail("create " + path + ": " + std::strerror(errno));
+    uint64_t left = c.write_bytes;
+    size_t off = 0;
+    while (left) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(left, kIoSize));
+      if (off + n > buf.size()) off = 0;
+      WriteFully(fd.get(), buf.data() + off, n, path);
+      off += n;
+      left -= n;
+    }
+    auto t1 = Clock::now();
+    if (::fsync(fd.get()) != 0) Fail("fsync " + path + ": " + std::strerror(errno));
+    auto t2 = Clock::now();
+    c.write_buffered = GBps(c.write_bytes, Seconds(t0, t1));
+    c.write_durable = GBps(c.write_bytes, Seconds(t0, t2));
+    ::unlink(path.c_str());
+  }
+  return c;
+}
+
+// ---------------------------------------------------------------------------
+// Data sets
+
+// Pseudo-English text: Zipf-distributed words from a ~4000-word vocabulary,
+// mixed prose paragraphs and application log lines with numbers.
+class TextGen {
+ public:
+  explicit TextGen(uint64_t seed) : rng_(seed) {
+    static const char* kCommon[] = {
+        "the", "of", "and", "to", "a", "in", "is", "it", "that", "was", "for", "on", "are",
+        "with", "as", "be", "at", "by", "this", "have", "from", "or", "one", "had", "not",
+        "but", "what", "all", "were", "when", "we", "there", "can", "an", "your", "which",
+        "their", "said", "if", "do", "will", "each", "about", "how", "up", "out", "them",
+        "then", "she", "many", "some", "so", "these", "would", "other", "into", "has", "more",
+        "her", "two", "like", "him", "see", "time", "could", "no", "make", "than", "first",
+        "been", "its", "who", "now", "people", "my", "made", "over", "did", "down", "only",
+        "way", "find", "use", "may", "water", "long", "little", "very", "after", "words",
+        "called", "just", "where", "most", "know", "data", "model", "system", "file", "value"};
+    static const char* kOnset[] = {"b", "c", "d", "f", "g", "h", "j", "k", "l", "m", "n",
+                                   "p", "r", "s", "t", "v", "w", "z", "br", "ch", "cl", "cr",
+                                   "dr", "fl", "gr", "pl", "pr", "sh", "st", "th", "tr", ""};
+    static const char* kVowel[] = {"a", "e", "i", "o", "u", "a", "e", "o", "ai", "ea", "ee", "io", "ou", "y"};
+    static const char* kCoda[] = {"", "", "", "", "n", "r", "s", "t", "l", "m", "nd", "st", "ng", "ck", "x"};
+    std::unordered_set<std::string> seen;
+    for (const char* w : kCommon)
+      if (seen.insert(w).second) vocab_.push_back(w);
+    while (vocab_.size() < kVocab) {
+      const uint32_t syll = 1 + rng_.Below(4) / 2 + rng_.Below(3) / 2;  // 1..3, mostly 2
+      std::string w;
+      for (uint32_t s = 0; s < syll; ++s) {
+        w += kOnset[rng_.Below(std::size(kOnset))];
+        w += kVowel[rng_.Below(std::size(kVowel))];
+        w += kCoda[rng_.Below(std::size(kCoda))];
+      }
+      if (rng_.Below(8) == 0) w += rng_.Below(2) ? "ing" : "ed";
+      if (w.size() >= 2 && seen.insert(w).second) vocab_.push_back(std::move(w));
+    }
+    // Zipf (s = 1.05) rank table: a uniform 20-bit draw maps to a word index.
+    std::vector<double> cdf(vocab_.size());
+    double total = 0;
+    for (size_t k = 0; k < vocab_.size(); ++k) cdf[k] = total += 1.0 / std::pow(k + 1.0, 1.05);
+    zipf_.resize(size_t{1} << kZipfBits);
+    for (size_t u = 0; u < zipf_.size(); ++u) {
+      double x = (u + 0.5) / static_cast<double>(zipf_.size()) * total;
+      zipf_[u] = static_cast<uint16_t>(std::lower_bound(cdf.begin(), cdf.end(), x) - cdf.begin());
+    }
+    // Services and endpoints for the log lines: drawn once from the vocabulary.
+    for (int i = 0; i < 12; ++i) services_.push_back(Word() + "-" + Word());
+    for (int i = 0; i < 40; ++i) paths_.push_back("/api/v" + std::to_string(1 + rng_.Below(3)) + "/" + Word() + "/" + Word());
+  }
+
+  void Fill(uint8_t* dst, size_t n) {
+    size_t done = 0;
+    while (done < n) {
+      if (pos_ == pending_.size()) {
+        pending_.clear();
+        pos_ = 0;
+        GenerateBlock();
+      }
+      size_t take = std::min(n - done, pending_.size() - pos_);
+      std::memcpy(dst + done, pending_.data() + pos_, take);
+      pos_ += take;
+      done += take;
+    }
+  }
+
+ private:
+  static constexpr size_t kVocab = 4000;
+  static constexpr unsigned kZipfBits = 20;
+
+  const std::string& Word() { return vocab_[zipf_[rng_.Next() >> (64 - kZipfBits)]]; }
+
+  void Num(uint64_t v) {
+    char b[24];
+    auto r = std::to_chars(b, b + sizeof b, v);
+    pending_.append(b, r.ptr);
+  }
+  void Num2(unsigned v) {
+    pending_ += static_cast<char>('0' + v / 10);
+    pending_ += static_cast<char>('0' + v % 10);
+  }
+
+  void Sentence() {
+    const uint32_t n = 5 + rng_.Below(14);
+    for (uint32_t i = 0; i < n; ++i) {
+      const std::string& w = Word();
+      if (i == 0) {
+        pending_ += static_cast<char>(std::toupper(static_cast<unsigned char>(w[0])));
+        pending_.append(w, 1);
+      } else {
+        pending_ += w;
+      }
+      if (i + 1 < n) pending_ += (rng_.Below(12) == 0) ? ", " : " ";
+    }
+    pending_ += rng_.Below(10) == 0 ? "? " : ". ";
+  }
+
+  void Paragraph() {
+    const uint32_t sentences = 2 + rng_.Below(6);
+    for (uint32_t i = 0; i < sentences; ++i) Sentence();
+    pending_.back() = '\n';
+    pending_ += '\n';
+  }
+
+  void LogLine() {
+    clock_ms_ += rng_.Below(40);
+    const time_t secs = static_cast<time_t>(clock_ms_ / 1000);
+    if (secs != cached_sec_) {
+      tm tmv{};
+      gmtime_r(&secs, &tmv);
+      char b[32];
+      std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%S", &tmv);
+      cached_ts_ = b;
+      cached_sec_ = secs;
+    }
+    pending_ += cached_ts_;
+    pending_ += '.';
+    const unsigned ms = static_cast<unsigned>(clock_ms_ % 1000);
+    pending_ += static_cast<char>('0' + ms / 100);
+    Num2(ms % 100);
+    pending_ += "Z ";
+    const uint32_t lvl = rng_.Below(100);
+    pending_ += lvl < 80 ? "INFO  " : lvl < 90 ? "DEBUG " : lvl < 97 ? "WARN  " : "ERROR ";
+    pending_ += '[';
+    pending_ += services_[rng_.Below(static_cast<uint32_t>(services_.size()))];
+    pending_ += "-";
+    Num(rng_.Below(8));
+    pending_ += "] ";
+    switch (rng_.Below(3)) {
+      case 0:
+        pending_ += rng_.Below(4) ? "GET " : "POST ";
+        pending_ += paths_[rng_.Below(static_cast<uint32_t>(paths_.size()))];
+        pending_ += " status=";
+        pending_ += rng_.Below(20) ? "200" : (rng_.Below(2) ? "404" : "500");
+        pending_ += " bytes=";
+        Num(rng_.Below(1 << (4 + rng_.Below(12))));
+        pending_ += " latency_ms=";
+        Num(rng_.Below(1 << rng_.Below(10)));
+        break;
+      case 1:
+        for (uint32_t i = 0, n = 3 + rng_.Below(6); i < n; ++i) {
+          if (i) pending_ += ' ';
+          pending_ += Word();
+        }
+        pending_ += " user=";
+        pending_ += Word();
+        break;
+      default:
+        pending_ += "job ";
+        pending_ += Word();
+        pending_ += " step ";
+        Num(rng_.Below(100));
+        pending_ += "/100 loss=0.";
+        Num2(rng_.Below(100));
+        pending_ += " items=";
+        Num(rng_.Below(100000));
+        break;
+    }
+    pending_ += '\n';
+  }
+
+  void GenerateBlock() {
+    // ~60% log lines, ~40% prose by bytes.
+    if (rng_.Below(3) == 0) {
+      for (int i = 0; i < 4; ++i) Paragraph();
+    } else {
+      for (int i = 0, n = 20 + static_cast<int>(rng_.Below(60)); i < n; ++i) LogLine();
+    }
+  }
+
+  Rng rng_;
+  std::vector<std::string> vocab_;
+  std::vector<uint16_t> zipf_;
+  std::vector<std::string> services_, paths_;
+  std::string pending_;
+  size_t pos_ = 0;
+  uint64_t clock_ms_ = 1795996800000ULL;  // 2026-12-01T00:00:00Z
+  time_t cached_sec_ = -1;
+  std::string cached_ts_;
+};
+
+// float32 tensor [rows, 1024], little-endian: a smooth separable field
+// (row wave x column profile + slow drift) plus small triangular noise.
+class FloatGen {
+ public:
+  explicit FloatGen(uint64_t seed) : rng_(seed), col_(kCols) {
+    for (size_t c = 0; c < kCols; ++c) {
+      const double x = 2 * std::numbers::pi * static_cast<double>(c) / kCols;
+      col_[c] = static_cast<float>(std::sin(3 * x) + 0.3 * std::cos(17 * x));
+    }
+  }
+  // `n` is a multiple of 4.
+  void Fill(uint8_t* dst, size_t n) {
+    static_assert(std::endian::native == std::endian::little, "write little-endian float32");
+    for (size_t i = 0; i + 4 <= n; i += 4) {
+      if (col_idx_ == 0) {
+        const double r = static_cast<double>(row_);
+        row_amp_ = static_cast<float>(std::sin(2 * std::numbers::pi * r / 2039.0));
+        row_bias_ = static_cast<float>(0.25 * std::cos(2 * std::numbers::pi * r / 50021.0));
+      }
+      const uint64_t bits = rng_.Next();
+      const float noise = 0.01f * (static_cast<float>(bits >> 40) * 0x1.0p-24f +
+                                   static_cast<float>((bits >> 8) & 0xFFFFFF) * 0x1.0p-24f - 1.0f);
+      const float v = row_amp_ * col_[col_idx_] + row_bias_ + noise;
+      std::memcpy(dst + i, &v, 4);
+      if (++col_idx_ == kCols) {
+        col_idx_ = 0;
+        ++row_;
+      }
+    }
+  }
+
+ private:
+  static constexpr size_t kCols = 1024;
+  Rng rng_;
+  std::vector<float> col_;
+  size_t col_idx_ = 0;
+  uint64_t row_ = 0;
+  float row_amp_ = 0, row_bias_ = 0;
+};
+
+struct DatasetFile {
+  std::string path;
+  uint64_t bytes = 0;
+  uint64_t checksum = 0;
+  double gen_seconds = 0;
+};
+
+// Writes the data set in 4 MiB blocks and fsyncs it, so it stays cached but
+// clean (Commit's syncfs would otherwise also flush the source file).
+DatasetFile GenerateDataset(const std::string& name, const std::string& path, uint64_t bytes) {
+  DatasetFile f;
+  f.path = path;
+  f.bytes = bytes;
+  auto t0 = Clock::now();
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (fd.get() < 0) Fail("create " + path + ": " + std::strerror(errno));
+  std::vector<uint8_t> block(kIoSize);
+  WordSum sum;
+  Rng rng(0x5EED0001);
+  std::unique_ptr<TextGen> text;
+  std::unique_ptr<FloatGen> floats;
+  if (name == "text") text = std::make_unique<TextGen>(0x5EED0002);
+  if (name == "float32") floats = std::make_unique<FloatGen>(0x5EED0003);
+  for (uint64_t left = bytes; left;) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(left, kIoSize));
+    if (text) text->Fill(block.data(), n);
+    else if (floats) floats->Fill(block.data(), n);
+    else FillRandom(block.data(), n, rng);
+    sum.Add(block.data(), n);
+    WriteFully(fd.get(), block.data(), n, path);
+    left -= n;
+  }
+  if (::fsync(fd.get()) != 0) Fail("fsync " + path + ": " + std::strerror(errno));
+  f.checksum = sum.sum();
+  f.gen_seconds = Seconds(t0, Clock::now());
+  return f;
+}
+
+// ---------------------------------------------------------------------------
+// AIFS ingest + read-back
+
+struct AifsResult {
+  double src_resident = 0;     // page-cache fraction of the source before ingest
+  double store_resident = 0;   // page-cache fraction of chunk objects before read
+  double ingest_s = 0, ingest_cpu_s = 0, commit_s = 0;
+  double read_s = 0, read_cpu_s = 0;
+  uint64_t logical = 0, stored = 0, chunks = 0, chunks_total = 0, store_dir_bytes = 0;
+  double ingest_gbps = 0, read_gbps = 0;
+};
+
+AifsResult RunAifs(const Options& opt, const aifs::ChunkerParams& params, const DatasetFile& src,
+                   const std::string& name, const std::string& store_dir) {
+  AifsResult r;
+  Check(aifs::Engine::Init(store_dir, aifs::InitOptions{.chunking = params, .zstd_level = 1}),
+        "Engine::Init");
+  auto opened = aifs::Engine::Open(
+      aifs::EngineOptions{.data_dir = store_dir, .read_only = false, .threads = opt.threads});
+  Check(opened.status(), "Engine::Open");
+  std::unique_ptr<aifs::Engine> engine = std::move(opened).value();
+
+  if (opt.cold) {
+    Fd fd(::open(src.path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() >= 0) ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_DONTNEED);
+  }
+  r.src_resident = ResidentFraction(src.path);
+
+  // Ingest: open the file, BeginPut, 4 MiB reads -> Write, Commit.
+  Progress("%s: AIFS ingest", name.c_str());
+  std::vector<uint8_t> buf(kIoSize);
+  const double cpu0 = CpuSeconds();
+  const auto t0 = Clock::now();
+  aifs::PutResult put;
+  {
+    Fd fd(::open(src.path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) Fail("open " + src.path + ": " + std::strerror(errno));
+    aifs::PutOptions po;
+    po.kind = name == "float32" ? aifs::AssetKind::kTensor : aifs::AssetKind::kBlob;
+    po.expected_size = src.bytes;
+    po.metadata = {{"bench", "ingest"}, {"dataset", name}};
+    auto writer = engine->BeginPut(po);
+    Check(writer.status(), "BeginPut");
+    for (;;) {
+      size_t n = ReadSome(fd.get(), buf.data(), buf.size(), src.path);
+      if (n == 0) break;
+      Check((*writer)->Write(aifs::ByteSpan(buf.data(), n)), "AssetWriter::Write");
+    }
+    const auto tc = Clock::now();
+    auto committed = (*writer)->Commit();
+    Check(committed.status(), "AssetWriter::Commit");
+    r.commit_s = Seconds(tc, Clock::now());
+    put = std::move(committed).value();
+  }
+  const auto t1 = Clock::now();
+  r.ingest_cpu_s = CpuSeconds() - cpu0;
+  r.ingest_s = Seconds(t0, t1);
+  r.chunks_total = put.chunks_total;
+  if (put.asset.size != src.bytes) Fail("committed asset size differs from the source size");
+
+  auto ns = engine->GetNamespace("default");
+  Check(ns.status(), "GetNamespace");
+  r.logical = ns->logical_bytes;
+  r.stored = ns->stored_bytes;
+  r.chunks = ns->chunk_count;
+  r.store_dir_bytes = TreeBytes(store_dir + "/chunks");
+
+  // Read-back of the whole asset into a counting, checksumming sink.
+  r.store_resident = ResidentFractionTree(store_dir + "/chunks", opt.cold);
+  if (opt.cold) r.store_resident = ResidentFractionTree(store_dir + "/chunks", false);
+  Progress("%s: AIFS read-back", name.c_str());
+  WordSum sum;
+  const double cpu2 = CpuSeconds();
+  const auto t2 = Clock::now();
+  Check(engine->ReadAsset("default", put.asset.id, aifs::ReadRange{},
+                          [&sum](aifs::ByteSpan piece) {
+                            sum.Add(piece.data(), piece.size());
+                            return aifs::Status::Ok();
+                          }),
+        "ReadAsset");
+  const auto t3 = Clock::now();
+  r.read_cpu_s = CpuSeconds() - cpu2;
+  r.read_s = Seconds(t2, t3);
+  if (sum.bytes() != src.bytes || sum.sum() != src.checksum)
+    Fail(Fmt("read-back mismatch for %s: %llu bytes, checksum %016llx (want %llu, %016llx)",
+             name.c_str(), static_cast<unsigned long long>(sum.bytes()),
+             static_cast<unsigned long long>(sum.sum()),
+             static_cast<unsigned long long>(src.bytes),
+             static_cast<unsigned long long>(src.checksum)));
+
+  r.ingest_gbps = GBps(src.bytes, r.ingest_s);
+  r.read_gbps = GBps(src.bytes, r.read_s);
+  engine.reset();
+  std::error_code ec;
+  fs::remove_all(store_dir, ec);
+  return r;
+}
+
+// ---------------------------------------------------------------------------
+// restic
+
+std::string FindOnPath(const std::string& prog) {
+  const char* path = std::getenv("PATH");
+  if (!path) return {};
+  std::string_view rest(path);
+  while (!rest.empty()) {
+    size_t colon = rest.find(':');
+    std::string dir(rest.substr(0, colon));
+    rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
+    if (dir.empty()) dir = ".";
+    std::string cand = dir + "/" + prog;
+    if (::access(cand.c_str(), X_OK) == 0) return cand;
+  }
+  return {};
+}
+
+// Runs argv with RESTIC_PASSWORD set, output appended to `log`; exit status.
+int RunLogged(const std::vector<std::string>& argv, const std::string& log) {
+  std::vector<std::string> env_store;
+  for (char** e = environ; *e; ++e)
+    if (!std::string_view(*e).starts_with("RESTIC_PASSWORD")) env_store.emplace_back(*e);
+  env_store.push_back(std::string("RESTIC_PASSWORD=") + kResticPassword);
+  std::vector<char*> envp, args;
+  for (auto& s : env_store) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_copy = argv;
+  for (auto& s : argv_copy) args.push_back(s.data());
+  args.push_back(nullptr);
+
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, args[0], &fa, nullptr, args.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) Fail("spawn " + argv[0] + ": " + std::strerror(rc));
+  g_child_pid = pid;
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  g_child_pid = 0;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string Tail(const std::string& path, size_t max_chars = 2000) {
+  std::ifstream in(path);
+  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return s.size() > max_chars ? s.substr(s.size() - max_chars) : s;
+}
+
+struct ResticResult {
+  bool ran = false;
+  double seconds = 0, cpu_s = 0, mbps = 0;
+  uint64_t repo_bytes = 0;
+};
+
+ResticResult RunRestic(const std::string& restic, const DatasetFile& src, const std::string& name,
+                       const std::string& run_dir) {
+  ResticResult r;
+  const std::string repo = run_dir + "/restic-" + name;
+  const std::string cache = run_dir + "/restic-cache";
+  const std::string log = run_dir + "/restic.log";
+  Progress("%s: restic init + backup", name.c_str());
+  if (RunLogged({restic, "init", "--repo", repo, "--cache-dir", cache}, log) != 0)
+    Fail("restic init failed:\n" + Tail(log));
+  const double cpu0 = CpuSeconds(RUSAGE_CHILDREN);
+  const auto t0 = Clock::now();
+  if (RunLogged({restic, "backup", "--repo", repo, "--cache-dir", cache, src.path}, log) != 0)
+    Fail("restic backup failed:\n" + Tail(log));
+  r.seconds = Seconds(t0, Clock::now());
+  r.cpu_s = CpuSeconds(RUSAGE_CHILDREN) - cpu0;
+  r.ran = true;
+  r.mbps = static_cast<double>(src.bytes) / r.seconds / 1e6;
+  r.repo_bytes = TreeBytes(repo);
+  std::error_code ec;
+  fs::remove_all(repo, ec);
+  return r;
+}
+
+std::string ResticVersion(const std::string& restic, const std::string& run_dir) {
+  const std::string log = run_dir + "/restic-version.log";
+  if (RunLogged({restic, "version"}, log) != 0) return "unknown";
+  std::string v = Tail(log);
+  while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.pop_back();
+  return v;
+}
+
+// ---------------------------------------------------------------------------
+
+struct DatasetReport {
+  std::string name;
+  DatasetFile file;
+  AifsResult aifs;
+  ResticResult restic;
+};
+
+int Run(const Options& opt) {
+  aifs::ChunkerParams params;  // engine defaults
+  if (opt.chunk_avg) params = {opt.chunk_avg / 4, opt.chunk_avg, opt.chunk_avg * 4};
+  Check(params.Validate(), "chunk parameters");
+
+  std::error_code ec;
+  fs::create_directories(opt.dir, ec);
+  if (ec) Fail("create " + opt.dir + ": " + ec.message());
+  const std::string run_dir =
+      (fs::absolute(opt.dir) / ("ingest-bench." + std::to_string(::getpid()))).string();
+  fs::create_directories(run_dir, ec);
+  if (ec) Fail("create " + run_dir + ": " + ec.message());
+  g_run_dir = run_dir;
+  RunDirGuard guard;
+  struct sigaction sa{};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+
+  const std::string restic = opt.restic ? FindOnPath("restic") : std::string();
+  std::string restic_note;
+  if (!opt.restic) restic_note = "skipped (--no-restic)";
+  else if (restic.empty()) restic_note = "skipped: `restic` is not on PATH";
+  const std::string restic_version = restic.empty() ? "" : ResticVersion(restic, run_dir);
+
+  const unsigned hw = std::thread::hardware_concurrency();
+  const size_t engine_threads = opt.threads ? opt.threads : (hw ? hw : 2);
+  const std::string fs_type = FsTypeName(run_dir);
+  const std::string started = NowUtc();
+
+  Ceilings c = MeasureCeilings(opt, params, run_dir);
+
+  std::vector<DatasetReport> reports;
+  for (const std::string& name : opt.datasets) {
+    DatasetReport rep;
+    rep.name = name;
+    Progress("%s: generating %llu MiB", name.c_str(), static_cast<unsigned long long>(opt.size_mib));
+    rep.file = GenerateDataset(name, run_dir + "/data-" + name + ".bin", opt.size_mib * kMiB);
+    rep.aifs = RunAifs(opt, params, rep.file, name, run_dir + "/store-" + name);
+    Progress("%s: ingest %.3f GB/s, read %.3f GB/s", name.c_str(), rep.aifs.ingest_gbps,
+             rep.aifs.read_gbps);
+    if (!restic.empty()) {
+      rep.restic = RunRestic(restic, rep.file, name, run_dir);
+      Progress("%s: restic %.1f MB/s", name.c_str(), rep.restic.mbps);
+    }
+    ::unlink(rep.file.path.c_str());
+    reports.push_back(std::move(rep));
+  }
+
+  // ---- markdown report ----
+  std::printf("# AIFS ingest benchmark\n\n");
+  std::printf("- started %s; CPU: %s; %u hardware threads\n", started.c_str(), CpuModel().c_str(), hw);
+  std::printf("- data dir filesystem: %s (%s)\n", fs_type.c_str(), run_dir.c_str());
+  std::printf("- data set size %llu MiB (%.3f GB) each; engine threads %zu%s; chunking min/avg/max "
+              "%u/%u/%u bytes; zstd level 1\n",
+              static_cast<unsigned long long>(opt.size_mib), static_cast<double>(opt.size_mib * kMiB) / 1e9,
+              engine_threads, opt.threads ? "" : " (0 = one per core)", params.min_size,
+              params.avg_size, params.max_size);
+  std::printf("- page cache: %s\n",
+              opt.cold ? "--cold: source file and chunk objects evicted (posix_fadvise DONTNEED) "
+                         "before ingest / read"
+                       : "warm: each source file was just written (and fsynced) so it is in the "
+                         "page cache; chunk objects are read back right after ingest, also cached");
+  std::printf("- GB/s = 1e9 bytes/s of logical (source) bytes; MiB = 2^20 bytes; in-memory "
+              "ceilings are single-thread medians of %d runs\n\n",
+              opt.reps);
+
+  std::printf("## Ceilings (measured in this run)\n\n");
+  std::printf("| operation | GB/s | notes |\n|---|---:|---|\n");
+  std::printf("| BLAKE3 (aifs::Blake3::Hash, 1 thread) | %.2f | one %zu MiB buffer |\n", c.blake3,
+              kCeilingBuf / kMiB);
+  for (const AesPoint& p : c.aes)
+    std::printf("| AES-256-GCM seal (aifs::AesGcmSeal, 1 thread), %zu KiB records | %.2f |%s |\n",
+                p.record >> 10, p.gbps, p.record == c.aes_ratio_record ? " used for ratios (nearest the average chunk)" : "");
+  std::printf("| memcpy (1 thread) | %.2f | %zu MiB to a pre-faulted buffer |\n", c.memcpy_gbps,
+              kCeilingBuf / kMiB);
+  std::printf("| FastCDC chunker (aifs::Chunker::NextCut, 1 thread) | %.2f | random data, avg chunk %.0f KiB |\n",
+              c.chunker, c.chunker_avg_chunk / 1024);
+  std::printf("| sequential write, buffered (write() only) | %.2f | %llu MiB in 4 MiB writes |\n",
+              c.write_buffered, static_cast<unsigned long long>(c.write_bytes / kMiB));
+  std::printf("| sequential write, durable (write + fsync) | %.2f | like `dd conv=fsync`, same filesystem as the data dir |\n\n",
+              c.write_durable);
+
+  std::printf("## AIFS ingest and read-back\n\n");
+  std::printf("| data set | source cached | logical MiB | stored MiB | stored/logical | chunks (avg KiB) | "
+              "ingest GB/s | ingest CPU cores | commit s | read GB/s | read CPU cores |\n");
+  std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  for (const auto& r : reports) {
+    const auto& a = r.aifs;
+    std::printf("| %s | %.0f%% | %.0f | %.1f | %.3f | %llu (%.0f) | %.3f | %.2f | %.3f | %.3f | %.2f |\n",
+                r.name.c_str(), a.src_resident * 100, MiB(a.logical), MiB(a.stored),
+                Ratio(static_cast<double>(a.stored), static_cast<double>(a.logical)),
+                static_cast<unsigned long long>(a.chunks),
+                static_cast<double>(a.logical) / static_cast<double>(std::max<uint64_t>(a.chunks_total, 1)) / 1024,
+                a.ingest_gbps, Ratio(a.ingest_cpu_s, a.ingest_s), a.commit_s, a.read_gbps,
+                Ratio(a.read_cpu_s, a.read_s));
+  }
+  std::printf("\n## Ratios to the ceilings\n\n");
+  std::printf("| data set | ingest / BLAKE3 | ingest / AES-GCM | ingest / durable write | read / BLAKE3 |\n");
+  std::printf("|---|---:|---:|---:|---:|\n");
+  for (const auto& r : reports) {
+    const auto& a = r.aifs;
+    std::printf("| %s | %.3f | %.3f | %.3f | %.3f |\n", r.name.c_str(), Ratio(a.ingest_gbps, c.blake3),
+                Ratio(a.ingest_gbps, c.aes_for_ratio), Ratio(a.ingest_gbps, c.write_durable),
+                Ratio(a.read_gbps, c.blake3));
+  }
+
+  std::printf("\n## restic backup of the same files\n\n");
+  if (restic.empty()) {
+    std::printf("%s\n", restic_note.c_str());
+  } else {
+    std::printf("%s; fresh repository per file (`restic init`, then timed `restic backup`), "
+                "source file cached\n\n",
+                restic_version.c_str());
+    std::printf("| data set | restic s | restic MB/s | restic CPU cores | repo MiB | AIFS ingest MB/s | AIFS / restic |\n");
+    std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
+    for (const auto& r : reports)
+      std::printf("| %s | %.2f | %.1f | %.2f | %.1f | %.1f | %.2f |\n", r.name.c_str(), r.restic.seconds,
+                  r.restic.mbps, Ratio(r.restic.cpu_s, r.restic.seconds), MiB(r.restic.repo_bytes),
+                  r.aifs.ingest_gbps * 1000, Ratio(r.aifs.ingest_gbps * 1000, r.restic.mbps));
+  }
+
+  // ---- JSON line ----
+  Json j;
+  j["bench"] = "aifs_ingest_bench";
+  j["started"] = started;
+  j["cpu"] = CpuModel();
+  j["hw_threads"] = hw;
+  j["fs"] = fs_type;
+  j["size_mib"] = opt.size_mib;
+  j["engine_threads"] = engine_threads;
+  j["chunk"] = {{"min", params.min_size}, {"avg", params.avg_size}, {"max", params.max_size}};
+  j["zstd_level"] = 1;
+  j["page_cache"] = opt.cold ? "cold" : "warm";
+  Json aes = Json::array();
+  for (const AesPoint& p : c.aes) aes.push_back({{"record", p.record}, {"gbps", p.gbps}});
+  j["ceilings"] = {{"blake3_gbps", c.blake3},
+                   {"aes_gcm", aes},
+                   {"aes_gcm_ratio_record", c.aes_ratio_record},
+                   {"aes_gcm_ratio_gbps", c.aes_for_ratio},
+                   {"memcpy_gbps", c.memcpy_gbps},
+                   {"chunker_gbps", c.chunker},
+                   {"write_buffered_gbps", c.write_buffered},
+                   {"write_durable_gbps", c.write_durable},
+                   {"write_bytes", c.write_bytes},
+                   {"reps", opt.reps}};
+  Json sets = Json::array();
+  for (const auto& r : reports) {
+    const auto& a = r.aifs;
+    Json d = {{"name", r.name},
+              {"bytes", r.file.bytes},
+              {"gen_s", r.file.gen_seconds},
+              {"source_resident", a.src_resident},
+              {"store_resident_before_read", a.store_resident},
+              {"logical_bytes", a.logical},
+              {"stored_bytes", a.stored},
+              {"store_dir_bytes", a.store_dir_bytes},
+              {"stored_over_logical", Ratio(static_cast<double>(a.stored), static_cast<double>(a.logical))},
+              {"chunks_stored", a.chunks},
+              {"chunks_total", a.chunks_total},
+              {"ingest_s", a.ingest_s},
+              {"ingest_commit_s", a.commit_s},
+              {"ingest_cpu_s", a.ingest_cpu_s},
+              {"ingest_gbps", a.ingest_gbps},
+              {"read_s", a.read_s},
+              {"read_cpu_s", a.read_cpu_s},
+              {"read_gbps", a.read_gbps},
+              {"ingest_over_blake3", Ratio(a.ingest_gbps, c.blake3)},
+              {"ingest_over_aes", Ratio(a.ingest_gbps, c.aes_for_ratio)},
+              {"ingest_over_durable_write", Ratio(a.ingest_gbps, c.write_durable)},
+              {"read_over_blake3", Ratio(a.read_gbps, c.blake3)}};
+    if (r.restic.ran)
+      d["restic"] = {{"seconds", r.restic.seconds},
+                     {"cpu_s", r.restic.cpu_s},
+                     {"mbps", r.restic.mbps},
+                     {"repo_bytes", r.restic.repo_bytes},
+                     {"aifs_over_restic", Ratio(a.ingest_gbps * 1000, r.restic.mbps)}};
+    sets.push_back(std::move(d));
+  }
+  j["datasets"] = std::move(sets);
+  j["restic"] = restic.empty() ? Json(restic_note) : Json(restic_version);
+  std::printf("\nJSON: %s\n", j.dump().c_str());
+  std::fflush(stdout);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Run(ParseArgs(argc, argv));
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "aifs_ingest_bench: error: %s\n", e.what());
+    return 1;
+  }
+}

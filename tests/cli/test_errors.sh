@@ -1,0 +1,89 @@
+# Bad input gets a clear error with a stable reason, and nothing is lost.
+source "$(dirname "$0")/lib.sh"
+expect_error STORE_NOT_INITIALIZED $AIFS ls
+$AIFS init >/dev/null
+expect_error STORE_ALREADY_INITIALIZED $AIFS init
+head -c 100000 /dev/urandom > "$WORK/f"
+id=$($AIFS put "$WORK/f")
+
+zero=0000000000000000000000000000000000000000000000000000000000000000
+expect_error ASSET_NOT_FOUND $AIFS get $zero
+expect_error ASSET_NOT_FOUND $AIFS stat $zero
+expect_error ASSET_NOT_FOUND $AIFS rm $zero
+expect_error MALFORMED_ID $AIFS get abc
+expect_error MALFORMED_ID $AIFS get "${id^^}"
+expect_error MALFORMED_ID $AIFS get "${id}0"
+expect_error MALFORMED_URI $AIFS get "aifs://Default/$id"
+expect_error MALFORMED_URI $AIFS get "aifs:/default/$id"
+expect_error MALFORMED_URI $AIFS get "aifs://default/${id:1}"
+expect_error NAMESPACE_NOT_FOUND $AIFS get "aifs://nope/$id"
+expect_error NAMESPACE_MISMATCH $AIFS get "aifs://default/$id" --ns other
+expect_error NAMESPACE_NOT_FOUND $AIFS put "$WORK/f" --ns nope
+expect_error INVALID_NAMESPACE_NAME $AIFS ns create "Bad/Name"
+expect_error RANGE_OUT_OF_BOUNDS $AIFS get $id --range 100001-
+expect_error BAD_RANGE $AIFS get $id --range 5-2
+expect_error BAD_METADATA $AIFS put "$WORK/f" --meta novalue
+expect_error FILE_NOT_FOUND $AIFS put "$WORK/does-not-exist"
+expect_error BAD_PATH $AIFS put "$WORK"
+ok "bad IDs, URIs, ranges, paths"
+
+$AIFS ns create team-a >/dev/null
+expect_error NAMESPACE_EXISTS $AIFS ns create team-a
+id2=$($AIFS put "$WORK/f" --ns team-a)
+expect_error NAMESPACE_NOT_EMPTY $AIFS ns rm team-a
+$AIFS rm "aifs://team-a/$id2" >/dev/null
+$AIFS ns rm team-a >/dev/null
+ok "namespace lifecycle"
+
+# A failed get to a file leaves no file behind.
+expect_error ASSET_NOT_FOUND $AIFS get $zero -o "$WORK/out"
+[ ! -e "$WORK/out" ] || fail "failed get created its output file"
+# JSON errors are machine-readable.
+{ $AIFS --json get $zero 2>&1 >/dev/null || true; } | python3 -c '
+import json,sys; e=json.load(sys.stdin)["error"]; assert e["code"]=="NOT_FOUND" and e["reason"]=="ASSET_NOT_FOUND", e'
+ok "no partial output, JSON errors"
+
+# Tampering with a stored chunk is detected by get and verify.
+obj=$(find "$AIFS_DATA/chunks" -type f | head -n 1)
+python3 - "$obj" <<'PY'
+import sys
+p = sys.argv[1]; b = bytearray(open(p, 'rb').read()); b[len(b) // 2] ^= 1; open(p, 'wb').write(b)
+PY
+expect_error CHUNK_CORRUPT $AIFS verify
+expect_error CHUNK_CORRUPT $AIFS get $id -o "$WORK/out"
+[ ! -e "$WORK/out" ] || fail "corrupt get left an output file"
+ok "tampered chunk detected"
+
+if ! is_root; then echo "SKIP: unreadable-file, full-disk and read-only cases need root"; echo "PASS $PASS"; exit 0; fi
+
+# An unreadable file (as an unprivileged user).
+chmod 000 "$WORK/f"; chmod 755 "$WORK"
+cp -r "$AIFS_DATA" "$WORK/data2"; chown -R nobody "$WORK/data2"
+out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups env AIFS_DATA="$WORK/data2" $AIFS put "$WORK/f" 2>&1 || true)
+[[ $out == *STORAGE_ACCESS_DENIED* ]] || fail "unreadable file: $out"
+chmod 644 "$WORK/f"
+ok "unreadable file"
+
+# A full data directory: the put fails cleanly and everything else survives.
+mkdir -p "$WORK/small"
+mount -t tmpfs -o size=48m tmpfs "$WORK/small"
+CLEANUP_CMDS+=("umount -l '$WORK/small'")
+export AIFS_DATA="$WORK/small/data"
+$AIFS init >/dev/null
+head -c $((8 * 1024 * 1024)) /dev/urandom > "$WORK/small8"
+small=$($AIFS put "$WORK/small8")
+head -c $((64 * 1024 * 1024)) /dev/urandom > "$WORK/big"
+expect_error STORAGE_FULL $AIFS put "$WORK/big"
+[ "$($AIFS ls | wc -l)" = 1 ] || fail "a failed put became visible"
+$AIFS cat "$small" | cmp -s - "$WORK/small8" || fail "full disk damaged an existing asset"
+$AIFS verify >/dev/null
+ok "full data directory"
+
+# A read-only data directory: reads work, writes fail with a clear reason.
+mount -o remount,ro "$WORK/small"
+$AIFS cat "$small" | cmp -s - "$WORK/small8" || fail "read-only: read failed"
+$AIFS ls >/dev/null
+out=$($AIFS put "$WORK/f" 2>&1 || true)
+[[ $out == *STORAGE_READ_ONLY* || $out == *READ_ONLY* ]] || fail "read-only put: $out"
+ok "read-only data directory"
+echo "PASS $PASS"

@@ -1,0 +1,844 @@
+// Storage layer: AES-256-GCM, compression, chunking, local KMS, the file
+// chunk store and chunk sealing.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <zstd.h>
+
+#include <map>
+#include <set>
+#include <string>
+
+#include "aifs/core/blake3.h"
+#include "aifs/core/hex.h"
+#include "aifs/storage/aead.h"
+#include "aifs/storage/chunk_sealer.h"
+#include "aifs/storage/chunk_store.h"
+#include "aifs/storage/chunker.h"
+#include "aifs/storage/compression.h"
+#include "aifs/storage/kms.h"
+#include "test_util.h"
+
+namespace aifs::test {
+namespace {
+
+Bytes Unhex(const std::string& hex) {
+  auto b = HexDecode(hex);
+  EXPECT_TRUE(b.has_value()) << hex;
+  return b ? *b : Bytes{};
+}
+AesKey KeyFrom(const std::string& hex) {
+  AesKey k{};
+  Bytes b = Unhex(hex);
+  EXPECT_EQ(b.size(), k.size());
+  std::copy_n(b.begin(), std::min(b.size(), k.size()), k.begin());
+  return k;
+}
+GcmNonce NonceFrom(const std::string& hex) {
+  GcmNonce n{};
+  Bytes b = Unhex(hex);
+  EXPECT_EQ(b.size(), n.size());
+  std::copy_n(b.begin(), std::min(b.size(), n.size()), n.begin());
+  return n;
+}
+
+// ---------------------------------------------------------------- AES-256-GCM
+
+struct GcmVector {
+  const char* name;
+  const char* key;
+  const char* iv;
+  const char* plaintext;
+  const char* aad;
+  const char* ciphertext;
+  const char* tag;
+};
+
+// McGrew & Viega, "The Galois/Counter Mode of Operation (GCM)", test cases
+// 13-16 (256-bit keys). Also checked against python3 `cryptography`.
+const GcmVector kGcmVectors[] = {
+    {"TC13", "0000000000000000000000000000000000000000000000000000000000000000",
+     "000000000000000000000000", "", "", "", "530f8afbc74536b9a963b4f1c4cb738b"},
+    {"TC14", "0000000000000000000000000000000000000000000000000000000000000000",
+     "000000000000000000000000", "00000000000000000000000000000000", "",
+     "cea7403d4d606b6e074ec5d3baf39d18", "d0d1c8a799996bf0265b98b5d48ab919"},
+    {"TC15", "feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308",
+     "cafebabefacedbaddecaf888",
+     "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"
+     "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b391aafd255",
+     "",
+     "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa"
+     "8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662898015ad",
+     "b094dac5d93471bdec1a502270e3cc6c"},
+    {"TC16", "feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308",
+     "cafebabefacedbaddecaf888",
+     "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"
+     "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39",
+     "feedfacedeadbeeffeedfacedeadbeefabaddad2",
+     "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa"
+     "8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662",
+     "76fc6ece0f4e1768cddf8853bb2d551b"},
+};
+
+TEST(AesGcm, SpecificationVectors) {
+  for (const GcmVector& v : kGcmVectors) {
+    SCOPED_TRACE(v.name);
+    const AesKey key = KeyFrom(v.key);
+    const GcmNonce nonce = NonceFrom(v.iv);
+    const Bytes pt = Unhex(v.plaintext), aad = Unhex(v.aad);
+    Bytes sealed;
+    AIFS_ASSERT_OK(AesGcmSeal(key, nonce, aad, pt, sealed));
+    EXPECT_EQ(HexEncode(sealed), std::string(v.ciphertext) + v.tag);
+
+    Bytes opened = {1, 2, 3};  // stale content must not survive
+    AIFS_ASSERT_OK(AesGcmOpen(key, nonce, aad, sealed, opened));
+    EXPECT_EQ(opened, pt);
+  }
+}
+
+TEST(AesGcm, SealAppendsToOutput) {
+  const AesKey key = KeyFrom(kGcmVectors[1].key);
+  const GcmNonce nonce = NonceFrom(kGcmVectors[1].iv);
+  Bytes out = {0xde, 0xad};
+  AIFS_ASSERT_OK(AesGcmSeal(key, nonce, {}, Bytes(16, 0), out));
+  EXPECT_EQ(HexEncode(out), std::string("dead") + kGcmVectors[1].ciphertext + kGcmVectors[1].tag);
+}
+
+TEST(AesGcm, EveryFlippedBitIsDataLoss) {
+  const AesKey key = KeyFrom("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
+  const GcmNonce nonce = NonceFrom("0f0e0d0c0b0a090807060504");
+  const Bytes pt = RandomBytes(37, 1);
+  const Bytes aad = ToBytes("aad: namespace/chunk");
+  Bytes sealed;
+  AIFS_ASSERT_OK(AesGcmSeal(key, nonce, aad, pt, sealed));
+  ASSERT_EQ(sealed.size(), pt.size() + kGcmTagSize);
+  Bytes out;
+  AIFS_ASSERT_OK(AesGcmOpen(key, nonce, aad, sealed, out));
+  ASSERT_EQ(out, pt);
+
+  // Ciphertext and tag.
+  for (size_t bit = 0; bit < sealed.size() * 8; ++bit) {
+    Bytes bad = sealed;
+    bad[bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
+    Bytes o = {9};
+    Status st = AesGcmOpen(key, nonce, aad, bad, o);
+    ASSERT_TRUE(IsStatus(st, Code::kDataLoss, "DECRYPT_FAILED")) << "bit " << bit;
+    ASSERT_TRUE(o.empty()) << "output not cleared, bit " << bit;
+  }
+  // AAD.
+  for (size_t bit = 0; bit < aad.size() * 8; ++bit) {
+    Bytes bad = aad;
+    bad[bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
+    Bytes o;
+    ASSERT_TRUE(IsStatus(AesGcmOpen(key, nonce, bad, sealed, o), Code::kDataLoss, "DECRYPT_FAILED"))
+        << "aad bit " << bit;
+  }
+  // Nonce.
+  for (size_t bit = 0; bit < nonce.size() * 8; ++bit) {
+    GcmNonce bad = nonce;
+    bad[bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
+    Bytes o;
+    ASSERT_TRUE(IsStatus(AesGcmOpen(key, bad, aad, sealed, o), Code::kDataLoss, "DECRYPT_FAILED"))
+        << "nonce bit " << bit;
+  }
+  // Key.
+  for (size_t bit = 0; bit < key.size() * 8; bit += 7) {
+    AesKey bad = key;
+    bad[bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
+    Bytes o;
+    ASSERT_TRUE(IsStatus(AesGcmOpen(bad, nonce, aad, sealed, o), Code::kDataLoss, "DECRYPT_FAILED"))
+        << "key bit " << bit;
+  }
+  // Missing / extra AAD, truncation, extension, custom reason.
+  Bytes o;
+  AIFS_EXPECT_STATUS(AesGcmOpen(key, nonce, {}, sealed, o), kDataLoss, "DECRYPT_FAILED");
+  Bytes longer = sealed;
+  longer.push_back(0);
+  AIFS_EXPECT_STATUS(AesGcmOpen(key, nonce, aad, longer, o), kDataLoss, "DECRYPT_FAILED");
+  for (size_t cut : {size_t{0}, size_t{1}, size_t{15}, size_t{16}, sealed.size() - 1}) {
+    Bytes shorter(sealed.begin(), sealed.begin() + static_cast<ptrdiff_t>(cut));
+    AIFS_EXPECT_STATUS(AesGcmOpen(key, nonce, aad, shorter, o), kDataLoss, "DECRYPT_FAILED")
+        << "truncated to " << cut;
+  }
+  Bytes bad = sealed;
+  bad[0] ^= 1;
+  AIFS_EXPECT_STATUS(AesGcmOpen(key, nonce, aad, bad, o, "MY_REASON"), kDataLoss, "MY_REASON");
+}
+
+TEST(AesGcm, EmptyAadEqualsNoAad) {
+  // GCM with an empty AAD is the same as without: TC13/14 have none.
+  const AesKey key = KeyFrom(kGcmVectors[0].key);
+  const GcmNonce nonce = NonceFrom(kGcmVectors[0].iv);
+  Bytes a, b;
+  AIFS_ASSERT_OK(AesGcmSeal(key, nonce, ByteSpan(), Bytes(16, 0), a));
+  AIFS_ASSERT_OK(AesGcmSeal(key, nonce, Bytes{}, Bytes(16, 0), b));
+  EXPECT_EQ(a, b);
+}
+
+TEST(AesGcm, LargeRoundTrip) {
+  const AesKey key = KeyFrom("8899aabbccddeeff00112233445566778899aabbccddeeff0011223344556677");
+  const GcmNonce nonce = NonceFrom("a1a2a3a4a5a6a7a8a9aaabac");
+  const Bytes pt = RandomBytes(3 * 1024 * 1024 + 11, 5);
+  Bytes sealed, out;
+  AIFS_ASSERT_OK(AesGcmSeal(key, nonce, AsBytes("x"), pt, sealed));
+  EXPECT_NE(Slice(sealed, 0, 4096), Slice(pt, 0, 4096));
+  AIFS_ASSERT_OK(AesGcmOpen(key, nonce, AsBytes("x"), sealed, out));
+  EXPECT_EQ(out, pt);
+}
+
+// ---------------------------------------------------------------- Compression
+
+Bytes ZstdDecompressIndependently(const Bytes& frame) {
+  unsigned long long size = ZSTD_getFrameContentSize(frame.data(), frame.size());
+  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN) return {};
+  Bytes out(size);
+  size_t n = ZSTD_decompress(out.data(), out.size(), frame.data(), frame.size());
+  if (ZSTD_isError(n)) return {};
+  out.resize(n);
+  return out;
+}
+
+TEST(Compression, RandomDataIsStoredRaw) {
+  CompressionPolicy policy;
+  for (size_t n : {size_t{100}, size_t{4096}, size_t{65536}, size_t{70000}, size_t{1 << 20}}) {
+    Bytes out;
+    EXPECT_FALSE(MaybeCompress(RandomBytes(n, n), policy, out)) << n;
+  }
+}
+
+TEST(Compression, TextCompressesAndRoundTrips) {
+  CompressionPolicy policy;
+  for (size_t n : {size_t{256}, size_t{1000}, size_t{65536}, size_t{300000}, size_t{4 << 20}}) {
+    const Bytes text = TextBytes(n, n);
+    Bytes packed;
+    ASSERT_TRUE(MaybeCompress(text, policy, packed)) << n;
+    EXPECT_LE(static_cast<double>(packed.size()), 0.9 * static_cast<double>(n)) << n;
+    // A valid zstd frame: the library decodes it on its own.
+    EXPECT_EQ(ZstdDecompressIndependently(packed), text) << n;
+    Bytes back;
+    AIFS_ASSERT_OK(Decompress(packed, text.size(), back));
+    EXPECT_EQ(back, text);
+  }
+}
+
+TEST(Compression, PolicyIsHonoured) {
+  const Bytes text = TextBytes(100000, 3);
+  Bytes out;
+  EXPECT_FALSE(MaybeCompress(text, CompressionPolicy{0, 0.10}, out)) << "level 0 is off";
+  EXPECT_FALSE(MaybeCompress(TextBytes(63, 1), CompressionPolicy{}, out)) << "tiny input";
+  // Half text, half random: saves ~half, so a 90% saving requirement refuses it.
+  Bytes mixed = Concat({TextBytes(50000, 1), RandomBytes(50000, 2)});
+  EXPECT_TRUE(MaybeCompress(mixed, CompressionPolicy{1, 0.10}, out));
+  EXPECT_FALSE(MaybeCompress(mixed, CompressionPolicy{1, 0.90}, out));
+  // Compressible at the sampled places but random elsewhere must not be
+  // stored compressed unless it really saves: whatever MaybeCompress says,
+  // a true answer means a real saving.
+  Bytes tricky = RandomBytes(1 << 20, 9);
+  for (size_t s = 0; s < 4; ++s) {
+    size_t stride = (tricky.size() - 4096) / 3;
+    Bytes t = TextBytes(4096, s);
+    std::copy(t.begin(), t.end(), tricky.begin() + static_cast<ptrdiff_t>(s * stride));
+  }
+  Bytes packed;
+  if (MaybeCompress(tricky, CompressionPolicy{}, packed)) {
+    EXPECT_LE(static_cast<double>(packed.size()), 0.9 * static_cast<double>(tricky.size()));
+  }
+}
+
+TEST(Compression, DecompressRejectsGarbageAndWrongSizes) {
+  const Bytes text = TextBytes(20000, 7);
+  Bytes packed;
+  ASSERT_TRUE(MaybeCompress(text, CompressionPolicy{}, packed));
+  Bytes out;
+  AIFS_EXPECT_STATUS(Decompress(RandomBytes(1000, 1), 20000, out), kDataLoss, "CHUNK_CORRUPT");
+  AIFS_EXPECT_STATUS(Decompress(Bytes{}, 20000, out), kDataLoss, "CHUNK_CORRUPT");
+  AIFS_EXPECT_STATUS(Decompress(packed, text.size() - 1, out), kDataLoss, "CHUNK_CORRUPT");
+  AIFS_EXPECT_STATUS(Decompress(packed, text.size() + 1, out), kDataLoss, "CHUNK_CORRUPT");
+  AIFS_EXPECT_STATUS(Decompress(packed, 0, out), kDataLoss, "CHUNK_CORRUPT");
+  Bytes truncated(packed.begin(), packed.end() - 5);
+  AIFS_EXPECT_STATUS(Decompress(truncated, text.size(), out), kDataLoss, "CHUNK_CORRUPT");
+  Bytes trailing = packed;
+  trailing.insert(trailing.end(), {1, 2, 3, 4, 5, 6, 7, 8});
+  AIFS_EXPECT_STATUS(Decompress(trailing, text.size(), out), kDataLoss, "CHUNK_CORRUPT");
+  AIFS_EXPECT_OK(Decompress(packed, text.size(), out));
+  EXPECT_EQ(out, text);
+}
+
+// ---------------------------------------------------------------- Chunker
+
+TEST(ChunkerTest, ValidateParams) {
+  AIFS_EXPECT_OK(ChunkerParams{}.Validate());
+  AIFS_EXPECT_OK(SmallChunks().Validate());
+  for (ChunkerParams bad : {ChunkerParams{4096, 4096, 65536}, ChunkerParams{4096, 65536, 65536},
+                            ChunkerParams{8192, 4096, 65536}, ChunkerParams{0, 255, 1024},
+                            ChunkerParams{1024, 4096, (64u << 20) + 1}}) {
+    AIFS_EXPECT_STATUS(bad.Validate(), kInvalidArgument, "BAD_CHUNK_PARAMS")
+        << bad.min_size << "/" << bad.avg_size << "/" << bad.max_size;
+  }
+  AIFS_EXPECT_OK((ChunkerParams{1024, 4096, 64u << 20}.Validate()));
+}
+
+TEST(ChunkerTest, SmallInputsAndLimits) {
+  Chunker c(SmallChunks());
+  EXPECT_EQ(c.NextCut(ByteSpan()), 0u);
+  const Bytes data = RandomBytes(200000, 4);
+  for (size_t n : {size_t{1}, size_t{100}, size_t{4095}, size_t{4096}})
+    EXPECT_EQ(c.NextCut(ByteSpan(data).subspan(0, n)), n) << n;
+  for (size_t n : {size_t{4097}, size_t{20000}, size_t{65535}, size_t{65536}, size_t{65537},
+                   size_t{200000}}) {
+    size_t cut = c.NextCut(ByteSpan(data).subspan(0, n));
+    EXPECT_LE(cut, std::min<size_t>(n, 65536)) << n;
+    EXPECT_GE(cut, 4096u) << n;
+  }
+  // Zeros: no content to cut on; every chunk is max-sized (or cut) but never longer.
+  const Bytes zeros(300000, 0);
+  auto cuts = CutLikeEngine(c, zeros, {});
+  size_t total = 0;
+  for (size_t i = 0; i < cuts.size(); ++i) {
+    EXPECT_LE(cuts[i], 65536u);
+    if (i + 1 < cuts.size()) EXPECT_GE(cuts[i], 4096u);
+    total += cuts[i];
+  }
+  EXPECT_EQ(total, zeros.size());
+}
+
+TEST(ChunkerTest, DeterministicAndBounded) {
+  const Bytes data = RandomBytes(4 << 20, 11);
+  for (ChunkerParams p : {SmallChunks(), ChunkerParams{1024, 4096, 16384}, ChunkerParams{}}) {
+    Chunker a(p), b(p);
+    auto ca = CutLikeEngine(a, data, {});
+    auto cb = CutLikeEngine(b, data, {});
+    EXPECT_EQ(ca, cb);
+    size_t total = 0;
+    for (size_t i = 0; i < ca.size(); ++i) {
+      EXPECT_LE(ca[i], p.max_size) << "chunk " << i;
+      if (i + 1 < ca.size()) EXPECT_GE(ca[i], p.min_size) << "chunk " << i;
+      EXPECT_GT(ca[i], 0u);
+      total += ca[i];
+    }
+    EXPECT_EQ(total, data.size());
+  }
+}
+
+TEST(ChunkerTest, CutsDoNotDependOnHowTheStreamIsSplit) {
+  Chunker c(SmallChunks());
+  const Bytes data = RandomBytes(1 << 20, 12);
+  const auto reference = CutLikeEngine(c, data, {});
+  ASSERT_GT(reference.size(), 20u);
+  const std::vector<std::vector<size_t>> splits = {
+      {1},         {7, 1, 13},   {4095, 4097}, {65535},           {65536},
+      {65537, 3},  {100000},     RandomPieces(200, 3000, 1),      RandomPieces(50, 200000, 2)};
+  for (const auto& pieces : splits)
+    EXPECT_EQ(CutLikeEngine(c, data, pieces), reference) << "pieces[0]=" << pieces[0];
+}
+
+std::map<std::string, int> ChunkHashes(const Bytes& data, const std::vector<size_t>& cuts) {
+  std::map<std::string, int> out;
+  size_t off = 0;
+  for (size_t len : cuts) {
+    ++out[HexEncode(Blake3::Hash(ByteSpan(data).subspan(off, len)))];
+    off += len;
+  }
+  return out;
+}
+
+TEST(ChunkerTest, ShiftResistance) {
+  Chunker c(SmallChunks());
+  const Bytes original = RandomBytes(8 << 20, 13);
+  const Bytes insert = RandomBytes(100, 14);
+  Bytes edited(original.begin(), original.begin() + (4 << 20));
+  edited.insert(edited.end(), insert.begin(), insert.end());
+  edited.insert(edited.end(), original.begin() + (4 << 20), original.end());
+
+  const auto cuts_a = CutLikeEngine(c, original, {});
+  const auto cuts_b = CutLikeEngine(c, edited, {});
+  const auto ha = ChunkHashes(original, cuts_a);
+  const auto hb = ChunkHashes(edited, cuts_b);
+  size_t shared = 0;
+  for (const auto& [h, n] : hb)
+    if (ha.count(h)) shared += static_cast<size_t>(n);
+  const double frac = static_cast<double>(shared) / static_cast<double>(cuts_b.size());
+  std::cout << "REPORT chunker-shift-resistance: " << shared << "/" << cuts_b.size()
+            << " chunks shared after a 100-byte insert (" << 100.0 * frac << "%)\n";
+  EXPECT_GE(frac, 0.80);
+  // Only the chunks around the edit may differ.
+  EXPECT_LE(cuts_b.size() - shared, 4u);
+}
+
+TEST(ChunkerTest, AverageSizeNearTarget) {
+  const Bytes data = RandomBytes(16 << 20, 15);
+  for (ChunkerParams p : {SmallChunks(), ChunkerParams{1024, 4096, 16384},
+                          ChunkerParams{16384, 65536, 262144}}) {
+    Chunker c(p);
+    auto cuts = CutLikeEngine(c, data, {});
+    const double avg = static_cast<double>(data.size()) / static_cast<double>(cuts.size());
+    EXPECT_GE(avg, p.avg_size / 2.0) << "avg " << p.avg_size << " got " << avg;
+    EXPECT_LE(avg, p.avg_size * 2.0) << "avg " << p.avg_size << " got " << avg;
+    size_t at_max = 0;
+    for (size_t len : cuts) at_max += len == p.max_size;
+    EXPECT_LT(at_max * 20, cuts.size()) << "too many chunks hit max_size";
+  }
+}
+
+// ---------------------------------------------------------------- Local KMS
+
+class KmsTest : public ::testing::Test {
+ protected:
+  std::string KeyPath() const { return dir_.Sub("kms/master.keys"); }
+  std::unique_ptr<Kms> MustOpen(bool create) {
+    std::filesystem::create_directories(dir_.Sub("kms"));
+    auto k = OpenKms("local://" + KeyPath(), create);
+    EXPECT_TRUE(k.ok()) << k.status().ToString();
+    return k.ok() ? std::move(k).value() : nullptr;
+  }
+  TempDir dir_;
+};
+
+AesKey RandomKey(uint64_t seed) {
+  Bytes b = RandomBytes(32, seed);
+  AesKey k;
+  std::copy(b.begin(), b.end(), k.begin());
+  return k;
+}
+
+TEST_F(KmsTest, CreateWrapUnwrap) {
+  auto kms = MustOpen(true);
+  ASSERT_TRUE(kms);
+  EXPECT_EQ(FileMode(KeyPath()), 0600u);
+  EXPECT_EQ(kms->Kind(), "local");
+  const std::string v1 = kms->CurrentKeyId();
+  EXPECT_FALSE(v1.empty());
+  auto keys = kms->ListKeys();
+  ASSERT_EQ(keys.size(), 1u);
+  EXPECT_EQ(keys[0].key_id, v1);
+  EXPECT_TRUE(keys[0].current);
+
+  const AesKey dk = RandomKey(1);
+  const Bytes ctx = RandomBytes(50, 2);
+  auto w = kms->Wrap(dk, ctx);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ(w->key_id, v1);
+  // The wrapped blob does not contain the data key in the clear.
+  const std::string blob_hex = HexEncode(w->blob);
+  EXPECT_EQ(blob_hex.find(HexEncode(dk)), std::string::npos);
+  EXPECT_EQ(blob_hex.find(HexEncode(ByteSpan(dk).subspan(0, 8))), std::string::npos);
+  auto u = kms->Unwrap(w->key_id, w->blob, ctx);
+  ASSERT_TRUE(u.ok()) << u.status().ToString();
+  EXPECT_EQ(*u, dk);
+
+  // Two wraps of the same key differ (fresh nonce) and both unwrap.
+  auto w2 = kms->Wrap(dk, ctx);
+  ASSERT_TRUE(w2.ok());
+  EXPECT_NE(w2->blob, w->blob);
+  auto u2 = kms->Unwrap(w2->key_id, w2->blob, ctx);
+  ASSERT_TRUE(u2.ok());
+  EXPECT_EQ(*u2, dk);
+}
+
+TEST_F(KmsTest, UnwrapFailures) {
+  auto kms = MustOpen(true);
+  ASSERT_TRUE(kms);
+  const AesKey dk = RandomKey(3);
+  const Bytes ctx = ToBytes(std::string_view("ns\0hash", 7));
+  auto w = kms->Wrap(dk, ctx);
+  ASSERT_TRUE(w.ok());
+
+  // Wrong context.
+  Bytes other_ctx = ctx;
+  other_ctx.back() ^= 1;
+  for (const Bytes& bad_ctx : {other_ctx, Bytes{}, Concat({ctx, AsBytes("x")})}) {
+    auto r = kms->Unwrap(w->key_id, w->blob, bad_ctx);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kDataLoss) << r.status().ToString();
+  }
+  // Tampered blob, any byte.
+  for (size_t i = 0; i < w->blob.size(); ++i) {
+    Bytes bad = w->blob;
+    bad[i] ^= 0x20;
+    auto r = kms->Unwrap(w->key_id, bad, ctx);
+    ASSERT_FALSE(r.ok()) << "byte " << i;
+    EXPECT_EQ(r.status().code(), Code::kDataLoss) << r.status().ToString();
+  }
+  // Wrong lengths.
+  for (size_t len : {size_t{0}, size_t{12}, w->blob.size() - 1}) {
+    auto r = kms->Unwrap(w->key_id, ByteSpan(w->blob).subspan(0, len), ctx);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kDataLoss) << r.status().ToString();
+  }
+  // Unknown or foreign key IDs.
+  for (const char* id : {"local:v2", "local:v0", "local:", "other:v1", "", "v1"}) {
+    auto r = kms->Unwrap(id, w->blob, ctx);
+    ASSERT_FALSE(r.ok()) << id;
+    AIFS_EXPECT_STATUS(r.status(), kFailedPrecondition, "KMS_KEY_UNAVAILABLE") << id;
+  }
+  // A different keyfile (same key ID "local:v1") never yields a key.
+  TempDir other;
+  auto kms2 = OpenKms("local://" + other.Sub("k.keys"), true);
+  ASSERT_TRUE(kms2.ok());
+  ASSERT_EQ((*kms2)->CurrentKeyId(), w->key_id);
+  auto r = (*kms2)->Unwrap(w->key_id, w->blob, ctx);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kDataLoss);
+}
+
+TEST_F(KmsTest, RotateKeepsOldKeysAcrossReopen) {
+  const AesKey dk1 = RandomKey(10), dk2 = RandomKey(11);
+  const Bytes ctx = ToBytes("context");
+  WrappedKey w1, w2;
+  std::string v1, v2;
+  {
+    auto kms = MustOpen(true);
+    ASSERT_TRUE(kms);
+    v1 = kms->CurrentKeyId();
+    auto a = kms->Wrap(dk1, ctx);
+    ASSERT_TRUE(a.ok());
+    w1 = *a;
+    auto rot = kms->Rotate();
+    ASSERT_TRUE(rot.ok()) << rot.status().ToString();
+    v2 = *rot;
+    EXPECT_NE(v2, v1);
+    EXPECT_EQ(kms->CurrentKeyId(), v2);
+    EXPECT_EQ(FileMode(KeyPath()), 0600u);
+    auto b = kms->Wrap(dk2, ctx);
+    ASSERT_TRUE(b.ok());
+    w2 = *b;
+    EXPECT_EQ(w2.key_id, v2);
+    EXPECT_EQ(w1.key_id, v1);
+    auto keys = kms->ListKeys();
+    ASSERT_EQ(keys.size(), 2u);
+    std::set<std::string> ids = {keys[0].key_id, keys[1].key_id};
+    EXPECT_EQ(ids, (std::set<std::string>{v1, v2}));
+    for (const auto& k : keys) EXPECT_EQ(k.current, k.key_id == v2);
+  }
+  auto kms = MustOpen(false);
+  ASSERT_TRUE(kms);
+  EXPECT_EQ(kms->CurrentKeyId(), v2);
+  auto u1 = kms->Unwrap(w1.key_id, w1.blob, ctx);
+  ASSERT_TRUE(u1.ok()) << u1.status().ToString();
+  EXPECT_EQ(*u1, dk1);
+  auto u2 = kms->Unwrap(w2.key_id, w2.blob, ctx);
+  ASSERT_TRUE(u2.ok()) << u2.status().ToString();
+  EXPECT_EQ(*u2, dk2);
+  // A blob wrapped under v1 does not unwrap when presented as v2.
+  auto cross = kms->Unwrap(v2, w1.blob, ctx);
+  EXPECT_FALSE(cross.ok());
+  // Rotate again after reopening: versions keep growing.
+  auto v3 = kms->Rotate();
+  ASSERT_TRUE(v3.ok());
+  EXPECT_NE(*v3, v1);
+  EXPECT_NE(*v3, v2);
+}
+
+TEST_F(KmsTest, InsecureKeyfileIsRefused) {
+  ASSERT_TRUE(MustOpen(true));
+  for (mode_t mode : {0644, 0640, 0604, 0660, 0601}) {
+    ASSERT_EQ(::chmod(KeyPath().c_str(), mode), 0);
+    auto k = OpenKms("local://" + KeyPath(), false);
+    ASSERT_FALSE(k.ok()) << std::oct << mode;
+    AIFS_EXPECT_STATUS(k.status(), kFailedPrecondition, "KMS_KEYFILE_INSECURE") << std::oct << mode;
+    // create=true must not "repair" an existing insecure keyfile either.
+    auto k2 = OpenKms("local://" + KeyPath(), true);
+    ASSERT_FALSE(k2.ok());
+    AIFS_EXPECT_STATUS(k2.status(), kFailedPrecondition, "KMS_KEYFILE_INSECURE");
+  }
+  ASSERT_EQ(::chmod(KeyPath().c_str(), 0600), 0);
+  EXPECT_TRUE(OpenKms("local://" + KeyPath(), false).ok());
+  ASSERT_EQ(::chmod(KeyPath().c_str(), 0400), 0);
+  EXPECT_TRUE(OpenKms("local://" + KeyPath(), false).ok());
+}
+
+TEST_F(KmsTest, MissingOrCorruptKeyfile) {
+  auto k = OpenKms("local://" + KeyPath(), false);
+  ASSERT_FALSE(k.ok());
+  AIFS_EXPECT_STATUS(k.status(), kFailedPrecondition, "KMS_KEY_UNAVAILABLE");
+  EXPECT_FALSE(std::filesystem::exists(KeyPath())) << "create=false must not create a keyfile";
+
+  std::filesystem::create_directories(dir_.Sub("kms"));
+  for (const std::string& text :
+       {std::string("garbage\n"), std::string("aifs-local-kms 1\n"),
+        std::string("aifs-local-kms 1\nkey 1 0 abcd\n"),
+        std::string("aifs-local-kms 1\nkey 0 0 ") + std::string(64, 'a') + "\n",
+        std::string("aifs-local-kms 1\nkey 1 0 ") + std::string(64, 'A') + "\n"}) {
+    WriteFileBytes(KeyPath(), AsBytes(text));
+    ASSERT_EQ(::chmod(KeyPath().c_str(), 0600), 0);
+    auto r = OpenKms("local://" + KeyPath(), false);
+    ASSERT_FALSE(r.ok()) << text;
+    AIFS_EXPECT_STATUS(r.status(), kDataLoss, "KMS_KEYFILE_CORRUPT") << text;
+  }
+  AIFS_EXPECT_STATUS(OpenKms("vault://x", true).status(), kInvalidArgument, "UNSUPPORTED_KMS");
+}
+
+// ---------------------------------------------------------------- File chunk store
+
+TEST(FileChunkStoreTest, PutGetDeleteList) {
+  TempDir dir;
+  auto cs = OpenChunkStore("file://" + dir.Sub("chunks"), true);
+  ASSERT_TRUE(cs.ok()) << cs.status().ToString();
+  ChunkStore& store = **cs;
+  EXPECT_EQ(store.Url(), "file://" + dir.Sub("chunks"));
+
+  std::map<std::string, Bytes> objects;
+  for (int i = 0; i < 20; ++i) {
+    std::string name = HexEncode(RandomBytes(16, 1000 + i));
+    objects[name] = RandomBytes(static_cast<size_t>(i) * 997, 2000 + i);  // includes empty
+    AIFS_ASSERT_OK(store.Put(name, objects[name]));
+  }
+  AIFS_ASSERT_OK(store.Sync());
+  for (const auto& [name, data] : objects) {
+    Bytes out = {1, 2, 3};
+    AIFS_ASSERT_OK(store.Get(name, out));
+    EXPECT_EQ(out, data) << name;
+  }
+  std::map<std::string, uint64_t> listed;
+  AIFS_ASSERT_OK(store.List([&](const std::string& name, uint64_t size) {
+    EXPECT_TRUE(listed.emplace(name, size).second) << "listed twice: " << name;
+    return true;
+  }));
+  ASSERT_EQ(listed.size(), objects.size());
+  for (const auto& [name, data] : objects) EXPECT_EQ(listed[name], data.size()) << name;
+  // The files on disk are exactly the objects.
+  EXPECT_EQ(TallyFiles(dir.Sub("chunks")).files, objects.size());
+
+  // List stops early.
+  size_t visited = 0;
+  AIFS_ASSERT_OK(store.List([&](const std::string&, uint64_t) { return ++visited < 3; }));
+  EXPECT_EQ(visited, 3u);
+
+  // Delete: gone, deleting again is fine, others stay.
+  const std::string victim = objects.begin()->first;
+  AIFS_ASSERT_OK(store.Delete(victim));
+  AIFS_ASSERT_OK(store.Delete(victim));
+  Bytes out;
+  Status st = store.Get(victim, out);
+  EXPECT_FALSE(st.ok());
+  EXPECT_EQ(st.reason(), "CHUNK_MISSING") << st.ToString();
+  EXPECT_EQ(TallyFiles(dir.Sub("chunks")).files, objects.size() - 1);
+  for (auto it = std::next(objects.begin()); it != objects.end(); ++it) {
+    AIFS_ASSERT_OK(store.Get(it->first, out));
+    EXPECT_EQ(out, it->second);
+  }
+
+  // Reopen without create sees the same objects.
+  cs->reset();
+  auto again = OpenChunkStore("file://" + dir.Sub("chunks"), false);
+  ASSERT_TRUE(again.ok());
+  AIFS_ASSERT_OK((*again)->Get(std::next(objects.begin())->first, out));
+  EXPECT_EQ(out, std::next(objects.begin())->second);
+}
+
+TEST(FileChunkStoreTest, MissingObjectIsChunkMissing) {
+  TempDir dir;
+  auto cs = OpenChunkStore("file://" + dir.Sub("chunks"), true);
+  ASSERT_TRUE(cs.ok());
+  Bytes out;
+  Status st = (*cs)->Get("0123456789abcdef0123456789abcdef", out);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.reason(), "CHUNK_MISSING") << st.ToString();
+}
+
+// chunk_store.h promises "NOT_FOUND/CHUNK_MISSING when absent".
+TEST(FileChunkStoreTest, MissingObjectCodeMatchesInterfaceContract) {
+  TempDir dir;
+  auto cs = OpenChunkStore("file://" + dir.Sub("chunks"), true);
+  ASSERT_TRUE(cs.ok());
+  Bytes out;
+  AIFS_EXPECT_STATUS((*cs)->Get("0123456789abcdef0123456789abcdef", out), kNotFound,
+                     "CHUNK_MISSING");
+}
+
+TEST(FileChunkStoreTest, RejectsBadNamesAndMissingRoot) {
+  TempDir dir;
+  auto cs = OpenChunkStore("file://" + dir.Sub("chunks"), true);
+  ASSERT_TRUE(cs.ok());
+  for (const std::string& bad : {std::string("short"), std::string("../../etc/passwd"),
+                                 std::string("abcdefgh/ij"), std::string(".hiddenname"),
+                                 std::string()}) {
+    AIFS_EXPECT_STATUS((*cs)->Put(bad, AsBytes("x")), kInvalidArgument, "BAD_OBJECT_NAME") << bad;
+    Bytes out;
+    AIFS_EXPECT_STATUS((*cs)->Get(bad, out), kInvalidArgument, "BAD_OBJECT_NAME") << bad;
+  }
+  EXPECT_EQ(TallyFiles(dir.path()).files, 0u);
+  EXPECT_FALSE(OpenChunkStore("file://" + dir.Sub("nope"), false).ok());
+  AIFS_EXPECT_STATUS(OpenChunkStore("s3://bucket", true).status(), kInvalidArgument,
+                     "UNSUPPORTED_CHUNK_STORE");
+}
+
+// ---------------------------------------------------------------- Chunk sealing
+
+class SealTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto k = OpenKms("local://" + dir_.Sub("master.keys"), true);
+    ASSERT_TRUE(k.ok()) << k.status().ToString();
+    kms_ = std::move(k).value();
+  }
+  TempDir dir_;
+  std::unique_ptr<Kms> kms_;
+};
+
+TEST_F(SealTest, RoundTripRawAndCompressed) {
+  for (bool text : {false, true}) {
+    SCOPED_TRACE(text ? "text" : "random");
+    const Bytes plain = text ? TextBytes(50000, 1) : RandomBytes(50000, 2);
+    const Digest hash = Blake3::Hash(plain);
+    Bytes object;
+    store::v1::ChunkRecord rec;
+    AIFS_ASSERT_OK(SealChunk(*kms_, "ns1", hash, plain, CompressionPolicy{}, object, rec));
+    EXPECT_EQ(rec.plain_size(), plain.size());
+    EXPECT_EQ(rec.stored_size(), object.size());
+    EXPECT_EQ(rec.kms_key_id(), kms_->CurrentKeyId());
+    EXPECT_EQ(rec.nonce().size(), 12u);
+    if (text) {
+      EXPECT_EQ(rec.compression(), store::v1::COMPRESSION_ZSTD);
+      EXPECT_LT(object.size(), plain.size() / 2);
+    } else {
+      EXPECT_EQ(rec.compression(), store::v1::COMPRESSION_NONE);
+      EXPECT_EQ(object.size(), plain.size() + kGcmTagSize);
+    }
+    // The object does not leak the plaintext.
+    const std::string obj(object.begin(), object.end());
+    EXPECT_EQ(obj.find(std::string(plain.begin(), plain.begin() + 32)), std::string::npos);
+    Bytes back;
+    AIFS_ASSERT_OK(OpenChunk(*kms_, "ns1", hash, rec, object, back));
+    EXPECT_EQ(back, plain);
+
+    // Sealing the same chunk twice gives different objects (fresh key, nonce).
+    Bytes object2;
+    store::v1::ChunkRecord rec2;
+    AIFS_ASSERT_OK(SealChunk(*kms_, "ns1", hash, plain, CompressionPolicy{}, object2, rec2));
+    EXPECT_NE(object2, object);
+  }
+}
+
+TEST_F(SealTest, AnyAlteredByteIsChunkCorrupt) {
+  const Bytes plain = RandomBytes(3000, 3);
+  const Digest hash = Blake3::Hash(plain);
+  Bytes object;
+  store::v1::ChunkRecord rec;
+  AIFS_ASSERT_OK(SealChunk(*kms_, "ns1", hash, plain, CompressionPolicy{}, object, rec));
+  for (size_t i = 0; i < object.size(); i += 37) {
+    Bytes bad = object;
+    bad[i] ^= 0x01;
+    Bytes out;
+    ASSERT_TRUE(IsStatus(OpenChunk(*kms_, "ns1", hash, rec, bad, out), Code::kDataLoss,
+                         "CHUNK_CORRUPT"))
+        << "byte " << i;
+  }
+  Bytes bad = object;
+  bad.back() ^= 0x80;
+  Bytes out;
+  AIFS_EXPECT_STATUS(OpenChunk(*kms_, "ns1", hash, rec, bad, out), kDataLoss, "CHUNK_CORRUPT");
+  Bytes truncated(object.begin(), object.end() - 1);
+  AIFS_EXPECT_STATUS(OpenChunk(*kms_, "ns1", hash, rec, truncated, out), kDataLoss,
+                     "CHUNK_CORRUPT");
+  AIFS_EXPECT_STATUS(OpenChunk(*kms_, "ns1", hash, rec, Bytes{}, out), kDataLoss, "CHUNK_CORRUPT");
+
+  // Also for a compressed chunk.
+  const Bytes text = TextBytes(40000, 4);
+  const Digest th = Blake3::Hash(text);
+  Bytes tobj;
+  store::v1::ChunkRecord trec;
+  AIFS_ASSERT_OK(SealChunk(*kms_, "ns1", th, text, CompressionPolicy{}, tobj, trec));
+  ASSERT_EQ(trec.compression(), store::v1::COMPRESSION_ZSTD);
+  for (size_t i = 0; i < tobj.size(); i += 101) {
+    Bytes b = tobj;
+    b[i] ^= 0x10;
+    ASSERT_TRUE(
+        IsStatus(OpenChunk(*kms_, "ns1", th, trec, b, out), Code::kDataLoss, "CHUNK_CORRUPT"))
+        << "byte " << i;
+  }
+}
+
+TEST_F(SealTest, ObjectIsBoundToNamespaceHashAndRecord) {
+  const Bytes plain = TextBytes(20000, 5);
+  const Digest hash = Blake3::Hash(plain);
+  Bytes object;
+  store::v1::ChunkRecord rec;
+  AIFS_ASSERT_OK(SealChunk(*kms_, "ns1", hash, plain, CompressionPolicy{}, object, rec));
+  Bytes out;
+  auto expect_fail = [&](Status st, const char* what) {
+    EXPECT_FALSE(st.ok()) << what;
+    EXPECT_EQ(st.code(), Code::kDataLoss) << what << ": " << st.ToString();
+  };
+  expect_fail(OpenChunk(*kms_, "ns2", hash, rec, object, out), "other namespace");
+  expect_fail(OpenChunk(*kms_, "ns", hash, rec, object, out), "prefix namespace");
+  Digest other_hash = hash;
+  other_hash[0] ^= 1;
+  expect_fail(OpenChunk(*kms_, "ns1", other_hash, rec, object, out), "other hash");
+  {
+    auto r = rec;
+    r.set_plain_size(rec.plain_size() + 1);
+    expect_fail(OpenChunk(*kms_, "ns1", hash, r, object, out), "plain size");
+  }
+  {
+    auto r = rec;
+    r.set_compression(store::v1::COMPRESSION_NONE);
+    expect_fail(OpenChunk(*kms_, "ns1", hash, r, object, out), "compression flag");
+  }
+  {
+    auto r = rec;
+    std::string wk = r.wrapped_key();
+    wk[wk.size() / 2] ^= 4;
+    r.set_wrapped_key(wk);
+    expect_fail(OpenChunk(*kms_, "ns1", hash, r, object, out), "wrapped key");
+  }
+  {
+    auto r = rec;
+    std::string n = r.nonce();
+    n[0] ^= 1;
+    r.set_nonce(n);
+    AIFS_EXPECT_STATUS(OpenChunk(*kms_, "ns1", hash, r, object, out), kDataLoss, "CHUNK_CORRUPT");
+  }
+  {
+    auto r = rec;
+    r.set_nonce("short");
+    expect_fail(OpenChunk(*kms_, "ns1", hash, r, object, out), "bad nonce length");
+  }
+  {
+    // Another chunk's object under this chunk's record.
+    const Bytes other = TextBytes(20000, 6);
+    Bytes oobj;
+    store::v1::ChunkRecord orec;
+    AIFS_ASSERT_OK(
+        SealChunk(*kms_, "ns1", Blake3::Hash(other), other, CompressionPolicy{}, oobj, orec));
+    AIFS_EXPECT_STATUS(OpenChunk(*kms_, "ns1", hash, rec, oobj, out), kDataLoss, "CHUNK_CORRUPT");
+  }
+  {
+    auto r = rec;
+    r.set_kms_key_id("local:v99");
+    AIFS_EXPECT_STATUS(OpenChunk(*kms_, "ns1", hash, r, object, out), kFailedPrecondition,
+                       "KMS_KEY_UNAVAILABLE");
+  }
+  // Sealed with a hash that is not the content's: opening detects it.
+  Bytes liar;
+  store::v1::ChunkRecord lrec;
+  AIFS_ASSERT_OK(SealChunk(*kms_, "ns1", other_hash, plain, CompressionPolicy{}, liar, lrec));
+  AIFS_EXPECT_STATUS(OpenChunk(*kms_, "ns1", other_hash, lrec, liar, out), kDataLoss,
+                     "CHUNK_CORRUPT");
+  // And the untouched original still opens.
+  AIFS_ASSERT_OK(OpenChunk(*kms_, "ns1", hash, rec, object, out));
+  EXPECT_EQ(out, plain);
+}
+
+TEST_F(SealTest, OldKeyVersionStillOpensAfterRotate) {
+  const Bytes plain = RandomBytes(10000, 7);
+  const Digest hash = Blake3::Hash(plain);
+  Bytes object;
+  store::v1::ChunkRecord rec;
+  AIFS_ASSERT_OK(SealChunk(*kms_, "ns1", hash, plain, CompressionPolicy{}, object, rec));
+  const std::string old_id = rec.kms_key_id();
+  auto v2 = kms_->Rotate();
+  ASSERT_TRUE(v2.ok());
+  Bytes obj2;
+  store::v1::ChunkRecord rec2;
+  AIFS_ASSERT_OK(SealChunk(*kms_, "ns1", hash, plain, CompressionPolicy{}, obj2, rec2));
+  EXPECT_EQ(rec2.kms_key_id(), *v2);
+  EXPECT_NE(rec2.kms_key_id(), old_id);
+  Bytes out;
+  AIFS_ASSERT_OK(OpenChunk(*kms_, "ns1", hash, rec, object, out));
+  EXPECT_EQ(out, plain);
+  AIFS_ASSERT_OK(OpenChunk(*kms_, "ns1", hash, rec2, obj2, out));
+  EXPECT_EQ(out, plain);
+}
+
+}  // namespace
+}  // namespace aifs::test
