@@ -40,7 +40,7 @@ p = sys.argv[1]; b = open(p, "rb").read(); m = len(b) // 2
 open(p + ".v2", "wb").write(b[:m] + b"an inserted line of brand new text\n" + b[m:])
 PY
 $AIFS --json put "$work/corpus.txt.v2" --meta role=corpus --meta split=train --meta version=2 |
-  python3 -c 'import json,sys; d=json.load(sys.stdin); print(f"v2 {d[\"id\"][:16]}…: {d[\"chunks_new\"]} of {d[\"chunks\"]} chunks new, {d[\"bytes_stored\"]} bytes stored")'
+  python3 -c 'import json,sys; d=json.load(sys.stdin); print("v2 %s: %d of %d chunks new, %d bytes stored" % (d["id"][:16], d["chunks_new"], d["chunks"], d["bytes_stored"]))'
 $AIFS ns show default
 
 step "find assets by metadata"
