@@ -1,9 +1,8 @@
 // FileChunkStore: one file per object under a local directory, fanned out as
 // <root>/<name[0:2]>/<name[2:4]>/<name> so no directory grows huge.
 //
-// Put writes <name>.tmp.<pid>.<n> and renames it into place, and starts
-// writeback at once so the disk works while the engine keeps computing;
-// Sync() is syncfs(2) on the root. Leftover .tmp files from a crash are
+// Put writes <name>.tmp.<pid>.<n> (with O_DIRECT where the filesystem has
+// it) and renames it into place; Sync() is syncfs(2) on the root. Leftover .tmp files from a crash are
 // listed like any object, so garbage collection reclaims them.
 #pragma once
 
@@ -28,10 +27,12 @@ class FileChunkStore : public ChunkStore {
  private:
   FileChunkStore(std::string root, int root_fd) : root_(std::move(root)), root_fd_(root_fd) {}
   Result<std::string> PathFor(const std::string& name) const;
+  Status WriteObject(const std::string& tmp, ByteSpan data);
 
   std::string root_;
   int root_fd_;
   std::atomic<uint64_t> tmp_counter_{0};
+  std::atomic<bool> use_direct_{true};
 };
 
 }  // namespace aifs
