@@ -8,8 +8,15 @@ PKGS=(
   librust-blake3-dev b3sum
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 restic
+  python3 python3-numpy restic
+  # asset kinds: Arrow IPC / FlatBuffers / ZIP, interop readers, fuzzing
+  flatbuffers-compiler libflatbuffers-dev python3-flatbuffers libzip-dev zip unzip
+  clang libclang-rt-14-dev
 )
+# Node.js (Apache Arrow JS interop tests): the image may bring its own; only
+# fall back to Debian's when there is none.
+command -v node >/dev/null || PKGS+=(nodejs)
+command -v npm >/dev/null || PKGS+=(npm)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
