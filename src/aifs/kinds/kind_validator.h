@@ -1,0 +1,29 @@
+// KindValidator: checks that the bytes of a typed asset (tensor, embed,
+// artifact) are a valid encoding of its kind, as they stream into a put.
+//
+// Promise: the engine feeds every byte of the asset, in order, to Update()
+// and calls Finish() before anything becomes visible; an error from either
+// aborts the put (INVALID_ARGUMENT with a kind-specific reason such as
+// TENSOR_SHAPE_OVERFLOW, EMBED_NAN, ARTIFACT_PATH_TRAVERSAL). Validators bound
+// the memory they use; a kind that needs the whole encoding (a ZIP's central
+// directory sits at its end) buffers it up to a documented limit and fails
+// with RESOURCE_EXHAUSTED beyond it.
+#pragma once
+
+#include <memory>
+
+#include "aifs/api/types.h"
+
+namespace aifs {
+
+class KindValidator {
+ public:
+  virtual ~KindValidator() = default;
+  virtual Status Update(ByteSpan data) = 0;
+  virtual Status Finish() = 0;
+};
+
+// nullptr for blobs, which are any bytes.
+std::unique_ptr<KindValidator> NewKindValidator(AssetKind kind);
+
+}  // namespace aifs
