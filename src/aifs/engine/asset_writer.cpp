@@ -17,7 +17,7 @@ using store::v1::ChunkRecord;
 using store::v1::NamespaceRecord;
 
 EngineAssetWriter::EngineAssetWriter(StoreContext& ctx, PutOptions options)
-    : ctx_(ctx), options_(std::move(options)) {
+    : ctx_(ctx), options_(std::move(options)), validator_(NewKindValidator(options_.kind)) {
   buffer_.reserve(2 * ctx_.chunker.params().max_size);
 }
 
@@ -33,6 +33,10 @@ Status EngineAssetWriter::Write(ByteSpan data) {
   }
   if (options_.expected_size && size_ + data.size() > *options_.expected_size)
     return err::InvalidArgument("SIZE_MISMATCH", "more bytes than the declared size");
+  if (validator_) {
+    Status st = validator_->Update(data);
+    if (!st.ok()) return st;
+  }
   hasher_.Update(data);
   size_ += data.size();
   buffer_.insert(buffer_.end(), data.begin(), data.end());
@@ -113,7 +117,8 @@ Status EngineAssetWriter::WaitForTasks() {
 
 Result<PutResult> EngineAssetWriter::Commit() {
   if (done_) return err::FailedPrecondition("PUT_FINISHED", "the put was already finished");
-  Status st = CutChunks(/*at_eof=*/true);
+  Status st = validator_ ? validator_->Finish() : Status::Ok();
+  if (st.ok()) st = CutChunks(/*at_eof=*/true);
   if (st.ok()) st = WaitForTasks();
   if (st.ok() && options_.expected_size && size_ != *options_.expected_size)
     st = err::InvalidArgument("SIZE_MISMATCH", "stream ended after " + std::to_string(size_) +

@@ -17,6 +17,7 @@
 
 #include "aifs/api/api.h"
 #include "aifs/engine/store_context.h"
+#include "aifs/kinds/kind_validator.h"
 
 namespace aifs {
 
@@ -56,6 +57,7 @@ class EngineAssetWriter : public AssetWriter {
   StoreContext& ctx_;
   PutOptions options_;
   Blake3 hasher_;
+  std::unique_ptr<KindValidator> validator_;  // typed kinds only
   uint64_t size_ = 0;
   Bytes buffer_;
   size_t buffer_pos_ = 0;
