@@ -328,11 +328,11 @@ Status List(Api& api, const Output& out, const ListArgs& args) {
 }
 
 Status Remove(Api& api, const Output& out, const std::string& ns,
-              const std::vector<std::string>& refs) {
+              const std::vector<std::string>& refs, bool force) {
   AIFS_ASSIGN_OR_RETURN(auto uris, ResolveRefs(refs, ns));
   json j = json::array();
   for (const AssetUri& u : uris) {
-    AIFS_RETURN_IF_ERROR(api.DeleteAsset(*u.ns, u.id));
+    AIFS_RETURN_IF_ERROR(api.DeleteAsset(*u.ns, u.id, force));
     j.push_back(u.ToString());
     if (!out.json && !out.quiet) std::cout << "deleted " << u.ToString() << "\n";
   }

@@ -52,7 +52,7 @@ struct ListArgs {
 Status List(Api& api, const Output& out, const ListArgs& args);
 
 Status Remove(Api& api, const Output& out, const std::string& ns,
-              const std::vector<std::string>& refs);
+              const std::vector<std::string>& refs, bool force);
 // No refs: every asset of the namespace (or of all namespaces with `all_ns`).
 Status Verify(Api& api, const Output& out, const std::string& ns,
               const std::vector<std::string>& refs, bool all_ns);

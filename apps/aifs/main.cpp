@@ -153,8 +153,12 @@ int main(int argc, char** argv) {
   auto* rm_cmd = app.add_subcommand("rm", "delete assets");
   rm_cmd->add_option("ids", refs, "asset IDs or aifs:// URIs")->required();
   rm_cmd->add_option("--ns", ns_opt, "namespace (default: default)");
+  bool force = false;
+  rm_cmd->add_flag("--force", force, "delete even with live children (keeps a lineage tombstone)");
   rm_cmd->callback([&] {
-    set(false, [&](auto& api, auto& out) { return aifs::cli::Remove(api, out, ns_opt, refs); });
+    set(false, [&](auto& api, auto& out) {
+      return aifs::cli::Remove(api, out, ns_opt, refs, force);
+    });
   });
 
   // verify

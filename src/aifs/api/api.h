@@ -22,6 +22,19 @@ class AssetWriter {
   virtual Result<PutResult> Commit() = 0;
 };
 
+// Puts that become visible together, or not at all: Commit() publishes every
+// asset written through the transaction in one atomic step; destroying an
+// uncommitted transaction (or a crash) aborts it. Assets in it may name each
+// other as parents (a parent must be put before its child).
+class Transaction {
+ public:
+  virtual ~Transaction() = default;
+  // options.ns must be the transaction's namespace. The writer's Commit()
+  // returns the ID with `staged` set; nothing is visible yet.
+  virtual Result<std::unique_ptr<AssetWriter>> BeginPut(const PutOptions& options) = 0;
+  virtual Result<std::vector<PutResult>> Commit() = 0;
+};
+
 class Api {
  public:
   virtual ~Api() = default;
@@ -44,9 +57,18 @@ class Api {
   virtual Status ReadAsset(const std::string& ns, const AssetId& id, const ReadRange& range,
                            const ByteSink& sink) = 0;
   virtual Result<AssetPage> ListAssets(const ListOptions& options) = 0;
-  virtual Status DeleteAsset(const std::string& ns, const AssetId& id) = 0;
+  // An asset with live children is kept (FAILED_PRECONDITION HAS_CHILDREN)
+  // unless `force`; a forced delete keeps a tombstone so lineage still
+  // answers for it.
+  virtual Status DeleteAsset(const std::string& ns, const AssetId& id, bool force) = 0;
+  Status DeleteAsset(const std::string& ns, const AssetId& id) { return DeleteAsset(ns, id, false); }
   // Re-reads and re-hashes every chunk and the whole asset.
   virtual Result<VerifyReport> VerifyAsset(const std::string& ns, const AssetId& id) = 0;
+
+  virtual Result<std::unique_ptr<Transaction>> BeginTransaction(const std::string& ns) = 0;
+  // Ancestors (kUp) or descendants (kDown) of an asset up to `depth` edges away.
+  virtual Result<LineageGraph> GetLineage(const std::string& ns, const AssetId& id,
+                                          LineageDirection direction, int depth) = 0;
 
   // Maintenance
   virtual Result<StoreDescription> DescribeStore() = 0;

@@ -39,6 +39,14 @@ struct ChunkInfo {
   std::string kms_key_id;
 };
 
+// A lineage edge: the asset was made from `parent` by a transform.
+struct ParentRef {
+  AssetId parent;
+  std::string transform;         // e.g. "tokenize"
+  std::string transform_digest;  // e.g. "sha256:…" of the container image
+  bool operator==(const ParentRef&) const = default;
+};
+
 struct AssetInfo {
   std::string ns;
   AssetId id;
@@ -47,6 +55,8 @@ struct AssetInfo {
   Metadata metadata;
   int64_t created_unix_ns = 0;
   size_t chunk_count = 0;
+  std::vector<ParentRef> parents;
+  bool deleted = false;           // a tombstone kept for lineage
   std::vector<ChunkInfo> chunks;  // filled only when asked for
   AssetUri Uri() const { return {ns, id}; }
 };
@@ -57,11 +67,16 @@ struct PutOptions {
   Metadata metadata;
   std::optional<uint64_t> expected_size;  // a mismatch aborts the put
   std::optional<AssetId> expected_id;     // a mismatch aborts the put
+  // Every parent must be committed in the namespace (or be put earlier in the
+  // same transaction) when this asset commits: FAILED_PRECONDITION
+  // PARENT_NOT_COMMITTED otherwise.
+  std::vector<ParentRef> parents;
 };
 
 struct PutResult {
   AssetInfo asset;
   bool created = false;  // false: these bytes were already an asset here
+  bool staged = false;   // written inside a transaction, visible at its commit
   uint64_t chunks_total = 0;
   uint64_t chunks_new = 0;    // chunks stored by this put
   uint64_t bytes_stored = 0;  // sealed bytes this put added
@@ -95,6 +110,22 @@ struct ReadRange {
 
 // Receives read data in order; a non-OK return stops the read with it.
 using ByteSink = std::function<Status(ByteSpan)>;
+
+enum class LineageDirection { kUp, kDown };  // up: ancestors, down: descendants
+
+struct LineageEdge {
+  AssetId parent;
+  AssetId child;
+  std::string transform;
+  std::string transform_digest;
+  int depth = 1;  // distance of the far end from the queried asset
+};
+
+struct LineageGraph {
+  AssetId root;
+  std::vector<LineageEdge> edges;  // breadth-first order
+  std::vector<AssetInfo> assets;   // every asset named by an edge, root first
+};
 
 struct VerifyReport {
   AssetId id;

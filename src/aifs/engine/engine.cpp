@@ -3,6 +3,7 @@
 #include <google/protobuf/util/json_util.h>
 #include <sys/stat.h>
 
+#include <set>
 #include <thread>
 #include <unordered_set>
 
@@ -11,6 +12,7 @@
 #include "aifs/engine/asset_reader.h"
 #include "aifs/engine/asset_writer.h"
 #include "aifs/engine/records_view.h"
+#include "aifs/engine/transaction.h"
 #include "aifs/meta/keys.h"
 #include "aifs/meta/records.h"
 
@@ -208,7 +210,7 @@ Status Engine::DeleteNamespace(const std::string& name) {
   });
 }
 
-Result<std::unique_ptr<AssetWriter>> Engine::BeginPut(const PutOptions& options) {
+Status Engine::ValidatePut(const PutOptions& options) {
   AIFS_RETURN_IF_ERROR(ValidateNamespaceName(options.ns));
   AIFS_RETURN_IF_ERROR(RequireWritable());
   AIFS_ASSIGN_OR_RETURN(auto ns, ctx_->meta->Get(keys::Namespace(options.ns)));
@@ -217,7 +219,23 @@ Result<std::unique_ptr<AssetWriter>> Engine::BeginPut(const PutOptions& options)
     if (k.empty() || k.size() > 256 || v.size() > 65536)
       return err::InvalidArgument("BAD_METADATA",
                                   "metadata keys must be 1-256 bytes and values at most 64 KiB");
+  if (options.parents.size() > 1024)
+    return err::InvalidArgument("TOO_MANY_PARENTS", "an asset can name at most 1024 parents");
+  for (const ParentRef& p : options.parents)
+    if (p.transform.size() > 256 || p.transform_digest.size() > 256)
+      return err::InvalidArgument("BAD_PARENT",
+                                  "transform names and digests are at most 256 bytes");
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<AssetWriter>> Engine::BeginPut(const PutOptions& options) {
+  AIFS_RETURN_IF_ERROR(ValidatePut(options));
   return std::unique_ptr<AssetWriter>(new EngineAssetWriter(*ctx_, options));
+}
+
+Result<std::unique_ptr<Transaction>> Engine::BeginTransaction(const std::string& ns) {
+  AIFS_RETURN_IF_ERROR(ValidatePut(PutOptions{.ns = ns}));
+  return std::unique_ptr<Transaction>(new EngineTransaction(*ctx_, ns));
 }
 
 Result<AssetRecord> Engine::LoadAsset(const std::string& ns, const AssetId& id) {
@@ -278,7 +296,7 @@ Result<AssetPage> Engine::ListAssets(const ListOptions& options) {
   return page;
 }
 
-Status Engine::DeleteAsset(const std::string& ns, const AssetId& id) {
+Status Engine::DeleteAsset(const std::string& ns, const AssetId& id, bool force) {
   AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
   AIFS_RETURN_IF_ERROR(RequireWritable());
   std::vector<std::string> reclaim;
@@ -292,6 +310,11 @@ Status Engine::DeleteAsset(const std::string& ns, const AssetId& id) {
     if (!asset)
       return err::NotFound("ASSET_NOT_FOUND",
                            "asset " + id.ToHex() + " in namespace '" + ns + "' not found");
+    AIFS_ASSIGN_OR_RETURN(uint64_t children, AdjustChildCount(txn, ns, id, 0));
+    if (children > 0 && !force)
+      return err::FailedPrecondition("HAS_CHILDREN",
+                                     "asset " + id.ToHex() + " has " + std::to_string(children) +
+                                         " live children; delete them first or force");
     std::unordered_set<std::string> seen;
     for (const auto& ref : asset->chunks()) {
       if (!seen.insert(ref.hash()).second) continue;
@@ -310,6 +333,21 @@ Status Engine::DeleteAsset(const std::string& ns, const AssetId& id) {
         reclaim.push_back(chunk->object());
       }
     }
+    if (children > 0) {
+      // Forced: the children keep a tombstone to point at, with the lineage.
+      store::v1::Tombstone tomb;
+      *tomb.mutable_asset() = *asset;
+      tomb.mutable_asset()->clear_chunks();
+      tomb.set_deleted_unix_ns(NowUnixNanos());
+      AIFS_RETURN_IF_ERROR(PutRecord(txn, keys::Tombstone(ns, id.bytes()), tomb));
+    } else {
+      for (const auto& edge : asset->parents()) {
+        auto parent = AssetId::FromBytes(AsBytes(edge.parent()));
+        if (!parent) continue;
+        AIFS_RETURN_IF_ERROR(AdjustChildCount(txn, ns, *parent, -1).status());
+        AIFS_RETURN_IF_ERROR(txn.Delete(keys::Child(ns, parent->bytes(), id.bytes())));
+      }
+    }
     AIFS_RETURN_IF_ERROR(txn.Delete(asset_key));
     ns_rec->set_asset_count(ns_rec->asset_count() - 1);
     ns_rec->set_logical_bytes(ns_rec->logical_bytes() - asset->size());
@@ -319,6 +357,71 @@ Status Engine::DeleteAsset(const std::string& ns, const AssetId& id) {
   // that garbage collection finds.
   for (const auto& name : reclaim) (void)ctx_->chunks->Delete(name);
   return Status::Ok();
+}
+
+Result<AssetInfo> Engine::LoadLineageNode(const std::string& ns, const AssetId& id) {
+  auto rec = LoadAsset(ns, id);
+  if (rec.ok()) return ToAssetInfo(*rec, false);
+  if (rec.status().reason() != "ASSET_NOT_FOUND") return rec.status();
+  AIFS_ASSIGN_OR_RETURN(auto tomb, ctx_->meta->Get(keys::Tombstone(ns, id.bytes())));
+  if (!tomb) return rec.status();
+  store::v1::Tombstone t;
+  AIFS_RETURN_IF_ERROR(ParseRecord(*tomb, t, "tombstone"));
+  AssetInfo info = ToAssetInfo(t.asset(), false);
+  info.deleted = true;
+  return info;
+}
+
+Result<LineageGraph> Engine::GetLineage(const std::string& ns, const AssetId& id,
+                                        LineageDirection direction, int depth) {
+  if (depth < 1 || depth > 1000)
+    return err::InvalidArgument("BAD_DEPTH", "lineage depth must be 1 to 1000");
+  LineageGraph graph;
+  graph.root = id;
+  AIFS_ASSIGN_OR_RETURN(AssetInfo root, LoadLineageNode(ns, id));
+  std::set<AssetId> seen{id};
+  std::vector<AssetInfo> frontier{root};
+  graph.assets.push_back(std::move(root));
+  for (int level = 1; level <= depth && !frontier.empty(); ++level) {
+    std::vector<AssetInfo> next;
+    auto visit = [&](LineageEdge edge, const AssetId& far) -> Status {
+      edge.depth = level;
+      graph.edges.push_back(std::move(edge));
+      if (!seen.insert(far).second) return Status::Ok();
+      AIFS_ASSIGN_OR_RETURN(AssetInfo info, LoadLineageNode(ns, far));
+      next.push_back(info);
+      graph.assets.push_back(std::move(info));
+      return Status::Ok();
+    };
+    for (const AssetInfo& node : frontier) {
+      if (direction == LineageDirection::kUp) {
+        for (const ParentRef& p : node.parents)
+          AIFS_RETURN_IF_ERROR(
+              visit({p.parent, node.id, p.transform, p.transform_digest}, p.parent));
+        continue;
+      }
+      const std::string prefix = keys::ChildPrefix(ns, node.id.bytes());
+      std::vector<LineageEdge> edges;
+      Status parse;
+      AIFS_RETURN_IF_ERROR(ctx_->meta->Scan(prefix, PrefixEnd(prefix),
+                                            [&](std::string_view, std::string_view value) {
+                                              store::v1::ChildEdge e;
+                                              parse = ParseRecord(value, e, "lineage edge");
+                                              auto child = AssetId::FromBytes(AsBytes(e.child()));
+                                              if (parse.ok() && child)
+                                                edges.push_back({node.id, *child, e.transform(),
+                                                                 e.transform_digest()});
+                                              return parse.ok();
+                                            }));
+      AIFS_RETURN_IF_ERROR(parse);
+      for (LineageEdge& e : edges) {
+        AssetId child = e.child;
+        AIFS_RETURN_IF_ERROR(visit(std::move(e), child));
+      }
+    }
+    frontier = std::move(next);
+  }
+  return graph;
 }
 
 Result<VerifyReport> Engine::VerifyAsset(const std::string& ns, const AssetId& id) {

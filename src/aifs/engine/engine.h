@@ -48,8 +48,13 @@ class Engine : public Api {
   Status ReadAsset(const std::string& ns, const AssetId& id, const ReadRange& range,
                    const ByteSink& sink) override;
   Result<AssetPage> ListAssets(const ListOptions& options) override;
-  Status DeleteAsset(const std::string& ns, const AssetId& id) override;
+  using Api::DeleteAsset;
+  Status DeleteAsset(const std::string& ns, const AssetId& id, bool force) override;
   Result<VerifyReport> VerifyAsset(const std::string& ns, const AssetId& id) override;
+
+  Result<std::unique_ptr<Transaction>> BeginTransaction(const std::string& ns) override;
+  Result<LineageGraph> GetLineage(const std::string& ns, const AssetId& id,
+                                  LineageDirection direction, int depth) override;
 
   Result<StoreDescription> DescribeStore() override;
   Result<GcReport> CollectGarbage(bool dry_run) override;
@@ -59,6 +64,9 @@ class Engine : public Api {
   explicit Engine(std::unique_ptr<StoreContext> ctx) : ctx_(std::move(ctx)) {}
   Result<store::v1::AssetRecord> LoadAsset(const std::string& ns, const AssetId& id);
   Status RequireWritable() const;
+  Status ValidatePut(const PutOptions& options);
+  // The live record, or the tombstone of a force-deleted asset.
+  Result<AssetInfo> LoadLineageNode(const std::string& ns, const AssetId& id);
 
   std::unique_ptr<StoreContext> ctx_;
 };

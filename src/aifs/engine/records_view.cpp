@@ -13,6 +13,13 @@ AssetInfo ToAssetInfo(const store::v1::AssetRecord& rec, bool with_chunks) {
   info.metadata = Metadata(rec.metadata().begin(), rec.metadata().end());
   info.created_unix_ns = rec.created_unix_ns();
   info.chunk_count = static_cast<size_t>(rec.chunks_size());
+  for (const auto& edge : rec.parents()) {
+    ParentRef p;
+    if (auto id = AssetId::FromBytes(AsBytes(edge.parent()))) p.parent = *id;
+    p.transform = edge.transform();
+    p.transform_digest = edge.transform_digest();
+    info.parents.push_back(std::move(p));
+  }
   if (with_chunks) {
     uint64_t offset = 0;
     for (const auto& ref : rec.chunks()) {

@@ -24,4 +24,22 @@ inline std::string Chunk(std::string_view ns, const Digest& hash) {
 }
 inline constexpr std::string_view kChunkPrefixAll = "ch/";
 
+// lc/<ns>/<parent>/<child> -> ChildEdge
+inline std::string ChildPrefix(std::string_view ns, const Digest& parent) {
+  return "lc/" + std::string(ns) + "/" + HexEncode(parent) + "/";
+}
+inline std::string Child(std::string_view ns, const Digest& parent, const Digest& child) {
+  return ChildPrefix(ns, parent) + HexEncode(child);
+}
+// lk/<ns>/<parent> -> number of live children (decimal). Every put naming the
+// parent and every delete of the parent read-modify-write it, so a child can
+// never commit against a parent being deleted (their transactions conflict).
+inline std::string ChildCount(std::string_view ns, const Digest& parent) {
+  return "lk/" + std::string(ns) + "/" + HexEncode(parent);
+}
+// tb/<ns>/<id> -> Tombstone
+inline std::string Tombstone(std::string_view ns, const Digest& id) {
+  return "tb/" + std::string(ns) + "/" + HexEncode(id);
+}
+
 }  // namespace aifs::keys

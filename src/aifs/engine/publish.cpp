@@ -1,0 +1,164 @@
+#include "aifs/engine/publish.h"
+
+#include <cstdlib>
+#include <set>
+
+#include "aifs/core/clock.h"
+#include "aifs/engine/records_view.h"
+#include "aifs/meta/keys.h"
+#include "aifs/meta/records.h"
+
+namespace aifs {
+
+using store::v1::AssetRecord;
+using store::v1::ChildEdge;
+using store::v1::ChunkRecord;
+using store::v1::NamespaceRecord;
+
+std::vector<std::string> StagedAsset::WrittenObjects() const {
+  std::vector<std::string> out;
+  for (const StagedChunk& c : chunks)
+    if (c.wrote_object) out.push_back(c.record.object());
+  return out;
+}
+
+void DiscardObjects(StoreContext& ctx, const std::vector<std::string>& names) {
+  for (const auto& name : names) {
+    (void)ctx.chunks->Delete(name);
+    ctx.in_flight.Remove(name);
+  }
+}
+
+namespace {
+
+// Takes references on the asset's chunks: creates the records of chunks this
+// put stored, raises the refcount of existing ones.
+Status ReferenceChunks(MetaTxn& txn, const std::string& ns, const StagedAsset& a,
+                       NamespaceRecord& ns_rec, PutResult& result,
+                       std::vector<std::string>& unused) {
+  for (const StagedChunk& c : a.chunks) {
+    if (!c.writes_chunk) continue;
+    const std::string key = keys::Chunk(ns, c.hash);
+    AIFS_ASSIGN_OR_RETURN(auto rec, LoadRecord<ChunkRecord>(txn, key, "chunk"));
+    if (rec) {
+      rec->set_refcount(rec->refcount() + 1);
+      if (c.wrote_object) unused.push_back(c.record.object());  // another put stored it first
+      AIFS_RETURN_IF_ERROR(PutRecord(txn, key, *rec));
+    } else if (c.wrote_object) {
+      ChunkRecord fresh = c.record;
+      fresh.set_refcount(1);
+      AIFS_RETURN_IF_ERROR(PutRecord(txn, key, fresh));
+      ns_rec.set_chunk_count(ns_rec.chunk_count() + 1);
+      ns_rec.set_stored_bytes(ns_rec.stored_bytes() + fresh.stored_size());
+      ++result.chunks_new;
+      result.bytes_stored += fresh.stored_size();
+    } else {
+      return err::Aborted("CHUNK_RECLAIMED",
+                          "a chunk this put deduplicated against was deleted meanwhile; "
+                          "retry the put");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<uint64_t> AdjustChildCount(MetaTxn& txn, const std::string& ns, const AssetId& parent,
+                                  int delta) {
+  const std::string key = keys::ChildCount(ns, parent.bytes());
+  AIFS_ASSIGN_OR_RETURN(auto value, txn.Get(key));
+  uint64_t count = value ? std::strtoull(value->c_str(), nullptr, 10) : 0;
+  if (delta < 0 && count < static_cast<uint64_t>(-delta)) count = 0;
+  else count = static_cast<uint64_t>(static_cast<int64_t>(count) + delta);
+  if (delta != 0) {
+    if (count == 0) AIFS_RETURN_IF_ERROR(txn.Delete(key));
+    else AIFS_RETURN_IF_ERROR(txn.Put(key, std::to_string(count)));
+  }
+  return count;
+}
+
+namespace {
+
+AssetRecord NewAssetRecord(const StagedAsset& a) {
+  AssetRecord rec;
+  rec.set_id(a.id.bytes().data(), a.id.bytes().size());
+  rec.set_ns(a.options.ns);
+  rec.set_kind(static_cast<store::v1::AssetKind>(a.options.kind));
+  rec.set_size(a.size);
+  rec.mutable_metadata()->insert(a.options.metadata.begin(), a.options.metadata.end());
+  for (const StagedChunk& c : a.chunks) {
+    auto* ref = rec.add_chunks();
+    ref->set_hash(c.hash.data(), c.hash.size());
+    ref->set_length(c.length);
+  }
+  for (const ParentRef& p : a.options.parents) {
+    auto* edge = rec.add_parents();
+    edge->set_parent(p.parent.bytes().data(), p.parent.bytes().size());
+    edge->set_transform(p.transform);
+    edge->set_transform_digest(p.transform_digest);
+  }
+  rec.set_created_unix_ns(NowUnixNanos());
+  return rec;
+}
+
+}  // namespace
+
+Status PublishAssets(StoreContext& ctx, const std::vector<const StagedAsset*>& assets,
+                     std::vector<PutResult>& results, std::vector<std::string>& unused) {
+  if (assets.empty()) return Status::Ok();
+  const std::string ns = assets.front()->options.ns;
+  return RunTransaction(*ctx.meta, [&](MetaTxn& txn) -> Status {
+    results.assign(assets.size(), PutResult{});
+    unused.clear();
+    const std::string ns_key = keys::Namespace(ns);
+    AIFS_ASSIGN_OR_RETURN(auto ns_rec, LoadRecord<NamespaceRecord>(txn, ns_key, "namespace"));
+    if (!ns_rec) return err::NotFound("NAMESPACE_NOT_FOUND", "namespace '" + ns + "' not found");
+    std::set<AssetId> published;  // earlier assets of this batch
+    for (size_t i = 0; i < assets.size(); ++i) {
+      const StagedAsset& a = *assets[i];
+      PutResult& result = results[i];
+      result.chunks_total = a.chunks.size();
+      // Strong causality: every parent is read inside this transaction, so a
+      // parent deleted concurrently makes the commit conflict and re-check.
+      for (const ParentRef& p : a.options.parents) {
+        if (published.count(p.parent)) continue;
+        AIFS_ASSIGN_OR_RETURN(auto parent, txn.Get(keys::Asset(ns, p.parent.bytes())));
+        if (!parent)
+          return err::FailedPrecondition(
+              "PARENT_NOT_COMMITTED",
+              "parent " + p.parent.ToHex() + " is not a committed asset of '" + ns + "'");
+      }
+      const std::string asset_key = keys::Asset(ns, a.id.bytes());
+      AIFS_ASSIGN_OR_RETURN(auto existing, LoadRecord<AssetRecord>(txn, asset_key, "asset"));
+      AssetRecord rec;
+      if (existing) {
+        // Same bytes, same asset: nothing new is stored, the first record stays.
+        rec = std::move(*existing);
+        for (const auto& o : a.WrittenObjects()) unused.push_back(o);
+      } else {
+        AIFS_RETURN_IF_ERROR(ReferenceChunks(txn, ns, a, *ns_rec, result, unused));
+        rec = NewAssetRecord(a);
+        AIFS_RETURN_IF_ERROR(PutRecord(txn, asset_key, rec));
+        for (const ParentRef& p : a.options.parents) {
+          AIFS_RETURN_IF_ERROR(AdjustChildCount(txn, ns, p.parent, +1).status());
+          ChildEdge edge;
+          edge.set_child(a.id.bytes().data(), a.id.bytes().size());
+          edge.set_transform(p.transform);
+          edge.set_transform_digest(p.transform_digest);
+          AIFS_RETURN_IF_ERROR(
+              PutRecord(txn, keys::Child(ns, p.parent.bytes(), a.id.bytes()), edge));
+        }
+        // A re-put of a force-deleted asset brings it back to life.
+        AIFS_RETURN_IF_ERROR(txn.Delete(keys::Tombstone(ns, a.id.bytes())));
+        ns_rec->set_asset_count(ns_rec->asset_count() + 1);
+        ns_rec->set_logical_bytes(ns_rec->logical_bytes() + a.size);
+        result.created = true;
+      }
+      published.insert(a.id);
+      result.asset = ToAssetInfo(rec, /*with_chunks=*/false);
+    }
+    return PutRecord(txn, ns_key, *ns_rec);
+  });
+}
+
+}  // namespace aifs

@@ -1,0 +1,49 @@
+// Staged assets and their publication: the one place where assets become
+// visible. A put (or a transaction of several) stages each asset's chunks in
+// the chunk store, then PublishAssets commits every record in a single
+// metadata transaction: all of them or none.
+#pragma once
+
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "aifs/api/types.h"
+#include "aifs/engine/store_context.h"
+
+namespace aifs {
+
+struct StagedChunk {
+  Digest hash{};
+  uint64_t length = 0;
+  bool writes_chunk = false;  // the first chunk of this put with its hash
+  bool wrote_object = false;  // its sealed object is in the chunk store
+  store::v1::ChunkRecord record;
+};
+
+struct StagedAsset {
+  PutOptions options;
+  AssetId id;
+  uint64_t size = 0;
+  std::deque<StagedChunk> chunks;  // deque: pool tasks hold references into it
+
+  std::vector<std::string> WrittenObjects() const;
+};
+
+// Publishes `assets` (one namespace) atomically. Each parent must be committed
+// already or be an earlier asset of `assets`. `results` gets one entry per
+// asset; `unused` lists objects that ended up unreferenced (lost a race, or
+// the asset existed) for the caller to delete.
+Status PublishAssets(StoreContext& ctx, const std::vector<const StagedAsset*>& assets,
+                     std::vector<PutResult>& results, std::vector<std::string>& unused);
+
+// Adds `delta` to the parent's live-children count (delta 0 just reads it,
+// joining the transaction's conflict check) and returns the new count.
+Result<uint64_t> AdjustChildCount(MetaTxn& txn, const std::string& ns, const AssetId& parent,
+                                  int delta);
+
+// Deletes objects (best effort: failures are left to garbage collection) and
+// forgets them as in flight.
+void DiscardObjects(StoreContext& ctx, const std::vector<std::string>& names);
+
+}  // namespace aifs
