@@ -49,6 +49,15 @@ json AssetJson(const AssetInfo& a) {
             {"created", FormatUnixNanos(a.created_unix_ns)},
             {"chunks", a.chunk_count},
             {"metadata", MetadataJson(a.metadata)}};
+  if (!a.parents.empty()) {
+    json parents = json::array();
+    for (const ParentRef& p : a.parents)
+      parents.push_back({{"id", p.parent.ToHex()},
+                         {"transform", p.transform},
+                         {"transform_digest", p.transform_digest}});
+    j["parents"] = parents;
+  }
+  if (a.deleted) j["deleted"] = true;
   if (!a.chunks.empty()) {
     json chunks = json::array();
     for (const ChunkInfo& c : a.chunks)
@@ -96,6 +105,19 @@ Result<Metadata> ParseKeyValues(const std::vector<std::string>& items) {
     m[item.substr(0, eq)] = item.substr(eq + 1);
   }
   return m;
+}
+
+Result<ParentRef> ParseParent(std::string_view text) {
+  ParentRef p;
+  size_t colon = text.find(':');
+  AIFS_ASSIGN_OR_RETURN(p.parent, AssetId::Parse(text.substr(0, colon)));
+  if (colon != std::string_view::npos) {
+    std::string_view rest = text.substr(colon + 1);
+    size_t next = rest.find(':');
+    p.transform = std::string(rest.substr(0, next));
+    if (next != std::string_view::npos) p.transform_digest = std::string(rest.substr(next + 1));
+  }
+  return p;
 }
 
 Result<ReadRange> ParseRange(std::string_view text) {
@@ -203,6 +225,10 @@ Status Put(Api& api, const Output& out, const PutArgs& args) {
   opts.ns = NsOrDefault(args.ns);
   opts.kind = kind;
   opts.metadata = std::move(meta);
+  for (const auto& text : args.parents) {
+    AIFS_ASSIGN_OR_RETURN(ParentRef p, ParseParent(text));
+    opts.parents.push_back(std::move(p));
+  }
   AIFS_ASSIGN_OR_RETURN(auto writer, api.BeginPut(opts));
   Progress progress(out.progress, "put", total);
   Bytes buf(kIoSize);
@@ -279,6 +305,10 @@ Status Stat(Api& api, const Output& out, const std::string& ns, const std::strin
             << "created:   " << FormatUnixNanos(a.created_unix_ns) << "\n"
             << "chunks:    " << a.chunk_count << "\n";
   for (const auto& [k, v] : a.metadata) std::cout << "meta:      " << k << "=" << v << "\n";
+  for (const ParentRef& p : a.parents)
+    std::cout << "parent:    " << p.parent.ToHex()
+              << (p.transform.empty() ? "" : "  via " + p.transform)
+              << (p.transform_digest.empty() ? "" : " @" + p.transform_digest) << "\n";
   for (const ChunkInfo& c : a.chunks)
     std::cout << "chunk:     " << HexEncode(c.hash) << " @" << c.offset << " +" << c.length
               << " stored=" << c.stored_size << (c.compressed ? " zstd" : "") << " key="
@@ -399,6 +429,47 @@ Status Verify(Api& api, const Output& out, const std::string& ns,
     return Status(first_failure.code(), first_failure.reason(),
                   std::to_string(failed) + " of " + std::to_string(uris.size()) +
                       " assets failed verification; first: " + first_failure.message());
+  return Status::Ok();
+}
+
+Status Lineage(Api& api, const Output& out, const LineageArgs& args) {
+  AIFS_ASSIGN_OR_RETURN(AssetUri uri, ResolveRef(args.ref, args.ns));
+  AIFS_ASSIGN_OR_RETURN(
+      LineageGraph g,
+      api.GetLineage(*uri.ns, uri.id, args.down ? LineageDirection::kDown : LineageDirection::kUp,
+                     args.depth));
+  if (out.json) {
+    json edges = json::array();
+    for (const LineageEdge& e : g.edges)
+      edges.push_back({{"parent", e.parent.ToHex()}, {"child", e.child.ToHex()},
+                       {"transform", e.transform}, {"transform_digest", e.transform_digest},
+                       {"depth", e.depth}});
+    json assets = json::array();
+    for (const AssetInfo& a : g.assets) assets.push_back(AssetJson(a));
+    PrintJson({{"root", g.root.ToHex()}, {"edges", edges}, {"assets", assets}});
+  } else if (args.dot) {
+    // Graphviz: nodes are short IDs; deleted (tombstoned) assets are dashed.
+    std::cout << "digraph lineage {\n  rankdir=LR;\n  node [shape=box, fontname=monospace];\n";
+    for (const AssetInfo& a : g.assets)
+      std::cout << "  \"" << a.id.ToHex() << "\" [label=\"" << a.id.ToHex().substr(0, 12) << "\\n"
+                << KindName(a.kind) << ", " << HumanBytes(a.size) << "\""
+                << (a.deleted ? ", style=dashed" : "") << (a.id == g.root ? ", penwidth=2" : "")
+                << "];\n";
+    for (const LineageEdge& e : g.edges) {
+      std::string label = e.transform;
+      for (char& c : label)
+        if (c == '"' || c == '\\') c = '_';
+      std::cout << "  \"" << e.parent.ToHex() << "\" -> \"" << e.child.ToHex() << "\" [label=\""
+                << label << "\"];\n";
+    }
+    std::cout << "}\n";
+  } else {
+    for (const LineageEdge& e : g.edges)
+      std::cout << std::string(2 * static_cast<size_t>(e.depth - 1), ' ')
+                << (args.down ? e.child.ToHex() : e.parent.ToHex()) << "  "
+                << (e.transform.empty() ? "-" : e.transform)
+                << (e.transform_digest.empty() ? "" : " @" + e.transform_digest) << "\n";
+  }
   return Status::Ok();
 }
 

@@ -29,6 +29,7 @@ struct PutArgs {
   std::string ns;
   std::string kind = "blob";
   std::vector<std::string> meta;  // k=v
+  std::vector<std::string> parents;  // ID[:transform[:digest]]
 };
 Status Put(Api& api, const Output& out, const PutArgs& args);
 
@@ -56,12 +57,22 @@ Status Remove(Api& api, const Output& out, const std::string& ns,
 // No refs: every asset of the namespace (or of all namespaces with `all_ns`).
 Status Verify(Api& api, const Output& out, const std::string& ns,
               const std::vector<std::string>& refs, bool all_ns);
+struct LineageArgs {
+  std::string ns;
+  std::string ref;
+  bool down = false;
+  int depth = 1;
+  bool dot = false;
+};
+Status Lineage(Api& api, const Output& out, const LineageArgs& args);
 Status Gc(Api& api, const Output& out, bool dry_run);
 Status KeyRotate(Api& api, const Output& out);
 Status Info(Api& api, const Output& out);
 
 // Parses "A-B" (inclusive) / "A-" into a ReadRange.
 Result<ReadRange> ParseRange(std::string_view text);
+// Parses "ID[:transform[:digest]]" (the digest may itself contain ':').
+Result<ParentRef> ParseParent(std::string_view text);
 // Parses "k=v" items into a map; INVALID_ARGUMENT BAD_METADATA otherwise.
 Result<Metadata> ParseKeyValues(const std::vector<std::string>& items);
 

@@ -102,6 +102,8 @@ int main(int argc, char** argv) {
   put_cmd->add_option("--ns", put.ns, "namespace (default: default)");
   put_cmd->add_option("--meta", put.meta, "metadata key=value (repeatable)");
   put_cmd->add_option("--kind", put.kind, "asset kind (blob)");
+  put_cmd->add_option("--parent", put.parents,
+                      "lineage parent ID[:transform[:digest]] (repeatable; must be committed)");
   put_cmd->callback([&] {
     set(false, [&](auto& api, auto& out) { return aifs::cli::Put(api, out, put); });
   });
@@ -172,6 +174,20 @@ int main(int argc, char** argv) {
     set(true, [&](auto& api, auto& out) {
       return aifs::cli::Verify(api, out, ns_opt, refs, all_ns);
     });
+  });
+
+  // lineage
+  aifs::cli::LineageArgs lineage;
+  auto* lineage_cmd = app.add_subcommand("lineage", "ancestors (--up) or descendants (--down)");
+  lineage_cmd->add_option("id", lineage.ref, "asset ID or aifs:// URI")->required();
+  lineage_cmd->add_option("--ns", lineage.ns, "namespace (default: default)");
+  bool up = false;
+  auto* up_flag = lineage_cmd->add_flag("--up", up, "ancestors (default)");
+  lineage_cmd->add_flag("--down", lineage.down, "descendants")->excludes(up_flag);
+  lineage_cmd->add_option("--depth", lineage.depth, "how many edges to follow")->capture_default_str();
+  lineage_cmd->add_flag("--dot", lineage.dot, "Graphviz DOT output");
+  lineage_cmd->callback([&] {
+    set(true, [&](auto& api, auto& out) { return aifs::cli::Lineage(api, out, lineage); });
   });
 
   // gc

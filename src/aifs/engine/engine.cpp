@@ -333,20 +333,21 @@ Status Engine::DeleteAsset(const std::string& ns, const AssetId& id, bool force)
         reclaim.push_back(chunk->object());
       }
     }
+    // The parents lose a live child. A forced delete keeps its edges and a
+    // tombstone, so lineage through the deleted asset stays answerable.
+    for (const auto& edge : asset->parents()) {
+      auto parent = AssetId::FromBytes(AsBytes(edge.parent()));
+      if (!parent) continue;
+      AIFS_RETURN_IF_ERROR(AdjustChildCount(txn, ns, *parent, -1).status());
+      if (children == 0)
+        AIFS_RETURN_IF_ERROR(txn.Delete(keys::Child(ns, parent->bytes(), id.bytes())));
+    }
     if (children > 0) {
-      // Forced: the children keep a tombstone to point at, with the lineage.
       store::v1::Tombstone tomb;
       *tomb.mutable_asset() = *asset;
       tomb.mutable_asset()->clear_chunks();
       tomb.set_deleted_unix_ns(NowUnixNanos());
       AIFS_RETURN_IF_ERROR(PutRecord(txn, keys::Tombstone(ns, id.bytes()), tomb));
-    } else {
-      for (const auto& edge : asset->parents()) {
-        auto parent = AssetId::FromBytes(AsBytes(edge.parent()));
-        if (!parent) continue;
-        AIFS_RETURN_IF_ERROR(AdjustChildCount(txn, ns, *parent, -1).status());
-        AIFS_RETURN_IF_ERROR(txn.Delete(keys::Child(ns, parent->bytes(), id.bytes())));
-      }
     }
     AIFS_RETURN_IF_ERROR(txn.Delete(asset_key));
     ns_rec->set_asset_count(ns_rec->asset_count() - 1);
