@@ -364,7 +364,7 @@ TEST(Uri, ParseAssetRef) {
   EXPECT_FALSE(bare_uri->ns.has_value());
 
   // URI-shaped references fail as URIs.
-  for (const std::string& bad : {"aifs://ns/", "aifs://ns/" + kHex64.substr(1),
+  for (const std::string& bad : {std::string("aifs://ns/"), "aifs://ns/" + kHex64.substr(1),
                                  "aifs://NS/" + kHex64, "aifs://ns/" + kHex64 + "x"}) {
     auto r = ParseAssetRef(bad);
     EXPECT_FALSE(r.ok()) << bad;

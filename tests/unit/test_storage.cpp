@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <zstd.h>
 
+#include <array>
 #include <map>
 #include <set>
 #include <string>
@@ -295,7 +296,7 @@ TEST(ChunkerTest, SmallInputsAndLimits) {
   size_t total = 0;
   for (size_t i = 0; i < cuts.size(); ++i) {
     EXPECT_LE(cuts[i], 65536u);
-    if (i + 1 < cuts.size()) EXPECT_GE(cuts[i], 4096u);
+    if (i + 1 < cuts.size()) { EXPECT_GE(cuts[i], 4096u); }
     total += cuts[i];
   }
   EXPECT_EQ(total, zeros.size());
@@ -311,7 +312,7 @@ TEST(ChunkerTest, DeterministicAndBounded) {
     size_t total = 0;
     for (size_t i = 0; i < ca.size(); ++i) {
       EXPECT_LE(ca[i], p.max_size) << "chunk " << i;
-      if (i + 1 < ca.size()) EXPECT_GE(ca[i], p.min_size) << "chunk " << i;
+      if (i + 1 < ca.size()) { EXPECT_GE(ca[i], p.min_size) << "chunk " << i; }
       EXPECT_GT(ca[i], 0u);
       total += ca[i];
     }
@@ -838,6 +839,183 @@ TEST_F(SealTest, OldKeyVersionStillOpensAfterRotate) {
   EXPECT_EQ(out, plain);
   AIFS_ASSERT_OK(OpenChunk(*kms_, "ns1", hash, rec2, obj2, out));
   EXPECT_EQ(out, plain);
+}
+
+// ---------------------------------------------------------------- documented format
+
+// docs/storage-format.md, "Chunking", re-implemented from the text alone.
+std::vector<size_t> ReferenceCuts(ByteSpan data, const ChunkerParams& p) {
+  std::array<uint64_t, 256> gear{};
+  uint64_t state = 0x6169667367656172ULL;  // "aifsgear"
+  for (auto& g : gear) {                   // splitmix64
+    state += 0x9e3779b97f4a7c15ULL;
+    uint64_t z = state;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    g = z ^ (z >> 31);
+  }
+  unsigned log2avg = 0;
+  while ((2ULL << log2avg) <= p.avg_size) ++log2avg;
+  const uint64_t strict = ~0ULL << (64 - (log2avg + 2));
+  const uint64_t loose = ~0ULL << (64 - (log2avg - 2));
+  std::vector<size_t> cuts;
+  size_t start = 0;
+  while (start < data.size()) {
+    const size_t remaining = data.size() - start;
+    size_t len = std::min<size_t>(remaining, p.max_size);
+    if (len > p.min_size) {
+      uint64_t fp = 0;
+      for (size_t i = p.min_size; i < len; ++i) {
+        fp = (fp << 1) + gear[data[start + i]];
+        const uint64_t mask = i < (size_t{1} << log2avg) ? strict : loose;
+        if ((fp & mask) == 0) {
+          len = i + 1;
+          break;
+        }
+      }
+    }
+    cuts.push_back(len);
+    start += len;
+  }
+  return cuts;
+}
+
+TEST(DocumentedFormat, ChunkerMatchesTheSpecification) {
+  const Bytes random = RandomBytes(6 << 20, 301);
+  const Bytes text = TextBytes(2 << 20, 302);
+  for (ChunkerParams p : {SmallChunks(), ChunkerParams{}, ChunkerParams{1024, 4096, 16384}}) {
+    Chunker c(p);
+    EXPECT_EQ(CutLikeEngine(c, random, {}), ReferenceCuts(random, p)) << p.avg_size;
+    EXPECT_EQ(CutLikeEngine(c, text, {}), ReferenceCuts(text, p)) << p.avg_size;
+  }
+}
+
+// docs/storage-format.md, "Sealing a chunk": open a sealed object with nothing
+// but the keyfile and the documented layout.
+TEST(DocumentedFormat, SealedChunkCanBeOpenedFromTheSpecification) {
+  TempDir dir;
+  const std::string keyfile = dir.Sub("master.keys");
+  auto kms = OpenKms("local://" + keyfile, true);
+  ASSERT_TRUE(kms.ok());
+  // Master key v1 from the keyfile text: "key <version> <created> <hex>".
+  const Bytes text = ReadFileBytes(keyfile);
+  const std::string s(text.begin(), text.end());
+  const size_t at = s.find("\nkey 1 ");
+  ASSERT_NE(at, std::string::npos) << s;
+  const std::string line = s.substr(at + 1, s.find('\n', at + 1) - at - 1);
+  const std::string master_hex = line.substr(line.rfind(' ') + 1);
+  const AesKey master = KeyFrom(master_hex);
+
+  for (bool compressible : {false, true}) {
+    SCOPED_TRACE(compressible ? "zstd" : "raw");
+    const Bytes plain = compressible ? TextBytes(30000, 303) : RandomBytes(30000, 304);
+    const Digest hash = Blake3::Hash(plain);
+    const std::string ns = "team-a";
+    Bytes object;
+    store::v1::ChunkRecord rec;
+    AIFS_ASSERT_OK(SealChunk(**kms, ns, hash, plain, CompressionPolicy{}, object, rec));
+    ASSERT_EQ(rec.kms_key_id(), "local:v1");
+    ASSERT_EQ(rec.wrapped_key().size(), 60u);
+
+    Bytes aad = ToBytes("aifs/chunk/v1");
+    aad.push_back(0);
+    aad.insert(aad.end(), ns.begin(), ns.end());
+    aad.push_back(0);
+    aad.insert(aad.end(), hash.begin(), hash.end());
+    aad.push_back(compressible ? 1 : 0);
+    for (int i = 0; i < 8; ++i) aad.push_back(static_cast<uint8_t>(uint64_t{plain.size()} >> (8 * i)));
+
+    Bytes wrap_aad = ToBytes("aifs/kms-wrap/v1");
+    wrap_aad.push_back(0);
+    const std::string kid = "local:v1";
+    wrap_aad.insert(wrap_aad.end(), kid.begin(), kid.end());
+    wrap_aad.push_back(0);
+    wrap_aad.insert(wrap_aad.end(), aad.begin(), aad.end());
+
+    const Bytes blob(rec.wrapped_key().begin(), rec.wrapped_key().end());
+    GcmNonce wn;
+    std::copy_n(blob.begin(), 12, wn.begin());
+    Bytes data_key_bytes;
+    AIFS_ASSERT_OK(AesGcmOpen(master, wn, wrap_aad, ByteSpan(blob).subspan(12), data_key_bytes));
+    ASSERT_EQ(data_key_bytes.size(), 32u);
+    AesKey data_key;
+    std::copy(data_key_bytes.begin(), data_key_bytes.end(), data_key.begin());
+    GcmNonce nonce;
+    std::copy_n(rec.nonce().begin(), 12, nonce.begin());
+    Bytes payload;
+    AIFS_ASSERT_OK(AesGcmOpen(data_key, nonce, aad, object, payload));
+    if (compressible) {
+      EXPECT_EQ(ZstdDecompressIndependently(payload), plain);
+    } else {
+      EXPECT_EQ(payload, plain);
+    }
+  }
+}
+
+// docs/storage-format.md: "Opening ... any failure is DATA_LOSS CHUNK_CORRUPT
+// (or KMS_KEY_UNAVAILABLE), never data"; chunk_sealer.h likewise. An object
+// opened under another namespace or chunk hash, or with an altered wrapped
+// key, is such a failure.
+TEST_F(SealTest, WrongContextIsChunkCorruptAsDocumented) {
+  const Bytes plain = RandomBytes(5000, 8);
+  const Digest hash = Blake3::Hash(plain);
+  Bytes object;
+  store::v1::ChunkRecord rec;
+  AIFS_ASSERT_OK(SealChunk(*kms_, "ns1", hash, plain, CompressionPolicy{}, object, rec));
+  Bytes out;
+  AIFS_EXPECT_STATUS(OpenChunk(*kms_, "ns2", hash, rec, object, out), kDataLoss, "CHUNK_CORRUPT");
+  Digest other = hash;
+  other[5] ^= 1;
+  AIFS_EXPECT_STATUS(OpenChunk(*kms_, "ns1", other, rec, object, out), kDataLoss, "CHUNK_CORRUPT");
+  auto r = rec;
+  std::string wk = r.wrapped_key();
+  wk[20] ^= 1;
+  r.set_wrapped_key(wk);
+  AIFS_EXPECT_STATUS(OpenChunk(*kms_, "ns1", hash, r, object, out), kDataLoss, "CHUNK_CORRUPT");
+  EXPECT_TRUE(out.empty() || out != plain);
+}
+
+// ---------------------------------------------------------------- listing races
+
+// ChunkStore::List promises fn(name, size) for every object. An object deleted
+// while the listing runs may be skipped, but must not be reported with a size
+// it never had (GC adds these sizes to orphan_bytes).
+TEST(FileChunkStoreTest, ListDuringDeleteReportsOnlyRealSizes) {
+  TempDir dir;
+  auto cs = OpenChunkStore("file://" + dir.Sub("chunks"), true);
+  ASSERT_TRUE(cs.ok());
+  std::vector<std::string> names;
+  for (int i = 0; i < 12; ++i) {
+    // All in one fan-out directory (same first four characters).
+    std::string name = "abcd" + HexEncode(RandomBytes(14, 500 + i));
+    names.push_back(name);
+    AIFS_ASSERT_OK((*cs)->Put(name, RandomBytes(1000, 600 + i)));
+  }
+  std::vector<std::pair<std::string, uint64_t>> seen;
+  bool deleted = false;
+  AIFS_ASSERT_OK((*cs)->List([&](const std::string& name, uint64_t size) {
+    seen.emplace_back(name, size);
+    if (!deleted) {  // another process deletes the others meanwhile
+      deleted = true;
+      for (const auto& n : names) {
+        if (n != name) {
+          EXPECT_TRUE((*cs)->Delete(n).ok());
+        }
+      }
+    }
+    return true;
+  }));
+  ASSERT_FALSE(seen.empty());
+  size_t bogus = 0;
+  std::string example;
+  for (const auto& [name, size] : seen) {
+    if (size != 1000u) {
+      ++bogus;
+      example = name + " reported with size " + std::to_string(size);
+    }
+  }
+  EXPECT_EQ(bogus, 0u) << bogus << " of " << seen.size()
+                       << " listed objects had sizes they never had, e.g. " << example;
 }
 
 }  // namespace

@@ -64,7 +64,7 @@ inline Bytes RandomBytes(size_t n, uint64_t seed) {
     for (int k = 0; k < 8; ++k) out[i + k] = static_cast<uint8_t>(v >> (8 * k));
   }
   uint64_t v = rng();
-  for (int k = 0; i < n; ++i, ++k) out[i] = static_cast<uint8_t>(v >> (8 * k));
+  for (int k = 0; i < n && k < 8; ++i, ++k) out[i] = static_cast<uint8_t>(v >> (8 * k));
   return out;
 }
 
