@@ -72,6 +72,22 @@ json AssetJson(const AssetInfo& a) {
   return j;
 }
 
+// Streams `fd` into a new put and commits it.
+Result<PutResult> PutStream(Api& api, const PutOptions& opts, int fd, const std::string& path,
+                            Progress&& progress) {
+  AIFS_ASSIGN_OR_RETURN(auto writer, api.BeginPut(opts));
+  Bytes buf(kIoSize);
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return err::FromErrno(errno, "read " + path);
+    if (n == 0) break;
+    AIFS_RETURN_IF_ERROR(writer->Write(ByteSpan(buf.data(), static_cast<size_t>(n))));
+    progress.Add(static_cast<uint64_t>(n));
+  }
+  return writer->Commit();
+}
+
 // Resolves an asset ID or aifs:// URI against the --ns option.
 Result<AssetUri> ResolveRef(const std::string& ref, const std::string& ns) {
   AIFS_ASSIGN_OR_RETURN(AssetUri uri, ParseAssetRef(ref));
@@ -229,18 +245,17 @@ Status Put(Api& api, const Output& out, const PutArgs& args) {
     AIFS_ASSIGN_OR_RETURN(ParentRef p, ParseParent(text));
     opts.parents.push_back(std::move(p));
   }
-  AIFS_ASSIGN_OR_RETURN(auto writer, api.BeginPut(opts));
-  Progress progress(out.progress, "put", total);
-  Bytes buf(kIoSize);
-  for (;;) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return err::FromErrno(errno, "read " + args.path);
-    if (n == 0) break;
-    AIFS_RETURN_IF_ERROR(writer->Write(ByteSpan(buf.data(), static_cast<size_t>(n))));
-    progress.Add(static_cast<uint64_t>(n));
+  // A put that deduplicated against a chunk deleted meanwhile is retried
+  // when the input can be read again.
+  Result<PutResult> committed = err::Internal("PUT_NOT_RUN", "put did not run");
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (attempt > 0 && ::lseek(fd, 0, SEEK_SET) != 0) break;
+    committed = PutStream(api, opts, fd, args.path, Progress(out.progress, "put", total));
+    if (committed.ok() || committed.status().reason() != "CHUNK_RECLAIMED" || !S_ISREG(st.st_mode))
+      break;
   }
-  AIFS_ASSIGN_OR_RETURN(PutResult r, writer->Commit());
+  AIFS_RETURN_IF_ERROR(committed.status());
+  PutResult& r = *committed;
   if (!r.created && r.asset.metadata != opts.metadata && !out.quiet)
     std::cerr << "note: these bytes were already stored as " << r.asset.Uri().ToString()
               << "; its original metadata is kept\n";

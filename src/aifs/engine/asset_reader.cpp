@@ -11,13 +11,19 @@
 namespace aifs {
 
 Result<Bytes> LoadChunk(StoreContext& ctx, const std::string& ns, const Digest& hash) {
-  AIFS_ASSIGN_OR_RETURN(auto rec, LoadRecord<store::v1::ChunkRecord>(
-                                      *ctx.meta, keys::Chunk(ns, hash), "METADATA_CORRUPT",
-                                      "chunk record " + HexEncode(hash)));
+  // Missing pieces of an asset being read are data loss (see ReadAssetRange
+  // for the asset having been deleted meanwhile).
+  auto rec = LoadRecord<store::v1::ChunkRecord>(*ctx.meta, keys::Chunk(ns, hash), "CHUNK_MISSING",
+                                                "chunk record " + HexEncode(hash));
+  if (!rec.ok() && rec.status().code() == Code::kNotFound)
+    return err::DataLoss("CHUNK_MISSING", rec.status().message());
+  if (!rec.ok()) return rec.status();
   Bytes object;
-  AIFS_RETURN_IF_ERROR(ctx.chunks->Get(rec.object(), object));
+  Status st = ctx.chunks->Get(rec->object(), object);
+  if (st.code() == Code::kNotFound) return err::DataLoss("CHUNK_MISSING", st.message());
+  AIFS_RETURN_IF_ERROR(st);
   Bytes plain;
-  AIFS_RETURN_IF_ERROR(OpenChunk(*ctx.kms, ns, hash, rec, object, plain));
+  AIFS_RETURN_IF_ERROR(OpenChunk(*ctx.kms, ns, hash, *rec, object, plain));
   return plain;
 }
 
@@ -79,6 +85,12 @@ Status ReadAssetRange(StoreContext& ctx, const store::v1::AssetRecord& rec,
     st = sink(piece);
   }
   for (auto& f : pending) f.wait();  // tasks must not outlive this frame's captures
+  if (st.reason() == "CHUNK_MISSING") {
+    // A delete that raced this read is not corruption: say what happened.
+    auto still = ctx.meta->Get(keys::AssetPrefix(ns) + HexEncode(AsBytes(rec.id())));
+    if (still.ok() && !still->has_value())
+      return err::NotFound("ASSET_NOT_FOUND", "asset was deleted while being read");
+  }
   if (st.ok() && whole && AsChars(whole_hash.Finalize()) != rec.id())
     return err::DataLoss("ASSET_CORRUPT", "asset bytes do not hash to the asset ID");
   return st;

@@ -15,6 +15,7 @@
 #include "aifs/engine/transaction.h"
 #include "aifs/meta/keys.h"
 #include "aifs/meta/records.h"
+#include "aifs/storage/signing.h"
 
 namespace aifs {
 
@@ -59,18 +60,30 @@ Status NamespaceMissing(const std::string& ns) {
   return err::NotFound("NAMESPACE_NOT_FOUND", "namespace '" + ns + "' not found");
 }
 
-Status CreateNamespaceTxn(MetaStore& meta, const std::string& name, const Metadata& labels,
-                          NamespaceRecord& out) {
+Bytes SigningKeyContext(const std::string& ns) {
+  std::string ctx("aifs/ns-signing-key/v1");
+  ctx.push_back('\0');
+  ctx += ns;
+  return Bytes(ctx.begin(), ctx.end());
+}
+
+Status CreateNamespaceTxn(MetaStore& meta, Kms& kms, const std::string& name,
+                          const Metadata& labels, NamespaceRecord& out) {
+  AIFS_ASSIGN_OR_RETURN(SigningKey key, SigningKey::Generate());
+  AIFS_ASSIGN_OR_RETURN(WrappedKey wrapped, key.Wrap(kms, SigningKeyContext(name)));
   return RunTransaction(meta, [&](MetaTxn& txn) -> Status {
-    const std::string key = keys::Namespace(name);
-    AIFS_ASSIGN_OR_RETURN(auto existing, LoadRecord<NamespaceRecord>(txn, key, "namespace"));
+    AIFS_ASSIGN_OR_RETURN(auto existing,
+                          LoadRecord<NamespaceRecord>(txn, keys::Namespace(name), "namespace"));
     if (existing)
       return err::AlreadyExists("NAMESPACE_EXISTS", "namespace '" + name + "' already exists");
     out.Clear();
     out.set_name(name);
     out.set_created_unix_ns(NowUnixNanos());
     out.mutable_labels()->insert(labels.begin(), labels.end());
-    return PutRecord(txn, key, out);
+    out.set_signing_public_key(key.public_key().data(), key.public_key().size());
+    out.set_signing_seed_wrapped(wrapped.blob.data(), wrapped.blob.size());
+    out.set_signing_kms_key_id(wrapped.key_id);
+    return PutRecord(txn, keys::Namespace(name), out);
   });
 }
 
@@ -124,7 +137,7 @@ Status Engine::Init(const std::string& data_dir, const InitOptions& options) {
   AIFS_ASSIGN_OR_RETURN(auto meta, OpenMetaStore(ResolveUrl(config.meta_url(), data_dir),
                                                  MetaOpenOptions{.create = true}));
   NamespaceRecord ns;
-  Status created = CreateNamespaceTxn(*meta, kDefaultNamespace, {}, ns);
+  Status created = CreateNamespaceTxn(*meta, *kms, kDefaultNamespace, {}, ns);
   if (!created.ok() && created.code() != Code::kAlreadyExists) return created;
 
   std::string json;
@@ -166,7 +179,7 @@ Result<NamespaceInfo> Engine::CreateNamespace(const std::string& name, const Met
   AIFS_RETURN_IF_ERROR(ValidateNamespaceName(name));
   AIFS_RETURN_IF_ERROR(RequireWritable());
   NamespaceRecord rec;
-  AIFS_RETURN_IF_ERROR(CreateNamespaceTxn(*ctx_->meta, name, labels, rec));
+  AIFS_RETURN_IF_ERROR(CreateNamespaceTxn(*ctx_->meta, *ctx_->kms, name, labels, rec));
   return ToNamespaceInfo(rec);
 }
 
@@ -350,6 +363,7 @@ Status Engine::DeleteAsset(const std::string& ns, const AssetId& id, bool force)
       AIFS_RETURN_IF_ERROR(PutRecord(txn, keys::Tombstone(ns, id.bytes()), tomb));
     }
     AIFS_RETURN_IF_ERROR(txn.Delete(asset_key));
+    AIFS_RETURN_IF_ERROR(txn.Put(keys::Change(ns, id.bytes()), "-"));
     ns_rec->set_asset_count(ns_rec->asset_count() - 1);
     ns_rec->set_logical_bytes(ns_rec->logical_bytes() - asset->size());
     return PutRecord(txn, ns_key, *ns_rec);

@@ -148,6 +148,7 @@ Status PublishAssets(StoreContext& ctx, const std::vector<const StagedAsset*>& a
           AIFS_RETURN_IF_ERROR(
               PutRecord(txn, keys::Child(ns, p.parent.bytes(), a.id.bytes()), edge));
         }
+        AIFS_RETURN_IF_ERROR(txn.Put(keys::Change(ns, a.id.bytes()), "+"));
         // A re-put of a force-deleted asset brings it back to life.
         AIFS_RETURN_IF_ERROR(txn.Delete(keys::Tombstone(ns, a.id.bytes())));
         ns_rec->set_asset_count(ns_rec->asset_count() + 1);

@@ -37,6 +37,12 @@ inline std::string Child(std::string_view ns, const Digest& parent, const Digest
 inline std::string ChildCount(std::string_view ns, const Digest& parent) {
   return "lk/" + std::string(ns) + "/" + HexEncode(parent);
 }
+// cl/<ns>/<id> -> "+" or "-": membership changes since the namespace's last
+// snapshot, written by the commit that made them; a snapshot consumes them.
+inline std::string ChangePrefix(std::string_view ns) { return "cl/" + std::string(ns) + "/"; }
+inline std::string Change(std::string_view ns, const Digest& id) {
+  return ChangePrefix(ns) + HexEncode(id);
+}
 // tb/<ns>/<id> -> Tombstone
 inline std::string Tombstone(std::string_view ns, const Digest& id) {
   return "tb/" + std::string(ns) + "/" + HexEncode(id);

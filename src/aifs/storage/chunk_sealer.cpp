@@ -60,8 +60,13 @@ Status OpenChunk(Kms& kms, std::string_view ns, const Digest& hash,
   if (rec.nonce().size() != sizeof(GcmNonce))
     return err::DataLoss("METADATA_CORRUPT", "chunk record has a bad nonce");
   const Bytes aad = ChunkAad(ns, hash, rec.compression(), rec.plain_size());
-  AIFS_ASSIGN_OR_RETURN(AesKey data_key, kms.Unwrap(rec.kms_key_id(), AsBytes(rec.wrapped_key()),
-                                                    aad));
+  Result<AesKey> unwrapped = kms.Unwrap(rec.kms_key_id(), AsBytes(rec.wrapped_key()), aad);
+  if (!unwrapped.ok()) {
+    // A wrapped key that fails to authenticate was altered or moved.
+    if (unwrapped.status().code() == Code::kDataLoss) return Corrupt(unwrapped.status());
+    return unwrapped.status();
+  }
+  AesKey data_key = *unwrapped;
   GcmNonce nonce;
   std::memcpy(nonce.data(), rec.nonce().data(), nonce.size());
   Bytes decrypted;

@@ -117,7 +117,7 @@ Status FileChunkStore::Get(const std::string& name, Bytes& out) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT)
-      return err::DataLoss("CHUNK_MISSING", "chunk object " + name + " is missing from " + root_);
+      return err::NotFound("CHUNK_MISSING", "chunk object " + name + " is missing from " + root_);
     return err::FromErrno(errno, "open chunk object " + name);
   }
   struct stat st;
@@ -158,8 +158,20 @@ Status FileChunkStore::List(const std::function<bool(const std::string&, uint64_
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(root_, ec); !ec && it != fs::end(it);
        it.increment(ec)) {
-    if (!it->is_regular_file(ec)) continue;
-    if (!fn(it->path().filename().string(), it->file_size(ec))) return Status::Ok();
+    if (it.depth() != 2 || !it->is_regular_file(ec)) continue;
+    const std::string name = it->path().filename().string();
+    // Only files where PathFor() puts them are objects; anything else is not ours.
+    auto path = PathFor(name);
+    if (!path.ok() || *path != it->path().string()) continue;
+    const uint64_t size = it->file_size(ec);
+    if (ec) {
+      if (ec == std::errc::no_such_file_or_directory) {  // deleted while listing
+        ec.clear();
+        continue;
+      }
+      break;
+    }
+    if (!fn(name, size)) return Status::Ok();
   }
   if (ec) return err::FromErrno(ec.value(), "list chunk directory " + root_);
   return Status::Ok();
