@@ -1,6 +1,7 @@
 #include "commands.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,9 +10,12 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "aifs/client/proof_json.h"
+#include "aifs/client/trust_store.h"
 #include "aifs/core/clock.h"
 #include "aifs/core/file_util.h"
 #include "aifs/core/hex.h"
+#include "aifs/snapshot/snapshot_format.h"
 #include "progress.h"
 
 namespace aifs::cli {
@@ -531,6 +535,264 @@ Status Info(Api& api, const Output& out) {
               << ", avg " << HumanBytes(d.chunk_avg) << ", max " << HumanBytes(d.chunk_max)
               << "\nzstd level:  " << d.zstd_level << "\n";
   }
+  return Status::Ok();
+}
+
+namespace {
+
+std::string Who() {
+  if (const char* u = std::getenv("USER"); u && *u) return u;
+  if (const passwd* pw = ::getpwuid(::getuid())) return pw->pw_name;
+  return "uid:" + std::to_string(::getuid());
+}
+
+// The client-side check: the snapshot's key must be the one pinned for its
+// namespace (pinned now if none was).
+Status CheckPinned(const Output& out, const SnapshotInfo& s) {
+  AIFS_ASSIGN_OR_RETURN(TrustStore trust, TrustStore::Load(TrustStore::DefaultPath()));
+  bool pinned_now = false;
+  AIFS_RETURN_IF_ERROR(trust.Check(s.ns, s.public_key, &pinned_now));
+  if (pinned_now && !out.quiet)
+    std::cerr << "note: pinned the signing key of namespace '" << s.ns
+              << "' (trust on first use): " << HexEncode(s.public_key) << "\n";
+  return Status::Ok();
+}
+
+void PrintSnapshot(const Output& out, const SnapshotInfo& s) {
+  if (out.json) {
+    PrintJson(SnapshotToJson(s));
+    return;
+  }
+  std::cout << "snapshot:  " << SnapshotUri{s.ns, s.id}.ToString() << "\n"
+            << "root:      " << HexEncode(s.root) << " (height " << int(s.height) << ")\n"
+            << "assets:    " << s.count << (s.explicit_set ? " (explicit set)" : "") << "\n"
+            << "created:   " << FormatUnixNanos(s.created_unix_ns) << "\n"
+            << "signed by: " << HexEncode(s.public_key) << "\n";
+}
+
+json BranchJson(const BranchInfo& b) {
+  return {{"name", b.name}, {"snapshot", b.snapshot.ToHex()},
+          {"updated", FormatUnixNanos(b.updated_unix_ns)}, {"updated_by", b.updated_by},
+          {"moves", b.moves}};
+}
+
+}  // namespace
+
+Status SnapshotCreate(Api& api, const Output& out, const std::string& ns,
+                      const std::string& ids_file) {
+  std::vector<AssetId> ids;
+  if (!ids_file.empty()) {
+    AIFS_ASSIGN_OR_RETURN(std::string text, ReadFileToString(ids_file));
+    size_t pos = 0;
+    while (pos < text.size()) {
+      size_t nl = text.find('\n', pos);
+      std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+      pos = nl == std::string::npos ? text.size() : nl + 1;
+      if (line.empty()) continue;
+      AIFS_ASSIGN_OR_RETURN(AssetUri u, ResolveRef(line, ns));
+      ids.push_back(u.id);
+    }
+  }
+  AIFS_ASSIGN_OR_RETURN(SnapshotInfo s,
+                        api.CreateSnapshot(NsOrDefault(ns), ids_file.empty() ? nullptr : &ids));
+  if (out.json || !out.quiet) PrintSnapshot(out, s);
+  else std::cout << s.id.ToHex() << "\n";
+  return Status::Ok();
+}
+
+Status SnapshotShow(Api& api, const Output& out, const std::string& ns, const std::string& ref,
+                    bool verify_tree) {
+  std::string n = NsOrDefault(ns), r = ref;
+  if (auto uri = ParseSnapshotUri(ref); uri.ok()) {
+    n = uri->ns;
+    r = uri->id.ToHex();
+  }
+  AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, api.GetSnapshot(n, r));
+  AIFS_RETURN_IF_ERROR(CheckPinned(out, s));
+  if (verify_tree) {
+    AIFS_RETURN_IF_ERROR(api.VerifySnapshot(n, r));
+    if (!out.json && !out.quiet)
+      std::cout << "verified: signature by the pinned key, root recomputed from " << s.count
+                << " assets\n";
+  }
+  if (!verify_tree || out.json) PrintSnapshot(out, s);
+  return Status::Ok();
+}
+
+Status SnapshotList(Api& api, const Output& out, const std::string& ns) {
+  AIFS_ASSIGN_OR_RETURN(auto list, api.ListSnapshots(NsOrDefault(ns)));
+  json j = json::array();
+  for (const SnapshotInfo& s : list) {
+    if (out.json) j.push_back(SnapshotToJson(s));
+    else
+      std::cout << s.id.ToHex() << "\t" << FormatUnixNanos(s.created_unix_ns) << "\t" << s.count
+                << " assets" << (s.explicit_set ? "\texplicit" : "") << "\n";
+  }
+  if (out.json) PrintJson(j);
+  return Status::Ok();
+}
+
+Status BranchCreate(Api& api, const Output& out, const std::string& ns, const std::string& name,
+                    const std::string& ref) {
+  AIFS_ASSIGN_OR_RETURN(BranchInfo b, api.CreateBranch(NsOrDefault(ns), name, ref, Who()));
+  if (out.json) PrintJson(BranchJson(b));
+  else if (!out.quiet) std::cout << "branch " << b.name << " -> " << b.snapshot.ToHex() << "\n";
+  return Status::Ok();
+}
+
+Status BranchMove(Api& api, const Output& out, const std::string& ns, const std::string& name,
+                  const std::string& ref, const std::string& expect) {
+  SnapshotId expected;
+  if (expect.empty()) {
+    // No --expect: move from what the branch points at now; the engine's
+    // compare-and-swap still catches a concurrent mover.
+    AIFS_ASSIGN_OR_RETURN(SnapshotInfo current, api.GetSnapshot(NsOrDefault(ns), name));
+    expected = current.id;
+  } else {
+    AIFS_ASSIGN_OR_RETURN(expected, SnapshotId::Parse(expect));
+  }
+  AIFS_ASSIGN_OR_RETURN(BranchInfo b, api.MoveBranch(NsOrDefault(ns), name, expected, ref, Who()));
+  if (out.json) PrintJson(BranchJson(b));
+  else if (!out.quiet)
+    std::cout << "branch " << b.name << ": " << expected.ToHex() << " -> " << b.snapshot.ToHex()
+              << "\n";
+  return Status::Ok();
+}
+
+Status BranchRemove(Api& api, const Output& out, const std::string& ns, const std::string& name) {
+  AIFS_RETURN_IF_ERROR(api.DeleteBranch(NsOrDefault(ns), name, Who()));
+  if (out.json) PrintJson({{"deleted", name}});
+  else if (!out.quiet) std::cout << "deleted branch " << name << "\n";
+  return Status::Ok();
+}
+
+Status BranchList(Api& api, const Output& out, const std::string& ns) {
+  AIFS_ASSIGN_OR_RETURN(auto list, api.ListBranches(NsOrDefault(ns)));
+  json j = json::array();
+  for (const BranchInfo& b : list) {
+    if (out.json) j.push_back(BranchJson(b));
+    else std::cout << b.name << "\t" << b.snapshot.ToHex() << "\t" << FormatUnixNanos(b.updated_unix_ns) << "\n";
+  }
+  if (out.json) PrintJson(j);
+  return Status::Ok();
+}
+
+Status BranchLog(Api& api, const Output& out, const std::string& ns, const std::string& name) {
+  AIFS_ASSIGN_OR_RETURN(auto log, api.BranchLog(NsOrDefault(ns), name));
+  json j = json::array();
+  for (const BranchMoveInfo& m : log) {
+    std::string from = m.old_snapshot ? m.old_snapshot->ToHex() : "-";
+    std::string to = m.new_snapshot ? m.new_snapshot->ToHex() : "-";
+    if (out.json)
+      j.push_back({{"old", from}, {"new", to}, {"time", FormatUnixNanos(m.unix_ns)}, {"who", m.who}});
+    else
+      std::cout << FormatUnixNanos(m.unix_ns) << "\t" << from << " -> " << to << "\t" << m.who << "\n";
+  }
+  if (out.json) PrintJson(j);
+  return Status::Ok();
+}
+
+Status TagCreate(Api& api, const Output& out, const std::string& ns, const std::string& name,
+                 const std::string& ref) {
+  AIFS_ASSIGN_OR_RETURN(TagInfo t, api.CreateTag(NsOrDefault(ns), name, ref, Who()));
+  if (out.json) PrintJson({{"name", t.name}, {"snapshot", t.snapshot.ToHex()}});
+  else if (!out.quiet) std::cout << "tag " << t.name << " -> " << t.snapshot.ToHex() << "\n";
+  return Status::Ok();
+}
+
+Status TagRemove(Api& api, const Output& out, const std::string& ns, const std::string& name) {
+  AIFS_RETURN_IF_ERROR(api.DeleteTag(NsOrDefault(ns), name, Who()));
+  if (out.json) PrintJson({{"deleted", name}});
+  else if (!out.quiet) std::cout << "deleted tag " << name << " (recorded in the tag audit log)\n";
+  return Status::Ok();
+}
+
+Status TagList(Api& api, const Output& out, const std::string& ns) {
+  AIFS_ASSIGN_OR_RETURN(auto list, api.ListTags(NsOrDefault(ns)));
+  json j = json::array();
+  for (const TagInfo& t : list) {
+    if (out.json)
+      j.push_back({{"name", t.name}, {"snapshot", t.snapshot.ToHex()},
+                   {"created", FormatUnixNanos(t.created_unix_ns)}, {"created_by", t.created_by}});
+    else std::cout << t.name << "\t" << t.snapshot.ToHex() << "\t" << FormatUnixNanos(t.created_unix_ns) << "\n";
+  }
+  if (out.json) PrintJson(j);
+  return Status::Ok();
+}
+
+Status Diff(Api& api, const Output& out, const std::string& ns, const std::string& a,
+            const std::string& b) {
+  AIFS_ASSIGN_OR_RETURN(SnapshotDiff d, api.DiffSnapshots(NsOrDefault(ns), a, b));
+  if (out.json) {
+    json added = json::array(), removed = json::array();
+    for (const AssetId& id : d.added) added.push_back(id.ToHex());
+    for (const AssetId& id : d.removed) removed.push_back(id.ToHex());
+    PrintJson({{"added", added}, {"removed", removed}});
+    return Status::Ok();
+  }
+  for (const AssetId& id : d.removed) std::cout << "- " << id.ToHex() << "\n";
+  for (const AssetId& id : d.added) std::cout << "+ " << id.ToHex() << "\n";
+  return Status::Ok();
+}
+
+Status Proof(Api& api, const Output& out, const std::string& ns, const std::string& asset,
+             const std::string& snapshot, const std::string& output) {
+  AIFS_ASSIGN_OR_RETURN(AssetUri uri, ResolveRef(asset, ns));
+  AIFS_ASSIGN_OR_RETURN(SnapshotProof p, api.ProveAsset(*uri.ns, snapshot, uri.id));
+  const std::string text = ProofToJson(p).dump(2) + "\n";
+  if (output.empty() || output == "-") {
+    std::cout << text;
+    return Status::Ok();
+  }
+  AIFS_RETURN_IF_ERROR(WriteFileAtomic(output, text, 0644));
+  if (!out.quiet && !out.json) std::cerr << "wrote proof to " << output << "\n";
+  return Status::Ok();
+}
+
+Status VerifyProof(const Output& out, const std::string& file, const std::string& key_hex) {
+  AIFS_ASSIGN_OR_RETURN(std::string text, ReadFileToString(file));
+  auto j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded())
+    return err::InvalidArgument("BAD_PROOF_FILE", file + " is not JSON");
+  AIFS_ASSIGN_OR_RETURN(SnapshotProof p, ProofFromJson(j));
+  Ed25519PublicKey key;
+  if (!key_hex.empty()) {
+    AIFS_ASSIGN_OR_RETURN(key, ParsePublicKey(key_hex));
+  } else {
+    AIFS_ASSIGN_OR_RETURN(TrustStore trust, TrustStore::Load(TrustStore::DefaultPath()));
+    auto pinned = trust.Pinned(p.snapshot.ns);
+    if (!pinned)
+      return err::FailedPrecondition("KEY_NOT_PINNED",
+                                     "no key pinned for namespace '" + p.snapshot.ns +
+                                         "': `aifs key pin` it or pass --key");
+    key = *pinned;
+  }
+  AIFS_RETURN_IF_ERROR(VerifySnapshotProof(p, key));
+  if (out.json)
+    PrintJson({{"valid", true}, {"asset", p.asset.ToHex()},
+               {"snapshot", SnapshotUri{p.snapshot.ns, p.snapshot.id}.ToString()}});
+  else if (!out.quiet)
+    std::cout << "valid: " << p.asset.ToHex() << " is in "
+              << SnapshotUri{p.snapshot.ns, p.snapshot.id}.ToString() << " (signed by "
+              << HexEncode(key) << ")\n";
+  return Status::Ok();
+}
+
+Status KeyExport(Api& api, const Output& out, const std::string& ns) {
+  AIFS_ASSIGN_OR_RETURN(NamespaceInfo n, api.GetNamespace(NsOrDefault(ns)));
+  if (out.json)
+    PrintJson({{"namespace", n.name}, {"algorithm", "ed25519"},
+               {"public_key", HexEncode(n.signing_public_key)}});
+  else
+    std::cout << HexEncode(n.signing_public_key) << "\n";
+  return Status::Ok();
+}
+
+Status KeyPin(const Output& out, const std::string& ns, const std::string& key_hex) {
+  AIFS_ASSIGN_OR_RETURN(Ed25519PublicKey key, ParsePublicKey(key_hex));
+  AIFS_ASSIGN_OR_RETURN(TrustStore trust, TrustStore::Load(TrustStore::DefaultPath()));
+  AIFS_RETURN_IF_ERROR(trust.Pin(NsOrDefault(ns), key));
+  if (!out.quiet && !out.json) std::cout << "pinned " << key_hex << " for namespace " << NsOrDefault(ns) << "\n";
   return Status::Ok();
 }
 

@@ -69,6 +69,33 @@ Status Gc(Api& api, const Output& out, bool dry_run);
 Status KeyRotate(Api& api, const Output& out);
 Status Info(Api& api, const Output& out);
 
+// Snapshots, branches, tags. `ref` is a snapshot ID, branch or tag name.
+// Showing or verifying a snapshot also checks the client's pinned key.
+Status SnapshotCreate(Api& api, const Output& out, const std::string& ns,
+                      const std::string& ids_file);
+Status SnapshotShow(Api& api, const Output& out, const std::string& ns, const std::string& ref,
+                    bool verify_tree);
+Status SnapshotList(Api& api, const Output& out, const std::string& ns);
+Status BranchCreate(Api& api, const Output& out, const std::string& ns, const std::string& name,
+                    const std::string& ref);
+Status BranchMove(Api& api, const Output& out, const std::string& ns, const std::string& name,
+                  const std::string& ref, const std::string& expect);
+Status BranchRemove(Api& api, const Output& out, const std::string& ns, const std::string& name);
+Status BranchList(Api& api, const Output& out, const std::string& ns);
+Status BranchLog(Api& api, const Output& out, const std::string& ns, const std::string& name);
+Status TagCreate(Api& api, const Output& out, const std::string& ns, const std::string& name,
+                 const std::string& ref);
+Status TagRemove(Api& api, const Output& out, const std::string& ns, const std::string& name);
+Status TagList(Api& api, const Output& out, const std::string& ns);
+Status Diff(Api& api, const Output& out, const std::string& ns, const std::string& a,
+            const std::string& b);
+Status Proof(Api& api, const Output& out, const std::string& ns, const std::string& asset,
+             const std::string& snapshot, const std::string& output);
+// Offline: needs only the proof file and a pinned (or given) key.
+Status VerifyProof(const Output& out, const std::string& file, const std::string& key_hex);
+Status KeyExport(Api& api, const Output& out, const std::string& ns);
+Status KeyPin(const Output& out, const std::string& ns, const std::string& key_hex);
+
 // Parses "A-B" (inclusive) / "A-" into a ReadRange.
 Result<ReadRange> ParseRange(std::string_view text);
 // Parses "ID[:transform[:digest]]" (the digest may itself contain ':').

@@ -190,6 +190,119 @@ int main(int argc, char** argv) {
     set(true, [&](auto& api, auto& out) { return aifs::cli::Lineage(api, out, lineage); });
   });
 
+  // snapshots, branches, tags
+  std::function<Status(const aifs::cli::Output&)> offline;  // commands that need no store
+  std::string name, target, expect, ids_file, output, key_hex, proof_file, ref_b;
+  auto* snap_cmd = app.add_subcommand("snapshot", "signed Merkle snapshots of a namespace");
+  snap_cmd->require_subcommand(1);
+  auto* snap_create = snap_cmd->add_subcommand("create", "snapshot every asset (or --ids)");
+  snap_create->add_option("--ns", ns_opt, "namespace (default: default)");
+  snap_create->add_option("--ids", ids_file, "file with one asset ID per line (explicit set)");
+  snap_create->callback([&] {
+    set(false, [&](auto& api, auto& out) {
+      return aifs::cli::SnapshotCreate(api, out, ns_opt, ids_file);
+    });
+  });
+  for (const char* verb : {"show", "verify"}) {
+    auto* c = snap_cmd->add_subcommand(
+        verb, std::string(verb) == "show" ? "show a snapshot (ID, URI, branch or tag)"
+                                          : "recompute the root and check the signature");
+    c->add_option("ref", target, "snapshot ID, aifs-snap:// URI, branch or tag")->required();
+    c->add_option("--ns", ns_opt, "namespace (default: default)");
+    const bool verify = std::string(verb) == "verify";
+    c->callback([&, verify] {
+      set(true, [&, verify](auto& api, auto& out) {
+        return aifs::cli::SnapshotShow(api, out, ns_opt, target, verify);
+      });
+    });
+  }
+  auto* snap_ls = snap_cmd->add_subcommand("ls", "list snapshots");
+  snap_ls->add_option("--ns", ns_opt, "namespace (default: default)");
+  snap_ls->callback([&] {
+    set(true, [&](auto& api, auto& out) { return aifs::cli::SnapshotList(api, out, ns_opt); });
+  });
+
+  auto* branch_cmd = app.add_subcommand("branch", "named, movable pointers to snapshots");
+  branch_cmd->require_subcommand(1);
+  branch_cmd->add_option("--ns", ns_opt, "namespace (default: default)");
+  auto* br_create = branch_cmd->add_subcommand("create", "create a branch at a snapshot");
+  br_create->add_option("name", name)->required();
+  br_create->add_option("ref", target, "snapshot ID, branch or tag")->required();
+  br_create->callback([&] {
+    set(false, [&](auto& api, auto& out) {
+      return aifs::cli::BranchCreate(api, out, ns_opt, name, target);
+    });
+  });
+  auto* br_move = branch_cmd->add_subcommand("move", "move a branch (compare-and-swap)");
+  br_move->add_option("name", name)->required();
+  br_move->add_option("ref", target, "new snapshot ID, branch or tag")->required();
+  br_move->add_option("--expect", expect, "snapshot ID the branch must point at now");
+  br_move->callback([&] {
+    set(false, [&](auto& api, auto& out) {
+      return aifs::cli::BranchMove(api, out, ns_opt, name, target, expect);
+    });
+  });
+  auto* br_rm = branch_cmd->add_subcommand("rm", "delete a branch (logged)");
+  br_rm->add_option("name", name)->required();
+  br_rm->callback([&] {
+    set(false, [&](auto& api, auto& out) { return aifs::cli::BranchRemove(api, out, ns_opt, name); });
+  });
+  branch_cmd->add_subcommand("ls", "list branches")->callback([&] {
+    set(true, [&](auto& api, auto& out) { return aifs::cli::BranchList(api, out, ns_opt); });
+  });
+  auto* br_log = branch_cmd->add_subcommand("log", "every move of a branch");
+  br_log->add_option("name", name)->required();
+  br_log->callback([&] {
+    set(true, [&](auto& api, auto& out) { return aifs::cli::BranchLog(api, out, ns_opt, name); });
+  });
+
+  auto* tag_cmd = app.add_subcommand("tag", "immutable names for snapshots");
+  tag_cmd->require_subcommand(1);
+  tag_cmd->add_option("--ns", ns_opt, "namespace (default: default)");
+  auto* tag_create = tag_cmd->add_subcommand("create", "tag a snapshot (once, forever)");
+  tag_create->add_option("name", name)->required();
+  tag_create->add_option("ref", target, "snapshot ID, branch or tag")->required();
+  tag_create->callback([&] {
+    set(false, [&](auto& api, auto& out) {
+      return aifs::cli::TagCreate(api, out, ns_opt, name, target);
+    });
+  });
+  auto* tag_rm = tag_cmd->add_subcommand("rm", "admin: delete a tag (audit-logged)");
+  tag_rm->add_option("name", name)->required();
+  tag_rm->callback([&] {
+    set(false, [&](auto& api, auto& out) { return aifs::cli::TagRemove(api, out, ns_opt, name); });
+  });
+  tag_cmd->add_subcommand("ls", "list tags")->callback([&] {
+    set(true, [&](auto& api, auto& out) { return aifs::cli::TagList(api, out, ns_opt); });
+  });
+
+  auto* diff_cmd = app.add_subcommand("diff", "assets added and removed between two snapshots");
+  diff_cmd->add_option("a", target, "snapshot ID, branch or tag")->required();
+  diff_cmd->add_option("b", ref_b, "snapshot ID, branch or tag")->required();
+  diff_cmd->add_option("--ns", ns_opt, "namespace (default: default)");
+  diff_cmd->callback([&] {
+    set(true, [&](auto& api, auto& out) {
+      return aifs::cli::Diff(api, out, ns_opt, target, ref_b);
+    });
+  });
+
+  auto* proof_cmd = app.add_subcommand("proof", "inclusion proof of an asset in a snapshot");
+  proof_cmd->add_option("id", ref, "asset ID or aifs:// URI")->required();
+  proof_cmd->add_option("--snapshot", target, "snapshot ID, branch or tag")->required();
+  proof_cmd->add_option("--ns", ns_opt, "namespace (default: default)");
+  proof_cmd->add_option("-o,--output", output, "write the proof here (default: stdout)");
+  proof_cmd->callback([&] {
+    set(true, [&](auto& api, auto& out) {
+      return aifs::cli::Proof(api, out, ns_opt, ref, target, output);
+    });
+  });
+  auto* vproof_cmd = app.add_subcommand("verify-proof", "check a proof offline (no store needed)");
+  vproof_cmd->add_option("file", proof_file, "proof JSON from `aifs proof`")->required();
+  vproof_cmd->add_option("--key", key_hex, "Ed25519 public key (default: the pinned one)");
+  vproof_cmd->callback([&] {
+    offline = [&](auto& out) { return aifs::cli::VerifyProof(out, proof_file, key_hex); };
+  });
+
   // gc
   bool dry_run = false;
   auto* gc_cmd = app.add_subcommand("gc", "reclaim chunk objects nothing references");
@@ -203,6 +316,17 @@ int main(int argc, char** argv) {
   key_cmd->require_subcommand(1);
   key_cmd->add_subcommand("rotate", "new KMS key version for new chunks")->callback([&] {
     set(false, [&](auto& api, auto& out) { return aifs::cli::KeyRotate(api, out); });
+  });
+  auto* key_export = key_cmd->add_subcommand("export", "print a namespace's snapshot-signing key");
+  key_export->add_option("--ns", ns_opt, "namespace (default: default)");
+  key_export->callback([&] {
+    set(true, [&](auto& api, auto& out) { return aifs::cli::KeyExport(api, out, ns_opt); });
+  });
+  auto* key_pin = key_cmd->add_subcommand("pin", "trust this signing key for a namespace");
+  key_pin->add_option("key", key_hex, "Ed25519 public key (hex)")->required();
+  key_pin->add_option("--ns", ns_opt, "namespace (default: default)");
+  key_pin->callback([&] {
+    offline = [&](auto& out) { return aifs::cli::KeyPin(out, ns_opt, key_hex); };
   });
 
   app.add_subcommand("info", "show the store's configuration")->callback([&] {
@@ -230,6 +354,7 @@ int main(int argc, char** argv) {
   out.json = g.json;
   out.quiet = g.quiet;
   out.progress = !g.json && !g.quiet && !g.no_progress && ::isatty(STDERR_FILENO);
+  if (offline) return Report(offline(out), g);
   auto engine = aifs::Engine::Open({.data_dir = g.data_dir, .read_only = read_only,
                                     .threads = g.threads});
   if (!engine.ok()) return Report(engine.status(), g);

@@ -70,6 +70,39 @@ class Api {
   virtual Result<LineageGraph> GetLineage(const std::string& ns, const AssetId& id,
                                           LineageDirection direction, int depth) = 0;
 
+  // Snapshots: signed Merkle roots over a namespace's assets (all visible
+  // assets, or `ids` when given). `ref` arguments name a snapshot by ID, or a
+  // branch or tag by name.
+  virtual Result<SnapshotInfo> CreateSnapshot(const std::string& ns,
+                                              const std::vector<AssetId>* ids) = 0;
+  virtual Result<SnapshotInfo> GetSnapshot(const std::string& ns, const std::string& ref) = 0;
+  virtual Result<std::vector<SnapshotInfo>> ListSnapshots(const std::string& ns) = 0;
+  // Recomputes the root from the stored tree and checks the signature.
+  virtual Status VerifySnapshot(const std::string& ns, const std::string& ref) = 0;
+  virtual Result<SnapshotProof> ProveAsset(const std::string& ns, const std::string& ref,
+                                           const AssetId& id) = 0;
+  virtual Result<SnapshotDiff> DiffSnapshots(const std::string& ns, const std::string& a,
+                                             const std::string& b) = 0;
+
+  // Branches move by compare-and-swap: `expected` must be the current target
+  // (ABORTED BRANCH_MOVED otherwise). Every change is in the branch log.
+  virtual Result<BranchInfo> CreateBranch(const std::string& ns, const std::string& name,
+                                          const std::string& ref, const std::string& who) = 0;
+  virtual Result<BranchInfo> MoveBranch(const std::string& ns, const std::string& name,
+                                        const SnapshotId& expected, const std::string& ref,
+                                        const std::string& who) = 0;
+  virtual Status DeleteBranch(const std::string& ns, const std::string& name,
+                              const std::string& who) = 0;
+  virtual Result<std::vector<BranchInfo>> ListBranches(const std::string& ns) = 0;
+  virtual Result<std::vector<BranchMoveInfo>> BranchLog(const std::string& ns,
+                                                        const std::string& name) = 0;
+  // Tags never move; deleting one is an admin action kept in an audit log.
+  virtual Result<TagInfo> CreateTag(const std::string& ns, const std::string& name,
+                                    const std::string& ref, const std::string& who) = 0;
+  virtual Status DeleteTag(const std::string& ns, const std::string& name,
+                           const std::string& who) = 0;
+  virtual Result<std::vector<TagInfo>> ListTags(const std::string& ns) = 0;
+
   // Maintenance
   virtual Result<StoreDescription> DescribeStore() = 0;
   // Finds (and unless dry_run deletes) chunk objects nothing references, such

@@ -2,6 +2,7 @@
 // the engine, the gRPC adapters and the CLI can share them freely.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -28,6 +29,7 @@ struct NamespaceInfo {
   uint64_t logical_bytes = 0;  // sum of asset sizes
   uint64_t chunk_count = 0;    // distinct stored chunks
   uint64_t stored_bytes = 0;   // bytes of sealed chunk objects
+  std::array<uint8_t, 32> signing_public_key{};  // Ed25519, signs snapshots
 };
 
 struct ChunkInfo {
@@ -125,6 +127,53 @@ struct LineageGraph {
   AssetId root;
   std::vector<LineageEdge> edges;  // breadth-first order
   std::vector<AssetInfo> assets;   // every asset named by an edge, root first
+};
+
+struct SnapshotInfo {
+  std::string ns;
+  SnapshotId id;
+  Digest root{};
+  uint8_t height = 0;
+  uint64_t count = 0;  // assets in the snapshot
+  int64_t created_unix_ns = 0;
+  std::array<uint8_t, 64> signature{};
+  std::array<uint8_t, 32> public_key{};
+  bool explicit_set = false;  // built from a given set, not the namespace
+};
+
+// Everything needed to check offline that an asset is in a signed snapshot:
+// the snapshot header and the tree nodes from its root down to the asset.
+struct SnapshotProof {
+  SnapshotInfo snapshot;
+  AssetId asset;
+  std::vector<std::string> nodes;  // encoded MST nodes, root first
+};
+
+struct SnapshotDiff {
+  std::vector<AssetId> added;    // in b, not in a
+  std::vector<AssetId> removed;  // in a, not in b
+};
+
+struct BranchInfo {
+  std::string name;
+  SnapshotId snapshot;
+  int64_t updated_unix_ns = 0;
+  std::string updated_by;
+  uint64_t moves = 0;
+};
+
+struct BranchMoveInfo {
+  std::optional<SnapshotId> old_snapshot;  // none: the branch was created
+  std::optional<SnapshotId> new_snapshot;  // none: the branch was deleted
+  int64_t unix_ns = 0;
+  std::string who;
+};
+
+struct TagInfo {
+  std::string name;
+  SnapshotId snapshot;
+  int64_t created_unix_ns = 0;
+  std::string created_by;
 };
 
 struct VerifyReport {

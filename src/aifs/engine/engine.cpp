@@ -15,6 +15,7 @@
 #include "aifs/engine/transaction.h"
 #include "aifs/meta/keys.h"
 #include "aifs/meta/records.h"
+#include "aifs/snapshot/snapshot_format.h"
 #include "aifs/storage/signing.h"
 
 namespace aifs {
@@ -60,17 +61,10 @@ Status NamespaceMissing(const std::string& ns) {
   return err::NotFound("NAMESPACE_NOT_FOUND", "namespace '" + ns + "' not found");
 }
 
-Bytes SigningKeyContext(const std::string& ns) {
-  std::string ctx("aifs/ns-signing-key/v1");
-  ctx.push_back('\0');
-  ctx += ns;
-  return Bytes(ctx.begin(), ctx.end());
-}
-
 Status CreateNamespaceTxn(MetaStore& meta, Kms& kms, const std::string& name,
                           const Metadata& labels, NamespaceRecord& out) {
   AIFS_ASSIGN_OR_RETURN(SigningKey key, SigningKey::Generate());
-  AIFS_ASSIGN_OR_RETURN(WrappedKey wrapped, key.Wrap(kms, SigningKeyContext(name)));
+  AIFS_ASSIGN_OR_RETURN(WrappedKey wrapped, key.Wrap(kms, NamespaceKeyContext(name)));
   return RunTransaction(meta, [&](MetaTxn& txn) -> Status {
     AIFS_ASSIGN_OR_RETURN(auto existing,
                           LoadRecord<NamespaceRecord>(txn, keys::Namespace(name), "namespace"));
@@ -448,6 +442,64 @@ Result<VerifyReport> Engine::VerifyAsset(const std::string& ns, const AssetId& i
     return Status::Ok();
   }, &report.chunks_checked);
   return report;
+}
+
+Result<SnapshotInfo> Engine::CreateSnapshot(const std::string& ns,
+                                            const std::vector<AssetId>* ids) {
+  AIFS_RETURN_IF_ERROR(RequireWritable());
+  return snapshots_.Create(ns, ids);
+}
+Result<SnapshotInfo> Engine::GetSnapshot(const std::string& ns, const std::string& ref) {
+  return snapshots_.Get(ns, ref);
+}
+Result<std::vector<SnapshotInfo>> Engine::ListSnapshots(const std::string& ns) {
+  return snapshots_.List(ns);
+}
+Status Engine::VerifySnapshot(const std::string& ns, const std::string& ref) {
+  return snapshots_.Verify(ns, ref);
+}
+Result<SnapshotProof> Engine::ProveAsset(const std::string& ns, const std::string& ref,
+                                         const AssetId& id) {
+  return snapshots_.Prove(ns, ref, id);
+}
+Result<SnapshotDiff> Engine::DiffSnapshots(const std::string& ns, const std::string& a,
+                                           const std::string& b) {
+  return snapshots_.Diff(ns, a, b);
+}
+Result<BranchInfo> Engine::CreateBranch(const std::string& ns, const std::string& name,
+                                        const std::string& ref, const std::string& who) {
+  AIFS_RETURN_IF_ERROR(RequireWritable());
+  return snapshots_.CreateBranch(ns, name, ref, who);
+}
+Result<BranchInfo> Engine::MoveBranch(const std::string& ns, const std::string& name,
+                                      const SnapshotId& expected, const std::string& ref,
+                                      const std::string& who) {
+  AIFS_RETURN_IF_ERROR(RequireWritable());
+  return snapshots_.MoveBranch(ns, name, expected, ref, who);
+}
+Status Engine::DeleteBranch(const std::string& ns, const std::string& name,
+                            const std::string& who) {
+  AIFS_RETURN_IF_ERROR(RequireWritable());
+  return snapshots_.DeleteBranch(ns, name, who);
+}
+Result<std::vector<BranchInfo>> Engine::ListBranches(const std::string& ns) {
+  return snapshots_.ListBranches(ns);
+}
+Result<std::vector<BranchMoveInfo>> Engine::BranchLog(const std::string& ns,
+                                                      const std::string& name) {
+  return snapshots_.BranchLog(ns, name);
+}
+Result<TagInfo> Engine::CreateTag(const std::string& ns, const std::string& name,
+                                  const std::string& ref, const std::string& who) {
+  AIFS_RETURN_IF_ERROR(RequireWritable());
+  return snapshots_.CreateTag(ns, name, ref, who);
+}
+Status Engine::DeleteTag(const std::string& ns, const std::string& name, const std::string& who) {
+  AIFS_RETURN_IF_ERROR(RequireWritable());
+  return snapshots_.DeleteTag(ns, name, who);
+}
+Result<std::vector<TagInfo>> Engine::ListTags(const std::string& ns) {
+  return snapshots_.ListTags(ns);
 }
 
 Result<StoreDescription> Engine::DescribeStore() {

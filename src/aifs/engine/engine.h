@@ -14,6 +14,7 @@
 #include <string>
 
 #include "aifs/api/api.h"
+#include "aifs/engine/snapshots.h"
 #include "aifs/engine/store_context.h"
 
 namespace aifs {
@@ -56,12 +57,38 @@ class Engine : public Api {
   Result<LineageGraph> GetLineage(const std::string& ns, const AssetId& id,
                                   LineageDirection direction, int depth) override;
 
+  Result<SnapshotInfo> CreateSnapshot(const std::string& ns,
+                                      const std::vector<AssetId>* ids) override;
+  Result<SnapshotInfo> GetSnapshot(const std::string& ns, const std::string& ref) override;
+  Result<std::vector<SnapshotInfo>> ListSnapshots(const std::string& ns) override;
+  Status VerifySnapshot(const std::string& ns, const std::string& ref) override;
+  Result<SnapshotProof> ProveAsset(const std::string& ns, const std::string& ref,
+                                   const AssetId& id) override;
+  Result<SnapshotDiff> DiffSnapshots(const std::string& ns, const std::string& a,
+                                     const std::string& b) override;
+  Result<BranchInfo> CreateBranch(const std::string& ns, const std::string& name,
+                                  const std::string& ref, const std::string& who) override;
+  Result<BranchInfo> MoveBranch(const std::string& ns, const std::string& name,
+                                const SnapshotId& expected, const std::string& ref,
+                                const std::string& who) override;
+  Status DeleteBranch(const std::string& ns, const std::string& name,
+                      const std::string& who) override;
+  Result<std::vector<BranchInfo>> ListBranches(const std::string& ns) override;
+  Result<std::vector<BranchMoveInfo>> BranchLog(const std::string& ns,
+                                                const std::string& name) override;
+  Result<TagInfo> CreateTag(const std::string& ns, const std::string& name,
+                            const std::string& ref, const std::string& who) override;
+  Status DeleteTag(const std::string& ns, const std::string& name,
+                   const std::string& who) override;
+  Result<std::vector<TagInfo>> ListTags(const std::string& ns) override;
+
   Result<StoreDescription> DescribeStore() override;
   Result<GcReport> CollectGarbage(bool dry_run) override;
   Result<std::string> RotateKey() override;
 
  private:
-  explicit Engine(std::unique_ptr<StoreContext> ctx) : ctx_(std::move(ctx)) {}
+  explicit Engine(std::unique_ptr<StoreContext> ctx)
+      : ctx_(std::move(ctx)), snapshots_(*ctx_) {}
   Result<store::v1::AssetRecord> LoadAsset(const std::string& ns, const AssetId& id);
   Status RequireWritable() const;
   Status ValidatePut(const PutOptions& options);
@@ -69,6 +96,7 @@ class Engine : public Api {
   Result<AssetInfo> LoadLineageNode(const std::string& ns, const AssetId& id);
 
   std::unique_ptr<StoreContext> ctx_;
+  SnapshotManager snapshots_;
 };
 
 }  // namespace aifs

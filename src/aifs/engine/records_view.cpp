@@ -44,6 +44,9 @@ NamespaceInfo ToNamespaceInfo(const store::v1::NamespaceRecord& rec) {
   info.logical_bytes = rec.logical_bytes();
   info.chunk_count = rec.chunk_count();
   info.stored_bytes = rec.stored_bytes();
+  std::copy_n(rec.signing_public_key().begin(),
+              std::min(rec.signing_public_key().size(), info.signing_public_key.size()),
+              info.signing_public_key.begin());
   return info;
 }
 

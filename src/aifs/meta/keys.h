@@ -48,4 +48,31 @@ inline std::string Tombstone(std::string_view ns, const Digest& id) {
   return "tb/" + std::string(ns) + "/" + HexEncode(id);
 }
 
+// Snapshots, branches and tags.
+inline std::string MstNode(std::string_view ns, const Digest& hash) {
+  return "mn/" + std::string(ns) + "/" + HexEncode(hash);
+}
+inline std::string SnapshotHead(std::string_view ns) { return "hd/" + std::string(ns); }
+inline std::string SnapshotPrefix(std::string_view ns) { return "sn/" + std::string(ns) + "/"; }
+inline std::string Snapshot(std::string_view ns, std::string_view id_hex) {
+  return SnapshotPrefix(ns) + std::string(id_hex);
+}
+inline std::string BranchPrefix(std::string_view ns) { return "br/" + std::string(ns) + "/"; }
+inline std::string Branch(std::string_view ns, std::string_view name) {
+  return BranchPrefix(ns) + std::string(name);
+}
+// Fixed-width sequence numbers keep the history in order.
+inline std::string SeqKey(uint64_t seq) {
+  std::string s = std::to_string(seq);
+  return std::string(20 - s.size(), '0') + s;
+}
+inline std::string BranchLogPrefix(std::string_view ns, std::string_view name) {
+  return "bh/" + std::string(ns) + "/" + std::string(name) + "/";
+}
+inline std::string TagPrefix(std::string_view ns) { return "tg/" + std::string(ns) + "/"; }
+inline std::string Tag(std::string_view ns, std::string_view name) {
+  return TagPrefix(ns) + std::string(name);
+}
+inline std::string TagAuditPrefix(std::string_view ns) { return "ta/" + std::string(ns) + "/"; }
+
 }  // namespace aifs::keys

@@ -1,0 +1,79 @@
+#include "aifs/client/proof_json.h"
+
+#include "aifs/core/clock.h"
+#include "aifs/core/hex.h"
+
+namespace aifs {
+
+namespace {
+Status Bad(const std::string& why) {
+  return err::InvalidArgument("BAD_PROOF_FILE", "proof file: " + why);
+}
+
+template <size_t N>
+bool HexInto(const nlohmann::json& j, const char* field, std::array<uint8_t, N>& out) {
+  if (!j.contains(field) || !j[field].is_string()) return false;
+  auto b = HexDecode(j[field].get<std::string>());
+  if (!b || b->size() != N) return false;
+  std::copy(b->begin(), b->end(), out.begin());
+  return true;
+}
+}  // namespace
+
+nlohmann::json SnapshotToJson(const SnapshotInfo& s) {
+  return {{"namespace", s.ns},
+          {"id", s.id.ToHex()},
+          {"uri", SnapshotUri{s.ns, s.id}.ToString()},
+          {"root", HexEncode(s.root)},
+          {"height", s.height},
+          {"count", s.count},
+          {"created_unix_ns", s.created_unix_ns},
+          {"created", FormatUnixNanos(s.created_unix_ns)},
+          {"signature", HexEncode(s.signature)},
+          {"public_key", HexEncode(s.public_key)},
+          {"explicit_set", s.explicit_set}};
+}
+
+nlohmann::json ProofToJson(const SnapshotProof& p) {
+  nlohmann::json nodes = nlohmann::json::array();
+  for (const auto& n : p.nodes) nodes.push_back(HexEncode(AsBytes(n)));
+  return {{"format", "aifs-proof/1"},
+          {"asset", p.asset.ToHex()},
+          {"snapshot", SnapshotToJson(p.snapshot)},
+          {"nodes", nodes}};
+}
+
+Result<SnapshotProof> ProofFromJson(const nlohmann::json& j) {
+  if (!j.is_object() || j.value("format", "") != "aifs-proof/1")
+    return Bad("not an aifs-proof/1 document");
+  SnapshotProof p;
+  if (!j.contains("asset") || !j["asset"].is_string()) return Bad("missing asset");
+  AIFS_ASSIGN_OR_RETURN(p.asset, AssetId::Parse(j["asset"].get<std::string>()));
+  if (!j.contains("snapshot") || !j["snapshot"].is_object()) return Bad("missing snapshot");
+  const auto& s = j["snapshot"];
+  if (!s.contains("namespace") || !s["namespace"].is_string()) return Bad("missing namespace");
+  p.snapshot.ns = s["namespace"].get<std::string>();
+  if (!s.contains("id") || !s["id"].is_string()) return Bad("missing snapshot id");
+  AIFS_ASSIGN_OR_RETURN(p.snapshot.id, SnapshotId::Parse(s["id"].get<std::string>()));
+  if (!HexInto(s, "root", p.snapshot.root) || !HexInto(s, "signature", p.snapshot.signature) ||
+      !HexInto(s, "public_key", p.snapshot.public_key))
+    return Bad("bad root, signature or public key");
+  if (!s.contains("height") || !s["height"].is_number_unsigned() ||
+      !s.contains("count") || !s["count"].is_number_unsigned() ||
+      !s.contains("created_unix_ns") || !s["created_unix_ns"].is_number_integer())
+    return Bad("bad height, count or time");
+  if (s["height"].get<uint64_t>() > 32) return Bad("height out of range");
+  p.snapshot.height = static_cast<uint8_t>(s["height"].get<uint64_t>());
+  p.snapshot.count = s["count"].get<uint64_t>();
+  p.snapshot.created_unix_ns = s["created_unix_ns"].get<int64_t>();
+  if (!j.contains("nodes") || !j["nodes"].is_array()) return Bad("missing nodes");
+  for (const auto& n : j["nodes"]) {
+    if (!n.is_string()) return Bad("nodes must be hex strings");
+    auto b = HexDecode(n.get<std::string>());
+    if (!b) return Bad("nodes must be lowercase hex");
+    p.nodes.emplace_back(b->begin(), b->end());
+  }
+  return p;
+}
+
+}  // namespace aifs

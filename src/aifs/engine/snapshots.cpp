@@ -1,0 +1,455 @@
+#include "aifs/engine/snapshots.h"
+
+#include <algorithm>
+#include <map>
+
+#include "aifs/core/clock.h"
+#include "aifs/meta/keys.h"
+#include "aifs/meta/records.h"
+#include "aifs/snapshot/mst.h"
+#include "aifs/snapshot/snapshot_format.h"
+
+namespace aifs {
+
+using store::v1::BranchMove;
+using store::v1::BranchRecord;
+using store::v1::NamespaceRecord;
+using store::v1::SnapshotHead;
+using store::v1::SnapshotRecord;
+using store::v1::TagDeletion;
+using store::v1::TagRecord;
+
+namespace {
+
+// Tree nodes of one namespace in the MetaStore. New nodes are buffered and
+// written by the transaction that publishes the snapshot referencing them.
+class MetaMstStore : public MstNodeStore {
+ public:
+  MetaMstStore(MetaStore& meta, std::string ns) : meta_(meta), ns_(std::move(ns)) {}
+
+  Result<MstNode> Load(const Digest& hash) override {
+    if (auto it = pending_.find(hash); it != pending_.end()) return it->second;
+    AIFS_ASSIGN_OR_RETURN(auto bytes, meta_.Get(keys::MstNode(ns_, hash)));
+    if (!bytes) return err::NotFound("MST_NODE_NOT_FOUND", "snapshot tree node is missing");
+    return DecodeMstNode(hash, *bytes);
+  }
+  Status Store(const Digest& hash, const MstNode& node) override {
+    pending_.emplace(hash, node);
+    return Status::Ok();
+  }
+  Status Flush(MetaTxn& txn) const {
+    for (const auto& [hash, node] : pending_)
+      AIFS_RETURN_IF_ERROR(txn.Put(keys::MstNode(ns_, hash), node.Encode()));
+    return Status::Ok();
+  }
+
+ private:
+  MetaStore& meta_;
+  std::string ns_;
+  std::unordered_map<Digest, MstNode, MstDigestHash> pending_;
+};
+
+Digest ToDigest(const std::string& bytes) {
+  Digest d{};
+  std::copy_n(bytes.begin(), std::min(bytes.size(), d.size()), d.begin());
+  return d;
+}
+
+SnapshotId ToSnapshotId(const std::string& bytes) {
+  std::array<uint8_t, SnapshotId::kSize> id{};
+  std::copy_n(bytes.begin(), std::min(bytes.size(), id.size()), id.begin());
+  return SnapshotId(id);
+}
+
+std::string Raw(ByteSpan b) { return std::string(AsChars(b)); }
+
+SnapshotInfo FromRecord(const SnapshotRecord& r) {
+  SnapshotInfo s;
+  s.ns = r.ns();
+  s.id = ToSnapshotId(r.id());
+  s.root = ToDigest(r.root());
+  s.height = static_cast<uint8_t>(r.height());
+  s.count = r.count();
+  s.created_unix_ns = r.created_unix_ns();
+  std::copy_n(r.signature().begin(), std::min(r.signature().size(), s.signature.size()),
+              s.signature.begin());
+  std::copy_n(r.public_key().begin(), std::min(r.public_key().size(), s.public_key.size()),
+              s.public_key.begin());
+  s.explicit_set = r.explicit_set();
+  return s;
+}
+
+SnapshotRecord ToRecord(const SnapshotInfo& s) {
+  SnapshotRecord r;
+  r.set_id(Raw(s.id.bytes()));
+  r.set_ns(s.ns);
+  r.set_root(Raw(s.root));
+  r.set_height(s.height);
+  r.set_count(s.count);
+  r.set_created_unix_ns(s.created_unix_ns);
+  r.set_signature(Raw(s.signature));
+  r.set_public_key(Raw(s.public_key));
+  r.set_explicit_set(s.explicit_set);
+  return r;
+}
+
+MstRoot RootOf(const SnapshotInfo& s) { return {s.root, s.height, s.count}; }
+
+BranchInfo FromBranch(const BranchRecord& r) {
+  return {r.name(), ToSnapshotId(r.snapshot()), r.updated_unix_ns(), r.updated_by(), r.moves()};
+}
+
+TagInfo FromTag(const TagRecord& r) {
+  return {r.name(), ToSnapshotId(r.snapshot()), r.created_unix_ns(), r.created_by()};
+}
+
+template <typename Record, typename Info>
+Result<std::vector<Info>> ScanRecords(MetaStore& meta, const std::string& prefix,
+                                      Info (*convert)(const Record&), const char* what) {
+  std::vector<Info> out;
+  Status parse;
+  AIFS_RETURN_IF_ERROR(meta.Scan(prefix, PrefixEnd(prefix), [&](std::string_view,
+                                                                std::string_view value) {
+    Record rec;
+    parse = ParseRecord(value, rec, what);
+    if (parse.ok()) out.push_back(convert(rec));
+    return parse.ok();
+  }));
+  AIFS_RETURN_IF_ERROR(parse);
+  return out;
+}
+
+}  // namespace
+
+Status ValidateRefName(std::string_view name) {
+  auto bad = [&](const std::string& why) {
+    return err::InvalidArgument("INVALID_REF_NAME", "'" + std::string(name) + "' " + why);
+  };
+  if (name.empty() || name.size() > 128) return bad("must be 1-128 characters");
+  if (name[0] == '.' || name[0] == '-') return bad("must not start with '.' or '-'");
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-')
+      return bad("may contain only [A-Za-z0-9._-]");
+  if (SnapshotId::Parse(name).ok()) return bad("would read as a snapshot ID");
+  return Status::Ok();
+}
+
+Result<SnapshotInfo> SnapshotManager::Sign(const std::string& ns, const Digest& root,
+                                           uint8_t height, uint64_t count, bool explicit_set) {
+  AIFS_ASSIGN_OR_RETURN(auto ns_rec,
+                        LoadRecord<NamespaceRecord>(*ctx_.meta, keys::Namespace(ns),
+                                                    "NAMESPACE_NOT_FOUND", "namespace '" + ns + "'"));
+  AIFS_ASSIGN_OR_RETURN(SigningKey key,
+                        SigningKey::Unwrap(*ctx_.kms, ns_rec.signing_kms_key_id(),
+                                           AsBytes(ns_rec.signing_seed_wrapped()),
+                                           NamespaceKeyContext(ns)));
+  SnapshotInfo s;
+  s.ns = ns;
+  s.root = root;
+  s.height = height;
+  s.count = count;
+  s.created_unix_ns = NowUnixNanos();
+  s.id = ComputeSnapshotId(root, s.created_unix_ns);
+  s.public_key = key.public_key();
+  s.explicit_set = explicit_set;
+  s.signature = key.Sign(SnapshotSigningMessage(s));
+  return s;
+}
+
+Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
+                                             const std::vector<AssetId>* ids) {
+  AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
+  if (ids) {
+    std::vector<Digest> sorted;
+    for (const AssetId& id : *ids) {
+      AIFS_ASSIGN_OR_RETURN(auto rec, ctx_.meta->Get(keys::Asset(ns, id.bytes())));
+      if (!rec)
+        return err::NotFound("ASSET_NOT_FOUND",
+                             "asset " + id.ToHex() + " is not in namespace '" + ns + "'");
+      sorted.push_back(id.bytes());
+    }
+    std::sort(sorted.begin(), sorted.end());
+    sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+    MetaMstStore store(*ctx_.meta, ns);
+    AIFS_ASSIGN_OR_RETURN(MstRoot root, BuildMst(sorted, store));
+    AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, Sign(ns, root.hash, root.height, root.count, true));
+    AIFS_RETURN_IF_ERROR(RunTransaction(*ctx_.meta, [&](MetaTxn& txn) -> Status {
+      AIFS_RETURN_IF_ERROR(store.Flush(txn));
+      return PutRecord(txn, keys::Snapshot(ns, s.id.ToHex()), ToRecord(s));
+    }));
+    return s;
+  }
+
+  // The namespace's own snapshot: head tree + change log. A concurrent commit
+  // or snapshot invalidates what was read; then everything is redone.
+  Status last;
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    AIFS_ASSIGN_OR_RETURN(auto ns_rec, ctx_.meta->Get(keys::Namespace(ns)));
+    if (!ns_rec) return err::NotFound("NAMESPACE_NOT_FOUND", "namespace '" + ns + "' not found");
+    AIFS_ASSIGN_OR_RETURN(auto head_bytes, ctx_.meta->Get(keys::SnapshotHead(ns)));
+    MstRoot head = MstEmptyRoot();
+    if (head_bytes) {
+      SnapshotHead h;
+      AIFS_RETURN_IF_ERROR(ParseRecord(*head_bytes, h, "snapshot head"));
+      head = {ToDigest(h.root()), static_cast<uint8_t>(h.height()), h.count()};
+    }
+    std::vector<MstChange> changes;
+    std::vector<std::pair<std::string, std::string>> consumed;
+    const std::string prefix = keys::ChangePrefix(ns);
+    Status parse;
+    AIFS_RETURN_IF_ERROR(ctx_.meta->Scan(prefix, PrefixEnd(prefix), [&](std::string_view key,
+                                                                        std::string_view value) {
+      auto id = AssetId::Parse(key.substr(prefix.size()));
+      if (!id.ok()) {
+        parse = err::DataLoss("METADATA_CORRUPT", "bad change log key");
+        return false;
+      }
+      changes.emplace_back(id->bytes(), value == "+");
+      consumed.emplace_back(std::string(key), std::string(value));
+      return true;
+    }));
+    AIFS_RETURN_IF_ERROR(parse);
+    MetaMstStore store(*ctx_.meta, ns);
+    AIFS_ASSIGN_OR_RETURN(MstRoot root, UpdateMst(head, changes, store));
+    AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, Sign(ns, root.hash, root.height, root.count, false));
+    auto txn = ctx_.meta->Begin();
+    last = [&]() -> Status {
+      auto conflict = [] { return err::Aborted("TXN_CONFLICT", "snapshot inputs changed"); };
+      AIFS_ASSIGN_OR_RETURN(auto now_head, txn->Get(keys::SnapshotHead(ns)));
+      if (now_head != head_bytes) return conflict();
+      for (const auto& [key, value] : consumed) {
+        AIFS_ASSIGN_OR_RETURN(auto now, txn->Get(key));
+        if (!now || *now != value) return conflict();
+        AIFS_RETURN_IF_ERROR(txn->Delete(key));
+      }
+      AIFS_RETURN_IF_ERROR(store.Flush(*txn));
+      AIFS_RETURN_IF_ERROR(PutRecord(*txn, keys::Snapshot(ns, s.id.ToHex()), ToRecord(s)));
+      SnapshotHead h;
+      h.set_root(Raw(root.hash));
+      h.set_height(root.height);
+      h.set_count(root.count);
+      AIFS_RETURN_IF_ERROR(PutRecord(*txn, keys::SnapshotHead(ns), h));
+      return txn->Commit();
+    }();
+    if (last.ok()) return s;
+    if (last.reason() != "TXN_CONFLICT") return last;
+  }
+  return last;
+}
+
+Result<SnapshotInfo> SnapshotManager::LoadSnapshot(const std::string& ns, const SnapshotId& id) {
+  AIFS_ASSIGN_OR_RETURN(auto rec, LoadRecord<SnapshotRecord>(
+                                      *ctx_.meta, keys::Snapshot(ns, id.ToHex()),
+                                      "SNAPSHOT_NOT_FOUND",
+                                      "snapshot " + id.ToHex() + " in namespace '" + ns + "'"));
+  return FromRecord(rec);
+}
+
+Result<SnapshotInfo> SnapshotManager::Resolve(const std::string& ns, const std::string& ref) {
+  AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
+  SnapshotId id;
+  if (auto parsed = SnapshotId::Parse(ref); parsed.ok()) {
+    id = *parsed;
+  } else {
+    AIFS_RETURN_IF_ERROR(ValidateRefName(ref));
+    AIFS_ASSIGN_OR_RETURN(auto branch, ctx_.meta->Get(keys::Branch(ns, ref)));
+    if (branch) {
+      BranchRecord b;
+      AIFS_RETURN_IF_ERROR(ParseRecord(*branch, b, "branch"));
+      id = ToSnapshotId(b.snapshot());
+    } else {
+      AIFS_ASSIGN_OR_RETURN(auto tag, ctx_.meta->Get(keys::Tag(ns, ref)));
+      if (!tag)
+        return err::NotFound("REF_NOT_FOUND", "no snapshot, branch or tag '" + ref +
+                                                  "' in namespace '" + ns + "'");
+      TagRecord t;
+      AIFS_RETURN_IF_ERROR(ParseRecord(*tag, t, "tag"));
+      id = ToSnapshotId(t.snapshot());
+    }
+  }
+  AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, LoadSnapshot(ns, id));
+  AIFS_ASSIGN_OR_RETURN(auto ns_rec,
+                        LoadRecord<NamespaceRecord>(*ctx_.meta, keys::Namespace(ns),
+                                                    "NAMESPACE_NOT_FOUND", "namespace '" + ns + "'"));
+  Ed25519PublicKey key{};
+  std::copy_n(ns_rec.signing_public_key().begin(),
+              std::min(ns_rec.signing_public_key().size(), key.size()), key.begin());
+  AIFS_RETURN_IF_ERROR(VerifySnapshotSignature(s, key));
+  return s;
+}
+
+Result<SnapshotInfo> SnapshotManager::Get(const std::string& ns, const std::string& ref) {
+  return Resolve(ns, ref);
+}
+
+Result<std::vector<SnapshotInfo>> SnapshotManager::List(const std::string& ns) {
+  AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
+  AIFS_ASSIGN_OR_RETURN(auto list, (ScanRecords<SnapshotRecord, SnapshotInfo>(
+                                       *ctx_.meta, keys::SnapshotPrefix(ns), &FromRecord,
+                                       "snapshot")));
+  std::sort(list.begin(), list.end(), [](const SnapshotInfo& a, const SnapshotInfo& b) {
+    return a.created_unix_ns < b.created_unix_ns;
+  });
+  return list;
+}
+
+Status SnapshotManager::Verify(const std::string& ns, const std::string& ref) {
+  AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, Resolve(ns, ref));
+  MetaMstStore store(*ctx_.meta, ns);
+  return VerifyMst(RootOf(s), store);
+}
+
+Result<SnapshotProof> SnapshotManager::Prove(const std::string& ns, const std::string& ref,
+                                             const AssetId& id) {
+  AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, Resolve(ns, ref));
+  MetaMstStore store(*ctx_.meta, ns);
+  AIFS_ASSIGN_OR_RETURN(auto path, ProveInclusion(RootOf(s), id.bytes(), store));
+  SnapshotProof proof{s, id, {}};
+  for (const MstNode& n : path) proof.nodes.push_back(n.Encode());
+  return proof;
+}
+
+Result<SnapshotDiff> SnapshotManager::Diff(const std::string& ns, const std::string& a,
+                                           const std::string& b) {
+  AIFS_ASSIGN_OR_RETURN(SnapshotInfo sa, Resolve(ns, a));
+  AIFS_ASSIGN_OR_RETURN(SnapshotInfo sb, Resolve(ns, b));
+  MetaMstStore store(*ctx_.meta, ns);
+  std::vector<Digest> added, removed;
+  AIFS_RETURN_IF_ERROR(DiffMst(RootOf(sa), RootOf(sb), store, added, removed));
+  SnapshotDiff diff;
+  for (const Digest& d : added) diff.added.emplace_back(d);
+  for (const Digest& d : removed) diff.removed.emplace_back(d);
+  return diff;
+}
+
+Result<BranchInfo> SnapshotManager::WriteBranch(const std::string& ns, const std::string& name,
+                                                const std::optional<SnapshotId>& expected,
+                                                bool create, const std::string& ref,
+                                                const std::string& who) {
+  AIFS_RETURN_IF_ERROR(ValidateRefName(name));
+  // The target's signature is checked before the branch can expose it.
+  AIFS_ASSIGN_OR_RETURN(SnapshotInfo target, Resolve(ns, ref));
+  BranchRecord out;
+  AIFS_RETURN_IF_ERROR(RunTransaction(*ctx_.meta, [&](MetaTxn& txn) -> Status {
+    const std::string key = keys::Branch(ns, name);
+    AIFS_ASSIGN_OR_RETURN(auto current, LoadRecord<BranchRecord>(txn, key, "branch"));
+    if (create && current)
+      return err::AlreadyExists("BRANCH_EXISTS", "branch '" + name + "' already exists");
+    if (!create && !current)
+      return err::NotFound("BRANCH_NOT_FOUND", "branch '" + name + "' not found");
+    if (!create && ToSnapshotId(current->snapshot()) != *expected)
+      return err::Aborted("BRANCH_MOVED", "branch '" + name + "' points at " +
+                                              ToSnapshotId(current->snapshot()).ToHex() +
+                                              ", not the expected " + expected->ToHex());
+    const int64_t now = NowUnixNanos();
+    out.set_name(name);
+    out.set_snapshot(Raw(target.id.bytes()));
+    out.set_updated_unix_ns(now);
+    out.set_updated_by(who);
+    out.set_moves(current ? current->moves() + 1 : 0);
+    BranchMove move;
+    if (current) move.set_old_snapshot(current->snapshot());
+    move.set_new_snapshot(out.snapshot());
+    move.set_unix_ns(now);
+    move.set_who(who);
+    AIFS_RETURN_IF_ERROR(PutRecord(txn, keys::BranchLogPrefix(ns, name) + keys::SeqKey(static_cast<uint64_t>(now)), move));
+    return PutRecord(txn, key, out);
+  }));
+  return FromBranch(out);
+}
+
+Result<BranchInfo> SnapshotManager::CreateBranch(const std::string& ns, const std::string& name,
+                                                 const std::string& ref, const std::string& who) {
+  return WriteBranch(ns, name, std::nullopt, true, ref, who);
+}
+
+Result<BranchInfo> SnapshotManager::MoveBranch(const std::string& ns, const std::string& name,
+                                               const SnapshotId& expected, const std::string& ref,
+                                               const std::string& who) {
+  return WriteBranch(ns, name, expected, false, ref, who);
+}
+
+Status SnapshotManager::DeleteBranch(const std::string& ns, const std::string& name,
+                                     const std::string& who) {
+  AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
+  AIFS_RETURN_IF_ERROR(ValidateRefName(name));
+  return RunTransaction(*ctx_.meta, [&](MetaTxn& txn) -> Status {
+    const std::string key = keys::Branch(ns, name);
+    AIFS_ASSIGN_OR_RETURN(auto current, LoadRecord<BranchRecord>(txn, key, "branch"));
+    if (!current) return err::NotFound("BRANCH_NOT_FOUND", "branch '" + name + "' not found");
+    BranchMove move;
+    move.set_old_snapshot(current->snapshot());
+    move.set_unix_ns(NowUnixNanos());
+    move.set_who(who);
+    AIFS_RETURN_IF_ERROR(PutRecord(
+        txn, keys::BranchLogPrefix(ns, name) + keys::SeqKey(static_cast<uint64_t>(move.unix_ns())),
+        move));
+    return txn.Delete(key);
+  });
+}
+
+Result<std::vector<BranchInfo>> SnapshotManager::ListBranches(const std::string& ns) {
+  AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
+  return ScanRecords<BranchRecord, BranchInfo>(*ctx_.meta, keys::BranchPrefix(ns), &FromBranch,
+                                               "branch");
+}
+
+Result<std::vector<BranchMoveInfo>> SnapshotManager::BranchLog(const std::string& ns,
+                                                               const std::string& name) {
+  AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
+  AIFS_RETURN_IF_ERROR(ValidateRefName(name));
+  auto convert = +[](const BranchMove& m) {
+    BranchMoveInfo info;
+    if (!m.old_snapshot().empty()) info.old_snapshot = ToSnapshotId(m.old_snapshot());
+    if (!m.new_snapshot().empty()) info.new_snapshot = ToSnapshotId(m.new_snapshot());
+    info.unix_ns = m.unix_ns();
+    info.who = m.who();
+    return info;
+  };
+  return ScanRecords<BranchMove, BranchMoveInfo>(*ctx_.meta, keys::BranchLogPrefix(ns, name),
+                                                 convert, "branch move");
+}
+
+Result<TagInfo> SnapshotManager::CreateTag(const std::string& ns, const std::string& name,
+                                           const std::string& ref, const std::string& who) {
+  AIFS_RETURN_IF_ERROR(ValidateRefName(name));
+  AIFS_ASSIGN_OR_RETURN(SnapshotInfo target, Resolve(ns, ref));
+  TagRecord tag;
+  AIFS_RETURN_IF_ERROR(RunTransaction(*ctx_.meta, [&](MetaTxn& txn) -> Status {
+    const std::string key = keys::Tag(ns, name);
+    AIFS_ASSIGN_OR_RETURN(auto existing, txn.Get(key));
+    if (existing) return err::AlreadyExists("TAG_EXISTS", "tag '" + name + "' already exists");
+    tag.set_name(name);
+    tag.set_snapshot(Raw(target.id.bytes()));
+    tag.set_created_unix_ns(NowUnixNanos());
+    tag.set_created_by(who);
+    return PutRecord(txn, key, tag);
+  }));
+  return FromTag(tag);
+}
+
+Status SnapshotManager::DeleteTag(const std::string& ns, const std::string& name,
+                                  const std::string& who) {
+  AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
+  AIFS_RETURN_IF_ERROR(ValidateRefName(name));
+  return RunTransaction(*ctx_.meta, [&](MetaTxn& txn) -> Status {
+    const std::string key = keys::Tag(ns, name);
+    AIFS_ASSIGN_OR_RETURN(auto tag, LoadRecord<TagRecord>(txn, key, "tag"));
+    if (!tag) return err::NotFound("TAG_NOT_FOUND", "tag '" + name + "' not found");
+    TagDeletion audit;
+    *audit.mutable_tag() = *tag;
+    audit.set_deleted_unix_ns(NowUnixNanos());
+    audit.set_deleted_by(who);
+    AIFS_RETURN_IF_ERROR(PutRecord(
+        txn, keys::TagAuditPrefix(ns) + keys::SeqKey(static_cast<uint64_t>(audit.deleted_unix_ns())),
+        audit));
+    return txn.Delete(key);
+  });
+}
+
+Result<std::vector<TagInfo>> SnapshotManager::ListTags(const std::string& ns) {
+  AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
+  return ScanRecords<TagRecord, TagInfo>(*ctx_.meta, keys::TagPrefix(ns), &FromTag, "tag");
+}
+
+}  // namespace aifs

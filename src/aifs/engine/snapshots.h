@@ -1,0 +1,58 @@
+// Snapshots, branches and tags of the embedded engine.
+//
+// A namespace snapshot is the Merkle search tree (snapshot/mst.h) of its
+// assets: the tree of the previous snapshot ("head") updated with the change
+// log that every asset commit and delete appends to, so the cost follows the
+// number of changes. Tree nodes are content-addressed and shared between
+// snapshots. Every root is signed with the namespace's Ed25519 key; branches
+// and tags only ever point at snapshots whose signature verified.
+#pragma once
+
+#include "aifs/api/types.h"
+#include "aifs/engine/store_context.h"
+
+namespace aifs {
+
+class SnapshotManager {
+ public:
+  explicit SnapshotManager(StoreContext& ctx) : ctx_(ctx) {}
+
+  Result<SnapshotInfo> Create(const std::string& ns, const std::vector<AssetId>* ids);
+  Result<SnapshotInfo> Get(const std::string& ns, const std::string& ref);
+  Result<std::vector<SnapshotInfo>> List(const std::string& ns);
+  Status Verify(const std::string& ns, const std::string& ref);
+  Result<SnapshotProof> Prove(const std::string& ns, const std::string& ref, const AssetId& id);
+  Result<SnapshotDiff> Diff(const std::string& ns, const std::string& a, const std::string& b);
+
+  Result<BranchInfo> CreateBranch(const std::string& ns, const std::string& name,
+                                  const std::string& ref, const std::string& who);
+  Result<BranchInfo> MoveBranch(const std::string& ns, const std::string& name,
+                                const SnapshotId& expected, const std::string& ref,
+                                const std::string& who);
+  Status DeleteBranch(const std::string& ns, const std::string& name, const std::string& who);
+  Result<std::vector<BranchInfo>> ListBranches(const std::string& ns);
+  Result<std::vector<BranchMoveInfo>> BranchLog(const std::string& ns, const std::string& name);
+
+  Result<TagInfo> CreateTag(const std::string& ns, const std::string& name,
+                            const std::string& ref, const std::string& who);
+  Status DeleteTag(const std::string& ns, const std::string& name, const std::string& who);
+  Result<std::vector<TagInfo>> ListTags(const std::string& ns);
+
+ private:
+  // A snapshot named by ID, branch or tag, with its signature checked.
+  Result<SnapshotInfo> Resolve(const std::string& ns, const std::string& ref);
+  Result<SnapshotInfo> LoadSnapshot(const std::string& ns, const SnapshotId& id);
+  Result<SnapshotInfo> Sign(const std::string& ns, const Digest& root, uint8_t height,
+                            uint64_t count, bool explicit_set);
+  Result<BranchInfo> WriteBranch(const std::string& ns, const std::string& name,
+                                 const std::optional<SnapshotId>& expected, bool create,
+                                 const std::string& ref, const std::string& who);
+
+  StoreContext& ctx_;
+};
+
+// Branch and tag names: 1-128 of [A-Za-z0-9._-], not starting with '.' or
+// '-', and not 32 hex characters (that spells a snapshot ID).
+Status ValidateRefName(std::string_view name);
+
+}  // namespace aifs

@@ -1,0 +1,30 @@
+// The signed part of a snapshot, shared by the engine (which signs) and
+// offline verifiers (which only hold a pinned public key). docs/snapshots.md
+// states the same bytes in prose.
+//
+//   snapshot id = BLAKE3(root || created_unix_ns as i64 little-endian)[0:16]
+//   signed message = "aifs/snapshot/v1" 0x00 ns 0x00 id(16) root(32)
+//                    height(1) count(u64 LE) created_unix_ns(i64 LE)
+#pragma once
+
+#include "aifs/api/types.h"
+#include "aifs/storage/signing.h"
+
+namespace aifs {
+
+// KMS context that binds a namespace's wrapped signing seed to the namespace.
+Bytes NamespaceKeyContext(const std::string& ns);
+
+SnapshotId ComputeSnapshotId(const Digest& root, int64_t created_unix_ns);
+Bytes SnapshotSigningMessage(const SnapshotInfo& s);
+
+// Checks the ID derivation and the Ed25519 signature with `key` (which must
+// also be the key recorded in the snapshot): PERMISSION_DENIED KEY_MISMATCH,
+// DATA_LOSS SNAPSHOT_ID_MISMATCH or SIGNATURE_INVALID.
+Status VerifySnapshotSignature(const SnapshotInfo& s, const Ed25519PublicKey& key);
+
+// Offline check of an inclusion proof against a pinned key: signature, then
+// the Merkle path from the signed root down to the asset.
+Status VerifySnapshotProof(const SnapshotProof& proof, const Ed25519PublicKey& pinned_key);
+
+}  // namespace aifs
