@@ -222,9 +222,6 @@ Status NsRemove(Api& api, const Output& out, const std::string& name) {
 Status Put(Api& api, const Output& out, const PutArgs& args) {
   AIFS_ASSIGN_OR_RETURN(Metadata meta, ParseKeyValues(args.meta));
   AIFS_ASSIGN_OR_RETURN(AssetKind kind, ParseKind(args.kind));
-  if (kind != AssetKind::kBlob)
-    return err::Unimplemented("KIND_NOT_SUPPORTED",
-                              "only blob assets can be put yet (typed kinds are coming)");
   const bool from_stdin = args.path == "-";
   int fd = from_stdin ? STDIN_FILENO : ::open(args.path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return err::FromErrno(errno, "open " + args.path);

@@ -10,6 +10,7 @@
 
 #include "aifs/engine/engine.h"
 #include "commands.h"
+#include "kind_commands.h"
 
 namespace {
 
@@ -96,16 +97,57 @@ int main(int argc, char** argv) {
   });
 
   // put
-  aifs::cli::PutArgs put;
+  std::string ns_opt, ref;
+  aifs::cli::EmbedArgs embed;
+  aifs::cli::PutArgs& put = embed.put;
   auto* put_cmd = app.add_subcommand("put", "store a file (or - for stdin); prints its ID");
-  put_cmd->add_option("file", put.path, "file to store, - for stdin")->required();
+  put_cmd->add_option("file", put.path, "file to store, - for stdin (tensor: .npy, "
+                                        ".safetensors or Arrow IPC)");
+  put_cmd->add_option("--vector", put.path, "embed: .npy of one vector (dim) or many (n, dim)");
+  put_cmd->add_option("--model", embed.model, "embed: model / embedding space name");
+  put_cmd->add_option("--model-digest", embed.model_digest, "embed: model digest");
+  put_cmd->add_option("--metric", embed.metric, "embed: cosine, l2 or inner_product");
+  put_cmd->add_option("--source", embed.source, "embed: asset ID the vectors describe");
+  put_cmd->add_option("--chunk-index", embed.chunk_index, "embed: chunk of the source");
   put_cmd->add_option("--ns", put.ns, "namespace (default: default)");
   put_cmd->add_option("--meta", put.meta, "metadata key=value (repeatable)");
   put_cmd->add_option("--kind", put.kind, "asset kind (blob)");
   put_cmd->add_option("--parent", put.parents,
                       "lineage parent ID[:transform[:digest]] (repeatable; must be committed)");
   put_cmd->callback([&] {
-    set(false, [&](auto& api, auto& out) { return aifs::cli::Put(api, out, put); });
+    if (put.path.empty()) throw CLI::ValidationError("put", "a file (or --vector) is required");
+    set(false, [&](auto& api, auto& out) -> Status {
+      if (put.kind == "tensor") return aifs::cli::PutTensor(api, out, put);
+      if (put.kind == "embed") return aifs::cli::PutEmbed(api, out, embed);
+      return aifs::cli::Put(api, out, put);
+    });
+  });
+
+  // artifacts
+  aifs::cli::PackArgs pack;
+  auto* pack_cmd = app.add_subcommand("pack", "store a directory as an artifact (ZIP + manifest)");
+  pack_cmd->add_option("dir", pack.dir)->required();
+  pack_cmd->add_option("--ns", pack.ns, "namespace (default: default)");
+  pack_cmd->add_option("--dep", pack.deps, "dependency: ID, name=ID or name=URI (repeatable)");
+  pack_cmd->add_option("--meta", pack.meta, "manifest metadata key=value (repeatable)");
+  pack_cmd->callback([&] {
+    set(false, [&](auto& api, auto& out) { return aifs::cli::Pack(api, out, pack); });
+  });
+  std::string unpack_dir;
+  auto* unpack_cmd = app.add_subcommand("unpack", "extract an artifact into a directory");
+  unpack_cmd->add_option("id", ref, "artifact ID or aifs:// URI")->required();
+  unpack_cmd->add_option("dir", unpack_dir)->required();
+  unpack_cmd->add_option("--ns", ns_opt, "namespace (default: default)");
+  unpack_cmd->callback([&] {
+    set(true, [&](auto& api, auto& out) {
+      return aifs::cli::Unpack(api, out, ns_opt, ref, unpack_dir);
+    });
+  });
+  auto* lsa_cmd = app.add_subcommand("ls-artifact", "list an artifact's manifest");
+  lsa_cmd->add_option("id", ref, "artifact ID or aifs:// URI")->required();
+  lsa_cmd->add_option("--ns", ns_opt, "namespace (default: default)");
+  lsa_cmd->callback([&] {
+    set(true, [&](auto& api, auto& out) { return aifs::cli::ListArtifact(api, out, ns_opt, ref); });
   });
 
   // get / cat
@@ -115,8 +157,13 @@ int main(int argc, char** argv) {
   get_cmd->add_option("-o,--output", get.output, "output file (default: stdout)");
   get_cmd->add_option("--range", get.range, "bytes A-B (inclusive) or A- (to the end)");
   get_cmd->add_option("--ns", get.ns, "namespace (default: default)");
+  std::string get_as;
+  get_cmd->add_option("--as", get_as, "convert: npy (tensor assets)")
+      ->check(CLI::IsMember({"npy"}));
   get_cmd->callback([&] {
-    set(true, [&](auto& api, auto& out) { return aifs::cli::Get(api, out, get); });
+    set(true, [&](auto& api, auto& out) {
+      return get_as == "npy" ? aifs::cli::GetAsNpy(api, out, get) : aifs::cli::Get(api, out, get);
+    });
   });
   auto* cat_cmd = app.add_subcommand("cat", "write an asset to stdout");
   cat_cmd->add_option("id", get.ref, "asset ID or aifs:// URI")->required();
@@ -127,7 +174,6 @@ int main(int argc, char** argv) {
   });
 
   // stat
-  std::string ns_opt, ref;
   bool with_chunks = false;
   auto* stat_cmd = app.add_subcommand("stat", "show an asset's record");
   stat_cmd->add_option("id", ref, "asset ID or aifs:// URI")->required();

@@ -1,27 +1,23 @@
 #include "aifs/kinds/kind_validator.h"
 
+#include "aifs/kinds/artifact.h"
+#include "aifs/kinds/embed.h"
+#include "aifs/kinds/tensor.h"
+
 namespace aifs {
 
-namespace {
-// Until the typed kinds land, a typed put is refused rather than stored unchecked.
-class RefuseValidator : public KindValidator {
- public:
-  explicit RefuseValidator(AssetKind kind) : kind_(kind) {}
-  Status Update(ByteSpan) override { return Refuse(); }
-  Status Finish() override { return Refuse(); }
-
- private:
-  Status Refuse() const {
-    return err::Unimplemented("KIND_NOT_SUPPORTED",
-                              std::string(KindName(kind_)) + " assets are not supported yet");
-  }
-  AssetKind kind_;
-};
-}  // namespace
+// Artifacts are validated whole (a ZIP's directory sits at its end), so their
+// size is bounded; tensors stream and embeddings are small by construction.
+inline constexpr uint64_t kMaxArtifactBytes = uint64_t{4} << 30;
 
 std::unique_ptr<KindValidator> NewKindValidator(AssetKind kind) {
-  if (kind == AssetKind::kBlob) return nullptr;
-  return std::make_unique<RefuseValidator>(kind);
+  switch (kind) {
+    case AssetKind::kBlob: return nullptr;
+    case AssetKind::kTensor: return NewTensorValidator();
+    case AssetKind::kEmbed: return NewEmbedValidator();
+    case AssetKind::kArtifact: return NewArtifactValidator(kMaxArtifactBytes);
+  }
+  return nullptr;
 }
 
 }  // namespace aifs
