@@ -49,9 +49,9 @@ Result<MstNode> LoadTreeNode(MstNodeStore& store, const Digest& hash, unsigned l
 }
 
 Status TooLarge(unsigned level) {
-  return err::ResourceExhausted(
-      "MST_NODE_TOO_LARGE", "an MST node at level " + std::to_string(level) + " would exceed " +
-                                std::to_string(kMstMaxNodeEntries) + " entries");
+  return err::ResourceExhausted("MST_NODE_TOO_LARGE",
+                                "an MST node at level " + std::to_string(level) + " would exceed " +
+                                    std::to_string(kMstMaxNodeEntries) + " entries");
 }
 
 // Builds the levels above a non-empty entry list of `level` (the list itself is
@@ -254,9 +254,9 @@ bool InMemoryMstNodeStore::Erase(const Digest& hash) {
 Result<MstRoot> BuildMst(std::span<const Digest> ids, MstNodeStore& store) {
   for (size_t i = 1; i < ids.size(); ++i) {
     if (!(ids[i - 1] < ids[i]))
-      return err::InvalidArgument("MST_IDS_UNSORTED",
-                                  "IDs must be strictly increasing; entry " + std::to_string(i) +
-                                      " (" + Hex(ids[i]) + ") is not");
+      return err::InvalidArgument("MST_IDS_UNSORTED", "IDs must be strictly increasing; entry " +
+                                                          std::to_string(i) + " (" + Hex(ids[i]) +
+                                                          ") is not");
   }
   if (ids.empty()) {
     MstNode empty;
@@ -323,8 +323,8 @@ class Updater {
   MstNodeStore& store_;
   std::unordered_map<Digest, std::unique_ptr<const MstNode>, MstDigestHash> cache_;
   const MstNode* root_ = nullptr;  // old root node
-  unsigned height_ = 0;             // old height
-  int64_t delta_ = 0;               // effective adds - removes
+  unsigned height_ = 0;            // old height
+  int64_t delta_ = 0;              // effective adds - removes
   // Nodes of the new tree that the old one lacks, in creation order (children
   // before parents); stored at the end, once the new root level is known.
   std::vector<std::pair<Digest, const MstNode*>> created_;
@@ -391,8 +391,10 @@ Status Updater::Apply(unsigned level, const std::vector<MstEntry>& old,
     while (i < old.size() && old[i].key < c.key) out.push_back(old[i++]);
     const bool present = i < old.size() && old[i].key == c.key;
     if (c.upsert) {
-      if (present) ++i;
-      else if (level == 0) ++delta_;
+      if (present)
+        ++i;
+      else if (level == 0)
+        ++delta_;
       out.push_back({c.key, level == 0 ? Digest{} : c.hash});
     } else if (present) {
       ++i;
@@ -559,8 +561,7 @@ Result<std::vector<MstNode>> ProveInclusion(const MstRoot& root, const Digest& i
     const bool found = level == 0 && node.entries[i].key == id;
     path.push_back(std::move(node));
     if (level == 0 && !found)
-      return err::NotFound("ASSET_NOT_IN_SNAPSHOT",
-                           "asset " + Hex(id) + " is not in the snapshot");
+      return err::NotFound("ASSET_NOT_IN_SNAPSHOT", "asset " + Hex(id) + " is not in the snapshot");
   }
   return path;
 }
@@ -652,7 +653,8 @@ class TreeVerifier {
                        std::to_string(level));
       prev_[level] = k;
       const bool last = i + 1 == node.entries.size();
-      if (!last && MstIsBoundary(k, level)) return Invalid(where + ": boundary key inside the node");
+      if (!last && MstIsBoundary(k, level))
+        return Invalid(where + ": boundary key inside the node");
       if (last && !rightmost && !MstIsBoundary(k, level))
         return Invalid(where + ": node ends without a boundary before the end of its level");
     }
@@ -662,8 +664,8 @@ class TreeVerifier {
     }
     for (size_t i = 0; i < node.entries.size(); ++i) {
       const MstEntry& e = node.entries[i];
-      AIFS_RETURN_IF_ERROR(Node(e.hash, level - 1, &e.key,
-                                rightmost && i + 1 == node.entries.size()));
+      AIFS_RETURN_IF_ERROR(
+          Node(e.hash, level - 1, &e.key, rightmost && i + 1 == node.entries.size()));
     }
     return Status::Ok();
   }

@@ -26,9 +26,9 @@
 //   - Every node read through a store is checked against its hash (the store
 //     contract below); VerifyMst re-checks a whole tree, VerifyInclusion checks
 //     a proof offline with nothing but the root hash.
-//   - Failures never produce a root, a proof or an ID list: tree data that
-//     does not decode, hash or fit the construction is DATA_LOSS
-//     (MST_NODE_CORRUPT, MST_NODE_MISSING, MST_INVALID).
+//   - Failures never produce a root, a proof or a diff: tree data that does
+//     not decode, hash or fit the construction is DATA_LOSS (MST_NODE_CORRUPT,
+//     MST_NODE_MISSING, MST_INVALID).
 //
 // Thread safety: the functions keep no global state; concurrent calls are
 // safe when the store is (InMemoryMstNodeStore is).
@@ -52,8 +52,8 @@
 
 namespace aifs {
 
-// The highest level a boundary can occur at; level 32 (if ever reached) has no
-// boundaries, so its whole entry list is one node. Heights are <= 32.
+// The highest level a node can have: boundaries exist on levels 0..31 only, so
+// level 32, if ever reached, is a single node. Heights are <= 32.
 inline constexpr uint8_t kMstMaxLevel = 32;
 // Entries per node accepted by Decode and produced by Build/Update (a node's
 // encoding stays <= 64 MiB). With IDs that are BLAKE3 outputs nodes hold ~64
@@ -144,9 +144,9 @@ class InMemoryMstNodeStore : public MstNodeStore {
   Result<MstNode> Load(const Digest& hash) override;
   Status Store(const Digest& hash, const MstNode& node) override;
 
-  size_t size() const;                 // distinct nodes
-  uint64_t bytes() const;              // sum of encodings
-  uint64_t writes() const;             // Store() calls that added a new node
+  size_t size() const;      // distinct nodes
+  uint64_t bytes() const;   // sum of encodings
+  uint64_t writes() const;  // Store() calls that added a new node
   std::optional<std::string> GetRaw(const Digest& hash) const;
   void PutRaw(const Digest& hash, std::string bytes);  // overwrite, unchecked
   bool Erase(const Digest& hash);
@@ -170,10 +170,11 @@ using MstChange = std::pair<Digest, bool>;
 // BuildMst of that set returns (hash, height, count). Changes must be strictly
 // increasing by id (INVALID_ARGUMENT MST_CHANGES_UNSORTED). Adding a present
 // ID or removing an absent one is a no-op; count stays exact. Loads and stores
-// O(k log n) nodes for k changes: only nodes of the new tree that did not
-// exist in the old one are stored. `old` must be a root of this store
-// (INVALID_ARGUMENT MST_ROOT_INVALID for an impossible root, DATA_LOSS when
-// its nodes do not match it).
+// O(k log n) nodes for k changes: it stores only the nodes it had to rebuild
+// (children before parents, once the whole new tree is known: an update that
+// fails earlier stores nothing), never touching the old ones. `old` must be a root
+// whose nodes are in `store` (INVALID_ARGUMENT MST_ROOT_INVALID for an
+// impossible root, DATA_LOSS when its nodes do not match it).
 Result<MstRoot> UpdateMst(const MstRoot& old, std::span<const MstChange> sorted_changes,
                           MstNodeStore& store);
 
@@ -194,7 +195,8 @@ Result<std::vector<MstNode>> ProveInclusion(const MstRoot& root, const Digest& i
 // `id`. INVALID_ARGUMENT MST_PROOF_INVALID otherwise (message says which step).
 Status VerifyInclusion(const Digest& root, const Digest& id, std::span<const MstNode> path);
 
-// Visits every ID in increasing order until fn returns false.
+// Visits every ID in increasing order until fn returns false. On a failure
+// (DATA_LOSS ...) fn may already have seen the IDs before the bad node.
 Status ForEachId(const MstRoot& root, MstNodeStore& store,
                  const std::function<bool(const Digest&)>& fn);
 
@@ -207,9 +209,10 @@ Status ForEachId(const MstRoot& root, MstNodeStore& store,
 Status VerifyMst(const MstRoot& root, MstNodeStore& store);
 
 // Set difference: added = IDs in b but not in a, removed = in a but not in b,
-// both increasing (the vectors are cleared first). Subtrees with equal hashes
-// on both sides are skipped without loading them.
-Status DiffMst(const MstRoot& a, const MstRoot& b, MstNodeStore& store,
-               std::vector<Digest>& added, std::vector<Digest>& removed);
+// both increasing (the vectors are cleared first; after a failure their
+// contents are unspecified). Subtrees with equal hashes on both sides are
+// skipped without loading them.
+Status DiffMst(const MstRoot& a, const MstRoot& b, MstNodeStore& store, std::vector<Digest>& added,
+               std::vector<Digest>& removed);
 
 }  // namespace aifs
