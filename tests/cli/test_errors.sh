@@ -56,12 +56,13 @@ ok "tampered chunk detected"
 
 if ! is_root; then echo "SKIP: unreadable-file, full-disk and read-only cases need root"; echo "PASS $PASS"; exit 0; fi
 
-# An unreadable file (as an unprivileged user).
-chmod 000 "$WORK/f"; chmod 755 "$WORK"
-cp -r "$AIFS_DATA" "$WORK/data2"; chown -R nobody "$WORK/data2"
-out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups env AIFS_DATA="$WORK/data2" $AIFS put "$WORK/f" 2>&1 || true)
+# An unreadable file (as an unprivileged user), in a directory it can reach.
+UNPRIV=$(mktemp -d /var/tmp/aifs-unpriv.XXXXXX); chmod 755 "$UNPRIV"
+CLEANUP_CMDS+=("rm -rf '$UNPRIV'")
+cp -r "$AIFS_DATA" "$UNPRIV/data"; chown -R nobody "$UNPRIV/data"
+cp "$WORK/f" "$UNPRIV/f"; chmod 000 "$UNPRIV/f"
+out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups env AIFS_DATA="$UNPRIV/data" $AIFS put "$UNPRIV/f" 2>&1 || true)
 [[ $out == *STORAGE_ACCESS_DENIED* ]] || fail "unreadable file: $out"
-chmod 644 "$WORK/f"
 ok "unreadable file"
 
 # A full data directory: the put fails cleanly and everything else survives.

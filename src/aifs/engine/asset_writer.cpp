@@ -11,6 +11,55 @@
 
 namespace aifs {
 
+// Small writes are hashed inline: a thread is only worth it for big streams.
+static constexpr size_t kParallelHashMin = 1 << 20;
+
+StreamHasher::~StreamHasher() {
+  if (!thread_.joinable()) return;
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void StreamHasher::Update(ByteSpan data) {
+  if (data.size() < kParallelHashMin && !thread_.joinable()) {
+    hasher_.Update(data);
+    return;
+  }
+  if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
+  std::lock_guard lock(mu_);
+  pending_ = data;
+  busy_ = true;
+  cv_.notify_all();
+}
+
+void StreamHasher::Join() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return !busy_; });
+}
+
+Digest StreamHasher::Finalize() {
+  Join();
+  return hasher_.Finalize();
+}
+
+void StreamHasher::Loop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return busy_ || stop_; });
+    if (!busy_) return;
+    ByteSpan data = pending_;
+    lock.unlock();
+    hasher_.Update(data);
+    lock.lock();
+    busy_ = false;
+    cv_.notify_all();
+  }
+}
+
 EngineAssetWriter::EngineAssetWriter(StoreContext& ctx, PutOptions options, StageFn stage)
     : ctx_(ctx), stage_(std::move(stage)), validator_(NewKindValidator(options.kind)) {
   staged_.options = std::move(options);
@@ -33,10 +82,12 @@ Status EngineAssetWriter::Write(ByteSpan data) {
     Status st = validator_->Update(data);
     if (!st.ok()) return st;
   }
-  hasher_.Update(data);
+  hasher_.Update(data);  // in parallel with the chunking below
   staged_.size += data.size();
   buffer_.insert(buffer_.end(), data.begin(), data.end());
-  return CutChunks(/*at_eof=*/false);
+  Status st = CutChunks(/*at_eof=*/false);
+  hasher_.Join();  // the caller may reuse `data` once we return
+  return st;
 }
 
 Status EngineAssetWriter::CutChunks(bool at_eof) {

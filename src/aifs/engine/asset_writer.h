@@ -14,6 +14,7 @@
 #include <cstring>
 #include <functional>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 
 #include "aifs/api/api.h"
@@ -28,6 +29,28 @@ struct DigestHash {
     std::memcpy(&h, d.data(), sizeof h);
     return h;
   }
+};
+
+// Hashes the stream on its own thread while the caller's thread chunks it:
+// Update() starts hashing a span, Join() waits until it is done (the span
+// must stay valid until then).
+class StreamHasher {
+ public:
+  StreamHasher() = default;
+  ~StreamHasher();
+  void Update(ByteSpan data);
+  void Join();
+  Digest Finalize();
+
+ private:
+  void Loop();
+  Blake3 hasher_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  ByteSpan pending_;
+  bool busy_ = false;
+  bool stop_ = false;
+  std::thread thread_;  // started by the first large Update
 };
 
 class EngineAssetWriter : public AssetWriter {
@@ -53,7 +76,7 @@ class EngineAssetWriter : public AssetWriter {
   StoreContext& ctx_;
   StagedAsset staged_;
   StageFn stage_;
-  Blake3 hasher_;
+  StreamHasher hasher_;
   std::unique_ptr<KindValidator> validator_;  // typed kinds only
   Bytes buffer_;
   size_t buffer_pos_ = 0;

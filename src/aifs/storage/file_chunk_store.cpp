@@ -18,7 +18,17 @@ namespace aifs {
 namespace fs = std::filesystem;
 
 Result<std::unique_ptr<ChunkStore>> FileChunkStore::Open(const std::string& root, bool create) {
-  if (create) AIFS_RETURN_IF_ERROR(MakeDirs(root));
+  if (create) {
+    AIFS_RETURN_IF_ERROR(MakeDirs(root));
+    // All 256 fan-out directories up front: creating them on demand made
+    // nearly every early put pay for a mkdir.
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (int i = 0; i < 256; ++i) {
+      const std::string dir = root + "/" + kHex[i >> 4] + kHex[i & 15];
+      if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+        return err::FromErrno(errno, "create chunk directory " + dir);
+    }
+  }
   int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return err::FromErrno(errno, "open chunk directory " + root);
   return std::unique_ptr<ChunkStore>(new FileChunkStore(root, fd));
@@ -29,7 +39,7 @@ FileChunkStore::~FileChunkStore() { ::close(root_fd_); }
 Result<std::string> FileChunkStore::PathFor(const std::string& name) const {
   if (name.size() < 8 || name.find('/') != std::string::npos || name[0] == '.')
     return err::InvalidArgument("BAD_OBJECT_NAME", "bad chunk object name '" + name + "'");
-  return root_ + "/" + name.substr(0, 2) + "/" + name.substr(2, 2) + "/" + name;
+  return root_ + "/" + name.substr(0, 2) + "/" + name;
 }
 
 namespace {
@@ -74,17 +84,23 @@ Status FileChunkStore::WriteObject(const std::string& tmp, ByteSpan data) {
   if (fd < 0) return err::FromErrno(errno, "create chunk object");
   Status st;
   if (direct) {
+    // The block-aligned head goes straight to the device; the tail (under one
+    // block) is written through the page cache. Padding the tail and
+    // truncating instead would make ext4 read the last block back per object.
+    const size_t head = data.size() / kDirectAlign * kDirectAlign;
     thread_local AlignedScratch scratch;
-    const size_t padded = (data.size() + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
-    uint8_t* buf = padded ? scratch.Get(padded) : nullptr;
-    if (padded && !buf) {
+    uint8_t* buf = head ? scratch.Get(head) : nullptr;
+    if (head && !buf) {
       st = err::ResourceExhausted("OUT_OF_MEMORY", "no memory for a chunk write buffer");
-    } else if (padded) {
-      std::memcpy(buf, data.data(), data.size());
-      std::memset(buf + data.size(), 0, padded - data.size());
-      st = WriteAll(fd, ByteSpan(buf, padded), "write chunk object");
-      if (st.ok() && ::ftruncate(fd, static_cast<off_t>(data.size())) != 0)
-        st = err::FromErrno(errno, "truncate chunk object");
+    } else if (head) {
+      std::memcpy(buf, data.data(), head);
+      st = WriteAll(fd, ByteSpan(buf, head), "write chunk object");
+    }
+    if (st.ok() && head < data.size()) {
+      if (::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_DIRECT) != 0)
+        st = err::FromErrno(errno, "switch chunk object to buffered I/O");
+      else
+        st = WriteAll(fd, data.subspan(head), "write chunk object");
     }
   } else {
     st = WriteAll(fd, data, "write chunk object");
@@ -99,13 +115,6 @@ Status FileChunkStore::Put(const std::string& name, ByteSpan data) {
   std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." +
                     std::to_string(tmp_counter_.fetch_add(1));
   Status st = WriteObject(tmp, data);
-  if (!st.ok() && st.reason() == "FILE_NOT_FOUND") {  // first object of its fan-out directory
-    const std::string outer = root_ + "/" + name.substr(0, 2);
-    if ((::mkdir(outer.c_str(), 0700) != 0 && errno != EEXIST) ||
-        (::mkdir((outer + "/" + name.substr(2, 2)).c_str(), 0700) != 0 && errno != EEXIST))
-      return err::FromErrno(errno, "create chunk directory");
-    st = WriteObject(tmp, data);
-  }
   if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0)
     st = err::FromErrno(errno, "rename chunk object");
   if (!st.ok()) ::unlink(tmp.c_str());
@@ -158,7 +167,7 @@ Status FileChunkStore::List(const std::function<bool(const std::string&, uint64_
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(root_, ec); !ec && it != fs::end(it);
        it.increment(ec)) {
-    if (it.depth() != 2 || !it->is_regular_file(ec)) continue;
+    if (it.depth() != 1 || !it->is_regular_file(ec)) continue;
     const std::string name = it->path().filename().string();
     // Only files where PathFor() puts them are objects; anything else is not ours.
     auto path = PathFor(name);

@@ -1,5 +1,6 @@
 // FileChunkStore: one file per object under a local directory, fanned out as
-// <root>/<name[0:2]>/<name[2:4]>/<name> so no directory grows huge.
+// <root>/<name[0:2]>/<name> over 256 directories made when the store is
+// created (names are random, so they fill evenly).
 //
 // Put writes <name>.tmp.<pid>.<n> (with O_DIRECT where the filesystem has
 // it) and renames it into place; Sync() is syncfs(2) on the root. Leftover .tmp files from a crash are
