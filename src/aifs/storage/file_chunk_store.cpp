@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
+#include <set>
 
 #include "aifs/core/file_util.h"
 
@@ -106,6 +108,9 @@ Status FileChunkStore::WriteObject(const std::string& tmp, ByteSpan data) {
     st = WriteAll(fd, data, "write chunk object");
     if (st.ok()) ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
   }
+  // Flush now, on the worker thread, overlapping with other chunks' work; the
+  // commit's Sync() then only has directory entries left.
+  if (st.ok() && ::fdatasync(fd) != 0) st = err::FromErrno(errno, "fdatasync chunk object");
   if (::close(fd) != 0 && st.ok()) st = err::FromErrno(errno, "close chunk object");
   return st;
 }
@@ -117,7 +122,12 @@ Status FileChunkStore::Put(const std::string& name, ByteSpan data) {
   Status st = WriteObject(tmp, data);
   if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0)
     st = err::FromErrno(errno, "rename chunk object");
-  if (!st.ok()) ::unlink(tmp.c_str());
+  if (!st.ok()) {
+    ::unlink(tmp.c_str());
+    return st;
+  }
+  std::lock_guard lock(mu_);
+  unsynced_dirs_.insert(name.substr(0, 2));
   return st;
 }
 
@@ -159,7 +169,19 @@ Status FileChunkStore::Delete(const std::string& name) {
 }
 
 Status FileChunkStore::Sync() {
-  if (::syncfs(root_fd_) != 0) return err::FromErrno(errno, "syncfs " + root_);
+  std::set<std::string> dirs;
+  {
+    std::lock_guard lock(mu_);
+    dirs.swap(unsynced_dirs_);
+  }
+  for (const std::string& d : dirs) {
+    Status st = FsyncDir(root_ + "/" + d);
+    if (!st.ok()) {
+      std::lock_guard lock(mu_);
+      unsynced_dirs_.insert(dirs.begin(), dirs.end());  // retried by the next Sync
+      return st;
+    }
+  }
   return Status::Ok();
 }
 

@@ -3,11 +3,16 @@
 // created (names are random, so they fill evenly).
 //
 // Put writes <name>.tmp.<pid>.<n> (with O_DIRECT where the filesystem has
-// it) and renames it into place; Sync() is syncfs(2) on the root. Leftover .tmp files from a crash are
+// it), fdatasyncs it on the calling (worker) thread and renames it into
+// place; Sync() then only fsyncs the directories that gained entries, so a
+// commit never waits for other processes' dirty data. Leftover .tmp files from a crash are
 // listed like any object, so garbage collection reclaims them.
 #pragma once
 
 #include <atomic>
+#include <mutex>
+#include <set>
+#include <string>
 
 #include "aifs/storage/chunk_store.h"
 
@@ -34,6 +39,8 @@ class FileChunkStore : public ChunkStore {
   int root_fd_;
   std::atomic<uint64_t> tmp_counter_{0};
   std::atomic<bool> use_direct_{true};
+  std::mutex mu_;
+  std::set<std::string> unsynced_dirs_;  // fan-out directories renamed into since Sync
 };
 
 }  // namespace aifs
