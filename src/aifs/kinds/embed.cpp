@@ -1,5 +1,7 @@
 #include "aifs/kinds/embed.h"
 
+#include "aifs/kinds/tensor.h"
+
 #include <flatbuffers/flatbuffers.h>
 
 #include <bit>
@@ -26,26 +28,6 @@ Status TooLarge(uint64_t n) {
                                                        std::to_string(kEmbedMaxBytes));
 }
 
-// IEEE 754 binary16 -> binary32 (exact: every half is a float).
-float HalfToFloat(uint16_t h) {
-  const uint32_t sign = uint32_t{h & 0x8000u} << 16;
-  const uint32_t exp = (h >> 10) & 0x1fu;
-  const uint32_t mant = h & 0x3ffu;
-  uint32_t bits;
-  if (exp == 0) {
-    if (mant == 0) {
-      bits = sign;
-    } else {  // subnormal: mant * 2^-24
-      float f = std::ldexp(static_cast<float>(mant), -24);
-      return sign ? -f : f;
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7f800000u | (mant << 13);
-  } else {
-    bits = sign | ((exp + 112) << 23) | (mant << 13);
-  }
-  return std::bit_cast<float>(bits);
-}
 
 Status CheckValues(const float* v, size_t n, size_t which) {
   for (size_t i = 0; i < n; ++i) {
