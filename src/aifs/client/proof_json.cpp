@@ -66,6 +66,9 @@ Result<SnapshotProof> ProofFromJson(const nlohmann::json& j) {
   p.snapshot.height = static_cast<uint8_t>(s["height"].get<uint64_t>());
   p.snapshot.count = s["count"].get<uint64_t>();
   p.snapshot.created_unix_ns = s["created_unix_ns"].get<int64_t>();
+  if (!s.contains("explicit_set") || !s["explicit_set"].is_boolean())
+    return Bad("missing explicit_set");
+  p.snapshot.explicit_set = s["explicit_set"].get<bool>();
   if (!j.contains("nodes") || !j["nodes"].is_array()) return Bad("missing nodes");
   for (const auto& n : j["nodes"]) {
     if (!n.is_string()) return Bad("nodes must be hex strings");

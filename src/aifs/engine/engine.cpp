@@ -213,6 +213,20 @@ Status Engine::DeleteNamespace(const std::string& name) {
       return err::FailedPrecondition("NAMESPACE_NOT_EMPTY",
                                      "namespace '" + name + "' still holds " +
                                          std::to_string(rec->asset_count()) + " assets");
+    // Everything else the namespace owned goes with it: snapshots and their
+    // trees, branches, tags and their logs, lineage leftovers. A namespace
+    // created later under the same name starts empty, with a new key.
+    for (const char* kind : {"cl", "mn", "sn", "br", "bh", "tg", "ta", "tb", "lc", "lk"}) {
+      const std::string prefix = std::string(kind) + "/" + name + "/";
+      std::vector<std::string> doomed;
+      AIFS_RETURN_IF_ERROR(ctx_->meta->Scan(prefix, PrefixEnd(prefix),
+                                            [&](std::string_view k, std::string_view) {
+                                              doomed.emplace_back(k);
+                                              return true;
+                                            }));
+      for (const auto& k : doomed) AIFS_RETURN_IF_ERROR(txn.Delete(k));
+    }
+    AIFS_RETURN_IF_ERROR(txn.Delete(keys::SnapshotHead(name)));
     return txn.Delete(key);
   });
 }
@@ -397,7 +411,17 @@ Result<LineageGraph> Engine::GetLineage(const std::string& ns, const AssetId& id
       edge.depth = level;
       graph.edges.push_back(std::move(edge));
       if (!seen.insert(far).second) return Status::Ok();
-      AIFS_ASSIGN_OR_RETURN(AssetInfo info, LoadLineageNode(ns, far));
+      auto loaded = LoadLineageNode(ns, far);
+      if (!loaded.ok() && loaded.status().reason() != "ASSET_NOT_FOUND") return loaded.status();
+      // An ancestor deleted without a tombstone is still named by the edge.
+      AssetInfo info;
+      if (loaded.ok()) {
+        info = std::move(*loaded);
+      } else {
+        info.ns = ns;
+        info.id = far;
+        info.deleted = true;
+      }
       next.push_back(info);
       graph.assets.push_back(std::move(info));
       return Status::Ok();

@@ -1,5 +1,6 @@
 #include "aifs/engine/publish.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <set>
 
@@ -149,8 +150,20 @@ Status PublishAssets(StoreContext& ctx, const std::vector<const StagedAsset*>& a
               PutRecord(txn, keys::Child(ns, p.parent.bytes(), a.id.bytes()), edge));
         }
         AIFS_RETURN_IF_ERROR(txn.Put(keys::Change(ns, a.id.bytes()), "+"));
-        // A re-put of a force-deleted asset brings it back to life.
-        AIFS_RETURN_IF_ERROR(txn.Delete(keys::Tombstone(ns, a.id.bytes())));
+        // A re-put of a force-deleted asset brings it back to life; the edges
+        // to the parents of its old life go, the new ones were written above.
+        const std::string tomb_key = keys::Tombstone(ns, a.id.bytes());
+        AIFS_ASSIGN_OR_RETURN(auto tomb, LoadRecord<store::v1::Tombstone>(txn, tomb_key, "tombstone"));
+        if (tomb) {
+          for (const auto& edge : tomb->asset().parents()) {
+            auto parent = AssetId::FromBytes(AsBytes(edge.parent()));
+            const bool still = std::any_of(a.options.parents.begin(), a.options.parents.end(),
+                                           [&](const ParentRef& p) { return parent && p.parent == *parent; });
+            if (parent && !still)
+              AIFS_RETURN_IF_ERROR(txn.Delete(keys::Child(ns, parent->bytes(), a.id.bytes())));
+          }
+          AIFS_RETURN_IF_ERROR(txn.Delete(tomb_key));
+        }
         ns_rec->set_asset_count(ns_rec->asset_count() + 1);
         ns_rec->set_logical_bytes(ns_rec->logical_bytes() + a.size);
         result.created = true;

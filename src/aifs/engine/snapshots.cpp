@@ -335,6 +335,10 @@ Result<BranchInfo> SnapshotManager::WriteBranch(const std::string& ns, const std
     AIFS_ASSIGN_OR_RETURN(auto current, LoadRecord<BranchRecord>(txn, key, "branch"));
     if (create && current)
       return err::AlreadyExists("BRANCH_EXISTS", "branch '" + name + "' already exists");
+    if (create) {
+      AIFS_ASSIGN_OR_RETURN(auto tag, txn.Get(keys::Tag(ns, name)));
+      if (tag) return err::AlreadyExists("REF_NAME_TAKEN", "'" + name + "' is already a tag");
+    }
     if (!create && !current)
       return err::NotFound("BRANCH_NOT_FOUND", "branch '" + name + "' not found");
     if (!create && ToSnapshotId(current->snapshot()) != *expected)
@@ -419,6 +423,8 @@ Result<TagInfo> SnapshotManager::CreateTag(const std::string& ns, const std::str
     const std::string key = keys::Tag(ns, name);
     AIFS_ASSIGN_OR_RETURN(auto existing, txn.Get(key));
     if (existing) return err::AlreadyExists("TAG_EXISTS", "tag '" + name + "' already exists");
+    AIFS_ASSIGN_OR_RETURN(auto branch, txn.Get(keys::Branch(ns, name)));
+    if (branch) return err::AlreadyExists("REF_NAME_TAKEN", "'" + name + "' is already a branch");
     tag.set_name(name);
     tag.set_snapshot(Raw(target.id.bytes()));
     tag.set_created_unix_ns(NowUnixNanos());

@@ -39,6 +39,7 @@ Bytes SnapshotSigningMessage(const SnapshotInfo& s) {
   m.push_back(s.height);
   AppendLe(m, s.count, 8);
   AppendLe(m, static_cast<uint64_t>(s.created_unix_ns), 8);
+  m.push_back(s.explicit_set ? 1 : 0);
   return m;
 }
 

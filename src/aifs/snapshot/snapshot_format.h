@@ -5,6 +5,7 @@
 //   snapshot id = BLAKE3(root || created_unix_ns as i64 little-endian)[0:16]
 //   signed message = "aifs/snapshot/v1" 0x00 ns 0x00 id(16) root(32)
 //                    height(1) count(u64 LE) created_unix_ns(i64 LE)
+//                    explicit_set(1: 0 = the whole namespace, 1 = a given set)
 #pragma once
 
 #include "aifs/api/types.h"
