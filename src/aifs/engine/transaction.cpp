@@ -4,57 +4,69 @@
 
 namespace aifs {
 
-EngineTransaction::~EngineTransaction() {
-  if (!done_) Abort();
+namespace {
+Status Finished() {
+  return err::FailedPrecondition("TXN_FINISHED", "the transaction already ended");
 }
+}  // namespace
+
+EngineTransaction::EngineTransaction(StoreContext& ctx, std::string ns)
+    : state_(std::make_shared<State>(ctx, std::move(ns))) {}
+
+EngineTransaction::~EngineTransaction() { state_->Abort(); }
 
 Result<std::unique_ptr<AssetWriter>> EngineTransaction::BeginPut(const PutOptions& options) {
-  if (options.ns != ns_)
-    return err::InvalidArgument("NAMESPACE_MISMATCH", "this transaction is in namespace '" + ns_ +
-                                                          "', not '" + options.ns + "'");
-  std::lock_guard lock(mu_);
-  if (done_) return err::FailedPrecondition("TXN_FINISHED", "the transaction already ended");
+  if (options.ns != state_->ns)
+    return err::InvalidArgument("NAMESPACE_MISMATCH", "this transaction is in namespace '" +
+                                                          state_->ns + "', not '" + options.ns +
+                                                          "'");
+  std::lock_guard lock(state_->mu);
+  if (state_->done) return Finished();
+  std::shared_ptr<State> state = state_;
   return std::unique_ptr<AssetWriter>(new EngineAssetWriter(
-      ctx_, options, [this](StagedAsset&& a) { return Stage(std::move(a)); }));
+      state->ctx, options, [state](StagedAsset&& a) { return state->Stage(std::move(a)); }));
 }
 
-Status EngineTransaction::Stage(StagedAsset&& asset) {
-  std::lock_guard lock(mu_);
-  if (done_) {
-    DiscardObjects(ctx_, asset.WrittenObjects());
-    return err::FailedPrecondition("TXN_FINISHED", "the transaction already ended");
+Status EngineTransaction::State::Stage(StagedAsset&& asset) {
+  std::lock_guard lock(mu);
+  if (done) {
+    DiscardObjects(ctx, asset.WrittenObjects());
+    return Finished();
   }
-  staged_.push_back(std::move(asset));
+  staged.push_back(std::move(asset));
   return Status::Ok();
 }
 
 Result<std::vector<PutResult>> EngineTransaction::Commit() {
-  std::lock_guard lock(mu_);
-  if (done_) return err::FailedPrecondition("TXN_FINISHED", "the transaction already ended");
-  done_ = true;
+  State& s = *state_;
+  std::lock_guard lock(s.mu);
+  if (s.done) return Finished();
+  s.done = true;
   std::vector<const StagedAsset*> assets;
   std::vector<std::string> written;
-  for (const StagedAsset& a : staged_) {
+  for (const StagedAsset& a : s.staged) {
     assets.push_back(&a);
     for (auto& o : a.WrittenObjects()) written.push_back(std::move(o));
   }
   std::vector<PutResult> results;
   std::vector<std::string> unused;
-  Status st = PublishAssets(ctx_, assets, results, unused);
+  Status st = PublishAssets(s.ctx, assets, results, unused);
+  s.staged.clear();
   if (!st.ok()) {
-    DiscardObjects(ctx_, written);
+    DiscardObjects(s.ctx, written);
     return st;
   }
-  DiscardObjects(ctx_, unused);
-  for (const auto& name : written) ctx_.in_flight.Remove(name);
+  DiscardObjects(s.ctx, unused);
+  for (const auto& name : written) s.ctx.in_flight.Remove(name);
   return results;
 }
 
-void EngineTransaction::Abort() {
-  std::lock_guard lock(mu_);
-  done_ = true;
-  for (const StagedAsset& a : staged_) DiscardObjects(ctx_, a.WrittenObjects());
-  staged_.clear();
+void EngineTransaction::State::Abort() {
+  std::lock_guard lock(mu);
+  if (done) return;
+  done = true;
+  for (const StagedAsset& a : staged) DiscardObjects(ctx, a.WrittenObjects());
+  staged.clear();
 }
 
 }  // namespace aifs

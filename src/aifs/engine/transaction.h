@@ -3,6 +3,7 @@
 // commit references them or an abort deletes them.
 #pragma once
 
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -13,21 +14,27 @@ namespace aifs {
 
 class EngineTransaction : public Transaction {
  public:
-  EngineTransaction(StoreContext& ctx, std::string ns) : ctx_(ctx), ns_(std::move(ns)) {}
+  EngineTransaction(StoreContext& ctx, std::string ns);
   ~EngineTransaction() override;
 
   Result<std::unique_ptr<AssetWriter>> BeginPut(const PutOptions& options) override;
   Result<std::vector<PutResult>> Commit() override;
 
  private:
-  Status Stage(StagedAsset&& asset);
-  void Abort();
-
-  StoreContext& ctx_;
-  const std::string ns_;
-  std::mutex mu_;
-  std::vector<StagedAsset> staged_;
-  bool done_ = false;
+  // Shared with the writers handed out, which may outlive the transaction:
+  // a writer committing after the transaction ended is refused, never a
+  // dangling call.
+  struct State {
+    State(StoreContext& c, std::string n) : ctx(c), ns(std::move(n)) {}
+    StoreContext& ctx;
+    const std::string ns;
+    std::mutex mu;
+    std::vector<StagedAsset> staged;
+    bool done = false;
+    Status Stage(StagedAsset&& asset);
+    void Abort();
+  };
+  std::shared_ptr<State> state_;
 };
 
 }  // namespace aifs
