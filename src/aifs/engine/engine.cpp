@@ -371,7 +371,7 @@ Status Engine::DeleteAsset(const std::string& ns, const AssetId& id, bool force)
       AIFS_RETURN_IF_ERROR(PutRecord(txn, keys::Tombstone(ns, id.bytes()), tomb));
     }
     AIFS_RETURN_IF_ERROR(txn.Delete(asset_key));
-    AIFS_RETURN_IF_ERROR(txn.Put(keys::Change(ns, id.bytes()), "-"));
+    AIFS_RETURN_IF_ERROR(txn.Put(keys::Change(ns, ns_rec->change_generation(), id.bytes()), "-"));
     ns_rec->set_asset_count(ns_rec->asset_count() - 1);
     ns_rec->set_logical_bytes(ns_rec->logical_bytes() - asset->size());
     return PutRecord(txn, ns_key, *ns_rec);

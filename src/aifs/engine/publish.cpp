@@ -149,7 +149,7 @@ Status PublishAssets(StoreContext& ctx, const std::vector<const StagedAsset*>& a
           AIFS_RETURN_IF_ERROR(
               PutRecord(txn, keys::Child(ns, p.parent.bytes(), a.id.bytes()), edge));
         }
-        AIFS_RETURN_IF_ERROR(txn.Put(keys::Change(ns, a.id.bytes()), "+"));
+        AIFS_RETURN_IF_ERROR(txn.Put(keys::Change(ns, ns_rec->change_generation(), a.id.bytes()), "+"));
         // A re-put of a force-deleted asset brings it back to life; the edges
         // to the parents of its old life go, the new ones were written above.
         const std::string tomb_key = keys::Tombstone(ns, a.id.bytes());

@@ -1,7 +1,9 @@
 #include "aifs/engine/snapshots.h"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
+#include <thread>
 
 #include "aifs/core/clock.h"
 #include "aifs/meta/keys.h"
@@ -180,12 +182,19 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
     return s;
   }
 
-  // The namespace's own snapshot: head tree + change log. A concurrent commit
-  // or snapshot invalidates what was read; then everything is redone.
+  // The namespace's own snapshot: head tree + the current generation of the
+  // change log. Every commit rewrites the namespace record, so a commit (or
+  // another snapshot) racing this one makes the transaction conflict, and
+  // everything is redone.
   Status last;
-  for (int attempt = 0; attempt < 16; ++attempt) {
-    AIFS_ASSIGN_OR_RETURN(auto ns_rec, ctx_.meta->Get(keys::Namespace(ns)));
-    if (!ns_rec) return err::NotFound("NAMESPACE_NOT_FOUND", "namespace '" + ns + "' not found");
+  for (int attempt = 0; attempt < 32; ++attempt) {
+    if (attempt > 0)  // back off so a stream of commits cannot starve the snapshot
+      std::this_thread::sleep_for(std::chrono::microseconds(100 << std::min(attempt, 7)));
+    AIFS_ASSIGN_OR_RETURN(auto ns_bytes, ctx_.meta->Get(keys::Namespace(ns)));
+    if (!ns_bytes) return err::NotFound("NAMESPACE_NOT_FOUND", "namespace '" + ns + "' not found");
+    NamespaceRecord ns_rec;
+    AIFS_RETURN_IF_ERROR(ParseRecord(*ns_bytes, ns_rec, "namespace"));
+    const uint64_t generation = ns_rec.change_generation();
     AIFS_ASSIGN_OR_RETURN(auto head_bytes, ctx_.meta->Get(keys::SnapshotHead(ns)));
     MstRoot head = MstEmptyRoot();
     if (head_bytes) {
@@ -194,8 +203,7 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
       head = {ToDigest(h.root()), static_cast<uint8_t>(h.height()), h.count()};
     }
     std::vector<MstChange> changes;
-    std::vector<std::pair<std::string, std::string>> consumed;
-    const std::string prefix = keys::ChangePrefix(ns);
+    const std::string prefix = keys::ChangePrefix(ns, generation);
     Status parse;
     AIFS_RETURN_IF_ERROR(ctx_.meta->Scan(prefix, PrefixEnd(prefix), [&](std::string_view key,
                                                                         std::string_view value) {
@@ -205,7 +213,6 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
         return false;
       }
       changes.emplace_back(id->bytes(), value == "+");
-      consumed.emplace_back(std::string(key), std::string(value));
       return true;
     }));
     AIFS_RETURN_IF_ERROR(parse);
@@ -215,13 +222,10 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
     auto txn = ctx_.meta->Begin();
     last = [&]() -> Status {
       auto conflict = [] { return err::Aborted("TXN_CONFLICT", "snapshot inputs changed"); };
+      AIFS_ASSIGN_OR_RETURN(auto now_ns, txn->Get(keys::Namespace(ns)));
+      if (now_ns != ns_bytes) return conflict();
       AIFS_ASSIGN_OR_RETURN(auto now_head, txn->Get(keys::SnapshotHead(ns)));
       if (now_head != head_bytes) return conflict();
-      for (const auto& [key, value] : consumed) {
-        AIFS_ASSIGN_OR_RETURN(auto now, txn->Get(key));
-        if (!now || *now != value) return conflict();
-        AIFS_RETURN_IF_ERROR(txn->Delete(key));
-      }
       AIFS_RETURN_IF_ERROR(store.Flush(*txn));
       AIFS_RETURN_IF_ERROR(PutRecord(*txn, keys::Snapshot(ns, s.id.ToHex()), ToRecord(s)));
       SnapshotHead h;
@@ -229,9 +233,16 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
       h.set_height(root.height);
       h.set_count(root.count);
       AIFS_RETURN_IF_ERROR(PutRecord(*txn, keys::SnapshotHead(ns), h));
+      ns_rec.set_change_generation(generation + 1);
+      AIFS_RETURN_IF_ERROR(PutRecord(*txn, keys::Namespace(ns), ns_rec));
       return txn->Commit();
     }();
-    if (last.ok()) return s;
+    if (last.ok()) {
+      // The consumed generation is dead: one range tombstone drops it (a
+      // crash before this only leaves keys nobody reads).
+      (void)ctx_.meta->DeleteRange(prefix, PrefixEnd(prefix));
+      return s;
+    }
     if (last.reason() != "TXN_CONFLICT") return last;
   }
   return last;

@@ -37,11 +37,19 @@ inline std::string Child(std::string_view ns, const Digest& parent, const Digest
 inline std::string ChildCount(std::string_view ns, const Digest& parent) {
   return "lk/" + std::string(ns) + "/" + HexEncode(parent);
 }
-// cl/<ns>/<id> -> "+" or "-": membership changes since the namespace's last
-// snapshot, written by the commit that made them; a snapshot consumes them.
-inline std::string ChangePrefix(std::string_view ns) { return "cl/" + std::string(ns) + "/"; }
-inline std::string Change(std::string_view ns, const Digest& id) {
-  return ChangePrefix(ns) + HexEncode(id);
+// Fixed-width sequence numbers keep ordered keys in numeric order.
+inline std::string SeqKey(uint64_t seq) {
+  std::string s = std::to_string(seq);
+  return std::string(20 - s.size(), '0') + s;
+}
+// cl/<ns>/<generation>/<id> -> "+" or "-": membership changes since the
+// namespace's last snapshot, written by the commit that made them; a snapshot
+// consumes its generation (see NamespaceRecord.change_generation).
+inline std::string ChangePrefix(std::string_view ns, uint64_t generation) {
+  return "cl/" + std::string(ns) + "/" + SeqKey(generation) + "/";
+}
+inline std::string Change(std::string_view ns, uint64_t generation, const Digest& id) {
+  return ChangePrefix(ns, generation) + HexEncode(id);
 }
 // tb/<ns>/<id> -> Tombstone
 inline std::string Tombstone(std::string_view ns, const Digest& id) {
@@ -60,11 +68,6 @@ inline std::string Snapshot(std::string_view ns, std::string_view id_hex) {
 inline std::string BranchPrefix(std::string_view ns) { return "br/" + std::string(ns) + "/"; }
 inline std::string Branch(std::string_view ns, std::string_view name) {
   return BranchPrefix(ns) + std::string(name);
-}
-// Fixed-width sequence numbers keep the history in order.
-inline std::string SeqKey(uint64_t seq) {
-  std::string s = std::to_string(seq);
-  return std::string(20 - s.size(), '0') + s;
 }
 inline std::string BranchLogPrefix(std::string_view ns, std::string_view name) {
   return "bh/" + std::string(ns) + "/" + std::string(name) + "/";

@@ -41,6 +41,9 @@ class MetaStore {
   // Visits keys in [begin, end) in order until fn returns false.
   virtual Status Scan(std::string_view begin, std::string_view end, const ScanFn& fn) = 0;
   virtual std::unique_ptr<MetaTxn> Begin() = 0;
+  // Deletes every key in [begin, end) at once, outside any transaction: only
+  // for ranges no reader depends on any more (consumed logs, dead data).
+  virtual Status DeleteRange(std::string_view begin, std::string_view end) = 0;
 };
 
 struct MetaOpenOptions {

@@ -121,6 +121,14 @@ Status RocksDbMetaStore::Scan(std::string_view begin, std::string_view end, cons
   return FromRocks(it->status(), "metadata scan");
 }
 
+Status RocksDbMetaStore::DeleteRange(std::string_view begin, std::string_view end) {
+  if (!txn_db_)
+    return err::FailedPrecondition("READ_ONLY_MODE", "the data directory is open read-only");
+  return FromRocks(db_->DeleteRange(SyncedWrites(), db_->DefaultColumnFamily(), ToSlice(begin),
+                                    ToSlice(end)),
+                   "metadata range delete");
+}
+
 std::unique_ptr<MetaTxn> RocksDbMetaStore::Begin() { return std::make_unique<RocksTxn>(txn_db_); }
 
 }  // namespace aifs

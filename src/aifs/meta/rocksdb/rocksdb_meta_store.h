@@ -24,6 +24,7 @@ class RocksDbMetaStore : public MetaStore {
   Result<std::optional<std::string>> Get(std::string_view key) override;
   Status Scan(std::string_view begin, std::string_view end, const ScanFn& fn) override;
   std::unique_ptr<MetaTxn> Begin() override;
+  Status DeleteRange(std::string_view begin, std::string_view end) override;
 
  private:
   RocksDbMetaStore(std::string path, rocksdb::DB* db, rocksdb::OptimisticTransactionDB* txn_db)
