@@ -182,6 +182,7 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
     return s;
   }
 
+  std::lock_guard turn(create_mu_);
   // The namespace's own snapshot: head tree + the current generation of the
   // change log. Every commit rewrites the namespace record, so a commit (or
   // another snapshot) racing this one makes the transaction conflict, and

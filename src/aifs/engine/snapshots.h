@@ -8,6 +8,8 @@
 // and tags only ever point at snapshots whose signature verified.
 #pragma once
 
+#include <mutex>
+
 #include "aifs/api/types.h"
 #include "aifs/engine/store_context.h"
 
@@ -49,6 +51,9 @@ class SnapshotManager {
                                  const std::string& ref, const std::string& who);
 
   StoreContext& ctx_;
+  // Snapshot creators in this process take turns; the optimistic retry is
+  // left for races with commits (and other processes).
+  std::mutex create_mu_;
 };
 
 // Branch and tag names: 1-128 of [A-Za-z0-9._-], not starting with '.' or
