@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job, embedded: a fresh store in a data directory; store real data,
-# deduplicate it, find it by metadata, read ranges, verify, rotate keys.
+# deduplicate it, find it by metadata, read ranges, record lineage, take
+# signed snapshots with a branch, a tag and an offline proof, rotate keys, verify.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh >/dev/null
@@ -49,6 +50,27 @@ $AIFS ls --ns sources --where 'path^=src/aifs/storage' | head -n 3
 
 step "read a byte range (bytes 0-199 of the corpus)"
 $AIFS cat "$C" --range 0-199
+
+step "lineage: a tokenized corpus derived from the corpus, then a model trained on both"
+echo "tokens for $C" > "$work/tokens.bin"
+T=$($AIFS put "$work/tokens.bin" --parent "$C:tokenize:sha256:0f1e2d")
+{ cat "$work/weights.f32"; echo "fine-tuned"; } > "$work/model.bin"
+M=$($AIFS put "$work/model.bin" --parent "$T:train" --parent "$W:init")
+$AIFS lineage "$M" --up --depth 3
+
+step "signed snapshots, a branch and a tag; an inclusion proof checked offline"
+export AIFS_TRUST=${AIFS_TRUST:-$(dirname "$AIFS_DATA")/trust.json}
+S1=$($AIFS -q snapshot create)
+$AIFS snapshot show "$S1"
+$AIFS branch create main "$S1"
+$AIFS tag create v1 "$S1"
+echo "a later file" | $AIFS put - >/dev/null
+S2=$($AIFS -q snapshot create)
+$AIFS branch move main "$S2" --expect "$S1"
+$AIFS diff v1 main
+$AIFS proof "$M" --snapshot main -o "$work/proof.json"
+$AIFS verify-proof "$work/proof.json"
+$AIFS snapshot verify main
 
 step "rotate the encryption key; old and new data stay readable"
 $AIFS key rotate
