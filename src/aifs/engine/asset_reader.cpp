@@ -51,12 +51,7 @@ Status ReadAssetRange(StoreContext& ctx, const store::v1::AssetRecord& rec,
   first = first == 0 ? 0 : first - 1;
 
   const std::string ns = rec.ns();
-  auto hash_of = [&](size_t i) {
-    Digest d{};
-    const std::string& h = rec.chunks(static_cast<int>(i)).hash();
-    std::copy_n(h.begin(), std::min(h.size(), d.size()), d.begin());
-    return d;
-  };
+  auto hash_of = [&](size_t i) { return FixedBytes<32>(rec.chunks(static_cast<int>(i)).hash()); };
   const size_t window = 2 * ctx.pool->size() + 1;
   std::deque<std::future<Result<Bytes>>> pending;
   size_t next = first;

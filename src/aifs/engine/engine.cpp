@@ -339,9 +339,7 @@ Status Engine::DeleteAsset(const std::string& ns, const AssetId& id, bool force)
     std::unordered_set<std::string> seen;
     for (const auto& ref : asset->chunks()) {
       if (!seen.insert(ref.hash()).second) continue;
-      Digest h{};
-      std::copy_n(ref.hash().begin(), std::min(ref.hash().size(), h.size()), h.begin());
-      const std::string chunk_key = keys::Chunk(ns, h);
+      const std::string chunk_key = keys::Chunk(ns, FixedBytes<32>(ref.hash()));
       AIFS_ASSIGN_OR_RETURN(auto chunk, LoadRecord<ChunkRecord>(txn, chunk_key, "chunk"));
       if (!chunk) continue;  // already gone: nothing to release
       if (chunk->refcount() > 1) {

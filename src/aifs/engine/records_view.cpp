@@ -24,8 +24,7 @@ AssetInfo ToAssetInfo(const store::v1::AssetRecord& rec, bool with_chunks) {
     uint64_t offset = 0;
     for (const auto& ref : rec.chunks()) {
       ChunkInfo c;
-      std::copy_n(ref.hash().begin(), std::min<size_t>(ref.hash().size(), c.hash.size()),
-                  c.hash.begin());
+      c.hash = FixedBytes<32>(ref.hash());
       c.offset = offset;
       c.length = ref.length();
       offset += ref.length();
@@ -44,9 +43,7 @@ NamespaceInfo ToNamespaceInfo(const store::v1::NamespaceRecord& rec) {
   info.logical_bytes = rec.logical_bytes();
   info.chunk_count = rec.chunk_count();
   info.stored_bytes = rec.stored_bytes();
-  std::copy_n(rec.signing_public_key().begin(),
-              std::min(rec.signing_public_key().size(), info.signing_public_key.size()),
-              info.signing_public_key.begin());
+  info.signing_public_key = FixedBytes<32>(rec.signing_public_key());
   return info;
 }
 

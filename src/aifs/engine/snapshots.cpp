@@ -51,16 +51,10 @@ class MetaMstStore : public MstNodeStore {
   std::unordered_map<Digest, MstNode, MstDigestHash> pending_;
 };
 
-Digest ToDigest(const std::string& bytes) {
-  Digest d{};
-  std::copy_n(bytes.begin(), std::min(bytes.size(), d.size()), d.begin());
-  return d;
-}
+Digest ToDigest(const std::string& bytes) { return FixedBytes<32>(bytes); }
 
 SnapshotId ToSnapshotId(const std::string& bytes) {
-  std::array<uint8_t, SnapshotId::kSize> id{};
-  std::copy_n(bytes.begin(), std::min(bytes.size(), id.size()), id.begin());
-  return SnapshotId(id);
+  return SnapshotId(FixedBytes<SnapshotId::kSize>(bytes));
 }
 
 std::string Raw(ByteSpan b) { return std::string(AsChars(b)); }
@@ -73,10 +67,8 @@ SnapshotInfo FromRecord(const SnapshotRecord& r) {
   s.height = static_cast<uint8_t>(r.height());
   s.count = r.count();
   s.created_unix_ns = r.created_unix_ns();
-  std::copy_n(r.signature().begin(), std::min(r.signature().size(), s.signature.size()),
-              s.signature.begin());
-  std::copy_n(r.public_key().begin(), std::min(r.public_key().size(), s.public_key.size()),
-              s.public_key.begin());
+  s.signature = FixedBytes<64>(r.signature());
+  s.public_key = FixedBytes<32>(r.public_key());
   s.explicit_set = r.explicit_set();
   return s;
 }
@@ -283,9 +275,7 @@ Result<SnapshotInfo> SnapshotManager::Resolve(const std::string& ns, const std::
   AIFS_ASSIGN_OR_RETURN(auto ns_rec,
                         LoadRecord<NamespaceRecord>(*ctx_.meta, keys::Namespace(ns),
                                                     "NAMESPACE_NOT_FOUND", "namespace '" + ns + "'"));
-  Ed25519PublicKey key{};
-  std::copy_n(ns_rec.signing_public_key().begin(),
-              std::min(ns_rec.signing_public_key().size(), key.size()), key.begin());
+  const Ed25519PublicKey key = FixedBytes<32>(ns_rec.signing_public_key());
   AIFS_RETURN_IF_ERROR(VerifySnapshotSignature(s, key));
   return s;
 }
