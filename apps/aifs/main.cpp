@@ -8,9 +8,11 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "aifs/client/remote_api.h"
 #include "aifs/engine/engine.h"
 #include "commands.h"
 #include "kind_commands.h"
+#include "server_commands.h"
 
 namespace {
 
@@ -18,6 +20,7 @@ using aifs::Status;
 
 struct Globals {
   std::string data_dir;
+  aifs::RemoteOptions remote;  // remote mode when remote.target is set
   bool json = false;
   bool quiet = false;
   bool no_progress = false;
@@ -44,6 +47,14 @@ int main(int argc, char** argv) {
   Globals g;
   const char* env_data = std::getenv("AIFS_DATA");
   g.data_dir = env_data && *env_data ? env_data : "./aifs-data";
+  auto env = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::string(v ? v : "");
+  };
+  g.remote.target = env("AIFS_SERVER");
+  g.remote.tls_ca_file = env("AIFS_TLS_CA");
+  g.remote.tls_cert_file = env("AIFS_TLS_CERT");
+  g.remote.tls_key_file = env("AIFS_TLS_KEY");
 
   CLI::App app{"AIFS: content-addressed, encrypted, deduplicating storage for ML assets"};
   app.require_subcommand(1);
@@ -54,6 +65,18 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", g.quiet, "print only what scripts need");
   app.add_flag("--no-progress", g.no_progress, "never draw a progress bar");
   app.add_option("--threads", g.threads, "worker threads (default: one per core)");
+  app.add_option("--server", g.remote.target,
+                 "use the AIFS server at host:port instead of --data (default: $AIFS_SERVER)");
+  app.add_option("--tls-ca", g.remote.tls_ca_file,
+                 "remote: CA certificate to verify the server with; enables TLS ($AIFS_TLS_CA)");
+  app.add_option("--tls-client-cert", g.remote.tls_cert_file,
+                 "remote: client certificate for mutual TLS ($AIFS_TLS_CERT)");
+  app.add_option("--tls-client-key", g.remote.tls_key_file,
+                 "remote: client key for mutual TLS ($AIFS_TLS_KEY)");
+  app.add_option("--tls-server-name", g.remote.tls_server_name,
+                 "remote: the name to expect in the server certificate");
+  app.add_flag("--no-zstd", [&](int64_t) { g.remote.zstd = false; },
+               "remote: never compress data frames");
 
   // The command to run once parsing succeeded, and whether it only reads.
   std::function<Status(aifs::Api&, const aifs::cli::Output&)> run;
@@ -375,6 +398,35 @@ int main(int argc, char** argv) {
     offline = [&](auto& out) { return aifs::cli::KeyPin(out, ns_opt, key_hex); };
   });
 
+  // serve, events, health
+  aifs::server::ServerOptions serve;
+  int grace_ms = 10000;
+  auto* serve_cmd = app.add_subcommand("serve", "serve the data directory over gRPC");
+  serve_cmd->add_option("--listen", serve.listen, "address to listen on (port 0: any free port)");
+  serve_cmd->add_option("--tls-cert", serve.tls_cert_file, "server certificate (PEM): enables TLS");
+  serve_cmd->add_option("--tls-key", serve.tls_key_file, "server private key (PEM)");
+  serve_cmd->add_option("--tls-client-ca", serve.tls_client_ca_file,
+                        "require client certificates signed by this CA (mutual TLS)");
+  serve_cmd->add_option("--grace-ms", grace_ms, "on SIGTERM, time in-flight calls get to finish");
+  serve_cmd->callback([&] {
+    set(false, [&](auto& api, auto& out) { return aifs::cli::Serve(api, out, serve, grace_ms); });
+  });
+  aifs::cli::EventsArgs events;
+  auto* events_cmd = app.add_subcommand("events", "print the event log (and follow it)");
+  events_cmd->add_option("--ns", events.ns, "only this namespace");
+  events_cmd->add_option("--type", events.types,
+                         "only these types (asset_committed, asset_deleted, lineage_edge_added, "
+                         "snapshot_created, branch_moved, tag_created, ...)");
+  events_cmd->add_option("--after", events.after, "start after this sequence number");
+  events_cmd->add_flag("-f,--follow", events.follow, "keep printing new events");
+  events_cmd->add_option("--limit", events.limit, "stop after this many events");
+  events_cmd->callback([&] {
+    set(true, [&](auto& api, auto& out) { return aifs::cli::Events(api, out, events); });
+  });
+  app.add_subcommand("health", "probe the store's backends (exit 0: ready)")->callback([&] {
+    set(true, [&](auto& api, auto& out) { return aifs::cli::Health(api, out); });
+  });
+
   app.add_subcommand("info", "show the store's configuration")->callback([&] {
     set(true, [&](auto& api, auto& out) { return aifs::cli::Info(api, out); });
   });
@@ -385,6 +437,11 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
 
+  const bool remote = !g.remote.target.empty();
+  if (remote && (init_cmd->parsed() || serve_cmd->parsed()))
+    return Report(aifs::err::InvalidArgument(
+                      "LOCAL_ONLY", "init and serve work on a data directory, not with --server"),
+                  g);
   if (init_cmd->parsed()) {
     Status st = aifs::Engine::Init(g.data_dir, init);
     if (st.ok() && !g.quiet) {
@@ -401,6 +458,12 @@ int main(int argc, char** argv) {
   out.quiet = g.quiet;
   out.progress = !g.json && !g.quiet && !g.no_progress && ::isatty(STDERR_FILENO);
   if (offline) return Report(offline(out), g);
+  if (remote) {
+    auto api = aifs::ConnectRemote(g.remote);
+    if (!api.ok()) return Report(api.status(), g);
+    return Report(run(**api, out), g);
+  }
+  if (serve_cmd->parsed()) aifs::cli::BlockStopSignals();  // before the engine starts threads
   auto engine = aifs::Engine::Open({.data_dir = g.data_dir, .read_only = read_only,
                                     .threads = g.threads});
   if (!engine.ok()) return Report(engine.status(), g);

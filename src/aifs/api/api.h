@@ -103,7 +103,14 @@ class Api {
                            const std::string& who) = 0;
   virtual Result<std::vector<TagInfo>> ListTags(const std::string& ns) = 0;
 
+  // Events after query.after, in order; with query.follow, also those that
+  // commit later, each pushed as soon as it is durable.
+  virtual Status SubscribeEvents(const EventQuery& query, const EventSink& sink) = 0;
+
   // Maintenance
+  // Probes every backend now (metadata read, chunk object write/read/delete
+  // unless read-only, KMS wrap/unwrap). OK means puts and gets can be served.
+  virtual Status CheckHealth() = 0;
   virtual Result<StoreDescription> DescribeStore() = 0;
   // Finds (and unless dry_run deletes) chunk objects nothing references, such
   // as those left by a put that was killed.

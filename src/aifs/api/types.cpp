@@ -1,5 +1,7 @@
 #include "aifs/api/types.h"
 
+#include <utility>
+
 namespace aifs {
 
 std::string_view KindName(AssetKind kind) {
@@ -17,6 +19,37 @@ Result<AssetKind> ParseKind(std::string_view name) {
     if (KindName(k) == name) return k;
   return err::InvalidArgument("UNKNOWN_KIND", "unknown asset kind '" + std::string(name) +
                                                   "' (blob, tensor, embed, artifact)");
+}
+
+namespace {
+constexpr std::pair<EventType, std::string_view> kEventNames[] = {
+    {EventType::kAssetCommitted, "asset_committed"},
+    {EventType::kAssetDeleted, "asset_deleted"},
+    {EventType::kLineageEdgeAdded, "lineage_edge_added"},
+    {EventType::kSnapshotCreated, "snapshot_created"},
+    {EventType::kBranchMoved, "branch_moved"},
+    {EventType::kTagCreated, "tag_created"},
+    {EventType::kTagDeleted, "tag_deleted"},
+    {EventType::kNamespaceCreated, "namespace_created"},
+    {EventType::kNamespaceDeleted, "namespace_deleted"},
+    {EventType::kIndexUpdated, "index_updated"},
+    {EventType::kDriftDetected, "drift_detected"},
+};
+}  // namespace
+
+std::string_view EventTypeName(EventType type) {
+  for (const auto& [t, name] : kEventNames)
+    if (t == type) return name;
+  return "unknown";
+}
+
+Result<EventType> ParseEventType(std::string_view name) {
+  for (const auto& [t, n] : kEventNames)
+    if (n == name) return t;
+  std::string known;
+  for (const auto& [t, n] : kEventNames) known += (known.empty() ? "" : ", ") + std::string(n);
+  return err::InvalidArgument("UNKNOWN_EVENT_TYPE",
+                              "unknown event type '" + std::string(name) + "' (" + known + ")");
 }
 
 }  // namespace aifs

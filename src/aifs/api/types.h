@@ -191,6 +191,50 @@ struct GcReport {
   uint64_t reclaimed_objects = 0;
 };
 
+enum class EventType {
+  kAssetCommitted = 1,
+  kAssetDeleted = 2,
+  kLineageEdgeAdded = 3,
+  kSnapshotCreated = 4,
+  kBranchMoved = 5,  // creation has no old snapshot, deletion no new one
+  kTagCreated = 6,
+  kTagDeleted = 7,
+  kNamespaceCreated = 8,
+  kNamespaceDeleted = 9,
+  kIndexUpdated = 10,
+  kDriftDetected = 11,
+};
+std::string_view EventTypeName(EventType type);  // "asset_committed", ...
+Result<EventType> ParseEventType(std::string_view name);
+
+// Something that was committed. Sequence numbers increase in commit order;
+// a subscriber resumes after the last one it saw without loss or duplicates.
+struct Event {
+  uint64_t seq = 0;
+  EventType type = EventType::kAssetCommitted;
+  int64_t unix_ns = 0;
+  std::string ns;
+  std::optional<AssetId> asset;      // the asset; the child of a lineage edge
+  std::optional<AssetId> parent;     // lineage edges
+  std::optional<SnapshotId> snapshot;      // created, or a branch/tag target
+  std::optional<SnapshotId> old_snapshot;  // a branch's previous target
+  std::string name;  // branch or tag; the transform of a lineage edge
+  std::string who;
+};
+
+struct EventQuery {
+  std::string ns;                // empty: every namespace
+  std::vector<EventType> types;  // empty: every type
+  uint64_t after = 0;            // resume after this sequence number
+  // Keep waiting for new events (pushed as they commit) until the sink fails
+  // or `keep_going` (polled while idle, every few ms) returns false.
+  bool follow = false;
+  std::function<bool()> keep_going;
+};
+
+// Receives events in order; a non-OK return ends the subscription with it.
+using EventSink = std::function<Status(const Event&)>;
+
 struct StoreDescription {
   std::string data_dir;
   std::string meta_url;

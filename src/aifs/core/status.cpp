@@ -48,6 +48,7 @@ namespace err {
   Status Name(std::string reason, std::string message) {   \
     return Status(CodeValue, std::move(reason), std::move(message)); \
   }
+AIFS_DEFINE_ERR(Cancelled, Code::kCancelled)
 AIFS_DEFINE_ERR(InvalidArgument, Code::kInvalidArgument)
 AIFS_DEFINE_ERR(NotFound, Code::kNotFound)
 AIFS_DEFINE_ERR(AlreadyExists, Code::kAlreadyExists)

@@ -65,6 +65,7 @@ class [[nodiscard]] Status {
 
 // Constructors for the common codes: Err::NotFound("ASSET_NOT_FOUND", "...").
 namespace err {
+Status Cancelled(std::string reason, std::string message);
 Status InvalidArgument(std::string reason, std::string message);
 Status NotFound(std::string reason, std::string message);
 Status AlreadyExists(std::string reason, std::string message);

@@ -9,8 +9,10 @@
 
 #include "aifs/core/clock.h"
 #include "aifs/core/file_util.h"
+#include "aifs/core/random.h"
 #include "aifs/engine/asset_reader.h"
 #include "aifs/engine/asset_writer.h"
+#include "aifs/engine/events.h"
 #include "aifs/engine/records_view.h"
 #include "aifs/engine/transaction.h"
 #include "aifs/meta/keys.h"
@@ -77,6 +79,8 @@ Status CreateNamespaceTxn(MetaStore& meta, Kms& kms, const std::string& name,
     out.set_signing_public_key(key.public_key().data(), key.public_key().size());
     out.set_signing_seed_wrapped(wrapped.blob.data(), wrapped.blob.size());
     out.set_signing_kms_key_id(wrapped.key_id);
+    EmitEvent(txn, {.type = EventType::kNamespaceCreated, .unix_ns = out.created_unix_ns(),
+                    .ns = name});
     return PutRecord(txn, keys::Namespace(name), out);
   });
 }
@@ -227,6 +231,7 @@ Status Engine::DeleteNamespace(const std::string& name) {
       for (const auto& k : doomed) AIFS_RETURN_IF_ERROR(txn.Delete(k));
     }
     AIFS_RETURN_IF_ERROR(txn.Delete(keys::SnapshotHead(name)));
+    EmitEvent(txn, {.type = EventType::kNamespaceDeleted, .ns = name});
     return txn.Delete(key);
   });
 }
@@ -372,6 +377,7 @@ Status Engine::DeleteAsset(const std::string& ns, const AssetId& id, bool force)
     AIFS_RETURN_IF_ERROR(txn.Put(keys::Change(ns, ns_rec->change_generation(), id.bytes()), "-"));
     ns_rec->set_asset_count(ns_rec->asset_count() - 1);
     ns_rec->set_logical_bytes(ns_rec->logical_bytes() - asset->size());
+    EmitEvent(txn, {.type = EventType::kAssetDeleted, .ns = ns, .asset = id});
     return PutRecord(txn, ns_key, *ns_rec);
   }));
   // The metadata no longer references these; a failure here leaves orphans
@@ -524,6 +530,32 @@ Result<std::vector<TagInfo>> Engine::ListTags(const std::string& ns) {
   return snapshots_.ListTags(ns);
 }
 
+Status Engine::CheckHealth() {
+  AIFS_RETURN_IF_ERROR(ctx_->meta->Get(keys::Namespace("default")).status().WithContext(
+      "health: metadata store"));
+  AesKey probe_key{};
+  AIFS_RETURN_IF_ERROR(SecureRandom(probe_key));
+  const ByteSpan context = AsBytes("aifs/health-probe");
+  AIFS_ASSIGN_OR_RETURN(WrappedKey wrapped, ctx_->kms->Wrap(probe_key, context));
+  AIFS_ASSIGN_OR_RETURN(AesKey unwrapped, ctx_->kms->Unwrap(wrapped.key_id, wrapped.blob, context));
+  if (unwrapped != probe_key)
+    return err::Internal("HEALTH_KMS_MISMATCH", "health: KMS unwrap returned a different key");
+  if (ctx_->meta->read_only()) return Status::Ok();
+  std::array<uint8_t, 16> name_bytes;
+  AIFS_RETURN_IF_ERROR(SecureRandom(name_bytes));
+  const std::string name = HexEncode(name_bytes);
+  ctx_->in_flight.Add(name);  // not an orphan for a concurrent gc
+  Bytes back;
+  Status st = ctx_->chunks->Put(name, AsBytes(name));
+  if (st.ok()) st = ctx_->chunks->Get(name, back);
+  if (st.ok() && AsChars(back) != name)
+    st = err::DataLoss("HEALTH_CHUNK_MISMATCH", "health: probe object read back differently");
+  Status removed = ctx_->chunks->Delete(name);
+  ctx_->in_flight.Remove(name);
+  AIFS_RETURN_IF_ERROR(st.WithContext("health: chunk store"));
+  return removed.WithContext("health: chunk store");
+}
+
 Result<StoreDescription> Engine::DescribeStore() {
   const StoreConfig& c = ctx_->config;
   StoreDescription d;
@@ -573,6 +605,11 @@ Result<GcReport> Engine::CollectGarbage(bool dry_run) {
     if (!dry_run && ctx_->chunks->Delete(name).ok()) ++report.reclaimed_objects;
   }
   return report;
+}
+
+Status Engine::SubscribeEvents(const EventQuery& query, const EventSink& sink) {
+  if (!query.ns.empty()) AIFS_RETURN_IF_ERROR(ValidateNamespaceName(query.ns));
+  return StreamEvents(*ctx_->meta, query, sink);
 }
 
 Result<std::string> Engine::RotateKey() {

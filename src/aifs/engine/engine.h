@@ -82,6 +82,9 @@ class Engine : public Api {
                    const std::string& who) override;
   Result<std::vector<TagInfo>> ListTags(const std::string& ns) override;
 
+  Status SubscribeEvents(const EventQuery& query, const EventSink& sink) override;
+
+  Status CheckHealth() override;
   Result<StoreDescription> DescribeStore() override;
   Result<GcReport> CollectGarbage(bool dry_run) override;
   Result<std::string> RotateKey() override;

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "aifs/core/clock.h"
+#include "aifs/engine/events.h"
 #include "aifs/engine/records_view.h"
 #include "aifs/meta/keys.h"
 #include "aifs/meta/records.h"
@@ -140,6 +141,10 @@ Status PublishAssets(StoreContext& ctx, const std::vector<const StagedAsset*>& a
         AIFS_RETURN_IF_ERROR(ReferenceChunks(txn, ns, a, *ns_rec, result, unused));
         rec = NewAssetRecord(a);
         AIFS_RETURN_IF_ERROR(PutRecord(txn, asset_key, rec));
+        EmitEvent(txn, {.type = EventType::kAssetCommitted,
+                        .unix_ns = rec.created_unix_ns(),
+                        .ns = ns,
+                        .asset = a.id});
         for (const ParentRef& p : a.options.parents) {
           AIFS_RETURN_IF_ERROR(AdjustChildCount(txn, ns, p.parent, +1).status());
           ChildEdge edge;
@@ -148,6 +153,12 @@ Status PublishAssets(StoreContext& ctx, const std::vector<const StagedAsset*>& a
           edge.set_transform_digest(p.transform_digest);
           AIFS_RETURN_IF_ERROR(
               PutRecord(txn, keys::Child(ns, p.parent.bytes(), a.id.bytes()), edge));
+          EmitEvent(txn, {.type = EventType::kLineageEdgeAdded,
+                          .unix_ns = rec.created_unix_ns(),
+                          .ns = ns,
+                          .asset = a.id,
+                          .parent = p.parent,
+                          .name = p.transform});
         }
         AIFS_RETURN_IF_ERROR(txn.Put(keys::Change(ns, ns_rec->change_generation(), a.id.bytes()), "+"));
         // A re-put of a force-deleted asset brings it back to life; the edges

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "aifs/core/clock.h"
+#include "aifs/engine/events.h"
 #include "aifs/meta/keys.h"
 #include "aifs/meta/records.h"
 #include "aifs/snapshot/mst.h"
@@ -169,6 +170,7 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
     AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, Sign(ns, root.hash, root.height, root.count, true));
     AIFS_RETURN_IF_ERROR(RunTransaction(*ctx_.meta, [&](MetaTxn& txn) -> Status {
       AIFS_RETURN_IF_ERROR(store.Flush(txn));
+      EmitEvent(txn, {.type = EventType::kSnapshotCreated, .ns = ns, .snapshot = s.id});
       return PutRecord(txn, keys::Snapshot(ns, s.id.ToHex()), ToRecord(s));
     }));
     return s;
@@ -228,6 +230,7 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
       AIFS_RETURN_IF_ERROR(PutRecord(*txn, keys::SnapshotHead(ns), h));
       ns_rec.set_change_generation(generation + 1);
       AIFS_RETURN_IF_ERROR(PutRecord(*txn, keys::Namespace(ns), ns_rec));
+      EmitEvent(*txn, {.type = EventType::kSnapshotCreated, .ns = ns, .snapshot = s.id});
       return txn->Commit();
     }();
     if (last.ok()) {
@@ -359,6 +362,14 @@ Result<BranchInfo> SnapshotManager::WriteBranch(const std::string& ns, const std
     move.set_unix_ns(now);
     move.set_who(who);
     AIFS_RETURN_IF_ERROR(PutRecord(txn, keys::BranchLogPrefix(ns, name) + keys::SeqKey(static_cast<uint64_t>(now)), move));
+    EmitEvent(txn, {.type = EventType::kBranchMoved,
+                    .unix_ns = now,
+                    .ns = ns,
+                    .snapshot = target.id,
+                    .old_snapshot = current ? std::optional(ToSnapshotId(current->snapshot()))
+                                            : std::nullopt,
+                    .name = name,
+                    .who = who});
     return PutRecord(txn, key, out);
   }));
   return FromBranch(out);
@@ -390,6 +401,12 @@ Status SnapshotManager::DeleteBranch(const std::string& ns, const std::string& n
     AIFS_RETURN_IF_ERROR(PutRecord(
         txn, keys::BranchLogPrefix(ns, name) + keys::SeqKey(static_cast<uint64_t>(move.unix_ns())),
         move));
+    EmitEvent(txn, {.type = EventType::kBranchMoved,
+                    .unix_ns = move.unix_ns(),
+                    .ns = ns,
+                    .old_snapshot = ToSnapshotId(current->snapshot()),
+                    .name = name,
+                    .who = who});
     return txn.Delete(key);
   });
 }
@@ -431,6 +448,12 @@ Result<TagInfo> SnapshotManager::CreateTag(const std::string& ns, const std::str
     tag.set_snapshot(Raw(target.id.bytes()));
     tag.set_created_unix_ns(NowUnixNanos());
     tag.set_created_by(who);
+    EmitEvent(txn, {.type = EventType::kTagCreated,
+                    .unix_ns = tag.created_unix_ns(),
+                    .ns = ns,
+                    .snapshot = target.id,
+                    .name = name,
+                    .who = who});
     return PutRecord(txn, key, tag);
   }));
   return FromTag(tag);
@@ -451,6 +474,12 @@ Status SnapshotManager::DeleteTag(const std::string& ns, const std::string& name
     AIFS_RETURN_IF_ERROR(PutRecord(
         txn, keys::TagAuditPrefix(ns) + keys::SeqKey(static_cast<uint64_t>(audit.deleted_unix_ns())),
         audit));
+    EmitEvent(txn, {.type = EventType::kTagDeleted,
+                    .unix_ns = audit.deleted_unix_ns(),
+                    .ns = ns,
+                    .snapshot = ToSnapshotId(tag->snapshot()),
+                    .name = name,
+                    .who = who});
     return txn.Delete(key);
   });
 }

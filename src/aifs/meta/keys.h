@@ -2,6 +2,7 @@
 // contain '/', so "<prefix>/<ns>/" scans exactly one namespace.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -42,6 +43,19 @@ inline std::string SeqKey(uint64_t seq) {
   std::string s = std::to_string(seq);
   return std::string(20 - s.size(), '0') + s;
 }
+// lg/<seq> -> an entry of the store's ordered log (the engine's events).
+inline constexpr std::string_view kLogPrefix = "lg/";
+inline std::string LogEntry(uint64_t seq) { return std::string(kLogPrefix) + SeqKey(seq); }
+inline std::optional<uint64_t> ParseLogEntry(std::string_view key) {
+  if (!key.starts_with(kLogPrefix) || key.size() != kLogPrefix.size() + 20) return std::nullopt;
+  uint64_t seq = 0;
+  for (char c : key.substr(kLogPrefix.size())) {
+    if (c < '0' || c > '9') return std::nullopt;
+    seq = seq * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return seq;
+}
+
 // cl/<ns>/<generation>/<id> -> "+" or "-": membership changes since the
 // namespace's last snapshot, written by the commit that made them; a snapshot
 // consumes its generation (see NamespaceRecord.change_generation).

@@ -5,28 +5,44 @@
 // A MetaTxn commits all of its writes atomically and durably, or none. Keys
 // read through a transaction are checked at commit: if any other commit wrote
 // one of them after it was read, Commit() fails with ABORTED/TXN_CONFLICT and
-// the caller retries (see RunTransaction). Backends: rocksdb:// (embedded);
+// the caller retries (see RunTransaction).
+//
+// The store also keeps an ordered log (the engine's event log): a transaction
+// appends entries, which get increasing sequence numbers when it commits and
+// exist exactly when its writes do. Backends: rocksdb:// (embedded);
 // a PostgreSQL backend is one more class behind this interface.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <optional>
+#include <vector>
 #include <string>
 #include <string_view>
 
 #include "aifs/core/status.h"
+#include "aifs/meta/log_sequencer.h"
 
 namespace aifs {
 
 class MetaTxn {
  public:
+  explicit MetaTxn(LogSequencer& log) : log_(log) {}
   virtual ~MetaTxn() = default;
   // Sees the transaction's own writes; the key joins the conflict check.
   virtual Result<std::optional<std::string>> Get(std::string_view key) = 0;
   virtual Status Put(std::string_view key, std::string_view value) = 0;
   virtual Status Delete(std::string_view key) = 0;
-  virtual Status Commit() = 0;
+  // Adds an entry to the store's log; its sequence number is given at commit.
+  void AppendLog(std::string entry) { log_entries_.push_back(std::move(entry)); }
+  Status Commit();
+
+ protected:
+  virtual Status CommitWrites() = 0;
+
+ private:
+  LogSequencer& log_;
+  std::vector<std::string> log_entries_;
 };
 
 using ScanFn = std::function<bool(std::string_view key, std::string_view value)>;
@@ -44,6 +60,26 @@ class MetaStore {
   // Deletes every key in [begin, end) at once, outside any transaction: only
   // for ranges no reader depends on any more (consumed logs, dead data).
   virtual Status DeleteRange(std::string_view begin, std::string_view end) = 0;
+  // The greatest key in [begin, end), if any.
+  virtual Result<std::optional<std::string>> LastKey(std::string_view begin,
+                                                     std::string_view end) = 0;
+
+  // The log: visits entries with sequence numbers in (after, watermark], in
+  // order, until fn returns false, and returns the number it has read up to.
+  // No entry ever appears below that number later (the log may have gaps),
+  // so a reader resumes from it.
+  using LogFn = std::function<bool(uint64_t seq, std::string_view entry)>;
+  Result<uint64_t> ScanLog(uint64_t after, const LogFn& fn);
+  uint64_t LogWatermark() const { return log_.Watermark(); }
+  // Waits up to `timeout` for an entry after `seq`; returns whether one came.
+  bool WaitForLog(uint64_t seq, std::chrono::milliseconds timeout) const {
+    return log_.WaitPast(seq, timeout);
+  }
+
+ protected:
+  // Backends call this once open, so numbering continues after the last entry.
+  Status StartLog();
+  LogSequencer log_;
 };
 
 struct MetaOpenOptions {

@@ -42,8 +42,8 @@ rocksdb::WriteOptions SyncedWrites() {
 
 class RocksTxn : public MetaTxn {
  public:
-  explicit RocksTxn(rocksdb::OptimisticTransactionDB* db)
-      : txn_(db ? db->BeginTransaction(SyncedWrites()) : nullptr) {}
+  RocksTxn(rocksdb::OptimisticTransactionDB* db, LogSequencer& log)
+      : MetaTxn(log), txn_(db ? db->BeginTransaction(SyncedWrites()) : nullptr) {}
 
   Result<std::optional<std::string>> Get(std::string_view key) override {
     if (!txn_) return ReadOnly();
@@ -61,7 +61,7 @@ class RocksTxn : public MetaTxn {
     if (!txn_) return ReadOnly();
     return FromRocks(txn_->Delete(ToSlice(key)), "metadata delete");
   }
-  Status Commit() override {
+  Status CommitWrites() override {
     if (!txn_) return ReadOnly();
     return FromRocks(txn_->Commit(), "metadata commit");
   }
@@ -87,12 +87,17 @@ Result<std::unique_ptr<MetaStore>> RocksDbMetaStore::Open(const std::string& pat
     rocksdb::DB* db = nullptr;
     AIFS_RETURN_IF_ERROR(FromRocks(rocksdb::DB::OpenForReadOnly(opts, path, &db),
                                    "open metadata store " + path));
-    return std::unique_ptr<MetaStore>(new RocksDbMetaStore(path, db, nullptr));
+    std::unique_ptr<RocksDbMetaStore> store(new RocksDbMetaStore(path, db, nullptr));
+    AIFS_RETURN_IF_ERROR(store->StartLog());
+    return std::unique_ptr<MetaStore>(std::move(store));
   }
   rocksdb::OptimisticTransactionDB* txn_db = nullptr;
   AIFS_RETURN_IF_ERROR(FromRocks(rocksdb::OptimisticTransactionDB::Open(opts, path, &txn_db),
                                  "open metadata store " + path));
-  return std::unique_ptr<MetaStore>(new RocksDbMetaStore(path, txn_db->GetBaseDB(), txn_db));
+  std::unique_ptr<RocksDbMetaStore> store(
+      new RocksDbMetaStore(path, txn_db->GetBaseDB(), txn_db));
+  AIFS_RETURN_IF_ERROR(store->StartLog());
+  return std::unique_ptr<MetaStore>(std::move(store));
 }
 
 RocksDbMetaStore::~RocksDbMetaStore() {
@@ -129,6 +134,21 @@ Status RocksDbMetaStore::DeleteRange(std::string_view begin, std::string_view en
                    "metadata range delete");
 }
 
-std::unique_ptr<MetaTxn> RocksDbMetaStore::Begin() { return std::make_unique<RocksTxn>(txn_db_); }
+std::unique_ptr<MetaTxn> RocksDbMetaStore::Begin() {
+  return std::make_unique<RocksTxn>(txn_db_, log_);
+}
+
+Result<std::optional<std::string>> RocksDbMetaStore::LastKey(std::string_view begin,
+                                                             std::string_view end) {
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice lower = ToSlice(begin), upper = ToSlice(end);
+  ro.iterate_lower_bound = &lower;
+  if (!end.empty()) ro.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  it->SeekToLast();
+  AIFS_RETURN_IF_ERROR(FromRocks(it->status(), "metadata scan"));
+  if (!it->Valid()) return std::optional<std::string>();
+  return std::optional<std::string>(it->key().ToString());
+}
 
 }  // namespace aifs

@@ -25,6 +25,8 @@ class RocksDbMetaStore : public MetaStore {
   Status Scan(std::string_view begin, std::string_view end, const ScanFn& fn) override;
   std::unique_ptr<MetaTxn> Begin() override;
   Status DeleteRange(std::string_view begin, std::string_view end) override;
+  Result<std::optional<std::string>> LastKey(std::string_view begin,
+                                             std::string_view end) override;
 
  private:
   RocksDbMetaStore(std::string path, rocksdb::DB* db, rocksdb::OptimisticTransactionDB* txn_db)

@@ -1,0 +1,96 @@
+#include "server_commands.h"
+
+#include <signal.h>
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "aifs/core/clock.h"
+
+namespace aifs::cli {
+
+namespace {
+
+sigset_t StopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
+nlohmann::json EventJson(const Event& e) {
+  nlohmann::json j = {{"seq", e.seq},
+                      {"type", std::string(EventTypeName(e.type))},
+                      {"time", FormatUnixNanos(e.unix_ns)},
+                      {"ns", e.ns}};
+  if (e.asset) j["asset"] = e.asset->ToHex();
+  if (e.parent) j["parent"] = e.parent->ToHex();
+  if (e.snapshot) j["snapshot"] = e.snapshot->ToHex();
+  if (e.old_snapshot) j["old_snapshot"] = e.old_snapshot->ToHex();
+  if (!e.name.empty()) j["name"] = e.name;
+  if (!e.who.empty()) j["who"] = e.who;
+  return j;
+}
+
+}  // namespace
+
+void BlockStopSignals() {
+  sigset_t set = StopSignals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+Status Serve(Api& api, const Output& out, const server::ServerOptions& options, int grace_ms) {
+  AIFS_ASSIGN_OR_RETURN(auto server, server::Server::Start(api, options));
+  const std::string host = options.listen.substr(0, options.listen.rfind(':'));
+  if (out.json)
+    std::cout << nlohmann::json{{"listening", host + ":" + std::to_string(server->port())},
+                                {"tls", !options.tls_cert_file.empty()}}
+                     .dump()
+              << std::endl;
+  else
+    std::cout << "aifs: serving on " << host << ":" << server->port()
+              << (options.tls_cert_file.empty() ? "" : " (TLS)") << std::endl;
+  sigset_t set = StopSignals();
+  int sig = 0;
+  sigwait(&set, &sig);
+  if (!out.quiet) std::cerr << "aifs: signal " << sig << ", shutting down" << std::endl;
+  server->Shutdown(std::chrono::milliseconds(grace_ms));
+  return Status::Ok();
+}
+
+Status Events(Api& api, const Output& out, const EventsArgs& args) {
+  EventQuery query;
+  query.ns = args.ns;
+  for (const std::string& t : args.types) {
+    AIFS_ASSIGN_OR_RETURN(EventType type, ParseEventType(t));
+    query.types.push_back(type);
+  }
+  query.after = args.after;
+  query.follow = args.follow;
+  uint64_t seen = 0;
+  const Status enough = err::Cancelled("EVENT_LIMIT", "");
+  Status st = api.SubscribeEvents(query, [&](const Event& e) -> Status {
+    nlohmann::json j = EventJson(e);
+    if (out.json) {
+      std::cout << j.dump() << std::endl;
+    } else {
+      std::cout << e.seq << "  " << j["time"].get<std::string>() << "  " << EventTypeName(e.type)
+                << "  " << e.ns;
+      for (const char* k : {"asset", "parent", "old_snapshot", "snapshot", "name"})
+        if (j.contains(k)) std::cout << "  " << k << "=" << j[k].get<std::string>();
+      std::cout << std::endl;
+    }
+    return ++seen == args.limit ? enough : Status::Ok();
+  });
+  return st.reason() == enough.reason() ? Status::Ok() : st;
+}
+
+Status Health(Api& api, const Output& out) {
+  Status st = api.CheckHealth();
+  if (st.ok() && !out.quiet)
+    std::cout << (out.json ? nlohmann::json{{"ready", true}}.dump() : "ready") << "\n";
+  return st;
+}
+
+}  // namespace aifs::cli

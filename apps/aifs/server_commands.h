@@ -1,0 +1,33 @@
+// Commands about serving and watching a store: `aifs serve`, `aifs events`,
+// `aifs health`.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "aifs/api/api.h"
+#include "aifs/server/server.h"
+#include "commands.h"
+
+namespace aifs::cli {
+
+// Blocks SIGINT and SIGTERM in the calling thread (and every thread started
+// after), so Serve() can wait for them; call before the engine starts threads.
+void BlockStopSignals();
+
+// Serves `api` until SIGINT/SIGTERM, then shuts down gracefully: in-flight
+// calls get `grace_ms` to finish, unfinished puts commit nothing.
+Status Serve(Api& api, const Output& out, const server::ServerOptions& options, int grace_ms);
+
+struct EventsArgs {
+  std::string ns;
+  std::vector<std::string> types;
+  uint64_t after = 0;
+  bool follow = false;
+  uint64_t limit = 0;  // stop after this many events (0: no limit)
+};
+Status Events(Api& api, const Output& out, const EventsArgs& args);
+
+Status Health(Api& api, const Output& out);
+
+}  // namespace aifs::cli

@@ -1,0 +1,577 @@
+#include "aifs/client/remote_api.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "aifs/core/file_util.h"
+#include "aifs/rpc/convert.h"
+#include "aifs/rpc/frames.h"
+#include "aifs/rpc/status_codec.h"
+#include "aifs/v1/aifs.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+
+namespace aifs {
+
+namespace {
+
+using rpc::FromGrpc;
+using rpc::FromProto;
+using rpc::ToProto;
+
+// The stubs and what the server agreed to, shared by the Api and the writers
+// and transactions it hands out (which may outlive nothing but need them).
+struct Connection {
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<v1::Aifs::Stub> aifs;
+  std::unique_ptr<v1::Admin::Stub> admin;
+  std::unique_ptr<v1::Introspect::Stub> introspect;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health;
+  bool zstd = false;  // data frames may be zstd both ways
+};
+
+// One unary call: a fresh context, the server's Status back.
+template <typename Stub, typename Req, typename Resp>
+Status Call(Stub& stub,
+            grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+            const Req& req, Resp* resp, Metadata* error_info = nullptr) {
+  grpc::ClientContext ctx;
+  return FromGrpc((stub.*method)(&ctx, req, resp), error_info);
+}
+
+// Streams a put: bytes are gathered into frames of up to 1 MiB, so callers
+// may write any split without flooding the wire with tiny messages.
+class RemoteWriter final : public AssetWriter {
+ public:
+  RemoteWriter(std::shared_ptr<Connection> conn, const v1::PutHeader& header)
+      : conn_(std::move(conn)), encoder_(conn_->zstd) {
+    stream_ = conn_->aifs->PutAsset(&ctx_, &response_);
+    v1::PutAssetRequest msg;
+    *msg.mutable_header() = header;
+    broken_ = !stream_->Write(msg);
+    buffer_.reserve(rpc::kMaxFrameBytes);
+  }
+
+  ~RemoteWriter() override {
+    if (!finished_) {
+      ctx_.TryCancel();  // the server aborts the put: nothing becomes visible
+      (void)stream_->Finish();
+    }
+  }
+
+  Status Write(ByteSpan data) override {
+    if (finished_) return err::FailedPrecondition("WRITER_CLOSED", "the put has finished");
+    while (!data.empty()) {
+      const size_t n = std::min(data.size(), rpc::kMaxFrameBytes - buffer_.size());
+      buffer_.insert(buffer_.end(), data.begin(), data.begin() + static_cast<ptrdiff_t>(n));
+      data = data.subspan(n);
+      if (buffer_.size() == rpc::kMaxFrameBytes) AIFS_RETURN_IF_ERROR(Flush());
+    }
+    return Status::Ok();
+  }
+
+  Result<PutResult> Commit() override {
+    if (finished_) return err::FailedPrecondition("WRITER_CLOSED", "the put has finished");
+    Status st = buffer_.empty() ? Status::Ok() : Flush();
+    if (st.ok() && !broken_) {
+      v1::PutAssetRequest msg;
+      msg.mutable_finish();
+      broken_ = !stream_->Write(msg);
+      if (!broken_) stream_->WritesDone();
+    }
+    if (!st.ok() && !broken_) return st;
+    AIFS_RETURN_IF_ERROR(End());
+    return FromProto(response_);
+  }
+
+ private:
+  Status Flush() {
+    if (broken_) return Broken();
+    v1::PutAssetRequest msg;
+    encoder_.Encode(buffer_, msg.mutable_data());
+    buffer_.clear();
+    if (!stream_->Write(msg, grpc::WriteOptions().set_no_compression())) {
+      broken_ = true;
+      return Broken();
+    }
+    return Status::Ok();
+  }
+
+  // The server ended the call early; its status says why.
+  Status Broken() {
+    Status why = End();
+    return why.ok() ? err::Unavailable("PUT_STREAM_BROKEN", "the put stream broke") : why;
+  }
+
+  // Finishes the call once and returns the server's verdict.
+  Status End() {
+    if (!finished_) {
+      finished_ = true;
+      final_ = FromGrpc(stream_->Finish());
+    }
+    return final_;
+  }
+
+  std::shared_ptr<Connection> conn_;
+  grpc::ClientContext ctx_;
+  v1::PutAssetResponse response_;
+  std::unique_ptr<grpc::ClientWriter<v1::PutAssetRequest>> stream_;
+  rpc::FrameEncoder encoder_;
+  Bytes buffer_;
+  bool broken_ = false;
+  bool finished_ = false;
+  Status final_;
+};
+
+class RemoteTransaction final : public Transaction {
+ public:
+  RemoteTransaction(std::shared_ptr<Connection> conn, std::string ns, std::string id)
+      : conn_(std::move(conn)), ns_(std::move(ns)), id_(std::move(id)) {}
+
+  ~RemoteTransaction() override {
+    if (done_) return;
+    v1::AbortTransactionRequest req;
+    req.set_transaction_id(id_);
+    v1::Empty resp;
+    (void)Call(*conn_->aifs, &v1::Aifs::Stub::AbortTransaction, req, &resp);
+  }
+
+  Result<std::unique_ptr<AssetWriter>> BeginPut(const PutOptions& options) override {
+    v1::PutHeader header;
+    ToProto(options, &header);
+    header.set_transaction_id(id_);
+    return std::unique_ptr<AssetWriter>(std::make_unique<RemoteWriter>(conn_, header));
+  }
+
+  Result<std::vector<PutResult>> Commit() override {
+    done_ = true;
+    v1::CommitTransactionRequest req;
+    req.set_transaction_id(id_);
+    v1::CommitTransactionResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*conn_->aifs, &v1::Aifs::Stub::CommitTransaction, req, &resp));
+    std::vector<PutResult> out;
+    for (const auto& r : resp.assets()) {
+      AIFS_ASSIGN_OR_RETURN(PutResult p, FromProto(r));
+      out.push_back(std::move(p));
+    }
+    return out;
+  }
+
+ private:
+  std::shared_ptr<Connection> conn_;
+  std::string ns_;
+  std::string id_;
+  bool done_ = false;
+};
+
+template <typename Out, typename In>
+Result<std::vector<Out>> All(const google::protobuf::RepeatedPtrField<In>& in) {
+  std::vector<Out> out;
+  for (const In& m : in) {
+    AIFS_ASSIGN_OR_RETURN(Out v, FromProto(m));
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+class RemoteApi final : public Api {
+ public:
+  explicit RemoteApi(std::shared_ptr<Connection> conn) : conn_(std::move(conn)) {}
+
+  Result<NamespaceInfo> CreateNamespace(const std::string& name, const Metadata& labels) override {
+    v1::CreateNamespaceRequest req;
+    req.set_name(name);
+    req.mutable_labels()->insert(labels.begin(), labels.end());
+    v1::Namespace resp;
+    AIFS_RETURN_IF_ERROR(Call(*conn_->admin, &v1::Admin::Stub::CreateNamespace, req, &resp));
+    return FromProto(resp);
+  }
+
+  Result<std::vector<NamespaceInfo>> ListNamespaces() override {
+    v1::ListNamespacesResponse resp;
+    AIFS_RETURN_IF_ERROR(
+        Call(*aifs(), &v1::Aifs::Stub::ListNamespaces, v1::ListNamespacesRequest(), &resp));
+    return All<NamespaceInfo>(resp.namespaces());
+  }
+
+  Result<NamespaceInfo> GetNamespace(const std::string& name) override {
+    v1::GetNamespaceRequest req;
+    req.set_name(name);
+    v1::Namespace resp;
+    AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::GetNamespace, req, &resp));
+    return FromProto(resp);
+  }
+
+  Status DeleteNamespace(const std::string& name) override {
+    v1::DeleteNamespaceRequest req;
+    req.set_name(name);
+    v1::Empty resp;
+    return Call(*conn_->admin, &v1::Admin::Stub::DeleteNamespace, req, &resp);
+  }
+
+  Result<std::unique_ptr<AssetWriter>> BeginPut(const PutOptions& options) override {
+    v1::PutHeader header;
+    ToProto(options, &header);
+    return std::unique_ptr<AssetWriter>(std::make_unique<RemoteWriter>(conn_, header));
+  }
+
+  Result<AssetInfo> StatAsset(const std::string& ns, const AssetId& id, bool with_chunks) override {
+    v1::GetAssetRequest req;
+    req.set_ns(ns);
+    req.set_id(rpc::Raw(id.bytes()));
+    req.set_with_chunks(with_chunks);
+    v1::GetAssetResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::GetAsset, req, &resp));
+    return FromProto(resp.asset());
+  }
+
+  Status ReadAsset(const std::string& ns, const AssetId& id, const ReadRange& range,
+                   const ByteSink& sink) override {
+    v1::ReadAssetRequest req;
+    req.set_ns(ns);
+    req.set_id(rpc::Raw(id.bytes()));
+    req.set_offset(range.offset);
+    if (range.length != ReadRange::kToEnd) req.set_length(range.length);
+    req.set_accept_zstd(conn_->zstd);
+    grpc::ClientContext ctx;
+    auto stream = conn_->aifs->ReadAsset(&ctx, req);
+    v1::ReadAssetResponse frame;
+    Bytes scratch;
+    uint64_t expected = range.offset;
+    Status failed;
+    while (failed.ok() && stream->Read(&frame)) {
+      if (frame.offset() != expected) {
+        failed = err::DataLoss("READ_STREAM_GAP", "read stream jumped from offset " +
+                                                      std::to_string(expected) + " to " +
+                                                      std::to_string(frame.offset()));
+        break;
+      }
+      auto raw = rpc::DecodeFrame(frame.data(), scratch);
+      if (!raw.ok()) {
+        failed = err::DataLoss("BAD_FRAME", raw.status().message());
+        break;
+      }
+      expected += raw->size();
+      failed = sink(*raw);
+    }
+    if (!failed.ok()) ctx.TryCancel();
+    Status server = FromGrpc(stream->Finish());
+    return failed.ok() ? server : failed;
+  }
+
+  Result<AssetPage> ListAssets(const ListOptions& options) override {
+    v1::ListAssetsRequest req;
+    ToProto(options, &req);
+    v1::ListAssetsResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::ListAssets, req, &resp));
+    AssetPage page;
+    AIFS_ASSIGN_OR_RETURN(page.assets, All<AssetInfo>(resp.assets()));
+    page.next_page_token = resp.next_page_token();
+    return page;
+  }
+
+  using Api::DeleteAsset;
+  Status DeleteAsset(const std::string& ns, const AssetId& id, bool force) override {
+    v1::DeleteAssetRequest req;
+    req.set_ns(ns);
+    req.set_id(rpc::Raw(id.bytes()));
+    req.set_force(force);
+    v1::Empty resp;
+    return Call(*aifs(), &v1::Aifs::Stub::DeleteAsset, req, &resp);
+  }
+
+  Result<VerifyReport> VerifyAsset(const std::string& ns, const AssetId& id) override {
+    v1::VerifyAssetRequest req;
+    req.set_ns(ns);
+    req.set_id(rpc::Raw(id.bytes()));
+    v1::VerifyAssetResponse resp;
+    Metadata info;
+    Status st = Call(*aifs(), &v1::Aifs::Stub::VerifyAsset, req, &resp, &info);
+    VerifyReport report{id, resp.chunks_checked(), resp.bytes_checked(), Status::Ok()};
+    if (st.ok()) return report;
+    // A verification that ran and failed carries its counts; anything else
+    // (unknown asset, bad request) is the call's own failure.
+    if (!info.count("chunks_checked")) return st;
+    report.chunks_checked = std::stoull(info["chunks_checked"]);
+    report.bytes_checked = std::stoull(info["bytes_checked"]);
+    report.result = st;
+    return report;
+  }
+
+  Result<std::unique_ptr<Transaction>> BeginTransaction(const std::string& ns) override {
+    v1::BeginTransactionRequest req;
+    req.set_ns(ns);
+    v1::BeginTransactionResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::BeginTransaction, req, &resp));
+    return std::unique_ptr<Transaction>(
+        std::make_unique<RemoteTransaction>(conn_, ns, resp.transaction_id()));
+  }
+
+  Result<LineageGraph> GetLineage(const std::string& ns, const AssetId& id,
+                                  LineageDirection direction, int depth) override {
+    v1::GetLineageRequest req;
+    req.set_ns(ns);
+    req.set_id(rpc::Raw(id.bytes()));
+    req.set_direction(direction == LineageDirection::kUp ? v1::GetLineageRequest::UP
+                                                         : v1::GetLineageRequest::DOWN);
+    req.set_depth(depth);
+    v1::GetLineageResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::GetLineage, req, &resp));
+    return FromProto(resp);
+  }
+
+  Result<SnapshotInfo> CreateSnapshot(const std::string& ns,
+                                      const std::vector<AssetId>* ids) override {
+    v1::CreateSnapshotRequest req;
+    req.set_ns(ns);
+    req.set_explicit_set(ids != nullptr);
+    if (ids)
+      for (const AssetId& id : *ids) req.add_ids(rpc::Raw(id.bytes()));
+    v1::Snapshot resp;
+    AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::CreateSnapshot, req, &resp));
+    return FromProto(resp);
+  }
+
+  Result<SnapshotInfo> GetSnapshot(const std::string& ns, const std::string& ref) override {
+    v1::Snapshot resp;
+    AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::GetSnapshot, Ref(ns, ref), &resp));
+    return FromProto(resp);
+  }
+
+  Result<std::vector<SnapshotInfo>> ListSnapshots(const std::string& ns) override {
+    v1::ListSnapshotsRequest req;
+    req.set_ns(ns);
+    v1::ListSnapshotsResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::ListSnapshots, req, &resp));
+    return All<SnapshotInfo>(resp.snapshots());
+  }
+
+  Status VerifySnapshot(const std::string& ns, const std::string& ref) override {
+    v1::Empty resp;
+    return Call(*aifs(), &v1::Aifs::Stub::VerifySnapshot, Ref(ns, ref), &resp);
+  }
+
+  Result<SnapshotProof> ProveAsset(const std::string& ns, const std::string& ref,
+                                   const AssetId& id) override {
+    v1::ProveAssetRequest req;
+    req.set_ns(ns);
+    req.set_ref(ref);
+    req.set_id(rpc::Raw(id.bytes()));
+    v1::Proof resp;
+    AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::ProveAsset, req, &resp));
+    return FromProto(resp);
+  }
+
+  Result<SnapshotDiff> DiffSnapshots(const std::string& ns, const std::string& a,
+                                     const std::string& b) override {
+    v1::DiffSnapshotsRequest req;
+    req.set_ns(ns);
+    req.set_a(a);
+    req.set_b(b);
+    v1::DiffSnapshotsResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::DiffSnapshots, req, &resp));
+    return FromProto(resp);
+  }
+
+  Result<BranchInfo> CreateBranch(const std::string& ns, const std::string& name,
+                                  const std::string& ref, const std::string& who) override {
+    v1::CreateBranchRequest req;
+    req.set_ns(ns);
+    req.set_name(name);
+    req.set_ref(ref);
+    req.set_who(who);
+    v1::Branch resp;
+    AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::CreateBranch, req, &resp));
+    return FromProto(resp);
+  }
+
+  Result<BranchInfo> MoveBranch(const std::string& ns, const std::string& name,
+                                const SnapshotId& expected, const std::string& ref,
+                                const std::string& who) override {
+    v1::MoveBranchRequest req;
+    req.set_ns(ns);
+    req.set_name(name);
+    req.set_expected(rpc::Raw(expected.bytes()));
+    req.set_ref(ref);
+    req.set_who(who);
+    v1::Branch resp;
+    AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::MoveBranch, req, &resp));
+    return FromProto(resp);
+  }
+
+  Status DeleteBranch(const std::string& ns, const std::string& name,
+                      const std::string& who) override {
+    v1::Empty resp;
+    return Call(*aifs(), &v1::Aifs::Stub::DeleteBranch, RefDeletion(ns, name, who), &resp);
+  }
+
+  Result<std::vector<BranchInfo>> ListBranches(const std::string& ns) override {
+    v1::ListBranchesResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::ListBranches, Refs(ns), &resp));
+    return All<BranchInfo>(resp.branches());
+  }
+
+  Result<std::vector<BranchMoveInfo>> BranchLog(const std::string& ns,
+                                                const std::string& name) override {
+    v1::BranchLogRequest req;
+    req.set_ns(ns);
+    req.set_name(name);
+    v1::BranchLogResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::BranchLog, req, &resp));
+    return All<BranchMoveInfo>(resp.moves());
+  }
+
+  Result<TagInfo> CreateTag(const std::string& ns, const std::string& name,
+                            const std::string& ref, const std::string& who) override {
+    v1::CreateTagRequest req;
+    req.set_ns(ns);
+    req.set_name(name);
+    req.set_ref(ref);
+    req.set_who(who);
+    v1::Tag resp;
+    AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::CreateTag, req, &resp));
+    return FromProto(resp);
+  }
+
+  Status DeleteTag(const std::string& ns, const std::string& name,
+                   const std::string& who) override {
+    v1::Empty resp;
+    return Call(*aifs(), &v1::Aifs::Stub::DeleteTag, RefDeletion(ns, name, who), &resp);
+  }
+
+  Result<std::vector<TagInfo>> ListTags(const std::string& ns) override {
+    v1::ListTagsResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::ListTags, Refs(ns), &resp));
+    return All<TagInfo>(resp.tags());
+  }
+
+  Status SubscribeEvents(const EventQuery& query, const EventSink& sink) override {
+    v1::SubscribeEventsRequest req;
+    ToProto(query, &req);
+    grpc::ClientContext ctx;
+    auto stream = conn_->aifs->SubscribeEvents(&ctx, req);
+    v1::SubscribeEventsResponse msg;
+    Status stop;
+    while (stop.ok() && stream->Read(&msg)) {
+      if (msg.has_event()) {
+        auto event = FromProto(msg.event());
+        stop = event.ok() ? sink(*event) : event.status();
+      } else if (query.keep_going && !query.keep_going()) {
+        stop = err::Cancelled("SUBSCRIPTION_ENDED", "the subscriber went away");
+      }
+    }
+    if (!stop.ok()) ctx.TryCancel();
+    Status server = FromGrpc(stream->Finish());
+    return stop.ok() ? server : stop;
+  }
+
+  Status CheckHealth() override {
+    grpc::health::v1::HealthCheckRequest req;
+    req.set_service("readiness");
+    grpc::health::v1::HealthCheckResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*conn_->health, &grpc::health::v1::Health::Stub::Check, req, &resp));
+    if (resp.status() != grpc::health::v1::HealthCheckResponse::SERVING)
+      return err::Unavailable("NOT_SERVING", "the server reports its backends as not ready");
+    return Status::Ok();
+  }
+
+  Result<StoreDescription> DescribeStore() override {
+    v1::StoreInfo resp;
+    AIFS_RETURN_IF_ERROR(Call(*conn_->introspect, &v1::Introspect::Stub::GetInfo, v1::Empty(),
+                              &resp));
+    return FromProto(resp);
+  }
+
+  Result<GcReport> CollectGarbage(bool dry_run) override {
+    v1::CollectGarbageRequest req;
+    req.set_dry_run(dry_run);
+    v1::CollectGarbageResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*conn_->admin, &v1::Admin::Stub::CollectGarbage, req, &resp));
+    return FromProto(resp);
+  }
+
+  Result<std::string> RotateKey() override {
+    v1::RotateKeyResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*conn_->admin, &v1::Admin::Stub::RotateKey, v1::Empty(), &resp));
+    return resp.key_id();
+  }
+
+ private:
+  v1::Aifs::Stub* aifs() { return conn_->aifs.get(); }
+  static v1::SnapshotRef Ref(const std::string& ns, const std::string& ref) {
+    v1::SnapshotRef r;
+    r.set_ns(ns);
+    r.set_ref(ref);
+    return r;
+  }
+  static v1::ListRefsRequest Refs(const std::string& ns) {
+    v1::ListRefsRequest r;
+    r.set_ns(ns);
+    return r;
+  }
+  static v1::DeleteRefRequest RefDeletion(const std::string& ns, const std::string& name,
+                                          const std::string& who) {
+    v1::DeleteRefRequest r;
+    r.set_ns(ns);
+    r.set_name(name);
+    r.set_who(who);
+    return r;
+  }
+
+  std::shared_ptr<Connection> conn_;
+};
+
+Result<std::shared_ptr<grpc::ChannelCredentials>> Credentials(const RemoteOptions& o) {
+  if (o.tls_ca_file.empty()) {
+    if (!o.tls_cert_file.empty())
+      return err::InvalidArgument("BAD_TLS_FILES", "a client certificate needs a CA (--tls-ca)");
+    return grpc::InsecureChannelCredentials();
+  }
+  grpc::SslCredentialsOptions ssl;
+  auto read = [](const std::string& path, std::string& out) -> Status {
+    auto bytes = ReadFileToString(path);
+    if (!bytes.ok())
+      return err::InvalidArgument("BAD_TLS_FILES",
+                                  "cannot read " + path + ": " + bytes.status().message());
+    out = std::move(*bytes);
+    return Status::Ok();
+  };
+  AIFS_RETURN_IF_ERROR(read(o.tls_ca_file, ssl.pem_root_certs));
+  if (!o.tls_cert_file.empty()) {
+    AIFS_RETURN_IF_ERROR(read(o.tls_cert_file, ssl.pem_cert_chain));
+    AIFS_RETURN_IF_ERROR(read(o.tls_key_file, ssl.pem_private_key));
+  }
+  return grpc::SslCredentials(ssl);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Api>> ConnectRemote(const RemoteOptions& options) {
+  AIFS_ASSIGN_OR_RETURN(auto creds, Credentials(options));
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  if (!options.tls_server_name.empty())
+    args.SetSslTargetNameOverride(options.tls_server_name);
+  auto conn = std::make_shared<Connection>();
+  conn->channel = grpc::CreateCustomChannel(options.target, creds, args);
+  conn->aifs = v1::Aifs::NewStub(conn->channel);
+  conn->admin = v1::Admin::NewStub(conn->channel);
+  conn->introspect = v1::Introspect::NewStub(conn->channel);
+  conn->health = grpc::health::v1::Health::NewStub(conn->channel);
+  // One round trip up front: fail fast when nobody answers, and learn
+  // whether the server takes zstd frames.
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + options.connect_timeout);
+  ctx.set_wait_for_ready(true);
+  v1::StoreInfo info;
+  Status st = FromGrpc(conn->introspect->GetInfo(&ctx, v1::Empty(), &info));
+  if (st.code() == Code::kDeadlineExceeded)
+    return err::Unavailable("SERVER_UNREACHABLE", "no AIFS server answers at " + options.target);
+  if (!st.ok()) return st.WithContext("connecting to " + options.target);
+  conn->zstd = options.zstd && std::count(info.features().begin(), info.features().end(),
+                                          std::string("zstd-frames")) > 0;
+  return std::unique_ptr<Api>(std::make_unique<RemoteApi>(std::move(conn)));
+}
+
+}  // namespace aifs

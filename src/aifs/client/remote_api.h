@@ -1,0 +1,30 @@
+// RemoteApi: aifs::Api over gRPC, so every face written against the Api (the
+// CLI above all) works the same against a server as against a data
+// directory. Calls map 1:1 onto aifs.v1 RPCs; errors come back with the
+// server's code and stable reason.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "aifs/api/api.h"
+
+namespace aifs {
+
+struct RemoteOptions {
+  std::string target;  // host:port
+  // TLS when a CA is given (the server's certificate must chain to it); a
+  // client certificate and key as well for mutual TLS.
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_server_name;  // overrides the name checked in the certificate
+  bool zstd = true;             // compress data frames when the server agrees
+  std::chrono::milliseconds connect_timeout{10000};
+};
+
+// Connects and checks the server answers (UNAVAILABLE otherwise).
+Result<std::unique_ptr<Api>> ConnectRemote(const RemoteOptions& options);
+
+}  // namespace aifs

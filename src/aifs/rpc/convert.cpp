@@ -1,0 +1,482 @@
+#include "aifs/rpc/convert.h"
+
+namespace aifs::rpc {
+
+namespace {
+
+// The helpers below overload these; the public ones must stay visible to the
+// templates.
+using rpc::FromProto;
+using rpc::ToProto;
+
+template <typename Id>
+std::string RawOpt(const std::optional<Id>& id) {
+  return id ? Raw(id->bytes()) : std::string();
+}
+
+Result<std::optional<AssetId>> ParseOptionalAsset(const std::string& bytes) {
+  if (bytes.empty()) return std::optional<AssetId>();
+  AIFS_ASSIGN_OR_RETURN(AssetId id, ParseAssetId(bytes));
+  return std::optional<AssetId>(id);
+}
+
+Result<std::optional<SnapshotId>> ParseOptionalSnapshot(const std::string& bytes) {
+  if (bytes.empty()) return std::optional<SnapshotId>();
+  AIFS_ASSIGN_OR_RETURN(SnapshotId id, ParseSnapshotId(bytes));
+  return std::optional<SnapshotId>(id);
+}
+
+template <size_t N>
+Result<std::array<uint8_t, N>> ParseFixed(const std::string& bytes, const char* what) {
+  if (bytes.size() != N)
+    return err::InvalidArgument("BAD_FIELD", std::string(what) + " must be " + std::to_string(N) +
+                                                 " bytes, got " + std::to_string(bytes.size()));
+  std::array<uint8_t, N> out{};
+  std::copy(bytes.begin(), bytes.end(), out.begin());
+  return out;
+}
+
+// Digests and keys that may be absent (all zero) in a message.
+template <size_t N>
+Result<std::array<uint8_t, N>> ParseFixedOrZero(const std::string& bytes, const char* what) {
+  if (bytes.empty()) return std::array<uint8_t, N>{};
+  return ParseFixed<N>(bytes, what);
+}
+
+void ToProto(const ParentRef& in, v1::Parent* out) {
+  out->set_asset(Raw(in.parent.bytes()));
+  out->set_transform(in.transform);
+  out->set_transform_digest(in.transform_digest);
+}
+
+Result<ParentRef> FromProto(const v1::Parent& in) {
+  AIFS_ASSIGN_OR_RETURN(AssetId id, ParseAssetId(in.asset()));
+  return ParentRef{id, in.transform(), in.transform_digest()};
+}
+
+void ToProto(const ChunkInfo& in, v1::Chunk* out) {
+  out->set_hash(Raw(in.hash));
+  out->set_offset(in.offset);
+  out->set_length(in.length);
+  out->set_stored_size(in.stored_size);
+  out->set_compressed(in.compressed);
+  out->set_kms_key_id(in.kms_key_id);
+}
+
+Result<ChunkInfo> FromProto(const v1::Chunk& in) {
+  ChunkInfo c;
+  AIFS_ASSIGN_OR_RETURN(c.hash, ParseFixed<32>(in.hash(), "chunk hash"));
+  c.offset = in.offset();
+  c.length = in.length();
+  c.stored_size = in.stored_size();
+  c.compressed = in.compressed();
+  c.kms_key_id = in.kms_key_id();
+  return c;
+}
+
+void ToProto(const MetaFilter& in, v1::MetaFilter* out) {
+  out->set_key(in.key);
+  out->set_op(static_cast<v1::MetaFilter::Op>(in.op));
+  out->set_value(in.value);
+}
+
+Result<MetaFilter> FromProto(const v1::MetaFilter& in) {
+  if (!v1::MetaFilter::Op_IsValid(in.op()))
+    return err::InvalidArgument("BAD_FILTER", "unknown filter op " + std::to_string(in.op()));
+  return MetaFilter{in.key(), static_cast<MetaFilter::Op>(in.op()), in.value()};
+}
+
+void ToProto(const LineageEdge& in, v1::LineageEdge* out) {
+  out->set_parent(Raw(in.parent.bytes()));
+  out->set_child(Raw(in.child.bytes()));
+  out->set_transform(in.transform);
+  out->set_transform_digest(in.transform_digest);
+  out->set_depth(in.depth);
+}
+
+Result<LineageEdge> FromProto(const v1::LineageEdge& in) {
+  LineageEdge e;
+  AIFS_ASSIGN_OR_RETURN(e.parent, ParseAssetId(in.parent()));
+  AIFS_ASSIGN_OR_RETURN(e.child, ParseAssetId(in.child()));
+  e.transform = in.transform();
+  e.transform_digest = in.transform_digest();
+  e.depth = in.depth();
+  return e;
+}
+
+template <typename Out, typename In>
+Result<std::vector<Out>> FromAll(const google::protobuf::RepeatedPtrField<In>& in) {
+  std::vector<Out> out;
+  out.reserve(in.size());
+  for (const In& m : in) {
+    AIFS_ASSIGN_OR_RETURN(Out v, FromProto(m));
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+template <typename In, typename Out>
+void ToAll(const std::vector<In>& in, google::protobuf::RepeatedPtrField<Out>* out) {
+  out->Reserve(static_cast<int>(in.size()));
+  for (const In& v : in) ToProto(v, out->Add());
+}
+
+Result<std::vector<AssetId>> AssetIds(const google::protobuf::RepeatedPtrField<std::string>& in) {
+  std::vector<AssetId> out;
+  for (const std::string& b : in) {
+    AIFS_ASSIGN_OR_RETURN(AssetId id, ParseAssetId(b));
+    out.push_back(id);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string Raw(ByteSpan bytes) { return std::string(AsChars(bytes)); }
+
+Result<AssetId> ParseAssetId(const std::string& bytes) {
+  auto id = bytes.size() == AssetId::kSize ? AssetId::FromBytes(AsBytes(bytes)) : std::nullopt;
+  if (!id)
+    return err::InvalidArgument("BAD_ASSET_ID", "an asset ID is 32 bytes, got " +
+                                                    std::to_string(bytes.size()));
+  return *id;
+}
+
+Result<SnapshotId> ParseSnapshotId(const std::string& bytes) {
+  if (bytes.size() != SnapshotId::kSize)
+    return err::InvalidArgument("BAD_SNAPSHOT_ID", "a snapshot ID is 16 bytes, got " +
+                                                       std::to_string(bytes.size()));
+  return SnapshotId(FixedBytes<SnapshotId::kSize>(bytes));
+}
+
+Result<AssetKind> ParseKind(v1::AssetKind kind, bool unspecified_is_blob) {
+  if (kind == v1::ASSET_KIND_UNSPECIFIED && unspecified_is_blob) return AssetKind::kBlob;
+  if (kind < v1::ASSET_KIND_BLOB || kind > v1::ASSET_KIND_ARTIFACT)
+    return err::InvalidArgument("UNKNOWN_KIND", "unknown asset kind " + std::to_string(kind));
+  return static_cast<AssetKind>(kind);
+}
+
+void ToProto(const NamespaceInfo& in, v1::Namespace* out) {
+  out->set_name(in.name);
+  out->set_created_unix_ns(in.created_unix_ns);
+  out->mutable_labels()->insert(in.labels.begin(), in.labels.end());
+  out->set_asset_count(in.asset_count);
+  out->set_logical_bytes(in.logical_bytes);
+  out->set_chunk_count(in.chunk_count);
+  out->set_stored_bytes(in.stored_bytes);
+  out->set_signing_public_key(Raw(in.signing_public_key));
+}
+
+Result<NamespaceInfo> FromProto(const v1::Namespace& in) {
+  NamespaceInfo n;
+  n.name = in.name();
+  n.created_unix_ns = in.created_unix_ns();
+  n.labels.insert(in.labels().begin(), in.labels().end());
+  n.asset_count = in.asset_count();
+  n.logical_bytes = in.logical_bytes();
+  n.chunk_count = in.chunk_count();
+  n.stored_bytes = in.stored_bytes();
+  AIFS_ASSIGN_OR_RETURN(n.signing_public_key,
+                        ParseFixedOrZero<32>(in.signing_public_key(), "signing key"));
+  return n;
+}
+
+void ToProto(const AssetInfo& in, v1::Asset* out) {
+  out->set_ns(in.ns);
+  out->set_id(Raw(in.id.bytes()));
+  out->set_kind(static_cast<v1::AssetKind>(in.kind));
+  out->set_size(in.size);
+  out->mutable_metadata()->insert(in.metadata.begin(), in.metadata.end());
+  out->set_created_unix_ns(in.created_unix_ns);
+  out->set_chunk_count(in.chunk_count);
+  ToAll(in.parents, out->mutable_parents());
+  out->set_deleted(in.deleted);
+  ToAll(in.chunks, out->mutable_chunks());
+  out->set_uri(in.Uri().ToString());
+}
+
+Result<AssetInfo> FromProto(const v1::Asset& in) {
+  AssetInfo a;
+  a.ns = in.ns();
+  AIFS_ASSIGN_OR_RETURN(a.id, ParseAssetId(in.id()));
+  AIFS_ASSIGN_OR_RETURN(a.kind, ParseKind(in.kind(), false));
+  a.size = in.size();
+  a.metadata.insert(in.metadata().begin(), in.metadata().end());
+  a.created_unix_ns = in.created_unix_ns();
+  a.chunk_count = in.chunk_count();
+  AIFS_ASSIGN_OR_RETURN(a.parents, FromAll<ParentRef>(in.parents()));
+  a.deleted = in.deleted();
+  AIFS_ASSIGN_OR_RETURN(a.chunks, FromAll<ChunkInfo>(in.chunks()));
+  return a;
+}
+
+void ToProto(const PutOptions& in, v1::PutHeader* out) {
+  out->set_ns(in.ns);
+  out->set_kind(static_cast<v1::AssetKind>(in.kind));
+  out->mutable_metadata()->insert(in.metadata.begin(), in.metadata.end());
+  ToAll(in.parents, out->mutable_parents());
+  if (in.expected_size) out->set_expected_size(*in.expected_size);
+  out->set_expected_id(RawOpt(in.expected_id));
+}
+
+Result<PutOptions> FromProto(const v1::PutHeader& in) {
+  PutOptions o;
+  o.ns = in.ns();
+  AIFS_ASSIGN_OR_RETURN(o.kind, ParseKind(in.kind(), true));
+  o.metadata.insert(in.metadata().begin(), in.metadata().end());
+  AIFS_ASSIGN_OR_RETURN(o.parents, FromAll<ParentRef>(in.parents()));
+  if (in.has_expected_size()) o.expected_size = in.expected_size();
+  AIFS_ASSIGN_OR_RETURN(o.expected_id, ParseOptionalAsset(in.expected_id()));
+  return o;
+}
+
+void ToProto(const PutResult& in, v1::PutAssetResponse* out) {
+  ToProto(in.asset, out->mutable_asset());
+  out->set_created(in.created);
+  out->set_staged(in.staged);
+  out->set_chunks_total(in.chunks_total);
+  out->set_chunks_new(in.chunks_new);
+  out->set_bytes_stored(in.bytes_stored);
+}
+
+Result<PutResult> FromProto(const v1::PutAssetResponse& in) {
+  PutResult r;
+  AIFS_ASSIGN_OR_RETURN(r.asset, FromProto(in.asset()));
+  r.created = in.created();
+  r.staged = in.staged();
+  r.chunks_total = in.chunks_total();
+  r.chunks_new = in.chunks_new();
+  r.bytes_stored = in.bytes_stored();
+  return r;
+}
+
+void ToProto(const ListOptions& in, v1::ListAssetsRequest* out) {
+  out->set_ns(in.ns);
+  out->set_limit(static_cast<uint32_t>(std::min<size_t>(in.limit, UINT32_MAX)));
+  out->set_page_token(in.page_token);
+  ToAll(in.filters, out->mutable_filters());
+  if (in.kind) out->set_kind(static_cast<v1::AssetKind>(*in.kind));
+}
+
+Result<ListOptions> FromProto(const v1::ListAssetsRequest& in) {
+  ListOptions o;
+  o.ns = in.ns();
+  if (in.limit() != 0) o.limit = in.limit();
+  o.page_token = in.page_token();
+  AIFS_ASSIGN_OR_RETURN(o.filters, FromAll<MetaFilter>(in.filters()));
+  if (in.kind() != v1::ASSET_KIND_UNSPECIFIED) {
+    AIFS_ASSIGN_OR_RETURN(o.kind, ParseKind(in.kind(), false));
+  }
+  return o;
+}
+
+void ToProto(const LineageGraph& in, v1::GetLineageResponse* out) {
+  out->set_root(Raw(in.root.bytes()));
+  ToAll(in.edges, out->mutable_edges());
+  ToAll(in.assets, out->mutable_assets());
+}
+
+Result<LineageGraph> FromProto(const v1::GetLineageResponse& in) {
+  LineageGraph g;
+  AIFS_ASSIGN_OR_RETURN(g.root, ParseAssetId(in.root()));
+  AIFS_ASSIGN_OR_RETURN(g.edges, FromAll<LineageEdge>(in.edges()));
+  AIFS_ASSIGN_OR_RETURN(g.assets, FromAll<AssetInfo>(in.assets()));
+  return g;
+}
+
+void ToProto(const SnapshotInfo& in, v1::Snapshot* out) {
+  out->set_ns(in.ns);
+  out->set_id(Raw(in.id.bytes()));
+  out->set_root(Raw(in.root));
+  out->set_height(in.height);
+  out->set_count(in.count);
+  out->set_created_unix_ns(in.created_unix_ns);
+  out->set_signature(Raw(in.signature));
+  out->set_public_key(Raw(in.public_key));
+  out->set_explicit_set(in.explicit_set);
+}
+
+Result<SnapshotInfo> FromProto(const v1::Snapshot& in) {
+  SnapshotInfo s;
+  s.ns = in.ns();
+  AIFS_ASSIGN_OR_RETURN(s.id, ParseSnapshotId(in.id()));
+  AIFS_ASSIGN_OR_RETURN(s.root, ParseFixed<32>(in.root(), "snapshot root"));
+  if (in.height() > 255)
+    return err::InvalidArgument("BAD_FIELD", "snapshot height " + std::to_string(in.height()));
+  s.height = static_cast<uint8_t>(in.height());
+  s.count = in.count();
+  s.created_unix_ns = in.created_unix_ns();
+  AIFS_ASSIGN_OR_RETURN(s.signature, ParseFixed<64>(in.signature(), "snapshot signature"));
+  AIFS_ASSIGN_OR_RETURN(s.public_key, ParseFixed<32>(in.public_key(), "snapshot public key"));
+  s.explicit_set = in.explicit_set();
+  return s;
+}
+
+void ToProto(const SnapshotProof& in, v1::Proof* out) {
+  ToProto(in.snapshot, out->mutable_snapshot());
+  out->set_asset(Raw(in.asset.bytes()));
+  for (const auto& n : in.nodes) out->add_nodes(n);
+}
+
+Result<SnapshotProof> FromProto(const v1::Proof& in) {
+  SnapshotProof p;
+  AIFS_ASSIGN_OR_RETURN(p.snapshot, FromProto(in.snapshot()));
+  AIFS_ASSIGN_OR_RETURN(p.asset, ParseAssetId(in.asset()));
+  p.nodes.assign(in.nodes().begin(), in.nodes().end());
+  return p;
+}
+
+void ToProto(const SnapshotDiff& in, v1::DiffSnapshotsResponse* out) {
+  for (const AssetId& id : in.added) out->add_added(Raw(id.bytes()));
+  for (const AssetId& id : in.removed) out->add_removed(Raw(id.bytes()));
+}
+
+Result<SnapshotDiff> FromProto(const v1::DiffSnapshotsResponse& in) {
+  SnapshotDiff d;
+  AIFS_ASSIGN_OR_RETURN(d.added, AssetIds(in.added()));
+  AIFS_ASSIGN_OR_RETURN(d.removed, AssetIds(in.removed()));
+  return d;
+}
+
+void ToProto(const BranchInfo& in, v1::Branch* out) {
+  out->set_name(in.name);
+  out->set_snapshot(Raw(in.snapshot.bytes()));
+  out->set_updated_unix_ns(in.updated_unix_ns);
+  out->set_updated_by(in.updated_by);
+  out->set_moves(in.moves);
+}
+
+Result<BranchInfo> FromProto(const v1::Branch& in) {
+  BranchInfo b;
+  b.name = in.name();
+  AIFS_ASSIGN_OR_RETURN(b.snapshot, ParseSnapshotId(in.snapshot()));
+  b.updated_unix_ns = in.updated_unix_ns();
+  b.updated_by = in.updated_by();
+  b.moves = in.moves();
+  return b;
+}
+
+void ToProto(const BranchMoveInfo& in, v1::BranchMove* out) {
+  out->set_old_snapshot(RawOpt(in.old_snapshot));
+  out->set_new_snapshot(RawOpt(in.new_snapshot));
+  out->set_unix_ns(in.unix_ns);
+  out->set_who(in.who);
+}
+
+Result<BranchMoveInfo> FromProto(const v1::BranchMove& in) {
+  BranchMoveInfo m;
+  AIFS_ASSIGN_OR_RETURN(m.old_snapshot, ParseOptionalSnapshot(in.old_snapshot()));
+  AIFS_ASSIGN_OR_RETURN(m.new_snapshot, ParseOptionalSnapshot(in.new_snapshot()));
+  m.unix_ns = in.unix_ns();
+  m.who = in.who();
+  return m;
+}
+
+void ToProto(const TagInfo& in, v1::Tag* out) {
+  out->set_name(in.name);
+  out->set_snapshot(Raw(in.snapshot.bytes()));
+  out->set_created_unix_ns(in.created_unix_ns);
+  out->set_created_by(in.created_by);
+}
+
+Result<TagInfo> FromProto(const v1::Tag& in) {
+  TagInfo t;
+  t.name = in.name();
+  AIFS_ASSIGN_OR_RETURN(t.snapshot, ParseSnapshotId(in.snapshot()));
+  t.created_unix_ns = in.created_unix_ns();
+  t.created_by = in.created_by();
+  return t;
+}
+
+void ToProto(const Event& in, v1::Event* out) {
+  out->set_seq(in.seq);
+  out->set_type(static_cast<v1::EventType>(in.type));
+  out->set_unix_ns(in.unix_ns);
+  out->set_ns(in.ns);
+  out->set_asset(RawOpt(in.asset));
+  out->set_parent(RawOpt(in.parent));
+  out->set_snapshot(RawOpt(in.snapshot));
+  out->set_old_snapshot(RawOpt(in.old_snapshot));
+  out->set_name(in.name);
+  out->set_who(in.who);
+}
+
+Result<Event> FromProto(const v1::Event& in) {
+  Event e;
+  e.seq = in.seq();
+  if (in.type() == v1::EVENT_TYPE_UNSPECIFIED || !v1::EventType_IsValid(in.type()))
+    return err::InvalidArgument("UNKNOWN_EVENT_TYPE", "event type " + std::to_string(in.type()));
+  e.type = static_cast<EventType>(in.type());
+  e.unix_ns = in.unix_ns();
+  e.ns = in.ns();
+  AIFS_ASSIGN_OR_RETURN(e.asset, ParseOptionalAsset(in.asset()));
+  AIFS_ASSIGN_OR_RETURN(e.parent, ParseOptionalAsset(in.parent()));
+  AIFS_ASSIGN_OR_RETURN(e.snapshot, ParseOptionalSnapshot(in.snapshot()));
+  AIFS_ASSIGN_OR_RETURN(e.old_snapshot, ParseOptionalSnapshot(in.old_snapshot()));
+  e.name = in.name();
+  e.who = in.who();
+  return e;
+}
+
+void ToProto(const EventQuery& in, v1::SubscribeEventsRequest* out) {
+  out->set_ns(in.ns);
+  for (EventType t : in.types) out->add_types(static_cast<v1::EventType>(t));
+  out->set_after(in.after);
+  out->set_follow(in.follow);
+}
+
+Result<EventQuery> FromProto(const v1::SubscribeEventsRequest& in) {
+  EventQuery q;
+  q.ns = in.ns();
+  for (int t : in.types()) {
+    if (t == v1::EVENT_TYPE_UNSPECIFIED || !v1::EventType_IsValid(t))
+      return err::InvalidArgument("UNKNOWN_EVENT_TYPE", "event type " + std::to_string(t));
+    q.types.push_back(static_cast<EventType>(t));
+  }
+  q.after = in.after();
+  q.follow = in.follow();
+  return q;
+}
+
+void ToProto(const GcReport& in, v1::CollectGarbageResponse* out) {
+  out->set_dry_run(in.dry_run);
+  out->set_objects_scanned(in.objects_scanned);
+  out->set_orphan_objects(in.orphan_objects);
+  out->set_orphan_bytes(in.orphan_bytes);
+  out->set_reclaimed_objects(in.reclaimed_objects);
+}
+
+GcReport FromProto(const v1::CollectGarbageResponse& in) {
+  return GcReport{in.dry_run(), in.objects_scanned(), in.orphan_objects(), in.orphan_bytes(),
+                  in.reclaimed_objects()};
+}
+
+void ToProto(const StoreDescription& in, v1::StoreInfo* out) {
+  out->set_data_dir(in.data_dir);
+  out->set_meta_url(in.meta_url);
+  out->set_chunk_url(in.chunk_url);
+  out->set_kms_kind(in.kms_kind);
+  out->set_kms_current_key(in.kms_current_key);
+  out->set_chunk_min(in.chunk_min);
+  out->set_chunk_avg(in.chunk_avg);
+  out->set_chunk_max(in.chunk_max);
+  out->set_zstd_level(in.zstd_level);
+  out->set_read_only(in.read_only);
+}
+
+StoreDescription FromProto(const v1::StoreInfo& in) {
+  StoreDescription d;
+  d.data_dir = in.data_dir();
+  d.meta_url = in.meta_url();
+  d.chunk_url = in.chunk_url();
+  d.kms_kind = in.kms_kind();
+  d.kms_current_key = in.kms_current_key();
+  d.chunk_min = in.chunk_min();
+  d.chunk_avg = in.chunk_avg();
+  d.chunk_max = in.chunk_max();
+  d.zstd_level = in.zstd_level();
+  d.read_only = in.read_only();
+  return d;
+}
+
+}  // namespace aifs::rpc

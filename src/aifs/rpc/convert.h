@@ -1,0 +1,58 @@
+// Translation between the aifs::Api value types and the aifs.v1 messages,
+// used by both the server and the client so the two cannot drift apart.
+// Parsing a message checks what the types promise (ID lengths, enum ranges)
+// and answers INVALID_ARGUMENT with a stable reason otherwise.
+#pragma once
+
+#include "aifs/api/types.h"
+#include "aifs/v1/aifs.pb.h"
+
+namespace aifs::rpc {
+
+std::string Raw(ByteSpan bytes);
+Result<AssetId> ParseAssetId(const std::string& bytes);       // BAD_ASSET_ID
+Result<SnapshotId> ParseSnapshotId(const std::string& bytes); // BAD_SNAPSHOT_ID
+Result<AssetKind> ParseKind(v1::AssetKind kind, bool unspecified_is_blob);
+
+void ToProto(const NamespaceInfo& in, v1::Namespace* out);
+Result<NamespaceInfo> FromProto(const v1::Namespace& in);
+
+void ToProto(const AssetInfo& in, v1::Asset* out);
+Result<AssetInfo> FromProto(const v1::Asset& in);
+
+void ToProto(const PutOptions& in, v1::PutHeader* out);
+Result<PutOptions> FromProto(const v1::PutHeader& in);
+void ToProto(const PutResult& in, v1::PutAssetResponse* out);
+Result<PutResult> FromProto(const v1::PutAssetResponse& in);
+
+void ToProto(const ListOptions& in, v1::ListAssetsRequest* out);
+Result<ListOptions> FromProto(const v1::ListAssetsRequest& in);
+
+void ToProto(const LineageGraph& in, v1::GetLineageResponse* out);
+Result<LineageGraph> FromProto(const v1::GetLineageResponse& in);
+
+void ToProto(const SnapshotInfo& in, v1::Snapshot* out);
+Result<SnapshotInfo> FromProto(const v1::Snapshot& in);
+void ToProto(const SnapshotProof& in, v1::Proof* out);
+Result<SnapshotProof> FromProto(const v1::Proof& in);
+void ToProto(const SnapshotDiff& in, v1::DiffSnapshotsResponse* out);
+Result<SnapshotDiff> FromProto(const v1::DiffSnapshotsResponse& in);
+
+void ToProto(const BranchInfo& in, v1::Branch* out);
+Result<BranchInfo> FromProto(const v1::Branch& in);
+void ToProto(const BranchMoveInfo& in, v1::BranchMove* out);
+Result<BranchMoveInfo> FromProto(const v1::BranchMove& in);
+void ToProto(const TagInfo& in, v1::Tag* out);
+Result<TagInfo> FromProto(const v1::Tag& in);
+
+void ToProto(const Event& in, v1::Event* out);
+Result<Event> FromProto(const v1::Event& in);
+void ToProto(const EventQuery& in, v1::SubscribeEventsRequest* out);
+Result<EventQuery> FromProto(const v1::SubscribeEventsRequest& in);
+
+void ToProto(const GcReport& in, v1::CollectGarbageResponse* out);
+GcReport FromProto(const v1::CollectGarbageResponse& in);
+void ToProto(const StoreDescription& in, v1::StoreInfo* out);
+StoreDescription FromProto(const v1::StoreInfo& in);
+
+}  // namespace aifs::rpc

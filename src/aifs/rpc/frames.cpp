@@ -1,0 +1,48 @@
+#include "aifs/rpc/frames.h"
+
+#include "aifs/storage/compression.h"
+
+namespace aifs::rpc {
+
+void FrameEncoder::Encode(ByteSpan raw, v1::DataFrame* frame) {
+  constexpr int kSkipAfterMiss = 16;
+  frame->set_raw_size(static_cast<uint32_t>(raw.size()));
+  bool compressed = false;
+  if (zstd_ && skip_ == 0) {
+    compressed = MaybeCompress(raw, CompressionPolicy{.level = 1, .min_saving = 0.05}, scratch_);
+    if (!compressed) skip_ = kSkipAfterMiss;
+  } else if (skip_ > 0) {
+    --skip_;
+  }
+  if (compressed) {
+    frame->set_encoding(v1::DataFrame::ZSTD);
+    frame->set_data(scratch_.data(), scratch_.size());
+  } else {
+    frame->set_encoding(v1::DataFrame::IDENTITY);
+    frame->set_data(raw.data(), raw.size());
+  }
+  wire_bytes_ += frame->data().size();
+}
+
+Result<ByteSpan> DecodeFrame(const v1::DataFrame& frame, Bytes& scratch) {
+  auto bad = [](const std::string& why) { return err::InvalidArgument("BAD_FRAME", why); };
+  if (frame.raw_size() > kMaxFrameBytes)
+    return bad("data frame of " + std::to_string(frame.raw_size()) + " bytes exceeds the " +
+               std::to_string(kMaxFrameBytes) + "-byte limit");
+  switch (frame.encoding()) {
+    case v1::DataFrame::IDENTITY:
+      if (frame.data().size() != frame.raw_size())
+        return bad("frame holds " + std::to_string(frame.data().size()) +
+                   " bytes, raw_size says " + std::to_string(frame.raw_size()));
+      return AsBytes(frame.data());
+    case v1::DataFrame::ZSTD: {
+      Status st = Decompress(AsBytes(frame.data()), frame.raw_size(), scratch);
+      if (!st.ok()) return bad("zstd frame: " + st.message());
+      return ByteSpan(scratch.data(), frame.raw_size());
+    }
+    default:
+      return bad("unknown frame encoding " + std::to_string(frame.encoding()));
+  }
+}
+
+}  // namespace aifs::rpc

@@ -1,0 +1,37 @@
+// Bulk data on the wire: DataFrames of at most kMaxFrameBytes raw bytes,
+// zstd-compressed when the peer accepts it and it pays.
+#pragma once
+
+#include <string>
+
+#include "aifs/core/bytes.h"
+#include "aifs/core/status.h"
+#include "aifs/v1/aifs.pb.h"
+
+namespace aifs::rpc {
+
+inline constexpr size_t kMaxFrameBytes = 1 << 20;
+
+// Fills DataFrames from raw slices of at most kMaxFrameBytes. With zstd on,
+// each frame is compressed only if that saves enough; after a frame that did
+// not compress, the next few are sent raw without trying, so incompressible
+// streams cost almost nothing.
+class FrameEncoder {
+ public:
+  explicit FrameEncoder(bool zstd) : zstd_(zstd) {}
+  void Encode(ByteSpan raw, v1::DataFrame* frame);
+  uint64_t wire_bytes() const { return wire_bytes_; }
+
+ private:
+  bool zstd_;
+  int skip_ = 0;
+  Bytes scratch_;
+  uint64_t wire_bytes_ = 0;
+};
+
+// The raw bytes of `frame`, checked: a frame larger than kMaxFrameBytes, a
+// zstd frame that does not expand to exactly raw_size, or an unknown encoding
+// is INVALID_ARGUMENT BAD_FRAME. `scratch` holds decompressed bytes.
+Result<ByteSpan> DecodeFrame(const v1::DataFrame& frame, Bytes& scratch);
+
+}  // namespace aifs::rpc

@@ -1,0 +1,38 @@
+#include "aifs/rpc/status_codec.h"
+
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+
+namespace aifs::rpc {
+
+grpc::Status ToGrpc(const Status& status, const Metadata& info) {
+  if (status.ok()) return grpc::Status::OK;
+  google::rpc::ErrorInfo error;
+  error.set_reason(status.reason());
+  error.set_domain(std::string(kErrorDomain));
+  error.mutable_metadata()->insert(info.begin(), info.end());
+  google::rpc::Status details;
+  details.set_code(static_cast<int>(status.code()));
+  details.set_message(status.message());
+  details.add_details()->PackFrom(error);
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), status.message(),
+                      details.SerializeAsString());
+}
+
+Status FromGrpc(const grpc::Status& status, Metadata* info) {
+  if (status.ok()) return Status::Ok();
+  const Code code = static_cast<Code>(status.error_code());
+  google::rpc::Status details;
+  if (!status.error_details().empty() && details.ParseFromString(status.error_details())) {
+    for (const auto& any : details.details()) {
+      google::rpc::ErrorInfo error;
+      if (!any.Is<google::rpc::ErrorInfo>() || !any.UnpackTo(&error)) continue;
+      if (error.domain() != kErrorDomain) continue;
+      if (info) info->insert(error.metadata().begin(), error.metadata().end());
+      return Status(code, error.reason(), status.error_message());
+    }
+  }
+  return Status(code, std::string(CodeName(code)), status.error_message());
+}
+
+}  // namespace aifs::rpc

@@ -1,0 +1,28 @@
+// Status on the wire: an aifs::Status becomes the gRPC code plus a
+// google.rpc.Status in `grpc-status-details-bin` carrying an ErrorInfo
+// (domain "aifs", the stable reason, optional metadata), and back.
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include "aifs/api/types.h"
+
+namespace aifs::rpc {
+
+inline constexpr std::string_view kErrorDomain = "aifs";
+
+grpc::Status ToGrpc(const Status& status, const Metadata& info = {});
+
+// `info`, when given, receives the ErrorInfo metadata. Errors that did not
+// come from an AIFS server (transport failures) get the code's name as their
+// reason, e.g. UNAVAILABLE/UNAVAILABLE.
+Status FromGrpc(const grpc::Status& status, Metadata* info = nullptr);
+
+// Runs a handler body written with the AIFS_* macros and puts its Status on
+// the wire.
+template <typename Body>
+grpc::Status RunRpc(Body&& body) {
+  return ToGrpc(body());
+}
+
+}  // namespace aifs::rpc

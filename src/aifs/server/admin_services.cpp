@@ -1,0 +1,104 @@
+// aifs.v1.Admin, Introspect and Metrics over aifs::Api.
+#include "aifs/rpc/convert.h"
+#include "aifs/rpc/frames.h"
+#include "aifs/rpc/status_codec.h"
+#include "aifs/server/services.h"
+#include "aifs/server/version.h"
+
+namespace aifs::server {
+
+namespace {
+
+using grpc::ServerContext;
+using rpc::RunRpc;
+
+class AdminService final : public v1::Admin::Service {
+ public:
+  explicit AdminService(ServiceContext& ctx) : api_(ctx.api) {}
+
+  grpc::Status CreateNamespace(ServerContext*, const v1::CreateNamespaceRequest* req,
+                               v1::Namespace* resp) override {
+    return RunRpc([&]() -> Status {
+      Metadata labels(req->labels().begin(), req->labels().end());
+      AIFS_ASSIGN_OR_RETURN(NamespaceInfo ns, api_.CreateNamespace(req->name(), labels));
+      rpc::ToProto(ns, resp);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status DeleteNamespace(ServerContext*, const v1::DeleteNamespaceRequest* req,
+                               v1::Empty*) override {
+    return RunRpc([&] { return api_.DeleteNamespace(req->name()); });
+  }
+
+  grpc::Status CollectGarbage(ServerContext*, const v1::CollectGarbageRequest* req,
+                              v1::CollectGarbageResponse* resp) override {
+    return RunRpc([&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(GcReport r, api_.CollectGarbage(req->dry_run()));
+      rpc::ToProto(r, resp);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status RotateKey(ServerContext*, const v1::Empty*, v1::RotateKeyResponse* resp) override {
+    return RunRpc([&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(std::string id, api_.RotateKey());
+      resp->set_key_id(id);
+      return Status::Ok();
+    });
+  }
+
+ private:
+  Api& api_;
+};
+
+class IntrospectService final : public v1::Introspect::Service {
+ public:
+  explicit IntrospectService(ServiceContext& ctx) : ctx_(ctx) {}
+
+  grpc::Status GetInfo(ServerContext*, const v1::Empty*, v1::StoreInfo* resp) override {
+    return RunRpc([&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(StoreDescription d, ctx_.api.DescribeStore());
+      rpc::ToProto(d, resp);
+      resp->set_version(std::string(kVersion));
+      resp->set_build(std::string(kBuild));
+      for (const char* f : {"zstd-frames", "events", "transactions", "lineage", "snapshots",
+                            "branches", "tags", "proofs"})
+        resp->add_features(f);
+      resp->set_max_frame_bytes(rpc::kMaxFrameBytes);
+      resp->set_tls(ctx_.tls);
+      return Status::Ok();
+    });
+  }
+
+ private:
+  ServiceContext& ctx_;
+};
+
+class MetricsService final : public v1::Metrics::Service {
+ public:
+  explicit MetricsService(ServiceContext& ctx) : ctx_(ctx) {}
+
+  grpc::Status GetMetrics(ServerContext*, const v1::Empty*, v1::MetricsResponse* resp) override {
+    resp->set_content_type("text/plain; version=0.0.4");
+    resp->set_text(ctx_.metrics.Render(ctx_.api, ctx_.transactions.open_count()));
+    return grpc::Status::OK;
+  }
+
+ private:
+  ServiceContext& ctx_;
+};
+
+}  // namespace
+
+std::unique_ptr<v1::Admin::Service> NewAdminService(ServiceContext& ctx) {
+  return std::make_unique<AdminService>(ctx);
+}
+std::unique_ptr<v1::Introspect::Service> NewIntrospectService(ServiceContext& ctx) {
+  return std::make_unique<IntrospectService>(ctx);
+}
+std::unique_ptr<v1::Metrics::Service> NewMetricsService(ServiceContext& ctx) {
+  return std::make_unique<MetricsService>(ctx);
+}
+
+}  // namespace aifs::server

@@ -1,0 +1,378 @@
+// aifs.v1.Aifs: the data and metadata plane over aifs::Api.
+#include <algorithm>
+
+#include "aifs/rpc/convert.h"
+#include "aifs/rpc/frames.h"
+#include "aifs/rpc/status_codec.h"
+#include "aifs/server/services.h"
+
+namespace aifs::server {
+
+namespace {
+
+using grpc::ServerContext;
+using rpc::RunRpc;
+using rpc::FromProto;
+using rpc::ToProto;
+
+// Who is recorded in branch and tag logs: what the caller says, else its address.
+std::string Who(ServerContext* ctx, const std::string& claimed) {
+  return claimed.empty() ? ctx->peer() : claimed;
+}
+
+class AifsService final : public v1::Aifs::Service {
+ public:
+  explicit AifsService(ServiceContext& ctx) : ctx_(ctx), api_(ctx.api) {}
+
+  grpc::Status GetNamespace(ServerContext*, const v1::GetNamespaceRequest* req,
+                            v1::Namespace* resp) override {
+    return RunRpc([&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(NamespaceInfo ns, api_.GetNamespace(req->name()));
+      ToProto(ns, resp);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status ListNamespaces(ServerContext*, const v1::ListNamespacesRequest*,
+                              v1::ListNamespacesResponse* resp) override {
+    return RunRpc([&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(auto all, api_.ListNamespaces());
+      for (const NamespaceInfo& ns : all) ToProto(ns, resp->add_namespaces());
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status PutAsset(ServerContext* sctx, grpc::ServerReader<v1::PutAssetRequest>* reader,
+                        v1::PutAssetResponse* resp) override {
+    return RunRpc([&]() -> Status {
+      v1::PutAssetRequest msg;
+      if (!reader->Read(&msg) || !msg.has_header())
+        return err::InvalidArgument("PUT_HEADER_MISSING",
+                                    "a put stream starts with a header message");
+      AIFS_ASSIGN_OR_RETURN(PutOptions options, FromProto(msg.header()));
+      std::unique_ptr<AssetWriter> writer;
+      if (msg.header().transaction_id().empty()) {
+        AIFS_ASSIGN_OR_RETURN(writer, api_.BeginPut(options));
+      } else {
+        AIFS_ASSIGN_OR_RETURN(writer,
+                              ctx_.transactions.BeginPut(msg.header().transaction_id(), options));
+      }
+      // Destroying the writer on any early return aborts the put.
+      Bytes scratch;
+      while (true) {
+        if (!reader->Read(&msg)) {
+          if (sctx->IsCancelled())
+            return err::Cancelled("PUT_CANCELLED", "the client went away mid-put");
+          return err::InvalidArgument("PUT_TRUNCATED",
+                                      "the put stream ended without a finish message; nothing "
+                                      "was committed");
+        }
+        if (msg.has_finish()) break;
+        if (!msg.has_data())
+          return err::InvalidArgument("PUT_UNEXPECTED_MESSAGE",
+                                      "after the header a put stream carries data frames, then "
+                                      "finish");
+        AIFS_ASSIGN_OR_RETURN(ByteSpan raw, rpc::DecodeFrame(msg.data(), scratch));
+        ctx_.metrics.AddWireBytesIn(msg.data().data().size());
+        ctx_.metrics.AddBytesIn(raw.size());
+        AIFS_RETURN_IF_ERROR(writer->Write(raw));
+      }
+      AIFS_ASSIGN_OR_RETURN(PutResult result, writer->Commit());
+      ToProto(result, resp);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status GetAsset(ServerContext*, const v1::GetAssetRequest* req,
+                        v1::GetAssetResponse* resp) override {
+    return RunRpc([&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(req->id()));
+      AIFS_ASSIGN_OR_RETURN(AssetInfo info, api_.StatAsset(req->ns(), id, req->with_chunks()));
+      ToProto(info, resp->mutable_asset());
+      if (req->with_children()) {
+        AIFS_ASSIGN_OR_RETURN(LineageGraph g,
+                              api_.GetLineage(req->ns(), id, LineageDirection::kDown, 1));
+        for (const LineageEdge& e : g.edges) {
+          auto* c = resp->add_children();
+          c->set_asset(rpc::Raw(e.child.bytes()));
+          c->set_transform(e.transform);
+          c->set_transform_digest(e.transform_digest);
+        }
+      }
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status ReadAsset(ServerContext* sctx, const v1::ReadAssetRequest* req,
+                         grpc::ServerWriter<v1::ReadAssetResponse>* writer) override {
+    return RunRpc([&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(req->id()));
+      ReadRange range{req->offset(), req->has_length() ? req->length() : ReadRange::kToEnd};
+      rpc::FrameEncoder encoder(req->accept_zstd());
+      uint64_t offset = req->offset();
+      v1::ReadAssetResponse frame;
+      // Frames go out without gRPC's own compression: they are zstd already
+      // or not worth compressing.
+      const auto options = grpc::WriteOptions().set_no_compression();
+      Status st = api_.ReadAsset(req->ns(), id, range, [&](ByteSpan data) -> Status {
+        while (!data.empty()) {
+          ByteSpan piece = data.first(std::min(data.size(), rpc::kMaxFrameBytes));
+          frame.set_offset(offset);
+          const uint64_t wire_before = encoder.wire_bytes();
+          encoder.Encode(piece, frame.mutable_data());
+          if (!writer->Write(frame, options))
+            return err::Cancelled("READ_CANCELLED", "the client stopped reading");
+          ctx_.metrics.AddWireBytesOut(encoder.wire_bytes() - wire_before);
+          ctx_.metrics.AddBytesOut(piece.size());
+          offset += piece.size();
+          data = data.subspan(piece.size());
+        }
+        return sctx->IsCancelled() ? err::Cancelled("READ_CANCELLED", "the client went away")
+                                   : Status::Ok();
+      });
+      return st;
+    });
+  }
+
+  grpc::Status ListAssets(ServerContext*, const v1::ListAssetsRequest* req,
+                          v1::ListAssetsResponse* resp) override {
+    return RunRpc([&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(ListOptions options, FromProto(*req));
+      AIFS_ASSIGN_OR_RETURN(AssetPage page, api_.ListAssets(options));
+      for (const AssetInfo& a : page.assets) ToProto(a, resp->add_assets());
+      resp->set_next_page_token(page.next_page_token);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status DeleteAsset(ServerContext*, const v1::DeleteAssetRequest* req,
+                           v1::Empty*) override {
+    return RunRpc([&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(req->id()));
+      return api_.DeleteAsset(req->ns(), id, req->force());
+    });
+  }
+
+  grpc::Status VerifyAsset(ServerContext*, const v1::VerifyAssetRequest* req,
+                           v1::VerifyAssetResponse* resp) override {
+    Metadata counts;
+    Status st = [&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(req->id()));
+      AIFS_ASSIGN_OR_RETURN(VerifyReport report, api_.VerifyAsset(req->ns(), id));
+      resp->set_id(req->id());
+      resp->set_chunks_checked(report.chunks_checked);
+      resp->set_bytes_checked(report.bytes_checked);
+      counts = {{"chunks_checked", std::to_string(report.chunks_checked)},
+                {"bytes_checked", std::to_string(report.bytes_checked)}};
+      return report.result;
+    }();
+    return rpc::ToGrpc(st, counts);
+  }
+
+  grpc::Status BeginTransaction(ServerContext*, const v1::BeginTransactionRequest* req,
+                                v1::BeginTransactionResponse* resp) override {
+    return RunRpc([&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(auto txn, api_.BeginTransaction(req->ns()));
+      AIFS_ASSIGN_OR_RETURN(auto opened, ctx_.transactions.Open(std::move(txn), req->ns()));
+      resp->set_transaction_id(opened.id);
+      resp->set_expires_unix_ns(opened.expires_unix_ns);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status CommitTransaction(ServerContext*, const v1::CommitTransactionRequest* req,
+                                 v1::CommitTransactionResponse* resp) override {
+    return RunRpc([&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(auto results, ctx_.transactions.Commit(req->transaction_id()));
+      for (const PutResult& r : results) ToProto(r, resp->add_assets());
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status AbortTransaction(ServerContext*, const v1::AbortTransactionRequest* req,
+                                v1::Empty*) override {
+    return RunRpc([&] { return ctx_.transactions.Abort(req->transaction_id()); });
+  }
+
+  grpc::Status GetLineage(ServerContext*, const v1::GetLineageRequest* req,
+                          v1::GetLineageResponse* resp) override {
+    return RunRpc([&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(req->id()));
+      if (!v1::GetLineageRequest::Direction_IsValid(req->direction()))
+        return err::InvalidArgument("BAD_DIRECTION", "lineage direction is UP or DOWN");
+      const auto dir = req->direction() == v1::GetLineageRequest::UP ? LineageDirection::kUp
+                                                                     : LineageDirection::kDown;
+      AIFS_ASSIGN_OR_RETURN(LineageGraph g, api_.GetLineage(req->ns(), id, dir, req->depth()));
+      ToProto(g, resp);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status CreateSnapshot(ServerContext*, const v1::CreateSnapshotRequest* req,
+                              v1::Snapshot* resp) override {
+    return RunRpc([&]() -> Status {
+      std::vector<AssetId> ids;
+      for (const std::string& b : req->ids()) {
+        AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(b));
+        ids.push_back(id);
+      }
+      if (!req->explicit_set() && !ids.empty())
+        return err::InvalidArgument("IDS_WITHOUT_EXPLICIT_SET",
+                                    "ids are only read for an explicit-set snapshot");
+      AIFS_ASSIGN_OR_RETURN(SnapshotInfo s,
+                            api_.CreateSnapshot(req->ns(), req->explicit_set() ? &ids : nullptr));
+      ToProto(s, resp);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status GetSnapshot(ServerContext*, const v1::SnapshotRef* req,
+                           v1::Snapshot* resp) override {
+    return RunRpc([&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, api_.GetSnapshot(req->ns(), req->ref()));
+      ToProto(s, resp);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status ListSnapshots(ServerContext*, const v1::ListSnapshotsRequest* req,
+                             v1::ListSnapshotsResponse* resp) override {
+    return RunRpc([&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(auto all, api_.ListSnapshots(req->ns()));
+      for (const SnapshotInfo& s : all) ToProto(s, resp->add_snapshots());
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status VerifySnapshot(ServerContext*, const v1::SnapshotRef* req, v1::Empty*) override {
+    return RunRpc([&] { return api_.VerifySnapshot(req->ns(), req->ref()); });
+  }
+
+  grpc::Status ProveAsset(ServerContext*, const v1::ProveAssetRequest* req,
+                          v1::Proof* resp) override {
+    return RunRpc([&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(req->id()));
+      AIFS_ASSIGN_OR_RETURN(SnapshotProof p, api_.ProveAsset(req->ns(), req->ref(), id));
+      ToProto(p, resp);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status DiffSnapshots(ServerContext*, const v1::DiffSnapshotsRequest* req,
+                             v1::DiffSnapshotsResponse* resp) override {
+    return RunRpc([&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(SnapshotDiff d, api_.DiffSnapshots(req->ns(), req->a(), req->b()));
+      ToProto(d, resp);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status CreateBranch(ServerContext* sctx, const v1::CreateBranchRequest* req,
+                            v1::Branch* resp) override {
+    return RunRpc([&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(BranchInfo b, api_.CreateBranch(req->ns(), req->name(), req->ref(),
+                                                            Who(sctx, req->who())));
+      ToProto(b, resp);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status MoveBranch(ServerContext* sctx, const v1::MoveBranchRequest* req,
+                          v1::Branch* resp) override {
+    return RunRpc([&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(SnapshotId expected, rpc::ParseSnapshotId(req->expected()));
+      AIFS_ASSIGN_OR_RETURN(BranchInfo b, api_.MoveBranch(req->ns(), req->name(), expected,
+                                                          req->ref(), Who(sctx, req->who())));
+      ToProto(b, resp);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status DeleteBranch(ServerContext* sctx, const v1::DeleteRefRequest* req,
+                            v1::Empty*) override {
+    return RunRpc([&] { return api_.DeleteBranch(req->ns(), req->name(), Who(sctx, req->who())); });
+  }
+
+  grpc::Status ListBranches(ServerContext*, const v1::ListRefsRequest* req,
+                            v1::ListBranchesResponse* resp) override {
+    return RunRpc([&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(auto all, api_.ListBranches(req->ns()));
+      for (const BranchInfo& b : all) ToProto(b, resp->add_branches());
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status BranchLog(ServerContext*, const v1::BranchLogRequest* req,
+                         v1::BranchLogResponse* resp) override {
+    return RunRpc([&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(auto moves, api_.BranchLog(req->ns(), req->name()));
+      for (const BranchMoveInfo& m : moves) ToProto(m, resp->add_moves());
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status CreateTag(ServerContext* sctx, const v1::CreateTagRequest* req,
+                         v1::Tag* resp) override {
+    return RunRpc([&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(TagInfo t, api_.CreateTag(req->ns(), req->name(), req->ref(),
+                                                      Who(sctx, req->who())));
+      ToProto(t, resp);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status DeleteTag(ServerContext* sctx, const v1::DeleteRefRequest* req,
+                         v1::Empty*) override {
+    return RunRpc([&] { return api_.DeleteTag(req->ns(), req->name(), Who(sctx, req->who())); });
+  }
+
+  grpc::Status ListTags(ServerContext*, const v1::ListRefsRequest* req,
+                        v1::ListTagsResponse* resp) override {
+    return RunRpc([&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(auto all, api_.ListTags(req->ns()));
+      for (const TagInfo& t : all) ToProto(t, resp->add_tags());
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status SubscribeEvents(ServerContext* sctx, const v1::SubscribeEventsRequest* req,
+                               grpc::ServerWriter<v1::SubscribeEventsResponse>* writer) override {
+    // An idle follower gets a heartbeat about once a second, so a dead
+    // connection is noticed on both ends.
+    constexpr auto kHeartbeat = std::chrono::seconds(1);
+    return RunRpc([&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(EventQuery query, FromProto(*req));
+      uint64_t cursor = req->after();
+      auto last_write = std::chrono::steady_clock::now();
+      v1::SubscribeEventsResponse msg;
+      query.keep_going = [&] {
+        if (sctx->IsCancelled()) return false;
+        if (std::chrono::steady_clock::now() - last_write < kHeartbeat) return true;
+        msg.set_cursor(cursor);
+        last_write = std::chrono::steady_clock::now();
+        return writer->Write(msg);
+      };
+      Status st = api_.SubscribeEvents(query, [&](const Event& e) -> Status {
+        ToProto(e, msg.mutable_event());
+        if (!writer->Write(msg))
+          return err::Cancelled("SUBSCRIPTION_ENDED", "the subscriber went away");
+        cursor = e.seq;
+        last_write = std::chrono::steady_clock::now();
+        return Status::Ok();
+      });
+      return st;
+    });
+  }
+
+ private:
+  ServiceContext& ctx_;
+  Api& api_;
+};
+
+}  // namespace
+
+std::unique_ptr<v1::Aifs::Service> NewAifsService(ServiceContext& ctx) {
+  return std::make_unique<AifsService>(ctx);
+}
+
+}  // namespace aifs::server

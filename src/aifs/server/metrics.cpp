@@ -1,0 +1,122 @@
+#include "aifs/server/metrics.h"
+
+#include <chrono>
+#include <sstream>
+
+#include "aifs/core/status.h"
+
+namespace aifs::server {
+
+namespace {
+
+class RpcTimer : public grpc::experimental::Interceptor {
+ public:
+  RpcTimer(Metrics& metrics, std::string method)
+      : metrics_(metrics), method_(std::move(method)), start_(std::chrono::steady_clock::now()) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    using grpc::experimental::InterceptionHookPoints;
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+      const double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+      metrics_.RecordRpc(method_, methods->GetSendStatus().error_code(), secs);
+    }
+    methods->Proceed();
+  }
+
+ private:
+  Metrics& metrics_;
+  std::string method_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+class RpcTimerFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit RpcTimerFactory(Metrics& metrics) : metrics_(metrics) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new RpcTimer(metrics_, info->method());
+  }
+
+ private:
+  Metrics& metrics_;
+};
+
+void Gauge(std::ostringstream& out, const char* name, const char* help, double value) {
+  out << "# HELP " << name << " " << help << "\n# TYPE " << name << " gauge\n"
+      << name << " " << value << "\n";
+}
+
+void Counter(std::ostringstream& out, const char* name, const char* help, uint64_t value) {
+  out << "# HELP " << name << " " << help << "\n# TYPE " << name << " counter\n"
+      << name << " " << value << "\n";
+}
+
+}  // namespace
+
+void Metrics::RecordRpc(const std::string& method, int code, double seconds) {
+  std::lock_guard lock(mu_);
+  ++calls_[{method, code}];
+  Histogram& h = latency_[method];
+  for (size_t i = 0; i < kBuckets.size(); ++i)
+    if (seconds <= kBuckets[i]) ++h.buckets[i];
+  ++h.count;
+  h.sum += seconds;
+}
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+Metrics::InterceptorFactory() {
+  return std::make_unique<RpcTimerFactory>(*this);
+}
+
+std::string Metrics::Render(Api& api, size_t open_transactions) {
+  std::ostringstream out;
+  {
+    std::lock_guard lock(mu_);
+    out << "# HELP aifs_rpc_calls_total RPCs handled, by method and gRPC status code.\n"
+        << "# TYPE aifs_rpc_calls_total counter\n";
+    for (const auto& [key, n] : calls_)
+      out << "aifs_rpc_calls_total{method=\"" << key.first << "\",code=\""
+          << CodeName(static_cast<Code>(key.second)) << "\"} " << n << "\n";
+    out << "# HELP aifs_rpc_duration_seconds RPC latency, by method.\n"
+        << "# TYPE aifs_rpc_duration_seconds histogram\n";
+    for (const auto& [method, h] : latency_) {
+      for (size_t i = 0; i < kBuckets.size(); ++i)
+        out << "aifs_rpc_duration_seconds_bucket{method=\"" << method << "\",le=\""
+            << kBuckets[i] << "\"} " << h.buckets[i] << "\n";
+      out << "aifs_rpc_duration_seconds_bucket{method=\"" << method << "\",le=\"+Inf\"} "
+          << h.count << "\n";
+      out << "aifs_rpc_duration_seconds_sum{method=\"" << method << "\"} " << h.sum << "\n";
+      out << "aifs_rpc_duration_seconds_count{method=\"" << method << "\"} " << h.count << "\n";
+    }
+  }
+  Counter(out, "aifs_data_bytes_in_total", "Asset bytes received in puts.", bytes_in_);
+  Counter(out, "aifs_data_bytes_out_total", "Asset bytes sent by reads.", bytes_out_);
+  Counter(out, "aifs_wire_bytes_in_total", "Data frame bytes received (after zstd).", wire_in_);
+  Counter(out, "aifs_wire_bytes_out_total", "Data frame bytes sent (after zstd).", wire_out_);
+  Gauge(out, "aifs_open_transactions", "Remote transactions not yet committed or aborted.",
+        static_cast<double>(open_transactions));
+  auto namespaces = api.ListNamespaces();
+  if (namespaces.ok()) {
+    uint64_t assets = 0, chunks = 0, logical = 0, stored = 0;
+    for (const NamespaceInfo& ns : *namespaces) {
+      assets += ns.asset_count;
+      chunks += ns.chunk_count;
+      logical += ns.logical_bytes;
+      stored += ns.stored_bytes;
+    }
+    Gauge(out, "aifs_namespaces", "Namespaces.", static_cast<double>(namespaces->size()));
+    Gauge(out, "aifs_assets", "Live assets in all namespaces.", static_cast<double>(assets));
+    Gauge(out, "aifs_chunks", "Distinct stored chunks.", static_cast<double>(chunks));
+    Gauge(out, "aifs_logical_bytes", "Sum of asset sizes.", static_cast<double>(logical));
+    Gauge(out, "aifs_stored_bytes", "Bytes of sealed chunk objects.", static_cast<double>(stored));
+    Gauge(out, "aifs_space_saving_ratio",
+          "Logical bytes per stored byte (dedup and compression together).",
+          stored ? static_cast<double>(logical) / static_cast<double>(stored) : 1.0);
+  }
+  Gauge(out, "aifs_store_up", "1 when the store answered the metrics scrape.",
+        namespaces.ok() ? 1 : 0);
+  return out.str();
+}
+
+}  // namespace aifs::server

@@ -1,0 +1,595 @@
+// The gRPC server and the remote client over real loopback gRPC: the remote
+// Api must behave exactly like the embedded engine (same results, same codes
+// and reasons), and hostile streams must never leave anything visible.
+#include <grpcpp/grpcpp.h>
+#include <zstd.h>
+
+#include <atomic>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "aifs/client/remote_api.h"
+#include "aifs/rpc/status_codec.h"
+#include "aifs/server/server.h"
+#include "aifs/v1/aifs.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "test_util.h"
+
+namespace aifs::test {
+namespace {
+
+class ServerTest : public EngineFixture {
+ protected:
+  void SetUp() override { InitStore(); }
+  void TearDown() override {
+    remote_.reset();
+    if (server_) server_->Shutdown(std::chrono::milliseconds(100));
+  }
+
+  void StartServer(server::ServerOptions options = {}) {
+    options.listen = "127.0.0.1:0";
+    auto s = server::Server::Start(engine(), options);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    server_ = std::move(*s);
+    target_ = "127.0.0.1:" + std::to_string(server_->port());
+    remote_ = Connect();
+  }
+  std::unique_ptr<Api> Connect(bool zstd = true) {
+    auto r = ConnectRemote({.target = target_, .zstd = zstd});
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? std::move(*r) : nullptr;
+  }
+  std::unique_ptr<v1::Aifs::Stub> RawStub() {
+    return v1::Aifs::NewStub(grpc::CreateChannel(target_, grpc::InsecureChannelCredentials()));
+  }
+  std::string MetricsText() {
+    auto stub =
+        v1::Metrics::NewStub(grpc::CreateChannel(target_, grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    v1::MetricsResponse resp;
+    EXPECT_TRUE(stub->GetMetrics(&ctx, v1::Empty(), &resp).ok());
+    return resp.text();
+  }
+  // Sum of a Prometheus counter/gauge line (exact series name + labels).
+  static double Metric(const std::string& text, const std::string& series) {
+    std::regex line("^" + std::regex_replace(series, std::regex(R"([{}\\".+])"), R"(\$&)") +
+                        R"( ([0-9.e+-]+)$)",
+                    std::regex::multiline);
+    std::smatch m;
+    return std::regex_search(text, m, line) ? std::stod(m[1]) : -1;
+  }
+
+  std::unique_ptr<server::Server> server_;
+  std::string target_;
+  std::unique_ptr<Api> remote_;
+};
+
+TEST_F(ServerTest, RemoteRoundTripsBytesAndMetadataLikeTheEngine) {
+  StartServer();
+  for (size_t size : {size_t{0}, size_t{1}, size_t{70000}, size_t{3} << 20}) {
+    const Bytes data = RandomBytes(size, size + 1);
+    PutOptions o;
+    o.metadata = {{"size", std::to_string(size)}};
+    // Odd write sizes: the client regroups them into <= 1 MiB frames.
+    auto put = PutBytes(*remote_, data, o, {7, 65536, 1 << 20, 3 << 19});
+    ASSERT_TRUE(put.ok()) << put.status().ToString();
+    EXPECT_EQ(put->asset.id, IdOf(data));
+    EXPECT_TRUE(put->created);
+    EXPECT_EQ(put->asset.size, size);
+    auto back = ReadBytes(*remote_, "default", put->asset.id);
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_EQ(*back, data);
+    if (size > 100) {
+      auto range = ReadBytes(*remote_, "default", put->asset.id, {size / 3, size / 2});
+      ASSERT_TRUE(range.ok());
+      EXPECT_EQ(*range, Slice(data, size / 3, size / 2));
+    }
+    auto local = engine().StatAsset("default", put->asset.id, true);
+    auto far = remote_->StatAsset("default", put->asset.id, true);
+    ASSERT_TRUE(local.ok() && far.ok());
+    EXPECT_EQ(far->metadata, local->metadata);
+    EXPECT_EQ(far->chunk_count, local->chunk_count);
+    ASSERT_EQ(far->chunks.size(), local->chunks.size());
+    for (size_t i = 0; i < far->chunks.size(); ++i) {
+      EXPECT_EQ(far->chunks[i].hash, local->chunks[i].hash);
+      EXPECT_EQ(far->chunks[i].stored_size, local->chunks[i].stored_size);
+    }
+    auto report = remote_->VerifyAsset("default", put->asset.id);
+    ASSERT_TRUE(report.ok());
+    AIFS_EXPECT_OK(report->result);
+    EXPECT_EQ(report->bytes_checked, size);
+  }
+  // A re-put dedups, remotely too.
+  auto again = PutBytes(*remote_, RandomBytes(70000, 70001));
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->created);
+  EXPECT_EQ(again->chunks_new, 0u);
+}
+
+TEST_F(ServerTest, ListLineageSnapshotsBranchesTagsMatchTheEngine) {
+  StartServer();
+  auto a = PutBytes(*remote_, TextBytes(40000, 1), {.metadata = {{"split", "train"}}});
+  ASSERT_TRUE(a.ok());
+  PutOptions child;
+  child.metadata = {{"split", "test"}, {"stage", "tok"}};
+  child.parents = {{a->asset.id, "tokenize", "sha256:00"}};
+  auto b = PutBytes(*remote_, TextBytes(30000, 2), child);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+
+  ListOptions lo;
+  lo.filters = {{"split", MetaFilter::Op::kEquals, "test"}};
+  auto page = remote_->ListAssets(lo);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->assets.size(), 1u);
+  EXPECT_EQ(page->assets[0].id, b->asset.id);
+  lo.filters = {{"stage", MetaFilter::Op::kExists, ""}};
+  EXPECT_EQ(remote_->ListAssets(lo)->assets.size(), 1u);
+  lo = {};
+  lo.limit = 1;
+  auto first = remote_->ListAssets(lo);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->assets.size(), 1u);
+  ASSERT_FALSE(first->next_page_token.empty());
+  lo.page_token = first->next_page_token;
+  auto second = remote_->ListAssets(lo);
+  ASSERT_TRUE(second.ok());
+  ASSERT_EQ(second->assets.size(), 1u);
+  EXPECT_NE(second->assets[0].id, first->assets[0].id);
+
+  auto up = remote_->GetLineage("default", b->asset.id, LineageDirection::kUp, 3);
+  ASSERT_TRUE(up.ok());
+  ASSERT_EQ(up->edges.size(), 1u);
+  EXPECT_EQ(up->edges[0].parent, a->asset.id);
+  EXPECT_EQ(up->edges[0].transform, "tokenize");
+  AIFS_EXPECT_STATUS(remote_->DeleteAsset("default", a->asset.id), kFailedPrecondition,
+                     "HAS_CHILDREN");
+
+  auto s1 = remote_->CreateSnapshot("default", nullptr);
+  ASSERT_TRUE(s1.ok());
+  auto local_s1 = engine().GetSnapshot("default", s1->id.ToHex());
+  ASSERT_TRUE(local_s1.ok());
+  EXPECT_EQ(s1->root, local_s1->root);
+  EXPECT_EQ(s1->signature, local_s1->signature);
+  AIFS_EXPECT_OK(remote_->VerifySnapshot("default", s1->id.ToHex()));
+  auto proof = remote_->ProveAsset("default", s1->id.ToHex(), b->asset.id);
+  ASSERT_TRUE(proof.ok());
+  auto local_proof = engine().ProveAsset("default", s1->id.ToHex(), b->asset.id);
+  EXPECT_EQ(proof->nodes, local_proof->nodes);
+  std::vector<AssetId> only_a = {a->asset.id};
+  auto s0 = remote_->CreateSnapshot("default", &only_a);
+  ASSERT_TRUE(s0.ok());
+  EXPECT_TRUE(s0->explicit_set);
+  auto diff = remote_->DiffSnapshots("default", s0->id.ToHex(), s1->id.ToHex());
+  ASSERT_TRUE(diff.ok());
+  EXPECT_EQ(diff->added, std::vector<AssetId>{b->asset.id});
+  EXPECT_TRUE(diff->removed.empty());
+
+  ASSERT_TRUE(remote_->CreateBranch("default", "main", s0->id.ToHex(), "alice").ok());
+  AIFS_EXPECT_STATUS(remote_->MoveBranch("default", "main", s1->id, s1->id.ToHex(), "bob")
+                         .status(),
+                     kAborted, "BRANCH_MOVED");
+  auto moved = remote_->MoveBranch("default", "main", s0->id, s1->id.ToHex(), "bob");
+  ASSERT_TRUE(moved.ok());
+  EXPECT_EQ(moved->snapshot, s1->id);
+  auto log = remote_->BranchLog("default", "main");
+  ASSERT_TRUE(log.ok());
+  ASSERT_EQ(log->size(), 2u);
+  EXPECT_EQ((*log)[1].who, "bob");
+  EXPECT_EQ((*log)[1].old_snapshot, s0->id);
+  ASSERT_TRUE(remote_->CreateTag("default", "v1", "main", "alice").ok());
+  AIFS_EXPECT_STATUS(remote_->CreateTag("default", "v1", "main", "x").status(), kAlreadyExists,
+                     "TAG_EXISTS");
+  EXPECT_EQ(remote_->ListTags("default")->size(), 1u);
+  EXPECT_EQ(remote_->ListBranches("default")->size(), 1u);
+  EXPECT_EQ(remote_->ListSnapshots("default")->size(), 2u);
+  AIFS_EXPECT_OK(remote_->DeleteTag("default", "v1", "admin"));
+  AIFS_EXPECT_OK(remote_->DeleteBranch("default", "main", "admin"));
+  EXPECT_TRUE(remote_->ListBranches("default")->empty());
+
+  ASSERT_TRUE(remote_->CreateNamespace("team", {{"owner", "ml"}}).ok());
+  auto ns = remote_->GetNamespace("team");
+  ASSERT_TRUE(ns.ok());
+  EXPECT_EQ(ns->labels.at("owner"), "ml");
+  EXPECT_EQ(ns->signing_public_key, engine().GetNamespace("team")->signing_public_key);
+  EXPECT_EQ(remote_->ListNamespaces()->size(), 2u);
+  AIFS_EXPECT_OK(remote_->DeleteNamespace("team"));
+  auto gc = remote_->CollectGarbage(true);
+  ASSERT_TRUE(gc.ok());
+  EXPECT_EQ(gc->orphan_objects, 0u);
+  auto key = remote_->RotateKey();
+  ASSERT_TRUE(key.ok());
+  EXPECT_EQ(remote_->DescribeStore()->kms_current_key, *key);
+  AIFS_EXPECT_OK(remote_->CheckHealth());
+}
+
+// Every failure reaches the remote caller with the engine's own code and
+// reason (through google.rpc.Status details), never as OK.
+TEST_F(ServerTest, ErrorsKeepTheirCodeAndReasonAcrossTheWire) {
+  StartServer();
+  auto parent = MustPut(RandomBytes(1000, 1));
+  PutOptions with_child;
+  with_child.parents = {{parent.asset.id, "t", ""}};
+  ASSERT_TRUE(PutBytes(engine(), RandomBytes(900, 2), with_child).ok());
+  auto snap = engine().CreateSnapshot("default", nullptr);
+  ASSERT_TRUE(snap.ok());
+  ASSERT_TRUE(engine().CreateBranch("default", "b", snap->id.ToHex(), "x").ok());
+  const AssetId missing = IdOf(ToBytes("not stored"));
+
+  using Op = std::function<Status(Api&)>;
+  auto put = [](PutOptions o, Bytes data) {
+    return [o, data](Api& api) { return PutBytes(api, data, o).status(); };
+  };
+  const std::vector<std::pair<std::string, Op>> ops = {
+      {"get missing ns", [](Api& a) { return a.GetNamespace("nope").status(); }},
+      {"bad ns name", [](Api& a) { return a.GetNamespace("Bad/Name").status(); }},
+      {"create existing ns", [](Api& a) { return a.CreateNamespace("default", {}).status(); }},
+      {"delete non-empty ns", [](Api& a) { return a.DeleteNamespace("default"); }},
+      {"put into missing ns", put({.ns = "nope"}, RandomBytes(10, 3))},
+      {"put with missing parent", put({.parents = {{missing, "t", ""}}}, RandomBytes(10, 4))},
+      {"put size mismatch", put({.expected_size = 11}, RandomBytes(10, 5))},
+      {"put id mismatch", put({.expected_id = missing}, RandomBytes(10, 6))},
+      {"stat missing", [&](Api& a) { return a.StatAsset("default", missing, false).status(); }},
+      {"read missing", [&](Api& a) { return ReadBytes(a, "default", missing).status(); }},
+      {"read past end",
+       [&](Api& a) { return ReadBytes(a, "default", parent.asset.id, {5000, 1}).status(); }},
+      {"delete with children", [&](Api& a) { return a.DeleteAsset("default", parent.asset.id); }},
+      {"delete missing", [&](Api& a) { return a.DeleteAsset("default", missing); }},
+      {"verify missing", [&](Api& a) { return a.VerifyAsset("default", missing).status(); }},
+      {"lineage missing",
+       [&](Api& a) {
+         return a.GetLineage("default", missing, LineageDirection::kUp, 1).status();
+       }},
+      {"snapshot of missing asset",
+       [&](Api& a) {
+         std::vector<AssetId> ids = {missing};
+         return a.CreateSnapshot("default", &ids).status();
+       }},
+      {"unknown snapshot", [](Api& a) { return a.GetSnapshot("default", "nosuch").status(); }},
+      {"verify unknown snapshot", [](Api& a) { return a.VerifySnapshot("default", "nosuch"); }},
+      {"prove non-member",
+       [&](Api& a) { return a.ProveAsset("default", "b", missing).status(); }},
+      {"diff unknown", [](Api& a) { return a.DiffSnapshots("default", "b", "zz").status(); }},
+      {"branch exists",
+       [&](Api& a) { return a.CreateBranch("default", "b", "b", "x").status(); }},
+      {"move with stale expectation",
+       [&](Api& a) { return a.MoveBranch("default", "b", SnapshotId(), "b", "x").status(); }},
+      {"move missing branch",
+       [&](Api& a) { return a.MoveBranch("default", "q", snap->id, "b", "x").status(); }},
+      {"delete missing branch", [](Api& a) { return a.DeleteBranch("default", "q", "x"); }},
+      {"tag named like a branch",
+       [](Api& a) { return a.CreateTag("default", "b", "b", "x").status(); }},
+      {"delete missing tag", [](Api& a) { return a.DeleteTag("default", "q", "x"); }},
+      {"bad ref name", [](Api& a) { return a.CreateTag("default", "../x", "b", "x").status(); }},
+      {"events of bad ns",
+       [](Api& a) {
+         EventQuery q;
+         q.ns = "Bad/Ns";
+         return a.SubscribeEvents(q, [](const Event&) { return Status::Ok(); });
+       }},
+  };
+  for (const auto& [what, op] : ops) {
+    const Status local = op(engine());
+    const Status far = op(*remote_);
+    EXPECT_FALSE(local.ok()) << what << ": the engine accepted it";
+    EXPECT_EQ(far.code(), local.code()) << what << ": " << far.ToString() << " vs "
+                                        << local.ToString();
+    EXPECT_EQ(far.reason(), local.reason()) << what << ": " << far.ToString();
+  }
+  // Nothing a refused put sent became visible.
+  EXPECT_EQ(engine().GetNamespace("default")->asset_count, 2u);
+}
+
+// Hostile or broken put streams, sent with the raw stub: a clear error, and
+// nothing visible or left behind.
+TEST_F(ServerTest, BrokenPutStreamsCommitNothing) {
+  StartServer();
+  auto stub = RawStub();
+  const Bytes data = RandomBytes(300000, 5);
+  auto header = [] {
+    v1::PutAssetRequest m;
+    m.mutable_header()->set_ns("default");
+    return m;
+  };
+  auto frame = [](ByteSpan raw) {
+    v1::PutAssetRequest m;
+    m.mutable_data()->set_data(raw.data(), raw.size());
+    m.mutable_data()->set_raw_size(static_cast<uint32_t>(raw.size()));
+    return m;
+  };
+  auto finish = [] {
+    v1::PutAssetRequest m;
+    m.mutable_finish();
+    return m;
+  };
+  auto send = [&](const std::vector<v1::PutAssetRequest>& msgs) {
+    grpc::ClientContext ctx;
+    v1::PutAssetResponse resp;
+    auto w = stub->PutAsset(&ctx, &resp);
+    for (const auto& m : msgs)
+      if (!w->Write(m)) break;
+    w->WritesDone();
+    return rpc::FromGrpc(w->Finish());
+  };
+  AIFS_EXPECT_STATUS(send({}), kInvalidArgument, "PUT_HEADER_MISSING");
+  AIFS_EXPECT_STATUS(send({frame(data), finish()}), kInvalidArgument, "PUT_HEADER_MISSING");
+  AIFS_EXPECT_STATUS(send({header(), frame(data)}), kInvalidArgument, "PUT_TRUNCATED");
+  AIFS_EXPECT_STATUS(send({header(), frame(data), header(), finish()}), kInvalidArgument,
+                     "PUT_UNEXPECTED_MESSAGE");
+  auto lying = frame(data);
+  lying.mutable_data()->set_raw_size(12);
+  AIFS_EXPECT_STATUS(send({header(), lying, finish()}), kInvalidArgument, "BAD_FRAME");
+  const Bytes big = RandomBytes((1 << 20) + 1, 6);
+  AIFS_EXPECT_STATUS(send({header(), frame(big), finish()}), kInvalidArgument, "BAD_FRAME");
+  // A zstd bomb: 64 MiB of zeros in a few KiB, claiming to be 1 MiB.
+  Bytes zeros(64 << 20, 0), bomb(ZSTD_compressBound(zeros.size()));
+  bomb.resize(ZSTD_compress(bomb.data(), bomb.size(), zeros.data(), zeros.size(), 1));
+  auto bomb_frame = frame(bomb);
+  bomb_frame.mutable_data()->set_encoding(v1::DataFrame::ZSTD);
+  bomb_frame.mutable_data()->set_raw_size(1 << 20);
+  AIFS_EXPECT_STATUS(send({header(), bomb_frame, finish()}), kInvalidArgument, "BAD_FRAME");
+  auto garbage = frame(data);
+  garbage.mutable_data()->set_encoding(v1::DataFrame::ZSTD);
+  garbage.mutable_data()->set_raw_size(1000);
+  AIFS_EXPECT_STATUS(send({header(), garbage, finish()}), kInvalidArgument, "BAD_FRAME");
+  auto unknown = frame(data);
+  unknown.mutable_data()->set_encoding(static_cast<v1::DataFrame::Encoding>(7));
+  AIFS_EXPECT_STATUS(send({header(), unknown, finish()}), kInvalidArgument, "BAD_FRAME");
+  auto bad_parent = header();
+  bad_parent.mutable_header()->add_parents()->set_asset("short");
+  AIFS_EXPECT_STATUS(send({bad_parent, frame(data), finish()}), kInvalidArgument, "BAD_ASSET_ID");
+
+  // A client that goes away mid-stream.
+  {
+    grpc::ClientContext ctx;
+    v1::PutAssetResponse resp;
+    auto w = stub->PutAsset(&ctx, &resp);
+    ASSERT_TRUE(w->Write(header()));
+    ASSERT_TRUE(w->Write(frame(data)));
+    ctx.TryCancel();
+    EXPECT_FALSE(w->Finish().ok());
+  }
+  // The same bytes, well formed, go through: the failures were about the
+  // streams, not the data.
+  AIFS_EXPECT_OK(send({header(), frame(data), finish()}));
+  EXPECT_EQ(engine().GetNamespace("default")->asset_count, 1u);
+  // Every object the aborted puts wrote is gone again (allow the server a
+  // moment to finish unwinding the cancelled call).
+  for (int i = 0; i < 50; ++i) {
+    auto gc = engine().CollectGarbage(true);
+    ASSERT_TRUE(gc.ok());
+    if (gc->orphan_objects == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(engine().CollectGarbage(true)->orphan_objects, 0u);
+}
+
+TEST_F(ServerTest, TransactionsCommitTogetherAbortAndExpire) {
+  server::ServerOptions options;
+  options.transaction_lease = std::chrono::seconds(1);
+  StartServer(options);
+  const Bytes pa = RandomBytes(5000, 1), pb = RandomBytes(6000, 2);
+  {
+    auto txn = remote_->BeginTransaction("default");
+    ASSERT_TRUE(txn.ok());
+    auto w = (*txn)->BeginPut({});
+    ASSERT_TRUE(w.ok());
+    AIFS_ASSERT_OK((*w)->Write(pa));
+    auto a = (*w)->Commit();
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    EXPECT_TRUE(a->staged);
+    auto w2 = (*txn)->BeginPut({.parents = {{a->asset.id, "derive", ""}}});
+    ASSERT_TRUE(w2.ok());
+    AIFS_ASSERT_OK((*w2)->Write(pb));
+    ASSERT_TRUE((*w2)->Commit().ok());
+    AIFS_EXPECT_STATUS(engine().StatAsset("default", a->asset.id, false).status(), kNotFound,
+                       "ASSET_NOT_FOUND");  // staged only
+    auto done = (*txn)->Commit();
+    ASSERT_TRUE(done.ok()) << done.status().ToString();
+    EXPECT_EQ(done->size(), 2u);
+  }
+  EXPECT_EQ(engine().GetNamespace("default")->asset_count, 2u);
+  {
+    auto txn = remote_->BeginTransaction("default");
+    ASSERT_TRUE(txn.ok());
+    auto w = (*txn)->BeginPut({});
+    AIFS_ASSERT_OK((*w)->Write(RandomBytes(100, 3)));
+    ASSERT_TRUE((*w)->Commit().ok());
+  }  // dropped: aborted on the server
+  EXPECT_EQ(engine().GetNamespace("default")->asset_count, 2u);
+  {
+    auto txn = remote_->BeginTransaction("default");
+    ASSERT_TRUE(txn.ok());
+    auto wrong_ns = (*txn)->BeginPut({.ns = "other"});
+    ASSERT_TRUE(wrong_ns.ok());  // the error comes with the stream's end
+    AIFS_EXPECT_STATUS((*wrong_ns)->Commit().status(), kInvalidArgument,
+                       "TRANSACTION_NAMESPACE");
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // lease runs out
+    AIFS_EXPECT_STATUS((*txn)->Commit().status(), kNotFound, "TRANSACTION_NOT_FOUND");
+  }
+  EXPECT_EQ(engine().GetNamespace("default")->asset_count, 2u);
+}
+
+TEST_F(ServerTest, EventsStreamResumeAndArrivePromptly) {
+  StartServer();
+  auto first = PutBytes(*remote_, RandomBytes(100, 1));
+  ASSERT_TRUE(first.ok());
+  std::vector<Event> all;
+  AIFS_ASSERT_OK(remote_->SubscribeEvents({}, [&](const Event& e) {
+    all.push_back(e);
+    return Status::Ok();
+  }));
+  ASSERT_EQ(all.size(), 2u);  // namespace "default" created, the put
+  EXPECT_EQ(all[1].type, EventType::kAssetCommitted);
+  EXPECT_EQ(all[1].asset, first->asset.id);
+
+  // A follower on its own connection; a put on another reaches it promptly.
+  auto follower_api = Connect();
+  std::atomic<bool> stop{false};
+  std::vector<std::pair<Event, std::chrono::steady_clock::time_point>> got;
+  std::mutex mu;
+  EventQuery q;
+  q.after = all.back().seq;
+  q.follow = true;
+  q.keep_going = [&] { return !stop.load(); };
+  std::thread follower([&] {
+    Status st = follower_api->SubscribeEvents(q, [&](const Event& e) {
+      std::lock_guard lock(mu);
+      got.emplace_back(e, std::chrono::steady_clock::now());
+      return Status::Ok();
+    });
+    EXPECT_EQ(st.reason(), "SUBSCRIPTION_ENDED") << st.ToString();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::vector<std::chrono::nanoseconds> delays;
+  std::vector<AssetId> ids;
+  for (int i = 0; i < 5; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = PutBytes(*remote_, RandomBytes(100, 10 + i));
+    ASSERT_TRUE(r.ok());
+    ids.push_back(r->asset.id);
+    while (true) {
+      {
+        std::lock_guard lock(mu);
+        if (got.size() == ids.size()) {
+          delays.push_back(got.back().second - t0);
+          break;
+        }
+      }
+      ASSERT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  }
+  // The heartbeat lets the client notice keep_going within about a second.
+  stop = true;
+  follower.join();
+  for (size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(got[i].first.asset, ids[i]);
+  std::sort(delays.begin(), delays.end());
+  // Includes the put's own commit; the push itself adds no polling delay.
+  EXPECT_LT(delays[delays.size() / 2], std::chrono::milliseconds(100));
+
+  // Resume after the third of them: exactly the last two, once.
+  std::vector<Event> rest;
+  EventQuery resume;
+  resume.after = got[2].first.seq;
+  AIFS_ASSERT_OK(remote_->SubscribeEvents(resume, [&](const Event& e) {
+    rest.push_back(e);
+    return Status::Ok();
+  }));
+  ASSERT_EQ(rest.size(), 2u);
+  EXPECT_EQ(rest[0].asset, ids[3]);
+  EXPECT_EQ(rest[1].asset, ids[4]);
+}
+
+// 16 clients, each on its own connection, mixing puts, reads and snapshots;
+// afterwards every byte of every asset is checked.
+TEST_F(ServerTest, SixteenConcurrentClientsLoseNothing) {
+  StartServer();
+  constexpr int kClients = 16, kOps = 12;
+  std::vector<std::vector<std::pair<AssetId, uint64_t>>> written(kClients);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c)
+    clients.emplace_back([&, c] {
+      auto api = Connect(c % 2 == 0);
+      if (!api) return void(++failures);
+      for (int i = 0; i < kOps; ++i) {
+        const uint64_t seed = 1000 * c + i;
+        const Bytes data = (i % 3 == 0) ? TextBytes(20000 + 1000 * i, seed)
+                                        : RandomBytes(30000 + 7000 * i, seed);
+        auto put = PutBytes(*api, data);
+        if (!put.ok() || put->asset.id != IdOf(data)) {
+          ++failures;
+          continue;
+        }
+        written[c].emplace_back(put->asset.id, seed);
+        auto back = ReadBytes(*api, "default", written[c][i / 2].first);
+        if (!back.ok() || IdOf(*back) != written[c][i / 2].first) ++failures;
+        if (i % 4 == 3 && !api->CreateSnapshot("default", nullptr).ok()) ++failures;
+      }
+    });
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  size_t total = 0;
+  for (int c = 0; c < kClients; ++c)
+    for (const auto& [id, seed] : written[c]) {
+      ++total;
+      auto report = engine().VerifyAsset("default", id);
+      ASSERT_TRUE(report.ok());
+      AIFS_EXPECT_OK(report->result);
+    }
+  EXPECT_EQ(total, size_t{kClients * kOps});
+  EXPECT_EQ(engine().GetNamespace("default")->asset_count, total);
+  auto snaps = engine().ListSnapshots("default");
+  ASSERT_TRUE(snaps.ok());
+  EXPECT_EQ(snaps->size(), size_t{kClients * (kOps / 4)});
+  for (const auto& s : *snaps) AIFS_EXPECT_OK(engine().VerifySnapshot("default", s.id.ToHex()));
+}
+
+TEST_F(ServerTest, ZstdFramesShrinkCompressibleDataOnTheWireBothWays) {
+  StartServer();
+  const Bytes text = TextBytes(4 << 20, 1);
+  auto put = PutBytes(*remote_, text);
+  ASSERT_TRUE(put.ok());
+  ASSERT_TRUE(ReadBytes(*remote_, "default", put->asset.id).ok());
+  std::string m = MetricsText();
+  EXPECT_EQ(Metric(m, "aifs_data_bytes_in_total"), static_cast<double>(text.size()));
+  EXPECT_LT(Metric(m, "aifs_wire_bytes_in_total"), text.size() / 2.0);
+  EXPECT_EQ(Metric(m, "aifs_data_bytes_out_total"), static_cast<double>(text.size()));
+  EXPECT_LT(Metric(m, "aifs_wire_bytes_out_total"), text.size() / 2.0);
+
+  // Without zstd (or for random data) the wire carries the bytes as they are.
+  auto plain = Connect(/*zstd=*/false);
+  const Bytes text2 = TextBytes(2 << 20, 2);
+  ASSERT_TRUE(PutBytes(*plain, text2).ok());
+  std::string m2 = MetricsText();
+  EXPECT_EQ(Metric(m2, "aifs_wire_bytes_in_total") - Metric(m, "aifs_wire_bytes_in_total"),
+            static_cast<double>(text2.size()));
+  EXPECT_GE(Metric(m2, R"(aifs_rpc_calls_total{method="/aifs.v1.Aifs/PutAsset",code="OK"})"), 2);
+  EXPECT_GE(Metric(m2, R"(aifs_rpc_duration_seconds_count{method="/aifs.v1.Aifs/ReadAsset"})"),
+            1);
+  EXPECT_EQ(Metric(m2, "aifs_assets"), 2);
+  EXPECT_EQ(Metric(m2, "aifs_store_up"), 1);
+}
+
+TEST_F(ServerTest, HealthFollowsTheBackends) {
+  server::ServerOptions options;
+  options.health_interval = std::chrono::milliseconds(50);
+  StartServer(options);
+  auto health = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel(target_, grpc::InsecureChannelCredentials()));
+  auto status_of = [&](const std::string& service) {
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckRequest req;
+    req.set_service(service);
+    grpc::health::v1::HealthCheckResponse resp;
+    EXPECT_TRUE(health->Check(&ctx, req, &resp).ok());
+    return resp.status();
+  };
+  using HS = grpc::health::v1::HealthCheckResponse;
+  EXPECT_EQ(status_of(""), HS::SERVING);
+  EXPECT_EQ(status_of("readiness"), HS::SERVING);
+  EXPECT_EQ(status_of("liveness"), HS::SERVING);
+  // The chunk store stops taking writes: not ready (but alive) until it is back.
+  std::filesystem::rename(ChunkDir(), ChunkDir() + ".away");
+  auto wait_for = [&](HS::ServingStatus want) {
+    for (int i = 0; i < 100 && status_of("readiness") != want; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return status_of("readiness");
+  };
+  EXPECT_EQ(wait_for(HS::NOT_SERVING), HS::NOT_SERVING);
+  EXPECT_EQ(status_of("liveness"), HS::SERVING);
+  EXPECT_FALSE(remote_->CheckHealth().ok());
+  std::filesystem::rename(ChunkDir() + ".away", ChunkDir());
+  EXPECT_EQ(wait_for(HS::SERVING), HS::SERVING);
+  AIFS_EXPECT_OK(remote_->CheckHealth());
+}
+
+TEST_F(ServerTest, ConnectingToNothingIsUnavailable) {
+  auto r = ConnectRemote({.target = "127.0.0.1:1", .connect_timeout = std::chrono::seconds(1)});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kUnavailable);
+}
+
+}  // namespace
+}  // namespace aifs::test
