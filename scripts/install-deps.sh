@@ -9,6 +9,8 @@ PKGS=(
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy restic
+  # gRPC interop test: Python client with stubs generated from proto/; zstd frames via the CLI
+  python3-grpcio python3-grpc-tools python3-protobuf zstd
   # asset kinds: Arrow IPC / FlatBuffers / ZIP, interop readers, fuzzing
   flatbuffers-compiler libflatbuffers-dev python3-flatbuffers libzip-dev zip unzip
   clang libclang-rt-14-dev
