@@ -41,7 +41,13 @@ json NamespaceJson(const NamespaceInfo& ns) {
           {"assets", ns.asset_count},
           {"logical_bytes", ns.logical_bytes},
           {"chunks", ns.chunk_count},
-          {"stored_bytes", ns.stored_bytes}};
+          {"stored_bytes", ns.stored_bytes},
+          {"policy",
+           {{"max_logical_bytes", ns.policy.max_logical_bytes},
+            {"max_assets", ns.policy.max_assets},
+            {"zstd_level", ns.policy.zstd_level ? json(*ns.policy.zstd_level) : json(nullptr)},
+            {"keep_snapshots", ns.policy.keep_snapshots},
+            {"keep_snapshot_seconds", ns.policy.keep_snapshot_seconds}}}};
 }
 
 json AssetJson(const AssetInfo& a) {
@@ -112,9 +118,9 @@ Result<std::vector<AssetUri>> ResolveRefs(const std::vector<std::string>& refs,
   return out;
 }
 
-std::string NsOrDefault(const std::string& ns) { return ns.empty() ? "default" : ns; }
-
 }  // namespace
+
+std::string NsOrDefault(const std::string& ns) { return ns.empty() ? "default" : ns; }
 
 Result<Metadata> ParseKeyValues(const std::vector<std::string>& items) {
   Metadata m;
@@ -207,6 +213,12 @@ Status NsShow(Api& api, const Output& out, const std::string& name) {
             << "stored bytes:  " << ns.stored_bytes << " (" << HumanBytes(ns.stored_bytes)
             << ")\n";
   for (const auto& [k, v] : ns.labels) std::cout << "label:         " << k << "=" << v << "\n";
+  const NamespacePolicy& p = ns.policy;
+  if (p.max_logical_bytes) std::cout << "quota bytes:   " << p.max_logical_bytes << "\n";
+  if (p.max_assets) std::cout << "quota assets:  " << p.max_assets << "\n";
+  if (p.zstd_level) std::cout << "zstd level:    " << *p.zstd_level << "\n";
+  if (p.keep_snapshots) std::cout << "keep snaps:    " << p.keep_snapshots << "\n";
+  if (p.keep_snapshot_seconds) std::cout << "keep snaps s:  " << p.keep_snapshot_seconds << "\n";
   return Status::Ok();
 }
 

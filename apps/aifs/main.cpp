@@ -12,7 +12,7 @@
 #include "aifs/engine/engine.h"
 #include "commands.h"
 #include "kind_commands.h"
-#include "server_commands.h"
+#include "admin_commands.h"
 
 namespace {
 
@@ -117,6 +117,21 @@ int main(int argc, char** argv) {
   ns_rm->add_option("name", ns_name)->required();
   ns_rm->callback([&] {
     set(false, [&](auto& api, auto& out) { return aifs::cli::NsRemove(api, out, ns_name); });
+  });
+
+  aifs::cli::PolicyArgs policy;
+  auto* ns_policy = ns_cmd->add_subcommand("policy", "set quotas, compression and retention");
+  ns_policy->add_option("name", policy.ns)->required();
+  ns_policy->add_option("--max-bytes", policy.max_bytes, "quota on logical bytes (0: none)");
+  ns_policy->add_option("--max-assets", policy.max_assets, "quota on assets (0: none)");
+  ns_policy->add_option("--zstd-level", policy.zstd_level,
+                        "chunk compression for new puts (0: off, -1: store default)");
+  ns_policy->add_option("--keep-snapshots", policy.keep_snapshots,
+                        "pruning keeps the newest N snapshots (0: no count limit)");
+  ns_policy->add_option("--keep-seconds", policy.keep_seconds,
+                        "pruning keeps snapshots younger than this (0: no age limit)");
+  ns_policy->callback([&] {
+    set(false, [&](auto& api, auto& out) { return aifs::cli::NsPolicy(api, out, policy); });
   });
 
   // put
@@ -285,6 +300,19 @@ int main(int argc, char** argv) {
       });
     });
   }
+  aifs::PruneOptions prune;
+  auto* snap_prune = snap_cmd->add_subcommand(
+      "prune", "remove snapshots beyond the retention that no branch or tag names");
+  snap_prune->add_option("--ns", ns_opt, "namespace (default: default)");
+  snap_prune->add_option("--keep", prune.keep_snapshots, "keep the newest N (default: policy)");
+  snap_prune->add_option("--keep-seconds", prune.keep_snapshot_seconds,
+                         "keep those younger than this (default: policy)");
+  snap_prune->add_flag("--dry-run", prune.dry_run, "only report");
+  snap_prune->callback([&] {
+    set(prune.dry_run, [&](auto& api, auto& out) {
+      return aifs::cli::SnapshotPrune(api, out, ns_opt, prune);
+    });
+  });
   auto* snap_ls = snap_cmd->add_subcommand("ls", "list snapshots");
   snap_ls->add_option("--ns", ns_opt, "namespace (default: default)");
   snap_ls->callback([&] {

@@ -187,6 +187,22 @@ TEST_F(ServerTest, ListLineageSnapshotsBranchesTagsMatchTheEngine) {
   AIFS_EXPECT_OK(remote_->DeleteBranch("default", "main", "admin"));
   EXPECT_TRUE(remote_->ListBranches("default")->empty());
 
+  NamespacePolicy policy;
+  policy.max_assets = 2;
+  policy.zstd_level = 3;
+  policy.keep_snapshots = 1;
+  auto with_policy = remote_->SetNamespacePolicy("default", policy);
+  ASSERT_TRUE(with_policy.ok()) << with_policy.status().ToString();
+  EXPECT_EQ(with_policy->policy, policy);
+  EXPECT_EQ(engine().GetNamespace("default")->policy, policy);
+  AIFS_EXPECT_STATUS(PutBytes(*remote_, RandomBytes(10, 99)).status(), kResourceExhausted,
+                     "QUOTA_EXCEEDED");
+  auto pruned = remote_->PruneSnapshots("default", {.dry_run = true});
+  ASSERT_TRUE(pruned.ok());
+  EXPECT_EQ(pruned->removed, std::vector<SnapshotId>{s1->id});  // s0 is newest; no refs left
+  EXPECT_TRUE(pruned->dry_run);
+  ASSERT_TRUE(remote_->SetNamespacePolicy("default", {}).ok());
+
   ASSERT_TRUE(remote_->CreateNamespace("team", {{"owner", "ml"}}).ok());
   auto ns = remote_->GetNamespace("team");
   ASSERT_TRUE(ns.ok());
@@ -261,6 +277,14 @@ TEST_F(ServerTest, ErrorsKeepTheirCodeAndReasonAcrossTheWire) {
        [](Api& a) { return a.CreateTag("default", "b", "b", "x").status(); }},
       {"delete missing tag", [](Api& a) { return a.DeleteTag("default", "q", "x"); }},
       {"bad ref name", [](Api& a) { return a.CreateTag("default", "../x", "b", "x").status(); }},
+      {"bad policy",
+       [](Api& a) {
+         NamespacePolicy p;
+         p.zstd_level = 99;
+         return a.SetNamespacePolicy("default", p).status();
+       }},
+      {"policy of missing ns", [](Api& a) { return a.SetNamespacePolicy("nope", {}).status(); }},
+      {"prune missing ns", [](Api& a) { return a.PruneSnapshots("nope", {}).status(); }},
       {"events of bad ns",
        [](Api& a) {
          EventQuery q;

@@ -46,6 +46,9 @@ class Api {
   virtual Result<NamespaceInfo> GetNamespace(const std::string& name) = 0;
   // Only an empty namespace can be deleted (FAILED_PRECONDITION NAMESPACE_NOT_EMPTY).
   virtual Status DeleteNamespace(const std::string& name) = 0;
+  // Replaces the namespace's policy; quotas apply to later commits.
+  virtual Result<NamespaceInfo> SetNamespacePolicy(const std::string& name,
+                                                   const NamespacePolicy& policy) = 0;
 
   // Assets
   virtual Result<std::unique_ptr<AssetWriter>> BeginPut(const PutOptions& options) = 0;
@@ -81,6 +84,9 @@ class Api {
   virtual Status VerifySnapshot(const std::string& ns, const std::string& ref) = 0;
   virtual Result<SnapshotProof> ProveAsset(const std::string& ns, const std::string& ref,
                                            const AssetId& id) = 0;
+  // Removes snapshots beyond the retention and the tree nodes only they used.
+  virtual Result<PruneReport> PruneSnapshots(const std::string& ns,
+                                             const PruneOptions& options) = 0;
   virtual Result<SnapshotDiff> DiffSnapshots(const std::string& ns, const std::string& a,
                                              const std::string& b) = 0;
 

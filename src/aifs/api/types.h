@@ -21,6 +21,18 @@ Result<AssetKind> ParseKind(std::string_view name);
 
 using Metadata = std::map<std::string, std::string>;
 
+// Limits and settings per namespace (0 / unset: none, the store's default).
+struct NamespacePolicy {
+  uint64_t max_logical_bytes = 0;  // a commit beyond it fails RESOURCE_EXHAUSTED QUOTA_EXCEEDED
+  uint64_t max_assets = 0;
+  std::optional<int> zstd_level;  // chunk compression for new puts; 0 turns it off
+  // Snapshot retention for pruning: keep the newest `keep_snapshots` and any
+  // younger than `keep_snapshot_seconds`; with neither set, pruning keeps all.
+  uint32_t keep_snapshots = 0;
+  int64_t keep_snapshot_seconds = 0;
+  bool operator==(const NamespacePolicy&) const = default;
+};
+
 struct NamespaceInfo {
   std::string name;
   int64_t created_unix_ns = 0;
@@ -30,6 +42,7 @@ struct NamespaceInfo {
   uint64_t chunk_count = 0;    // distinct stored chunks
   uint64_t stored_bytes = 0;   // bytes of sealed chunk objects
   std::array<uint8_t, 32> signing_public_key{};  // Ed25519, signs snapshots
+  NamespacePolicy policy;
 };
 
 struct ChunkInfo {
@@ -147,6 +160,22 @@ struct SnapshotProof {
   SnapshotInfo snapshot;
   AssetId asset;
   std::vector<std::string> nodes;  // encoded MST nodes, root first
+};
+
+// Which snapshots pruning removes: those beyond the retention (the
+// namespace's policy unless overridden here) that no branch or tag names.
+struct PruneOptions {
+  std::optional<uint32_t> keep_snapshots;
+  std::optional<int64_t> keep_snapshot_seconds;
+  bool dry_run = false;
+};
+
+struct PruneReport {
+  bool dry_run = false;
+  std::vector<SnapshotId> removed;  // snapshots (to be) removed
+  uint64_t kept = 0;
+  uint64_t nodes_removed = 0;       // tree nodes no remaining snapshot uses
+  uint64_t node_bytes_removed = 0;
 };
 
 struct SnapshotDiff {

@@ -210,6 +210,25 @@ class RemoteApi final : public Api {
     return Call(*conn_->admin, &v1::Admin::Stub::DeleteNamespace, req, &resp);
   }
 
+  Result<NamespaceInfo> SetNamespacePolicy(const std::string& name,
+                                           const NamespacePolicy& policy) override {
+    v1::SetNamespacePolicyRequest req;
+    req.set_name(name);
+    ToProto(policy, req.mutable_policy());
+    v1::Namespace resp;
+    AIFS_RETURN_IF_ERROR(Call(*conn_->admin, &v1::Admin::Stub::SetNamespacePolicy, req, &resp));
+    return FromProto(resp);
+  }
+
+  Result<PruneReport> PruneSnapshots(const std::string& ns, const PruneOptions& options) override {
+    v1::PruneSnapshotsRequest req;
+    ToProto(options, &req);
+    req.set_ns(ns);
+    v1::PruneSnapshotsResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*conn_->admin, &v1::Admin::Stub::PruneSnapshots, req, &resp));
+    return FromProto(resp);
+  }
+
   Result<std::unique_ptr<AssetWriter>> BeginPut(const PutOptions& options) override {
     v1::PutHeader header;
     ToProto(options, &header);

@@ -59,7 +59,8 @@ class EngineAssetWriter : public AssetWriter {
   // transaction; without one, Commit() publishes it directly.
   using StageFn = std::function<Status(StagedAsset&&)>;
 
-  EngineAssetWriter(StoreContext& ctx, PutOptions options, StageFn stage = nullptr);
+  EngineAssetWriter(StoreContext& ctx, PutOptions options, CompressionPolicy compression,
+                    StageFn stage = nullptr);
   ~EngineAssetWriter() override;
 
   Status Write(ByteSpan data) override;
@@ -74,6 +75,7 @@ class EngineAssetWriter : public AssetWriter {
   void Abort();
 
   StoreContext& ctx_;
+  const CompressionPolicy compression_;  // the namespace's
   StagedAsset staged_;
   StageFn stage_;
   StreamHasher hasher_;

@@ -13,6 +13,7 @@
 #include "aifs/engine/asset_reader.h"
 #include "aifs/engine/asset_writer.h"
 #include "aifs/engine/events.h"
+#include "aifs/engine/publish.h"
 #include "aifs/engine/records_view.h"
 #include "aifs/engine/transaction.h"
 #include "aifs/meta/keys.h"
@@ -57,10 +58,6 @@ Result<StoreConfig> LoadConfig(const std::string& data_dir) {
                                    "store format " + std::to_string(config.format_version()) +
                                        " is not supported by this build");
   return config;
-}
-
-Status NamespaceMissing(const std::string& ns) {
-  return err::NotFound("NAMESPACE_NOT_FOUND", "namespace '" + ns + "' not found");
 }
 
 Status CreateNamespaceTxn(MetaStore& meta, Kms& kms, const std::string& name,
@@ -210,7 +207,7 @@ Status Engine::DeleteNamespace(const std::string& name) {
   return RunTransaction(*ctx_->meta, [&](MetaTxn& txn) -> Status {
     const std::string key = keys::Namespace(name);
     AIFS_ASSIGN_OR_RETURN(auto rec, LoadRecord<NamespaceRecord>(txn, key, "namespace"));
-    if (!rec) return NamespaceMissing(name);
+    if (!rec) return NamespaceNotFound(name);
     // Every put commit rewrites the namespace record, so a put racing this
     // delete conflicts with it and one of the two retries.
     if (rec->asset_count() != 0 || rec->chunk_count() != 0)
@@ -236,11 +233,41 @@ Status Engine::DeleteNamespace(const std::string& name) {
   });
 }
 
-Status Engine::ValidatePut(const PutOptions& options) {
+Result<NamespaceInfo> Engine::SetNamespacePolicy(const std::string& name,
+                                                 const NamespacePolicy& policy) {
+  AIFS_RETURN_IF_ERROR(ValidateNamespaceName(name));
+  AIFS_RETURN_IF_ERROR(RequireWritable());
+  if (policy.zstd_level && (*policy.zstd_level < 0 || *policy.zstd_level > 19))
+    return err::InvalidArgument("BAD_POLICY", "zstd level must be 0 (off) to 19");
+  if (policy.keep_snapshot_seconds < 0)
+    return err::InvalidArgument("BAD_POLICY", "snapshot retention age must not be negative");
+  NamespaceRecord out;
+  AIFS_RETURN_IF_ERROR(RunTransaction(*ctx_->meta, [&](MetaTxn& txn) -> Status {
+    const std::string key = keys::Namespace(name);
+    AIFS_ASSIGN_OR_RETURN(auto rec, LoadRecord<NamespaceRecord>(txn, key, "namespace"));
+    if (!rec) return NamespaceNotFound(name);
+    auto* p = rec->mutable_policy();
+    p->set_max_logical_bytes(policy.max_logical_bytes);
+    p->set_max_assets(policy.max_assets);
+    if (policy.zstd_level)
+      p->set_zstd_level(*policy.zstd_level);
+    else
+      p->clear_zstd_level();
+    p->set_keep_snapshots(policy.keep_snapshots);
+    p->set_keep_snapshot_seconds(policy.keep_snapshot_seconds);
+    out = *rec;
+    return PutRecord(txn, key, *rec);
+  }));
+  return ToNamespaceInfo(out);
+}
+
+Result<CompressionPolicy> Engine::ValidatePut(const PutOptions& options) {
   AIFS_RETURN_IF_ERROR(ValidateNamespaceName(options.ns));
   AIFS_RETURN_IF_ERROR(RequireWritable());
-  AIFS_ASSIGN_OR_RETURN(auto ns, ctx_->meta->Get(keys::Namespace(options.ns)));
-  if (!ns) return NamespaceMissing(options.ns);
+  AIFS_ASSIGN_OR_RETURN(auto ns_bytes, ctx_->meta->Get(keys::Namespace(options.ns)));
+  if (!ns_bytes) return NamespaceNotFound(options.ns);
+  NamespaceRecord ns;
+  AIFS_RETURN_IF_ERROR(ParseRecord(*ns_bytes, ns, "namespace"));
   for (const auto& [k, v] : options.metadata)
     if (k.empty() || k.size() > 256 || v.size() > 65536)
       return err::InvalidArgument("BAD_METADATA",
@@ -251,17 +278,21 @@ Status Engine::ValidatePut(const PutOptions& options) {
     if (p.transform.size() > 256 || p.transform_digest.size() > 256)
       return err::InvalidArgument("BAD_PARENT",
                                   "transform names and digests are at most 256 bytes");
-  return Status::Ok();
+  // Refuse up front what the commit would refuse anyway.
+  AIFS_RETURN_IF_ERROR(CheckQuota(ns, options.expected_size.value_or(0), 0));
+  CompressionPolicy compression = ctx_->compression;
+  if (ns.policy().has_zstd_level()) compression.level = ns.policy().zstd_level();
+  return compression;
 }
 
 Result<std::unique_ptr<AssetWriter>> Engine::BeginPut(const PutOptions& options) {
-  AIFS_RETURN_IF_ERROR(ValidatePut(options));
-  return std::unique_ptr<AssetWriter>(new EngineAssetWriter(*ctx_, options));
+  AIFS_ASSIGN_OR_RETURN(CompressionPolicy compression, ValidatePut(options));
+  return std::unique_ptr<AssetWriter>(new EngineAssetWriter(*ctx_, options, compression));
 }
 
 Result<std::unique_ptr<Transaction>> Engine::BeginTransaction(const std::string& ns) {
-  AIFS_RETURN_IF_ERROR(ValidatePut(PutOptions{.ns = ns}));
-  return std::unique_ptr<Transaction>(new EngineTransaction(*ctx_, ns));
+  AIFS_ASSIGN_OR_RETURN(CompressionPolicy compression, ValidatePut(PutOptions{.ns = ns}));
+  return std::unique_ptr<Transaction>(new EngineTransaction(*ctx_, ns, compression));
 }
 
 Result<AssetRecord> Engine::LoadAsset(const std::string& ns, const AssetId& id) {
@@ -270,7 +301,7 @@ Result<AssetRecord> Engine::LoadAsset(const std::string& ns, const AssetId& id) 
                                      "asset " + id.ToHex() + " in namespace '" + ns + "'");
   if (!rec.ok() && rec.status().code() == Code::kNotFound) {
     auto ns_rec = ctx_->meta->Get(keys::Namespace(ns));
-    if (ns_rec.ok() && !ns_rec->has_value()) return NamespaceMissing(ns);
+    if (ns_rec.ok() && !ns_rec->has_value()) return NamespaceNotFound(ns);
   }
   return rec;
 }
@@ -330,7 +361,7 @@ Status Engine::DeleteAsset(const std::string& ns, const AssetId& id, bool force)
     reclaim.clear();
     const std::string ns_key = keys::Namespace(ns);
     AIFS_ASSIGN_OR_RETURN(auto ns_rec, LoadRecord<NamespaceRecord>(txn, ns_key, "namespace"));
-    if (!ns_rec) return NamespaceMissing(ns);
+    if (!ns_rec) return NamespaceNotFound(ns);
     const std::string asset_key = keys::Asset(ns, id.bytes());
     AIFS_ASSIGN_OR_RETURN(auto asset, LoadRecord<AssetRecord>(txn, asset_key, "asset"));
     if (!asset)
@@ -489,6 +520,10 @@ Status Engine::VerifySnapshot(const std::string& ns, const std::string& ref) {
 Result<SnapshotProof> Engine::ProveAsset(const std::string& ns, const std::string& ref,
                                          const AssetId& id) {
   return snapshots_.Prove(ns, ref, id);
+}
+Result<PruneReport> Engine::PruneSnapshots(const std::string& ns, const PruneOptions& options) {
+  if (!options.dry_run) AIFS_RETURN_IF_ERROR(RequireWritable());
+  return snapshots_.Prune(ns, options);
 }
 Result<SnapshotDiff> Engine::DiffSnapshots(const std::string& ns, const std::string& a,
                                            const std::string& b) {

@@ -43,6 +43,8 @@ class Engine : public Api {
   Result<std::vector<NamespaceInfo>> ListNamespaces() override;
   Result<NamespaceInfo> GetNamespace(const std::string& name) override;
   Status DeleteNamespace(const std::string& name) override;
+  Result<NamespaceInfo> SetNamespacePolicy(const std::string& name,
+                                           const NamespacePolicy& policy) override;
 
   Result<std::unique_ptr<AssetWriter>> BeginPut(const PutOptions& options) override;
   Result<AssetInfo> StatAsset(const std::string& ns, const AssetId& id, bool with_chunks) override;
@@ -64,6 +66,7 @@ class Engine : public Api {
   Status VerifySnapshot(const std::string& ns, const std::string& ref) override;
   Result<SnapshotProof> ProveAsset(const std::string& ns, const std::string& ref,
                                    const AssetId& id) override;
+  Result<PruneReport> PruneSnapshots(const std::string& ns, const PruneOptions& options) override;
   Result<SnapshotDiff> DiffSnapshots(const std::string& ns, const std::string& a,
                                      const std::string& b) override;
   Result<BranchInfo> CreateBranch(const std::string& ns, const std::string& name,
@@ -94,7 +97,8 @@ class Engine : public Api {
       : ctx_(std::move(ctx)), snapshots_(*ctx_) {}
   Result<store::v1::AssetRecord> LoadAsset(const std::string& ns, const AssetId& id);
   Status RequireWritable() const;
-  Status ValidatePut(const PutOptions& options);
+  // Checks a put's options; returns the compression its namespace asks for.
+  Result<CompressionPolicy> ValidatePut(const PutOptions& options);
   // The live record, or the tombstone of a force-deleted asset.
   Result<AssetInfo> LoadLineageNode(const std::string& ns, const AssetId& id);
 

@@ -105,6 +105,25 @@ AssetRecord NewAssetRecord(const StagedAsset& a) {
 
 }  // namespace
 
+Status NamespaceNotFound(const std::string& ns) {
+  return err::NotFound("NAMESPACE_NOT_FOUND", "namespace '" + ns + "' not found");
+}
+
+Status CheckQuota(const NamespaceRecord& ns, uint64_t bytes, uint64_t assets) {
+  const auto& p = ns.policy();
+  if (p.max_logical_bytes() && ns.logical_bytes() + bytes > p.max_logical_bytes())
+    return err::ResourceExhausted(
+        "QUOTA_EXCEEDED", "namespace '" + ns.name() + "' would hold " +
+                              std::to_string(ns.logical_bytes() + bytes) + " bytes, over its " +
+                              std::to_string(p.max_logical_bytes()) + "-byte quota");
+  if (p.max_assets() && ns.asset_count() + assets > p.max_assets())
+    return err::ResourceExhausted("QUOTA_EXCEEDED", "namespace '" + ns.name() +
+                                                        "' would hold more than its " +
+                                                        std::to_string(p.max_assets()) +
+                                                        " assets");
+  return Status::Ok();
+}
+
 Status PublishAssets(StoreContext& ctx, const std::vector<const StagedAsset*>& assets,
                      std::vector<PutResult>& results, std::vector<std::string>& unused) {
   if (assets.empty()) return Status::Ok();
@@ -114,7 +133,7 @@ Status PublishAssets(StoreContext& ctx, const std::vector<const StagedAsset*>& a
     unused.clear();
     const std::string ns_key = keys::Namespace(ns);
     AIFS_ASSIGN_OR_RETURN(auto ns_rec, LoadRecord<NamespaceRecord>(txn, ns_key, "namespace"));
-    if (!ns_rec) return err::NotFound("NAMESPACE_NOT_FOUND", "namespace '" + ns + "' not found");
+    if (!ns_rec) return NamespaceNotFound(ns);
     std::set<AssetId> published;  // earlier assets of this batch
     for (size_t i = 0; i < assets.size(); ++i) {
       const StagedAsset& a = *assets[i];
@@ -138,6 +157,7 @@ Status PublishAssets(StoreContext& ctx, const std::vector<const StagedAsset*>& a
         rec = std::move(*existing);
         for (const auto& o : a.WrittenObjects()) unused.push_back(o);
       } else {
+        AIFS_RETURN_IF_ERROR(CheckQuota(*ns_rec, a.size, 1));
         AIFS_RETURN_IF_ERROR(ReferenceChunks(txn, ns, a, *ns_rec, result, unused));
         rec = NewAssetRecord(a);
         AIFS_RETURN_IF_ERROR(PutRecord(txn, asset_key, rec));

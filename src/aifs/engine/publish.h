@@ -37,6 +37,13 @@ struct StagedAsset {
 Status PublishAssets(StoreContext& ctx, const std::vector<const StagedAsset*>& assets,
                      std::vector<PutResult>& results, std::vector<std::string>& unused);
 
+// NOT_FOUND NAMESPACE_NOT_FOUND, the same words wherever a namespace is missing.
+Status NamespaceNotFound(const std::string& ns);
+
+// RESOURCE_EXHAUSTED QUOTA_EXCEEDED when adding `bytes` and `assets` to the
+// namespace would pass its policy's limits.
+Status CheckQuota(const store::v1::NamespaceRecord& ns, uint64_t bytes, uint64_t assets);
+
 // Adds `delta` to the parent's live-children count (delta 0 just reads it,
 // joining the transaction's conflict check) and returns the new count.
 Result<uint64_t> AdjustChildCount(MetaTxn& txn, const std::string& ns, const AssetId& parent,

@@ -44,6 +44,12 @@ NamespaceInfo ToNamespaceInfo(const store::v1::NamespaceRecord& rec) {
   info.chunk_count = rec.chunk_count();
   info.stored_bytes = rec.stored_bytes();
   info.signing_public_key = FixedBytes<32>(rec.signing_public_key());
+  const auto& p = rec.policy();
+  info.policy.max_logical_bytes = p.max_logical_bytes();
+  info.policy.max_assets = p.max_assets();
+  if (p.has_zstd_level()) info.policy.zstd_level = p.zstd_level();
+  info.policy.keep_snapshots = p.keep_snapshots();
+  info.policy.keep_snapshot_seconds = p.keep_snapshot_seconds();
   return info;
 }
 

@@ -3,10 +3,13 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <set>
 #include <thread>
+#include <unordered_set>
 
 #include "aifs/core/clock.h"
 #include "aifs/engine/events.h"
+#include "aifs/engine/publish.h"
 #include "aifs/meta/keys.h"
 #include "aifs/meta/records.h"
 #include "aifs/snapshot/mst.h"
@@ -165,6 +168,7 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
     }
     std::sort(sorted.begin(), sorted.end());
     sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+    std::lock_guard turn(create_mu_);
     MetaMstStore store(*ctx_.meta, ns);
     AIFS_ASSIGN_OR_RETURN(MstRoot root, BuildMst(sorted, store));
     AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, Sign(ns, root.hash, root.height, root.count, true));
@@ -186,7 +190,7 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
     if (attempt > 0)  // back off so a stream of commits cannot starve the snapshot
       std::this_thread::sleep_for(std::chrono::microseconds(100 << std::min(attempt, 7)));
     AIFS_ASSIGN_OR_RETURN(auto ns_bytes, ctx_.meta->Get(keys::Namespace(ns)));
-    if (!ns_bytes) return err::NotFound("NAMESPACE_NOT_FOUND", "namespace '" + ns + "' not found");
+    if (!ns_bytes) return NamespaceNotFound(ns);
     NamespaceRecord ns_rec;
     AIFS_RETURN_IF_ERROR(ParseRecord(*ns_bytes, ns_rec, "namespace"));
     const uint64_t generation = ns_rec.change_generation();
@@ -312,6 +316,93 @@ Result<SnapshotProof> SnapshotManager::Prove(const std::string& ns, const std::s
   SnapshotProof proof{s, id, {}};
   for (const MstNode& n : path) proof.nodes.push_back(n.Encode());
   return proof;
+}
+
+Result<PruneReport> SnapshotManager::Prune(const std::string& ns, const PruneOptions& options) {
+  AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
+  std::lock_guard turn(create_mu_);
+  AIFS_ASSIGN_OR_RETURN(auto ns_rec, LoadRecord<NamespaceRecord>(*ctx_.meta, keys::Namespace(ns),
+                                                                 "NAMESPACE_NOT_FOUND",
+                                                                 "namespace '" + ns + "'"));
+  const uint64_t keep_n = options.keep_snapshots.value_or(ns_rec.policy().keep_snapshots());
+  const int64_t keep_s =
+      options.keep_snapshot_seconds.value_or(ns_rec.policy().keep_snapshot_seconds());
+  if (keep_s < 0) return err::InvalidArgument("BAD_POLICY", "retention age must not be negative");
+
+  // Snapshots a branch or tag names are never pruned.
+  std::set<SnapshotId> pinned;
+  AIFS_ASSIGN_OR_RETURN(auto branches, ListBranches(ns));
+  for (const BranchInfo& b : branches) pinned.insert(b.snapshot);
+  AIFS_ASSIGN_OR_RETURN(auto tags, ListTags(ns));
+  for (const TagInfo& t : tags) pinned.insert(t.snapshot);
+  AIFS_ASSIGN_OR_RETURN(auto all, List(ns));
+  std::reverse(all.begin(), all.end());  // newest first
+
+  PruneReport report;
+  report.dry_run = options.dry_run;
+  const int64_t now = NowUnixNanos();
+  std::vector<MstRoot> live_roots;
+  for (size_t i = 0; i < all.size(); ++i) {
+    const SnapshotInfo& s = all[i];
+    const bool within_count = keep_n == 0 ? keep_s == 0 : i < keep_n;
+    const bool within_age = keep_s != 0 && now - s.created_unix_ns < keep_s * 1'000'000'000;
+    if (pinned.count(s.id) || within_count || within_age) {
+      ++report.kept;
+      live_roots.push_back(RootOf(s));
+    } else {
+      report.removed.push_back(s.id);
+    }
+  }
+  // The head tree is where the next snapshot starts from.
+  AIFS_ASSIGN_OR_RETURN(auto head_bytes, ctx_.meta->Get(keys::SnapshotHead(ns)));
+  if (head_bytes) {
+    SnapshotHead h;
+    AIFS_RETURN_IF_ERROR(ParseRecord(*head_bytes, h, "snapshot head"));
+    live_roots.push_back({ToDigest(h.root()), static_cast<uint8_t>(h.height()), h.count()});
+  }
+
+  // Mark every node a remaining tree uses (shared subtrees once), then sweep.
+  MetaMstStore store(*ctx_.meta, ns);
+  std::unordered_set<Digest, MstDigestHash> live;
+  std::vector<Digest> stack;
+  for (const MstRoot& r : live_roots)
+    if (r.count > 0) stack.push_back(r.hash);
+  while (!stack.empty()) {
+    const Digest hash = stack.back();
+    stack.pop_back();
+    if (!live.insert(hash).second) continue;
+    AIFS_ASSIGN_OR_RETURN(MstNode node, store.Load(hash));
+    if (node.level > 0)
+      for (const MstEntry& e : node.entries) stack.push_back(e.hash);
+  }
+  std::vector<std::string> dead;
+  const std::string prefix = keys::MstNodePrefix(ns);
+  AIFS_RETURN_IF_ERROR(ctx_.meta->Scan(prefix, PrefixEnd(prefix), [&](std::string_view key,
+                                                                      std::string_view value) {
+    auto hash = HexDecode(key.substr(prefix.size()));
+    if (hash && hash->size() == 32 && live.count(FixedBytes<32>(AsChars(*hash)))) return true;
+    dead.emplace_back(key);
+    report.node_bytes_removed += key.size() + value.size();
+    return true;
+  }));
+  report.nodes_removed = dead.size();
+  if (options.dry_run) return report;
+
+  // Records first: a crash after this only leaves unused nodes for next time.
+  AIFS_RETURN_IF_ERROR(RunTransaction(*ctx_.meta, [&](MetaTxn& txn) -> Status {
+    for (const SnapshotId& id : report.removed)
+      AIFS_RETURN_IF_ERROR(txn.Delete(keys::Snapshot(ns, id.ToHex())));
+    return Status::Ok();
+  }));
+  constexpr size_t kBatch = 10000;
+  for (size_t i = 0; i < dead.size(); i += kBatch) {
+    AIFS_RETURN_IF_ERROR(RunTransaction(*ctx_.meta, [&](MetaTxn& txn) -> Status {
+      for (size_t j = i; j < std::min(dead.size(), i + kBatch); ++j)
+        AIFS_RETURN_IF_ERROR(txn.Delete(dead[j]));
+      return Status::Ok();
+    }));
+  }
+  return report;
 }
 
 Result<SnapshotDiff> SnapshotManager::Diff(const std::string& ns, const std::string& a,

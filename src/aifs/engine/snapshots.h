@@ -24,6 +24,7 @@ class SnapshotManager {
   Result<std::vector<SnapshotInfo>> List(const std::string& ns);
   Status Verify(const std::string& ns, const std::string& ref);
   Result<SnapshotProof> Prove(const std::string& ns, const std::string& ref, const AssetId& id);
+  Result<PruneReport> Prune(const std::string& ns, const PruneOptions& options);
   Result<SnapshotDiff> Diff(const std::string& ns, const std::string& a, const std::string& b);
 
   Result<BranchInfo> CreateBranch(const std::string& ns, const std::string& name,
@@ -51,8 +52,9 @@ class SnapshotManager {
                                  const std::string& ref, const std::string& who);
 
   StoreContext& ctx_;
-  // Snapshot creators in this process take turns; the optimistic retry is
-  // left for races with commits (and other processes).
+  // Snapshot creators and pruning in this process take turns (pruning must
+  // not drop a node a snapshot being built reuses); the optimistic retry is
+  // left for races with commits.
   std::mutex create_mu_;
 };
 

@@ -14,7 +14,7 @@ namespace aifs {
 
 class EngineTransaction : public Transaction {
  public:
-  EngineTransaction(StoreContext& ctx, std::string ns);
+  EngineTransaction(StoreContext& ctx, std::string ns, CompressionPolicy compression);
   ~EngineTransaction() override;
 
   Result<std::unique_ptr<AssetWriter>> BeginPut(const PutOptions& options) override;
@@ -25,9 +25,11 @@ class EngineTransaction : public Transaction {
   // a writer committing after the transaction ended is refused, never a
   // dangling call.
   struct State {
-    State(StoreContext& c, std::string n) : ctx(c), ns(std::move(n)) {}
+    State(StoreContext& c, std::string n, CompressionPolicy p)
+        : ctx(c), ns(std::move(n)), compression(p) {}
     StoreContext& ctx;
     const std::string ns;
+    const CompressionPolicy compression;
     std::mutex mu;
     std::vector<StagedAsset> staged;
     bool done = false;

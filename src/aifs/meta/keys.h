@@ -71,8 +71,9 @@ inline std::string Tombstone(std::string_view ns, const Digest& id) {
 }
 
 // Snapshots, branches and tags.
+inline std::string MstNodePrefix(std::string_view ns) { return "mn/" + std::string(ns) + "/"; }
 inline std::string MstNode(std::string_view ns, const Digest& hash) {
-  return "mn/" + std::string(ns) + "/" + HexEncode(hash);
+  return MstNodePrefix(ns) + HexEncode(hash);
 }
 inline std::string SnapshotHead(std::string_view ns) { return "hd/" + std::string(ns); }
 inline std::string SnapshotPrefix(std::string_view ns) { return "sn/" + std::string(ns) + "/"; }

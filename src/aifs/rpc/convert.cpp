@@ -165,6 +165,7 @@ void ToProto(const NamespaceInfo& in, v1::Namespace* out) {
   out->set_chunk_count(in.chunk_count);
   out->set_stored_bytes(in.stored_bytes);
   out->set_signing_public_key(Raw(in.signing_public_key));
+  ToProto(in.policy, out->mutable_policy());
 }
 
 Result<NamespaceInfo> FromProto(const v1::Namespace& in) {
@@ -178,6 +179,7 @@ Result<NamespaceInfo> FromProto(const v1::Namespace& in) {
   n.stored_bytes = in.stored_bytes();
   AIFS_ASSIGN_OR_RETURN(n.signing_public_key,
                         ParseFixedOrZero<32>(in.signing_public_key(), "signing key"));
+  n.policy = FromProto(in.policy());
   return n;
 }
 
@@ -436,6 +438,59 @@ Result<EventQuery> FromProto(const v1::SubscribeEventsRequest& in) {
   q.after = in.after();
   q.follow = in.follow();
   return q;
+}
+
+void ToProto(const NamespacePolicy& in, v1::NamespacePolicy* out) {
+  out->set_max_logical_bytes(in.max_logical_bytes);
+  out->set_max_assets(in.max_assets);
+  if (in.zstd_level) out->set_zstd_level(*in.zstd_level);
+  out->set_keep_snapshots(in.keep_snapshots);
+  out->set_keep_snapshot_seconds(in.keep_snapshot_seconds);
+}
+
+NamespacePolicy FromProto(const v1::NamespacePolicy& in) {
+  NamespacePolicy p;
+  p.max_logical_bytes = in.max_logical_bytes();
+  p.max_assets = in.max_assets();
+  if (in.has_zstd_level()) p.zstd_level = in.zstd_level();
+  p.keep_snapshots = in.keep_snapshots();
+  p.keep_snapshot_seconds = in.keep_snapshot_seconds();
+  return p;
+}
+
+void ToProto(const PruneOptions& in, v1::PruneSnapshotsRequest* out) {
+  if (in.keep_snapshots) out->set_keep_snapshots(*in.keep_snapshots);
+  if (in.keep_snapshot_seconds) out->set_keep_snapshot_seconds(*in.keep_snapshot_seconds);
+  out->set_dry_run(in.dry_run);
+}
+
+PruneOptions FromProto(const v1::PruneSnapshotsRequest& in) {
+  PruneOptions o;
+  if (in.has_keep_snapshots()) o.keep_snapshots = in.keep_snapshots();
+  if (in.has_keep_snapshot_seconds()) o.keep_snapshot_seconds = in.keep_snapshot_seconds();
+  o.dry_run = in.dry_run();
+  return o;
+}
+
+void ToProto(const PruneReport& in, v1::PruneSnapshotsResponse* out) {
+  out->set_dry_run(in.dry_run);
+  for (const SnapshotId& id : in.removed) out->add_removed(Raw(id.bytes()));
+  out->set_kept(in.kept);
+  out->set_nodes_removed(in.nodes_removed);
+  out->set_node_bytes_removed(in.node_bytes_removed);
+}
+
+Result<PruneReport> FromProto(const v1::PruneSnapshotsResponse& in) {
+  PruneReport r;
+  r.dry_run = in.dry_run();
+  for (const std::string& b : in.removed()) {
+    AIFS_ASSIGN_OR_RETURN(SnapshotId id, ParseSnapshotId(b));
+    r.removed.push_back(id);
+  }
+  r.kept = in.kept();
+  r.nodes_removed = in.nodes_removed();
+  r.node_bytes_removed = in.node_bytes_removed();
+  return r;
 }
 
 void ToProto(const GcReport& in, v1::CollectGarbageResponse* out) {

@@ -50,6 +50,13 @@ Result<Event> FromProto(const v1::Event& in);
 void ToProto(const EventQuery& in, v1::SubscribeEventsRequest* out);
 Result<EventQuery> FromProto(const v1::SubscribeEventsRequest& in);
 
+void ToProto(const NamespacePolicy& in, v1::NamespacePolicy* out);
+NamespacePolicy FromProto(const v1::NamespacePolicy& in);
+void ToProto(const PruneOptions& in, v1::PruneSnapshotsRequest* out);
+PruneOptions FromProto(const v1::PruneSnapshotsRequest& in);
+void ToProto(const PruneReport& in, v1::PruneSnapshotsResponse* out);
+Result<PruneReport> FromProto(const v1::PruneSnapshotsResponse& in);
+
 void ToProto(const GcReport& in, v1::CollectGarbageResponse* out);
 GcReport FromProto(const v1::CollectGarbageResponse& in);
 void ToProto(const StoreDescription& in, v1::StoreInfo* out);

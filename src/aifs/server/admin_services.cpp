@@ -31,6 +31,25 @@ class AdminService final : public v1::Admin::Service {
     return RunRpc([&] { return api_.DeleteNamespace(req->name()); });
   }
 
+  grpc::Status SetNamespacePolicy(ServerContext*, const v1::SetNamespacePolicyRequest* req,
+                                  v1::Namespace* resp) override {
+    return RunRpc([&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(NamespaceInfo ns,
+                            api_.SetNamespacePolicy(req->name(), rpc::FromProto(req->policy())));
+      rpc::ToProto(ns, resp);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status PruneSnapshots(ServerContext*, const v1::PruneSnapshotsRequest* req,
+                              v1::PruneSnapshotsResponse* resp) override {
+    return RunRpc([&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(PruneReport r, api_.PruneSnapshots(req->ns(), rpc::FromProto(*req)));
+      rpc::ToProto(r, resp);
+      return Status::Ok();
+    });
+  }
+
   grpc::Status CollectGarbage(ServerContext*, const v1::CollectGarbageRequest* req,
                               v1::CollectGarbageResponse* resp) override {
     return RunRpc([&]() -> Status {

@@ -346,7 +346,7 @@ class AifsService final : public v1::Aifs::Service {
       auto last_write = std::chrono::steady_clock::now();
       v1::SubscribeEventsResponse msg;
       query.keep_going = [&] {
-        if (sctx->IsCancelled()) return false;
+        if (sctx->IsCancelled() || ctx_.stopping) return false;
         if (std::chrono::steady_clock::now() - last_write < kHeartbeat) return true;
         msg.set_cursor(cursor);
         last_write = std::chrono::steady_clock::now();
@@ -360,6 +360,10 @@ class AifsService final : public v1::Aifs::Service {
         last_write = std::chrono::steady_clock::now();
         return Status::Ok();
       });
+      if (ctx_.stopping)
+        return err::Unavailable("SERVER_SHUTTING_DOWN",
+                                "the server is shutting down; resume after event " +
+                                    std::to_string(cursor));
       return st;
     });
   }

@@ -84,6 +84,7 @@ class GrpcServer final : public Server {
       if (stopping_) return;
       stopping_ = true;
     }
+    ctx_.stopping = true;
     wake_.notify_all();
     if (prober_.joinable()) prober_.join();
     if (server_) {

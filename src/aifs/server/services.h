@@ -18,6 +18,9 @@ struct ServiceContext {
   Metrics& metrics;
   TransactionRegistry& transactions;
   bool tls = false;
+  // Set when shutdown begins: long-lived streams end at once (UNAVAILABLE
+  // SERVER_SHUTTING_DOWN) instead of holding the shutdown for its grace.
+  std::atomic<bool> stopping{false};
 };
 
 std::unique_ptr<v1::Aifs::Service> NewAifsService(ServiceContext& ctx);

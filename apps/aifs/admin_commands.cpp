@@ -1,4 +1,4 @@
-#include "server_commands.h"
+#include "admin_commands.h"
 
 #include <signal.h>
 
@@ -91,6 +91,55 @@ Status Health(Api& api, const Output& out) {
   if (st.ok() && !out.quiet)
     std::cout << (out.json ? nlohmann::json{{"ready", true}}.dump() : "ready") << "\n";
   return st;
+}
+
+Status NsPolicy(Api& api, const Output& out, const PolicyArgs& args) {
+  AIFS_ASSIGN_OR_RETURN(NamespaceInfo ns, api.GetNamespace(args.ns));
+  NamespacePolicy p = ns.policy;
+  if (args.max_bytes) p.max_logical_bytes = *args.max_bytes;
+  if (args.max_assets) p.max_assets = *args.max_assets;
+  if (args.zstd_level) p.zstd_level = *args.zstd_level < 0 ? std::nullopt : args.zstd_level;
+  if (args.keep_snapshots) p.keep_snapshots = *args.keep_snapshots;
+  if (args.keep_seconds) p.keep_snapshot_seconds = *args.keep_seconds;
+  AIFS_ASSIGN_OR_RETURN(ns, api.SetNamespacePolicy(args.ns, p));
+  nlohmann::json j = {{"namespace", ns.name},
+                      {"max_logical_bytes", ns.policy.max_logical_bytes},
+                      {"max_assets", ns.policy.max_assets},
+                      {"zstd_level", ns.policy.zstd_level ? nlohmann::json(*ns.policy.zstd_level)
+                                                          : nlohmann::json("store default")},
+                      {"keep_snapshots", ns.policy.keep_snapshots},
+                      {"keep_snapshot_seconds", ns.policy.keep_snapshot_seconds}};
+  if (out.json) {
+    std::cout << j.dump(2) << "\n";
+  } else if (!out.quiet) {
+    for (const auto& [k, v] : j.items())
+      std::cout << k << ": " << (v.is_string() ? v.get<std::string>() : v.dump()) << "\n";
+  }
+  return Status::Ok();
+}
+
+Status SnapshotPrune(Api& api, const Output& out, const std::string& ns,
+                     const PruneOptions& options) {
+  AIFS_ASSIGN_OR_RETURN(PruneReport r, api.PruneSnapshots(NsOrDefault(ns), options));
+  nlohmann::json removed = nlohmann::json::array();
+  for (const SnapshotId& id : r.removed) removed.push_back(id.ToHex());
+  if (out.json) {
+    std::cout << nlohmann::json{{"dry_run", r.dry_run},
+                                {"removed", removed},
+                                {"kept", r.kept},
+                                {"nodes_removed", r.nodes_removed},
+                                {"node_bytes_removed", r.node_bytes_removed}}
+                     .dump(2)
+              << "\n";
+  } else if (!out.quiet) {
+    for (const SnapshotId& id : r.removed)
+      std::cout << (r.dry_run ? "would remove " : "removed ") << id.ToHex() << "\n";
+    std::cout << r.removed.size() << " snapshots " << (r.dry_run ? "to remove" : "removed")
+              << ", " << r.kept << " kept, " << r.nodes_removed << " tree nodes ("
+              << r.node_bytes_removed << " bytes) " << (r.dry_run ? "unused" : "reclaimed")
+              << "\n";
+  }
+  return Status::Ok();
 }
 
 }  // namespace aifs::cli

@@ -1,7 +1,8 @@
-// Commands about serving and watching a store: `aifs serve`, `aifs events`,
-// `aifs health`.
+// Commands that serve, watch and administer a store: `aifs serve`, `events`,
+// `health`, `ns policy`, `snapshot prune`.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,5 +30,17 @@ struct EventsArgs {
 Status Events(Api& api, const Output& out, const EventsArgs& args);
 
 Status Health(Api& api, const Output& out);
+
+// Changes only the limits given; the rest of the policy stays.
+struct PolicyArgs {
+  std::string ns;
+  std::optional<uint64_t> max_bytes, max_assets;
+  std::optional<int> zstd_level;  // -1: back to the store's default
+  std::optional<uint32_t> keep_snapshots;
+  std::optional<int64_t> keep_seconds;
+};
+Status NsPolicy(Api& api, const Output& out, const PolicyArgs& args);
+Status SnapshotPrune(Api& api, const Output& out, const std::string& ns,
+                     const PruneOptions& options);
 
 }  // namespace aifs::cli
