@@ -118,6 +118,48 @@ Status NsPolicy(Api& api, const Output& out, const PolicyArgs& args) {
   return Status::Ok();
 }
 
+namespace {
+nlohmann::json FormatJson(const FormatReport& r) {
+  nlohmann::json steps = nlohmann::json::array();
+  for (const FormatStep& s : r.steps)
+    steps.push_back({{"step", s.name}, {"state", s.state}, {"detail", s.detail}});
+  return {{"time", FormatUnixNanos(r.unix_ns)},
+          {"who", r.who},
+          {"dry_run", r.dry_run},
+          {"steps", steps},
+          {"root_snapshot", r.root_snapshot ? r.root_snapshot->ToHex() : ""}};
+}
+}  // namespace
+
+Status Format(Api& api, const Output& out, bool dry_run, bool history, const std::string& who) {
+  if (history) {
+    AIFS_ASSIGN_OR_RETURN(auto runs, api.FormatHistory());
+    nlohmann::json j = nlohmann::json::array();
+    for (const FormatReport& r : runs) j.push_back(FormatJson(r));
+    if (out.json) {
+      std::cout << j.dump(2) << "\n";
+      return Status::Ok();
+    }
+    for (const auto& r : j)
+      std::cout << r["time"].get<std::string>() << "  " << r["who"].get<std::string>()
+                << (r["dry_run"].get<bool>() ? "  (dry run)" : "") << "  root "
+                << r["root_snapshot"].get<std::string>() << "\n";
+    return Status::Ok();
+  }
+  AIFS_ASSIGN_OR_RETURN(FormatReport r,
+                        api.Format({.dry_run = dry_run, .who = who}, [&](const FormatStep& s) {
+                          if (!out.json && !out.quiet)
+                            std::cout << s.name << ": " << s.state
+                                      << (s.detail.empty() ? "" : " (" + s.detail + ")")
+                                      << std::endl;
+                        }));
+  if (out.json)
+    std::cout << FormatJson(r).dump(2) << "\n";
+  else if (r.root_snapshot)
+    std::cout << "root snapshot: " << r.root_snapshot->ToHex() << "\n";
+  return Status::Ok();
+}
+
 Status SnapshotPrune(Api& api, const Output& out, const std::string& ns,
                      const PruneOptions& options) {
   AIFS_ASSIGN_OR_RETURN(PruneReport r, api.PruneSnapshots(NsOrDefault(ns), options));

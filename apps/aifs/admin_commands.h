@@ -1,5 +1,5 @@
 // Commands that serve, watch and administer a store: `aifs serve`, `events`,
-// `health`, `ns policy`, `snapshot prune`.
+// `health`, `format`, `ns policy`, `snapshot prune`.
 #pragma once
 
 #include <optional>
@@ -40,6 +40,8 @@ struct PolicyArgs {
   std::optional<int64_t> keep_seconds;
 };
 Status NsPolicy(Api& api, const Output& out, const PolicyArgs& args);
+// Prints each step as it finishes; with `history`, the audit log instead.
+Status Format(Api& api, const Output& out, bool dry_run, bool history, const std::string& who);
 Status SnapshotPrune(Api& api, const Output& out, const std::string& ns,
                      const PruneOptions& options);
 

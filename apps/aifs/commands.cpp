@@ -547,13 +547,13 @@ Status Info(Api& api, const Output& out) {
   return Status::Ok();
 }
 
-namespace {
-
 std::string Who() {
   if (const char* u = std::getenv("USER"); u && *u) return u;
   if (const passwd* pw = ::getpwuid(::getuid())) return pw->pw_name;
   return "uid:" + std::to_string(::getuid());
 }
+
+namespace {
 
 // The client-side check: the snapshot's key must be the one pinned for its
 // namespace (pinned now if none was).

@@ -96,6 +96,8 @@ Status VerifyProof(const Output& out, const std::string& file, const std::string
 Status KeyExport(Api& api, const Output& out, const std::string& ns);
 Status KeyPin(const Output& out, const std::string& ns, const std::string& key_hex);
 
+// Who the user is, for branch, tag and format logs.
+std::string Who();
 // The namespace a command means when --ns is not given.
 std::string NsOrDefault(const std::string& ns);
 // Parses "A-B" (inclusive) / "A-" into a ReadRange.

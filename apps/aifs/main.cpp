@@ -455,6 +455,17 @@ int main(int argc, char** argv) {
     set(true, [&](auto& api, auto& out) { return aifs::cli::Health(api, out); });
   });
 
+  bool format_dry = false, format_history = false;
+  auto* format_cmd = app.add_subcommand(
+      "format", "bring the store's base structures into place (idempotent); prints the root snapshot");
+  format_cmd->add_flag("--dry-run", format_dry, "only report what would be done");
+  format_cmd->add_flag("--history", format_history, "show the audit log of format runs");
+  format_cmd->callback([&] {
+    set(format_history, [&](auto& api, auto& out) {
+      return aifs::cli::Format(api, out, format_dry, format_history, aifs::cli::Who());
+    });
+  });
+
   app.add_subcommand("info", "show the store's configuration")->callback([&] {
     set(true, [&](auto& api, auto& out) { return aifs::cli::Info(api, out); });
   });

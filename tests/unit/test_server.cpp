@@ -573,6 +573,16 @@ TEST_F(ServerTest, ZstdFramesShrinkCompressibleDataOnTheWireBothWays) {
   EXPECT_GE(Metric(m2, R"(aifs_rpc_duration_seconds_count{method="/aifs.v1.Aifs/ReadAsset"})"),
             1);
   EXPECT_EQ(Metric(m2, "aifs_assets"), 2);
+  // Two text assets: no dedup between them, zstd shrinks the stored bytes.
+  EXPECT_EQ(Metric(m2, "aifs_unique_bytes"), static_cast<double>(text.size() + text2.size()));
+  EXPECT_DOUBLE_EQ(Metric(m2, "aifs_dedup_ratio"), 1.0);
+  EXPECT_GT(Metric(m2, "aifs_compression_ratio"), 2.0);
+  ASSERT_TRUE(PutBytes(*plain, text2).ok());  // the same bytes again: pure dedup
+  auto twice = MetricsText();
+  EXPECT_EQ(Metric(twice, "aifs_logical_bytes"), static_cast<double>(text.size() + text2.size()));
+  ASSERT_TRUE(PutBytes(*plain, Concat({text2, text2})).ok());  // new asset, old chunks mostly
+  auto thrice = MetricsText();
+  EXPECT_GT(Metric(thrice, "aifs_dedup_ratio"), 1.5);
   EXPECT_EQ(Metric(m2, "aifs_store_up"), 1);
 }
 
@@ -613,6 +623,51 @@ TEST_F(ServerTest, ConnectingToNothingIsUnavailable) {
   auto r = ConnectRemote({.target = "127.0.0.1:1", .connect_timeout = std::chrono::seconds(1)});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kUnavailable);
+}
+
+}  // namespace
+}  // namespace aifs::test
+
+namespace aifs::test {
+namespace {
+
+TEST_F(ServerTest, FormatIsIdempotentStreamsItsStepsAndIsAudited) {
+  StartServer();
+  std::vector<std::string> seen;
+  auto progress = [&](const FormatStep& s) { seen.push_back(s.name + ":" + s.state); };
+  auto dry = remote_->Format({.dry_run = true, .who = "ops"}, progress);
+  ASSERT_TRUE(dry.ok()) << dry.status().ToString();
+  EXPECT_FALSE(dry->root_snapshot.has_value());
+  EXPECT_EQ(seen, (std::vector<std::string>{"backends:ok", "root namespace:ok",
+                                            "vector index:skipped",
+                                            "root snapshot:would create"}));
+  EXPECT_TRUE(engine().ListSnapshots("default")->empty());  // a dry run changes nothing
+
+  MustPut(RandomBytes(1000, 1));
+  seen.clear();
+  auto first = remote_->Format({.who = "ops"}, progress);
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE(first->root_snapshot.has_value());
+  EXPECT_EQ(seen.back(), "root snapshot:created");
+  auto tagged = engine().GetSnapshot("default", "root");
+  ASSERT_TRUE(tagged.ok());
+  EXPECT_EQ(tagged->id, *first->root_snapshot);
+  EXPECT_EQ(tagged->count, 1u);
+
+  seen.clear();
+  auto second = engine().Format({.who = "local"}, progress);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->root_snapshot, first->root_snapshot);
+  for (const auto& s : seen) EXPECT_TRUE(s.ends_with(":ok") || s.ends_with(":skipped")) << s;
+  EXPECT_EQ(engine().ListSnapshots("default")->size(), 1u);
+
+  auto history = remote_->FormatHistory();
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(history->size(), 3u);
+  EXPECT_TRUE((*history)[0].dry_run);
+  EXPECT_EQ((*history)[0].who, "ops");
+  EXPECT_EQ((*history)[2].who, "local");
+  EXPECT_EQ((*history)[2].root_snapshot, first->root_snapshot);
 }
 
 }  // namespace

@@ -114,6 +114,10 @@ class Api {
   virtual Status SubscribeEvents(const EventQuery& query, const EventSink& sink) = 0;
 
   // Maintenance
+  // Every run (dry runs too) is kept in an audit log, oldest first.
+  virtual Result<FormatReport> Format(const FormatOptions& options,
+                                      const FormatProgress& progress) = 0;
+  virtual Result<std::vector<FormatReport>> FormatHistory() = 0;
   // Probes every backend now (metadata read, chunk object write/read/delete
   // unless read-only, KMS wrap/unwrap). OK means puts and gets can be served.
   virtual Status CheckHealth() = 0;

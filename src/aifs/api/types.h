@@ -41,6 +41,7 @@ struct NamespaceInfo {
   uint64_t logical_bytes = 0;  // sum of asset sizes
   uint64_t chunk_count = 0;    // distinct stored chunks
   uint64_t stored_bytes = 0;   // bytes of sealed chunk objects
+  uint64_t unique_bytes = 0;   // plaintext bytes of the distinct chunks
   std::array<uint8_t, 32> signing_public_key{};  // Ed25519, signs snapshots
   NamespacePolicy policy;
 };
@@ -263,6 +264,28 @@ struct EventQuery {
 
 // Receives events in order; a non-OK return ends the subscription with it.
 using EventSink = std::function<Status(const Event&)>;
+
+// Format brings a store's base structures into place: it checks the
+// backends, creates the root namespace, and the root snapshot (tag "root" in
+// it) when missing. Idempotent: a second run finds every step in place.
+struct FormatOptions {
+  bool dry_run = false;
+  std::string who;
+};
+struct FormatStep {
+  std::string name;    // "backends", "root namespace", "vector index", "root snapshot"
+  std::string state;   // "ok" (already in place), "created", "would create", "skipped"
+  std::string detail;
+};
+struct FormatReport {
+  int64_t unix_ns = 0;
+  std::string who;
+  bool dry_run = false;
+  std::vector<FormatStep> steps;
+  std::optional<SnapshotId> root_snapshot;
+};
+// Called as each step finishes.
+using FormatProgress = std::function<void(const FormatStep&)>;
 
 struct StoreDescription {
   std::string data_dir;

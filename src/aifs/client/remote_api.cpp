@@ -485,6 +485,36 @@ class RemoteApi final : public Api {
     return stop.ok() ? server : stop;
   }
 
+  Result<FormatReport> Format(const FormatOptions& options,
+                              const FormatProgress& progress) override {
+    v1::FormatRequest req;
+    req.set_dry_run(options.dry_run);
+    req.set_who(options.who);
+    grpc::ClientContext ctx;
+    auto stream = conn_->admin->Format(&ctx, req);
+    v1::FormatProgress msg;
+    std::optional<v1::FormatReport> done;
+    while (stream->Read(&msg)) {
+      if (msg.has_step() && progress) progress(FromProto(msg.step()));
+      if (msg.has_done()) done = msg.done();
+    }
+    AIFS_RETURN_IF_ERROR(FromGrpc(stream->Finish()));
+    if (!done) return err::DataLoss("FORMAT_REPORT_MISSING", "the server sent no format report");
+    return FromProto(*done);
+  }
+
+  Result<std::vector<FormatReport>> FormatHistory() override {
+    v1::FormatHistoryResponse resp;
+    AIFS_RETURN_IF_ERROR(
+        Call(*conn_->admin, &v1::Admin::Stub::FormatHistory, v1::Empty(), &resp));
+    std::vector<FormatReport> out;
+    for (const auto& r : resp.runs()) {
+      AIFS_ASSIGN_OR_RETURN(FormatReport report, FromProto(r));
+      out.push_back(std::move(report));
+    }
+    return out;
+  }
+
   Status CheckHealth() override {
     grpc::health::v1::HealthCheckRequest req;
     req.set_service("readiness");

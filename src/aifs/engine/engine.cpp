@@ -385,6 +385,7 @@ Status Engine::DeleteAsset(const std::string& ns, const AssetId& id, bool force)
         AIFS_RETURN_IF_ERROR(txn.Delete(chunk_key));
         ns_rec->set_chunk_count(ns_rec->chunk_count() - 1);
         ns_rec->set_stored_bytes(ns_rec->stored_bytes() - chunk->stored_size());
+        ns_rec->set_unique_bytes(ns_rec->unique_bytes() - chunk->plain_size());
         reclaim.push_back(chunk->object());
       }
     }

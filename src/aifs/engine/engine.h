@@ -87,6 +87,9 @@ class Engine : public Api {
 
   Status SubscribeEvents(const EventQuery& query, const EventSink& sink) override;
 
+  Result<FormatReport> Format(const FormatOptions& options,
+                              const FormatProgress& progress) override;
+  Result<std::vector<FormatReport>> FormatHistory() override;
   Status CheckHealth() override;
   Result<StoreDescription> DescribeStore() override;
   Result<GcReport> CollectGarbage(bool dry_run) override;

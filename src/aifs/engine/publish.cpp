@@ -52,6 +52,7 @@ Status ReferenceChunks(MetaTxn& txn, const std::string& ns, const StagedAsset& a
       AIFS_RETURN_IF_ERROR(PutRecord(txn, key, fresh));
       ns_rec.set_chunk_count(ns_rec.chunk_count() + 1);
       ns_rec.set_stored_bytes(ns_rec.stored_bytes() + fresh.stored_size());
+      ns_rec.set_unique_bytes(ns_rec.unique_bytes() + fresh.plain_size());
       ++result.chunks_new;
       result.bytes_stored += fresh.stored_size();
     } else {

@@ -43,6 +43,7 @@ NamespaceInfo ToNamespaceInfo(const store::v1::NamespaceRecord& rec) {
   info.logical_bytes = rec.logical_bytes();
   info.chunk_count = rec.chunk_count();
   info.stored_bytes = rec.stored_bytes();
+  info.unique_bytes = rec.unique_bytes();
   info.signing_public_key = FixedBytes<32>(rec.signing_public_key());
   const auto& p = rec.policy();
   info.policy.max_logical_bytes = p.max_logical_bytes();

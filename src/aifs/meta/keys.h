@@ -56,6 +56,9 @@ inline std::optional<uint64_t> ParseLogEntry(std::string_view key) {
   return seq;
 }
 
+// fa/<unix ns> -> FormatAudit
+inline constexpr std::string_view kFormatAuditPrefix = "fa/";
+
 // cl/<ns>/<generation>/<id> -> "+" or "-": membership changes since the
 // namespace's last snapshot, written by the commit that made them; a snapshot
 // consumes its generation (see NamespaceRecord.change_generation).

@@ -164,6 +164,7 @@ void ToProto(const NamespaceInfo& in, v1::Namespace* out) {
   out->set_logical_bytes(in.logical_bytes);
   out->set_chunk_count(in.chunk_count);
   out->set_stored_bytes(in.stored_bytes);
+  out->set_unique_bytes(in.unique_bytes);
   out->set_signing_public_key(Raw(in.signing_public_key));
   ToProto(in.policy, out->mutable_policy());
 }
@@ -177,6 +178,7 @@ Result<NamespaceInfo> FromProto(const v1::Namespace& in) {
   n.logical_bytes = in.logical_bytes();
   n.chunk_count = in.chunk_count();
   n.stored_bytes = in.stored_bytes();
+  n.unique_bytes = in.unique_bytes();
   AIFS_ASSIGN_OR_RETURN(n.signing_public_key,
                         ParseFixedOrZero<32>(in.signing_public_key(), "signing key"));
   n.policy = FromProto(in.policy());
@@ -490,6 +492,32 @@ Result<PruneReport> FromProto(const v1::PruneSnapshotsResponse& in) {
   r.kept = in.kept();
   r.nodes_removed = in.nodes_removed();
   r.node_bytes_removed = in.node_bytes_removed();
+  return r;
+}
+
+void ToProto(const FormatStep& in, v1::FormatStep* out) {
+  out->set_name(in.name);
+  out->set_state(in.state);
+  out->set_detail(in.detail);
+}
+
+FormatStep FromProto(const v1::FormatStep& in) { return {in.name(), in.state(), in.detail()}; }
+
+void ToProto(const FormatReport& in, v1::FormatReport* out) {
+  out->set_unix_ns(in.unix_ns);
+  out->set_who(in.who);
+  out->set_dry_run(in.dry_run);
+  for (const FormatStep& s : in.steps) ToProto(s, out->add_steps());
+  out->set_root_snapshot(RawOpt(in.root_snapshot));
+}
+
+Result<FormatReport> FromProto(const v1::FormatReport& in) {
+  FormatReport r;
+  r.unix_ns = in.unix_ns();
+  r.who = in.who();
+  r.dry_run = in.dry_run();
+  for (const auto& s : in.steps()) r.steps.push_back(FromProto(s));
+  AIFS_ASSIGN_OR_RETURN(r.root_snapshot, ParseOptionalSnapshot(in.root_snapshot()));
   return r;
 }
 

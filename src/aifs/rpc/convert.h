@@ -57,6 +57,11 @@ PruneOptions FromProto(const v1::PruneSnapshotsRequest& in);
 void ToProto(const PruneReport& in, v1::PruneSnapshotsResponse* out);
 Result<PruneReport> FromProto(const v1::PruneSnapshotsResponse& in);
 
+void ToProto(const FormatStep& in, v1::FormatStep* out);
+FormatStep FromProto(const v1::FormatStep& in);
+void ToProto(const FormatReport& in, v1::FormatReport* out);
+Result<FormatReport> FromProto(const v1::FormatReport& in);
+
 void ToProto(const GcReport& in, v1::CollectGarbageResponse* out);
 GcReport FromProto(const v1::CollectGarbageResponse& in);
 void ToProto(const StoreDescription& in, v1::StoreInfo* out);

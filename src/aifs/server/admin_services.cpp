@@ -50,6 +50,32 @@ class AdminService final : public v1::Admin::Service {
     });
   }
 
+  grpc::Status Format(ServerContext* sctx, const v1::FormatRequest* req,
+                      grpc::ServerWriter<v1::FormatProgress>* writer) override {
+    return RunRpc([&]() -> Status {
+      v1::FormatProgress msg;
+      const std::string who = req->who().empty() ? sctx->peer() : req->who();
+      AIFS_ASSIGN_OR_RETURN(FormatReport r,
+                            api_.Format({.dry_run = req->dry_run(), .who = who},
+                                        [&](const FormatStep& s) {
+                                          rpc::ToProto(s, msg.mutable_step());
+                                          writer->Write(msg);
+                                        }));
+      rpc::ToProto(r, msg.mutable_done());
+      writer->Write(msg);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status FormatHistory(ServerContext*, const v1::Empty*,
+                             v1::FormatHistoryResponse* resp) override {
+    return RunRpc([&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(auto runs, api_.FormatHistory());
+      for (const FormatReport& r : runs) rpc::ToProto(r, resp->add_runs());
+      return Status::Ok();
+    });
+  }
+
   grpc::Status CollectGarbage(ServerContext*, const v1::CollectGarbageRequest* req,
                               v1::CollectGarbageResponse* resp) override {
     return RunRpc([&]() -> Status {

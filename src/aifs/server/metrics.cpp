@@ -71,6 +71,7 @@ Metrics::InterceptorFactory() {
 
 std::string Metrics::Render(Api& api, size_t open_transactions) {
   std::ostringstream out;
+  out.precision(17);  // byte counts print exactly
   {
     std::lock_guard lock(mu_);
     out << "# HELP aifs_rpc_calls_total RPCs handled, by method and gRPC status code.\n"
@@ -98,21 +99,30 @@ std::string Metrics::Render(Api& api, size_t open_transactions) {
         static_cast<double>(open_transactions));
   auto namespaces = api.ListNamespaces();
   if (namespaces.ok()) {
-    uint64_t assets = 0, chunks = 0, logical = 0, stored = 0;
+    uint64_t assets = 0, chunks = 0, logical = 0, unique = 0, stored = 0;
     for (const NamespaceInfo& ns : *namespaces) {
       assets += ns.asset_count;
       chunks += ns.chunk_count;
       logical += ns.logical_bytes;
+      unique += ns.unique_bytes;
       stored += ns.stored_bytes;
     }
+    auto ratio = [](uint64_t a, uint64_t b) {
+      return b ? static_cast<double>(a) / static_cast<double>(b) : 1.0;
+    };
     Gauge(out, "aifs_namespaces", "Namespaces.", static_cast<double>(namespaces->size()));
     Gauge(out, "aifs_assets", "Live assets in all namespaces.", static_cast<double>(assets));
     Gauge(out, "aifs_chunks", "Distinct stored chunks.", static_cast<double>(chunks));
     Gauge(out, "aifs_logical_bytes", "Sum of asset sizes.", static_cast<double>(logical));
+    Gauge(out, "aifs_unique_bytes", "Plaintext bytes of the distinct chunks.",
+          static_cast<double>(unique));
     Gauge(out, "aifs_stored_bytes", "Bytes of sealed chunk objects.", static_cast<double>(stored));
-    Gauge(out, "aifs_space_saving_ratio",
-          "Logical bytes per stored byte (dedup and compression together).",
-          stored ? static_cast<double>(logical) / static_cast<double>(stored) : 1.0);
+    Gauge(out, "aifs_dedup_ratio", "Logical bytes per distinct chunk byte.",
+          ratio(logical, unique));
+    Gauge(out, "aifs_compression_ratio", "Distinct chunk bytes per stored byte.",
+          ratio(unique, stored));
+    Gauge(out, "aifs_space_saving_ratio", "Logical bytes per stored byte (both together).",
+          ratio(logical, stored));
   }
   Gauge(out, "aifs_store_up", "1 when the store answered the metrics scrape.",
         namespaces.ok() ? 1 : 0);
