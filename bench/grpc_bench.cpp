@@ -69,6 +69,10 @@
 
 namespace {
 
+aifs::RemoteOptions::Zstd ZstdMode(bool on) {
+  return on ? aifs::RemoteOptions::Zstd::kOn : aifs::RemoteOptions::Zstd::kOff;
+}
+
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using Json = nlohmann::ordered_json;
@@ -830,7 +834,7 @@ struct RamEndpoint {
     if (!server || port == 0) Fail("RAM backend: cannot listen on 127.0.0.1:0");
     target = "127.0.0.1:" + std::to_string(port);
     for (bool z : {false, true}) {
-      auto client = aifs::ConnectRemote(aifs::RemoteOptions{.target = target, .zstd = z});
+      auto client = aifs::ConnectRemote(aifs::RemoteOptions{.target = target, .zstd = ZstdMode(z)});
       Check(client.status(), "ConnectRemote " + target);
       (z ? zstd : raw) = std::move(client).value();
     }
@@ -863,8 +867,8 @@ struct Endpoint {
   std::unique_ptr<aifs::Engine> engine;
   std::unique_ptr<aifs::server::Server> server;
   std::string target;
-  std::unique_ptr<aifs::Api> raw;   // RemoteOptions.zstd = false
-  std::unique_ptr<aifs::Api> zstd;  // RemoteOptions.zstd = true
+  std::unique_ptr<aifs::Api> raw;   // zstd frames off
+  std::unique_ptr<aifs::Api> zstd;  // zstd frames forced on (loopback defaults to off)
 
   ~Endpoint() {
     raw.reset();
@@ -892,7 +896,7 @@ void Serve(Endpoint& ep, aifs::Api& api) {
   ep.server = std::move(started).value();
   ep.target = "127.0.0.1:" + std::to_string(ep.server->port());
   for (bool z : {false, true}) {
-    auto client = aifs::ConnectRemote(aifs::RemoteOptions{.target = ep.target, .zstd = z});
+    auto client = aifs::ConnectRemote(aifs::RemoteOptions{.target = ep.target, .zstd = ZstdMode(z)});
     Check(client.status(), "ConnectRemote " + ep.target);
     (z ? ep.zstd : ep.raw) = std::move(client).value();
   }

@@ -13,6 +13,8 @@ PKGS=(
   python3-grpcio python3-grpc-tools python3-protobuf zstd
   # asset kinds: Arrow IPC / FlatBuffers / ZIP, interop readers, fuzzing
   flatbuffers-compiler libflatbuffers-dev python3-flatbuffers libzip-dev zip unzip
+  # vector search (header-only hnswlib)
+  libhnswlib-dev
   clang libclang-rt-14-dev
 )
 # Node.js (Apache Arrow JS interop tests): the image may bring its own; only

@@ -1,5 +1,7 @@
 #include "commands.h"
 
+#include "vector_commands.h"
+
 #include <fcntl.h>
 #include <pwd.h>
 #include <sys/stat.h>
@@ -121,6 +123,51 @@ Result<std::vector<AssetUri>> ResolveRefs(const std::vector<std::string>& refs,
 }  // namespace
 
 std::string NsOrDefault(const std::string& ns) { return ns.empty() ? "default" : ns; }
+
+Result<std::vector<MetaFilter>> ParseWhere(const std::vector<std::string>& items) {
+  std::vector<MetaFilter> out;
+  for (const std::string& w : items) {
+    MetaFilter f;
+    const size_t eq = w.find('=');
+    auto number = [&](const std::string& text) -> Result<double> {
+      char* end = nullptr;
+      const double x = std::strtod(text.c_str(), &end);
+      if (text.empty() || end != text.c_str() + text.size())
+        return err::InvalidArgument("BAD_FILTER", "'" + w + "' needs a number");
+      return x;
+    };
+    // The operator is the one or two characters ending at the first '='.
+    const char op = eq != std::string::npos && eq > 0 ? w[eq - 1] : 0;
+    if (op == '^' || op == '@' || op == '>' || op == '<') {
+      f.key = w.substr(0, eq - 1);
+      const std::string v = w.substr(eq + 1);
+      if (op == '^') {
+        f.op = MetaFilter::Op::kPrefix;
+        f.value = v;
+      } else if (op == '@') {
+        f.op = MetaFilter::Op::kIn;
+        for (size_t pos = 0; pos <= v.size();) {
+          size_t comma = v.find(',', pos);
+          if (comma == std::string::npos) comma = v.size();
+          f.values.push_back(v.substr(pos, comma - pos));
+          pos = comma + 1;
+        }
+      } else {
+        f.op = MetaFilter::Op::kRange;
+        AIFS_ASSIGN_OR_RETURN(double x, number(v));
+        (op == '>' ? f.min : f.max) = x;
+      }
+    } else if (eq != std::string::npos) {
+      f = {w.substr(0, eq), MetaFilter::Op::kEquals, w.substr(eq + 1), {}, {}, {}};
+    } else {
+      f = {w, MetaFilter::Op::kExists, "", {}, {}, {}};
+    }
+    if (f.key.empty())
+      return err::InvalidArgument("BAD_FILTER", "filter '" + w + "' has no key");
+    out.push_back(std::move(f));
+  }
+  return out;
+}
 
 Result<Metadata> ParseKeyValues(const std::vector<std::string>& items) {
   Metadata m;
@@ -258,6 +305,7 @@ Status Put(Api& api, const Output& out, const PutArgs& args) {
     AIFS_ASSIGN_OR_RETURN(ParentRef p, ParseParent(text));
     opts.parents.push_back(std::move(p));
   }
+  AIFS_ASSIGN_OR_RETURN(opts.embeddings, ParseEmbeddings(args.embeds));
   // A put that deduplicated against a chunk deleted meanwhile is retried
   // when the input can be read again.
   Result<PutResult> committed = err::Internal("PUT_NOT_RUN", "put did not run");
@@ -350,21 +398,7 @@ Status List(Api& api, const Output& out, const ListArgs& args) {
   if (!args.kind.empty()) {
     AIFS_ASSIGN_OR_RETURN(opts.kind, ParseKind(args.kind));
   }
-  for (const auto& w : args.where) {
-    MetaFilter f;
-    size_t pfx = w.find("^=");
-    size_t eq = w.find('=');
-    if (pfx != std::string::npos && pfx < eq) {
-      f = {w.substr(0, pfx), MetaFilter::Op::kPrefix, w.substr(pfx + 2)};
-    } else if (eq != std::string::npos) {
-      f = {w.substr(0, eq), MetaFilter::Op::kEquals, w.substr(eq + 1)};
-    } else {
-      f = {w, MetaFilter::Op::kExists, ""};
-    }
-    if (f.key.empty())
-      return err::InvalidArgument("BAD_FILTER", "filter '" + w + "' has no key");
-    opts.filters.push_back(std::move(f));
-  }
+  AIFS_ASSIGN_OR_RETURN(opts.filters, ParseWhere(args.where));
   json all = json::array();
   size_t shown = 0;
   do {

@@ -30,6 +30,7 @@ struct PutArgs {
   std::string kind = "blob";
   std::vector<std::string> meta;  // k=v
   std::vector<std::string> parents;  // ID[:transform[:digest]]
+  std::vector<std::string> embeds;   // SPACE=FILE.npy
 };
 Status Put(Api& api, const Output& out, const PutArgs& args);
 
@@ -100,6 +101,9 @@ Status KeyPin(const Output& out, const std::string& ns, const std::string& key_h
 std::string Who();
 // The namespace a command means when --ns is not given.
 std::string NsOrDefault(const std::string& ns);
+// --where items: k=v (equals), k^=p (prefix), k@=a,b,c (one of), k>=N and
+// k<=N (numeric bounds), k (exists).
+Result<std::vector<MetaFilter>> ParseWhere(const std::vector<std::string>& items);
 // Parses "A-B" (inclusive) / "A-" into a ReadRange.
 Result<ReadRange> ParseRange(std::string_view text);
 // Parses "ID[:transform[:digest]]" (the digest may itself contain ':').

@@ -12,6 +12,7 @@
 #include "aifs/engine/engine.h"
 #include "commands.h"
 #include "kind_commands.h"
+#include "vector_commands.h"
 #include "admin_commands.h"
 
 namespace {
@@ -75,8 +76,10 @@ int main(int argc, char** argv) {
                  "remote: client key for mutual TLS ($AIFS_TLS_KEY)");
   app.add_option("--tls-server-name", g.remote.tls_server_name,
                  "remote: the name to expect in the server certificate");
-  app.add_flag("--no-zstd", [&](int64_t) { g.remote.zstd = false; },
+  app.add_flag("--no-zstd", [&](int64_t) { g.remote.zstd = aifs::RemoteOptions::Zstd::kOff; },
                "remote: never compress data frames");
+  app.add_flag("--zstd", [&](int64_t) { g.remote.zstd = aifs::RemoteOptions::Zstd::kOn; },
+               "remote: compress data frames even on loopback (default: only off loopback)");
 
   // The command to run once parsing succeeded, and whether it only reads.
   std::function<Status(aifs::Api&, const aifs::cli::Output&)> run;
@@ -150,6 +153,8 @@ int main(int argc, char** argv) {
   put_cmd->add_option("--ns", put.ns, "namespace (default: default)");
   put_cmd->add_option("--meta", put.meta, "metadata key=value (repeatable)");
   put_cmd->add_option("--kind", put.kind, "asset kind (blob)");
+  put_cmd->add_option("--embed", put.embeds,
+                      "attach a vector: SPACE=FILE.npy (float32, shape (dim,)); repeatable");
   put_cmd->add_option("--parent", put.parents,
                       "lineage parent ID[:transform[:digest]] (repeatable; must be committed)");
   put_cmd->callback([&] {
@@ -227,7 +232,9 @@ int main(int argc, char** argv) {
   aifs::cli::ListArgs ls;
   auto* ls_cmd = app.add_subcommand("ls", "list assets");
   ls_cmd->add_option("--ns", ls.ns, "namespace (default: default)");
-  ls_cmd->add_option("--where", ls.where, "filter k=v, k^=prefix or k (has key); repeatable");
+  ls_cmd->add_option("--where", ls.where,
+                     "filter k=v, k^=prefix, k@=a,b (one of), k>=N, k<=N, or k (has key); "
+                     "repeatable");
   ls_cmd->add_option("--kind", ls.kind, "only assets of this kind");
   ls_cmd->add_option("--limit", ls.limit, "show at most N assets");
   ls_cmd->callback([&] {
@@ -424,6 +431,42 @@ int main(int argc, char** argv) {
   key_pin->add_option("--ns", ns_opt, "namespace (default: default)");
   key_pin->callback([&] {
     offline = [&](auto& out) { return aifs::cli::KeyPin(out, ns_opt, key_hex); };
+  });
+
+  // vectors
+  auto* space_cmd = app.add_subcommand("space", "embedding spaces for vector search");
+  space_cmd->require_subcommand(1);
+  std::string space_name, metric = "cosine";
+  uint32_t dim = 0;
+  auto* space_create = space_cmd->add_subcommand("create", "create an embedding space");
+  space_create->add_option("name", space_name, "space name, usually the model")->required();
+  space_create->add_option("--dim", dim, "vector dimension")->required();
+  space_create->add_option("--metric", metric, "cosine, l2 or inner_product");
+  space_create->add_option("--ns", ns_opt, "namespace (default: default)");
+  space_create->callback([&] {
+    set(false, [&](auto& api, auto& out) {
+      return aifs::cli::SpaceCreate(api, out, ns_opt, space_name, dim, metric);
+    });
+  });
+  auto* space_ls = space_cmd->add_subcommand("ls", "list embedding spaces");
+  space_ls->add_option("--ns", ns_opt, "namespace (default: default)");
+  space_ls->callback([&] {
+    set(true, [&](auto& api, auto& out) { return aifs::cli::SpaceList(api, out, ns_opt); });
+  });
+  aifs::cli::SearchArgs search;
+  auto* search_cmd = app.add_subcommand("search", "k nearest assets by vector");
+  auto* by_vector = search_cmd->add_option("--vector", search.vector_file, "query .npy (float32)");
+  auto* by_asset = search_cmd->add_option("--like", search.like, "an asset whose vector is the query");
+  by_vector->excludes(by_asset);
+  search_cmd->add_option("-k", search.k, "results");
+  search_cmd->add_option("--space", search.space, "space (default: the namespace's only one)");
+  search_cmd->add_option("--ef", search.ef, "HNSW candidate list (default: planner)");
+  search_cmd->add_option("--where", search.where, "metadata filter (as for ls; repeatable)");
+  search_cmd->add_option("--ns", search.ns, "namespace (default: default)");
+  search_cmd->callback([&] {
+    if (search.vector_file.empty() && search.like.empty())
+      throw CLI::ValidationError("search", "give --vector FILE.npy or --like ID");
+    set(true, [&](auto& api, auto& out) { return aifs::cli::Search(api, out, search); });
   });
 
   // serve, events, health

@@ -400,7 +400,7 @@ TEST(Embed, Metrics) {
     EXPECT_EQ(*p, m);
   }
   EXPECT_EQ(*ParseMetric("dot"), Metric::kInnerProduct);
-  EXPECT_EQ(ParseMetric("manhattan").status().reason(), "EMBED_BAD_METRIC");
+  EXPECT_EQ(ParseMetric("manhattan").status().reason(), "UNKNOWN_METRIC");
 }
 
 // --- .npy ----------------------------------------------------------------

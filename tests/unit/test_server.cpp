@@ -36,7 +36,8 @@ class ServerTest : public EngineFixture {
     remote_ = Connect();
   }
   std::unique_ptr<Api> Connect(bool zstd = true) {
-    auto r = ConnectRemote({.target = target_, .zstd = zstd});
+    auto r = ConnectRemote({.target = target_,
+                            .zstd = zstd ? RemoteOptions::Zstd::kOn : RemoteOptions::Zstd::kOff});
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? std::move(*r) : nullptr;
   }
@@ -668,6 +669,44 @@ TEST_F(ServerTest, FormatIsIdempotentStreamsItsStepsAndIsAudited) {
   EXPECT_EQ((*history)[0].who, "ops");
   EXPECT_EQ((*history)[2].who, "local");
   EXPECT_EQ((*history)[2].root_snapshot, first->root_snapshot);
+}
+
+}  // namespace
+}  // namespace aifs::test
+
+namespace aifs::test {
+namespace {
+
+TEST_F(ServerTest, VectorSearchOverTheWireMatchesTheEngine) {
+  StartServer();
+  ASSERT_TRUE(remote_->CreateSpace("default", {"m", 3, VectorMetric::kL2}).ok());
+  AIFS_EXPECT_STATUS(remote_->CreateSpace("default", {"m", 3, VectorMetric::kL2}).status(),
+                     kAlreadyExists, "SPACE_EXISTS");
+  for (int i = 0; i < 50; ++i) {
+    PutOptions o;
+    o.metadata = {{"n", std::to_string(i)}};
+    o.embeddings = {{"m", {float(i), float(i % 7), 1.0f}}};
+    ASSERT_TRUE(PutBytes(*remote_, ToBytes("v" + std::to_string(i)), o).ok());
+  }
+  AIFS_EXPECT_STATUS(
+      PutBytes(*remote_, ToBytes("bad"), {.embeddings = {{"m", {1, 2}}}}).status(),
+      kInvalidArgument, "DIMENSION_MISMATCH");
+  const VectorQuery q{.space = "m", .vector = {10, 3, 1}, .k = 5,
+                      .filters = {{"n", MetaFilter::Op::kRange, "", {}, 20, std::nullopt}}};
+  auto far = remote_->VectorSearch(q);
+  auto local = engine().VectorSearch(q);
+  ASSERT_TRUE(far.ok() && local.ok()) << far.status().ToString();
+  ASSERT_EQ(far->hits.size(), 5u);
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(far->hits[i].id, local->hits[i].id);
+    EXPECT_EQ(far->hits[i].score, local->hits[i].score);
+  }
+  EXPECT_EQ(far->hits[0].id, IdOf(ToBytes("v20")));
+  auto spaces = remote_->ListSpaces("default");
+  ASSERT_TRUE(spaces.ok());
+  ASSERT_EQ(spaces->size(), 1u);
+  EXPECT_EQ((*spaces)[0].vectors, 50u);
+  EXPECT_EQ((*spaces)[0].metric, VectorMetric::kL2);
 }
 
 }  // namespace

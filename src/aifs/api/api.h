@@ -113,6 +113,12 @@ class Api {
   // commit later, each pushed as soon as it is durable.
   virtual Status SubscribeEvents(const EventQuery& query, const EventSink& sink) = 0;
 
+  // Vector search
+  virtual Result<EmbeddingSpace> CreateSpace(const std::string& ns,
+                                             const EmbeddingSpace& space) = 0;
+  virtual Result<std::vector<EmbeddingSpace>> ListSpaces(const std::string& ns) = 0;
+  virtual Result<VectorResult> VectorSearch(const VectorQuery& query) = 0;
+
   // Maintenance
   // Every run (dry runs too) is kept in an audit log, oldest first.
   virtual Result<FormatReport> Format(const FormatOptions& options,

@@ -21,6 +21,23 @@ Result<AssetKind> ParseKind(std::string_view name) {
                                                   "' (blob, tensor, embed, artifact)");
 }
 
+std::string_view MetricName(VectorMetric metric) {
+  switch (metric) {
+    case VectorMetric::kCosine: return "cosine";
+    case VectorMetric::kL2: return "l2";
+    case VectorMetric::kInnerProduct: return "inner_product";
+  }
+  return "unknown";
+}
+
+Result<VectorMetric> ParseMetric(std::string_view name) {
+  for (VectorMetric m : {VectorMetric::kCosine, VectorMetric::kL2, VectorMetric::kInnerProduct})
+    if (MetricName(m) == name) return m;
+  if (name == "ip" || name == "dot") return VectorMetric::kInnerProduct;
+  return err::InvalidArgument("UNKNOWN_METRIC", "unknown metric '" + std::string(name) +
+                                                    "' (cosine, l2, inner_product)");
+}
+
 namespace {
 constexpr std::pair<EventType, std::string_view> kEventNames[] = {
     {EventType::kAssetCommitted, "asset_committed"},

@@ -77,6 +77,27 @@ struct AssetInfo {
   AssetUri Uri() const { return {ns, id}; }
 };
 
+// Vector search. A namespace has embedding spaces (usually one per model);
+// an index never mixes spaces.
+// The values are those of aifs.fbs.Metric (Embed assets) and stored records.
+enum class VectorMetric : uint8_t { kCosine = 0, kL2 = 1, kInnerProduct = 2 };
+std::string_view MetricName(VectorMetric metric);  // "cosine", "l2", "inner_product"
+// Accepts the names above (also "ip", "dot"); INVALID_ARGUMENT UNKNOWN_METRIC otherwise.
+Result<VectorMetric> ParseMetric(std::string_view name);
+
+struct EmbeddingSpace {
+  std::string name;
+  uint32_t dim = 0;
+  VectorMetric metric = VectorMetric::kCosine;
+  uint64_t vectors = 0;  // indexed now (filled by ListSpaces)
+};
+
+// A vector attached to an asset at put time.
+struct Embedding {
+  std::string space;
+  std::vector<float> values;
+};
+
 struct PutOptions {
   std::string ns = "default";
   AssetKind kind = AssetKind::kBlob;
@@ -87,6 +108,9 @@ struct PutOptions {
   // same transaction) when this asset commits: FAILED_PRECONDITION
   // PARENT_NOT_COMMITTED otherwise.
   std::vector<ParentRef> parents;
+  // One per space at most; each must match its space's dimension and be
+  // finite with a sane norm (INVALID_ARGUMENT BAD_VECTOR otherwise).
+  std::vector<Embedding> embeddings;
 };
 
 struct PutResult {
@@ -99,10 +123,36 @@ struct PutResult {
 };
 
 struct MetaFilter {
-  enum class Op { kEquals, kPrefix, kExists };
+  // kIn: the value is one of `values`; kRange: the value parses as a number
+  // within [min, max] (either bound optional).
+  enum class Op { kEquals, kPrefix, kExists, kIn, kRange };
   std::string key;
   Op op = Op::kEquals;
   std::string value;
+  std::vector<std::string> values;
+  std::optional<double> min, max;
+};
+
+// Scores are similarities, higher is better: cosine similarity, inner
+// product, or the negated squared Euclidean distance (docs/vector-search.md).
+struct VectorQuery {
+  std::string ns = "default";
+  std::string space;
+  std::vector<float> vector;     // the query, or
+  std::optional<AssetId> like;   // an asset whose vector in `space` is the query
+  size_t k = 10;
+  size_t ef = 0;                 // HNSW candidate list; 0: the planner picks
+  std::vector<MetaFilter> filters;  // all must match
+};
+
+struct VectorHit {
+  AssetId id;
+  float score = 0;
+};
+
+struct VectorResult {
+  std::vector<VectorHit> hits;  // best first
+  std::string plan;             // how the planner searched, for people and tests
 };
 
 struct ListOptions {

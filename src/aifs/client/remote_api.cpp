@@ -515,6 +515,31 @@ class RemoteApi final : public Api {
     return out;
   }
 
+  Result<EmbeddingSpace> CreateSpace(const std::string& ns, const EmbeddingSpace& space) override {
+    v1::CreateSpaceRequest req;
+    req.set_ns(ns);
+    ToProto(space, req.mutable_space());
+    v1::EmbeddingSpace resp;
+    AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::CreateSpace, req, &resp));
+    return FromProto(resp);
+  }
+
+  Result<std::vector<EmbeddingSpace>> ListSpaces(const std::string& ns) override {
+    v1::ListSpacesRequest req;
+    req.set_ns(ns);
+    v1::ListSpacesResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::ListSpaces, req, &resp));
+    return All<EmbeddingSpace>(resp.spaces());
+  }
+
+  Result<VectorResult> VectorSearch(const VectorQuery& query) override {
+    v1::VectorSearchRequest req;
+    ToProto(query, &req);
+    v1::VectorSearchResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::VectorSearch, req, &resp));
+    return FromProto(resp);
+  }
+
   Status CheckHealth() override {
     grpc::health::v1::HealthCheckRequest req;
     req.set_service("readiness");
@@ -618,7 +643,12 @@ Result<std::unique_ptr<Api>> ConnectRemote(const RemoteOptions& options) {
   if (st.code() == Code::kDeadlineExceeded)
     return err::Unavailable("SERVER_UNREACHABLE", "no AIFS server answers at " + options.target);
   if (!st.ok()) return st.WithContext("connecting to " + options.target);
-  conn->zstd = options.zstd && std::count(info.features().begin(), info.features().end(),
+  const std::string& t = options.target;
+  const bool loopback = t.starts_with("127.") || t.starts_with("localhost:") ||
+                        t.starts_with("[::1]") || t.starts_with("unix:");
+  const bool want = options.zstd == RemoteOptions::Zstd::kOn ||
+                    (options.zstd == RemoteOptions::Zstd::kAuto && !loopback);
+  conn->zstd = want && std::count(info.features().begin(), info.features().end(),
                                           std::string("zstd-frames")) > 0;
   return std::unique_ptr<Api>(std::make_unique<RemoteApi>(std::move(conn)));
 }

@@ -20,7 +20,10 @@ struct RemoteOptions {
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string tls_server_name;  // overrides the name checked in the certificate
-  bool zstd = true;             // compress data frames when the server agrees
+  // zstd data frames (when the server agrees): they pay on real networks but
+  // cost more CPU than they save on loopback, so kAuto leaves them off there.
+  enum class Zstd { kAuto, kOn, kOff };
+  Zstd zstd = Zstd::kAuto;
   std::chrono::milliseconds connect_timeout{10000};
 };
 

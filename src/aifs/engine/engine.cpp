@@ -84,21 +84,7 @@ Status CreateNamespaceTxn(MetaStore& meta, Kms& kms, const std::string& name,
 
 bool MatchesFilters(const AssetRecord& rec, const ListOptions& opt) {
   if (opt.kind && static_cast<AssetKind>(rec.kind()) != *opt.kind) return false;
-  for (const MetaFilter& f : opt.filters) {
-    auto it = rec.metadata().find(f.key);
-    if (it == rec.metadata().end()) return false;
-    switch (f.op) {
-      case MetaFilter::Op::kEquals:
-        if (it->second != f.value) return false;
-        break;
-      case MetaFilter::Op::kPrefix:
-        if (!std::string_view(it->second).starts_with(f.value)) return false;
-        break;
-      case MetaFilter::Op::kExists:
-        break;
-    }
-  }
-  return true;
+  return MatchesMetadata(rec, opt.filters);
 }
 
 }  // namespace
@@ -159,7 +145,9 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
                         OpenChunkStore(ResolveUrl(c.chunk_url(), options.data_dir), false));
   size_t threads = options.threads ? options.threads : std::thread::hardware_concurrency();
   ctx->pool = std::make_unique<ThreadPool>(threads ? threads : 2);
-  return std::unique_ptr<Engine>(new Engine(std::move(ctx)));
+  std::unique_ptr<Engine> engine(new Engine(std::move(ctx)));
+  AIFS_RETURN_IF_ERROR(engine->vectors_.Start());
+  return engine;
 }
 
 Engine::~Engine() = default;
@@ -217,7 +205,7 @@ Status Engine::DeleteNamespace(const std::string& name) {
     // Everything else the namespace owned goes with it: snapshots and their
     // trees, branches, tags and their logs, lineage leftovers. A namespace
     // created later under the same name starts empty, with a new key.
-    for (const char* kind : {"cl", "mn", "sn", "br", "bh", "tg", "ta", "tb", "lc", "lk"}) {
+    for (const char* kind : {"cl", "mn", "sn", "br", "bh", "tg", "ta", "tb", "lc", "lk", "sp", "vc"}) {
       const std::string prefix = std::string(kind) + "/" + name + "/";
       std::vector<std::string> doomed;
       AIFS_RETURN_IF_ERROR(ctx_->meta->Scan(prefix, PrefixEnd(prefix),
@@ -278,6 +266,8 @@ Result<CompressionPolicy> Engine::ValidatePut(const PutOptions& options) {
     if (p.transform.size() > 256 || p.transform_digest.size() > 256)
       return err::InvalidArgument("BAD_PARENT",
                                   "transform names and digests are at most 256 bytes");
+  if (!options.embeddings.empty())
+    AIFS_RETURN_IF_ERROR(vectors_.Validate(options.ns, options.embeddings));
   // Refuse up front what the commit would refuse anyway.
   AIFS_RETURN_IF_ERROR(CheckQuota(ns, options.expected_size.value_or(0), 0));
   CompressionPolicy compression = ctx_->compression;
@@ -409,6 +399,15 @@ Status Engine::DeleteAsset(const std::string& ns, const AssetId& id, bool force)
     AIFS_RETURN_IF_ERROR(txn.Put(keys::Change(ns, ns_rec->change_generation(), id.bytes()), "-"));
     ns_rec->set_asset_count(ns_rec->asset_count() - 1);
     ns_rec->set_logical_bytes(ns_rec->logical_bytes() - asset->size());
+    const std::string spaces = keys::SpacePrefix(ns);
+    std::vector<std::string> vector_keys;
+    AIFS_RETURN_IF_ERROR(ctx_->meta->Scan(spaces, PrefixEnd(spaces),
+                                          [&](std::string_view k, std::string_view) {
+                                            vector_keys.push_back(keys::Vector(
+                                                ns, k.substr(spaces.size()), id.bytes()));
+                                            return true;
+                                          }));
+    for (const auto& k : vector_keys) AIFS_RETURN_IF_ERROR(txn.Delete(k));
     EmitEvent(txn, {.type = EventType::kAssetDeleted, .ns = ns, .asset = id});
     return PutRecord(txn, ns_key, *ns_rec);
   }));
@@ -646,6 +645,17 @@ Result<GcReport> Engine::CollectGarbage(bool dry_run) {
 Status Engine::SubscribeEvents(const EventQuery& query, const EventSink& sink) {
   if (!query.ns.empty()) AIFS_RETURN_IF_ERROR(ValidateNamespaceName(query.ns));
   return StreamEvents(*ctx_->meta, query, sink);
+}
+
+Result<EmbeddingSpace> Engine::CreateSpace(const std::string& ns, const EmbeddingSpace& space) {
+  AIFS_RETURN_IF_ERROR(RequireWritable());
+  return vectors_.CreateSpace(ns, space);
+}
+Result<std::vector<EmbeddingSpace>> Engine::ListSpaces(const std::string& ns) {
+  return vectors_.ListSpaces(ns);
+}
+Result<VectorResult> Engine::VectorSearch(const VectorQuery& query) {
+  return vectors_.Search(query);
 }
 
 Result<std::string> Engine::RotateKey() {

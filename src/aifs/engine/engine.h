@@ -16,6 +16,7 @@
 #include "aifs/api/api.h"
 #include "aifs/engine/snapshots.h"
 #include "aifs/engine/store_context.h"
+#include "aifs/engine/vectors.h"
 
 namespace aifs {
 
@@ -91,13 +92,16 @@ class Engine : public Api {
                               const FormatProgress& progress) override;
   Result<std::vector<FormatReport>> FormatHistory() override;
   Status CheckHealth() override;
+  Result<EmbeddingSpace> CreateSpace(const std::string& ns, const EmbeddingSpace& space) override;
+  Result<std::vector<EmbeddingSpace>> ListSpaces(const std::string& ns) override;
+  Result<VectorResult> VectorSearch(const VectorQuery& query) override;
   Result<StoreDescription> DescribeStore() override;
   Result<GcReport> CollectGarbage(bool dry_run) override;
   Result<std::string> RotateKey() override;
 
  private:
   explicit Engine(std::unique_ptr<StoreContext> ctx)
-      : ctx_(std::move(ctx)), snapshots_(*ctx_) {}
+      : ctx_(std::move(ctx)), snapshots_(*ctx_), vectors_(*ctx_) {}
   Result<store::v1::AssetRecord> LoadAsset(const std::string& ns, const AssetId& id);
   Status RequireWritable() const;
   // Checks a put's options; returns the compression its namespace asks for.
@@ -107,6 +111,7 @@ class Engine : public Api {
 
   std::unique_ptr<StoreContext> ctx_;
   SnapshotManager snapshots_;
+  VectorManager vectors_;  // after ctx_: stops its indexer before the store closes
 };
 
 }  // namespace aifs

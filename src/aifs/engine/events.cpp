@@ -28,7 +28,9 @@ std::optional<SnapshotId> SnapshotFrom(const std::string& b) {
   return SnapshotId(FixedBytes<SnapshotId::kSize>(b));
 }
 
-Result<Event> FromRecord(uint64_t seq, std::string_view bytes) {
+}  // namespace
+
+Result<Event> DecodeEvent(uint64_t seq, std::string_view bytes) {
   EventRecord rec;
   AIFS_RETURN_IF_ERROR(ParseRecord(bytes, rec, "event"));
   Event e;
@@ -44,6 +46,8 @@ Result<Event> FromRecord(uint64_t seq, std::string_view bytes) {
   e.who = rec.who();
   return e;
 }
+
+namespace {
 
 bool Wanted(const EventQuery& q, const Event& e) {
   if (!q.ns.empty() && e.ns != q.ns) return false;
@@ -74,7 +78,7 @@ Status StreamEvents(MetaStore& meta, const EventQuery& query, const EventSink& s
   while (true) {
     Status st;
     AIFS_ASSIGN_OR_RETURN(cursor, meta.ScanLog(cursor, [&](uint64_t seq, std::string_view bytes) {
-      auto event = FromRecord(seq, bytes);
+      auto event = DecodeEvent(seq, bytes);
       st = event.ok() ? (Wanted(query, *event) ? sink(*event) : Status::Ok()) : event.status();
       return st.ok();
     }));

@@ -12,6 +12,9 @@ namespace aifs {
 // Adds `event` (seq is assigned at commit; unix_ns defaults to now).
 void EmitEvent(MetaTxn& txn, Event event);
 
+// The event of a log entry.
+Result<Event> DecodeEvent(uint64_t seq, std::string_view entry);
+
 // Serves Api::SubscribeEvents over the store's log.
 Status StreamEvents(MetaStore& meta, const EventQuery& query, const EventSink& sink);
 

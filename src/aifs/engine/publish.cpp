@@ -7,6 +7,7 @@
 #include "aifs/core/clock.h"
 #include "aifs/engine/events.h"
 #include "aifs/engine/records_view.h"
+#include "aifs/engine/vectors.h"
 #include "aifs/meta/keys.h"
 #include "aifs/meta/records.h"
 
@@ -153,10 +154,15 @@ Status PublishAssets(StoreContext& ctx, const std::vector<const StagedAsset*>& a
       const std::string asset_key = keys::Asset(ns, a.id.bytes());
       AIFS_ASSIGN_OR_RETURN(auto existing, LoadRecord<AssetRecord>(txn, asset_key, "asset"));
       AssetRecord rec;
+      for (const Embedding& e : a.options.embeddings)
+        AIFS_RETURN_IF_ERROR(txn.Put(keys::Vector(ns, e.space, a.id.bytes()), EncodeVector(e.values)));
       if (existing) {
-        // Same bytes, same asset: nothing new is stored, the first record stays.
+        // Same bytes, same asset: nothing new is stored, the first record
+        // stays; vectors given now are added (or replace older ones).
         rec = std::move(*existing);
         for (const auto& o : a.WrittenObjects()) unused.push_back(o);
+        if (!a.options.embeddings.empty())
+          EmitEvent(txn, {.type = EventType::kIndexUpdated, .ns = ns, .asset = a.id});
       } else {
         AIFS_RETURN_IF_ERROR(CheckQuota(*ns_rec, a.size, 1));
         AIFS_RETURN_IF_ERROR(ReferenceChunks(txn, ns, a, *ns_rec, result, unused));

@@ -1,6 +1,8 @@
 #include "aifs/engine/records_view.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 
 namespace aifs {
 
@@ -52,6 +54,35 @@ NamespaceInfo ToNamespaceInfo(const store::v1::NamespaceRecord& rec) {
   info.policy.keep_snapshots = p.keep_snapshots();
   info.policy.keep_snapshot_seconds = p.keep_snapshot_seconds();
   return info;
+}
+
+bool MatchesMetadata(const store::v1::AssetRecord& rec, const std::vector<MetaFilter>& filters) {
+  for (const MetaFilter& f : filters) {
+    auto it = rec.metadata().find(f.key);
+    if (it == rec.metadata().end()) return false;
+    const std::string& v = it->second;
+    switch (f.op) {
+      case MetaFilter::Op::kEquals:
+        if (v != f.value) return false;
+        break;
+      case MetaFilter::Op::kPrefix:
+        if (!std::string_view(v).starts_with(f.value)) return false;
+        break;
+      case MetaFilter::Op::kExists:
+        break;
+      case MetaFilter::Op::kIn:
+        if (std::find(f.values.begin(), f.values.end(), v) == f.values.end()) return false;
+        break;
+      case MetaFilter::Op::kRange: {
+        char* end = nullptr;
+        const double x = std::strtod(v.c_str(), &end);
+        if (v.empty() || end != v.c_str() + v.size() || std::isnan(x)) return false;
+        if ((f.min && x < *f.min) || (f.max && x > *f.max)) return false;
+        break;
+      }
+    }
+  }
+  return true;
 }
 
 }  // namespace aifs

@@ -58,23 +58,6 @@ Status CheckChunkIndex(int64_t chunk_index) {
 
 }  // namespace
 
-std::string_view MetricName(Metric m) {
-  switch (m) {
-    case Metric::kCosine: return "cosine";
-    case Metric::kL2: return "l2";
-    case Metric::kInnerProduct: return "inner_product";
-  }
-  return "unknown";
-}
-
-Result<Metric> ParseMetric(std::string_view name) {
-  if (name == "cosine") return Metric::kCosine;
-  if (name == "l2") return Metric::kL2;
-  if (name == "inner_product" || name == "ip" || name == "dot") return Metric::kInnerProduct;
-  return err::InvalidArgument("EMBED_BAD_METRIC", "unknown metric '" + std::string(name) +
-                                                      "' (cosine, l2, inner_product)");
-}
-
 Status CheckEmbedRecord(const EmbedRecord& rec) {
   AIFS_RETURN_IF_ERROR(CheckHeader(rec.model, rec.dim));
   if (rec.vectors.empty()) return err::InvalidArgument("EMBED_NO_VECTORS", "no vectors");

@@ -21,12 +21,9 @@
 
 namespace aifs {
 
-// Similarity the vectors are meant to be compared with (the values of
-// aifs.fbs.Metric).
-enum class Metric : uint8_t { kCosine = 0, kL2 = 1, kInnerProduct = 2 };
-std::string_view MetricName(Metric m);  // "cosine", "l2", "inner_product"
-// Accepts the names above (also "ip", "dot"); INVALID_ARGUMENT EMBED_BAD_METRIC otherwise.
-Result<Metric> ParseMetric(std::string_view name);
+// Similarity the vectors are meant to be compared with; its values are
+// those of aifs.fbs.Metric.
+using Metric = VectorMetric;
 
 inline constexpr uint32_t kEmbedMaxDim = 65536;
 inline constexpr size_t kEmbedMaxBytes = size_t{64} << 20;  // one encoded buffer

@@ -56,6 +56,18 @@ inline std::optional<uint64_t> ParseLogEntry(std::string_view key) {
   return seq;
 }
 
+// sp/<ns>/<space> -> SpaceRecord; vc/<ns>/<space>/<asset> -> float32 vector
+inline std::string SpacePrefix(std::string_view ns) { return "sp/" + std::string(ns) + "/"; }
+inline std::string Space(std::string_view ns, std::string_view space) {
+  return SpacePrefix(ns) + std::string(space);
+}
+inline std::string VectorPrefix(std::string_view ns, std::string_view space) {
+  return "vc/" + std::string(ns) + "/" + std::string(space) + "/";
+}
+inline std::string Vector(std::string_view ns, std::string_view space, const Digest& id) {
+  return VectorPrefix(ns, space) + HexEncode(id);
+}
+
 // fa/<unix ns> -> FormatAudit
 inline constexpr std::string_view kFormatAuditPrefix = "fa/";
 

@@ -78,12 +78,28 @@ void ToProto(const MetaFilter& in, v1::MetaFilter* out) {
   out->set_key(in.key);
   out->set_op(static_cast<v1::MetaFilter::Op>(in.op));
   out->set_value(in.value);
+  for (const auto& v : in.values) out->add_values(v);
+  if (in.min) out->set_min(*in.min);
+  if (in.max) out->set_max(*in.max);
 }
 
 Result<MetaFilter> FromProto(const v1::MetaFilter& in) {
   if (!v1::MetaFilter::Op_IsValid(in.op()))
     return err::InvalidArgument("BAD_FILTER", "unknown filter op " + std::to_string(in.op()));
-  return MetaFilter{in.key(), static_cast<MetaFilter::Op>(in.op()), in.value()};
+  MetaFilter f{in.key(), static_cast<MetaFilter::Op>(in.op()), in.value(), {}, {}, {}};
+  f.values.assign(in.values().begin(), in.values().end());
+  if (in.has_min()) f.min = in.min();
+  if (in.has_max()) f.max = in.max();
+  return f;
+}
+
+void ToProto(const Embedding& in, v1::Embedding* out) {
+  out->set_space(in.space);
+  out->mutable_values()->Add(in.values.begin(), in.values.end());
+}
+
+Result<Embedding> FromProto(const v1::Embedding& in) {
+  return Embedding{in.space(), std::vector<float>(in.values().begin(), in.values().end())};
 }
 
 void ToProto(const LineageEdge& in, v1::LineageEdge* out) {
@@ -221,6 +237,7 @@ void ToProto(const PutOptions& in, v1::PutHeader* out) {
   ToAll(in.parents, out->mutable_parents());
   if (in.expected_size) out->set_expected_size(*in.expected_size);
   out->set_expected_id(RawOpt(in.expected_id));
+  ToAll(in.embeddings, out->mutable_embeddings());
 }
 
 Result<PutOptions> FromProto(const v1::PutHeader& in) {
@@ -231,6 +248,7 @@ Result<PutOptions> FromProto(const v1::PutHeader& in) {
   AIFS_ASSIGN_OR_RETURN(o.parents, FromAll<ParentRef>(in.parents()));
   if (in.has_expected_size()) o.expected_size = in.expected_size();
   AIFS_ASSIGN_OR_RETURN(o.expected_id, ParseOptionalAsset(in.expected_id()));
+  AIFS_ASSIGN_OR_RETURN(o.embeddings, FromAll<Embedding>(in.embeddings()));
   return o;
 }
 
@@ -518,6 +536,61 @@ Result<FormatReport> FromProto(const v1::FormatReport& in) {
   r.dry_run = in.dry_run();
   for (const auto& s : in.steps()) r.steps.push_back(FromProto(s));
   AIFS_ASSIGN_OR_RETURN(r.root_snapshot, ParseOptionalSnapshot(in.root_snapshot()));
+  return r;
+}
+
+void ToProto(const EmbeddingSpace& in, v1::EmbeddingSpace* out) {
+  out->set_name(in.name);
+  out->set_dim(in.dim);
+  out->set_metric(static_cast<v1::Metric>(in.metric));
+  out->set_vectors(in.vectors);
+}
+
+Result<EmbeddingSpace> FromProto(const v1::EmbeddingSpace& in) {
+  if (!v1::Metric_IsValid(in.metric()))
+    return err::InvalidArgument("UNKNOWN_METRIC", "metric " + std::to_string(in.metric()));
+  return EmbeddingSpace{in.name(), in.dim(), static_cast<VectorMetric>(in.metric()),
+                        in.vectors()};
+}
+
+void ToProto(const VectorQuery& in, v1::VectorSearchRequest* out) {
+  out->set_ns(in.ns);
+  out->set_space(in.space);
+  out->mutable_vector()->Add(in.vector.begin(), in.vector.end());
+  out->set_like(RawOpt(in.like));
+  out->set_k(static_cast<uint32_t>(std::min<size_t>(in.k, UINT32_MAX)));
+  out->set_ef(static_cast<uint32_t>(std::min<size_t>(in.ef, UINT32_MAX)));
+  ToAll(in.filters, out->mutable_filters());
+}
+
+Result<VectorQuery> FromProto(const v1::VectorSearchRequest& in) {
+  VectorQuery q;
+  q.ns = in.ns();
+  q.space = in.space();
+  q.vector.assign(in.vector().begin(), in.vector().end());
+  AIFS_ASSIGN_OR_RETURN(q.like, ParseOptionalAsset(in.like()));
+  q.k = in.k();
+  q.ef = in.ef();
+  AIFS_ASSIGN_OR_RETURN(q.filters, FromAll<MetaFilter>(in.filters()));
+  return q;
+}
+
+void ToProto(const VectorResult& in, v1::VectorSearchResponse* out) {
+  for (const VectorHit& h : in.hits) {
+    auto* hit = out->add_hits();
+    hit->set_id(Raw(h.id.bytes()));
+    hit->set_score(h.score);
+  }
+  out->set_plan(in.plan);
+}
+
+Result<VectorResult> FromProto(const v1::VectorSearchResponse& in) {
+  VectorResult r;
+  for (const auto& h : in.hits()) {
+    AIFS_ASSIGN_OR_RETURN(AssetId id, ParseAssetId(h.id()));
+    r.hits.push_back({id, h.score()});
+  }
+  r.plan = in.plan();
   return r;
 }
 

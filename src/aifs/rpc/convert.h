@@ -62,6 +62,13 @@ FormatStep FromProto(const v1::FormatStep& in);
 void ToProto(const FormatReport& in, v1::FormatReport* out);
 Result<FormatReport> FromProto(const v1::FormatReport& in);
 
+void ToProto(const EmbeddingSpace& in, v1::EmbeddingSpace* out);
+Result<EmbeddingSpace> FromProto(const v1::EmbeddingSpace& in);
+void ToProto(const VectorQuery& in, v1::VectorSearchRequest* out);
+Result<VectorQuery> FromProto(const v1::VectorSearchRequest& in);
+void ToProto(const VectorResult& in, v1::VectorSearchResponse* out);
+Result<VectorResult> FromProto(const v1::VectorSearchResponse& in);
+
 void ToProto(const GcReport& in, v1::CollectGarbageResponse* out);
 GcReport FromProto(const v1::CollectGarbageResponse& in);
 void ToProto(const StoreDescription& in, v1::StoreInfo* out);

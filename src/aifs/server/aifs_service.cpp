@@ -368,6 +368,35 @@ class AifsService final : public v1::Aifs::Service {
     });
   }
 
+  grpc::Status CreateSpace(ServerContext*, const v1::CreateSpaceRequest* req,
+                           v1::EmbeddingSpace* resp) override {
+    return RunRpc([&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(EmbeddingSpace space, FromProto(req->space()));
+      AIFS_ASSIGN_OR_RETURN(EmbeddingSpace created, api_.CreateSpace(req->ns(), space));
+      ToProto(created, resp);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status ListSpaces(ServerContext*, const v1::ListSpacesRequest* req,
+                          v1::ListSpacesResponse* resp) override {
+    return RunRpc([&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(auto spaces, api_.ListSpaces(req->ns()));
+      for (const EmbeddingSpace& s : spaces) ToProto(s, resp->add_spaces());
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status VectorSearch(ServerContext*, const v1::VectorSearchRequest* req,
+                            v1::VectorSearchResponse* resp) override {
+    return RunRpc([&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(VectorQuery q, FromProto(*req));
+      AIFS_ASSIGN_OR_RETURN(VectorResult r, api_.VectorSearch(q));
+      ToProto(r, resp);
+      return Status::Ok();
+    });
+  }
+
  private:
   ServiceContext& ctx_;
   Api& api_;

@@ -1,0 +1,410 @@
+#include "aifs/engine/vectors.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <queue>
+#include <set>
+
+#include "aifs/core/clock.h"
+#include "aifs/core/file_util.h"
+#include "aifs/engine/events.h"
+#include "aifs/engine/publish.h"
+#include "aifs/engine/records_view.h"
+#include "aifs/meta/keys.h"
+#include "aifs/meta/records.h"
+
+namespace aifs {
+
+namespace {
+
+using store::v1::SpaceRecord;
+
+constexpr uint32_t kMaxDim = 65536;
+constexpr float kMaxNorm = 1e6f;
+constexpr size_t kMaxK = 10000;
+constexpr size_t kDefaultEf = 64;
+constexpr size_t kDefaultEfIp = 400;
+constexpr uint64_t kCheckpointEvery = 50000;  // applied changes
+
+EmbeddingSpace FromRecord(const SpaceRecord& r) {
+  return {r.name(), r.dim(), static_cast<VectorMetric>(r.metric()), 0};
+}
+
+Status ValidateSpaceName(const std::string& name) {
+  if (name.empty() || name.size() > 128 ||
+      !std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+               c == ':' || c == '@';
+      }))
+    return err::InvalidArgument("BAD_SPACE_NAME",
+                                "space names are 1-128 of [A-Za-z0-9._:@-], got '" + name + "'");
+  return Status::Ok();
+}
+
+Status CheckVector(const std::string& what, std::span<const float> v, uint32_t dim,
+                   VectorMetric metric) {
+  if (v.size() != dim)
+    return err::InvalidArgument("DIMENSION_MISMATCH", what + " has " + std::to_string(v.size()) +
+                                                          " values; the space has dimension " +
+                                                          std::to_string(dim));
+  double norm2 = 0;
+  for (float x : v) {
+    if (!std::isfinite(x))
+      return err::InvalidArgument("BAD_VECTOR", what + " holds NaN or infinite values");
+    norm2 += double(x) * x;
+  }
+  const double norm = std::sqrt(norm2);
+  if (norm > kMaxNorm)
+    return err::InvalidArgument("BAD_VECTOR", what + " has an absurd norm (" +
+                                                  std::to_string(norm) + ")");
+  if (metric == VectorMetric::kCosine && norm == 0)
+    return err::InvalidArgument("BAD_VECTOR", what + " is all zeros (no direction for cosine)");
+  return Status::Ok();
+}
+
+Result<std::vector<float>> DecodeVector(std::string_view bytes, uint32_t dim) {
+  if (bytes.size() != size_t{dim} * 4)
+    return err::DataLoss("VECTOR_CORRUPT", "stored vector has " + std::to_string(bytes.size()) +
+                                               " bytes, expected " + std::to_string(dim * 4));
+  std::vector<float> v(dim);
+  std::memcpy(v.data(), bytes.data(), bytes.size());  // little-endian hosts only (x86, arm)
+  return v;
+}
+
+}  // namespace
+
+std::string EncodeVector(std::span<const float> v) {
+  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+}
+
+VectorManager::VectorManager(StoreContext& ctx) : ctx_(ctx), dir_(ctx.data_dir + "/index") {}
+
+VectorManager::~VectorManager() {
+  stop_ = true;
+  if (follower_.joinable()) follower_.join();
+  if (!ctx_.meta->read_only() && changed_since_checkpoint_ > 0) (void)Checkpoint();
+}
+
+Status VectorManager::Start() {
+  Status loaded = LoadCheckpoint();
+  if (!loaded.ok()) {
+    AIFS_RETURN_IF_ERROR(RebuildFromRecords());
+    changed_since_checkpoint_ = 1;  // nothing usable on disk yet
+  }
+  // Replay what the checkpoint misses, then follow new commits.
+  AIFS_ASSIGN_OR_RETURN(uint64_t upto, ctx_.meta->ScanLog(applied_, [&](uint64_t seq,
+                                                                         std::string_view e) {
+    (void)Apply(seq, e);
+    ++changed_since_checkpoint_;
+    return true;
+  }));
+  applied_ = upto;
+  follower_ = std::thread([this] { Follow(); });
+  return Status::Ok();
+}
+
+Status VectorManager::LoadCheckpoint() {
+  auto state = ReadFileToString(dir_ + "/state");
+  if (!state.ok()) return state.status();
+  char* end = nullptr;
+  const uint64_t seq = std::strtoull(state->c_str(), &end, 10);
+  if (end == state->c_str()) return err::DataLoss("INDEX_CORRUPT", "bad index state file");
+  std::map<Key, Index> loaded;
+  std::vector<std::string> namespaces;
+  AIFS_RETURN_IF_ERROR(ctx_.meta->Scan("sp/", PrefixEnd("sp/"), [&](std::string_view key,
+                                                                    std::string_view value) {
+    SpaceRecord r;
+    if (!r.ParseFromArray(value.data(), static_cast<int>(value.size()))) return true;
+    const std::string ns(key.substr(3, key.find('/', 3) - 3));
+    loaded[{ns, r.name()}].space = FromRecord(r);
+    return true;
+  }));
+  for (auto& [key, idx] : loaded) {
+    AIFS_ASSIGN_OR_RETURN(idx.index, VectorIndex::Load(dir_ + "/" + key.first + "/" + key.second,
+                                                       idx.space.dim, idx.space.metric));
+  }
+  std::unique_lock lock(mu_);
+  indexes_ = std::move(loaded);
+  applied_ = seq;
+  return Status::Ok();
+}
+
+Status VectorManager::RebuildFromRecords() {
+  // Position first: commits after it are replayed, and re-applying one the
+  // scan already saw is harmless (upserts and removals are idempotent).
+  const uint64_t from = ctx_.meta->LogWatermark();
+  std::map<Key, Index> built;
+  AIFS_RETURN_IF_ERROR(ctx_.meta->Scan("sp/", PrefixEnd("sp/"), [&](std::string_view key,
+                                                                    std::string_view value) {
+    SpaceRecord r;
+    if (!r.ParseFromArray(value.data(), static_cast<int>(value.size()))) return true;
+    const std::string ns(key.substr(3, key.find('/', 3) - 3));
+    Index& idx = built[{ns, r.name()}];
+    idx.space = FromRecord(r);
+    idx.index = VectorIndex::Create(idx.space.dim, idx.space.metric);
+    return true;
+  }));
+  for (auto& [key, idx] : built) {
+    const std::string prefix = keys::VectorPrefix(key.first, key.second);
+    Status bad;
+    AIFS_RETURN_IF_ERROR(ctx_.meta->Scan(prefix, PrefixEnd(prefix), [&](std::string_view k,
+                                                                        std::string_view v) {
+      auto id = AssetId::Parse(k.substr(prefix.size()));
+      auto vec = DecodeVector(v, idx.space.dim);
+      if (id.ok() && vec.ok()) bad = idx.index->Upsert(*id, *vec);
+      return bad.ok();
+    }));
+    AIFS_RETURN_IF_ERROR(bad);
+  }
+  std::unique_lock lock(mu_);
+  indexes_ = std::move(built);
+  applied_ = from;
+  return Status::Ok();
+}
+
+Status VectorManager::Checkpoint() {
+  std::shared_lock lock(mu_);
+  const uint64_t seq = applied_;
+  for (const auto& [key, idx] : indexes_)
+    AIFS_RETURN_IF_ERROR(idx.index->Save(dir_ + "/" + key.first + "/" + key.second));
+  // The position is written last: a crash before it replays from the older one.
+  AIFS_RETURN_IF_ERROR(MakeDirs(dir_, 0700));
+  AIFS_RETURN_IF_ERROR(WriteFileAtomic(dir_ + "/state", std::to_string(seq), 0600));
+  changed_since_checkpoint_ = 0;
+  return Status::Ok();
+}
+
+void VectorManager::Follow() {
+  while (!stop_) {
+    if (!ctx_.meta->WaitForLog(applied_, std::chrono::milliseconds(50))) continue;
+    auto upto = ctx_.meta->ScanLog(applied_, [&](uint64_t seq, std::string_view e) {
+      (void)Apply(seq, e);
+      ++changed_since_checkpoint_;
+      return true;
+    });
+    if (upto.ok()) applied_ = *upto;
+    caught_up_.notify_all();
+    if (changed_since_checkpoint_ >= kCheckpointEvery && !ctx_.meta->read_only()) (void)Checkpoint();
+  }
+}
+
+Status VectorManager::Apply(uint64_t seq, std::string_view entry) {
+  AIFS_ASSIGN_OR_RETURN(Event e, DecodeEvent(seq, entry));
+  switch (e.type) {
+    case EventType::kAssetCommitted:
+    case EventType::kIndexUpdated:
+      if (e.asset) return Reindex(e.ns, *e.asset);
+      return Status::Ok();
+    case EventType::kAssetDeleted: {
+      std::shared_lock lock(mu_);
+      for (auto& [key, idx] : indexes_)
+        if (key.first == e.ns && e.asset) idx.index->Remove(*e.asset);
+      return Status::Ok();
+    }
+    case EventType::kNamespaceDeleted: {
+      std::unique_lock lock(mu_);
+      std::erase_if(indexes_, [&](const auto& kv) { return kv.first.first == e.ns; });
+      return Status::Ok();
+    }
+    default:
+      return Status::Ok();
+  }
+}
+
+Status VectorManager::Reindex(const std::string& ns, const AssetId& id) {
+  std::shared_lock lock(mu_);
+  for (auto& [key, idx] : indexes_) {
+    if (key.first != ns) continue;
+    auto bytes = ctx_.meta->Get(keys::Vector(ns, key.second, id.bytes()));
+    if (!bytes.ok() || !bytes->has_value()) continue;
+    auto vec = DecodeVector(**bytes, idx.space.dim);
+    if (vec.ok()) AIFS_RETURN_IF_ERROR(idx.index->Upsert(id, *vec));
+  }
+  return Status::Ok();
+}
+
+void VectorManager::CatchUp() {
+  const uint64_t target = ctx_.meta->LogWatermark();
+  std::unique_lock lock(caught_up_mu_);
+  caught_up_.wait_for(lock, std::chrono::seconds(2), [&] { return applied_ >= target; });
+}
+
+VectorManager::Index* VectorManager::Find(const std::string& ns, const std::string& space) {
+  auto it = indexes_.find({ns, space});
+  return it == indexes_.end() ? nullptr : &it->second;
+}
+
+Result<EmbeddingSpace> VectorManager::CreateSpace(const std::string& ns,
+                                                  const EmbeddingSpace& space) {
+  AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
+  AIFS_RETURN_IF_ERROR(ValidateSpaceName(space.name));
+  if (space.dim == 0 || space.dim > kMaxDim)
+    return err::InvalidArgument("BAD_DIMENSION", "dimension must be 1-" + std::to_string(kMaxDim));
+  if (MetricName(space.metric) == "unknown")
+    return err::InvalidArgument("UNKNOWN_METRIC", "unknown metric");
+  SpaceRecord rec;
+  rec.set_name(space.name);
+  rec.set_dim(space.dim);
+  rec.set_metric(static_cast<int>(space.metric));
+  rec.set_created_unix_ns(NowUnixNanos());
+  AIFS_RETURN_IF_ERROR(RunTransaction(*ctx_.meta, [&](MetaTxn& txn) -> Status {
+    AIFS_ASSIGN_OR_RETURN(auto ns_rec, txn.Get(keys::Namespace(ns)));
+    if (!ns_rec) return NamespaceNotFound(ns);
+    AIFS_ASSIGN_OR_RETURN(auto existing, txn.Get(keys::Space(ns, space.name)));
+    if (existing)
+      return err::AlreadyExists("SPACE_EXISTS", "space '" + space.name + "' already exists in '" +
+                                                    ns + "'");
+    return PutRecord(txn, keys::Space(ns, space.name), rec);
+  }));
+  std::unique_lock lock(mu_);
+  Index& idx = indexes_[{ns, space.name}];
+  if (!idx.index) {
+    idx.space = FromRecord(rec);
+    idx.index = VectorIndex::Create(space.dim, space.metric);
+    ++changed_since_checkpoint_;
+  }
+  return idx.space;
+}
+
+Result<std::vector<EmbeddingSpace>> VectorManager::ListSpaces(const std::string& ns) {
+  AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
+  CatchUp();
+  std::vector<EmbeddingSpace> out;
+  std::shared_lock lock(mu_);
+  for (const auto& [key, idx] : indexes_) {
+    if (key.first != ns) continue;
+    EmbeddingSpace s = idx.space;
+    s.vectors = idx.index->size();
+    out.push_back(s);
+  }
+  return out;
+}
+
+Status VectorManager::Validate(const std::string& ns, const std::vector<Embedding>& embeddings) {
+  std::set<std::string> seen;
+  for (const Embedding& e : embeddings) {
+    if (!seen.insert(e.space).second)
+      return err::InvalidArgument("DUPLICATE_SPACE", "two embeddings for space '" + e.space + "'");
+    AIFS_ASSIGN_OR_RETURN(auto bytes, ctx_.meta->Get(keys::Space(ns, e.space)));
+    if (!bytes)
+      return err::NotFound("SPACE_NOT_FOUND",
+                           "no embedding space '" + e.space + "' in namespace '" + ns + "'");
+    SpaceRecord r;
+    AIFS_RETURN_IF_ERROR(ParseRecord(*bytes, r, "space"));
+    AIFS_RETURN_IF_ERROR(CheckVector("embedding for '" + e.space + "'", e.values, r.dim(),
+                                     static_cast<VectorMetric>(r.metric())));
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<float>> VectorManager::StoredVector(const std::string& ns,
+                                                       const std::string& space,
+                                                       const AssetId& id) {
+  AIFS_ASSIGN_OR_RETURN(auto bytes, ctx_.meta->Get(keys::Vector(ns, space, id.bytes())));
+  if (!bytes)
+    return err::NotFound("VECTOR_NOT_FOUND",
+                         "asset " + id.ToHex() + " has no vector in space '" + space + "'");
+  std::shared_lock lock(mu_);
+  Index* idx = Find(ns, space);
+  if (!idx) return err::NotFound("SPACE_NOT_FOUND", "no embedding space '" + space + "'");
+  return DecodeVector(*bytes, idx->space.dim);
+}
+
+Result<std::vector<VectorHit>> VectorManager::Exact(
+    const VectorQuery& q, const EmbeddingSpace& space, std::span<const float> query,
+    const std::function<bool(const AssetId&)>& keep) {
+  using Scored = std::pair<float, AssetId>;
+  std::priority_queue<Scored, std::vector<Scored>, std::greater<>> best;  // worst on top
+  const std::string prefix = keys::VectorPrefix(q.ns, space.name);
+  Status bad;
+  AIFS_RETURN_IF_ERROR(ctx_.meta->Scan(prefix, PrefixEnd(prefix), [&](std::string_view k,
+                                                                      std::string_view v) {
+    auto id = AssetId::Parse(k.substr(prefix.size()));
+    auto vec = DecodeVector(v, space.dim);
+    if (!id.ok() || !vec.ok()) {
+      bad = id.ok() ? vec.status() : id.status();
+      return false;
+    }
+    if (keep && !keep(*id)) return true;
+    best.emplace(Similarity(space.metric, query, *vec), *id);
+    if (best.size() > q.k) best.pop();
+    return true;
+  }));
+  AIFS_RETURN_IF_ERROR(bad);
+  std::vector<VectorHit> hits;
+  while (!best.empty()) {
+    hits.push_back({best.top().second, best.top().first});
+    best.pop();
+  }
+  std::reverse(hits.begin(), hits.end());
+  return hits;
+}
+
+Result<VectorResult> VectorManager::Search(const VectorQuery& q) {
+  AIFS_RETURN_IF_ERROR(ValidateNamespaceName(q.ns));
+  if (q.k == 0 || q.k > kMaxK)
+    return err::InvalidArgument("BAD_K", "k must be 1-" + std::to_string(kMaxK));
+  if (q.like.has_value() == !q.vector.empty())
+    return err::InvalidArgument("BAD_QUERY", "give either a query vector or an asset (like)");
+  CatchUp();
+  EmbeddingSpace space;
+  {
+    std::shared_lock lock(mu_);
+    Index* idx = Find(q.ns, q.space);
+    if (!idx)
+      return err::NotFound("SPACE_NOT_FOUND",
+                           "no embedding space '" + q.space + "' in namespace '" + q.ns + "'");
+    space = idx->space;
+  }
+  std::vector<float> query = q.vector;
+  if (q.like) {
+    AIFS_ASSIGN_OR_RETURN(query, StoredVector(q.ns, q.space, *q.like));
+  }
+  AIFS_RETURN_IF_ERROR(CheckVector("query vector", query, space.dim, space.metric));
+
+  // Filters are checked against each candidate's metadata; the asset of a
+  // "like" query is not its own neighbour.
+  std::function<bool(const AssetId&)> keep;
+  if (!q.filters.empty() || q.like) {
+    keep = [&](const AssetId& id) {
+      if (q.like && id == *q.like) return false;
+      if (q.filters.empty()) return true;
+      auto bytes = ctx_.meta->Get(keys::Asset(q.ns, id.bytes()));
+      if (!bytes.ok() || !bytes->has_value()) return false;
+      store::v1::AssetRecord rec;
+      return ParseRecord(**bytes, rec, "asset").ok() && MatchesMetadata(rec, q.filters);
+    };
+  }
+  VectorResult result;
+  // Inner product is not a metric, so the graph's greedy walk misses more:
+  // it gets a wider candidate list by default.
+  const size_t default_ef = space.metric == VectorMetric::kInnerProduct ? kDefaultEfIp : kDefaultEf;
+  const size_t ef = q.ef ? q.ef : std::max(default_ef, q.k);
+  // Planner: the graph first, fetching more the more the filter rejects;
+  // when even a wide fetch cannot fill k, an exact scan (always correct).
+  std::shared_lock lock(mu_);
+  Index* idx = Find(q.ns, q.space);
+  if (!idx) return err::NotFound("SPACE_NOT_FOUND", "the space went away");
+  const size_t live = idx->index->size();
+  size_t fetch = keep ? q.k * 8 + (q.like ? 1 : 0) : q.k;
+  while (true) {
+    auto found = idx->index->Search(query, fetch, std::max(ef, fetch), keep);
+    if (found.size() >= q.k || fetch >= live) {
+      found.resize(std::min(found.size(), q.k));
+      for (const ScoredId& s : found) result.hits.push_back({s.id, s.score});
+      result.plan = "hnsw ef=" + std::to_string(std::max(ef, fetch)) +
+                    (keep ? " fetch=" + std::to_string(fetch) : "");
+      return result;
+    }
+    if (fetch >= 4096) break;
+    fetch *= 8;
+  }
+  lock.unlock();
+  AIFS_ASSIGN_OR_RETURN(result.hits, Exact(q, space, query, keep));
+  result.plan = "exact scan of " + std::to_string(live) + " vectors";
+  return result;
+}
+
+}  // namespace aifs

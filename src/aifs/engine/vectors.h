@@ -1,0 +1,81 @@
+// VectorManager: embedding spaces, the vectors attached to assets, their
+// HNSW indexes and the search planner. Internal to the engine.
+//
+// The metadata store is the truth: a put's vectors are written by the commit
+// that publishes the asset (vc/ records), and a delete removes them in its
+// own commit. The indexes are derived: an indexer thread follows the event
+// log and applies each commit to the in-memory indexes, which are
+// checkpointed to <data>/index/ with the log position they include. On open,
+// the checkpoint is loaded and the log replayed from that position (or, when
+// the checkpoint is missing or damaged, every index is rebuilt from the vc/
+// records), so a kill at any moment loses nothing that was committed.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <shared_mutex>
+#include <thread>
+
+#include "aifs/api/types.h"
+#include "aifs/engine/store_context.h"
+#include "aifs/vector/vector_index.h"
+
+namespace aifs {
+
+class VectorManager {
+ public:
+  explicit VectorManager(StoreContext& ctx);
+  ~VectorManager();  // stops the indexer; checkpoints when writable
+
+  // Loads or rebuilds the indexes and starts following the log.
+  Status Start();
+
+  Result<EmbeddingSpace> CreateSpace(const std::string& ns, const EmbeddingSpace& space);
+  Result<std::vector<EmbeddingSpace>> ListSpaces(const std::string& ns);
+  Result<VectorResult> Search(const VectorQuery& query);
+
+  // Checks a put's embeddings against the namespace's spaces.
+  Status Validate(const std::string& ns, const std::vector<Embedding>& embeddings);
+  // Writes the current index state; the log position is stored with it.
+  Status Checkpoint();
+  uint64_t applied_seq() const { return applied_.load(); }
+
+ private:
+  struct Index {
+    EmbeddingSpace space;
+    std::unique_ptr<VectorIndex> index;
+  };
+  using Key = std::pair<std::string, std::string>;  // (namespace, space)
+
+  Status LoadCheckpoint();
+  Status RebuildFromRecords();
+  void Follow();
+  Status Apply(uint64_t seq, std::string_view entry);
+  Status Reindex(const std::string& ns, const AssetId& id);
+  Result<std::vector<float>> StoredVector(const std::string& ns, const std::string& space,
+                                          const AssetId& id);
+  // Waits (briefly) until the indexes include every commit made so far.
+  void CatchUp();
+  Index* Find(const std::string& ns, const std::string& space);  // caller holds mu_
+  Result<std::vector<VectorHit>> Exact(const VectorQuery& q, const EmbeddingSpace& space,
+                                       std::span<const float> query,
+                                       const std::function<bool(const AssetId&)>& keep);
+
+  StoreContext& ctx_;
+  const std::string dir_;
+  std::shared_mutex mu_;
+  std::map<Key, Index> indexes_;
+  std::atomic<uint64_t> applied_{0};  // log position the indexes include
+  std::atomic<uint64_t> changed_since_checkpoint_{0};
+  std::atomic<bool> stop_{false};
+  std::thread follower_;
+  std::mutex caught_up_mu_;
+  std::condition_variable caught_up_;
+};
+
+// Vector records: `dim` float32 values, little-endian.
+std::string EncodeVector(std::span<const float> v);
+
+}  // namespace aifs

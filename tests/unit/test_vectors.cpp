@@ -1,0 +1,276 @@
+// Vector search: recall against exact search, filter semantics, deletes and
+// re-puts, persistence across restarts, kills and damaged checkpoints, and
+// the rejection cases.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <random>
+#include <set>
+
+#include "test_util.h"
+
+namespace aifs::test {
+namespace {
+
+// Clustered data: points scattered around a few random centres.
+std::vector<std::vector<float>> Clustered(size_t n, uint32_t dim, uint64_t seed,
+                                          size_t clusters = 20) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> g(0, 1);
+  std::vector<std::vector<float>> centres(clusters, std::vector<float>(dim));
+  for (auto& c : centres)
+    for (float& x : c) x = 4 * g(rng);
+  std::vector<std::vector<float>> out(n, std::vector<float>(dim));
+  for (size_t i = 0; i < n; ++i)
+    for (uint32_t d = 0; d < dim; ++d) out[i][d] = centres[i % clusters][d] + g(rng);
+  return out;
+}
+
+class VectorTest : public EngineFixture {
+ protected:
+  void SetUp() override { InitStore(); }
+
+  // Puts n small assets, each with one vector and metadata i, bucket, tag.
+  std::vector<AssetId> Fill(const std::vector<std::vector<float>>& vectors,
+                            const std::string& space = "s") {
+    std::vector<AssetId> ids;
+    for (size_t i = 0; i < vectors.size(); ++i) {
+      PutOptions o;
+      o.metadata = {{"i", std::to_string(i)},
+                    {"bucket", std::to_string(i % 100)},
+                    {"tag", i % 2 ? "odd" : "even"}};
+      o.embeddings = {{space, vectors[i]}};
+      auto r = PutBytes(engine(), ToBytes("asset " + std::to_string(i)), o);
+      EXPECT_TRUE(r.ok()) << r.status().ToString();
+      ids.push_back(r.ok() ? r->asset.id : AssetId());
+    }
+    return ids;
+  }
+
+  // Exact top-k by brute force over `vectors` (those `keep` allows).
+  static std::vector<size_t> Exact(const std::vector<std::vector<float>>& vectors,
+                                   const std::vector<float>& q, size_t k, VectorMetric metric,
+                                   const std::function<bool(size_t)>& keep = nullptr) {
+    std::vector<std::pair<float, size_t>> scored;
+    for (size_t i = 0; i < vectors.size(); ++i)
+      if (!keep || keep(i)) scored.emplace_back(Similarity(metric, q, vectors[i]), i);
+    std::partial_sort(scored.begin(), scored.begin() + std::min(k, scored.size()), scored.end(),
+                      [](auto& a, auto& b) { return a.first > b.first; });
+    std::vector<size_t> out;
+    for (size_t i = 0; i < std::min(k, scored.size()); ++i) out.push_back(scored[i].second);
+    return out;
+  }
+
+  VectorResult MustSearch(VectorQuery q) {
+    auto r = engine().VectorSearch(q);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : VectorResult{};
+  }
+};
+
+TEST_F(VectorTest, RecallAgainstExactSearchForEveryMetric) {
+  for (VectorMetric metric : {VectorMetric::kCosine, VectorMetric::kL2, VectorMetric::kInnerProduct}) {
+    const std::string name = std::string(MetricName(metric));
+    ASSERT_TRUE(engine().CreateSpace("default", {name, 32, metric}).ok());
+    const auto vectors = Clustered(3000, 32, static_cast<uint64_t>(metric) + 1);
+    std::vector<AssetId> ids;
+    for (size_t i = 0; i < vectors.size(); ++i) {
+      PutOptions o;
+      o.embeddings = {{name, vectors[i]}};
+      auto r = PutBytes(engine(), ToBytes(name + std::to_string(i)), o);
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      ids.push_back(r->asset.id);
+    }
+    const auto queries = Clustered(50, 32, 99);
+    size_t found = 0;
+    for (const auto& q : queries) {
+      auto r = MustSearch({.space = name, .vector = q, .k = 10});
+      ASSERT_EQ(r.hits.size(), 10u);
+      for (size_t i = 1; i < r.hits.size(); ++i) EXPECT_GE(r.hits[i - 1].score, r.hits[i].score);
+      std::set<AssetId> got;
+      for (const auto& h : r.hits) got.insert(h.id);
+      for (size_t i : Exact(vectors, q, 10, metric)) found += got.count(ids[i]);
+      // The score is the documented similarity of the stored vector.
+      const size_t top = std::find(ids.begin(), ids.end(), r.hits[0].id) - ids.begin();
+      EXPECT_NEAR(r.hits[0].score, Similarity(metric, q, vectors[top]),
+                  1e-3f * std::max(1.0f, std::abs(r.hits[0].score)));
+    }
+    const double recall = double(found) / (10.0 * queries.size());
+    // Inner product is not a metric and HNSW walks it less well on vectors
+    // of varying norm; the MIPS-to-L2 reduction that would fix this is not
+    // built yet (see the issue notes), so its bar is lower for now.
+    EXPECT_GE(recall, metric == VectorMetric::kInnerProduct ? 0.90 : 0.95) << name;
+  }
+}
+
+TEST_F(VectorTest, FiltersAreExactEvenWhenSelective) {
+  ASSERT_TRUE(engine().CreateSpace("default", {"s", 16, VectorMetric::kL2}).ok());
+  const auto vectors = Clustered(4000, 16, 5);
+  auto ids = Fill(vectors);
+  const auto queries = Clustered(20, 16, 6);
+  struct Case {
+    MetaFilter filter;
+    std::function<bool(size_t)> oracle;
+  };
+  const std::vector<Case> cases = {
+      {{"bucket", MetaFilter::Op::kEquals, "7"}, [](size_t i) { return i % 100 == 7; }},  // 1%
+      {{"bucket", MetaFilter::Op::kIn, "", {"3", "50"}},
+       [](size_t i) { return i % 100 == 3 || i % 100 == 50; }},
+      {{"i", MetaFilter::Op::kRange, "", {}, 100, 139}, [](size_t i) { return i >= 100 && i <= 139; }},
+      {{"tag", MetaFilter::Op::kPrefix, "od"}, [](size_t i) { return i % 2 == 1; }},
+      {{"i", MetaFilter::Op::kRange, "", {}, std::nullopt, 5}, [](size_t i) { return i <= 5; }},
+  };
+  for (const auto& c : cases) {
+    size_t found = 0, wanted = 0;
+    for (const auto& q : queries) {
+      auto r = MustSearch({.space = "s", .vector = q, .k = 10, .filters = {c.filter}});
+      const auto exact = Exact(vectors, q, 10, VectorMetric::kL2, c.oracle);
+      ASSERT_EQ(r.hits.size(), exact.size()) << r.plan;
+      std::set<AssetId> got;
+      for (const auto& h : r.hits) {
+        const size_t i = std::find(ids.begin(), ids.end(), h.id) - ids.begin();
+        ASSERT_LT(i, ids.size());
+        EXPECT_TRUE(c.oracle(i)) << "a hit that fails the filter, plan " << r.plan;
+        got.insert(h.id);
+      }
+      for (size_t i : exact) found += got.count(ids[i]);
+      wanted += exact.size();
+    }
+    EXPECT_GE(double(found) / wanted, 0.95) << c.filter.key;
+  }
+  // A filter nothing passes: no results, not an error.
+  auto none = MustSearch({.space = "s", .vector = queries[0], .k = 5,
+                          .filters = {{"bucket", MetaFilter::Op::kEquals, "none"}}});
+  EXPECT_TRUE(none.hits.empty());
+}
+
+TEST_F(VectorTest, DeletesAndReputsLeaveNoGhostsOrDuplicates) {
+  ASSERT_TRUE(engine().CreateSpace("default", {"s", 8, VectorMetric::kCosine}).ok());
+  const auto vectors = Clustered(200, 8, 7);
+  auto ids = Fill(vectors);
+  const auto& q = vectors[10];
+  auto before = MustSearch({.space = "s", .vector = q, .k = 5});
+  ASSERT_EQ(before.hits[0].id, ids[10]);
+  AIFS_ASSERT_OK(engine().DeleteAsset("default", ids[10]));
+  auto after = MustSearch({.space = "s", .vector = q, .k = 200});
+  EXPECT_EQ(after.hits.size(), 199u);
+  for (const auto& h : after.hits) EXPECT_NE(h.id, ids[10]);
+  // Back again, with a different vector: found by the new one, once.
+  PutOptions o;
+  o.embeddings = {{"s", vectors[20]}};
+  ASSERT_TRUE(PutBytes(engine(), ToBytes("asset 10"), o).ok());
+  auto back = MustSearch({.space = "s", .vector = vectors[20], .k = 200});
+  std::set<AssetId> seen;
+  for (const auto& h : back.hits) EXPECT_TRUE(seen.insert(h.id).second) << "duplicate hit";
+  EXPECT_EQ(back.hits.size(), 200u);
+  EXPECT_TRUE(seen.count(ids[10]));
+  // "like" excludes the asset itself.
+  auto like = MustSearch({.space = "s", .like = ids[20], .k = 3});
+  for (const auto& h : like.hits) EXPECT_NE(h.id, ids[20]);
+  EXPECT_EQ(like.hits[0].id, ids[10]);  // same vector
+  EXPECT_NEAR(like.hits[0].score, 1.0f, 1e-5f);
+}
+
+TEST_F(VectorTest, RestartRestoresExactlyTheCommittedVectors) {
+  ASSERT_TRUE(engine().CreateSpace("default", {"s", 16, VectorMetric::kL2}).ok());
+  const auto vectors = Clustered(500, 16, 8);
+  auto ids = Fill(vectors);
+  AIFS_ASSERT_OK(engine().DeleteAsset("default", ids[0]));
+  auto want = MustSearch({.space = "s", .vector = vectors[1], .k = 20});
+  Reopen();  // clean close: checkpoint written
+  auto spaces = engine().ListSpaces("default");
+  ASSERT_TRUE(spaces.ok());
+  ASSERT_EQ(spaces->size(), 1u);
+  EXPECT_EQ((*spaces)[0].vectors, 499u);
+  auto got = MustSearch({.space = "s", .vector = vectors[1], .k = 20});
+  ASSERT_EQ(got.hits.size(), want.hits.size());
+  for (size_t i = 0; i < got.hits.size(); ++i) EXPECT_EQ(got.hits[i].id, want.hits[i].id);
+
+  // A damaged checkpoint is rebuilt from the committed records.
+  WriteFileBytes(dir_.Sub("index/default/s/graph.hnsw"), ToBytes("garbage"));
+  Reopen();
+  EXPECT_EQ((*engine().ListSpaces("default"))[0].vectors, 499u);
+  auto rebuilt = MustSearch({.space = "s", .vector = vectors[1], .k = 20});
+  EXPECT_EQ(rebuilt.hits[0].id, want.hits[0].id);
+}
+
+// A process killed without any chance to checkpoint: the restart loads the
+// older checkpoint and replays the log, so every committed vector is there
+// and nothing else.
+TEST_F(VectorTest, SigkillLosesNoCommittedVector) {
+  ASSERT_TRUE(engine().CreateSpace("default", {"s", 8, VectorMetric::kCosine}).ok());
+  const auto vectors = Clustered(300, 8, 9);
+  auto first = Fill(std::vector<std::vector<float>>(vectors.begin(), vectors.begin() + 100));
+  Reopen();  // checkpoint with 100
+  engine_.reset();
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto e = Engine::Open({.data_dir = dir_.path()});
+    if (!e.ok()) ::_exit(2);
+    for (size_t i = 100; i < 300; ++i) {
+      PutOptions o;
+      o.metadata = {{"i", std::to_string(i)}};
+      o.embeddings = {{"s", vectors[i]}};
+      if (!PutBytes(**e, ToBytes("asset " + std::to_string(i)), o).ok()) ::_exit(3);
+    }
+    if (!(*e)->DeleteAsset("default", first[5]).ok()) ::_exit(4);
+    ::raise(SIGKILL);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+  Reopen();
+  EXPECT_EQ((*engine().ListSpaces("default"))[0].vectors, 299u);
+  auto r = MustSearch({.space = "s", .vector = vectors[250], .k = 1});
+  ASSERT_EQ(r.hits.size(), 1u);
+  EXPECT_EQ(r.hits[0].id, IdOf(ToBytes("asset 250")));
+  auto all = MustSearch({.space = "s", .vector = vectors[5], .k = 300});
+  EXPECT_EQ(all.hits.size(), 299u);
+  for (const auto& h : all.hits) EXPECT_NE(h.id, first[5]);
+}
+
+TEST_F(VectorTest, BadSpacesVectorsAndQueriesAreRefused) {
+  AIFS_EXPECT_STATUS(engine().CreateSpace("default", {"s", 0, VectorMetric::kL2}).status(),
+                     kInvalidArgument, "BAD_DIMENSION");
+  AIFS_EXPECT_STATUS(engine().CreateSpace("default", {"a/b", 4, VectorMetric::kL2}).status(),
+                     kInvalidArgument, "BAD_SPACE_NAME");
+  AIFS_EXPECT_STATUS(engine().CreateSpace("nope", {"s", 4, VectorMetric::kL2}).status(),
+                     kNotFound, "NAMESPACE_NOT_FOUND");
+  ASSERT_TRUE(engine().CreateSpace("default", {"s", 4, VectorMetric::kCosine}).ok());
+  AIFS_EXPECT_STATUS(engine().CreateSpace("default", {"s", 4, VectorMetric::kL2}).status(),
+                     kAlreadyExists, "SPACE_EXISTS");
+  auto put = [&](std::vector<Embedding> e) {
+    PutOptions o;
+    o.embeddings = std::move(e);
+    return PutBytes(engine(), ToBytes("x"), o).status();
+  };
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  AIFS_EXPECT_STATUS(put({{"s", {1, 2, 3}}}), kInvalidArgument, "DIMENSION_MISMATCH");
+  AIFS_EXPECT_STATUS(put({{"s", {1, nan, 0, 0}}}), kInvalidArgument, "BAD_VECTOR");
+  AIFS_EXPECT_STATUS(put({{"s", {1, inf, 0, 0}}}), kInvalidArgument, "BAD_VECTOR");
+  AIFS_EXPECT_STATUS(put({{"s", {1e30f, 0, 0, 0}}}), kInvalidArgument, "BAD_VECTOR");
+  AIFS_EXPECT_STATUS(put({{"s", {0, 0, 0, 0}}}), kInvalidArgument, "BAD_VECTOR");
+  AIFS_EXPECT_STATUS(put({{"t", {1, 0, 0, 0}}}), kNotFound, "SPACE_NOT_FOUND");
+  AIFS_EXPECT_STATUS(put({{"s", {1, 0, 0, 0}}, {"s", {0, 1, 0, 0}}}), kInvalidArgument,
+                     "DUPLICATE_SPACE");
+  EXPECT_EQ(MustNs().asset_count, 0u);  // nothing refused became visible
+
+  AIFS_ASSERT_OK(put({{"s", {1, 0, 0, 0}}}));
+  AIFS_EXPECT_STATUS(engine().VectorSearch({.space = "s", .vector = {1, 0, 0}}).status(),
+                     kInvalidArgument, "DIMENSION_MISMATCH");
+  AIFS_EXPECT_STATUS(engine().VectorSearch({.space = "s", .vector = {1, 0, 0, 0}, .k = 0}).status(),
+                     kInvalidArgument, "BAD_K");
+  AIFS_EXPECT_STATUS(engine().VectorSearch({.space = "t", .vector = {1, 0, 0, 0}}).status(),
+                     kNotFound, "SPACE_NOT_FOUND");
+  AIFS_EXPECT_STATUS(engine().VectorSearch({.space = "s"}).status(), kInvalidArgument,
+                     "BAD_QUERY");
+  AIFS_EXPECT_STATUS(
+      engine().VectorSearch({.space = "s", .like = IdOf(ToBytes("nothing"))}).status(), kNotFound,
+      "VECTOR_NOT_FOUND");
+}
+
+}  // namespace
+}  // namespace aifs::test
