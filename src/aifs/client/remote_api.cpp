@@ -597,6 +597,10 @@ class RemoteApi final : public Api {
 };
 
 Result<std::shared_ptr<grpc::ChannelCredentials>> Credentials(const RemoteOptions& o) {
+  if (o.tls_cert_file.empty() != o.tls_key_file.empty())
+    return err::InvalidArgument("BAD_TLS_FILES",
+                                "a client certificate and its key go together "
+                                "(--tls-client-cert and --tls-client-key)");
   if (o.tls_ca_file.empty()) {
     if (!o.tls_cert_file.empty())
       return err::InvalidArgument("BAD_TLS_FILES", "a client certificate needs a CA (--tls-ca)");
@@ -633,15 +637,16 @@ Result<std::unique_ptr<Api>> ConnectRemote(const RemoteOptions& options) {
   conn->admin = v1::Admin::NewStub(conn->channel);
   conn->introspect = v1::Introspect::NewStub(conn->channel);
   conn->health = grpc::health::v1::Health::NewStub(conn->channel);
-  // One round trip up front: fail fast when nobody answers, and learn
-  // whether the server takes zstd frames.
+  // One round trip up front: fail fast when nobody answers (or the TLS
+  // handshake fails; gRPC's message says why), and learn whether the server
+  // takes zstd frames.
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + options.connect_timeout);
-  ctx.set_wait_for_ready(true);
   v1::StoreInfo info;
   Status st = FromGrpc(conn->introspect->GetInfo(&ctx, v1::Empty(), &info));
-  if (st.code() == Code::kDeadlineExceeded)
-    return err::Unavailable("SERVER_UNREACHABLE", "no AIFS server answers at " + options.target);
+  if (st.code() == Code::kDeadlineExceeded || st.code() == Code::kUnavailable)
+    return err::Unavailable("SERVER_UNREACHABLE",
+                            "no AIFS server answers at " + options.target + ": " + st.message());
   if (!st.ok()) return st.WithContext("connecting to " + options.target);
   const std::string& t = options.target;
   const bool loopback = t.starts_with("127.") || t.starts_with("localhost:") ||
