@@ -14,16 +14,22 @@ Introspect.GetInfo, namespaces, PutAsset (identity and client-side zstd frames,
 empty asset, dedup, parents), ReadAsset (identity and accept_zstd, ranges),
 GetAsset, GetLineage, ListAssets metadata filters and paging, snapshots with
 an independent Merkle/proof/signature check, SubscribeEvents (replay, follow,
-heartbeat, cancel, resume), the error model (gRPC code + google.rpc.Status /
-ErrorInfo trailer), Prometheus metrics against the client's own call counts,
-and a SIGTERM shutdown (exit 0 within 10 s). A second server on the same
-directory then shows that assets and the event log survive a restart, and that
-SIGTERM with an events follower connected still ends the process (bounded by
---grace-ms; the run prints a NOTE when the follower held it for the whole
-grace period).
+heartbeat, cancel, resume), vector search (an L2 and a cosine embedding
+space in a namespace of their own, ~300 assets with numpy-made vectors and
+metadata; ListSpaces counts; VectorSearch by vector and by `like`, with and
+without metadata filters, against numpy's exact search: recall, exact filtered
+top k, scores; a delete whose vectors never come back; the vector errors),
+the error model (gRPC code + google.rpc.Status / ErrorInfo trailer),
+Prometheus metrics against the client's own call counts, and a SIGTERM
+shutdown (exit 0 within 10 s). A second server on the same directory then
+shows that assets, the event log, the embedding spaces and search results
+survive a restart, and that SIGTERM with an events follower connected still
+ends the process (bounded by --grace-ms; the run prints a NOTE when the
+follower held it for the whole grace period).
 
 BLAKE3 comes from the `b3sum` command; zstd from the `zstandard` module or
-the `zstd` command (without either the zstd sub-parts are skipped, loudly).
+the `zstd` command (without either the zstd sub-parts are skipped, loudly);
+the exact vector search from numpy (required).
 
 usage: grpc_python_test.py PATH/TO/aifs      (exit 0 iff every check passed)
        AIFS_KEEP_TMP=1 keeps the temporary directory.
@@ -349,6 +355,336 @@ class Follower(threading.Thread):
             if skip_cursors and item[0] == "cursor":
                 continue
             return item
+
+
+# ---------------------------------------------------------------------------
+# vector search
+
+
+VNS = "vectors"   # the namespace of the vector section, apart from NS's counts
+N_VEC = 300
+DIMS = {"l2": 16, "cos": 12}
+
+
+def vec_scores(space, X, rows, q):
+    """numpy's exact scores (float64) of rows of X[space] against q; higher is better."""
+    V = X[space][rows].astype(np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    if space == "l2":
+        return -((V - q) ** 2).sum(axis=1)
+    return (V @ q) / (np.linalg.norm(V, axis=1) * np.linalg.norm(q))
+
+
+def vectors(rpc, rng, expected_events):
+    """Embedding spaces and VectorSearch in their own namespace, each answer
+    compared with numpy's exact search. Returns what the restart check needs."""
+    SC = grpc.StatusCode
+    MF = aifs_pb2.MetaFilter
+    C.begin("vectors")
+    t0 = time.monotonic()
+    rpc.unary(rpc.admin, "CreateNamespace", aifs_pb2.CreateNamespaceRequest(name=VNS))
+    expected_events.append(ek("NAMESPACE_CREATED", VNS))
+    metric = {"l2": aifs_pb2.L2, "cos": aifs_pb2.COSINE}
+
+    def create_space(name, dim, metric_, ns=VNS):
+        return rpc.unary(rpc.aifs, "CreateSpace", aifs_pb2.CreateSpaceRequest(
+            ns=ns, space=aifs_pb2.EmbeddingSpace(name=name, dim=dim, metric=metric_)))
+
+    for name in ("l2", "cos"):
+        sp = create_space(name, DIMS[name], metric[name])
+        C.eq((sp.name, sp.dim, sp.metric, sp.vectors), (name, DIMS[name], metric[name], 0),
+             "CreateSpace %s answers the space" % name)
+    expect_error("CreateSpace twice", lambda: create_space("l2", 16, aifs_pb2.L2),
+                 SC.ALREADY_EXISTS, "SPACE_EXISTS")
+    expect_error("CreateSpace same name, other dim/metric",
+                 lambda: create_space("cos", 8, aifs_pb2.INNER_PRODUCT),
+                 SC.ALREADY_EXISTS, "SPACE_EXISTS")
+    expect_error("CreateSpace dim 0", lambda: create_space("zero", 0, aifs_pb2.L2),
+                 SC.INVALID_ARGUMENT, "BAD_DIMENSION")
+    expect_error("CreateSpace unknown metric", lambda: create_space("odd", 4, 9),
+                 SC.INVALID_ARGUMENT, "UNKNOWN_METRIC")
+    expect_error("CreateSpace bad name", lambda: create_space("has space", 4, aifs_pb2.L2),
+                 SC.INVALID_ARGUMENT, "BAD_SPACE_NAME")
+    expect_error("CreateSpace unknown namespace",
+                 lambda: create_space("l2", 16, aifs_pb2.L2, ns="no-such-ns"),
+                 SC.NOT_FOUND, "NAMESPACE_NOT_FOUND")
+
+    # Clustered data: L2 vectors around 12 centres; cosine vectors of widely
+    # varying norm (the server normalises, numpy divides by the norms). Every
+    # asset has an L2 vector, two in three a cosine one.
+    nrng = np.random.default_rng(rng.getrandbits(32))
+    X = {}
+    for name, dim in DIMS.items():
+        centres = nrng.normal(size=(12, dim)) * 3
+        X[name] = centres[nrng.integers(12, size=N_VEC)] + nrng.normal(size=(N_VEC, dim))
+    X["cos"] *= nrng.uniform(0.05, 20, size=(N_VEC, 1))
+    X = {name: x.astype(np.float32) for name, x in X.items()}
+    has = {"l2": [True] * N_VEC, "cos": [i % 3 != 0 for i in range(N_VEC)]}
+    meta = [dict({"bucket": str(i % 10), "n": str(i)}, **({"even": ""} if i % 2 == 0 else {}))
+            for i in range(N_VEC)]
+    ids, index_of = [], {}
+    for i in range(N_VEC):
+        emb = [aifs_pb2.Embedding(space=s, values=X[s][i].tolist()) for s in ("l2", "cos")
+               if has[s][i]]
+        body = b"vector asset %d\n" % i
+        frames = identity_frames(body)
+        r = rpc.put([header(ns=VNS, metadata=meta[i], embeddings=emb)] + frame_msgs(frames) +
+                    [FINISH])
+        counted_in(rpc, frames)
+        C.eq((r.created, r.asset.ns, r.asset.size, dict(r.asset.metadata)),
+             (True, VNS, len(body), meta[i]), "vector asset %d: put" % i)
+        ids.append(r.asset.id)
+        index_of[r.asset.id] = i
+        expected_events.append(ek("ASSET_COMMITTED", VNS, r.asset.id))
+    C.eq(ids[-1], b3(body), "the last vector asset's id = b3sum of its bytes")
+    C.eq(len(index_of), N_VEC, "%d distinct ids" % N_VEC)
+    print("   put %d assets with %d L2 (dim %d) and %d cosine (dim %d) vectors in %.1f s" % (
+        N_VEC, sum(has["l2"]), DIMS["l2"], sum(has["cos"]), DIMS["cos"], time.monotonic() - t0),
+        flush=True)
+
+    def list_spaces(ns=VNS):
+        r = rpc.unary(rpc.aifs, "ListSpaces", aifs_pb2.ListSpacesRequest(ns=ns))
+        return sorted((s.name, s.dim, s.metric, s.vectors) for s in r.spaces)
+
+    def want_spaces(live):
+        return sorted((s, DIMS[s], metric[s], sum(1 for i in live if has[s][i])) for s in DIMS)
+
+    live = set(range(N_VEC))
+    C.eq(list_spaces(), want_spaces(live), "ListSpaces: dims, metrics, vector counts")
+    C.eq(list_spaces(NS), [], "ListSpaces of a namespace without spaces")
+
+    # Queries, each compared with numpy's exact answer over the live vectors.
+    def passes(i, filters):
+        md = meta[i]
+        for f in filters:
+            v = md.get(f.key)
+            if f.op == MF.EXISTS:
+                ok = v is not None
+            elif v is None:
+                ok = False
+            elif f.op == MF.EQUALS:
+                ok = v == f.value
+            elif f.op == MF.PREFIX:
+                ok = v.startswith(f.value)
+            elif f.op == MF.IN:
+                ok = v in f.values
+            else:
+                x = float(v)
+                ok = (not f.HasField("min") or x >= f.min) and (not f.HasField("max") or
+                                                                 x <= f.max)
+            if not ok:
+                return False
+        return True
+
+    def fdesc(filters):
+        out = []
+        for f in filters:
+            op = MF.Op.Name(f.op)
+            if f.op == MF.IN:
+                out.append("%s IN %s" % (f.key, list(f.values)))
+            elif f.op == MF.RANGE:
+                out.append("%s RANGE [%s, %s]" % (f.key, f.min if f.HasField("min") else "",
+                                                  f.max if f.HasField("max") else ""))
+            else:
+                out.append("%s %s %r" % (f.key, op, f.value))
+        return " and ".join(out) or "no filter"
+
+    def search(space, q=None, like=None, k=10, ef=0, filters=(), ns=VNS):
+        req = aifs_pb2.VectorSearchRequest(ns=ns, space=space, k=k, ef=ef, filters=filters)
+        if q is not None:
+            req.vector.extend(float(x) for x in q)
+        if like is not None:
+            req.like = like
+        return rpc.unary(rpc.aifs, "VectorSearch", req)
+
+    plans = collections.Counter()
+    recalls = []
+
+    def check(what, space, q, k=10, filters=(), like=None, exact=False, ef=0):
+        """One search against numpy: hits known, live, passing the filters and
+        best first; every score within 1e-3 of numpy's; recall >= 0.9, or
+        with filters the exact filtered top k as a set. Returns the hit rows."""
+        r = search(space, None if like is not None else q, like=ids[like] if like is not None
+                   else None, k=k, ef=ef, filters=filters)
+        what = "%s %s (%s)" % (space, what, fdesc(filters))
+        C.ok(all(h.id in index_of for h in r.hits), what + ": every hit is an asset of the test")
+        got = [index_of[h.id] for h in r.hits]
+        C.eq(len(set(got)), len(got), what + ": no duplicate hits")
+        C.ok(all(i in live for i in got), what + ": no deleted asset among %s" % got)
+        C.ok(all(has[space][i] for i in got), what + ": every hit has a vector in the space")
+        C.ok(all(passes(i, filters) for i in got), what + ": every hit passes the filters")
+        C.ok(like not in got, what + ": the `like` asset is not its own neighbour")
+        rows = [i for i in sorted(live) if has[space][i] and passes(i, filters) and i != like]
+        s = vec_scores(space, X, rows, q)
+        truth = [rows[j] for j in np.argsort(-s, kind="stable")[:k]]
+        score_of = dict(zip(rows, s))
+        C.eq(len(got), len(truth), what + ": min(k, matching vectors) hits")
+        scores = [h.score for h in r.hits]
+        C.ok(all(a >= b for a, b in zip(scores, scores[1:])), what + ": best first: %s" % scores)
+        for h, i in zip(r.hits, got):
+            want = score_of[i]
+            C.ok(abs(h.score - want) <= 1e-3 * max(abs(want), 1e-2),
+                 what + ": score of %d is %r, numpy says %r" % (i, h.score, want))
+        if got:
+            best = score_of[truth[0]]
+            C.ok(score_of[got[0]] >= best - 1e-3 * max(abs(best), 1e-2),
+                 what + ": the top hit is numpy's (%d, exact %d)" % (got[0], truth[0]))
+        if exact:
+            C.eq(sorted(got), sorted(truth), what + ": the exact top %d" % k)
+        else:
+            recall = len(set(got) & set(truth)) / max(len(truth), 1)
+            recalls.append(recall)
+            C.ok(recall >= 0.9, what + ": recall@%d %.2f >= 0.9 (got %s, exact %s)" % (
+                k, recall, got, truth))
+        plans[re.sub(r"\d+", "N", r.plan)] += 1
+        if filters:
+            C.ok(re.fullmatch(r"hnsw ef=\d+ fetch=\d+|exact scan of \d+ vectors", r.plan),
+                 what + ": plan %r" % r.plan)
+        elif ef:
+            C.ok(r.plan.startswith("hnsw ef=%d" % ef), what + ": plan %r uses ef" % r.plan)
+        else:
+            C.ok(r.plan.startswith("hnsw ef="), what + ": plan %r" % r.plan)
+        return got
+
+    def fl(key, op, value="", values=(), lo=None, hi=None):
+        f = MF(key=key, op=op, value=value, values=values)
+        if lo is not None:
+            f.min = lo
+        if hi is not None:
+            f.max = hi
+        return f
+
+    filter_cases = [
+        [fl("bucket", MF.EQUALS, "3")],
+        [fl("n", MF.RANGE, lo=50, hi=199)],
+        [fl("bucket", MF.EQUALS, "7"), fl("n", MF.RANGE, lo=100, hi=250)],
+        [fl("bucket", MF.EQUALS, "1"), fl("n", MF.RANGE, lo=0, hi=120)],
+        [fl("bucket", MF.IN, values=["1", "4"])],
+        [fl("n", MF.RANGE, lo=280)],
+        [fl("n", MF.RANGE, hi=9.5)],
+        [fl("n", MF.RANGE, lo=5, hi=12)],     # fewer matches than k: all of them
+        [fl("n", MF.PREFIX, "1"), fl("even", MF.EXISTS)],
+        [fl("bucket", MF.EQUALS, "nope")],     # nothing matches
+    ]
+    queries = {s: [(centre + nrng.normal(size=DIMS[s])).astype(np.float32)
+                   for centre in X[s][nrng.integers(N_VEC, size=6)]] for s in DIMS}
+    probes = {}
+
+    def battery(label):
+        for s in DIMS:
+            for n_, q in enumerate(queries[s]):
+                got = check("%s query %d" % (label, n_), s, q)
+                probes[(s, n_)] = got
+                for filters in filter_cases if n_ < 3 else filter_cases[:2]:
+                    check("%s query %d" % (label, n_), s, q, filters=filters, exact=True)
+            check("%s query 0, k 25, ef 200" % label, s, queries[s][0], k=25, ef=200)
+            for j in (2, 7, 8):   # vectors of their own (j % 3 != 0)
+                if j in live:
+                    check("%s like %d" % (label, j), s, X[s][j], like=j)
+                    check("%s like %d" % (label, j), s, X[s][j], like=j, exact=True,
+                          filters=[fl("bucket", MF.EQUALS, meta[j]["bucket"])])
+        check("%s zero query" % label, "l2", np.zeros(DIMS["l2"], np.float32))
+
+    battery("before delete:")
+    # A stored vector finds its own asset first, with the best possible score.
+    x = 1
+    for s in DIMS:
+        r = search(s, X[s][x], k=1)
+        C.eq([h.id for h in r.hits], [ids[x]], "%s: asset %d's own vector finds it" % (s, x))
+        C.ok(abs(r.hits[0].score - (0.0 if s == "l2" else 1.0)) <= 1e-5,
+             "%s: self-score %r" % (s, r.hits[0].score))
+
+    # Delete asset x: its vectors go with it, in every plan.
+    rpc.unary(rpc.aifs, "DeleteAsset", aifs_pb2.DeleteAssetRequest(ns=VNS, id=ids[x]))
+    expected_events.append(ek("ASSET_DELETED", VNS, ids[x]))
+    live.discard(x)
+    C.eq(list_spaces(), want_spaces(live), "ListSpaces after the delete")
+    for s in DIMS:
+        r = search(s, X[s][x], k=5)
+        C.ok(ids[x] not in [h.id for h in r.hits], "%s: the deleted asset's own vector no longer "
+             "finds it" % s)
+        r = search(s, X[s][x], k=N_VEC)
+        C.eq(sorted(index_of[h.id] for h in r.hits), sorted(i for i in live if has[s][i]),
+             "%s: k=%d returns every live vector, the deleted one not" % (s, N_VEC))
+        for filters in ([fl("n", MF.RANGE, lo=1, hi=1)], [fl("n", MF.EQUALS, "1")]):
+            C.eq(list(search(s, X[s][x], filters=filters).hits), [],
+                 "%s: a filter matching only the deleted asset (%s) finds nothing" % (
+                     s, fdesc(filters)))
+        expect_error("VectorSearch like a deleted asset (%s)" % s,
+                     lambda: search(s, like=ids[x]), SC.NOT_FOUND, "VECTOR_NOT_FOUND")
+    battery("after delete:")
+
+    # Errors.
+    q16 = queries["l2"][0]
+    bad_puts = [
+        ("put: embedding of the wrong dimension", [("l2", np.ones(15))], SC.INVALID_ARGUMENT,
+         "DIMENSION_MISMATCH"),
+        ("put: cosine embedding of the wrong dimension", [("cos", np.ones(16))],
+         SC.INVALID_ARGUMENT, "DIMENSION_MISMATCH"),
+        ("put: NaN in an embedding", [("l2", [float("nan")] + [0.0] * 15)], SC.INVALID_ARGUMENT,
+         "BAD_VECTOR"),
+        ("put: Inf in an embedding", [("l2", [0.0] * 15 + [float("-inf")])], SC.INVALID_ARGUMENT,
+         "BAD_VECTOR"),
+        ("put: embedding norm above 1e6", [("l2", [3e5] * 16)], SC.INVALID_ARGUMENT,
+         "BAD_VECTOR"),
+        ("put: zero embedding in a cosine space", [("cos", [0.0] * 12)], SC.INVALID_ARGUMENT,
+         "BAD_VECTOR"),
+        ("put: embedding for an unknown space", [("no-such-space", np.ones(16))], SC.NOT_FOUND,
+         "SPACE_NOT_FOUND"),
+        ("put: two embeddings for one space", [("l2", np.ones(16)), ("l2", np.ones(16))],
+         SC.INVALID_ARGUMENT, "DUPLICATE_SPACE"),
+        ("put: a good and a bad embedding", [("l2", np.ones(16)), ("cos", np.ones(11))],
+         SC.INVALID_ARGUMENT, "DIMENSION_MISMATCH"),
+    ]
+    for what, embs, code, reason in bad_puts:
+        emb = [aifs_pb2.Embedding(space=s, values=[float(v) for v in vals]) for s, vals in embs]
+        expect_error(what, lambda: rpc.put([header(ns=VNS, embeddings=emb), FINISH]), code,
+                     reason)
+    C.eq(list_spaces(), want_spaces(live), "rejected puts add no vector")
+    expect_error("rejected puts commit nothing", lambda: rpc.unary(
+        rpc.aifs, "GetAsset", aifs_pb2.GetAssetRequest(ns=VNS, id=b3(b""))),
+        SC.NOT_FOUND, "ASSET_NOT_FOUND")
+    bad_op = MF(key="bucket", op=7, value="1")
+    for what, fn, code, reason in [
+        ("VectorSearch query of the wrong dimension", lambda: search("l2", q16[:15]),
+         SC.INVALID_ARGUMENT, "DIMENSION_MISMATCH"),
+        ("VectorSearch cosine query of the wrong dimension", lambda: search("cos", q16),
+         SC.INVALID_ARGUMENT, "DIMENSION_MISMATCH"),
+        ("VectorSearch NaN in the query", lambda: search("l2", [float("nan")] * 16),
+         SC.INVALID_ARGUMENT, "BAD_VECTOR"),
+        ("VectorSearch Inf in the query", lambda: search("cos", [float("inf")] + [1.0] * 11),
+         SC.INVALID_ARGUMENT, "BAD_VECTOR"),
+        ("VectorSearch query norm above 1e6", lambda: search("l2", [3e5] * 16),
+         SC.INVALID_ARGUMENT, "BAD_VECTOR"),
+        ("VectorSearch zero query in a cosine space", lambda: search("cos", [0.0] * 12),
+         SC.INVALID_ARGUMENT, "BAD_VECTOR"),
+        ("VectorSearch unknown space", lambda: search("no-such-space", q16),
+         SC.NOT_FOUND, "SPACE_NOT_FOUND"),
+        ("VectorSearch space of another namespace", lambda: search("l2", q16, ns=NS),
+         SC.NOT_FOUND, "SPACE_NOT_FOUND"),
+        ("VectorSearch k=0", lambda: search("l2", q16, k=0), SC.INVALID_ARGUMENT, "BAD_K"),
+        ("VectorSearch k above the limit", lambda: search("l2", q16, k=10001),
+         SC.INVALID_ARGUMENT, "BAD_K"),
+        ("VectorSearch neither vector nor like", lambda: search("l2"), SC.INVALID_ARGUMENT,
+         "BAD_QUERY"),
+        ("VectorSearch both vector and like", lambda: search("l2", q16, like=ids[2]),
+         SC.INVALID_ARGUMENT, "BAD_QUERY"),
+        ("VectorSearch like of 16 bytes", lambda: search("l2", like=ids[2][:16]),
+         SC.INVALID_ARGUMENT, "BAD_ASSET_ID"),
+        ("VectorSearch like an unknown asset", lambda: search("l2", like=rng.randbytes(32)),
+         SC.NOT_FOUND, "VECTOR_NOT_FOUND"),
+        ("VectorSearch like an asset without a vector there", lambda: search("cos", like=ids[3]),
+         SC.NOT_FOUND, "VECTOR_NOT_FOUND"),
+        ("VectorSearch unknown filter op", lambda: search("l2", q16, filters=[bad_op]),
+         SC.INVALID_ARGUMENT, "BAD_FILTER"),
+    ]:
+        expect_error(what, fn, code, reason)
+
+    print("   %d recall measurements, min %.2f mean %.3f; plans %s; %.1f s" % (
+        len(recalls), min(recalls), sum(recalls) / len(recalls), dict(plans),
+        time.monotonic() - t0), flush=True)
+    return {"live": len(live), "spaces": want_spaces(live), "queries": queries,
+            "probes": probes, "ids": ids}
 
 
 # ---------------------------------------------------------------------------
@@ -886,6 +1222,9 @@ def run_against(server, rng, tmp):
         rpc.aifs, "CreateSnapshot", aifs_pb2.CreateSnapshotRequest(ns=NS, ids=[ids["A"]])),
         SC.INVALID_ARGUMENT, "IDS_WITHOUT_EXPLICIT_SET")
 
+    # ---- vector search ---------------------------------------------------
+    vec = vectors(rpc, rng, expected_events)
+
     # ---- events ----------------------------------------------------------
     C.begin("events")
 
@@ -997,7 +1336,12 @@ def run_against(server, rng, tmp):
                 ("/aifs.v1.Aifs/PutAsset", "FAILED_PRECONDITION"),
                 ("/aifs.v1.Aifs/ReadAsset", "OK"), ("/aifs.v1.Aifs/ReadAsset", "OUT_OF_RANGE"),
                 ("/aifs.v1.Aifs/SubscribeEvents", "OK"), ("/aifs.v1.Introspect/GetInfo", "OK"),
-                ("/aifs.v1.Admin/CreateNamespace", "ALREADY_EXISTS")):
+                ("/aifs.v1.Admin/CreateNamespace", "ALREADY_EXISTS"),
+                ("/aifs.v1.Aifs/CreateSpace", "OK"),
+                ("/aifs.v1.Aifs/CreateSpace", "ALREADY_EXISTS"),
+                ("/aifs.v1.Aifs/ListSpaces", "OK"), ("/aifs.v1.Aifs/VectorSearch", "OK"),
+                ("/aifs.v1.Aifs/VectorSearch", "INVALID_ARGUMENT"),
+                ("/aifs.v1.Aifs/VectorSearch", "NOT_FOUND")):
         C.ok(key in calls, "metrics has %s code=%s" % key)
     mismatches = []
     for key in sorted(set(before) | set(calls)):
@@ -1017,8 +1361,9 @@ def run_against(server, rng, tmp):
     if ZSTD.how:
         C.ok(rpc.wire_in < rpc.bytes_in and rpc.wire_out < rpc.bytes_out,
              "zstd frames saved wire bytes both ways")
-    C.eq(metric_in(text, "aifs_assets"), 7, "aifs_assets (A B C E F G + H)")
-    C.eq(metric_in(text, "aifs_namespaces"), 2, "aifs_namespaces")
+    C.eq(metric_in(text, "aifs_assets"), 7 + vec["live"],
+         "aifs_assets (A B C E F G + H + the vector assets)")
+    C.eq(metric_in(text, "aifs_namespaces"), 3, "aifs_namespaces")
     C.eq(metric_in(text, "aifs_store_up"), 1, "aifs_store_up")
     C.eq(metric_in(text, "aifs_open_transactions"), 0, "aifs_open_transactions")
     n = sum(v for (p, _), v in calls.items() if p == "/aifs.v1.Aifs/GetAsset")
@@ -1039,14 +1384,14 @@ def run_against(server, rng, tmp):
     except grpc.RpcError as e:
         C.eq(e.code(), SC.UNAVAILABLE, "after shutdown calls fail UNAVAILABLE")
     channel.close()
-    return full, live, ids, content
+    return full, live, ids, content, vec
 
 
 def restart(aifs, data, before):
     """A second server on the same directory: everything is still there, the
     event log continues, and SIGTERM with a follower connected still ends the
     process (within --grace-ms, after which gRPC cancels the call)."""
-    full, live, ids, content = before
+    full, live, ids, content, vec = before
     C.begin("restart")
     grace = 1.5
     server = Server(aifs, data, ["--grace-ms", str(int(grace * 1000))], "restart")
@@ -1064,6 +1409,14 @@ def restart(aifs, data, before):
         C.eq(got, content["A"], "A reads back after a restart")
         msgs = rpc.stream(rpc.aifs, "SubscribeEvents", aifs_pb2.SubscribeEventsRequest())
         C.eq([m.event for m in msgs], full, "the event log survives a restart unchanged")
+        r = rpc.unary(rpc.aifs, "ListSpaces", aifs_pb2.ListSpacesRequest(ns=VNS))
+        C.eq(sorted((s.name, s.dim, s.metric, s.vectors) for s in r.spaces), vec["spaces"],
+             "the embedding spaces and their vector counts survive a restart")
+        for (space, n), want in sorted(vec["probes"].items()):
+            r = rpc.unary(rpc.aifs, "VectorSearch", aifs_pb2.VectorSearchRequest(
+                ns=VNS, space=space, k=10, vector=[float(x) for x in vec["queries"][space][n]]))
+            C.eq([vec["ids"].index(h.id) if h.id in vec["ids"] else h.id.hex() for h in r.hits],
+                 want, "%s query %d: the same hits after a restart" % (space, n))
         i = b"after the restart\n"
         r = rpc.put([header()] + frame_msgs(identity_frames(i)) + [FINISH])
         msgs = rpc.stream(rpc.aifs, "SubscribeEvents",
@@ -1146,10 +1499,12 @@ def main():
         from aifs.v1 import aifs_pb2, aifs_pb2_grpc
         from grpc.health.v1 import health_pb2, health_pb2_grpc
         from google.rpc import status_pb2, error_details_pb2
+        global np
+        import numpy as np
         global FINISH
         FINISH = aifs_pb2.PutAssetRequest(finish=aifs_pb2.PutFinish())
-        print("generated stubs with %s; grpcio %s; zstd via %s" % (
-            how, grpc.__version__, ZSTD.how or "NOTHING"), flush=True)
+        print("generated stubs with %s; grpcio %s; numpy %s; zstd via %s" % (
+            how, grpc.__version__, np.__version__, ZSTD.how or "NOTHING"), flush=True)
         run(aifs, tmp)
         ok = True
     except CheckFailed as e:
