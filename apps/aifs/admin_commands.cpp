@@ -101,6 +101,7 @@ Status NsPolicy(Api& api, const Output& out, const PolicyArgs& args) {
   if (args.zstd_level) p.zstd_level = *args.zstd_level < 0 ? std::nullopt : args.zstd_level;
   if (args.keep_snapshots) p.keep_snapshots = *args.keep_snapshots;
   if (args.keep_seconds) p.keep_snapshot_seconds = *args.keep_seconds;
+  if (args.kms_key) p.kms_key_id = *args.kms_key;
   AIFS_ASSIGN_OR_RETURN(ns, api.SetNamespacePolicy(args.ns, p));
   nlohmann::json j = {{"namespace", ns.name},
                       {"max_logical_bytes", ns.policy.max_logical_bytes},
@@ -108,7 +109,9 @@ Status NsPolicy(Api& api, const Output& out, const PolicyArgs& args) {
                       {"zstd_level", ns.policy.zstd_level ? nlohmann::json(*ns.policy.zstd_level)
                                                           : nlohmann::json("store default")},
                       {"keep_snapshots", ns.policy.keep_snapshots},
-                      {"keep_snapshot_seconds", ns.policy.keep_snapshot_seconds}};
+                      {"keep_snapshot_seconds", ns.policy.keep_snapshot_seconds},
+                      {"kms_key", ns.policy.kms_key_id.empty() ? "current"
+                                                               : ns.policy.kms_key_id}};
   if (out.json) {
     std::cout << j.dump(2) << "\n";
   } else if (!out.quiet) {

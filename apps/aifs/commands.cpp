@@ -49,7 +49,8 @@ json NamespaceJson(const NamespaceInfo& ns) {
             {"max_assets", ns.policy.max_assets},
             {"zstd_level", ns.policy.zstd_level ? json(*ns.policy.zstd_level) : json(nullptr)},
             {"keep_snapshots", ns.policy.keep_snapshots},
-            {"keep_snapshot_seconds", ns.policy.keep_snapshot_seconds}}}};
+            {"keep_snapshot_seconds", ns.policy.keep_snapshot_seconds},
+            {"kms_key_id", ns.policy.kms_key_id}}}};
 }
 
 json AssetJson(const AssetInfo& a) {
@@ -266,6 +267,7 @@ Status NsShow(Api& api, const Output& out, const std::string& name) {
   if (p.zstd_level) std::cout << "zstd level:    " << *p.zstd_level << "\n";
   if (p.keep_snapshots) std::cout << "keep snaps:    " << p.keep_snapshots << "\n";
   if (p.keep_snapshot_seconds) std::cout << "keep snaps s:  " << p.keep_snapshot_seconds << "\n";
+  if (!p.kms_key_id.empty()) std::cout << "kms key:       " << p.kms_key_id << "\n";
   return Status::Ok();
 }
 

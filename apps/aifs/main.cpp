@@ -133,6 +133,8 @@ int main(int argc, char** argv) {
                         "pruning keeps the newest N snapshots (0: no count limit)");
   ns_policy->add_option("--keep-seconds", policy.keep_seconds,
                         "pruning keeps snapshots younger than this (0: no age limit)");
+  ns_policy->add_option("--kms-key", policy.kms_key,
+                        "KMS key wrapping new chunks' data keys (\"\": the current key)");
   ns_policy->callback([&] {
     set(false, [&](auto& api, auto& out) { return aifs::cli::NsPolicy(api, out, policy); });
   });

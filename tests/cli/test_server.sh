@@ -204,21 +204,23 @@ ok "SIGTERM with a put in flight: exit 0, the asset is $outcome, never partial; 
 # A put that ends within a longer grace period completes, and the server exits
 # as soon as it has (not after the whole grace period).
 stop_server gs
-start_server gs "$GS" --grace-ms 5000
+# (A generous grace: on a loaded 2-core machine the 2-second put can take
+# several seconds more; the point is that the server does not wait it out.)
+start_server gs "$GS" --grace-ms 30000
 SHORT_SIZE=$((40 * 1024 * 1024))
 short_id=$(gen $SHORT_SIZE 12 | b3sum --no-names)
 gen $SHORT_SIZE 12 $((1024 * 1024)) 0.05 | $AIFS --server "$ADDR_gs" put - > "$WORK/short.out" 2> "$WORK/short.err" &
 put_pid=$!
 sleep 1
 running $put_pid || fail "the 2-second put ended within 1 s"
-stop_server gs 10
+stop_server gs 35
 wait $put_pid || fail "a put in flight failed within the grace period: $(cat "$WORK/short.err")"
 [ "$(cat "$WORK/short.out")" = "$short_id" ] || fail "the put printed $(cat "$WORK/short.out")"
-awk -v t="$STOP_TIME" 'BEGIN { exit !(t < 5.0) }' || fail "the server waited the whole grace period ($STOP_TIME s)"
+awk -v t="$STOP_TIME" 'BEGIN { exit !(t < 25.0) }' || fail "the server waited the whole grace period ($STOP_TIME s)"
 start_server gs "$GS"
 [ "$($AIFS --server "$ADDR_gs" get "$short_id" -o - | b3sum --no-names)" = "$short_id" ] ||
   fail "the put completed in the grace period is not readable"
-ok "SIGTERM with --grace-ms 5000: the put in flight completed, the server exited 0 after $STOP_TIME s"
+ok "SIGTERM with --grace-ms 30000: the put in flight completed, the server exited 0 after $STOP_TIME s"
 
 # ================================================== a client killed mid-put
 before=$(count "$ADDR_gs")

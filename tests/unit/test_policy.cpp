@@ -1,5 +1,7 @@
 // Namespace policies (quotas, compression level) and snapshot pruning with
 // reclamation of the tree nodes only pruned snapshots used.
+#include <set>
+
 #include "aifs/meta/keys.h"
 #include "test_util.h"
 
@@ -76,6 +78,34 @@ TEST_F(PolicyTest, CompressionLevelPerNamespace) {
   auto stat = engine().StatAsset("raw", raw.asset.id, true);
   ASSERT_TRUE(stat.ok());
   for (const ChunkInfo& c : stat->chunks) EXPECT_FALSE(c.compressed);
+}
+
+TEST_F(PolicyTest, NamespacePinnedToAKmsKeyKeepsUsingItAfterRotation) {
+  ASSERT_TRUE(engine().CreateNamespace("pinned", {}).ok());
+  const std::string v1 = engine().DescribeStore()->kms_current_key;
+  NamespacePolicy p;
+  p.kms_key_id = "local:v99";
+  AIFS_EXPECT_STATUS(engine().SetNamespacePolicy("pinned", p).status(), kNotFound,
+                     "KMS_KEY_NOT_FOUND");
+  p.kms_key_id = v1;
+  ASSERT_TRUE(engine().SetNamespacePolicy("pinned", p).ok());
+  auto v2 = engine().RotateKey();
+  ASSERT_TRUE(v2.ok());
+  ASSERT_NE(*v2, v1);
+  auto keys_of = [&](const std::string& ns, const Bytes& data) {
+    auto put = MustPut(data, ns);
+    auto stat = engine().StatAsset(ns, put.asset.id, true);
+    EXPECT_TRUE(stat.ok());
+    std::set<std::string> keys;
+    for (const ChunkInfo& c : stat->chunks) keys.insert(c.kms_key_id);
+    EXPECT_EQ(MustRead(put.asset.id, ns), data);
+    return keys;
+  };
+  EXPECT_EQ(keys_of("pinned", RandomBytes(100000, 1)), std::set<std::string>{v1});
+  EXPECT_EQ(keys_of("default", RandomBytes(100000, 2)), std::set<std::string>{*v2});
+  p.kms_key_id.clear();  // back to the current key
+  ASSERT_TRUE(engine().SetNamespacePolicy("pinned", p).ok());
+  EXPECT_EQ(keys_of("pinned", RandomBytes(100000, 3)), std::set<std::string>{*v2});
 }
 
 class PruneTest : public EngineFixture {

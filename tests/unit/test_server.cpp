@@ -640,7 +640,7 @@ TEST_F(ServerTest, FormatIsIdempotentStreamsItsStepsAndIsAudited) {
   ASSERT_TRUE(dry.ok()) << dry.status().ToString();
   EXPECT_FALSE(dry->root_snapshot.has_value());
   EXPECT_EQ(seen, (std::vector<std::string>{"backends:ok", "root namespace:ok",
-                                            "vector index:skipped",
+                                            "vector index:ok",
                                             "root snapshot:would create"}));
   EXPECT_TRUE(engine().ListSnapshots("default")->empty());  // a dry run changes nothing
 
@@ -707,6 +707,8 @@ TEST_F(ServerTest, VectorSearchOverTheWireMatchesTheEngine) {
   ASSERT_EQ(spaces->size(), 1u);
   EXPECT_EQ((*spaces)[0].vectors, 50u);
   EXPECT_EQ((*spaces)[0].metric, VectorMetric::kL2);
+  EXPECT_EQ(Metric(MetricsText(), R"(aifs_vector_index_vectors{ns="default",space="m",dim="3"})"),
+            50);
 }
 
 }  // namespace

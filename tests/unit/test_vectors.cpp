@@ -267,6 +267,10 @@ TEST_F(VectorTest, BadSpacesVectorsAndQueriesAreRefused) {
                      kNotFound, "SPACE_NOT_FOUND");
   AIFS_EXPECT_STATUS(engine().VectorSearch({.space = "s"}).status(), kInvalidArgument,
                      "BAD_QUERY");
+  AIFS_EXPECT_STATUS(engine().VectorSearch({.ns = "nope", .space = "s", .vector = {1, 0, 0, 0}})
+                         .status(),
+                     kNotFound, "NAMESPACE_NOT_FOUND");
+  AIFS_EXPECT_STATUS(engine().ListSpaces("nope").status(), kNotFound, "NAMESPACE_NOT_FOUND");
   AIFS_EXPECT_STATUS(
       engine().VectorSearch({.space = "s", .like = IdOf(ToBytes("nothing"))}).status(), kNotFound,
       "VECTOR_NOT_FOUND");

@@ -30,6 +30,7 @@ struct NamespacePolicy {
   // younger than `keep_snapshot_seconds`; with neither set, pruning keeps all.
   uint32_t keep_snapshots = 0;
   int64_t keep_snapshot_seconds = 0;
+  std::string kms_key_id;  // new chunks' data keys are wrapped by this key; "": the current one
   bool operator==(const NamespacePolicy&) const = default;
 };
 

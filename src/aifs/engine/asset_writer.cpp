@@ -61,8 +61,8 @@ void StreamHasher::Loop() {
 }
 
 EngineAssetWriter::EngineAssetWriter(StoreContext& ctx, PutOptions options,
-                                     CompressionPolicy compression, StageFn stage)
-    : ctx_(ctx), compression_(compression), stage_(std::move(stage)), validator_(NewKindValidator(options.kind)) {
+                                     SealPolicy seal, StageFn stage)
+    : ctx_(ctx), seal_(std::move(seal)), stage_(std::move(stage)), validator_(NewKindValidator(options.kind)) {
   staged_.options = std::move(options);
   buffer_.reserve(2 * ctx_.chunker.params().max_size);
 }
@@ -145,7 +145,7 @@ void EngineAssetWriter::ProcessChunk(StagedChunk& slot, const Bytes& chunk) {
   if (!st.ok()) return fail(st);
   const std::string name = HexEncode(name_bytes);
   Bytes object;
-  st = SealChunk(*ctx_.kms, staged_.options.ns, slot.hash, chunk, compression_, object, slot.record);
+  st = SealChunk(*ctx_.kms, staged_.options.ns, slot.hash, chunk, seal_, object, slot.record);
   if (!st.ok()) return fail(st);
   slot.record.set_object(name);
   ctx_.in_flight.Add(name);

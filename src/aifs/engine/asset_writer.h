@@ -19,6 +19,7 @@
 
 #include "aifs/api/api.h"
 #include "aifs/engine/publish.h"
+#include "aifs/storage/chunk_sealer.h"
 #include "aifs/kinds/kind_validator.h"
 
 namespace aifs {
@@ -59,7 +60,7 @@ class EngineAssetWriter : public AssetWriter {
   // transaction; without one, Commit() publishes it directly.
   using StageFn = std::function<Status(StagedAsset&&)>;
 
-  EngineAssetWriter(StoreContext& ctx, PutOptions options, CompressionPolicy compression,
+  EngineAssetWriter(StoreContext& ctx, PutOptions options, SealPolicy seal,
                     StageFn stage = nullptr);
   ~EngineAssetWriter() override;
 
@@ -75,7 +76,7 @@ class EngineAssetWriter : public AssetWriter {
   void Abort();
 
   StoreContext& ctx_;
-  const CompressionPolicy compression_;  // the namespace's
+  const SealPolicy seal_;  // the namespace's
   StagedAsset staged_;
   StageFn stage_;
   StreamHasher hasher_;

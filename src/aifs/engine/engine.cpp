@@ -229,6 +229,12 @@ Result<NamespaceInfo> Engine::SetNamespacePolicy(const std::string& name,
     return err::InvalidArgument("BAD_POLICY", "zstd level must be 0 (off) to 19");
   if (policy.keep_snapshot_seconds < 0)
     return err::InvalidArgument("BAD_POLICY", "snapshot retention age must not be negative");
+  if (!policy.kms_key_id.empty()) {
+    const auto keys = ctx_->kms->ListKeys();
+    if (std::none_of(keys.begin(), keys.end(),
+                     [&](const KmsKeyInfo& k) { return k.key_id == policy.kms_key_id; }))
+      return err::NotFound("KMS_KEY_NOT_FOUND", "the KMS has no key " + policy.kms_key_id);
+  }
   NamespaceRecord out;
   AIFS_RETURN_IF_ERROR(RunTransaction(*ctx_->meta, [&](MetaTxn& txn) -> Status {
     const std::string key = keys::Namespace(name);
@@ -243,13 +249,14 @@ Result<NamespaceInfo> Engine::SetNamespacePolicy(const std::string& name,
       p->clear_zstd_level();
     p->set_keep_snapshots(policy.keep_snapshots);
     p->set_keep_snapshot_seconds(policy.keep_snapshot_seconds);
+    p->set_kms_key_id(policy.kms_key_id);
     out = *rec;
     return PutRecord(txn, key, *rec);
   }));
   return ToNamespaceInfo(out);
 }
 
-Result<CompressionPolicy> Engine::ValidatePut(const PutOptions& options) {
+Result<SealPolicy> Engine::ValidatePut(const PutOptions& options) {
   AIFS_RETURN_IF_ERROR(ValidateNamespaceName(options.ns));
   AIFS_RETURN_IF_ERROR(RequireWritable());
   AIFS_ASSIGN_OR_RETURN(auto ns_bytes, ctx_->meta->Get(keys::Namespace(options.ns)));
@@ -270,19 +277,19 @@ Result<CompressionPolicy> Engine::ValidatePut(const PutOptions& options) {
     AIFS_RETURN_IF_ERROR(vectors_.Validate(options.ns, options.embeddings));
   // Refuse up front what the commit would refuse anyway.
   AIFS_RETURN_IF_ERROR(CheckQuota(ns, options.expected_size.value_or(0), 0));
-  CompressionPolicy compression = ctx_->compression;
-  if (ns.policy().has_zstd_level()) compression.level = ns.policy().zstd_level();
-  return compression;
+  SealPolicy seal(ctx_->compression, ns.policy().kms_key_id());
+  if (ns.policy().has_zstd_level()) seal.compression.level = ns.policy().zstd_level();
+  return seal;
 }
 
 Result<std::unique_ptr<AssetWriter>> Engine::BeginPut(const PutOptions& options) {
-  AIFS_ASSIGN_OR_RETURN(CompressionPolicy compression, ValidatePut(options));
-  return std::unique_ptr<AssetWriter>(new EngineAssetWriter(*ctx_, options, compression));
+  AIFS_ASSIGN_OR_RETURN(SealPolicy seal, ValidatePut(options));
+  return std::unique_ptr<AssetWriter>(new EngineAssetWriter(*ctx_, options, seal));
 }
 
 Result<std::unique_ptr<Transaction>> Engine::BeginTransaction(const std::string& ns) {
-  AIFS_ASSIGN_OR_RETURN(CompressionPolicy compression, ValidatePut(PutOptions{.ns = ns}));
-  return std::unique_ptr<Transaction>(new EngineTransaction(*ctx_, ns, compression));
+  AIFS_ASSIGN_OR_RETURN(SealPolicy seal, ValidatePut(PutOptions{.ns = ns}));
+  return std::unique_ptr<Transaction>(new EngineTransaction(*ctx_, ns, seal));
 }
 
 Result<AssetRecord> Engine::LoadAsset(const std::string& ns, const AssetId& id) {

@@ -17,6 +17,7 @@
 #include "aifs/engine/snapshots.h"
 #include "aifs/engine/store_context.h"
 #include "aifs/engine/vectors.h"
+#include "aifs/storage/chunk_sealer.h"
 
 namespace aifs {
 
@@ -105,7 +106,7 @@ class Engine : public Api {
   Result<store::v1::AssetRecord> LoadAsset(const std::string& ns, const AssetId& id);
   Status RequireWritable() const;
   // Checks a put's options; returns the compression its namespace asks for.
-  Result<CompressionPolicy> ValidatePut(const PutOptions& options);
+  Result<SealPolicy> ValidatePut(const PutOptions& options);
   // The live record, or the tombstone of a force-deleted asset.
   Result<AssetInfo> LoadLineageNode(const std::string& ns, const AssetId& id);
 

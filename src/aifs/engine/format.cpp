@@ -53,7 +53,16 @@ Result<FormatReport> Engine::Format(const FormatOptions& options, const FormatPr
     step("root namespace", "created", kRootNamespace);
   }
 
-  step("vector index", "skipped", "no embedding spaces are configured");
+  AIFS_ASSIGN_OR_RETURN(auto namespaces, ListNamespaces());
+  size_t spaces = 0;
+  uint64_t vectors = 0;
+  for (const NamespaceInfo& n : namespaces) {
+    AIFS_ASSIGN_OR_RETURN(auto list, ListSpaces(n.name));
+    spaces += list.size();
+    for (const EmbeddingSpace& s : list) vectors += s.vectors;
+  }
+  step("vector index", "ok",
+       std::to_string(spaces) + " spaces, " + std::to_string(vectors) + " vectors indexed");
 
   auto root = GetSnapshot(kRootNamespace, kRootTag);
   if (root.ok()) {

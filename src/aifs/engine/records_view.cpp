@@ -53,6 +53,7 @@ NamespaceInfo ToNamespaceInfo(const store::v1::NamespaceRecord& rec) {
   if (p.has_zstd_level()) info.policy.zstd_level = p.zstd_level();
   info.policy.keep_snapshots = p.keep_snapshots();
   info.policy.keep_snapshot_seconds = p.keep_snapshot_seconds();
+  info.policy.kms_key_id = p.kms_key_id();
   return info;
 }
 

@@ -11,8 +11,8 @@ Status Finished() {
 }  // namespace
 
 EngineTransaction::EngineTransaction(StoreContext& ctx, std::string ns,
-                                     CompressionPolicy compression)
-    : state_(std::make_shared<State>(ctx, std::move(ns), compression)) {}
+                                     SealPolicy seal)
+    : state_(std::make_shared<State>(ctx, std::move(ns), seal)) {}
 
 EngineTransaction::~EngineTransaction() { state_->Abort(); }
 
@@ -25,7 +25,7 @@ Result<std::unique_ptr<AssetWriter>> EngineTransaction::BeginPut(const PutOption
   if (state_->done) return Finished();
   std::shared_ptr<State> state = state_;
   return std::unique_ptr<AssetWriter>(new EngineAssetWriter(
-      state->ctx, options, state->compression, [state](StagedAsset&& a) { return state->Stage(std::move(a)); }));
+      state->ctx, options, state->seal, [state](StagedAsset&& a) { return state->Stage(std::move(a)); }));
 }
 
 Status EngineTransaction::State::Stage(StagedAsset&& asset) {

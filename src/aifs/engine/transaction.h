@@ -9,12 +9,13 @@
 
 #include "aifs/api/api.h"
 #include "aifs/engine/publish.h"
+#include "aifs/storage/chunk_sealer.h"
 
 namespace aifs {
 
 class EngineTransaction : public Transaction {
  public:
-  EngineTransaction(StoreContext& ctx, std::string ns, CompressionPolicy compression);
+  EngineTransaction(StoreContext& ctx, std::string ns, SealPolicy seal);
   ~EngineTransaction() override;
 
   Result<std::unique_ptr<AssetWriter>> BeginPut(const PutOptions& options) override;
@@ -25,11 +26,11 @@ class EngineTransaction : public Transaction {
   // a writer committing after the transaction ended is refused, never a
   // dangling call.
   struct State {
-    State(StoreContext& c, std::string n, CompressionPolicy p)
-        : ctx(c), ns(std::move(n)), compression(p) {}
+    State(StoreContext& c, std::string n, SealPolicy p)
+        : ctx(c), ns(std::move(n)), seal(p) {}
     StoreContext& ctx;
     const std::string ns;
-    const CompressionPolicy compression;
+    const SealPolicy seal;
     std::mutex mu;
     std::vector<StagedAsset> staged;
     bool done = false;

@@ -268,8 +268,14 @@ Result<EmbeddingSpace> VectorManager::CreateSpace(const std::string& ns,
   return idx.space;
 }
 
-Result<std::vector<EmbeddingSpace>> VectorManager::ListSpaces(const std::string& ns) {
+Status VectorManager::RequireNamespace(const std::string& ns) {
   AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
+  AIFS_ASSIGN_OR_RETURN(auto rec, ctx_.meta->Get(keys::Namespace(ns)));
+  return rec ? Status::Ok() : NamespaceNotFound(ns);
+}
+
+Result<std::vector<EmbeddingSpace>> VectorManager::ListSpaces(const std::string& ns) {
+  AIFS_RETURN_IF_ERROR(RequireNamespace(ns));
   CatchUp();
   std::vector<EmbeddingSpace> out;
   std::shared_lock lock(mu_);
@@ -343,7 +349,7 @@ Result<std::vector<VectorHit>> VectorManager::Exact(
 }
 
 Result<VectorResult> VectorManager::Search(const VectorQuery& q) {
-  AIFS_RETURN_IF_ERROR(ValidateNamespaceName(q.ns));
+  AIFS_RETURN_IF_ERROR(RequireNamespace(q.ns));
   if (q.k == 0 || q.k > kMaxK)
     return err::InvalidArgument("BAD_K", "k must be 1-" + std::to_string(kMaxK));
   if (q.like.has_value() == !q.vector.empty())

@@ -49,6 +49,7 @@ class VectorManager {
   };
   using Key = std::pair<std::string, std::string>;  // (namespace, space)
 
+  Status RequireNamespace(const std::string& ns);
   Status LoadCheckpoint();
   Status RebuildFromRecords();
   void Follow();

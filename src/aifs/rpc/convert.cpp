@@ -466,6 +466,7 @@ void ToProto(const NamespacePolicy& in, v1::NamespacePolicy* out) {
   if (in.zstd_level) out->set_zstd_level(*in.zstd_level);
   out->set_keep_snapshots(in.keep_snapshots);
   out->set_keep_snapshot_seconds(in.keep_snapshot_seconds);
+  out->set_kms_key_id(in.kms_key_id);
 }
 
 NamespacePolicy FromProto(const v1::NamespacePolicy& in) {
@@ -475,6 +476,7 @@ NamespacePolicy FromProto(const v1::NamespacePolicy& in) {
   if (in.has_zstd_level()) p.zstd_level = in.zstd_level();
   p.keep_snapshots = in.keep_snapshots();
   p.keep_snapshot_seconds = in.keep_snapshot_seconds();
+  p.kms_key_id = in.kms_key_id();
   return p;
 }
 

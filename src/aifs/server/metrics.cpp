@@ -124,6 +124,17 @@ std::string Metrics::Render(Api& api, size_t open_transactions) {
     Gauge(out, "aifs_space_saving_ratio", "Logical bytes per stored byte (both together).",
           ratio(logical, stored));
   }
+  if (namespaces.ok()) {
+    out << "# HELP aifs_vector_index_vectors Vectors in each embedding space's index.\n"
+        << "# TYPE aifs_vector_index_vectors gauge\n";
+    for (const NamespaceInfo& ns : *namespaces) {
+      auto spaces = api.ListSpaces(ns.name);
+      if (!spaces.ok()) continue;
+      for (const EmbeddingSpace& s : *spaces)
+        out << "aifs_vector_index_vectors{ns=\"" << ns.name << "\",space=\"" << s.name
+            << "\",dim=\"" << s.dim << "\"} " << s.vectors << "\n";
+    }
+  }
   Gauge(out, "aifs_store_up", "1 when the store answered the metrics scrape.",
         namespaces.ok() ? 1 : 0);
   return out.str();

@@ -28,9 +28,9 @@ Status Corrupt(const Status& cause) {
 }  // namespace
 
 Status SealChunk(Kms& kms, std::string_view ns, const Digest& hash, ByteSpan plain,
-                 const CompressionPolicy& policy, Bytes& object, store::v1::ChunkRecord& rec) {
+                 const SealPolicy& policy, Bytes& object, store::v1::ChunkRecord& rec) {
   Bytes compressed;
-  const bool use_zstd = MaybeCompress(plain, policy, compressed);
+  const bool use_zstd = MaybeCompress(plain, policy.compression, compressed);
   const auto compression = use_zstd ? store::v1::COMPRESSION_ZSTD : store::v1::COMPRESSION_NONE;
   ByteSpan payload = use_zstd ? ByteSpan(compressed) : plain;
 
@@ -42,7 +42,10 @@ Status SealChunk(Kms& kms, std::string_view ns, const Digest& hash, ByteSpan pla
   object.clear();
   object.reserve(payload.size() + kGcmTagSize);
   Status st = AesGcmSeal(data_key, nonce, aad, payload, object);
-  Result<WrappedKey> wrapped = st.ok() ? kms.Wrap(data_key, aad) : Result<WrappedKey>(st);
+  Result<WrappedKey> wrapped =
+      !st.ok() ? Result<WrappedKey>(st)
+      : policy.kms_key_id.empty() ? kms.Wrap(data_key, aad)
+                                  : kms.WrapWith(policy.kms_key_id, data_key, aad);
   SecureWipe(data_key.data(), data_key.size());
   if (!wrapped.ok()) return wrapped.status();
 

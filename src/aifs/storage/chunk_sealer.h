@@ -7,6 +7,7 @@
 // object moved to another chunk record or namespace fails to open.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include "aifs/core/blake3.h"
@@ -16,9 +17,17 @@
 
 namespace aifs {
 
+// How new chunks of a namespace are sealed.
+struct SealPolicy {
+  SealPolicy(CompressionPolicy c = {}, std::string key = {})  // NOLINT: a compression alone
+      : compression(c), kms_key_id(std::move(key)) {}
+  CompressionPolicy compression;
+  std::string kms_key_id;  // empty: the KMS's current key
+};
+
 // Fills `object` and every ChunkRecord field except `object` and `refcount`.
 Status SealChunk(Kms& kms, std::string_view ns, const Digest& hash, ByteSpan plain,
-                 const CompressionPolicy& policy, Bytes& object, store::v1::ChunkRecord& rec);
+                 const SealPolicy& policy, Bytes& object, store::v1::ChunkRecord& rec);
 
 // DATA_LOSS CHUNK_CORRUPT when the object was altered or does not hash to
 // `hash`; FAILED_PRECONDITION KMS_KEY_UNAVAILABLE when its key is gone.

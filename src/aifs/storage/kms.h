@@ -1,6 +1,7 @@
 // Kms: wraps and unwraps per-chunk data keys (envelope encryption).
 //
-// Promise: Wrap() uses the current key version and returns its key ID; that
+// Promise: Wrap() uses the current key version (WrapWith() a named one, for
+// namespaces pinned to a key) and returns its key ID; that
 // ID, stored beside the wrapped key, is all Unwrap() needs, so chunks written
 // before a Rotate() stay readable. The `context` is authenticated: a wrapped
 // key only unwraps with the context it was wrapped with. Failures are errors,
@@ -35,7 +36,12 @@ class Kms {
   virtual std::string CurrentKeyId() const = 0;
   virtual std::vector<KmsKeyInfo> ListKeys() const = 0;
 
-  virtual Result<WrappedKey> Wrap(const AesKey& data_key, ByteSpan context) = 0;
+  // NOT_FOUND KMS_KEY_NOT_FOUND when `key_id` is not a key of this KMS.
+  virtual Result<WrappedKey> WrapWith(std::string_view key_id, const AesKey& data_key,
+                                      ByteSpan context) = 0;
+  Result<WrappedKey> Wrap(const AesKey& data_key, ByteSpan context) {
+    return WrapWith(CurrentKeyId(), data_key, context);
+  }
   virtual Result<AesKey> Unwrap(std::string_view key_id, ByteSpan blob, ByteSpan context) = 0;
 
   // Makes a new key version current and returns its ID. Durable on return.

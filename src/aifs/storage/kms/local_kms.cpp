@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <sstream>
@@ -109,9 +110,14 @@ std::vector<KmsKeyInfo> LocalKms::ListKeys() const {
   return out;
 }
 
-Result<WrappedKey> LocalKms::Wrap(const AesKey& data_key, ByteSpan context) {
+Result<WrappedKey> LocalKms::WrapWith(std::string_view key_id, const AesKey& data_key,
+                                      ByteSpan context) {
   std::shared_lock lock(mu_);
-  const auto& [version, master] = *keys_.rbegin();
+  auto it = std::find_if(keys_.begin(), keys_.end(),
+                         [&](const auto& kv) { return KeyId(kv.first) == key_id; });
+  if (it == keys_.end())
+    return err::NotFound("KMS_KEY_NOT_FOUND", "the local KMS has no key " + std::string(key_id));
+  const auto& [version, master] = *it;
   WrappedKey w{KeyId(version), {}};
   GcmNonce nonce;
   AIFS_RETURN_IF_ERROR(SecureRandom(nonce));

@@ -23,7 +23,8 @@ class LocalKms : public Kms {
   std::string Kind() const override { return "local"; }
   std::string CurrentKeyId() const override;
   std::vector<KmsKeyInfo> ListKeys() const override;
-  Result<WrappedKey> Wrap(const AesKey& data_key, ByteSpan context) override;
+  Result<WrappedKey> WrapWith(std::string_view key_id, const AesKey& data_key,
+                              ByteSpan context) override;
   Result<AesKey> Unwrap(std::string_view key_id, ByteSpan blob, ByteSpan context) override;
   Result<std::string> Rotate() override;
 
