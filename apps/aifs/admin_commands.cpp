@@ -134,7 +134,7 @@ nlohmann::json FormatJson(const FormatReport& r) {
 }
 }  // namespace
 
-Status Format(Api& api, const Output& out, bool dry_run, bool history, const std::string& who) {
+Status Format(Api& api, const Output& out, const FormatOptions& options, bool history) {
   if (history) {
     AIFS_ASSIGN_OR_RETURN(auto runs, api.FormatHistory());
     nlohmann::json j = nlohmann::json::array();
@@ -150,7 +150,7 @@ Status Format(Api& api, const Output& out, bool dry_run, bool history, const std
     return Status::Ok();
   }
   AIFS_ASSIGN_OR_RETURN(FormatReport r,
-                        api.Format({.dry_run = dry_run, .who = who}, [&](const FormatStep& s) {
+                        api.Format(options, [&](const FormatStep& s) {
                           if (!out.json && !out.quiet)
                             std::cout << s.name << ": " << s.state
                                       << (s.detail.empty() ? "" : " (" + s.detail + ")")

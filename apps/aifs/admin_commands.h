@@ -42,7 +42,7 @@ struct PolicyArgs {
 };
 Status NsPolicy(Api& api, const Output& out, const PolicyArgs& args);
 // Prints each step as it finishes; with `history`, the audit log instead.
-Status Format(Api& api, const Output& out, bool dry_run, bool history, const std::string& who);
+Status Format(Api& api, const Output& out, const FormatOptions& options, bool history);
 Status SnapshotPrune(Api& api, const Output& out, const std::string& ns,
                      const PruneOptions& options);
 

@@ -500,14 +500,18 @@ int main(int argc, char** argv) {
     set(true, [&](auto& api, auto& out) { return aifs::cli::Health(api, out); });
   });
 
-  bool format_dry = false, format_history = false;
+  aifs::FormatOptions format;
+  bool format_history = false;
   auto* format_cmd = app.add_subcommand(
       "format", "bring the store's base structures into place (idempotent); prints the root snapshot");
-  format_cmd->add_flag("--dry-run", format_dry, "only report what would be done");
+  format_cmd->add_flag("--dry-run", format.dry_run, "only report what would be done");
+  format_cmd->add_flag("--rebuild-index", format.rebuild_index,
+                       "re-format the vector indexes: rebuild them from the stored vectors");
   format_cmd->add_flag("--history", format_history, "show the audit log of format runs");
   format_cmd->callback([&] {
     set(format_history, [&](auto& api, auto& out) {
-      return aifs::cli::Format(api, out, format_dry, format_history, aifs::cli::Who());
+      format.who = aifs::cli::Who();
+      return aifs::cli::Format(api, out, format, format_history);
     });
   });
 

@@ -187,6 +187,17 @@ TEST_F(VectorTest, RestartRestoresExactlyTheCommittedVectors) {
   ASSERT_EQ(got.hits.size(), want.hits.size());
   for (size_t i = 0; i < got.hits.size(); ++i) EXPECT_EQ(got.hits[i].id, want.hits[i].id);
 
+  // Format re-formats the index on request: rebuilt from the stored vectors.
+  std::vector<std::string> steps;
+  auto f = engine().Format({.rebuild_index = true},
+                           [&](const FormatStep& s) { steps.push_back(s.name + ":" + s.state); });
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_TRUE(std::count(steps.begin(), steps.end(), "vector index:rebuilt")) << steps.size();
+  auto reformatted = MustSearch({.space = "s", .vector = vectors[1], .k = 20});
+  ASSERT_EQ(reformatted.hits.size(), want.hits.size());
+  EXPECT_EQ(reformatted.hits[0].id, want.hits[0].id);
+  EXPECT_EQ((*engine().ListSpaces("default"))[0].vectors, 499u);
+
   // A damaged checkpoint is rebuilt from the committed records.
   WriteFileBytes(dir_.Sub("index/default/s/graph.hnsw"), ToBytes("garbage"));
   Reopen();

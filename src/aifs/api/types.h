@@ -322,6 +322,9 @@ using EventSink = std::function<Status(const Event&)>;
 struct FormatOptions {
   bool dry_run = false;
   std::string who;
+  // Re-format the derived vector indexes: rebuilt from the stored vectors
+  // and checkpointed (nothing stored is touched).
+  bool rebuild_index = false;
 };
 struct FormatStep {
   std::string name;    // "backends", "root namespace", "vector index", "root snapshot"

@@ -490,6 +490,7 @@ class RemoteApi final : public Api {
     v1::FormatRequest req;
     req.set_dry_run(options.dry_run);
     req.set_who(options.who);
+    req.set_rebuild_index(options.rebuild_index);
     grpc::ClientContext ctx;
     auto stream = conn_->admin->Format(&ctx, req);
     v1::FormatProgress msg;

@@ -61,8 +61,16 @@ Result<FormatReport> Engine::Format(const FormatOptions& options, const FormatPr
     spaces += list.size();
     for (const EmbeddingSpace& s : list) vectors += s.vectors;
   }
-  step("vector index", "ok",
-       std::to_string(spaces) + " spaces, " + std::to_string(vectors) + " vectors indexed");
+  const std::string index_state =
+      std::to_string(spaces) + " spaces, " + std::to_string(vectors) + " vectors indexed";
+  if (!options.rebuild_index) {
+    step("vector index", "ok", index_state);
+  } else if (options.dry_run) {
+    step("vector index", "would rebuild", index_state);
+  } else {
+    AIFS_RETURN_IF_ERROR(vectors_.Rebuild());
+    step("vector index", "rebuilt", index_state);
+  }
 
   auto root = GetSnapshot(kRootNamespace, kRootTag);
   if (root.ok()) {

@@ -93,7 +93,10 @@ Status VectorManager::Start() {
     AIFS_RETURN_IF_ERROR(RebuildFromRecords());
     changed_since_checkpoint_ = 1;  // nothing usable on disk yet
   }
-  // Replay what the checkpoint misses, then follow new commits.
+  return ReplayAndFollow();
+}
+
+Status VectorManager::ReplayAndFollow() {
   AIFS_ASSIGN_OR_RETURN(uint64_t upto, ctx_.meta->ScanLog(applied_, [&](uint64_t seq,
                                                                          std::string_view e) {
     (void)Apply(seq, e);
@@ -101,7 +104,7 @@ Status VectorManager::Start() {
     return true;
   }));
   applied_ = upto;
-  follower_ = std::thread([this] { Follow(); });
+  if (!follower_.joinable()) follower_ = std::thread([this] { Follow(); });
   return Status::Ok();
 }
 
@@ -162,6 +165,19 @@ Status VectorManager::RebuildFromRecords() {
   indexes_ = std::move(built);
   applied_ = from;
   return Status::Ok();
+}
+
+Status VectorManager::Rebuild() {
+  // The follower pauses, so nothing it applies can fall between the scan
+  // and the swap; the log replay then brings the new indexes up to date.
+  stop_ = true;
+  if (follower_.joinable()) follower_.join();
+  stop_ = false;
+  Status st = RebuildFromRecords();
+  if (st.ok()) st = ReplayAndFollow();
+  if (st.ok()) st = Checkpoint();
+  if (!follower_.joinable()) follower_ = std::thread([this] { Follow(); });
+  return st;
 }
 
 Status VectorManager::Checkpoint() {

@@ -40,6 +40,9 @@ class VectorManager {
   Status Validate(const std::string& ns, const std::vector<Embedding>& embeddings);
   // Writes the current index state; the log position is stored with it.
   Status Checkpoint();
+  // Throws the indexes away, builds them again from the stored vectors and
+  // checkpoints the result.
+  Status Rebuild();
   uint64_t applied_seq() const { return applied_.load(); }
 
  private:
@@ -51,6 +54,8 @@ class VectorManager {
 
   Status RequireNamespace(const std::string& ns);
   Status LoadCheckpoint();
+  // Replays the log from applied_ and starts the follower.
+  Status ReplayAndFollow();
   Status RebuildFromRecords();
   void Follow();
   Status Apply(uint64_t seq, std::string_view entry);

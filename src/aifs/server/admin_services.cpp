@@ -56,7 +56,8 @@ class AdminService final : public v1::Admin::Service {
       v1::FormatProgress msg;
       const std::string who = req->who().empty() ? sctx->peer() : req->who();
       AIFS_ASSIGN_OR_RETURN(FormatReport r,
-                            api_.Format({.dry_run = req->dry_run(), .who = who},
+                            api_.Format({.dry_run = req->dry_run(), .who = who,
+                                         .rebuild_index = req->rebuild_index()},
                                         [&](const FormatStep& s) {
                                           rpc::ToProto(s, msg.mutable_step());
                                           writer->Write(msg);
