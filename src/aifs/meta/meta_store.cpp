@@ -60,6 +60,38 @@ Result<uint64_t> MetaStore::ScanLog(uint64_t after, const LogFn& fn) {
   return stopped ? last : watermark;
 }
 
+namespace {
+
+class TxnBatch : public MetaBatch {
+ public:
+  explicit TxnBatch(MetaStore& store) : store_(store) {}
+  Status Put(std::string_view key, std::string_view value) override {
+    bytes_ += key.size() + value.size();
+    puts_.emplace_back(key, value);
+    return Status::Ok();
+  }
+  size_t buffered_bytes() const override { return bytes_; }
+  Status Write() override {
+    if (puts_.empty()) return Status::Ok();
+    AIFS_RETURN_IF_ERROR(RunTransaction(store_, [&](MetaTxn& txn) -> Status {
+      for (const auto& [k, v] : puts_) AIFS_RETURN_IF_ERROR(txn.Put(k, v));
+      return Status::Ok();
+    }));
+    puts_.clear();
+    bytes_ = 0;
+    return Status::Ok();
+  }
+
+ private:
+  MetaStore& store_;
+  std::vector<std::pair<std::string, std::string>> puts_;
+  size_t bytes_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<MetaBatch> MetaStore::NewBatch() { return std::make_unique<TxnBatch>(*this); }
+
 Status RunTransaction(MetaStore& store, const std::function<Status(MetaTxn&)>& body) {
   constexpr int kAttempts = 64;
   Status st;

@@ -47,6 +47,21 @@ class MetaTxn {
 
 using ScanFn = std::function<bool(std::string_view key, std::string_view value)>;
 
+// Writes outside any transaction, for content-addressed records (whoever
+// writes a key writes the same value, so there is nothing to conflict on):
+// Write() applies the puts buffered so far at once, without syncing; they
+// become durable with the next transaction that commits (a crash before may
+// drop them). Write them before the transaction that refers to them, so a
+// crash leaves unreferenced records, never dangling references.
+class MetaBatch {
+ public:
+  virtual ~MetaBatch() = default;
+  virtual Status Put(std::string_view key, std::string_view value) = 0;
+  // Bytes of keys and values buffered since the last Write().
+  virtual size_t buffered_bytes() const = 0;
+  virtual Status Write() = 0;
+};
+
 class MetaStore {
  public:
   virtual ~MetaStore() = default;
@@ -56,9 +71,20 @@ class MetaStore {
   virtual Result<std::optional<std::string>> Get(std::string_view key) = 0;
   // Visits keys in [begin, end) in order until fn returns false.
   virtual Status Scan(std::string_view begin, std::string_view end, const ScanFn& fn) = 0;
+  // Scan for one pass over a large range that is read once (a log being
+  // consumed): the backend may read ahead in large pieces and keep nothing of
+  // it in its cache.
+  virtual Status ScanBulk(std::string_view begin, std::string_view end, const ScanFn& fn) {
+    return Scan(begin, end, fn);
+  }
   virtual std::unique_ptr<MetaTxn> Begin() = 0;
+  // A batch of unsynced, unchecked writes (see MetaBatch). The default
+  // applies them with a transaction.
+  virtual std::unique_ptr<MetaBatch> NewBatch();
   // Deletes every key in [begin, end) at once, outside any transaction: only
-  // for ranges no reader depends on any more (consumed logs, dead data).
+  // for ranges no reader depends on any more (consumed logs, dead data). Not
+  // durable on return: a crash may bring the keys back (callers must not care,
+  // as nobody reads them); it is as durable as the next committed transaction.
   virtual Status DeleteRange(std::string_view begin, std::string_view end) = 0;
   // The greatest key in [begin, end), if any.
   virtual Result<std::optional<std::string>> LastKey(std::string_view begin,

@@ -136,8 +136,14 @@ Digest MstNode::Hash() const {
 }
 
 std::string MstNode::Encode() const {
+  std::string out;
+  EncodeTo(out);
+  return out;
+}
+
+void MstNode::EncodeTo(std::string& out) const {
   const size_t per = level == 0 ? kKeySize : 2 * kKeySize;
-  std::string out(kHeaderSize + entries.size() * per, '\0');
+  out.resize(kHeaderSize + entries.size() * per);
   out[0] = static_cast<char>(level);
   const auto n = static_cast<uint32_t>(entries.size());
   for (int i = 0; i < 4; ++i) out[1 + i] = static_cast<char>((n >> (8 * i)) & 0xff);
@@ -147,7 +153,6 @@ std::string MstNode::Encode() const {
     if (level != 0) std::memcpy(p + kKeySize, e.hash.data(), kKeySize);
     p += per;
   }
-  return out;
 }
 
 Result<MstNode> MstNode::Decode(std::string_view bytes) {
@@ -251,6 +256,40 @@ bool InMemoryMstNodeStore::Erase(const Digest& hash) {
 // ---------------------------------------------------------------------------
 // Cold build
 
+Status MstBuilder::CloseLeaf() {
+  last_hash_ = leaf_.Hash();
+  AIFS_RETURN_IF_ERROR(store_.Store(last_hash_, leaf_));
+  parents_.push_back({leaf_.entries.back().key, last_hash_});
+  leaf_.entries.clear();
+  return Status::Ok();
+}
+
+Status MstBuilder::Add(const Digest& id) {
+  if (count_ > 0 && !(last_id_ < id))
+    return err::InvalidArgument("MST_IDS_UNSORTED", "IDs must be strictly increasing; entry " +
+                                                        std::to_string(count_) + " (" + Hex(id) +
+                                                        ") is not");
+  if (leaf_.entries.size() == kMstMaxNodeEntries) return TooLarge(0);
+  leaf_.entries.push_back({id, Digest{}});
+  last_id_ = id;
+  ++count_;
+  // A level-0 node ends right after a boundary key (and at the very end).
+  if (MstIsBoundary(id, 0)) return CloseLeaf();
+  return Status::Ok();
+}
+
+Result<MstRoot> MstBuilder::Finish() {
+  if (count_ == 0) {
+    AIFS_RETURN_IF_ERROR(store_.Store(MstEmptyRootHash(), MstNode{}));
+    return MstEmptyRoot();
+  }
+  if (!leaf_.entries.empty()) AIFS_RETURN_IF_ERROR(CloseLeaf());
+  if (parents_.size() == 1) return MstRoot{last_hash_, 0, count_};
+  const NodeSink sink = [this](MstNode&& node, const Digest& h) { return store_.Store(h, node); };
+  AIFS_ASSIGN_OR_RETURN(Top top, BuildUp(1, std::move(parents_), sink));
+  return MstRoot{top.hash, top.node.level, count_};
+}
+
 Result<MstRoot> BuildMst(std::span<const Digest> ids, MstNodeStore& store) {
   for (size_t i = 1; i < ids.size(); ++i) {
     if (!(ids[i - 1] < ids[i]))
@@ -258,30 +297,9 @@ Result<MstRoot> BuildMst(std::span<const Digest> ids, MstNodeStore& store) {
                                                           std::to_string(i) + " (" + Hex(ids[i]) +
                                                           ") is not");
   }
-  if (ids.empty()) {
-    MstNode empty;
-    AIFS_RETURN_IF_ERROR(store.Store(MstEmptyRootHash(), empty));
-    return MstEmptyRoot();
-  }
-  // Level 0 straight from the IDs, then BuildUp for the levels above.
-  std::vector<MstEntry> parents;
-  MstNode leaf;
-  Digest last_hash{};
-  size_t start = 0;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (!(MstIsBoundary(ids[i], 0) || i + 1 == ids.size())) continue;
-    if (i + 1 - start > kMstMaxNodeEntries) return TooLarge(0);
-    leaf.entries.resize(i + 1 - start);
-    for (size_t j = start; j <= i; ++j) leaf.entries[j - start].key = ids[j];
-    start = i + 1;
-    last_hash = leaf.Hash();
-    AIFS_RETURN_IF_ERROR(store.Store(last_hash, leaf));
-    parents.push_back({ids[i], last_hash});
-  }
-  if (parents.size() == 1) return MstRoot{last_hash, 0, ids.size()};
-  const NodeSink sink = [&store](MstNode&& node, const Digest& h) { return store.Store(h, node); };
-  AIFS_ASSIGN_OR_RETURN(Top top, BuildUp(1, std::move(parents), sink));
-  return MstRoot{top.hash, top.node.level, ids.size()};
+  MstBuilder builder(store);
+  for (const Digest& id : ids) AIFS_RETURN_IF_ERROR(builder.Add(id));
+  return builder.Finish();
 }
 
 // ---------------------------------------------------------------------------

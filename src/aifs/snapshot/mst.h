@@ -97,6 +97,8 @@ struct MstNode {
   // each a 32-byte key (level 0) or 64 bytes key || hash (level >= 1).
   // Note: this is not the hash preimage.
   std::string Encode() const;
+  // Encode() into `out` (replacing its contents, reusing its capacity).
+  void EncodeTo(std::string& out) const;
 
   // Strict inverse of Encode(). DATA_LOSS MST_NODE_CORRUPT unless: size is
   // exactly 5 + count * (32 or 64), level <= 32, count <= kMstMaxNodeEntries,
@@ -162,6 +164,35 @@ class InMemoryMstNodeStore : public MstNodeStore {
 // otherwise, duplicates included). Stores every node of the tree (the empty
 // level-0 node for the empty set), children before parents.
 Result<MstRoot> BuildMst(std::span<const Digest> sorted_ids, MstNodeStore& store);
+
+// BuildMst fed one ID at a time, for callers that read the IDs in order from
+// somewhere (a scan) and need not hold them all: level-0 nodes are stored as
+// soon as they are complete, the levels above at Finish(). The same tree and
+// nodes as BuildMst over the same sequence (BuildMst is this builder), but an
+// error can come after some nodes were stored (they are unreachable).
+class MstBuilder {
+ public:
+  explicit MstBuilder(MstNodeStore& store) : store_(store) { leaf_.entries.reserve(128); }
+
+  // INVALID_ARGUMENT MST_IDS_UNSORTED unless `id` is greater than the previous
+  // one; errors of the store's Store() pass through. After an error the
+  // builder is unusable.
+  Status Add(const Digest& id);
+  // The root of every ID added (the empty tree, stored, if none). Call once.
+  Result<MstRoot> Finish();
+
+  uint64_t count() const { return count_; }
+
+ private:
+  Status CloseLeaf();
+
+  MstNodeStore& store_;
+  MstNode leaf_;                    // the level-0 node being filled
+  std::vector<MstEntry> parents_;   // level-1 entries of the closed leaves
+  Digest last_hash_{};              // hash of the last closed leaf
+  Digest last_id_{};                // the last ID added
+  uint64_t count_ = 0;
+};
 
 // One change: (id, true) adds id, (id, false) removes it.
 using MstChange = std::pair<Digest, bool>;

@@ -2,6 +2,8 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
+#include <rocksdb/perf_level.h>
+#include <rocksdb/write_batch.h>
 #include <rocksdb/utilities/optimistic_transaction_db.h>
 #include <rocksdb/utilities/transaction.h>
 
@@ -73,6 +75,45 @@ class RocksTxn : public MetaTxn {
   std::unique_ptr<rocksdb::Transaction> txn_;
 };
 
+// RocksDB counts per-operation statistics in thread-locals by default (perf
+// level kEnableCount), a few percent of the CPU of a bulk scan or write here;
+// nothing reads them.
+class NoPerfCounters {
+ public:
+  NoPerfCounters() : saved_(rocksdb::GetPerfLevel()) {
+    rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
+  }
+  ~NoPerfCounters() { rocksdb::SetPerfLevel(saved_); }
+
+ private:
+  rocksdb::PerfLevel saved_;
+};
+
+// A plain WriteBatch: no index and no conflict tracking (a transaction's
+// batch has both), written without sync. Its buffer is reused across Write()s.
+class RocksBatch : public MetaBatch {
+ public:
+  explicit RocksBatch(rocksdb::DB* db) : db_(db) {}
+  Status Put(std::string_view key, std::string_view value) override {
+    return FromRocks(batch_.Put(ToSlice(key), ToSlice(value)), "metadata write");
+  }
+  size_t buffered_bytes() const override { return batch_.GetDataSize() - kHeader; }
+  Status Write() override {
+    if (batch_.Count() == 0) return Status::Ok();
+    if (!db_)
+      return err::FailedPrecondition("READ_ONLY_MODE", "the data directory is open read-only");
+    NoPerfCounters no_counters;
+    Status st = FromRocks(db_->Write(rocksdb::WriteOptions(), &batch_), "metadata write");
+    batch_.Clear();
+    return st;
+  }
+
+ private:
+  static constexpr size_t kHeader = 12;  // sequence number + count
+  rocksdb::DB* db_;
+  rocksdb::WriteBatch batch_;
+};
+
 }  // namespace
 
 Result<std::unique_ptr<MetaStore>> RocksDbMetaStore::Open(const std::string& path,
@@ -115,23 +156,50 @@ Result<std::optional<std::string>> RocksDbMetaStore::Get(std::string_view key) {
   return std::optional<std::string>(std::move(value));
 }
 
-Status RocksDbMetaStore::Scan(std::string_view begin, std::string_view end, const ScanFn& fn) {
-  rocksdb::ReadOptions ro;
+namespace {
+
+Status ScanWith(rocksdb::DB* db, rocksdb::ReadOptions ro, std::string_view begin,
+                std::string_view end, const ScanFn& fn) {
   rocksdb::Slice upper = ToSlice(end);
   if (!end.empty()) ro.iterate_upper_bound = &upper;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
   for (it->Seek(ToSlice(begin)); it->Valid(); it->Next()) {
     if (!fn(it->key().ToStringView(), it->value().ToStringView())) break;
   }
   return FromRocks(it->status(), "metadata scan");
 }
 
+}  // namespace
+
+Status RocksDbMetaStore::Scan(std::string_view begin, std::string_view end, const ScanFn& fn) {
+  return ScanWith(db_, rocksdb::ReadOptions(), begin, end, fn);
+}
+
+Status RocksDbMetaStore::ScanBulk(std::string_view begin, std::string_view end,
+                                  const ScanFn& fn) {
+  // Measured on a 100k-key change log (~2,500 4 KiB blocks): without these,
+  // every block is one pread and a block-cache insert (evicting useful
+  // blocks); 256 KiB reads ahead cut that scan by about a third, while
+  // larger buffers cost more in first-touch page faults than they save.
+  NoPerfCounters no_counters;
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;
+  ro.readahead_size = 256 << 10;
+  return ScanWith(db_, ro, begin, end, fn);
+}
+
 Status RocksDbMetaStore::DeleteRange(std::string_view begin, std::string_view end) {
   if (!txn_db_)
     return err::FailedPrecondition("READ_ONLY_MODE", "the data directory is open read-only");
-  return FromRocks(db_->DeleteRange(SyncedWrites(), db_->DefaultColumnFamily(), ToSlice(begin),
-                                    ToSlice(end)),
+  // Not synced (see the interface): the range tombstone reaches the disk with
+  // the next synced write, and a crash before that only leaves dead keys.
+  return FromRocks(db_->DeleteRange(rocksdb::WriteOptions(), db_->DefaultColumnFamily(),
+                                    ToSlice(begin), ToSlice(end)),
                    "metadata range delete");
+}
+
+std::unique_ptr<MetaBatch> RocksDbMetaStore::NewBatch() {
+  return std::make_unique<RocksBatch>(txn_db_ ? db_ : nullptr);
 }
 
 std::unique_ptr<MetaTxn> RocksDbMetaStore::Begin() {

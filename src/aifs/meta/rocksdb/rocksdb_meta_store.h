@@ -23,7 +23,9 @@ class RocksDbMetaStore : public MetaStore {
   bool read_only() const override { return txn_db_ == nullptr; }
   Result<std::optional<std::string>> Get(std::string_view key) override;
   Status Scan(std::string_view begin, std::string_view end, const ScanFn& fn) override;
+  Status ScanBulk(std::string_view begin, std::string_view end, const ScanFn& fn) override;
   std::unique_ptr<MetaTxn> Begin() override;
+  std::unique_ptr<MetaBatch> NewBatch() override;
   Status DeleteRange(std::string_view begin, std::string_view end) override;
   Result<std::optional<std::string>> LastKey(std::string_view begin,
                                              std::string_view end) override;
