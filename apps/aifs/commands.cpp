@@ -564,6 +564,24 @@ Status KeyRotate(Api& api, const Output& out) {
   return Status::Ok();
 }
 
+Status KeyRewrap(Api& api, const Output& out, const RewrapOptions& options) {
+  AIFS_ASSIGN_OR_RETURN(RewrapReport r, api.RewrapKeys(options, nullptr));
+  if (out.json) {
+    PrintJson({{"target_key", r.target_key},
+               {"resumed", r.resumed},
+               {"complete", r.complete},
+               {"chunks_scanned", r.chunks_scanned},
+               {"chunks_rewrapped", r.chunks_rewrapped},
+               {"namespaces_rewrapped", r.namespaces_rewrapped}});
+    return Status::Ok();
+  }
+  std::cout << (r.resumed ? "resumed: " : "") << "rewrapped " << r.chunks_rewrapped << " of "
+            << r.chunks_scanned << " chunk keys and " << r.namespaces_rewrapped
+            << " signing keys to " << r.target_key << "\n";
+  if (!r.complete) std::cout << "stopped early; run `aifs key rewrap` again to go on\n";
+  return Status::Ok();
+}
+
 Status Info(Api& api, const Output& out) {
   AIFS_ASSIGN_OR_RETURN(StoreDescription d, api.DescribeStore());
   json j = {{"data_dir", d.data_dir},         {"meta_url", d.meta_url},

@@ -68,6 +68,7 @@ struct LineageArgs {
 Status Lineage(Api& api, const Output& out, const LineageArgs& args);
 Status Gc(Api& api, const Output& out, bool dry_run);
 Status KeyRotate(Api& api, const Output& out);
+Status KeyRewrap(Api& api, const Output& out, const RewrapOptions& options);
 Status Info(Api& api, const Output& out);
 
 // Snapshots, branches, tags. `ref` is a snapshot ID, branch or tag name.

@@ -96,6 +96,9 @@ int main(int argc, char** argv) {
   init_cmd->add_option("--chunk-avg", init.chunking.avg_size, "average chunk size in bytes");
   init_cmd->add_option("--chunk-max", init.chunking.max_size, "maximum chunk size in bytes");
   init_cmd->add_option("--zstd-level", init.zstd_level, "zstd level per chunk (0: off)");
+  init_cmd->add_option("--kms", init.kms_url,
+                       "KMS URL (default: a keyfile in the data directory; "
+                       "pkcs11:token=...: a key on an HSM, see docs/kms.md)");
 
   // ns
   auto* ns_cmd = app.add_subcommand("ns", "manage namespaces");
@@ -422,6 +425,15 @@ int main(int argc, char** argv) {
   key_cmd->require_subcommand(1);
   key_cmd->add_subcommand("rotate", "new KMS key version for new chunks")->callback([&] {
     set(false, [&](auto& api, auto& out) { return aifs::cli::KeyRotate(api, out); });
+  });
+  aifs::RewrapOptions rewrap;
+  auto* key_rewrap = key_cmd->add_subcommand(
+      "rewrap", "re-wrap existing data keys with the current key (data untouched; resumable)");
+  key_rewrap->add_option("--batch-size", rewrap.batch_size, "chunk records per transaction");
+  key_rewrap->add_option("--max-chunks", rewrap.max_chunks,
+                         "stop after rewrapping this many (0: all); a rerun goes on");
+  key_rewrap->callback([&] {
+    set(false, [&](auto& api, auto& out) { return aifs::cli::KeyRewrap(api, out, rewrap); });
   });
   auto* key_export = key_cmd->add_subcommand("export", "print a namespace's snapshot-signing key");
   key_export->add_option("--ns", ns_opt, "namespace (default: default)");

@@ -133,6 +133,12 @@ class Api {
   virtual Result<GcReport> CollectGarbage(bool dry_run) = 0;
   // New KMS key version for new chunks; returns its key ID.
   virtual Result<std::string> RotateKey() = 0;
+  // Re-wraps existing data keys with the current key version (see
+  // RewrapOptions). Each batch commits atomically with its progress, so a
+  // run that crashed or stopped is continued by the next; a finished run
+  // leaves no data key on another version unless a namespace pins one.
+  virtual Result<RewrapReport> RewrapKeys(const RewrapOptions& options,
+                                          const RewrapProgress& progress) = 0;
 };
 
 }  // namespace aifs

@@ -272,6 +272,24 @@ struct GcReport {
   uint64_t reclaimed_objects = 0;
 };
 
+// RewrapKeys: moves every wrapped data key onto its target KMS key version
+// (the current one, or the key a namespace's policy pins) without touching
+// the chunk data. Resumable: progress is kept in the MetaStore.
+struct RewrapOptions {
+  uint32_t batch_size = 256;  // chunk records per metadata transaction
+  uint64_t max_chunks = 0;    // stop (resumably) after rewrapping this many; 0: no limit
+};
+struct RewrapReport {
+  std::string target_key;    // the KMS's current key
+  bool resumed = false;      // continued an earlier run that stopped midway
+  bool complete = false;     // every chunk record was visited
+  uint64_t chunks_scanned = 0;
+  uint64_t chunks_rewrapped = 0;
+  uint64_t namespaces_rewrapped = 0;  // namespaces' snapshot-signing keys moved
+};
+// Called after each committed batch with the totals so far.
+using RewrapProgress = std::function<void(const RewrapReport&)>;
+
 enum class EventType {
   kAssetCommitted = 1,
   kAssetDeleted = 2,

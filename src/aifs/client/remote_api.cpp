@@ -572,6 +572,17 @@ class RemoteApi final : public Api {
     return resp.key_id();
   }
 
+  // Unary: the server runs the whole rewrap and reports the totals (no
+  // per-batch progress over the wire).
+  Result<RewrapReport> RewrapKeys(const RewrapOptions& options, const RewrapProgress&) override {
+    v1::RewrapKeysRequest req;
+    req.set_batch_size(options.batch_size);
+    req.set_max_chunks(options.max_chunks);
+    v1::RewrapKeysResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*conn_->admin, &v1::Admin::Stub::RewrapKeys, req, &resp));
+    return rpc::FromProto(resp);
+  }
+
  private:
   v1::Aifs::Stub* aifs() { return conn_->aifs.get(); }
   static v1::SnapshotRef Ref(const std::string& ns, const std::string& ref) {

@@ -37,6 +37,7 @@ std::string ConfigPath(const std::string& data_dir) { return data_dir + "/aifs.j
 
 // "scheme://rel/path" -> "scheme://<data_dir>/rel/path"; absolute paths stay.
 std::string ResolveUrl(const std::string& url, const std::string& data_dir) {
+  if (url.starts_with("pkcs11:")) return url;  // its paths are absolute (RFC 7512 URI)
   size_t sep = url.find("://");
   if (sep == std::string::npos) return url;
   std::string path = url.substr(sep + 3);
@@ -104,7 +105,7 @@ Status Engine::Init(const std::string& data_dir, const InitOptions& options) {
   config.set_format_version(kFormatVersion);
   config.set_meta_url("rocksdb://meta");
   config.set_chunk_url("file://chunks");
-  config.set_kms_url("local://kms/master.keys");
+  config.set_kms_url(options.kms_url.empty() ? "local://kms/master.keys" : options.kms_url);
   config.set_chunk_min(options.chunking.min_size);
   config.set_chunk_avg(options.chunking.avg_size);
   config.set_chunk_max(options.chunking.max_size);

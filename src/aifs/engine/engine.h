@@ -24,6 +24,9 @@ namespace aifs {
 struct InitOptions {
   ChunkerParams chunking;
   int zstd_level = 1;
+  // KMS wrapping the data keys (docs/kms.md): "" is the keyfile KMS in the
+  // data directory; `pkcs11:token=...` a key on an HSM. Kept in aifs.json.
+  std::string kms_url;
 };
 
 struct EngineOptions {
@@ -99,6 +102,8 @@ class Engine : public Api {
   Result<StoreDescription> DescribeStore() override;
   Result<GcReport> CollectGarbage(bool dry_run) override;
   Result<std::string> RotateKey() override;
+  Result<RewrapReport> RewrapKeys(const RewrapOptions& options,
+                                  const RewrapProgress& progress) override;
 
  private:
   explicit Engine(std::unique_ptr<StoreContext> ctx)

@@ -68,6 +68,9 @@ inline std::string Vector(std::string_view ns, std::string_view space, const Dig
   return VectorPrefix(ns, space) + HexEncode(id);
 }
 
+// kr/rewrap -> RewrapCursor: where an unfinished `aifs key rewrap` goes on.
+inline constexpr std::string_view kRewrapCursor = "kr/rewrap";
+
 // fa/<unix ns> -> FormatAudit
 inline constexpr std::string_view kFormatAuditPrefix = "fa/";
 

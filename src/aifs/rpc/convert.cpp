@@ -609,6 +609,20 @@ GcReport FromProto(const v1::CollectGarbageResponse& in) {
                   in.reclaimed_objects()};
 }
 
+void ToProto(const RewrapReport& in, v1::RewrapKeysResponse* out) {
+  out->set_target_key(in.target_key);
+  out->set_resumed(in.resumed);
+  out->set_complete(in.complete);
+  out->set_chunks_scanned(in.chunks_scanned);
+  out->set_chunks_rewrapped(in.chunks_rewrapped);
+  out->set_namespaces_rewrapped(in.namespaces_rewrapped);
+}
+
+RewrapReport FromProto(const v1::RewrapKeysResponse& in) {
+  return RewrapReport{in.target_key(),     in.resumed(),          in.complete(),
+                      in.chunks_scanned(), in.chunks_rewrapped(), in.namespaces_rewrapped()};
+}
+
 void ToProto(const StoreDescription& in, v1::StoreInfo* out) {
   out->set_data_dir(in.data_dir);
   out->set_meta_url(in.meta_url);

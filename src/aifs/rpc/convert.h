@@ -71,6 +71,8 @@ Result<VectorResult> FromProto(const v1::VectorSearchResponse& in);
 
 void ToProto(const GcReport& in, v1::CollectGarbageResponse* out);
 GcReport FromProto(const v1::CollectGarbageResponse& in);
+void ToProto(const RewrapReport& in, v1::RewrapKeysResponse* out);
+RewrapReport FromProto(const v1::RewrapKeysResponse& in);
 void ToProto(const StoreDescription& in, v1::StoreInfo* out);
 StoreDescription FromProto(const v1::StoreInfo& in);
 

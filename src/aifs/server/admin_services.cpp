@@ -94,6 +94,18 @@ class AdminService final : public v1::Admin::Service {
     });
   }
 
+  grpc::Status RewrapKeys(ServerContext*, const v1::RewrapKeysRequest* req,
+                          v1::RewrapKeysResponse* resp) override {
+    return RunRpc([&]() -> Status {
+      RewrapOptions o;
+      if (req->batch_size()) o.batch_size = req->batch_size();
+      o.max_chunks = req->max_chunks();
+      AIFS_ASSIGN_OR_RETURN(RewrapReport r, api_.RewrapKeys(o, nullptr));
+      rpc::ToProto(r, resp);
+      return Status::Ok();
+    });
+  }
+
  private:
   Api& api_;
 };

@@ -58,18 +58,33 @@ Status SealChunk(Kms& kms, std::string_view ns, const Digest& hash, ByteSpan pla
   return Status::Ok();
 }
 
+Result<AesKey> UnwrapChunkKey(Kms& kms, std::string_view ns, const Digest& hash,
+                              const store::v1::ChunkRecord& rec) {
+  const Bytes aad = ChunkAad(ns, hash, rec.compression(), rec.plain_size());
+  Result<AesKey> unwrapped = kms.Unwrap(rec.kms_key_id(), AsBytes(rec.wrapped_key()), aad);
+  // A wrapped key that fails to authenticate was altered or moved.
+  if (!unwrapped.ok() && unwrapped.status().code() == Code::kDataLoss)
+    return Corrupt(unwrapped.status());
+  return unwrapped;
+}
+
+Status RewrapChunkKey(Kms& kms, std::string_view ns, const Digest& hash, std::string_view key_id,
+                      store::v1::ChunkRecord& rec) {
+  const Bytes aad = ChunkAad(ns, hash, rec.compression(), rec.plain_size());
+  Result<WrappedKey> moved = kms.Rewrap(rec.kms_key_id(), AsBytes(rec.wrapped_key()), aad, key_id);
+  if (!moved.ok())
+    return moved.status().code() == Code::kDataLoss ? Corrupt(moved.status()) : moved.status();
+  rec.set_kms_key_id(moved->key_id);
+  rec.set_wrapped_key(moved->blob.data(), moved->blob.size());
+  return Status::Ok();
+}
+
 Status OpenChunk(Kms& kms, std::string_view ns, const Digest& hash,
                  const store::v1::ChunkRecord& rec, ByteSpan object, Bytes& plain) {
   if (rec.nonce().size() != sizeof(GcmNonce))
     return err::DataLoss("METADATA_CORRUPT", "chunk record has a bad nonce");
   const Bytes aad = ChunkAad(ns, hash, rec.compression(), rec.plain_size());
-  Result<AesKey> unwrapped = kms.Unwrap(rec.kms_key_id(), AsBytes(rec.wrapped_key()), aad);
-  if (!unwrapped.ok()) {
-    // A wrapped key that fails to authenticate was altered or moved.
-    if (unwrapped.status().code() == Code::kDataLoss) return Corrupt(unwrapped.status());
-    return unwrapped.status();
-  }
-  AesKey data_key = *unwrapped;
+  AIFS_ASSIGN_OR_RETURN(AesKey data_key, UnwrapChunkKey(kms, ns, hash, rec));
   GcmNonce nonce;
   std::memcpy(nonce.data(), rec.nonce().data(), nonce.size());
   Bytes decrypted;

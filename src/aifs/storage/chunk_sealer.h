@@ -34,4 +34,15 @@ Status SealChunk(Kms& kms, std::string_view ns, const Digest& hash, ByteSpan pla
 Status OpenChunk(Kms& kms, std::string_view ns, const Digest& hash,
                  const store::v1::ChunkRecord& rec, ByteSpan object, Bytes& plain);
 
+// Moves the chunk's data key to KMS key `key_id`: only `kms_key_id` and
+// `wrapped_key` change. The data key itself does not, so the stored object
+// and its nonce stay valid untouched. Errors as OpenChunk's unwrap.
+Status RewrapChunkKey(Kms& kms, std::string_view ns, const Digest& hash, std::string_view key_id,
+                      store::v1::ChunkRecord& rec);
+
+// The chunk's data key in clear: for tests that look for it where it must
+// never be (files, logs).
+Result<AesKey> UnwrapChunkKey(Kms& kms, std::string_view ns, const Digest& hash,
+                              const store::v1::ChunkRecord& rec);
+
 }  // namespace aifs

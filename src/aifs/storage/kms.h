@@ -43,6 +43,11 @@ class Kms {
     return WrapWith(CurrentKeyId(), data_key, context);
   }
   virtual Result<AesKey> Unwrap(std::string_view key_id, ByteSpan blob, ByteSpan context) = 0;
+  // The same data key, unwrapped from `blob` (wrapped by `from_key_id`) and
+  // wrapped again by `to_key_id` under the same context: how data keys move
+  // to a new key version without touching the data they encrypt.
+  Result<WrappedKey> Rewrap(std::string_view from_key_id, ByteSpan blob, ByteSpan context,
+                            std::string_view to_key_id);
 
   // Makes a new key version current and returns its ID. Durable on return.
   virtual Result<std::string> Rotate() = 0;
@@ -50,6 +55,12 @@ class Kms {
 
 // Opens a KMS by URL. `local:///abs/path/keyfile` is the built-in keyfile KMS;
 // with `create`, a missing keyfile is created with a first key version.
+// `pkcs11:token=...` is a key on a PKCS#11 token (see kms/pkcs11_kms.h); with
+// `create`, a token without a key version gets one. docs/kms.md has both.
 Result<std::unique_ptr<Kms>> OpenKms(const std::string& url, bool create);
+
+// The AAD every backend binds a wrapped data key to: a domain, the key ID
+// (a blob cannot be passed off as another version's) and the caller's context.
+Bytes KmsWrapAad(std::string_view key_id, ByteSpan context);
 
 }  // namespace aifs

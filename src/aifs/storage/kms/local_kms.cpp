@@ -17,16 +17,6 @@ namespace aifs {
 namespace {
 constexpr std::string_view kHeader = "aifs-local-kms 1";
 
-Bytes WrapAad(std::string_view key_id, ByteSpan context) {
-  std::string aad("aifs/kms-wrap/v1");
-  aad.push_back('\0');
-  aad.append(key_id);
-  aad.push_back('\0');
-  Bytes out(aad.begin(), aad.end());
-  out.insert(out.end(), context.begin(), context.end());
-  return out;
-}
-
 Status BadKeyfile(const std::string& path, const std::string& why) {
   return err::DataLoss("KMS_KEYFILE_CORRUPT", "keyfile " + path + ": " + why);
 }
@@ -122,7 +112,7 @@ Result<WrappedKey> LocalKms::WrapWith(std::string_view key_id, const AesKey& dat
   GcmNonce nonce;
   AIFS_RETURN_IF_ERROR(SecureRandom(nonce));
   w.blob.assign(nonce.begin(), nonce.end());
-  AIFS_RETURN_IF_ERROR(AesGcmSeal(master.key, nonce, WrapAad(w.key_id, context), data_key, w.blob));
+  AIFS_RETURN_IF_ERROR(AesGcmSeal(master.key, nonce, KmsWrapAad(w.key_id, context), data_key, w.blob));
   return w;
 }
 
@@ -143,7 +133,7 @@ Result<AesKey> LocalKms::Unwrap(std::string_view key_id, ByteSpan blob, ByteSpan
   GcmNonce nonce;
   std::memcpy(nonce.data(), blob.data(), nonce.size());
   Bytes plain;
-  AIFS_RETURN_IF_ERROR(AesGcmOpen(it->second.key, nonce, WrapAad(key_id, context),
+  AIFS_RETURN_IF_ERROR(AesGcmOpen(it->second.key, nonce, KmsWrapAad(key_id, context),
                                   blob.subspan(nonce.size()), plain, "KEY_UNWRAP_FAILED"));
   AesKey key;
   std::memcpy(key.data(), plain.data(), key.size());
@@ -163,12 +153,6 @@ Result<std::string> LocalKms::Rotate() {
     return st;
   }
   return KeyId(next);
-}
-
-Result<std::unique_ptr<Kms>> OpenKms(const std::string& url, bool create) {
-  constexpr std::string_view kLocal = "local://";
-  if (url.starts_with(kLocal)) return LocalKms::Open(url.substr(kLocal.size()), create);
-  return err::InvalidArgument("UNSUPPORTED_KMS", "no KMS backend for '" + url + "'");
 }
 
 }  // namespace aifs
