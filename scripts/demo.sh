@@ -87,6 +87,14 @@ server_pid=$!
 for _ in $(seq 50); do grep -q serving "$work/serve.log" 2>/dev/null && break; sleep 0.1; done
 export AIFS_SERVER=$(sed -n 's/.*serving on //p' "$work/serve.log")
 echo "server on $AIFS_SERVER"
+# Every call needs a capability token: init left the admin token in the data
+# directory; a narrower one is minted (or attenuated offline) from there.
+export AIFS_TOKEN=@$AIFS_DATA/admin.token
+RO=$(AIFS_SERVER= $AIFS token mint --ns default --ops get,list --expires 10m)
+$AIFS token inspect "$RO"
+$AIFS --token "$RO" ls > /dev/null && echo "read-only token: ls allowed"
+$AIFS --token "$RO" put "$work/model.bin" 2>&1 | grep -o 'PERMISSION_DENIED OPERATION_NOT_ALLOWED' ||
+  { echo "read-only token could put" >&2; exit 1; }
 $AIFS health
 R=$(head -c 3000000 /dev/urandom | tee "$work/remote.bin" | $AIFS put - --meta via=grpc)
 [ "$R" = "$(b3sum --no-names "$work/remote.bin")" ] && echo "remote put: ID matches b3sum"
@@ -96,6 +104,6 @@ $AIFS -q snapshot create >/dev/null
 $AIFS format                                # idempotent: root namespace, root snapshot
 $AIFS events --type asset_committed --type snapshot_created | tail -n 3
 kill -TERM "$server_pid"; wait "$server_pid"
-unset AIFS_SERVER
+unset AIFS_SERVER AIFS_TOKEN
 rm -rf "$work"
 echo; echo "the store is in $AIFS_DATA; try: AIFS_DATA=$AIFS_DATA $AIFS ls"

@@ -15,6 +15,8 @@ PKGS=(
   flatbuffers-compiler libflatbuffers-dev python3-flatbuffers libzip-dev zip unzip
   # vector search (header-only hnswlib)
   libhnswlib-dev
+  # capability tokens (macaroons), and the pymacaroons interop test
+  libmacaroons-dev python3-pymacaroons
   clang libclang-rt-14-dev
   # PKCS#11 KMS: pkcs11.h (p11-kit) to build; SoftHSM2 as the token in tests
   libp11-kit-dev softhsm2

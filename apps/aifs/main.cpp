@@ -14,6 +14,7 @@
 #include "kind_commands.h"
 #include "vector_commands.h"
 #include "admin_commands.h"
+#include "token_commands.h"
 
 namespace {
 
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
   g.remote.tls_ca_file = env("AIFS_TLS_CA");
   g.remote.tls_cert_file = env("AIFS_TLS_CERT");
   g.remote.tls_key_file = env("AIFS_TLS_KEY");
+  std::string token = env("AIFS_TOKEN");
 
   CLI::App app{"AIFS: content-addressed, encrypted, deduplicating storage for ML assets"};
   app.require_subcommand(1);
@@ -74,6 +76,8 @@ int main(int argc, char** argv) {
                  "remote: client certificate for mutual TLS ($AIFS_TLS_CERT)");
   app.add_option("--tls-client-key", g.remote.tls_key_file,
                  "remote: client key for mutual TLS ($AIFS_TLS_KEY)");
+  app.add_option("--token", token,
+                 "remote: the AIFS token sent with every call, or @FILE to read it ($AIFS_TOKEN)");
   app.add_option("--tls-server-name", g.remote.tls_server_name,
                  "remote: the name to expect in the server certificate");
   app.add_flag("--no-zstd", [&](int64_t) { g.remote.zstd = aifs::RemoteOptions::Zstd::kOff; },
@@ -494,7 +498,18 @@ int main(int argc, char** argv) {
                         "require client certificates signed by this CA (mutual TLS)");
   serve_cmd->add_option("--grace-ms", grace_ms, "on SIGTERM, time in-flight calls get to finish");
   serve_cmd->callback([&] {
-    set(false, [&](auto& api, auto& out) { return aifs::cli::Serve(api, out, serve, grace_ms); });
+    set(false, [&](auto& api, auto& out) -> Status {
+      auto& engine = dynamic_cast<aifs::Engine&>(api);
+      // A store made before tokens existed gets its first key and admin token now.
+      AIFS_ASSIGN_OR_RETURN(std::string made, aifs::cli::BootstrapTokens(engine, g.data_dir));
+      if (!made.empty())
+        std::cerr << "aifs: created the admin token in " << aifs::cli::AdminTokenPath(g.data_dir)
+                  << std::endl;
+      aifs::auth::RootKeyStore keys(*engine.store().meta, *engine.store().kms);
+      aifs::auth::TokenVerifier tokens(keys);
+      serve.tokens = &tokens;
+      return aifs::cli::Serve(api, out, serve, grace_ms);
+    });
   });
   aifs::cli::EventsArgs events;
   auto* events_cmd = app.add_subcommand("events", "print the event log (and follow it)");
@@ -509,6 +524,68 @@ int main(int argc, char** argv) {
     set(true, [&](auto& api, auto& out) { return aifs::cli::Events(api, out, events); });
   });
   app.add_subcommand("health", "probe the store's backends (exit 0: ready)")->callback([&] {
+  // tokens
+  aifs::cli::TokenArgs token_args;
+  // Commands that need the store's root keys: embedded only.
+  std::function<Status(aifs::Engine&, const aifs::cli::Output&)> with_keys;
+  auto* token_cmd = app.add_subcommand("token", "capability tokens (macaroons) for remote calls");
+  token_cmd->require_subcommand(1);
+  auto caveat_options = [&](CLI::App* c) {
+    c->add_option("--ns", token_args.namespaces, "only these namespaces (repeatable)");
+    c->add_option("--ops", token_args.ops,
+                  "only these operations: put,get,list,search,snapshot,branch,tag,delete,"
+                  "subscribe,admin");
+    c->add_option("--expires", token_args.expires, "lifetime (90s, 15m, 1h, 7d) or UTC time");
+    c->add_option("--branch", token_args.branches, "only calls naming these branches");
+    c->add_option("--asset", token_args.assets, "only calls naming these asset IDs");
+    c->add_option("--caveat", token_args.caveats, "a raw caveat (docs/security.md)");
+  };
+  auto* token_mint = token_cmd->add_subcommand("mint", "mint a new token (needs the data directory)");
+  caveat_options(token_mint);
+  token_mint->callback([&] {
+    read_only = true;  // reading the root key works beside a running server
+    with_keys = [&](auto& engine, auto& out) {
+      return aifs::cli::TokenMint(engine, out, token_args);
+    };
+  });
+  auto* token_att = token_cmd->add_subcommand("attenuate", "add caveats to a token (offline)");
+  token_att->add_option("token", token_args.token, "the token, @FILE or - (stdin)")->required();
+  caveat_options(token_att);
+  token_att->callback([&] {
+    offline = [&](auto& out) { return aifs::cli::TokenAttenuate(out, token_args); };
+  });
+  auto* token_insp = token_cmd->add_subcommand("inspect", "show a token's key, ID and caveats");
+  token_insp->add_option("token", token_args.token, "the token, @FILE or - (stdin)")->required();
+  token_insp->callback([&] {
+    offline = [&](auto& out) { return aifs::cli::TokenInspect(out, token_args); };
+  });
+  token_cmd->add_subcommand("rotate-root", "new root key for new tokens; new admin token")
+      ->callback([&] {
+        with_keys = [&](auto& engine, auto& out) {
+          return aifs::cli::TokenRotateRoot(engine, out);
+        };
+      });
+  auto* token_revoke = token_cmd->add_subcommand("revoke-root", "refuse every token of a root key");
+  token_revoke->add_option("key", token_args.key_id, "root key ID, e.g. r1")->required();
+  token_revoke->callback([&] {
+    with_keys = [&](auto& engine, auto& out) {
+      return aifs::cli::TokenRevokeRoot(engine, out, token_args.key_id);
+    };
+  });
+  auto* token_export = token_cmd->add_subcommand(
+      "export-root", "print a root key (hex): it mints any token, guard it");
+  token_export->add_option("key", token_args.key_id, "root key ID, e.g. r1")->required();
+  token_export->callback([&] {
+    read_only = true;
+    with_keys = [&](auto& engine, auto& out) {
+      return aifs::cli::TokenExportRoot(engine, out, token_args.key_id);
+    };
+  });
+  token_cmd->add_subcommand("keys", "list root keys")->callback([&] {
+    read_only = true;
+    with_keys = [&](auto& engine, auto& out) { return aifs::cli::TokenKeys(engine, out); };
+  });
+
     set(true, [&](auto& api, auto& out) { return aifs::cli::Health(api, out); });
   });
 
@@ -546,9 +623,16 @@ int main(int argc, char** argv) {
     Status st = aifs::Engine::Init(g.data_dir, init);
     if (st.ok() && !g.quiet) {
       if (g.json)
-        std::cout << nlohmann::json{{"initialized", g.data_dir}}.dump(2) << "\n";
+        std::cout << nlohmann::json{{"initialized", g.data_dir},
+                                    {"admin_token", admin},
+                                    {"admin_token_file", path}}
+                         .dump(2)
+                  << "\n";
       else
-        std::cout << "initialized AIFS store in " << g.data_dir << "\n";
+        std::cout << "initialized AIFS store in " << g.data_dir << "\nadmin token (kept in "
+                  << path << ", mode 0600; pass it as --token @" << path
+                  << " or AIFS_TOKEN):\n"
+                  << admin << "\n";
     }
     return Report(st, g);
   }
@@ -568,4 +652,24 @@ int main(int argc, char** argv) {
                                     .threads = g.threads});
   if (!engine.ok()) return Report(engine.status(), g);
   return Report(run(**engine, out), g);
+  if (remote && with_keys)
+    return Report(aifs::err::InvalidArgument(
+                      "LOCAL_ONLY", "minting and root keys work on the data directory, not with "
+                                    "--server (holders narrow tokens with `token attenuate`)"),
+                  g);
 }
+    std::string admin;
+    if (st.ok()) {
+      // The first root key and the admin token: written to a 0600 file and
+      // shown this once.
+      auto engine = aifs::Engine::Open({.data_dir = g.data_dir, .threads = 1});
+      auto made = engine.ok() ? aifs::cli::BootstrapTokens(**engine, g.data_dir)
+                              : aifs::Result<std::string>(engine.status());
+      if (made.ok()) admin = *made;
+      st = made.status();
+    }
+      const std::string path = aifs::cli::AdminTokenPath(g.data_dir);
+    auto resolved = aifs::cli::ResolveToken(token);
+    if (!resolved.ok()) return Report(resolved.status(), g);
+    g.remote.token = *resolved;
+  if (with_keys) return Report(with_keys(**engine, out), g);

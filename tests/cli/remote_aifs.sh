@@ -110,6 +110,8 @@ if [ -f "$st/pid" ]; then
   fi
   note remote
   export AIFS_SERVER=127.0.0.1:$(cat "$st/port")
+  # Every call needs a token: the admin token `init` left in the data directory.
+  export AIFS_TOKEN=${AIFS_TOKEN:-@$data/admin.token}
   exec -a "$0" "$REAL" "$@"
 fi
 run_local "$@"

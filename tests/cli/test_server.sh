@@ -99,6 +99,10 @@ cd - >/dev/null
 
 $AIFS --data "$WORK/tls-data" init -q
 $AIFS --data "$WORK/mtls-data" init -q
+# Every call carries a token (init leaves the admin token in the data
+# directory); TLS does not replace it. Each section below uses its own store's.
+export AIFS_TOKEN=@$WORK/tls-data/admin.token
+MTLS_TOKEN=@$WORK/mtls-data/admin.token
 start_server tls "$WORK/tls-data" --tls-cert "$WORK/server.crt" --tls-key "$WORK/server.key"
 start_server mtls "$WORK/mtls-data" --tls-cert "$WORK/server.crt" --tls-key "$WORK/server.key" \
   --tls-client-ca "$WORK/ca.crt"
@@ -138,10 +142,10 @@ ok "TLS: put/get/cat round trip with --tls-ca and AIFS_TLS_CA; IP and DNS names"
 
 expect_error BAD_TLS_FILES $AIFS --server "$ADDR_mtls" --tls-ca "$WORK/ca.crt" \
   --tls-client-cert "$WORK/client.crt" ls
-id=$($AIFS --server "$ADDR_mtls" --tls-ca "$WORK/ca.crt" --tls-client-cert "$WORK/client.crt" \
+id=$($AIFS --server "$ADDR_mtls" --token "$MTLS_TOKEN" --tls-ca "$WORK/ca.crt" --tls-client-cert "$WORK/client.crt" \
   --tls-client-key "$WORK/client.key" put "$WORK/f")
 [ "$id" = "$want" ] || fail "put over mutual TLS printed $id"
-AIFS_SERVER=$ADDR_mtls AIFS_TLS_CA=$WORK/ca.crt AIFS_TLS_CERT=$WORK/client.crt \
+AIFS_SERVER=$ADDR_mtls AIFS_TOKEN=$MTLS_TOKEN AIFS_TLS_CA=$WORK/ca.crt AIFS_TLS_CERT=$WORK/client.crt \
   AIFS_TLS_KEY=$WORK/client.key $AIFS get "$id" -o - | cmp -s - "$WORK/f" ||
   fail "get over mutual TLS (AIFS_TLS_CERT/AIFS_TLS_KEY) differs"
 ok "mutual TLS: a client with a certificate of the CA is served"
@@ -161,6 +165,7 @@ ok "TLS servers stopped with exit code 0"
 # ======================================================= graceful shutdown
 GS=$WORK/gs-data
 $AIFS --data "$GS" init -q
+export AIFS_TOKEN=@$GS/admin.token
 start_server gs "$GS" --grace-ms 500
 expect_error LOCAL_ONLY $AIFS --server "$ADDR_gs" init
 expect_error LOCAL_ONLY $AIFS --server "$ADDR_gs" serve
@@ -247,6 +252,7 @@ stop_server gs
 # ============================================================ events, health
 EV=$WORK/ev-data
 $AIFS --data "$EV" init -q
+export AIFS_TOKEN=@$EV/admin.token
 start_server ev "$EV"
 export AIFS_SERVER=$ADDR_ev
 printf 'a' > "$WORK/a"; printf 'b' > "$WORK/b"; printf 'c' > "$WORK/c"
@@ -326,6 +332,7 @@ if [ "$big_dir" != "$WORK" ]; then
 fi
 BIG=$big_dir/big-data
 $AIFS --data "$BIG" init -q
+export AIFS_TOKEN=@$BIG/admin.token
 start_server big "$BIG"
 rss_peak_kb() { sort -n "$1" | tail -n 1; }
 sample_rss() {  # sample_rss PID FILE: VmRSS in kB every 0.2 s while PID lives

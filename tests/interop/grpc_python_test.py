@@ -288,6 +288,7 @@ def expect_error(what, fn, code, reason):
 
 class Server:
     def __init__(self, aifs, data, args, label):
+        self.data = data
         self.stderr_path = "%s.%s.stderr" % (data, label)
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
@@ -688,6 +689,47 @@ def vectors(rpc, rng, expected_events):
 
 
 # ---------------------------------------------------------------------------
+# tokens: every call but health carries `authorization: Bearer <token>`
+
+
+def _bearer(token):
+    """A client interceptor adding the token to every call (grpc is imported late)."""
+    header = ("authorization", "Bearer " + token)
+
+    class Details(collections.namedtuple(
+            "Details", ("method", "timeout", "metadata", "credentials", "wait_for_ready",
+                        "compression")), grpc.ClientCallDetails):
+        pass
+
+    def with_token(d):
+        return Details(d.method, d.timeout, list(d.metadata or []) + [header], d.credentials,
+                       getattr(d, "wait_for_ready", None), getattr(d, "compression", None))
+
+    class Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
+                 grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+        def intercept_unary_unary(self, cont, d, req):
+            return cont(with_token(d), req)
+
+        def intercept_unary_stream(self, cont, d, req):
+            return cont(with_token(d), req)
+
+        def intercept_stream_unary(self, cont, d, reqs):
+            return cont(with_token(d), reqs)
+
+        def intercept_stream_stream(self, cont, d, reqs):
+            return cont(with_token(d), reqs)
+
+    return Bearer()
+
+
+def authed_channel(port, data):
+    """A channel whose calls carry the admin token `aifs init` left in `data`."""
+    with open(os.path.join(data, "admin.token")) as f:
+        token = f.read().strip()
+    return grpc.intercept_channel(grpc.insecure_channel("127.0.0.1:%d" % port), _bearer(token))
+
+
+# ---------------------------------------------------------------------------
 # the test
 
 
@@ -706,8 +748,9 @@ def run(aifs, tmp):
 
 
 def run_against(server, rng, tmp):
-    channel = grpc.insecure_channel("127.0.0.1:%d" % server.port)
-    grpc.channel_ready_future(channel).result(timeout=20)
+    raw = grpc.insecure_channel("127.0.0.1:%d" % server.port)
+    grpc.channel_ready_future(raw).result(timeout=20)
+    channel = authed_channel(server.port, server.data)
     rpc = Rpc(channel)
     SERVING = health_pb2.HealthCheckResponse.SERVING
     SC = grpc.StatusCode
@@ -722,6 +765,15 @@ def run_against(server, rng, tmp):
         C.ok(False, "health of an unknown service fails")
     except grpc.RpcError as e:
         C.eq(e.code(), SC.NOT_FOUND, "health of an unknown service")
+
+    # ---- tokens ----------------------------------------------------------
+    C.begin("tokens")
+    bare = Rpc(raw)
+    for stub, method, req in ((bare.introspect, "GetInfo", aifs_pb2.Empty()),
+                              (bare.aifs, "ListNamespaces", aifs_pb2.ListNamespacesRequest()),
+                              (bare.admin, "FormatHistory", aifs_pb2.Empty())):
+        expect_error("%s without a token" % method, lambda: bare.unary(stub, method, req),
+                     SC.UNAUTHENTICATED, "TOKEN_MISSING")
 
     # ---- introspection ---------------------------------------------------
     C.begin("introspect")
@@ -1396,7 +1448,7 @@ def restart(aifs, data, before):
     grace = 1.5
     server = Server(aifs, data, ["--grace-ms", str(int(grace * 1000))], "restart")
     try:
-        channel = grpc.insecure_channel("127.0.0.1:%d" % server.port)
+        channel = authed_channel(server.port, data)
         grpc.channel_ready_future(channel).result(timeout=20)
         rpc = Rpc(channel)
         r = rpc.unary(rpc.health, "Check", health_pb2.HealthCheckRequest(service="readiness"))

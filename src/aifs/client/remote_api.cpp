@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "aifs/client/bearer_token.h"
 #include "aifs/core/file_util.h"
 #include "aifs/rpc/convert.h"
 #include "aifs/rpc/frames.h"
@@ -644,7 +645,10 @@ Result<std::unique_ptr<Api>> ConnectRemote(const RemoteOptions& options) {
   if (!options.tls_server_name.empty())
     args.SetSslTargetNameOverride(options.tls_server_name);
   auto conn = std::make_shared<Connection>();
-  conn->channel = grpc::CreateCustomChannel(options.target, creds, args);
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> bearer;
+  if (!options.token.empty()) bearer.push_back(NewBearerTokenInterceptor(options.token));
+  conn->channel = grpc::experimental::CreateCustomChannelWithInterceptors(options.target, creds,
+                                                                          args, std::move(bearer));
   conn->aifs = v1::Aifs::NewStub(conn->channel);
   conn->admin = v1::Admin::NewStub(conn->channel);
   conn->introspect = v1::Introspect::NewStub(conn->channel);

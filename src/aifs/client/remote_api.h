@@ -25,6 +25,9 @@ struct RemoteOptions {
   enum class Zstd { kAuto, kOn, kOff };
   Zstd zstd = Zstd::kAuto;
   std::chrono::milliseconds connect_timeout{10000};
+  // The AIFS token (a macaroon) sent with every call; the server refuses
+  // calls without one (UNAUTHENTICATED TOKEN_MISSING).
+  std::string token;
 };
 
 // Connects and checks the server answers (UNAVAILABLE otherwise).

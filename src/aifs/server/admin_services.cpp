@@ -14,11 +14,11 @@ using rpc::RunRpc;
 
 class AdminService final : public v1::Admin::Service {
  public:
-  explicit AdminService(ServiceContext& ctx) : api_(ctx.api) {}
+  explicit AdminService(ServiceContext& ctx) : ctx_(ctx), api_(ctx.api) {}
 
-  grpc::Status CreateNamespace(ServerContext*, const v1::CreateNamespaceRequest* req,
+  grpc::Status CreateNamespace(ServerContext* sctx, const v1::CreateNamespaceRequest* req,
                                v1::Namespace* resp) override {
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/CreateNamespace", *req, [&]() -> Status {
       Metadata labels(req->labels().begin(), req->labels().end());
       AIFS_ASSIGN_OR_RETURN(NamespaceInfo ns, api_.CreateNamespace(req->name(), labels));
       rpc::ToProto(ns, resp);
@@ -26,14 +26,14 @@ class AdminService final : public v1::Admin::Service {
     });
   }
 
-  grpc::Status DeleteNamespace(ServerContext*, const v1::DeleteNamespaceRequest* req,
+  grpc::Status DeleteNamespace(ServerContext* sctx, const v1::DeleteNamespaceRequest* req,
                                v1::Empty*) override {
-    return RunRpc([&] { return api_.DeleteNamespace(req->name()); });
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/DeleteNamespace", *req, [&] { return api_.DeleteNamespace(req->name()); });
   }
 
-  grpc::Status SetNamespacePolicy(ServerContext*, const v1::SetNamespacePolicyRequest* req,
+  grpc::Status SetNamespacePolicy(ServerContext* sctx, const v1::SetNamespacePolicyRequest* req,
                                   v1::Namespace* resp) override {
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/SetNamespacePolicy", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(NamespaceInfo ns,
                             api_.SetNamespacePolicy(req->name(), rpc::FromProto(req->policy())));
       rpc::ToProto(ns, resp);
@@ -41,9 +41,9 @@ class AdminService final : public v1::Admin::Service {
     });
   }
 
-  grpc::Status PruneSnapshots(ServerContext*, const v1::PruneSnapshotsRequest* req,
+  grpc::Status PruneSnapshots(ServerContext* sctx, const v1::PruneSnapshotsRequest* req,
                               v1::PruneSnapshotsResponse* resp) override {
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/PruneSnapshots", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(PruneReport r, api_.PruneSnapshots(req->ns(), rpc::FromProto(*req)));
       rpc::ToProto(r, resp);
       return Status::Ok();
@@ -52,7 +52,7 @@ class AdminService final : public v1::Admin::Service {
 
   grpc::Status Format(ServerContext* sctx, const v1::FormatRequest* req,
                       grpc::ServerWriter<v1::FormatProgress>* writer) override {
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/Format", *req, [&]() -> Status {
       v1::FormatProgress msg;
       const std::string who = req->who().empty() ? sctx->peer() : req->who();
       AIFS_ASSIGN_OR_RETURN(FormatReport r,
@@ -68,35 +68,36 @@ class AdminService final : public v1::Admin::Service {
     });
   }
 
-  grpc::Status FormatHistory(ServerContext*, const v1::Empty*,
+  grpc::Status FormatHistory(ServerContext* sctx, const v1::Empty* req,
                              v1::FormatHistoryResponse* resp) override {
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/FormatHistory", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(auto runs, api_.FormatHistory());
       for (const FormatReport& r : runs) rpc::ToProto(r, resp->add_runs());
       return Status::Ok();
     });
   }
 
-  grpc::Status CollectGarbage(ServerContext*, const v1::CollectGarbageRequest* req,
+  grpc::Status CollectGarbage(ServerContext* sctx, const v1::CollectGarbageRequest* req,
                               v1::CollectGarbageResponse* resp) override {
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/CollectGarbage", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(GcReport r, api_.CollectGarbage(req->dry_run()));
       rpc::ToProto(r, resp);
       return Status::Ok();
     });
   }
 
-  grpc::Status RotateKey(ServerContext*, const v1::Empty*, v1::RotateKeyResponse* resp) override {
-    return RunRpc([&]() -> Status {
+  grpc::Status RotateKey(ServerContext* sctx, const v1::Empty* req,
+                         v1::RotateKeyResponse* resp) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/RotateKey", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(std::string id, api_.RotateKey());
       resp->set_key_id(id);
       return Status::Ok();
     });
   }
 
-  grpc::Status RewrapKeys(ServerContext*, const v1::RewrapKeysRequest* req,
+  grpc::Status RewrapKeys(ServerContext* sctx, const v1::RewrapKeysRequest* req,
                           v1::RewrapKeysResponse* resp) override {
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/RewrapKeys", *req, [&]() -> Status {
       RewrapOptions o;
       if (req->batch_size()) o.batch_size = req->batch_size();
       o.max_chunks = req->max_chunks();
@@ -107,6 +108,7 @@ class AdminService final : public v1::Admin::Service {
   }
 
  private:
+  ServiceContext& ctx_;
   Api& api_;
 };
 
@@ -114,8 +116,8 @@ class IntrospectService final : public v1::Introspect::Service {
  public:
   explicit IntrospectService(ServiceContext& ctx) : ctx_(ctx) {}
 
-  grpc::Status GetInfo(ServerContext*, const v1::Empty*, v1::StoreInfo* resp) override {
-    return RunRpc([&]() -> Status {
+  grpc::Status GetInfo(ServerContext* sctx, const v1::Empty* req, v1::StoreInfo* resp) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Introspect/GetInfo", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(StoreDescription d, ctx_.api.DescribeStore());
       rpc::ToProto(d, resp);
       resp->set_version(std::string(kVersion));
@@ -137,10 +139,13 @@ class MetricsService final : public v1::Metrics::Service {
  public:
   explicit MetricsService(ServiceContext& ctx) : ctx_(ctx) {}
 
-  grpc::Status GetMetrics(ServerContext*, const v1::Empty*, v1::MetricsResponse* resp) override {
-    resp->set_content_type("text/plain; version=0.0.4");
-    resp->set_text(ctx_.metrics.Render(ctx_.api, ctx_.transactions.open_count()));
-    return grpc::Status::OK;
+  grpc::Status GetMetrics(ServerContext* sctx, const v1::Empty* req,
+                          v1::MetricsResponse* resp) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Metrics/GetMetrics", *req, [&] {
+      resp->set_content_type("text/plain; version=0.0.4");
+      resp->set_text(ctx_.metrics.Render(ctx_.api, ctx_.transactions.open_count()));
+      return Status::Ok();
+    });
   }
 
  private:

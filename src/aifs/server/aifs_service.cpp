@@ -24,20 +24,24 @@ class AifsService final : public v1::Aifs::Service {
  public:
   explicit AifsService(ServiceContext& ctx) : ctx_(ctx), api_(ctx.api) {}
 
-  grpc::Status GetNamespace(ServerContext*, const v1::GetNamespaceRequest* req,
+  grpc::Status GetNamespace(ServerContext* sctx, const v1::GetNamespaceRequest* req,
                             v1::Namespace* resp) override {
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/GetNamespace", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(NamespaceInfo ns, api_.GetNamespace(req->name()));
       ToProto(ns, resp);
       return Status::Ok();
     });
   }
 
-  grpc::Status ListNamespaces(ServerContext*, const v1::ListNamespacesRequest*,
+  grpc::Status ListNamespaces(ServerContext* sctx, const v1::ListNamespacesRequest* req,
                               v1::ListNamespacesResponse* resp) override {
     return RunRpc([&]() -> Status {
+      // A token limited to namespaces sees just those.
+      AIFS_ASSIGN_OR_RETURN(auto token,
+                            ctx_.authz->Authorize(*sctx, "/aifs.v1.Aifs/ListNamespaces", *req));
       AIFS_ASSIGN_OR_RETURN(auto all, api_.ListNamespaces());
-      for (const NamespaceInfo& ns : all) ToProto(ns, resp->add_namespaces());
+      for (const NamespaceInfo& ns : all)
+        if (auth::NamespaceAllowed(token.caveats, ns.name)) ToProto(ns, resp->add_namespaces());
       return Status::Ok();
     });
   }
@@ -46,7 +50,10 @@ class AifsService final : public v1::Aifs::Service {
                         v1::PutAssetResponse* resp) override {
     return RunRpc([&]() -> Status {
       v1::PutAssetRequest msg;
-      if (!reader->Read(&msg) || !msg.has_header())
+      if (!reader->Read(&msg)) return err::InvalidArgument("PUT_HEADER_MISSING", "empty put stream");
+      // The namespace is in the first message: check before anything else.
+      AIFS_RETURN_IF_ERROR(ctx_.authz->Authorize(*sctx, "/aifs.v1.Aifs/PutAsset", msg).status());
+      if (!msg.has_header())
         return err::InvalidArgument("PUT_HEADER_MISSING",
                                     "a put stream starts with a header message");
       AIFS_ASSIGN_OR_RETURN(PutOptions options, FromProto(msg.header()));
@@ -83,9 +90,9 @@ class AifsService final : public v1::Aifs::Service {
     });
   }
 
-  grpc::Status GetAsset(ServerContext*, const v1::GetAssetRequest* req,
+  grpc::Status GetAsset(ServerContext* sctx, const v1::GetAssetRequest* req,
                         v1::GetAssetResponse* resp) override {
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/GetAsset", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(req->id()));
       AIFS_ASSIGN_OR_RETURN(AssetInfo info, api_.StatAsset(req->ns(), id, req->with_chunks()));
       ToProto(info, resp->mutable_asset());
@@ -105,7 +112,7 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status ReadAsset(ServerContext* sctx, const v1::ReadAssetRequest* req,
                          grpc::ServerWriter<v1::ReadAssetResponse>* writer) override {
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ReadAsset", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(req->id()));
       ReadRange range{req->offset(), req->has_length() ? req->length() : ReadRange::kToEnd};
       rpc::FrameEncoder encoder(req->accept_zstd());
@@ -134,9 +141,9 @@ class AifsService final : public v1::Aifs::Service {
     });
   }
 
-  grpc::Status ListAssets(ServerContext*, const v1::ListAssetsRequest* req,
+  grpc::Status ListAssets(ServerContext* sctx, const v1::ListAssetsRequest* req,
                           v1::ListAssetsResponse* resp) override {
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ListAssets", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(ListOptions options, FromProto(*req));
       AIFS_ASSIGN_OR_RETURN(AssetPage page, api_.ListAssets(options));
       for (const AssetInfo& a : page.assets) ToProto(a, resp->add_assets());
@@ -145,18 +152,19 @@ class AifsService final : public v1::Aifs::Service {
     });
   }
 
-  grpc::Status DeleteAsset(ServerContext*, const v1::DeleteAssetRequest* req,
+  grpc::Status DeleteAsset(ServerContext* sctx, const v1::DeleteAssetRequest* req,
                            v1::Empty*) override {
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/DeleteAsset", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(req->id()));
       return api_.DeleteAsset(req->ns(), id, req->force());
     });
   }
 
-  grpc::Status VerifyAsset(ServerContext*, const v1::VerifyAssetRequest* req,
+  grpc::Status VerifyAsset(ServerContext* sctx, const v1::VerifyAssetRequest* req,
                            v1::VerifyAssetResponse* resp) override {
     Metadata counts;
     Status st = [&]() -> Status {
+      AIFS_RETURN_IF_ERROR(ctx_.authz->Authorize(*sctx, "/aifs.v1.Aifs/VerifyAsset", *req).status());
       AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(req->id()));
       AIFS_ASSIGN_OR_RETURN(VerifyReport report, api_.VerifyAsset(req->ns(), id));
       resp->set_id(req->id());
@@ -169,9 +177,9 @@ class AifsService final : public v1::Aifs::Service {
     return rpc::ToGrpc(st, counts);
   }
 
-  grpc::Status BeginTransaction(ServerContext*, const v1::BeginTransactionRequest* req,
+  grpc::Status BeginTransaction(ServerContext* sctx, const v1::BeginTransactionRequest* req,
                                 v1::BeginTransactionResponse* resp) override {
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/BeginTransaction", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(auto txn, api_.BeginTransaction(req->ns()));
       AIFS_ASSIGN_OR_RETURN(auto opened, ctx_.transactions.Open(std::move(txn), req->ns()));
       resp->set_transaction_id(opened.id);
@@ -180,23 +188,23 @@ class AifsService final : public v1::Aifs::Service {
     });
   }
 
-  grpc::Status CommitTransaction(ServerContext*, const v1::CommitTransactionRequest* req,
+  grpc::Status CommitTransaction(ServerContext* sctx, const v1::CommitTransactionRequest* req,
                                  v1::CommitTransactionResponse* resp) override {
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/CommitTransaction", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(auto results, ctx_.transactions.Commit(req->transaction_id()));
       for (const PutResult& r : results) ToProto(r, resp->add_assets());
       return Status::Ok();
     });
   }
 
-  grpc::Status AbortTransaction(ServerContext*, const v1::AbortTransactionRequest* req,
+  grpc::Status AbortTransaction(ServerContext* sctx, const v1::AbortTransactionRequest* req,
                                 v1::Empty*) override {
-    return RunRpc([&] { return ctx_.transactions.Abort(req->transaction_id()); });
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/AbortTransaction", *req, [&] { return ctx_.transactions.Abort(req->transaction_id()); });
   }
 
-  grpc::Status GetLineage(ServerContext*, const v1::GetLineageRequest* req,
+  grpc::Status GetLineage(ServerContext* sctx, const v1::GetLineageRequest* req,
                           v1::GetLineageResponse* resp) override {
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/GetLineage", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(req->id()));
       if (!v1::GetLineageRequest::Direction_IsValid(req->direction()))
         return err::InvalidArgument("BAD_DIRECTION", "lineage direction is UP or DOWN");
@@ -208,9 +216,9 @@ class AifsService final : public v1::Aifs::Service {
     });
   }
 
-  grpc::Status CreateSnapshot(ServerContext*, const v1::CreateSnapshotRequest* req,
+  grpc::Status CreateSnapshot(ServerContext* sctx, const v1::CreateSnapshotRequest* req,
                               v1::Snapshot* resp) override {
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/CreateSnapshot", *req, [&]() -> Status {
       std::vector<AssetId> ids;
       for (const std::string& b : req->ids()) {
         AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(b));
@@ -226,31 +234,31 @@ class AifsService final : public v1::Aifs::Service {
     });
   }
 
-  grpc::Status GetSnapshot(ServerContext*, const v1::SnapshotRef* req,
+  grpc::Status GetSnapshot(ServerContext* sctx, const v1::SnapshotRef* req,
                            v1::Snapshot* resp) override {
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/GetSnapshot", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, api_.GetSnapshot(req->ns(), req->ref()));
       ToProto(s, resp);
       return Status::Ok();
     });
   }
 
-  grpc::Status ListSnapshots(ServerContext*, const v1::ListSnapshotsRequest* req,
+  grpc::Status ListSnapshots(ServerContext* sctx, const v1::ListSnapshotsRequest* req,
                              v1::ListSnapshotsResponse* resp) override {
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ListSnapshots", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(auto all, api_.ListSnapshots(req->ns()));
       for (const SnapshotInfo& s : all) ToProto(s, resp->add_snapshots());
       return Status::Ok();
     });
   }
 
-  grpc::Status VerifySnapshot(ServerContext*, const v1::SnapshotRef* req, v1::Empty*) override {
-    return RunRpc([&] { return api_.VerifySnapshot(req->ns(), req->ref()); });
+  grpc::Status VerifySnapshot(ServerContext* sctx, const v1::SnapshotRef* req, v1::Empty*) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/VerifySnapshot", *req, [&] { return api_.VerifySnapshot(req->ns(), req->ref()); });
   }
 
-  grpc::Status ProveAsset(ServerContext*, const v1::ProveAssetRequest* req,
+  grpc::Status ProveAsset(ServerContext* sctx, const v1::ProveAssetRequest* req,
                           v1::Proof* resp) override {
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ProveAsset", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(req->id()));
       AIFS_ASSIGN_OR_RETURN(SnapshotProof p, api_.ProveAsset(req->ns(), req->ref(), id));
       ToProto(p, resp);
@@ -258,9 +266,9 @@ class AifsService final : public v1::Aifs::Service {
     });
   }
 
-  grpc::Status DiffSnapshots(ServerContext*, const v1::DiffSnapshotsRequest* req,
+  grpc::Status DiffSnapshots(ServerContext* sctx, const v1::DiffSnapshotsRequest* req,
                              v1::DiffSnapshotsResponse* resp) override {
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/DiffSnapshots", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(SnapshotDiff d, api_.DiffSnapshots(req->ns(), req->a(), req->b()));
       ToProto(d, resp);
       return Status::Ok();
@@ -269,7 +277,7 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status CreateBranch(ServerContext* sctx, const v1::CreateBranchRequest* req,
                             v1::Branch* resp) override {
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/CreateBranch", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(BranchInfo b, api_.CreateBranch(req->ns(), req->name(), req->ref(),
                                                             Who(sctx, req->who())));
       ToProto(b, resp);
@@ -279,7 +287,7 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status MoveBranch(ServerContext* sctx, const v1::MoveBranchRequest* req,
                           v1::Branch* resp) override {
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/MoveBranch", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(SnapshotId expected, rpc::ParseSnapshotId(req->expected()));
       AIFS_ASSIGN_OR_RETURN(BranchInfo b, api_.MoveBranch(req->ns(), req->name(), expected,
                                                           req->ref(), Who(sctx, req->who())));
@@ -290,21 +298,21 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status DeleteBranch(ServerContext* sctx, const v1::DeleteRefRequest* req,
                             v1::Empty*) override {
-    return RunRpc([&] { return api_.DeleteBranch(req->ns(), req->name(), Who(sctx, req->who())); });
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/DeleteBranch", *req, [&] { return api_.DeleteBranch(req->ns(), req->name(), Who(sctx, req->who())); });
   }
 
-  grpc::Status ListBranches(ServerContext*, const v1::ListRefsRequest* req,
+  grpc::Status ListBranches(ServerContext* sctx, const v1::ListRefsRequest* req,
                             v1::ListBranchesResponse* resp) override {
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ListBranches", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(auto all, api_.ListBranches(req->ns()));
       for (const BranchInfo& b : all) ToProto(b, resp->add_branches());
       return Status::Ok();
     });
   }
 
-  grpc::Status BranchLog(ServerContext*, const v1::BranchLogRequest* req,
+  grpc::Status BranchLog(ServerContext* sctx, const v1::BranchLogRequest* req,
                          v1::BranchLogResponse* resp) override {
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/BranchLog", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(auto moves, api_.BranchLog(req->ns(), req->name()));
       for (const BranchMoveInfo& m : moves) ToProto(m, resp->add_moves());
       return Status::Ok();
@@ -313,7 +321,7 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status CreateTag(ServerContext* sctx, const v1::CreateTagRequest* req,
                          v1::Tag* resp) override {
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/CreateTag", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(TagInfo t, api_.CreateTag(req->ns(), req->name(), req->ref(),
                                                       Who(sctx, req->who())));
       ToProto(t, resp);
@@ -323,12 +331,12 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status DeleteTag(ServerContext* sctx, const v1::DeleteRefRequest* req,
                          v1::Empty*) override {
-    return RunRpc([&] { return api_.DeleteTag(req->ns(), req->name(), Who(sctx, req->who())); });
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/DeleteTag", *req, [&] { return api_.DeleteTag(req->ns(), req->name(), Who(sctx, req->who())); });
   }
 
-  grpc::Status ListTags(ServerContext*, const v1::ListRefsRequest* req,
+  grpc::Status ListTags(ServerContext* sctx, const v1::ListRefsRequest* req,
                         v1::ListTagsResponse* resp) override {
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ListTags", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(auto all, api_.ListTags(req->ns()));
       for (const TagInfo& t : all) ToProto(t, resp->add_tags());
       return Status::Ok();
@@ -340,7 +348,7 @@ class AifsService final : public v1::Aifs::Service {
     // An idle follower gets a heartbeat about once a second, so a dead
     // connection is noticed on both ends.
     constexpr auto kHeartbeat = std::chrono::seconds(1);
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/SubscribeEvents", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(EventQuery query, FromProto(*req));
       uint64_t cursor = req->after();
       auto last_write = std::chrono::steady_clock::now();
@@ -368,9 +376,9 @@ class AifsService final : public v1::Aifs::Service {
     });
   }
 
-  grpc::Status CreateSpace(ServerContext*, const v1::CreateSpaceRequest* req,
+  grpc::Status CreateSpace(ServerContext* sctx, const v1::CreateSpaceRequest* req,
                            v1::EmbeddingSpace* resp) override {
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/CreateSpace", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(EmbeddingSpace space, FromProto(req->space()));
       AIFS_ASSIGN_OR_RETURN(EmbeddingSpace created, api_.CreateSpace(req->ns(), space));
       ToProto(created, resp);
@@ -378,18 +386,18 @@ class AifsService final : public v1::Aifs::Service {
     });
   }
 
-  grpc::Status ListSpaces(ServerContext*, const v1::ListSpacesRequest* req,
+  grpc::Status ListSpaces(ServerContext* sctx, const v1::ListSpacesRequest* req,
                           v1::ListSpacesResponse* resp) override {
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ListSpaces", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(auto spaces, api_.ListSpaces(req->ns()));
       for (const EmbeddingSpace& s : spaces) ToProto(s, resp->add_spaces());
       return Status::Ok();
     });
   }
 
-  grpc::Status VectorSearch(ServerContext*, const v1::VectorSearchRequest* req,
+  grpc::Status VectorSearch(ServerContext* sctx, const v1::VectorSearchRequest* req,
                             v1::VectorSearchResponse* resp) override {
-    return RunRpc([&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/VectorSearch", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(VectorQuery q, FromProto(*req));
       AIFS_ASSIGN_OR_RETURN(VectorResult r, api_.VectorSearch(q));
       ToProto(r, resp);

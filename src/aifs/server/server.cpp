@@ -47,6 +47,8 @@ class GrpcServer final : public Server {
       : options_(options),
         transactions_(options.transaction_lease),
         ctx_{api, metrics_, transactions_, !options.tls_cert_file.empty()},
+        authz_(options.tokens ? std::make_unique<RpcAuthorizer>(*options.tokens, transactions_)
+                              : nullptr),
         aifs_(NewAifsService(ctx_)),
         admin_(NewAdminService(ctx_)),
         introspect_(NewIntrospectService(ctx_)),
@@ -55,6 +57,10 @@ class GrpcServer final : public Server {
   ~GrpcServer() override { Shutdown(std::chrono::milliseconds(0)); }
 
   Status Start() {
+    if (!authz_)
+      return err::FailedPrecondition("NO_TOKEN_VERIFIER",
+                                     "the server needs a token verifier: every call is checked");
+    ctx_.authz = authz_.get();
     AIFS_ASSIGN_OR_RETURN(auto creds, Credentials(options_));
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
@@ -116,6 +122,7 @@ class GrpcServer final : public Server {
   Metrics metrics_;
   TransactionRegistry transactions_;
   ServiceContext ctx_;
+  std::unique_ptr<RpcAuthorizer> authz_;
   std::unique_ptr<v1::Aifs::Service> aifs_;
   std::unique_ptr<v1::Admin::Service> admin_;
   std::unique_ptr<v1::Introspect::Service> introspect_;

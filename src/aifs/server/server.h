@@ -11,6 +11,7 @@
 #include <string>
 
 #include "aifs/api/api.h"
+#include "aifs/auth/token_verifier.h"
 
 namespace aifs::server {
 
@@ -23,12 +24,16 @@ struct ServerOptions {
   std::string tls_client_ca_file;
   std::chrono::seconds transaction_lease{600};
   std::chrono::milliseconds health_interval{2000};
+  // Verifies the token every call must carry (docs/security.md); required:
+  // there is no unauthenticated mode. Must outlive the server.
+  auth::TokenVerifier* tokens = nullptr;
 };
 
 class Server {
  public:
   // UNAVAILABLE LISTEN_FAILED when the address cannot be bound;
-  // INVALID_ARGUMENT BAD_TLS_FILES when certificate files are unreadable.
+  // INVALID_ARGUMENT BAD_TLS_FILES when certificate files are unreadable;
+  // FAILED_PRECONDITION NO_TOKEN_VERIFIER without options.tokens.
   static Result<std::unique_ptr<Server>> Start(Api& api, const ServerOptions& options);
   virtual ~Server() = default;
 

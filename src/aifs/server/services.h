@@ -6,7 +6,9 @@
 #include <memory>
 
 #include "aifs/api/api.h"
+#include "aifs/rpc/status_codec.h"
 #include "aifs/server/metrics.h"
+#include "aifs/server/rpc_auth.h"
 #include "aifs/server/transaction_registry.h"
 #include "aifs/v1/aifs.grpc.pb.h"
 
@@ -21,7 +23,23 @@ struct ServiceContext {
   // Set when shutdown begins: long-lived streams end at once (UNAVAILABLE
   // SERVER_SHUTTING_DOWN) instead of holding the shutdown for its grace.
   std::atomic<bool> stopping{false};
+  // Checks every call's token (see rpc_auth.h); set before serving.
+  const RpcAuthorizer* authz = nullptr;
 };
+
+// Runs an RPC body after the caller's token passed the rule of `method`
+// (full name, e.g. "/aifs.v1.Aifs/GetAsset") for `request`. Every handler
+// starts with this (or, for client streams, Authorize() on the first
+// message): nothing runs for a caller who may not make the call.
+template <typename Body>
+grpc::Status Guard(const ServiceContext& ctx, const grpc::ServerContext* sctx,
+                   std::string_view method, const google::protobuf::Message& request,
+                   Body&& body) {
+  Status st = ctx.authz ? ctx.authz->Authorize(*sctx, method, request).status()
+                        : err::Internal("NO_AUTHORIZER", "the server has no token verifier");
+  if (!st.ok()) return rpc::ToGrpc(st);
+  return rpc::RunRpc(std::forward<Body>(body));
+}
 
 std::unique_ptr<v1::Aifs::Service> NewAifsService(ServiceContext& ctx);
 std::unique_ptr<v1::Admin::Service> NewAdminService(ServiceContext& ctx);

@@ -83,4 +83,11 @@ size_t TransactionRegistry::open_count() {
   return open_.size();
 }
 
+std::optional<std::string> TransactionRegistry::NamespaceOf(const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto it = open_.find(id);
+  if (it == open_.end()) return std::nullopt;
+  return it->second->ns;
+}
+
 }  // namespace aifs::server

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "aifs/api/api.h"
@@ -31,6 +32,9 @@ class TransactionRegistry {
   Result<std::vector<PutResult>> Commit(const std::string& id);
   Status Abort(const std::string& id);
   size_t open_count();
+  // The namespace of an open transaction, so a commit or abort (which names
+  // only the transaction) is authorized against it; nullopt when unknown.
+  std::optional<std::string> NamespaceOf(const std::string& id);
 
  private:
   struct Entry {

@@ -1,0 +1,51 @@
+// `aifs token ...` and the token side of `init` and `serve`.
+//
+// Minting and root-key management need the store's root keys, so they work on
+// the data directory (embedded; mint also beside a running server, through a
+// read-only open). Attenuate and inspect need nothing but the token: any
+// holder can narrow a token offline.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "aifs/auth/root_keys.h"
+#include "aifs/engine/engine.h"
+#include "commands.h"
+
+namespace aifs::cli {
+
+// <data>/admin.token: where init (and a first serve) leave the admin token.
+std::string AdminTokenPath(const std::string& data_dir);
+
+// Makes the first root key and an admin token (no caveats) when the store has
+// no root key yet; writes it to AdminTokenPath (mode 0600). Returns the token,
+// or "" when the store already had keys.
+Result<std::string> BootstrapTokens(Engine& engine, const std::string& data_dir);
+
+// The token for remote calls: --token / AIFS_TOKEN, where "@FILE" reads it
+// from FILE (trailing whitespace dropped).
+Result<std::string> ResolveToken(const std::string& value);
+
+struct TokenArgs {
+  std::string token;  // attenuate / inspect: the token, "@FILE", or "-" (stdin)
+  std::vector<std::string> namespaces;
+  std::string ops;      // "get,search"
+  std::string expires;  // "1h" or "2026-11-26T05:00:00Z"
+  std::vector<std::string> branches;
+  std::vector<std::string> assets;
+  std::vector<std::string> caveats;  // raw predicates
+  std::string key_id;                // revoke-root
+};
+
+Status TokenMint(Engine& engine, const Output& out, const TokenArgs& args);
+Status TokenAttenuate(const Output& out, const TokenArgs& args);
+Status TokenInspect(const Output& out, const TokenArgs& args);
+Status TokenRotateRoot(Engine& engine, const Output& out);
+Status TokenRevokeRoot(Engine& engine, const Output& out, const std::string& key_id);
+Status TokenKeys(Engine& engine, const Output& out);
+// Prints a root key in hex, for escrow or another verifier (pymacaroons):
+// whoever holds it can mint any token.
+Status TokenExportRoot(Engine& engine, const Output& out, const std::string& key_id);
+
+}  // namespace aifs::cli

@@ -1,0 +1,146 @@
+#include "aifs/auth/root_keys.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "aifs/core/clock.h"
+#include "aifs/core/hex.h"
+#include "aifs/core/random.h"
+#include "aifs/meta/meta_store.h"
+#include "aifs/storage/kms.h"
+
+namespace aifs::auth {
+
+namespace {
+
+constexpr std::string_view kPrefix = "tk/";
+
+std::string RecordKey(const std::string& id) { return std::string(kPrefix) + id; }
+
+// The KMS binds each wrapped root key to its ID (authenticated context).
+std::string WrapContext(const std::string& id) { return "aifs-token-root-key/" + id; }
+
+// "r12" -> 12; 0 for anything else. Orders keys by age.
+uint64_t Serial(const std::string& id) {
+  if (id.size() < 2 || id[0] != 'r') return 0;
+  uint64_t n = 0;
+  for (char c : id.substr(1)) {
+    if (c < '0' || c > '9') return 0;
+    n = n * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return n;
+}
+
+Status UnknownKey(const std::string& id) {
+  return Status(Code::kUnauthenticated, "UNKNOWN_KEY",
+                "the token names root key '" + id + "', which this server never issued");
+}
+
+}  // namespace
+
+Result<std::vector<RootKeyInfo>> RootKeyStore::ListLocked() {
+  std::vector<RootKeyInfo> keys;
+  Status parse;
+  AIFS_RETURN_IF_ERROR(meta_.Scan(kPrefix, PrefixEnd(kPrefix), [&](std::string_view, std::string_view v) {
+    auto j = nlohmann::json::parse(v, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      parse = err::DataLoss("BAD_ROOT_KEY_RECORD", "a token root key record is not JSON");
+      return false;
+    }
+    keys.push_back({.id = j.value("id", ""),
+                    .created_unix_ns = j.value("created_unix_ns", int64_t{0}),
+                    .revoked = j.value("revoked", false),
+                    .kms_key_id = j.value("kms_key_id", "")});
+    return true;
+  }));
+  AIFS_RETURN_IF_ERROR(parse);
+  std::sort(keys.begin(), keys.end(),
+            [](const RootKeyInfo& a, const RootKeyInfo& b) { return Serial(a.id) < Serial(b.id); });
+  for (auto it = keys.rbegin(); it != keys.rend(); ++it)
+    if (!it->revoked) {
+      it->current = true;
+      break;
+    }
+  return keys;
+}
+
+Result<std::vector<RootKeyInfo>> RootKeyStore::List() {
+  std::lock_guard lock(mu_);
+  return ListLocked();
+}
+
+Result<RootKey> RootKeyStore::Get(const std::string& id) {
+  std::lock_guard lock(mu_);
+  if (auto it = cache_.find(id); it != cache_.end()) return it->second;
+  if (Serial(id) == 0) return UnknownKey(id);
+  AIFS_ASSIGN_OR_RETURN(auto raw, meta_.Get(RecordKey(id)));
+  if (!raw) return UnknownKey(id);
+  auto j = nlohmann::json::parse(*raw, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return err::DataLoss("BAD_ROOT_KEY_RECORD", "root key record " + id + " is not JSON");
+  if (j.value("revoked", false))
+    return Status(Code::kUnauthenticated, "KEY_REVOKED",
+                  "the token's root key '" + id + "' has been revoked");
+  std::optional<Bytes> blob = HexDecode(j.value("wrapped", ""));
+  if (!blob) return err::DataLoss("BAD_ROOT_KEY_RECORD", "root key record " + id + " is damaged");
+  const std::string context = WrapContext(id);
+  AIFS_ASSIGN_OR_RETURN(AesKey key,
+                        kms_.Unwrap(j.value("kms_key_id", ""), *blob, AsBytes(context)));
+  RootKey rk{id, Bytes(key.begin(), key.end())};
+  cache_[id] = rk;
+  return rk;
+}
+
+Result<RootKey> RootKeyStore::Current() {
+  std::string id;
+  {
+    std::lock_guard lock(mu_);
+    AIFS_ASSIGN_OR_RETURN(auto keys, ListLocked());
+    for (const RootKeyInfo& k : keys)
+      if (k.current) id = k.id;
+  }
+  if (id.empty())
+    return err::FailedPrecondition("NO_ROOT_KEY",
+                                   "the store has no usable token root key (aifs token rotate-root)");
+  return Get(id);
+}
+
+Result<RootKey> RootKeyStore::Rotate() {
+  std::lock_guard lock(mu_);
+  AIFS_ASSIGN_OR_RETURN(auto keys, ListLocked());
+  const std::string id = "r" + std::to_string(keys.empty() ? 1 : Serial(keys.back().id) + 1);
+  AesKey secret;
+  AIFS_RETURN_IF_ERROR(SecureRandom(secret));
+  const std::string context = WrapContext(id);
+  AIFS_ASSIGN_OR_RETURN(WrappedKey wrapped, kms_.Wrap(secret, AsBytes(context)));
+  nlohmann::json j = {{"id", id},
+                      {"created_unix_ns", NowUnixNanos()},
+                      {"revoked", false},
+                      {"kms_key_id", wrapped.key_id},
+                      {"wrapped", HexEncode(wrapped.blob)}};
+  AIFS_RETURN_IF_ERROR(RunTransaction(meta_, [&](MetaTxn& txn) -> Status {
+    AIFS_ASSIGN_OR_RETURN(auto existing, txn.Get(RecordKey(id)));
+    if (existing) return err::Aborted("TXN_CONFLICT", "root key " + id + " appeared meanwhile");
+    return txn.Put(RecordKey(id), j.dump());
+  }));
+  RootKey rk{id, Bytes(secret.begin(), secret.end())};
+  cache_[id] = rk;
+  return rk;
+}
+
+Status RootKeyStore::Revoke(const std::string& id) {
+  std::lock_guard lock(mu_);
+  AIFS_RETURN_IF_ERROR(RunTransaction(meta_, [&](MetaTxn& txn) -> Status {
+    AIFS_ASSIGN_OR_RETURN(auto raw, txn.Get(RecordKey(id)));
+    if (!raw) return err::NotFound("UNKNOWN_KEY", "no token root key '" + id + "'");
+    auto j = nlohmann::json::parse(*raw, nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+      return err::DataLoss("BAD_ROOT_KEY_RECORD", "root key record " + id + " is not JSON");
+    j["revoked"] = true;
+    return txn.Put(RecordKey(id), j.dump());
+  }));
+  cache_.erase(id);
+  return Status::Ok();
+}
+
+}  // namespace aifs::auth
