@@ -487,43 +487,6 @@ int main(int argc, char** argv) {
     set(true, [&](auto& api, auto& out) { return aifs::cli::Search(api, out, search); });
   });
 
-  // serve, events, health
-  aifs::server::ServerOptions serve;
-  int grace_ms = 10000;
-  auto* serve_cmd = app.add_subcommand("serve", "serve the data directory over gRPC");
-  serve_cmd->add_option("--listen", serve.listen, "address to listen on (port 0: any free port)");
-  serve_cmd->add_option("--tls-cert", serve.tls_cert_file, "server certificate (PEM): enables TLS");
-  serve_cmd->add_option("--tls-key", serve.tls_key_file, "server private key (PEM)");
-  serve_cmd->add_option("--tls-client-ca", serve.tls_client_ca_file,
-                        "require client certificates signed by this CA (mutual TLS)");
-  serve_cmd->add_option("--grace-ms", grace_ms, "on SIGTERM, time in-flight calls get to finish");
-  serve_cmd->callback([&] {
-    set(false, [&](auto& api, auto& out) -> Status {
-      auto& engine = dynamic_cast<aifs::Engine&>(api);
-      // A store made before tokens existed gets its first key and admin token now.
-      AIFS_ASSIGN_OR_RETURN(std::string made, aifs::cli::BootstrapTokens(engine, g.data_dir));
-      if (!made.empty())
-        std::cerr << "aifs: created the admin token in " << aifs::cli::AdminTokenPath(g.data_dir)
-                  << std::endl;
-      aifs::auth::RootKeyStore keys(*engine.store().meta, *engine.store().kms);
-      aifs::auth::TokenVerifier tokens(keys);
-      serve.tokens = &tokens;
-      return aifs::cli::Serve(api, out, serve, grace_ms);
-    });
-  });
-  aifs::cli::EventsArgs events;
-  auto* events_cmd = app.add_subcommand("events", "print the event log (and follow it)");
-  events_cmd->add_option("--ns", events.ns, "only this namespace");
-  events_cmd->add_option("--type", events.types,
-                         "only these types (asset_committed, asset_deleted, lineage_edge_added, "
-                         "snapshot_created, branch_moved, tag_created, ...)");
-  events_cmd->add_option("--after", events.after, "start after this sequence number");
-  events_cmd->add_flag("-f,--follow", events.follow, "keep printing new events");
-  events_cmd->add_option("--limit", events.limit, "stop after this many events");
-  events_cmd->callback([&] {
-    set(true, [&](auto& api, auto& out) { return aifs::cli::Events(api, out, events); });
-  });
-  app.add_subcommand("health", "probe the store's backends (exit 0: ready)")->callback([&] {
   // tokens
   aifs::cli::TokenArgs token_args;
   // Commands that need the store's root keys: embedded only.
@@ -586,6 +549,43 @@ int main(int argc, char** argv) {
     with_keys = [&](auto& engine, auto& out) { return aifs::cli::TokenKeys(engine, out); };
   });
 
+  // serve, events, health
+  aifs::server::ServerOptions serve;
+  int grace_ms = 10000;
+  auto* serve_cmd = app.add_subcommand("serve", "serve the data directory over gRPC");
+  serve_cmd->add_option("--listen", serve.listen, "address to listen on (port 0: any free port)");
+  serve_cmd->add_option("--tls-cert", serve.tls_cert_file, "server certificate (PEM): enables TLS");
+  serve_cmd->add_option("--tls-key", serve.tls_key_file, "server private key (PEM)");
+  serve_cmd->add_option("--tls-client-ca", serve.tls_client_ca_file,
+                        "require client certificates signed by this CA (mutual TLS)");
+  serve_cmd->add_option("--grace-ms", grace_ms, "on SIGTERM, time in-flight calls get to finish");
+  serve_cmd->callback([&] {
+    set(false, [&](auto& api, auto& out) -> Status {
+      auto& engine = dynamic_cast<aifs::Engine&>(api);
+      // A store made before tokens existed gets its first key and admin token now.
+      AIFS_ASSIGN_OR_RETURN(std::string made, aifs::cli::BootstrapTokens(engine, g.data_dir));
+      if (!made.empty())
+        std::cerr << "aifs: created the admin token in " << aifs::cli::AdminTokenPath(g.data_dir)
+                  << std::endl;
+      aifs::auth::RootKeyStore keys(*engine.store().meta, *engine.store().kms);
+      aifs::auth::TokenVerifier tokens(keys);
+      serve.tokens = &tokens;
+      return aifs::cli::Serve(api, out, serve, grace_ms);
+    });
+  });
+  aifs::cli::EventsArgs events;
+  auto* events_cmd = app.add_subcommand("events", "print the event log (and follow it)");
+  events_cmd->add_option("--ns", events.ns, "only this namespace");
+  events_cmd->add_option("--type", events.types,
+                         "only these types (asset_committed, asset_deleted, lineage_edge_added, "
+                         "snapshot_created, branch_moved, tag_created, ...)");
+  events_cmd->add_option("--after", events.after, "start after this sequence number");
+  events_cmd->add_flag("-f,--follow", events.follow, "keep printing new events");
+  events_cmd->add_option("--limit", events.limit, "stop after this many events");
+  events_cmd->callback([&] {
+    set(true, [&](auto& api, auto& out) { return aifs::cli::Events(api, out, events); });
+  });
+  app.add_subcommand("health", "probe the store's backends (exit 0: ready)")->callback([&] {
     set(true, [&](auto& api, auto& out) { return aifs::cli::Health(api, out); });
   });
 
@@ -619,9 +619,25 @@ int main(int argc, char** argv) {
     return Report(aifs::err::InvalidArgument(
                       "LOCAL_ONLY", "init and serve work on a data directory, not with --server"),
                   g);
+  if (remote && with_keys)
+    return Report(aifs::err::InvalidArgument(
+                      "LOCAL_ONLY", "minting and root keys work on the data directory, not with "
+                                    "--server (holders narrow tokens with `token attenuate`)"),
+                  g);
   if (init_cmd->parsed()) {
     Status st = aifs::Engine::Init(g.data_dir, init);
+    std::string admin;
+    if (st.ok()) {
+      // The first root key and the admin token: written to a 0600 file and
+      // shown this once.
+      auto engine = aifs::Engine::Open({.data_dir = g.data_dir, .threads = 1});
+      auto made = engine.ok() ? aifs::cli::BootstrapTokens(**engine, g.data_dir)
+                              : aifs::Result<std::string>(engine.status());
+      if (made.ok()) admin = *made;
+      st = made.status();
+    }
     if (st.ok() && !g.quiet) {
+      const std::string path = aifs::cli::AdminTokenPath(g.data_dir);
       if (g.json)
         std::cout << nlohmann::json{{"initialized", g.data_dir},
                                     {"admin_token", admin},
@@ -643,6 +659,9 @@ int main(int argc, char** argv) {
   out.progress = !g.json && !g.quiet && !g.no_progress && ::isatty(STDERR_FILENO);
   if (offline) return Report(offline(out), g);
   if (remote) {
+    auto resolved = aifs::cli::ResolveToken(token);
+    if (!resolved.ok()) return Report(resolved.status(), g);
+    g.remote.token = *resolved;
     auto api = aifs::ConnectRemote(g.remote);
     if (!api.ok()) return Report(api.status(), g);
     return Report(run(**api, out), g);
@@ -651,25 +670,6 @@ int main(int argc, char** argv) {
   auto engine = aifs::Engine::Open({.data_dir = g.data_dir, .read_only = read_only,
                                     .threads = g.threads});
   if (!engine.ok()) return Report(engine.status(), g);
-  return Report(run(**engine, out), g);
-  if (remote && with_keys)
-    return Report(aifs::err::InvalidArgument(
-                      "LOCAL_ONLY", "minting and root keys work on the data directory, not with "
-                                    "--server (holders narrow tokens with `token attenuate`)"),
-                  g);
-}
-    std::string admin;
-    if (st.ok()) {
-      // The first root key and the admin token: written to a 0600 file and
-      // shown this once.
-      auto engine = aifs::Engine::Open({.data_dir = g.data_dir, .threads = 1});
-      auto made = engine.ok() ? aifs::cli::BootstrapTokens(**engine, g.data_dir)
-                              : aifs::Result<std::string>(engine.status());
-      if (made.ok()) admin = *made;
-      st = made.status();
-    }
-      const std::string path = aifs::cli::AdminTokenPath(g.data_dir);
-    auto resolved = aifs::cli::ResolveToken(token);
-    if (!resolved.ok()) return Report(resolved.status(), g);
-    g.remote.token = *resolved;
   if (with_keys) return Report(with_keys(**engine, out), g);
+  return Report(run(**engine, out), g);
+}

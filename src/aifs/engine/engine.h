@@ -102,14 +102,14 @@ class Engine : public Api {
   Result<StoreDescription> DescribeStore() override;
   Result<GcReport> CollectGarbage(bool dry_run) override;
   Result<std::string> RotateKey() override;
-  Result<RewrapReport> RewrapKeys(const RewrapOptions& options,
-                                  const RewrapProgress& progress) override;
-
- private:
 
   // The store's backends, for the pieces that live beside the engine rather
   // than in it (token root keys: auth/root_keys.h).
   StoreContext& store() { return *ctx_; }
+  Result<RewrapReport> RewrapKeys(const RewrapOptions& options,
+                                  const RewrapProgress& progress) override;
+
+ private:
   explicit Engine(std::unique_ptr<StoreContext> ctx)
       : ctx_(std::move(ctx)), snapshots_(*ctx_), vectors_(*ctx_) {}
   Result<store::v1::AssetRecord> LoadAsset(const std::string& ns, const AssetId& id);
