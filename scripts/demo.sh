@@ -93,8 +93,10 @@ export AIFS_TOKEN=@$AIFS_DATA/admin.token
 RO=$(AIFS_SERVER= $AIFS token mint --ns default --ops get,list --expires 10m)
 $AIFS token inspect "$RO"
 $AIFS --token "$RO" ls > /dev/null && echo "read-only token: ls allowed"
-$AIFS --token "$RO" put "$work/model.bin" 2>&1 | grep -o 'PERMISSION_DENIED OPERATION_NOT_ALLOWED' ||
-  { echo "read-only token could put" >&2; exit 1; }
+if $AIFS --token "$RO" put "$work/model.bin" 2> "$work/denied"; then
+  echo "read-only token could put" >&2; exit 1
+fi
+grep -o 'PERMISSION_DENIED OPERATION_NOT_ALLOWED' "$work/denied"
 $AIFS health
 R=$(head -c 3000000 /dev/urandom | tee "$work/remote.bin" | $AIFS put - --meta via=grpc)
 [ "$R" = "$(b3sum --no-names "$work/remote.bin")" ] && echo "remote put: ID matches b3sum"
