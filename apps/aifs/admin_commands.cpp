@@ -102,6 +102,7 @@ Status NsPolicy(Api& api, const Output& out, const PolicyArgs& args) {
   if (args.keep_snapshots) p.keep_snapshots = *args.keep_snapshots;
   if (args.keep_seconds) p.keep_snapshot_seconds = *args.keep_seconds;
   if (args.kms_key) p.kms_key_id = *args.kms_key;
+  if (args.quarantine_embeddings) p.quarantine_embeddings = *args.quarantine_embeddings;
   AIFS_ASSIGN_OR_RETURN(ns, api.SetNamespacePolicy(args.ns, p));
   nlohmann::json j = {{"namespace", ns.name},
                       {"max_logical_bytes", ns.policy.max_logical_bytes},
@@ -111,7 +112,8 @@ Status NsPolicy(Api& api, const Output& out, const PolicyArgs& args) {
                       {"keep_snapshots", ns.policy.keep_snapshots},
                       {"keep_snapshot_seconds", ns.policy.keep_snapshot_seconds},
                       {"kms_key", ns.policy.kms_key_id.empty() ? "current"
-                                                               : ns.policy.kms_key_id}};
+                                                               : ns.policy.kms_key_id},
+                      {"quarantine_embeddings", ns.policy.quarantine_embeddings}};
   if (out.json) {
     std::cout << j.dump(2) << "\n";
   } else if (!out.quiet) {

@@ -39,6 +39,7 @@ struct PolicyArgs {
   std::optional<uint32_t> keep_snapshots;
   std::optional<int64_t> keep_seconds;
   std::optional<std::string> kms_key;  // "" goes back to the current key
+  std::optional<bool> quarantine_embeddings;
 };
 Status NsPolicy(Api& api, const Output& out, const PolicyArgs& args);
 // Prints each step as it finishes; with `history`, the audit log instead.

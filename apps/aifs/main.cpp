@@ -142,6 +142,8 @@ int main(int argc, char** argv) {
                         "pruning keeps snapshots younger than this (0: no age limit)");
   ns_policy->add_option("--kms-key", policy.kms_key,
                         "KMS key wrapping new chunks' data keys (\"\": the current key)");
+  ns_policy->add_option("--quarantine-embeddings", policy.quarantine_embeddings,
+                        "hold new vectors out of search until approved (true/false)");
   ns_policy->callback([&] {
     set(false, [&](auto& api, auto& out) { return aifs::cli::NsPolicy(api, out, policy); });
   });
@@ -471,6 +473,28 @@ int main(int argc, char** argv) {
   space_ls->callback([&] {
     set(true, [&](auto& api, auto& out) { return aifs::cli::SpaceList(api, out, ns_opt); });
   });
+  aifs::cli::ReviewArgs review;
+  auto* space_pending = space_cmd->add_subcommand("pending", "vectors held in quarantine");
+  space_pending->add_option("--space", review.space, "only this space");
+  space_pending->add_option("--ns", review.ns, "namespace (default: default)");
+  space_pending->callback([&] {
+    set(true, [&](auto& api, auto& out) { return aifs::cli::SpacePending(api, out, review); });
+  });
+  for (const bool approve : {true, false}) {
+    auto* c = space_cmd->add_subcommand(approve ? "approve" : "reject",
+                                        approve ? "make quarantined vectors searchable"
+                                                : "delete quarantined vectors");
+    c->add_option("ids", review.ids, "asset IDs (or --all)");
+    c->add_flag("--all", review.all, "every pending vector");
+    c->add_option("--space", review.space, "only this space");
+    c->add_option("--ns", review.ns, "namespace (default: default)");
+    c->callback([&, approve] {
+      if (review.all == !review.ids.empty())
+        throw CLI::ValidationError(approve ? "approve" : "reject", "give asset IDs or --all");
+      review.approve = approve;
+      set(false, [&](auto& api, auto& out) { return aifs::cli::SpaceReview(api, out, review); });
+    });
+  }
   aifs::cli::SearchArgs search;
   auto* search_cmd = app.add_subcommand("search", "k nearest assets by vector");
   auto* by_vector = search_cmd->add_option("--vector", search.vector_file, "query .npy (float32)");
@@ -480,6 +504,8 @@ int main(int argc, char** argv) {
   search_cmd->add_option("--space", search.space, "space (default: the namespace's only one)");
   search_cmd->add_option("--ef", search.ef, "HNSW candidate list (default: planner)");
   search_cmd->add_option("--where", search.where, "metadata filter (as for ls; repeatable)");
+  search_cmd->add_option("--as-of", search.as_of,
+                         "snapshot ID, branch or tag: only its assets are eligible");
   search_cmd->add_option("--ns", search.ns, "namespace (default: default)");
   search_cmd->callback([&] {
     if (search.vector_file.empty() && search.like.empty())

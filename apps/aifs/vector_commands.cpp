@@ -67,10 +67,12 @@ Status SpaceList(Api& api, const Output& out, const std::string& ns) {
       j.push_back({{"space", s.name},
                    {"dim", s.dim},
                    {"metric", std::string(MetricName(s.metric))},
-                   {"vectors", s.vectors}});
+                   {"vectors", s.vectors},
+                   {"pending", s.pending}});
     else
       std::cout << s.name << "\t" << s.dim << "\t" << MetricName(s.metric) << "\t" << s.vectors
-                << " vectors\n";
+                << " vectors" << (s.pending ? "\t" + std::to_string(s.pending) + " pending" : "")
+                << "\n";
   }
   if (out.json) std::cout << j.dump(2) << "\n";
   return Status::Ok();
@@ -98,15 +100,49 @@ Status Search(Api& api, const Output& out, const SearchArgs& args) {
   q.k = args.k;
   q.ef = args.ef;
   AIFS_ASSIGN_OR_RETURN(q.filters, ParseWhere(args.where));
+  q.as_of = args.as_of;
   AIFS_ASSIGN_OR_RETURN(VectorResult r, api.VectorSearch(q));
   if (out.json) {
     nlohmann::json hits = nlohmann::json::array();
-    for (const VectorHit& h : r.hits) hits.push_back({{"id", h.id.ToHex()}, {"score", h.score}});
+    for (const VectorHit& h : r.hits) {
+      nlohmann::json hit = {{"id", h.id.ToHex()}, {"score", h.score}};
+      if (h.source) hit["source"] = h.source->ToHex();
+      hits.push_back(hit);
+    }
     std::cout << nlohmann::json{{"space", q.space}, {"plan", r.plan}, {"hits", hits}}.dump(2)
               << "\n";
     return Status::Ok();
   }
-  for (const VectorHit& h : r.hits) std::cout << h.id.ToHex() << "\t" << h.score << "\n";
+  for (const VectorHit& h : r.hits)
+    std::cout << h.id.ToHex() << "\t" << h.score
+              << (h.source ? "\tsource " + h.source->ToHex() : "") << "\n";
+  return Status::Ok();
+}
+
+Status SpacePending(Api& api, const Output& out, const ReviewArgs& args) {
+  AIFS_ASSIGN_OR_RETURN(auto pending, api.ListPendingEmbeddings(NsOrDefault(args.ns), args.space, 0));
+  nlohmann::json j = nlohmann::json::array();
+  for (const PendingEmbedding& p : pending) {
+    if (out.json)
+      j.push_back({{"id", p.id.ToHex()}, {"space", p.space}});
+    else
+      std::cout << p.id.ToHex() << "\t" << p.space << "\n";
+  }
+  if (out.json) std::cout << j.dump(2) << "\n";
+  return Status::Ok();
+}
+
+Status SpaceReview(Api& api, const Output& out, const ReviewArgs& args) {
+  EmbeddingReview review{NsOrDefault(args.ns), args.space, {}, args.approve};
+  for (const std::string& s : args.ids) {
+    AIFS_ASSIGN_OR_RETURN(AssetId id, AssetId::Parse(s));
+    review.ids.push_back(id);
+  }
+  AIFS_ASSIGN_OR_RETURN(uint64_t n, api.ReviewEmbeddings(review));
+  if (out.json)
+    std::cout << nlohmann::json{{"reviewed", n}, {"approved", args.approve}}.dump(2) << "\n";
+  else if (!out.quiet)
+    std::cout << (args.approve ? "approved " : "rejected ") << n << "\n";
   return Status::Ok();
 }
 

@@ -22,8 +22,20 @@ struct SearchArgs {
   size_t k = 10;
   size_t ef = 0;
   std::vector<std::string> where;
+  std::string as_of;
 };
 Status Search(Api& api, const Output& out, const SearchArgs& args);
+
+// `aifs space pending|approve|reject`: the quarantine.
+struct ReviewArgs {
+  std::string ns;
+  std::string space;
+  std::vector<std::string> ids;
+  bool all = false;
+  bool approve = true;
+};
+Status SpacePending(Api& api, const Output& out, const ReviewArgs& args);
+Status SpaceReview(Api& api, const Output& out, const ReviewArgs& args);
 
 // A float32/float64 .npy of shape (dim,) or (1, dim) as floats.
 Result<std::vector<float>> LoadVectorNpy(const std::string& path);

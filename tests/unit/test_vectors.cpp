@@ -8,6 +8,8 @@
 #include <random>
 #include <set>
 
+#include "aifs/kinds/embed.h"
+#include "aifs/server/rate_limiter.h"
 #include "test_util.h"
 
 namespace aifs::test {
@@ -97,10 +99,7 @@ TEST_F(VectorTest, RecallAgainstExactSearchForEveryMetric) {
                   1e-3f * std::max(1.0f, std::abs(r.hits[0].score)));
     }
     const double recall = double(found) / (10.0 * queries.size());
-    // Inner product is not a metric and HNSW walks it less well on vectors
-    // of varying norm; the MIPS-to-L2 reduction that would fix this is not
-    // built yet (see the issue notes), so its bar is lower for now.
-    EXPECT_GE(recall, metric == VectorMetric::kInnerProduct ? 0.90 : 0.95) << name;
+    EXPECT_GE(recall, 0.95) << name;
   }
 }
 
@@ -285,6 +284,196 @@ TEST_F(VectorTest, BadSpacesVectorsAndQueriesAreRefused) {
   AIFS_EXPECT_STATUS(
       engine().VectorSearch({.space = "s", .like = IdOf(ToBytes("nothing"))}).status(), kNotFound,
       "VECTOR_NOT_FOUND");
+}
+
+TEST_F(VectorTest, InnerProductOverGrowingNormsRebuildsAndStaysExact) {
+  // Vectors whose norms grow 5x over the inserts: each larger norm makes the
+  // index rebuild its MIPS-to-L2 reduction (about 7 times here). Scores must
+  // stay exact and recall hold across a restart (the bound is checkpointed).
+  // A wide norm spread puts the answers among a few sparse vectors, which the
+  // reduced graph walks less well: measured 0.79 at ef 64, 0.955 at 200,
+  // 0.97 at 400 (docs/vector-search.md).
+  ASSERT_TRUE(engine().CreateSpace("default", {"ip", 24, VectorMetric::kInnerProduct}).ok());
+  auto vectors = Clustered(2000, 24, 31);
+  for (size_t i = 0; i < vectors.size(); ++i)
+    for (float& x : vectors[i]) x *= 0.04f * float(5 + i / 100);  // norms grow ~5x
+  auto ids = Fill(vectors, "ip");
+  const auto queries = Clustered(40, 24, 32);
+  auto recall = [&] {
+    size_t found = 0;
+    for (const auto& q : queries) {
+      auto r = MustSearch({.space = "ip", .vector = q, .k = 10, .ef = 400});
+      std::set<AssetId> got;
+      for (const auto& h : r.hits) got.insert(h.id);
+      for (size_t i : Exact(vectors, q, 10, VectorMetric::kInnerProduct)) found += got.count(ids[i]);
+      const size_t top = std::find(ids.begin(), ids.end(), r.hits[0].id) - ids.begin();
+      EXPECT_NEAR(r.hits[0].score, Similarity(VectorMetric::kInnerProduct, q, vectors[top]),
+                  1e-3f * std::max(1.0f, std::abs(r.hits[0].score)));
+    }
+    return double(found) / (10.0 * queries.size());
+  };
+  EXPECT_GE(recall(), 0.95);
+  Reopen();
+  EXPECT_GE(recall(), 0.95);
+}
+
+TEST_F(VectorTest, AsOfSearchSeesOnlyTheSnapshotsAssets) {
+  ASSERT_TRUE(engine().CreateSpace("default", {"s", 8, VectorMetric::kL2}).ok());
+  const auto vectors = Clustered(300, 8, 41);
+  std::vector<std::vector<float>> first(vectors.begin(), vectors.begin() + 200);
+  auto ids = Fill(first);
+  auto snap = engine().CreateSnapshot("default", nullptr);
+  ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+  ASSERT_TRUE(engine().CreateBranch("default", "train", snap->id.ToHex(), "test").ok());
+  // Later: 100 more assets (the nearest to every query among them), and 20
+  // of the snapshot's assets deleted.
+  for (size_t i = 200; i < 300; ++i) {
+    PutOptions o;
+    o.embeddings = {{"s", vectors[i]}};
+    auto r = PutBytes(engine(), ToBytes("later " + std::to_string(i)), o);
+    ASSERT_TRUE(r.ok());
+    ids.push_back(r->asset.id);
+  }
+  std::set<AssetId> deleted;
+  for (size_t i = 0; i < 200; i += 10) {
+    AIFS_ASSERT_OK(engine().DeleteAsset("default", ids[i]));
+    deleted.insert(ids[i]);
+  }
+  auto eligible = [&](size_t i) { return i < 200 && i % 10 != 0; };
+  for (const std::string& ref : {snap->id.ToHex(), std::string("train")}) {
+    for (size_t qi = 200; qi < 300; qi += 25) {
+      auto r = MustSearch({.space = "s", .vector = vectors[qi], .k = 10, .as_of = ref});
+      const auto exact = Exact(vectors, vectors[qi], 10, VectorMetric::kL2, eligible);
+      ASSERT_EQ(r.hits.size(), exact.size()) << r.plan;
+      size_t found = 0;
+      for (const auto& h : r.hits) {
+        const size_t i = std::find(ids.begin(), ids.end(), h.id) - ids.begin();
+        ASSERT_LT(i, ids.size());
+        EXPECT_TRUE(eligible(i)) << "hit " << i << " is not in the snapshot (or was deleted)";
+        found += std::count(exact.begin(), exact.end(), i);
+      }
+      EXPECT_GE(found, 9u) << ref;
+    }
+  }
+  // Without as_of the later assets win.
+  auto now = MustSearch({.space = "s", .vector = vectors[250], .k = 1});
+  EXPECT_EQ(now.hits[0].id, ids[250]);
+  AIFS_EXPECT_STATUS(
+      engine().VectorSearch({.space = "s", .vector = vectors[0], .as_of = "no-such-branch"}).status(),
+      kNotFound, "REF_NOT_FOUND");
+}
+
+TEST_F(VectorTest, QuarantineHoldsNewVectorsUntilReviewed) {
+  ASSERT_TRUE(engine().CreateSpace("default", {"s", 4, VectorMetric::kCosine}).ok());
+  NamespacePolicy p;
+  p.quarantine_embeddings = true;
+  ASSERT_TRUE(engine().SetNamespacePolicy("default", p).ok());
+  auto put = [&](const std::string& content, std::vector<float> v) {
+    PutOptions o;
+    o.embeddings = {{"s", std::move(v)}};
+    auto r = PutBytes(engine(), ToBytes(content), o);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? r->asset.id : AssetId();
+  };
+  const AssetId a = put("a", {1, 0, 0, 0}), b = put("b", {0, 1, 0, 0}), c = put("c", {0, 0, 1, 0});
+  auto hits = [&](std::vector<float> q) { return MustSearch({.space = "s", .vector = q, .k = 5}).hits; };
+  EXPECT_TRUE(hits({1, 0, 0, 0}).empty()) << "quarantined vectors are searchable";
+  auto spaces = engine().ListSpaces("default");
+  ASSERT_TRUE(spaces.ok());
+  EXPECT_EQ((*spaces)[0].pending, 3u);
+  EXPECT_EQ((*spaces)[0].vectors, 0u);
+  auto pending = engine().ListPendingEmbeddings("default", "", 0);
+  ASSERT_TRUE(pending.ok());
+  EXPECT_EQ(pending->size(), 3u);
+
+  auto approved = engine().ReviewEmbeddings({.ns = "default", .ids = {a}, .approve = true});
+  ASSERT_TRUE(approved.ok());
+  EXPECT_EQ(*approved, 1u);
+  auto found = hits({1, 0, 0, 0});
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].id, a);
+  AIFS_ASSERT_OK(engine().ReviewEmbeddings({.ns = "default", .ids = {b}, .approve = false}).status());
+  AIFS_EXPECT_STATUS(engine().ReviewEmbeddings({.ns = "default", .ids = {b}}).status(), kNotFound,
+                     "NOT_PENDING");
+  // Deleting an asset drops its held vector too.
+  AIFS_ASSERT_OK(engine().DeleteAsset("default", c));
+  pending = engine().ListPendingEmbeddings("default", "s", 0);
+  ASSERT_TRUE(pending.ok());
+  EXPECT_TRUE(pending->empty());
+  // Rejected stays out; a re-put under the policy is held again.
+  EXPECT_EQ(hits({0, 1, 0, 0}).size(), 1u);  // only a
+  put("b", {0, 1, 0, 0});
+  EXPECT_EQ(engine().ListPendingEmbeddings("default", "", 0)->size(), 1u);
+  auto all = engine().ReviewEmbeddings({.ns = "default"});
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(*all, 1u);
+  EXPECT_EQ(hits({0, 1, 0, 0})[0].id, b);
+  // Policy off: new vectors are searchable at once.
+  p.quarantine_embeddings = false;
+  ASSERT_TRUE(engine().SetNamespacePolicy("default", p).ok());
+  const AssetId d = put("d", {0, 0, 0, 1});
+  EXPECT_EQ(hits({0, 0, 0, 1})[0].id, d);
+}
+
+TEST_F(VectorTest, EmbedAssetsAreIndexedPointingAtTheirSource) {
+  ASSERT_TRUE(engine().CreateSpace("default", {"clip", 4, VectorMetric::kCosine}).ok());
+  auto source = PutBytes(engine(), ToBytes("a picture"));
+  ASSERT_TRUE(source.ok());
+  auto put_embed = [&](const std::string& model, std::vector<std::vector<float>> vectors,
+                       std::optional<AssetId> src) {
+    EmbedRecord rec;
+    rec.model = model;
+    rec.dim = static_cast<uint32_t>(vectors[0].size());
+    rec.vectors = std::move(vectors);
+    if (src) rec.source = src->bytes();
+    Bytes buf;
+    EXPECT_TRUE(EncodeEmbed(rec, buf).ok());
+    PutOptions o;
+    o.kind = AssetKind::kEmbed;
+    return PutBytes(engine(), buf, o);
+  };
+  auto embed = put_embed("clip", {{1, 2, 3, 4}}, source->asset.id);
+  ASSERT_TRUE(embed.ok()) << embed.status().ToString();
+  auto r = MustSearch({.space = "clip", .vector = {1, 2, 3, 4}, .k = 3});
+  ASSERT_EQ(r.hits.size(), 1u);
+  EXPECT_EQ(r.hits[0].id, embed->asset.id);
+  ASSERT_TRUE(r.hits[0].source.has_value());
+  EXPECT_EQ(*r.hits[0].source, source->asset.id);
+  EXPECT_NEAR(r.hits[0].score, 1.0f, 1e-5f);
+  // A model without a space is stored, not indexed; a space of another
+  // dimension refuses the asset (nothing becomes visible).
+  ASSERT_TRUE(put_embed("other-model", {{1, 0}}, std::nullopt).ok());
+  const uint64_t assets = MustNs().asset_count;
+  AIFS_EXPECT_STATUS(put_embed("clip", {{1, 0, 0}}, std::nullopt).status(), kInvalidArgument,
+                     "DIMENSION_MISMATCH");
+  EXPECT_EQ(MustNs().asset_count, assets);
+  // The source survives a restart (the index checkpoint keeps it).
+  Reopen();
+  r = MustSearch({.space = "clip", .vector = {1, 2, 3, 4}, .k = 3});
+  ASSERT_EQ(r.hits.size(), 1u);
+  EXPECT_EQ(r.hits[0].source, source->asset.id);
+  // Deleting the Embed asset removes its vector.
+  AIFS_ASSERT_OK(engine().DeleteAsset("default", embed->asset.id));
+  EXPECT_TRUE(MustSearch({.space = "clip", .vector = {1, 2, 3, 4}}).hits.empty());
+}
+
+TEST(RateLimiterTest, TokenBucketPerCaller) {
+  using namespace std::chrono_literals;
+  server::RateLimiter limiter({.per_second = 10, .burst = 3});
+  const auto t0 = server::RateLimiter::Clock::now();
+  std::chrono::milliseconds wait{0};
+  for (int i = 0; i < 3; ++i) AIFS_EXPECT_OK(limiter.Admit("alice", &wait, t0));
+  AIFS_EXPECT_STATUS(limiter.Admit("alice", &wait, t0), kResourceExhausted, "RATE_LIMITED");
+  EXPECT_EQ(wait, 100ms);  // one token every 100 ms
+  AIFS_EXPECT_OK(limiter.Admit("bob", &wait, t0));  // buckets are per caller
+  AIFS_EXPECT_STATUS(limiter.Admit("alice", &wait, t0 + 50ms), kResourceExhausted, "RATE_LIMITED");
+  EXPECT_EQ(wait, 50ms);
+  AIFS_EXPECT_OK(limiter.Admit("alice", &wait, t0 + 100ms));
+  // A long pause refills to the burst, never beyond.
+  for (int i = 0; i < 3; ++i) AIFS_EXPECT_OK(limiter.Admit("alice", &wait, t0 + 10s));
+  AIFS_EXPECT_STATUS(limiter.Admit("alice", &wait, t0 + 10s), kResourceExhausted, "RATE_LIMITED");
+  server::RateLimiter unlimited({});
+  for (int i = 0; i < 1000; ++i) AIFS_EXPECT_OK(unlimited.Admit("x", &wait, t0));
 }
 
 }  // namespace

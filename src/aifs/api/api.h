@@ -118,6 +118,13 @@ class Api {
                                              const EmbeddingSpace& space) = 0;
   virtual Result<std::vector<EmbeddingSpace>> ListSpaces(const std::string& ns) = 0;
   virtual Result<VectorResult> VectorSearch(const VectorQuery& query) = 0;
+  // Quarantine (NamespacePolicy.quarantine_embeddings): list the held
+  // vectors (`space` empty: of every space), approve or reject them; returns
+  // how many were reviewed.
+  virtual Result<std::vector<PendingEmbedding>> ListPendingEmbeddings(const std::string& ns,
+                                                                      const std::string& space,
+                                                                      size_t limit) = 0;
+  virtual Result<uint64_t> ReviewEmbeddings(const EmbeddingReview& review) = 0;
 
   // Maintenance
   // Every run (dry runs too) is kept in an audit log, oldest first.

@@ -31,6 +31,9 @@ struct NamespacePolicy {
   uint32_t keep_snapshots = 0;
   int64_t keep_snapshot_seconds = 0;
   std::string kms_key_id;  // new chunks' data keys are wrapped by this key; "": the current one
+  // New vectors wait in quarantine, out of search, until an admin approves
+  // them (ReviewEmbeddings).
+  bool quarantine_embeddings = false;
   bool operator==(const NamespacePolicy&) const = default;
 };
 
@@ -91,6 +94,22 @@ struct EmbeddingSpace {
   uint32_t dim = 0;
   VectorMetric metric = VectorMetric::kCosine;
   uint64_t vectors = 0;  // indexed now (filled by ListSpaces)
+  uint64_t pending = 0;  // held in quarantine (filled by ListSpaces)
+};
+
+// A vector held in quarantine.
+struct PendingEmbedding {
+  AssetId id;
+  std::string space;
+};
+
+// Approve (make searchable) or reject (delete) quarantined vectors: those of
+// `ids` (all pending ones when empty), in `space` (every space when empty).
+struct EmbeddingReview {
+  std::string ns = "default";
+  std::string space;
+  std::vector<AssetId> ids;
+  bool approve = true;
 };
 
 // A vector attached to an asset at put time.
@@ -144,11 +163,15 @@ struct VectorQuery {
   size_t k = 10;
   size_t ef = 0;                 // HNSW candidate list; 0: the planner picks
   std::vector<MetaFilter> filters;  // all must match
+  // A snapshot ID, branch or tag: only assets in that snapshot are eligible
+  // (that still exist: a delete removes an asset's vectors everywhere).
+  std::string as_of;
 };
 
 struct VectorHit {
   AssetId id;
   float score = 0;
+  std::optional<AssetId> source;  // an Embed asset's hit: the asset its vector describes
 };
 
 struct VectorResult {

@@ -567,6 +567,27 @@ class RemoteApi final : public Api {
     return FromProto(resp);
   }
 
+  Result<std::vector<PendingEmbedding>> ListPendingEmbeddings(const std::string& ns,
+                                                              const std::string& space,
+                                                              size_t limit) override {
+    v1::ListPendingEmbeddingsRequest req;
+    req.set_ns(ns);
+    req.set_space(space);
+    req.set_limit(static_cast<uint32_t>(std::min<size_t>(limit, UINT32_MAX)));
+    v1::ListPendingEmbeddingsResponse resp;
+    AIFS_RETURN_IF_ERROR(
+        Call(*conn_->admin, &v1::Admin::Stub::ListPendingEmbeddings, req, &resp));
+    return All<PendingEmbedding>(resp.pending());
+  }
+
+  Result<uint64_t> ReviewEmbeddings(const EmbeddingReview& review) override {
+    v1::ReviewEmbeddingsRequest req;
+    ToProto(review, &req);
+    v1::ReviewEmbeddingsResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*conn_->admin, &v1::Admin::Stub::ReviewEmbeddings, req, &resp));
+    return resp.reviewed();
+  }
+
   Result<std::string> RotateKey() override {
     v1::RotateKeyResponse resp;
     AIFS_RETURN_IF_ERROR(Call(*conn_->admin, &v1::Admin::Stub::RotateKey, v1::Empty(), &resp));

@@ -167,6 +167,7 @@ Status EngineAssetWriter::WaitForTasks() {
 // and the declared size, ID and kind encoding are checked.
 Status EngineAssetWriter::Finish() {
   Status st = validator_ ? validator_->Finish() : Status::Ok();
+  if (st.ok() && validator_) staged_.indexable = validator_->Indexable();
   if (st.ok()) st = CutChunks(/*at_eof=*/true);
   if (st.ok()) st = WaitForTasks();
   if (!st.ok()) return st;

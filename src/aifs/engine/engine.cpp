@@ -251,6 +251,7 @@ Result<NamespaceInfo> Engine::SetNamespacePolicy(const std::string& name,
     p->set_keep_snapshots(policy.keep_snapshots);
     p->set_keep_snapshot_seconds(policy.keep_snapshot_seconds);
     p->set_kms_key_id(policy.kms_key_id);
+    p->set_quarantine_embeddings(policy.quarantine_embeddings);
     out = *rec;
     return PutRecord(txn, key, *rec);
   }));
@@ -411,8 +412,10 @@ Status Engine::DeleteAsset(const std::string& ns, const AssetId& id, bool force)
     std::vector<std::string> vector_keys;
     AIFS_RETURN_IF_ERROR(ctx_->meta->Scan(spaces, PrefixEnd(spaces),
                                           [&](std::string_view k, std::string_view) {
-                                            vector_keys.push_back(keys::Vector(
-                                                ns, k.substr(spaces.size()), id.bytes()));
+                                            const auto space = k.substr(spaces.size());
+                                            vector_keys.push_back(keys::Vector(ns, space, id.bytes()));
+                                            vector_keys.push_back(
+                                                keys::PendingVector(ns, space, id.bytes()));
                                             return true;
                                           }));
     for (const auto& k : vector_keys) AIFS_RETURN_IF_ERROR(txn.Delete(k));
@@ -663,7 +666,19 @@ Result<std::vector<EmbeddingSpace>> Engine::ListSpaces(const std::string& ns) {
   return vectors_.ListSpaces(ns);
 }
 Result<VectorResult> Engine::VectorSearch(const VectorQuery& query) {
-  return vectors_.Search(query);
+  if (query.as_of.empty()) return vectors_.Search(query);
+  AIFS_RETURN_IF_ERROR(ValidateNamespaceName(query.ns));
+  AIFS_ASSIGN_OR_RETURN(auto members, snapshots_.Members(query.ns, query.as_of));
+  return vectors_.Search(query, members.get());
+}
+Result<std::vector<PendingEmbedding>> Engine::ListPendingEmbeddings(const std::string& ns,
+                                                                    const std::string& space,
+                                                                    size_t limit) {
+  return vectors_.ListPending(ns, space, limit);
+}
+Result<uint64_t> Engine::ReviewEmbeddings(const EmbeddingReview& review) {
+  AIFS_RETURN_IF_ERROR(RequireWritable());
+  return vectors_.Review(review);
 }
 
 Result<std::string> Engine::RotateKey() {

@@ -99,6 +99,10 @@ class Engine : public Api {
   Result<EmbeddingSpace> CreateSpace(const std::string& ns, const EmbeddingSpace& space) override;
   Result<std::vector<EmbeddingSpace>> ListSpaces(const std::string& ns) override;
   Result<VectorResult> VectorSearch(const VectorQuery& query) override;
+  Result<std::vector<PendingEmbedding>> ListPendingEmbeddings(const std::string& ns,
+                                                              const std::string& space,
+                                                              size_t limit) override;
+  Result<uint64_t> ReviewEmbeddings(const EmbeddingReview& review) override;
   Result<StoreDescription> DescribeStore() override;
   Result<GcReport> CollectGarbage(bool dry_run) override;
   Result<std::string> RotateKey() override;

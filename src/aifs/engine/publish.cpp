@@ -95,6 +95,7 @@ AssetRecord NewAssetRecord(const StagedAsset& a) {
     ref->set_hash(c.hash.data(), c.hash.size());
     ref->set_length(c.length);
   }
+  if (a.indexable && a.indexable->source) rec.set_embed_source(std::string(AsChars(a.indexable->source->bytes())));
   for (const ParentRef& p : a.options.parents) {
     auto* edge = rec.add_parents();
     edge->set_parent(p.parent.bytes().data(), p.parent.bytes().size());
@@ -103,6 +104,34 @@ AssetRecord NewAssetRecord(const StagedAsset& a) {
   }
   rec.set_created_unix_ns(NowUnixNanos());
   return rec;
+}
+
+// Writes the asset's vectors: those attached to the put, and the one an
+// Embed asset offers when its namespace has a space named after its model.
+// A quarantining namespace holds them out of search (vq/). Returns whether
+// the index has anything new to pick up.
+Result<bool> WriteVectors(MetaTxn& txn, const NamespaceRecord& ns, const StagedAsset& a) {
+  const bool hold = ns.policy().quarantine_embeddings();
+  auto put = [&](const std::string& space, std::span<const float> values) {
+    return txn.Put(hold ? keys::PendingVector(ns.name(), space, a.id.bytes())
+                        : keys::Vector(ns.name(), space, a.id.bytes()),
+                   EncodeVector(values));
+  };
+  for (const Embedding& e : a.options.embeddings) AIFS_RETURN_IF_ERROR(put(e.space, e.values));
+  bool offered = false;
+  if (a.indexable) {
+    AIFS_ASSIGN_OR_RETURN(auto space,
+                          LoadRecord<store::v1::SpaceRecord>(
+                              txn, keys::Space(ns.name(), a.indexable->space), "space"));
+    if (space) {
+      AIFS_RETURN_IF_ERROR(CheckVector("the Embed asset's vector for space '" + space->name() + "'",
+                                       a.indexable->values, space->dim(),
+                                       static_cast<VectorMetric>(space->metric())));
+      AIFS_RETURN_IF_ERROR(put(space->name(), a.indexable->values));
+      offered = true;
+    }
+  }
+  return !hold && (offered || !a.options.embeddings.empty());
 }
 
 }  // namespace
@@ -154,15 +183,13 @@ Status PublishAssets(StoreContext& ctx, const std::vector<const StagedAsset*>& a
       const std::string asset_key = keys::Asset(ns, a.id.bytes());
       AIFS_ASSIGN_OR_RETURN(auto existing, LoadRecord<AssetRecord>(txn, asset_key, "asset"));
       AssetRecord rec;
-      for (const Embedding& e : a.options.embeddings)
-        AIFS_RETURN_IF_ERROR(txn.Put(keys::Vector(ns, e.space, a.id.bytes()), EncodeVector(e.values)));
+      AIFS_ASSIGN_OR_RETURN(const bool vectors, WriteVectors(txn, *ns_rec, a));
       if (existing) {
         // Same bytes, same asset: nothing new is stored, the first record
         // stays; vectors given now are added (or replace older ones).
         rec = std::move(*existing);
         for (const auto& o : a.WrittenObjects()) unused.push_back(o);
-        if (!a.options.embeddings.empty())
-          EmitEvent(txn, {.type = EventType::kIndexUpdated, .ns = ns, .asset = a.id});
+        if (vectors) EmitEvent(txn, {.type = EventType::kIndexUpdated, .ns = ns, .asset = a.id});
       } else {
         AIFS_RETURN_IF_ERROR(CheckQuota(*ns_rec, a.size, 1));
         AIFS_RETURN_IF_ERROR(ReferenceChunks(txn, ns, a, *ns_rec, result, unused));

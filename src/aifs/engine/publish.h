@@ -10,6 +10,7 @@
 
 #include "aifs/api/types.h"
 #include "aifs/engine/store_context.h"
+#include "aifs/kinds/kind_validator.h"
 
 namespace aifs {
 
@@ -26,6 +27,7 @@ struct StagedAsset {
   AssetId id;
   uint64_t size = 0;
   std::deque<StagedChunk> chunks;  // deque: pool tasks hold references into it
+  std::optional<IndexableVector> indexable;  // from the kind (Embed assets)
 
   std::vector<std::string> WrittenObjects() const;
 };

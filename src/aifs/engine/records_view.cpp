@@ -54,36 +54,37 @@ NamespaceInfo ToNamespaceInfo(const store::v1::NamespaceRecord& rec) {
   info.policy.keep_snapshots = p.keep_snapshots();
   info.policy.keep_snapshot_seconds = p.keep_snapshot_seconds();
   info.policy.kms_key_id = p.kms_key_id();
+  info.policy.quarantine_embeddings = p.quarantine_embeddings();
   return info;
 }
 
-bool MatchesMetadata(const store::v1::AssetRecord& rec, const std::vector<MetaFilter>& filters) {
-  for (const MetaFilter& f : filters) {
-    auto it = rec.metadata().find(f.key);
-    if (it == rec.metadata().end()) return false;
-    const std::string& v = it->second;
-    switch (f.op) {
-      case MetaFilter::Op::kEquals:
-        if (v != f.value) return false;
-        break;
-      case MetaFilter::Op::kPrefix:
-        if (!std::string_view(v).starts_with(f.value)) return false;
-        break;
-      case MetaFilter::Op::kExists:
-        break;
-      case MetaFilter::Op::kIn:
-        if (std::find(f.values.begin(), f.values.end(), v) == f.values.end()) return false;
-        break;
-      case MetaFilter::Op::kRange: {
-        char* end = nullptr;
-        const double x = std::strtod(v.c_str(), &end);
-        if (v.empty() || end != v.c_str() + v.size() || std::isnan(x)) return false;
-        if ((f.min && x < *f.min) || (f.max && x > *f.max)) return false;
-        break;
-      }
+bool MatchesFilter(const MetaFilter& f, const std::string* value) {
+  if (!value) return false;
+  const std::string& v = *value;
+  switch (f.op) {
+    case MetaFilter::Op::kEquals:
+      return v == f.value;
+    case MetaFilter::Op::kPrefix:
+      return std::string_view(v).starts_with(f.value);
+    case MetaFilter::Op::kExists:
+      return true;
+    case MetaFilter::Op::kIn:
+      return std::find(f.values.begin(), f.values.end(), v) != f.values.end();
+    case MetaFilter::Op::kRange: {
+      char* end = nullptr;
+      const double x = std::strtod(v.c_str(), &end);
+      if (v.empty() || end != v.c_str() + v.size() || std::isnan(x)) return false;
+      return !(f.min && x < *f.min) && !(f.max && x > *f.max);
     }
   }
-  return true;
+  return false;
+}
+
+bool MatchesMetadata(const store::v1::AssetRecord& rec, const std::vector<MetaFilter>& filters) {
+  return std::all_of(filters.begin(), filters.end(), [&](const MetaFilter& f) {
+    auto it = rec.metadata().find(f.key);
+    return MatchesFilter(f, it == rec.metadata().end() ? nullptr : &it->second);
+  });
 }
 
 }  // namespace aifs

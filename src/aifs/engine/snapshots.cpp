@@ -517,6 +517,32 @@ Result<SnapshotDiff> SnapshotManager::Diff(const std::string& ns, const std::str
   return diff;
 }
 
+Result<std::shared_ptr<const AssetSet>> SnapshotManager::Members(const std::string& ns,
+                                                                  const std::string& ref) {
+  constexpr size_t kKept = 4;
+  AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, Resolve(ns, ref));
+  const MstRoot root = RootOf(s);
+  {
+    std::lock_guard lock(members_mu_);
+    for (auto it = members_.begin(); it != members_.end(); ++it) {
+      if (it->first != root.hash) continue;
+      members_.splice(members_.begin(), members_, it);
+      return it->second;
+    }
+  }
+  auto set = std::make_shared<AssetSet>();
+  set->reserve(root.count);
+  MetaMstStore store(*ctx_.meta, ns);
+  AIFS_RETURN_IF_ERROR(ForEachId(root, store, [&](const Digest& id) {
+    set->insert(id);
+    return true;
+  }));
+  std::lock_guard lock(members_mu_);
+  members_.emplace_front(root.hash, set);
+  if (members_.size() > kKept) members_.pop_back();
+  return std::shared_ptr<const AssetSet>(std::move(set));
+}
+
 Result<BranchInfo> SnapshotManager::WriteBranch(const std::string& ns, const std::string& name,
                                                 const std::optional<SnapshotId>& expected,
                                                 bool create, const std::string& ref,

@@ -8,12 +8,19 @@
 // and tags only ever point at snapshots whose signature verified.
 #pragma once
 
+#include <list>
+#include <memory>
 #include <mutex>
+#include <unordered_set>
 
 #include "aifs/api/types.h"
 #include "aifs/engine/store_context.h"
+#include "aifs/snapshot/mst.h"
 
 namespace aifs {
+
+// AssetIDs (as raw digests), e.g. the members of a snapshot.
+using AssetSet = std::unordered_set<Digest, MstDigestHash>;
 
 class SnapshotManager {
  public:
@@ -26,6 +33,9 @@ class SnapshotManager {
   Result<SnapshotProof> Prove(const std::string& ns, const std::string& ref, const AssetId& id);
   Result<PruneReport> Prune(const std::string& ns, const PruneOptions& options);
   Result<SnapshotDiff> Diff(const std::string& ns, const std::string& a, const std::string& b);
+  // Every asset of the snapshot `ref` names (signature checked). Snapshots
+  // never change, so the last few sets are kept, by tree root.
+  Result<std::shared_ptr<const AssetSet>> Members(const std::string& ns, const std::string& ref);
 
   Result<BranchInfo> CreateBranch(const std::string& ns, const std::string& name,
                                   const std::string& ref, const std::string& who);
@@ -56,6 +66,8 @@ class SnapshotManager {
   // not drop a node a snapshot being built reuses); the optimistic retry is
   // left for races with commits.
   std::mutex create_mu_;
+  std::mutex members_mu_;
+  std::list<std::pair<Digest, std::shared_ptr<const AssetSet>>> members_;  // newest first
 };
 
 // Branch and tag names: 1-128 of [A-Za-z0-9._-], not starting with '.' or

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "aifs/api/types.h"
+#include "aifs/engine/snapshots.h"
 #include "aifs/engine/store_context.h"
 #include "aifs/vector/vector_index.h"
 
@@ -34,7 +35,11 @@ class VectorManager {
 
   Result<EmbeddingSpace> CreateSpace(const std::string& ns, const EmbeddingSpace& space);
   Result<std::vector<EmbeddingSpace>> ListSpaces(const std::string& ns);
-  Result<VectorResult> Search(const VectorQuery& query);
+  // `members`, when given, is the set of assets eligible (an as-of search).
+  Result<VectorResult> Search(const VectorQuery& query, const AssetSet* members = nullptr);
+  Result<std::vector<PendingEmbedding>> ListPending(const std::string& ns, const std::string& space,
+                                                    size_t limit);
+  Result<uint64_t> Review(const EmbeddingReview& review);
 
   // Checks a put's embeddings against the namespace's spaces.
   Status Validate(const std::string& ns, const std::vector<Embedding>& embeddings);
@@ -60,14 +65,13 @@ class VectorManager {
   void Follow();
   Status Apply(uint64_t seq, std::string_view entry);
   Status Reindex(const std::string& ns, const AssetId& id);
+  // What a search filters on: the asset's metadata, an Embed asset's source.
+  Result<VectorAttrs> AttrsOf(const std::string& ns, const AssetId& id);
   Result<std::vector<float>> StoredVector(const std::string& ns, const std::string& space,
                                           const AssetId& id);
   // Waits (briefly) until the indexes include every commit made so far.
   void CatchUp();
   Index* Find(const std::string& ns, const std::string& space);  // caller holds mu_
-  Result<std::vector<VectorHit>> Exact(const VectorQuery& q, const EmbeddingSpace& space,
-                                       std::span<const float> query,
-                                       const std::function<bool(const AssetId&)>& keep);
 
   StoreContext& ctx_;
   const std::string dir_;
@@ -83,5 +87,11 @@ class VectorManager {
 
 // Vector records: `dim` float32 values, little-endian.
 std::string EncodeVector(std::span<const float> v);
+
+// INVALID_ARGUMENT unless `v` may be stored in a space of `dim` and `metric`:
+// DIMENSION_MISMATCH, BAD_VECTOR for NaN/infinity, absurd norms, and zero
+// vectors in cosine spaces. `what` names the vector in the message.
+Status CheckVector(const std::string& what, std::span<const float> v, uint32_t dim,
+                   VectorMetric metric);
 
 }  // namespace aifs

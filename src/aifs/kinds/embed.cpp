@@ -257,11 +257,20 @@ class EmbedValidator : public KindValidator {
   Status Finish() override {
     Result<EmbedRecord> r = DecodeEmbed(buf_);
     Bytes().swap(buf_);
-    return r.status();
+    if (!r.ok()) return r.status();
+    // One vector describes one asset (or chunk) and is indexed in the space
+    // named after the model; several are a batch for ingest operators.
+    if (r->vectors.size() == 1) {
+      indexable_ = IndexableVector{r->model, std::move(r->vectors.front()), std::nullopt};
+      if (r->source) indexable_->source = AssetId(*r->source);
+    }
+    return Status::Ok();
   }
+  std::optional<IndexableVector> Indexable() const override { return indexable_; }
 
  private:
   Bytes buf_;
+  std::optional<IndexableVector> indexable_;
 };
 
 // --- .npy ---------------------------------------------------------------

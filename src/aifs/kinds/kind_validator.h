@@ -16,11 +16,20 @@
 
 namespace aifs {
 
+// A vector a typed asset offers to the embedding index by itself.
+struct IndexableVector {
+  std::string space;  // the space of this name in the asset's namespace, if there is one
+  std::vector<float> values;
+  std::optional<AssetId> source;  // the asset the vector describes
+};
+
 class KindValidator {
  public:
   virtual ~KindValidator() = default;
   virtual Status Update(ByteSpan data) = 0;
   virtual Status Finish() = 0;
+  // After a successful Finish(): the vector to index automatically, if any.
+  virtual std::optional<IndexableVector> Indexable() const { return std::nullopt; }
 };
 
 // nullptr for blobs, which are any bytes.

@@ -56,7 +56,9 @@ inline std::optional<uint64_t> ParseLogEntry(std::string_view key) {
   return seq;
 }
 
-// sp/<ns>/<space> -> SpaceRecord; vc/<ns>/<space>/<asset> -> float32 vector
+// sp/<ns>/<space> -> SpaceRecord; vc/<ns>/<space>/<asset> -> float32 vector;
+// vq/<ns>/<space>/<asset> -> a vector held in quarantine (not searchable)
+// until an admin approves it (then it moves to vc/) or rejects it.
 inline std::string SpacePrefix(std::string_view ns) { return "sp/" + std::string(ns) + "/"; }
 inline std::string Space(std::string_view ns, std::string_view space) {
   return SpacePrefix(ns) + std::string(space);
@@ -66,6 +68,12 @@ inline std::string VectorPrefix(std::string_view ns, std::string_view space) {
 }
 inline std::string Vector(std::string_view ns, std::string_view space, const Digest& id) {
   return VectorPrefix(ns, space) + HexEncode(id);
+}
+inline std::string PendingVectorPrefix(std::string_view ns, std::string_view space) {
+  return "vq/" + std::string(ns) + "/" + std::string(space) + "/";
+}
+inline std::string PendingVector(std::string_view ns, std::string_view space, const Digest& id) {
+  return PendingVectorPrefix(ns, space) + HexEncode(id);
 }
 
 // kr/rewrap -> RewrapCursor: where an unfinished `aifs key rewrap` goes on.

@@ -467,6 +467,7 @@ void ToProto(const NamespacePolicy& in, v1::NamespacePolicy* out) {
   out->set_keep_snapshots(in.keep_snapshots);
   out->set_keep_snapshot_seconds(in.keep_snapshot_seconds);
   out->set_kms_key_id(in.kms_key_id);
+  out->set_quarantine_embeddings(in.quarantine_embeddings);
 }
 
 NamespacePolicy FromProto(const v1::NamespacePolicy& in) {
@@ -477,6 +478,7 @@ NamespacePolicy FromProto(const v1::NamespacePolicy& in) {
   p.keep_snapshots = in.keep_snapshots();
   p.keep_snapshot_seconds = in.keep_snapshot_seconds();
   p.kms_key_id = in.kms_key_id();
+  p.quarantine_embeddings = in.quarantine_embeddings();
   return p;
 }
 
@@ -546,13 +548,14 @@ void ToProto(const EmbeddingSpace& in, v1::EmbeddingSpace* out) {
   out->set_dim(in.dim);
   out->set_metric(static_cast<v1::Metric>(in.metric));
   out->set_vectors(in.vectors);
+  out->set_pending(in.pending);
 }
 
 Result<EmbeddingSpace> FromProto(const v1::EmbeddingSpace& in) {
   if (!v1::Metric_IsValid(in.metric()))
     return err::InvalidArgument("UNKNOWN_METRIC", "metric " + std::to_string(in.metric()));
   return EmbeddingSpace{in.name(), in.dim(), static_cast<VectorMetric>(in.metric()),
-                        in.vectors()};
+                        in.vectors(), in.pending()};
 }
 
 void ToProto(const VectorQuery& in, v1::VectorSearchRequest* out) {
@@ -563,6 +566,7 @@ void ToProto(const VectorQuery& in, v1::VectorSearchRequest* out) {
   out->set_k(static_cast<uint32_t>(std::min<size_t>(in.k, UINT32_MAX)));
   out->set_ef(static_cast<uint32_t>(std::min<size_t>(in.ef, UINT32_MAX)));
   ToAll(in.filters, out->mutable_filters());
+  out->set_as_of(in.as_of);
 }
 
 Result<VectorQuery> FromProto(const v1::VectorSearchRequest& in) {
@@ -574,6 +578,7 @@ Result<VectorQuery> FromProto(const v1::VectorSearchRequest& in) {
   q.k = in.k();
   q.ef = in.ef();
   AIFS_ASSIGN_OR_RETURN(q.filters, FromAll<MetaFilter>(in.filters()));
+  q.as_of = in.as_of();
   return q;
 }
 
@@ -582,6 +587,7 @@ void ToProto(const VectorResult& in, v1::VectorSearchResponse* out) {
     auto* hit = out->add_hits();
     hit->set_id(Raw(h.id.bytes()));
     hit->set_score(h.score);
+    hit->set_source(RawOpt(h.source));
   }
   out->set_plan(in.plan);
 }
@@ -590,9 +596,36 @@ Result<VectorResult> FromProto(const v1::VectorSearchResponse& in) {
   VectorResult r;
   for (const auto& h : in.hits()) {
     AIFS_ASSIGN_OR_RETURN(AssetId id, ParseAssetId(h.id()));
-    r.hits.push_back({id, h.score()});
+    AIFS_ASSIGN_OR_RETURN(auto source, ParseOptionalAsset(h.source()));
+    r.hits.push_back({id, h.score(), source});
   }
   r.plan = in.plan();
+  return r;
+}
+
+void ToProto(const PendingEmbedding& in, v1::PendingEmbedding* out) {
+  out->set_id(Raw(in.id.bytes()));
+  out->set_space(in.space);
+}
+
+Result<PendingEmbedding> FromProto(const v1::PendingEmbedding& in) {
+  AIFS_ASSIGN_OR_RETURN(AssetId id, ParseAssetId(in.id()));
+  return PendingEmbedding{id, in.space()};
+}
+
+void ToProto(const EmbeddingReview& in, v1::ReviewEmbeddingsRequest* out) {
+  out->set_ns(in.ns);
+  out->set_space(in.space);
+  for (const AssetId& id : in.ids) out->add_ids(Raw(id.bytes()));
+  out->set_approve(in.approve);
+}
+
+Result<EmbeddingReview> FromProto(const v1::ReviewEmbeddingsRequest& in) {
+  EmbeddingReview r{in.ns(), in.space(), {}, in.approve()};
+  for (const auto& raw : in.ids()) {
+    AIFS_ASSIGN_OR_RETURN(AssetId id, ParseAssetId(raw));
+    r.ids.push_back(id);
+  }
   return r;
 }
 

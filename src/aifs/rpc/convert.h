@@ -68,6 +68,10 @@ void ToProto(const VectorQuery& in, v1::VectorSearchRequest* out);
 Result<VectorQuery> FromProto(const v1::VectorSearchRequest& in);
 void ToProto(const VectorResult& in, v1::VectorSearchResponse* out);
 Result<VectorResult> FromProto(const v1::VectorSearchResponse& in);
+void ToProto(const PendingEmbedding& in, v1::PendingEmbedding* out);
+Result<PendingEmbedding> FromProto(const v1::PendingEmbedding& in);
+void ToProto(const EmbeddingReview& in, v1::ReviewEmbeddingsRequest* out);
+Result<EmbeddingReview> FromProto(const v1::ReviewEmbeddingsRequest& in);
 
 void ToProto(const GcReport& in, v1::CollectGarbageResponse* out);
 GcReport FromProto(const v1::CollectGarbageResponse& in);

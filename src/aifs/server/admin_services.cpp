@@ -77,6 +77,26 @@ class AdminService final : public v1::Admin::Service {
     });
   }
 
+  grpc::Status ListPendingEmbeddings(ServerContext* sctx, const v1::ListPendingEmbeddingsRequest* req,
+                                     v1::ListPendingEmbeddingsResponse* resp) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/ListPendingEmbeddings", *req, [&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(auto pending,
+                            api_.ListPendingEmbeddings(req->ns(), req->space(), req->limit()));
+      for (const PendingEmbedding& p : pending) rpc::ToProto(p, resp->add_pending());
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status ReviewEmbeddings(ServerContext* sctx, const v1::ReviewEmbeddingsRequest* req,
+                                v1::ReviewEmbeddingsResponse* resp) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/ReviewEmbeddings", *req, [&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(EmbeddingReview review, rpc::FromProto(*req));
+      AIFS_ASSIGN_OR_RETURN(uint64_t n, api_.ReviewEmbeddings(review));
+      resp->set_reviewed(n);
+      return Status::Ok();
+    });
+  }
+
   grpc::Status CollectGarbage(ServerContext* sctx, const v1::CollectGarbageRequest* req,
                               v1::CollectGarbageResponse* resp) override {
     return Guard(ctx_, sctx, "/aifs.v1.Admin/CollectGarbage", *req, [&]() -> Status {

@@ -1,18 +1,24 @@
-// The one translation unit that includes hnswlib (Debian libhnswlib-dev,
-// header-only).
+// The one translation unit that includes hnswlib (Debian libhnswlib-dev
+// 0.6.2, header-only).
+//
+// hnswlib builds and stores the graph; the search is ours, walking hnswlib's
+// public graph structures, because its searchKnn keeps one ef per index (so
+// concurrent searches would have to take turns to set it), counts every hop in
+// shared atomics, and can only drop filtered results after the walk (a
+// selective filter then empties the result instead of widening the walk).
 #include "aifs/vector/vector_index.h"
 
 #include <hnswlib/hnswlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <queue>
-#include <unordered_set>
 #include <filesystem>
-#include <fstream>
 #include <mutex>
+#include <queue>
 #include <shared_mutex>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "aifs/core/file_util.h"
 
@@ -23,6 +29,13 @@ namespace {
 constexpr size_t kM = 16;
 constexpr size_t kEfConstruction = 200;
 constexpr size_t kInitialCapacity = 1024;
+constexpr char kLabelsMagic[8] = {'A', 'I', 'F', 'S', 'L', 'B', 'L', '2'};
+// Inner-product spaces reserve this much headroom above the largest norm
+// seen, so that a slowly growing norm does not rebuild the graph every time.
+constexpr float kNormHeadroom = 1.25f;
+
+using Graph = hnswlib::HierarchicalNSW<float>;
+using InternalId = hnswlib::tableint;
 
 struct IdHash {
   size_t operator()(const AssetId& id) const noexcept {
@@ -38,48 +51,97 @@ float Dot(std::span<const float> a, std::span<const float> b) {
   return s;
 }
 
+void Normalise(std::vector<float>& v) {
+  const float n = std::sqrt(Dot(v, v));
+  if (n > 0)
+    for (float& x : v) x /= n;
+}
+
+// Little-endian length-prefixed fields of the labels file.
+void PutU32(std::string& out, uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); }
+void PutString(std::string& out, std::string_view s) {
+  PutU32(out, static_cast<uint32_t>(s.size()));
+  out.append(s);
+}
+
+class Reader {
+ public:
+  explicit Reader(std::string_view data) : data_(data) {}
+  bool Bytes(size_t n, std::string_view& out) {
+    if (data_.size() - pos_ < n) return false;
+    out = data_.substr(pos_, n);
+    pos_ += n;
+    return true;
+  }
+  bool U32(uint32_t& v) {
+    std::string_view b;
+    if (!Bytes(4, b)) return false;
+    std::memcpy(&v, b.data(), 4);
+    return true;
+  }
+  bool String(std::string& s) {
+    uint32_t n;
+    std::string_view b;
+    if (!U32(n) || !Bytes(n, b)) return false;
+    s.assign(b);
+    return true;
+  }
+  bool done() const { return pos_ == data_.size(); }
+
+ private:
+  std::string_view data_;
+  size_t pos_ = 0;
+};
+
+// How vectors live in the graph:
+//   - L2: as given, hnswlib's L2 space (squared distance);
+//   - cosine: unit length, hnswlib's inner-product space (1 - dot);
+//   - inner product: reduced to L2 (maximum inner product search is not a
+//     metric search, and the graph's greedy walk misses): a vector x becomes
+//     (x, sqrt(M² - |x|²)) and a query q becomes (q, 0), so that
+//     |q' - x'|² = |q|² + M² - 2 q·x orders vectors exactly by q·x. M is
+//     above every norm stored; a larger vector rebuilds the graph with a
+//     larger M.
 class HnswIndex final : public VectorIndex {
  public:
-  HnswIndex(uint32_t dim, VectorMetric metric) : dim_(dim), metric_(metric) {
-    if (metric == VectorMetric::kL2)
-      space_ = std::make_unique<hnswlib::L2Space>(dim);
+  HnswIndex(uint32_t dim, VectorMetric metric)
+      : dim_(dim), metric_(metric), stored_dim_(metric == VectorMetric::kInnerProduct ? dim + 1 : dim) {
+    if (metric == VectorMetric::kCosine)
+      space_ = std::make_unique<hnswlib::InnerProductSpace>(stored_dim_);
     else
-      space_ = std::make_unique<hnswlib::InnerProductSpace>(dim);
+      space_ = std::make_unique<hnswlib::L2Space>(stored_dim_);
   }
 
   void Init(size_t capacity) {
-    graph_ = std::make_unique<hnswlib::HierarchicalNSW<float>>(space_.get(), capacity, kM,
-                                                                kEfConstruction);
+    graph_ = std::make_unique<Graph>(space_.get(), capacity, kM, kEfConstruction);
   }
 
-  Status Upsert(const AssetId& id, std::span<const float> vector) override {
+  Status Upsert(const AssetId& id, std::span<const float> vector, VectorAttrs attrs) override {
     if (vector.size() != dim_)
       return err::InvalidArgument("DIMENSION_MISMATCH", "vector has " +
                                                             std::to_string(vector.size()) +
                                                             " values, the space " +
                                                             std::to_string(dim_));
-    std::vector<float> v(vector.begin(), vector.end());
-    NormaliseFor(metric_, v);
     std::unique_lock lock(mu_);
-    auto [it, fresh] = labels_.try_emplace(id, ids_.size());
-    if (fresh) ids_.push_back(id);
-    const size_t label = it->second;
-    if (graph_->cur_element_count >= graph_->max_elements_ && fresh)
-      graph_->resizeIndex(std::max<size_t>(kInitialCapacity, 2 * graph_->max_elements_));
-    try {
-      graph_->addPoint(v.data(), label);  // an existing label is updated and undeleted
-    } catch (const std::exception& e) {
-      return err::Internal("INDEX_ERROR", std::string("hnsw insert: ") + e.what());
+    if (metric_ == VectorMetric::kInnerProduct) {
+      const float norm = std::sqrt(Dot(vector, vector));
+      if (norm > max_norm_) AIFS_RETURN_IF_ERROR(RebuildForNorm(norm * kNormHeadroom));
     }
-    if (removed_.erase(label) || fresh) ++live_;
-    return Status::Ok();
+    auto [it, fresh] = labels_.try_emplace(id, ids_.size());
+    if (fresh) {
+      ids_.push_back(id);
+      attrs_.emplace_back();
+    }
+    const size_t label = it->second;
+    attrs_[label] = std::move(attrs);
+    return AddToGraph(label, vector);
   }
 
   void Remove(const AssetId& id) override {
     std::unique_lock lock(mu_);
     auto it = labels_.find(id);
     if (it == labels_.end() || removed_.count(it->second)) return;
-    graph_->markDelete(it->second);
+    if (graph_->label_lookup_.count(it->second)) graph_->markDelete(it->second);
     removed_.insert(it->second);
     --live_;
   }
@@ -89,33 +151,90 @@ class HnswIndex final : public VectorIndex {
     return live_;
   }
 
-  std::vector<ScoredId> Search(std::span<const float> query, size_t k, size_t ef,
-                               const std::function<bool(const AssetId&)>& keep) const override {
-    std::vector<float> q(query.begin(), query.end());
-    NormaliseFor(metric_, q);
+  VectorSearchOutcome Search(std::span<const float> query, size_t k, size_t ef,
+                             const VectorFilter& filter, size_t max_visits) const override {
+    const std::vector<float> q = StoredQuery(query);
     std::shared_lock lock(mu_);
-    std::vector<ScoredId> out;
-    if (live_ == 0 || k == 0) return out;
-    // hnswlib keeps one ef per index; searches set theirs under the lock's
-    // shared mode, so take it exclusively only to change it.
-    const size_t want = std::min(k, live_);
-    std::priority_queue<std::pair<float, hnswlib::labeltype>> found;
-    {
-      std::lock_guard ef_lock(ef_mu_);
-      graph_->setEf(std::max(ef, want));
-      found = graph_->searchKnn(q.data(), want);
+    VectorSearchOutcome out;
+    if (live_ == 0 || k == 0 || graph_->cur_element_count == 0) return out;
+    ef = std::max(ef, k);
+    const InternalId entry = Descend(q.data());
+
+    // Best-first over level 0: `frontier` holds nodes to expand, nearest
+    // first; `best` the ef nearest admitted ones, farthest on top.
+    using Item = std::pair<float, InternalId>;
+    std::priority_queue<Item, std::vector<Item>, std::greater<>> frontier;
+    std::priority_queue<Item> best;
+    hnswlib::VisitedList* visited = graph_->visited_list_pool_->getFreeVisitedList();
+    const hnswlib::vl_type tag = visited->curV;
+    auto visit = [&](InternalId node) {
+      visited->mass[node] = tag;
+      const float d = Distance(q.data(), node);
+      if (best.size() >= ef && d >= best.top().first) return;
+      frontier.emplace(d, node);
+      if (Admits(node, filter)) {
+        best.emplace(d, node);
+        if (best.size() > ef) best.pop();
+      }
+    };
+    visit(entry);
+    size_t visits = 1;
+    while (!frontier.empty()) {
+      const auto [d, node] = frontier.top();
+      if (best.size() >= ef && d > best.top().first) break;
+      frontier.pop();
+      hnswlib::linklistsizeint* links = graph_->get_linklist0(node);
+      const size_t n = graph_->getListCount(links);
+      const auto* neighbours = reinterpret_cast<const InternalId*>(links + 1);
+      for (size_t i = 0; i < n; ++i) {
+        if (visited->mass[neighbours[i]] == tag) continue;
+        visit(neighbours[i]);
+        ++visits;
+      }
+      if (visits > max_visits) {
+        out.gave_up = true;
+        break;
+      }
     }
-    std::vector<std::pair<float, hnswlib::labeltype>> ordered;
-    while (!found.empty()) {
-      ordered.push_back(found.top());
-      found.pop();
+    graph_->visited_list_pool_->releaseVisitedList(visited);
+
+    std::vector<Item> ordered;
+    while (!best.empty()) {
+      ordered.push_back(best.top());
+      best.pop();
     }
-    for (auto it = ordered.rbegin(); it != ordered.rend(); ++it) {
-      const AssetId& id = ids_[it->second];
-      if (keep && !keep(id)) continue;
-      out.push_back({id, ScoreOf(it->first)});
-    }
+    std::reverse(ordered.begin(), ordered.end());
+    if (ordered.size() > k) ordered.resize(k);
+    for (const auto& [dist, node] : ordered) out.hits.push_back(Hit(node, query));
+    if (metric_ == VectorMetric::kInnerProduct) SortByScore(out.hits);
     return out;
+  }
+
+  std::vector<ScoredId> Exact(std::span<const float> query, size_t k,
+                              const VectorFilter& filter) const override {
+    std::vector<float> q(query.begin(), query.end());
+    if (metric_ == VectorMetric::kCosine) Normalise(q);
+    std::shared_lock lock(mu_);
+    using Item = std::pair<float, size_t>;  // (score, label), worst on top
+    std::priority_queue<Item, std::vector<Item>, std::greater<>> best;
+    for (size_t label = 0; label < ids_.size(); ++label) {
+      if (removed_.count(label) || (filter && !filter(ids_[label], attrs_[label]))) continue;
+      const float s = Score(q, Data(graph_->label_lookup_.at(label)));
+      if (best.size() < k) {
+        best.emplace(s, label);
+      } else if (s > best.top().first) {
+        best.pop();
+        best.emplace(s, label);
+      }
+    }
+    std::vector<ScoredId> hits;
+    while (!best.empty()) {
+      const auto [score, label] = best.top();
+      hits.push_back({ids_[label], score, attrs_[label].source});
+      best.pop();
+    }
+    std::reverse(hits.begin(), hits.end());
+    return hits;
   }
 
   Status Save(const std::string& dir) const override {
@@ -131,13 +250,7 @@ class HnswIndex final : public VectorIndex {
     } catch (const std::exception& e) {
       return err::Internal("INDEX_SAVE_FAILED", e.what());
     }
-    std::string labels;
-    labels.reserve(ids_.size() * 33);
-    for (size_t i = 0; i < ids_.size(); ++i) {
-      labels.append(reinterpret_cast<const char*>(ids_[i].bytes().data()), AssetId::kSize);
-      labels.push_back(removed_.count(i) ? 'd' : 'l');
-    }
-    AIFS_RETURN_IF_ERROR(WriteFileAtomic(tmp + "/labels", labels, 0600));
+    AIFS_RETURN_IF_ERROR(WriteFileAtomic(tmp + "/labels", EncodeLabels(), 0600));
     // Swap in the new checkpoint: the old one stays whole until the rename.
     fs::remove_all(dir + ".old", ec);
     if (fs::exists(dir)) fs::rename(dir, dir + ".old", ec);
@@ -150,47 +263,200 @@ class HnswIndex final : public VectorIndex {
   Status LoadFrom(const std::string& dir) {
     auto labels = ReadFileToString(dir + "/labels");
     if (!labels.ok()) return labels.status();
-    if (labels->size() % (AssetId::kSize + 1) != 0)
-      return err::DataLoss("INDEX_CORRUPT", "label file of " + dir + " is truncated");
     try {
-      graph_ = std::make_unique<hnswlib::HierarchicalNSW<float>>(space_.get(),
-                                                                  dir + "/graph.hnsw");
+      graph_ = std::make_unique<Graph>(space_.get(), dir + "/graph.hnsw");
     } catch (const std::exception& e) {
       return err::DataLoss("INDEX_CORRUPT", std::string("hnsw load: ") + e.what());
     }
-    const size_t n = labels->size() / (AssetId::kSize + 1);
-    if (graph_->cur_element_count != n)
-      return err::DataLoss("INDEX_CORRUPT", "graph and labels of " + dir + " disagree");
-    for (size_t i = 0; i < n; ++i) {
-      const char* rec = labels->data() + i * (AssetId::kSize + 1);
-      auto id = AssetId::FromBytes(AsBytes(std::string_view(rec, AssetId::kSize)));
-      if (!id || !labels_.emplace(*id, i).second)
-        return err::DataLoss("INDEX_CORRUPT", "bad label in " + dir);
-      ids_.push_back(*id);
-      if (rec[AssetId::kSize] == 'd')
-        removed_.insert(i);
-      else
-        ++live_;
-    }
+    if (!DecodeLabels(*labels))
+      return err::DataLoss("INDEX_CORRUPT", "labels of " + dir + " do not parse or disagree with its graph");
     return Status::Ok();
   }
 
  private:
-  float ScoreOf(float distance) const {
-    // hnswlib: L2 is the squared distance, inner product is 1 - dot.
-    return metric_ == VectorMetric::kL2 ? -distance : 1.0f - distance;
+  // The vector as stored in the graph (normalised, or augmented).
+  std::vector<float> Stored(std::span<const float> v) const {
+    std::vector<float> out(v.begin(), v.end());
+    if (metric_ == VectorMetric::kCosine) Normalise(out);
+    if (metric_ == VectorMetric::kInnerProduct)
+      out.push_back(std::sqrt(std::max(0.0f, max_norm_ * max_norm_ - Dot(v, v))));
+    return out;
+  }
+  std::vector<float> StoredQuery(std::span<const float> q) const {
+    std::vector<float> out(q.begin(), q.end());
+    if (metric_ == VectorMetric::kCosine) Normalise(out);
+    if (metric_ == VectorMetric::kInnerProduct) out.push_back(0.0f);
+    return out;
+  }
+
+  // Caller holds mu_ exclusively.
+  Status AddToGraph(size_t label, std::span<const float> vector) {
+    const bool in_graph = graph_->label_lookup_.count(label) > 0;
+    if (!in_graph && graph_->cur_element_count >= graph_->max_elements_)
+      graph_->resizeIndex(std::max<size_t>(kInitialCapacity, 2 * graph_->max_elements_));
+    const std::vector<float> v = Stored(vector);
+    try {
+      graph_->addPoint(v.data(), label);  // an existing label is updated and undeleted
+    } catch (const std::exception& e) {
+      return err::Internal("INDEX_ERROR", std::string("hnsw insert: ") + e.what());
+    }
+    if (removed_.erase(label) || !in_graph) ++live_;
+    return Status::Ok();
+  }
+
+  // A new graph with norm bound `bound`, holding the live vectors only.
+  // Caller holds mu_ exclusively.
+  Status RebuildForNorm(float bound) {
+    auto old = std::move(graph_);
+    max_norm_ = bound;
+    Init(std::max<size_t>(kInitialCapacity, old->max_elements_));
+    live_ = 0;
+    for (size_t label = 0; label < ids_.size(); ++label) {
+      auto at = old->label_lookup_.find(label);
+      if (removed_.count(label) || at == old->label_lookup_.end()) continue;
+      const auto* data = reinterpret_cast<const float*>(old->getDataByInternalId(at->second));
+      const std::vector<float> v = Stored(std::span<const float>(data, dim_));
+      try {
+        graph_->addPoint(v.data(), label);
+      } catch (const std::exception& e) {
+        return err::Internal("INDEX_ERROR", std::string("hnsw rebuild: ") + e.what());
+      }
+      ++live_;
+    }
+    return Status::Ok();
+  }
+
+  // Greedy descent through the upper levels to the level-0 entry point.
+  InternalId Descend(const float* q) const {
+    InternalId node = graph_->enterpoint_node_;
+    float best = Distance(q, node);
+    for (int level = graph_->maxlevel_; level > 0; --level) {
+      for (bool moved = true; moved;) {
+        moved = false;
+        hnswlib::linklistsizeint* links = graph_->get_linklist(node, level);
+        const size_t n = graph_->getListCount(links);
+        const auto* neighbours = reinterpret_cast<const InternalId*>(links + 1);
+        for (size_t i = 0; i < n; ++i) {
+          const float d = Distance(q, neighbours[i]);
+          if (d < best) {
+            best = d;
+            node = neighbours[i];
+            moved = true;
+          }
+        }
+      }
+    }
+    return node;
+  }
+
+  float Distance(const float* q, InternalId node) const {
+    return graph_->fstdistfunc_(q, graph_->getDataByInternalId(node), graph_->dist_func_param_);
+  }
+  bool Admits(InternalId node, const VectorFilter& filter) const {
+    if (graph_->isMarkedDeleted(node)) return false;
+    if (!filter) return true;
+    const size_t label = graph_->getExternalLabel(node);
+    return filter(ids_[label], attrs_[label]);
+  }
+  std::span<const float> Data(InternalId node) const {
+    return {reinterpret_cast<const float*>(graph_->getDataByInternalId(node)), dim_};
+  }
+  // `q` as given for inner product and L2, unit length for cosine.
+  float Score(std::span<const float> q, std::span<const float> stored) const {
+    switch (metric_) {
+      case VectorMetric::kL2:
+        return Similarity(VectorMetric::kL2, q, stored);
+      case VectorMetric::kCosine:
+      case VectorMetric::kInnerProduct:
+        return Dot(q, stored);
+    }
+    return 0;
+  }
+  ScoredId Hit(InternalId node, std::span<const float> query) const {
+    const size_t label = graph_->getExternalLabel(node);
+    std::vector<float> q(query.begin(), query.end());
+    if (metric_ == VectorMetric::kCosine) Normalise(q);
+    return {ids_[label], Score(q, Data(node)), attrs_[label].source};
+  }
+  static void SortByScore(std::vector<ScoredId>& hits) {
+    std::stable_sort(hits.begin(), hits.end(),
+                     [](const ScoredId& a, const ScoredId& b) { return a.score > b.score; });
+  }
+
+  // Labels file: magic, the inner-product norm bound, then per label in
+  // order: the AssetID, 'l' live or 'd' deleted, the source (flag + 32
+  // bytes), the metadata (count + key/value strings).
+  std::string EncodeLabels() const {
+    std::string out(kLabelsMagic, sizeof(kLabelsMagic));
+    out.append(reinterpret_cast<const char*>(&max_norm_), sizeof(max_norm_));
+    for (size_t i = 0; i < ids_.size(); ++i) {
+      out.append(reinterpret_cast<const char*>(ids_[i].bytes().data()), AssetId::kSize);
+      out.push_back(removed_.count(i) ? 'd' : 'l');
+      const VectorAttrs& a = attrs_[i];
+      out.push_back(a.source ? 1 : 0);
+      if (a.source) out.append(reinterpret_cast<const char*>(a.source->bytes().data()), AssetId::kSize);
+      PutU32(out, static_cast<uint32_t>(a.metadata.size()));
+      for (const auto& [k, v] : a.metadata) {
+        PutString(out, k);
+        PutString(out, v);
+      }
+    }
+    return out;
+  }
+
+  bool DecodeLabels(std::string_view data) {
+    Reader r(data);
+    std::string_view b;
+    if (!r.Bytes(sizeof(kLabelsMagic), b) || b != std::string_view(kLabelsMagic, sizeof(kLabelsMagic)))
+      return false;
+    if (!r.Bytes(sizeof(max_norm_), b)) return false;
+    std::memcpy(&max_norm_, b.data(), sizeof(max_norm_));
+    while (!r.done()) {
+      std::string_view id_bytes, state, has_source;
+      if (!r.Bytes(AssetId::kSize, id_bytes) || !r.Bytes(1, state) || !r.Bytes(1, has_source))
+        return false;
+      auto id = AssetId::FromBytes(AsBytes(id_bytes));
+      const size_t label = ids_.size();
+      if (!id || !labels_.emplace(*id, label).second) return false;
+      ids_.push_back(*id);
+      VectorAttrs& a = attrs_.emplace_back();
+      if (has_source[0]) {
+        std::string_view src;
+        if (!r.Bytes(AssetId::kSize, src)) return false;
+        a.source = AssetId::FromBytes(AsBytes(src));
+      }
+      uint32_t n;
+      if (!r.U32(n) || n > data.size()) return false;
+      a.metadata.resize(n);
+      for (auto& [k, v] : a.metadata)
+        if (!r.String(k) || !r.String(v)) return false;
+      // Removed vectors may be missing from the graph (a norm rebuild drops
+      // them); live ones may not.
+      if (state[0] == 'd') {
+        removed_.insert(label);
+      } else if (state[0] == 'l' && graph_->label_lookup_.count(label)) {
+        ++live_;
+      } else {
+        return false;
+      }
+    }
+    // Every graph node must name a label (searches index ids_ with them).
+    return std::all_of(graph_->label_lookup_.begin(), graph_->label_lookup_.end(),
+                       [&](const auto& kv) { return kv.first < ids_.size(); });
   }
 
   const uint32_t dim_;
   const VectorMetric metric_;
+  const uint32_t stored_dim_;
   std::unique_ptr<hnswlib::SpaceInterface<float>> space_;
-  std::unique_ptr<hnswlib::HierarchicalNSW<float>> graph_;
+  std::unique_ptr<Graph> graph_;
   mutable std::shared_mutex mu_;
-  mutable std::mutex ef_mu_;
   std::unordered_map<AssetId, size_t, IdHash> labels_;
-  std::vector<AssetId> ids_;  // label -> asset
+  std::vector<AssetId> ids_;        // label -> asset
+  std::vector<VectorAttrs> attrs_;  // label -> attributes
   std::unordered_set<size_t> removed_;
   size_t live_ = 0;
+  float max_norm_ = 0;       // inner product: bound on the norms in the graph
 };
 
 }  // namespace
@@ -223,13 +489,6 @@ float Similarity(VectorMetric metric, std::span<const float> a, std::span<const 
     }
   }
   return 0;
-}
-
-void NormaliseFor(VectorMetric metric, std::vector<float>& v) {
-  if (metric != VectorMetric::kCosine) return;
-  const float n = std::sqrt(Dot(v, v));
-  if (n > 0)
-    for (float& x : v) x /= n;
 }
 
 }  // namespace aifs

@@ -1,25 +1,47 @@
 // VectorIndex: approximate k-NN (HNSW) over the vectors of one embedding
-// space, keyed by AssetID, plus exact search over any candidate set.
+// space, keyed by AssetID, plus exact search, both with a filter over what
+// each vector carries (VectorAttrs).
 //
-// Promise: after Upsert(id, v) the asset is findable with vector v, after
-// Remove(id) it never appears again (until re-upserted); results never name
-// an asset twice. Scores are similarities, higher is better (see
-// ScoreDefinition). Thread-safe: searches run concurrently with each other;
-// changes take turns with everything.
+// Promise: after Upsert(id, v, attrs) the asset is findable with vector v and
+// filtered by attrs, after Remove(id) it never appears again (until
+// re-upserted); results never name an asset twice. Scores are similarities,
+// higher is better (see Similarity). Thread-safe: searches run concurrently
+// with each other (each with its own ef); changes take turns with everything.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "aifs/api/types.h"
 
 namespace aifs {
 
+// What a search may filter on and report, kept in memory next to the vector
+// so that filtering a candidate costs no I/O.
+struct VectorAttrs {
+  std::vector<std::pair<std::string, std::string>> metadata;  // the asset's, sorted by key
+  std::optional<AssetId> source;  // an Embed asset's vectors describe this asset
+};
+
 struct ScoredId {
   AssetId id;
   float score = 0;
+  std::optional<AssetId> source;
+};
+
+// True for the vectors a search may return.
+using VectorFilter = std::function<bool(const AssetId&, const VectorAttrs&)>;
+
+struct VectorSearchOutcome {
+  std::vector<ScoredId> hits;  // best first, at most k
+  // The walk gave up after visiting `max_visits` vectors (a filter that
+  // rejects nearly everything): the hits may be far from the best.
+  bool gave_up = false;
 };
 
 class VectorIndex {
@@ -31,13 +53,19 @@ class VectorIndex {
                                                    VectorMetric metric);
   virtual ~VectorIndex() = default;
 
-  virtual Status Upsert(const AssetId& id, std::span<const float> vector) = 0;
+  virtual Status Upsert(const AssetId& id, std::span<const float> vector, VectorAttrs attrs) = 0;
   virtual void Remove(const AssetId& id) = 0;
   virtual size_t size() const = 0;  // live vectors
-  // The k best by the HNSW graph, searching with `ef` candidates; those for
-  // which `keep` is false are skipped (and do not count towards k).
-  virtual std::vector<ScoredId> Search(std::span<const float> query, size_t k, size_t ef,
-                                       const std::function<bool(const AssetId&)>& keep) const = 0;
+
+  // Best-first walk of the HNSW graph keeping the `ef` best vectors that pass
+  // `filter` (all when it is empty); vectors that fail it are walked through
+  // but never returned, so a selective filter widens the walk instead of
+  // emptying the result. Stops early (gave_up) after `max_visits` vectors.
+  virtual VectorSearchOutcome Search(std::span<const float> query, size_t k, size_t ef,
+                                     const VectorFilter& filter, size_t max_visits) const = 0;
+  // The exact k best among all live vectors that pass `filter`.
+  virtual std::vector<ScoredId> Exact(std::span<const float> query, size_t k,
+                                      const VectorFilter& filter) const = 0;
   // Writes the index into `dir` (created; files replaced atomically).
   virtual Status Save(const std::string& dir) const = 0;
 };
@@ -45,7 +73,5 @@ class VectorIndex {
 // The similarity AIFS reports for a metric: cosine similarity, inner
 // product, or the negated squared Euclidean distance.
 float Similarity(VectorMetric metric, std::span<const float> a, std::span<const float> b);
-// Unit length for cosine spaces (the index stores normalised vectors).
-void NormaliseFor(VectorMetric metric, std::vector<float>& v);
 
 }  // namespace aifs
