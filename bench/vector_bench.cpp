@@ -4,7 +4,7 @@
 // (FAISS IndexFlatL2). A standalone program, not a test (bench/README.md,
 // "aifs_vector_bench"; issue 6).
 //
-// Per data set (default 1M x 128-d and 100k x 768-d):
+// Per data set (default 100k x 768-d, then 1M x 128-d):
 //   build     AIFS: puts with embeddings until the index has caught up;
 //             hnswlib / FAISS: add() of every row with --threads threads
 //   queries   per ef: recall@10, single-thread P50 / P99 latency, QPS;

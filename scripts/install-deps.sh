@@ -13,8 +13,8 @@ PKGS=(
   python3-grpcio python3-grpc-tools python3-protobuf zstd
   # asset kinds: Arrow IPC / FlatBuffers / ZIP, interop readers, fuzzing
   flatbuffers-compiler libflatbuffers-dev python3-flatbuffers libzip-dev zip unzip
-  # vector search (header-only hnswlib)
-  libhnswlib-dev
+  # vector search (header-only hnswlib); FAISS (static, with BLAS/LAPACK) for aifs_vector_bench
+  libhnswlib-dev libfaiss-dev
   # capability tokens (macaroons), and the pymacaroons interop test
   libmacaroons-dev python3-pymacaroons
   clang libclang-rt-14-dev
