@@ -950,6 +950,17 @@ TEST_F(TokenTest, ScopedTokensSeeOnlyTheirNamespaces) {
   AIFS_EXPECT_OK((*r3)->StatAsset("alpha", id->asset.id, false).status());
   AIFS_EXPECT_STATUS((*r3)->ListAssets({.ns = "alpha"}).status(), kPermissionDenied,
                      "WRONG_ASSET");
+  // A branch-scoped token moves its branch and no other.
+  auto snap = remote_->CreateSnapshot("alpha", nullptr);
+  ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+  auto dev = auth::AttenuateToken(token_, {"ops = branch", "branch = dev"});
+  auto r4 = ConnectRemote({.target = target_, .token = *dev});
+  ASSERT_TRUE(r4.ok());
+  AIFS_EXPECT_OK((*r4)->CreateBranch("alpha", "dev", snap->id.ToHex(), "t").status());
+  AIFS_EXPECT_STATUS((*r4)->CreateBranch("alpha", "main2", snap->id.ToHex(), "t").status(),
+                     kPermissionDenied, "WRONG_BRANCH");
+  AIFS_EXPECT_STATUS((*r4)->ListBranches("alpha").status(), kPermissionDenied,
+                     "OPERATION_NOT_ALLOWED");
 }
 
 TEST_F(TokenTest, RotationKeepsOldTokensUntilTheirKeyIsRevoked) {
