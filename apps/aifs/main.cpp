@@ -585,6 +585,10 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--tls-client-ca", serve.tls_client_ca_file,
                         "require client certificates signed by this CA (mutual TLS)");
   serve_cmd->add_option("--grace-ms", grace_ms, "on SIGTERM, time in-flight calls get to finish");
+  serve_cmd->add_option("--search-rate", serve.search_limit.per_second,
+                        "vector searches per second per token (0: no limit)");
+  serve_cmd->add_option("--search-burst", serve.search_limit.burst,
+                        "vector searches a token may make at once");
   serve_cmd->callback([&] {
     set(false, [&](auto& api, auto& out) -> Status {
       auto& engine = dynamic_cast<aifs::Engine&>(api);

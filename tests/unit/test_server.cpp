@@ -21,6 +21,8 @@
 #include "aifs/rpc/status_codec.h"
 #include "aifs/server/server.h"
 #include "aifs/v1/aifs.grpc.pb.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "test_util.h"
 
@@ -737,6 +739,50 @@ TEST_F(ServerTest, VectorSearchOverTheWireMatchesTheEngine) {
   EXPECT_EQ((*spaces)[0].metric, VectorMetric::kL2);
   EXPECT_EQ(Metric(MetricsText(), R"(aifs_vector_index_vectors{ns="default",space="m",dim="3"})"),
             50);
+}
+
+TEST_F(ServerTest, VectorSearchIsRateLimitedPerTokenWithRetryInfo) {
+  // 2 searches per second, burst 3: the fourth call at once is refused with
+  // RESOURCE_EXHAUSTED RATE_LIMITED and a RetryInfo saying when a token is
+  // back; another token has its own bucket; after the wait, the call passes.
+  server::ServerOptions options;
+  options.search_limit = {.per_second = 2, .burst = 3};
+  StartServer(options);
+  ASSERT_TRUE(remote_->CreateSpace("default", {"m", 2, VectorMetric::kL2}).ok());
+  auto stub = RawStub();
+  v1::VectorSearchRequest req;
+  req.set_ns("default");
+  req.set_space("m");
+  req.add_vector(1);
+  req.add_vector(0);
+  req.set_k(1);
+  auto call = [&](std::shared_ptr<grpc::Channel> channel) {
+    grpc::ClientContext ctx;
+    v1::VectorSearchResponse resp;
+    return v1::Aifs::NewStub(channel)->VectorSearch(&ctx, req, &resp);
+  };
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(call(Channel()).ok()) << i;
+  const grpc::Status refused = call(Channel());
+  ASSERT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(rpc::FromGrpc(refused).reason(), "RATE_LIMITED");
+  google::rpc::Status details;
+  ASSERT_TRUE(details.ParseFromString(refused.error_details()));
+  std::optional<google::rpc::RetryInfo> retry;
+  for (const auto& any : details.details()) {
+    google::rpc::RetryInfo r;
+    if (any.UnpackTo(&r)) retry = r;
+  }
+  ASSERT_TRUE(retry.has_value()) << "no RetryInfo detail";
+  const int64_t ms = retry->retry_delay().seconds() * 1000 + retry->retry_delay().nanos() / 1000000;
+  EXPECT_GT(ms, 0);
+  EXPECT_LE(ms, 500);  // one token every 500 ms
+  // A different token (attenuated copies share the identifier, minted ones
+  // do not) is not held back.
+  auto other = tokens_->Mint({});
+  ASSERT_TRUE(other.ok());
+  EXPECT_TRUE(call(Channel(*other)).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms + 50));
+  EXPECT_TRUE(call(Channel()).ok());
 }
 
 }  // namespace

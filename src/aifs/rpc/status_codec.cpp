@@ -19,6 +19,16 @@ grpc::Status ToGrpc(const Status& status, const Metadata& info) {
                       details.SerializeAsString());
 }
 
+grpc::Status WithRetryInfo(const grpc::Status& status, std::chrono::milliseconds delay) {
+  google::rpc::Status details;
+  if (!details.ParseFromString(status.error_details())) return status;
+  google::rpc::RetryInfo retry;
+  retry.mutable_retry_delay()->set_seconds(delay.count() / 1000);
+  retry.mutable_retry_delay()->set_nanos(static_cast<int32_t>(delay.count() % 1000) * 1000000);
+  details.add_details()->PackFrom(retry);
+  return grpc::Status(status.error_code(), status.error_message(), details.SerializeAsString());
+}
+
 Status FromGrpc(const grpc::Status& status, Metadata* info) {
   if (status.ok()) return Status::Ok();
   const Code code = static_cast<Code>(status.error_code());

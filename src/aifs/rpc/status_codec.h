@@ -5,6 +5,8 @@
 
 #include <grpcpp/support/status.h>
 
+#include <chrono>
+
 #include "aifs/api/types.h"
 
 namespace aifs::rpc {
@@ -12,6 +14,9 @@ namespace aifs::rpc {
 inline constexpr std::string_view kErrorDomain = "aifs";
 
 grpc::Status ToGrpc(const Status& status, const Metadata& info = {});
+
+// `status` (from ToGrpc) with a google.rpc.RetryInfo detail: when to retry.
+grpc::Status WithRetryInfo(const grpc::Status& status, std::chrono::milliseconds delay);
 
 // `info`, when given, receives the ErrorInfo metadata. Errors that did not
 // come from an AIFS server (transport failures) get the code's name as their

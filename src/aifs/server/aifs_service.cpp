@@ -397,12 +397,20 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status VectorSearch(ServerContext* sctx, const v1::VectorSearchRequest* req,
                             v1::VectorSearchResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/VectorSearch", *req, [&]() -> Status {
+    std::chrono::milliseconds retry{0};
+    grpc::Status st = Guard(ctx_, sctx, "/aifs.v1.Aifs/VectorSearch", *req,
+                            [&](const auth::VerifiedToken& who) -> Status {
+      // The bucket is the token's: attenuated copies share its identifier,
+      // and more connections do not help.
+      if (ctx_.search_limiter)
+        AIFS_RETURN_IF_ERROR(
+            ctx_.search_limiter->Admit(who.id.key_id + ":" + who.id.token_id, &retry));
       AIFS_ASSIGN_OR_RETURN(VectorQuery q, FromProto(*req));
       AIFS_ASSIGN_OR_RETURN(VectorResult r, api_.VectorSearch(q));
       ToProto(r, resp);
       return Status::Ok();
     });
+    return retry.count() > 0 ? rpc::WithRetryInfo(st, retry) : st;
   }
 
  private:

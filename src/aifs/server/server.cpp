@@ -47,6 +47,7 @@ class GrpcServer final : public Server {
       : options_(options),
         transactions_(options.transaction_lease),
         ctx_{api, metrics_, transactions_, !options.tls_cert_file.empty()},
+        search_limiter_(options.search_limit),
         authz_(options.tokens ? std::make_unique<RpcAuthorizer>(*options.tokens, transactions_)
                               : nullptr),
         aifs_(NewAifsService(ctx_)),
@@ -61,6 +62,7 @@ class GrpcServer final : public Server {
       return err::FailedPrecondition("NO_TOKEN_VERIFIER",
                                      "the server needs a token verifier: every call is checked");
     ctx_.authz = authz_.get();
+    ctx_.search_limiter = &search_limiter_;
     AIFS_ASSIGN_OR_RETURN(auto creds, Credentials(options_));
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
@@ -122,6 +124,7 @@ class GrpcServer final : public Server {
   Metrics metrics_;
   TransactionRegistry transactions_;
   ServiceContext ctx_;
+  RateLimiter search_limiter_;
   std::unique_ptr<RpcAuthorizer> authz_;
   std::unique_ptr<v1::Aifs::Service> aifs_;
   std::unique_ptr<v1::Admin::Service> admin_;

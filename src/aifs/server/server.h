@@ -12,6 +12,7 @@
 
 #include "aifs/api/api.h"
 #include "aifs/auth/token_verifier.h"
+#include "aifs/server/rate_limiter.h"
 
 namespace aifs::server {
 
@@ -27,6 +28,8 @@ struct ServerOptions {
   // Verifies the token every call must carry (docs/security.md); required:
   // there is no unauthenticated mode. Must outlive the server.
   auth::TokenVerifier* tokens = nullptr;
+  // VectorSearch per token (docs/vector-search.md); per_second 0: no limit.
+  RateLimit search_limit{.per_second = 200, .burst = 400};
 };
 
 class Server {
