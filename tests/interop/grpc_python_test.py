@@ -539,7 +539,8 @@ def vectors(rpc, rng, expected_events):
                 k, recall, got, truth))
         plans[re.sub(r"\d+", "N", r.plan)] += 1
         if filters:
-            C.ok(re.fullmatch(r"hnsw ef=\d+ fetch=\d+|exact scan of \d+ vectors", r.plan),
+            C.ok(re.fullmatch(r"hnsw ef=\d+ filtered|exact scan of \d+ vectors|"
+                              r"exact over \d+ vectors with \w+", r.plan),
                  what + ": plan %r" % r.plan)
         elif ef:
             C.ok(r.plan.startswith("hnsw ef=%d" % ef), what + ": plan %r uses ef" % r.plan)
@@ -774,6 +775,7 @@ def run_against(server, rng, tmp):
                               (bare.admin, "FormatHistory", aifs_pb2.Empty())):
         expect_error("%s without a token" % method, lambda: bare.unary(stub, method, req),
                      SC.UNAUTHENTICATED, "TOKEN_MISSING")
+    rpc.calls.update(bare.calls)  # the server counts these too
 
     # ---- introspection ---------------------------------------------------
     C.begin("introspect")

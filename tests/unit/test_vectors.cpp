@@ -142,6 +142,22 @@ TEST_F(VectorTest, FiltersAreExactEvenWhenSelective) {
   auto none = MustSearch({.space = "s", .vector = queries[0], .k = 5,
                           .filters = {{"bucket", MetaFilter::Op::kEquals, "none"}}});
   EXPECT_TRUE(none.hits.empty());
+  // Deleted and put again with other metadata: the old value's postings
+  // must not bring it back, the new value's find it.
+  AIFS_ASSERT_OK(engine().DeleteAsset("default", ids[7]));
+  PutOptions moved;
+  moved.metadata = {{"bucket", "8"}};
+  moved.embeddings = {{"s", vectors[7]}};
+  ASSERT_TRUE(PutBytes(engine(), ToBytes("asset 7"), moved).ok());
+  auto old_bucket = MustSearch({.space = "s", .vector = vectors[7], .k = 40,
+                                .filters = {{"bucket", MetaFilter::Op::kEquals, "7"}}});
+  EXPECT_EQ(old_bucket.hits.size(), 39u) << old_bucket.plan;
+  for (const auto& h : old_bucket.hits) EXPECT_NE(h.id, ids[7]);
+  auto new_bucket = MustSearch({.space = "s", .vector = vectors[7], .k = 1,
+                                .filters = {{"bucket", MetaFilter::Op::kIn, "", {"8", "8"}}}});
+  ASSERT_EQ(new_bucket.hits.size(), 1u);
+  EXPECT_EQ(new_bucket.hits[0].id, ids[7]);
+  EXPECT_NE(new_bucket.plan.find("exact over"), std::string::npos) << new_bucket.plan;
 }
 
 TEST_F(VectorTest, DeletesAndReputsLeaveNoGhostsOrDuplicates) {

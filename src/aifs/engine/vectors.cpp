@@ -30,6 +30,13 @@ constexpr size_t kDefaultEf = 64;
 // 1.0 at ef 128-200.
 constexpr size_t kDefaultEfIp = 200;
 constexpr uint64_t kCheckpointEvery = 50000;  // applied changes
+// A filter's postings up to this size (or 5% of the space) are searched
+// exactly instead of walking the graph.
+constexpr size_t kExactCandidates = 4096;
+
+std::vector<std::string> ValuesOf(const MetaFilter& f) {
+  return f.op == MetaFilter::Op::kIn ? f.values : std::vector<std::string>{f.value};
+}
 
 EmbeddingSpace FromRecord(const SpaceRecord& r) {
   return {r.name(), r.dim(), static_cast<VectorMetric>(r.metric()), 0};
@@ -412,10 +419,31 @@ Result<VectorResult> VectorManager::Search(const VectorQuery& q, const AssetSet*
   // a large part of the graph anyway (or cannot fill k), an exact scan of the
   // vectors in memory is cheaper and always right.
   const size_t live = idx->index->size();
-  const size_t max_visits = filter ? std::max<size_t>(live / 4, 16 * ef) : SIZE_MAX;
-  VectorSearchOutcome walk = idx->index->Search(query, q.k, ef, filter, max_visits);
   VectorResult result;
   std::vector<ScoredId> hits;
+  // An equality or one-of filter on few vectors: the exact k best among
+  // them, straight from the metadata postings (the other conditions are
+  // still checked on each). A SIMD distance per candidate beats a walk
+  // through ~ef/selectivity vectors of the graph.
+  const MetaFilter* narrowest = nullptr;
+  size_t narrowest_count = SIZE_MAX;
+  for (const MetaFilter& f : q.filters) {
+    if (f.op != MetaFilter::Op::kEquals && f.op != MetaFilter::Op::kIn) continue;
+    const size_t n = idx->index->CountWith(f.key, ValuesOf(f));
+    if (n < narrowest_count) {
+      narrowest = &f;
+      narrowest_count = n;
+    }
+  }
+  if (narrowest && narrowest_count <= std::max<size_t>(kExactCandidates, live / 20)) {
+    hits = idx->index->ExactWith(query, q.k, narrowest->key, ValuesOf(*narrowest), filter);
+    result.plan = "exact over " + std::to_string(narrowest_count) + " vectors with " +
+                  narrowest->key;
+    for (ScoredId& h : hits) result.hits.push_back({h.id, h.score, h.source});
+    return result;
+  }
+  const size_t max_visits = filter ? std::max<size_t>(live / 4, 16 * ef) : SIZE_MAX;
+  VectorSearchOutcome walk = idx->index->Search(query, q.k, ef, filter, max_visits);
   if (!walk.gave_up && (walk.hits.size() >= q.k || !filter)) {
     hits = std::move(walk.hits);
     result.plan = "hnsw ef=" + std::to_string(std::max(ef, q.k)) + (filter ? " filtered" : "");

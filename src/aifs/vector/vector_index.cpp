@@ -133,6 +133,7 @@ class HnswIndex final : public VectorIndex {
       attrs_.emplace_back();
     }
     const size_t label = it->second;
+    Post(label, attrs_[label], attrs);
     attrs_[label] = std::move(attrs);
     return AddToGraph(label, vector);
   }
@@ -186,7 +187,11 @@ class HnswIndex final : public VectorIndex {
       hnswlib::linklistsizeint* links = graph_->get_linklist0(node);
       const size_t n = graph_->getListCount(links);
       const auto* neighbours = reinterpret_cast<const InternalId*>(links + 1);
+      // The walk is memory-bound: fetch the next neighbour's visited mark and
+      // vector while this one is compared.
+      if (n > 0) Prefetch(neighbours[0], visited->mass);
       for (size_t i = 0; i < n; ++i) {
+        if (i + 1 < n) Prefetch(neighbours[i + 1], visited->mass);
         if (visited->mass[neighbours[i]] == tag) continue;
         visit(neighbours[i]);
         ++visits;
@@ -212,29 +217,33 @@ class HnswIndex final : public VectorIndex {
 
   std::vector<ScoredId> Exact(std::span<const float> query, size_t k,
                               const VectorFilter& filter) const override {
-    std::vector<float> q(query.begin(), query.end());
-    if (metric_ == VectorMetric::kCosine) Normalise(q);
     std::shared_lock lock(mu_);
-    using Item = std::pair<float, size_t>;  // (score, label), worst on top
-    std::priority_queue<Item, std::vector<Item>, std::greater<>> best;
-    for (size_t label = 0; label < ids_.size(); ++label) {
-      if (removed_.count(label) || (filter && !filter(ids_[label], attrs_[label]))) continue;
-      const float s = Score(q, Data(graph_->label_lookup_.at(label)));
-      if (best.size() < k) {
-        best.emplace(s, label);
-      } else if (s > best.top().first) {
-        best.pop();
-        best.emplace(s, label);
-      }
+    Ranking ranking(*this, query, k);
+    for (size_t label = 0; label < ids_.size(); ++label) ranking.Offer(label, filter);
+    return ranking.Hits();
+  }
+
+  size_t CountWith(const std::string& key, const std::vector<std::string>& values) const override {
+    std::shared_lock lock(mu_);
+    size_t n = 0;
+    for (const std::string& v : values)
+      if (auto it = postings_.find(PostingKey(key, v)); it != postings_.end()) n += it->second.size();
+    return n;
+  }
+
+  std::vector<ScoredId> ExactWith(std::span<const float> query, size_t k, const std::string& key,
+                                  const std::vector<std::string>& values,
+                                  const VectorFilter& filter) const override {
+    std::shared_lock lock(mu_);
+    Ranking ranking(*this, query, k);
+    std::unordered_set<size_t> seen;  // one-of filters may name a value twice
+    for (const std::string& v : values) {
+      auto it = postings_.find(PostingKey(key, v));
+      if (it == postings_.end()) continue;
+      for (size_t label : it->second)
+        if (seen.insert(label).second) ranking.Offer(label, filter);
     }
-    std::vector<ScoredId> hits;
-    while (!best.empty()) {
-      const auto [score, label] = best.top();
-      hits.push_back({ids_[label], score, attrs_[label].source});
-      best.pop();
-    }
-    std::reverse(hits.begin(), hits.end());
-    return hits;
+    return ranking.Hits();
   }
 
   Status Save(const std::string& dir) const override {
@@ -287,6 +296,54 @@ class HnswIndex final : public VectorIndex {
     if (metric_ == VectorMetric::kCosine) Normalise(out);
     if (metric_ == VectorMetric::kInnerProduct) out.push_back(0.0f);
     return out;
+  }
+
+  // The exact k best of the labels offered, ranked by the graph's own
+  // (SIMD) distance on the stored form, which orders exactly as the score
+  // does; scores are computed for the winners only. Caller holds mu_.
+  class Ranking {
+   public:
+    Ranking(const HnswIndex& index, std::span<const float> query, size_t k)
+        : index_(index), query_(query), stored_(index.StoredQuery(query)), k_(k) {}
+    void Offer(size_t label, const VectorFilter& filter) {
+      if (index_.removed_.count(label)) return;
+      if (filter && !filter(index_.ids_[label], index_.attrs_[label])) return;
+      const InternalId node = index_.graph_->label_lookup_.at(label);
+      const float d = index_.Distance(stored_.data(), node);
+      if (best_.size() < k_) {
+        best_.emplace(d, node);
+      } else if (d < best_.top().first) {
+        best_.pop();
+        best_.emplace(d, node);
+      }
+    }
+    std::vector<ScoredId> Hits() {
+      std::vector<ScoredId> hits;
+      for (; !best_.empty(); best_.pop()) hits.push_back(index_.Hit(best_.top().second, query_));
+      SortByScore(hits);
+      return hits;
+    }
+
+   private:
+    const HnswIndex& index_;
+    std::span<const float> query_;
+    std::vector<float> stored_;
+    size_t k_;
+    std::priority_queue<std::pair<float, InternalId>> best_;  // farthest on top
+  };
+
+  static std::string PostingKey(std::string_view key, std::string_view value) {
+    std::string out(key);
+    out.push_back('\0');
+    out.append(value);
+    return out;
+  }
+  // New (key, value) pairs of `label` enter the postings; pairs it no
+  // longer has stay as stale entries that the filter rejects.
+  void Post(size_t label, const VectorAttrs& before, const VectorAttrs& after) {
+    for (const auto& kv : after.metadata)
+      if (!std::binary_search(before.metadata.begin(), before.metadata.end(), kv))
+        postings_[PostingKey(kv.first, kv.second)].push_back(label);
   }
 
   // Caller holds mu_ exclusively.
@@ -349,6 +406,10 @@ class HnswIndex final : public VectorIndex {
     return node;
   }
 
+  void Prefetch(InternalId node, const hnswlib::vl_type* marks) const {
+    __builtin_prefetch(marks + node);
+    __builtin_prefetch(graph_->getDataByInternalId(node));
+  }
   float Distance(const float* q, InternalId node) const {
     return graph_->fstdistfunc_(q, graph_->getDataByInternalId(node), graph_->dist_func_param_);
   }
@@ -430,6 +491,8 @@ class HnswIndex final : public VectorIndex {
       a.metadata.resize(n);
       for (auto& [k, v] : a.metadata)
         if (!r.String(k) || !r.String(v)) return false;
+      if (!std::is_sorted(a.metadata.begin(), a.metadata.end())) return false;
+      Post(label, {}, a);
       // Removed vectors may be missing from the graph (a norm rebuild drops
       // them); live ones may not.
       if (state[0] == 'd') {
@@ -454,6 +517,7 @@ class HnswIndex final : public VectorIndex {
   std::unordered_map<AssetId, size_t, IdHash> labels_;
   std::vector<AssetId> ids_;        // label -> asset
   std::vector<VectorAttrs> attrs_;  // label -> attributes
+  std::unordered_map<std::string, std::vector<size_t>> postings_;  // "key\0value" -> labels
   std::unordered_set<size_t> removed_;
   size_t live_ = 0;
   float max_norm_ = 0;       // inner product: bound on the norms in the graph

@@ -66,6 +66,15 @@ class VectorIndex {
   // The exact k best among all live vectors that pass `filter`.
   virtual std::vector<ScoredId> Exact(std::span<const float> query, size_t k,
                                       const VectorFilter& filter) const = 0;
+  // Metadata postings, for selective filters: how many vectors have
+  // metadata `key` equal to one of `values` (an upper bound: a re-put with
+  // other metadata may leave a stale entry), and the exact k best among
+  // those that pass `filter`.
+  virtual size_t CountWith(const std::string& key, const std::vector<std::string>& values) const = 0;
+  virtual std::vector<ScoredId> ExactWith(std::span<const float> query, size_t k,
+                                          const std::string& key,
+                                          const std::vector<std::string>& values,
+                                          const VectorFilter& filter) const = 0;
   // Writes the index into `dir` (created; files replaced atomically).
   virtual Status Save(const std::string& dir) const = 0;
 };
