@@ -572,12 +572,14 @@ Status KeyRewrap(Api& api, const Output& out, const RewrapOptions& options) {
                {"complete", r.complete},
                {"chunks_scanned", r.chunks_scanned},
                {"chunks_rewrapped", r.chunks_rewrapped},
-               {"namespaces_rewrapped", r.namespaces_rewrapped}});
+               {"namespaces_rewrapped", r.namespaces_rewrapped},
+               {"root_keys_rewrapped", r.root_keys_rewrapped}});
     return Status::Ok();
   }
   std::cout << (r.resumed ? "resumed: " : "") << "rewrapped " << r.chunks_rewrapped << " of "
             << r.chunks_scanned << " chunk keys and " << r.namespaces_rewrapped
-            << " signing keys to " << r.target_key << "\n";
+            << " signing keys and " << r.root_keys_rewrapped << " token root keys to "
+            << r.target_key << "\n";
   if (!r.complete) std::cout << "stopped early; run `aifs key rewrap` again to go on\n";
   return Status::Ok();
 }

@@ -52,10 +52,10 @@ ok "rotate: new chunks on v2, old ones still read through v1"
 
 old=$(count_on "$a" pkcs11:aifs-kek-v1)
 report=$($AIFS --json key rewrap --batch-size 3)
-[ "$(echo "$report" | json 'd["complete"], d["chunks_rewrapped"], d["target_key"]')" = \
-  "True $old pkcs11:aifs-kek-v2" ] || fail "rewrap report: $report (expected $old chunks)"
+[ "$(echo "$report" | json 'd["complete"], d["chunks_rewrapped"], d["target_key"], d["root_keys_rewrapped"]')" = \
+  "True $old pkcs11:aifs-kek-v2 1" ] || fail "rewrap report: $report (expected $old chunks, 1 token root key)"
 [ "$(keys_of "$a")" = "pkcs11:aifs-kek-v2" ] || fail "a's chunks after rewrap: $(keys_of "$a")"
-[ "$($AIFS --json key rewrap | json 'd["chunks_rewrapped"]')" = 0 ] || fail "second rewrap moved keys"
+[ "$($AIFS --json key rewrap | json 'd["chunks_rewrapped"], d["root_keys_rewrapped"]')" = "0 0" ] || fail "second rewrap moved keys"
 ok "rewrap moved $old chunk keys to v2; a rerun has nothing to do"
 
 for f in a b; do $AIFS cat "${!f}" | cmp -s - "$WORK/$f" || fail "$f unreadable after rewrap"; done

@@ -14,6 +14,7 @@
 #include <map>
 #include <thread>
 
+#include "aifs/auth/root_keys.h"
 #include "aifs/core/random.h"
 #include "aifs/meta/keys.h"
 #include "aifs/meta/meta_store.h"
@@ -252,6 +253,9 @@ TEST_F(Pkcs11Test, RotateThenRewrapMovesEveryKeyAndOldVersionCanGo) {
   InitStore(Pkcs11Init());
   const Bytes a = TextBytes(200000, 2), b = RandomBytes(150000, 3);
   const AssetId ida = MustPut(a).asset.id;
+  // A token root key, wrapped by v1 like everything else so far.
+  auto root = auth::RootKeyStore(*engine().store().meta, *engine().store().kms).Rotate();
+  ASSERT_TRUE(root.ok()) << root.status().ToString();
   auto rotated = engine().RotateKey();
   ASSERT_TRUE(rotated.ok()) << rotated.status().ToString();
   EXPECT_EQ(*rotated, "pkcs11:aifs-kek-v2");
@@ -269,12 +273,14 @@ TEST_F(Pkcs11Test, RotateThenRewrapMovesEveryKeyAndOldVersionCanGo) {
   EXPECT_EQ(r->chunks_rewrapped, static_cast<uint64_t>(old_chunks));
   EXPECT_EQ(r->chunks_scanned, static_cast<uint64_t>(old_chunks + before["pkcs11:aifs-kek-v2"]));
   EXPECT_EQ(r->namespaces_rewrapped, 1u);
+  EXPECT_EQ(r->root_keys_rewrapped, 1u);
   EXPECT_EQ(ChunksPerKey(), (std::map<std::string, int>{{"pkcs11:aifs-kek-v2", static_cast<int>(r->chunks_scanned)}}));
   // A second run has nothing left to do.
   auto again = engine().RewrapKeys({}, nullptr);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->chunks_rewrapped, 0u);
   EXPECT_EQ(again->namespaces_rewrapped, 0u);
+  EXPECT_EQ(again->root_keys_rewrapped, 0u);
 
   // With every key moved, v1 can be destroyed and everything still reads,
   // snapshots still sign.
@@ -291,6 +297,10 @@ TEST_F(Pkcs11Test, RotateThenRewrapMovesEveryKeyAndOldVersionCanGo) {
   EXPECT_EQ(MustRead(idb), b);
   auto snap = engine().CreateSnapshot("default", {});
   EXPECT_TRUE(snap.ok()) << snap.status().ToString();
+  // The token root key still unwraps: tokens keep verifying.
+  auto again_root = auth::RootKeyStore(*engine().store().meta, *engine().store().kms).Get(root->id);
+  ASSERT_TRUE(again_root.ok()) << again_root.status().ToString();
+  EXPECT_EQ(again_root->secret, root->secret);
 }
 
 TEST_F(Pkcs11Test, KeyGoneFromTheTokenFailsReadsWithTheReason) {

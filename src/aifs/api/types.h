@@ -309,6 +309,7 @@ struct RewrapReport {
   uint64_t chunks_scanned = 0;
   uint64_t chunks_rewrapped = 0;
   uint64_t namespaces_rewrapped = 0;  // namespaces' snapshot-signing keys moved
+  uint64_t root_keys_rewrapped = 0;   // token root keys moved
 };
 // Called after each committed batch with the totals so far.
 using RewrapProgress = std::function<void(const RewrapReport&)>;

@@ -128,6 +128,35 @@ Result<RootKey> RootKeyStore::Rotate() {
   return rk;
 }
 
+Result<uint64_t> RootKeyStore::RewrapAll(const std::string& target) {
+  std::lock_guard lock(mu_);
+  AIFS_ASSIGN_OR_RETURN(auto keys, ListLocked());
+  uint64_t moved = 0;
+  for (const RootKeyInfo& k : keys) {
+    if (k.kms_key_id == target) continue;
+    bool changed = false;
+    AIFS_RETURN_IF_ERROR(RunTransaction(meta_, [&](MetaTxn& txn) -> Status {
+      changed = false;
+      AIFS_ASSIGN_OR_RETURN(auto raw, txn.Get(RecordKey(k.id)));
+      if (!raw) return Status::Ok();
+      auto j = nlohmann::json::parse(*raw, nullptr, false);
+      auto blob = j.is_object() ? HexDecode(j.value("wrapped", "")) : std::nullopt;
+      if (!blob)
+        return err::DataLoss("BAD_ROOT_KEY_RECORD", "root key record " + k.id + " does not parse");
+      const std::string from = j.value("kms_key_id", "");
+      if (from == target) return Status::Ok();
+      const std::string context = WrapContext(k.id);
+      AIFS_ASSIGN_OR_RETURN(WrappedKey w, kms_.Rewrap(from, *blob, AsBytes(context), target));
+      j["kms_key_id"] = w.key_id;
+      j["wrapped"] = HexEncode(w.blob);
+      changed = true;
+      return txn.Put(RecordKey(k.id), j.dump());
+    }));
+    moved += changed ? 1 : 0;
+  }
+  return moved;
+}
+
 Status RootKeyStore::Revoke(const std::string& id) {
   std::lock_guard lock(mu_);
   AIFS_RETURN_IF_ERROR(RunTransaction(meta_, [&](MetaTxn& txn) -> Status {

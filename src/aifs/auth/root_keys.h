@@ -55,6 +55,10 @@ class RootKeyStore {
   // NOT_FOUND UNKNOWN_KEY for an ID never issued.
   Status Revoke(const std::string& id);
   Result<std::vector<RootKeyInfo>> List();
+  // Re-wraps every key (revoked ones too) that another KMS key than `target`
+  // wraps, each in its own transaction (`aifs key rewrap`, before an old KMS
+  // key version is retired). Returns how many moved; a rerun moves nothing.
+  Result<uint64_t> RewrapAll(const std::string& target);
 
  private:
   Result<std::vector<RootKeyInfo>> ListLocked();

@@ -10,6 +10,7 @@
 // harmless.
 #include <map>
 
+#include "aifs/auth/root_keys.h"
 #include "aifs/core/clock.h"
 #include "aifs/core/hex.h"
 #include "aifs/engine/engine.h"
@@ -46,6 +47,7 @@ RewrapReport ToReport(const RewrapCursor& c, bool resumed) {
   r.chunks_scanned = c.chunks_scanned();
   r.chunks_rewrapped = c.chunks_rewrapped();
   r.namespaces_rewrapped = c.namespaces_rewrapped();
+  r.root_keys_rewrapped = c.root_keys_rewrapped();
   return r;
 }
 
@@ -107,6 +109,10 @@ Result<RewrapReport> Engine::RewrapKeys(const RewrapOptions& options,
       moved += changed ? 1 : 0;
     }
     cursor.set_namespaces_rewrapped(cursor.namespaces_rewrapped() + moved);
+    // The token root keys, so that retiring the old version cannot lock
+    // every token holder out.
+    AIFS_ASSIGN_OR_RETURN(uint64_t root_keys, auth::RootKeyStore(meta, kms).RewrapAll(current));
+    cursor.set_root_keys_rewrapped(cursor.root_keys_rewrapped() + root_keys);
     cursor.set_namespaces_done(true);
     AIFS_RETURN_IF_ERROR(RunTransaction(meta, [&](MetaTxn& txn) {
       return PutRecord(txn, std::string(keys::kRewrapCursor), cursor);

@@ -649,11 +649,14 @@ void ToProto(const RewrapReport& in, v1::RewrapKeysResponse* out) {
   out->set_chunks_scanned(in.chunks_scanned);
   out->set_chunks_rewrapped(in.chunks_rewrapped);
   out->set_namespaces_rewrapped(in.namespaces_rewrapped);
+  out->set_root_keys_rewrapped(in.root_keys_rewrapped);
 }
 
 RewrapReport FromProto(const v1::RewrapKeysResponse& in) {
-  return RewrapReport{in.target_key(),     in.resumed(),          in.complete(),
-                      in.chunks_scanned(), in.chunks_rewrapped(), in.namespaces_rewrapped()};
+  return RewrapReport{in.target_key(),         in.resumed(),
+                      in.complete(),           in.chunks_scanned(),
+                      in.chunks_rewrapped(),   in.namespaces_rewrapped(),
+                      in.root_keys_rewrapped()};
 }
 
 void ToProto(const StoreDescription& in, v1::StoreInfo* out) {
