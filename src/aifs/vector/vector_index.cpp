@@ -168,12 +168,15 @@ class HnswIndex final : public VectorIndex {
     std::priority_queue<Item> best;
     hnswlib::VisitedList* visited = graph_->visited_list_pool_->getFreeVisitedList();
     const hnswlib::vl_type tag = visited->curV;
+    // The deleted mark sits in another cache line than the vector: read it
+    // only when there are deletions.
+    const bool check = filter || graph_->num_deleted_ > 0;
     auto visit = [&](InternalId node) {
       visited->mass[node] = tag;
       const float d = Distance(q.data(), node);
       if (best.size() >= ef && d >= best.top().first) return;
       frontier.emplace(d, node);
-      if (Admits(node, filter)) {
+      if (!check || Admits(node, filter)) {
         best.emplace(d, node);
         if (best.size() > ef) best.pop();
       }
