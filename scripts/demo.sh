@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: a fresh store in a data directory; store real data,
-# deduplicate it, find it by metadata, read ranges, record lineage, take
+# deduplicate it, find it by metadata and by vector, read ranges, record lineage, take
 # signed snapshots with a branch, a tag and an offline proof, rotate keys, verify;
 # then serve it over gRPC and do the same remotely.
 set -euo pipefail
@@ -48,6 +48,39 @@ $AIFS ns show default
 step "find assets by metadata"
 $AIFS ls --where role=corpus
 $AIFS ls --ns sources --where 'path^=src/aifs/storage' | head -n 3
+
+step "vector search: a bag-of-words vector for every header, the nearest ones to a question"
+# A toy embedding (hashed word counts) computed by numpy; real ones come from a model.
+$AIFS space create bow --dim 256 --metric cosine --ns sources
+/usr/bin/python3 - "$work" src/aifs/*/*.h <<'PY'
+import math, numpy as np, re, sys, zlib
+words = lambda text: re.findall(r"[a-z]{3,}", text.lower())
+docs = [words(open(p).read()) for p in sys.argv[2:]]
+df = {}
+for d in docs:
+    for w in set(d): df[w] = df.get(w, 0) + 1
+def embed(ws):  # tf-idf of hashed words: rare words weigh more
+    v = np.zeros(256, np.float32)
+    for w in ws:
+        v[zlib.crc32(w.encode()) % 256] += math.log((1 + len(docs)) / (1 + df.get(w, 0)))
+    return v / max(float(np.linalg.norm(v)), 1e-9)
+for i, d in enumerate(docs):
+    np.save("%s/h%d.npy" % (sys.argv[1], i), embed(d))
+np.save(sys.argv[1] + "/q.npy", embed(words("signed merkle snapshot of a namespace, branch and tag")))
+PY
+i=0
+for h in src/aifs/*/*.h; do
+  $AIFS put "$h" --ns sources --meta "path=$h" --embed "bow=$work/h$i.npy" >/dev/null
+  i=$((i + 1))
+done
+$AIFS --json search --ns sources --vector "$work/q.npy" -k 3 | python3 -c '
+import json, subprocess, sys
+r = json.load(sys.stdin)
+for h in r["hits"]:
+    a = json.loads(subprocess.run([sys.argv[1], "--json", "stat", "--ns", "sources", h["id"]],
+                                  check=True, capture_output=True).stdout)
+    print("%.3f  %s" % (h["score"], a["metadata"]["path"]))
+print("plan:", r["plan"])' "$AIFS"
 
 step "read a byte range (bytes 0-199 of the corpus)"
 $AIFS cat "$C" --range 0-199
