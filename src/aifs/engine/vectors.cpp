@@ -414,16 +414,12 @@ Result<VectorResult> VectorManager::Search(const VectorQuery& q, const AssetSet*
   std::shared_lock lock(mu_);
   Index* idx = Find(q.ns, q.space);
   if (!idx) return err::NotFound("SPACE_NOT_FOUND", "the space went away");
-  // Planner: the graph walk, which widens itself while the filter rejects
-  // what it meets; when the filter rejects so much that the walk would cover
-  // a large part of the graph anyway (or cannot fill k), an exact scan of the
-  // vectors in memory is cheaper and always right.
   const size_t live = idx->index->size();
   VectorResult result;
   std::vector<ScoredId> hits;
-  // An equality or one-of filter on few vectors: the exact k best among
-  // them, straight from the metadata postings (the other conditions are
-  // still checked on each). A SIMD distance per candidate beats a walk
+  // Planner. An equality or one-of filter on few vectors: the exact k best
+  // among them, straight from the metadata postings (the other conditions
+  // are still checked on each); a SIMD distance per candidate beats a walk
   // through ~ef/selectivity vectors of the graph.
   const MetaFilter* narrowest = nullptr;
   size_t narrowest_count = SIZE_MAX;
@@ -439,17 +435,20 @@ Result<VectorResult> VectorManager::Search(const VectorQuery& q, const AssetSet*
     hits = idx->index->ExactWith(query, q.k, narrowest->key, ValuesOf(*narrowest), filter);
     result.plan = "exact over " + std::to_string(narrowest_count) + " vectors with " +
                   narrowest->key;
-    for (ScoredId& h : hits) result.hits.push_back({h.id, h.score, h.source});
-    return result;
-  }
-  const size_t max_visits = filter ? std::max<size_t>(live / 4, 16 * ef) : SIZE_MAX;
-  VectorSearchOutcome walk = idx->index->Search(query, q.k, ef, filter, max_visits);
-  if (!walk.gave_up && (walk.hits.size() >= q.k || !filter)) {
-    hits = std::move(walk.hits);
-    result.plan = "hnsw ef=" + std::to_string(std::max(ef, q.k)) + (filter ? " filtered" : "");
   } else {
-    hits = idx->index->Exact(query, q.k, filter);
-    result.plan = "exact scan of " + std::to_string(live) + " vectors";
+    // Otherwise the graph walk, which widens itself while the filter rejects
+    // what it meets; when the filter rejects so much that the walk would
+    // cover a large part of the graph anyway (or cannot fill k), an exact
+    // scan of the vectors in memory is cheaper and always right.
+    const size_t max_visits = filter ? std::max<size_t>(live / 4, 16 * ef) : SIZE_MAX;
+    VectorSearchOutcome walk = idx->index->Search(query, q.k, ef, filter, max_visits);
+    if (!walk.gave_up && (walk.hits.size() >= q.k || !filter)) {
+      hits = std::move(walk.hits);
+      result.plan = "hnsw ef=" + std::to_string(std::max(ef, q.k)) + (filter ? " filtered" : "");
+    } else {
+      hits = idx->index->Exact(query, q.k, filter);
+      result.plan = "exact scan of " + std::to_string(live) + " vectors";
+    }
   }
   for (ScoredId& h : hits) result.hits.push_back({h.id, h.score, h.source});
   return result;

@@ -89,7 +89,6 @@ const std::vector<RpcRule>& RpcRules() {
       {"/aifs.v1.Admin/CollectGarbage", kOpAdmin, Scope::kStore, "", "", ""},
       {"/aifs.v1.Admin/RotateKey", kOpAdmin, Scope::kStore, "", "", ""},
       {"/aifs.v1.Admin/RewrapKeys", kOpAdmin, Scope::kStore, "", "", ""},
-      {"/aifs.v1.Admin/RewrapKeys", kOpAdmin, Scope::kStore, "", "", ""},
       {"/aifs.v1.Admin/Format", kOpAdmin, Scope::kStore, "", "", ""},
       {"/aifs.v1.Admin/FormatHistory", kOpAdmin, Scope::kStore, "", "", ""},
       // aifs.v1.Introspect, aifs.v1.Metrics
