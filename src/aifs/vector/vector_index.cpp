@@ -176,6 +176,9 @@ class HnswIndex final : public VectorIndex {
       const float d = Distance(q.data(), node);
       if (best.size() >= ef && d >= best.top().first) return;
       frontier.emplace(d, node);
+      // The nearest candidate is likely the next one expanded: start
+      // fetching its neighbour list now.
+      PrefetchLinks(frontier.top().second);
       if (!check || Admits(node, filter)) {
         best.emplace(d, node);
         if (best.size() > ef) best.pop();
@@ -213,7 +216,7 @@ class HnswIndex final : public VectorIndex {
     }
     std::reverse(ordered.begin(), ordered.end());
     if (ordered.size() > k) ordered.resize(k);
-    for (const auto& [dist, node] : ordered) out.hits.push_back(Hit(node, query));
+    for (const auto& [dist, node] : ordered) out.hits.push_back(Hit(node, q));
     if (metric_ == VectorMetric::kInnerProduct) SortByScore(out.hits);
     return out;
   }
@@ -307,7 +310,7 @@ class HnswIndex final : public VectorIndex {
   class Ranking {
    public:
     Ranking(const HnswIndex& index, std::span<const float> query, size_t k)
-        : index_(index), query_(query), stored_(index.StoredQuery(query)), k_(k) {}
+        : index_(index), stored_(index.StoredQuery(query)), k_(k) {}
     void Offer(size_t label, const VectorFilter& filter) {
       if (index_.removed_.count(label)) return;
       if (filter && !filter(index_.ids_[label], index_.attrs_[label])) return;
@@ -322,14 +325,13 @@ class HnswIndex final : public VectorIndex {
     }
     std::vector<ScoredId> Hits() {
       std::vector<ScoredId> hits;
-      for (; !best_.empty(); best_.pop()) hits.push_back(index_.Hit(best_.top().second, query_));
+      for (; !best_.empty(); best_.pop()) hits.push_back(index_.Hit(best_.top().second, stored_));
       SortByScore(hits);
       return hits;
     }
 
    private:
     const HnswIndex& index_;
-    std::span<const float> query_;
     std::vector<float> stored_;
     size_t k_;
     std::priority_queue<std::pair<float, InternalId>> best_;  // farthest on top
@@ -409,9 +411,14 @@ class HnswIndex final : public VectorIndex {
     return node;
   }
 
-  void Prefetch(InternalId node, const hnswlib::vl_type* marks) const {
+  // Always inlined: GCC 12 judges a function whose only effect is a
+  // prefetch to have none and deletes calls to it that it did not inline.
+  [[gnu::always_inline]] void Prefetch(InternalId node, const hnswlib::vl_type* marks) const {
     __builtin_prefetch(marks + node);
     __builtin_prefetch(graph_->getDataByInternalId(node));
+  }
+  [[gnu::always_inline]] void PrefetchLinks(InternalId node) const {
+    __builtin_prefetch(graph_->get_linklist0(node));
   }
   float Distance(const float* q, InternalId node) const {
     return graph_->fstdistfunc_(q, graph_->getDataByInternalId(node), graph_->dist_func_param_);
@@ -436,11 +443,11 @@ class HnswIndex final : public VectorIndex {
     }
     return 0;
   }
-  ScoredId Hit(InternalId node, std::span<const float> query) const {
+  // `stored` is StoredQuery's form of the query (its first dim_ values are
+  // the ones Score wants).
+  ScoredId Hit(InternalId node, const std::vector<float>& stored) const {
     const size_t label = graph_->getExternalLabel(node);
-    std::vector<float> q(query.begin(), query.end());
-    if (metric_ == VectorMetric::kCosine) Normalise(q);
-    return {ids_[label], Score(q, Data(node)), attrs_[label].source};
+    return {ids_[label], Score(std::span(stored.data(), dim_), Data(node)), attrs_[label].source};
   }
   static void SortByScore(std::vector<ScoredId>& hits) {
     std::stable_sort(hits.begin(), hits.end(),
