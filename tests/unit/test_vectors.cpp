@@ -302,6 +302,19 @@ TEST_F(VectorTest, BadSpacesVectorsAndQueriesAreRefused) {
       "VECTOR_NOT_FOUND");
 }
 
+// Search trusts the spaces it holds in memory instead of reading the
+// namespace record: a deleted namespace must take its spaces with it.
+TEST_F(VectorTest, DeletedNamespaceTakesItsSpacesAlong) {
+  ASSERT_TRUE(engine().CreateNamespace("scratch", {}).ok());
+  ASSERT_TRUE(engine().CreateSpace("scratch", {"s", 2, VectorMetric::kL2}).ok());
+  const VectorQuery q{.ns = "scratch", .space = "s", .vector = {1, 0}};
+  ASSERT_TRUE(engine().VectorSearch(q).ok());
+  AIFS_ASSERT_OK(engine().DeleteNamespace("scratch"));
+  AIFS_EXPECT_STATUS(engine().VectorSearch(q).status(), kNotFound, "NAMESPACE_NOT_FOUND");
+  ASSERT_TRUE(engine().CreateNamespace("scratch", {}).ok());
+  AIFS_EXPECT_STATUS(engine().VectorSearch(q).status(), kNotFound, "SPACE_NOT_FOUND");
+}
+
 TEST_F(VectorTest, InnerProductOverGrowingNormsRebuildsAndStaysExact) {
   // Vectors whose norms grow 5x over the inserts: each larger norm makes the
   // index rebuild its MIPS-to-L2 reduction (about 7 times here). Scores must

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <queue>
 #include <set>
 
@@ -372,26 +373,31 @@ Result<std::vector<float>> VectorManager::StoredVector(const std::string& ns,
 }
 
 Result<VectorResult> VectorManager::Search(const VectorQuery& q, const AssetSet* members) {
-  AIFS_RETURN_IF_ERROR(RequireNamespace(q.ns));
   if (q.k == 0 || q.k > kMaxK)
     return err::InvalidArgument("BAD_K", "k must be 1-" + std::to_string(kMaxK));
   if (q.like.has_value() == !q.vector.empty())
     return err::InvalidArgument("BAD_QUERY", "give either a query vector or an asset (like)");
   CatchUp();
-  EmbeddingSpace space;
+  std::optional<EmbeddingSpace> space;
   {
     std::shared_lock lock(mu_);
+    // Caught up, the spaces in memory are those of live namespaces (a
+    // namespace's deletion drops them): only a miss needs the store.
     Index* idx = Find(q.ns, q.space);
-    if (!idx)
-      return err::NotFound("SPACE_NOT_FOUND",
-                           "no embedding space '" + q.space + "' in namespace '" + q.ns + "'");
-    space = idx->space;
+    if (idx) space = idx->space;
   }
-  std::vector<float> query = q.vector;
+  if (!space) {
+    AIFS_RETURN_IF_ERROR(RequireNamespace(q.ns));
+    return err::NotFound("SPACE_NOT_FOUND",
+                         "no embedding space '" + q.space + "' in namespace '" + q.ns + "'");
+  }
+  std::span<const float> query = q.vector;
+  std::vector<float> liked;
   if (q.like) {
-    AIFS_ASSIGN_OR_RETURN(query, StoredVector(q.ns, q.space, *q.like));
+    AIFS_ASSIGN_OR_RETURN(liked, StoredVector(q.ns, q.space, *q.like));
+    query = liked;
   }
-  AIFS_RETURN_IF_ERROR(CheckVector("query vector", query, space.dim, space.metric));
+  AIFS_RETURN_IF_ERROR(CheckVector("query vector", query, space->dim, space->metric));
 
   // Eligibility, checked in memory for every candidate: the snapshot's
   // members, the metadata filters, and a "like" query's asset is not its own
@@ -409,7 +415,7 @@ Result<VectorResult> VectorManager::Search(const VectorQuery& q, const AssetSet*
       });
     };
   }
-  const size_t default_ef = space.metric == VectorMetric::kInnerProduct ? kDefaultEfIp : kDefaultEf;
+  const size_t default_ef = space->metric == VectorMetric::kInnerProduct ? kDefaultEfIp : kDefaultEf;
   const size_t ef = q.ef ? q.ef : std::max(default_ef, q.k);
   std::shared_lock lock(mu_);
   Index* idx = Find(q.ns, q.space);

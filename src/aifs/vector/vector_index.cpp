@@ -14,9 +14,11 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <mutex>
 #include <queue>
 #include <shared_mutex>
+#include <sys/mman.h>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -114,6 +116,7 @@ class HnswIndex final : public VectorIndex {
 
   void Init(size_t capacity) {
     graph_ = std::make_unique<Graph>(space_.get(), capacity, kM, kEfConstruction);
+    BackWithHugePages();
   }
 
   Status Upsert(const AssetId& id, std::span<const float> vector, VectorAttrs attrs) override {
@@ -167,14 +170,16 @@ class HnswIndex final : public VectorIndex {
     std::priority_queue<Item, std::vector<Item>, std::greater<>> frontier;
     std::priority_queue<Item> best;
     hnswlib::VisitedList* visited = graph_->visited_list_pool_->getFreeVisitedList();
+    hnswlib::vl_type* const marks = visited->mass;
     const hnswlib::vl_type tag = visited->curV;
     // The deleted mark sits in another cache line than the vector: read it
     // only when there are deletions.
     const bool check = filter || graph_->num_deleted_ > 0;
-    auto visit = [&](InternalId node) {
-      visited->mass[node] = tag;
+    float bound = std::numeric_limits<float>::infinity();  // best's farthest once it holds ef
+    auto visit = [&](InternalId node) __attribute__((always_inline)) {
+      marks[node] = tag;
       const float d = Distance(q.data(), node);
-      if (best.size() >= ef && d >= best.top().first) return;
+      if (d >= bound) return;
       frontier.emplace(d, node);
       // The nearest candidate is likely the next one expanded: start
       // fetching its neighbour list now.
@@ -182,23 +187,24 @@ class HnswIndex final : public VectorIndex {
       if (!check || Admits(node, filter)) {
         best.emplace(d, node);
         if (best.size() > ef) best.pop();
+        if (best.size() == ef) bound = best.top().first;
       }
     };
     visit(entry);
     size_t visits = 1;
     while (!frontier.empty()) {
       const auto [d, node] = frontier.top();
-      if (best.size() >= ef && d > best.top().first) break;
+      if (d > bound) break;
       frontier.pop();
       hnswlib::linklistsizeint* links = graph_->get_linklist0(node);
       const size_t n = graph_->getListCount(links);
       const auto* neighbours = reinterpret_cast<const InternalId*>(links + 1);
       // The walk is memory-bound: fetch the next neighbour's visited mark and
       // vector while this one is compared.
-      if (n > 0) Prefetch(neighbours[0], visited->mass);
+      if (n > 0) Prefetch(neighbours[0], marks);
       for (size_t i = 0; i < n; ++i) {
-        if (i + 1 < n) Prefetch(neighbours[i + 1], visited->mass);
-        if (visited->mass[neighbours[i]] == tag) continue;
+        if (i + 1 < n) Prefetch(neighbours[i + 1], marks);
+        if (marks[neighbours[i]] == tag) continue;
         visit(neighbours[i]);
         ++visits;
       }
@@ -216,7 +222,7 @@ class HnswIndex final : public VectorIndex {
     }
     std::reverse(ordered.begin(), ordered.end());
     if (ordered.size() > k) ordered.resize(k);
-    for (const auto& [dist, node] : ordered) out.hits.push_back(Hit(node, q));
+    for (const auto& [dist, node] : ordered) out.hits.push_back(Hit(node, dist, q));
     if (metric_ == VectorMetric::kInnerProduct) SortByScore(out.hits);
     return out;
   }
@@ -280,6 +286,7 @@ class HnswIndex final : public VectorIndex {
     if (!labels.ok()) return labels.status();
     try {
       graph_ = std::make_unique<Graph>(space_.get(), dir + "/graph.hnsw");
+      BackWithHugePages();
     } catch (const std::exception& e) {
       return err::DataLoss("INDEX_CORRUPT", std::string("hnsw load: ") + e.what());
     }
@@ -325,7 +332,7 @@ class HnswIndex final : public VectorIndex {
     }
     std::vector<ScoredId> Hits() {
       std::vector<ScoredId> hits;
-      for (; !best_.empty(); best_.pop()) hits.push_back(index_.Hit(best_.top().second, stored_));
+      for (; !best_.empty(); best_.pop()) hits.push_back(index_.Hit(best_.top().second, best_.top().first, stored_));
       SortByScore(hits);
       return hits;
     }
@@ -354,8 +361,10 @@ class HnswIndex final : public VectorIndex {
   // Caller holds mu_ exclusively.
   Status AddToGraph(size_t label, std::span<const float> vector) {
     const bool in_graph = graph_->label_lookup_.count(label) > 0;
-    if (!in_graph && graph_->cur_element_count >= graph_->max_elements_)
+    if (!in_graph && graph_->cur_element_count >= graph_->max_elements_) {
       graph_->resizeIndex(std::max<size_t>(kInitialCapacity, 2 * graph_->max_elements_));
+      BackWithHugePages();
+    }
     const std::vector<float> v = Stored(vector);
     try {
       graph_->addPoint(v.data(), label);  // an existing label is updated and undeleted
@@ -388,6 +397,22 @@ class HnswIndex final : public VectorIndex {
     return Status::Ok();
   }
 
+  // A search touches ~ef x 16 vectors at random over the whole level-0 array:
+  // with 4 KiB pages nearly every one is also a TLB miss. 2 MiB pages for the
+  // array: advised for the pages still to come, collapsed for those present.
+  // Best effort (kernels without THP refuse, and 4 KiB pages still work).
+  void BackWithHugePages() const {
+    constexpr uintptr_t kHuge = 2u << 20;
+    const auto start = reinterpret_cast<uintptr_t>(graph_->data_level0_memory_);
+    const uintptr_t begin = (start + kHuge - 1) & ~(kHuge - 1);
+    const uintptr_t end = (start + graph_->max_elements_ * graph_->size_data_per_element_) & ~(kHuge - 1);
+    if (end <= begin) return;
+    void* p = reinterpret_cast<void*>(begin);
+    constexpr int kMadvCollapse = 25;  // Linux 6.1; Debian 12's glibc lacks the name
+    madvise(p, end - begin, MADV_HUGEPAGE);
+    madvise(p, end - begin, kMadvCollapse);
+  }
+
   // Greedy descent through the upper levels to the level-0 entry point.
   InternalId Descend(const float* q) const {
     InternalId node = graph_->enterpoint_node_;
@@ -417,8 +442,10 @@ class HnswIndex final : public VectorIndex {
     __builtin_prefetch(marks + node);
     __builtin_prefetch(graph_->getDataByInternalId(node));
   }
+  // A level-0 list (count + 2M ids) spans three cache lines.
   [[gnu::always_inline]] void PrefetchLinks(InternalId node) const {
-    __builtin_prefetch(graph_->get_linklist0(node));
+    const char* links = reinterpret_cast<const char*>(graph_->get_linklist0(node));
+    for (size_t at = 0; at < graph_->size_links_level0_; at += 64) __builtin_prefetch(links + at);
   }
   float Distance(const float* q, InternalId node) const {
     return graph_->fstdistfunc_(q, graph_->getDataByInternalId(node), graph_->dist_func_param_);
@@ -432,22 +459,25 @@ class HnswIndex final : public VectorIndex {
   std::span<const float> Data(InternalId node) const {
     return {reinterpret_cast<const float*>(graph_->getDataByInternalId(node)), dim_};
   }
-  // `q` as given for inner product and L2, unit length for cosine.
-  float Score(std::span<const float> q, std::span<const float> stored) const {
+  // The score of `node`, `distance` from the query (whose StoredQuery form
+  // is `stored`): the graph's L2 distance is the negated score and its
+  // cosine distance 1 - score; the inner product is computed afresh, since
+  // recovering it from the reduced L2 distance would cancel away its digits.
+  ScoredId Hit(InternalId node, float distance, const std::vector<float>& stored) const {
+    const size_t label = graph_->getExternalLabel(node);
+    float score = 0;
     switch (metric_) {
       case VectorMetric::kL2:
-        return Similarity(VectorMetric::kL2, q, stored);
+        score = -distance;
+        break;
       case VectorMetric::kCosine:
+        score = 1.0f - distance;
+        break;
       case VectorMetric::kInnerProduct:
-        return Dot(q, stored);
+        score = Dot(std::span(stored.data(), dim_), Data(node));
+        break;
     }
-    return 0;
-  }
-  // `stored` is StoredQuery's form of the query (its first dim_ values are
-  // the ones Score wants).
-  ScoredId Hit(InternalId node, const std::vector<float>& stored) const {
-    const size_t label = graph_->getExternalLabel(node);
-    return {ids_[label], Score(std::span(stored.data(), dim_), Data(node)), attrs_[label].source};
+    return {ids_[label], score, attrs_[label].source};
   }
   static void SortByScore(std::vector<ScoredId>& hits) {
     std::stable_sort(hits.begin(), hits.end(),
