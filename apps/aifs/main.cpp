@@ -529,13 +529,12 @@ int main(int argc, char** argv) {
     c->add_option("--asset", token_args.assets, "only calls naming these asset IDs");
     c->add_option("--caveat", token_args.caveats, "a raw caveat (docs/security.md)");
   };
-  auto* token_mint = token_cmd->add_subcommand("mint", "mint a new token (needs the data directory)");
+  auto* token_mint = token_cmd->add_subcommand(
+      "mint", "mint a new token (data directory, or --server with an admin token)");
   caveat_options(token_mint);
   token_mint->callback([&] {
-    read_only = true;  // reading the root key works beside a running server
-    with_keys = [&](auto& engine, auto& out) {
-      return aifs::cli::TokenMint(engine, out, token_args);
-    };
+    // Read-only: reading the root key works beside a running server.
+    set(true, [&](auto& api, auto& out) { return aifs::cli::TokenMint(api, out, token_args); });
   });
   auto* token_att = token_cmd->add_subcommand("attenuate", "add caveats to a token (offline)");
   token_att->add_option("token", token_args.token, "the token, @FILE or - (stdin)")->required();
@@ -548,18 +547,31 @@ int main(int argc, char** argv) {
   token_insp->callback([&] {
     offline = [&](auto& out) { return aifs::cli::TokenInspect(out, token_args); };
   });
-  token_cmd->add_subcommand("rotate-root", "new root key for new tokens; new admin token")
-      ->callback([&] {
-        with_keys = [&](auto& engine, auto& out) {
-          return aifs::cli::TokenRotateRoot(engine, out);
-        };
-      });
-  auto* token_revoke = token_cmd->add_subcommand("revoke-root", "refuse every token of a root key");
-  token_revoke->add_option("key", token_args.key_id, "root key ID, e.g. r1")->required();
+  auto* token_revoke = token_cmd->add_subcommand(
+      "revoke", "refuse a token and its attenuated copies (others of its root key stay valid)");
+  token_revoke->add_option("token", token_args.token, "the token, @FILE, - (stdin) or its ID")
+      ->required();
   token_revoke->callback([&] {
-    with_keys = [&](auto& engine, auto& out) {
-      return aifs::cli::TokenRevokeRoot(engine, out, token_args.key_id);
-    };
+    set(false, [&](auto& api, auto& out) { return aifs::cli::TokenRevoke(api, out, token_args); });
+  });
+  token_cmd
+      ->add_subcommand("rotate-root",
+                       "new root key for new tokens; new admin token (in the data directory's "
+                       "admin.token, or printed with --server)")
+      ->callback([&] {
+        set(false, [&](auto& api, auto& out) {
+          if (g.remote.target.empty())
+            token_args.admin_token_file = aifs::cli::AdminTokenPath(g.data_dir);
+          return aifs::cli::TokenRotateRoot(api, out, token_args);
+        });
+      });
+  auto* token_revoke_root =
+      token_cmd->add_subcommand("revoke-root", "refuse every token of a root key");
+  token_revoke_root->add_option("key", token_args.key_id, "root key ID, e.g. r1")->required();
+  token_revoke_root->callback([&] {
+    set(false, [&](auto& api, auto& out) {
+      return aifs::cli::TokenRevokeRoot(api, out, token_args.key_id);
+    });
   });
   auto* token_export = token_cmd->add_subcommand(
       "export-root", "print a root key (hex): it mints any token, guard it");
@@ -570,9 +582,8 @@ int main(int argc, char** argv) {
       return aifs::cli::TokenExportRoot(engine, out, token_args.key_id);
     };
   });
-  token_cmd->add_subcommand("keys", "list root keys")->callback([&] {
-    read_only = true;
-    with_keys = [&](auto& engine, auto& out) { return aifs::cli::TokenKeys(engine, out); };
+  token_cmd->add_subcommand("keys", "list root keys and revoked tokens")->callback([&] {
+    set(true, [&](auto& api, auto& out) { return aifs::cli::TokenKeys(api, out); });
   });
 
   // serve, events, health
@@ -597,9 +608,8 @@ int main(int argc, char** argv) {
       if (!made.empty())
         std::cerr << "aifs: created the admin token in " << aifs::cli::AdminTokenPath(g.data_dir)
                   << std::endl;
-      aifs::auth::RootKeyStore keys(*engine.store().meta, *engine.store().kms);
-      aifs::auth::TokenVerifier tokens(keys);
-      serve.tokens = &tokens;
+      // The engine's own verifier: revocations made through it hold at once.
+      serve.tokens = &engine.tokens();
       return aifs::cli::Serve(api, out, serve, grace_ms);
     });
   });
@@ -651,8 +661,7 @@ int main(int argc, char** argv) {
                   g);
   if (remote && with_keys)
     return Report(aifs::err::InvalidArgument(
-                      "LOCAL_ONLY", "minting and root keys work on the data directory, not with "
-                                    "--server (holders narrow tokens with `token attenuate`)"),
+                      "LOCAL_ONLY", "exporting a root key works on the data directory only"),
                   g);
   if (init_cmd->parsed()) {
     Status st = aifs::Engine::Init(g.data_dir, init);

@@ -17,10 +17,6 @@ namespace aifs::cli {
 
 namespace {
 
-auth::RootKeyStore Keys(Engine& engine) {
-  return auth::RootKeyStore(*engine.store().meta, *engine.store().kms);
-}
-
 Result<std::string> ReadToken(const std::string& value) {
   if (value.empty())
     return err::InvalidArgument("TOKEN_MISSING", "give a token (argument, @FILE or - for stdin)");
@@ -68,14 +64,11 @@ void PrintToken(const Output& out, const std::string& token) {
 std::string AdminTokenPath(const std::string& data_dir) { return data_dir + "/admin.token"; }
 
 Result<std::string> BootstrapTokens(Engine& engine, const std::string& data_dir) {
-  auth::RootKeyStore keys = Keys(engine);
-  AIFS_ASSIGN_OR_RETURN(auto existing, keys.List());
-  if (!existing.empty()) return std::string();
-  AIFS_RETURN_IF_ERROR(keys.Rotate().status());
-  auth::TokenVerifier tokens(keys);
-  AIFS_ASSIGN_OR_RETURN(std::string token, tokens.Mint(auth::TokenSpec{}));
-  AIFS_RETURN_IF_ERROR(WriteFileAtomic(AdminTokenPath(data_dir), token + "\n", 0600));
-  return token;
+  AIFS_ASSIGN_OR_RETURN(TokenKeyring existing, engine.ListTokenKeys());
+  if (!existing.keys.empty()) return std::string();
+  AIFS_ASSIGN_OR_RETURN(RotatedTokenRoot made, engine.RotateTokenRoot({}));
+  AIFS_RETURN_IF_ERROR(WriteFileAtomic(AdminTokenPath(data_dir), made.token + "\n", 0600));
+  return made.token;
 }
 
 Result<std::string> ResolveToken(const std::string& value) {
@@ -89,14 +82,24 @@ Result<std::string> ResolveToken(const std::string& value) {
   return t;
 }
 
-Status TokenMint(Engine& engine, const Output& out, const TokenArgs& args) {
+Status TokenMint(Api& api, const Output& out, const TokenArgs& args) {
   AIFS_ASSIGN_OR_RETURN(auto caveats, CaveatsOf(args));
-  auth::RootKeyStore keys = Keys(engine);
-  auth::TokenVerifier tokens(keys);
-  AIFS_ASSIGN_OR_RETURN(std::string token, tokens.Mint(auth::TokenSpec{}));
-  // Minted bare, then narrowed: the same path every holder's attenuation takes.
-  AIFS_ASSIGN_OR_RETURN(token, auth::AttenuateToken(token, caveats));
+  AIFS_ASSIGN_OR_RETURN(std::string token, api.MintToken(caveats));
   PrintToken(out, token);
+  return Status::Ok();
+}
+
+Status TokenRevoke(Api& api, const Output& out, const TokenArgs& args) {
+  // An ID is taken as it is; anything else is read as a token (@FILE, -).
+  std::string what = args.token;
+  if (what.size() != 32) {
+    AIFS_ASSIGN_OR_RETURN(what, ReadToken(args.token));
+  }
+  AIFS_RETURN_IF_ERROR(api.RevokeToken(what));
+  if (out.json)
+    std::cout << nlohmann::json{{"revoked", true}}.dump() << "\n";
+  else if (!out.quiet)
+    std::cout << "revoked: the token and every attenuated copy of it are refused\n";
   return Status::Ok();
 }
 
@@ -131,32 +134,35 @@ Status TokenInspect(const Output& out, const TokenArgs& args) {
   return Status::Ok();
 }
 
-Status TokenRotateRoot(Engine& engine, const Output& out) {
-  auth::RootKeyStore keys = Keys(engine);
-  AIFS_ASSIGN_OR_RETURN(auth::RootKey key, keys.Rotate());
-  auth::TokenVerifier tokens(keys);
-  AIFS_ASSIGN_OR_RETURN(std::string token, tokens.Mint(auth::TokenSpec{}));
-  const std::string path = AdminTokenPath(engine.store().data_dir);
-  AIFS_RETURN_IF_ERROR(WriteFileAtomic(path, token + "\n", 0600));
-  if (out.json)
-    std::cout << nlohmann::json{{"root_key", key.id}, {"admin_token_file", path}}.dump() << "\n";
-  else if (!out.quiet)
-    std::cout << "new root key " << key.id << " is current; new admin token in " << path
+Status TokenRotateRoot(Api& api, const Output& out, const TokenArgs& args) {
+  AIFS_ASSIGN_OR_RETURN(RotatedTokenRoot r, api.RotateTokenRoot({}));
+  const std::string& path = args.admin_token_file;
+  if (!path.empty()) AIFS_RETURN_IF_ERROR(WriteFileAtomic(path, r.token + "\n", 0600));
+  if (out.json) {
+    nlohmann::json j = {{"root_key", r.key_id}};
+    if (path.empty())
+      j["admin_token"] = r.token;
+    else
+      j["admin_token_file"] = path;
+    std::cout << j.dump() << "\n";
+  } else if (path.empty()) {
+    std::cout << r.token << "\n";  // a remote admin keeps it where they like
+  } else if (!out.quiet) {
+    std::cout << "new root key " << r.key_id << " is current; new admin token in " << path
               << "\nolder keys still verify their tokens until `aifs token revoke-root ID`\n";
+  }
   return Status::Ok();
 }
 
-Status TokenRevokeRoot(Engine& engine, const Output& out, const std::string& key_id) {
-  auth::RootKeyStore keys = Keys(engine);
-  AIFS_RETURN_IF_ERROR(keys.Revoke(key_id));
+Status TokenRevokeRoot(Api& api, const Output& out, const std::string& key_id) {
+  AIFS_RETURN_IF_ERROR(api.RevokeTokenRoot(key_id));
   if (!out.quiet && !out.json)
     std::cout << "root key " << key_id << " revoked: every token made under it is refused\n";
   return Status::Ok();
 }
 
 Status TokenExportRoot(Engine& engine, const Output& out, const std::string& key_id) {
-  auth::RootKeyStore keys = Keys(engine);
-  AIFS_ASSIGN_OR_RETURN(auth::RootKey key, keys.Get(key_id));
+  AIFS_ASSIGN_OR_RETURN(auth::RootKey key, engine.tokens().keys().Get(key_id));
   if (out.json)
     std::cout << nlohmann::json{{"root_key", key.id}, {"secret", HexEncode(key.secret)}}.dump()
               << "\n";
@@ -165,23 +171,27 @@ Status TokenExportRoot(Engine& engine, const Output& out, const std::string& key
   return Status::Ok();
 }
 
-Status TokenKeys(Engine& engine, const Output& out) {
-  auth::RootKeyStore keys = Keys(engine);
-  AIFS_ASSIGN_OR_RETURN(auto list, keys.List());
-  nlohmann::json j = nlohmann::json::array();
-  for (const auto& k : list)
-    j.push_back({{"id", k.id},
-                 {"created", FormatUnixNanos(k.created_unix_ns)},
-                 {"state", k.revoked ? "revoked" : k.current ? "current" : "valid"},
-                 {"kms_key", k.kms_key_id}});
+Status TokenKeys(Api& api, const Output& out) {
+  AIFS_ASSIGN_OR_RETURN(TokenKeyring ring, api.ListTokenKeys());
+  nlohmann::json keys = nlohmann::json::array(), revoked = nlohmann::json::array();
+  for (const TokenRootKey& k : ring.keys)
+    keys.push_back({{"id", k.id},
+                    {"created", FormatUnixNanos(k.created_unix_ns)},
+                    {"state", k.revoked ? "revoked" : k.current ? "current" : "valid"},
+                    {"kms_key", k.kms_key_id}});
+  for (const RevokedTokenId& r : ring.revoked_tokens)
+    revoked.push_back({{"token_id", r.token_id}, {"revoked", FormatUnixNanos(r.revoked_unix_ns)}});
   if (out.json) {
-    std::cout << j.dump(2) << "\n";
+    std::cout << nlohmann::json{{"root_keys", keys}, {"revoked_tokens", revoked}}.dump(2) << "\n";
     return Status::Ok();
   }
-  for (const auto& k : j)
+  for (const auto& k : keys)
     std::cout << k["id"].get<std::string>() << "  " << k["state"].get<std::string>() << "  "
               << k["created"].get<std::string>() << "  kms " << k["kms_key"].get<std::string>()
               << "\n";
+  for (const auto& r : revoked)
+    std::cout << "revoked token " << r["token_id"].get<std::string>() << "  "
+              << r["revoked"].get<std::string>() << "\n";
   return Status::Ok();
 }
 

@@ -1,15 +1,15 @@
 // `aifs token ...` and the token side of `init` and `serve`.
 //
-// Minting and root-key management need the store's root keys, so they work on
-// the data directory (embedded; mint also beside a running server, through a
-// read-only open). Attenuate and inspect need nothing but the token: any
-// holder can narrow a token offline.
+// Minting, revoking and root-key management go through the Api: on the data
+// directory (mint and keys also beside a running server, through a read-only
+// open) or, with --server, through the Admin RPCs with an admin token.
+// Attenuate and inspect need nothing but the token: any holder can narrow a
+// token offline. Exporting a root key works on the data directory only.
 #pragma once
 
 #include <string>
 #include <vector>
 
-#include "aifs/auth/root_keys.h"
 #include "aifs/engine/engine.h"
 #include "commands.h"
 
@@ -36,14 +36,18 @@ struct TokenArgs {
   std::vector<std::string> assets;
   std::vector<std::string> caveats;  // raw predicates
   std::string key_id;                // revoke-root
+  // rotate-root: where the new admin token goes ("" prints it: remote).
+  std::string admin_token_file;
 };
 
-Status TokenMint(Engine& engine, const Output& out, const TokenArgs& args);
+Status TokenMint(Api& api, const Output& out, const TokenArgs& args);
 Status TokenAttenuate(const Output& out, const TokenArgs& args);
 Status TokenInspect(const Output& out, const TokenArgs& args);
-Status TokenRotateRoot(Engine& engine, const Output& out);
-Status TokenRevokeRoot(Engine& engine, const Output& out, const std::string& key_id);
-Status TokenKeys(Engine& engine, const Output& out);
+// args.token: the token (or @FILE, -) or its ID.
+Status TokenRevoke(Api& api, const Output& out, const TokenArgs& args);
+Status TokenRotateRoot(Api& api, const Output& out, const TokenArgs& args);
+Status TokenRevokeRoot(Api& api, const Output& out, const std::string& key_id);
+Status TokenKeys(Api& api, const Output& out);
 // Prints a root key in hex, for escrow or another verifier (pymacaroons):
 // whoever holds it can mint any token.
 Status TokenExportRoot(Engine& engine, const Output& out, const std::string& key_id);

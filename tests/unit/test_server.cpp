@@ -39,17 +39,18 @@ class ServerTest : public EngineFixture {
 
   void StartServer(server::ServerOptions options = {}) {
     options.listen = "127.0.0.1:0";
-    // Every call carries a token: the fixture holds the store's root keys
-    // and an admin token (no caveats), as `aifs init` makes them.
-    keys_ = std::make_unique<auth::RootKeyStore>(*engine().store().meta, *engine().store().kms);
+    // Every call carries a token: the fixture holds the engine's verifier
+    // (as `aifs serve` does) and an admin token (no caveats), as `aifs init`
+    // makes them.
+    tokens_ = &engine().tokens();
+    keys_ = &tokens_->keys();
     if (keys_->List()->empty()) {
       AIFS_ASSERT_OK(keys_->Rotate().status());
     }
-    tokens_ = std::make_unique<auth::TokenVerifier>(*keys_);
     auto admin = tokens_->Mint({});
     ASSERT_TRUE(admin.ok()) << admin.status().ToString();
     token_ = *admin;
-    options.tokens = tokens_.get();
+    options.tokens = tokens_;
     auto s = server::Server::Start(engine(), options);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     server_ = std::move(*s);
@@ -88,8 +89,8 @@ class ServerTest : public EngineFixture {
     return std::regex_search(text, m, line) ? std::stod(m[1]) : -1;
   }
 
-  std::unique_ptr<auth::RootKeyStore> keys_;
-  std::unique_ptr<auth::TokenVerifier> tokens_;
+  auth::RootKeyStore* keys_ = nullptr;
+  auth::TokenVerifier* tokens_ = nullptr;
   std::string token_;
   std::unique_ptr<server::Server> server_;
   std::string target_;
@@ -1038,4 +1039,91 @@ TEST_F(TokenTest, RotationKeepsOldTokensUntilTheirKeyIsRevoked) {
 }
 
 }  // namespace
+// Token administration through the Admin RPCs, on a running server: one
+// token revoked (its copies too, the rest of its root key unaffected, and
+// for good), tokens minted remotely never reaching past the caller's own,
+// and root keys rotated and revoked without stopping the server.
+TEST_F(TokenTest, AdminRpcsRevokeTokensAndRootKeysOnARunningServer) {
+  StartServer();
+  auto with = [&](const std::string& t) { return ConnectRemote({.target = target_, .token = t}); };
+  auto victim = remote_->MintToken({"ops = get,list"});
+  ASSERT_TRUE(victim.ok()) << victim.status().ToString();
+  auto copy = auth::AttenuateToken(*victim, {"ns = alpha"});
+  ASSERT_TRUE(copy.ok());
+  auto bystander = remote_->MintToken({"ops = get,list"});
+  ASSERT_TRUE(bystander.ok());
+  AIFS_EXPECT_OK(with(*victim).status());
+  AIFS_EXPECT_OK(with(*copy).status());
+
+  AIFS_ASSERT_OK(remote_->RevokeToken(*victim));
+  AIFS_EXPECT_STATUS(with(*victim).status(), kUnauthenticated, "TOKEN_REVOKED");
+  AIFS_EXPECT_STATUS(with(*copy).status(), kUnauthenticated, "TOKEN_REVOKED");
+  AIFS_EXPECT_OK(with(*bystander).status());
+  AIFS_ASSERT_OK(remote_->RevokeToken(*victim));  // twice is fine
+  AIFS_EXPECT_STATUS(remote_->RevokeToken("not-a-token"), kInvalidArgument, "BAD_TOKEN_ID");
+  // A forged token naming the revoked ID learns nothing about it.
+  auto forged = auth::Macaroon::Mint(auth::kTokenLocation, Bytes(32, 7),
+                                     auth::Macaroon::Parse(*victim)->identifier());
+  ASSERT_TRUE(forged.ok());
+  AIFS_EXPECT_STATUS(with(forged->Serialize()).status(), kUnauthenticated, "BAD_SIGNATURE");
+  const std::string victim_id =
+      auth::ParseTokenIdentifier(auth::Macaroon::Parse(*victim)->identifier())->token_id;
+  auto ring = remote_->ListTokenKeys();
+  ASSERT_TRUE(ring.ok()) << ring.status().ToString();
+  ASSERT_EQ(ring->revoked_tokens.size(), 1u);
+  EXPECT_EQ(ring->revoked_tokens[0].token_id, victim_id);
+
+  // A remotely minted token carries the caller's caveats: a namespace admin
+  // cannot mint its way into another namespace or past its expiry.
+  auto ns_admin = remote_->MintToken({"ns = alpha", "ops = admin,list"});
+  ASSERT_TRUE(ns_admin.ok());
+  auto as_ns_admin = with(*ns_admin);
+  ASSERT_TRUE(as_ns_admin.ok());
+  AIFS_EXPECT_STATUS((*as_ns_admin)->MintToken({}).status(), kPermissionDenied, "WRONG_NAMESPACE");
+  auto no_ops = remote_->MintToken({"ops = list"});
+  ASSERT_TRUE(no_ops.ok());
+  AIFS_EXPECT_STATUS((*with(*no_ops))->MintToken({}).status(), kPermissionDenied,
+                     "OPERATION_NOT_ALLOWED");
+  auto expiring_admin = remote_->MintToken({"expires < 2099-01-01T00:00:00Z"});
+  ASSERT_TRUE(expiring_admin.ok());
+  auto child = (*with(*expiring_admin))->MintToken({"ops = get"});
+  ASSERT_TRUE(child.ok()) << child.status().ToString();
+  const auto caveats = auth::Macaroon::Parse(*child)->caveats();
+  EXPECT_EQ(caveats, (std::vector<std::string>{"ops = get", "expires < 2099-01-01T00:00:00Z"}));
+  AIFS_EXPECT_STATUS(remote_->MintToken({"colour = blue"}).status(), kInvalidArgument,
+                     "BAD_CAVEAT");
+
+  // Root keys: rotate, then revoke the old one, all remotely.
+  auto rotated = remote_->RotateTokenRoot({});
+  ASSERT_TRUE(rotated.ok()) << rotated.status().ToString();
+  EXPECT_EQ(rotated->key_id, "r2");
+  AIFS_ASSERT_OK(remote_->RevokeTokenRoot("r1"));
+  AIFS_EXPECT_STATUS(with(token_).status(), kUnauthenticated, "KEY_REVOKED");
+  auto fresh = with(rotated->token);
+  ASSERT_TRUE(fresh.ok()) << fresh.status().ToString();
+  AIFS_EXPECT_STATUS((*fresh)->RevokeTokenRoot("r2"), kFailedPrecondition, "LAST_ROOT_KEY");
+  AIFS_EXPECT_STATUS((*fresh)->RevokeTokenRoot("r9"), kNotFound, "UNKNOWN_KEY");
+  ring = (*fresh)->ListTokenKeys();
+  ASSERT_TRUE(ring.ok());
+  ASSERT_EQ(ring->keys.size(), 2u);
+  EXPECT_TRUE(ring->keys[0].revoked);
+  EXPECT_TRUE(ring->keys[1].current);
+
+  // Revocations are records, not memory: they hold after a restart.
+  server_->Shutdown(std::chrono::milliseconds(100));
+  server_.reset();
+  remote_.reset();
+  Reopen();
+  auto still = engine().tokens().revocations().IsRevoked(victim_id);
+  ASSERT_TRUE(still.ok());
+  EXPECT_TRUE(*still);
+  auth::Access access;
+  access.op = auth::kOpGet;
+  access.scope = auth::Access::Scope::kNamespace;
+  access.ns = "alpha";
+  AIFS_EXPECT_STATUS(engine().tokens().Verify(*bystander, access).status(), kUnauthenticated,
+                     "KEY_REVOKED");
+  AIFS_EXPECT_OK(engine().tokens().Verify(rotated->token, access).status());
+}
+
 }  // namespace aifs::test

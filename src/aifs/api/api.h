@@ -146,6 +146,23 @@ class Api {
   // leaves no data key on another version unless a namespace pins one.
   virtual Result<RewrapReport> RewrapKeys(const RewrapOptions& options,
                                           const RewrapProgress& progress) = 0;
+
+  // Capability tokens (docs/security.md). A token minted here carries
+  // exactly `caveats`; through the server it also carries the caller's own,
+  // so that it never reaches further than the caller's token does.
+  virtual Result<std::string> MintToken(const std::vector<std::string>& caveats) = 0;
+  // Refuses a token and its attenuated copies from now on (UNAUTHENTICATED
+  // TOKEN_REVOKED), other tokens of its root key unaffected. Takes the token
+  // or its 32-hex-digit ID.
+  virtual Status RevokeToken(const std::string& token_or_id) = 0;
+  virtual Result<TokenKeyring> ListTokenKeys() = 0;
+  // A new current root key (older ones keep verifying their tokens until
+  // revoked) and a token under it carrying `caveats` (the caller's own too,
+  // through the server).
+  virtual Result<RotatedTokenRoot> RotateTokenRoot(const std::vector<std::string>& caveats) = 0;
+  // Refuses every token of a root key (UNAUTHENTICATED KEY_REVOKED).
+  // FAILED_PRECONDITION LAST_ROOT_KEY for the only live key: rotate first.
+  virtual Status RevokeTokenRoot(const std::string& key_id) = 0;
 };
 
 }  // namespace aifs

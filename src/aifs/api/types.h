@@ -314,6 +314,28 @@ struct RewrapReport {
 // Called after each committed batch with the totals so far.
 using RewrapProgress = std::function<void(const RewrapReport&)>;
 
+// Capability tokens (docs/security.md): the root keys that sign them and the
+// token IDs revoked one by one.
+struct TokenRootKey {
+  std::string id;  // "r1", "r2", ...
+  int64_t created_unix_ns = 0;
+  bool revoked = false;
+  bool current = false;    // new tokens are minted under it
+  std::string kms_key_id;  // the KMS key that wraps it
+};
+struct RevokedTokenId {
+  std::string token_id;
+  int64_t revoked_unix_ns = 0;
+};
+struct TokenKeyring {
+  std::vector<TokenRootKey> keys;  // oldest first
+  std::vector<RevokedTokenId> revoked_tokens;
+};
+struct RotatedTokenRoot {
+  std::string key_id;  // the new current root key
+  std::string token;   // a token under it (see Api::RotateTokenRoot)
+};
+
 enum class EventType {
   kAssetCommitted = 1,
   kAssetDeleted = 2,

@@ -159,6 +159,15 @@ Result<uint64_t> RootKeyStore::RewrapAll(const std::string& target) {
 
 Status RootKeyStore::Revoke(const std::string& id) {
   std::lock_guard lock(mu_);
+  AIFS_ASSIGN_OR_RETURN(auto keys, ListLocked());
+  const auto live = std::count_if(keys.begin(), keys.end(), [](const RootKeyInfo& k) { return !k.revoked; });
+  const auto it = std::find_if(keys.begin(), keys.end(), [&](const RootKeyInfo& k) { return k.id == id; });
+  // With no live key nothing could mint or verify a token again, and no
+  // remote admin could undo it.
+  if (it != keys.end() && !it->revoked && live == 1)
+    return err::FailedPrecondition("LAST_ROOT_KEY", "root key " + id +
+                                                        " is the only live one: rotate first "
+                                                        "(aifs token rotate-root)");
   AIFS_RETURN_IF_ERROR(RunTransaction(meta_, [&](MetaTxn& txn) -> Status {
     AIFS_ASSIGN_OR_RETURN(auto raw, txn.Get(RecordKey(id)));
     if (!raw) return err::NotFound("UNKNOWN_KEY", "no token root key '" + id + "'");

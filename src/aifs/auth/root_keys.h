@@ -52,7 +52,8 @@ class RootKeyStore {
   Result<RootKey> Get(const std::string& id);
   // Makes and stores a new current key; returns it.
   Result<RootKey> Rotate();
-  // NOT_FOUND UNKNOWN_KEY for an ID never issued.
+  // NOT_FOUND UNKNOWN_KEY for an ID never issued; FAILED_PRECONDITION
+  // LAST_ROOT_KEY for the only live key (rotate first).
   Status Revoke(const std::string& id);
   Result<std::vector<RootKeyInfo>> List();
   // Re-wraps every key (revoked ones too) that another KMS key than `target`

@@ -12,12 +12,6 @@ Status Malformed(std::string why) {
   return Status(Code::kUnauthenticated, "TOKEN_MALFORMED", "the token is not an AIFS token: " + why);
 }
 
-bool IsLowerHex(std::string_view s) {
-  for (char c : s)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  return true;
-}
-
 }  // namespace
 
 std::vector<std::string> SpecCaveats(const TokenSpec& spec) {
@@ -78,14 +72,18 @@ Result<VerifiedToken> TokenVerifier::Verify(std::string_view token, const Access
     if (!st.ok() && denied.ok()) denied = st;
     return st.ok();
   });
-  if (ok) return VerifiedToken{std::move(id), m.caveats()};
-  // A caveat's verdict counts only for a genuine token: a forged one learns
-  // nothing but BAD_SIGNATURE.
-  const bool genuine = m.Verify(key.secret, [](std::string_view) { return true; });
-  if (!genuine || denied.ok())
+  // A caveat's verdict, and a revocation, count only for a genuine token: a
+  // forged one learns nothing but BAD_SIGNATURE.
+  const bool genuine = ok || m.Verify(key.secret, [](std::string_view) { return true; });
+  if (!genuine || (!ok && denied.ok()))
     return Status(Code::kUnauthenticated, "BAD_SIGNATURE",
                   "the token's signature does not match: forged or altered");
-  return denied;
+  AIFS_ASSIGN_OR_RETURN(bool revoked, revocations_.IsRevoked(id.token_id));
+  if (revoked)
+    return Status(Code::kUnauthenticated, "TOKEN_REVOKED",
+                  "token " + id.token_id + " has been revoked");
+  if (!ok) return denied;
+  return VerifiedToken{std::move(id), m.caveats()};
 }
 
 }  // namespace aifs::auth

@@ -7,9 +7,10 @@
 // shed its identity, e.g. a rate limit, by adding a caveat). The location is
 // "aifs". Caveats follow auth/caveats.h.
 //
-// Promise: Verify() succeeds only for a token minted under a live root key of
-// this store whose every caveat holds for the access. It answers
-// UNAUTHENTICATED (TOKEN_MALFORMED, UNKNOWN_KEY, KEY_REVOKED, BAD_SIGNATURE)
+// Promise: Verify() succeeds only for an unrevoked token minted under a live
+// root key of this store whose every caveat holds for the access. It answers
+// UNAUTHENTICATED (TOKEN_MALFORMED, UNKNOWN_KEY, KEY_REVOKED, BAD_SIGNATURE,
+// TOKEN_REVOKED)
 // when the token proves nothing, and PERMISSION_DENIED with the first failing
 // caveat's reason (TOKEN_EXPIRED, WRONG_NAMESPACE, OPERATION_NOT_ALLOWED, ...)
 // when it is genuine but does not cover the call.
@@ -22,6 +23,7 @@
 
 #include "aifs/auth/caveats.h"
 #include "aifs/auth/root_keys.h"
+#include "aifs/auth/token_revocations.h"
 
 namespace aifs::auth {
 
@@ -55,16 +57,19 @@ struct VerifiedToken {
 
 class TokenVerifier {
  public:
-  explicit TokenVerifier(RootKeyStore& keys) : keys_(keys) {}
+  TokenVerifier(RootKeyStore& keys, TokenRevocations& revocations)
+      : keys_(keys), revocations_(revocations) {}
 
   // A fresh token (new token ID) under the current root key.
   Result<std::string> Mint(const TokenSpec& spec);
   Result<VerifiedToken> Verify(std::string_view token, const Access& access) const;
 
   RootKeyStore& keys() { return keys_; }
+  TokenRevocations& revocations() { return revocations_; }
 
  private:
   RootKeyStore& keys_;
+  TokenRevocations& revocations_;
 };
 
 }  // namespace aifs::auth

@@ -594,6 +594,42 @@ class RemoteApi final : public Api {
     return resp.key_id();
   }
 
+  Result<std::string> MintToken(const std::vector<std::string>& caveats) override {
+    v1::MintTokenRequest req;
+    for (const std::string& c : caveats) req.add_caveats(c);
+    v1::TokenResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*conn_->admin, &v1::Admin::Stub::MintToken, req, &resp));
+    return resp.token();
+  }
+
+  Status RevokeToken(const std::string& token_or_id) override {
+    v1::RevokeTokenRequest req;
+    req.set_token_or_id(token_or_id);
+    v1::Empty resp;
+    return Call(*conn_->admin, &v1::Admin::Stub::RevokeToken, req, &resp);
+  }
+
+  Result<TokenKeyring> ListTokenKeys() override {
+    v1::ListTokenKeysResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*conn_->admin, &v1::Admin::Stub::ListTokenKeys, v1::Empty(), &resp));
+    return rpc::FromProto(resp);
+  }
+
+  Result<RotatedTokenRoot> RotateTokenRoot(const std::vector<std::string>& caveats) override {
+    v1::RotateTokenRootRequest req;
+    for (const std::string& c : caveats) req.add_caveats(c);
+    v1::RotateTokenRootResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*conn_->admin, &v1::Admin::Stub::RotateTokenRoot, req, &resp));
+    return RotatedTokenRoot{resp.key_id(), resp.token()};
+  }
+
+  Status RevokeTokenRoot(const std::string& key_id) override {
+    v1::RevokeTokenRootRequest req;
+    req.set_key_id(key_id);
+    v1::Empty resp;
+    return Call(*conn_->admin, &v1::Admin::Stub::RevokeTokenRoot, req, &resp);
+  }
+
   // Unary: the server runs the whole rewrap and reports the totals (no
   // per-batch progress over the wire).
   Result<RewrapReport> RewrapKeys(const RewrapOptions& options, const RewrapProgress&) override {

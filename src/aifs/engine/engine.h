@@ -14,6 +14,9 @@
 #include <string>
 
 #include "aifs/api/api.h"
+#include "aifs/auth/root_keys.h"
+#include "aifs/auth/token_revocations.h"
+#include "aifs/auth/token_verifier.h"
 #include "aifs/engine/snapshots.h"
 #include "aifs/engine/store_context.h"
 #include "aifs/engine/vectors.h"
@@ -107,15 +110,28 @@ class Engine : public Api {
   Result<GcReport> CollectGarbage(bool dry_run) override;
   Result<std::string> RotateKey() override;
 
-  // The store's backends, for the pieces that live beside the engine rather
-  // than in it (token root keys: auth/root_keys.h).
-  StoreContext& store() { return *ctx_; }
   Result<RewrapReport> RewrapKeys(const RewrapOptions& options,
                                   const RewrapProgress& progress) override;
+  Result<std::string> MintToken(const std::vector<std::string>& caveats) override;
+  Status RevokeToken(const std::string& token_or_id) override;
+  Result<TokenKeyring> ListTokenKeys() override;
+  Result<RotatedTokenRoot> RotateTokenRoot(const std::vector<std::string>& caveats) override;
+  Status RevokeTokenRoot(const std::string& key_id) override;
+
+  // The store's backends, for tests and tools that reach below the Api.
+  StoreContext& store() { return *ctx_; }
+  // Checks the tokens of remote calls (the server's); sees every revocation
+  // made through this engine at once.
+  auth::TokenVerifier& tokens() { return tokens_; }
 
  private:
   explicit Engine(std::unique_ptr<StoreContext> ctx)
-      : ctx_(std::move(ctx)), snapshots_(*ctx_), vectors_(*ctx_) {}
+      : ctx_(std::move(ctx)),
+        root_keys_(*ctx_->meta, *ctx_->kms),
+        revocations_(*ctx_->meta),
+        tokens_(root_keys_, revocations_),
+        snapshots_(*ctx_),
+        vectors_(*ctx_) {}
   Result<store::v1::AssetRecord> LoadAsset(const std::string& ns, const AssetId& id);
   Status RequireWritable() const;
   // Checks a put's options; returns the compression its namespace asks for.
@@ -124,6 +140,9 @@ class Engine : public Api {
   Result<AssetInfo> LoadLineageNode(const std::string& ns, const AssetId& id);
 
   std::unique_ptr<StoreContext> ctx_;
+  auth::RootKeyStore root_keys_;
+  auth::TokenRevocations revocations_;
+  auth::TokenVerifier tokens_;
   SnapshotManager snapshots_;
   VectorManager vectors_;  // after ctx_: stops its indexer before the store closes
 };

@@ -111,7 +111,7 @@ Result<RewrapReport> Engine::RewrapKeys(const RewrapOptions& options,
     cursor.set_namespaces_rewrapped(cursor.namespaces_rewrapped() + moved);
     // The token root keys, so that retiring the old version cannot lock
     // every token holder out.
-    AIFS_ASSIGN_OR_RETURN(uint64_t root_keys, auth::RootKeyStore(meta, kms).RewrapAll(current));
+    AIFS_ASSIGN_OR_RETURN(uint64_t root_keys, root_keys_.RewrapAll(current));
     cursor.set_root_keys_rewrapped(cursor.root_keys_rewrapped() + root_keys);
     cursor.set_namespaces_done(true);
     AIFS_RETURN_IF_ERROR(RunTransaction(meta, [&](MetaTxn& txn) {

@@ -659,6 +659,31 @@ RewrapReport FromProto(const v1::RewrapKeysResponse& in) {
                       in.root_keys_rewrapped()};
 }
 
+void ToProto(const TokenKeyring& in, v1::ListTokenKeysResponse* out) {
+  for (const TokenRootKey& k : in.keys) {
+    v1::TokenRootKey* p = out->add_keys();
+    p->set_id(k.id);
+    p->set_created_unix_ns(k.created_unix_ns);
+    p->set_revoked(k.revoked);
+    p->set_current(k.current);
+    p->set_kms_key_id(k.kms_key_id);
+  }
+  for (const RevokedTokenId& r : in.revoked_tokens) {
+    v1::RevokedToken* p = out->add_revoked_tokens();
+    p->set_token_id(r.token_id);
+    p->set_revoked_unix_ns(r.revoked_unix_ns);
+  }
+}
+
+TokenKeyring FromProto(const v1::ListTokenKeysResponse& in) {
+  TokenKeyring out;
+  for (const v1::TokenRootKey& k : in.keys())
+    out.keys.push_back({k.id(), k.created_unix_ns(), k.revoked(), k.current(), k.kms_key_id()});
+  for (const v1::RevokedToken& r : in.revoked_tokens())
+    out.revoked_tokens.push_back({r.token_id(), r.revoked_unix_ns()});
+  return out;
+}
+
 void ToProto(const StoreDescription& in, v1::StoreInfo* out) {
   out->set_data_dir(in.data_dir);
   out->set_meta_url(in.meta_url);

@@ -77,6 +77,8 @@ void ToProto(const GcReport& in, v1::CollectGarbageResponse* out);
 GcReport FromProto(const v1::CollectGarbageResponse& in);
 void ToProto(const RewrapReport& in, v1::RewrapKeysResponse* out);
 RewrapReport FromProto(const v1::RewrapKeysResponse& in);
+void ToProto(const TokenKeyring& in, v1::ListTokenKeysResponse* out);
+TokenKeyring FromProto(const v1::ListTokenKeysResponse& in);
 void ToProto(const StoreDescription& in, v1::StoreInfo* out);
 StoreDescription FromProto(const v1::StoreInfo& in);
 

@@ -127,7 +127,61 @@ class AdminService final : public v1::Admin::Service {
     });
   }
 
+  grpc::Status MintToken(ServerContext* sctx, const v1::MintTokenRequest* req,
+                         v1::TokenResponse* resp) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/MintToken", *req,
+                 [&](const auth::VerifiedToken& who) -> Status {
+                   AIFS_ASSIGN_OR_RETURN(std::string token,
+                                         api_.MintToken(WithCallerCaveats(req->caveats(), who)));
+                   resp->set_token(token);
+                   return Status::Ok();
+                 });
+  }
+
+  grpc::Status RevokeToken(ServerContext* sctx, const v1::RevokeTokenRequest* req,
+                           v1::Empty*) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/RevokeToken", *req,
+                 [&] { return api_.RevokeToken(req->token_or_id()); });
+  }
+
+  grpc::Status ListTokenKeys(ServerContext* sctx, const v1::Empty* req,
+                             v1::ListTokenKeysResponse* resp) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/ListTokenKeys", *req, [&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(TokenKeyring ring, api_.ListTokenKeys());
+      rpc::ToProto(ring, resp);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status RotateTokenRoot(ServerContext* sctx, const v1::RotateTokenRootRequest* req,
+                               v1::RotateTokenRootResponse* resp) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/RotateTokenRoot", *req,
+                 [&](const auth::VerifiedToken& who) -> Status {
+                   AIFS_ASSIGN_OR_RETURN(
+                       RotatedTokenRoot r,
+                       api_.RotateTokenRoot(WithCallerCaveats(req->caveats(), who)));
+                   resp->set_key_id(r.key_id);
+                   resp->set_token(r.token);
+                   return Status::Ok();
+                 });
+  }
+
+  grpc::Status RevokeTokenRoot(ServerContext* sctx, const v1::RevokeTokenRootRequest* req,
+                               v1::Empty*) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/RevokeTokenRoot", *req,
+                 [&] { return api_.RevokeTokenRoot(req->key_id()); });
+  }
+
  private:
+  // A token handed out over the wire keeps the caller's caveats too, so an
+  // admin token limited in time or operations cannot mint its way out.
+  static std::vector<std::string> WithCallerCaveats(
+      const google::protobuf::RepeatedPtrField<std::string>& asked, const auth::VerifiedToken& who) {
+    std::vector<std::string> out(asked.begin(), asked.end());
+    out.insert(out.end(), who.caveats.begin(), who.caveats.end());
+    return out;
+  }
+
   ServiceContext& ctx_;
   Api& api_;
 };

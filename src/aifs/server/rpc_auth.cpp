@@ -91,6 +91,11 @@ const std::vector<RpcRule>& RpcRules() {
       {"/aifs.v1.Admin/RewrapKeys", kOpAdmin, Scope::kStore, "", "", ""},
       {"/aifs.v1.Admin/Format", kOpAdmin, Scope::kStore, "", "", ""},
       {"/aifs.v1.Admin/FormatHistory", kOpAdmin, Scope::kStore, "", "", ""},
+      {"/aifs.v1.Admin/MintToken", kOpAdmin, Scope::kStore, "", "", ""},
+      {"/aifs.v1.Admin/RevokeToken", kOpAdmin, Scope::kStore, "", "", ""},
+      {"/aifs.v1.Admin/ListTokenKeys", kOpAdmin, Scope::kStore, "", "", ""},
+      {"/aifs.v1.Admin/RotateTokenRoot", kOpAdmin, Scope::kStore, "", "", ""},
+      {"/aifs.v1.Admin/RevokeTokenRoot", kOpAdmin, Scope::kStore, "", "", ""},
       // aifs.v1.Introspect, aifs.v1.Metrics
       {"/aifs.v1.Introspect/GetInfo", kOpNone, Scope::kAny, "", "", ""},
       {"/aifs.v1.Metrics/GetMetrics", kOpGet, Scope::kStore, "", "", ""},
