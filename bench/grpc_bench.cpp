@@ -865,8 +865,6 @@ aifs::server::ServerOptions BenchServerOptions() {
 struct Endpoint {
   std::string dir;  // data dir ("" for the memory backend)
   std::unique_ptr<aifs::Engine> engine;
-  std::unique_ptr<aifs::auth::RootKeyStore> keys;
-  std::unique_ptr<aifs::auth::TokenVerifier> tokens;
   std::unique_ptr<aifs::server::Server> server;
   std::string target;
   std::unique_ptr<aifs::Api> raw;   // zstd frames off
@@ -894,21 +892,18 @@ std::unique_ptr<aifs::Engine> OpenFreshEngine(const Options& opt, const std::str
 
 void Serve(Endpoint& ep, aifs::Api& api) {
   // Calls carry a token, as in production: its check is part of what is timed.
-  ep.keys = std::make_unique<aifs::auth::RootKeyStore>(*ep.engine->store().meta,
-                                                       *ep.engine->store().kms);
-  Check(ep.keys->Rotate().status(), "token root key");
-  ep.tokens = std::make_unique<aifs::auth::TokenVerifier>(*ep.keys);
-  auto token = ep.tokens->Mint({});
-  Check(token.status(), "token");
+  auto made = ep.engine->RotateTokenRoot({});
+  Check(made.status(), "token root key");
+  const std::string token = made->token;
   auto options = BenchServerOptions();
-  options.tokens = ep.tokens.get();
+  options.tokens = &ep.engine->tokens();
   auto started = aifs::server::Server::Start(api, options);
   Check(started.status(), "Server::Start");
   ep.server = std::move(started).value();
   ep.target = "127.0.0.1:" + std::to_string(ep.server->port());
   for (bool z : {false, true}) {
     auto client = aifs::ConnectRemote(
-        aifs::RemoteOptions{.target = ep.target, .zstd = ZstdMode(z), .token = *token});
+        aifs::RemoteOptions{.target = ep.target, .zstd = ZstdMode(z), .token = token});
     Check(client.status(), "ConnectRemote " + ep.target);
     (z ? ep.zstd : ep.raw) = std::move(client).value();
   }
