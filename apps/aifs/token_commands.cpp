@@ -90,11 +90,8 @@ Status TokenMint(Api& api, const Output& out, const TokenArgs& args) {
 }
 
 Status TokenRevoke(Api& api, const Output& out, const TokenArgs& args) {
-  // An ID is taken as it is; anything else is read as a token (@FILE, -).
-  std::string what = args.token;
-  if (what.size() != 32) {
-    AIFS_ASSIGN_OR_RETURN(what, ReadToken(args.token));
-  }
+  // A token ID passes through ReadToken unchanged, like a token given inline.
+  AIFS_ASSIGN_OR_RETURN(std::string what, ReadToken(args.token));
   AIFS_RETURN_IF_ERROR(api.RevokeToken(what));
   if (out.json)
     std::cout << nlohmann::json{{"revoked", true}}.dump() << "\n";
