@@ -160,6 +160,48 @@ TEST_F(VectorTest, FiltersAreExactEvenWhenSelective) {
   EXPECT_NE(new_bucket.plan.find("exact over"), std::string::npos) << new_bucket.plan;
 }
 
+// Assets that leave a metadata value and come back leave stale and repeated
+// entries in its postings (until compaction): the exact plan must still
+// return each current member once, no former one, and count them right.
+TEST_F(VectorTest, FilteredPlanStaysExactThroughMetadataChurn) {
+  ASSERT_TRUE(engine().CreateSpace("default", {"s", 8, VectorMetric::kL2}).ok());
+  const auto vectors = Clustered(1000, 8, 11);
+  const auto ids = Fill(vectors);
+  std::vector<std::string> bucket(vectors.size());
+  for (size_t i = 0; i < vectors.size(); ++i) bucket[i] = std::to_string(i % 100);
+  std::mt19937_64 rng(3);
+  for (int round = 0; round < 12; ++round) {
+    // A few of buckets 5 and 6 swap sides (some back and forth).
+    for (size_t i = 5; i < vectors.size(); i += 100) {
+      if (rng() % 2) continue;
+      for (size_t j : {i, i + 1}) {
+        bucket[j] = bucket[j] == "5" ? "6" : "5";
+        // Assets are immutable: new metadata means delete and put again.
+        AIFS_ASSERT_OK(engine().DeleteAsset("default", ids[j]));
+        PutOptions o;
+        o.metadata = {{"i", std::to_string(j)}, {"bucket", bucket[j]}, {"tag", j % 2 ? "odd" : "even"}};
+        o.embeddings = {{"s", vectors[j]}};
+        ASSERT_TRUE(PutBytes(engine(), ToBytes("asset " + std::to_string(j)), o).ok());
+      }
+    }
+    for (const bool odd_only : {false, true}) {
+      std::vector<MetaFilter> filters = {{"bucket", MetaFilter::Op::kIn, "", {"5", "5"}}};
+      if (odd_only) filters.push_back({"tag", MetaFilter::Op::kEquals, "odd"});
+      std::set<AssetId> want;
+      for (size_t i = 0; i < vectors.size(); ++i)
+        if (bucket[i] == "5" && (!odd_only || i % 2)) want.insert(ids[i]);
+      auto r = MustSearch({.space = "s", .vector = vectors[5], .k = 100, .filters = filters});
+      std::multiset<AssetId> got;
+      for (const auto& h : r.hits) got.insert(h.id);
+      EXPECT_EQ(std::set<AssetId>(got.begin(), got.end()), want) << "round " << round << ", " << r.plan;
+      EXPECT_EQ(got.size(), want.size()) << "a hit twice, round " << round;
+      if (!odd_only) {
+        EXPECT_EQ(r.plan, "exact over " + std::to_string(want.size()) + " vectors with bucket");
+      }
+    }
+  }
+}
+
 TEST_F(VectorTest, DeletesAndReputsLeaveNoGhostsOrDuplicates) {
   ASSERT_TRUE(engine().CreateSpace("default", {"s", 8, VectorMetric::kCosine}).ok());
   const auto vectors = Clustered(200, 8, 7);

@@ -35,8 +35,13 @@ constexpr uint64_t kCheckpointEvery = 50000;  // applied changes
 // exactly instead of walking the graph.
 constexpr size_t kExactCandidates = 4096;
 
+// The distinct values an equality or one-of filter accepts.
 std::vector<std::string> ValuesOf(const MetaFilter& f) {
-  return f.op == MetaFilter::Op::kIn ? f.values : std::vector<std::string>{f.value};
+  if (f.op != MetaFilter::Op::kIn) return {f.value};
+  std::vector<std::string> values = f.values;
+  std::sort(values.begin(), values.end());
+  values.erase(std::unique(values.begin(), values.end()), values.end());
+  return values;
 }
 
 EmbeddingSpace FromRecord(const SpaceRecord& r) {
@@ -400,21 +405,24 @@ Result<VectorResult> VectorManager::Search(const VectorQuery& q, const AssetSet*
   AIFS_RETURN_IF_ERROR(CheckVector("query vector", query, space->dim, space->metric));
 
   // Eligibility, checked in memory for every candidate: the snapshot's
-  // members, the metadata filters, and a "like" query's asset is not its own
-  // neighbour.
-  VectorFilter filter;
-  if (!q.filters.empty() || q.like || members) {
-    filter = [&](const AssetId& id, const VectorAttrs& attrs) {
+  // members, the metadata filters (but `settled`, which the candidates are
+  // known to pass), and a "like" query's asset is not its own neighbour.
+  auto eligibility = [&](const MetaFilter* settled) -> VectorFilter {
+    const bool filters = std::any_of(q.filters.begin(), q.filters.end(),
+                                     [&](const MetaFilter& f) { return &f != settled; });
+    if (!filters && !q.like && !members) return {};
+    return [&q, members, settled](const AssetId& id, const VectorAttrs& attrs) {
       if (q.like && id == *q.like) return false;
       if (members && !members->count(id.bytes())) return false;
       return std::all_of(q.filters.begin(), q.filters.end(), [&](const MetaFilter& f) {
+        if (&f == settled) return true;
         auto it = std::lower_bound(attrs.metadata.begin(), attrs.metadata.end(), f.key,
                                    [](const auto& kv, const std::string& k) { return kv.first < k; });
         const bool found = it != attrs.metadata.end() && it->first == f.key;
         return MatchesFilter(f, found ? &it->second : nullptr);
       });
     };
-  }
+  };
   const size_t default_ef = space->metric == VectorMetric::kInnerProduct ? kDefaultEfIp : kDefaultEf;
   const size_t ef = q.ef ? q.ef : std::max(default_ef, q.k);
   std::shared_lock lock(mu_);
@@ -438,7 +446,7 @@ Result<VectorResult> VectorManager::Search(const VectorQuery& q, const AssetSet*
     }
   }
   if (narrowest && narrowest_count <= std::max<size_t>(kExactCandidates, live / 20)) {
-    hits = idx->index->ExactWith(query, q.k, narrowest->key, ValuesOf(*narrowest), filter);
+    hits = idx->index->ExactWith(query, q.k, narrowest->key, ValuesOf(*narrowest), eligibility(narrowest));
     result.plan = "exact over " + std::to_string(narrowest_count) + " vectors with " +
                   narrowest->key;
   } else {
@@ -446,6 +454,7 @@ Result<VectorResult> VectorManager::Search(const VectorQuery& q, const AssetSet*
     // what it meets; when the filter rejects so much that the walk would
     // cover a large part of the graph anyway (or cannot fill k), an exact
     // scan of the vectors in memory is cheaper and always right.
+    const VectorFilter filter = eligibility(nullptr);
     const size_t max_visits = filter ? std::max<size_t>(live / 4, 16 * ef) : SIZE_MAX;
     VectorSearchOutcome walk = idx->index->Search(query, q.k, ef, filter, max_visits);
     if (!walk.gave_up && (walk.hits.size() >= q.k || !filter)) {

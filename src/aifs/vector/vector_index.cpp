@@ -20,7 +20,7 @@
 #include <shared_mutex>
 #include <sys/mman.h>
 #include <unordered_map>
-#include <unordered_set>
+#include <utility>
 
 #include "aifs/core/file_util.h"
 
@@ -38,6 +38,10 @@ constexpr float kNormHeadroom = 1.25f;
 
 using Graph = hnswlib::HierarchicalNSW<float>;
 using InternalId = hnswlib::tableint;
+// A label with no live node: removed, or never added.
+constexpr InternalId kGone = std::numeric_limits<InternalId>::max();
+// Exact scans fetch the vector of the candidate this many places ahead.
+constexpr size_t kScanLookahead = 8;
 
 struct IdHash {
   size_t operator()(const AssetId& id) const noexcept {
@@ -134,19 +138,20 @@ class HnswIndex final : public VectorIndex {
     if (fresh) {
       ids_.push_back(id);
       attrs_.emplace_back();
+      live_nodes_.push_back(kGone);
     }
     const size_t label = it->second;
-    Post(label, attrs_[label], attrs);
-    attrs_[label] = std::move(attrs);
+    const VectorAttrs before = std::exchange(attrs_[label], std::move(attrs));
+    Post(label, before);
     return AddToGraph(label, vector);
   }
 
   void Remove(const AssetId& id) override {
     std::unique_lock lock(mu_);
     auto it = labels_.find(id);
-    if (it == labels_.end() || removed_.count(it->second)) return;
-    if (graph_->label_lookup_.count(it->second)) graph_->markDelete(it->second);
-    removed_.insert(it->second);
+    if (it == labels_.end() || live_nodes_[it->second] == kGone) return;
+    graph_->markDelete(it->second);
+    live_nodes_[it->second] = kGone;
     --live_;
   }
 
@@ -231,7 +236,11 @@ class HnswIndex final : public VectorIndex {
                               const VectorFilter& filter) const override {
     std::shared_lock lock(mu_);
     Ranking ranking(*this, query, k);
-    for (size_t label = 0; label < ids_.size(); ++label) ranking.Offer(label, filter);
+    for (size_t label = 0; label < ids_.size(); ++label) {
+      if (label + kScanLookahead < ids_.size()) PrefetchData(live_nodes_[label + kScanLookahead]);
+      const InternalId node = live_nodes_[label];
+      if (node != kGone && (!filter || filter(ids_[label], attrs_[label]))) ranking.Offer(node);
+    }
     return ranking.Hits();
   }
 
@@ -239,7 +248,7 @@ class HnswIndex final : public VectorIndex {
     std::shared_lock lock(mu_);
     size_t n = 0;
     for (const std::string& v : values)
-      if (auto it = postings_.find(PostingKey(key, v)); it != postings_.end()) n += it->second.size();
+      if (auto it = postings_.find(PostingKey(key, v)); it != postings_.end()) n += it->second.members();
     return n;
   }
 
@@ -248,13 +257,30 @@ class HnswIndex final : public VectorIndex {
                                   const VectorFilter& filter) const override {
     std::shared_lock lock(mu_);
     Ranking ranking(*this, query, k);
-    std::unordered_set<size_t> seen;  // one-of filters may name a value twice
+    // A label that left a posting and came back is in it twice: each node
+    // is ranked once.
+    hnswlib::VisitedList* visited = graph_->visited_list_pool_->getFreeVisitedList();
+    hnswlib::vl_type* const marks = visited->mass;
+    const hnswlib::vl_type tag = visited->curV;
     for (const std::string& v : values) {
       auto it = postings_.find(PostingKey(key, v));
       if (it == postings_.end()) continue;
-      for (size_t label : it->second)
-        if (seen.insert(label).second) ranking.Offer(label, filter);
+      const Posting& posting = it->second;
+      const std::vector<uint32_t>& labels = posting.labels;
+      for (size_t i = 0; i < labels.size(); ++i) {
+        if (i + kScanLookahead < labels.size()) PrefetchData(live_nodes_[labels[i + kScanLookahead]]);
+        const uint32_t label = labels[i];
+        const InternalId node = live_nodes_[label];
+        if (node == kGone) continue;
+        if (posting.stale > 0) {
+          if (marks[node] == tag || !HasPair(attrs_[label], key, v)) continue;
+          marks[node] = tag;
+        }
+        if (filter && !filter(ids_[label], attrs_[label])) continue;
+        ranking.Offer(node);
+      }
     }
+    graph_->visited_list_pool_->releaseVisitedList(visited);
     return ranking.Hits();
   }
 
@@ -318,10 +344,7 @@ class HnswIndex final : public VectorIndex {
    public:
     Ranking(const HnswIndex& index, std::span<const float> query, size_t k)
         : index_(index), stored_(index.StoredQuery(query)), k_(k) {}
-    void Offer(size_t label, const VectorFilter& filter) {
-      if (index_.removed_.count(label)) return;
-      if (filter && !filter(index_.ids_[label], index_.attrs_[label])) return;
-      const InternalId node = index_.graph_->label_lookup_.at(label);
+    void Offer(InternalId node) {
       const float d = index_.Distance(stored_.data(), node);
       if (best_.size() < k_) {
         best_.emplace(d, node);
@@ -344,23 +367,53 @@ class HnswIndex final : public VectorIndex {
     std::priority_queue<std::pair<float, InternalId>> best_;  // farthest on top
   };
 
+  // The labels whose metadata has one (key, value) pair, removed ones
+  // included (scans skip them). A label that loses the pair stays behind as
+  // a stale entry until the posting is compacted.
+  struct Posting {
+    std::vector<uint32_t> labels;
+    // Entries beyond one per member: labels that left, or came back. While
+    // there are any, a scan checks each entry's label and skips repeats.
+    size_t stale = 0;
+    size_t members() const { return labels.size() - stale; }
+  };
   static std::string PostingKey(std::string_view key, std::string_view value) {
     std::string out(key);
     out.push_back('\0');
     out.append(value);
     return out;
   }
-  // New (key, value) pairs of `label` enter the postings; pairs it no
-  // longer has stay as stale entries that the filter rejects.
-  void Post(size_t label, const VectorAttrs& before, const VectorAttrs& after) {
+  static bool HasPair(const VectorAttrs& attrs, std::string_view key, std::string_view value) {
+    auto it = std::lower_bound(attrs.metadata.begin(), attrs.metadata.end(), key,
+                               [](const auto& kv, std::string_view k) { return kv.first < k; });
+    return it != attrs.metadata.end() && it->first == key && it->second == value;
+  }
+  // Brings the postings from `label`'s metadata `before` to its current one:
+  // new pairs enter, pairs left behind count as stale, and a posting that is
+  // half stale is compacted (amortised O(1) per change).
+  void Post(size_t label, const VectorAttrs& before) {
+    const VectorAttrs& after = attrs_[label];
     for (const auto& kv : after.metadata)
       if (!std::binary_search(before.metadata.begin(), before.metadata.end(), kv))
-        postings_[PostingKey(kv.first, kv.second)].push_back(label);
+        postings_[PostingKey(kv.first, kv.second)].labels.push_back(static_cast<uint32_t>(label));
+    for (const auto& [k, v] : before.metadata) {
+      if (std::binary_search(after.metadata.begin(), after.metadata.end(), std::pair(k, v))) continue;
+      auto it = postings_.find(PostingKey(k, v));
+      if (it == postings_.end()) continue;
+      Posting& posting = it->second;
+      if (++posting.stale * 2 <= posting.labels.size()) continue;
+      std::erase_if(posting.labels, [&](uint32_t l) { return !HasPair(attrs_[l], k, v); });
+      std::sort(posting.labels.begin(), posting.labels.end());
+      posting.labels.erase(std::unique(posting.labels.begin(), posting.labels.end()), posting.labels.end());
+      posting.stale = 0;
+      if (posting.labels.empty()) postings_.erase(it);
+    }
   }
 
   // Caller holds mu_ exclusively.
   Status AddToGraph(size_t label, std::span<const float> vector) {
     const bool in_graph = graph_->label_lookup_.count(label) > 0;
+    const bool was_live = live_nodes_[label] != kGone;
     if (!in_graph && graph_->cur_element_count >= graph_->max_elements_) {
       graph_->resizeIndex(std::max<size_t>(kInitialCapacity, 2 * graph_->max_elements_));
       BackWithHugePages();
@@ -371,7 +424,8 @@ class HnswIndex final : public VectorIndex {
     } catch (const std::exception& e) {
       return err::Internal("INDEX_ERROR", std::string("hnsw insert: ") + e.what());
     }
-    if (removed_.erase(label) || !in_graph) ++live_;
+    live_nodes_[label] = graph_->label_lookup_.at(label);
+    if (!was_live) ++live_;
     return Status::Ok();
   }
 
@@ -383,15 +437,16 @@ class HnswIndex final : public VectorIndex {
     Init(std::max<size_t>(kInitialCapacity, old->max_elements_));
     live_ = 0;
     for (size_t label = 0; label < ids_.size(); ++label) {
-      auto at = old->label_lookup_.find(label);
-      if (removed_.count(label) || at == old->label_lookup_.end()) continue;
-      const auto* data = reinterpret_cast<const float*>(old->getDataByInternalId(at->second));
+      const InternalId old_node = std::exchange(live_nodes_[label], kGone);
+      if (old_node == kGone) continue;
+      const auto* data = reinterpret_cast<const float*>(old->getDataByInternalId(old_node));
       const std::vector<float> v = Stored(std::span<const float>(data, dim_));
       try {
         graph_->addPoint(v.data(), label);
       } catch (const std::exception& e) {
         return err::Internal("INDEX_ERROR", std::string("hnsw rebuild: ") + e.what());
       }
+      live_nodes_[label] = graph_->label_lookup_.at(label);
       ++live_;
     }
     return Status::Ok();
@@ -443,6 +498,9 @@ class HnswIndex final : public VectorIndex {
     __builtin_prefetch(graph_->getDataByInternalId(node));
   }
   // A level-0 list (count + 2M ids) spans three cache lines.
+  [[gnu::always_inline]] void PrefetchData(InternalId node) const {
+    if (node != kGone) __builtin_prefetch(graph_->getDataByInternalId(node));
+  }
   [[gnu::always_inline]] void PrefetchLinks(InternalId node) const {
     const char* links = reinterpret_cast<const char*>(graph_->get_linklist0(node));
     for (size_t at = 0; at < graph_->size_links_level0_; at += 64) __builtin_prefetch(links + at);
@@ -492,7 +550,7 @@ class HnswIndex final : public VectorIndex {
     out.append(reinterpret_cast<const char*>(&max_norm_), sizeof(max_norm_));
     for (size_t i = 0; i < ids_.size(); ++i) {
       out.append(reinterpret_cast<const char*>(ids_[i].bytes().data()), AssetId::kSize);
-      out.push_back(removed_.count(i) ? 'd' : 'l');
+      out.push_back(live_nodes_[i] == kGone ? 'd' : 'l');
       const VectorAttrs& a = attrs_[i];
       out.push_back(a.source ? 1 : 0);
       if (a.source) out.append(reinterpret_cast<const char*>(a.source->bytes().data()), AssetId::kSize);
@@ -520,6 +578,7 @@ class HnswIndex final : public VectorIndex {
       const size_t label = ids_.size();
       if (!id || !labels_.emplace(*id, label).second) return false;
       ids_.push_back(*id);
+      live_nodes_.push_back(kGone);
       VectorAttrs& a = attrs_.emplace_back();
       if (has_source[0]) {
         std::string_view src;
@@ -532,14 +591,15 @@ class HnswIndex final : public VectorIndex {
       for (auto& [k, v] : a.metadata)
         if (!r.String(k) || !r.String(v)) return false;
       if (!std::is_sorted(a.metadata.begin(), a.metadata.end())) return false;
-      Post(label, {}, a);
+      Post(label, {});
       // Removed vectors may be missing from the graph (a norm rebuild drops
       // them); live ones may not.
-      if (state[0] == 'd') {
-        removed_.insert(label);
-      } else if (state[0] == 'l' && graph_->label_lookup_.count(label)) {
+      if (state[0] == 'l') {
+        auto node = graph_->label_lookup_.find(label);
+        if (node == graph_->label_lookup_.end()) return false;
+        live_nodes_[label] = node->second;
         ++live_;
-      } else {
+      } else if (state[0] != 'd') {
         return false;
       }
     }
@@ -557,8 +617,8 @@ class HnswIndex final : public VectorIndex {
   std::unordered_map<AssetId, size_t, IdHash> labels_;
   std::vector<AssetId> ids_;        // label -> asset
   std::vector<VectorAttrs> attrs_;  // label -> attributes
-  std::unordered_map<std::string, std::vector<size_t>> postings_;  // "key\0value" -> labels
-  std::unordered_set<size_t> removed_;
+  std::vector<InternalId> live_nodes_;  // label -> its graph node, or kGone
+  std::unordered_map<std::string, Posting> postings_;  // "key\0value" -> labels
   size_t live_ = 0;
   float max_norm_ = 0;       // inner product: bound on the norms in the graph
 };

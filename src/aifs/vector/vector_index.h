@@ -67,9 +67,9 @@ class VectorIndex {
   virtual std::vector<ScoredId> Exact(std::span<const float> query, size_t k,
                                       const VectorFilter& filter) const = 0;
   // Metadata postings, for selective filters: how many vectors have
-  // metadata `key` equal to one of `values` (an upper bound: a re-put with
-  // other metadata may leave a stale entry), and the exact k best among
-  // those that pass `filter`.
+  // metadata `key` equal to one of `values` (distinct values; an upper
+  // bound, as removed vectors count), and the exact k best among the live
+  // ones that also pass `filter` (which need not repeat the condition).
   virtual size_t CountWith(const std::string& key, const std::vector<std::string>& values) const = 0;
   virtual std::vector<ScoredId> ExactWith(std::span<const float> query, size_t k,
                                           const std::string& key,
