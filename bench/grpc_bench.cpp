@@ -21,23 +21,16 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <signal.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/statfs.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <bit>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cmath>
-#include <cstdarg>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -66,275 +59,23 @@
 #include "aifs/server/server.h"
 #include "aifs/storage/compression.h"
 #include "aifs/v1/aifs.grpc.pb.h"
+#include "bench_util.h"
 
 namespace {
+
+using namespace aifs::bench;
 
 aifs::RemoteOptions::Zstd ZstdMode(bool on) {
   return on ? aifs::RemoteOptions::Zstd::kOn : aifs::RemoteOptions::Zstd::kOff;
 }
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 using Json = nlohmann::ordered_json;
 
-constexpr uint64_t kMiB = uint64_t{1} << 20;
 constexpr size_t kPutPiece = 4 * kMiB;     // AssetWriter::Write granularity
 constexpr size_t kFrame = 1 * kMiB;        // aifs::rpc::kMaxFrameBytes
 constexpr size_t kBlock = 4096;            // random-read size
 constexpr size_t kCeilingBuf = 256 * kMiB; // in-memory ceiling buffer (capped by --size-mib)
-
-// ---------------------------------------------------------------------------
-// Small utilities (the benches are standalone programs; these mirror
-// ingest_bench.cpp)
-
-[[noreturn]] void Fail(const std::string& msg) { throw std::runtime_error(msg); }
-
-void Check(const aifs::Status& st, const std::string& what) {
-  if (!st.ok()) Fail(what + ": " + st.ToString());
-}
-
-__attribute__((format(printf, 1, 2))) std::string Fmt(const char* fmt, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = std::vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  if (n < 0) return {};
-  if (static_cast<size_t>(n) < sizeof buf) return std::string(buf, static_cast<size_t>(n));
-  std::string out(static_cast<size_t>(n) + 1, '\0');
-  va_start(ap, fmt);
-  std::vsnprintf(out.data(), out.size(), fmt, ap);
-  va_end(ap);
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
-double MonotonicNow() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
-__attribute__((format(printf, 1, 2))) void Progress(const char* fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  std::fprintf(stderr, "[grpc_bench %.3f] ", MonotonicNow());
-  std::vfprintf(stderr, fmt, ap);
-  std::fputc('\n', stderr);
-  va_end(ap);
-}
-
-double Seconds(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double>(b - a).count();
-}
-
-double CpuSeconds(int who = RUSAGE_SELF) {
-  rusage ru{};
-  getrusage(who, &ru);
-  auto tv = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec * 1e-6; };
-  return tv(ru.ru_utime) + tv(ru.ru_stime);
-}
-
-// Voluntary + involuntary context switches of this process (all threads).
-double ContextSwitches() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_nvcsw + ru.ru_nivcsw);
-}
-
-double GBps(uint64_t bytes, double secs) { return secs > 0 ? static_cast<double>(bytes) / secs / 1e9 : 0; }
-double Ratio(double a, double b) { return b > 0 ? a / b : 0; }
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  if (v.empty()) return 0;
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
-
-std::string JoinDoubles(const std::vector<double>& v, const char* fmt = "%.3f") {
-  std::string out;
-  for (double x : v) out += (out.empty() ? "" : ", ") + Fmt(fmt, x);
-  return out;
-}
-
-volatile uint64_t g_sink = 0;
-
-// xoshiro256** seeded through splitmix64.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) {
-    for (auto& v : s_) {
-      seed += 0x9e3779b97f4a7c15ULL;
-      uint64_t z = seed;
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-      v = z ^ (z >> 31);
-    }
-  }
-  uint64_t Next() {
-    const uint64_t result = std::rotl(s_[1] * 5, 7) * 9;
-    const uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = std::rotl(s_[3], 45);
-    return result;
-  }
-  uint32_t Below(uint32_t n) { return static_cast<uint32_t>(((Next() >> 32) * n) >> 32); }
-  double Uniform() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
-
- private:
-  uint64_t s_[4];
-};
-
-// One byte per 4 KiB (at absolute offsets) folded into an FNV-style sum, plus
-// the byte count: proves the sink saw the right bytes in order without a full
-// extra pass (the engine verifies every chunk and the asset ID itself).
-class SampledSum {
- public:
-  static constexpr uint64_t kStride = 4096;
-  void Add(const uint8_t* p, size_t n) {
-    for (uint64_t o = (off_ + kStride - 1) / kStride * kStride; o < off_ + n; o += kStride)
-      acc_ = (acc_ ^ (p[o - off_] + 1u)) * 0x100000001b3ULL;
-    off_ += n;
-  }
-  uint64_t sum() const { return acc_; }
-  uint64_t bytes() const { return off_; }
-
- private:
-  uint64_t acc_ = 0xcbf29ce484222325ULL;
-  uint64_t off_ = 0;
-};
-
-// System-wide busy CPU seconds (all processes) from /proc/stat.
-double SystemBusySeconds() {
-  std::ifstream in("/proc/stat");
-  std::string cpu;
-  uint64_t user = 0, nice = 0, sys = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
-  in >> cpu >> user >> nice >> sys >> idle >> iowait >> irq >> softirq >> steal;
-  const double hz = static_cast<double>(::sysconf(_SC_CLK_TCK));
-  return static_cast<double>(user + nice + sys + irq + softirq + steal) / hz;
-}
-
-// Wall time, this process's CPU (client + server + engines: they all live
-// here) and other processes' CPU (system busy minus ours and our children's).
-struct PhaseMeter {
-  Clock::time_point t0 = Clock::now();
-  double cpu0 = CpuSeconds();
-  double child0 = CpuSeconds(RUSAGE_CHILDREN);
-  double sys0 = SystemBusySeconds();
-  double csw0 = ContextSwitches();
-  double wall = 0, cpu = 0, child = 0, others = 0, csw = 0;
-  void Stop() {
-    wall = Seconds(t0, Clock::now());
-    csw = ContextSwitches() - csw0;
-    cpu = CpuSeconds() - cpu0;
-    child = CpuSeconds(RUSAGE_CHILDREN) - child0;
-    others = std::max(0.0, SystemBusySeconds() - sys0 - cpu - child);
-  }
-  double Cores() const { return Ratio(cpu, wall); }
-  double OthersCores() const { return Ratio(others, wall); }
-};
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-void WriteFully(int fd, const uint8_t* p, size_t n, const std::string& what) {
-  while (n) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) Fail(what + ": write: " + std::strerror(errno));
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-}
-
-double ResidentFraction(const std::string& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  struct stat st{};
-  if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0 || st.st_size == 0) return 0;
-  const size_t size = static_cast<size_t>(st.st_size);
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd.get(), 0);
-  if (map == MAP_FAILED) return 0;
-  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
-  std::vector<unsigned char> vec((size + page - 1) / page);
-  double frac = 0;
-  if (::mincore(map, size, vec.data()) == 0) {
-    size_t in = 0;
-    for (unsigned char v : vec) in += v & 1;
-    frac = static_cast<double>(in) / static_cast<double>(vec.size());
-  }
-  ::munmap(map, size);
-  return frac;
-}
-
-// Page-cache resident share (by pages) of every regular file under `dir`.
-double ResidentFractionTree(const std::string& dir) {
-  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
-  double resident = 0, total = 0;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
-       it.increment(ec)) {
-    if (!it->is_regular_file(ec)) continue;
-    const double pages = static_cast<double>((it->file_size(ec) + page - 1) / page);
-    resident += ResidentFraction(it->path().string()) * pages;
-    total += pages;
-  }
-  return total > 0 ? resident / total : 0;
-}
-
-std::string FsTypeName(const std::string& path) {
-  struct statfs sf{};
-  if (::statfs(path.c_str(), &sf) != 0) return "unknown";
-  switch (static_cast<uint64_t>(sf.f_type)) {
-    case 0xEF53: return "ext2/3/4";
-    case 0x58465342: return "xfs";
-    case 0x9123683E: return "btrfs";
-    case 0x01021994: return "tmpfs";
-    case 0x794c7630: return "overlayfs";
-    default: return Fmt("0x%llx", static_cast<unsigned long long>(sf.f_type));
-  }
-}
-
-std::string CpuModel() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.starts_with("model name")) {
-      auto pos = line.find(':');
-      if (pos != std::string::npos) return line.substr(pos + 2);
-    }
-  return "unknown";
-}
-
-std::string NowUtc() {
-  time_t t = ::time(nullptr);
-  tm tmv{};
-  gmtime_r(&t, &tmv);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tmv);
-  return buf;
-}
-
-std::string LoadAvg() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
 
 // ---------------------------------------------------------------------------
 // Machine load: other processes' CPU over a short window, and who used it.
@@ -416,29 +157,6 @@ Json LoadJson(const LoadSample& l) {
 }
 
 // ---------------------------------------------------------------------------
-// Cleanup: one run directory, removed at exit and (best effort) on signals.
-
-std::string g_run_dir;
-
-void RemoveRunDir() {
-  if (g_run_dir.empty()) return;
-  std::error_code ec;
-  fs::remove_all(g_run_dir, ec);
-}
-
-extern "C" void OnSignal(int sig) {
-  RemoveRunDir();  // not async-signal-safe; acceptable for a benchmark
-  ::_exit(128 + sig);
-}
-
-struct RunDirGuard {
-  ~RunDirGuard() {
-    Progress("removing %s", g_run_dir.c_str());
-    RemoveRunDir();
-  }
-};
-
-// ---------------------------------------------------------------------------
 // Options
 
 struct Options {
@@ -479,13 +197,6 @@ void Usage(FILE* out) {
       out);
 }
 
-uint64_t ParseU64(const std::string& flag, const std::string& v) {
-  uint64_t x = 0;
-  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
-  if (ec != std::errc() || p != v.data() + v.size()) Fail("bad value for " + flag + ": '" + v + "'");
-  return x;
-}
-
 double ParseDouble(const std::string& flag, const std::string& v) {
   char* end = nullptr;
   const double x = std::strtod(v.c_str(), &end);
@@ -518,19 +229,9 @@ std::vector<int> ParseIntList(const std::string& flag, const std::string& s) {
 
 Options ParseArgs(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i], v;
-    bool has_inline = false;
-    if (auto eq = a.find('='); a.starts_with("--") && eq != std::string::npos) {
-      v = a.substr(eq + 1);
-      a = a.substr(0, eq);
-      has_inline = true;
-    }
-    auto value = [&]() -> std::string {
-      if (has_inline) return v;
-      if (i + 1 >= argc) Fail("missing value for " + a);
-      return argv[++i];
-    };
+  for (ArgReader args(argc, argv); args.Next();) {
+    const std::string& a = args.flag();
+    auto value = [&] { return args.Value(); };
     if (a == "--help" || a == "-h") {
       Usage(stdout);
       std::exit(0);
@@ -586,18 +287,6 @@ Options ParseArgs(int argc, char** argv) {
 // ---------------------------------------------------------------------------
 // Data sets, generated in memory (puts stream from RAM, so the source costs
 // nothing and both paths see identical bytes).
-
-void FillRandom(uint8_t* p, size_t n, Rng& rng) {
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t v = rng.Next();
-    std::memcpy(p + i, &v, 8);
-  }
-  if (i < n) {
-    uint64_t v = rng.Next();
-    std::memcpy(p + i, &v, n - i);
-  }
-}
 
 // Application-log-like text: timestamps, levels, services, words drawn with a
 // strong skew from a 3000-word vocabulary, numbers. zstd -1 stores it at
@@ -1348,19 +1037,8 @@ struct RateRow {
 };
 
 int Run(const Options& opt) {
-  std::error_code ec;
-  fs::create_directories(opt.dir, ec);
-  if (ec) Fail("create " + opt.dir + ": " + ec.message());
-  const std::string run_dir =
-      (fs::absolute(opt.dir) / ("grpc-bench." + std::to_string(::getpid()))).string();
-  fs::create_directories(run_dir, ec);
-  if (ec) Fail("create " + run_dir + ": " + ec.message());
-  g_run_dir = run_dir;
-  RunDirGuard guard;
-  struct sigaction sa{};
-  sa.sa_handler = OnSignal;
-  sigemptyset(&sa.sa_mask);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+  const ScratchDir scratch(opt.dir, "grpc-bench", /*announce=*/true);
+  const std::string& run_dir = scratch.path();
 
   const unsigned hw = std::thread::hardware_concurrency();
   const size_t engine_threads = opt.engine_threads ? opt.engine_threads : (hw ? hw : 2);
@@ -1777,6 +1455,8 @@ int Run(const Options& opt) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  aifs::bench::g_progress_name = "grpc_bench";
+  aifs::bench::g_progress_stamped = true;
   try {
     return Run(ParseArgs(argc, argv));
   } catch (const std::exception& e) {

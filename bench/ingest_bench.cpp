@@ -11,10 +11,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,7 +24,6 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
-#include <cstdarg>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -51,198 +47,25 @@
 #include "aifs/storage/aead.h"
 #include "aifs/storage/chunker.h"
 #include "aifs/storage/compression.h"
+#include "bench_util.h"
 
 extern char** environ;
 
 namespace {
 
+using namespace aifs::bench;
+
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 using Json = nlohmann::ordered_json;
 
-constexpr uint64_t kMiB = uint64_t{1} << 20;
 constexpr size_t kIoSize = 4 * kMiB;           // read/write granularity everywhere
 constexpr size_t kCeilingBuf = 256 * kMiB;     // in-memory ceiling buffer
 constexpr const char* kResticPassword = "aifs-ingest-bench";
 
 // ---------------------------------------------------------------------------
-// Small utilities
+// Small utilities (the ones the benches share are in bench_util.h)
 
-[[noreturn]] void Fail(const std::string& msg) { throw std::runtime_error(msg); }
-
-void Check(const aifs::Status& st, const std::string& what) {
-  if (!st.ok()) Fail(what + ": " + st.ToString());
-}
-
-__attribute__((format(printf, 1, 2))) std::string Fmt(const char* fmt, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = std::vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  if (n < 0) return {};
-  if (static_cast<size_t>(n) < sizeof buf) return std::string(buf, static_cast<size_t>(n));
-  std::string out(static_cast<size_t>(n) + 1, '\0');
-  va_start(ap, fmt);
-  std::vsnprintf(out.data(), out.size(), fmt, ap);
-  va_end(ap);
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
-__attribute__((format(printf, 1, 2))) void Progress(const char* fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  std::fputs("[ingest_bench] ", stderr);
-  std::vfprintf(stderr, fmt, ap);
-  std::fputc('\n', stderr);
-  va_end(ap);
-}
-
-double Seconds(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double>(b - a).count();
-}
-
-// User + system CPU seconds of this process (all threads) or of waited-for children.
-double CpuSeconds(int who = RUSAGE_SELF) {
-  rusage ru{};
-  getrusage(who, &ru);
-  auto tv = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec * 1e-6; };
-  return tv(ru.ru_utime) + tv(ru.ru_stime);
-}
-
-double GBps(uint64_t bytes, double secs) { return secs > 0 ? static_cast<double>(bytes) / secs / 1e9 : 0; }
-double Ratio(double a, double b) { return b > 0 ? a / b : 0; }
 double MiB(uint64_t bytes) { return static_cast<double>(bytes) / static_cast<double>(kMiB); }
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  if (v.empty()) return 0;
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
-
-// Runs `fn` (which returns its own elapsed seconds) `reps` times; median seconds.
-template <typename F>
-double MedianSeconds(int reps, F&& fn) {
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) t.push_back(fn());
-  return Median(t);
-}
-
-volatile uint64_t g_sink = 0;  // keeps results of timed loops alive
-
-// xoshiro256** seeded through splitmix64: fast and reproducible.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) {
-    for (auto& v : s_) {
-      seed += 0x9e3779b97f4a7c15ULL;
-      uint64_t z = seed;
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-      v = z ^ (z >> 31);
-    }
-  }
-  uint64_t Next() {
-    const uint64_t result = std::rotl(s_[1] * 5, 7) * 9;
-    const uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = std::rotl(s_[3], 45);
-    return result;
-  }
-  // Uniform in [0, n).
-  uint32_t Below(uint32_t n) { return static_cast<uint32_t>(((Next() >> 32) * n) >> 32); }
-  double Uniform() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
-
- private:
-  uint64_t s_[4];
-};
-
-void FillRandom(uint8_t* p, size_t n, Rng& rng) {
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t v = rng.Next();
-    std::memcpy(p + i, &v, 8);
-  }
-  if (i < n) {
-    uint64_t v = rng.Next();
-    std::memcpy(p + i, &v, n - i);
-  }
-}
-
-// Cheap, split-independent checksum for the read-back sink: one byte out of
-// every 4 KiB (at absolute offsets) folded into an FNV-style accumulator, plus
-// the byte count. The engine already verifies every chunk and the asset ID on
-// a full read; this only proves the sink saw the right bytes in the right
-// order without adding a full pass over the data to the measured time.
-class SampledSum {
- public:
-  static constexpr uint64_t kStride = 4096;
-  void Add(const uint8_t* p, size_t n) {
-    for (uint64_t o = (off_ + kStride - 1) / kStride * kStride; o < off_ + n; o += kStride)
-      acc_ = (acc_ ^ (p[o - off_] + 1u)) * 0x100000001b3ULL;
-    off_ += n;
-  }
-  uint64_t sum() const { return acc_; }
-  uint64_t bytes() const { return off_; }
-
- private:
-  uint64_t acc_ = 0xcbf29ce484222325ULL;
-  uint64_t off_ = 0;
-};
-
-// System-wide busy CPU time (all processes, from /proc/stat), to show how much
-// CPU other tenants took while a phase ran.
-double SystemBusySeconds() {
-  std::ifstream in("/proc/stat");
-  std::string cpu;
-  uint64_t user = 0, nice = 0, sys = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
-  in >> cpu >> user >> nice >> sys >> idle >> iowait >> irq >> softirq >> steal;
-  const double hz = static_cast<double>(::sysconf(_SC_CLK_TCK));
-  return static_cast<double>(user + nice + sys + irq + softirq + steal) / hz;
-}
-
-// Measures a phase: wall seconds, this process's CPU seconds and other
-// processes' CPU seconds (system busy minus ours; tick-granular).
-struct PhaseMeter {
-  Clock::time_point t0 = Clock::now();
-  double cpu0 = CpuSeconds();
-  double sys0 = SystemBusySeconds();
-  double wall = 0, cpu = 0, others = 0;
-  void Stop() {
-    wall = Seconds(t0, Clock::now());
-    cpu = CpuSeconds() - cpu0;
-    others = std::max(0.0, SystemBusySeconds() - sys0 - cpu);
-  }
-};
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-void WriteFully(int fd, const uint8_t* p, size_t n, const std::string& what) {
-  while (n) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) Fail(what + ": write: " + std::strerror(errno));
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-}
 
 size_t ReadSome(int fd, uint8_t* p, size_t n, const std::string& what) {
   size_t done = 0;
@@ -256,47 +79,6 @@ size_t ReadSome(int fd, uint8_t* p, size_t n, const std::string& what) {
   return done;
 }
 
-// Fraction of the file's pages resident in the page cache (mincore).
-double ResidentFraction(const std::string& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  struct stat st{};
-  if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0 || st.st_size == 0) return 0;
-  const size_t size = static_cast<size_t>(st.st_size);
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd.get(), 0);
-  if (map == MAP_FAILED) return 0;
-  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
-  std::vector<unsigned char> vec((size + page - 1) / page);
-  double frac = 0;
-  if (::mincore(map, size, vec.data()) == 0) {
-    size_t in = 0;
-    for (unsigned char v : vec) in += v & 1;
-    frac = static_cast<double>(in) / static_cast<double>(vec.size());
-  }
-  ::munmap(map, size);
-  return frac;
-}
-
-// Resident fraction (by pages) over every regular file under `dir`; with
-// `evict`, afterwards asks the kernel to drop those (clean) pages.
-double ResidentFractionTree(const std::string& dir, bool evict) {
-  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
-  double resident = 0, total = 0;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
-       it.increment(ec)) {
-    if (!it->is_regular_file(ec)) continue;
-    const std::string p = it->path().string();
-    const double pages = static_cast<double>((it->file_size(ec) + page - 1) / page);
-    resident += ResidentFraction(p) * pages;
-    total += pages;
-    if (evict) {
-      Fd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
-      if (fd.get() >= 0) ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_DONTNEED);
-    }
-  }
-  return total > 0 ? resident / total : 0;
-}
-
 uint64_t TreeBytes(const std::string& dir) {
   uint64_t total = 0;
   std::error_code ec;
@@ -306,64 +88,8 @@ uint64_t TreeBytes(const std::string& dir) {
   return total;
 }
 
-std::string FsTypeName(const std::string& path) {
-  struct statfs sf{};
-  if (::statfs(path.c_str(), &sf) != 0) return "unknown";
-  switch (static_cast<uint64_t>(sf.f_type)) {
-    case 0xEF53: return "ext2/3/4";
-    case 0x58465342: return "xfs";
-    case 0x9123683E: return "btrfs";
-    case 0x01021994: return "tmpfs";
-    case 0x794c7630: return "overlayfs";
-    case 0x2FC12FC1: return "zfs";
-    default: return Fmt("0x%llx", static_cast<unsigned long long>(sf.f_type));
-  }
-}
-
-std::string CpuModel() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.starts_with("model name")) {
-      auto pos = line.find(':');
-      if (pos != std::string::npos) return line.substr(pos + 2);
-    }
-  return "unknown";
-}
-
-std::string NowUtc() {
-  time_t t = ::time(nullptr);
-  tm tmv{};
-  gmtime_r(&t, &tmv);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tmv);
-  return buf;
-}
-
-// ---------------------------------------------------------------------------
-// Cleanup: one run directory, removed at exit and (best effort) on signals.
-
-std::string g_run_dir;                  // set once before any signal handler is installed
-volatile sig_atomic_t g_child_pid = 0;  // a running restic, killed on a signal
-
-void RemoveRunDir() {
-  if (g_run_dir.empty()) return;
-  std::error_code ec;
-  fs::remove_all(g_run_dir, ec);
-}
-
-extern "C" void OnSignal(int sig) {
-  if (g_child_pid > 0) ::kill(static_cast<pid_t>(g_child_pid), SIGTERM);
-  RemoveRunDir();  // not async-signal-safe; acceptable for a benchmark
-  ::_exit(128 + sig);
-}
-
-struct RunDirGuard {
-  ~RunDirGuard() {
-    Progress("removing %s", g_run_dir.c_str());
-    RemoveRunDir();
-  }
-};
+// A running restic, killed on a signal (ScratchDir::on_signal).
+volatile sig_atomic_t g_child_pid = 0;
 
 // ---------------------------------------------------------------------------
 // Options
@@ -402,30 +128,13 @@ void Usage(FILE* out) {
       out);
 }
 
-uint64_t ParseU64(const std::string& flag, const std::string& v) {
-  uint64_t x = 0;
-  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
-  if (ec != std::errc() || p != v.data() + v.size()) Fail("bad value for " + flag + ": '" + v + "'");
-  return x;
-}
-
 Options ParseArgs(int argc, char** argv) {
   Options o;
   if (const char* d = std::getenv("AIFS_BENCH_DIR"); d && *d) o.dir = d;
   if (o.dir.empty()) o.dir = "/work/bench-tmp";
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i], v;
-    bool has_inline = false;
-    if (auto eq = a.find('='); a.starts_with("--") && eq != std::string::npos) {
-      v = a.substr(eq + 1);
-      a = a.substr(0, eq);
-      has_inline = true;
-    }
-    auto value = [&]() -> std::string {
-      if (has_inline) return v;
-      if (i + 1 >= argc) Fail("missing value for " + a);
-      return argv[++i];
-    };
+  for (ArgReader args(argc, argv); args.Next();) {
+    const std::string& a = args.flag();
+    auto value = [&] { return args.Value(); };
     if (a == "--help" || a == "-h") {
       Usage(stdout);
       std::exit(0);
@@ -1199,37 +908,16 @@ struct DatasetReport {
   ResticResult restic;
 };
 
-std::string LoadAvg() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
-
-std::string JoinGbps(const std::vector<double>& v) {
-  std::string out;
-  for (double x : v) out += (out.empty() ? "" : ", ") + Fmt("%.3f", x);
-  return out;
-}
-
 int Run(const Options& opt) {
   aifs::ChunkerParams params;  // engine defaults
   if (opt.chunk_avg) params = {opt.chunk_avg / 4, opt.chunk_avg, opt.chunk_avg * 4};
   Check(params.Validate(), "chunk parameters");
 
-  std::error_code ec;
-  fs::create_directories(opt.dir, ec);
-  if (ec) Fail("create " + opt.dir + ": " + ec.message());
-  const std::string run_dir =
-      (fs::absolute(opt.dir) / ("ingest-bench." + std::to_string(::getpid()))).string();
-  fs::create_directories(run_dir, ec);
-  if (ec) Fail("create " + run_dir + ": " + ec.message());
-  g_run_dir = run_dir;
-  RunDirGuard guard;
-  struct sigaction sa{};
-  sa.sa_handler = OnSignal;
-  sigemptyset(&sa.sa_mask);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+  ScratchDir::on_signal = [] {
+    if (g_child_pid > 0) ::kill(static_cast<pid_t>(g_child_pid), SIGTERM);
+  };
+  const ScratchDir scratch(opt.dir, "ingest-bench", /*announce=*/true);
+  const std::string& run_dir = scratch.path();
 
   const std::string restic = opt.restic ? FindOnPath("restic") : std::string();
   std::string restic_note;
@@ -1306,11 +994,11 @@ int Run(const Options& opt) {
               c.write_buffered, static_cast<unsigned long long>(c.write_bytes / kMiB));
   std::printf("| sequential write, durable (write + fsync) | %.2f | like `dd conv=fsync`, same "
               "filesystem as the data dir; runs: %s |\n",
-              c.write_durable, JoinGbps(c.write_durable_runs).c_str());
+              c.write_durable, JoinDoubles(c.write_durable_runs).c_str());
   if (c.write_direct > 0)
     std::printf("| sequential write, O_DIRECT + fsync | %.2f | like `dd oflag=direct conv=fsync "
                 "bs=4M` (one stream, QD1); runs: %s |\n",
-                c.write_direct, JoinGbps(c.write_direct_runs).c_str());
+                c.write_direct, JoinDoubles(c.write_direct_runs).c_str());
   else
     std::printf("| sequential write, O_DIRECT + fsync | n/a | the filesystem refuses O_DIRECT |\n");
   std::printf("\n");
@@ -1347,8 +1035,8 @@ int Run(const Options& opt) {
   if (opt.runs > 1) {
     std::printf("\nAll runs (GB/s):\n\n");
     for (const auto& r : reports)
-      std::printf("- %s: ingest %s; read %s\n", r.name.c_str(), JoinGbps(r.aifs.ingest_runs).c_str(),
-                  JoinGbps(r.aifs.read_runs).c_str());
+      std::printf("- %s: ingest %s; read %s\n", r.name.c_str(), JoinDoubles(r.aifs.ingest_runs).c_str(),
+                  JoinDoubles(r.aifs.read_runs).c_str());
   }
   std::printf("\n## Ratios to the ceilings\n\n");
   std::printf("| data set | ingest / BLAKE3 | ingest / AES-GCM | ingest / durable write | "
@@ -1469,6 +1157,7 @@ int Run(const Options& opt) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  aifs::bench::g_progress_name = "ingest_bench";
   try {
     return Run(ParseArgs(argc, argv));
   } catch (const std::exception& e) {

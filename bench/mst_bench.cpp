@@ -16,7 +16,6 @@
 //
 // stdout: a markdown table, then `JSON: {...}`; stderr: progress.
 #include <fcntl.h>
-#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,39 +45,20 @@
 #include "aifs/meta/keys.h"
 #include "aifs/meta/meta_store.h"
 #include "aifs/snapshot/mst.h"
+#include "bench_util.h"
 
 extern char** environ;
 
 namespace {
 
+using namespace aifs::bench;
+
 namespace fs = std::filesystem;
 using aifs::Digest;
 using aifs::MstChange;
 using aifs::MstRoot;
-using Clock = std::chrono::steady_clock;
-
-[[noreturn]] void Fail(const std::string& msg) { throw std::runtime_error(msg); }
-
-template <typename T>
-T Must(aifs::Result<T> r, const std::string& what) {
-  if (!r.ok()) Fail(what + ": " + r.status().ToString());
-  return std::move(r).value();
-}
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-// CLOCK_MONOTONIC, as perf record -k CLOCK_MONOTONIC stamps samples (cut a
-// profile with perf report --time <start>,<end>).
-double MonotonicSeconds() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
 
 std::string Hex(const Digest& d) { return aifs::HexEncode(aifs::ByteSpan(d.data(), d.size())); }
 
@@ -230,20 +210,6 @@ struct Row {
   std::vector<double> engine_cold_runs;
 };
 
-std::string g_run_dir;
-
-void Cleanup() {
-  if (g_run_dir.empty()) return;
-  std::error_code ec;
-  fs::remove_all(g_run_dir, ec);
-}
-
-void OnSignal(int sig) {
-  Cleanup();
-  signal(sig, SIG_DFL);
-  raise(sig);
-}
-
 // Fresh change batches from the base set: `adds` new IDs, `removes` present ones.
 std::vector<MstChange> MakeChanges(const std::vector<Digest>& ids, size_t adds, size_t removes,
                                    std::mt19937_64& rng) {
@@ -257,7 +223,7 @@ std::vector<MstChange> MakeChanges(const std::vector<Digest>& ids, size_t adds, 
   return ch;
 }
 
-std::string Fmt(double ms) {
+std::string FmtMs(double ms) {
   char buf[64];
   if (ms < 0) return "-";
   if (ms < 1)
@@ -269,7 +235,7 @@ std::string Fmt(double ms) {
   return buf;
 }
 
-std::string Ratio(double git, double ours) {
+std::string Times(double git, double ours) {
   if (git < 0 || ours <= 0) return "-";
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.0fx", git / ours);
@@ -389,12 +355,8 @@ int Main(int argc, char** argv) {
       return 2;
     }
   }
-  fs::create_directories(dir);
-  g_run_dir = dir + "/mst-bench." + std::to_string(getpid());
-  fs::create_directories(g_run_dir);
-  std::atexit(Cleanup);
-  signal(SIGINT, OnSignal);
-  signal(SIGTERM, OnSignal);
+  const ScratchDir scratch(dir, "mst-bench");
+  const std::string& run_dir = scratch.path();
 
   std::vector<std::pair<size_t, std::vector<Row>>> results;
   for (size_t n : sizes) {
@@ -454,7 +416,7 @@ int Main(int argc, char** argv) {
     // RocksDB.
     if (!engine_only) {
       std::fprintf(stderr, "n=%zu: RocksDB store\n", n);
-      RocksNodeStore db(g_run_dir + "/rocks-" + std::to_string(n));
+      RocksNodeStore db(run_dir + "/rocks-" + std::to_string(n));
       auto t0 = Clock::now();
       MstRoot base = Must(aifs::BuildMst(ids, db), "build");
       db.Commit();
@@ -476,13 +438,13 @@ int Main(int argc, char** argv) {
     }
 
     std::fprintf(stderr, "n=%zu: engine snapshots\n", n);
-    EngineSnapshotTimes(g_run_dir + "/engine-" + std::to_string(n), ids, std::min(reps, 3),
+    EngineSnapshotTimes(run_dir + "/engine-" + std::to_string(n), ids, std::min(reps, 3),
                         cold_reps, rows);
 
     // git write-tree, flat and fan-out layouts.
     for (int layout = 0; git && layout < (fanout ? 2 : 1); ++layout) {
       std::fprintf(stderr, "n=%zu: git (%s)\n", n, layout ? "fanout" : "flat");
-      GitIndex g(g_run_dir + "/git-" + std::to_string(n) + (layout ? "-fanout" : "-flat"), layout);
+      GitIndex g(run_dir + "/git-" + std::to_string(n) + (layout ? "-fanout" : "-flat"), layout);
       std::vector<MstChange> all;
       for (const Digest& d : ids) all.push_back({d, true});
       g.Apply(all);
@@ -524,13 +486,13 @@ int Main(int argc, char** argv) {
   for (const auto& [n, rows] : results) {
     for (const Row& r : rows) {
       std::printf("| %zu | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.0f |\n",
-                  n, r.what.c_str(), Fmt(r.engine_ms).c_str(), Fmt(r.mem_ms).c_str(),
-                  Fmt(r.rocks_ms).c_str(), Fmt(r.git_flat_ms).c_str(),
-                  Fmt(r.git_fanout_ms).c_str(), Ratio(r.git_flat_ms, r.engine_ms).c_str(),
-                  Ratio(r.git_fanout_ms, r.engine_ms).c_str(),
-                  Ratio(r.git_flat_ms, r.mem_ms).c_str(), Ratio(r.git_flat_ms, r.rocks_ms).c_str(),
-                  Ratio(r.git_fanout_ms, r.mem_ms).c_str(),
-                  Ratio(r.git_fanout_ms, r.rocks_ms).c_str(), r.mem_nodes);
+                  n, r.what.c_str(), FmtMs(r.engine_ms).c_str(), FmtMs(r.mem_ms).c_str(),
+                  FmtMs(r.rocks_ms).c_str(), FmtMs(r.git_flat_ms).c_str(),
+                  FmtMs(r.git_fanout_ms).c_str(), Times(r.git_flat_ms, r.engine_ms).c_str(),
+                  Times(r.git_fanout_ms, r.engine_ms).c_str(),
+                  Times(r.git_flat_ms, r.mem_ms).c_str(), Times(r.git_flat_ms, r.rocks_ms).c_str(),
+                  Times(r.git_fanout_ms, r.mem_ms).c_str(),
+                  Times(r.git_fanout_ms, r.rocks_ms).c_str(), r.mem_nodes);
       char buf[512];
       std::snprintf(buf, sizeof buf,
                     "%s{\"ids\":%zu,\"op\":\"%s\",\"engine_ms\":%.4f,\"mem_ms\":%.4f,"

@@ -20,32 +20,20 @@
 // Goals: decode >= 0.5x memcpy, encode >= 0.3x memcpy.
 // Prints a markdown table and one JSON line ({"bench":"tensor",...}).
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <functional>
 #include <string>
 #include <vector>
 
 #include "aifs/kinds/npy.h"
 #include "aifs/kinds/tensor.h"
+#include "bench_util.h"
 
 namespace {
 
 using namespace aifs;
-using Clock = std::chrono::steady_clock;
-
-double MedianSeconds(int reps, const std::function<void()>& fn) {
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    const auto a = Clock::now();
-    fn();
-    t.push_back(std::chrono::duration<double>(Clock::now() - a).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
+using aifs::bench::MedianSeconds;
 
 void Check(const Status& s, const char* what) {
   if (!s.ok()) {

@@ -15,14 +15,12 @@
 // stdout: markdown tables, then `JSON: {...}`; stderr: progress.
 #include <malloc.h>
 #include <omp.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
-#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -46,6 +44,7 @@
 
 #include "aifs/core/bytes.h"
 #include "aifs/engine/engine.h"
+#include "bench_util.h"
 
 // hnswlib 0.6.2 defines plain (non-inline) functions in its header, and
 // libaifs already includes it once (src/aifs/vector/vector_index.cpp). This
@@ -69,9 +68,10 @@
 
 namespace {
 
+using namespace aifs::bench;
+
 namespace fs = std::filesystem;
 namespace rawhnsw = bench_hnswlib;
-using Clock = std::chrono::steady_clock;
 using Json = nlohmann::ordered_json;
 
 constexpr size_t kK = 10;                // recall@10, top-10 queries
@@ -84,40 +84,6 @@ constexpr const char* kSpace = "bench";
 // ---------------------------------------------------------------------------
 // Small utilities
 
-[[noreturn]] void Fail(const std::string& msg) { throw std::runtime_error(msg); }
-
-void Check(const aifs::Status& st, const std::string& what) {
-  if (!st.ok()) Fail(what + ": " + st.ToString());
-}
-
-template <typename T>
-T Must(aifs::Result<T> r, const std::string& what) {
-  if (!r.ok()) Fail(what + ": " + r.status().ToString());
-  return std::move(r).value();
-}
-
-__attribute__((format(printf, 1, 2))) std::string Fmt(const char* fmt, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, fmt);
-  const int n = std::vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  return n < 0 ? std::string() : std::string(buf, std::min<size_t>(static_cast<size_t>(n), sizeof buf - 1));
-}
-
-__attribute__((format(printf, 1, 2))) void Progress(const char* fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  std::fputs("[vector_bench] ", stderr);
-  std::vfprintf(stderr, fmt, ap);
-  std::fputc('\n', stderr);
-  va_end(ap);
-}
-
-double Seconds(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double>(b - a).count();
-}
-
 // Resident memory of this process. Freed memory is handed back first
 // (malloc_trim), so that a delta around a build shows what the build keeps.
 double RssMiB() {
@@ -128,26 +94,12 @@ double RssMiB() {
   return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / 1048576.0;
 }
 
-std::string LoadAvg() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
-
 // CPU time of the calling thread: unlike wall time, it leaves out the time
 // the query spent preempted by other processes on a shared machine.
 double ThreadCpuUs() {
   timespec ts;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) * 1e-3;
-}
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
-  return v[i];
 }
 
 std::vector<size_t> ParseList(const std::string& s) {
@@ -822,20 +774,6 @@ void PrintSet(const SetResult& r) {
 
 // ---------------------------------------------------------------------------
 
-std::string g_run_dir;
-
-void Cleanup() {
-  if (g_run_dir.empty()) return;
-  std::error_code ec;
-  fs::remove_all(g_run_dir, ec);
-}
-
-void OnSignal(int sig) {
-  Cleanup();
-  signal(sig, SIG_DFL);
-  raise(sig);
-}
-
 // libgomp reads OMP_WAIT_POLICY when it loads, before main: left at its
 // default, FAISS's idle OpenMP threads spin after every parallel region and
 // take a core from the single-thread queries and the AIFS indexer. So the
@@ -855,16 +793,11 @@ int Main(int argc, char** argv) {
     return 2;
   }
   ReexecWithQuietOpenMp(argv);
-  fs::create_directories(o.dir);
-  g_run_dir = o.dir + "/vector-bench." + std::to_string(getpid());
-  fs::create_directories(g_run_dir);
-  std::atexit(Cleanup);
-  signal(SIGINT, OnSignal);
-  signal(SIGTERM, OnSignal);
+  const ScratchDir scratch(o.dir, "vector-bench");
   PrintHeader(o);
   std::vector<SetResult> results;
   for (const auto& spec : o.sets) {
-    results.push_back(RunSet(o, spec, g_run_dir));
+    results.push_back(RunSet(o, spec, scratch.path()));
     PrintSet(results.back());
   }
   std::printf("\nJSON: %s\n", ResultsJson(o, results).dump().c_str());
@@ -874,6 +807,7 @@ int Main(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  aifs::bench::g_progress_name = "vector_bench";
   try {
     return Main(argc, argv);
   } catch (const std::exception& e) {
