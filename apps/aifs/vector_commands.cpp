@@ -44,18 +44,31 @@ Result<std::vector<Embedding>> ParseEmbeddings(const std::vector<std::string>& i
   return out;
 }
 
+namespace {
+// What a new space took over from the Embed assets already stored.
+std::string AdoptedNote(const EmbeddingSpace& s) {
+  if (s.vectors == 0 && s.pending == 0) return "";
+  std::string note = "; Embed assets already stored: " + std::to_string(s.vectors) + " indexed";
+  if (s.pending) note += ", " + std::to_string(s.pending) + " held in quarantine";
+  return note;
+}
+}  // namespace
+
 Status SpaceCreate(Api& api, const Output& out, const std::string& ns, const std::string& name,
                    uint32_t dim, const std::string& metric) {
   AIFS_ASSIGN_OR_RETURN(VectorMetric m, ParseMetric(metric));
   AIFS_ASSIGN_OR_RETURN(EmbeddingSpace s, api.CreateSpace(NsOrDefault(ns), {name, dim, m, 0}));
   if (out.json)
-    std::cout << nlohmann::json{{"space", s.name}, {"dim", s.dim},
-                                {"metric", std::string(MetricName(s.metric))}}
+    std::cout << nlohmann::json{{"space", s.name},
+                                {"dim", s.dim},
+                                {"metric", std::string(MetricName(s.metric))},
+                                {"vectors", s.vectors},
+                                {"pending", s.pending}}
                      .dump(2)
               << "\n";
   else if (!out.quiet)
     std::cout << "created space " << s.name << " (" << s.dim << "-d, " << MetricName(s.metric)
-              << ")\n";
+              << ")" << AdoptedNote(s) << "\n";
   return Status::Ok();
 }
 

@@ -88,4 +88,18 @@ assert r["hits"][0]["source"] == sys.argv[2] and abs(r["hits"][0]["score"] - 1) 
 py 'import numpy as np, sys; np.save(sys.argv[1], np.ones(4, np.float32))' "$WORK/v4d.npy"
 expect_error DIMENSION_MISMATCH $AIFS put --kind embed --model clip --vector "$WORK/v4d.npy"
 ok "Embed assets indexed in their model's space, hits carry the source"
+
+# Embed assets put before their space: adopted when it is created.
+early=$($AIFS put --kind embed --model late --vector "$WORK/v5.npy")
+$AIFS --json space create late --dim 8 --metric l2 | py '
+import json, sys
+s = json.load(sys.stdin)
+assert s["vectors"] == 1 and s["pending"] == 0, s
+'
+$AIFS --json search --space late --vector "$WORK/v5.npy" -k 3 | py '
+import json, sys
+r = json.load(sys.stdin)
+assert [h["id"] for h in r["hits"]] == [sys.argv[1]], r
+' "$early"
+ok "a new space adopts the Embed assets already stored for its model"
 echo "PASS ($PASS checks)"

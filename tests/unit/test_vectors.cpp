@@ -64,6 +64,22 @@ class VectorTest : public EngineFixture {
     return out;
   }
 
+  // An Embed asset of `model` holding `vectors`.
+  Result<PutResult> PutEmbed(const std::string& model, std::vector<std::vector<float>> vectors,
+                             std::optional<AssetId> source, const std::string& ns = "default") {
+    EmbedRecord rec;
+    rec.model = model;
+    rec.dim = static_cast<uint32_t>(vectors[0].size());
+    rec.vectors = std::move(vectors);
+    if (source) rec.source = source->bytes();
+    Bytes buf;
+    EXPECT_TRUE(EncodeEmbed(rec, buf).ok());
+    PutOptions o;
+    o.ns = ns;
+    o.kind = AssetKind::kEmbed;
+    return PutBytes(engine(), buf, o);
+  }
+
   VectorResult MustSearch(VectorQuery q) {
     auto r = engine().VectorSearch(q);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
@@ -490,20 +506,7 @@ TEST_F(VectorTest, EmbedAssetsAreIndexedPointingAtTheirSource) {
   ASSERT_TRUE(engine().CreateSpace("default", {"clip", 4, VectorMetric::kCosine}).ok());
   auto source = PutBytes(engine(), ToBytes("a picture"));
   ASSERT_TRUE(source.ok());
-  auto put_embed = [&](const std::string& model, std::vector<std::vector<float>> vectors,
-                       std::optional<AssetId> src) {
-    EmbedRecord rec;
-    rec.model = model;
-    rec.dim = static_cast<uint32_t>(vectors[0].size());
-    rec.vectors = std::move(vectors);
-    if (src) rec.source = src->bytes();
-    Bytes buf;
-    EXPECT_TRUE(EncodeEmbed(rec, buf).ok());
-    PutOptions o;
-    o.kind = AssetKind::kEmbed;
-    return PutBytes(engine(), buf, o);
-  };
-  auto embed = put_embed("clip", {{1, 2, 3, 4}}, source->asset.id);
+  auto embed = PutEmbed("clip", {{1, 2, 3, 4}}, source->asset.id);
   ASSERT_TRUE(embed.ok()) << embed.status().ToString();
   auto r = MustSearch({.space = "clip", .vector = {1, 2, 3, 4}, .k = 3});
   ASSERT_EQ(r.hits.size(), 1u);
@@ -513,9 +516,9 @@ TEST_F(VectorTest, EmbedAssetsAreIndexedPointingAtTheirSource) {
   EXPECT_NEAR(r.hits[0].score, 1.0f, 1e-5f);
   // A model without a space is stored, not indexed; a space of another
   // dimension refuses the asset (nothing becomes visible).
-  ASSERT_TRUE(put_embed("other-model", {{1, 0}}, std::nullopt).ok());
+  ASSERT_TRUE(PutEmbed("other-model", {{1, 0}}, std::nullopt).ok());
   const uint64_t assets = MustNs().asset_count;
-  AIFS_EXPECT_STATUS(put_embed("clip", {{1, 0, 0}}, std::nullopt).status(), kInvalidArgument,
+  AIFS_EXPECT_STATUS(PutEmbed("clip", {{1, 0, 0}}, std::nullopt).status(), kInvalidArgument,
                      "DIMENSION_MISMATCH");
   EXPECT_EQ(MustNs().asset_count, assets);
   // The source survives a restart (the index checkpoint keeps it).
@@ -526,6 +529,56 @@ TEST_F(VectorTest, EmbedAssetsAreIndexedPointingAtTheirSource) {
   // Deleting the Embed asset removes its vector.
   AIFS_ASSERT_OK(engine().DeleteAsset("default", embed->asset.id));
   EXPECT_TRUE(MustSearch({.space = "clip", .vector = {1, 2, 3, 4}}).hits.empty());
+}
+
+// A space created after its model's Embed assets were put picks them up: the
+// single-vector ones of its dimension, not batches, other models, other
+// dimensions or deleted assets; a quarantining namespace holds them.
+TEST_F(VectorTest, EmbedAssetsPutBeforeTheirSpaceAreIndexedWhenItIsCreated) {
+  auto source = PutBytes(engine(), ToBytes("a picture"));
+  ASSERT_TRUE(source.ok());
+  auto early = PutEmbed("clip", {{1, 2, 3, 4}}, source->asset.id);
+  ASSERT_TRUE(early.ok()) << early.status().ToString();
+  ASSERT_TRUE(PutEmbed("clip", {{1, 2, 3, 4}, {4, 3, 2, 1}}, std::nullopt).ok());  // a batch
+  ASSERT_TRUE(PutEmbed("other-model", {{1, 2, 3, 4}}, std::nullopt).ok());
+  ASSERT_TRUE(PutEmbed("clip", {{1, 2, 3}}, std::nullopt).ok());  // another dimension
+  auto gone = PutEmbed("clip", {{1, 2, 3, 5}}, std::nullopt);
+  ASSERT_TRUE(gone.ok());
+  AIFS_ASSERT_OK(engine().DeleteAsset("default", gone->asset.id));
+
+  auto created = engine().CreateSpace("default", {"clip", 4, VectorMetric::kCosine});
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_EQ(created->vectors, 1u);
+  EXPECT_EQ(created->pending, 0u);
+  auto found = [&] { return MustSearch({.space = "clip", .vector = {1, 2, 3, 4}, .k = 10}).hits; };
+  auto hits = found();
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].id, early->asset.id);
+  EXPECT_EQ(hits[0].source, source->asset.id);
+  // Put again now, the same asset is not indexed twice.
+  ASSERT_TRUE(PutEmbed("clip", {{1, 2, 3, 4}}, source->asset.id).ok());
+  EXPECT_EQ(found().size(), 1u);
+  Reopen();
+  hits = found();
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].id, early->asset.id);
+
+  // Under quarantine the adopted vector waits for review like a put's.
+  ASSERT_TRUE(engine().CreateNamespace("held", {}).ok());
+  NamespacePolicy p;
+  p.quarantine_embeddings = true;
+  ASSERT_TRUE(engine().SetNamespacePolicy("held", p).ok());
+  auto held = PutEmbed("clip", {{4, 3, 2, 1}}, std::nullopt, "held");
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  created = engine().CreateSpace("held", {"clip", 4, VectorMetric::kCosine});
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_EQ(created->vectors, 0u);
+  EXPECT_EQ(created->pending, 1u);
+  auto approved = engine().ReviewEmbeddings({.ns = "held", .space = "clip", .ids = {held->asset.id}, .approve = true});
+  ASSERT_TRUE(approved.ok()) << approved.status().ToString();
+  hits = MustSearch({.ns = "held", .space = "clip", .vector = {4, 3, 2, 1}, .k = 10}).hits;
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].id, held->asset.id);
 }
 
 TEST(RateLimiterTest, TokenBucketPerCaller) {

@@ -10,9 +10,11 @@
 
 #include "aifs/core/clock.h"
 #include "aifs/core/file_util.h"
+#include "aifs/engine/asset_reader.h"
 #include "aifs/engine/events.h"
 #include "aifs/engine/publish.h"
 #include "aifs/engine/records_view.h"
+#include "aifs/kinds/embed.h"
 #include "aifs/meta/keys.h"
 #include "aifs/meta/records.h"
 
@@ -66,6 +68,76 @@ Result<std::vector<float>> DecodeVector(std::string_view bytes, uint32_t dim) {
   std::vector<float> v(dim);
   std::memcpy(v.data(), bytes.data(), bytes.size());  // little-endian hosts only (x86, arm)
   return v;
+}
+
+// The vector an Embed asset offers the space named after its model: none
+// when it holds several, names another model or dimension, or its bytes do
+// not read or decode (corruption, which VerifyAsset reports).
+std::optional<std::vector<float>> OfferedVector(StoreContext& ctx, const store::v1::AssetRecord& rec,
+                                                const EmbeddingSpace& space) {
+  if (rec.size() > kEmbedMaxBytes) return std::nullopt;
+  Bytes buf;
+  buf.reserve(rec.size());
+  const Status read = ReadAssetRange(ctx, rec, ReadRange{}, [&](ByteSpan b) {
+    buf.insert(buf.end(), b.begin(), b.end());
+    return Status::Ok();
+  });
+  if (!read.ok()) return std::nullopt;
+  Result<EmbedRecord> embed = DecodeEmbed(buf);
+  if (!embed.ok() || embed->vectors.size() != 1 || embed->model != space.name) return std::nullopt;
+  if (!CheckVector("", embed->vectors.front(), space.dim, space.metric).ok()) return std::nullopt;
+  return std::move(embed->vectors.front());
+}
+
+// Embed assets put before their space existed: each gets the vector its put
+// would have written had the space been there (held when the namespace
+// quarantines embeddings, else indexed through an index_updated event), in
+// commits of up to 1,000. An asset deleted meanwhile, or whose vector is
+// written already (a put racing with this), is left alone.
+Status AdoptEmbedAssets(StoreContext& ctx, const std::string& ns, const EmbeddingSpace& space) {
+  std::vector<AssetId> embeds;
+  Status bad;
+  const std::string prefix = keys::AssetPrefix(ns);
+  AIFS_RETURN_IF_ERROR(ctx.meta->Scan(prefix, PrefixEnd(prefix), [&](std::string_view,
+                                                                     std::string_view v) {
+    store::v1::AssetRecord rec;
+    bad = ParseRecord(v, rec, "asset");
+    if (!bad.ok() || rec.kind() != static_cast<store::v1::AssetKind>(AssetKind::kEmbed)) return bad.ok();
+    auto id = AssetId::FromBytes(AsBytes(rec.id()));
+    if (!id) bad = err::DataLoss("METADATA_CORRUPT", "an asset record without a valid ID");
+    if (id) embeds.push_back(*id);
+    return bad.ok();
+  }));
+  AIFS_RETURN_IF_ERROR(bad);
+  constexpr size_t kBatch = 1000;
+  for (size_t begin = 0; begin < embeds.size(); begin += kBatch) {
+    std::vector<std::pair<AssetId, std::vector<float>>> offered;
+    for (size_t i = begin; i < std::min(embeds.size(), begin + kBatch); ++i) {
+      AIFS_ASSIGN_OR_RETURN(auto bytes, ctx.meta->Get(keys::Asset(ns, embeds[i].bytes())));
+      if (!bytes) continue;  // deleted since the scan
+      store::v1::AssetRecord rec;
+      AIFS_RETURN_IF_ERROR(ParseRecord(*bytes, rec, "asset"));
+      if (auto v = OfferedVector(ctx, rec, space)) offered.emplace_back(embeds[i], std::move(*v));
+    }
+    AIFS_RETURN_IF_ERROR(RunTransaction(*ctx.meta, [&](MetaTxn& txn) -> Status {
+      AIFS_ASSIGN_OR_RETURN(auto ns_rec, LoadRecord<store::v1::NamespaceRecord>(
+                                             txn, keys::Namespace(ns), "namespace"));
+      if (!ns_rec) return NamespaceNotFound(ns);
+      const bool hold = ns_rec->policy().quarantine_embeddings();
+      for (const auto& [id, values] : offered) {
+        AIFS_ASSIGN_OR_RETURN(auto asset, txn.Get(keys::Asset(ns, id.bytes())));
+        AIFS_ASSIGN_OR_RETURN(auto held, txn.Get(keys::PendingVector(ns, space.name, id.bytes())));
+        AIFS_ASSIGN_OR_RETURN(auto indexed, txn.Get(keys::Vector(ns, space.name, id.bytes())));
+        if (!asset || held || indexed) continue;
+        AIFS_RETURN_IF_ERROR(txn.Put(hold ? keys::PendingVector(ns, space.name, id.bytes())
+                                          : keys::Vector(ns, space.name, id.bytes()),
+                                     EncodeVector(values)));
+        if (!hold) EmitEvent(txn, {.type = EventType::kIndexUpdated, .ns = ns, .asset = id});
+      }
+      return Status::Ok();
+    }));
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -309,14 +381,21 @@ Result<EmbeddingSpace> VectorManager::CreateSpace(const std::string& ns,
                                                     ns + "'");
     return PutRecord(txn, keys::Space(ns, space.name), rec);
   }));
-  std::unique_lock lock(mu_);
-  Index& idx = indexes_[{ns, space.name}];
-  if (!idx.index) {
-    idx.space = FromRecord(rec);
-    idx.index = VectorIndex::Create(space.dim, space.metric);
-    ++changed_since_checkpoint_;
+  {
+    std::unique_lock lock(mu_);
+    Index& idx = indexes_[{ns, space.name}];
+    if (!idx.index) {
+      idx.space = FromRecord(rec);
+      idx.index = VectorIndex::Create(space.dim, space.metric);
+      ++changed_since_checkpoint_;
+    }
   }
-  return idx.space;
+  AIFS_RETURN_IF_ERROR(AdoptEmbedAssets(ctx_, ns, FromRecord(rec)));
+  // Counted once the indexer has applied the adopted vectors.
+  AIFS_ASSIGN_OR_RETURN(auto spaces, ListSpaces(ns));
+  for (EmbeddingSpace& s : spaces)
+    if (s.name == space.name) return s;
+  return FromRecord(rec);
 }
 
 Status VectorManager::RequireNamespace(const std::string& ns) {
