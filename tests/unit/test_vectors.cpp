@@ -8,8 +8,10 @@
 #include <random>
 #include <set>
 
+#include "aifs/core/file_util.h"
 #include "aifs/kinds/embed.h"
 #include "aifs/server/rate_limiter.h"
+#include "aifs/vector/vector_index.h"
 #include "test_util.h"
 
 namespace aifs::test {
@@ -579,6 +581,45 @@ TEST_F(VectorTest, EmbedAssetsPutBeforeTheirSpaceAreIndexedWhenItIsCreated) {
   hits = MustSearch({.ns = "held", .space = "clip", .vector = {4, 3, 2, 1}, .k = 10}).hits;
   ASSERT_EQ(hits.size(), 1u);
   EXPECT_EQ(hits[0].id, held->asset.id);
+}
+
+// A checkpoint whose labels say live where the graph says deleted, or the
+// reverse, is refused (the engine then rebuilds from the stored vectors):
+// loaded, it would bring back a removed vector or throw on the next removal.
+TEST(VectorIndexTest, LoadRefusesLabelsThatDisagreeWithTheGraph) {
+  TempDir dir;
+  auto index = VectorIndex::Create(4, VectorMetric::kL2);
+  std::vector<AssetId> ids;
+  for (uint8_t i = 0; i < 3; ++i) {
+    std::array<uint8_t, AssetId::kSize> b{};
+    b[0] = i + 1;
+    ids.push_back(*AssetId::FromBytes(b));
+    AIFS_ASSERT_OK(index->Upsert(ids.back(), std::vector<float>{float(i), 0, 0, 0}, {}));
+  }
+  index->Remove(ids[1]);
+  const std::string saved = dir.Sub("index");
+  AIFS_ASSERT_OK(index->Save(saved));
+  auto loaded = VectorIndex::Load(saved, 4, VectorMetric::kL2);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ((*loaded)->size(), 2u);
+  auto found = (*loaded)->Exact(std::vector<float>{0.9f, 0, 0, 0}, 3, nullptr);
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(found[0].id, ids[0]);  // 1 is gone: 0 is the nearest left
+  // Labels file: 8-byte magic, 4-byte norm bound, then per label (no source,
+  // no metadata) 32 ID bytes, the state, the source flag, a 4-byte count.
+  const std::string labels = saved + "/labels";
+  const auto original = ReadFileToString(labels);
+  ASSERT_TRUE(original.ok());
+  for (const auto& [label, state] : std::vector<std::pair<size_t, char>>{{1, 'l'}, {0, 'd'}}) {
+    std::string tampered = *original;
+    const size_t at = 12 + label * 38 + 32;
+    ASSERT_LT(at, tampered.size());
+    ASSERT_NE(tampered[at], state);
+    tampered[at] = state;
+    AIFS_ASSERT_OK(WriteFileAtomic(labels, tampered, 0600));
+    AIFS_EXPECT_STATUS(VectorIndex::Load(saved, 4, VectorMetric::kL2).status(), kDataLoss,
+                       "INDEX_CORRUPT");
+  }
 }
 
 TEST(RateLimiterTest, TokenBucketPerCaller) {

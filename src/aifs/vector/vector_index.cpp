@@ -592,14 +592,16 @@ class HnswIndex final : public VectorIndex {
         if (!r.String(k) || !r.String(v)) return false;
       if (!std::is_sorted(a.metadata.begin(), a.metadata.end())) return false;
       Post(label, {});
-      // Removed vectors may be missing from the graph (a norm rebuild drops
-      // them); live ones may not.
+      // A live vector is in the graph and not marked deleted there; a removed
+      // one is marked, or missing (a norm rebuild drops them). Anything else
+      // would bring back a ghost, or make a later removal throw.
+      auto node = graph_->label_lookup_.find(label);
+      const bool in_graph = node != graph_->label_lookup_.end();
       if (state[0] == 'l') {
-        auto node = graph_->label_lookup_.find(label);
-        if (node == graph_->label_lookup_.end()) return false;
+        if (!in_graph || graph_->isMarkedDeleted(node->second)) return false;
         live_nodes_[label] = node->second;
         ++live_;
-      } else if (state[0] != 'd') {
+      } else if (state[0] != 'd' || (in_graph && !graph_->isMarkedDeleted(node->second))) {
         return false;
       }
     }
