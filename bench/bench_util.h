@@ -33,6 +33,7 @@
 #include <utility>
 #include <vector>
 
+#include "aifs/core/splitmix64.h"
 #include "aifs/core/status.h"
 
 namespace aifs::bench {
@@ -199,13 +200,7 @@ struct PhaseMeter {
 class Rng {
  public:
   explicit Rng(uint64_t seed) {
-    for (auto& v : s_) {
-      seed += 0x9e3779b97f4a7c15ULL;
-      uint64_t z = seed;
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-      v = z ^ (z >> 31);
-    }
+    for (auto& v : s_) v = SplitMix64(seed);
   }
   uint64_t Next() {
     const uint64_t result = std::rotl(s_[1] * 5, 7) * 9;

@@ -4,6 +4,8 @@
 #include <array>
 #include <bit>
 
+#include "aifs/core/splitmix64.h"
+
 namespace aifs {
 
 namespace {
@@ -13,13 +15,7 @@ namespace {
 constexpr std::array<uint64_t, 256> MakeGearTable() {
   std::array<uint64_t, 256> t{};
   uint64_t x = 0x61696673'67656172ULL;  // "aifsgear"
-  for (auto& v : t) {
-    x += 0x9e3779b97f4a7c15ULL;
-    uint64_t z = x;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    v = z ^ (z >> 31);
-  }
+  for (auto& v : t) v = SplitMix64(x);
   return t;
 }
 constexpr std::array<uint64_t, 256> kGear = MakeGearTable();
