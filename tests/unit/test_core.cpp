@@ -4,10 +4,13 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "aifs/core/blake3.h"
 #include "aifs/core/hex.h"
+#include "aifs/core/huge_pages.h"
 #include "aifs/core/ids.h"
 #include "aifs/core/status.h"
 #include "test_util.h"
@@ -482,6 +485,56 @@ TEST(Blake3Test, KeyedModeMatchesB3sum) {
     EXPECT_EQ(HexEncode(h.Finalize()), want) << "size " << n;
     EXPECT_NE(h.Finalize(), Blake3::Hash(data));
   }
+}
+
+// The kernel's own account (/proc/self/smaps) of how much of the mappings
+// overlapping [p, p + size) is backed by huge pages, in KiB.
+size_t AnonHugeKiB(const void* p, size_t size) {
+  std::ifstream smaps("/proc/self/smaps");
+  const auto begin = reinterpret_cast<uintptr_t>(p);
+  bool overlaps = false;
+  size_t kib = 0;
+  for (std::string line; std::getline(smaps, line);) {
+    uintptr_t lo = 0, hi = 0;
+    char dash = 0;
+    std::istringstream head(line);
+    if (head >> std::hex >> lo >> dash >> hi && dash == '-') {
+      overlaps = lo < begin + size && begin < hi;
+    } else if (overlaps && line.rfind("AnonHugePages:", 0) == 0) {
+      kib += std::stoull(line.substr(14));
+    }
+  }
+  return kib;
+}
+
+TEST(HugePages, VectorKeepsItsValuesAcrossTheHeapToHugePageSwitch) {
+  HugePageVector<uint64_t> v;
+  const size_t n = 3 * kHugePageSize / sizeof(uint64_t);  // crosses 2 MiB twice over
+  for (size_t i = 0; i < n; ++i) {
+    v.push_back(i * 0x9e3779b97f4a7c15ULL);
+    if (v.capacity() * sizeof(uint64_t) >= kHugePageSize) {
+      ASSERT_EQ(reinterpret_cast<uintptr_t>(v.data()) % kHugePageSize, 0u) << "at " << i;
+    }
+  }
+  for (size_t i = 0; i < n; ++i) ASSERT_EQ(v[i], i * 0x9e3779b97f4a7c15ULL) << i;
+  HugePageVector<uint64_t> copy = v;
+  EXPECT_EQ(copy, v);
+  v.clear();
+  v.shrink_to_fit();
+  EXPECT_EQ(copy.back(), (n - 1) * 0x9e3779b97f4a7c15ULL);
+}
+
+TEST(HugePages, LargeBlocksAreBackedByHugePagesWhenTheKernelOffersThem) {
+  std::ifstream mode("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string modes((std::istreambuf_iterator<char>(mode)), {});
+  if (modes.find("[never]") != std::string::npos || modes.empty())
+    GTEST_SKIP() << "transparent huge pages are off here: " << modes;
+  HugePageVector<uint8_t> v(2 * kHugePageSize, 1);
+  EXPECT_GE(AnonHugeKiB(v.data(), v.size()), kHugePageSize / 1024) << "THP: " << modes;
+  // The graph's own memory comes from hnswlib's malloc: advised in place.
+  std::vector<uint8_t> heap(3 * kHugePageSize, 1);
+  AdviseHugePages(heap.data(), heap.size());
+  EXPECT_GE(AnonHugeKiB(heap.data(), heap.size()), kHugePageSize / 1024) << "THP: " << modes;
 }
 
 }  // namespace

@@ -18,11 +18,11 @@
 #include <mutex>
 #include <queue>
 #include <shared_mutex>
-#include <sys/mman.h>
 #include <unordered_map>
 #include <utility>
 
 #include "aifs/core/file_util.h"
+#include "aifs/core/huge_pages.h"
 
 namespace aifs {
 
@@ -457,15 +457,7 @@ class HnswIndex final : public VectorIndex {
   // array: advised for the pages still to come, collapsed for those present.
   // Best effort (kernels without THP refuse, and 4 KiB pages still work).
   void BackWithHugePages() const {
-    constexpr uintptr_t kHuge = 2u << 20;
-    const auto start = reinterpret_cast<uintptr_t>(graph_->data_level0_memory_);
-    const uintptr_t begin = (start + kHuge - 1) & ~(kHuge - 1);
-    const uintptr_t end = (start + graph_->max_elements_ * graph_->size_data_per_element_) & ~(kHuge - 1);
-    if (end <= begin) return;
-    void* p = reinterpret_cast<void*>(begin);
-    constexpr int kMadvCollapse = 25;  // Linux 6.1; Debian 12's glibc lacks the name
-    madvise(p, end - begin, MADV_HUGEPAGE);
-    madvise(p, end - begin, kMadvCollapse);
+    AdviseHugePages(graph_->data_level0_memory_, graph_->max_elements_ * graph_->size_data_per_element_);
   }
 
   // Greedy descent through the upper levels to the level-0 entry point.
@@ -617,9 +609,10 @@ class HnswIndex final : public VectorIndex {
   std::unique_ptr<Graph> graph_;
   mutable std::shared_mutex mu_;
   std::unordered_map<AssetId, size_t, IdHash> labels_;
-  std::vector<AssetId> ids_;        // label -> asset
-  std::vector<VectorAttrs> attrs_;  // label -> attributes
-  std::vector<InternalId> live_nodes_;  // label -> its graph node, or kGone
+  // Per label, read at random by every search (huge pages: see huge_pages.h).
+  HugePageVector<AssetId> ids_;        // label -> asset
+  HugePageVector<VectorAttrs> attrs_;  // label -> attributes
+  HugePageVector<InternalId> live_nodes_;  // label -> its graph node, or kGone
   std::unordered_map<std::string, Posting> postings_;  // "key\0value" -> labels
   size_t live_ = 0;
   float max_norm_ = 0;       // inner product: bound on the norms in the graph
