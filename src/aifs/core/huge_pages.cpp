@@ -2,8 +2,6 @@
 
 #include <sys/mman.h>
 
-#include <cstdint>
-
 namespace aifs {
 
 namespace {
@@ -12,7 +10,7 @@ constexpr int kMadvCollapse = 25;  // Linux 6.1; Debian 12's glibc lacks the nam
 
 void AdviseHugePages(void* p, size_t bytes) {
   const auto start = reinterpret_cast<uintptr_t>(p);
-  const uintptr_t begin = (start + kHugePageSize - 1) & ~(kHugePageSize - 1);
+  const uintptr_t begin = RoundUpToHugePage(start);
   const uintptr_t end = (start + bytes) & ~(kHugePageSize - 1);
   if (end <= begin) return;
   void* whole = reinterpret_cast<void*>(begin);
@@ -26,7 +24,7 @@ void* MapHugePages(size_t bytes) {
   void* m = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED) return nullptr;
   const auto start = reinterpret_cast<uintptr_t>(m);
-  const uintptr_t aligned = (start + kHugePageSize - 1) & ~(kHugePageSize - 1);
+  const uintptr_t aligned = RoundUpToHugePage(start);
   if (aligned > start) munmap(m, aligned - start);
   const uintptr_t tail = aligned + bytes;
   if (start + mapped > tail) munmap(reinterpret_cast<void*>(tail), start + mapped - tail);

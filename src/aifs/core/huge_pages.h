@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <new>
 #include <vector>
@@ -18,6 +19,9 @@
 namespace aifs {
 
 inline constexpr size_t kHugePageSize = size_t{2} << 20;
+
+// `n` (a size or an address) rounded up to a whole number of huge pages.
+constexpr uintptr_t RoundUpToHugePage(uintptr_t n) { return (n + kHugePageSize - 1) & ~(kHugePageSize - 1); }
 
 // Asks the kernel to back the whole huge pages inside [p, p + bytes) with
 // huge pages, now (MADV_COLLAPSE) and on later faults (MADV_HUGEPAGE).
@@ -41,7 +45,7 @@ struct HugePageAllocator {
   T* allocate(size_t n) {
     const size_t bytes = n * sizeof(T);
     if (bytes < kHugePageSize) return std::allocator<T>().allocate(n);
-    void* p = MapHugePages(Rounded(bytes));
+    void* p = MapHugePages(RoundUpToHugePage(bytes));
     if (p == nullptr) throw std::bad_alloc();
     return static_cast<T*>(p);
   }
@@ -50,12 +54,9 @@ struct HugePageAllocator {
     if (bytes < kHugePageSize)
       std::allocator<T>().deallocate(p, n);
     else
-      FreeHugePages(p, Rounded(bytes));
+      FreeHugePages(p, RoundUpToHugePage(bytes));
   }
   friend bool operator==(const HugePageAllocator&, const HugePageAllocator&) { return true; }
-
- private:
-  static size_t Rounded(size_t bytes) { return (bytes + kHugePageSize - 1) & ~(kHugePageSize - 1); }
 };
 
 template <typename T>
