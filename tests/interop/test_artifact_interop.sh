@@ -174,6 +174,29 @@ def bomb(name, declared=None):
 bomb("bomb")
 bomb("bomb_lying_size", declared=1000)
 
+# Many small members, each under the per-member ratio threshold (1 MiB):
+# 1,000 members of 1 MiB of zeros deflate to about 1 KiB each, so a 1.1 MB
+# archive would make the server inflate 1 GiB. The archive's inflation budget
+# refuses it before any member is inflated. The manifest is truthful.
+mib_b3 = b3(bytes(1 << 20))
+many = {"format": "aifs-artifact/1", "dependencies": [], "metadata": {},
+        "files": [{"path": "z/%04d.bin" % i, "size": 1 << 20,
+                   "media_type": "application/octet-stream", "blake3": mib_b3}
+                  for i in range(1000)]}
+buf = io.BytesIO()
+with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+    z.writestr("MANIFEST.json", json.dumps(many))
+    for i in range(1000):
+        z.writestr("z/%04d.bin" % i, bytes(1 << 20))
+assert len(buf.getvalue()) < 1300000, len(buf.getvalue())
+open(f"{out}/bomb_many_small.zip", "wb").write(buf.getvalue())
+# The same shape at an honest ratio (text-like members, ~3:1) is accepted.
+import random
+rng = random.Random(7)
+words = [bytes(rng.choice(b"abcdefghij") for _ in range(rng.randint(2, 8))) for _ in range(500)]
+honest = {"z/%03d.txt" % i: b" ".join(rng.choice(words) for _ in range(20000)) for i in range(50)}
+build("many_small_honest", list(honest.items()) + [("MANIFEST.json", manifest(honest))])
+
 # Encrypted: zipfile cannot encrypt, so set the "encrypted" flag bit by hand
 # in the local and central headers of a member.
 d = build("tmp_enc", list(files.items()) + [("MANIFEST.json", manifest(files))])
@@ -211,6 +234,10 @@ for ok in good good_stored; do
   echo "validated and extracted Python-built $ok.zip"
 done
 
+"$TOOL" validate "$TMP/z/many_small_honest.zip" > /dev/null ||
+  fail "many_small_honest.zip (50 text members at ~3:1) does not validate"
+echo "validated Python-built many_small_honest.zip"
+
 expect_reject() {  # NAME REASON
   local out target="$TMP/target-$1"
   if out=$("$TOOL" validate "$TMP/z/$1.zip" 2>&1); then fail "$1.zip was accepted"; fi
@@ -238,6 +265,9 @@ expect_reject bad_manifest ARTIFACT_BAD_MANIFEST
 expect_reject bad_manifest_json ARTIFACT_BAD_MANIFEST
 expect_reject not_zip ARTIFACT_NOT_ZIP
 expect_reject bomb ARTIFACT_ZIP_BOMB
+expect_reject bomb_many_small ARTIFACT_ZIP_BOMB
+out=$("$TOOL" validate "$TMP/z/bomb_many_small.zip" 2>&1) || true
+[[ "$out" == *"inflation budget"* ]] || fail "bomb_many_small.zip: not refused by the budget: $out"
 expect_reject bomb_lying_size ARTIFACT_ZIP_BOMB
 expect_reject encrypted ARTIFACT_ENCRYPTED
 expect_reject overlap ARTIFACT_ZIP_BOMB

@@ -678,6 +678,36 @@ TEST(Artifact, RejectsZipBombs) {
   ExpectReason(WriteZip(ms), "ARTIFACT_ZIP_BOMB");
 }
 
+TEST(Artifact, InflationBudgetCoversTheWholeArchive) {
+  // 64 members of 512 KiB of zeros: each under the per-member threshold
+  // (1 MiB), together 32 MiB out of ~32 KiB of deflate data.
+  const Bytes zeros(512 << 10, 0);
+  Files files = kFiles;
+  for (int i = 0; i < 64; ++i) files.push_back({"z/" + std::to_string(100 + i), std::string(zeros.begin(), zeros.end())});
+  auto ms = GoodMembers(kFiles);
+  ms[0] = Stored("MANIFEST.json", ManifestFor(files));
+  uint64_t in = 0, out = 0;
+  for (int i = 0; i < 64; ++i) {
+    ms.push_back(Deflated("z/" + std::to_string(100 + i), zeros));
+    ASSERT_LT(ms.back().size, ArtifactLimits{}.ratio_min_size);
+    in += ms.back().payload.size();
+    out += ms.back().size;
+  }
+  ASSERT_GT(out / in, 200u);
+  const Bytes zip = WriteZip(ms);
+  Status st = ValidateArtifact(zip).status();
+  EXPECT_EQ(st.reason(), "ARTIFACT_ZIP_BOMB") << st.ToString();
+  EXPECT_NE(st.message().find("inflation budget"), std::string::npos) << st.ToString();
+  // The budget scales with max_ratio like the per-member check.
+  ArtifactLimits loose;
+  loose.max_ratio = 100000;
+  EXPECT_TRUE(ValidateArtifact(zip, loose).ok());
+  // Under ratio_min_size declared in total, the budget does not apply.
+  ArtifactLimits big_slack;
+  big_slack.ratio_min_size = uint64_t{64} << 20;
+  EXPECT_TRUE(ValidateArtifact(zip, big_slack).ok());
+}
+
 // --- extraction -------------------------------------------------------------------
 
 TEST(Artifact, ExtractNeverFollowsSymlinksInTarget) {

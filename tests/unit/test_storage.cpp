@@ -7,6 +7,7 @@
 #include <array>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 
 #include "aifs/core/blake3.h"
@@ -897,13 +898,15 @@ TEST(DocumentedFormat, SealedChunkCanBeOpenedFromTheSpecification) {
   const std::string keyfile = dir.Sub("master.keys");
   auto kms = OpenKms("local://" + keyfile, true);
   ASSERT_TRUE(kms.ok());
-  // Master key v1 from the keyfile text: "key <version> <created> <hex>".
+  // Master key v1 from the keyfile text: "key <version> <created> <hex> <check>".
   const Bytes text = ReadFileBytes(keyfile);
   const std::string s(text.begin(), text.end());
   const size_t at = s.find("\nkey 1 ");
   ASSERT_NE(at, std::string::npos) << s;
-  const std::string line = s.substr(at + 1, s.find('\n', at + 1) - at - 1);
-  const std::string master_hex = line.substr(line.rfind(' ') + 1);
+  std::istringstream line(s.substr(at + 1, s.find('\n', at + 1) - at - 1));
+  std::string word, version, created, master_hex, check;
+  line >> word >> version >> created >> master_hex >> check;
+  ASSERT_EQ(check.size(), 16u) << "format 2 keyfiles carry a check value";
   const AesKey master = KeyFrom(master_hex);
 
   for (bool compressible : {false, true}) {

@@ -356,6 +356,7 @@ Result<Checked> CheckStructure(ByteSpan zip, const ArtifactLimits& limits) {
   std::vector<std::pair<std::string, bool>> folded;
   folded.reserve(ck.entries.size());
   uint64_t total = 0;
+  uint64_t deflated_in = 0, deflated_out = 0;  // compressed and declared sizes
   for (size_t i = 0; i < ck.entries.size(); ++i) {
     const RawEntry& r = ck.entries[i];
     const bool is_dir = !r.name.empty() && r.name.back() == '/';
@@ -388,6 +389,21 @@ Result<Checked> CheckStructure(ByteSpan zip, const ArtifactLimits& limits) {
       return Bomb("member '" + r.name + "' expands " + std::to_string(r.comp_size) + " -> " +
                   std::to_string(r.size) + " bytes, more than " + std::to_string(limits.max_ratio) +
                   ":1");
+    }
+    if (r.method == ZIP_CM_DEFLATE) {
+      // The inflation budget of the whole archive: members under
+      // ratio_min_size skip the per-member ratio check, so without it a
+      // thousand 1 MiB members of zeros (about 1 KiB each deflated) would
+      // make us inflate a gigabyte from a megabyte.
+      deflated_in += r.comp_size;
+      deflated_out += r.size;
+      const uint64_t ratio = std::max<uint64_t>(limits.max_ratio, 1);
+      if (deflated_out > limits.ratio_min_size && deflated_out / ratio > deflated_in) {
+        return Bomb("deflated members expand " + std::to_string(deflated_in) + " -> " +
+                    std::to_string(deflated_out) + " bytes in total (up to member '" + r.name +
+                    "'), more than the archive's inflation budget of " +
+                    std::to_string(limits.max_ratio) + ":1");
+      }
     }
     total += r.size;
     if (total > limits.max_total_uncompressed) {

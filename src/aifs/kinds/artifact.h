@@ -52,7 +52,10 @@ struct ArtifactLimits {
   uint64_t max_members = 100000;                      // ZIP entries, directories included
   uint64_t max_total_uncompressed = uint64_t{64} << 30;  // sum over members
   uint64_t max_member_uncompressed = uint64_t{32} << 30;
-  // A member larger than ratio_min_size may not expand more than max_ratio:1.
+  // A member larger than ratio_min_size may not expand more than max_ratio:1,
+  // and neither may all deflated members together once they declare more
+  // than ratio_min_size (the archive's inflation budget: many small members
+  // each under the per-member threshold must not add up to a bomb).
   uint64_t max_ratio = 200;
   uint64_t ratio_min_size = uint64_t{1} << 20;
   uint64_t max_manifest_bytes = uint64_t{32} << 20;

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "aifs/core/blake3.h"
 #include "aifs/core/clock.h"
 #include "aifs/core/file_util.h"
 #include "aifs/core/hex.h"
@@ -15,10 +16,29 @@
 namespace aifs {
 
 namespace {
-constexpr std::string_view kHeader = "aifs-local-kms 1";
+// Version 1 lines are "key <version> <created> <hex>"; version 2 appends a
+// check value (below), so a damaged key is told from a damaged chunk.
+constexpr std::string_view kHeaderV1 = "aifs-local-kms 1";
+constexpr std::string_view kHeader = "aifs-local-kms 2";
 
 Status BadKeyfile(const std::string& path, const std::string& why) {
   return err::DataLoss("KMS_KEYFILE_CORRUPT", "keyfile " + path + ": " + why);
+}
+
+// The key check value of one line: the first 8 bytes of BLAKE3 over a domain,
+// the version, the creation time and the key. Any changed digit of the line
+// (or of the check itself) makes it disagree.
+std::string KeyCheck(uint32_t version, int64_t created, const AesKey& key) {
+  std::string msg = "aifs/local-kms/key-check/v1";
+  msg += '\0';
+  msg += std::to_string(version);
+  msg += '\0';
+  msg += std::to_string(created);
+  msg += '\0';
+  msg.append(reinterpret_cast<const char*>(key.data()), key.size());
+  const Digest d = Blake3::Hash(AsBytes(msg));
+  SecureWipe(msg.data(), msg.size());
+  return HexEncode(ByteSpan(d.data(), 8));
 }
 }  // namespace
 
@@ -54,14 +74,17 @@ Status LocalKms::Load() {
   }
   std::istringstream in(*text);
   std::string line;
-  if (!std::getline(in, line) || line != kHeader) return BadKeyfile(path_, "bad header");
+  if (!std::getline(in, line) || (line != kHeader && line != kHeaderV1))
+    return BadKeyfile(path_, "bad header");
+  const bool checked = line == kHeader;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
     std::istringstream ls(line);
-    std::string word, hex;
+    std::string word, hex, check, extra;
     uint32_t version = 0;
     int64_t created = 0;
-    if (!(ls >> word >> version >> created >> hex) || word != "key" || version == 0)
+    if (!(ls >> word >> version >> created >> hex) || word != "key" || version == 0 ||
+        (checked && !(ls >> check)) || (ls >> extra))
       return BadKeyfile(path_, "bad line");
     auto key = HexDecode(hex);
     if (!key || key->size() != 32) return BadKeyfile(path_, "bad key material");
@@ -69,6 +92,14 @@ Status LocalKms::Load() {
     std::memcpy(k.key.data(), key->data(), 32);
     SecureWipe(key->data(), key->size());
     SecureWipe(hex.data(), hex.size());
+    if (checked && KeyCheck(version, created, k.key) != check) {
+      SecureWipe(k.key.data(), k.key.size());
+      return err::DataLoss("KMS_KEY_CORRUPT",
+                           "keyfile " + path_ + ": key " + KeyId(version) +
+                               " does not match its check value (the keyfile was altered or "
+                               "damaged; restore it from a backup)");
+    }
+    if (keys_.count(version)) return BadKeyfile(path_, "key version " + std::to_string(version) + " twice");
     keys_[version] = k;
   }
   SecureWipe(text->data(), text->size());
@@ -81,7 +112,7 @@ Status LocalKms::Save() const {
   text += '\n';
   for (const auto& [v, k] : keys_)
     text += "key " + std::to_string(v) + " " + std::to_string(k.created_unix_ns) + " " +
-            HexEncode(k.key) + "\n";
+            HexEncode(k.key) + " " + KeyCheck(v, k.created_unix_ns, k.key) + "\n";
   Status st = WriteFileAtomic(path_, text, 0600);
   SecureWipe(text.data(), text.size());
   return st;

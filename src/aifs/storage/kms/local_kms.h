@@ -4,6 +4,12 @@
 // wraps new data keys, older ones stay for unwrapping. It is rewritten
 // atomically on rotation. This protects data at rest against anyone who gets
 // the chunk files but not the keyfile; use an HSM-backed KMS for more.
+//
+// Each key line carries a check value (BLAKE3 of the line's version, time and
+// key, format "aifs-local-kms 2"): Open() refuses a keyfile whose key does not
+// match it with DATA_LOSS KMS_KEY_CORRUPT, so a damaged key is never taken for
+// damaged chunks. Keyfiles of format 1 (no check values) still open and get
+// them when next rewritten (Rotate). Thread-safe.
 #pragma once
 
 #include <map>
