@@ -11,6 +11,7 @@
 #include "aifs/core/file_util.h"
 #include "aifs/kinds/embed.h"
 #include "aifs/server/rate_limiter.h"
+#include "aifs/storage/sealed_file.h"
 #include "aifs/vector/vector_index.h"
 #include "test_util.h"
 
@@ -598,28 +599,46 @@ TEST(VectorIndexTest, LoadRefusesLabelsThatDisagreeWithTheGraph) {
   }
   index->Remove(ids[1]);
   const std::string saved = dir.Sub("index");
-  AIFS_ASSERT_OK(index->Save(saved));
-  auto loaded = VectorIndex::Load(saved, 4, VectorMetric::kL2);
+  RecordKey key;
+  key.tag.fill(7);
+  key.key.fill(9);
+  const Bytes context = {'t', 0, 'x'};
+  AIFS_ASSERT_OK(index->Save(saved, key, context));
+  auto loaded = VectorIndex::Load(saved, 4, VectorMetric::kL2, key, context);
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   EXPECT_EQ((*loaded)->size(), 2u);
   auto found = (*loaded)->Exact(std::vector<float>{0.9f, 0, 0, 0}, 3, nullptr);
   ASSERT_EQ(found.size(), 2u);
   EXPECT_EQ(found[0].id, ids[0]);  // 1 is gone: 0 is the nearest left
-  // Labels file: 8-byte magic, 4-byte norm bound, then per label (no source,
-  // no metadata) 32 ID bytes, the state, the source flag, a 4-byte count.
+  // Labels file (sealed; the plaintext): 8-byte magic, 4-byte norm bound,
+  // then per label (no source, no metadata) 32 ID bytes, the state, the
+  // source flag, a 4-byte count. A label state that disagrees with the graph
+  // is refused even when the file authenticates (re-sealed with the key).
   const std::string labels = saved + "/labels";
-  const auto original = ReadFileToString(labels);
-  ASSERT_TRUE(original.ok());
+  Bytes labels_context = context;
+  labels_context.push_back(0);
+  for (char c : std::string("labels")) labels_context.push_back(static_cast<uint8_t>(c));
+  const auto original = ReadSealedFile(key, labels_context, labels, "INDEX_CORRUPT");
+  ASSERT_TRUE(original.ok()) << original.status().ToString();
   for (const auto& [label, state] : std::vector<std::pair<size_t, char>>{{1, 'l'}, {0, 'd'}}) {
     std::string tampered = *original;
     const size_t at = 12 + label * 38 + 32;
     ASSERT_LT(at, tampered.size());
     ASSERT_NE(tampered[at], state);
     tampered[at] = state;
-    AIFS_ASSERT_OK(WriteFileAtomic(labels, tampered, 0600));
-    AIFS_EXPECT_STATUS(VectorIndex::Load(saved, 4, VectorMetric::kL2).status(), kDataLoss,
-                       "INDEX_CORRUPT");
+    AIFS_ASSERT_OK(WriteSealedFile(key, labels_context, AsBytes(tampered), labels));
+    AIFS_EXPECT_STATUS(VectorIndex::Load(saved, 4, VectorMetric::kL2, key, context).status(),
+                       kDataLoss, "INDEX_CORRUPT");
   }
+  // Another key or another index's context does not open it.
+  AIFS_ASSERT_OK(WriteSealedFile(key, labels_context, AsBytes(*original), labels));
+  AIFS_ASSERT_OK(VectorIndex::Load(saved, 4, VectorMetric::kL2, key, context).status());
+  RecordKey other = key;
+  other.key[0] ^= 1;
+  AIFS_EXPECT_STATUS(VectorIndex::Load(saved, 4, VectorMetric::kL2, other, context).status(),
+                     kDataLoss, "INDEX_CORRUPT");
+  AIFS_EXPECT_STATUS(VectorIndex::Load(saved, 4, VectorMetric::kL2, key, Bytes{'t', 0, 'y'}).status(),
+                     kDataLoss, "INDEX_CORRUPT");
 }
 
 TEST(RateLimiterTest, TokenBucketPerCaller) {

@@ -30,7 +30,11 @@ using store::v1::StoreConfig;
 
 namespace {
 
-constexpr uint32_t kFormatVersion = 1;
+// 2: record keys seal asset metadata, vectors and index files. Stores of
+// format 1 still open (their plaintext values read); a writable open marks
+// them 2, so that builds which cannot read sealed values refuse them.
+constexpr uint32_t kFormatVersion = 2;
+constexpr uint32_t kOldestFormatVersion = 1;
 constexpr const char* kDefaultNamespace = "default";
 
 std::string ConfigPath(const std::string& data_dir) { return data_dir + "/aifs.json"; }
@@ -54,15 +58,29 @@ Result<StoreConfig> LoadConfig(const std::string& data_dir) {
   StoreConfig config;
   if (!google::protobuf::util::JsonStringToMessage(json, &config).ok())
     return err::DataLoss("CONFIG_CORRUPT", ConfigPath(data_dir) + " is not a valid store config");
-  if (config.format_version() != kFormatVersion)
+  if (config.format_version() < kOldestFormatVersion || config.format_version() > kFormatVersion)
     return err::FailedPrecondition("UNSUPPORTED_FORMAT",
                                    "store format " + std::to_string(config.format_version()) +
                                        " is not supported by this build");
   return config;
 }
 
-Status CreateNamespaceTxn(MetaStore& meta, Kms& kms, const std::string& name,
-                          const Metadata& labels, NamespaceRecord& out) {
+// Marks a store of an older format as the current one (aifs.json, atomically).
+Status UpgradeConfig(const std::string& data_dir, StoreConfig& config) {
+  StoreConfig upgraded = config;
+  upgraded.set_format_version(kFormatVersion);
+  std::string json;
+  google::protobuf::util::JsonPrintOptions print;
+  print.add_whitespace = true;
+  print.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(upgraded, &json, print);
+  AIFS_RETURN_IF_ERROR(WriteFileAtomic(ConfigPath(data_dir), json, 0600));
+  config = upgraded;
+  return Status::Ok();
+}
+
+Status CreateNamespaceTxn(MetaStore& meta, Kms& kms, RecordKeys& record_keys,
+                          const std::string& name, const Metadata& labels, NamespaceRecord& out) {
   AIFS_ASSIGN_OR_RETURN(SigningKey key, SigningKey::Generate());
   AIFS_ASSIGN_OR_RETURN(WrappedKey wrapped, key.Wrap(kms, NamespaceKeyContext(name)));
   return RunTransaction(meta, [&](MetaTxn& txn) -> Status {
@@ -77,6 +95,7 @@ Status CreateNamespaceTxn(MetaStore& meta, Kms& kms, const std::string& name,
     out.set_signing_public_key(key.public_key().data(), key.public_key().size());
     out.set_signing_seed_wrapped(wrapped.blob.data(), wrapped.blob.size());
     out.set_signing_kms_key_id(wrapped.key_id);
+    AIFS_RETURN_IF_ERROR(record_keys.AddTo(out));
     EmitEvent(txn, {.type = EventType::kNamespaceCreated, .unix_ns = out.created_unix_ns(),
                     .ns = name});
     return PutRecord(txn, keys::Namespace(name), out);
@@ -119,7 +138,8 @@ Status Engine::Init(const std::string& data_dir, const InitOptions& options) {
   AIFS_ASSIGN_OR_RETURN(auto meta, OpenMetaStore(ResolveUrl(config.meta_url(), data_dir),
                                                  MetaOpenOptions{.create = true}));
   NamespaceRecord ns;
-  Status created = CreateNamespaceTxn(*meta, *kms, kDefaultNamespace, {}, ns);
+  RecordKeys record_keys(*meta, *kms);
+  Status created = CreateNamespaceTxn(*meta, *kms, record_keys, kDefaultNamespace, {}, ns);
   if (!created.ok() && created.code() != Code::kAlreadyExists) return created;
 
   std::string json;
@@ -144,6 +164,9 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
                                                  MetaOpenOptions{.read_only = options.read_only}));
   AIFS_ASSIGN_OR_RETURN(ctx->chunks,
                         OpenChunkStore(ResolveUrl(c.chunk_url(), options.data_dir), false));
+  ctx->record_keys = std::make_unique<RecordKeys>(*ctx->meta, *ctx->kms);
+  if (c.format_version() < kFormatVersion && !options.read_only)
+    AIFS_RETURN_IF_ERROR(UpgradeConfig(options.data_dir, ctx->config));
   size_t threads = options.threads ? options.threads : std::thread::hardware_concurrency();
   ctx->pool = std::make_unique<ThreadPool>(threads ? threads : 2);
   std::unique_ptr<Engine> engine(new Engine(std::move(ctx)));
@@ -163,7 +186,8 @@ Result<NamespaceInfo> Engine::CreateNamespace(const std::string& name, const Met
   AIFS_RETURN_IF_ERROR(ValidateNamespaceName(name));
   AIFS_RETURN_IF_ERROR(RequireWritable());
   NamespaceRecord rec;
-  AIFS_RETURN_IF_ERROR(CreateNamespaceTxn(*ctx_->meta, *ctx_->kms, name, labels, rec));
+  AIFS_RETURN_IF_ERROR(
+      CreateNamespaceTxn(*ctx_->meta, *ctx_->kms, *ctx_->record_keys, name, labels, rec));
   return ToNamespaceInfo(rec);
 }
 
@@ -302,6 +326,7 @@ Result<AssetRecord> Engine::LoadAsset(const std::string& ns, const AssetId& id) 
     auto ns_rec = ctx_->meta->Get(keys::Namespace(ns));
     if (ns_rec.ok() && !ns_rec->has_value()) return NamespaceNotFound(ns);
   }
+  if (rec.ok()) AIFS_RETURN_IF_ERROR(OpenAssetRecord(*ctx_->record_keys, *rec));
   return rec;
 }
 
@@ -344,6 +369,7 @@ Result<AssetPage> Engine::ListAssets(const ListOptions& options) {
     last = std::string(key.substr(prefix.size()));
     AssetRecord rec;
     parse = ParseRecord(value, rec, "asset");
+    if (parse.ok()) parse = OpenAssetRecord(*ctx_->record_keys, rec);
     if (!parse.ok()) return false;
     if (MatchesFilters(rec, options)) page.assets.push_back(ToAssetInfo(rec, false));
     return true;
@@ -436,6 +462,7 @@ Result<AssetInfo> Engine::LoadLineageNode(const std::string& ns, const AssetId& 
   if (!tomb) return rec.status();
   store::v1::Tombstone t;
   AIFS_RETURN_IF_ERROR(ParseRecord(*tomb, t, "tombstone"));
+  AIFS_RETURN_IF_ERROR(OpenAssetRecord(*ctx_->record_keys, *t.mutable_asset()));
   AssetInfo info = ToAssetInfo(t.asset(), false);
   info.deleted = true;
   return info;

@@ -1,5 +1,6 @@
-// Engine::RewrapKeys: moves wrapped data keys (chunks' and namespaces'
-// snapshot-signing seeds) to their target KMS key version.
+// Engine::RewrapKeys: moves wrapped data keys (chunks', namespaces'
+// snapshot-signing seeds and record keys, token root keys) to their target
+// KMS key version.
 //
 // Crash safety: a chunk record is rewritten only in a metadata transaction
 // that also advances the cursor (kr/rewrap), so after a crash every record is
@@ -97,14 +98,20 @@ Result<RewrapReport> Engine::RewrapKeys(const RewrapOptions& options,
       AIFS_RETURN_IF_ERROR(RunTransaction(meta, [&](MetaTxn& txn) -> Status {
         changed = false;
         AIFS_ASSIGN_OR_RETURN(auto rec, LoadRecord<NamespaceRecord>(txn, key, "namespace"));
-        if (!rec || rec->signing_kms_key_id() == target_of(n.name)) return Status::Ok();
-        AIFS_ASSIGN_OR_RETURN(
-            WrappedKey w, kms.Rewrap(rec->signing_kms_key_id(), AsBytes(rec->signing_seed_wrapped()),
-                                     NamespaceKeyContext(n.name), target_of(n.name)));
-        rec->set_signing_kms_key_id(w.key_id);
-        rec->set_signing_seed_wrapped(w.blob.data(), w.blob.size());
-        changed = true;
-        return PutRecord(txn, key, *rec);
+        if (!rec) return Status::Ok();
+        if (rec->signing_kms_key_id() != target_of(n.name)) {
+          AIFS_ASSIGN_OR_RETURN(
+              WrappedKey w, kms.Rewrap(rec->signing_kms_key_id(), AsBytes(rec->signing_seed_wrapped()),
+                                       NamespaceKeyContext(n.name), target_of(n.name)));
+          rec->set_signing_kms_key_id(w.key_id);
+          rec->set_signing_seed_wrapped(w.blob.data(), w.blob.size());
+          changed = true;
+        }
+        // The record key (metadata, vectors, index files) moves with it.
+        AIFS_ASSIGN_OR_RETURN(const bool record_key,
+                              ctx_->record_keys->Rewrap(*rec, target_of(n.name)));
+        changed = changed || record_key;
+        return changed ? PutRecord(txn, key, *rec) : Status::Ok();
       }));
       moved += changed ? 1 : 0;
     }

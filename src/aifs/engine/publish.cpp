@@ -110,12 +110,14 @@ AssetRecord NewAssetRecord(const StagedAsset& a) {
 // Embed asset offers when its namespace has a space named after its model.
 // A quarantining namespace holds them out of search (vq/). Returns whether
 // the index has anything new to pick up.
-Result<bool> WriteVectors(MetaTxn& txn, const NamespaceRecord& ns, const StagedAsset& a) {
+Result<bool> WriteVectors(MetaTxn& txn, const NamespaceRecord& ns, const RecordKey& key,
+                          const StagedAsset& a) {
   const bool hold = ns.policy().quarantine_embeddings();
-  auto put = [&](const std::string& space, std::span<const float> values) {
+  auto put = [&](const std::string& space, std::span<const float> values) -> Status {
+    AIFS_ASSIGN_OR_RETURN(std::string sealed, SealVector(key, ns.name(), space, a.id, values));
     return txn.Put(hold ? keys::PendingVector(ns.name(), space, a.id.bytes())
                         : keys::Vector(ns.name(), space, a.id.bytes()),
-                   EncodeVector(values));
+                   sealed);
   };
   for (const Embedding& e : a.options.embeddings) AIFS_RETURN_IF_ERROR(put(e.space, e.values));
   bool offered = false;
@@ -165,6 +167,9 @@ Status PublishAssets(StoreContext& ctx, const std::vector<const StagedAsset*>& a
     const std::string ns_key = keys::Namespace(ns);
     AIFS_ASSIGN_OR_RETURN(auto ns_rec, LoadRecord<NamespaceRecord>(txn, ns_key, "namespace"));
     if (!ns_rec) return NamespaceNotFound(ns);
+    // The namespace's record key seals metadata and vectors; one from before
+    // record keys gets it now, written with the namespace record below.
+    AIFS_ASSIGN_OR_RETURN(const RecordKey record_key, ctx.record_keys->Of(*ns_rec));
     std::set<AssetId> published;  // earlier assets of this batch
     for (size_t i = 0; i < assets.size(); ++i) {
       const StagedAsset& a = *assets[i];
@@ -183,18 +188,21 @@ Status PublishAssets(StoreContext& ctx, const std::vector<const StagedAsset*>& a
       const std::string asset_key = keys::Asset(ns, a.id.bytes());
       AIFS_ASSIGN_OR_RETURN(auto existing, LoadRecord<AssetRecord>(txn, asset_key, "asset"));
       AssetRecord rec;
-      AIFS_ASSIGN_OR_RETURN(const bool vectors, WriteVectors(txn, *ns_rec, a));
+      AIFS_ASSIGN_OR_RETURN(const bool vectors, WriteVectors(txn, *ns_rec, record_key, a));
       if (existing) {
         // Same bytes, same asset: nothing new is stored, the first record
         // stays; vectors given now are added (or replace older ones).
         rec = std::move(*existing);
+        AIFS_RETURN_IF_ERROR(OpenAssetRecord(*ctx.record_keys, rec));
         for (const auto& o : a.WrittenObjects()) unused.push_back(o);
         if (vectors) EmitEvent(txn, {.type = EventType::kIndexUpdated, .ns = ns, .asset = a.id});
       } else {
         AIFS_RETURN_IF_ERROR(CheckQuota(*ns_rec, a.size, 1));
         AIFS_RETURN_IF_ERROR(ReferenceChunks(txn, ns, a, *ns_rec, result, unused));
         rec = NewAssetRecord(a);
-        AIFS_RETURN_IF_ERROR(PutRecord(txn, asset_key, rec));
+        AssetRecord sealed = rec;
+        AIFS_RETURN_IF_ERROR(SealAssetRecord(record_key, sealed));
+        AIFS_RETURN_IF_ERROR(PutRecord(txn, asset_key, sealed));
         EmitEvent(txn, {.type = EventType::kAssetCommitted,
                         .unix_ns = rec.created_unix_ns(),
                         .ns = ns,

@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "aifs/core/thread_pool.h"
+#include "aifs/engine/record_keys.h"
 #include "aifs/meta/meta_store.h"
 #include "aifs/storage/chunk_store.h"
 #include "aifs/storage/chunker.h"
@@ -45,6 +46,7 @@ struct StoreContext {
   std::unique_ptr<MetaStore> meta;
   std::unique_ptr<ChunkStore> chunks;
   std::unique_ptr<Kms> kms;
+  std::unique_ptr<RecordKeys> record_keys;  // over meta and kms
   Chunker chunker{ChunkerParams{}};
   CompressionPolicy compression;
   std::unique_ptr<ThreadPool> pool;

@@ -10,6 +10,7 @@
 
 #include "aifs/core/clock.h"
 #include "aifs/core/file_util.h"
+#include "aifs/storage/sealed_file.h"
 #include "aifs/engine/asset_reader.h"
 #include "aifs/engine/events.h"
 #include "aifs/engine/publish.h"
@@ -59,15 +60,6 @@ Status ValidateSpaceName(const std::string& name) {
     return err::InvalidArgument("BAD_SPACE_NAME",
                                 "space names are 1-128 of [A-Za-z0-9._:@-], got '" + name + "'");
   return Status::Ok();
-}
-
-Result<std::vector<float>> DecodeVector(std::string_view bytes, uint32_t dim) {
-  if (bytes.size() != size_t{dim} * 4)
-    return err::DataLoss("VECTOR_CORRUPT", "stored vector has " + std::to_string(bytes.size()) +
-                                               " bytes, expected " + std::to_string(dim * 4));
-  std::vector<float> v(dim);
-  std::memcpy(v.data(), bytes.data(), bytes.size());  // little-endian hosts only (x86, arm)
-  return v;
 }
 
 // The vector an Embed asset offers the space named after its model: none
@@ -123,15 +115,19 @@ Status AdoptEmbedAssets(StoreContext& ctx, const std::string& ns, const Embeddin
       AIFS_ASSIGN_OR_RETURN(auto ns_rec, LoadRecord<store::v1::NamespaceRecord>(
                                              txn, keys::Namespace(ns), "namespace"));
       if (!ns_rec) return NamespaceNotFound(ns);
+      bool added = false;
+      AIFS_ASSIGN_OR_RETURN(const RecordKey key, ctx.record_keys->Of(*ns_rec, &added));
+      if (added) AIFS_RETURN_IF_ERROR(PutRecord(txn, keys::Namespace(ns), *ns_rec));
       const bool hold = ns_rec->policy().quarantine_embeddings();
       for (const auto& [id, values] : offered) {
         AIFS_ASSIGN_OR_RETURN(auto asset, txn.Get(keys::Asset(ns, id.bytes())));
         AIFS_ASSIGN_OR_RETURN(auto held, txn.Get(keys::PendingVector(ns, space.name, id.bytes())));
         AIFS_ASSIGN_OR_RETURN(auto indexed, txn.Get(keys::Vector(ns, space.name, id.bytes())));
         if (!asset || held || indexed) continue;
+        AIFS_ASSIGN_OR_RETURN(std::string sealed, SealVector(key, ns, space.name, id, values));
         AIFS_RETURN_IF_ERROR(txn.Put(hold ? keys::PendingVector(ns, space.name, id.bytes())
                                           : keys::Vector(ns, space.name, id.bytes()),
-                                     EncodeVector(values)));
+                                     sealed));
         if (!hold) EmitEvent(txn, {.type = EventType::kIndexUpdated, .ns = ns, .asset = id});
       }
       return Status::Ok();
@@ -163,9 +159,6 @@ Status CheckVector(const std::string& what, std::span<const float> v, uint32_t d
   return Status::Ok();
 }
 
-std::string EncodeVector(std::span<const float> v) {
-  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
-}
 
 VectorManager::VectorManager(StoreContext& ctx) : ctx_(ctx), dir_(ctx.data_dir + "/index") {}
 
@@ -213,8 +206,15 @@ Status VectorManager::LoadCheckpoint() {
     return true;
   }));
   for (auto& [key, idx] : loaded) {
-    AIFS_ASSIGN_OR_RETURN(idx.index, VectorIndex::Load(dir_ + "/" + key.first + "/" + key.second,
-                                                       idx.space.dim, idx.space.metric));
+    // Sealed with the namespace's record key; an older plaintext checkpoint
+    // (or one of a namespace without a key) does not load and is rebuilt.
+    const std::string dir = dir_ + "/" + key.first + "/" + key.second;
+    auto tag = SealedFileTag(dir + "/labels");
+    if (!tag) return err::DataLoss("INDEX_CORRUPT", dir + " is not a sealed checkpoint");
+    AIFS_ASSIGN_OR_RETURN(RecordKey rk, ctx_.record_keys->ForRead(key.first, *tag));
+    AIFS_ASSIGN_OR_RETURN(idx.index, VectorIndex::Load(dir, idx.space.dim, idx.space.metric, rk,
+                                                       IndexFileContext(key.first, key.second)));
+    SecureWipe(rk.key.data(), rk.key.size());
   }
   std::unique_lock lock(mu_);
   indexes_ = std::move(loaded);
@@ -243,8 +243,13 @@ Status VectorManager::RebuildFromRecords() {
     AIFS_RETURN_IF_ERROR(ctx_.meta->Scan(prefix, PrefixEnd(prefix), [&](std::string_view k,
                                                                         std::string_view v) {
       auto id = AssetId::Parse(k.substr(prefix.size()));
-      auto vec = DecodeVector(v, idx.space.dim);
-      if (!id.ok() || !vec.ok()) return true;
+      if (!id.ok()) return true;
+      auto vec = OpenVector(*ctx_.record_keys, key.first, key.second, *id, v, idx.space.dim);
+      if (!vec.ok() && vec.status().reason() == "VECTOR_CORRUPT") return true;  // VerifyAsset's business
+      if (!vec.ok()) {  // the namespace's key does not unwrap: say so, never index nothing
+        bad = vec.status();
+        return false;
+      }
       auto attrs = AttrsOf(key.first, *id);
       bad = attrs.ok() ? idx.index->Upsert(*id, *vec, std::move(*attrs)) : attrs.status();
       return bad.ok();
@@ -273,8 +278,13 @@ Status VectorManager::Rebuild() {
 Status VectorManager::Checkpoint() {
   std::shared_lock lock(mu_);
   const uint64_t seq = applied_;
-  for (const auto& [key, idx] : indexes_)
-    AIFS_RETURN_IF_ERROR(idx.index->Save(dir_ + "/" + key.first + "/" + key.second));
+  for (const auto& [key, idx] : indexes_) {
+    AIFS_ASSIGN_OR_RETURN(RecordKey rk, ctx_.record_keys->ForWrite(key.first));
+    Status saved = idx.index->Save(dir_ + "/" + key.first + "/" + key.second, rk,
+                                   IndexFileContext(key.first, key.second));
+    SecureWipe(rk.key.data(), rk.key.size());
+    AIFS_RETURN_IF_ERROR(saved);
+  }
   // The position is written last: a crash before it replays from the older one.
   AIFS_RETURN_IF_ERROR(MakeDirs(dir_, 0700));
   AIFS_RETURN_IF_ERROR(WriteFileAtomic(dir_ + "/state", std::to_string(seq), 0600));
@@ -325,6 +335,7 @@ Result<VectorAttrs> VectorManager::AttrsOf(const std::string& ns, const AssetId&
   if (!bytes) return attrs;  // deleted since; its removal follows in the log
   store::v1::AssetRecord rec;
   AIFS_RETURN_IF_ERROR(ParseRecord(*bytes, rec, "asset"));
+  AIFS_RETURN_IF_ERROR(OpenAssetRecord(*ctx_.record_keys, rec));
   attrs.metadata.assign(rec.metadata().begin(), rec.metadata().end());
   std::sort(attrs.metadata.begin(), attrs.metadata.end());
   if (!rec.embed_source().empty()) attrs.source = AssetId::FromBytes(AsBytes(rec.embed_source()));
@@ -338,7 +349,7 @@ Status VectorManager::Reindex(const std::string& ns, const AssetId& id) {
     if (key.first != ns) continue;
     auto bytes = ctx_.meta->Get(keys::Vector(ns, key.second, id.bytes()));
     if (!bytes.ok() || !bytes->has_value()) continue;
-    auto vec = DecodeVector(**bytes, idx.space.dim);
+    auto vec = OpenVector(*ctx_.record_keys, ns, key.second, id, **bytes, idx.space.dim);
     if (!vec.ok()) continue;
     if (!attrs) {
       AIFS_ASSIGN_OR_RETURN(attrs, AttrsOf(ns, id));
@@ -453,7 +464,7 @@ Result<std::vector<float>> VectorManager::StoredVector(const std::string& ns,
   std::shared_lock lock(mu_);
   Index* idx = Find(ns, space);
   if (!idx) return err::NotFound("SPACE_NOT_FOUND", "no embedding space '" + space + "'");
-  return DecodeVector(*bytes, idx->space.dim);
+  return OpenVector(*ctx_.record_keys, ns, space, id, *bytes, idx->space.dim);
 }
 
 Result<VectorResult> VectorManager::Search(const VectorQuery& q, const AssetSet* members) {

@@ -85,8 +85,7 @@ class VectorManager {
   std::condition_variable caught_up_;
 };
 
-// Vector records: `dim` float32 values, little-endian.
-std::string EncodeVector(std::span<const float> v);
+// Vector records (vc/, vq/) are sealed: SealVector / OpenVector in record_keys.h.
 
 // INVALID_ARGUMENT unless `v` may be stored in a space of `dim` and `metric`:
 // DIMENSION_MISMATCH, BAD_VECTOR for NaN/infinity, absurd norms, and zero

@@ -9,6 +9,8 @@
 #include "aifs/vector/vector_index.h"
 
 #include <hnswlib/hnswlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -23,6 +25,7 @@
 
 #include "aifs/core/file_util.h"
 #include "aifs/core/huge_pages.h"
+#include "aifs/storage/sealed_file.h"
 
 namespace aifs {
 
@@ -62,6 +65,30 @@ void Normalise(std::vector<float>& v) {
   if (n > 0)
     for (float& x : v) x /= n;
 }
+
+// The sealing context of one checkpoint file: the index's, then its name.
+Bytes FileContext(ByteSpan context, std::string_view name) {
+  Bytes c(context.begin(), context.end());
+  c.push_back(0);
+  c.insert(c.end(), name.begin(), name.end());
+  return c;
+}
+
+// An anonymous file in memory (memfd) that hnswlib, which reads and writes
+// only by path, can use through /proc/self/fd: checkpoints are sealed on
+// their way to disk and opened on their way back, never plaintext on disk.
+struct MemFile {
+  int fd = -1;
+  ~MemFile() {
+    if (fd >= 0) ::close(fd);
+  }
+  Status Create() {
+    fd = ::memfd_create("aifs-index", MFD_CLOEXEC);
+    if (fd < 0) return err::FromErrno(errno, "memfd_create");
+    return Status::Ok();
+  }
+  std::string path() const { return "/proc/self/fd/" + std::to_string(fd); }
+};
 
 // Little-endian length-prefixed fields of the labels file.
 void PutU32(std::string& out, uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); }
@@ -284,7 +311,7 @@ class HnswIndex final : public VectorIndex {
     return ranking.Hits();
   }
 
-  Status Save(const std::string& dir) const override {
+  Status Save(const std::string& dir, const RecordKey& key, ByteSpan context) const override {
     namespace fs = std::filesystem;
     std::shared_lock lock(mu_);
     std::error_code ec;
@@ -292,12 +319,23 @@ class HnswIndex final : public VectorIndex {
     fs::remove_all(tmp, ec);
     fs::create_directories(tmp, ec);
     if (ec) return err::FromErrno(ec.value(), "create " + tmp);
-    try {
-      graph_->saveIndex(tmp + "/graph.hnsw");
-    } catch (const std::exception& e) {
-      return err::Internal("INDEX_SAVE_FAILED", e.what());
+    {
+      // hnswlib writes to a path; give it one in memory, then seal that.
+      MemFile plain;
+      AIFS_RETURN_IF_ERROR(plain.Create());
+      try {
+        graph_->saveIndex(plain.path());
+      } catch (const std::exception& e) {
+        return err::Internal("INDEX_SAVE_FAILED", e.what());
+      }
+      AIFS_RETURN_IF_ERROR(
+          WriteSealedFile(key, FileContext(context, "graph.hnsw"), plain.fd, tmp + "/graph.hnsw"));
     }
-    AIFS_RETURN_IF_ERROR(WriteFileAtomic(tmp + "/labels", EncodeLabels(), 0600));
+    std::string labels = EncodeLabels();
+    Status sealed = WriteSealedFile(key, FileContext(context, "labels"), AsBytes(labels), tmp + "/labels");
+    SecureWipe(labels.data(), labels.size());
+    AIFS_RETURN_IF_ERROR(sealed);
+    AIFS_RETURN_IF_ERROR(FsyncDir(tmp));
     // Swap in the new checkpoint: the old one stays whole until the rename.
     fs::remove_all(dir + ".old", ec);
     if (fs::exists(dir)) fs::rename(dir, dir + ".old", ec);
@@ -307,16 +345,22 @@ class HnswIndex final : public VectorIndex {
     return Status::Ok();
   }
 
-  Status LoadFrom(const std::string& dir) {
-    auto labels = ReadFileToString(dir + "/labels");
+  Status LoadFrom(const std::string& dir, const RecordKey& key, ByteSpan context) {
+    auto labels = ReadSealedFile(key, FileContext(context, "labels"), dir + "/labels", "INDEX_CORRUPT");
     if (!labels.ok()) return labels.status();
+    MemFile plain;
+    AIFS_RETURN_IF_ERROR(plain.Create());
+    AIFS_RETURN_IF_ERROR(ReadSealedFile(key, FileContext(context, "graph.hnsw"), dir + "/graph.hnsw",
+                                        plain.fd, "INDEX_CORRUPT"));
     try {
-      graph_ = std::make_unique<Graph>(space_.get(), dir + "/graph.hnsw");
+      graph_ = std::make_unique<Graph>(space_.get(), plain.path());
       BackWithHugePages();
     } catch (const std::exception& e) {
       return err::DataLoss("INDEX_CORRUPT", std::string("hnsw load: ") + e.what());
     }
-    if (!DecodeLabels(*labels))
+    const bool parsed = DecodeLabels(*labels);
+    SecureWipe(labels->data(), labels->size());
+    if (!parsed)
       return err::DataLoss("INDEX_CORRUPT", "labels of " + dir + " do not parse or disagree with its graph");
     return Status::Ok();
   }
@@ -627,9 +671,10 @@ std::unique_ptr<VectorIndex> VectorIndex::Create(uint32_t dim, VectorMetric metr
 }
 
 Result<std::unique_ptr<VectorIndex>> VectorIndex::Load(const std::string& dir, uint32_t dim,
-                                                       VectorMetric metric) {
+                                                       VectorMetric metric, const RecordKey& key,
+                                                       ByteSpan context) {
   auto index = std::make_unique<HnswIndex>(dim, metric);
-  AIFS_RETURN_IF_ERROR(index->LoadFrom(dir));
+  AIFS_RETURN_IF_ERROR(index->LoadFrom(dir, key, context));
   return std::unique_ptr<VectorIndex>(std::move(index));
 }
 

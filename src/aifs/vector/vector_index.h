@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "aifs/api/types.h"
+#include "aifs/storage/sealed_value.h"
 
 namespace aifs {
 
@@ -48,9 +49,12 @@ class VectorIndex {
  public:
   // `dim` floats per vector.
   static std::unique_ptr<VectorIndex> Create(uint32_t dim, VectorMetric metric);
-  // Loads what Save wrote; DATA_LOSS INDEX_CORRUPT when it does not parse.
+  // Loads what Save wrote with the same key and context; DATA_LOSS
+  // INDEX_CORRUPT when it does not open (another key or context, changed
+  // bytes, a plaintext checkpoint of an older build) or does not parse.
   static Result<std::unique_ptr<VectorIndex>> Load(const std::string& dir, uint32_t dim,
-                                                   VectorMetric metric);
+                                                   VectorMetric metric, const RecordKey& key,
+                                                   ByteSpan context);
   virtual ~VectorIndex() = default;
 
   virtual Status Upsert(const AssetId& id, std::span<const float> vector, VectorAttrs attrs) = 0;
@@ -75,8 +79,11 @@ class VectorIndex {
                                           const std::string& key,
                                           const std::vector<std::string>& values,
                                           const VectorFilter& filter) const = 0;
-  // Writes the index into `dir` (created; files replaced atomically).
-  virtual Status Save(const std::string& dir) const = 0;
+  // Writes the index into `dir` (created; files replaced atomically), every
+  // file sealed (storage/sealed_file.h) with `key` under `context` plus the
+  // file's name: the graph holds the vectors, the labels their metadata.
+  // The plaintext passes through memory only (a memfd), never a disk file.
+  virtual Status Save(const std::string& dir, const RecordKey& key, ByteSpan context) const = 0;
 };
 
 // The similarity AIFS reports for a metric: cosine similarity, inner
