@@ -117,7 +117,8 @@ int main(int argc, char** argv) try {
     for (size_t r = 0; r < reps; ++r) {
       auto t = Clock::now();
       for (size_t i = 0; i < ids.size(); ++i)
-        g_sink += Must(engine->StatAsset("default", ids[SplitMix64(rng) % ids.size()], false), "stat").metadata.size();
+        g_sink = g_sink + Must(engine->StatAsset("default", ids[SplitMix64(rng) % ids.size()], false),
+                               "stat").metadata.size();
       ms.push_back(Ms(Clock::now() - t));
     }
     std::printf("stat x %zu: median %.1f ms (%.2f us/stat)\n", ids.size(), Median(ms),
@@ -142,7 +143,7 @@ int main(int argc, char** argv) try {
           for (float& x : vq.vector) x = static_cast<float>(SplitMix64(rng) % 2000) / 1000.0f - 1.0f;
           if (filtered) vq.filters.push_back(MetaFilter{.key = "team", .value = "t3"});
           auto t = Clock::now();
-          g_sink += Must(engine->VectorSearch(vq), "search").hits.size();
+          g_sink = g_sink + Must(engine->VectorSearch(vq), "search").hits.size();
           us.push_back(Ms(Clock::now() - t) * 1000);
         }
         std::printf("search %s %-12s P50 %6.0f us  P99 %6.0f us\n", name,
