@@ -683,7 +683,8 @@ TEST(Artifact, InflationBudgetCoversTheWholeArchive) {
   // (1 MiB), together 32 MiB out of ~32 KiB of deflate data.
   const Bytes zeros(512 << 10, 0);
   Files files = kFiles;
-  for (int i = 0; i < 64; ++i) files.push_back({"z/" + std::to_string(100 + i), std::string(zeros.begin(), zeros.end())});
+  for (int i = 0; i < 64; ++i)
+    files.push_back({"z/" + std::to_string(100 + i), std::string(zeros.begin(), zeros.end())});
   auto ms = GoodMembers(kFiles);
   ms[0] = Stored("MANIFEST.json", ManifestFor(files));
   uint64_t in = 0, out = 0;

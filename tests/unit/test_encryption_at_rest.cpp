@@ -104,7 +104,8 @@ TEST(SealedValue, RoundTripAndEveryWayToFail) {
   AIFS_EXPECT_STATUS(OpenValue(wrong, ctx, sealed, out), kDataLoss, "METADATA_CORRUPT");
   EXPECT_TRUE(out.empty());
   AIFS_EXPECT_STATUS(OpenValue(TestKey(2), ctx, sealed, out), kDataLoss, "METADATA_CORRUPT");
-  AIFS_EXPECT_STATUS(OpenValue(key, ToBytes(std::string_view("asset\0nt", 8)), sealed, out), kDataLoss, "METADATA_CORRUPT");
+  AIFS_EXPECT_STATUS(OpenValue(key, ToBytes(std::string_view("asset\0nt", 8)), sealed, out),
+                     kDataLoss, "METADATA_CORRUPT");
   for (size_t at : {size_t{0}, size_t{3}, size_t{12}, size_t{25}, sealed.size() - 1}) {
     std::string bad = sealed;
     bad[at] ^= 0x10;
@@ -410,7 +411,8 @@ TEST_F(EncryptionAtRestTest, StoresOfFormat1StillOpenAndNewWritesAreSealed) {
     // Turn it into what format 1 wrote.
     auto meta = OpenMeta();
     ASSERT_TRUE(meta);
-    auto rec = LoadRecord<store::v1::AssetRecord>(*meta, keys::Asset("default", id.bytes()), "X", "a");
+    auto rec =
+        LoadRecord<store::v1::AssetRecord>(*meta, keys::Asset("default", id.bytes()), "X", "a");
     auto ns = LoadRecord<store::v1::NamespaceRecord>(*meta, keys::Namespace("default"), "X", "ns");
     ASSERT_TRUE(rec.ok() && ns.ok());
     rec->clear_sealed();
@@ -438,9 +440,11 @@ TEST_F(EncryptionAtRestTest, StoresOfFormat1StillOpenAndNewWritesAreSealed) {
 
   Reopen(/*read_only=*/true);  // reads, and leaves the format alone
   ExpectReadable(id);
-  EXPECT_NE(std::string(AsChars(ReadFileBytes(config))).find("\"format_version\": 1"), std::string::npos);
+  EXPECT_NE(std::string(AsChars(ReadFileBytes(config))).find("\"format_version\": 1"),
+            std::string::npos);
   Reopen();
-  EXPECT_NE(std::string(AsChars(ReadFileBytes(config))).find("\"format_version\": 2"), std::string::npos)
+  EXPECT_NE(std::string(AsChars(ReadFileBytes(config))).find("\"format_version\": 2"),
+            std::string::npos)
       << "a writable open marks the store as format 2";
   ExpectReadable(id);  // plaintext records read as before
   const AssetId fresh = PutMarked("new asset");
@@ -452,7 +456,8 @@ TEST_F(EncryptionAtRestTest, StoresOfFormat1StillOpenAndNewWritesAreSealed) {
   engine_.reset();
   auto meta = OpenMeta();
   ASSERT_TRUE(meta);
-  auto rec = LoadRecord<store::v1::AssetRecord>(*meta, keys::Asset("default", fresh.bytes()), "X", "a");
+  auto rec =
+      LoadRecord<store::v1::AssetRecord>(*meta, keys::Asset("default", fresh.bytes()), "X", "a");
   ASSERT_TRUE(rec.ok());
   EXPECT_TRUE(rec->metadata().empty());
   EXPECT_FALSE(rec->sealed().empty());

@@ -637,8 +637,9 @@ TEST(VectorIndexTest, LoadRefusesLabelsThatDisagreeWithTheGraph) {
   other.key[0] ^= 1;
   AIFS_EXPECT_STATUS(VectorIndex::Load(saved, 4, VectorMetric::kL2, other, context).status(),
                      kDataLoss, "INDEX_CORRUPT");
-  AIFS_EXPECT_STATUS(VectorIndex::Load(saved, 4, VectorMetric::kL2, key, Bytes{'t', 0, 'y'}).status(),
-                     kDataLoss, "INDEX_CORRUPT");
+  AIFS_EXPECT_STATUS(
+      VectorIndex::Load(saved, 4, VectorMetric::kL2, key, Bytes{'t', 0, 'y'}).status(), kDataLoss,
+      "INDEX_CORRUPT");
 }
 
 TEST(RateLimiterTest, TokenBucketPerCaller) {

@@ -101,8 +101,9 @@ Result<RewrapReport> Engine::RewrapKeys(const RewrapOptions& options,
         if (!rec) return Status::Ok();
         if (rec->signing_kms_key_id() != target_of(n.name)) {
           AIFS_ASSIGN_OR_RETURN(
-              WrappedKey w, kms.Rewrap(rec->signing_kms_key_id(), AsBytes(rec->signing_seed_wrapped()),
-                                       NamespaceKeyContext(n.name), target_of(n.name)));
+              WrappedKey w,
+              kms.Rewrap(rec->signing_kms_key_id(), AsBytes(rec->signing_seed_wrapped()),
+                         NamespaceKeyContext(n.name), target_of(n.name)));
           rec->set_signing_kms_key_id(w.key_id);
           rec->set_signing_seed_wrapped(w.blob.data(), w.blob.size());
           changed = true;

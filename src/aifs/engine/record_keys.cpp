@@ -33,7 +33,9 @@ Bytes Joined(std::initializer_list<std::string_view> parts) {
   return Bytes(out.begin(), out.end());
 }
 
-std::string_view Chars(const Digest& d) { return {reinterpret_cast<const char*>(d.data()), d.size()}; }
+std::string_view Chars(const Digest& d) {
+  return {reinterpret_cast<const char*>(d.data()), d.size()};
+}
 
 Bytes AssetContext(std::string_view ns, std::string_view id) { return Joined({"asset", ns, id}); }
 
@@ -68,7 +70,8 @@ Status RecordKeys::AddTo(NamespaceRecord& rec) {
   AIFS_RETURN_IF_ERROR(SecureRandom(rk.key));
   const Bytes context = RecordKeyContext(rec.name(), rk.tag);
   const std::string& pinned = rec.policy().kms_key_id();
-  auto wrapped = pinned.empty() ? kms_.Wrap(rk.key, context) : kms_.WrapWith(pinned, rk.key, context);
+  auto wrapped =
+      pinned.empty() ? kms_.Wrap(rk.key, context) : kms_.WrapWith(pinned, rk.key, context);
   if (!wrapped.ok()) {
     SecureWipe(rk.key.data(), rk.key.size());
     return wrapped.status().WithContext("record key of namespace '" + rec.name() + "'");
@@ -95,8 +98,7 @@ Result<RecordKey> RecordKeys::Unwrap(const NamespaceRecord& rec) {
   }
   auto key = kms_.Unwrap(rec.record_kms_key_id(), AsBytes(rec.record_key_wrapped()),
                          RecordKeyContext(rec.name(), *tag));
-  if (!key.ok())
-    return key.status().WithContext("record key of namespace '" + rec.name() + "'");
+  if (!key.ok()) return key.status().WithContext("record key of namespace '" + rec.name() + "'");
   std::unique_lock lock(mu_);
   cache_[cache_key] = *key;
   RecordKey out{*tag, *key};
@@ -116,7 +118,8 @@ Result<RecordKey> RecordKeys::Of(NamespaceRecord& rec, bool* added) {
 Result<RecordKey> RecordKeys::ForWrite(const std::string& ns) {
   NamespaceRecord found;
   AIFS_RETURN_IF_ERROR(RunTransaction(meta_, [&](MetaTxn& txn) -> Status {
-    AIFS_ASSIGN_OR_RETURN(auto rec, LoadRecord<NamespaceRecord>(txn, keys::Namespace(ns), "namespace"));
+    AIFS_ASSIGN_OR_RETURN(auto rec,
+                          LoadRecord<NamespaceRecord>(txn, keys::Namespace(ns), "namespace"));
     if (!rec) return NamespaceNotFound(ns);
     found = *rec;
     if (!rec->record_key_tag().empty()) return Status::Ok();  // nothing to write
@@ -128,8 +131,12 @@ Result<RecordKey> RecordKeys::ForWrite(const std::string& ns) {
 
 Result<RecordKey> RecordKeys::ForRead(const std::string& ns, const KeyTag& tag) {
   {
+    thread_local std::string lookup;  // no allocation per sealed value read
+    lookup.assign(ns);
+    lookup.push_back('\0');
+    lookup.append(reinterpret_cast<const char*>(tag.data()), tag.size());
     std::shared_lock lock(mu_);
-    auto it = cache_.find(CacheKey(ns, tag));
+    auto it = cache_.find(lookup);
     if (it != cache_.end()) return RecordKey{tag, it->second};
   }
   auto missing = [&] {
@@ -149,9 +156,9 @@ Result<RecordKey> RecordKeys::ForRead(const std::string& ns, const KeyTag& tag) 
 Result<bool> RecordKeys::Rewrap(NamespaceRecord& rec, const std::string& target) {
   auto tag = TagOf(rec);
   if (!tag || rec.record_kms_key_id() == target) return false;
-  AIFS_ASSIGN_OR_RETURN(WrappedKey w, kms_.Rewrap(rec.record_kms_key_id(),
-                                                  AsBytes(rec.record_key_wrapped()),
-                                                  RecordKeyContext(rec.name(), *tag), target));
+  AIFS_ASSIGN_OR_RETURN(WrappedKey w,
+                        kms_.Rewrap(rec.record_kms_key_id(), AsBytes(rec.record_key_wrapped()),
+                                    RecordKeyContext(rec.name(), *tag), target));
   rec.set_record_key_wrapped(w.blob.data(), w.blob.size());
   rec.set_record_kms_key_id(w.key_id);
   return true;
@@ -179,23 +186,26 @@ Status OpenAssetRecord(RecordKeys& keys, store::v1::AssetRecord& rec) {
     return err::DataLoss("METADATA_CORRUPT", "the sealed fields of an asset record are malformed");
   AIFS_ASSIGN_OR_RETURN(RecordKey key, keys.ForRead(rec.ns(), *tag));
   std::string plain;
-  Status st = OpenValue(key, AssetContext(rec.ns(), rec.id()), rec.sealed(), plain, "METADATA_CORRUPT");
+  Status st =
+      OpenValue(key, AssetContext(rec.ns(), rec.id()), rec.sealed(), plain, "METADATA_CORRUPT");
   SecureWipe(key.key.data(), key.key.size());
   if (!st.ok()) return st.WithContext("sealed fields of an asset record");
-  store::v1::AssetRecord fields;
-  if (!fields.ParseFromString(plain))
-    return err::DataLoss("METADATA_CORRUPT", "the sealed fields of an asset record do not parse");
-  rec.mutable_metadata()->swap(*fields.mutable_metadata());
+  // The plaintext is an AssetRecord holding only the sealed fields: merged
+  // into the record, they take their places.
   rec.clear_sealed();
+  const bool parsed = rec.MergeFromString(plain);
+  SecureWipe(plain.data(), plain.size());
+  if (!parsed)
+    return err::DataLoss("METADATA_CORRUPT", "the sealed fields of an asset record do not parse");
   return Status::Ok();
 }
 
 Result<std::string> SealVector(const RecordKey& key, std::string_view ns, std::string_view space,
                                const AssetId& id, std::span<const float> v) {
   std::string out;
-  AIFS_RETURN_IF_ERROR(SealValue(key, VectorContext(ns, space, id),
-                                 ByteSpan(reinterpret_cast<const uint8_t*>(v.data()), v.size() * sizeof(float)),
-                                 out));
+  AIFS_RETURN_IF_ERROR(SealValue(
+      key, VectorContext(ns, space, id),
+      ByteSpan(reinterpret_cast<const uint8_t*>(v.data()), v.size() * sizeof(float)), out));
   return out;
 }
 
@@ -203,7 +213,7 @@ Result<std::vector<float>> OpenVector(RecordKeys& keys, std::string_view ns, std
                                       const AssetId& id, std::string_view stored, uint32_t dim) {
   const size_t bytes = size_t{dim} * sizeof(float);
   std::vector<float> v(dim);
-  if (stored.size() == bytes) {  // written before sealing: the bare floats
+  if (stored.size() == bytes) {                   // written before sealing: the bare floats
     std::memcpy(v.data(), stored.data(), bytes);  // little-endian hosts only (x86, arm)
     return v;
   }

@@ -10,7 +10,6 @@
 
 #include "aifs/core/clock.h"
 #include "aifs/core/file_util.h"
-#include "aifs/storage/sealed_file.h"
 #include "aifs/engine/asset_reader.h"
 #include "aifs/engine/events.h"
 #include "aifs/engine/publish.h"
@@ -18,6 +17,7 @@
 #include "aifs/kinds/embed.h"
 #include "aifs/meta/keys.h"
 #include "aifs/meta/records.h"
+#include "aifs/storage/sealed_file.h"
 
 namespace aifs {
 
@@ -159,7 +159,6 @@ Status CheckVector(const std::string& what, std::span<const float> v, uint32_t d
   return Status::Ok();
 }
 
-
 VectorManager::VectorManager(StoreContext& ctx) : ctx_(ctx), dir_(ctx.data_dir + "/index") {}
 
 VectorManager::~VectorManager() {
@@ -245,8 +244,10 @@ Status VectorManager::RebuildFromRecords() {
       auto id = AssetId::Parse(k.substr(prefix.size()));
       if (!id.ok()) return true;
       auto vec = OpenVector(*ctx_.record_keys, key.first, key.second, *id, v, idx.space.dim);
-      if (!vec.ok() && vec.status().reason() == "VECTOR_CORRUPT") return true;  // VerifyAsset's business
-      if (!vec.ok()) {  // the namespace's key does not unwrap: say so, never index nothing
+      // A damaged vector is VerifyAsset's business; a key that does not
+      // unwrap fails the rebuild (never an index silently missing them all).
+      if (!vec.ok() && vec.status().reason() == "VECTOR_CORRUPT") return true;
+      if (!vec.ok()) {
         bad = vec.status();
         return false;
       }

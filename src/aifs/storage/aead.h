@@ -21,5 +21,10 @@ Status AesGcmSeal(const AesKey& key, const GcmNonce& nonce, ByteSpan aad, ByteSp
 // bit is DATA_LOSS with reason `fail_reason`, and `out` is cleared.
 Status AesGcmOpen(const AesKey& key, const GcmNonce& nonce, ByteSpan aad, ByteSpan sealed,
                   Bytes& out, const char* fail_reason = "DECRYPT_FAILED");
+// The same into `out`, which has room for sealed.size() - 16 bytes (wiped on
+// failure). Each thread keeps the key schedule of the last key it opened
+// with, so many small values under one key cost little each.
+Status AesGcmOpenTo(const AesKey& key, const GcmNonce& nonce, ByteSpan aad, ByteSpan sealed,
+                    uint8_t* out, const char* fail_reason = "DECRYPT_FAILED");
 
 }  // namespace aifs

@@ -101,7 +101,8 @@ Status Open(const RecordKey& key, ByteSpan context, const std::string& path,
   if (size < kHeaderSize + kGcmTagSize) return corrupt("too short for a sealed file");
   AIFS_RETURN_IF_ERROR(ReadFull(in.fd, header, kHeaderSize, path));
   if (std::memcmp(header, kMagic, 8) != 0) return corrupt("not a sealed file");
-  if (std::memcmp(header + 8, key.tag.data(), 8) != 0) return corrupt("sealed under another record key");
+  if (std::memcmp(header + 8, key.tag.data(), 8) != 0)
+    return corrupt("sealed under another record key");
   const uint64_t body = size - kHeaderSize;
   const uint64_t full = body / (kSegment + kGcmTagSize);
   const uint64_t rem = body % (kSegment + kGcmTagSize);
@@ -124,38 +125,46 @@ Status Open(const RecordKey& key, ByteSpan context, const std::string& path,
 
 }  // namespace
 
-Status WriteSealedFile(const RecordKey& key, ByteSpan context, int src_fd, const std::string& path) {
+Status WriteSealedFile(const RecordKey& key, ByteSpan context, int src_fd,
+                       const std::string& path) {
   struct stat st;
   if (::fstat(src_fd, &st) != 0) return err::FromErrno(errno, "stat the file to seal");
   if (::lseek(src_fd, 0, SEEK_SET) != 0) return err::FromErrno(errno, "seek the file to seal");
-  return Seal(key, context, static_cast<uint64_t>(st.st_size),
-              [&](MutableByteSpan s) { return ReadFull(src_fd, s.data(), s.size(), path); }, path);
+  return Seal(
+      key, context, static_cast<uint64_t>(st.st_size),
+      [&](MutableByteSpan s) { return ReadFull(src_fd, s.data(), s.size(), path); }, path);
 }
 
-Status WriteSealedFile(const RecordKey& key, ByteSpan context, ByteSpan data, const std::string& path) {
+Status WriteSealedFile(const RecordKey& key, ByteSpan context, ByteSpan data,
+                       const std::string& path) {
   size_t at = 0;
-  return Seal(key, context, data.size(),
-              [&](MutableByteSpan s) {
-                std::memcpy(s.data(), data.data() + at, s.size());
-                at += s.size();
-                return Status::Ok();
-              },
-              path);
+  return Seal(
+      key, context, data.size(),
+      [&](MutableByteSpan s) {
+        std::memcpy(s.data(), data.data() + at, s.size());
+        at += s.size();
+        return Status::Ok();
+      },
+      path);
 }
 
 Status ReadSealedFile(const RecordKey& key, ByteSpan context, const std::string& path, int dst_fd,
                       const char* fail_reason) {
-  return Open(key, context, path, [&](ByteSpan b) { return WriteAll(dst_fd, b, "sealed file plaintext"); },
-              fail_reason);
+  return Open(
+      key, context, path, [&](ByteSpan b) { return WriteAll(dst_fd, b, "sealed file plaintext"); },
+      fail_reason);
 }
 
 Result<std::string> ReadSealedFile(const RecordKey& key, ByteSpan context, const std::string& path,
                                    const char* fail_reason) {
   std::string out;
-  AIFS_RETURN_IF_ERROR(Open(key, context, path, [&](ByteSpan b) {
-    out.append(AsChars(b));
-    return Status::Ok();
-  }, fail_reason));
+  AIFS_RETURN_IF_ERROR(Open(
+      key, context, path,
+      [&](ByteSpan b) {
+        out.append(AsChars(b));
+        return Status::Ok();
+      },
+      fail_reason));
   return out;
 }
 

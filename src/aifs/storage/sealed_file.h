@@ -26,8 +26,7 @@ namespace aifs {
 
 // Seals the bytes of `src_fd` (from offset 0 to its size) into a new file
 // `path` (mode 0600, replaced if present). I/O errors map through errno.
-Status WriteSealedFile(const RecordKey& key, ByteSpan context, int src_fd,
-                       const std::string& path);
+Status WriteSealedFile(const RecordKey& key, ByteSpan context, int src_fd, const std::string& path);
 Status WriteSealedFile(const RecordKey& key, ByteSpan context, ByteSpan data,
                        const std::string& path);
 
@@ -37,8 +36,8 @@ Status WriteSealedFile(const RecordKey& key, ByteSpan context, ByteSpan data,
 // segment that failed (callers discard the output on error).
 Status ReadSealedFile(const RecordKey& key, ByteSpan context, const std::string& path, int dst_fd,
                       const char* fail_reason);
-Result<std::string> ReadSealedFile(const RecordKey& key, ByteSpan context,
-                                   const std::string& path, const char* fail_reason);
+Result<std::string> ReadSealedFile(const RecordKey& key, ByteSpan context, const std::string& path,
+                                   const char* fail_reason);
 
 // The record key tag a sealed file names; nullopt when `path` does not start
 // like a sealed file (an older plaintext checkpoint, say). I/O errors too

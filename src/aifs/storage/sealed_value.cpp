@@ -10,13 +10,16 @@ namespace {
 
 constexpr std::string_view kDomain = "aifs/sealed-value/v1";
 
-Bytes Aad(const KeyTag& tag, ByteSpan context) {
-  Bytes aad(kDomain.begin(), kDomain.end());
-  aad.push_back(0);
-  aad.push_back(kSealedValueFormat);
-  aad.insert(aad.end(), tag.begin(), tag.end());
-  aad.insert(aad.end(), context.begin(), context.end());
-  return aad;
+// The AAD, in a buffer of the calling thread (opening values in a scan
+// should not allocate for it each time).
+ByteSpan Aad(const KeyTag& tag, ByteSpan context) {
+  thread_local std::string aad;
+  aad.assign(kDomain);
+  aad.push_back('\0');
+  aad.push_back(static_cast<char>(kSealedValueFormat));
+  aad.append(reinterpret_cast<const char*>(tag.data()), tag.size());
+  aad.append(reinterpret_cast<const char*>(context.data()), context.size());
+  return AsBytes(aad);
 }
 
 }  // namespace
@@ -51,11 +54,11 @@ Status OpenValue(const RecordKey& key, ByteSpan context, std::string_view sealed
   GcmNonce nonce;
   std::memcpy(nonce.data(), sealed.data() + 1 + tag->size(), nonce.size());
   const size_t head = 1 + tag->size() + nonce.size();
-  Bytes plain;
-  AIFS_RETURN_IF_ERROR(AesGcmOpen(key.key, nonce, Aad(key.tag, context),
-                                  AsBytes(sealed.substr(head)), plain, fail_reason));
-  out.assign(AsChars(plain));
-  return Status::Ok();
+  out.resize(sealed.size() - head - kGcmTagSize);
+  Status st = AesGcmOpenTo(key.key, nonce, Aad(key.tag, context), AsBytes(sealed.substr(head)),
+                           reinterpret_cast<uint8_t*>(out.data()), fail_reason);
+  if (!st.ok()) out.clear();
+  return st;
 }
 
 }  // namespace aifs

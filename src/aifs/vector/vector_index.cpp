@@ -332,7 +332,8 @@ class HnswIndex final : public VectorIndex {
           WriteSealedFile(key, FileContext(context, "graph.hnsw"), plain.fd, tmp + "/graph.hnsw"));
     }
     std::string labels = EncodeLabels();
-    Status sealed = WriteSealedFile(key, FileContext(context, "labels"), AsBytes(labels), tmp + "/labels");
+    Status sealed =
+        WriteSealedFile(key, FileContext(context, "labels"), AsBytes(labels), tmp + "/labels");
     SecureWipe(labels.data(), labels.size());
     AIFS_RETURN_IF_ERROR(sealed);
     AIFS_RETURN_IF_ERROR(FsyncDir(tmp));
@@ -346,12 +347,13 @@ class HnswIndex final : public VectorIndex {
   }
 
   Status LoadFrom(const std::string& dir, const RecordKey& key, ByteSpan context) {
-    auto labels = ReadSealedFile(key, FileContext(context, "labels"), dir + "/labels", "INDEX_CORRUPT");
+    auto labels =
+        ReadSealedFile(key, FileContext(context, "labels"), dir + "/labels", "INDEX_CORRUPT");
     if (!labels.ok()) return labels.status();
     MemFile plain;
     AIFS_RETURN_IF_ERROR(plain.Create());
-    AIFS_RETURN_IF_ERROR(ReadSealedFile(key, FileContext(context, "graph.hnsw"), dir + "/graph.hnsw",
-                                        plain.fd, "INDEX_CORRUPT"));
+    AIFS_RETURN_IF_ERROR(ReadSealedFile(key, FileContext(context, "graph.hnsw"),
+                                        dir + "/graph.hnsw", plain.fd, "INDEX_CORRUPT"));
     try {
       graph_ = std::make_unique<Graph>(space_.get(), plain.path());
       BackWithHugePages();

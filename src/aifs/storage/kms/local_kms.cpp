@@ -99,7 +99,8 @@ Status LocalKms::Load() {
                                " does not match its check value (the keyfile was altered or "
                                "damaged; restore it from a backup)");
     }
-    if (keys_.count(version)) return BadKeyfile(path_, "key version " + std::to_string(version) + " twice");
+    if (keys_.count(version))
+      return BadKeyfile(path_, "key version " + std::to_string(version) + " twice");
     keys_[version] = k;
   }
   SecureWipe(text->data(), text->size());
