@@ -359,6 +359,7 @@ Result<AssetPage> Engine::ListAssets(const ListOptions& options) {
   AssetPage page;
   Status parse;
   std::string last;
+  AssetRecord rec;  // reused: parsing into it keeps its buffers
   AIFS_RETURN_IF_ERROR(ctx_->meta->Scan(start, PrefixEnd(prefix), [&](std::string_view key,
                                                                       std::string_view value) {
     if (key == start && !options.page_token.empty()) return true;  // the previous page's last
@@ -367,7 +368,6 @@ Result<AssetPage> Engine::ListAssets(const ListOptions& options) {
       return false;
     }
     last = std::string(key.substr(prefix.size()));
-    AssetRecord rec;
     parse = ParseRecord(value, rec, "asset");
     if (parse.ok()) parse = OpenAssetRecord(*ctx_->record_keys, rec);
     if (!parse.ok()) return false;

@@ -1,5 +1,6 @@
 #include "aifs/engine/record_keys.h"
 
+#include <atomic>
 #include <cstring>
 #include <mutex>
 
@@ -37,13 +38,30 @@ std::string_view Chars(const Digest& d) {
   return {reinterpret_cast<const char*>(d.data()), d.size()};
 }
 
-Bytes AssetContext(std::string_view ns, std::string_view id) { return Joined({"asset", ns, id}); }
+// The context of an asset's sealed fields, in a buffer of the calling thread
+// (a scan opens one per record and should not allocate for it).
+ByteSpan AssetContext(std::string_view ns, std::string_view id) {
+  thread_local std::string c;
+  c.assign("asset");
+  c.push_back('\0');
+  c.append(ns);
+  c.push_back('\0');
+  c.append(id);
+  return AsBytes(c);
+}
 
 Bytes VectorContext(std::string_view ns, std::string_view space, const AssetId& id) {
   return Joined({"vector", ns, space, Chars(id.bytes())});
 }
 
 }  // namespace
+
+namespace {
+std::atomic<uint64_t> g_next_serial{1};
+}  // namespace
+
+RecordKeys::RecordKeys(MetaStore& meta, Kms& kms)
+    : meta_(meta), kms_(kms), serial_(g_next_serial.fetch_add(1)) {}
 
 RecordKeys::~RecordKeys() {
   for (auto& [k, key] : cache_) SecureWipe(key.data(), key.size());
@@ -130,6 +148,18 @@ Result<RecordKey> RecordKeys::ForWrite(const std::string& ns) {
 }
 
 Result<RecordKey> RecordKeys::ForRead(const std::string& ns, const KeyTag& tag) {
+  // The last key this thread found, for this instance: a scan reads one
+  // namespace, so most calls end here without a lock or a hash. A tag names
+  // one key for good, so the memo never goes stale.
+  struct Memo {
+    uint64_t owner = 0;
+    std::string ns;
+    KeyTag tag{};
+    AesKey key{};
+    ~Memo() { SecureWipe(key.data(), key.size()); }
+  };
+  thread_local Memo memo;
+  if (memo.owner == serial_ && memo.tag == tag && memo.ns == ns) return RecordKey{tag, memo.key};
   {
     thread_local std::string lookup;  // no allocation per sealed value read
     lookup.assign(ns);
@@ -137,7 +167,13 @@ Result<RecordKey> RecordKeys::ForRead(const std::string& ns, const KeyTag& tag) 
     lookup.append(reinterpret_cast<const char*>(tag.data()), tag.size());
     std::shared_lock lock(mu_);
     auto it = cache_.find(lookup);
-    if (it != cache_.end()) return RecordKey{tag, it->second};
+    if (it != cache_.end()) {
+      memo.owner = serial_;
+      memo.ns = ns;
+      memo.tag = tag;
+      memo.key = it->second;
+      return RecordKey{tag, it->second};
+    }
   }
   auto missing = [&] {
     return err::DataLoss("RECORD_KEY_MISSING", "a value of namespace '" + ns +
@@ -185,7 +221,7 @@ Status OpenAssetRecord(RecordKeys& keys, store::v1::AssetRecord& rec) {
   if (!tag)
     return err::DataLoss("METADATA_CORRUPT", "the sealed fields of an asset record are malformed");
   AIFS_ASSIGN_OR_RETURN(RecordKey key, keys.ForRead(rec.ns(), *tag));
-  std::string plain;
+  thread_local std::string plain;  // reused: no allocation per record
   Status st =
       OpenValue(key, AssetContext(rec.ns(), rec.id()), rec.sealed(), plain, "METADATA_CORRUPT");
   SecureWipe(key.key.data(), key.key.size());

@@ -27,7 +27,7 @@ namespace aifs {
 
 class RecordKeys {
  public:
-  RecordKeys(MetaStore& meta, Kms& kms) : meta_(meta), kms_(kms) {}
+  RecordKeys(MetaStore& meta, Kms& kms);
   ~RecordKeys();
   RecordKeys(const RecordKeys&) = delete;
   RecordKeys& operator=(const RecordKeys&) = delete;
@@ -61,6 +61,7 @@ class RecordKeys {
 
   MetaStore& meta_;
   Kms& kms_;
+  const uint64_t serial_;  // unique per instance: keys thread-local memos
   mutable std::shared_mutex mu_;
   std::unordered_map<std::string, AesKey> cache_;  // ns 0x00 tag -> key
 };

@@ -1,9 +1,9 @@
 #include "aifs/storage/aead.h"
 
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include <climits>
+#include <cstring>
 #include <memory>
 
 namespace aifs {
@@ -34,10 +34,22 @@ struct DecryptCache {
   ~DecryptCache() { SecureWipe(key.data(), key.size()); }
 };
 
+// Constant-time equality of two keys, a word at a time.
+bool SameKey(const AesKey& a, const AesKey& b) {
+  uint64_t diff = 0;
+  for (size_t i = 0; i < a.size(); i += 8) {
+    uint64_t x, y;
+    std::memcpy(&x, a.data() + i, 8);
+    std::memcpy(&y, b.data() + i, 8);
+    diff |= x ^ y;
+  }
+  return diff == 0;
+}
+
 bool InitDecrypt(EVP_CIPHER_CTX*& out, const AesKey& key, const GcmNonce& nonce) {
   thread_local DecryptCache cache;
   out = cache.ctx.get();
-  if (cache.valid && CRYPTO_memcmp(cache.key.data(), key.data(), key.size()) == 0 &&
+  if (cache.valid && SameKey(cache.key, key) &&
       EVP_DecryptInit_ex(out, nullptr, nullptr, nullptr, nonce.data()) == 1)
     return true;
   cache.valid = false;
