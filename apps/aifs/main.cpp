@@ -15,6 +15,7 @@
 #include "vector_commands.h"
 #include "admin_commands.h"
 #include "token_commands.h"
+#include "store_commands.h"
 
 namespace {
 
@@ -426,6 +427,35 @@ int main(int argc, char** argv) {
     set(dry_run, [&](auto& api, auto& out) { return aifs::cli::Gc(api, out, dry_run); });
   });
 
+  // backup, restore, recover
+  std::string backup_dir;
+  auto* backup_cmd = app.add_subcommand(
+      "backup", "consistent online copy of the metadata, config and keys (not the chunks)");
+  backup_cmd->add_option("dir", backup_dir, "new directory (absolute; on the server's machine)")
+      ->required();
+  backup_cmd->callback([&] {
+    set(false, [&](auto& api, auto& out) { return aifs::cli::Backup(api, out, backup_dir); });
+  });
+  aifs::RestoreOptions restore;
+  auto* restore_cmd = app.add_subcommand(
+      "restore", "make a new store in the data directory from a backup (embedded only)");
+  restore_cmd->add_option("backup", restore.backup_dir, "directory `aifs backup` wrote")
+      ->required();
+  restore_cmd->add_option("--chunks", restore.chunks_dir,
+                          "chunk objects to restore with, e.g. OLD_DATA/chunks (hard-linked)");
+  restore_cmd->callback([&] {
+    restore.data_dir = g.data_dir;
+    offline = [&](auto& out) { return aifs::cli::Restore(out, restore); };
+  });
+  aifs::RecoverOptions recover;
+  auto* recover_cmd = app.add_subcommand(
+      "recover", "salvage damaged metadata and repair counts; never deletes data (embedded only)");
+  recover_cmd->add_flag("--dry-run", recover.dry_run, "report what would be done; change nothing");
+  recover_cmd->callback([&] {
+    recover.data_dir = g.data_dir;
+    offline = [&](auto& out) { return aifs::cli::Recover(out, recover); };
+  });
+
   // key
   auto* key_cmd = app.add_subcommand("key", "manage encryption keys");
   key_cmd->require_subcommand(1);
@@ -655,9 +685,11 @@ int main(int argc, char** argv) {
   }
 
   const bool remote = !g.remote.target.empty();
-  if (remote && (init_cmd->parsed() || serve_cmd->parsed()))
+  if (remote && (init_cmd->parsed() || serve_cmd->parsed() || restore_cmd->parsed() ||
+                 recover_cmd->parsed()))
     return Report(aifs::err::InvalidArgument(
-                      "LOCAL_ONLY", "init and serve work on a data directory, not with --server"),
+                      "LOCAL_ONLY",
+                      "init, serve, restore and recover work on a data directory, not with --server"),
                   g);
   if (remote && with_keys)
     return Report(aifs::err::InvalidArgument(

@@ -5,6 +5,7 @@
 #include "aifs/core/clock.h"
 #include "aifs/core/hex.h"
 #include "aifs/core/random.h"
+#include "aifs/engine/space.h"
 #include "aifs/meta/keys.h"
 #include "aifs/meta/records.h"
 #include "aifs/storage/chunk_sealer.h"
@@ -148,6 +149,8 @@ void EngineAssetWriter::ProcessChunk(StagedChunk& slot, const Bytes& chunk) {
   st = SealChunk(*ctx_.kms, staged_.options.ns, slot.hash, chunk, seal_, object, slot.record);
   if (!st.ok()) return fail(st);
   slot.record.set_object(name);
+  st = CheckSpace(ctx_, SpaceUse::kGrows);
+  if (!st.ok()) return fail(st);
   ctx_.in_flight.Add(name);
   st = ctx_.chunks->Put(name, object);
   if (!st.ok()) {

@@ -115,6 +115,24 @@ class AdminService final : public v1::Admin::Service {
     });
   }
 
+  grpc::Status CheckMetadata(ServerContext* sctx, const v1::Empty* req,
+                             v1::CheckMetadataResponse* resp) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/CheckMetadata", *req, [&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(MetadataCheck r, api_.CheckMetadata());
+      rpc::ToProto(r, resp);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status Backup(ServerContext* sctx, const v1::BackupRequest* req,
+                      v1::BackupResponse* resp) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/Backup", *req, [&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(BackupReport r, api_.Backup(req->dir()));
+      rpc::ToProto(r, resp);
+      return Status::Ok();
+    });
+  }
+
   grpc::Status RewrapKeys(ServerContext* sctx, const v1::RewrapKeysRequest* req,
                           v1::RewrapKeysResponse* resp) override {
     return Guard(ctx_, sctx, "/aifs.v1.Admin/RewrapKeys", *req, [&]() -> Status {

@@ -104,10 +104,12 @@ class GrpcServer final : public Server {
 
  private:
   void ProbeOnce() {
-    const bool ready = ctx_.api.CheckHealth().ok();
+    const Status st = ctx_.api.CheckHealth();
+    const bool reads = st.ok() || st.reason() == "DEGRADED";
     auto* health = server_->GetHealthCheckService();
-    health->SetServingStatus("", ready);
-    health->SetServingStatus("readiness", ready);
+    health->SetServingStatus("", st.ok());
+    health->SetServingStatus("readiness", reads);
+    health->SetServingStatus("writes", st.ok());
     health->SetServingStatus("liveness", true);
   }
 

@@ -2,8 +2,9 @@
 //
 // Services: aifs.v1.Aifs, Admin, Introspect, Metrics, and the standard
 // grpc.health.v1.Health whose statuses follow a periodic probe of the
-// backends: "" and "readiness" are SERVING only while Api::CheckHealth
-// passes; "liveness" is SERVING while the server runs.
+// backends: "" and "writes" are SERVING only while Api::CheckHealth passes;
+// "readiness" while reads work (also when CheckHealth says DEGRADED: writes
+// fail, as on a full disk); "liveness" while the server runs.
 #pragma once
 
 #include <chrono>
