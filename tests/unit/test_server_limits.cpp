@@ -36,7 +36,9 @@ class ServerLimitsTest : public EngineFixture {
   void StartServer(server::ServerOptions options) {
     options.listen = "127.0.0.1:0";
     auto& tokens = engine().tokens();
-    if (tokens.keys().List()->empty()) AIFS_ASSERT_OK(tokens.keys().Rotate().status());
+    if (tokens.keys().List()->empty()) {
+      AIFS_ASSERT_OK(tokens.keys().Rotate().status());
+    }
     auto admin = tokens.Mint({});
     ASSERT_TRUE(admin.ok()) << admin.status().ToString();
     token_ = *admin;
@@ -169,7 +171,11 @@ TEST(CallLimiter, SlotsAreGivenBackAndZeroMeansUnlimited) {
   EXPECT_TRUE(limiter.Acquire("a").ok());
   server::CallLimiter unlimited({}, "X", "calls");
   std::vector<server::CallLimiter::Slot> slots;
-  for (int i = 0; i < 1000; ++i) slots.push_back(std::move(*unlimited.Acquire("a")));
+  for (int i = 0; i < 1000; ++i) {
+    auto slot = unlimited.Acquire("a");
+    ASSERT_TRUE(slot.ok());
+    slots.push_back(std::move(slot.value()));
+  }
   EXPECT_EQ(unlimited.in_use(), 1000u);
 }
 

@@ -44,9 +44,15 @@ size_t CallLimiter::in_use() const {
   return total_;
 }
 
+uint64_t CallLimiter::released() const {
+  std::lock_guard lock(mu_);
+  return released_;
+}
+
 void CallLimiter::Release(const std::string& caller) {
   std::lock_guard lock(mu_);
   --total_;
+  ++released_;
   auto it = by_caller_.find(caller);
   if (it != by_caller_.end() && --it->second == 0) by_caller_.erase(it);
 }

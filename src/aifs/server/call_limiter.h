@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <utility>
 #include <mutex>
 #include <string>
@@ -49,6 +50,8 @@ class CallLimiter {
   Result<Slot> Acquire(const std::string& caller);
 
   size_t in_use() const;
+  // Slots given back since the limiter was made.
+  uint64_t released() const;
 
  private:
   void Release(const std::string& caller);
@@ -58,6 +61,7 @@ class CallLimiter {
   const std::string what_;
   mutable std::mutex mu_;
   size_t total_ = 0;
+  uint64_t released_ = 0;
   std::unordered_map<std::string, size_t> by_caller_;
 };
 

@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_posix.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <openssl/ssl.h>
@@ -240,9 +241,17 @@ class GrpcServer final : public Server {
     std::unique_lock lock(mu_);
     int dead_probes = 0;
     bool reported = false;
+    uint64_t puts_ended = 0;
     while (!wake_.wait_for(lock, options_.health_interval, [&] { return stopping_; })) {
       lock.unlock();
       ProbeOnce();
+      // Puts that ended (or were cancelled) freed their buffers, mostly on
+      // pool and gRPC threads whose malloc arenas keep freed pages: hand
+      // them back, so the server's RSS returns to its baseline after a burst.
+      if (const uint64_t ended = puts_.released(); ended != puts_ended) {
+        puts_ended = ended;
+        malloc_trim(0);
+      }
       // TLS: gRPC's own listener can die on EMFILE; notice it staying dead.
       if (!acceptor_ && !reported) {
         switch (ProbeListener(options_.listen, port_, std::chrono::milliseconds(3000))) {
