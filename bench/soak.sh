@@ -58,7 +58,7 @@ done
 [ -n "${port:-}" ] || fail "server did not start: $(cat "$WORK/server.err")"
 export AIFS_SERVER=127.0.0.1:$port
 END=$(($(date +%s) + DURATION))
-touch "$WORK/ids"
+touch "$WORK/ids" "$WORK/errors"
 
 putter() {
   local n=0 size
@@ -132,7 +132,7 @@ wait $SERVER || fail "server exited non-zero: $(tail -n 5 "$WORK/server.err")"
 echo "RSS curve (seconds, MiB):"
 awk '{ printf "  %5d s %7.1f MiB\n", $1, $2 / 1024 }' "$WORK/curve"
 echo "ops: $(sort "$WORK/counts" | tr '\n' ' ')"
-errors=$(wc -l < "$WORK/errors" 2>/dev/null || echo 0)
+errors=$(wc -l < "$WORK/errors")
 [ "$errors" = 0 ] || fail "$errors ops failed: $(sort "$WORK/errors" | uniq -c | tr '\n' ' '); $(tail -n 3 "$WORK/errors.log")"
 awk -v max="$MAX_RSS_MIB" '
   { t[NR] = $1; r[NR] = $2 / 1024 }
