@@ -154,7 +154,8 @@ TEST_F(ServerLimitsTest, ConcurrentPutsAreCappedInTotalAndPerToken) {
   }
   AIFS_EXPECT_STATUS(st, kResourceExhausted, "TOO_MANY_PUTS");
   EXPECT_NE(st.message().find("the server"), std::string::npos) << st.message();
-  for (OpenPut* p : {&a, &b, &c}) AIFS_EXPECT_STATUS(p->Finish(), kInvalidArgument, "PUT_TRUNCATED");
+  for (OpenPut* p : {&a, &b, &c})
+    AIFS_EXPECT_STATUS(p->Finish(), kInvalidArgument, "PUT_TRUNCATED");
   EXPECT_EQ(AssetCount(), 0u);
 }
 
@@ -194,7 +195,8 @@ TEST(SpillBuffer, KeepsLittleInMemoryAndReadsBackEveryByte) {
   SpillBuffer buf(dir.path(), 4096);
   const Bytes data = RandomBytes(3 << 20, 2);
   for (size_t off = 0; off < data.size(); off += 100000)
-    AIFS_ASSERT_OK(buf.Append(ByteSpan(data).subspan(off, std::min<size_t>(100000, data.size() - off))));
+    AIFS_ASSERT_OK(
+        buf.Append(ByteSpan(data).subspan(off, std::min<size_t>(100000, data.size() - off))));
   EXPECT_TRUE(buf.spilled());
   auto view = buf.View();
   ASSERT_TRUE(view.ok());
@@ -230,8 +232,8 @@ TEST(Acceptor, CapsHeldConnectionsClosesSilentOnesAndHandsOffTalkers) {
   std::atomic<int> handed{0};
   std::vector<int> taken;
   std::mutex mu;
-  auto a = server::Acceptor::Listen("127.0.0.1:0", {.max_connections = 2,
-                                                    .first_byte_timeout = 500ms});
+  auto a =
+      server::Acceptor::Listen("127.0.0.1:0", {.max_connections = 2, .first_byte_timeout = 500ms});
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   (*a)->Start([&](int fd) {
     std::lock_guard lock(mu);

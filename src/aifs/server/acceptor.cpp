@@ -99,9 +99,9 @@ Result<std::unique_ptr<Acceptor>> Acceptor::Listen(const std::string& address,
     socklen_t len = sizeof bound;
     getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
     if (a->port_ == 0)
-      a->port_ = ntohs(bound.ss_family == AF_INET
-                           ? reinterpret_cast<sockaddr_in&>(bound).sin_port
-                           : reinterpret_cast<sockaddr_in6&>(bound).sin6_port);
+      a->port_ =
+          ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in&>(bound).sin_port
+                                           : reinterpret_cast<sockaddr_in6&>(bound).sin6_port);
   }
   a->epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   a->wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -49,14 +49,14 @@ struct AcceptorOptions {
 };
 
 struct AcceptorStats {
-  uint64_t accepted = 0;         // accept() calls that returned a connection
-  uint64_t handed_off = 0;       // given to gRPC
-  uint64_t shed_over_cap = 0;    // reset because max_connections were held
-  uint64_t shed_no_fds = 0;      // dropped through the reserve on EMFILE/ENFILE
-  uint64_t silent_closed = 0;    // closed after first_byte_timeout without a byte
-  uint64_t accept_errors = 0;    // EMFILE, ENFILE, ENOBUFS, ... (each backs off)
-  size_t waiting = 0;            // held, no byte yet
-  size_t live = 0;               // handed to gRPC, not yet seen closed
+  uint64_t accepted = 0;       // accept() calls that returned a connection
+  uint64_t handed_off = 0;     // given to gRPC
+  uint64_t shed_over_cap = 0;  // reset because max_connections were held
+  uint64_t shed_no_fds = 0;    // dropped through the reserve on EMFILE/ENFILE
+  uint64_t silent_closed = 0;  // closed after first_byte_timeout without a byte
+  uint64_t accept_errors = 0;  // EMFILE, ENFILE, ENOBUFS, ... (each backs off)
+  size_t waiting = 0;          // held, no byte yet
+  size_t live = 0;             // handed to gRPC, not yet seen closed
 };
 
 class Acceptor {

@@ -10,10 +10,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <utility>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 
 #include "aifs/core/status.h"
 

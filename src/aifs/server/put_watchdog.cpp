@@ -70,12 +70,12 @@ bool PutWatchdog::Watch::stalled() const {
 }
 
 void PutWatchdog::Loop() {
-  const auto tick = std::clamp(timeout_ / 4, std::chrono::milliseconds(50),
-                               std::chrono::milliseconds(1000));
+  const auto tick =
+      std::clamp(timeout_ / 4, std::chrono::milliseconds(50), std::chrono::milliseconds(1000));
   const int64_t limit_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(timeout_).count();
-  const std::string message = rpc::CancelMessage(
-      "PUT_STALLED", "no data for " + std::to_string(timeout_.count()) +
-                         " ms; the put was cancelled and nothing was committed");
+  const std::string message =
+      rpc::CancelMessage("PUT_STALLED", "no data for " + std::to_string(timeout_.count()) +
+                                            " ms; the put was cancelled and nothing was committed");
   std::unique_lock lock(mu_);
   while (!wake_.wait_for(lock, tick, [&] { return stop_; })) {
     const int64_t now = NowNs();
@@ -84,8 +84,8 @@ void PutWatchdog::Loop() {
       e.fired = true;
       ++stalled_total_;
       // Thread-safe in gRPC; the entry (so the call) lives while we hold mu_.
-      grpc_call_cancel_with_status(e.sctx->c_call(), GRPC_STATUS_DEADLINE_EXCEEDED,
-                                   message.c_str(), nullptr);
+      grpc_call_cancel_with_status(e.sctx->c_call(), GRPC_STATUS_DEADLINE_EXCEEDED, message.c_str(),
+                                   nullptr);
     }
   }
 }
