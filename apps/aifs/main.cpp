@@ -630,7 +630,40 @@ int main(int argc, char** argv) {
                         "vector searches per second per token (0: no limit)");
   serve_cmd->add_option("--search-burst", serve.search_limit.burst,
                         "vector searches a token may make at once");
+  // Limits (docs/security.md, "Limits"); durations in seconds on the command line.
+  double handshake_s = 10, idle_s = 300, keepalive_s = 60, put_stall_s = 120;
+  serve_cmd->add_option("--max-connections", serve.max_connections,
+                        "connections held at once; more are reset (0: half the fd limit, "
+                        "at most 4096)");
+  serve_cmd->add_option("--handshake-timeout", handshake_s,
+                        "seconds a new connection may stay silent before it is closed")
+      ->capture_default_str();
+  serve_cmd->add_option("--max-streams", serve.max_streams_per_connection,
+                        "concurrent calls per connection")
+      ->capture_default_str();
+  serve_cmd->add_option("--idle-timeout", idle_s,
+                        "seconds a connection without calls stays open (0: forever)")
+      ->capture_default_str();
+  serve_cmd->add_option("--keepalive", keepalive_s,
+                        "seconds between pings on a quiet connection (0: none)")
+      ->capture_default_str();
+  serve_cmd->add_option("--max-calls-per-token", serve.max_calls_per_token,
+                        "calls one token may run at once (0: no limit)")
+      ->capture_default_str();
+  serve_cmd->add_option("--max-puts", serve.max_puts, "puts running at once (0: no limit)")
+      ->capture_default_str();
+  serve_cmd->add_option("--max-puts-per-token", serve.max_puts_per_token,
+                        "puts one token may run at once (0: no limit)")
+      ->capture_default_str();
+  serve_cmd->add_option("--put-stall-timeout", put_stall_s,
+                        "seconds a put may send nothing before it is cancelled (0: never)")
+      ->capture_default_str();
   serve_cmd->callback([&] {
+    auto ms = [](double s) { return std::chrono::milliseconds(static_cast<int64_t>(s * 1000)); };
+    serve.handshake_timeout = ms(handshake_s);
+    serve.connection_idle = ms(idle_s);
+    serve.keepalive_time = ms(keepalive_s);
+    serve.put_stall_timeout = ms(put_stall_s);
     set(false, [&](auto& api, auto& out) -> Status {
       auto& engine = dynamic_cast<aifs::Engine&>(api);
       // A store made before tokens existed gets its first key and admin token now.

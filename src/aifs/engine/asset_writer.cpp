@@ -63,7 +63,10 @@ void StreamHasher::Loop() {
 
 EngineAssetWriter::EngineAssetWriter(StoreContext& ctx, PutOptions options,
                                      SealPolicy seal, StageFn stage)
-    : ctx_(ctx), seal_(std::move(seal)), stage_(std::move(stage)), validator_(NewKindValidator(options.kind)) {
+    : ctx_(ctx), seal_(std::move(seal)), stage_(std::move(stage)), validator_(NewKindValidator(
+          options.kind,
+          // Artifacts beyond 1 MiB wait for validation on the data directory's disk, not in RAM.
+          ArtifactBuffering{.spill_dir = ctx.data_dir, .max_memory = size_t{1} << 20})) {
   staged_.options = std::move(options);
   buffer_.reserve(2 * ctx_.chunker.params().max_size);
 }

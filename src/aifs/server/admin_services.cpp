@@ -54,7 +54,7 @@ class AdminService final : public v1::Admin::Service {
                       grpc::ServerWriter<v1::FormatProgress>* writer) override {
     return Guard(ctx_, sctx, "/aifs.v1.Admin/Format", *req, [&]() -> Status {
       v1::FormatProgress msg;
-      const std::string who = req->who().empty() ? sctx->peer() : req->who();
+      const std::string who = req->who().empty() ? PeerOf(ctx_, *sctx) : req->who();
       AIFS_ASSIGN_OR_RETURN(FormatReport r,
                             api_.Format({.dry_run = req->dry_run(), .who = who,
                                          .rebuild_index = req->rebuild_index()},
