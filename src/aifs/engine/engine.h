@@ -7,6 +7,7 @@
 //   meta/             RocksDB metadata store
 //   chunks/           sealed chunk objects
 //   kms/master.keys   local KMS key versions (mode 0600)
+//   meta.hwm          the metadata's high-water mark (docs/durability.md)
 // Relative paths in the backend URLs are resolved against the data directory.
 #pragma once
 
