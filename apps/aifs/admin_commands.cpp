@@ -1,7 +1,9 @@
 #include "admin_commands.h"
 
 #include <signal.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -40,7 +42,14 @@ void BlockStopSignals() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
-Status Serve(Api& api, const Output& out, const server::ServerOptions& options, int grace_ms) {
+Status Serve(Api& api, const Output& out, server::ServerOptions options, int grace_ms) {
+  // A TLS listener that died (gRPC gives up on EMFILE) ends the process with
+  // an error, so a supervisor restarts it instead of keeping a deaf server.
+  static std::atomic<bool> listener_dead{false};
+  options.on_listener_dead = [] {
+    listener_dead = true;
+    kill(getpid(), SIGTERM);
+  };
   AIFS_ASSIGN_OR_RETURN(auto server, server::Server::Start(api, options));
   const std::string host = options.listen.substr(0, options.listen.rfind(':'));
   if (out.json)
@@ -56,6 +65,9 @@ Status Serve(Api& api, const Output& out, const server::ServerOptions& options, 
   sigwait(&set, &sig);
   if (!out.quiet) std::cerr << "aifs: signal " << sig << ", shutting down" << std::endl;
   server->Shutdown(std::chrono::milliseconds(grace_ms));
+  if (listener_dead)
+    return err::Unavailable("LISTENER_DEAD",
+                            "the listener stopped accepting connections; restart the server");
   return Status::Ok();
 }
 

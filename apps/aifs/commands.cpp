@@ -111,6 +111,8 @@ Result<AssetUri> ResolveRef(const std::string& ref, const std::string& ns) {
   return uri;
 }
 
+}  // namespace
+
 Result<std::vector<AssetUri>> ResolveRefs(const std::vector<std::string>& refs,
                                           const std::string& ns) {
   std::vector<AssetUri> out;
@@ -120,8 +122,6 @@ Result<std::vector<AssetUri>> ResolveRefs(const std::vector<std::string>& refs,
   }
   return out;
 }
-
-}  // namespace
 
 std::string NsOrDefault(const std::string& ns) { return ns.empty() ? "default" : ns; }
 
@@ -434,68 +434,6 @@ Status Remove(Api& api, const Output& out, const std::string& ns,
   return Status::Ok();
 }
 
-Status Verify(Api& api, const Output& out, const std::string& ns,
-              const std::vector<std::string>& refs, bool all_ns) {
-  AIFS_ASSIGN_OR_RETURN(auto uris, ResolveRefs(refs, ns));
-  if (uris.empty()) {
-    std::vector<std::string> namespaces{NsOrDefault(ns)};
-    if (all_ns) {
-      namespaces.clear();
-      AIFS_ASSIGN_OR_RETURN(auto list, api.ListNamespaces());
-      for (const auto& n : list) namespaces.push_back(n.name);
-    }
-    for (const auto& n : namespaces) {
-      ListOptions opts;
-      opts.ns = n;
-      do {
-        AIFS_ASSIGN_OR_RETURN(AssetPage page, api.ListAssets(opts));
-        for (const AssetInfo& a : page.assets) uris.push_back(a.Uri());
-        opts.page_token = page.next_page_token;
-      } while (!opts.page_token.empty());
-    }
-  }
-  json results = json::array();
-  size_t failed = 0;
-  uint64_t bytes = 0;
-  Status first_failure;
-  for (const AssetUri& u : uris) {
-    AIFS_ASSIGN_OR_RETURN(VerifyReport r, api.VerifyAsset(*u.ns, u.id));
-    bytes += r.bytes_checked;
-    if (!r.result.ok()) {
-      ++failed;
-      if (first_failure.ok()) first_failure = r.result;
-    }
-    if (out.json) {
-      json e = {{"uri", u.ToString()}, {"ok", r.result.ok()}, {"chunks", r.chunks_checked},
-                {"bytes", r.bytes_checked}};
-      if (!r.result.ok()) e["reason"] = r.result.reason(), e["message"] = r.result.message();
-      results.push_back(e);
-    } else if (!r.result.ok() || !out.quiet) {
-      std::cout << (r.result.ok() ? "ok      " : "FAILED  ") << u.ToString()
-                << (r.result.ok() ? "" : "  " + r.result.ToString()) << "\n";
-    }
-  }
-  AIFS_ASSIGN_OR_RETURN(GcReport gc, api.CollectGarbage(/*dry_run=*/true));
-  if (out.json) {
-    PrintJson({{"assets", uris.size()},
-               {"failed", failed},
-               {"bytes_checked", bytes},
-               {"orphan_objects", gc.orphan_objects},
-               {"orphan_bytes", gc.orphan_bytes},
-               {"results", results}});
-  } else if (!out.quiet) {
-    std::cout << uris.size() - failed << "/" << uris.size() << " assets verified, "
-              << HumanBytes(bytes) << " checked; " << gc.orphan_objects
-              << " orphaned chunk objects (" << HumanBytes(gc.orphan_bytes)
-              << "), reclaim with `aifs gc`\n";
-  }
-  if (failed)
-    return Status(first_failure.code(), first_failure.reason(),
-                  std::to_string(failed) + " of " + std::to_string(uris.size()) +
-                      " assets failed verification; first: " + first_failure.message());
-  return Status::Ok();
-}
-
 Status Lineage(Api& api, const Output& out, const LineageArgs& args) {
   AIFS_ASSIGN_OR_RETURN(AssetUri uri, ResolveRef(args.ref, args.ns));
   AIFS_ASSIGN_OR_RETURN(
@@ -533,72 +471,6 @@ Status Lineage(Api& api, const Output& out, const LineageArgs& args) {
                 << (args.down ? e.child.ToHex() : e.parent.ToHex()) << "  "
                 << (e.transform.empty() ? "-" : e.transform)
                 << (e.transform_digest.empty() ? "" : " @" + e.transform_digest) << "\n";
-  }
-  return Status::Ok();
-}
-
-Status Gc(Api& api, const Output& out, bool dry_run) {
-  AIFS_ASSIGN_OR_RETURN(GcReport r, api.CollectGarbage(dry_run));
-  if (out.json) {
-    PrintJson({{"dry_run", r.dry_run},
-               {"objects_scanned", r.objects_scanned},
-               {"orphan_objects", r.orphan_objects},
-               {"orphan_bytes", r.orphan_bytes},
-               {"reclaimed_objects", r.reclaimed_objects}});
-  } else {
-    std::cout << r.objects_scanned << " objects scanned, " << r.orphan_objects << " orphaned ("
-              << HumanBytes(r.orphan_bytes) << ")"
-              << (dry_run ? ", nothing deleted (dry run)"
-                          : ", " + std::to_string(r.reclaimed_objects) + " reclaimed")
-              << "\n";
-  }
-  return Status::Ok();
-}
-
-Status KeyRotate(Api& api, const Output& out) {
-  AIFS_ASSIGN_OR_RETURN(std::string key, api.RotateKey());
-  if (out.json)
-    PrintJson({{"current_key", key}});
-  else
-    std::cout << "new chunks are now sealed with " << key << "\n";
-  return Status::Ok();
-}
-
-Status KeyRewrap(Api& api, const Output& out, const RewrapOptions& options) {
-  AIFS_ASSIGN_OR_RETURN(RewrapReport r, api.RewrapKeys(options, nullptr));
-  if (out.json) {
-    PrintJson({{"target_key", r.target_key},
-               {"resumed", r.resumed},
-               {"complete", r.complete},
-               {"chunks_scanned", r.chunks_scanned},
-               {"chunks_rewrapped", r.chunks_rewrapped},
-               {"namespaces_rewrapped", r.namespaces_rewrapped},
-               {"root_keys_rewrapped", r.root_keys_rewrapped}});
-    return Status::Ok();
-  }
-  std::cout << (r.resumed ? "resumed: " : "") << "rewrapped " << r.chunks_rewrapped << " of "
-            << r.chunks_scanned << " chunk keys and " << r.namespaces_rewrapped
-            << " signing keys and " << r.root_keys_rewrapped << " token root keys to "
-            << r.target_key << "\n";
-  if (!r.complete) std::cout << "stopped early; run `aifs key rewrap` again to go on\n";
-  return Status::Ok();
-}
-
-Status Info(Api& api, const Output& out) {
-  AIFS_ASSIGN_OR_RETURN(StoreDescription d, api.DescribeStore());
-  json j = {{"data_dir", d.data_dir},         {"meta_url", d.meta_url},
-            {"chunk_url", d.chunk_url},       {"kms", d.kms_kind},
-            {"kms_current_key", d.kms_current_key},
-            {"chunking", {{"min", d.chunk_min}, {"avg", d.chunk_avg}, {"max", d.chunk_max}}},
-            {"zstd_level", d.zstd_level},     {"read_only", d.read_only}};
-  if (out.json) {
-    PrintJson(j);
-  } else {
-    std::cout << "data dir:    " << d.data_dir << "\nmetadata:    " << d.meta_url
-              << "\nchunks:      " << d.chunk_url << "\nkms:         " << d.kms_kind << " ("
-              << d.kms_current_key << ")\nchunking:    min " << HumanBytes(d.chunk_min)
-              << ", avg " << HumanBytes(d.chunk_avg) << ", max " << HumanBytes(d.chunk_max)
-              << "\nzstd level:  " << d.zstd_level << "\n";
   }
   return Status::Ok();
 }

@@ -55,9 +55,6 @@ Status List(Api& api, const Output& out, const ListArgs& args);
 
 Status Remove(Api& api, const Output& out, const std::string& ns,
               const std::vector<std::string>& refs, bool force);
-// No refs: every asset of the namespace (or of all namespaces with `all_ns`).
-Status Verify(Api& api, const Output& out, const std::string& ns,
-              const std::vector<std::string>& refs, bool all_ns);
 struct LineageArgs {
   std::string ns;
   std::string ref;
@@ -66,10 +63,6 @@ struct LineageArgs {
   bool dot = false;
 };
 Status Lineage(Api& api, const Output& out, const LineageArgs& args);
-Status Gc(Api& api, const Output& out, bool dry_run);
-Status KeyRotate(Api& api, const Output& out);
-Status KeyRewrap(Api& api, const Output& out, const RewrapOptions& options);
-Status Info(Api& api, const Output& out);
 
 // Snapshots, branches, tags. `ref` is a snapshot ID, branch or tag name.
 // Showing or verifying a snapshot also checks the client's pinned key.
@@ -100,6 +93,9 @@ Status KeyPin(const Output& out, const std::string& ns, const std::string& key_h
 
 // Who the user is, for branch, tag and format logs.
 std::string Who();
+// Asset IDs or aifs:// URIs resolved against --ns (default: "default").
+Result<std::vector<AssetUri>> ResolveRefs(const std::vector<std::string>& refs,
+                                          const std::string& ns);
 // The namespace a command means when --ns is not given.
 std::string NsOrDefault(const std::string& ns);
 // --where items: k=v (equals), k^=p (prefix), k@=a,b,c (one of), k>=N and

@@ -15,6 +15,7 @@
 #include "vector_commands.h"
 #include "admin_commands.h"
 #include "token_commands.h"
+#include "store_commands.h"
 
 namespace {
 
@@ -426,6 +427,35 @@ int main(int argc, char** argv) {
     set(dry_run, [&](auto& api, auto& out) { return aifs::cli::Gc(api, out, dry_run); });
   });
 
+  // backup, restore, recover
+  std::string backup_dir;
+  auto* backup_cmd = app.add_subcommand(
+      "backup", "consistent online copy of the metadata, config and keys (not the chunks)");
+  backup_cmd->add_option("dir", backup_dir, "new directory (absolute; on the server's machine)")
+      ->required();
+  backup_cmd->callback([&] {
+    set(false, [&](auto& api, auto& out) { return aifs::cli::Backup(api, out, backup_dir); });
+  });
+  aifs::RestoreOptions restore;
+  auto* restore_cmd = app.add_subcommand(
+      "restore", "make a new store in the data directory from a backup (embedded only)");
+  restore_cmd->add_option("backup", restore.backup_dir, "directory `aifs backup` wrote")
+      ->required();
+  restore_cmd->add_option("--chunks", restore.chunks_dir,
+                          "chunk objects to restore with, e.g. OLD_DATA/chunks (hard-linked)");
+  restore_cmd->callback([&] {
+    restore.data_dir = g.data_dir;
+    offline = [&](auto& out) { return aifs::cli::Restore(out, restore); };
+  });
+  aifs::RecoverOptions recover;
+  auto* recover_cmd = app.add_subcommand(
+      "recover", "salvage damaged metadata and repair counts; never deletes data (embedded only)");
+  recover_cmd->add_flag("--dry-run", recover.dry_run, "report what would be done; change nothing");
+  recover_cmd->callback([&] {
+    recover.data_dir = g.data_dir;
+    offline = [&](auto& out) { return aifs::cli::Recover(out, recover); };
+  });
+
   // key
   auto* key_cmd = app.add_subcommand("key", "manage encryption keys");
   key_cmd->require_subcommand(1);
@@ -600,7 +630,40 @@ int main(int argc, char** argv) {
                         "vector searches per second per token (0: no limit)");
   serve_cmd->add_option("--search-burst", serve.search_limit.burst,
                         "vector searches a token may make at once");
+  // Limits (docs/security.md, "Limits"); durations in seconds on the command line.
+  double handshake_s = 10, idle_s = 300, keepalive_s = 60, put_stall_s = 120;
+  serve_cmd->add_option("--max-connections", serve.max_connections,
+                        "connections held at once; more are reset (0: half the fd limit, "
+                        "at most 4096)");
+  serve_cmd->add_option("--handshake-timeout", handshake_s,
+                        "seconds a new connection may stay silent before it is closed")
+      ->capture_default_str();
+  serve_cmd->add_option("--max-streams", serve.max_streams_per_connection,
+                        "concurrent calls per connection")
+      ->capture_default_str();
+  serve_cmd->add_option("--idle-timeout", idle_s,
+                        "seconds a connection without calls stays open (0: forever)")
+      ->capture_default_str();
+  serve_cmd->add_option("--keepalive", keepalive_s,
+                        "seconds between pings on a quiet connection (0: none)")
+      ->capture_default_str();
+  serve_cmd->add_option("--max-calls-per-token", serve.max_calls_per_token,
+                        "calls one token may run at once (0: no limit)")
+      ->capture_default_str();
+  serve_cmd->add_option("--max-puts", serve.max_puts, "puts running at once (0: no limit)")
+      ->capture_default_str();
+  serve_cmd->add_option("--max-puts-per-token", serve.max_puts_per_token,
+                        "puts one token may run at once (0: no limit)")
+      ->capture_default_str();
+  serve_cmd->add_option("--put-stall-timeout", put_stall_s,
+                        "seconds a put may send nothing before it is cancelled (0: never)")
+      ->capture_default_str();
   serve_cmd->callback([&] {
+    auto ms = [](double s) { return std::chrono::milliseconds(static_cast<int64_t>(s * 1000)); };
+    serve.handshake_timeout = ms(handshake_s);
+    serve.connection_idle = ms(idle_s);
+    serve.keepalive_time = ms(keepalive_s);
+    serve.put_stall_timeout = ms(put_stall_s);
     set(false, [&](auto& api, auto& out) -> Status {
       auto& engine = dynamic_cast<aifs::Engine&>(api);
       // A store made before tokens existed gets its first key and admin token now.
@@ -655,9 +718,11 @@ int main(int argc, char** argv) {
   }
 
   const bool remote = !g.remote.target.empty();
-  if (remote && (init_cmd->parsed() || serve_cmd->parsed()))
+  if (remote && (init_cmd->parsed() || serve_cmd->parsed() || restore_cmd->parsed() ||
+                 recover_cmd->parsed()))
     return Report(aifs::err::InvalidArgument(
-                      "LOCAL_ONLY", "init and serve work on a data directory, not with --server"),
+                      "LOCAL_ONLY",
+                      "init, serve, restore and recover work on a data directory, not with --server"),
                   g);
   if (remote && with_keys)
     return Report(aifs::err::InvalidArgument(

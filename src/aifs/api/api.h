@@ -132,12 +132,27 @@ class Api {
                                       const FormatProgress& progress) = 0;
   virtual Result<std::vector<FormatReport>> FormatHistory() = 0;
   // Probes every backend now (metadata read, chunk object write/read/delete
-  // unless read-only, KMS wrap/unwrap). OK means puts and gets can be served.
+  // unless read-only, KMS wrap/unwrap). OK means puts and gets can be served;
+  // UNAVAILABLE DEGRADED that reads work but writes fail (full disk: the
+  // message says why); any other error that reads fail too.
   virtual Status CheckHealth() = 0;
   virtual Result<StoreDescription> DescribeStore() = 0;
   // Finds (and unless dry_run deletes) chunk objects nothing references, such
   // as those left by a put that was killed.
+  // FAILED_PRECONDITION METADATA_CORRUPT (refusing to delete anything) when
+  // the metadata's history is not whole: an object that looks orphaned may
+  // belong to a lost record.
   virtual Result<GcReport> CollectGarbage(bool dry_run) = 0;
+  // Re-reads the whole metadata store (every checksummed block) and checks
+  // its history against the high-water mark. DATA_LOSS METADATA_CORRUPT
+  // saying where, when damaged.
+  virtual Result<MetadataCheck> CheckMetadata() = 0;
+  // Writes a consistent backup of the metadata, the store's configuration
+  // and (for the keyfile KMS) its keys into the new directory `dir` on the
+  // machine that holds the store, while the store stays in use. Chunk
+  // objects are not copied: restore with them (aifs restore --chunks).
+  // ALREADY_EXISTS BACKUP_EXISTS when `dir` exists.
+  virtual Result<BackupReport> Backup(const std::string& dir) = 0;
   // New KMS key version for new chunks; returns its key ID.
   virtual Result<std::string> RotateKey() = 0;
   // Re-wraps existing data keys with the current key version (see

@@ -295,6 +295,24 @@ struct GcReport {
   uint64_t reclaimed_objects = 0;
 };
 
+// CheckMetadata: the metadata store re-read and its history found whole.
+struct MetadataCheck {
+  std::string meta_url;
+  uint64_t sequence = 0;    // the store's last committed write
+  uint64_t high_water = 0;  // the highest ever recorded as committed (0: unknown)
+  uint64_t files_checked = 0;
+  uint64_t bytes_checked = 0;
+};
+
+// Backup: a consistent copy of the metadata and keys, taken online.
+struct BackupReport {
+  std::string dir;          // where it was written (on the serving machine)
+  uint64_t sequence = 0;    // metadata sequence the copy holds
+  uint64_t files = 0;
+  uint64_t bytes = 0;
+  bool keys_included = false;  // false: the KMS keeps its keys (an HSM)
+};
+
 // RewrapKeys: moves every wrapped data key onto its target KMS key version
 // (the current one, or the key a namespace's policy pins) without touching
 // the chunk data. Resumable: progress is kept in the MetaStore.

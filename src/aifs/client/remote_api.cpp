@@ -543,12 +543,21 @@ class RemoteApi final : public Api {
   }
 
   Status CheckHealth() override {
-    grpc::health::v1::HealthCheckRequest req;
-    req.set_service("readiness");
-    grpc::health::v1::HealthCheckResponse resp;
-    AIFS_RETURN_IF_ERROR(Call(*conn_->health, &grpc::health::v1::Health::Stub::Check, req, &resp));
-    if (resp.status() != grpc::health::v1::HealthCheckResponse::SERVING)
-      return err::Unavailable("NOT_SERVING", "the server reports its backends as not ready");
+    auto serving = [&](const char* service) -> Result<bool> {
+      grpc::health::v1::HealthCheckRequest req;
+      req.set_service(service);
+      grpc::health::v1::HealthCheckResponse resp;
+      AIFS_RETURN_IF_ERROR(
+          Call(*conn_->health, &grpc::health::v1::Health::Stub::Check, req, &resp));
+      return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+    };
+    AIFS_ASSIGN_OR_RETURN(bool reads, serving("readiness"));
+    if (!reads) return err::Unavailable("NOT_SERVING", "the server reports its backends as not ready");
+    AIFS_ASSIGN_OR_RETURN(bool writes, serving("writes"));
+    if (!writes)
+      return err::Unavailable("DEGRADED",
+                              "reads work, writes fail (full disk or metadata write errors; "
+                              "the server's log says which)");
     return Status::Ok();
   }
 
@@ -586,6 +595,21 @@ class RemoteApi final : public Api {
     v1::ReviewEmbeddingsResponse resp;
     AIFS_RETURN_IF_ERROR(Call(*conn_->admin, &v1::Admin::Stub::ReviewEmbeddings, req, &resp));
     return resp.reviewed();
+  }
+
+  Result<MetadataCheck> CheckMetadata() override {
+    v1::CheckMetadataResponse resp;
+    AIFS_RETURN_IF_ERROR(
+        Call(*conn_->admin, &v1::Admin::Stub::CheckMetadata, v1::Empty(), &resp));
+    return FromProto(resp);
+  }
+
+  Result<BackupReport> Backup(const std::string& dir) override {
+    v1::BackupRequest req;
+    req.set_dir(dir);
+    v1::BackupResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*conn_->admin, &v1::Admin::Stub::Backup, req, &resp));
+    return FromProto(resp);
   }
 
   Result<std::string> RotateKey() override {

@@ -80,4 +80,20 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, int mode)
   return FsyncDir(std::filesystem::path(path).parent_path().string());
 }
 
+Status CopyTree(const std::string& from, const std::string& to) {
+  AIFS_RETURN_IF_ERROR(MakeDirs(to, 0700));
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(from, ec)) {
+    const std::string target = to + "/" + e.path().filename().string();
+    if (e.is_directory()) {
+      AIFS_RETURN_IF_ERROR(CopyTree(e.path().string(), target));
+    } else if (e.is_regular_file()) {
+      AIFS_ASSIGN_OR_RETURN(std::string data, ReadFileToString(e.path().string()));
+      AIFS_RETURN_IF_ERROR(WriteFileAtomic(target, data, 0600));
+    }
+  }
+  if (ec) return err::FromErrno(ec.value(), "read directory " + from);
+  return FsyncDir(to);
+}
+
 }  // namespace aifs

@@ -16,6 +16,10 @@ Result<std::string> ReadFileToString(const std::string& path);
 Status WriteFileAtomic(const std::string& path, std::string_view data, int mode = 0644);
 
 Status FsyncDir(const std::string& dir);
+
+// Copies every regular file under `from` into `to` (created, mode 0700; files
+// 0600), each written as WriteFileAtomic does and each directory fsynced.
+Status CopyTree(const std::string& from, const std::string& to);
 Status MakeDirs(const std::string& path, int mode = 0755);
 
 // write(2) until done, retrying EINTR.

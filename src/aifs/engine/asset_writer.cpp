@@ -5,6 +5,7 @@
 #include "aifs/core/clock.h"
 #include "aifs/core/hex.h"
 #include "aifs/core/random.h"
+#include "aifs/engine/space.h"
 #include "aifs/meta/keys.h"
 #include "aifs/meta/records.h"
 #include "aifs/storage/chunk_sealer.h"
@@ -62,7 +63,10 @@ void StreamHasher::Loop() {
 
 EngineAssetWriter::EngineAssetWriter(StoreContext& ctx, PutOptions options,
                                      SealPolicy seal, StageFn stage)
-    : ctx_(ctx), seal_(std::move(seal)), stage_(std::move(stage)), validator_(NewKindValidator(options.kind)) {
+    : ctx_(ctx), seal_(std::move(seal)), stage_(std::move(stage)), validator_(NewKindValidator(
+          options.kind,
+          // Artifacts beyond 1 MiB wait for validation on the data directory's disk, not in RAM.
+          ArtifactBuffering{.spill_dir = ctx.data_dir, .max_memory = size_t{1} << 20})) {
   staged_.options = std::move(options);
   buffer_.reserve(2 * ctx_.chunker.params().max_size);
 }
@@ -148,6 +152,8 @@ void EngineAssetWriter::ProcessChunk(StagedChunk& slot, const Bytes& chunk) {
   st = SealChunk(*ctx_.kms, staged_.options.ns, slot.hash, chunk, seal_, object, slot.record);
   if (!st.ok()) return fail(st);
   slot.record.set_object(name);
+  st = CheckSpace(ctx_, SpaceUse::kGrows);
+  if (!st.ok()) return fail(st);
   ctx_.in_flight.Add(name);
   st = ctx_.chunks->Put(name, object);
   if (!st.ok()) {

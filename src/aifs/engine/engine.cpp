@@ -15,6 +15,7 @@
 #include "aifs/engine/events.h"
 #include "aifs/engine/publish.h"
 #include "aifs/engine/records_view.h"
+#include "aifs/engine/store_config.h"
 #include "aifs/engine/transaction.h"
 #include "aifs/meta/keys.h"
 #include "aifs/meta/records.h"
@@ -30,54 +31,7 @@ using store::v1::StoreConfig;
 
 namespace {
 
-// 2: record keys seal asset metadata, vectors and index files. Stores of
-// format 1 still open (their plaintext values read); a writable open marks
-// them 2, so that builds which cannot read sealed values refuse them.
-constexpr uint32_t kFormatVersion = 2;
-constexpr uint32_t kOldestFormatVersion = 1;
 constexpr const char* kDefaultNamespace = "default";
-
-std::string ConfigPath(const std::string& data_dir) { return data_dir + "/aifs.json"; }
-
-// "scheme://rel/path" -> "scheme://<data_dir>/rel/path"; absolute paths stay.
-std::string ResolveUrl(const std::string& url, const std::string& data_dir) {
-  if (url.starts_with("pkcs11:")) return url;  // its paths are absolute (RFC 7512 URI)
-  size_t sep = url.find("://");
-  if (sep == std::string::npos) return url;
-  std::string path = url.substr(sep + 3);
-  if (path.starts_with("/")) return url;
-  return url.substr(0, sep + 3) + data_dir + "/" + path;
-}
-
-Result<StoreConfig> LoadConfig(const std::string& data_dir) {
-  struct stat st;
-  if (::stat(ConfigPath(data_dir).c_str(), &st) != 0)
-    return err::FailedPrecondition("STORE_NOT_INITIALIZED",
-                                   "no AIFS store in " + data_dir + " (run `aifs init`)");
-  AIFS_ASSIGN_OR_RETURN(std::string json, ReadFileToString(ConfigPath(data_dir)));
-  StoreConfig config;
-  if (!google::protobuf::util::JsonStringToMessage(json, &config).ok())
-    return err::DataLoss("CONFIG_CORRUPT", ConfigPath(data_dir) + " is not a valid store config");
-  if (config.format_version() < kOldestFormatVersion || config.format_version() > kFormatVersion)
-    return err::FailedPrecondition("UNSUPPORTED_FORMAT",
-                                   "store format " + std::to_string(config.format_version()) +
-                                       " is not supported by this build");
-  return config;
-}
-
-// Marks a store of an older format as the current one (aifs.json, atomically).
-Status UpgradeConfig(const std::string& data_dir, StoreConfig& config) {
-  StoreConfig upgraded = config;
-  upgraded.set_format_version(kFormatVersion);
-  std::string json;
-  google::protobuf::util::JsonPrintOptions print;
-  print.add_whitespace = true;
-  print.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(upgraded, &json, print);
-  AIFS_RETURN_IF_ERROR(WriteFileAtomic(ConfigPath(data_dir), json, 0600));
-  config = upgraded;
-  return Status::Ok();
-}
 
 Status CreateNamespaceTxn(MetaStore& meta, Kms& kms, RecordKeys& record_keys,
                           const std::string& name, const Metadata& labels, NamespaceRecord& out) {
@@ -114,14 +68,14 @@ Status Engine::Init(const std::string& data_dir, const InitOptions& options) {
   if (options.zstd_level < 0 || options.zstd_level > 19)
     return err::InvalidArgument("BAD_ZSTD_LEVEL", "zstd level must be 0 (off) to 19");
   struct stat st;
-  if (::stat(ConfigPath(data_dir).c_str(), &st) == 0)
+  if (::stat(StoreConfigPath(data_dir).c_str(), &st) == 0)
     return err::AlreadyExists("STORE_ALREADY_INITIALIZED",
                               "an AIFS store already exists in " + data_dir);
   AIFS_RETURN_IF_ERROR(MakeDirs(data_dir, 0700));
   AIFS_RETURN_IF_ERROR(MakeDirs(data_dir + "/kms", 0700));
 
   StoreConfig config;
-  config.set_format_version(kFormatVersion);
+  config.set_format_version(kStoreFormatVersion);
   config.set_meta_url("rocksdb://meta");
   config.set_chunk_url("file://chunks");
   config.set_kms_url(options.kms_url.empty() ? "local://kms/master.keys" : options.kms_url);
@@ -133,40 +87,50 @@ Status Engine::Init(const std::string& data_dir, const InitOptions& options) {
 
   // Everything below is idempotent, and aifs.json is written last: an init
   // that was interrupted is simply run again.
-  AIFS_ASSIGN_OR_RETURN(auto kms, OpenKms(ResolveUrl(config.kms_url(), data_dir), true));
-  AIFS_ASSIGN_OR_RETURN(auto chunks, OpenChunkStore(ResolveUrl(config.chunk_url(), data_dir), true));
-  AIFS_ASSIGN_OR_RETURN(auto meta, OpenMetaStore(ResolveUrl(config.meta_url(), data_dir),
+  AIFS_ASSIGN_OR_RETURN(auto kms, OpenKms(ResolveStoreUrl(config.kms_url(), data_dir), true));
+  AIFS_ASSIGN_OR_RETURN(auto chunks, OpenChunkStore(ResolveStoreUrl(config.chunk_url(), data_dir), true));
+  AIFS_ASSIGN_OR_RETURN(auto meta, OpenMetaStore(ResolveStoreUrl(config.meta_url(), data_dir),
                                                  MetaOpenOptions{.create = true}));
   NamespaceRecord ns;
   RecordKeys record_keys(*meta, *kms);
   Status created = CreateNamespaceTxn(*meta, *kms, record_keys, kDefaultNamespace, {}, ns);
   if (!created.ok() && created.code() != Code::kAlreadyExists) return created;
 
-  std::string json;
-  google::protobuf::util::JsonPrintOptions print;
-  print.add_whitespace = true;
-  print.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(config, &json, print);
-  return WriteFileAtomic(ConfigPath(data_dir), json, 0600);
+  return WriteStoreConfig(data_dir, config);
 }
 
 Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   auto ctx = std::make_unique<StoreContext>();
   ctx->data_dir = options.data_dir;
-  AIFS_ASSIGN_OR_RETURN(ctx->config, LoadConfig(options.data_dir));
+  AIFS_ASSIGN_OR_RETURN(ctx->config, LoadStoreConfig(options.data_dir));
   const StoreConfig& c = ctx->config;
   ChunkerParams params{c.chunk_min(), c.chunk_avg(), c.chunk_max()};
   AIFS_RETURN_IF_ERROR(params.Validate());
   ctx->chunker = Chunker(params);
   ctx->compression.level = c.zstd_level();
-  AIFS_ASSIGN_OR_RETURN(ctx->kms, OpenKms(ResolveUrl(c.kms_url(), options.data_dir), false));
-  AIFS_ASSIGN_OR_RETURN(ctx->meta, OpenMetaStore(ResolveUrl(c.meta_url(), options.data_dir),
-                                                 MetaOpenOptions{.read_only = options.read_only}));
+  AIFS_ASSIGN_OR_RETURN(ctx->kms, OpenKms(ResolveStoreUrl(c.kms_url(), options.data_dir), false));
+  auto meta = OpenMetaStore(ResolveStoreUrl(c.meta_url(), options.data_dir),
+                            MetaOpenOptions{.read_only = options.read_only});
+  if (!meta.ok() && meta.status().reason() == "METADATA_CORRUPT")
+    return Status(meta.status().code(), meta.status().reason(),
+                  meta.status().message() +
+                      "; `aifs recover` salvages what is intact (after keeping a copy of the "
+                      "damaged metadata), or restore a backup (`aifs restore`)");
+  if (!meta.ok()) return meta.status();
+  ctx->meta = std::move(*meta);
   AIFS_ASSIGN_OR_RETURN(ctx->chunks,
-                        OpenChunkStore(ResolveUrl(c.chunk_url(), options.data_dir), false));
+                        OpenChunkStore(ResolveStoreUrl(c.chunk_url(), options.data_dir), false));
   ctx->record_keys = std::make_unique<RecordKeys>(*ctx->meta, *ctx->kms);
-  if (c.format_version() < kFormatVersion && !options.read_only)
-    AIFS_RETURN_IF_ERROR(UpgradeConfig(options.data_dir, ctx->config));
+  if (c.format_version() < kStoreFormatVersion && !options.read_only) {
+    // Format 1 (plaintext metadata and vectors) opens as it is; once this
+    // build may write sealed values, builds that cannot read them must
+    // refuse the store (UNSUPPORTED_FORMAT) rather than show it empty. Best
+    // effort: a store that cannot take the new aifs.json (a full disk) still
+    // opens for reads and deletes, and the next writable open tries again.
+    store::v1::StoreConfig upgraded = ctx->config;
+    upgraded.set_format_version(kStoreFormatVersion);
+    if (WriteStoreConfig(options.data_dir, upgraded).ok()) ctx->config = upgraded;
+  }
   size_t threads = options.threads ? options.threads : std::thread::hardware_concurrency();
   ctx->pool = std::make_unique<ThreadPool>(threads ? threads : 2);
   std::unique_ptr<Engine> engine(new Engine(std::move(ctx)));
@@ -176,10 +140,10 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
 
 Engine::~Engine() = default;
 
-Status Engine::RequireWritable() const {
+Status Engine::RequireWritable(SpaceUse use) const {
   if (ctx_->meta->read_only())
     return err::FailedPrecondition("READ_ONLY_MODE", "the store was opened read-only");
-  return Status::Ok();
+  return CheckSpace(*ctx_, use);
 }
 
 Result<NamespaceInfo> Engine::CreateNamespace(const std::string& name, const Metadata& labels) {
@@ -216,7 +180,7 @@ Result<NamespaceInfo> Engine::GetNamespace(const std::string& name) {
 
 Status Engine::DeleteNamespace(const std::string& name) {
   AIFS_RETURN_IF_ERROR(ValidateNamespaceName(name));
-  AIFS_RETURN_IF_ERROR(RequireWritable());
+  AIFS_RETURN_IF_ERROR(RequireWritable(SpaceUse::kFrees));
   return RunTransaction(*ctx_->meta, [&](MetaTxn& txn) -> Status {
     const std::string key = keys::Namespace(name);
     AIFS_ASSIGN_OR_RETURN(auto rec, LoadRecord<NamespaceRecord>(txn, key, "namespace"));
@@ -380,7 +344,7 @@ Result<AssetPage> Engine::ListAssets(const ListOptions& options) {
 
 Status Engine::DeleteAsset(const std::string& ns, const AssetId& id, bool force) {
   AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
-  AIFS_RETURN_IF_ERROR(RequireWritable());
+  AIFS_RETURN_IF_ERROR(RequireWritable(SpaceUse::kFrees));
   std::vector<std::string> reclaim;
   AIFS_RETURN_IF_ERROR(RunTransaction(*ctx_->meta, [&](MetaTxn& txn) -> Status {
     reclaim.clear();
@@ -560,7 +524,7 @@ Result<SnapshotProof> Engine::ProveAsset(const std::string& ns, const std::strin
   return snapshots_.Prove(ns, ref, id);
 }
 Result<PruneReport> Engine::PruneSnapshots(const std::string& ns, const PruneOptions& options) {
-  if (!options.dry_run) AIFS_RETURN_IF_ERROR(RequireWritable());
+  if (!options.dry_run) AIFS_RETURN_IF_ERROR(RequireWritable(SpaceUse::kFrees));
   return snapshots_.Prune(ns, options);
 }
 Result<SnapshotDiff> Engine::DiffSnapshots(const std::string& ns, const std::string& a,
@@ -580,7 +544,7 @@ Result<BranchInfo> Engine::MoveBranch(const std::string& ns, const std::string& 
 }
 Status Engine::DeleteBranch(const std::string& ns, const std::string& name,
                             const std::string& who) {
-  AIFS_RETURN_IF_ERROR(RequireWritable());
+  AIFS_RETURN_IF_ERROR(RequireWritable(SpaceUse::kFrees));
   return snapshots_.DeleteBranch(ns, name, who);
 }
 Result<std::vector<BranchInfo>> Engine::ListBranches(const std::string& ns) {
@@ -596,7 +560,7 @@ Result<TagInfo> Engine::CreateTag(const std::string& ns, const std::string& name
   return snapshots_.CreateTag(ns, name, ref, who);
 }
 Status Engine::DeleteTag(const std::string& ns, const std::string& name, const std::string& who) {
-  AIFS_RETURN_IF_ERROR(RequireWritable());
+  AIFS_RETURN_IF_ERROR(RequireWritable(SpaceUse::kFrees));
   return snapshots_.DeleteTag(ns, name, who);
 }
 Result<std::vector<TagInfo>> Engine::ListTags(const std::string& ns) {
@@ -613,7 +577,19 @@ Status Engine::CheckHealth() {
   AIFS_ASSIGN_OR_RETURN(AesKey unwrapped, ctx_->kms->Unwrap(wrapped.key_id, wrapped.blob, context));
   if (unwrapped != probe_key)
     return err::Internal("HEALTH_KMS_MISMATCH", "health: KMS unwrap returned a different key");
-  if (ctx_->meta->read_only()) return Status::Ok();
+  Status writes = ctx_->meta->read_only()
+                     ? CheckSpace(*ctx_, SpaceUse::kGrows).WithContext("health")
+                     : ProbeWrites();
+  // Space and read-only disks stop writes only; any other failure (a chunk
+  // store gone, I/O errors) may stop reads too.
+  if (writes.ok() || (writes.reason() != "STORAGE_FULL" && writes.reason() != "STORAGE_READ_ONLY"))
+    return writes;
+  return err::Unavailable("DEGRADED", "reads work, writes fail: " + writes.ToString());
+}
+
+Status Engine::ProbeWrites() {
+  AIFS_RETURN_IF_ERROR(ctx_->meta->CheckWritable().WithContext("health: metadata store"));
+  AIFS_RETURN_IF_ERROR(CheckSpace(*ctx_, SpaceUse::kGrows).WithContext("health"));
   std::array<uint8_t, 16> name_bytes;
   AIFS_RETURN_IF_ERROR(SecureRandom(name_bytes));
   const std::string name = HexEncode(name_bytes);
@@ -646,7 +622,13 @@ Result<StoreDescription> Engine::DescribeStore() {
 }
 
 Result<GcReport> Engine::CollectGarbage(bool dry_run) {
-  if (!dry_run) AIFS_RETURN_IF_ERROR(RequireWritable());
+  if (!dry_run) AIFS_RETURN_IF_ERROR(RequireWritable(SpaceUse::kNone));
+  // Never delete on a history that lost records: what looks orphaned may be
+  // the data of a committed asset whose record is missing.
+  if (auto history = ctx_->meta->CheckIntegrity(/*read_all=*/false);
+      !history.ok() && history.status().code() != Code::kUnimplemented)
+    return err::FailedPrecondition("METADATA_CORRUPT",
+                                   "gc refuses to delete anything: " + history.status().message());
   GcReport report;
   report.dry_run = dry_run;
   // Order matters: list objects, then note in-flight puts, then read the
@@ -678,6 +660,12 @@ Result<GcReport> Engine::CollectGarbage(bool dry_run) {
     if (!dry_run && ctx_->chunks->Delete(name).ok()) ++report.reclaimed_objects;
   }
   return report;
+}
+
+Result<MetadataCheck> Engine::CheckMetadata() {
+  AIFS_ASSIGN_OR_RETURN(MetaIntegrity m, ctx_->meta->CheckIntegrity(/*read_all=*/true));
+  return MetadataCheck{ctx_->meta->Url(), m.sequence, m.high_water, m.files_checked,
+                       m.bytes_checked};
 }
 
 Status Engine::SubscribeEvents(const EventQuery& query, const EventSink& sink) {

@@ -7,6 +7,7 @@
 //   meta/             RocksDB metadata store
 //   chunks/           sealed chunk objects
 //   kms/master.keys   local KMS key versions (mode 0600)
+//   meta.hwm          the metadata's high-water mark (docs/durability.md)
 // Relative paths in the backend URLs are resolved against the data directory.
 #pragma once
 
@@ -18,6 +19,7 @@
 #include "aifs/auth/token_revocations.h"
 #include "aifs/auth/token_verifier.h"
 #include "aifs/engine/snapshots.h"
+#include "aifs/engine/space.h"
 #include "aifs/engine/store_context.h"
 #include "aifs/engine/vectors.h"
 #include "aifs/storage/chunk_sealer.h"
@@ -108,6 +110,8 @@ class Engine : public Api {
   Result<uint64_t> ReviewEmbeddings(const EmbeddingReview& review) override;
   Result<StoreDescription> DescribeStore() override;
   Result<GcReport> CollectGarbage(bool dry_run) override;
+  Result<MetadataCheck> CheckMetadata() override;
+  Result<BackupReport> Backup(const std::string& dir) override;
   Result<std::string> RotateKey() override;
 
   Result<RewrapReport> RewrapKeys(const RewrapOptions& options,
@@ -133,7 +137,12 @@ class Engine : public Api {
         snapshots_(*ctx_),
         vectors_(*ctx_) {}
   Result<store::v1::AssetRecord> LoadAsset(const std::string& ns, const AssetId& id);
-  Status RequireWritable() const;
+  // READ_ONLY_MODE on a read-only store; STORAGE_FULL when `use` would eat
+  // into the free-space reserve (engine/space.h).
+  Status RequireWritable(SpaceUse use = SpaceUse::kGrows) const;
+  // CheckHealth's write half: metadata writable, space above the reserve,
+  // a chunk object written, read back and removed.
+  Status ProbeWrites();
   // Checks a put's options; returns the compression its namespace asks for.
   Result<SealPolicy> ValidatePut(const PutOptions& options);
   // The live record, or the tombstone of a force-deleted asset.

@@ -1,5 +1,7 @@
 #include "aifs/kinds/artifact.h"
 
+#include "aifs/core/spill_buffer.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -1096,29 +1098,31 @@ Status ExtractArtifact(ByteSpan zip, const std::string& target_dir) {
 namespace {
 class ArtifactValidator : public KindValidator {
  public:
-  explicit ArtifactValidator(uint64_t max_bytes) : max_bytes_(max_bytes) {}
+  ArtifactValidator(uint64_t max_bytes, const ArtifactBuffering& buffering)
+      : max_bytes_(max_bytes), buf_(buffering.spill_dir, buffering.max_memory) {}
   Status Update(ByteSpan data) override {
     if (data.size() > max_bytes_ - buf_.size()) {
       return err::ResourceExhausted("ARTIFACT_TOO_LARGE",
                                     "artifact exceeds the limit of " + std::to_string(max_bytes_) + " bytes");
     }
-    buf_.insert(buf_.end(), data.begin(), data.end());
-    return Status::Ok();
+    return buf_.Append(data);
   }
   Status Finish() override {
-    Status st = ValidateArtifact(buf_).status();
-    Bytes().swap(buf_);
+    auto view = buf_.View();
+    Status st = view.ok() ? ValidateArtifact(*view).status() : view.status();
+    buf_.Release();
     return st;
   }
 
  private:
   uint64_t max_bytes_;
-  Bytes buf_;
+  SpillBuffer buf_;
 };
 }  // namespace
 
-std::unique_ptr<KindValidator> NewArtifactValidator(uint64_t max_bytes) {
-  return std::make_unique<ArtifactValidator>(max_bytes);
+std::unique_ptr<KindValidator> NewArtifactValidator(uint64_t max_bytes,
+                                                    const ArtifactBuffering& buffering) {
+  return std::make_unique<ArtifactValidator>(max_bytes, buffering);
 }
 
 }  // namespace aifs

@@ -102,6 +102,10 @@ Result<ArtifactManifest> ReadManifest(ByteSpan zip);
 // KindValidator for AssetKind::kArtifact: buffers up to max_bytes
 // (RESOURCE_EXHAUSTED ARTIFACT_TOO_LARGE beyond; a ZIP's central directory is
 // at its end) and runs ValidateArtifact with default limits on Finish().
-std::unique_ptr<KindValidator> NewArtifactValidator(uint64_t max_bytes);
+// At most buffering.max_memory bytes stay in RAM; the rest goes to an unnamed
+// temporary file (core/spill_buffer.h), so in-flight artifact puts cost the
+// server disk, not memory. Errors of that file (STORAGE_FULL, ...) fail Update.
+std::unique_ptr<KindValidator> NewArtifactValidator(uint64_t max_bytes,
+                                                    const ArtifactBuffering& buffering = {});
 
 }  // namespace aifs

@@ -10,12 +10,12 @@ namespace aifs {
 // size is bounded; tensors stream and embeddings are small by construction.
 inline constexpr uint64_t kMaxArtifactBytes = uint64_t{4} << 30;
 
-std::unique_ptr<KindValidator> NewKindValidator(AssetKind kind) {
+std::unique_ptr<KindValidator> NewKindValidator(AssetKind kind, const ArtifactBuffering& buffering) {
   switch (kind) {
     case AssetKind::kBlob: return nullptr;
     case AssetKind::kTensor: return NewTensorValidator();
     case AssetKind::kEmbed: return NewEmbedValidator();
-    case AssetKind::kArtifact: return NewArtifactValidator(kMaxArtifactBytes);
+    case AssetKind::kArtifact: return NewArtifactValidator(kMaxArtifactBytes, buffering);
   }
   return nullptr;
 }

@@ -7,10 +7,11 @@
 // TENSOR_SHAPE_OVERFLOW, EMBED_NAN, ARTIFACT_PATH_TRAVERSAL). Validators bound
 // the memory they use; a kind that needs the whole encoding (a ZIP's central
 // directory sits at its end) buffers it up to a documented limit and fails
-// with RESOURCE_EXHAUSTED beyond it.
+// with RESOURCE_EXHAUSTED beyond it, keeping only a bounded part in RAM.
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "aifs/api/types.h"
 
@@ -32,7 +33,14 @@ class KindValidator {
   virtual std::optional<IndexableVector> Indexable() const { return std::nullopt; }
 };
 
+// How a validator that must see a whole encoding buffers it (artifacts).
+struct ArtifactBuffering {
+  std::string spill_dir;           // empty: $TMPDIR, else /tmp
+  size_t max_memory = size_t{1} << 20;  // bytes kept in RAM per put; the rest spills to disk
+};
+
 // nullptr for blobs, which are any bytes.
-std::unique_ptr<KindValidator> NewKindValidator(AssetKind kind);
+std::unique_ptr<KindValidator> NewKindValidator(AssetKind kind,
+                                                const ArtifactBuffering& buffering = {});
 
 }  // namespace aifs

@@ -15,6 +15,14 @@ Result<std::unique_ptr<MetaStore>> OpenMetaStore(const std::string& url,
   return err::InvalidArgument("UNSUPPORTED_META_STORE", "no metadata backend for '" + url + "'");
 }
 
+Result<MetaIntegrity> MetaStore::CheckIntegrity(bool) {
+  return err::Unimplemented("NOT_SUPPORTED", Url() + " cannot check its own integrity");
+}
+
+Result<uint64_t> MetaStore::Checkpoint(const std::string&) {
+  return err::Unimplemented("NOT_SUPPORTED", Url() + " cannot write a checkpoint");
+}
+
 Status MetaTxn::Commit() {
   if (log_entries_.empty()) return CommitWrites();
   const uint64_t first = log_.Reserve(log_entries_.size());

@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 
+#include "aifs/core/disk_space.h"
 #include "aifs/core/status.h"
 #include "aifs/meta/log_sequencer.h"
 
@@ -46,6 +47,14 @@ class MetaTxn {
 };
 
 using ScanFn = std::function<bool(std::string_view key, std::string_view value)>;
+
+// What MetaStore::CheckIntegrity found on a store whose history is whole.
+struct MetaIntegrity {
+  uint64_t sequence = 0;    // the backend's number of its last committed write
+  uint64_t high_water = 0;  // the highest such number ever recorded as committed
+  uint64_t files_checked = 0;
+  uint64_t bytes_checked = 0;
+};
 
 // Writes outside any transaction, for content-addressed records (whoever
 // writes a key writes the same value, so there is nothing to conflict on):
@@ -90,6 +99,28 @@ class MetaStore {
   virtual Result<std::optional<std::string>> LastKey(std::string_view begin,
                                                      std::string_view end) = 0;
 
+  // Checks that no committed history is missing and, with `read_all`,
+  // re-reads every stored byte that carries a checksum. DATA_LOSS
+  // METADATA_CORRUPT (saying where) when something is damaged or missing.
+  // Default: UNIMPLEMENTED.
+  virtual Result<MetaIntegrity> CheckIntegrity(bool read_all);
+  // Writes a consistent copy of the whole store, as of one moment, into the
+  // new directory `dir` while the store stays in use; returns the copy's
+  // sequence (see MetaIntegrity). ALREADY_EXISTS when `dir` exists.
+  // Default: UNIMPLEMENTED.
+  virtual Result<uint64_t> Checkpoint(const std::string& dir);
+  // OK when writes can go on now (after a failed write, once its cause is
+  // gone); otherwise the error the next write would get.
+  virtual Status CheckWritable() { return Status::Ok(); }
+  // Gives up space the backend holds back for a full disk (a ballast file),
+  // so deletes can go on; true when it freed some.
+  virtual bool ReleaseSpareSpace() { return false; }
+  // Room left for the store's own files, when the backend can tell.
+  virtual std::optional<DiskSpace> Space() const { return std::nullopt; }
+  // What the backend dropped or skipped while opening in salvage mode
+  // (MetaOpenOptions::salvage), one line each; empty otherwise.
+  virtual std::vector<std::string> SalvageNotes() const { return {}; }
+
   // The log: visits entries with sequence numbers in (after, watermark], in
   // order, until fn returns false, and returns the number it has read up to.
   // No entry ever appears below that number later (the log may have gaps),
@@ -111,6 +142,10 @@ class MetaStore {
 struct MetaOpenOptions {
   bool create = false;
   bool read_only = false;  // shares the store with a running writer
+  // For `aifs recover` only: open a store whose history is damaged, keeping
+  // every intact committed write (skipping damaged ones) instead of refusing.
+  // The result may break the engine's invariants until the engine repairs it.
+  bool salvage = false;
 };
 
 // rocksdb:///abs/path

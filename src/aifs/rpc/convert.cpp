@@ -642,6 +642,31 @@ GcReport FromProto(const v1::CollectGarbageResponse& in) {
                   in.reclaimed_objects()};
 }
 
+void ToProto(const MetadataCheck& in, v1::CheckMetadataResponse* out) {
+  out->set_meta_url(in.meta_url);
+  out->set_sequence(in.sequence);
+  out->set_high_water(in.high_water);
+  out->set_files_checked(in.files_checked);
+  out->set_bytes_checked(in.bytes_checked);
+}
+
+MetadataCheck FromProto(const v1::CheckMetadataResponse& in) {
+  return MetadataCheck{in.meta_url(), in.sequence(), in.high_water(), in.files_checked(),
+                       in.bytes_checked()};
+}
+
+void ToProto(const BackupReport& in, v1::BackupResponse* out) {
+  out->set_dir(in.dir);
+  out->set_sequence(in.sequence);
+  out->set_files(in.files);
+  out->set_bytes(in.bytes);
+  out->set_keys_included(in.keys_included);
+}
+
+BackupReport FromProto(const v1::BackupResponse& in) {
+  return BackupReport{in.dir(), in.sequence(), in.files(), in.bytes(), in.keys_included()};
+}
+
 void ToProto(const RewrapReport& in, v1::RewrapKeysResponse* out) {
   out->set_target_key(in.target_key);
   out->set_resumed(in.resumed);

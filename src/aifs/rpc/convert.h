@@ -75,6 +75,10 @@ Result<EmbeddingReview> FromProto(const v1::ReviewEmbeddingsRequest& in);
 
 void ToProto(const GcReport& in, v1::CollectGarbageResponse* out);
 GcReport FromProto(const v1::CollectGarbageResponse& in);
+void ToProto(const MetadataCheck& in, v1::CheckMetadataResponse* out);
+MetadataCheck FromProto(const v1::CheckMetadataResponse& in);
+void ToProto(const BackupReport& in, v1::BackupResponse* out);
+BackupReport FromProto(const v1::BackupResponse& in);
 void ToProto(const RewrapReport& in, v1::RewrapKeysResponse* out);
 RewrapReport FromProto(const v1::RewrapKeysResponse& in);
 void ToProto(const TokenKeyring& in, v1::ListTokenKeysResponse* out);

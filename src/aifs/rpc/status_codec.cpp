@@ -29,6 +29,27 @@ grpc::Status WithRetryInfo(const grpc::Status& status, std::chrono::milliseconds
   return grpc::Status(status.error_code(), status.error_message(), details.SerializeAsString());
 }
 
+std::string CancelMessage(std::string_view reason, std::string_view message) {
+  return "aifs:" + std::string(reason) + ": " + std::string(message);
+}
+
+namespace {
+// "aifs:<REASON>: <message>" from CancelMessage, else false.
+bool ParseCancelMessage(const std::string& text, std::string& reason, std::string& message) {
+  constexpr std::string_view kPrefix = "aifs:";
+  if (text.compare(0, kPrefix.size(), kPrefix) != 0) return false;
+  const size_t end = text.find(": ", kPrefix.size());
+  if (end == std::string::npos || end == kPrefix.size()) return false;
+  for (size_t i = kPrefix.size(); i < end; ++i) {
+    const char c = text[i];
+    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  }
+  reason = text.substr(kPrefix.size(), end - kPrefix.size());
+  message = text.substr(end + 2);
+  return true;
+}
+}  // namespace
+
 Status FromGrpc(const grpc::Status& status, Metadata* info) {
   if (status.ok()) return Status::Ok();
   const Code code = static_cast<Code>(status.error_code());
@@ -42,6 +63,9 @@ Status FromGrpc(const grpc::Status& status, Metadata* info) {
       return Status(code, error.reason(), status.error_message());
     }
   }
+  std::string reason, message;
+  if (ParseCancelMessage(status.error_message(), reason, message))
+    return Status(code, reason, message);
   return Status(code, std::string(CodeName(code)), status.error_message());
 }
 

@@ -18,6 +18,11 @@ grpc::Status ToGrpc(const Status& status, const Metadata& info = {});
 // `status` (from ToGrpc) with a google.rpc.RetryInfo detail: when to retry.
 grpc::Status WithRetryInfo(const grpc::Status& status, std::chrono::milliseconds delay);
 
+// The message a server-side cancellation carries when it cannot send details
+// (a call cancelled from outside its handler, e.g. a stalled put): the code
+// still travels, and FromGrpc recovers the reason from "aifs:<REASON>: <msg>".
+std::string CancelMessage(std::string_view reason, std::string_view message);
+
 // `info`, when given, receives the ErrorInfo metadata. Errors that did not
 // come from an AIFS server (transport failures) get the code's name as their
 // reason, e.g. UNAVAILABLE/UNAVAILABLE.

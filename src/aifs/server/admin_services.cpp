@@ -54,7 +54,7 @@ class AdminService final : public v1::Admin::Service {
                       grpc::ServerWriter<v1::FormatProgress>* writer) override {
     return Guard(ctx_, sctx, "/aifs.v1.Admin/Format", *req, [&]() -> Status {
       v1::FormatProgress msg;
-      const std::string who = req->who().empty() ? sctx->peer() : req->who();
+      const std::string who = req->who().empty() ? PeerOf(ctx_, *sctx) : req->who();
       AIFS_ASSIGN_OR_RETURN(FormatReport r,
                             api_.Format({.dry_run = req->dry_run(), .who = who,
                                          .rebuild_index = req->rebuild_index()},
@@ -111,6 +111,24 @@ class AdminService final : public v1::Admin::Service {
     return Guard(ctx_, sctx, "/aifs.v1.Admin/RotateKey", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(std::string id, api_.RotateKey());
       resp->set_key_id(id);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status CheckMetadata(ServerContext* sctx, const v1::Empty* req,
+                             v1::CheckMetadataResponse* resp) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/CheckMetadata", *req, [&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(MetadataCheck r, api_.CheckMetadata());
+      rpc::ToProto(r, resp);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status Backup(ServerContext* sctx, const v1::BackupRequest* req,
+                      v1::BackupResponse* resp) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/Backup", *req, [&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(BackupReport r, api_.Backup(req->dir()));
+      rpc::ToProto(r, resp);
       return Status::Ok();
     });
   }

@@ -16,8 +16,8 @@ using rpc::FromProto;
 using rpc::ToProto;
 
 // Who is recorded in branch and tag logs: what the caller says, else its address.
-std::string Who(ServerContext* ctx, const std::string& claimed) {
-  return claimed.empty() ? ctx->peer() : claimed;
+std::string Who(const ServiceContext& ctx, ServerContext* sctx, const std::string& claimed) {
+  return claimed.empty() ? PeerOf(ctx, *sctx) : claimed;
 }
 
 class AifsService final : public v1::Aifs::Service {
@@ -49,10 +49,38 @@ class AifsService final : public v1::Aifs::Service {
   grpc::Status PutAsset(ServerContext* sctx, grpc::ServerReader<v1::PutAssetRequest>* reader,
                         v1::PutAssetResponse* resp) override {
     return RunRpc([&]() -> Status {
+      // Watched from the start: a stream that never sends its header stalls too.
+      PutWatchdog::Watch watch;
+      if (ctx_.put_watchdog) watch = ctx_.put_watchdog->Track(sctx);
+      auto ended = [&]() -> Status {
+        if (watch.stalled())
+          return Status(Code::kDeadlineExceeded, "PUT_STALLED",
+                        "the client stopped sending; nothing was committed");
+        if (sctx->IsCancelled())
+          return err::Cancelled("PUT_CANCELLED", "the client went away mid-put");
+        return err::InvalidArgument("PUT_TRUNCATED",
+                                    "the put stream ended without a finish message; nothing "
+                                    "was committed");
+      };
       v1::PutAssetRequest msg;
-      if (!reader->Read(&msg)) return err::InvalidArgument("PUT_HEADER_MISSING", "empty put stream");
+      if (!reader->Read(&msg)) {
+        if (watch.stalled() || sctx->IsCancelled()) return ended();
+        return err::InvalidArgument("PUT_HEADER_MISSING", "empty put stream");
+      }
+      watch.Touch();
       // The namespace is in the first message: check before anything else.
-      AIFS_RETURN_IF_ERROR(ctx_.authz->Authorize(*sctx, "/aifs.v1.Aifs/PutAsset", msg).status());
+      AIFS_ASSIGN_OR_RETURN(auth::VerifiedToken who,
+                            ctx_.authz->Authorize(*sctx, "/aifs.v1.Aifs/PutAsset", msg));
+      // Admitted only once authorized: strangers cannot use up the slots.
+      std::optional<CallLimiter::Slot> call_slot, put_slot;
+      if (ctx_.calls) {
+        AIFS_ASSIGN_OR_RETURN(auto slot, ctx_.calls->Acquire(TokenKey(who)));
+        call_slot.emplace(std::move(slot));
+      }
+      if (ctx_.puts) {
+        AIFS_ASSIGN_OR_RETURN(auto slot, ctx_.puts->Acquire(TokenKey(who)));
+        put_slot.emplace(std::move(slot));
+      }
       if (!msg.has_header())
         return err::InvalidArgument("PUT_HEADER_MISSING",
                                     "a put stream starts with a header message");
@@ -67,13 +95,8 @@ class AifsService final : public v1::Aifs::Service {
       // Destroying the writer on any early return aborts the put.
       Bytes scratch;
       while (true) {
-        if (!reader->Read(&msg)) {
-          if (sctx->IsCancelled())
-            return err::Cancelled("PUT_CANCELLED", "the client went away mid-put");
-          return err::InvalidArgument("PUT_TRUNCATED",
-                                      "the put stream ended without a finish message; nothing "
-                                      "was committed");
-        }
+        if (!reader->Read(&msg)) return ended();
+        watch.Touch();
         if (msg.has_finish()) break;
         if (!msg.has_data())
           return err::InvalidArgument("PUT_UNEXPECTED_MESSAGE",
@@ -279,7 +302,7 @@ class AifsService final : public v1::Aifs::Service {
                             v1::Branch* resp) override {
     return Guard(ctx_, sctx, "/aifs.v1.Aifs/CreateBranch", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(BranchInfo b, api_.CreateBranch(req->ns(), req->name(), req->ref(),
-                                                            Who(sctx, req->who())));
+                                                            Who(ctx_, sctx, req->who())));
       ToProto(b, resp);
       return Status::Ok();
     });
@@ -290,7 +313,7 @@ class AifsService final : public v1::Aifs::Service {
     return Guard(ctx_, sctx, "/aifs.v1.Aifs/MoveBranch", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(SnapshotId expected, rpc::ParseSnapshotId(req->expected()));
       AIFS_ASSIGN_OR_RETURN(BranchInfo b, api_.MoveBranch(req->ns(), req->name(), expected,
-                                                          req->ref(), Who(sctx, req->who())));
+                                                          req->ref(), Who(ctx_, sctx, req->who())));
       ToProto(b, resp);
       return Status::Ok();
     });
@@ -298,7 +321,7 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status DeleteBranch(ServerContext* sctx, const v1::DeleteRefRequest* req,
                             v1::Empty*) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/DeleteBranch", *req, [&] { return api_.DeleteBranch(req->ns(), req->name(), Who(sctx, req->who())); });
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/DeleteBranch", *req, [&] { return api_.DeleteBranch(req->ns(), req->name(), Who(ctx_, sctx, req->who())); });
   }
 
   grpc::Status ListBranches(ServerContext* sctx, const v1::ListRefsRequest* req,
@@ -323,7 +346,7 @@ class AifsService final : public v1::Aifs::Service {
                          v1::Tag* resp) override {
     return Guard(ctx_, sctx, "/aifs.v1.Aifs/CreateTag", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(TagInfo t, api_.CreateTag(req->ns(), req->name(), req->ref(),
-                                                      Who(sctx, req->who())));
+                                                      Who(ctx_, sctx, req->who())));
       ToProto(t, resp);
       return Status::Ok();
     });
@@ -331,7 +354,7 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status DeleteTag(ServerContext* sctx, const v1::DeleteRefRequest* req,
                          v1::Empty*) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/DeleteTag", *req, [&] { return api_.DeleteTag(req->ns(), req->name(), Who(sctx, req->who())); });
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/DeleteTag", *req, [&] { return api_.DeleteTag(req->ns(), req->name(), Who(ctx_, sctx, req->who())); });
   }
 
   grpc::Status ListTags(ServerContext* sctx, const v1::ListRefsRequest* req,

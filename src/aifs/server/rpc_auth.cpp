@@ -88,6 +88,8 @@ const std::vector<RpcRule>& RpcRules() {
       {"/aifs.v1.Admin/ReviewEmbeddings", kOpAdmin, Scope::kNamespace, "ns", "", ""},
       {"/aifs.v1.Admin/CollectGarbage", kOpAdmin, Scope::kStore, "", "", ""},
       {"/aifs.v1.Admin/RotateKey", kOpAdmin, Scope::kStore, "", "", ""},
+      {"/aifs.v1.Admin/CheckMetadata", kOpAdmin, Scope::kStore, "", "", ""},
+      {"/aifs.v1.Admin/Backup", kOpAdmin, Scope::kStore, "", "", ""},
       {"/aifs.v1.Admin/RewrapKeys", kOpAdmin, Scope::kStore, "", "", ""},
       {"/aifs.v1.Admin/Format", kOpAdmin, Scope::kStore, "", "", ""},
       {"/aifs.v1.Admin/FormatHistory", kOpAdmin, Scope::kStore, "", "", ""},

@@ -2,11 +2,24 @@
 //
 // Services: aifs.v1.Aifs, Admin, Introspect, Metrics, and the standard
 // grpc.health.v1.Health whose statuses follow a periodic probe of the
-// backends: "" and "readiness" are SERVING only while Api::CheckHealth
-// passes; "liveness" is SERVING while the server runs.
+// backends: "" and "writes" are SERVING only while Api::CheckHealth passes;
+// "readiness" while reads work (also when CheckHealth says DEGRADED: writes
+// fail, as on a full disk); "liveness" while the server runs.
+//
+// The server defends itself (docs/security.md, "Limits"): it raises the soft
+// file-descriptor limit to the hard one at start; plaintext connections come
+// through its own accept loop (acceptor.h), which caps the connections held,
+// closes those that never speak and keeps accepting after EMFILE; every
+// connection has a stream cap, an idle timeout and keep-alive pings; calls
+// and puts are capped per token and puts in total (RESOURCE_EXHAUSTED
+// TOO_MANY_CALLS / TOO_MANY_PUTS); a put that stops sending is cancelled
+// (DEADLINE_EXCEEDED PUT_STALLED). With TLS gRPC 1.51 keeps its own listener,
+// which stops for good on EMFILE: the server probes it and, when it stays
+// dead, calls on_listener_dead so the process can exit and be restarted.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -30,7 +43,36 @@ struct ServerOptions {
   auth::TokenVerifier* tokens = nullptr;
   // VectorSearch per token (docs/vector-search.md); per_second 0: no limit.
   RateLimit search_limit{.per_second = 200, .burst = 400};
+
+  // Limits (docs/security.md, "Limits"). 0 means unlimited unless noted.
+  // Connections held at once; 0: derived from the file-descriptor limit
+  // (half of it, at most 4096).
+  size_t max_connections = 0;
+  // A connection that sends nothing (no HTTP/2 preface, no TLS hello) for
+  // this long is closed.
+  std::chrono::milliseconds handshake_timeout{10000};
+  uint32_t max_streams_per_connection = 100;
+  // A connection without calls for this long is closed (GOAWAY).
+  std::chrono::milliseconds connection_idle{300000};
+  // Pings on quiet connections; a peer that does not answer in
+  // keepalive_timeout is dropped.
+  std::chrono::milliseconds keepalive_time{60000};
+  std::chrono::milliseconds keepalive_timeout{20000};
+  size_t max_calls_per_token = 256;  // TOO_MANY_CALLS
+  size_t max_puts = 64;              // TOO_MANY_PUTS
+  size_t max_puts_per_token = 16;    // TOO_MANY_PUTS
+  // A put that receives nothing for this long is cancelled (PUT_STALLED).
+  std::chrono::milliseconds put_stall_timeout{120000};
+  // TLS only: called once when the listener stopped accepting and did not
+  // come back (see above). Default: nothing.
+  std::function<void()> on_listener_dead;
+  // Warnings (flood shedding, EMFILE, a dead listener); default: stderr.
+  std::function<void(const std::string&)> log;
 };
+
+// Raises this process's soft RLIMIT_NOFILE to its hard limit and returns the
+// soft limit in force afterwards.
+uint64_t RaiseFdLimit();
 
 class Server {
  public:

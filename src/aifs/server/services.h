@@ -3,12 +3,17 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <optional>
+#include <string>
 #include <type_traits>
 
 #include "aifs/api/api.h"
 #include "aifs/rpc/status_codec.h"
+#include "aifs/server/call_limiter.h"
 #include "aifs/server/metrics.h"
+#include "aifs/server/put_watchdog.h"
 #include "aifs/server/rate_limiter.h"
 #include "aifs/server/rpc_auth.h"
 #include "aifs/server/transaction_registry.h"
@@ -29,7 +34,28 @@ struct ServiceContext {
   const RpcAuthorizer* authz = nullptr;
   // VectorSearch calls per token (docs/vector-search.md, "Rate limits").
   RateLimiter* search_limiter = nullptr;
+  // Calls running at once per token (every guarded call and every put).
+  CallLimiter* calls = nullptr;
+  // Puts running at once, in total and per token (TOO_MANY_PUTS).
+  CallLimiter* puts = nullptr;
+  // Cancels puts that stop sending (PUT_STALLED).
+  PutWatchdog* put_watchdog = nullptr;
+  // "fd:N" (a connection the server accepted itself) -> the client's address.
+  std::function<std::string(const std::string&)> peer_name;
 };
+
+// The caller's address for logs: the peer gRPC reports, resolved through
+// ctx.peer_name when the server accepted the connection itself.
+inline std::string PeerOf(const ServiceContext& ctx, const grpc::ServerContext& sctx) {
+  std::string peer = sctx.peer();
+  return ctx.peer_name ? ctx.peer_name(peer) : peer;
+}
+
+// The key calls are counted and limited under: one per token (attenuated
+// copies share it).
+inline std::string TokenKey(const auth::VerifiedToken& who) {
+  return who.id.key_id + ":" + who.id.token_id;
+}
 
 // Runs an RPC body after the caller's token passed the rule of `method`
 // (full name, e.g. "/aifs.v1.Aifs/GetAsset") for `request`. Every handler
@@ -45,6 +71,12 @@ grpc::Status Guard(const ServiceContext& ctx, const grpc::ServerContext* sctx,
                 : Result<auth::VerifiedToken>(
                       err::Internal("NO_AUTHORIZER", "the server has no token verifier"));
   if (!who.ok()) return rpc::ToGrpc(who.status());
+  std::optional<CallLimiter::Slot> slot;
+  if (ctx.calls) {
+    auto acquired = ctx.calls->Acquire(TokenKey(*who));
+    if (!acquired.ok()) return rpc::ToGrpc(acquired.status());
+    slot.emplace(std::move(*acquired));
+  }
   if constexpr (std::is_invocable_v<Body, const auth::VerifiedToken&>)
     return rpc::RunRpc([&] { return body(*who); });
   else

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "aifs/core/bytes.h"
+#include "aifs/core/disk_space.h"
 #include "aifs/core/status.h"
 
 namespace aifs {
@@ -30,6 +31,8 @@ class ChunkStore {
   virtual Status Sync() = 0;
   // Calls fn(name, size) for every object; stops early when fn returns false.
   virtual Status List(const std::function<bool(const std::string&, uint64_t)>& fn) = 0;
+  // Room left for objects, when the backend can tell.
+  virtual std::optional<DiskSpace> Space() const { return std::nullopt; }
 };
 
 // Opens a chunk store by URL, e.g. file:///var/lib/aifs/chunks.

@@ -24,6 +24,7 @@ class FileChunkStore : public ChunkStore {
   ~FileChunkStore() override;
 
   std::string Url() const override { return "file://" + root_; }
+  std::optional<DiskSpace> Space() const override { return DiskSpaceOf(root_); }
   Status Put(const std::string& name, ByteSpan data) override;
   Status Get(const std::string& name, Bytes& out) override;
   Status Delete(const std::string& name) override;

@@ -1,15 +1,31 @@
 #include "aifs/meta/rocksdb/rocksdb_meta_store.h"
 
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
 #include <rocksdb/options.h>
 #include <rocksdb/perf_level.h>
-#include <rocksdb/write_batch.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/utilities/optimistic_transaction_db.h>
 #include <rocksdb/utilities/transaction.h>
+#include <rocksdb/write_batch.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdarg>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <limits>
+#include <sstream>
+
+#include "aifs/core/file_util.h"
 
 namespace aifs {
 
 namespace {
+
+using ReadLock = std::shared_lock<std::shared_timed_mutex>;
 
 Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return Status::Ok();
@@ -19,11 +35,11 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.IsNoSpace()) return err::ResourceExhausted("STORAGE_FULL", msg);
   if (s.IsCorruption()) return err::DataLoss("METADATA_CORRUPT", msg);
   if (s.IsIOError()) {
+    if (s.ToString().find("Read-only file system") != std::string::npos)
+      return err::FailedPrecondition("STORAGE_READ_ONLY", msg);
     if (s.ToString().find("lock") != std::string::npos)
       return err::Unavailable("DATA_DIR_LOCKED",
                               msg + " (another aifs process holds this data directory)");
-    if (s.ToString().find("Read-only file system") != std::string::npos)
-      return err::FailedPrecondition("STORAGE_READ_ONLY", msg);
     if (s.ToString().find("No space") != std::string::npos)
       return err::ResourceExhausted("STORAGE_FULL", msg);
     if (s.ToString().find("ermission denied") != std::string::npos)
@@ -42,13 +58,129 @@ rocksdb::WriteOptions SyncedWrites() {
   return w;
 }
 
-class RocksTxn : public MetaTxn {
+Status ReadOnlyMode() {
+  return err::FailedPrecondition("READ_ONLY_MODE", "the data directory is open read-only");
+}
+
+// RocksDB's info log, kept in memory (the last lines, for salvage notes),
+// fatal ones echoed to stderr (errors reach callers as failed operations). Its file logger must not be used: after one failed
+// write to a full disk, its next write trips an assertion that aborts the
+// process (seen with Debian's librocksdb 7.8).
+class MemoryLogger : public rocksdb::Logger {
  public:
-  RocksTxn(rocksdb::OptimisticTransactionDB* db, LogSequencer& log)
-      : MetaTxn(log), txn_(db ? db->BeginTransaction(SyncedWrites()) : nullptr) {}
+  MemoryLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    if (level < GetInfoLogLevel()) return;
+    char line[1024];
+    std::vsnprintf(line, sizeof line, format, ap);
+    std::lock_guard lock(mu_);
+    lines_.emplace_back(line);
+    if (lines_.size() > 256) lines_.pop_front();
+    if (level >= rocksdb::InfoLogLevel::FATAL_LEVEL) std::fprintf(stderr, "aifs: rocksdb: %s\n", line);
+  }
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+  std::vector<std::string> Lines() const {
+    std::lock_guard lock(mu_);
+    return {lines_.begin(), lines_.end()};
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::deque<std::string> lines_;
+};
+
+rocksdb::Options BaseOptions(const MetaOpenOptions& o, std::shared_ptr<rocksdb::Logger> log) {
+  rocksdb::Options opts;
+  opts.create_if_missing = o.create;
+  opts.paranoid_checks = true;
+  opts.max_background_jobs = 2;
+  opts.info_log = std::move(log);
+  // Every commit is synced and a record reaches the kernel whole, so a crash
+  // never leaves a damaged record: any damage is the disk's, and refusing to
+  // open is the only answer that loses nothing (docs/storage-format.md has
+  // the measurement against the other modes).
+  opts.wal_recovery_mode = o.salvage ? rocksdb::WALRecoveryMode::kSkipAnyCorruptedRecords
+                                     : rocksdb::WALRecoveryMode::kAbsoluteConsistency;
+  opts.track_and_verify_wals_in_manifest = !o.salvage;
+  return opts;
+}
+
+// The high-water file: "aifs-meta-high-water 1\nidentity <db id>\nsequence <n>\n".
+struct HighWater {
+  std::string identity;
+  uint64_t sequence = 0;
+};
+
+Result<std::optional<HighWater>> ReadHighWater(const std::string& file) {
+  struct stat st;
+  if (::stat(file.c_str(), &st) != 0) return std::optional<HighWater>();
+  AIFS_ASSIGN_OR_RETURN(std::string text, ReadFileToString(file));
+  std::istringstream in(text);
+  std::string magic, version, id_word, seq_word;
+  HighWater hw;
+  if (!(in >> magic >> version >> id_word >> hw.identity >> seq_word >> hw.sequence) ||
+      magic != "aifs-meta-high-water" || version != "1" || id_word != "identity" ||
+      seq_word != "sequence")
+    return err::DataLoss("METADATA_CORRUPT", file + " is not a high-water file");
+  return std::optional<HighWater>(hw);
+}
+
+Status WriteHighWater(const std::string& file, const HighWater& hw) {
+  return WriteFileAtomic(file, "aifs-meta-high-water 1\nidentity " + hw.identity +
+                                   "\nsequence " + std::to_string(hw.sequence) + "\n",
+                         0600);
+}
+
+std::string WalFiles(const std::string& dir) {
+  std::string out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    if (e.path().extension() != ".log") continue;
+    out += (out.empty() ? "" : ", ") + e.path().filename().string();
+  }
+  return out.empty() ? "none" : out;
+}
+
+// Where a store that failed to open has its history intact up to: replays
+// what it can, read-only, stopping at the first damage.
+std::string DescribeDamage(const std::string& path, const std::optional<HighWater>& hw) {
+  rocksdb::Options opts;
+  opts.info_log = std::make_shared<MemoryLogger>();
+  opts.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  rocksdb::DB* db = nullptr;
+  std::string where;
+  rocksdb::Status s = rocksdb::DB::OpenForReadOnly(opts, path, &db);
+  if (s.ok()) {
+    where = "history is intact up to sequence " + std::to_string(db->GetLatestSequenceNumber());
+    delete db;
+  } else {
+    where = "even a read-only replay fails (" + s.ToString() + ")";
+  }
+  if (hw) where += ", and sequence " + std::to_string(hw->sequence) + " was committed";
+  return where + " (write-ahead logs: " + WalFiles(path) + ")";
+}
+
+}  // namespace
+
+std::string RocksDbMetaStore::HighWaterPath(const std::string& path) {
+  std::string p = path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  return p + ".hwm";
+}
+
+class RocksDbMetaStore::Txn : public MetaTxn {
+ public:
+  Txn(RocksDbMetaStore& store, LogSequencer& log, Status ready)
+      : MetaTxn(log), store_(store), lock_(store.mu_), ready_(std::move(ready)) {
+    if (ready_.ok() && !store.txn_db_) ready_ = store.WritesBlocked();
+    if (ready_.ok()) txn_.reset(store.txn_db_->BeginTransaction(SyncedWrites()));
+  }
 
   Result<std::optional<std::string>> Get(std::string_view key) override {
-    if (!txn_) return ReadOnly();
+    AIFS_RETURN_IF_ERROR(ready_);
     std::string value;
     rocksdb::Status s = txn_->GetForUpdate(rocksdb::ReadOptions(), ToSlice(key), &value);
     if (s.IsNotFound()) return std::optional<std::string>();
@@ -56,24 +188,28 @@ class RocksTxn : public MetaTxn {
     return std::optional<std::string>(std::move(value));
   }
   Status Put(std::string_view key, std::string_view value) override {
-    if (!txn_) return ReadOnly();
+    AIFS_RETURN_IF_ERROR(ready_);
     return FromRocks(txn_->Put(ToSlice(key), ToSlice(value)), "metadata write");
   }
   Status Delete(std::string_view key) override {
-    if (!txn_) return ReadOnly();
+    AIFS_RETURN_IF_ERROR(ready_);
     return FromRocks(txn_->Delete(ToSlice(key)), "metadata delete");
   }
   Status CommitWrites() override {
-    if (!txn_) return ReadOnly();
-    return FromRocks(txn_->Commit(), "metadata commit");
+    AIFS_RETURN_IF_ERROR(ready_);
+    Status st = FromRocks(txn_->Commit(), "metadata commit");
+    if (!st.ok() && st.reason() != "TXN_CONFLICT") store_.NoteWriteFailure(st);
+    return st;
   }
 
  private:
-  static Status ReadOnly() {
-    return err::FailedPrecondition("READ_ONLY_MODE", "the data directory is open read-only");
-  }
+  RocksDbMetaStore& store_;
+  ReadLock lock_;  // the database stays open while the transaction lives
+  Status ready_;
   std::unique_ptr<rocksdb::Transaction> txn_;
 };
+
+namespace {
 
 // RocksDB counts per-operation statistics in thread-locals by default (perf
 // level kEnableCount), a few percent of the CPU of a bulk scan or write here;
@@ -89,66 +225,226 @@ class NoPerfCounters {
   rocksdb::PerfLevel saved_;
 };
 
+}  // namespace
+
 // A plain WriteBatch: no index and no conflict tracking (a transaction's
 // batch has both), written without sync. Its buffer is reused across Write()s.
-class RocksBatch : public MetaBatch {
+class RocksDbMetaStore::Batch : public MetaBatch {
  public:
-  explicit RocksBatch(rocksdb::DB* db) : db_(db) {}
+  explicit Batch(RocksDbMetaStore& store) : store_(store) {}
   Status Put(std::string_view key, std::string_view value) override {
     return FromRocks(batch_.Put(ToSlice(key), ToSlice(value)), "metadata write");
   }
   size_t buffered_bytes() const override { return batch_.GetDataSize() - kHeader; }
   Status Write() override {
     if (batch_.Count() == 0) return Status::Ok();
-    if (!db_)
-      return err::FailedPrecondition("READ_ONLY_MODE", "the data directory is open read-only");
+    AIFS_RETURN_IF_ERROR(store_.ReadyForWrites());
+    ReadLock lock(store_.mu_);
+    if (!store_.txn_db_) return store_.WritesBlocked();
     NoPerfCounters no_counters;
-    Status st = FromRocks(db_->Write(rocksdb::WriteOptions(), &batch_), "metadata write");
+    Status st = FromRocks(store_.db_->Write(rocksdb::WriteOptions(), &batch_), "metadata write");
+    if (!st.ok()) store_.NoteWriteFailure(st);
     batch_.Clear();
     return st;
   }
 
  private:
   static constexpr size_t kHeader = 12;  // sequence number + count
-  rocksdb::DB* db_;
+  RocksDbMetaStore& store_;
   rocksdb::WriteBatch batch_;
 };
 
-}  // namespace
-
 Result<std::unique_ptr<MetaStore>> RocksDbMetaStore::Open(const std::string& path,
                                                           const MetaOpenOptions& options) {
-  rocksdb::Options opts;
-  opts.create_if_missing = options.create;
-  opts.paranoid_checks = true;
-  opts.max_background_jobs = 2;
-  opts.keep_log_file_num = 4;
-  opts.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
-  if (options.read_only) {
-    rocksdb::DB* db = nullptr;
-    AIFS_RETURN_IF_ERROR(FromRocks(rocksdb::DB::OpenForReadOnly(opts, path, &db),
-                                   "open metadata store " + path));
-    std::unique_ptr<RocksDbMetaStore> store(new RocksDbMetaStore(path, db, nullptr));
-    AIFS_RETURN_IF_ERROR(store->StartLog());
-    return std::unique_ptr<MetaStore>(std::move(store));
-  }
-  rocksdb::OptimisticTransactionDB* txn_db = nullptr;
-  AIFS_RETURN_IF_ERROR(FromRocks(rocksdb::OptimisticTransactionDB::Open(opts, path, &txn_db),
-                                 "open metadata store " + path));
-  std::unique_ptr<RocksDbMetaStore> store(
-      new RocksDbMetaStore(path, txn_db->GetBaseDB(), txn_db));
+  if (options.salvage && options.read_only)
+    return err::InvalidArgument("BAD_OPEN_OPTIONS", "salvage needs a writable store");
+  std::unique_ptr<RocksDbMetaStore> store(new RocksDbMetaStore(path, options));
+  AIFS_RETURN_IF_ERROR(store->OpenDb());
   AIFS_RETURN_IF_ERROR(store->StartLog());
+  if (!options.read_only) {
+    store->UpdateHighWater();
+    store->hw_thread_ = std::thread([s = store.get()] { s->HighWaterLoop(); });
+  }
   return std::unique_ptr<MetaStore>(std::move(store));
 }
 
-RocksDbMetaStore::~RocksDbMetaStore() {
+Status RocksDbMetaStore::OpenDb() {
+  const std::string hw_file = HighWaterPath(path_);
+  // Read before opening: a writer beside a read-only open may raise it after.
+  auto hw = ReadHighWater(hw_file);
+  if (!hw.ok() && !options_.salvage) return hw.status();
+  auto logger = std::make_shared<MemoryLogger>();
+  rocksdb::Options opts = BaseOptions(options_, logger);
+  rocksdb::Status s;
+  if (options_.read_only) {
+    s = rocksdb::DB::OpenForReadOnly(opts, path_, &db_);
+  } else {
+    s = rocksdb::OptimisticTransactionDB::Open(opts, path_, &txn_db_);
+    if (s.IsNoSpace() && !options_.salvage) {
+      // The disk is full: the ballast makes room to open and delete, and the
+      // replayed log stays a log instead of needing room for a flush.
+      ReleaseBallast();
+      opts.avoid_flush_during_recovery = true;
+      s = rocksdb::OptimisticTransactionDB::Open(opts, path_, &txn_db_);
+    }
+    if (s.ok()) db_ = txn_db_->GetBaseDB();
+  }
+  if (!s.ok()) {
+    db_ = nullptr;
+    txn_db_ = nullptr;
+    Status st = FromRocks(s, "open metadata store " + path_);
+    const bool missing_file = s.IsIOError() && s.ToString().find("No such file") != std::string::npos;
+    if (st.reason() != "METADATA_CORRUPT" && !missing_file) return st;
+    return err::DataLoss("METADATA_CORRUPT",
+                         "the metadata store " + path_ + " is damaged (" + s.ToString() + "): " +
+                             DescribeDamage(path_, hw.ok() ? *hw : std::nullopt) +
+                             "; nothing was changed");
+  }
+  if (options_.salvage) {
+    for (const std::string& line : logger->Lines()) salvage_notes_.push_back(line);
+  }
+  (void)db_->GetDbIdentity(db_id_);
+  const uint64_t seq = db_->GetLatestSequenceNumber();
+  if (hw.ok() && *hw) {
+    std::string problem;
+    if ((*hw)->identity != db_id_)
+      problem = "it is database " + db_id_ + ", but " + hw_file + " says database " +
+                (*hw)->identity + " was last written here";
+    else if (seq < (*hw)->sequence)
+      problem = "its history ends at sequence " + std::to_string(seq) + ", but sequence " +
+                std::to_string((*hw)->sequence) + " was committed (" + hw_file +
+                "): committed writes are missing";
+    if (!problem.empty()) {
+      if (options_.salvage) {
+        salvage_notes_.push_back(problem);
+      } else {
+        CloseDb();
+        return err::DataLoss("METADATA_CORRUPT",
+                             "the metadata store " + path_ + " is damaged: " + problem +
+                                 "; nothing was changed");
+      }
+    }
+  }
+  if (options_.salvage) {
+    hw_written_ = 0;  // the salvaged history is the new high water
+    AIFS_RETURN_IF_ERROR(FromRocks(db_->Flush(rocksdb::FlushOptions()), "salvage flush"));
+  }
+  if (txn_db_ && !options_.salvage) KeepBallast();
+  return Status::Ok();
+}
+
+void RocksDbMetaStore::CloseDb() {
   if (txn_db_)
     delete txn_db_;
   else
     delete db_;
+  txn_db_ = nullptr;
+  db_ = nullptr;
+}
+
+RocksDbMetaStore::~RocksDbMetaStore() {
+  if (hw_thread_.joinable()) {
+    {
+      std::lock_guard lock(hw_mu_);
+      hw_stop_ = true;
+    }
+    hw_wake_.notify_all();
+    hw_thread_.join();
+    UpdateHighWater();
+  }
+  std::unique_lock lock(mu_);
+  CloseDb();
+}
+
+void RocksDbMetaStore::UpdateHighWater() {
+  ReadLock lock(mu_);
+  if (!txn_db_ || writes_failed_) return;
+  const uint64_t seq = db_->GetLatestSequenceNumber();
+  if (seq <= hw_written_ && hw_written_ != 0) return;
+  // Everything up to `seq` must be durable before the file says so.
+  if (!db_->SyncWAL().ok()) return;
+  if (WriteHighWater(HighWaterPath(path_), {db_id_, seq}).ok()) hw_written_ = seq;
+  // A failure (full disk) keeps the older mark: weaker, never wrong.
+}
+
+void RocksDbMetaStore::HighWaterLoop() {
+  std::unique_lock lock(hw_mu_);
+  while (!hw_wake_.wait_for(lock, std::chrono::seconds(1), [&] { return hw_stop_; })) {
+    lock.unlock();
+    UpdateHighWater();
+    if (!options_.salvage) KeepBallast();  // back once the disk has room again
+    lock.lock();
+  }
+}
+
+Status RocksDbMetaStore::WritesBlocked() const {
+  if (options_.read_only) return ReadOnlyMode();
+  std::lock_guard lock(failure_mu_);
+  return write_failure_.ok() ? err::Unavailable("METADATA_UNAVAILABLE", "metadata store is closed")
+                             : write_failure_;
+}
+
+void RocksDbMetaStore::NoteWriteFailure(const Status& st) {
+  std::lock_guard lock(failure_mu_);
+  if (writes_failed_) return;
+  if (st.reason() == "STORAGE_FULL") ReleaseBallast();  // room for the reopen and deletes
+  write_failure_ = Status(st.code(), st.reason(),
+                          st.message() + " (writes resume once the cause is gone)");
+  writes_failed_ = true;
+}
+
+Status RocksDbMetaStore::ReadyForWrites() {
+  if (options_.read_only) return ReadOnlyMode();
+  if (!writes_failed_) return Status::Ok();
+  std::lock_guard reopen(reopen_mu_);
+  if (!writes_failed_) return Status::Ok();
+  constexpr uint64_t kMinFree = 4 << 20;
+  auto space = Space();
+  if (space && space->available < kMinFree) return WritesBlocked();
+  // RocksDB keeps a WAL writer that failed once failed: only a new instance
+  // writes again.
+  std::unique_lock lock(mu_, std::defer_lock);
+  if (!lock.try_lock_for(std::chrono::seconds(5)))
+    return err::Unavailable("METADATA_BUSY",
+                            "the metadata store waits for open transactions to reopen; retry");
+  CloseDb();
+  Status st = OpenDb();
+  if (!st.ok()) {
+    // Keep serving reads while writes wait.
+    MetaOpenOptions ro = options_;
+    ro.read_only = true;
+    rocksdb::Options opts = BaseOptions(ro, std::make_shared<MemoryLogger>());
+    if (!rocksdb::DB::OpenForReadOnly(opts, path_, &db_).ok()) db_ = nullptr;
+    return st;
+  }
+  std::lock_guard failure(failure_mu_);
+  write_failure_ = Status::Ok();
+  writes_failed_ = false;
+  return Status::Ok();
+}
+
+std::string RocksDbMetaStore::BallastPath() const { return HighWaterPath(path_) + ".ballast"; }
+
+bool RocksDbMetaStore::ReleaseBallast() { return ::unlink(BallastPath().c_str()) == 0; }
+
+void RocksDbMetaStore::KeepBallast() {
+  const std::string file = BallastPath();
+  struct stat st;
+  if (::stat(file.c_str(), &st) == 0) return;
+  auto space = Space();
+  if (!space) return;
+  const uint64_t size = std::min<uint64_t>(kBallastBytes, space->total / 64);
+  if (space->available < 8 * size) return;  // not now: it would make the disk full sooner
+  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  const bool ok = ::posix_fallocate(fd, 0, static_cast<off_t>(size)) == 0 && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) ::unlink(file.c_str());
 }
 
 Result<std::optional<std::string>> RocksDbMetaStore::Get(std::string_view key) {
+  ReadLock lock(mu_);
+  if (!db_) return WritesBlocked();
   std::string value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), ToSlice(key), &value);
   if (s.IsNotFound()) return std::optional<std::string>();
@@ -172,6 +468,8 @@ Status ScanWith(rocksdb::DB* db, rocksdb::ReadOptions ro, std::string_view begin
 }  // namespace
 
 Status RocksDbMetaStore::Scan(std::string_view begin, std::string_view end, const ScanFn& fn) {
+  ReadLock lock(mu_);
+  if (!db_) return WritesBlocked();
   return ScanWith(db_, rocksdb::ReadOptions(), begin, end, fn);
 }
 
@@ -185,25 +483,29 @@ Status RocksDbMetaStore::ScanBulk(std::string_view begin, std::string_view end,
   rocksdb::ReadOptions ro;
   ro.fill_cache = false;
   ro.readahead_size = 256 << 10;
+  ReadLock lock(mu_);
+  if (!db_) return WritesBlocked();
   return ScanWith(db_, ro, begin, end, fn);
 }
 
 Status RocksDbMetaStore::DeleteRange(std::string_view begin, std::string_view end) {
-  if (!txn_db_)
-    return err::FailedPrecondition("READ_ONLY_MODE", "the data directory is open read-only");
+  AIFS_RETURN_IF_ERROR(ReadyForWrites());
+  ReadLock lock(mu_);
+  if (!txn_db_) return WritesBlocked();
   // Not synced (see the interface): the range tombstone reaches the disk with
   // the next synced write, and a crash before that only leaves dead keys.
-  return FromRocks(db_->DeleteRange(rocksdb::WriteOptions(), db_->DefaultColumnFamily(),
-                                    ToSlice(begin), ToSlice(end)),
-                   "metadata range delete");
+  Status st = FromRocks(db_->DeleteRange(rocksdb::WriteOptions(), db_->DefaultColumnFamily(),
+                                         ToSlice(begin), ToSlice(end)),
+                        "metadata range delete");
+  if (!st.ok()) NoteWriteFailure(st);
+  return st;
 }
 
-std::unique_ptr<MetaBatch> RocksDbMetaStore::NewBatch() {
-  return std::make_unique<RocksBatch>(txn_db_ ? db_ : nullptr);
-}
+std::unique_ptr<MetaBatch> RocksDbMetaStore::NewBatch() { return std::make_unique<Batch>(*this); }
 
 std::unique_ptr<MetaTxn> RocksDbMetaStore::Begin() {
-  return std::make_unique<RocksTxn>(txn_db_, log_);
+  Status ready = ReadyForWrites();
+  return std::make_unique<Txn>(*this, log_, std::move(ready));
 }
 
 Result<std::optional<std::string>> RocksDbMetaStore::LastKey(std::string_view begin,
@@ -212,11 +514,63 @@ Result<std::optional<std::string>> RocksDbMetaStore::LastKey(std::string_view be
   rocksdb::Slice lower = ToSlice(begin), upper = ToSlice(end);
   ro.iterate_lower_bound = &lower;
   if (!end.empty()) ro.iterate_upper_bound = &upper;
+  ReadLock lock(mu_);
+  if (!db_) return WritesBlocked();
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
   it->SeekToLast();
   AIFS_RETURN_IF_ERROR(FromRocks(it->status(), "metadata scan"));
   if (!it->Valid()) return std::optional<std::string>();
   return std::optional<std::string>(it->key().ToString());
+}
+
+Result<MetaIntegrity> RocksDbMetaStore::CheckIntegrity(bool read_all) {
+  ReadLock lock(mu_);
+  if (!db_) return WritesBlocked();
+  MetaIntegrity report;
+  Status st = read_all ? FromRocks(db_->VerifyChecksum(), "metadata checksums") : Status::Ok();
+  if (!st.ok()) {
+    if (st.reason() == "METADATA_CORRUPT")
+      return err::DataLoss("METADATA_CORRUPT",
+                           "the metadata store " + path_ + " is damaged: " + st.message());
+    return st;
+  }
+  if (read_all) {
+    std::vector<rocksdb::LiveFileMetaData> files;
+    db_->GetLiveFilesMetaData(&files);
+    for (const auto& f : files) {
+      ++report.files_checked;
+      report.bytes_checked += f.size;
+    }
+  }
+  report.sequence = db_->GetLatestSequenceNumber();
+  AIFS_ASSIGN_OR_RETURN(auto hw, ReadHighWater(HighWaterPath(path_)));
+  if (hw) {
+    report.high_water = hw->sequence;
+    if (hw->identity != db_id_ || report.sequence < hw->sequence)
+      return err::DataLoss("METADATA_CORRUPT",
+                           "the metadata store " + path_ + " ends at sequence " +
+                               std::to_string(report.sequence) + " of database " + db_id_ +
+                               ", but its high-water file says sequence " +
+                               std::to_string(hw->sequence) + " of database " + hw->identity +
+                               " was committed");
+  }
+  return report;
+}
+
+Result<uint64_t> RocksDbMetaStore::Checkpoint(const std::string& dir) {
+  if (options_.read_only) return ReadOnlyMode();
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec))
+    return err::AlreadyExists("BACKUP_EXISTS", dir + " already exists");
+  ReadLock lock(mu_);
+  if (!txn_db_) return WritesBlocked();
+  rocksdb::Checkpoint* raw = nullptr;
+  AIFS_RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(db_, &raw), "checkpoint"));
+  std::unique_ptr<rocksdb::Checkpoint> cp(raw);
+  uint64_t seq = 0;
+  // 0: flush the memtables first, so the copy needs no write-ahead log.
+  AIFS_RETURN_IF_ERROR(FromRocks(cp->CreateCheckpoint(dir, 0, &seq), "checkpoint into " + dir));
+  return seq;
 }
 
 }  // namespace aifs

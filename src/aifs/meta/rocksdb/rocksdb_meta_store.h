@@ -1,8 +1,33 @@
 // RocksDbMetaStore: the embedded MetaStore, an OptimisticTransactionDB whose
 // commits are written with a synced WAL.
+//
+// Promise (docs/storage-format.md, "Metadata durability"):
+// - No committed write is lost silently. The WAL is replayed with absolute
+//   consistency (a damaged or incomplete record refuses the open; a killed
+//   process never leaves one, as each record reaches the kernel whole) and
+//   synced WALs are tracked in the MANIFEST. Beside the store, "<dir>.hwm"
+//   records the database's identity and the highest sequence known durable
+//   (updated about once a second while writes happen, and at close); a store
+//   that opens below it, or as another database, is refused. Refusals are
+//   DATA_LOSS METADATA_CORRUPT naming the sequence history is intact up to.
+// - A failed write (full disk, I/O error) leaves the store readable. RocksDB
+//   keeps a WAL writer that failed once failed, so later writes fail with
+//   RESOURCE_EXHAUSTED STORAGE_FULL (or UNAVAILABLE METADATA_IO_ERROR) until
+//   space is back; the next write then reopens the database, without a
+//   restart. "<dir>.hwm.ballast", a few MiB allocated while space is
+//   plenty (checked at open and every second), is given up when the disk
+//   fills, so the store can still open and delete. RocksDB's own log goes to memory and stderr, never to a file on
+//   the data disk (its file logger aborts the process after a failed write).
+// Thread safety: every method may be called from any thread; transactions
+// hold the open database for their lifetime (a reopen waits for them).
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
 
 #include "aifs/meta/meta_store.h"
 
@@ -20,7 +45,7 @@ class RocksDbMetaStore : public MetaStore {
   ~RocksDbMetaStore() override;
 
   std::string Url() const override { return "rocksdb://" + path_; }
-  bool read_only() const override { return txn_db_ == nullptr; }
+  bool read_only() const override { return options_.read_only; }
   Result<std::optional<std::string>> Get(std::string_view key) override;
   Status Scan(std::string_view begin, std::string_view end, const ScanFn& fn) override;
   Status ScanBulk(std::string_view begin, std::string_view end, const ScanFn& fn) override;
@@ -29,14 +54,62 @@ class RocksDbMetaStore : public MetaStore {
   Status DeleteRange(std::string_view begin, std::string_view end) override;
   Result<std::optional<std::string>> LastKey(std::string_view begin,
                                              std::string_view end) override;
+  Status CheckWritable() override { return ReadyForWrites(); }
+  bool ReleaseSpareSpace() override { return ReleaseBallast(); }
+  Result<MetaIntegrity> CheckIntegrity(bool read_all) override;
+  Result<uint64_t> Checkpoint(const std::string& dir) override;
+  std::optional<DiskSpace> Space() const override { return DiskSpaceOf(path_); }
+  std::vector<std::string> SalvageNotes() const override { return salvage_notes_; }
+
+  // The high-water file of the store at `path`.
+  static std::string HighWaterPath(const std::string& path);
 
  private:
-  RocksDbMetaStore(std::string path, rocksdb::DB* db, rocksdb::OptimisticTransactionDB* txn_db)
-      : path_(std::move(path)), db_(db), txn_db_(txn_db) {}
+  class Txn;
+  class Batch;
+  friend class Txn;
+  friend class Batch;
 
-  std::string path_;
-  rocksdb::DB* db_;                           // owned unless txn_db_ is set
-  rocksdb::OptimisticTransactionDB* txn_db_;  // null when read-only
+  RocksDbMetaStore(std::string path, const MetaOpenOptions& options)
+      : path_(std::move(path)), options_(options) {}
+  // Opens db_ (and txn_db_ unless read-only); checks the history.
+  Status OpenDb();
+  void CloseDb();
+  // Writes may go on: reopens the database after a failed write when space
+  // is back. Called without mu_ held.
+  Status ReadyForWrites();
+  // Records a failed write: later writes wait for ReadyForWrites.
+  void NoteWriteFailure(const Status& st);
+  // Why writes cannot go on now (READ_ONLY_MODE, or the failure they wait out).
+  Status WritesBlocked() const;
+  // Syncs the WAL and records the current sequence in the high-water file.
+  void UpdateHighWater();
+  // The ballast file: allocated while space is plenty, released when full.
+  static constexpr uint64_t kBallastBytes = 4 << 20;
+  std::string BallastPath() const;
+  void KeepBallast();
+  bool ReleaseBallast();  // whether there was one
+  void HighWaterLoop();
+
+  const std::string path_;
+  const MetaOpenOptions options_;
+  std::vector<std::string> salvage_notes_;
+
+  mutable std::shared_timed_mutex mu_;        // guards the handles below
+  rocksdb::DB* db_ = nullptr;                 // owned unless txn_db_ is set
+  rocksdb::OptimisticTransactionDB* txn_db_ = nullptr;  // null when read-only
+  std::string db_id_;
+
+  std::mutex reopen_mu_;  // one reopen at a time
+  mutable std::mutex failure_mu_;
+  Status write_failure_;  // the failure writes wait out; ok when none
+  std::atomic<bool> writes_failed_{false};
+
+  std::mutex hw_mu_;
+  std::condition_variable hw_wake_;
+  bool hw_stop_ = false;
+  uint64_t hw_written_ = 0;
+  std::thread hw_thread_;
 };
 
 }  // namespace aifs

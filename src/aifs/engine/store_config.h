@@ -1,0 +1,32 @@
+// The store's configuration file (aifs.json in the data directory): where its
+// backends are and how it chunks and compresses. Internal to the engine.
+#pragma once
+
+#include <string>
+
+#include "aifs/core/status.h"
+#include "aifs/store/v1/records.pb.h"
+
+namespace aifs {
+
+// 2: asset metadata, vectors and index files are sealed with record keys
+// (docs/storage-format.md, "Format versions"). Format 1 stores still open;
+// a writable open marks them 2.
+inline constexpr uint32_t kStoreFormatVersion = 2;
+inline constexpr uint32_t kOldestStoreFormatVersion = 1;
+
+std::string StoreConfigPath(const std::string& data_dir);
+
+// "scheme://rel/path" -> "scheme://<data_dir>/rel/path"; absolute paths and
+// pkcs11: URIs stay as they are.
+std::string ResolveStoreUrl(const std::string& url, const std::string& data_dir);
+
+// FAILED_PRECONDITION STORE_NOT_INITIALIZED without a config; DATA_LOSS
+// CONFIG_CORRUPT when unreadable; FAILED_PRECONDITION UNSUPPORTED_FORMAT for
+// a format version outside [kOldestStoreFormatVersion, kStoreFormatVersion].
+Result<store::v1::StoreConfig> LoadStoreConfig(const std::string& data_dir);
+
+// Writes the config atomically (mode 0600).
+Status WriteStoreConfig(const std::string& data_dir, const store::v1::StoreConfig& config);
+
+}  // namespace aifs
