@@ -6,7 +6,9 @@ export AIFS_DATA=$WORK/data
 CLEANUP_CMDS=()
 cleanup() {
   for c in "${CLEANUP_CMDS[@]}"; do eval "$c" || true; done
-  rm -rf "$WORK"
+  # In remote mode the server still runs (remote_run.sh stops it after this)
+  # and may be writing its high-water file or an index checkpoint right now.
+  rm -rf "$WORK" 2>/dev/null || { sleep 1; rm -rf "$WORK"; } || true
 }
 trap cleanup EXIT
 PASS=0
