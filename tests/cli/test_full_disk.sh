@@ -125,16 +125,8 @@ ok "store verifies clean after six full-disk rounds"
 
 # ------------------------------------------------------------------ server
 export AIFS_TOKEN=@$AIFS_DATA/admin.token
-$AIFS serve --listen 127.0.0.1:0 > "$WORK/serve.out" 2> "$WORK/serve.err" &
-SPID=$!
-CLEANUP_CMDS+=("kill -KILL $SPID 2>/dev/null")
-for i in $(seq 300); do
-  PORT=$(sed -n 's/^aifs: serving on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$WORK/serve.out")
-  [ -n "$PORT" ] && break
-  sleep 0.1
-done
-[ -n "$PORT" ] || fail "server did not start: $(cat "$WORK/serve.err")"
-R="$AIFS --server 127.0.0.1:$PORT"
+start_server fd
+R="$AIFS --server $ADDR_fd"
 # waits up to 10 s for `health` to print/fail with WANT ("ready" or DEGRADED)
 wait_health() {
   local want=$1 i out
@@ -150,7 +142,7 @@ server_round() {
   fill
   check_writes $R
   if [ "$STRICT" = 1 ]; then wait_health DEGRADED; fi
-  kill -0 $SPID || fail "server died on a full disk ($1): $(tail -n 5 "$WORK/serve.err")"
+  running $PID_fd || fail "server died on a full disk ($1): $(tail -n 5 "$WORK/fd.err")"
   $R get "$KEEP" -o "$WORK/keep.out" 2>/dev/null || fail "remote get on a full disk"
   [ "$(b3 "$WORK/keep.out")" = "$(b3 "$WORK/keep.bin")" ] || fail "remote read back differs"
   rm -f "$WORK/keep.out"
@@ -174,16 +166,12 @@ server_round() {
 STRICT=1
 for r in 1 2 3; do server_round "reserve round $r"; done
 STRICT=0
-kill -TERM $SPID
-wait $SPID || fail "server exited with $? after SIGTERM"
+stop_server fd
 set_reserve 4096
-$AIFS serve --listen 127.0.0.1:$PORT > "$WORK/serve.out" 2> "$WORK/serve.err" &
-SPID=$!
-CLEANUP_CMDS+=("kill -KILL $SPID 2>/dev/null")
-for i in $(seq 100); do $R health >/dev/null 2>&1 && break; sleep 0.1; done
+start_server fd
+R="$AIFS --server $ADDR_fd"
 for r in 1 2; do server_round "4 KiB reserve, round $r"; done
-kill -TERM $SPID
-wait $SPID || fail "server exited with $? after SIGTERM"
+stop_server fd
 set_reserve 0
 $AIFS verify --all-namespaces >/dev/null || fail "verify after the server rounds"
 ok "store verifies clean after the server rounds"
