@@ -2,7 +2,8 @@
 # The main job: a fresh store in a data directory; store real data,
 # deduplicate it, find it by metadata and by vector, read ranges, record lineage, take
 # signed snapshots with a branch, a tag and an offline proof, rotate keys, verify;
-# then serve it over gRPC and do the same remotely.
+# then serve it over gRPC and do the same remotely; back it up online and
+# restore the backup into a new store that verifies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh >/dev/null
@@ -138,7 +139,13 @@ $AIFS ls --where via=grpc
 $AIFS -q snapshot create >/dev/null
 $AIFS format                                # idempotent: root namespace, root snapshot
 $AIFS events --type asset_committed --type snapshot_created | tail -n 3
+$AIFS backup "$work/backup"                 # online, consistent: metadata, config, keys
 kill -TERM "$server_pid"; wait "$server_pid"
 unset AIFS_SERVER AIFS_TOKEN
+
+step "restore the backup into a new store (chunks hard-linked) and verify it"
+$AIFS --data "$work/restored" restore "$work/backup" --chunks "$AIFS_DATA/chunks"
+$AIFS --data "$work/restored" verify --all-namespaces -q && echo "restored store verified"
+$AIFS --data "$work/restored" get "$R" -o - | cmp - "$work/remote.bin" && echo "restored asset: bytes match"
 rm -rf "$work"
 echo; echo "the store is in $AIFS_DATA; try: AIFS_DATA=$AIFS_DATA $AIFS ls"

@@ -82,108 +82,79 @@ put_until_full() {
   fail "48 MB tmpfs never filled"
 }
 
-# ------------------------------------------------------------------ embedded
-embedded_round() {  # embedded_round LABEL
-  put_until_full $AIFS
+# health_is WANT: `health` says WANT ("ready" or DEGRADED); a server's probe
+# runs every 2 s, so it is given up to 10 s.
+health_is() {
+  local want=$1 i out
+  for i in $(seq 50); do
+    out=$($C health 2>&1) || true
+    [[ $out == *"$want"* ]] && return 0
+    sleep 0.2
+  done
+  fail "health never said $want: $out"
+}
+# full_disk_round LABEL: with $C the CLI (embedded or --server): fill the disk,
+# check what works and what is refused, free it, check writes work again.
+full_disk_round() {
+  put_until_full $C
   fill
-  check_writes $AIFS
-  if [ "$STRICT" = 1 ]; then run_full DEGRADED $AIFS health; fi
-  $AIFS ls > /dev/null || fail "ls on a full disk"
-  $AIFS get "$KEEP" -o "$WORK/keep.out" 2>/dev/null || fail "get on a full disk"
-  [ "$(b3 "$WORK/keep.out")" = "$(b3 "$WORK/keep.bin")" ] || fail "read back differs"
+  check_writes $C
+  if [ "$STRICT" = 1 ]; then health_is DEGRADED; fi
+  [ -z "${PID_fd:-}" ] || running $PID_fd || fail "server died on a full disk ($1)"
+  $C ls > /dev/null || fail "ls on a full disk ($1)"
+  $C get "$KEEP" -o "$WORK/keep.out" 2>/dev/null || fail "get on a full disk ($1)"
+  [ "$(b3 "$WORK/keep.out")" = "$(b3 "$WORK/keep.bin")" ] || fail "read back differs ($1)"
   rm -f "$WORK/keep.out"
   local victim
   victim=$(tail -n 1 "$WORK/ids")
   if [ "$STRICT" = 1 ]; then
-    $AIFS rm "$victim" >/dev/null || fail "rm on a full disk ($1)"
-    $AIFS gc >/dev/null || fail "gc on a full disk ($1)"
+    $C rm "$victim" >/dev/null || fail "rm on a full disk ($1)"
+    $C gc >/dev/null || fail "gc on a full disk ($1)"
   else
     # A 4 KiB reserve lets the disk reach 0 bytes, where even opening the
     # metadata may not fit: a clean STORAGE_FULL, then fine once freed.
-    run_full_or_ok $AIFS rm "$victim" || { unfill; $AIFS rm "$victim" >/dev/null || fail "rm after freeing ($1)"; }
-    run_full_or_ok $AIFS gc || true
+    run_full_or_ok $C rm "$victim" || {
+      unfill
+      health_is ready
+      $C rm "$victim" >/dev/null || fail "rm after freeing ($1)"
+    }
+    run_full_or_ok $C gc || true
   fi
   sed -i '$d' "$WORK/ids"
   unfill
-  echo "after $1" | $AIFS -q put - >/dev/null || fail "put after space was freed ($1)"
-  $AIFS -q snapshot create >/dev/null || fail "snapshot after space was freed ($1)"
-  $AIFS health >/dev/null || fail "health after space was freed ($1)"
+  health_is ready
+  echo "after $1" | $C -q put - >/dev/null || fail "put after space was freed ($1)"
+  $C -q snapshot create >/dev/null || fail "snapshot after space was freed ($1)"
   # make room for the next round
-  while read -r id; do $AIFS rm "$id" >/dev/null; done < "$WORK/ids"
+  while read -r id; do $C rm "$id" >/dev/null; done < "$WORK/ids"
   : > "$WORK/ids"
-  $AIFS gc >/dev/null
-  ok "embedded full disk, $1"
+  $C gc >/dev/null
+  ok "full disk, $1"
 }
+
+C=$AIFS
 STRICT=1
-for r in 1 2 3; do embedded_round "reserve round $r"; done
+for r in 1 2 3; do full_disk_round "embedded, reserve round $r"; done
 STRICT=0
 set_reserve 4096
-for r in 1 2; do embedded_round "4 KiB reserve, round $r"; done
+for r in 1 2; do full_disk_round "embedded, 4 KiB reserve, round $r"; done
 set_reserve 0
 $AIFS verify --all-namespaces >/dev/null || fail "verify after the embedded rounds"
-ok "store verifies clean after six full-disk rounds"
+ok "store verifies clean after the embedded rounds"
 
-# ------------------------------------------------------------------ server
+# Through one server process per reserve setting: no restart between rounds.
 export AIFS_TOKEN=@$AIFS_DATA/admin.token
-$AIFS serve --listen 127.0.0.1:0 > "$WORK/serve.out" 2> "$WORK/serve.err" &
-SPID=$!
-CLEANUP_CMDS+=("kill -KILL $SPID 2>/dev/null")
-for i in $(seq 300); do
-  PORT=$(sed -n 's/^aifs: serving on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$WORK/serve.out")
-  [ -n "$PORT" ] && break
-  sleep 0.1
-done
-[ -n "$PORT" ] || fail "server did not start: $(cat "$WORK/serve.err")"
-R="$AIFS --server 127.0.0.1:$PORT"
-# waits up to 10 s for `health` to print/fail with WANT ("ready" or DEGRADED)
-wait_health() {
-  local want=$1 i out
-  for i in $(seq 50); do
-    out=$($R health 2>&1) || true
-    [[ $out == *"$want"* ]] && return 0
-    sleep 0.2
-  done
-  fail "server health never said $want: $out"
-}
-server_round() {
-  put_until_full $R
-  fill
-  check_writes $R
-  if [ "$STRICT" = 1 ]; then wait_health DEGRADED; fi
-  kill -0 $SPID || fail "server died on a full disk ($1): $(tail -n 5 "$WORK/serve.err")"
-  $R get "$KEEP" -o "$WORK/keep.out" 2>/dev/null || fail "remote get on a full disk"
-  [ "$(b3 "$WORK/keep.out")" = "$(b3 "$WORK/keep.bin")" ] || fail "remote read back differs"
-  rm -f "$WORK/keep.out"
-  if [ "$STRICT" = 1 ]; then
-    $R rm "$(tail -n 1 "$WORK/ids")" >/dev/null || fail "remote rm on a full disk ($1)"
-    $R gc >/dev/null || fail "remote gc on a full disk ($1)"
-  else
-    run_full_or_ok $R rm "$(tail -n 1 "$WORK/ids")" || { unfill; wait_health ready; $R rm "$(tail -n 1 "$WORK/ids")" >/dev/null || fail "remote rm after freeing ($1)"; }
-    run_full_or_ok $R gc || true
-  fi
-  sed -i '$d' "$WORK/ids"
-  unfill
-  wait_health ready
-  echo "after $1" | $R -q put - >/dev/null || fail "remote put after space was freed ($1)"
-  $R -q snapshot create >/dev/null || fail "remote snapshot after space was freed ($1)"
-  while read -r id; do $R rm "$id" >/dev/null; done < "$WORK/ids"
-  : > "$WORK/ids"
-  $R gc >/dev/null
-  ok "server full disk, $1 (same server process)"
-}
+start_server fd
+C="$AIFS --server $ADDR_fd"
 STRICT=1
-for r in 1 2 3; do server_round "reserve round $r"; done
-STRICT=0
-kill -TERM $SPID
-wait $SPID || fail "server exited with $? after SIGTERM"
+for r in 1 2 3; do full_disk_round "server, reserve round $r"; done
+stop_server fd
 set_reserve 4096
-$AIFS serve --listen 127.0.0.1:$PORT > "$WORK/serve.out" 2> "$WORK/serve.err" &
-SPID=$!
-CLEANUP_CMDS+=("kill -KILL $SPID 2>/dev/null")
-for i in $(seq 100); do $R health >/dev/null 2>&1 && break; sleep 0.1; done
-for r in 1 2; do server_round "4 KiB reserve, round $r"; done
-kill -TERM $SPID
-wait $SPID || fail "server exited with $? after SIGTERM"
+start_server fd
+C="$AIFS --server $ADDR_fd"
+STRICT=0
+for r in 1 2; do full_disk_round "server, 4 KiB reserve, round $r"; done
+stop_server fd
 set_reserve 0
 $AIFS verify --all-namespaces >/dev/null || fail "verify after the server rounds"
 ok "store verifies clean after the server rounds"

@@ -8,10 +8,6 @@ for tool in openssl b3sum python3; do
   command -v $tool >/dev/null || fail "$tool is required"
 done
 T_START=$(date +%s.%N)
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
-# A process that has not exited (a zombie has: it only waits to be reaped).
-running() { [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 count() { $AIFS --server "$1" ls | wc -l; }
 orphans() {
   $AIFS --server "$1" --json gc --dry-run |
@@ -37,41 +33,6 @@ while size > 0:
 out.flush()
 PY
 gen() { python3 "$WORK/gen.py" "$@"; }
-
-# start_server NAME DATA_DIR [serve options...]: sets PID_<NAME> and ADDR_<NAME>.
-start_server() {
-  local name=$1 data=$2 pid port="" i
-  shift 2
-  $AIFS --data "$data" serve --listen 127.0.0.1:0 "$@" > "$WORK/$name.out" 2>> "$WORK/$name.err" &
-  pid=$!
-  CLEANUP_CMDS+=("kill -KILL $pid 2>/dev/null")
-  for i in $(seq 300); do
-    port=$(sed -n 's/^aifs: serving on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$WORK/$name.out")
-    [ -n "$port" ] && break
-    running $pid || fail "server $name exited at start: $(cat "$WORK/$name.err")"
-    sleep 0.1
-  done
-  [ -n "$port" ] || fail "server $name printed no port within 30 s"
-  printf -v "PID_$name" %s $pid
-  printf -v "ADDR_$name" %s "127.0.0.1:$port"
-}
-# stop_server NAME [MAX_SECONDS]: SIGTERM; the server must exit 0 within
-# MAX_SECONDS (default 15). Sets STOP_TIME (seconds from SIGTERM to exit).
-stop_server() {
-  local name=$1 max=${2:-15} pid t0 rc=0 i
-  pid=PID_$1; pid=${!pid}
-  t0=$(now)
-  kill -TERM $pid
-  for i in $(seq $((max * 20))); do running $pid || break; sleep 0.05; done
-  if running $pid; then
-    kill -KILL $pid
-    fail "server $name still running $max s after SIGTERM"
-  fi
-  STOP_TIME=$(since "$t0")
-  wait $pid || rc=$?
-  [ $rc = 0 ] || fail "server $name exited with $rc after SIGTERM: $(tail -n 5 "$WORK/$name.err")"
-  grep -q "shutting down" "$WORK/$name.err" || fail "server $name did not log its shutdown"
-}
 
 # ===================================================================== TLS
 cd "$WORK"
@@ -103,8 +64,8 @@ $AIFS --data "$WORK/mtls-data" init -q
 # directory); TLS does not replace it. Each section below uses its own store's.
 export AIFS_TOKEN=@$WORK/tls-data/admin.token
 MTLS_TOKEN=@$WORK/mtls-data/admin.token
-start_server tls "$WORK/tls-data" --tls-cert "$WORK/server.crt" --tls-key "$WORK/server.key"
-start_server mtls "$WORK/mtls-data" --tls-cert "$WORK/server.crt" --tls-key "$WORK/server.key" \
+DATA="$WORK/tls-data" start_server tls --tls-cert "$WORK/server.crt" --tls-key "$WORK/server.key"
+DATA="$WORK/mtls-data" start_server mtls --tls-cert "$WORK/server.crt" --tls-key "$WORK/server.key" \
   --tls-client-ca "$WORK/ca.crt"
 grep -q "(TLS)$" "$WORK/tls.out" || fail "TLS server does not say TLS: $(cat "$WORK/tls.out")"
 
@@ -166,7 +127,7 @@ ok "TLS servers stopped with exit code 0"
 GS=$WORK/gs-data
 $AIFS --data "$GS" init -q
 export AIFS_TOKEN=@$GS/admin.token
-start_server gs "$GS" --grace-ms 500
+DATA="$GS" start_server gs --grace-ms 500
 expect_error LOCAL_ONLY $AIFS --server "$ADDR_gs" init
 expect_error LOCAL_ONLY $AIFS --server "$ADDR_gs" serve
 printf 'keep me' > "$WORK/keep"
@@ -182,7 +143,7 @@ stop_server gs 10
 put_rc=0
 wait $put_pid || put_rc=$?
 echo "  server exited 0 ${STOP_TIME} s after SIGTERM (--grace-ms 500); the put exited $put_rc: $(cat "$WORK/trickle.err")"
-start_server gs "$GS" --grace-ms 500
+DATA="$GS" start_server gs --grace-ms 500
 n=$(count "$ADDR_gs")
 if [ "$n" = 1 ]; then
   [ $put_rc != 0 ] || fail "the put succeeded but its asset is gone"
@@ -211,7 +172,7 @@ ok "SIGTERM with a put in flight: exit 0, the asset is $outcome, never partial; 
 stop_server gs
 # (A generous grace: on a loaded 2-core machine the 2-second put can take
 # several seconds more; the point is that the server does not wait it out.)
-start_server gs "$GS" --grace-ms 30000
+DATA="$GS" start_server gs --grace-ms 30000
 SHORT_SIZE=$((40 * 1024 * 1024))
 short_id=$(gen $SHORT_SIZE 12 | b3sum --no-names)
 gen $SHORT_SIZE 12 $((1024 * 1024)) 0.05 | $AIFS --server "$ADDR_gs" put - > "$WORK/short.out" 2> "$WORK/short.err" &
@@ -222,7 +183,7 @@ stop_server gs 35
 wait $put_pid || fail "a put in flight failed within the grace period: $(cat "$WORK/short.err")"
 [ "$(cat "$WORK/short.out")" = "$short_id" ] || fail "the put printed $(cat "$WORK/short.out")"
 awk -v t="$STOP_TIME" 'BEGIN { exit !(t < 25.0) }' || fail "the server waited the whole grace period ($STOP_TIME s)"
-start_server gs "$GS"
+DATA="$GS" start_server gs
 [ "$($AIFS --server "$ADDR_gs" get "$short_id" -o - | b3sum --no-names)" = "$short_id" ] ||
   fail "the put completed in the grace period is not readable"
 ok "SIGTERM with --grace-ms 30000: the put in flight completed, the server exited 0 after $STOP_TIME s"
@@ -253,7 +214,7 @@ stop_server gs
 EV=$WORK/ev-data
 $AIFS --data "$EV" init -q
 export AIFS_TOKEN=@$EV/admin.token
-start_server ev "$EV"
+DATA="$EV" start_server ev
 export AIFS_SERVER=$ADDR_ev
 printf 'a' > "$WORK/a"; printf 'b' > "$WORK/b"; printf 'c' > "$WORK/c"
 a=$($AIFS put "$WORK/a")
@@ -333,7 +294,7 @@ fi
 BIG=$big_dir/big-data
 $AIFS --data "$BIG" init -q
 export AIFS_TOKEN=@$BIG/admin.token
-start_server big "$BIG"
+DATA="$BIG" start_server big
 rss_peak_kb() { sort -n "$1" | tail -n 1; }
 sample_rss() {  # sample_rss PID FILE: VmRSS in kB every 0.2 s while PID lives
   while running "$1"; do

@@ -19,39 +19,12 @@ done
 if ! command -v prlimit >/dev/null; then echo "SKIP: prlimit (util-linux) is missing"; exit 77; fi
 FLOOD=$(cd "$(dirname "$0")/../tools" && pwd)/flood.py
 AIFS=$(cd "$(dirname "$AIFS")" && pwd)/$(basename "$AIFS")
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
-running() { [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 mib() { echo "$(($1 / 1024)) MiB"; }
 
 $AIFS init >/dev/null
 export AIFS_TOKEN=@$AIFS_DATA/admin.token
 
-# start_server NAME [prlimit args --] serve-options...: sets PID_<NAME>, ADDR_<NAME>.
-start_server() {
-  local name=$1 pid port="" i
-  shift
-  local pre=()
-  if [ "${1:-}" = "--limit" ]; then pre=(prlimit "--nofile=$2" --); shift 2; [ "${1:-}" = "--" ] && shift; fi
-  : > "$WORK/$name.out"
-  "${pre[@]}" $AIFS serve --listen "${LISTEN:-127.0.0.1:0}" "$@" > "$WORK/$name.out" 2>> "$WORK/$name.err" &
-  pid=$!
-  CLEANUP_CMDS+=("kill -KILL $pid 2>/dev/null")
-  for i in $(seq 300); do
-    port=$(sed -n 's/^aifs: serving on [^ ]*:\([0-9][0-9]*\).*/\1/p' "$WORK/$name.out")
-    [ -n "$port" ] && break
-    running $pid || fail "server $name exited at start: $(cat "$WORK/$name.err")"
-    sleep 0.1
-  done
-  [ -n "$port" ] || fail "server $name printed no port within 30 s"
-  printf -v "PID_$name" %s $pid
-  printf -v "ADDR_$name" %s "127.0.0.1:$port"
-}
-stop_server() {
-  local pid=PID_$1; pid=${!pid}
-  kill -TERM $pid; wait $pid || fail "server $1 exited non-zero after SIGTERM: $(tail -n 5 "$WORK/$1.err")"
-}
 # recover ADDR MAX [client args]: seconds until `aifs health` passes (fails after MAX).
 recover() {
   local addr=$1 max=$2 t0

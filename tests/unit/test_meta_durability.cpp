@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 
+#include "aifs/core/file_util.h"
 #include "aifs/engine/recovery.h"
 #include "aifs/meta/keys.h"
 #include "aifs/meta/meta_store.h"
@@ -446,6 +447,29 @@ TEST_F(RecoveryTest, DamagedWalIsRefusedThenSalvagedWithoutDeletingData) {
   EXPECT_GE(readable, 5u);  // at most the damaged last commit is gone
   auto check = e->CheckMetadata();
   EXPECT_TRUE(check.ok()) << check.status().ToString();
+}
+
+// Defence in depth: even on an open store, gc deletes nothing once the
+// high-water file says committed records are missing.
+TEST_F(RecoveryTest, GcRefusesWhenHistoryLooksCut) {
+  auto e = Open();
+  ASSERT_TRUE(e);
+  ASSERT_TRUE(PutBytes(*e, "default", RandomBytes(5000, 3)).ok());
+  // An orphan gc would otherwise reclaim.
+  AIFS_ASSERT_OK(e->store().chunks->Put("00112233445566778899aabbccddeeff", AsBytes("x")));
+  const std::string hwm = RocksDbMetaStore::HighWaterPath(dir_.Sub("meta"));
+  std::string text = ReadFileToString(hwm).value();
+  const size_t at = text.find("sequence ");
+  ASSERT_NE(at, std::string::npos);
+  text = text.substr(0, at) + "sequence 999999999\n";
+  std::ofstream(hwm, std::ios::trunc) << text;
+  auto gc = e->CollectGarbage(false);
+  ASSERT_FALSE(gc.ok());
+  EXPECT_EQ(gc.status().reason(), "METADATA_CORRUPT");
+  EXPECT_EQ(gc.status().code(), Code::kFailedPrecondition);
+  EXPECT_EQ(e->CheckMetadata().status().reason(), "METADATA_CORRUPT");
+  Bytes still;
+  AIFS_EXPECT_OK(e->store().chunks->Get("00112233445566778899aabbccddeeff", still));
 }
 
 TEST_F(RecoveryTest, BackupRestoresIntoANewDirectoryThatVerifies) {

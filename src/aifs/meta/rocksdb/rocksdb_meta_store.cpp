@@ -174,9 +174,15 @@ std::string RocksDbMetaStore::HighWaterPath(const std::string& path) {
 class RocksDbMetaStore::Txn : public MetaTxn {
  public:
   Txn(RocksDbMetaStore& store, LogSequencer& log, Status ready)
-      : MetaTxn(log), store_(store), lock_(store.mu_), ready_(std::move(ready)) {
-    if (ready_.ok() && !store.txn_db_) ready_ = store.WritesBlocked();
-    if (ready_.ok()) txn_.reset(store.txn_db_->BeginTransaction(SyncedWrites()));
+      : MetaTxn(log), store_(store), ready_(std::move(ready)) {
+    if (!ready_.ok()) return;
+    lock_ = ReadLock(store.mu_);
+    if (!store.txn_db_) {
+      ready_ = store.WritesBlocked();
+      lock_.unlock();  // a transaction that cannot write holds nothing open
+      return;
+    }
+    txn_.reset(store.txn_db_->BeginTransaction(SyncedWrites()));
   }
 
   Result<std::optional<std::string>> Get(std::string_view key) override {
@@ -204,7 +210,7 @@ class RocksDbMetaStore::Txn : public MetaTxn {
 
  private:
   RocksDbMetaStore& store_;
-  ReadLock lock_;  // the database stays open while the transaction lives
+  ReadLock lock_;  // the database stays open while a usable transaction lives
   Status ready_;
   std::unique_ptr<rocksdb::Transaction> txn_;
 };
