@@ -43,13 +43,6 @@ void BlockStopSignals() {
 }
 
 Status Serve(Api& api, const Output& out, server::ServerOptions options, int grace_ms) {
-  // A TLS listener that died (gRPC gives up on EMFILE) ends the process with
-  // an error, so a supervisor restarts it instead of keeping a deaf server.
-  static std::atomic<bool> listener_dead{false};
-  options.on_listener_dead = [] {
-    listener_dead = true;
-    kill(getpid(), SIGTERM);
-  };
   AIFS_ASSIGN_OR_RETURN(auto server, server::Server::Start(api, options));
   const std::string host = options.listen.substr(0, options.listen.rfind(':'));
   if (out.json)
@@ -65,9 +58,6 @@ Status Serve(Api& api, const Output& out, server::ServerOptions options, int gra
   sigwait(&set, &sig);
   if (!out.quiet) std::cerr << "aifs: signal " << sig << ", shutting down" << std::endl;
   server->Shutdown(std::chrono::milliseconds(grace_ms));
-  if (listener_dead)
-    return err::Unavailable("LISTENER_DEAD",
-                            "the listener stopped accepting connections; restart the server");
   return Status::Ok();
 }
 

@@ -26,22 +26,6 @@ Status ListenFailed(const std::string& address, const std::string& why) {
   return err::Unavailable("LISTEN_FAILED", "cannot listen on " + address + ": " + why);
 }
 
-// "ipv4:1.2.3.4:5" / "ipv6:[::1]:5", as gRPC names peers.
-std::string FormatPeer(const sockaddr_storage& ss) {
-  char host[INET6_ADDRSTRLEN] = {};
-  if (ss.ss_family == AF_INET) {
-    const auto& a = reinterpret_cast<const sockaddr_in&>(ss);
-    inet_ntop(AF_INET, &a.sin_addr, host, sizeof host);
-    return std::string("ipv4:") + host + ":" + std::to_string(ntohs(a.sin_port));
-  }
-  if (ss.ss_family == AF_INET6) {
-    const auto& a = reinterpret_cast<const sockaddr_in6&>(ss);
-    inet_ntop(AF_INET6, &a.sin6_addr, host, sizeof host);
-    return std::string("ipv6:[") + host + "]:" + std::to_string(ntohs(a.sin6_port));
-  }
-  return "unknown";
-}
-
 // Closes with a reset: the client learns at once, and no TIME_WAIT is left here.
 void ResetAndClose(int fd) {
   linger l{.l_onoff = 1, .l_linger = 0};
@@ -142,21 +126,6 @@ void Acceptor::Stop() {
   listen_fds_.clear();
   for (auto& [fd, w] : waiting_) close(fd);
   waiting_.clear();
-}
-
-std::string Acceptor::PeerName(const std::string& peer) const {
-  if (peer.rfind("fd:", 0) != 0) return peer;
-  int fd = -1;
-  try {
-    fd = std::stoi(peer.substr(3));
-  } catch (...) {
-    return peer;
-  }
-  std::lock_guard lock(mu_);
-  auto it = live_.find(fd);
-  // The same number may name a newer descriptor by now: the inode tells.
-  if (it == live_.end() || InodeOf(fd) != it->second.inode) return peer;
-  return it->second.peer;
 }
 
 AcceptorStats Acceptor::stats() const {
@@ -272,7 +241,7 @@ void Acceptor::AcceptFrom(int listen_fd) {
       continue;
     }
     const uint64_t gen = ++next_generation_;
-    waiting_[fd] = Waiting{gen, FormatPeer(ss)};
+    waiting_[fd] = Waiting{gen};
     deadlines_.emplace_back(Clock::now() + options_.first_byte_timeout, fd, gen);
     std::lock_guard lock(mu_);
     stats_.waiting = waiting_.size();
@@ -308,7 +277,7 @@ void Acceptor::HandOff(int fd) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   {
     std::lock_guard lock(mu_);
-    live_[fd] = Live{InodeOf(fd), std::move(node.mapped().peer)};
+    live_[fd] = Live{InodeOf(fd)};
     ++stats_.handed_off;
     stats_.waiting = waiting_.size();
   }

@@ -1,11 +1,12 @@
-// Acceptor: the server's own accept loop for plaintext gRPC.
+// Acceptor: the server's own accept loop for gRPC, plaintext and TLS.
 //
 // gRPC 1.51's listener stops for good on the first accept() error other than
 // EAGAIN/ECONNABORTED, so a flood that runs the process out of file
 // descriptors (EMFILE) would leave a server that never accepts again. The
 // Acceptor owns the listening sockets instead and hands each connection to
-// gRPC (grpc::AddInsecureChannelFromFd) once the client has sent its first
-// bytes. Its promises:
+// gRPC (through its external connection acceptor, which applies the server's
+// credentials: TLS handshakes run inside gRPC) once the client has sent its
+// first bytes. Its promises:
 //
 // - It keeps accepting whatever accept() reports: on EMFILE/ENFILE it closes
 //   a reserved descriptor, accepts and drops one waiting connection with it,
@@ -17,11 +18,7 @@
 //   without ever reaching gRPC (idle-connection floods cost one descriptor
 //   for that long, nothing more).
 //
-// Plaintext only: gRPC 1.51 cannot take over a descriptor with TLS server
-// credentials (grpc_server_add_channel_from_fd refuses them), so TLS keeps
-// gRPC's listener (see server.h for how that case is watched).
-//
-// Thread-safe: one thread runs the loop; PeerName() and stats() may be called
+// Thread-safe: one thread runs the loop; stats() may be called
 // from any thread.
 #pragma once
 
@@ -81,20 +78,14 @@ class Acceptor {
   // waiting for their first byte; connections handed off stay gRPC's.
   void Stop();
 
-  // The client address ("ipv4:127.0.0.1:4242") of the handed-off connection
-  // gRPC names `peer` ("fd:17"); `peer` itself when unknown.
-  std::string PeerName(const std::string& peer) const;
-
   AcceptorStats stats() const;
 
  private:
   struct Waiting {
     uint64_t generation;
-    std::string peer;
   };
   struct Live {
-    uint64_t inode;
-    std::string peer;
+    uint64_t inode;  // a closed and reused descriptor number has another
   };
   using Clock = std::chrono::steady_clock;
 

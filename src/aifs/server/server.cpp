@@ -2,12 +2,9 @@
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <grpcpp/server_posix.h>
 #include <malloc.h>
 #include <fcntl.h>
 #include <netdb.h>
-#include <openssl/ssl.h>
-#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -48,57 +45,6 @@ bool IsLoopbackHost(const std::string& host) {
 std::string HostOf(const std::string& listen) {
   const size_t colon = listen.rfind(':');
   return colon == std::string::npos ? listen : listen.substr(0, colon);
-}
-
-enum class Probe { kAlive, kDead, kUnknown };
-
-// Does anything accept on host:port? Connects and starts a TLS handshake (a
-// ClientHello, which a healthy gRPC TLS listener answers or refuses): a
-// listener that stopped accepting leaves the connection in the kernel's
-// backlog, silent. kUnknown when the probe itself cannot run (no descriptors).
-Probe ProbeListener(const std::string& listen, int port, std::chrono::milliseconds timeout) {
-  std::string host = HostOf(listen);
-  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
-  if (host == "::") host = "::1";
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0 || !res)
-    return Probe::kUnknown;
-  const int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    freeaddrinfo(res);
-    return Probe::kUnknown;
-  }
-  timeval tv{.tv_sec = static_cast<time_t>(timeout.count() / 1000),
-             .tv_usec = static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  const bool connected = connect(fd, res->ai_addr, res->ai_addrlen) == 0;
-  const int connect_errno = errno;
-  freeaddrinfo(res);
-  Probe result = Probe::kUnknown;
-  if (connected) {
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);  // SSL_connect sends, never waits
-    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-    SSL* ssl = ctx ? SSL_new(ctx) : nullptr;
-    if (ssl && SSL_set_fd(ssl, fd) == 1) {
-      SSL_set_verify(ssl, SSL_VERIFY_NONE, nullptr);
-      (void)SSL_connect(ssl);  // sends the ClientHello, then waits: the answer is what counts
-      result = Probe::kDead;
-    }
-    if (ssl) SSL_free(ssl);
-    if (ctx) SSL_CTX_free(ctx);
-    if (result == Probe::kDead) {
-      pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
-      if (poll(&p, 1, static_cast<int>(timeout.count())) > 0) result = Probe::kAlive;
-    }
-  } else if (connect_errno == ECONNREFUSED) {
-    result = Probe::kDead;
-  }
-  close(fd);
-  return result;
 }
 
 Result<std::string> ReadPem(const std::string& path) {
@@ -166,8 +112,9 @@ class GrpcServer final : public Server {
     if (!IsLoopbackHost(HostOf(options_.listen)) && !tls)
       Log("aifs: warning: listening on " + options_.listen +
           " without TLS: tokens and data cross the network in the clear (use --tls-cert/--tls-key)");
-    if (!tls) {
-      // Plaintext: our own accept loop (acceptor.h) feeds gRPC.
+    {
+      // Our own accept loop (acceptor.h) feeds gRPC, plaintext and TLS alike:
+      // gRPC 1.51's listener stops for good after one EMFILE.
       AIFS_ASSIGN_OR_RETURN(acceptor_,
                             Acceptor::Listen(options_.listen,
                                              {.max_connections = max_connections,
@@ -177,11 +124,13 @@ class GrpcServer final : public Server {
                                                       : std::chrono::hours(24 * 365),
                                               .log = [this](const std::string& l) { Log(l); }}));
       port_ = acceptor_->port();
-      ctx_.peer_name = [this](const std::string& peer) { return acceptor_->PeerName(peer); };
     }
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
-    if (tls) builder.AddListeningPort(options_.listen, creds, &port_);
+    // Connections handed over by the acceptor get these credentials (the TLS
+    // handshake, when there is one, runs inside gRPC as on its own listener).
+    external_ = builder.experimental().AddExternalConnectionAcceptor(
+        grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD, creds);
     // Frames are at most 1 MiB; headers and lists stay well below this.
     builder.SetMaxReceiveMessageSize(8 << 20);
     if (options_.max_streams_per_connection > 0)
@@ -202,8 +151,11 @@ class GrpcServer final : public Server {
     server_ = builder.BuildAndStart();
     if (!server_ || port_ == 0)
       return err::Unavailable("LISTEN_FAILED", "cannot listen on " + options_.listen);
-    if (acceptor_)
-      acceptor_->Start([this](int fd) { grpc::AddInsecureChannelFromFd(server_.get(), fd); });
+    acceptor_->Start([this](int fd) {
+      grpc::experimental::ExternalConnectionAcceptor::NewConnectionParameters p;
+      p.fd = fd;  // gRPC owns it from here (it closes it with the connection)
+      external_->HandleNewConnection(&p);
+    });
     ProbeOnce();
     prober_ = std::thread([this] { ProbeLoop(); });
     return Status::Ok();
@@ -241,8 +193,6 @@ class GrpcServer final : public Server {
 
   void ProbeLoop() {
     std::unique_lock lock(mu_);
-    int dead_probes = 0;
-    bool reported = false;
     uint64_t puts_ended = 0;
     while (!wake_.wait_for(lock, options_.health_interval, [&] { return stopping_; })) {
       lock.unlock();
@@ -254,22 +204,6 @@ class GrpcServer final : public Server {
         puts_ended = ended;
         malloc_trim(0);
       }
-      // TLS: gRPC's own listener can die on EMFILE; notice it staying dead.
-      if (!acceptor_ && !reported) {
-        switch (ProbeListener(options_.listen, port_, std::chrono::milliseconds(3000))) {
-          case Probe::kAlive: dead_probes = 0; break;
-          case Probe::kDead: ++dead_probes; break;
-          case Probe::kUnknown: break;
-        }
-        if (dead_probes >= kDeadProbes) {
-          reported = true;
-          server_->GetHealthCheckService()->SetServingStatus("liveness", false);
-          Log("aifs: error: the TLS listener on " + options_.listen +
-              " stopped accepting connections (gRPC gives up after running out of file "
-              "descriptors); shutting down so a supervisor can restart the server");
-          if (options_.on_listener_dead) options_.on_listener_dead();
-        }
-      }
       lock.lock();
     }
   }
@@ -280,9 +214,6 @@ class GrpcServer final : public Server {
     else
       std::cerr << line << std::endl;
   }
-
-  // Consecutive silent probes before the listener counts as dead.
-  static constexpr int kDeadProbes = 5;
 
   const ServerOptions options_;
   Metrics metrics_;
@@ -297,7 +228,8 @@ class GrpcServer final : public Server {
   std::unique_ptr<v1::Admin::Service> admin_;
   std::unique_ptr<v1::Introspect::Service> introspect_;
   std::unique_ptr<v1::Metrics::Service> metrics_service_;
-  std::unique_ptr<Acceptor> acceptor_;  // plaintext only
+  std::unique_ptr<Acceptor> acceptor_;
+  std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> external_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   std::mutex mu_;

@@ -13,9 +13,8 @@
 // connection has a stream cap, an idle timeout and keep-alive pings; calls
 // and puts are capped per token and puts in total (RESOURCE_EXHAUSTED
 // TOO_MANY_CALLS / TOO_MANY_PUTS); a put that stops sending is cancelled
-// (DEADLINE_EXCEEDED PUT_STALLED). With TLS gRPC 1.51 keeps its own listener,
-// which stops for good on EMFILE: the server probes it and, when it stays
-// dead, calls on_listener_dead so the process can exit and be restarted.
+// (DEADLINE_EXCEEDED PUT_STALLED). TLS connections come through the same
+// accept loop (gRPC runs the handshake on the descriptors it is handed).
 #pragma once
 
 #include <chrono>
@@ -63,10 +62,7 @@ struct ServerOptions {
   size_t max_puts_per_token = 16;    // TOO_MANY_PUTS
   // A put that receives nothing for this long is cancelled (PUT_STALLED).
   std::chrono::milliseconds put_stall_timeout{120000};
-  // TLS only: called once when the listener stopped accepting and did not
-  // come back (see above). Default: nothing.
-  std::function<void()> on_listener_dead;
-  // Warnings (flood shedding, EMFILE, a dead listener); default: stderr.
+  // Warnings (flood shedding, EMFILE); default: stderr.
   std::function<void(const std::string&)> log;
 };
 

@@ -40,15 +40,12 @@ struct ServiceContext {
   CallLimiter* puts = nullptr;
   // Cancels puts that stop sending (PUT_STALLED).
   PutWatchdog* put_watchdog = nullptr;
-  // "fd:N" (a connection the server accepted itself) -> the client's address.
-  std::function<std::string(const std::string&)> peer_name;
 };
 
-// The caller's address for logs: the peer gRPC reports, resolved through
-// ctx.peer_name when the server accepted the connection itself.
-inline std::string PeerOf(const ServiceContext& ctx, const grpc::ServerContext& sctx) {
-  std::string peer = sctx.peer();
-  return ctx.peer_name ? ctx.peer_name(peer) : peer;
+// The caller's address for logs and records, as gRPC reports it (it asks the
+// socket, also for connections the server's accept loop handed over).
+inline std::string PeerOf(const ServiceContext&, const grpc::ServerContext& sctx) {
+  return sctx.peer();
 }
 
 // The key calls are counted and limited under: one per token (attenuated
