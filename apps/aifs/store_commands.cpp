@@ -15,8 +15,10 @@ namespace {
 void PrintJson(const json& j) { std::cout << j.dump(2) << "\n"; }
 
 json MetadataJson(const MetadataCheck& m) {
-  return {{"meta_url", m.meta_url},           {"sequence", m.sequence},
-          {"high_water", m.high_water},       {"files_checked", m.files_checked},
+  return {{"meta_url", m.meta_url},
+          {"sequence", m.sequence},
+          {"high_water", m.high_water},
+          {"files_checked", m.files_checked},
           {"bytes_checked", m.bytes_checked}};
 }
 
@@ -60,7 +62,9 @@ Status Verify(Api& api, const Output& out, const std::string& ns,
       if (first_failure.ok()) first_failure = r.result;
     }
     if (out.json) {
-      json e = {{"uri", u.ToString()}, {"ok", r.result.ok()}, {"chunks", r.chunks_checked},
+      json e = {{"uri", u.ToString()},
+                {"ok", r.result.ok()},
+                {"chunks", r.chunks_checked},
                 {"bytes", r.bytes_checked}};
       if (!r.result.ok()) e["reason"] = r.result.reason(), e["message"] = r.result.message();
       results.push_back(e);
@@ -81,8 +85,9 @@ Status Verify(Api& api, const Output& out, const std::string& ns,
                {"results", results}});
   } else if (!out.quiet) {
     std::cout << "metadata: " << meta.meta_url << " whole, sequence " << meta.sequence
-              << (meta.high_water ? " (committed high water " + std::to_string(meta.high_water) + ")"
-                                  : "")
+              << (meta.high_water
+                      ? " (committed high water " + std::to_string(meta.high_water) + ")"
+                      : "")
               << ", " << meta.files_checked << " files (" << HumanBytes(meta.bytes_checked)
               << ") re-read\n";
     std::cout << uris.size() - failed << "/" << uris.size() << " assets verified, "
@@ -146,18 +151,21 @@ Status KeyRewrap(Api& api, const Output& out, const RewrapOptions& options) {
 
 Status Info(Api& api, const Output& out) {
   AIFS_ASSIGN_OR_RETURN(StoreDescription d, api.DescribeStore());
-  json j = {{"data_dir", d.data_dir},         {"meta_url", d.meta_url},
-            {"chunk_url", d.chunk_url},       {"kms", d.kms_kind},
+  json j = {{"data_dir", d.data_dir},
+            {"meta_url", d.meta_url},
+            {"chunk_url", d.chunk_url},
+            {"kms", d.kms_kind},
             {"kms_current_key", d.kms_current_key},
             {"chunking", {{"min", d.chunk_min}, {"avg", d.chunk_avg}, {"max", d.chunk_max}}},
-            {"zstd_level", d.zstd_level},     {"read_only", d.read_only}};
+            {"zstd_level", d.zstd_level},
+            {"read_only", d.read_only}};
   if (out.json) {
     PrintJson(j);
   } else {
     std::cout << "data dir:    " << d.data_dir << "\nmetadata:    " << d.meta_url
               << "\nchunks:      " << d.chunk_url << "\nkms:         " << d.kms_kind << " ("
-              << d.kms_current_key << ")\nchunking:    min " << HumanBytes(d.chunk_min)
-              << ", avg " << HumanBytes(d.chunk_avg) << ", max " << HumanBytes(d.chunk_max)
+              << d.kms_current_key << ")\nchunking:    min " << HumanBytes(d.chunk_min) << ", avg "
+              << HumanBytes(d.chunk_avg) << ", max " << HumanBytes(d.chunk_max)
               << "\nzstd level:  " << d.zstd_level << "\n";
   }
   return Status::Ok();
@@ -192,9 +200,9 @@ Status Restore(const Output& out, const RestoreOptions& options) {
                {"chunk_objects_linked", r.chunk_objects_linked},
                {"keys_included", r.keys_included}});
   } else if (!out.quiet) {
-    std::cout << "restored the metadata at sequence " << r.sequence << " into "
-              << options.data_dir << " with " << r.chunk_objects << " chunk objects ("
-              << r.chunk_objects_linked << " hard-linked)\n";
+    std::cout << "restored the metadata at sequence " << r.sequence << " into " << options.data_dir
+              << " with " << r.chunk_objects << " chunk objects (" << r.chunk_objects_linked
+              << " hard-linked)\n";
     if (options.chunks_dir.empty())
       std::cout << "no chunk objects given (--chunks): assets stay unreadable until they are "
                    "copied in\n";
@@ -228,11 +236,13 @@ Status Recover(const Output& out, const RecoverOptions& options) {
   const char* would = r.dry_run ? "would be " : "";
   if (r.damaged) {
     std::cout << "metadata damaged: " << r.damage << "\n";
-    if (!r.saved_copy.empty()) std::cout << "the damaged metadata is kept in " << r.saved_copy << "\n";
+    if (!r.saved_copy.empty())
+      std::cout << "the damaged metadata is kept in " << r.saved_copy << "\n";
     PrintList("skipped while salvaging", r.skipped);
     std::cout << "salvaged history ends at sequence " << r.sequence << "\n";
   } else {
-    std::cout << "metadata opens cleanly (sequence " << r.sequence << "); checked its consistency\n";
+    std::cout << "metadata opens cleanly (sequence " << r.sequence
+              << "); checked its consistency\n";
   }
   std::cout << r.assets << " assets, " << r.chunk_records << " chunk records; " << r.refcounts_fixed
             << " chunk reference counts, " << r.child_counts_fixed << " child counts and "

@@ -23,7 +23,9 @@ namespace {
 constexpr int kCommits = 40;
 
 std::string Key(int i) { return "as/default/" + std::to_string(100000 + i); }
-std::string Value(int i) { return std::string(90, static_cast<char>('a' + i % 26)) + std::to_string(i); }
+std::string Value(int i) {
+  return std::string(90, static_cast<char>('a' + i % 26)) + std::to_string(i);
+}
 
 class MetaDurabilityTest : public ::testing::Test {
  protected:
@@ -316,8 +318,8 @@ TEST_F(MetaDurabilityTest, RocksDbOnAFullDiskRecoversWithoutRestart) {
     EXPECT_EQ(*first, std::optional<std::string>(value));
     EXPECT_FALSE((*m)->CheckWritable().ok());
     // Space comes back: the tmpfs grows by 8 MiB.
-    ASSERT_EQ(std::system(("mount -o remount,size=" + std::to_string(32 + 8 * round) + "m " + mnt)
-                              .c_str()),
+    ASSERT_EQ(std::system(
+                  ("mount -o remount,size=" + std::to_string(32 + 8 * round) + "m " + mnt).c_str()),
               0);
     AIFS_EXPECT_OK((*m)->CheckWritable());
     AIFS_ASSERT_OK(RunTransaction(**m, [&](MetaTxn& t) {
@@ -333,9 +335,10 @@ TEST_F(MetaDurabilityTest, RocksDbOnAFullDiskRecoversWithoutRestart) {
       ASSERT_TRUE(v->has_value()) << "round " << round << ": committed " << k << " lost";
     }
     // The next round fills the disk again.
-    ASSERT_EQ(std::system(("mount -o remount,size=" + std::to_string(24 + 8 * (round + 1)) +
-                           "m " + mnt).c_str()),
-              0);
+    ASSERT_EQ(
+        std::system(
+            ("mount -o remount,size=" + std::to_string(24 + 8 * (round + 1)) + "m " + mnt).c_str()),
+        0);
   }
 }
 

@@ -80,6 +80,11 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, int mode)
   return FsyncDir(std::filesystem::path(path).parent_path().string());
 }
 
+Status CopyFile(const std::string& from, const std::string& to) {
+  AIFS_ASSIGN_OR_RETURN(std::string data, ReadFileToString(from));
+  return WriteFileAtomic(to, data, 0600);
+}
+
 Status CopyTree(const std::string& from, const std::string& to) {
   AIFS_RETURN_IF_ERROR(MakeDirs(to, 0700));
   std::error_code ec;
@@ -88,8 +93,7 @@ Status CopyTree(const std::string& from, const std::string& to) {
     if (e.is_directory()) {
       AIFS_RETURN_IF_ERROR(CopyTree(e.path().string(), target));
     } else if (e.is_regular_file()) {
-      AIFS_ASSIGN_OR_RETURN(std::string data, ReadFileToString(e.path().string()));
-      AIFS_RETURN_IF_ERROR(WriteFileAtomic(target, data, 0600));
+      AIFS_RETURN_IF_ERROR(CopyFile(e.path().string(), target));
     }
   }
   if (ec) return err::FromErrno(ec.value(), "read directory " + from);

@@ -17,8 +17,11 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, int mode 
 
 Status FsyncDir(const std::string& dir);
 
+// Copies the file `from` to `to` (mode 0600) as WriteFileAtomic writes.
+Status CopyFile(const std::string& from, const std::string& to);
+
 // Copies every regular file under `from` into `to` (created, mode 0700; files
-// 0600), each written as WriteFileAtomic does and each directory fsynced.
+// 0600), each as CopyFile does, and fsyncs each directory.
 Status CopyTree(const std::string& from, const std::string& to);
 Status MakeDirs(const std::string& path, int mode = 0755);
 

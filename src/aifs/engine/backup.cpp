@@ -15,6 +15,7 @@
 #include "aifs/engine/engine.h"
 #include "aifs/engine/recovery.h"
 #include "aifs/engine/store_config.h"
+#include "aifs/meta/rocksdb/rocksdb_meta_store.h"
 #include "aifs/storage/chunk_store.h"
 
 namespace aifs {
@@ -42,11 +43,6 @@ std::pair<uint64_t, uint64_t> CountFiles(const std::string& dir) {
     bytes += e.file_size();
   }
   return {files, bytes};
-}
-
-Status CopyFile(const std::string& from, const std::string& to) {
-  AIFS_ASSIGN_OR_RETURN(std::string data, ReadFileToString(from));
-  return WriteFileAtomic(to, data, 0600);
 }
 
 // The keyfile of a `local://` KMS URL resolved against the data directory.
@@ -83,8 +79,7 @@ Result<BackupReport> Engine::Backup(const std::string& dir) {
   report.keys_included = kms_url.starts_with(kKeyfileScheme);
   if (st.ok() && report.keys_included) {
     st = MakeDirs(scratch + "/kms", 0700);
-    if (st.ok())
-      st = CopyFile(KeyfilePath(kms_url, ctx_->data_dir), scratch + "/kms/master.keys");
+    if (st.ok()) st = CopyFile(KeyfilePath(kms_url, ctx_->data_dir), scratch + "/kms/master.keys");
   }
   if (!st.ok()) return cleanup(st);
   nlohmann::json manifest = {{"format", kBackupFormat},
@@ -127,7 +122,7 @@ Result<RestoreReport> RestoreBackup(const RestoreOptions& options) {
   AIFS_RETURN_IF_ERROR(CopyTree(from + "/meta", to + "/meta"));
   report.meta_files = CountFiles(to + "/meta").first;
   // A high-water mark left by an earlier store here would not match.
-  fs::remove(to + "/meta.hwm", ec);
+  fs::remove(RocksDbMetaStore::HighWaterPath(to + "/meta"), ec);
   if (report.keys_included) {
     AIFS_RETURN_IF_ERROR(MakeDirs(to + "/kms", 0700));
     AIFS_RETURN_IF_ERROR(CopyFile(from + "/kms/master.keys", KeyfilePath(config.kms_url(), to)));

@@ -28,19 +28,6 @@ using store::v1::RewrapCursor;
 
 namespace {
 
-// "ch/<ns>/<hash hex>" -> (ns, hash).
-bool ParseChunkKey(std::string_view key, std::string& ns, Digest& hash) {
-  if (!key.starts_with(keys::kChunkPrefixAll)) return false;
-  key.remove_prefix(keys::kChunkPrefixAll.size());
-  const size_t slash = key.rfind('/');
-  if (slash == std::string_view::npos) return false;
-  auto bytes = HexDecode(key.substr(slash + 1));
-  if (!bytes || bytes->size() != hash.size()) return false;
-  ns = std::string(key.substr(0, slash));
-  std::copy(bytes->begin(), bytes->end(), hash.begin());
-  return true;
-}
-
 RewrapReport ToReport(const RewrapCursor& c, bool resumed) {
   RewrapReport r;
   r.target_key = c.target_key();
@@ -151,7 +138,7 @@ Result<RewrapReport> Engine::RewrapKeys(const RewrapOptions& options,
       for (const std::string& key : batch) {
         std::string ns;
         Digest hash;
-        if (!ParseChunkKey(key, ns, hash))
+        if (!keys::ParseChunk(key, ns, hash))
           return err::DataLoss("METADATA_CORRUPT", "bad chunk record key " + key);
         AIFS_ASSIGN_OR_RETURN(auto rec, LoadRecord<ChunkRecord>(txn, key, "chunk"));
         if (!rec) continue;  // reclaimed meanwhile

@@ -13,8 +13,8 @@
 #include "aifs/engine/engine.h"
 #include "aifs/engine/store_config.h"
 #include "aifs/meta/keys.h"
-#include "aifs/meta/rocksdb/rocksdb_meta_store.h"
 #include "aifs/meta/records.h"
+#include "aifs/meta/rocksdb/rocksdb_meta_store.h"
 #include "aifs/storage/chunk_sealer.h"
 
 namespace aifs {
@@ -28,28 +28,28 @@ namespace {
 
 constexpr std::string_view kRocks = "rocksdb://";
 
-// "<prefix><ns>/<rest>" -> ns
-std::string NsOfKey(std::string_view key, std::string_view prefix) {
-  key.remove_prefix(prefix.size());
-  return std::string(key.substr(0, key.find('/')));
+// The namespace of a chunk record's key; empty when it is not one.
+std::string NsOfChunk(std::string_view key) {
+  std::string ns;
+  Digest hash;
+  return keys::ParseChunk(key, ns, hash) ? ns : std::string();
 }
 
 struct NsTotals {
-  uint64_t asset_count = 0, logical_bytes = 0, chunk_count = 0, stored_bytes = 0,
-           unique_bytes = 0;
+  uint64_t asset_count = 0, logical_bytes = 0, chunk_count = 0, stored_bytes = 0, unique_bytes = 0;
 };
 
 template <typename Record>
 Status ScanRecords(MetaStore& meta, std::string_view prefix,
                    const std::function<Status(std::string_view key, Record&)>& fn) {
   Status inner;
-  AIFS_RETURN_IF_ERROR(meta.Scan(prefix, PrefixEnd(prefix),
-                                 [&](std::string_view key, std::string_view value) {
-                                   Record rec;
-                                   inner = ParseRecord(value, rec, std::string(key));
-                                   if (inner.ok()) inner = fn(key, rec);
-                                   return inner.ok();
-                                 }));
+  AIFS_RETURN_IF_ERROR(
+      meta.Scan(prefix, PrefixEnd(prefix), [&](std::string_view key, std::string_view value) {
+        Record rec;
+        inner = ParseRecord(value, rec, std::string(key));
+        if (inner.ok()) inner = fn(key, rec);
+        return inner.ok();
+      }));
   return inner;
 }
 
@@ -57,8 +57,7 @@ Status ScanRecords(MetaStore& meta, std::string_view prefix,
 // then it only counts.
 class Repair {
  public:
-  Repair(StoreContext& ctx, Engine* engine, bool dry_run, std::string stamp,
-         RecoverReport& report)
+  Repair(StoreContext& ctx, Engine* engine, bool dry_run, std::string stamp, RecoverReport& report)
       : ctx_(ctx), engine_(engine), dry_run_(dry_run), stamp_(std::move(stamp)), r_(report) {}
 
   Status Run() {
@@ -146,12 +145,11 @@ class Repair {
 
   Status FixChildCounts() {
     std::map<std::string, uint64_t> stored;
-    AIFS_RETURN_IF_ERROR(ctx_.meta->Scan("lk/", PrefixEnd("lk/"),
-                                         [&](std::string_view key, std::string_view value) {
-                                           stored[std::string(key)] =
-                                               std::strtoull(std::string(value).c_str(), nullptr, 10);
-                                           return true;
-                                         }));
+    AIFS_RETURN_IF_ERROR(
+        ctx_.meta->Scan("lk/", PrefixEnd("lk/"), [&](std::string_view key, std::string_view value) {
+          stored[std::string(key)] = std::strtoull(std::string(value).c_str(), nullptr, 10);
+          return true;
+        }));
     std::map<std::string, uint64_t> want(child_counts_.begin(), child_counts_.end());
     std::set<std::string> all;
     for (const auto& [k, v] : stored) all.insert(k);
@@ -171,7 +169,8 @@ class Repair {
   // Assets (or chunks) of a namespace whose record was lost get it back, with
   // a new signing key: snapshots signed by the old one no longer verify.
   Status EnsureNamespaces() {
-    for (const std::string& key : unreferenced_) namespaces_.insert(NsOfKey(key, "ch/"));
+    for (const std::string& key : unreferenced_)
+      if (std::string ns = NsOfChunk(key); !ns.empty()) namespaces_.insert(ns);
     for (const std::string& ns : namespaces_) {
       AIFS_ASSIGN_OR_RETURN(auto rec, ctx_.meta->Get(keys::Namespace(ns)));
       if (rec) continue;
@@ -187,14 +186,16 @@ class Repair {
   // a one-chunk asset comes back under its own ID).
   Status Rebuild() {
     for (const std::string& key : unreferenced_) {
-      const std::string ns = NsOfKey(key, "ch/");
-      auto hash = HexDecode(key.substr(key.rfind('/') + 1));
-      AIFS_ASSIGN_OR_RETURN(ChunkRecord rec, LoadRecord<ChunkRecord>(*ctx_.meta, key,
-                                                                     "CHUNK_NOT_FOUND", key));
+      std::string ns;
+      Digest hash;
+      const bool parsed = keys::ParseChunk(key, ns, hash);
+      AIFS_ASSIGN_OR_RETURN(ChunkRecord rec,
+                            LoadRecord<ChunkRecord>(*ctx_.meta, key, "CHUNK_NOT_FOUND", key));
       Bytes object, plain;
       Status st = ctx_.chunks->Get(rec.object(), object);
-      if (st.ok() && hash && hash->size() == 32)
-        st = OpenChunk(*ctx_.kms, ns, FixedBytes<32>(AsChars(*hash)), rec, object, plain);
+      if (st.ok())
+        st = parsed ? OpenChunk(*ctx_.kms, ns, hash, rec, object, plain)
+                    : err::DataLoss("METADATA_CORRUPT", "not a chunk record key");
       if (!st.ok()) {
         r_.lost_assets.push_back(ns + "/chunk " + key.substr(key.rfind('/') + 1) +
                                  ": unreferenced and unreadable: " + st.ToString());
@@ -246,21 +247,21 @@ class Repair {
 
   Status FixNamespaceTotals() {
     std::unordered_map<std::string, NsTotals> totals;
-    AIFS_RETURN_IF_ERROR(ScanRecords<AssetRecord>(*ctx_.meta, "as/",
-                                                  [&](std::string_view, AssetRecord& rec) {
-                                                    auto& t = totals[rec.ns()];
-                                                    ++t.asset_count;
-                                                    t.logical_bytes += rec.size();
-                                                    return Status::Ok();
-                                                  }));
-    AIFS_RETURN_IF_ERROR(ScanRecords<ChunkRecord>(
-        *ctx_.meta, keys::kChunkPrefixAll, [&](std::string_view key, ChunkRecord& rec) {
-          auto& t = totals[NsOfKey(key, "ch/")];
-          ++t.chunk_count;
-          t.stored_bytes += rec.stored_size();
-          t.unique_bytes += rec.plain_size();
+    AIFS_RETURN_IF_ERROR(
+        ScanRecords<AssetRecord>(*ctx_.meta, "as/", [&](std::string_view, AssetRecord& rec) {
+          auto& t = totals[rec.ns()];
+          ++t.asset_count;
+          t.logical_bytes += rec.size();
           return Status::Ok();
         }));
+    AIFS_RETURN_IF_ERROR(ScanRecords<ChunkRecord>(*ctx_.meta, keys::kChunkPrefixAll,
+                                                  [&](std::string_view key, ChunkRecord& rec) {
+                                                    auto& t = totals[NsOfChunk(key)];
+                                                    ++t.chunk_count;
+                                                    t.stored_bytes += rec.stored_size();
+                                                    t.unique_bytes += rec.plain_size();
+                                                    return Status::Ok();
+                                                  }));
     std::vector<std::string> names;
     AIFS_RETURN_IF_ERROR(ScanRecords<NamespaceRecord>(
         *ctx_.meta, keys::kNamespacePrefix, [&](std::string_view, NamespaceRecord& rec) {
@@ -303,7 +304,7 @@ class Repair {
   std::unordered_map<std::string, uint64_t> child_counts_;   // lk key -> live children
   std::set<std::string> namespaces_;
   std::vector<LiveAsset> assets_;
-  std::unordered_map<std::string, uint64_t> objects_;        // object -> size
+  std::unordered_map<std::string, uint64_t> objects_;           // object -> size
   std::unordered_map<std::string, std::string> chunk_objects_;  // chunk key -> object
   std::unordered_set<std::string> referenced_objects_;
   std::vector<std::string> unreferenced_;  // chunk keys no asset references
@@ -337,8 +338,8 @@ Result<RecoverReport> RecoverStore(const RecoverOptions& options) {
     }
   }
   if (!report.damaged) {
-    AIFS_ASSIGN_OR_RETURN(auto engine, Engine::Open({.data_dir = options.data_dir,
-                                                     .read_only = options.dry_run}));
+    AIFS_ASSIGN_OR_RETURN(
+        auto engine, Engine::Open({.data_dir = options.data_dir, .read_only = options.dry_run}));
     AIFS_ASSIGN_OR_RETURN(MetadataCheck check, engine->CheckMetadata());
     report.sequence = check.sequence;
     AIFS_RETURN_IF_ERROR(
@@ -378,9 +379,11 @@ Result<RecoverReport> RecoverStore(const RecoverOptions& options) {
   report.saved_copy = meta_dir + ".damaged-" + stamp;
   AIFS_RETURN_IF_ERROR(Rename(meta_dir, report.saved_copy));
   if (fs::exists(RocksDbMetaStore::HighWaterPath(meta_dir), ec))
-    AIFS_RETURN_IF_ERROR(Rename(RocksDbMetaStore::HighWaterPath(meta_dir), RocksDbMetaStore::HighWaterPath(report.saved_copy)));
+    AIFS_RETURN_IF_ERROR(Rename(RocksDbMetaStore::HighWaterPath(meta_dir),
+                                RocksDbMetaStore::HighWaterPath(report.saved_copy)));
   AIFS_RETURN_IF_ERROR(Rename(copy, meta_dir));
-  AIFS_RETURN_IF_ERROR(Rename(RocksDbMetaStore::HighWaterPath(copy), RocksDbMetaStore::HighWaterPath(meta_dir)));
+  AIFS_RETURN_IF_ERROR(
+      Rename(RocksDbMetaStore::HighWaterPath(copy), RocksDbMetaStore::HighWaterPath(meta_dir)));
   AIFS_RETURN_IF_ERROR(FsyncDir(fs::path(meta_dir).parent_path().string()));
 
   AIFS_ASSIGN_OR_RETURN(auto engine, Engine::Open({.data_dir = options.data_dir}));

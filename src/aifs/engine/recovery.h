@@ -20,7 +20,7 @@ struct RestoreOptions {
 };
 
 struct RestoreReport {
-  uint64_t sequence = 0;     // metadata sequence the backup holds
+  uint64_t sequence = 0;  // metadata sequence the backup holds
   uint64_t meta_files = 0;
   uint64_t chunk_objects = 0;
   uint64_t chunk_objects_linked = 0;  // of those, hard links (no copy)
@@ -39,11 +39,11 @@ struct RecoverOptions {
 // What `aifs recover` found and did.
 struct RecoverReport {
   bool dry_run = false;
-  bool damaged = false;        // the metadata refused a normal open
-  std::string damage;          // why it refused
-  std::string saved_copy;      // where the damaged metadata was kept
+  bool damaged = false;              // the metadata refused a normal open
+  std::string damage;                // why it refused
+  std::string saved_copy;            // where the damaged metadata was kept
   std::vector<std::string> skipped;  // what the salvage left out (RocksDB's words)
-  uint64_t sequence = 0;       // the salvaged history's last write
+  uint64_t sequence = 0;             // the salvaged history's last write
   // The consistency pass over what is left:
   uint64_t assets = 0;
   uint64_t chunk_records = 0;
@@ -51,11 +51,11 @@ struct RecoverReport {
   uint64_t child_counts_fixed = 0;
   uint64_t namespaces_fixed = 0;
   std::vector<std::string> lost_assets;  // "<ns>/<id>: why", data unreadable
-  uint64_t assets_rebuilt = 0;  // from chunk records no asset referenced any more
+  uint64_t assets_rebuilt = 0;           // from chunk records no asset referenced any more
   std::vector<std::string> rebuilt;      // "<ns>/<id>" of each
-  uint64_t orphan_objects = 0;  // objects with no record (no key left to read them)
+  uint64_t orphan_objects = 0;           // objects with no record (no key left to read them)
   uint64_t orphan_bytes = 0;
-  std::string lost_found;       // where they were moved (never deleted)
+  std::string lost_found;  // where they were moved (never deleted)
 };
 
 // Salvages a store whose metadata is damaged, or checks and repairs a sound

@@ -2,6 +2,7 @@
 // contain '/', so "<prefix>/<ns>/" scans exactly one namespace.
 #pragma once
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,6 +25,18 @@ inline std::string Chunk(std::string_view ns, const Digest& hash) {
   return ChunkPrefix(ns) + HexEncode(hash);
 }
 inline constexpr std::string_view kChunkPrefixAll = "ch/";
+// "ch/<ns>/<hash hex>" -> (ns, hash); false when `key` is not a chunk key.
+inline bool ParseChunk(std::string_view key, std::string& ns, Digest& hash) {
+  if (!key.starts_with(kChunkPrefixAll)) return false;
+  key.remove_prefix(kChunkPrefixAll.size());
+  const size_t slash = key.rfind('/');
+  if (slash == std::string_view::npos) return false;
+  auto bytes = HexDecode(key.substr(slash + 1));
+  if (!bytes || bytes->size() != hash.size()) return false;
+  ns = std::string(key.substr(0, slash));
+  std::copy(bytes->begin(), bytes->end(), hash.begin());
+  return true;
+}
 
 // lc/<ns>/<parent>/<child> -> ChildEdge
 inline std::string ChildPrefix(std::string_view ns, const Digest& parent) {

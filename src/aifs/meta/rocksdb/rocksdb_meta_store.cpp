@@ -1,5 +1,6 @@
 #include "aifs/meta/rocksdb/rocksdb_meta_store.h"
 
+#include <fcntl.h>
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
 #include <rocksdb/options.h>
@@ -8,7 +9,6 @@
 #include <rocksdb/utilities/optimistic_transaction_db.h>
 #include <rocksdb/utilities/transaction.h>
 #include <rocksdb/write_batch.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,7 +16,6 @@
 #include <cstdio>
 #include <deque>
 #include <filesystem>
-#include <limits>
 #include <sstream>
 
 #include "aifs/core/file_util.h"
@@ -63,9 +62,10 @@ Status ReadOnlyMode() {
 }
 
 // RocksDB's info log, kept in memory (the last lines, for salvage notes),
-// fatal ones echoed to stderr (errors reach callers as failed operations). Its file logger must not be used: after one failed
-// write to a full disk, its next write trips an assertion that aborts the
-// process (seen with Debian's librocksdb 7.8).
+// fatal ones echoed to stderr (errors reach callers as failed operations).
+// Its file logger must not be used: after one failed write to a full disk,
+// its next write trips an assertion that aborts the process (seen with
+// Debian's librocksdb 7.8).
 class MemoryLogger : public rocksdb::Logger {
  public:
   MemoryLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
@@ -77,7 +77,8 @@ class MemoryLogger : public rocksdb::Logger {
     std::lock_guard lock(mu_);
     lines_.emplace_back(line);
     if (lines_.size() > 256) lines_.pop_front();
-    if (level >= rocksdb::InfoLogLevel::FATAL_LEVEL) std::fprintf(stderr, "aifs: rocksdb: %s\n", line);
+    if (level >= rocksdb::InfoLogLevel::FATAL_LEVEL)
+      std::fprintf(stderr, "aifs: rocksdb: %s\n", line);
   }
   void Logv(const char* format, va_list ap) override {
     Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
@@ -100,8 +101,8 @@ rocksdb::Options BaseOptions(const MetaOpenOptions& o, std::shared_ptr<rocksdb::
   opts.info_log = std::move(log);
   // Every commit is synced and a record reaches the kernel whole, so a crash
   // never leaves a damaged record: any damage is the disk's, and refusing to
-  // open is the only answer that loses nothing (docs/storage-format.md has
-  // the measurement against the other modes).
+  // open is the only answer that loses nothing (docs/durability.md has the
+  // measurement against the other modes).
   opts.wal_recovery_mode = o.salvage ? rocksdb::WALRecoveryMode::kSkipAnyCorruptedRecords
                                      : rocksdb::WALRecoveryMode::kAbsoluteConsistency;
   opts.track_and_verify_wals_in_manifest = !o.salvage;
@@ -129,9 +130,24 @@ Result<std::optional<HighWater>> ReadHighWater(const std::string& file) {
 }
 
 Status WriteHighWater(const std::string& file, const HighWater& hw) {
-  return WriteFileAtomic(file, "aifs-meta-high-water 1\nidentity " + hw.identity +
-                                   "\nsequence " + std::to_string(hw.sequence) + "\n",
+  return WriteFileAtomic(file,
+                         "aifs-meta-high-water 1\nidentity " + hw.identity + "\nsequence " +
+                             std::to_string(hw.sequence) + "\n",
                          0600);
+}
+
+// What is wrong with an open database (identity `id`, last sequence `seq`)
+// against the high-water file `file` says; empty when nothing is.
+std::string HistoryProblem(const HighWater& hw, const std::string& id, uint64_t seq,
+                           const std::string& file) {
+  if (hw.identity != id)
+    return "it is database " + id + ", but " + file + " says database " + hw.identity +
+           " was last written here";
+  if (seq < hw.sequence)
+    return "its history ends at sequence " + std::to_string(seq) + ", but sequence " +
+           std::to_string(hw.sequence) + " was committed (" + file +
+           "): committed writes are missing";
+  return "";
 }
 
 std::string WalFiles(const std::string& dir) {
@@ -299,11 +315,12 @@ Status RocksDbMetaStore::OpenDb() {
     db_ = nullptr;
     txn_db_ = nullptr;
     Status st = FromRocks(s, "open metadata store " + path_);
-    const bool missing_file = s.IsIOError() && s.ToString().find("No such file") != std::string::npos;
+    const bool missing_file =
+        s.IsIOError() && s.ToString().find("No such file") != std::string::npos;
     if (st.reason() != "METADATA_CORRUPT" && !missing_file) return st;
     return err::DataLoss("METADATA_CORRUPT",
-                         "the metadata store " + path_ + " is damaged (" + s.ToString() + "): " +
-                             DescribeDamage(path_, hw.ok() ? *hw : std::nullopt) +
+                         "the metadata store " + path_ + " is damaged (" + s.ToString() +
+                             "): " + DescribeDamage(path_, hw.ok() ? *hw : std::nullopt) +
                              "; nothing was changed");
   }
   if (options_.salvage) {
@@ -312,27 +329,19 @@ Status RocksDbMetaStore::OpenDb() {
   (void)db_->GetDbIdentity(db_id_);
   const uint64_t seq = db_->GetLatestSequenceNumber();
   if (hw.ok() && *hw) {
-    std::string problem;
-    if ((*hw)->identity != db_id_)
-      problem = "it is database " + db_id_ + ", but " + hw_file + " says database " +
-                (*hw)->identity + " was last written here";
-    else if (seq < (*hw)->sequence)
-      problem = "its history ends at sequence " + std::to_string(seq) + ", but sequence " +
-                std::to_string((*hw)->sequence) + " was committed (" + hw_file +
-                "): committed writes are missing";
+    const std::string problem = HistoryProblem(**hw, db_id_, seq, hw_file);
     if (!problem.empty()) {
       if (options_.salvage) {
         salvage_notes_.push_back(problem);
       } else {
         CloseDb();
-        return err::DataLoss("METADATA_CORRUPT",
-                             "the metadata store " + path_ + " is damaged: " + problem +
-                                 "; nothing was changed");
+        return err::DataLoss("METADATA_CORRUPT", "the metadata store " + path_ + " is damaged: " +
+                                                     problem + "; nothing was changed");
       }
     }
   }
   if (options_.salvage) {
-    hw_written_ = 0;  // the salvaged history is the new high water
+    // hw_written_ is still 0, so the salvaged history becomes the new mark.
     AIFS_RETURN_IF_ERROR(FromRocks(db_->Flush(rocksdb::FlushOptions()), "salvage flush"));
   }
   if (txn_db_ && !options_.salvage) KeepBallast();
@@ -394,8 +403,8 @@ void RocksDbMetaStore::NoteWriteFailure(const Status& st) {
   std::lock_guard lock(failure_mu_);
   if (writes_failed_) return;
   if (st.reason() == "STORAGE_FULL") ReleaseBallast();  // room for the reopen and deletes
-  write_failure_ = Status(st.code(), st.reason(),
-                          st.message() + " (writes resume once the cause is gone)");
+  write_failure_ =
+      Status(st.code(), st.reason(), st.message() + " (writes resume once the cause is gone)");
   writes_failed_ = true;
 }
 
@@ -479,8 +488,7 @@ Status RocksDbMetaStore::Scan(std::string_view begin, std::string_view end, cons
   return ScanWith(db_, rocksdb::ReadOptions(), begin, end, fn);
 }
 
-Status RocksDbMetaStore::ScanBulk(std::string_view begin, std::string_view end,
-                                  const ScanFn& fn) {
+Status RocksDbMetaStore::ScanBulk(std::string_view begin, std::string_view end, const ScanFn& fn) {
   // Measured on a 100k-key change log (~2,500 4 KiB blocks): without these,
   // every block is one pread and a block-cache insert (evicting useful
   // blocks); 256 KiB reads ahead cut that scan by about a third, while
@@ -549,16 +557,14 @@ Result<MetaIntegrity> RocksDbMetaStore::CheckIntegrity(bool read_all) {
     }
   }
   report.sequence = db_->GetLatestSequenceNumber();
-  AIFS_ASSIGN_OR_RETURN(auto hw, ReadHighWater(HighWaterPath(path_)));
+  const std::string hw_file = HighWaterPath(path_);
+  AIFS_ASSIGN_OR_RETURN(auto hw, ReadHighWater(hw_file));
   if (hw) {
     report.high_water = hw->sequence;
-    if (hw->identity != db_id_ || report.sequence < hw->sequence)
+    const std::string problem = HistoryProblem(*hw, db_id_, report.sequence, hw_file);
+    if (!problem.empty())
       return err::DataLoss("METADATA_CORRUPT",
-                           "the metadata store " + path_ + " ends at sequence " +
-                               std::to_string(report.sequence) + " of database " + db_id_ +
-                               ", but its high-water file says sequence " +
-                               std::to_string(hw->sequence) + " of database " + hw->identity +
-                               " was committed");
+                           "the metadata store " + path_ + " is damaged: " + problem);
   }
   return report;
 }

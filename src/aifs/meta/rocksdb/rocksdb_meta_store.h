@@ -16,8 +16,8 @@
 //   space is back; the next write then reopens the database, without a
 //   restart. "<dir>.hwm.ballast", a few MiB allocated while space is
 //   plenty (checked at open and every second), is given up when the disk
-//   fills, so the store can still open and delete. RocksDB's own log goes to memory and stderr, never to a file on
-//   the data disk (its file logger aborts the process after a failed write).
+//   fills, so the store can still open and delete. RocksDB's own log goes to memory and stderr,
+//   never to a file on the data disk (its file logger aborts the process after a failed write).
 // Thread safety: every method may be called from any thread; transactions
 // hold the open database for their lifetime (a reopen waits for them).
 #pragma once
@@ -52,8 +52,7 @@ class RocksDbMetaStore : public MetaStore {
   std::unique_ptr<MetaTxn> Begin() override;
   std::unique_ptr<MetaBatch> NewBatch() override;
   Status DeleteRange(std::string_view begin, std::string_view end) override;
-  Result<std::optional<std::string>> LastKey(std::string_view begin,
-                                             std::string_view end) override;
+  Result<std::optional<std::string>> LastKey(std::string_view begin, std::string_view end) override;
   Status CheckWritable() override { return ReadyForWrites(); }
   bool ReleaseSpareSpace() override { return ReleaseBallast(); }
   Result<MetaIntegrity> CheckIntegrity(bool read_all) override;
@@ -95,8 +94,8 @@ class RocksDbMetaStore : public MetaStore {
   const MetaOpenOptions options_;
   std::vector<std::string> salvage_notes_;
 
-  mutable std::shared_timed_mutex mu_;        // guards the handles below
-  rocksdb::DB* db_ = nullptr;                 // owned unless txn_db_ is set
+  mutable std::shared_timed_mutex mu_;                  // guards the handles below
+  rocksdb::DB* db_ = nullptr;                           // owned unless txn_db_ is set
   rocksdb::OptimisticTransactionDB* txn_db_ = nullptr;  // null when read-only
   std::string db_id_;
 
