@@ -8,8 +8,8 @@
 #   background; pid, port, logs and exit code go to a state directory named
 #   after the data directory.
 # - Every other command runs the real binary with AIFS_SERVER pointing at that
-#   data directory's server. The process keeps this script's path as argv[0],
-#   so `pkill -f "$AIFS put -"` in a test still finds it.
+#   data directory's server, exec'd: the PID a test started (`$!`) is the
+#   binary's, and it keeps this script's path as argv[0].
 # - A data directory that has no server (never initialized through here, or
 #   not visible to the calling user) runs locally, as does `serve`.
 # - A server that died is an error, never a silent fall-back to local mode.

@@ -208,6 +208,58 @@ TEST_F(MetaDurabilityTest, StaleOrForeignDatabaseIsRefused) {
       << fresh.status().message();
 }
 
+// A crash while RocksDB writes a record that spans log blocks can leave it
+// cut short (seen in CI: a transaction commit killed mid-write). That write
+// was never acknowledged, and the high-water file does not vouch for it: the
+// store opens without it. The same cut under a mark that vouches for the
+// record is a lost commit and is refused.
+TEST_F(MetaDurabilityTest, TornLastRecordAfterACrashIsDropped) {
+  const std::string hw_file = RocksDbMetaStore::HighWaterPath(Dir());
+  for (bool vouched : {false, true}) {
+    SCOPED_TRACE(vouched ? "the mark vouches for the torn record" : "a crash tore it");
+    Make(false);
+    auto before = ReadFileToString(hw_file);
+    ASSERT_TRUE(before.ok());
+    {
+      auto m = OpenMetaStore(Url(), {});
+      ASSERT_TRUE(m.ok()) << m.status().ToString();
+      AIFS_ASSERT_OK(RunTransaction(
+          **m, [](MetaTxn& t) { return t.Put("as/default/big", std::string(200000, 'b')); }));
+    }
+    if (!vouched) {
+      AIFS_ASSERT_OK(WriteFileAtomic(hw_file, *before, 0600));
+    }
+    std::vector<std::string> logs = Files(".log");
+    std::sort(logs.begin(), logs.end());
+    ASSERT_FALSE(logs.empty());
+    const uint64_t size = fs::file_size(logs.back());
+    ASSERT_GT(size, 200000u);
+    fs::resize_file(logs.back(), size - 50000);  // inside the big record
+    auto m = OpenMetaStore(Url(), {});
+    if (vouched) {
+      ASSERT_FALSE(m.ok());
+      EXPECT_EQ(m.status().reason(), "METADATA_CORRUPT");
+      continue;
+    }
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    ASSERT_EQ((*m)->SalvageNotes().size(), 1u);
+    EXPECT_NE((*m)->SalvageNotes()[0].find("torn"), std::string::npos);
+    for (int i = 0; i < kCommits; ++i) {
+      auto v = (*m)->Get(Key(i));
+      ASSERT_TRUE(v.ok() && v->has_value()) << Key(i);
+      EXPECT_EQ(**v, Value(i));
+    }
+    auto big = (*m)->Get("as/default/big");
+    ASSERT_TRUE(big.ok());
+    EXPECT_FALSE(big->has_value());
+    AIFS_ASSERT_OK(RunTransaction(**m, [](MetaTxn& t) { return t.Put("as/default/after", "x"); }));
+    m->reset();
+    auto again = OpenMetaStore(Url(), {});
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_TRUE((*again)->SalvageNotes().empty());
+  }
+}
+
 // A writer killed at any moment leaves a store that opens (absolute
 // consistency must not refuse a crash) with every commit it acknowledged.
 TEST_F(MetaDurabilityTest, KilledWriterAlwaysReopensWithItsCommits) {

@@ -99,10 +99,10 @@ rocksdb::Options BaseOptions(const MetaOpenOptions& o, std::shared_ptr<rocksdb::
   opts.paranoid_checks = true;
   opts.max_background_jobs = 2;
   opts.info_log = std::move(log);
-  // Every commit is synced and a record reaches the kernel whole, so a crash
-  // never leaves a damaged record: any damage is the disk's, and refusing to
-  // open is the only answer that loses nothing (docs/durability.md has the
-  // measurement against the other modes).
+  // Every commit is synced, so damage to a committed record is the disk's and
+  // refusing to open is the only answer that loses nothing (docs/durability.md
+  // has the measurement against the other modes). OpenDb lets only a torn
+  // last record through, one the high-water file shows was never committed.
   opts.wal_recovery_mode = o.salvage ? rocksdb::WALRecoveryMode::kSkipAnyCorruptedRecords
                                      : rocksdb::WALRecoveryMode::kAbsoluteConsistency;
   opts.track_and_verify_wals_in_manifest = !o.salvage;
@@ -177,6 +177,20 @@ std::string DescribeDamage(const std::string& path, const std::optional<HighWate
   }
   if (hw) where += ", and sequence " + std::to_string(hw->sequence) + " was committed";
   return where + " (write-ahead logs: " + WalFiles(path) + ")";
+}
+
+// Whether replaying `path` with `opts` (which tolerate a torn tail) read-only
+// finds the database `hw` names with every write it vouches for: then the
+// damage is only a tail the writer never finished. Changes nothing.
+bool TailOnlyDamage(rocksdb::Options opts, const std::string& path, const HighWater& hw) {
+  opts.info_log = std::make_shared<MemoryLogger>();
+  rocksdb::DB* db = nullptr;
+  if (!rocksdb::DB::OpenForReadOnly(opts, path, &db).ok()) return false;
+  std::string id;
+  (void)db->GetDbIdentity(id);
+  const bool whole = HistoryProblem(hw, id, db->GetLatestSequenceNumber(), "").empty();
+  delete db;
+  return whole;
 }
 
 }  // namespace
@@ -297,19 +311,33 @@ Status RocksDbMetaStore::OpenDb() {
   if (!hw.ok() && !options_.salvage) return hw.status();
   auto logger = std::make_shared<MemoryLogger>();
   rocksdb::Options opts = BaseOptions(options_, logger);
-  rocksdb::Status s;
-  if (options_.read_only) {
-    s = rocksdb::DB::OpenForReadOnly(opts, path_, &db_);
-  } else {
-    s = rocksdb::OptimisticTransactionDB::Open(opts, path_, &txn_db_);
-    if (s.IsNoSpace() && !options_.salvage) {
+  auto open = [&] {
+    if (options_.read_only) return rocksdb::DB::OpenForReadOnly(opts, path_, &db_);
+    rocksdb::Status st = rocksdb::OptimisticTransactionDB::Open(opts, path_, &txn_db_);
+    if (st.IsNoSpace() && !options_.salvage) {
       // The disk is full: the ballast makes room to open and delete, and the
       // replayed log stays a log instead of needing room for a flush.
       ReleaseBallast();
       opts.avoid_flush_during_recovery = true;
-      s = rocksdb::OptimisticTransactionDB::Open(opts, path_, &txn_db_);
+      st = rocksdb::OptimisticTransactionDB::Open(opts, path_, &txn_db_);
     }
-    if (s.ok()) db_ = txn_db_->GetBaseDB();
+    if (st.ok()) db_ = txn_db_->GetBaseDB();
+    return st;
+  };
+  rocksdb::Status s = open();
+  const bool have_mark = hw.ok() && *hw;
+  if (s.IsCorruption() && have_mark && !options_.salvage &&
+      s.ToString().find("truncated") != std::string::npos) {
+    // A record cut short at the end of the log: a write a crash interrupted
+    // (RocksDB may hand a record spanning log blocks to the kernel in pieces).
+    // It was never acknowledged, so it is dropped -- but only if every commit
+    // the high-water file vouches for replays; the check below refuses
+    // otherwise (a log cut by the disk, not by a crash).
+    opts.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+    if (TailOnlyDamage(opts, path_, **hw)) {
+      salvage_notes_.push_back("dropped a torn last log record (" + s.ToString() + ")");
+      s = open();
+    }
   }
   if (!s.ok()) {
     db_ = nullptr;
@@ -328,7 +356,7 @@ Status RocksDbMetaStore::OpenDb() {
   }
   (void)db_->GetDbIdentity(db_id_);
   const uint64_t seq = db_->GetLatestSequenceNumber();
-  if (hw.ok() && *hw) {
+  if (have_mark) {
     const std::string problem = HistoryProblem(**hw, db_id_, seq, hw_file);
     if (!problem.empty()) {
       if (options_.salvage) {
