@@ -17,6 +17,7 @@
 #include "aifs/core/blake3.h"
 #include "aifs/core/hex.h"
 #include "aifs/kinds/artifact.h"
+#include "aifs/storage/spill_buffer.h"
 
 namespace aifs {
 namespace {
@@ -253,11 +254,28 @@ std::vector<Member> GoodMembers(const Files& files) {
 
 const Files kFiles = {{"config.json", "{\"a\": 1}\n"}, {"weights/w.bin", std::string(3000, 'w')}};
 
+// The archive validated as the engine validates a put: appended to a
+// SpillBuffer that keeps nothing in RAM and seals small blocks (so headers
+// and records straddle blocks), and read back through it.
+Result<ArtifactManifest> ValidateSpilled(ByteSpan zip, const ArtifactLimits& limits = {}) {
+  TempDir t;
+  SpillBuffer buf(t.path(), 0, /*block_size=*/509);
+  for (size_t off = 0; off < zip.size(); off += 777) {
+    Status st = buf.Append(zip.subspan(off, std::min<size_t>(777, zip.size() - off)));
+    if (!st.ok()) return st;
+  }
+  return ValidateArtifact(buf, limits);
+}
+
+// Refused with `reason`, from memory and from a spill buffer alike.
 void ExpectReason(ByteSpan zip, const std::string& reason, const ArtifactLimits& limits = {}) {
-  auto r = ValidateArtifact(zip, limits);
-  ASSERT_FALSE(r.ok()) << "accepted; expected " << reason;
-  EXPECT_EQ(r.status().code(), Code::kInvalidArgument) << r.status().ToString();
-  EXPECT_EQ(r.status().reason(), reason) << r.status().ToString();
+  for (bool spilled : {false, true}) {
+    auto r = spilled ? ValidateSpilled(zip, limits) : ValidateArtifact(zip, limits);
+    ASSERT_FALSE(r.ok()) << "accepted; expected " << reason << (spilled ? " (spilled)" : "");
+    EXPECT_EQ(r.status().code(), Code::kInvalidArgument) << r.status().ToString();
+    EXPECT_EQ(r.status().reason(), reason)
+        << r.status().ToString() << (spilled ? " (spilled)" : "");
+  }
 }
 
 // --- packing -------------------------------------------------------------------
@@ -298,6 +316,9 @@ TEST(Artifact, PackValidateExtractRoundTrip) {
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_EQ(m->format, "aifs-artifact/1");
   EXPECT_EQ(m->dependencies, Options().dependencies);
+  auto spilled = ValidateSpilled(zip);
+  ASSERT_TRUE(spilled.ok()) << spilled.status().ToString();
+  EXPECT_EQ(*spilled, *m);
   EXPECT_EQ(m->metadata, Options().metadata);
   std::vector<std::string> paths;
   for (const auto& f : m->files) {
@@ -448,9 +469,13 @@ TEST(Artifact, HandBuiltArchivesValidate) {
   auto m = ValidateArtifact(WriteZip(ms));
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_EQ(m->files.size(), 2u);
+  auto spilled = ValidateSpilled(WriteZip(ms));
+  ASSERT_TRUE(spilled.ok()) << spilled.status().ToString();
+  EXPECT_EQ(*spilled, *m);
   // ZIP64 records everywhere.
   m = ValidateArtifact(WriteZip(GoodMembers(kFiles), /*zip64=*/true));
   ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_TRUE(ValidateSpilled(WriteZip(GoodMembers(kFiles), /*zip64=*/true)).ok());
   // DOS-made archive (no Unix mode bits).
   ms = GoodMembers(kFiles);
   for (auto& mm : ms) {
@@ -458,6 +483,7 @@ TEST(Artifact, HandBuiltArchivesValidate) {
     mm.ext_attr = 0x20;
   }
   EXPECT_TRUE(ValidateArtifact(WriteZip(ms)).ok());
+  EXPECT_TRUE(ValidateSpilled(WriteZip(ms)).ok());
 }
 
 TEST(Artifact, RejectsNotZip) {

@@ -1,7 +1,7 @@
 // The server's defences on real loopback sockets and a real server: the put
 // stall deadline, the caps on concurrent puts, the accept loop's connection
-// cap and silent-connection timeout, and the spill buffer behind artifact
-// puts. Liveness bounds only ("within N seconds"); no timing limits.
+// cap and silent-connection timeout (the spill buffer behind artifact puts:
+// test_spill.cpp). Liveness bounds only ("within N seconds"); no timing limits.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -14,7 +14,6 @@
 #include <thread>
 
 #include "aifs/client/bearer_token.h"
-#include "aifs/core/spill_buffer.h"
 #include "aifs/rpc/status_codec.h"
 #include "aifs/server/acceptor.h"
 #include "aifs/server/call_limiter.h"
@@ -188,26 +187,6 @@ TEST(CancelMessage, CarriesTheReasonWithoutDetails) {
   // Ordinary transport messages keep the code as their reason.
   const grpc::Status other(grpc::StatusCode::UNAVAILABLE, "aifs:not a reason: x");
   AIFS_EXPECT_STATUS(rpc::FromGrpc(other), kUnavailable, "UNAVAILABLE");
-}
-
-TEST(SpillBuffer, KeepsLittleInMemoryAndReadsBackEveryByte) {
-  TempDir dir;
-  SpillBuffer buf(dir.path(), 4096);
-  const Bytes data = RandomBytes(3 << 20, 2);
-  for (size_t off = 0; off < data.size(); off += 100000)
-    AIFS_ASSERT_OK(
-        buf.Append(ByteSpan(data).subspan(off, std::min<size_t>(100000, data.size() - off))));
-  EXPECT_TRUE(buf.spilled());
-  auto view = buf.View();
-  ASSERT_TRUE(view.ok());
-  ASSERT_EQ(view->size(), data.size());
-  EXPECT_TRUE(std::equal(view->begin(), view->end(), data.begin()));
-  buf.Release();
-  EXPECT_EQ(buf.size(), 0u);
-  SpillBuffer small(dir.path(), 4096);
-  AIFS_ASSERT_OK(small.Append(ByteSpan(data).first(100)));
-  EXPECT_FALSE(small.spilled());
-  EXPECT_EQ(small.View()->size(), 100u);
 }
 
 // A client socket to 127.0.0.1:port (blocking).

@@ -1,7 +1,5 @@
 #include "aifs/kinds/artifact.h"
 
-#include "aifs/core/spill_buffer.h"
-
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -18,6 +16,7 @@
 
 #include "aifs/core/file_util.h"
 #include "aifs/core/hex.h"
+#include "aifs/storage/spill_buffer.h"
 
 namespace aifs {
 
@@ -154,21 +153,25 @@ uint32_t Le32(const uint8_t* p) {
 }
 uint64_t Le64(const uint8_t* p) { return uint64_t{Le32(p)} | (uint64_t{Le32(p + 4)} << 32); }
 
-Result<std::vector<RawEntry>> WalkCentralDirectory(ByteSpan zip, const ArtifactLimits& limits) {
-  const uint8_t* d = zip.data();
-  const uint64_t n = zip.size();
+Result<std::vector<RawEntry>> WalkCentralDirectory(RandomAccessReader& in,
+                                                   const ArtifactLimits& limits) {
+  const uint64_t n = in.size();
   if (n < 22) return NotZip("too short to be a ZIP archive");
-  // End of central directory record: the last one whose comment reaches the end.
+  // End of central directory record: the last one whose comment reaches the
+  // end, so within the last 22 + 65535 bytes.
+  const uint64_t tail_start = n >= 22 + 65535 ? n - 22 - 65535 : 0;
+  Bytes tail(static_cast<size_t>(n - tail_start));
+  AIFS_RETURN_IF_ERROR(in.ReadAt(tail_start, tail));
   uint64_t eocd = n;
-  const uint64_t lowest = n >= 22 + 65535 ? n - 22 - 65535 : 0;
-  for (uint64_t i = n - 22 + 1; i-- > lowest;) {
-    if (Le32(d + i) == 0x06054b50 && i + 22 + Le16(d + i + 20) == n) {
-      eocd = i;
+  for (uint64_t i = tail.size() - 22 + 1; i-- > 0;) {
+    if (Le32(tail.data() + i) == 0x06054b50 &&
+        tail_start + i + 22 + Le16(tail.data() + i + 20) == n) {
+      eocd = tail_start + i;
       break;
     }
   }
   if (eocd == n) return NotZip("no end of central directory record");
-  const uint8_t* e = d + eocd;
+  const uint8_t* e = tail.data() + (eocd - tail_start);
   if (Le16(e + 4) != 0 || Le16(e + 6) != 0 || Le16(e + 8) != Le16(e + 10)) {
     return NotZip("multi-disk archives are not supported");
   }
@@ -177,19 +180,22 @@ Result<std::vector<RawEntry>> WalkCentralDirectory(ByteSpan zip, const ArtifactL
   uint64_t cd_offset = Le32(e + 16);
   uint64_t cd_limit = eocd;  // the central directory ends before this
   if (count == 0xffff || cd_size == 0xffffffff || cd_offset == 0xffffffff) {
-    if (eocd < 20 || Le32(d + eocd - 20) != 0x07064b50) {
+    uint8_t locator[20], z64[56];
+    if (eocd >= 20) AIFS_RETURN_IF_ERROR(in.ReadAt(eocd - 20, locator));
+    if (eocd < 20 || Le32(locator) != 0x07064b50) {
       return NotZip("ZIP64 end of central directory locator missing");
     }
-    const uint64_t z = Le64(d + eocd - 20 + 8);
-    if (z > eocd - 20 || eocd - 20 - z < 56 || Le32(d + z) != 0x06064b50) {
+    const uint64_t z = Le64(locator + 8);
+    if (z > eocd - 20 || eocd - 20 - z < 56)
       return NotZip("bad ZIP64 end of central directory record");
-    }
-    if (Le32(d + z + 16) != 0 || Le32(d + z + 20) != 0 || Le64(d + z + 24) != Le64(d + z + 32)) {
+    AIFS_RETURN_IF_ERROR(in.ReadAt(z, z64));
+    if (Le32(z64) != 0x06064b50) return NotZip("bad ZIP64 end of central directory record");
+    if (Le32(z64 + 16) != 0 || Le32(z64 + 20) != 0 || Le64(z64 + 24) != Le64(z64 + 32)) {
       return NotZip("multi-disk archives are not supported");
     }
-    count = Le64(d + z + 32);
-    cd_size = Le64(d + z + 40);
-    cd_offset = Le64(d + z + 48);
+    count = Le64(z64 + 32);
+    cd_size = Le64(z64 + 40);
+    cd_offset = Le64(z64 + 48);
     cd_limit = z;
   }
   if (count > limits.max_members) {
@@ -206,11 +212,14 @@ Result<std::vector<RawEntry>> WalkCentralDirectory(ByteSpan zip, const ArtifactL
   entries.reserve(count);
   uint64_t pos = cd_offset;
   const uint64_t cd_end = cd_offset + cd_size;
+  uint8_t c[46];
+  Bytes var;  // a record's name and extra field
+  uint8_t local[30];
   for (uint64_t i = 0; i < count; ++i) {
-    if (cd_end - pos < 46 || Le32(d + pos) != 0x02014b50) {
+    if (cd_end - pos >= 46) AIFS_RETURN_IF_ERROR(in.ReadAt(pos, c));
+    if (cd_end - pos < 46 || Le32(c) != 0x02014b50) {
       return NotZip("bad central directory record " + std::to_string(i));
     }
-    const uint8_t* c = d + pos;
     RawEntry r;
     r.made_by_os = c[5];
     r.flags = Le16(c + 8);
@@ -222,9 +231,11 @@ Result<std::vector<RawEntry>> WalkCentralDirectory(ByteSpan zip, const ArtifactL
     uint64_t offset = Le32(c + 42);
     const uint64_t rec_len = uint64_t{46} + name_len + extra_len + comment_len;
     if (cd_end - pos < rec_len) return NotZip("central directory record " + std::to_string(i) + " is truncated");
-    r.name.assign(reinterpret_cast<const char*>(c + 46), name_len);
+    var.resize(size_t{name_len} + extra_len);
+    AIFS_RETURN_IF_ERROR(in.ReadAt(pos + 46, var));
+    r.name.assign(reinterpret_cast<const char*>(var.data()), name_len);
     // ZIP64 extended information: present fields replace the 0xffff.. ones, in order.
-    const uint8_t* x = c + 46 + name_len;
+    const uint8_t* x = var.data() + name_len;
     const uint8_t* x_end = x + extra_len;
     while (x_end - x >= 4) {
       const uint16_t id = Le16(x), len = Le16(x + 2);
@@ -254,10 +265,12 @@ Result<std::vector<RawEntry>> WalkCentralDirectory(ByteSpan zip, const ArtifactL
     r.size = size;
     r.local_offset = offset;
     // The local header and the data it introduces must lie before the central directory.
-    if (offset > cd_offset || cd_offset - offset < 30 || Le32(d + offset) != 0x04034b50) {
+    if (offset <= cd_offset && cd_offset - offset >= 30)
+      AIFS_RETURN_IF_ERROR(in.ReadAt(offset, local));
+    if (offset > cd_offset || cd_offset - offset < 30 || Le32(local) != 0x04034b50) {
       return NotZip("bad local header for member " + std::to_string(i));
     }
-    const uint64_t data_start = offset + 30 + Le16(d + offset + 26) + Le16(d + offset + 28);
+    const uint64_t data_start = offset + 30 + Le16(local + 26) + Le16(local + 28);
     if (data_start > cd_offset || comp > cd_offset - data_start) {
       return NotZip("member " + std::to_string(i) + " extends past the central directory");
     }
@@ -293,10 +306,88 @@ struct ZipFileCloser {
 };
 using ZipFilePtr = std::unique_ptr<zip_file_t, ZipFileCloser>;
 
-Result<ZipPtr> OpenZip(ByteSpan zip) {
+// A libzip source over a RandomAccessReader, so libzip reads only the parts
+// it needs (the central directory, local headers, one member at a time)
+// instead of a span of the whole archive. libzip only learns that a read
+// failed; the reader's own error is kept here to report instead, since an
+// I/O error or a spill file changed on disk is not a malformed archive.
+class ReaderSource {
+ public:
+  explicit ReaderSource(RandomAccessReader& in) : in_(in) { zip_error_init(&error_); }
+  ~ReaderSource() { zip_error_fini(&error_); }
+  // The reader's error when a read failed, else `libzip_error`.
+  Status Or(Status libzip_error) const { return read_error_.ok() ? libzip_error : read_error_; }
+
+  static zip_int64_t Callback(void* self, void* data, zip_uint64_t len, zip_source_cmd_t cmd) {
+    return static_cast<ReaderSource*>(self)->Command(data, len, cmd);
+  }
+
+ private:
+  zip_int64_t Command(void* data, zip_uint64_t len, zip_source_cmd_t cmd) {
+    switch (cmd) {
+      case ZIP_SOURCE_OPEN:
+        offset_ = 0;
+        return 0;
+      case ZIP_SOURCE_READ: {
+        const uint64_t n = std::min<uint64_t>(len, in_.size() - std::min(offset_, in_.size()));
+        if (n == 0) return 0;
+        Status st = in_.ReadAt(offset_, MutableByteSpan(static_cast<uint8_t*>(data), n));
+        if (!st.ok()) {
+          read_error_ = std::move(st);
+          zip_error_set(&error_, ZIP_ER_READ, EIO);
+          return -1;
+        }
+        offset_ += n;
+        return static_cast<zip_int64_t>(n);
+      }
+      case ZIP_SOURCE_CLOSE:
+      case ZIP_SOURCE_FREE:  // owned by the ZipArchive
+        return 0;
+      case ZIP_SOURCE_STAT: {
+        zip_stat_t* st = ZIP_SOURCE_GET_ARGS(zip_stat_t, data, len, &error_);
+        if (st == nullptr) return -1;
+        zip_stat_init(st);
+        st->size = in_.size();
+        st->valid |= ZIP_STAT_SIZE;
+        return sizeof(zip_stat_t);
+      }
+      case ZIP_SOURCE_ERROR:
+        return zip_error_to_data(&error_, data, len);
+      case ZIP_SOURCE_SEEK: {
+        const zip_int64_t to =
+            zip_source_seek_compute_offset(offset_, in_.size(), data, len, &error_);
+        if (to < 0) return -1;
+        offset_ = static_cast<uint64_t>(to);
+        return 0;
+      }
+      case ZIP_SOURCE_TELL:
+        return static_cast<zip_int64_t>(offset_);
+      case ZIP_SOURCE_SUPPORTS:
+        return ZIP_SOURCE_SUPPORTS_SEEKABLE;
+      default:
+        zip_error_set(&error_, ZIP_ER_OPNOTSUPP, 0);
+        return -1;
+    }
+  }
+
+  RandomAccessReader& in_;
+  uint64_t offset_ = 0;
+  zip_error_t error_;
+  Status read_error_;
+};
+
+// An archive opened by libzip (read-only, consistency-checked) over a reader.
+struct ZipArchive {
+  std::unique_ptr<ReaderSource> source;  // outlives za
+  ZipPtr za;
+};
+
+Result<ZipArchive> OpenZip(RandomAccessReader& in) {
+  ZipArchive zip;
+  zip.source = std::make_unique<ReaderSource>(in);
   zip_error_t ze;
   zip_error_init(&ze);
-  zip_source_t* src = zip_source_buffer_create(zip.data(), zip.size(), 0, &ze);
+  zip_source_t* src = zip_source_function_create(&ReaderSource::Callback, zip.source.get(), &ze);
   if (src == nullptr) {
     std::string msg = zip_error_strerror(&ze);
     zip_error_fini(&ze);
@@ -307,25 +398,31 @@ Result<ZipPtr> OpenZip(ByteSpan zip) {
     std::string msg = zip_error_strerror(&ze);
     zip_error_fini(&ze);
     zip_source_free(src);
-    return NotZip("libzip cannot open it: " + msg);
+    return zip.source->Or(NotZip("libzip cannot open it: " + msg));
   }
   zip_error_fini(&ze);
-  return ZipPtr(za);
+  zip.za.reset(za);
+  return zip;
 }
 
 // Streams member `index` into `sink`, reading at most `declared` + 1 bytes:
 // the declared size is never trusted, a member producing more is a bomb.
 template <typename Sink>
-Status ReadMember(zip_t* za, zip_uint64_t index, std::string_view name, uint64_t declared, Sink&& sink) {
+Status ReadMember(const ZipArchive& zip, zip_uint64_t index, std::string_view name,
+                  uint64_t declared, Sink&& sink) {
+  zip_t* za = zip.za.get();
   ZipFilePtr f(zip_fopen_index(za, index, 0));
-  if (!f) return NotZip("cannot open member '" + std::string(name) + "': " + zip_strerror(za));
+  if (!f)
+    return zip.source->Or(
+        NotZip("cannot open member '" + std::string(name) + "': " + zip_strerror(za)));
   std::vector<uint8_t> buf(kIoBuffer);
   uint64_t produced = 0;
   while (true) {
     const uint64_t want = std::min<uint64_t>(buf.size(), declared + 1 - produced);
     const zip_int64_t r = zip_fread(f.get(), buf.data(), want);
     if (r < 0) {
-      return NotZip("member '" + std::string(name) + "' is corrupt: " + zip_file_strerror(f.get()));
+      return zip.source->Or(
+          NotZip("member '" + std::string(name) + "' is corrupt: " + zip_file_strerror(f.get())));
     }
     if (r == 0) break;
     produced += static_cast<uint64_t>(r);
@@ -344,13 +441,13 @@ Status ReadMember(zip_t* za, zip_uint64_t index, std::string_view name, uint64_t
 
 // The checked structure of an archive.
 struct Checked {
-  ZipPtr za;
+  ZipArchive zip;
   std::vector<RawEntry> entries;
   std::unordered_map<std::string, size_t> files;  // path -> entry index (no dirs, no manifest)
   std::optional<size_t> manifest;                 // entry index of MANIFEST.json
 };
 
-Result<Checked> CheckStructure(ByteSpan zip, const ArtifactLimits& limits) {
+Result<Checked> CheckStructure(RandomAccessReader& zip, const ArtifactLimits& limits) {
   Checked ck;
   AIFS_ASSIGN_OR_RETURN(ck.entries, WalkCentralDirectory(zip, limits));
   // (folded path with '/' mapped to '\x01', is directory entry), for the
@@ -448,8 +545,8 @@ Result<Checked> CheckStructure(ByteSpan zip, const ArtifactLimits& limits) {
   }
   // Only now (the raw records are sane) libzip opens the archive; it must see
   // the same members (names without NUL bytes are reported as they are).
-  AIFS_ASSIGN_OR_RETURN(ck.za, OpenZip(zip));
-  const zip_int64_t n = zip_get_num_entries(ck.za.get(), 0);
+  AIFS_ASSIGN_OR_RETURN(ck.zip, OpenZip(zip));
+  const zip_int64_t n = zip_get_num_entries(ck.zip.za.get(), 0);
   if (n < 0 || static_cast<uint64_t>(n) != ck.entries.size()) {
     return NotZip("libzip and the central directory disagree about the member count");
   }
@@ -457,7 +554,7 @@ Result<Checked> CheckStructure(ByteSpan zip, const ArtifactLimits& limits) {
     const RawEntry& r = ck.entries[i];
     zip_stat_t st;
     zip_stat_init(&st);
-    if (zip_stat_index(ck.za.get(), i, ZIP_FL_ENC_RAW, &st) != 0 || st.name == nullptr ||
+    if (zip_stat_index(ck.zip.za.get(), i, ZIP_FL_ENC_RAW, &st) != 0 || st.name == nullptr ||
         r.name != st.name || !(st.valid & ZIP_STAT_SIZE) || !(st.valid & ZIP_STAT_COMP_SIZE) ||
         st.size != r.size || st.comp_size != r.comp_size ||
         ((st.valid & ZIP_STAT_ENCRYPTION_METHOD) && st.encryption_method != ZIP_EM_NONE)) {
@@ -467,7 +564,7 @@ Result<Checked> CheckStructure(ByteSpan zip, const ArtifactLimits& limits) {
   return ck;
 }
 
-Result<ArtifactManifest> ReadManifestMember(zip_t* za, const RawEntry& r, size_t index,
+Result<ArtifactManifest> ReadManifestMember(const ZipArchive& zip, const RawEntry& r, size_t index,
                                             const ArtifactLimits& limits) {
   if (r.size > limits.max_manifest_bytes) {
     return BadManifest("MANIFEST.json is " + std::to_string(r.size) + " bytes, limit " +
@@ -475,17 +572,18 @@ Result<ArtifactManifest> ReadManifestMember(zip_t* za, const RawEntry& r, size_t
   }
   std::string text;
   text.reserve(std::min<uint64_t>(r.size, uint64_t{1} << 20));  // the declared size may lie
-  AIFS_RETURN_IF_ERROR(ReadMember(za, index, r.name, r.size, [&](ByteSpan b) {
+  AIFS_RETURN_IF_ERROR(ReadMember(zip, index, r.name, r.size, [&](ByteSpan b) {
     text.append(AsChars(b));
     return Status::Ok();
   }));
   return ParseManifest(text);
 }
 
-Result<Checked> CheckAll(ByteSpan zip, const ArtifactLimits& limits, ArtifactManifest& manifest) {
+Result<Checked> CheckAll(RandomAccessReader& zip, const ArtifactLimits& limits,
+                         ArtifactManifest& manifest) {
   AIFS_ASSIGN_OR_RETURN(Checked ck, CheckStructure(zip, limits));
   const RawEntry& mr = ck.entries[*ck.manifest];
-  AIFS_ASSIGN_OR_RETURN(manifest, ReadManifestMember(ck.za.get(), mr, *ck.manifest, limits));
+  AIFS_ASSIGN_OR_RETURN(manifest, ReadManifestMember(ck.zip, mr, *ck.manifest, limits));
   // The manifest and the members list the same files with the same sizes.
   for (const ArtifactFile& f : manifest.files) {
     auto it = ck.files.find(f.path);
@@ -506,7 +604,7 @@ Result<Checked> CheckAll(ByteSpan zip, const ArtifactLimits& limits, ArtifactMan
   for (const ArtifactFile& f : manifest.files) {
     const size_t idx = ck.files.at(f.path);
     Blake3 h;
-    AIFS_RETURN_IF_ERROR(ReadMember(ck.za.get(), idx, f.path, f.size, [&](ByteSpan b) {
+    AIFS_RETURN_IF_ERROR(ReadMember(ck.zip, idx, f.path, f.size, [&](ByteSpan b) {
       h.Update(b);
       return Status::Ok();
     }));
@@ -724,15 +822,21 @@ Result<ArtifactManifest> ParseManifest(std::string_view text) {
 
 // ---------------------------------------------------------------------------
 
-Result<ArtifactManifest> ValidateArtifact(ByteSpan zip, const ArtifactLimits& limits) {
+Result<ArtifactManifest> ValidateArtifact(RandomAccessReader& zip, const ArtifactLimits& limits) {
   ArtifactManifest m;
   AIFS_ASSIGN_OR_RETURN(Checked ck, CheckAll(zip, limits, m));
   (void)ck;
   return m;
 }
 
-Result<ArtifactManifest> ReadManifest(ByteSpan zip) {
+Result<ArtifactManifest> ValidateArtifact(ByteSpan zip, const ArtifactLimits& limits) {
+  SpanReader in(zip);
+  return ValidateArtifact(in, limits);
+}
+
+Result<ArtifactManifest> ReadManifest(ByteSpan bytes) {
   ArtifactLimits limits;
+  SpanReader zip(bytes);
   AIFS_ASSIGN_OR_RETURN(std::vector<RawEntry> entries, WalkCentralDirectory(zip, limits));
   std::optional<size_t> idx;
   for (size_t i = 0; i < entries.size(); ++i) {
@@ -747,14 +851,14 @@ Result<ArtifactManifest> ReadManifest(ByteSpan zip) {
   if (r.method != ZIP_CM_STORE && r.method != ZIP_CM_DEFLATE) {
     return err::InvalidArgument("ARTIFACT_UNSUPPORTED_COMPRESSION", "MANIFEST.json compression method");
   }
-  AIFS_ASSIGN_OR_RETURN(ZipPtr za, OpenZip(zip));
+  AIFS_ASSIGN_OR_RETURN(ZipArchive archive, OpenZip(zip));
   zip_stat_t st;
   zip_stat_init(&st);
-  if (zip_stat_index(za.get(), *idx, ZIP_FL_ENC_RAW, &st) != 0 || st.name == nullptr ||
+  if (zip_stat_index(archive.za.get(), *idx, ZIP_FL_ENC_RAW, &st) != 0 || st.name == nullptr ||
       r.name != st.name || st.size != r.size) {
     return NotZip("libzip and the central directory disagree about MANIFEST.json");
   }
-  return ReadManifestMember(za.get(), r, *idx, limits);
+  return ReadManifestMember(archive, r, *idx, limits);
 }
 
 // ---------------------------------------------------------------------------
@@ -1037,7 +1141,7 @@ class Extractor {
     return fd;
   }
 
-  Status WriteFile(zip_t* za, zip_uint64_t index, const ArtifactFile& f) {
+  Status WriteFile(const ZipArchive& zip, zip_uint64_t index, const ArtifactFile& f) {
     const size_t slash = f.path.rfind('/');
     const std::string parent = slash == std::string::npos ? "" : f.path.substr(0, slash);
     const std::string name = slash == std::string::npos ? f.path : f.path.substr(slash + 1);
@@ -1051,7 +1155,7 @@ class Extractor {
     }
     created_files_.push_back({pfd, name});
     Blake3 h;
-    AIFS_RETURN_IF_ERROR(ReadMember(za, index, f.path, f.size, [&](ByteSpan b) {
+    AIFS_RETURN_IF_ERROR(ReadMember(zip, index, f.path, f.size, [&](ByteSpan b) {
       h.Update(b);
       return WriteAll(fd.fd, b, f.path);
     }));
@@ -1078,13 +1182,14 @@ class Extractor {
 
 }  // namespace
 
-Status ExtractArtifact(ByteSpan zip, const std::string& target_dir) {
+Status ExtractArtifact(ByteSpan bytes, const std::string& target_dir) {
   ArtifactManifest m;
+  SpanReader zip(bytes);
   AIFS_ASSIGN_OR_RETURN(Checked ck, CheckAll(zip, ArtifactLimits{}, m));
   Extractor x;
   AIFS_RETURN_IF_ERROR(x.Open(target_dir));
   for (const ArtifactFile& f : m.files) {
-    Status st = x.WriteFile(ck.za.get(), ck.files.at(f.path), f);
+    Status st = x.WriteFile(ck.zip, ck.files.at(f.path), f);
     if (!st.ok()) {
       x.Rollback();
       return st;
@@ -1108,8 +1213,7 @@ class ArtifactValidator : public KindValidator {
     return buf_.Append(data);
   }
   Status Finish() override {
-    auto view = buf_.View();
-    Status st = view.ok() ? ValidateArtifact(*view).status() : view.status();
+    Status st = ValidateArtifact(buf_).status();
     buf_.Release();
     return st;
   }

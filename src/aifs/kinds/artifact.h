@@ -15,6 +15,7 @@
 #include "aifs/core/blake3.h"
 #include "aifs/core/bytes.h"
 #include "aifs/core/ids.h"
+#include "aifs/core/random_access.h"
 #include "aifs/core/status.h"
 #include "aifs/kinds/kind_validator.h"
 
@@ -88,6 +89,12 @@ Status PackDirectory(const std::string& dir, const ArtifactOptions& opts, Bytes&
 
 // Full validation: structure, paths, limits, manifest schema, and every member
 // decompressed (streaming, bounded memory) and hashed against the manifest.
+// Reads the archive where it needs to (end of central directory, central
+// directory, local headers, members one at a time), never all at once; the
+// reader's own errors (I/O, a spill file changed on disk) come back as they
+// are, not as a malformed archive.
+Result<ArtifactManifest> ValidateArtifact(RandomAccessReader& zip,
+                                          const ArtifactLimits& limits = {});
 Result<ArtifactManifest> ValidateArtifact(ByteSpan zip, const ArtifactLimits& limits = {});
 
 // Validates, then writes the listed files (not MANIFEST.json) under
@@ -102,9 +109,11 @@ Result<ArtifactManifest> ReadManifest(ByteSpan zip);
 // KindValidator for AssetKind::kArtifact: buffers up to max_bytes
 // (RESOURCE_EXHAUSTED ARTIFACT_TOO_LARGE beyond; a ZIP's central directory is
 // at its end) and runs ValidateArtifact with default limits on Finish().
-// At most buffering.max_memory bytes stay in RAM; the rest goes to an unnamed
-// temporary file (core/spill_buffer.h), so in-flight artifact puts cost the
-// server disk, not memory. Errors of that file (STORAGE_FULL, ...) fail Update.
+// At most buffering.max_memory bytes stay in RAM; the rest goes, encrypted
+// under a key that lives only in memory, to an unnamed temporary file
+// (storage/spill_buffer.h), so in-flight artifact puts cost the server disk,
+// not memory, and the disk never holds their bytes in clear. Errors of that
+// file (STORAGE_FULL, ...) fail Update; SPILL_CORRUPT fails Finish.
 std::unique_ptr<KindValidator> NewArtifactValidator(uint64_t max_bytes,
                                                     const ArtifactBuffering& buffering = {});
 
