@@ -464,10 +464,15 @@ int main(int argc, char** argv) {
   });
   aifs::RewrapOptions rewrap;
   auto* key_rewrap = key_cmd->add_subcommand(
-      "rewrap", "re-wrap existing data keys with the current key (data untouched; resumable)");
-  key_rewrap->add_option("--batch-size", rewrap.batch_size, "chunk records per transaction");
+      "rewrap",
+      "re-wrap existing data keys with the current key (data untouched) and seal what format 1 "
+      "left in clear; resumable");
+  key_rewrap->add_option("--batch-size", rewrap.batch_size, "records per transaction");
   key_rewrap->add_option("--max-chunks", rewrap.max_chunks,
                          "stop after rewrapping this many (0: all); a rerun goes on");
+  key_rewrap->add_option("--max-resealed", rewrap.max_resealed,
+                         "stop after sealing this many values format 1 left in clear (0: all); "
+                         "a rerun goes on");
   key_rewrap->callback([&] {
     set(false, [&](auto& api, auto& out) { return aifs::cli::KeyRewrap(api, out, rewrap); });
   });

@@ -138,13 +138,20 @@ Status KeyRewrap(Api& api, const Output& out, const RewrapOptions& options) {
                {"chunks_scanned", r.chunks_scanned},
                {"chunks_rewrapped", r.chunks_rewrapped},
                {"namespaces_rewrapped", r.namespaces_rewrapped},
-               {"root_keys_rewrapped", r.root_keys_rewrapped}});
+               {"root_keys_rewrapped", r.root_keys_rewrapped},
+               {"records_resealed", r.records_resealed},
+               {"vectors_resealed", r.vectors_resealed},
+               {"compacted", r.compacted}});
     return Status::Ok();
   }
   std::cout << (r.resumed ? "resumed: " : "") << "rewrapped " << r.chunks_rewrapped << " of "
             << r.chunks_scanned << " chunk keys and " << r.namespaces_rewrapped
             << " signing keys and " << r.root_keys_rewrapped << " token root keys to "
             << r.target_key << "\n";
+  if (r.records_resealed || r.vectors_resealed || r.compacted)
+    std::cout << "sealed " << r.records_resealed << " metadata records and " << r.vectors_resealed
+              << " vectors written in clear by format 1"
+              << (r.compacted ? "; metadata compacted, no file keeps them in clear" : "") << "\n";
   if (!r.complete) std::cout << "stopped early; run `aifs key rewrap` again to go on\n";
   return Status::Ok();
 }

@@ -10,13 +10,16 @@
 // record key (which must be found) to prove it sees what is there.
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 
+#include "aifs/core/clock.h"
 #include "aifs/core/hex.h"
 #include "aifs/core/random.h"
 #include "aifs/meta/keys.h"
@@ -38,18 +41,6 @@ RecordKey TestKey(uint8_t seed) {
   k.tag.fill(seed);
   for (size_t i = 0; i < k.key.size(); ++i) k.key[i] = static_cast<uint8_t>(seed * 31 + i);
   return k;
-}
-
-// Files under `dir` (recursively) whose bytes contain `needle`.
-std::vector<std::string> FilesContaining(const std::string& dir, std::string_view needle) {
-  std::vector<std::string> out;
-  for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    if (!e.is_regular_file()) continue;
-    const Bytes b = ReadFileBytes(e.path().string());
-    const std::string_view s(reinterpret_cast<const char*>(b.data()), b.size());
-    if (s.find(needle) != std::string_view::npos) out.push_back(e.path().string());
-  }
-  return out;
 }
 
 bool AnyEndsWith(const std::vector<std::string>& files, std::string_view suffix) {
@@ -159,8 +150,13 @@ class EncryptionAtRestTest : public EngineFixture {
   void SetUp() override {
     InitStore();
     AIFS_ASSERT_OK(engine().CreateSpace("default", {"s", kDim, VectorMetric::kL2}).status());
-    Bytes r = RandomBytes(8, static_cast<uint64_t>(::getpid()));
-    marker_ = "md-marker-" + HexEncode(r);
+    // Letters outside the hex digits: RocksDB's block compression (snappy)
+    // finds no earlier match for any 4 bytes of it in a block (keys and IDs
+    // are hex), so where it is stored in clear it stays searchable even in a
+    // compressed SST file.
+    std::mt19937_64 rng(static_cast<uint64_t>(::getpid()) ^ NowUnixNanos());
+    marker_ = "md-marker-";
+    for (int i = 0; i < 24; ++i) marker_ += static_cast<char>('g' + rng() % 20);
   }
   // Puts an asset with the marker as a metadata value and the marked vector.
   AssetId PutMarked(const std::string& body, const std::string& ns = "default",
@@ -168,7 +164,7 @@ class EncryptionAtRestTest : public EngineFixture {
     PutOptions o;
     o.ns = ns;
     o.metadata = {{"secret", marker_ + suffix}, {"team", "blue"}};
-    if (ns == "default" && suffix.empty()) o.embeddings.push_back({"s", MarkedVector()});
+    if (ns == "default" && suffix.empty()) o.embeddings.push_back({"s", vector_});
     auto r = PutBytes(engine(), ToBytes(body), o);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? r->asset.id : AssetId{};
@@ -186,7 +182,7 @@ class EncryptionAtRestTest : public EngineFixture {
     EXPECT_EQ(page->assets[0].id, id);
     VectorQuery q;
     q.space = "s";
-    q.vector = MarkedVector();
+    q.vector = vector_;
     q.k = 1;
     q.filters = {MetaFilter{.key = "team", .value = "blue"}};
     auto hits = engine().VectorSearch(q);
@@ -202,15 +198,76 @@ class EncryptionAtRestTest : public EngineFixture {
   void ExpectNoPlaintext(const char* when) {
     SCOPED_TRACE(when);
     EXPECT_EQ(FilesContaining(dir_.path(), marker_), std::vector<std::string>{});
-    const auto v = MarkedVector();
-    EXPECT_EQ(FilesContaining(dir_.path(), PatternOf(v)), std::vector<std::string>{});
+    EXPECT_EQ(FilesContaining(dir_.path(), PatternOf(vector_)), std::vector<std::string>{});
   }
   std::unique_ptr<MetaStore> OpenMeta() {
     auto m = OpenMetaStore("rocksdb://" + dir_.Sub("meta"), MetaOpenOptions{});
     EXPECT_TRUE(m.ok()) << m.status().ToString();
     return m.ok() ? std::move(*m) : nullptr;
   }
+  // What a store of format 1 held for an asset of namespace "default": its
+  // metadata in clear in its record (or tombstone), its vector in space "s"
+  // as bare floats in vc/ (or vq/).
+  struct Format1Asset {
+    AssetId id;
+    Metadata metadata;
+    std::vector<float> vector;  // empty: none
+    bool pending = false;       // the vector is in quarantine
+    bool tombstone = false;     // deleted by force: the record is a tombstone
+  };
+  // Closes the engine and turns the store into what format 1 wrote: the
+  // assets as above, the namespace without a record key, no index
+  // checkpoint, aifs.json at format_version 1. Other assets must have
+  // neither metadata nor vectors (their sealed fields would not open).
+  void DowngradeToFormat1(const std::vector<Format1Asset>& assets) {
+    engine_.reset();
+    {
+      auto meta = OpenMeta();
+      ASSERT_TRUE(meta);
+      auto ns =
+          LoadRecord<store::v1::NamespaceRecord>(*meta, keys::Namespace("default"), "X", "ns");
+      ASSERT_TRUE(ns.ok());
+      ns->clear_record_key_tag();
+      ns->clear_record_key_wrapped();
+      ns->clear_record_kms_key_id();
+      AIFS_ASSERT_OK(RunTransaction(*meta, [&](MetaTxn& txn) -> Status {
+        AIFS_RETURN_IF_ERROR(PutRecord(txn, keys::Namespace("default"), *ns));
+        for (const Format1Asset& a : assets) {
+          const std::string key = a.tombstone ? keys::Tombstone("default", a.id.bytes())
+                                              : keys::Asset("default", a.id.bytes());
+          AIFS_ASSIGN_OR_RETURN(auto bytes, txn.Get(key));
+          if (!bytes) return err::NotFound("X", key);
+          store::v1::Tombstone tomb;
+          store::v1::AssetRecord asset;
+          AIFS_RETURN_IF_ERROR(a.tombstone ? ParseRecord(*bytes, tomb, "tombstone")
+                                           : ParseRecord(*bytes, asset, "asset"));
+          store::v1::AssetRecord& rec = a.tombstone ? *tomb.mutable_asset() : asset;
+          rec.clear_sealed();
+          for (const auto& [k, v] : a.metadata) (*rec.mutable_metadata())[k] = v;
+          AIFS_RETURN_IF_ERROR(a.tombstone ? PutRecord(txn, key, tomb)
+                                           : PutRecord(txn, key, asset));
+          if (a.vector.empty()) continue;
+          AIFS_RETURN_IF_ERROR(txn.Put(
+              a.pending ? keys::PendingVector("default", "s", a.id.bytes())
+                        : keys::Vector("default", "s", a.id.bytes()),
+              std::string(reinterpret_cast<const char*>(a.vector.data()), a.vector.size() * 4)));
+        }
+        return Status::Ok();
+      }));
+    }
+    std::filesystem::remove_all(dir_.Sub("index"));
+    SetFormatVersion(1);
+  }
+  void SetFormatVersion(int version) {
+    const std::string config = dir_.Sub("aifs.json");
+    std::string js(AsChars(ReadFileBytes(config)));
+    const size_t fv = js.find("\"format_version\": ");
+    ASSERT_NE(fv, std::string::npos) << js;
+    js.replace(fv + 18, 1, std::to_string(version));
+    WriteFileBytes(config, ToBytes(js));
+  }
   std::string marker_;
+  std::vector<float> vector_ = MarkedVector();
 };
 
 TEST_F(EncryptionAtRestTest, NoMetadataValueOrVectorInAnyFileOfTheStore) {
@@ -406,37 +463,9 @@ TEST_F(EncryptionAtRestTest, WrongOrDamagedKeysAreClearErrorsNeverData) {
 // next writes are sealed and aifs.json says format 2.
 TEST_F(EncryptionAtRestTest, StoresOfFormat1StillOpenAndNewWritesAreSealed) {
   const AssetId id = PutMarked("legacy asset");
-  engine_.reset();
-  {
-    // Turn it into what format 1 wrote.
-    auto meta = OpenMeta();
-    ASSERT_TRUE(meta);
-    auto rec =
-        LoadRecord<store::v1::AssetRecord>(*meta, keys::Asset("default", id.bytes()), "X", "a");
-    auto ns = LoadRecord<store::v1::NamespaceRecord>(*meta, keys::Namespace("default"), "X", "ns");
-    ASSERT_TRUE(rec.ok() && ns.ok());
-    rec->clear_sealed();
-    (*rec->mutable_metadata())["secret"] = marker_;
-    (*rec->mutable_metadata())["team"] = "blue";
-    ns->clear_record_key_tag();
-    ns->clear_record_key_wrapped();
-    ns->clear_record_kms_key_id();
-    const auto v = MarkedVector();
-    AIFS_ASSERT_OK(RunTransaction(*meta, [&](MetaTxn& txn) -> Status {
-      AIFS_RETURN_IF_ERROR(PutRecord(txn, keys::Asset("default", id.bytes()), *rec));
-      AIFS_RETURN_IF_ERROR(PutRecord(txn, keys::Namespace("default"), *ns));
-      return txn.Put(keys::Vector("default", "s", id.bytes()),
-                     std::string(reinterpret_cast<const char*>(v.data()), kDim * 4));
-    }));
-  }
-  std::filesystem::remove_all(dir_.Sub("index"));
+  ASSERT_NO_FATAL_FAILURE(DowngradeToFormat1(
+      {{.id = id, .metadata = {{"secret", marker_}, {"team", "blue"}}, .vector = vector_}}));
   const std::string config = dir_.Sub("aifs.json");
-  Bytes json = ReadFileBytes(config);
-  std::string js(json.begin(), json.end());
-  const size_t fv = js.find("\"format_version\": 2");
-  ASSERT_NE(fv, std::string::npos) << js;
-  js.replace(fv, 19, "\"format_version\": 1");
-  WriteFileBytes(config, ToBytes(js));
 
   Reopen(/*read_only=*/true);  // reads, and leaves the format alone
   ExpectReadable(id);
@@ -468,11 +497,212 @@ TEST_F(EncryptionAtRestTest, StoresOfFormat1StillOpenAndNewWritesAreSealed) {
 
   // A store of a format newer than this build is refused.
   meta.reset();
-  js.replace(fv, 19, "\"format_version\": 9");
-  WriteFileBytes(config, ToBytes(js));
+  SetFormatVersion(9);
   EngineOptions eo;
   eo.data_dir = dir_.path();
   AIFS_EXPECT_STATUS(Engine::Open(eo).status(), kFailedPrecondition, "UNSUPPORTED_FORMAT");
+}
+
+// ------------------------------------ what format 1 left in clear, resealed
+
+// Floats with random mantissas: no four bytes of them repeat in a block, so
+// RocksDB's compression leaves them searchable wherever they are in clear.
+std::vector<float> RandomVector(uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<float> v(kDim);
+  for (float& x : v) x = 1.0f + static_cast<float>(rng() % (1 << 23)) / float(1 << 23);
+  return v;
+}
+
+class ResealTest : public EncryptionAtRestTest {
+ protected:
+  void SetUp() override {
+    EncryptionAtRestTest::SetUp();
+    vector_ = RandomVector(static_cast<uint64_t>(::getpid()));
+  }
+  // Whether any file of the data directory holds the marker or the vector's
+  // bytes in clear (the store's own files, as they are: no rewriting).
+  bool PlaintextOnDisk() {
+    return !FilesContaining(dir_.path(), marker_).empty() ||
+           !FilesContaining(dir_.path(), PatternOf(vector_)).empty();
+  }
+  // Stored values of namespace "default" that are sealed and in clear.
+  struct Tally {
+    int sealed = 0, plain = 0;
+  };
+  Tally CountValues() {
+    engine_.reset();
+    Tally t;
+    auto meta = OpenMeta();
+    EXPECT_TRUE(meta);
+    if (!meta) return t;
+    for (const std::string prefix : {"as/default/", "tb/default/"}) {
+      AIFS_EXPECT_OK(
+          meta->Scan(prefix, PrefixEnd(prefix), [&](std::string_view k, std::string_view v) {
+            store::v1::AssetRecord rec;
+            store::v1::Tombstone tomb;
+            EXPECT_TRUE(k.starts_with("tb/") ? tomb.ParseFromArray(v.data(), int(v.size()))
+                                             : rec.ParseFromArray(v.data(), int(v.size())))
+                << k;
+            if (k.starts_with("tb/")) rec = tomb.asset();
+            t.sealed += !rec.sealed().empty();
+            t.plain += !rec.metadata().empty();
+            return true;
+          }));
+    }
+    for (const std::string prefix : {"vc/default/s/", "vq/default/s/"}) {
+      AIFS_EXPECT_OK(
+          meta->Scan(prefix, PrefixEnd(prefix), [&](std::string_view, std::string_view v) {
+            EXPECT_TRUE(v.size() == kDim * 4 || v.size() == kDim * 4 + kSealedValueOverhead);
+            (v.size() == kDim * 4 ? t.plain : t.sealed) += 1;
+            return true;
+          }));
+    }
+    return t;
+  }
+  Metadata Md() const { return {{"secret", marker_}, {"team", "blue"}}; }
+  // The where-filter on the metadata and a search by the vector (filtered
+  // by metadata) find exactly `ids`.
+  void ExpectFound(std::vector<AssetId> ids) {
+    std::sort(ids.begin(), ids.end());
+    auto ids_of = [](const auto& items) {
+      std::vector<AssetId> out;
+      for (const auto& item : items) out.push_back(item.id);
+      std::sort(out.begin(), out.end());
+      return out;
+    };
+    ListOptions lo;
+    lo.filters = {MetaFilter{.key = "secret", .value = marker_}};
+    auto page = engine().ListAssets(lo);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    EXPECT_EQ(ids_of(page->assets), ids);
+    VectorQuery q;
+    q.space = "s";
+    q.vector = vector_;
+    q.k = static_cast<uint32_t>(ids.size() + 5);
+    q.filters = {MetaFilter{.key = "team", .value = "blue"}};
+    auto hits = engine().VectorSearch(q);
+    ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+    EXPECT_EQ(ids_of(hits->hits), ids);
+  }
+};
+
+// `aifs key rewrap` on a store of format 1 seals every asset record, tombstone
+// and vector (vc/ and vq/) that format 1 wrote in clear, and compacts the
+// metadata: no file of the data directory holds the plaintext afterwards,
+// while everything still reads, filters and searches.
+TEST_F(ResealTest, RewrapSealsWhatFormat1LeftInClearAndCompactsItAway) {
+  std::vector<AssetId> plain;
+  for (int i = 0; i < 4; ++i) plain.push_back(PutMarked("asset " + std::to_string(i)));
+  // A parent deleted by force leaves a tombstone with its metadata.
+  const AssetId parent = PutMarked("parent", "default", "-parent");
+  PutOptions child;
+  child.parents = {{parent, "derive", ""}};
+  ASSERT_TRUE(PutBytes(engine(), ToBytes("child"), child).ok());
+  AIFS_ASSERT_OK(engine().DeleteAsset("default", parent, /*force=*/true));
+  // A vector held in quarantine (vq/).
+  AIFS_ASSERT_OK(engine().SetNamespacePolicy("default", {.quarantine_embeddings = true}).status());
+  const AssetId held = PutMarked("held");
+  const AssetId bare = MustPut(ToBytes("no metadata, no vector")).asset.id;
+  std::vector<Format1Asset> f1;
+  for (const AssetId& id : plain) f1.push_back({.id = id, .metadata = Md(), .vector = vector_});
+  f1.push_back({.id = parent, .metadata = Md(), .tombstone = true});
+  f1.push_back({.id = held, .metadata = Md(), .vector = vector_, .pending = true});
+  ASSERT_NO_FATAL_FAILURE(DowngradeToFormat1(f1));
+  EXPECT_EQ(CountValues().plain, 11);
+  Reopen();
+  ASSERT_TRUE(PlaintextOnDisk()) << "the control: format 1's plaintext is on disk before";
+
+  auto r = engine().RewrapKeys({.batch_size = 2}, nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->complete);
+  EXPECT_EQ(r->records_resealed, 6u) << "4 assets, a tombstone, the held asset";
+  EXPECT_EQ(r->vectors_resealed, 5u) << "4 in vc/, 1 in vq/";
+  EXPECT_TRUE(r->compacted);
+  EXPECT_EQ(FilesContaining(dir_.path(), marker_), std::vector<std::string>{});
+  EXPECT_EQ(FilesContaining(dir_.path(), PatternOf(vector_)), std::vector<std::string>{});
+  EXPECT_FALSE(FilesContaining(dir_.Sub("meta"), keys::Asset("default", bare.bytes())).empty())
+      << "the control: the scan sees the (compressed) SST files";
+
+  const Tally after = CountValues();
+  EXPECT_EQ(after.plain, 0);
+  EXPECT_EQ(after.sealed, 11);
+  Reopen();
+  for (const AssetId& id : plain) {
+    auto info = engine().StatAsset("default", id, false);
+    ASSERT_TRUE(info.ok()) << info.status().ToString();
+    EXPECT_EQ(info->metadata, Md());
+  }
+  auto lineage = engine().GetLineage("default", parent, LineageDirection::kDown, 1);
+  ASSERT_TRUE(lineage.ok()) << lineage.status().ToString();
+  EXPECT_EQ(lineage->assets[0].metadata, Md()) << "the tombstone opens";
+  // The vector that was in quarantine, resealed, approved: searchable.
+  auto approved = engine().ReviewEmbeddings({.ns = "default", .space = "s", .approve = true});
+  ASSERT_TRUE(approved.ok()) << approved.status().ToString();
+  EXPECT_EQ(*approved, 1u);
+  std::vector<AssetId> all = plain;
+  all.push_back(held);
+  ExpectFound(all);
+
+  // Nothing left to do: a rerun reseals and compacts nothing.
+  auto again = engine().RewrapKeys({}, nullptr);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE(again->complete);
+  EXPECT_EQ(again->records_resealed + again->vectors_resealed, 0u);
+  EXPECT_FALSE(again->compacted);
+}
+
+// Stopped by --max-resealed, then killed midway (SIGKILL of a process in the
+// middle of its batches), a rewrap leaves every value either in clear or
+// sealed, never half of either, and the plaintext of what it resealed stays
+// in the old files until a run completes and compacts; the next run resumes
+// and finishes the job.
+TEST_F(ResealTest, ResealStoppedOrKilledMidwayResumes) {
+  std::vector<Format1Asset> f1;
+  for (int i = 0; i < 8; ++i)
+    f1.push_back(
+        {.id = PutMarked("asset " + std::to_string(i)), .metadata = Md(), .vector = vector_});
+  ASSERT_NO_FATAL_FAILURE(DowngradeToFormat1(f1));
+  Reopen();
+
+  auto first = engine().RewrapKeys({.batch_size = 1, .max_resealed = 3}, nullptr);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_FALSE(first->complete);
+  EXPECT_EQ(first->records_resealed + first->vectors_resealed, 3u);
+  EXPECT_FALSE(first->compacted);
+  EXPECT_TRUE(PlaintextOnDisk()) << "the resealed values' plaintext waits for the compaction";
+  Tally mid = CountValues();
+  EXPECT_EQ(mid.sealed, 3);
+  EXPECT_EQ(mid.plain, 13);
+
+  const KilledRewrap killed = KillRewrapMidway(dir_.path(), 4);
+  ASSERT_EQ(killed.batches_seen, 4) << "the victim stopped early, status " << killed.wait_status;
+  ASSERT_TRUE(WIFSIGNALED(killed.wait_status)) << "the victim finished before it was killed";
+  mid = CountValues();
+  EXPECT_GE(mid.sealed, 7);
+  EXPECT_GE(mid.plain, 1);
+  EXPECT_EQ(mid.sealed + mid.plain, 16) << "every value whole, in clear or sealed";
+  std::cout << "REPORT reseal killed with " << mid.sealed << " of 16 values sealed\n";
+  Reopen();
+  for (const Format1Asset& a : f1) {
+    auto info = engine().StatAsset("default", a.id, false);
+    ASSERT_TRUE(info.ok()) << info.status().ToString();
+    EXPECT_EQ(info->metadata, Md());
+  }
+
+  auto rest = engine().RewrapKeys({.batch_size = 4}, nullptr);
+  ASSERT_TRUE(rest.ok()) << rest.status().ToString();
+  EXPECT_TRUE(rest->resumed);
+  EXPECT_TRUE(rest->complete);
+  EXPECT_EQ(rest->records_resealed, 8u);  // totals carry over from the stopped runs
+  EXPECT_EQ(rest->vectors_resealed, 8u);
+  EXPECT_TRUE(rest->compacted);
+  EXPECT_FALSE(PlaintextOnDisk());
+  EXPECT_EQ(CountValues().plain, 0);
+  Reopen();
+  std::vector<AssetId> ids;
+  for (const Format1Asset& a : f1) ids.push_back(a.id);
+  ExpectFound(ids);
 }
 
 }  // namespace

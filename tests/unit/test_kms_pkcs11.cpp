@@ -23,8 +23,6 @@
 #include "aifs/storage/kms/pkcs11_kms.h"
 #include "test_util.h"
 
-extern char** environ;
-
 namespace aifs::test {
 namespace {
 
@@ -422,25 +420,6 @@ TEST_F(EngineFixture, LocalKmsRotateAndResumableRewrap) {
 
 // ------------------------------------------------ rewrap killed midway
 
-// The victim runs in a fresh process image (fork + exec of this binary with a
-// filter), so it inherits no RocksDB or pool threads; it reports each batch
-// on a pipe and is SIGKILLed after a few.
-constexpr const char* kVictimDirEnv = "AIFS_TEST_REWRAP_DIR";
-constexpr const char* kVictimFdEnv = "AIFS_TEST_REWRAP_FD";
-
-TEST(RewrapVictim, DISABLED_RewrapUntilKilled) {
-  const char* dir = std::getenv(kVictimDirEnv);
-  if (dir == nullptr) GTEST_SKIP() << "only run by Pkcs11Test.RewrapKilledMidwayResumes";
-  const int fd = std::atoi(std::getenv(kVictimFdEnv));
-  auto engine = Engine::Open(EngineOptions{.data_dir = dir, .threads = 1});
-  if (!engine.ok()) _exit(3);
-  auto r = (*engine)->RewrapKeys({.batch_size = 1}, [&](const RewrapReport&) {
-    const char c = 'b';
-    if (::write(fd, &c, 1) != 1) _exit(4);
-  });
-  _exit(r.ok() ? 0 : 5);
-}
-
 TEST_F(Pkcs11Test, RewrapKilledMidwayResumes) {
   InitStore(Pkcs11Init());
   std::vector<std::pair<AssetId, Bytes>> assets;
@@ -453,43 +432,10 @@ TEST_F(Pkcs11Test, RewrapKilledMidwayResumes) {
   ASSERT_GT(chunks, 12);
   engine_.reset();  // the victim opens the store (and token) alone
 
-  int pipefd[2];
-  ASSERT_EQ(::pipe(pipefd), 0);
-  std::vector<std::string> env;
-  for (char** e = environ; *e; ++e) env.emplace_back(*e);  // SOFTHSM2_CONF among them
-  env.push_back(std::string(kVictimDirEnv) + "=" + dir_.path());
-  env.push_back(std::string(kVictimFdEnv) + "=" + std::to_string(pipefd[1]));
-  std::vector<char*> envp;
-  for (auto& s : env) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::string self = fs::read_symlink("/proc/self/exe").string();
-  std::string filter = "--gtest_filter=RewrapVictim.DISABLED_RewrapUntilKilled";
-  std::string disabled = "--gtest_also_run_disabled_tests";
-  char* argv[] = {self.data(), filter.data(), disabled.data(), nullptr};
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::close(pipefd[0]);
-    const int devnull = ::open("/dev/null", O_WRONLY);
-    ::dup2(devnull, STDOUT_FILENO);
-    ::execve(self.c_str(), argv, envp.data());
-    _exit(127);
-  }
-  ::close(pipefd[1]);
   // Killed after its fifth committed batch, while working on the next.
-  int seen = 0;
-  while (seen < 5) {
-    struct pollfd p = {pipefd[0], POLLIN, 0};
-    char c;
-    if (::poll(&p, 1, 120000) != 1 || ::read(pipefd[0], &c, 1) != 1) break;
-    ++seen;
-  }
-  ::kill(pid, SIGKILL);
-  int wstatus = 0;
-  ::waitpid(pid, &wstatus, 0);
-  ::close(pipefd[0]);
-  ASSERT_EQ(seen, 5) << "the victim stopped early, status " << wstatus;
-  ASSERT_TRUE(WIFSIGNALED(wstatus)) << "the victim finished before it was killed";
+  const KilledRewrap killed = KillRewrapMidway(dir_.path(), 5);
+  ASSERT_EQ(killed.batches_seen, 5) << "the victim stopped early, status " << killed.wait_status;
+  ASSERT_TRUE(WIFSIGNALED(killed.wait_status)) << "the victim finished before it was killed";
 
   // Midway: some moved, some not, and every chunk still reads.
   auto mid = ChunksPerKey();

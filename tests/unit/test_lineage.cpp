@@ -23,8 +23,6 @@
 #include "aifs/engine/engine.h"
 #include "test_util.h"
 
-extern char** environ;
-
 namespace aifs::test {
 namespace {
 
@@ -646,24 +644,7 @@ TEST_F(LineageTest, TransactionChildBeforeParentFails) {
 // Runs one (disabled) test of this binary in a fresh process, with extra
 // environment, stdout discarded. Returns the wait status.
 int RunSelfTest(const std::string& test, const std::vector<std::string>& extra_env) {
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
-  env_strings.insert(env_strings.end(), extra_env.begin(), extra_env.end());
-  std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::string self = fs::read_symlink("/proc/self/exe").string();
-  std::string filter = "--gtest_filter=" + test;
-  std::string also = "--gtest_also_run_disabled_tests";
-  char* argv[] = {self.data(), filter.data(), also.data(), nullptr};
-  const int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(devnull, STDOUT_FILENO);
-    ::execve(self.c_str(), argv, envp.data());
-    _exit(127);
-  }
-  ::close(devnull);
+  const pid_t pid = SpawnSelfTest(test, extra_env);
   int wstatus = -1;
   if (pid > 0) ::waitpid(pid, &wstatus, 0);
   return wstatus;
@@ -1060,32 +1041,13 @@ TEST_F(LineageTest, CrashInTheMiddleOfATransaction) {
     engine_.reset();  // the child opens the store alone
     int pipefd[2];
     ASSERT_EQ(::pipe(pipefd), 0);
-    // Everything the child needs is prepared before fork().
-    std::vector<std::string> env_strings;
-    for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
-    env_strings.push_back(std::string(kCrashDirEnv) + "=" + dir_.path());
-    env_strings.push_back(std::string(kCrashFdEnv) + "=" + std::to_string(pipefd[1]));
-    env_strings.push_back(std::string(kCrashPointEnv) + "=" + std::to_string(point));
-    std::vector<char*> envp;
-    for (auto& s : env_strings) envp.push_back(s.data());
-    envp.push_back(nullptr);
-    std::string self = fs::read_symlink("/proc/self/exe").string();
-    std::string filter = "--gtest_filter=LineageCrashChild.DISABLED_RunTransactionUntilKilled";
-    std::string also = "--gtest_also_run_disabled_tests";
-    char* argv[] = {self.data(), filter.data(), also.data(), nullptr};
-    const int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
-    ASSERT_GE(devnull, 0);
-
-    const pid_t pid = ::fork();
+    const pid_t pid = SpawnSelfTest("LineageCrashChild.DISABLED_RunTransactionUntilKilled",
+                                    {std::string(kCrashDirEnv) + "=" + dir_.path(),
+                                     std::string(kCrashFdEnv) + "=" + std::to_string(pipefd[1]),
+                                     std::string(kCrashPointEnv) + "=" + std::to_string(point)},
+                                    pipefd[0]);
     ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      ::close(pipefd[0]);
-      ::dup2(devnull, STDOUT_FILENO);
-      ::execve(self.c_str(), argv, envp.data());
-      _exit(127);
-    }
     ::close(pipefd[1]);
-    ::close(devnull);
     struct pollfd pfd = {pipefd[0], POLLIN, 0};
     char mark = 0;
     const int ready = ::poll(&pfd, 1, 120000);

@@ -333,21 +333,40 @@ TEST_F(MetaDurabilityTest, CheckpointIsAConsistentCopy) {
   EXPECT_FALSE(after->has_value());
 }
 
+// A tmpfs of `mib` MiB mounted at `dir` while it lives (root only), to fill.
+class Tmpfs {
+ public:
+  Tmpfs(const std::string& dir, int mib) : dir_(dir) {
+    if (::geteuid() != 0) {
+      why_ = "mounting a tmpfs needs root";
+      return;
+    }
+    fs::create_directories(dir);
+    mounted_ = Mount("mount -t tmpfs -o size=" + std::to_string(mib) + "m tmpfs ");
+    if (!mounted_) why_ = "cannot mount a tmpfs here";
+  }
+  ~Tmpfs() {
+    if (mounted_) (void)std::system(("umount -l " + dir_).c_str());
+  }
+  bool mounted() const { return mounted_; }
+  const std::string& why() const { return why_; }
+  bool Resize(int mib) { return Mount("mount -o remount,size=" + std::to_string(mib) + "m "); }
+
+ private:
+  bool Mount(const std::string& command) { return std::system((command + dir_).c_str()) == 0; }
+  std::string dir_, why_;
+  bool mounted_ = false;
+};
+
 // RocksDB itself on a full disk (the engine's reserve normally keeps it from
 // getting there): commits fail with STORAGE_FULL and never abort the process
 // (Debian's librocksdb asserts in its file logger after a failed write, so
 // the store must never use one), reads go on, and once space is back the
 // next commit succeeds in the same process: the store reopens its database.
 TEST_F(MetaDurabilityTest, RocksDbOnAFullDiskRecoversWithoutRestart) {
-  if (::geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
   const std::string mnt = dir_.Sub("tfs");
-  fs::create_directories(mnt);
-  if (std::system(("mount -t tmpfs -o size=24m tmpfs " + mnt).c_str()) != 0)
-    GTEST_SKIP() << "cannot mount a tmpfs here";
-  struct Unmount {
-    std::string m;
-    ~Unmount() { (void)std::system(("umount -l " + m).c_str()); }
-  } unmount{mnt};
+  Tmpfs tmpfs(mnt, 24);
+  if (!tmpfs.mounted()) GTEST_SKIP() << tmpfs.why();
   const std::string url = "rocksdb://" + mnt + "/meta";
   for (int round = 0; round < 3; ++round) {
     auto m = OpenMetaStore(url, {.create = true});
@@ -370,9 +389,7 @@ TEST_F(MetaDurabilityTest, RocksDbOnAFullDiskRecoversWithoutRestart) {
     EXPECT_EQ(*first, std::optional<std::string>(value));
     EXPECT_FALSE((*m)->CheckWritable().ok());
     // Space comes back: the tmpfs grows by 8 MiB.
-    ASSERT_EQ(std::system(
-                  ("mount -o remount,size=" + std::to_string(32 + 8 * round) + "m " + mnt).c_str()),
-              0);
+    ASSERT_TRUE(tmpfs.Resize(32 + 8 * round));
     AIFS_EXPECT_OK((*m)->CheckWritable());
     AIFS_ASSERT_OK(RunTransaction(**m, [&](MetaTxn& t) {
       return t.Put("as/after" + std::to_string(round), "written without a restart");
@@ -387,10 +404,58 @@ TEST_F(MetaDurabilityTest, RocksDbOnAFullDiskRecoversWithoutRestart) {
       ASSERT_TRUE(v->has_value()) << "round " << round << ": committed " << k << " lost";
     }
     // The next round fills the disk again.
-    ASSERT_EQ(
-        std::system(
-            ("mount -o remount,size=" + std::to_string(24 + 8 * (round + 1)) + "m " + mnt).c_str()),
-        0);
+    ASSERT_TRUE(tmpfs.Resize(24 + 8 * (round + 1)));
+  }
+}
+
+// Compaction on a full disk (it needs room for the files it writes): an
+// ordinary STORAGE_FULL, the old files stay and reads go on; once there is
+// room again it runs in the same process and leaves no old value behind.
+TEST_F(MetaDurabilityTest, CompactOnAFullDiskFailsCleanlyAndWorksOnceThereIsRoom) {
+  const std::string mnt = dir_.Sub("tfs");
+  Tmpfs tmpfs(mnt, 24);
+  if (!tmpfs.mounted()) GTEST_SKIP() << tmpfs.why();
+  auto m = OpenMetaStore("rocksdb://" + mnt + "/meta", {.create = true});
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  auto value = [](int i, int version) {
+    const Bytes b = RandomBytes(20000, static_cast<uint64_t>(i * 10 + version));
+    return std::string(AsChars(b));
+  };
+  constexpr int kKeys = 300;  // 6 MiB per version
+  for (int version : {1, 2}) {
+    for (int i = 0; i < kKeys; ++i)
+      AIFS_ASSERT_OK(
+          RunTransaction(**m, [&](MetaTxn& t) { return t.Put(Key(i), value(i, version)); }));
+    if (version == 1) {
+      AIFS_ASSERT_OK((*m)->Compact());
+    }
+  }
+  // Fill the disk but for 1 MiB: the flush of version 2 cannot fit.
+  const std::string filler = mnt + "/filler";
+  {
+    const uint64_t avail = fs::space(mnt).available;
+    ASSERT_GT(avail, uint64_t{2} << 20);
+    std::ofstream f(filler, std::ios::binary);
+    const std::string block(1 << 20, 'x');
+    for (uint64_t n = 0; n + (2 << 20) < avail; n += block.size())
+      f.write(block.data(), block.size());
+  }
+  const Status full = (*m)->Compact();
+  AIFS_EXPECT_STATUS(full, kResourceExhausted, "STORAGE_FULL");
+  auto read = (*m)->Get(Key(7));
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(*read, std::optional<std::string>(value(7, 2)));
+  EXPECT_FALSE(FilesContaining(mnt, value(7, 1)).empty()) << "the old files stay";
+
+  fs::remove(filler);
+  AIFS_EXPECT_OK((*m)->CheckWritable());
+  AIFS_ASSERT_OK((*m)->Compact());
+  EXPECT_EQ(FilesContaining(mnt, value(7, 1)), std::vector<std::string>{});
+  EXPECT_FALSE(FilesContaining(mnt, value(7, 2)).empty());
+  for (int i = 0; i < kKeys; i += 37) {
+    auto v = (*m)->Get(Key(i));
+    ASSERT_TRUE(v.ok());
+    EXPECT_EQ(*v, std::optional<std::string>(value(i, 2)));
   }
 }
 

@@ -156,6 +156,35 @@ inline void WriteFileBytes(const std::string& path, ByteSpan data) {
   out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
 }
 
+// Files under `dir` (recursively) whose bytes contain `needle`.
+inline std::vector<std::string> FilesContaining(const std::string& dir, std::string_view needle) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    const Bytes b = ReadFileBytes(e.path().string());
+    const std::string_view s(reinterpret_cast<const char*>(b.data()), b.size());
+    if (s.find(needle) != std::string_view::npos) out.push_back(e.path().string());
+  }
+  return out;
+}
+
+// Starts one (disabled) test of this binary in a fresh process image (so it
+// inherits no threads), with this process's environment plus `extra_env`
+// and stdout discarded; `close_in_child` (unless -1) is closed in the child
+// first. Returns its pid, -1 when it could not start.
+pid_t SpawnSelfTest(const std::string& test, const std::vector<std::string>& extra_env,
+                    int close_in_child = -1);
+
+// `aifs key rewrap` (batches of one record) on the store in `dir`, run in a
+// fresh process image and SIGKILLed once it has committed `batches`
+// batches, while it works on the next (rewrap_victim.cpp). The store must
+// not be open in this process.
+struct KilledRewrap {
+  int batches_seen = 0;  // committed batches the victim reported
+  int wait_status = 0;   // WIFSIGNALED: it was killed (not finished first)
+};
+KilledRewrap KillRewrapMidway(const std::string& dir, int batches);
+
 inline unsigned FileMode(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return 0xffffffffu;

@@ -315,19 +315,25 @@ struct BackupReport {
 
 // RewrapKeys: moves every wrapped data key onto its target KMS key version
 // (the current one, or the key a namespace's policy pins) without touching
-// the chunk data. Resumable: progress is kept in the MetaStore.
+// the chunk data, and seals the metadata values and vectors a store of
+// format 1 wrote in clear (then compacts the metadata, so no file keeps
+// them). Resumable: progress is kept in the MetaStore.
 struct RewrapOptions {
-  uint32_t batch_size = 256;  // chunk records per metadata transaction
+  uint32_t batch_size = 256;  // records per metadata transaction
   uint64_t max_chunks = 0;    // stop (resumably) after rewrapping this many; 0: no limit
+  uint64_t max_resealed = 0;  // stop (resumably) once this many are resealed; 0: no limit
 };
 struct RewrapReport {
   std::string target_key;    // the KMS's current key
   bool resumed = false;      // continued an earlier run that stopped midway
-  bool complete = false;     // every chunk record was visited
+  bool complete = false;     // every record was visited
   uint64_t chunks_scanned = 0;
   uint64_t chunks_rewrapped = 0;
   uint64_t namespaces_rewrapped = 0;  // namespaces' snapshot-signing keys moved
   uint64_t root_keys_rewrapped = 0;   // token root keys moved
+  uint64_t records_resealed = 0;      // asset records and tombstones whose metadata was in clear
+  uint64_t vectors_resealed = 0;      // vectors (vc/, vq/) that were in clear
+  bool compacted = false;             // this run compacted the metadata after resealing
 };
 // Called after each committed batch with the totals so far.
 using RewrapProgress = std::function<void(const RewrapReport&)>;

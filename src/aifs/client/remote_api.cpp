@@ -660,6 +660,7 @@ class RemoteApi final : public Api {
     v1::RewrapKeysRequest req;
     req.set_batch_size(options.batch_size);
     req.set_max_chunks(options.max_chunks);
+    req.set_max_resealed(options.max_resealed);
     v1::RewrapKeysResponse resp;
     AIFS_RETURN_IF_ERROR(Call(*conn_->admin, &v1::Admin::Stub::RewrapKeys, req, &resp));
     return rpc::FromProto(resp);

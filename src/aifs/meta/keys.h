@@ -88,6 +88,20 @@ inline std::string PendingVectorPrefix(std::string_view ns, std::string_view spa
 inline std::string PendingVector(std::string_view ns, std::string_view space, const Digest& id) {
   return PendingVectorPrefix(ns, space) + HexEncode(id);
 }
+// "vc/<ns>/<space>/<asset hex>" or "vq/..." -> (ns, space, asset); false
+// when `key` is neither.
+inline bool ParseVector(std::string_view key, std::string& ns, std::string& space, Digest& id) {
+  if (!key.starts_with("vc/") && !key.starts_with("vq/")) return false;
+  key.remove_prefix(3);
+  const size_t first = key.find('/'), last = key.rfind('/');
+  if (first == std::string_view::npos || first == last) return false;
+  auto bytes = HexDecode(key.substr(last + 1));
+  if (!bytes || bytes->size() != id.size()) return false;
+  ns = std::string(key.substr(0, first));
+  space = std::string(key.substr(first + 1, last - first - 1));
+  std::copy(bytes->begin(), bytes->end(), id.begin());
+  return true;
+}
 
 // kr/rewrap -> RewrapCursor: where an unfinished `aifs key rewrap` goes on.
 inline constexpr std::string_view kRewrapCursor = "kr/rewrap";

@@ -23,6 +23,10 @@ Result<uint64_t> MetaStore::Checkpoint(const std::string&) {
   return err::Unimplemented("NOT_SUPPORTED", Url() + " cannot write a checkpoint");
 }
 
+Status MetaStore::Compact() {
+  return err::Unimplemented("NOT_SUPPORTED", Url() + " cannot compact its files");
+}
+
 Status MetaTxn::Commit() {
   if (log_entries_.empty()) return CommitWrites();
   const uint64_t first = log_.Reserve(log_entries_.size());

@@ -109,6 +109,18 @@ class MetaStore {
   // sequence (see MetaIntegrity). ALREADY_EXISTS when `dir` exists.
   // Default: UNIMPLEMENTED.
   virtual Result<uint64_t> Checkpoint(const std::string& dir);
+  // Rewrites the store's files so that no value overwritten or deleted
+  // before the call is left in any of them (for plaintext that was
+  // resealed): the RocksDB backend flushes its memtable, rewrites every SST
+  // file and deletes the write-ahead logs and SST files that held the old
+  // values. The store stays in use; a reader still iterating over old files
+  // keeps them until it finishes. Takes up to the store's size again in free
+  // space while it runs. FAILED_PRECONDITION READ_ONLY_MODE on a read-only
+  // store; RESOURCE_EXHAUSTED STORAGE_FULL when the disk fills (the old
+  // files stay, reads go on, writes wait as after any failed write; rerun
+  // once there is room); UNAVAILABLE METADATA_IO_ERROR on other I/O errors.
+  // Default: UNIMPLEMENTED.
+  virtual Status Compact();
   // OK when writes can go on now (after a failed write, once its cause is
   // gone); otherwise the error the next write would get.
   virtual Status CheckWritable() { return Status::Ok(); }

@@ -675,13 +675,22 @@ void ToProto(const RewrapReport& in, v1::RewrapKeysResponse* out) {
   out->set_chunks_rewrapped(in.chunks_rewrapped);
   out->set_namespaces_rewrapped(in.namespaces_rewrapped);
   out->set_root_keys_rewrapped(in.root_keys_rewrapped);
+  out->set_records_resealed(in.records_resealed);
+  out->set_vectors_resealed(in.vectors_resealed);
+  out->set_compacted(in.compacted);
 }
 
 RewrapReport FromProto(const v1::RewrapKeysResponse& in) {
-  return RewrapReport{in.target_key(),         in.resumed(),
-                      in.complete(),           in.chunks_scanned(),
-                      in.chunks_rewrapped(),   in.namespaces_rewrapped(),
-                      in.root_keys_rewrapped()};
+  return RewrapReport{.target_key = in.target_key(),
+                      .resumed = in.resumed(),
+                      .complete = in.complete(),
+                      .chunks_scanned = in.chunks_scanned(),
+                      .chunks_rewrapped = in.chunks_rewrapped(),
+                      .namespaces_rewrapped = in.namespaces_rewrapped(),
+                      .root_keys_rewrapped = in.root_keys_rewrapped(),
+                      .records_resealed = in.records_resealed(),
+                      .vectors_resealed = in.vectors_resealed(),
+                      .compacted = in.compacted()};
 }
 
 void ToProto(const TokenKeyring& in, v1::ListTokenKeysResponse* out) {

@@ -139,6 +139,7 @@ class AdminService final : public v1::Admin::Service {
       RewrapOptions o;
       if (req->batch_size()) o.batch_size = req->batch_size();
       o.max_chunks = req->max_chunks();
+      o.max_resealed = req->max_resealed();
       AIFS_ASSIGN_OR_RETURN(RewrapReport r, api_.RewrapKeys(o, nullptr));
       rpc::ToProto(r, resp);
       return Status::Ok();

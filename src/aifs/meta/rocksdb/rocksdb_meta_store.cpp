@@ -613,4 +613,28 @@ Result<uint64_t> RocksDbMetaStore::Checkpoint(const std::string& dir) {
   return seq;
 }
 
+Status RocksDbMetaStore::Compact() {
+  AIFS_RETURN_IF_ERROR(ReadyForWrites());
+  ReadLock lock(mu_);
+  if (!txn_db_) return WritesBlocked();
+  // The flush moves the memtable into an SST file, so no write-ahead log is
+  // needed any more; the compaction rewrites every file down to the last
+  // level, keeping only the newest version of each key (nothing holds a
+  // snapshot), and forces the last level to be rewritten too.
+  Status st = FromRocks(db_->Flush(rocksdb::FlushOptions()), "metadata flush");
+  rocksdb::CompactRangeOptions cro;
+  cro.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  if (st.ok()) st = FromRocks(db_->CompactRange(cro, nullptr, nullptr), "metadata compaction");
+  if (!st.ok()) {
+    NoteWriteFailure(st);
+    return st;
+  }
+  // RocksDB deletes the files it no longer needs after the job that freed
+  // them returns; re-enabling deletions purges them now, in this thread
+  // (unless a backup holds deletions off: then its own re-enable does).
+  st = FromRocks(db_->DisableFileDeletions(), "metadata file deletions");
+  if (st.ok()) st = FromRocks(db_->EnableFileDeletions(/*force=*/false), "metadata file deletions");
+  return st;
+}
+
 }  // namespace aifs

@@ -57,6 +57,7 @@ class RocksDbMetaStore : public MetaStore {
   bool ReleaseSpareSpace() override { return ReleaseBallast(); }
   Result<MetaIntegrity> CheckIntegrity(bool read_all) override;
   Result<uint64_t> Checkpoint(const std::string& dir) override;
+  Status Compact() override;
   std::optional<DiskSpace> Space() const override { return DiskSpaceOf(path_); }
   std::vector<std::string> SalvageNotes() const override { return salvage_notes_; }
 

@@ -1,0 +1,104 @@
+#include "aifs/engine/reseal.h"
+
+#include <cstring>
+
+#include "aifs/meta/keys.h"
+#include "aifs/meta/records.h"
+
+namespace aifs {
+
+using store::v1::AssetRecord;
+using store::v1::SpaceRecord;
+using store::v1::Tombstone;
+
+namespace {
+
+// The namespace segment of "<xx>/<ns>/...".
+std::string NamespaceOf(std::string_view key) {
+  key.remove_prefix(std::min<size_t>(3, key.size()));
+  return std::string(key.substr(0, key.find('/')));
+}
+
+std::string SpaceKey(std::string_view ns, std::string_view space) {
+  std::string k(ns);
+  k.push_back('\0');
+  k.append(space);
+  return k;
+}
+
+Status Corrupt(const std::string& key, const std::string& why) {
+  return err::DataLoss("METADATA_CORRUPT", key + ": " + why);
+}
+
+}  // namespace
+
+Resealer::~Resealer() {
+  for (auto& [ns, k] : record_keys_) SecureWipe(k.key.data(), k.key.size());
+}
+
+const std::vector<std::string>& Resealer::Prefixes() {
+  static const std::vector<std::string> kPrefixes = {"as/", "tb/", "vc/", "vq/"};
+  return kPrefixes;
+}
+
+Status Resealer::Prepare(const std::vector<std::string>& keys) {
+  for (const std::string& key : keys) {
+    const std::string ns = NamespaceOf(key);
+    if (!record_keys_.count(ns)) {
+      auto k = keys_.ForWrite(ns);
+      if (!k.ok() && k.status().reason() == "NAMESPACE_NOT_FOUND")
+        return Corrupt(key, "its namespace '" + ns + "' does not exist");
+      if (!k.ok()) return k.status();
+      record_keys_.emplace(ns, *k);
+      SecureWipe(k->key.data(), k->key.size());
+    }
+    std::string vns, space;
+    Digest id;
+    if (!keys::ParseVector(key, vns, space, id) || dims_.count(SpaceKey(vns, space))) continue;
+    AIFS_ASSIGN_OR_RETURN(auto bytes, meta_.Get(keys::Space(vns, space)));
+    SpaceRecord rec;
+    if (bytes) AIFS_RETURN_IF_ERROR(ParseRecord(*bytes, rec, "space"));
+    dims_[SpaceKey(vns, space)] = bytes ? rec.dim() : 0;
+  }
+  return Status::Ok();
+}
+
+Result<Resealer::Resealed> Resealer::Reseal(MetaTxn& txn, const std::string& key) {
+  const std::string ns = NamespaceOf(key);
+  auto k = record_keys_.find(ns);
+  if (k == record_keys_.end())
+    return err::Internal("RESEAL_UNPREPARED", key + " was not prepared for resealing");
+  const bool tombstone = key.starts_with("tb/");
+  if (key.starts_with("as/") || tombstone) {
+    AIFS_ASSIGN_OR_RETURN(auto value, txn.Get(key));
+    if (!value) return Resealed::kNothing;  // deleted meanwhile
+    AssetRecord asset;
+    Tombstone tomb;
+    AIFS_RETURN_IF_ERROR(tombstone ? ParseRecord(*value, tomb, "tombstone")
+                                   : ParseRecord(*value, asset, "asset"));
+    AssetRecord& rec = tombstone ? *tomb.mutable_asset() : asset;
+    if (!rec.sealed().empty() || rec.metadata().empty()) return Resealed::kNothing;
+    if (rec.ns() != ns) return Corrupt(key, "the record names namespace '" + rec.ns() + "'");
+    AIFS_RETURN_IF_ERROR(SealAssetRecord(k->second, rec));
+    AIFS_RETURN_IF_ERROR(tombstone ? PutRecord(txn, key, tomb) : PutRecord(txn, key, asset));
+    return Resealed::kRecord;
+  }
+  std::string vns, space;
+  Digest id;
+  if (!keys::ParseVector(key, vns, space, id)) return Corrupt(key, "not a vector key");
+  const uint32_t dim = dims_[SpaceKey(vns, space)];
+  AIFS_ASSIGN_OR_RETURN(auto value, txn.Get(key));
+  // A space that is gone, a sealed or a damaged value: nothing to judge here
+  // (damage is `aifs verify`'s business).
+  if (dim == 0 || !value || value->size() != size_t{dim} * sizeof(float)) return Resealed::kNothing;
+  std::vector<float> v(dim);
+  std::memcpy(v.data(), value->data(), value->size());  // little-endian, as format 1 wrote it
+  auto sealed = SealVector(k->second, vns, space, AssetId(id), v);
+  SecureWipe(v.data(), v.size() * sizeof(float));
+  SecureWipe(value->data(), value->size());
+  if (!sealed.ok()) return sealed.status();
+  AIFS_RETURN_IF_ERROR(txn.Put(key, *sealed));
+  return Resealed::kVector;
+}
+
+}  // namespace aifs
