@@ -313,6 +313,45 @@ Status Engine::ReadAsset(const std::string& ns, const AssetId& id, const ReadRan
   return ReadAssetRange(*ctx_, rec, range, sink);
 }
 
+Status Engine::ReadRanges(const std::string& ns, std::span<const RangeRead> ranges,
+                          const RangeSink& sink) {
+  if (ranges.size() > kMaxBatchRanges)
+    return err::InvalidArgument("BATCH_TOO_LARGE", std::to_string(ranges.size()) +
+                                                       " ranges in one batch; at most " +
+                                                       std::to_string(kMaxBatchRanges));
+  std::map<Digest, AssetRecord> records;
+  uint64_t total = 0;
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    const RangeRead& r = ranges[i];
+    auto it = records.find(r.id.bytes());
+    if (it == records.end()) {
+      auto rec = LoadAsset(ns, r.id);
+      if (!rec.ok())
+        return Status(rec.status().code(), rec.status().reason(),
+                      "range " + std::to_string(i) + ": " + rec.status().message());
+      it = records.emplace(r.id.bytes(), std::move(*rec)).first;
+    }
+    const uint64_t size = it->second.size();
+    if (r.offset > size)
+      return err::OutOfRange("RANGE_OUT_OF_BOUNDS",
+                             "range " + std::to_string(i) + ": offset " + std::to_string(r.offset) +
+                                 " is beyond the asset size " + std::to_string(size));
+    total += std::min(r.length, size - r.offset);
+    if (total > kMaxBatchBytes)
+      return err::InvalidArgument("BATCH_TOO_LARGE",
+                                  "the batch reads more than " + std::to_string(kMaxBatchBytes) +
+                                      " bytes (at range " + std::to_string(i) + ")");
+  }
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    const RangeRead& r = ranges[i];
+    if (r.length == 0) continue;
+    AIFS_RETURN_IF_ERROR(ReadAssetRange(*ctx_, records.at(r.id.bytes()),
+                                        ReadRange{r.offset, r.length},
+                                        [&](ByteSpan b) { return sink(i, b); }));
+  }
+  return Status::Ok();
+}
+
 Result<AssetPage> Engine::ListAssets(const ListOptions& options) {
   AIFS_RETURN_IF_ERROR(GetNamespace(options.ns).status());
   if (!options.page_token.empty() && !AssetId::Parse(options.page_token).ok())

@@ -60,6 +60,8 @@ class Engine : public Api {
   Result<AssetInfo> StatAsset(const std::string& ns, const AssetId& id, bool with_chunks) override;
   Status ReadAsset(const std::string& ns, const AssetId& id, const ReadRange& range,
                    const ByteSink& sink) override;
+  Status ReadRanges(const std::string& ns, std::span<const RangeRead> ranges,
+                    const RangeSink& sink) override;
   Result<AssetPage> ListAssets(const ListOptions& options) override;
   using Api::DeleteAsset;
   Status DeleteAsset(const std::string& ns, const AssetId& id, bool force) override;
