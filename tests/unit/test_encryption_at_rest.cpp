@@ -23,6 +23,7 @@
 #include "aifs/core/clock.h"
 #include "aifs/core/hex.h"
 #include "aifs/core/random.h"
+#include "aifs/engine/store_config.h"
 #include "aifs/meta/keys.h"
 #include "aifs/meta/meta_store.h"
 #include "aifs/meta/records.h"
@@ -461,7 +462,7 @@ TEST_F(EncryptionAtRestTest, WrongOrDamagedKeysAreClearErrorsNeverData) {
 
 // A store of format 1 (before sealing): plaintext metadata and vectors, no
 // record keys, a plaintext index checkpoint. It still opens and reads; the
-// next writes are sealed and aifs.json says format 2.
+// next writes are sealed and aifs.json says this build's format.
 TEST_F(EncryptionAtRestTest, StoresOfFormat1StillOpenAndNewWritesAreSealed) {
   const AssetId id = PutMarked("legacy asset");
   ASSERT_NO_FATAL_FAILURE(DowngradeToFormat1(
@@ -473,9 +474,10 @@ TEST_F(EncryptionAtRestTest, StoresOfFormat1StillOpenAndNewWritesAreSealed) {
   EXPECT_NE(std::string(AsChars(ReadFileBytes(config))).find("\"format_version\": 1"),
             std::string::npos);
   Reopen();
-  EXPECT_NE(std::string(AsChars(ReadFileBytes(config))).find("\"format_version\": 2"),
+  EXPECT_NE(std::string(AsChars(ReadFileBytes(config)))
+                .find("\"format_version\": " + std::to_string(kStoreFormatVersion)),
             std::string::npos)
-      << "a writable open marks the store as format 2";
+      << "a writable open marks the store with this build's format";
   ExpectReadable(id);  // plaintext records read as before
   const AssetId fresh = PutMarked("new asset");
   engine_.reset();  // the checkpoint needs the namespace's new record key

@@ -59,6 +59,15 @@ class Api {
   // verifies the asset ID.
   virtual Status ReadAsset(const std::string& ns, const AssetId& id, const ReadRange& range,
                            const ByteSink& sink) = 0;
+  // Reads many ranges of assets of `ns` in one call (data loaders, FUSE, HTTP
+  // multi-range). Every range is checked before any byte is delivered: an
+  // unknown asset is NOT_FOUND ASSET_NOT_FOUND, an offset beyond an asset's
+  // end OUT_OF_RANGE RANGE_OUT_OF_BOUNDS, more than kMaxBatchRanges ranges or
+  // kMaxBatchBytes bytes INVALID_ARGUMENT BATCH_TOO_LARGE; each message names
+  // the range's index. Stored data that fails authentication stops the read
+  // with DATA_LOSS CHUNK_CORRUPT; nothing unauthenticated is delivered.
+  virtual Status ReadRanges(const std::string& ns, std::span<const RangeRead> ranges,
+                            const RangeSink& sink) = 0;
   virtual Result<AssetPage> ListAssets(const ListOptions& options) = 0;
   // An asset with live children is kept (FAILED_PRECONDITION HAS_CHILDREN)
   // unless `force`; a forced delete keeps a tombstone so lineage still

@@ -201,6 +201,25 @@ struct ReadRange {
 // Receives read data in order; a non-OK return stops the read with it.
 using ByteSink = std::function<Status(ByteSpan)>;
 
+// One range of a batched read (Api::ReadRanges): bytes [offset, offset+length)
+// of asset `id`, clipped to its end. Zero length reads nothing; ranges may
+// overlap and come in any order.
+struct RangeRead {
+  AssetId id;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+};
+
+// Limits of one batched read: more ranges, or more bytes once clipped, is
+// INVALID_ARGUMENT BATCH_TOO_LARGE.
+inline constexpr size_t kMaxBatchRanges = 65536;
+inline constexpr uint64_t kMaxBatchBytes = uint64_t{256} << 20;
+
+// Receives the bytes of range `index` of a batch: ranges strictly in request
+// order, each range's bytes in order, possibly in several pieces (a range
+// with no bytes gets no call). A non-OK return stops the read with it.
+using RangeSink = std::function<Status(size_t index, ByteSpan data)>;
+
 enum class LineageDirection { kUp, kDown };  // up: ancestors, down: descendants
 
 struct LineageEdge {

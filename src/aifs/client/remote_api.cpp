@@ -246,6 +246,18 @@ class RemoteApi final : public Api {
     return FromProto(resp.asset());
   }
 
+  // TODO(batched reads RPC): one ReadAsset call per range until the batched
+  // RPC exists.
+  Status ReadRanges(const std::string& ns, std::span<const RangeRead> ranges,
+                    const RangeSink& sink) override {
+    for (size_t i = 0; i < ranges.size(); ++i) {
+      if (ranges[i].length == 0) continue;
+      AIFS_RETURN_IF_ERROR(ReadAsset(ns, ranges[i].id, ReadRange{ranges[i].offset, ranges[i].length},
+                                     [&](ByteSpan b) { return sink(i, b); }));
+    }
+    return Status::Ok();
+  }
+
   Status ReadAsset(const std::string& ns, const AssetId& id, const ReadRange& range,
                    const ByteSink& sink) override {
     v1::ReadAssetRequest req;

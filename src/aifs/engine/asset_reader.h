@@ -1,6 +1,14 @@
-// Reading committed assets: chunks are fetched and opened (decrypted,
-// decompressed, BLAKE3-checked) by pool threads a few ahead of the consumer
-// and delivered in order, so reads are parallel yet memory stays bounded.
+// Reading committed assets.
+//
+// A whole-asset read streams chunks: pool threads fetch and open whole chunks
+// (every segment authenticated, BLAKE3 checked) a few ahead of the consumer,
+// delivered in order, and the asset is re-hashed against its ID at the end.
+// A partial read fetches, authenticates and decompresses only the segments it
+// overlaps, through the store's SegmentCache: a hot 4 KiB read is a lookup
+// and a copy. Segments are authenticated with AES-GCM under the chunk's own
+// key, bound to the chunk's hash, so nothing unauthenticated is returned; the
+// chunk's BLAKE3 is checked only when the whole chunk is opened (a full read,
+// `aifs verify`, or a chunk sealed whole before format 3).
 #pragma once
 
 #include "aifs/api/types.h"
@@ -8,12 +16,13 @@
 
 namespace aifs {
 
-// Fetches and opens one chunk of namespace `ns`.
+// Fetches and opens one whole chunk of namespace `ns`.
 Result<Bytes> LoadChunk(StoreContext& ctx, const std::string& ns, const Digest& hash);
 
 // Streams [range.offset, range.offset + range.length) of the asset, clipped to
-// its size. When the range is the whole asset the asset ID is re-checked too.
-// `chunks_read` (optional) counts the chunks opened.
+// its size (an offset beyond it is OUT_OF_RANGE RANGE_OUT_OF_BOUNDS). When
+// the range is the whole asset the asset ID is re-checked too, and
+// `chunks_read` (optional) counts the chunks opened and checked.
 Status ReadAssetRange(StoreContext& ctx, const store::v1::AssetRecord& rec,
                       const ReadRange& range, const ByteSink& sink,
                       uint64_t* chunks_read = nullptr);

@@ -11,6 +11,7 @@
 #include "aifs/core/file_util.h"
 #include "aifs/core/random.h"
 #include "aifs/engine/asset_reader.h"
+#include "aifs/engine/chunk_index.h"
 #include "aifs/engine/asset_writer.h"
 #include "aifs/engine/events.h"
 #include "aifs/engine/publish.h"
@@ -84,6 +85,9 @@ Status Engine::Init(const std::string& data_dir, const InitOptions& options) {
   config.set_chunk_max(options.chunking.max_size);
   config.set_zstd_level(options.zstd_level);
   config.set_created_unix_ns(NowUnixNanos());
+  if (options.segment_size < kMinSegmentSize || options.segment_size > kMaxSegmentSize)
+    return err::InvalidArgument("BAD_SEGMENT_SIZE", "segment size must be 4 KiB to 16 MiB");
+  config.set_segment_size(options.segment_size);
 
   // Everything below is idempotent, and aifs.json is written last: an init
   // that was interrupted is simply run again.
@@ -129,10 +133,12 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
     // opens for reads and deletes, and the next writable open tries again.
     store::v1::StoreConfig upgraded = ctx->config;
     upgraded.set_format_version(kStoreFormatVersion);
+    if (upgraded.segment_size() == 0) upgraded.set_segment_size(kDefaultSegmentSize);
     if (WriteStoreConfig(options.data_dir, upgraded).ok()) ctx->config = upgraded;
   }
   size_t threads = options.threads ? options.threads : std::thread::hardware_concurrency();
   ctx->pool = std::make_unique<ThreadPool>(threads ? threads : 2);
+  ctx->segments = std::make_unique<SegmentCache>(options.cache_bytes);
   std::unique_ptr<Engine> engine(new Engine(std::move(ctx)));
   AIFS_RETURN_IF_ERROR(engine->vectors_.Start());
   return engine;
@@ -268,6 +274,9 @@ Result<SealPolicy> Engine::ValidatePut(const PutOptions& options) {
   // Refuse up front what the commit would refuse anyway.
   AIFS_RETURN_IF_ERROR(CheckQuota(ns, options.expected_size.value_or(0), 0));
   SealPolicy seal(ctx_->compression, ns.policy().kms_key_id());
+  // A format-2 store opened read-only never writes; one opened writable was
+  // given a segment size with format 3 (Open).
+  seal.segment_size = ctx_->config.segment_size();
   if (ns.policy().has_zstd_level()) seal.compression.level = ns.policy().zstd_level();
   return seal;
 }
@@ -296,7 +305,13 @@ Result<AssetRecord> Engine::LoadAsset(const std::string& ns, const AssetId& id) 
 
 Result<AssetInfo> Engine::StatAsset(const std::string& ns, const AssetId& id, bool with_chunks) {
   AIFS_ASSIGN_OR_RETURN(AssetRecord rec, LoadAsset(ns, id));
-  AssetInfo info = ToAssetInfo(rec, with_chunks);
+  AssetInfo info = ToAssetInfo(rec);
+  if (!with_chunks) return info;
+  AIFS_ASSIGN_OR_RETURN(ChunkIndex index, LoadChunkIndex(GetterOf(*ctx_->meta), rec));
+  for (size_t i = 0; i < index.size(); ++i) {
+    const ChunkIndex::Chunk ref = index.at(i);
+    info.chunks.push_back(ChunkInfo{.hash = ref.hash, .offset = ref.offset, .length = ref.length});
+  }
   for (ChunkInfo& c : info.chunks) {
     AIFS_ASSIGN_OR_RETURN(auto chunk, LoadRecord<ChunkRecord>(*ctx_->meta, keys::Chunk(ns, c.hash),
                                                               "METADATA_CORRUPT", "chunk record"));
@@ -311,6 +326,45 @@ Status Engine::ReadAsset(const std::string& ns, const AssetId& id, const ReadRan
                          const ByteSink& sink) {
   AIFS_ASSIGN_OR_RETURN(AssetRecord rec, LoadAsset(ns, id));
   return ReadAssetRange(*ctx_, rec, range, sink);
+}
+
+Status Engine::ReadRanges(const std::string& ns, std::span<const RangeRead> ranges,
+                          const RangeSink& sink) {
+  if (ranges.size() > kMaxBatchRanges)
+    return err::InvalidArgument("BATCH_TOO_LARGE", std::to_string(ranges.size()) +
+                                                       " ranges in one batch; at most " +
+                                                       std::to_string(kMaxBatchRanges));
+  std::map<Digest, AssetRecord> records;
+  uint64_t total = 0;
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    const RangeRead& r = ranges[i];
+    auto it = records.find(r.id.bytes());
+    if (it == records.end()) {
+      auto rec = LoadAsset(ns, r.id);
+      if (!rec.ok())
+        return Status(rec.status().code(), rec.status().reason(),
+                      "range " + std::to_string(i) + ": " + rec.status().message());
+      it = records.emplace(r.id.bytes(), std::move(*rec)).first;
+    }
+    const uint64_t size = it->second.size();
+    if (r.offset > size)
+      return err::OutOfRange("RANGE_OUT_OF_BOUNDS",
+                             "range " + std::to_string(i) + ": offset " + std::to_string(r.offset) +
+                                 " is beyond the asset size " + std::to_string(size));
+    total += std::min(r.length, size - r.offset);
+    if (total > kMaxBatchBytes)
+      return err::InvalidArgument("BATCH_TOO_LARGE",
+                                  "the batch reads more than " + std::to_string(kMaxBatchBytes) +
+                                      " bytes (at range " + std::to_string(i) + ")");
+  }
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    const RangeRead& r = ranges[i];
+    if (r.length == 0) continue;
+    AIFS_RETURN_IF_ERROR(ReadAssetRange(*ctx_, records.at(r.id.bytes()),
+                                        ReadRange{r.offset, r.length},
+                                        [&](ByteSpan b) { return sink(i, b); }));
+  }
+  return Status::Ok();
 }
 
 Result<AssetPage> Engine::ListAssets(const ListOptions& options) {
@@ -335,7 +389,7 @@ Result<AssetPage> Engine::ListAssets(const ListOptions& options) {
     parse = ParseRecord(value, rec, "asset");
     if (parse.ok()) parse = OpenAssetRecord(*ctx_->record_keys, rec);
     if (!parse.ok()) return false;
-    if (MatchesFilters(rec, options)) page.assets.push_back(ToAssetInfo(rec, false));
+    if (MatchesFilters(rec, options)) page.assets.push_back(ToAssetInfo(rec));
     return true;
   }));
   AIFS_RETURN_IF_ERROR(parse);
@@ -346,8 +400,10 @@ Status Engine::DeleteAsset(const std::string& ns, const AssetId& id, bool force)
   AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
   AIFS_RETURN_IF_ERROR(RequireWritable(SpaceUse::kFrees));
   std::vector<std::string> reclaim;
+  std::vector<Digest> reclaimed_hashes;
   AIFS_RETURN_IF_ERROR(RunTransaction(*ctx_->meta, [&](MetaTxn& txn) -> Status {
     reclaim.clear();
+    reclaimed_hashes.clear();
     const std::string ns_key = keys::Namespace(ns);
     AIFS_ASSIGN_OR_RETURN(auto ns_rec, LoadRecord<NamespaceRecord>(txn, ns_key, "namespace"));
     if (!ns_rec) return NamespaceNotFound(ns);
@@ -361,10 +417,14 @@ Status Engine::DeleteAsset(const std::string& ns, const AssetId& id, bool force)
       return err::FailedPrecondition("HAS_CHILDREN",
                                      "asset " + id.ToHex() + " has " + std::to_string(children) +
                                          " live children; delete them first or force");
-    std::unordered_set<std::string> seen;
-    for (const auto& ref : asset->chunks()) {
-      if (!seen.insert(ref.hash()).second) continue;
-      const std::string chunk_key = keys::Chunk(ns, FixedBytes<32>(ref.hash()));
+    AIFS_ASSIGN_OR_RETURN(ChunkIndex index,
+                          LoadChunkIndex([&](const std::string& k) { return txn.Get(k); }, *asset));
+    if (ChunksStoredApart(*asset)) AIFS_RETURN_IF_ERROR(txn.Delete(keys::ChunkIndex(ns, id.bytes())));
+    std::set<Digest> seen;
+    for (size_t i = 0; i < index.size(); ++i) {
+      const Digest hash = index.at(i).hash;
+      if (!seen.insert(hash).second) continue;
+      const std::string chunk_key = keys::Chunk(ns, hash);
       AIFS_ASSIGN_OR_RETURN(auto chunk, LoadRecord<ChunkRecord>(txn, chunk_key, "chunk"));
       if (!chunk) continue;  // already gone: nothing to release
       if (chunk->refcount() > 1) {
@@ -376,6 +436,7 @@ Status Engine::DeleteAsset(const std::string& ns, const AssetId& id, bool force)
         ns_rec->set_stored_bytes(ns_rec->stored_bytes() - chunk->stored_size());
         ns_rec->set_unique_bytes(ns_rec->unique_bytes() - chunk->plain_size());
         reclaim.push_back(chunk->object());
+        reclaimed_hashes.push_back(hash);
       }
     }
     // The parents lose a live child. A forced delete keeps its edges and a
@@ -391,6 +452,7 @@ Status Engine::DeleteAsset(const std::string& ns, const AssetId& id, bool force)
       store::v1::Tombstone tomb;
       *tomb.mutable_asset() = *asset;
       tomb.mutable_asset()->clear_chunks();
+      tomb.mutable_asset()->clear_chunk_count();
       tomb.set_deleted_unix_ns(NowUnixNanos());
       AIFS_RETURN_IF_ERROR(PutRecord(txn, keys::Tombstone(ns, id.bytes()), tomb));
     }
@@ -415,19 +477,20 @@ Status Engine::DeleteAsset(const std::string& ns, const AssetId& id, bool force)
   // The metadata no longer references these; a failure here leaves orphans
   // that garbage collection finds.
   for (const auto& name : reclaim) (void)ctx_->chunks->Delete(name);
+  for (const Digest& h : reclaimed_hashes) ctx_->segments->Forget(ns, h);
   return Status::Ok();
 }
 
 Result<AssetInfo> Engine::LoadLineageNode(const std::string& ns, const AssetId& id) {
   auto rec = LoadAsset(ns, id);
-  if (rec.ok()) return ToAssetInfo(*rec, false);
+  if (rec.ok()) return ToAssetInfo(*rec);
   if (rec.status().reason() != "ASSET_NOT_FOUND") return rec.status();
   AIFS_ASSIGN_OR_RETURN(auto tomb, ctx_->meta->Get(keys::Tombstone(ns, id.bytes())));
   if (!tomb) return rec.status();
   store::v1::Tombstone t;
   AIFS_RETURN_IF_ERROR(ParseRecord(*tomb, t, "tombstone"));
   AIFS_RETURN_IF_ERROR(OpenAssetRecord(*ctx_->record_keys, *t.mutable_asset()));
-  AssetInfo info = ToAssetInfo(t.asset(), false);
+  AssetInfo info = ToAssetInfo(t.asset());
   info.deleted = true;
   return info;
 }

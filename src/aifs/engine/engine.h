@@ -32,12 +32,17 @@ struct InitOptions {
   // KMS wrapping the data keys (docs/kms.md): "" is the keyfile KMS in the
   // data directory; `pkcs11:token=...` a key on an HSM. Kept in aifs.json.
   std::string kms_url;
+  // Plaintext bytes per sealed segment of a chunk (4 KiB - 16 MiB): the unit a
+  // range read fetches and decrypts (docs/storage-format.md).
+  uint32_t segment_size = kDefaultSegmentSize;
 };
 
 struct EngineOptions {
   std::string data_dir;
   bool read_only = false;  // reads only; works beside a running writer
   size_t threads = 0;      // worker threads; 0 = one per core
+  // Opened segments kept in memory for repeated reads (engine/segment_cache.h).
+  uint64_t cache_bytes = uint64_t{256} << 20;
 };
 
 class Engine : public Api {
@@ -60,6 +65,8 @@ class Engine : public Api {
   Result<AssetInfo> StatAsset(const std::string& ns, const AssetId& id, bool with_chunks) override;
   Status ReadAsset(const std::string& ns, const AssetId& id, const ReadRange& range,
                    const ByteSink& sink) override;
+  Status ReadRanges(const std::string& ns, std::span<const RangeRead> ranges,
+                    const RangeSink& sink) override;
   Result<AssetPage> ListAssets(const ListOptions& options) override;
   using Api::DeleteAsset;
   Status DeleteAsset(const std::string& ns, const AssetId& id, bool force) override;

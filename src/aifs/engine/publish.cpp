@@ -5,6 +5,7 @@
 #include <set>
 
 #include "aifs/core/clock.h"
+#include "aifs/engine/chunk_index.h"
 #include "aifs/engine/events.h"
 #include "aifs/engine/records_view.h"
 #include "aifs/engine/vectors.h"
@@ -83,6 +84,13 @@ Result<uint64_t> AdjustChildCount(MetaTxn& txn, const std::string& ns, const Ass
 
 namespace {
 
+std::string ChunkTable(const StagedAsset& a) {
+  std::vector<std::pair<Digest, uint64_t>> chunks;
+  chunks.reserve(a.chunks.size());
+  for (const StagedChunk& c : a.chunks) chunks.emplace_back(c.hash, c.length);
+  return ChunkIndex::Encode(chunks);
+}
+
 AssetRecord NewAssetRecord(const StagedAsset& a) {
   AssetRecord rec;
   rec.set_id(a.id.bytes().data(), a.id.bytes().size());
@@ -90,11 +98,7 @@ AssetRecord NewAssetRecord(const StagedAsset& a) {
   rec.set_kind(static_cast<store::v1::AssetKind>(a.options.kind));
   rec.set_size(a.size);
   rec.mutable_metadata()->insert(a.options.metadata.begin(), a.options.metadata.end());
-  for (const StagedChunk& c : a.chunks) {
-    auto* ref = rec.add_chunks();
-    ref->set_hash(c.hash.data(), c.hash.size());
-    ref->set_length(c.length);
-  }
+  rec.set_chunk_count(a.chunks.size());  // the list itself goes to ci/ (ChunkTable)
   if (a.indexable && a.indexable->source) rec.set_embed_source(std::string(AsChars(a.indexable->source->bytes())));
   for (const ParentRef& p : a.options.parents) {
     auto* edge = rec.add_parents();
@@ -203,6 +207,8 @@ Status PublishAssets(StoreContext& ctx, const std::vector<const StagedAsset*>& a
         AssetRecord sealed = rec;
         AIFS_RETURN_IF_ERROR(SealAssetRecord(record_key, sealed));
         AIFS_RETURN_IF_ERROR(PutRecord(txn, asset_key, sealed));
+        if (rec.chunk_count() > 0)
+          AIFS_RETURN_IF_ERROR(txn.Put(keys::ChunkIndex(ns, a.id.bytes()), ChunkTable(a)));
         EmitEvent(txn, {.type = EventType::kAssetCommitted,
                         .unix_ns = rec.created_unix_ns(),
                         .ns = ns,
@@ -242,7 +248,7 @@ Status PublishAssets(StoreContext& ctx, const std::vector<const StagedAsset*>& a
         result.created = true;
       }
       published.insert(a.id);
-      result.asset = ToAssetInfo(rec, /*with_chunks=*/false);
+      result.asset = ToAssetInfo(rec);
     }
     return PutRecord(txn, ns_key, *ns_rec);
   });

@@ -4,9 +4,11 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "aifs/engine/chunk_index.h"
+
 namespace aifs {
 
-AssetInfo ToAssetInfo(const store::v1::AssetRecord& rec, bool with_chunks) {
+AssetInfo ToAssetInfo(const store::v1::AssetRecord& rec) {
   AssetInfo info;
   info.ns = rec.ns();
   if (auto id = AssetId::FromBytes(AsBytes(rec.id()))) info.id = *id;
@@ -14,24 +16,13 @@ AssetInfo ToAssetInfo(const store::v1::AssetRecord& rec, bool with_chunks) {
   info.size = rec.size();
   info.metadata = Metadata(rec.metadata().begin(), rec.metadata().end());
   info.created_unix_ns = rec.created_unix_ns();
-  info.chunk_count = static_cast<size_t>(rec.chunks_size());
+  info.chunk_count = static_cast<size_t>(ChunkCount(rec));
   for (const auto& edge : rec.parents()) {
     ParentRef p;
     if (auto id = AssetId::FromBytes(AsBytes(edge.parent()))) p.parent = *id;
     p.transform = edge.transform();
     p.transform_digest = edge.transform_digest();
     info.parents.push_back(std::move(p));
-  }
-  if (with_chunks) {
-    uint64_t offset = 0;
-    for (const auto& ref : rec.chunks()) {
-      ChunkInfo c;
-      c.hash = FixedBytes<32>(ref.hash());
-      c.offset = offset;
-      c.length = ref.length();
-      offset += ref.length();
-      info.chunks.push_back(std::move(c));
-    }
   }
   return info;
 }

@@ -6,8 +6,8 @@
 
 namespace aifs {
 
-// Chunk hashes and offsets only; per-chunk storage details need the chunk records.
-AssetInfo ToAssetInfo(const store::v1::AssetRecord& rec, bool with_chunks);
+// Without the chunk list (Engine::StatAsset adds it when asked).
+AssetInfo ToAssetInfo(const store::v1::AssetRecord& rec);
 NamespaceInfo ToNamespaceInfo(const store::v1::NamespaceRecord& rec);
 // Whether one metadata value (nullptr: the key is absent) passes `f`.
 bool MatchesFilter(const MetaFilter& f, const std::string* value);

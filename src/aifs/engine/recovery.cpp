@@ -10,6 +10,7 @@
 
 #include "aifs/core/clock.h"
 #include "aifs/core/file_util.h"
+#include "aifs/engine/chunk_index.h"
 #include "aifs/engine/engine.h"
 #include "aifs/engine/store_config.h"
 #include "aifs/meta/keys.h"
@@ -85,11 +86,12 @@ class Repair {
     return ScanRecords<AssetRecord>(
         *ctx_.meta, "as/", [&](std::string_view, AssetRecord& rec) -> Status {
           ++r_.assets;
-          std::set<std::string> distinct;
-          for (const auto& c : rec.chunks()) distinct.insert(c.hash());
+          AIFS_ASSIGN_OR_RETURN(ChunkIndex index, LoadChunkIndex(GetterOf(*ctx_.meta), rec));
+          std::set<Digest> distinct;
+          for (size_t i = 0; i < index.size(); ++i) distinct.insert(index.at(i).hash);
           std::vector<std::string> chunk_keys;
-          for (const std::string& h : distinct) {
-            const std::string key = keys::Chunk(rec.ns(), FixedBytes<32>(h));
+          for (const Digest& h : distinct) {
+            const std::string key = keys::Chunk(rec.ns(), h);
             ++expected_refs_[key];
             chunk_keys.push_back(key);
           }

@@ -9,10 +9,11 @@
 
 namespace aifs {
 
-// 2: asset metadata, vectors and index files are sealed with record keys
-// (docs/storage-format.md, "Format versions"). Format 1 stores still open;
-// a writable open marks them 2.
-inline constexpr uint32_t kStoreFormatVersion = 2;
+// 2: asset metadata, vectors and index files are sealed with record keys.
+// 3: chunks are sealed in segments, asset chunk lists live in ci/ tables
+// (docs/storage-format.md, "Format versions"). Older stores still open; a
+// writable open marks them 3.
+inline constexpr uint32_t kStoreFormatVersion = 3;
 inline constexpr uint32_t kOldestStoreFormatVersion = 1;
 
 std::string StoreConfigPath(const std::string& data_dir);

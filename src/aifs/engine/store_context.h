@@ -9,6 +9,7 @@
 
 #include "aifs/core/thread_pool.h"
 #include "aifs/engine/record_keys.h"
+#include "aifs/engine/segment_cache.h"
 #include "aifs/meta/meta_store.h"
 #include "aifs/storage/chunk_store.h"
 #include "aifs/storage/chunker.h"
@@ -50,6 +51,7 @@ struct StoreContext {
   Chunker chunker{ChunkerParams{}};
   CompressionPolicy compression;
   std::unique_ptr<ThreadPool> pool;
+  std::unique_ptr<SegmentCache> segments;  // opened segments of recent reads
   InFlightObjects in_flight;
 };
 

@@ -25,6 +25,10 @@ inline std::string Chunk(std::string_view ns, const Digest& hash) {
   return ChunkPrefix(ns) + HexEncode(hash);
 }
 inline constexpr std::string_view kChunkPrefixAll = "ch/";
+// An asset's packed chunk table (format 3, engine/chunk_index.h).
+inline std::string ChunkIndex(std::string_view ns, const Digest& id) {
+  return "ci/" + std::string(ns) + "/" + HexEncode(id);
+}
 // "ch/<ns>/<hash hex>" -> (ns, hash); false when `key` is not a chunk key.
 inline bool ParseChunk(std::string_view key, std::string& ns, Digest& hash) {
   if (!key.starts_with(kChunkPrefixAll)) return false;

@@ -1,5 +1,6 @@
 #include "aifs/storage/chunk_sealer.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "aifs/core/random.h"
@@ -8,40 +9,130 @@ namespace aifs {
 
 namespace {
 
-Bytes ChunkAad(std::string_view ns, const Digest& hash, store::v1::Compression compression,
-               uint64_t plain_size) {
-  static constexpr std::string_view kDomain = "aifs/chunk/v1";
-  Bytes aad(kDomain.begin(), kDomain.end());
+void PutLe(Bytes& out, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+
+Bytes AadPrefix(std::string_view domain, std::string_view ns, const Digest& hash) {
+  Bytes aad(domain.begin(), domain.end());
   aad.push_back(0);
   aad.insert(aad.end(), ns.begin(), ns.end());
   aad.push_back(0);
   aad.insert(aad.end(), hash.begin(), hash.end());
-  aad.push_back(static_cast<uint8_t>(compression));
-  for (int i = 0; i < 8; ++i) aad.push_back(static_cast<uint8_t>(plain_size >> (8 * i)));
   return aad;
+}
+
+// Formats 1-2: a chunk sealed whole.
+Bytes ChunkAad(std::string_view ns, const Digest& hash, store::v1::Compression compression,
+               uint64_t plain_size) {
+  Bytes aad = AadPrefix("aifs/chunk/v1", ns, hash);
+  aad.push_back(static_cast<uint8_t>(compression));
+  PutLe(aad, plain_size, 8);
+  return aad;
+}
+
+uint64_t SegmentCount(uint64_t plain_size, uint64_t segment_size) {
+  return plain_size == 0 ? 1 : (plain_size + segment_size - 1) / segment_size;
+}
+
+// Format 3: what binds a segmented chunk (the key wrap's context and every
+// segment's AAD prefix).
+Bytes SegmentedAad(std::string_view ns, const Digest& hash, uint64_t plain_size,
+                   uint32_t segment_size) {
+  Bytes aad = AadPrefix("aifs/chunk/v2", ns, hash);
+  PutLe(aad, plain_size, 8);
+  PutLe(aad, segment_size, 4);
+  PutLe(aad, SegmentCount(plain_size, segment_size), 4);
+  return aad;
+}
+
+Bytes WrapContext(std::string_view ns, const Digest& hash, const store::v1::ChunkRecord& rec) {
+  return rec.segment_size() == 0 ? ChunkAad(ns, hash, rec.compression(), rec.plain_size())
+                                 : SegmentedAad(ns, hash, rec.plain_size(), rec.segment_size());
+}
+
+// Segment i's AAD and nonce: the chunk's prefix with the index and the
+// compression flag; the base nonce with its last four bytes XORed with i
+// (the data key is the chunk's own, so nonces never repeat under a key).
+void SegmentAadAndNonce(const Bytes& prefix, const GcmNonce& base, size_t i, bool zstd,
+                        Bytes& aad, GcmNonce& nonce) {
+  aad = prefix;
+  PutLe(aad, i, 4);
+  aad.push_back(zstd ? 1 : 0);
+  nonce = base;
+  for (int b = 0; b < 4; ++b) nonce[11 - b] ^= static_cast<uint8_t>(i >> (8 * b));
 }
 
 Status Corrupt(const Status& cause) {
   return err::DataLoss("CHUNK_CORRUPT", "stored chunk failed verification: " + cause.message());
 }
 
+Status HashMismatch() {
+  return err::DataLoss("CHUNK_CORRUPT", "chunk content does not match its BLAKE3 hash");
+}
+
+Status SealWhole(const AesKey& data_key, const GcmNonce& nonce, std::string_view ns,
+                 const Digest& hash, ByteSpan plain, const SealPolicy& policy, Bytes& object,
+                 store::v1::ChunkRecord& rec, Bytes& aad) {
+  Bytes compressed;
+  const bool use_zstd = MaybeCompress(plain, policy.compression, compressed);
+  const auto compression = use_zstd ? store::v1::COMPRESSION_ZSTD : store::v1::COMPRESSION_NONE;
+  aad = ChunkAad(ns, hash, compression, plain.size());
+  object.reserve(plain.size() + kGcmTagSize);
+  rec.set_compression(compression);
+  return AesGcmSeal(data_key, nonce, aad, use_zstd ? ByteSpan(compressed) : plain, object);
+}
+
+Status SealSegments(const AesKey& data_key, const GcmNonce& nonce, std::string_view ns,
+                    const Digest& hash, ByteSpan plain, const SealPolicy& policy, Bytes& object,
+                    store::v1::ChunkRecord& rec, Bytes& aad) {
+  const uint32_t seg = policy.segment_size;
+  aad = SegmentedAad(ns, hash, plain.size(), seg);
+  const uint64_t count = SegmentCount(plain.size(), seg);
+  const bool try_zstd = LooksCompressible(plain, policy.compression);
+  std::string table;
+  table.reserve(4 * count);
+  object.reserve(plain.size() + count * kGcmTagSize);
+  Bytes compressed, seg_aad;
+  GcmNonce seg_nonce;
+  bool any_zstd = false;
+  for (uint64_t i = 0; i < count; ++i) {
+    const ByteSpan piece = plain.subspan(i * seg, std::min<uint64_t>(seg, plain.size() - i * seg));
+    const bool zstd = try_zstd && MaybeCompress(piece, policy.compression, compressed);
+    any_zstd |= zstd;
+    SegmentAadAndNonce(aad, nonce, i, zstd, seg_aad, seg_nonce);
+    const size_t before = object.size();
+    AIFS_RETURN_IF_ERROR(
+        AesGcmSeal(data_key, seg_nonce, seg_aad, zstd ? ByteSpan(compressed) : piece, object));
+    const uint32_t entry = static_cast<uint32_t>(object.size() - before) | (zstd ? 0x80000000u : 0);
+    for (int b = 0; b < 4; ++b) table.push_back(static_cast<char>(entry >> (8 * b)));
+  }
+  rec.set_compression(any_zstd ? store::v1::COMPRESSION_ZSTD : store::v1::COMPRESSION_NONE);
+  rec.set_segment_size(seg);
+  rec.set_segment_table(std::move(table));
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status SealChunk(Kms& kms, std::string_view ns, const Digest& hash, ByteSpan plain,
                  const SealPolicy& policy, Bytes& object, store::v1::ChunkRecord& rec) {
-  Bytes compressed;
-  const bool use_zstd = MaybeCompress(plain, policy.compression, compressed);
-  const auto compression = use_zstd ? store::v1::COMPRESSION_ZSTD : store::v1::COMPRESSION_NONE;
-  ByteSpan payload = use_zstd ? ByteSpan(compressed) : plain;
-
+  if (policy.segment_size != 0 &&
+      (policy.segment_size < kMinSegmentSize || policy.segment_size > kMaxSegmentSize))
+    return err::InvalidArgument("BAD_SEGMENT_SIZE", "segment size " +
+                                                        std::to_string(policy.segment_size) +
+                                                        " is outside [4 KiB, 16 MiB]");
   AesKey data_key;
   GcmNonce nonce;
   AIFS_RETURN_IF_ERROR(SecureRandom(data_key));
   AIFS_RETURN_IF_ERROR(SecureRandom(nonce));
-  const Bytes aad = ChunkAad(ns, hash, compression, plain.size());
   object.clear();
-  object.reserve(payload.size() + kGcmTagSize);
-  Status st = AesGcmSeal(data_key, nonce, aad, payload, object);
+  rec.clear_segment_size();
+  rec.clear_segment_table();
+  Bytes aad;
+  Status st = policy.segment_size == 0
+                  ? SealWhole(data_key, nonce, ns, hash, plain, policy, object, rec, aad)
+                  : SealSegments(data_key, nonce, ns, hash, plain, policy, object, rec, aad);
   Result<WrappedKey> wrapped =
       !st.ok() ? Result<WrappedKey>(st)
       : policy.kms_key_id.empty() ? kms.Wrap(data_key, aad)
@@ -51,7 +142,6 @@ Status SealChunk(Kms& kms, std::string_view ns, const Digest& hash, ByteSpan pla
 
   rec.set_plain_size(plain.size());
   rec.set_stored_size(object.size());
-  rec.set_compression(compression);
   rec.set_kms_key_id(wrapped->key_id);
   rec.set_wrapped_key(wrapped->blob.data(), wrapped->blob.size());
   rec.set_nonce(nonce.data(), nonce.size());
@@ -60,7 +150,7 @@ Status SealChunk(Kms& kms, std::string_view ns, const Digest& hash, ByteSpan pla
 
 Result<AesKey> UnwrapChunkKey(Kms& kms, std::string_view ns, const Digest& hash,
                               const store::v1::ChunkRecord& rec) {
-  const Bytes aad = ChunkAad(ns, hash, rec.compression(), rec.plain_size());
+  const Bytes aad = WrapContext(ns, hash, rec);
   Result<AesKey> unwrapped = kms.Unwrap(rec.kms_key_id(), AsBytes(rec.wrapped_key()), aad);
   // A wrapped key that fails to authenticate was altered or moved.
   if (!unwrapped.ok() && unwrapped.status().code() == Code::kDataLoss)
@@ -70,7 +160,7 @@ Result<AesKey> UnwrapChunkKey(Kms& kms, std::string_view ns, const Digest& hash,
 
 Status RewrapChunkKey(Kms& kms, std::string_view ns, const Digest& hash, std::string_view key_id,
                       store::v1::ChunkRecord& rec) {
-  const Bytes aad = ChunkAad(ns, hash, rec.compression(), rec.plain_size());
+  const Bytes aad = WrapContext(ns, hash, rec);
   Result<WrappedKey> moved = kms.Rewrap(rec.kms_key_id(), AsBytes(rec.wrapped_key()), aad, key_id);
   if (!moved.ok())
     return moved.status().code() == Code::kDataLoss ? Corrupt(moved.status()) : moved.status();
@@ -79,27 +169,130 @@ Status RewrapChunkKey(Kms& kms, std::string_view ns, const Digest& hash, std::st
   return Status::Ok();
 }
 
+Result<ChunkOpener> ChunkOpener::Open(Kms& kms, std::string_view ns, const Digest& hash,
+                                      const store::v1::ChunkRecord& rec) {
+  auto bad = [](const std::string& what) {
+    return err::DataLoss("METADATA_CORRUPT", "chunk record " + what);
+  };
+  if (rec.nonce().size() != sizeof(GcmNonce)) return bad("has a bad nonce");
+  ChunkOpener o;
+  o.hash_ = hash;
+  o.plain_size_ = rec.plain_size();
+  std::memcpy(o.nonce_.data(), rec.nonce().data(), o.nonce_.size());
+  if (rec.segment_size() == 0) {
+    o.whole_ = true;
+    o.whole_zstd_ = rec.compression() == store::v1::COMPRESSION_ZSTD;
+    o.segment_size_ = rec.plain_size();
+    if (rec.stored_size() > kLengthMask) return bad("has an object too large");
+    o.stored_ = {static_cast<uint32_t>(rec.stored_size())};
+    o.starts_ = {0};
+    o.aad_ = ChunkAad(ns, hash, rec.compression(), rec.plain_size());
+  } else {
+    o.segment_size_ = rec.segment_size();
+    const uint64_t count = SegmentCount(rec.plain_size(), rec.segment_size());
+    if (rec.segment_size() < kMinSegmentSize || rec.segment_size() > kMaxSegmentSize ||
+        rec.segment_table().size() != 4 * count)
+      return bad("has a segment table that does not fit its size");
+    o.stored_.resize(count);
+    o.starts_.resize(count);
+    uint64_t pos = 0;
+    for (size_t i = 0; i < count; ++i) {
+      uint32_t v = 0;
+      for (int b = 0; b < 4; ++b)
+        v |= static_cast<uint32_t>(static_cast<uint8_t>(rec.segment_table()[4 * i + b])) << (8 * b);
+      o.stored_[i] = v;
+      o.starts_[i] = pos;
+      pos += v & kLengthMask;
+    }
+    if (pos != rec.stored_size()) return bad("segment lengths do not add up to the object size");
+    o.aad_ = SegmentedAad(ns, hash, rec.plain_size(), rec.segment_size());
+  }
+  AIFS_ASSIGN_OR_RETURN(o.key_, UnwrapChunkKey(kms, ns, hash, rec));
+  return o;
+}
+
+ChunkOpener::~ChunkOpener() { SecureWipe(key_.data(), key_.size()); }
+
+ChunkOpener::ChunkOpener(ChunkOpener&& other) noexcept
+    : key_(other.key_),
+      nonce_(other.nonce_),
+      aad_(std::move(other.aad_)),
+      hash_(other.hash_),
+      whole_(other.whole_),
+      whole_zstd_(other.whole_zstd_),
+      plain_size_(other.plain_size_),
+      segment_size_(other.segment_size_),
+      stored_(std::move(other.stored_)),
+      starts_(std::move(other.starts_)) {
+  SecureWipe(other.key_.data(), other.key_.size());
+}
+
+uint64_t ChunkOpener::PlainLength(size_t i) const {
+  const uint64_t start = i * segment_size_;
+  return std::min(segment_size_, plain_size_ - std::min(plain_size_, start));
+}
+
+Status ChunkOpener::OpenSegment(size_t i, ByteSpan stored, Bytes& plain) const {
+  const bool zstd = whole_ ? whole_zstd_ : (stored_[i] & kZstdFlag) != 0;
+  const uint64_t length = PlainLength(i);
+  Status st;
+  if (whole_) {
+    st = AesGcmOpen(key_, nonce_, aad_, stored, plain);
+  } else {
+    Bytes aad;
+    GcmNonce nonce;
+    SegmentAadAndNonce(aad_, nonce_, i, zstd, aad, nonce);
+    if (zstd) {
+      st = AesGcmOpen(key_, nonce, aad, stored, plain);
+    } else if (stored.size() != length + kGcmTagSize) {
+      st = err::DataLoss("DECRYPT_FAILED", "segment has the wrong length");
+    } else {
+      plain.resize(length);
+      st = AesGcmOpenTo(key_, nonce, aad, stored, plain.data());
+    }
+  }
+  if (st.ok() && zstd) {
+    Bytes decompressed;
+    st = Decompress(plain, length, decompressed);
+    plain = std::move(decompressed);
+  }
+  if (!st.ok()) {
+    plain.clear();
+    return Corrupt(st);
+  }
+  if (plain.size() != length) {
+    plain.clear();
+    return Corrupt(err::DataLoss("SIZE_MISMATCH", "segment has the wrong size"));
+  }
+  if (whole_ && Blake3::Hash(plain) != hash_) {
+    plain.clear();
+    return HashMismatch();
+  }
+  return Status::Ok();
+}
+
+Status ChunkOpener::OpenAll(ByteSpan object, Bytes& plain) const {
+  if (whole_) return OpenSegment(0, object, plain);
+  const uint64_t stored_total = starts_.back() + (stored_.back() & kLengthMask);
+  if (object.size() != stored_total)
+    return err::DataLoss("CHUNK_CORRUPT", "stored chunk has " + std::to_string(object.size()) +
+                                              " bytes, its record says " +
+                                              std::to_string(stored_total));
+  plain.resize(plain_size_);
+  Bytes piece;
+  for (size_t i = 0; i < stored_.size(); ++i) {
+    const Span at = Location(i);
+    AIFS_RETURN_IF_ERROR(OpenSegment(i, object.subspan(at.offset, at.length), piece));
+    std::memcpy(plain.data() + i * segment_size_, piece.data(), piece.size());
+  }
+  if (Blake3::Hash(plain) != hash_) return HashMismatch();
+  return Status::Ok();
+}
+
 Status OpenChunk(Kms& kms, std::string_view ns, const Digest& hash,
                  const store::v1::ChunkRecord& rec, ByteSpan object, Bytes& plain) {
-  if (rec.nonce().size() != sizeof(GcmNonce))
-    return err::DataLoss("METADATA_CORRUPT", "chunk record has a bad nonce");
-  const Bytes aad = ChunkAad(ns, hash, rec.compression(), rec.plain_size());
-  AIFS_ASSIGN_OR_RETURN(AesKey data_key, UnwrapChunkKey(kms, ns, hash, rec));
-  GcmNonce nonce;
-  std::memcpy(nonce.data(), rec.nonce().data(), nonce.size());
-  Bytes decrypted;
-  Status st = AesGcmOpen(data_key, nonce, aad, object, decrypted);
-  SecureWipe(data_key.data(), data_key.size());
-  if (!st.ok()) return Corrupt(st);
-  if (rec.compression() == store::v1::COMPRESSION_ZSTD) {
-    st = Decompress(decrypted, rec.plain_size(), plain);
-    if (!st.ok()) return Corrupt(st);
-  } else {
-    plain = std::move(decrypted);
-  }
-  if (plain.size() != rec.plain_size() || Blake3::Hash(plain) != hash)
-    return err::DataLoss("CHUNK_CORRUPT", "chunk content does not match its BLAKE3 hash");
-  return Status::Ok();
+  AIFS_ASSIGN_OR_RETURN(ChunkOpener opener, ChunkOpener::Open(kms, ns, hash, rec));
+  return opener.OpenAll(object, plain);
 }
 
 }  // namespace aifs

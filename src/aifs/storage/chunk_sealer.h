@@ -1,36 +1,106 @@
 // Sealing: how one plaintext chunk becomes a stored object and back.
 //
-// seal:  zstd (when it pays) -> AES-256-GCM under a fresh random data key ->
-//        data key wrapped by the KMS (key ID kept in the record).
-// open:  unwrap -> decrypt/authenticate -> decompress -> BLAKE3 == hash.
-// The namespace, chunk hash, compression and size are bound as AAD, so an
-// object moved to another chunk record or namespace fails to open.
+// seal:  cut into segments (SealPolicy::segment_size of plaintext each, the
+//        last shorter) -> per segment zstd (when the chunk looks compressible
+//        and the segment saves enough) -> AES-256-GCM under the chunk's fresh
+//        random data key -> data key wrapped by the KMS (key ID kept in the
+//        record). The object is the sealed segments one after another; the
+//        record's segment table says where each one is.
+// open:  unwrap -> per segment decrypt/authenticate -> decompress; a whole
+//        chunk is also checked against its BLAKE3 hash.
+// The namespace, chunk hash, plaintext size, segment size and count are bound
+// into every segment's AAD and the key wrap, with the segment's index and
+// compression flag, so segments cannot be moved to another chunk or
+// namespace, swapped, reordered, dropped or re-flagged without failing.
+// Chunks sealed whole (formats 1-2, segment_size 0 in the record) still open:
+// they read as one segment that is the whole chunk.
 #pragma once
 
 #include <string>
 #include <string_view>
 
 #include "aifs/core/blake3.h"
+#include "aifs/storage/aead.h"
 #include "aifs/storage/compression.h"
 #include "aifs/storage/kms.h"
 #include "aifs/store/v1/records.pb.h"
 
 namespace aifs {
 
+// Plaintext bytes per segment of new chunks unless the store says otherwise
+// (docs/storage-format.md explains the measurement behind it).
+inline constexpr uint32_t kDefaultSegmentSize = 64 * 1024;
+inline constexpr uint32_t kMinSegmentSize = 4 * 1024;
+inline constexpr uint32_t kMaxSegmentSize = 16 * 1024 * 1024;
+
 // How new chunks of a namespace are sealed.
 struct SealPolicy {
   SealPolicy(CompressionPolicy c = {}, std::string key = {})  // NOLINT: a compression alone
       : compression(c), kms_key_id(std::move(key)) {}
   CompressionPolicy compression;
-  std::string kms_key_id;  // empty: the KMS's current key
+  std::string kms_key_id;                     // empty: the KMS's current key
+  uint32_t segment_size = kDefaultSegmentSize;  // 0: sealed whole (format 2, for tests)
 };
 
 // Fills `object` and every ChunkRecord field except `object` and `refcount`.
 Status SealChunk(Kms& kms, std::string_view ns, const Digest& hash, ByteSpan plain,
                  const SealPolicy& policy, Bytes& object, store::v1::ChunkRecord& rec);
 
-// DATA_LOSS CHUNK_CORRUPT when the object was altered or does not hash to
-// `hash`; FAILED_PRECONDITION KMS_KEY_UNAVAILABLE when its key is gone.
+// A chunk whose data key is unwrapped, ready to open its segments. Holds the
+// key in memory (wiped when destroyed). Const methods are thread-safe.
+class ChunkOpener {
+ public:
+  // DATA_LOSS METADATA_CORRUPT when the record's segment fields do not fit
+  // its sizes; DATA_LOSS CHUNK_CORRUPT when the wrapped key fails to
+  // authenticate; FAILED_PRECONDITION KMS_KEY_UNAVAILABLE when its key is gone.
+  static Result<ChunkOpener> Open(Kms& kms, std::string_view ns, const Digest& hash,
+                                  const store::v1::ChunkRecord& rec);
+  ~ChunkOpener();
+  ChunkOpener(ChunkOpener&& other) noexcept;
+  ChunkOpener& operator=(ChunkOpener&&) = delete;
+  ChunkOpener(const ChunkOpener&) = delete;
+
+  struct Span {
+    uint64_t offset;
+    uint64_t length;
+  };
+  size_t segment_count() const { return stored_.size(); }
+  // Plaintext bytes per segment (the last may be shorter); a chunk sealed
+  // whole is one segment of its full size.
+  uint64_t segment_size() const { return segment_size_; }
+  uint64_t plain_size() const { return plain_size_; }
+  // Where segment i's stored bytes are in the object. i < segment_count().
+  Span Location(size_t i) const { return {starts_[i], stored_[i] & kLengthMask}; }
+  // Plaintext bytes [i * segment_size(), ...) the segment holds.
+  uint64_t PlainLength(size_t i) const;
+
+  // Authenticates, decrypts and decompresses segment i from its stored bytes
+  // into `plain` (resized to PlainLength(i)). DATA_LOSS CHUNK_CORRUPT when
+  // anything was altered; `plain` is then cleared. A chunk sealed whole is
+  // also checked against its hash (it is the whole chunk).
+  Status OpenSegment(size_t i, ByteSpan stored, Bytes& plain) const;
+
+  // The whole chunk from its whole object: every segment, then BLAKE3.
+  Status OpenAll(ByteSpan object, Bytes& plain) const;
+
+ private:
+  static constexpr uint32_t kZstdFlag = 0x80000000u;
+  static constexpr uint32_t kLengthMask = 0x7fffffffu;
+  ChunkOpener() = default;
+
+  AesKey key_{};
+  GcmNonce nonce_{};
+  Bytes aad_;  // the chunk's AAD prefix (segmented) or whole AAD (sealed whole)
+  Digest hash_{};
+  bool whole_ = false;
+  bool whole_zstd_ = false;
+  uint64_t plain_size_ = 0;
+  uint64_t segment_size_ = 0;
+  std::vector<uint32_t> stored_;  // per segment: length | kZstdFlag
+  std::vector<uint64_t> starts_;
+};
+
+// Opens a whole chunk from its whole object (ChunkOpener::Open + OpenAll).
 Status OpenChunk(Kms& kms, std::string_view ns, const Digest& hash,
                  const store::v1::ChunkRecord& rec, ByteSpan object, Bytes& plain);
 

@@ -26,6 +26,11 @@ class ChunkStore {
   virtual Status Put(const std::string& name, ByteSpan data) = 0;
   // NOT_FOUND/CHUNK_MISSING when absent.
   virtual Status Get(const std::string& name, Bytes& out) = 0;
+  // Bytes [offset, offset + length) of an object into `out` (resized to
+  // `length`). NOT_FOUND CHUNK_MISSING when absent; DATA_LOSS
+  // CHUNK_TRUNCATED when the object is shorter. Backends that cannot read a
+  // part read the whole object.
+  virtual Status GetRange(const std::string& name, uint64_t offset, uint64_t length, Bytes& out);
   // Deleting a missing object is OK.
   virtual Status Delete(const std::string& name) = 0;
   virtual Status Sync() = 0;

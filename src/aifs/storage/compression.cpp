@@ -37,25 +37,29 @@ constexpr size_t kSampleSlices = 4;
 
 }  // namespace
 
-bool MaybeCompress(ByteSpan in, const CompressionPolicy& policy, Bytes& out) {
+bool LooksCompressible(ByteSpan in, const CompressionPolicy& policy) {
   if (policy.level <= 0 || in.size() < 64) return false;
-  const double keep = 1.0 - policy.min_saving;
-  // Trial on slices spread over the chunk; a chunk that fails the trial is
-  // stored raw without paying for a full compression.
-  if (in.size() > 4 * kSampleSlice * kSampleSlices) {
-    Bytes sample;
-    sample.reserve(kSampleSlice * kSampleSlices);
-    size_t stride = (in.size() - kSampleSlice) / (kSampleSlices - 1);
-    for (size_t s = 0; s < kSampleSlices; ++s) {
-      auto slice = in.subspan(s * stride, kSampleSlice);
-      sample.insert(sample.end(), slice.begin(), slice.end());
-    }
-    Bytes trial;
-    size_t n = CompressInto(sample, policy.level, trial);
-    if (n == 0 || static_cast<double>(n) > keep * static_cast<double>(sample.size())) return false;
+  if (in.size() <= 4 * kSampleSlice * kSampleSlices) return true;
+  Bytes sample;
+  sample.reserve(kSampleSlice * kSampleSlices);
+  const size_t stride = (in.size() - kSampleSlice) / (kSampleSlices - 1);
+  for (size_t s = 0; s < kSampleSlices; ++s) {
+    auto slice = in.subspan(s * stride, kSampleSlice);
+    sample.insert(sample.end(), slice.begin(), slice.end());
   }
-  size_t n = CompressInto(in, policy.level, out);
-  return n != 0 && static_cast<double>(n) <= keep * static_cast<double>(in.size());
+  Bytes trial;
+  const size_t n = CompressInto(sample, policy.level, trial);
+  return n != 0 &&
+         static_cast<double>(n) <= (1.0 - policy.min_saving) * static_cast<double>(sample.size());
+}
+
+bool MaybeCompress(ByteSpan in, const CompressionPolicy& policy, Bytes& out) {
+  // A chunk that fails the trial is stored raw without paying for a full
+  // compression.
+  if (!LooksCompressible(in, policy)) return false;
+  const size_t n = CompressInto(in, policy.level, out);
+  return n != 0 &&
+         static_cast<double>(n) <= (1.0 - policy.min_saving) * static_cast<double>(in.size());
 }
 
 Status Decompress(ByteSpan in, size_t expected_size, Bytes& out) {

@@ -18,6 +18,11 @@ struct CompressionPolicy {
 // `policy.min_saving`; returns false (and leaves `out` unspecified) otherwise.
 bool MaybeCompress(ByteSpan in, const CompressionPolicy& policy, Bytes& out);
 
+// Whether `in` is worth compressing at all: a trial on a few small slices
+// spread over it (true for inputs too small to sample). Cheap next to
+// compressing, so incompressible chunks skip their segments' compression.
+bool LooksCompressible(ByteSpan in, const CompressionPolicy& policy);
+
 // Decompresses exactly `expected_size` bytes; anything else is DATA_LOSS.
 Status Decompress(ByteSpan in, size_t expected_size, Bytes& out);
 

@@ -131,32 +131,54 @@ Status FileChunkStore::Put(const std::string& name, ByteSpan data) {
   return st;
 }
 
-Status FileChunkStore::Get(const std::string& name, Bytes& out) {
+Result<int> FileChunkStore::OpenObject(const std::string& name) const {
   AIFS_ASSIGN_OR_RETURN(std::string path, PathFor(name));
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT)
-      return err::NotFound("CHUNK_MISSING", "chunk object " + name + " is missing from " + root_);
-    return err::FromErrno(errno, "open chunk object " + name);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) return fd;
+  if (errno == ENOENT)
+    return err::NotFound("CHUNK_MISSING", "chunk object " + name + " is missing from " + root_);
+  return err::FromErrno(errno, "open chunk object " + name);
+}
+
+namespace {
+
+// Reads exactly out.size() bytes at `offset`.
+Status PreadAll(int fd, uint64_t offset, Bytes& out, const std::string& name) {
+  size_t done = 0;
+  while (done < out.size()) {
+    const ssize_t n = ::pread(fd, out.data() + done, out.size() - done,
+                              static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return err::FromErrno(errno, "read chunk object " + name);
+    if (n == 0)
+      return err::DataLoss("CHUNK_TRUNCATED", "chunk object " + name + " is shorter than " +
+                                                  std::to_string(offset + out.size()) + " bytes");
+    done += static_cast<size_t>(n);
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status FileChunkStore::Get(const std::string& name, Bytes& out) {
+  AIFS_ASSIGN_OR_RETURN(int fd, OpenObject(name));
   struct stat st;
   Status status;
   if (::fstat(fd, &st) != 0) {
     status = err::FromErrno(errno, "stat chunk object " + name);
   } else {
     out.resize(static_cast<size_t>(st.st_size));
-    size_t done = 0;
-    while (done < out.size()) {
-      ssize_t n = ::read(fd, out.data() + done, out.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        status = n == 0 ? err::DataLoss("CHUNK_TRUNCATED", "chunk object " + name + " shrank")
-                        : err::FromErrno(errno, "read chunk object " + name);
-        break;
-      }
-      done += static_cast<size_t>(n);
-    }
+    status = PreadAll(fd, 0, out, name);
   }
+  ::close(fd);
+  return status;
+}
+
+Status FileChunkStore::GetRange(const std::string& name, uint64_t offset, uint64_t length,
+                                Bytes& out) {
+  AIFS_ASSIGN_OR_RETURN(int fd, OpenObject(name));
+  out.resize(length);
+  Status status = PreadAll(fd, offset, out, name);
   ::close(fd);
   return status;
 }
@@ -205,6 +227,18 @@ Status FileChunkStore::List(const std::function<bool(const std::string&, uint64_
     if (!fn(name, size)) return Status::Ok();
   }
   if (ec) return err::FromErrno(ec.value(), "list chunk directory " + root_);
+  return Status::Ok();
+}
+
+Status ChunkStore::GetRange(const std::string& name, uint64_t offset, uint64_t length,
+                            Bytes& out) {
+  Bytes whole;
+  AIFS_RETURN_IF_ERROR(Get(name, whole));
+  if (offset > whole.size() || whole.size() - offset < length)
+    return err::DataLoss("CHUNK_TRUNCATED", "chunk object " + name + " is shorter than " +
+                                                std::to_string(offset + length) + " bytes");
+  out.assign(whole.begin() + static_cast<ptrdiff_t>(offset),
+             whole.begin() + static_cast<ptrdiff_t>(offset + length));
   return Status::Ok();
 }
 

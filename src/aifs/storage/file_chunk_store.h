@@ -27,6 +27,7 @@ class FileChunkStore : public ChunkStore {
   std::optional<DiskSpace> Space() const override { return DiskSpaceOf(root_); }
   Status Put(const std::string& name, ByteSpan data) override;
   Status Get(const std::string& name, Bytes& out) override;
+  Status GetRange(const std::string& name, uint64_t offset, uint64_t length, Bytes& out) override;
   Status Delete(const std::string& name) override;
   Status Sync() override;
   Status List(const std::function<bool(const std::string&, uint64_t)>& fn) override;
@@ -35,6 +36,7 @@ class FileChunkStore : public ChunkStore {
   FileChunkStore(std::string root, int root_fd) : root_(std::move(root)), root_fd_(root_fd) {}
   Result<std::string> PathFor(const std::string& name) const;
   Status WriteObject(const std::string& tmp, ByteSpan data);
+  Result<int> OpenObject(const std::string& name) const;
 
   std::string root_;
   int root_fd_;
