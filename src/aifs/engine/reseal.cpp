@@ -46,8 +46,13 @@ Status Resealer::Prepare(const std::vector<std::string>& keys) {
     const std::string ns = NamespaceOf(key);
     if (!record_keys_.count(ns)) {
       auto k = keys_.ForWrite(ns);
-      if (!k.ok() && k.status().reason() == "NAMESPACE_NOT_FOUND")
+      if (!k.ok() && k.status().reason() == "NAMESPACE_NOT_FOUND") {
+        // Deleted with its namespace since the batch was listed: nothing to
+        // seal (Reseal finds it gone). Still there: the metadata is damaged.
+        AIFS_ASSIGN_OR_RETURN(auto still, meta_.Get(key));
+        if (!still) continue;
         return Corrupt(key, "its namespace '" + ns + "' does not exist");
+      }
       if (!k.ok()) return k.status();
       record_keys_.emplace(ns, *k);
       SecureWipe(k->key.data(), k->key.size());
@@ -63,37 +68,47 @@ Status Resealer::Prepare(const std::vector<std::string>& keys) {
   return Status::Ok();
 }
 
-Result<Resealer::Resealed> Resealer::Reseal(MetaTxn& txn, const std::string& key) {
+Result<RecordKey> Resealer::KeyFor(const std::string& key) const {
   const std::string ns = NamespaceOf(key);
   auto k = record_keys_.find(ns);
-  if (k == record_keys_.end())
-    return err::Internal("RESEAL_UNPREPARED", key + " was not prepared for resealing");
+  if (k == record_keys_.end()) return Corrupt(key, "its namespace '" + ns + "' does not exist");
+  return k->second;
+}
+
+Result<Resealer::Resealed> Resealer::Reseal(MetaTxn& txn, const std::string& key) {
+  AIFS_ASSIGN_OR_RETURN(auto value, txn.Get(key));
+  if (!value) return Resealed::kNothing;  // deleted meanwhile
   const bool tombstone = key.starts_with("tb/");
   if (key.starts_with("as/") || tombstone) {
-    AIFS_ASSIGN_OR_RETURN(auto value, txn.Get(key));
-    if (!value) return Resealed::kNothing;  // deleted meanwhile
     AssetRecord asset;
     Tombstone tomb;
     AIFS_RETURN_IF_ERROR(tombstone ? ParseRecord(*value, tomb, "tombstone")
                                    : ParseRecord(*value, asset, "asset"));
     AssetRecord& rec = tombstone ? *tomb.mutable_asset() : asset;
     if (!rec.sealed().empty() || rec.metadata().empty()) return Resealed::kNothing;
-    if (rec.ns() != ns) return Corrupt(key, "the record names namespace '" + rec.ns() + "'");
-    AIFS_RETURN_IF_ERROR(SealAssetRecord(k->second, rec));
+    if (rec.ns() != NamespaceOf(key))
+      return Corrupt(key, "the record names namespace '" + rec.ns() + "'");
+    AIFS_ASSIGN_OR_RETURN(RecordKey k, KeyFor(key));
+    Status st = SealAssetRecord(k, rec);
+    SecureWipe(k.key.data(), k.key.size());
+    AIFS_RETURN_IF_ERROR(st);
     AIFS_RETURN_IF_ERROR(tombstone ? PutRecord(txn, key, tomb) : PutRecord(txn, key, asset));
     return Resealed::kRecord;
   }
-  std::string vns, space;
+  std::string ns, space;
   Digest id;
-  if (!keys::ParseVector(key, vns, space, id)) return Corrupt(key, "not a vector key");
-  const uint32_t dim = dims_[SpaceKey(vns, space)];
-  AIFS_ASSIGN_OR_RETURN(auto value, txn.Get(key));
+  if (!keys::ParseVector(key, ns, space, id)) return Corrupt(key, "not a vector key");
+  const auto dim = dims_.find(SpaceKey(ns, space));
   // A space that is gone, a sealed or a damaged value: nothing to judge here
   // (damage is `aifs verify`'s business).
-  if (dim == 0 || !value || value->size() != size_t{dim} * sizeof(float)) return Resealed::kNothing;
-  std::vector<float> v(dim);
+  if (dim == dims_.end() || dim->second == 0 ||
+      value->size() != size_t{dim->second} * sizeof(float))
+    return Resealed::kNothing;
+  AIFS_ASSIGN_OR_RETURN(RecordKey k, KeyFor(key));
+  std::vector<float> v(dim->second);
   std::memcpy(v.data(), value->data(), value->size());  // little-endian, as format 1 wrote it
-  auto sealed = SealVector(k->second, vns, space, AssetId(id), v);
+  auto sealed = SealVector(k, ns, space, AssetId(id), v);
+  SecureWipe(k.key.data(), k.key.size());
   SecureWipe(v.data(), v.size() * sizeof(float));
   SecureWipe(value->data(), value->size());
   if (!sealed.ok()) return sealed.status();

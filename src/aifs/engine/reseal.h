@@ -41,11 +41,13 @@ class Resealer {
   enum class Resealed { kNothing, kRecord, kVector };
   // Reads the value at `key` (one of the keys given to Prepare) through
   // `txn` and, when it is plaintext, writes it sealed through `txn`.
-  // DATA_LOSS METADATA_CORRUPT for a record that does not parse or names
-  // another namespace than its key.
+  // DATA_LOSS METADATA_CORRUPT for a record that does not parse, names
+  // another namespace than its key, or whose namespace does not exist.
   Result<Resealed> Reseal(MetaTxn& txn, const std::string& key);
 
  private:
+  Result<RecordKey> KeyFor(const std::string& key) const;  // from Prepare
+
   MetaStore& meta_;
   RecordKeys& keys_;
   std::map<std::string, RecordKey> record_keys_;  // ns -> its key
