@@ -708,6 +708,64 @@ TEST_F(ResealTest, ResealStoppedOrKilledMidwayResumes) {
   ExpectFound(ids);
 }
 
+// What the reseal cannot judge is damage: a plaintext record of a namespace
+// that does not exist, or naming another namespace than its key, stops the
+// rewrap with DATA_LOSS METADATA_CORRUPT naming it (never sealed under a
+// guessed key, never skipped silently); a vector of the wrong size is left
+// to `aifs verify` and the rewrap completes.
+TEST_F(ResealTest, DamageItCannotSealStopsTheRewrapAsSuch) {
+  const AssetId id = PutMarked("an asset");
+  ASSERT_NO_FATAL_FAILURE(DowngradeToFormat1({{.id = id, .metadata = Md(), .vector = vector_}}));
+  auto raw_put = [&](const std::string& key, const std::string& value) {
+    engine_.reset();
+    auto meta = OpenMeta();
+    ASSERT_TRUE(meta);
+    AIFS_ASSERT_OK(RunTransaction(*meta, [&](MetaTxn& txn) { return txn.Put(key, value); }));
+  };
+  auto raw_delete = [&](const std::string& key) {
+    engine_.reset();
+    auto meta = OpenMeta();
+    ASSERT_TRUE(meta);
+    AIFS_ASSERT_OK(RunTransaction(*meta, [&](MetaTxn& txn) { return txn.Delete(key); }));
+  };
+  store::v1::AssetRecord ghost;
+  ghost.set_ns("ghost");
+  ghost.set_id(std::string(32, 'g'));
+  (*ghost.mutable_metadata())["secret"] = marker_;
+  const std::string ghost_key = keys::Asset("ghost", Digest{});
+  ASSERT_NO_FATAL_FAILURE(raw_put(ghost_key, SerializeDeterministic(ghost)));
+  Reopen();
+  auto r = engine().RewrapKeys({}, nullptr);
+  AIFS_EXPECT_STATUS(r.status(), kDataLoss, "METADATA_CORRUPT");
+  EXPECT_NE(r.status().message().find("'ghost' does not exist"), std::string::npos)
+      << r.status().ToString();
+  ASSERT_NO_FATAL_FAILURE(raw_delete(ghost_key));
+
+  // A plaintext record under default/ that says it belongs to "other".
+  Reopen();
+  const AssetId stray = MustPut(ToBytes("stray")).asset.id;
+  ghost.set_ns("other");
+  ghost.set_id(std::string(AsChars(ByteSpan(stray.bytes()))));
+  ASSERT_NO_FATAL_FAILURE(
+      raw_put(keys::Asset("default", stray.bytes()), SerializeDeterministic(ghost)));
+  Reopen();
+  r = engine().RewrapKeys({}, nullptr);
+  AIFS_EXPECT_STATUS(r.status(), kDataLoss, "METADATA_CORRUPT");
+  EXPECT_NE(r.status().message().find("names namespace 'other'"), std::string::npos)
+      << r.status().ToString();
+  ASSERT_NO_FATAL_FAILURE(raw_delete(keys::Asset("default", stray.bytes())));
+
+  // A vector cut short: not resealed, not fatal; the rest completes.
+  ASSERT_NO_FATAL_FAILURE(raw_put(keys::Vector("default", "s", stray.bytes()), "short"));
+  Reopen();
+  r = engine().RewrapKeys({}, nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->complete);
+  EXPECT_EQ(r->records_resealed, 1u);
+  EXPECT_EQ(r->vectors_resealed, 1u) << "the good vector only";
+  EXPECT_TRUE(r->compacted);
+}
+
 // Not a check but a measurement (bench/README.md, "Reseal at scale"): how
 // long a rewrap takes to seal RESEAL_N (default 20,000) format-1 assets with
 // metadata and a vector each, and to compact, and a rerun with nothing left.
