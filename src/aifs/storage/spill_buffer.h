@@ -21,8 +21,9 @@
 // not a store format: nothing outlives the buffer.)
 //
 // Memory: up to max_memory before the first spill; after it, the partial
-// block being filled plus kCachedBlocks decrypted blocks for reads (about
-// 320 KiB with the default block size), whatever the size.
+// block being filled, one sealed block of scratch and kCachedBlocks
+// decrypted blocks for reads (384 KiB with the default block size),
+// whatever the size.
 //
 // Not thread-safe (one writer, then one reader; appending after reading is
 // allowed).
