@@ -19,6 +19,7 @@
 
 #include "aifs/core/hex.h"
 #include "aifs/core/random.h"
+#include "aifs/engine/store_config.h"
 #include "aifs/meta/keys.h"
 #include "aifs/meta/meta_store.h"
 #include "aifs/meta/records.h"
@@ -433,9 +434,10 @@ TEST_F(EncryptionAtRestTest, StoresOfFormat1StillOpenAndNewWritesAreSealed) {
   const std::string config = dir_.Sub("aifs.json");
   Bytes json = ReadFileBytes(config);
   std::string js(json.begin(), json.end());
-  const size_t fv = js.find("\"format_version\": 2");
+  const std::string current = "\"format_version\": " + std::to_string(kStoreFormatVersion);
+  const size_t fv = js.find(current);
   ASSERT_NE(fv, std::string::npos) << js;
-  js.replace(fv, 19, "\"format_version\": 1");
+  js.replace(fv, current.size(), "\"format_version\": 1");
   WriteFileBytes(config, ToBytes(js));
 
   Reopen(/*read_only=*/true);  // reads, and leaves the format alone
@@ -443,9 +445,8 @@ TEST_F(EncryptionAtRestTest, StoresOfFormat1StillOpenAndNewWritesAreSealed) {
   EXPECT_NE(std::string(AsChars(ReadFileBytes(config))).find("\"format_version\": 1"),
             std::string::npos);
   Reopen();
-  EXPECT_NE(std::string(AsChars(ReadFileBytes(config))).find("\"format_version\": 2"),
-            std::string::npos)
-      << "a writable open marks the store as format 2";
+  EXPECT_NE(std::string(AsChars(ReadFileBytes(config))).find(current), std::string::npos)
+      << "a writable open marks the store as the current format";
   ExpectReadable(id);  // plaintext records read as before
   const AssetId fresh = PutMarked("new asset");
   engine_.reset();  // the checkpoint needs the namespace's new record key
