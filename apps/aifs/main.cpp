@@ -28,6 +28,7 @@ struct Globals {
   bool quiet = false;
   bool no_progress = false;
   size_t threads = 0;
+  uint64_t cache_bytes = uint64_t{256} << 20;
 };
 
 int Report(const Status& st, const Globals& g) {
@@ -69,6 +70,9 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", g.quiet, "print only what scripts need");
   app.add_flag("--no-progress", g.no_progress, "never draw a progress bar");
   app.add_option("--threads", g.threads, "worker threads (default: one per core)");
+  app.add_option("--cache-size", g.cache_bytes,
+                 "memory for opened chunk segments, e.g. 1GiB or 0 (default 256 MiB)")
+      ->transform(CLI::AsSizeValue(false));
   app.add_option("--server", g.remote.target,
                  "use the AIFS server at host:port instead of --data (default: $AIFS_SERVER)");
   app.add_option("--tls-ca", g.remote.tls_ca_file,
@@ -777,7 +781,7 @@ int main(int argc, char** argv) {
   }
   if (serve_cmd->parsed()) aifs::cli::BlockStopSignals();  // before the engine starts threads
   auto engine = aifs::Engine::Open({.data_dir = g.data_dir, .read_only = read_only,
-                                    .threads = g.threads});
+                                    .threads = g.threads, .cache_bytes = g.cache_bytes});
   if (!engine.ok()) return Report(engine.status(), g);
   if (with_keys) return Report(with_keys(**engine, out), g);
   return Report(run(**engine, out), g);

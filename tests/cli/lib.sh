@@ -4,8 +4,18 @@ AIFS=${1:?usage: $0 path/to/aifs}
 WORK=$(mktemp -d /tmp/aifs-clitest.XXXXXX)
 export AIFS_DATA=$WORK/data
 CLEANUP_CMDS=()
+# Kills every process below PID (deepest first): a test that fails leaves no
+# background pipeline behind to hold CTest's output pipe open.
+kill_tree() {
+  local kid
+  for kid in $(pgrep -P "$1" || true); do
+    kill_tree "$kid"
+    kill "$kid" 2>/dev/null || true
+  done
+}
 cleanup() {
   for c in "${CLEANUP_CMDS[@]}"; do eval "$c" || true; done
+  kill_tree $$
   # In remote mode the server still runs (remote_run.sh stops it after this)
   # and may be writing its high-water file or an index checkpoint right now.
   rm -rf "$WORK" 2>/dev/null || { sleep 1; rm -rf "$WORK"; } || true

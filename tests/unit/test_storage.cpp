@@ -772,8 +772,12 @@ TEST_F(SealTest, ObjectIsBoundToNamespaceHashAndRecord) {
     expect_fail(OpenChunk(*kms_, "ns1", hash, r, object, out), "plain size");
   }
   {
+    // Segments carry their own compression flags (bit 31 of each table entry).
     auto r = rec;
-    r.set_compression(store::v1::COMPRESSION_NONE);
+    std::string table = r.segment_table();
+    ASSERT_FALSE(table.empty());
+    table[3] = static_cast<char>(table[3] ^ 0x80);
+    r.set_segment_table(table);
     expect_fail(OpenChunk(*kms_, "ns1", hash, r, object, out), "compression flag");
   }
   {
@@ -909,14 +913,84 @@ TEST(DocumentedFormat, SealedChunkCanBeOpenedFromTheSpecification) {
   ASSERT_EQ(check.size(), 16u) << "format 2 keyfiles carry a check value";
   const AesKey master = KeyFrom(master_hex);
 
+  auto le = [](Bytes& out, uint64_t v, int n) {
+    for (int i = 0; i < n; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  };
+  // The data key from the wrapped blob: nonce(12) || GCM(master, aad = "aifs/kms-wrap/v1"
+  // 0 <key id> 0 <context>).
+  auto unwrap = [&](const store::v1::ChunkRecord& rec, const Bytes& context) {
+    Bytes wrap_aad = ToBytes("aifs/kms-wrap/v1");
+    wrap_aad.push_back(0);
+    const std::string kid = "local:v1";
+    wrap_aad.insert(wrap_aad.end(), kid.begin(), kid.end());
+    wrap_aad.push_back(0);
+    wrap_aad.insert(wrap_aad.end(), context.begin(), context.end());
+    const Bytes blob(rec.wrapped_key().begin(), rec.wrapped_key().end());
+    GcmNonce wn;
+    std::copy_n(blob.begin(), 12, wn.begin());
+    Bytes data_key_bytes;
+    EXPECT_TRUE(IsOk(AesGcmOpen(master, wn, wrap_aad, ByteSpan(blob).subspan(12), data_key_bytes)));
+    AesKey data_key{};
+    if (data_key_bytes.size() == 32) std::copy_n(data_key_bytes.begin(), 32, data_key.begin());
+    return data_key;
+  };
+  const std::string ns = "team-a";
+
+  // Format 3: segments.
   for (bool compressible : {false, true}) {
-    SCOPED_TRACE(compressible ? "zstd" : "raw");
-    const Bytes plain = compressible ? TextBytes(30000, 303) : RandomBytes(30000, 304);
+    SCOPED_TRACE(compressible ? "segments, zstd" : "segments, raw");
+    const Bytes plain = compressible ? TextBytes(150000, 301) : RandomBytes(150000, 302);
     const Digest hash = Blake3::Hash(plain);
-    const std::string ns = "team-a";
     Bytes object;
     store::v1::ChunkRecord rec;
     AIFS_ASSERT_OK(SealChunk(**kms, ns, hash, plain, CompressionPolicy{}, object, rec));
+    ASSERT_EQ(rec.segment_size(), 65536u);
+    const uint64_t count = (plain.size() + 65535) / 65536;
+    ASSERT_EQ(rec.segment_table().size(), 4 * count);
+    Bytes prefix = ToBytes("aifs/chunk/v2");
+    prefix.push_back(0);
+    prefix.insert(prefix.end(), ns.begin(), ns.end());
+    prefix.push_back(0);
+    prefix.insert(prefix.end(), hash.begin(), hash.end());
+    le(prefix, plain.size(), 8);
+    le(prefix, 65536, 4);
+    le(prefix, count, 4);
+    const AesKey data_key = unwrap(rec, prefix);
+    Bytes rebuilt;
+    uint64_t at = 0;
+    for (uint64_t i = 0; i < count; ++i) {
+      uint32_t entry = 0;
+      for (int b = 0; b < 4; ++b)
+        entry |= uint32_t{static_cast<uint8_t>(rec.segment_table()[4 * i + b])} << (8 * b);
+      const bool zstd = entry >> 31;
+      const uint32_t len = entry & 0x7fffffff;
+      Bytes aad = prefix;
+      le(aad, i, 4);
+      aad.push_back(zstd ? 1 : 0);
+      GcmNonce nonce;
+      std::copy_n(rec.nonce().begin(), 12, nonce.begin());
+      for (int b = 0; b < 4; ++b) nonce[11 - b] ^= static_cast<uint8_t>(i >> (8 * b));
+      Bytes payload;
+      AIFS_ASSERT_OK(AesGcmOpen(data_key, nonce, aad, ByteSpan(object).subspan(at, len), payload));
+      const Bytes seg = zstd ? ZstdDecompressIndependently(payload) : payload;
+      EXPECT_EQ(zstd, compressible) << "segment " << i;
+      rebuilt.insert(rebuilt.end(), seg.begin(), seg.end());
+      at += len;
+    }
+    EXPECT_EQ(at, object.size());
+    EXPECT_EQ(rebuilt, plain);
+  }
+
+  // Formats 1-2: sealed whole.
+  for (bool compressible : {false, true}) {
+    SCOPED_TRACE(compressible ? "whole, zstd" : "whole, raw");
+    const Bytes plain = compressible ? TextBytes(30000, 303) : RandomBytes(30000, 304);
+    const Digest hash = Blake3::Hash(plain);
+    Bytes object;
+    store::v1::ChunkRecord rec;
+    SealPolicy whole{CompressionPolicy{}};
+    whole.segment_size = 0;
+    AIFS_ASSERT_OK(SealChunk(**kms, ns, hash, plain, whole, object, rec));
     ASSERT_EQ(rec.kms_key_id(), "local:v1");
     ASSERT_EQ(rec.wrapped_key().size(), 60u);
 
@@ -926,23 +1000,8 @@ TEST(DocumentedFormat, SealedChunkCanBeOpenedFromTheSpecification) {
     aad.push_back(0);
     aad.insert(aad.end(), hash.begin(), hash.end());
     aad.push_back(compressible ? 1 : 0);
-    for (int i = 0; i < 8; ++i) aad.push_back(static_cast<uint8_t>(uint64_t{plain.size()} >> (8 * i)));
-
-    Bytes wrap_aad = ToBytes("aifs/kms-wrap/v1");
-    wrap_aad.push_back(0);
-    const std::string kid = "local:v1";
-    wrap_aad.insert(wrap_aad.end(), kid.begin(), kid.end());
-    wrap_aad.push_back(0);
-    wrap_aad.insert(wrap_aad.end(), aad.begin(), aad.end());
-
-    const Bytes blob(rec.wrapped_key().begin(), rec.wrapped_key().end());
-    GcmNonce wn;
-    std::copy_n(blob.begin(), 12, wn.begin());
-    Bytes data_key_bytes;
-    AIFS_ASSERT_OK(AesGcmOpen(master, wn, wrap_aad, ByteSpan(blob).subspan(12), data_key_bytes));
-    ASSERT_EQ(data_key_bytes.size(), 32u);
-    AesKey data_key;
-    std::copy(data_key_bytes.begin(), data_key_bytes.end(), data_key.begin());
+    le(aad, plain.size(), 8);
+    const AesKey data_key = unwrap(rec, aad);
     GcmNonce nonce;
     std::copy_n(rec.nonce().begin(), 12, nonce.begin());
     Bytes payload;

@@ -172,7 +172,20 @@ Status ReadAssetRange(StoreContext& ctx, const store::v1::AssetRecord& rec,
   const bool whole = range.offset == 0 && end == size;
   if (range.offset == end && !whole) return Status::Ok();
   AIFS_ASSIGN_OR_RETURN(ChunkIndex index, LoadChunkIndex(GetterOf(*ctx.meta), rec));
+  return ReadAssetRange(ctx, rec, index, range, sink, chunks_read);
+}
 
+Status ReadAssetRange(StoreContext& ctx, const store::v1::AssetRecord& rec,
+                      const ChunkIndex& index, const ReadRange& range, const ByteSink& sink,
+                      uint64_t* chunks_read) {
+  const uint64_t size = rec.size();
+  if (range.offset > size)
+    return err::OutOfRange("RANGE_OUT_OF_BOUNDS", "offset " + std::to_string(range.offset) +
+                                                      " is beyond the asset size " +
+                                                      std::to_string(size));
+  const uint64_t end = size - range.offset < range.length ? size : range.offset + range.length;
+  const bool whole = range.offset == 0 && end == size;
+  if (range.offset == end && !whole) return Status::Ok();
   Status st;
   if (whole) {
     st = ReadWhole(ctx, rec, index, sink, chunks_read);

@@ -291,7 +291,8 @@ Result<std::unique_ptr<Transaction>> Engine::BeginTransaction(const std::string&
   return std::unique_ptr<Transaction>(new EngineTransaction(*ctx_, ns, seal));
 }
 
-Result<AssetRecord> Engine::LoadAsset(const std::string& ns, const AssetId& id) {
+Result<AssetRecord> Engine::LoadAsset(const std::string& ns, const AssetId& id,
+                                      bool open_sealed) {
   AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
   auto rec = LoadRecord<AssetRecord>(*ctx_->meta, keys::Asset(ns, id.bytes()), "ASSET_NOT_FOUND",
                                      "asset " + id.ToHex() + " in namespace '" + ns + "'");
@@ -299,7 +300,7 @@ Result<AssetRecord> Engine::LoadAsset(const std::string& ns, const AssetId& id) 
     auto ns_rec = ctx_->meta->Get(keys::Namespace(ns));
     if (ns_rec.ok() && !ns_rec->has_value()) return NamespaceNotFound(ns);
   }
-  if (rec.ok()) AIFS_RETURN_IF_ERROR(OpenAssetRecord(*ctx_->record_keys, *rec));
+  if (rec.ok() && open_sealed) AIFS_RETURN_IF_ERROR(OpenAssetRecord(*ctx_->record_keys, *rec));
   return rec;
 }
 
@@ -324,7 +325,7 @@ Result<AssetInfo> Engine::StatAsset(const std::string& ns, const AssetId& id, bo
 
 Status Engine::ReadAsset(const std::string& ns, const AssetId& id, const ReadRange& range,
                          const ByteSink& sink) {
-  AIFS_ASSIGN_OR_RETURN(AssetRecord rec, LoadAsset(ns, id));
+  AIFS_ASSIGN_OR_RETURN(AssetRecord rec, LoadAsset(ns, id, /*open_sealed=*/false));
   return ReadAssetRange(*ctx_, rec, range, sink);
 }
 
@@ -334,19 +335,28 @@ Status Engine::ReadRanges(const std::string& ns, std::span<const RangeRead> rang
     return err::InvalidArgument("BATCH_TOO_LARGE", std::to_string(ranges.size()) +
                                                        " ranges in one batch; at most " +
                                                        std::to_string(kMaxBatchRanges));
-  std::map<Digest, AssetRecord> records;
+  // Every asset's record and chunk index once; every range checked before
+  // any byte goes out.
+  struct Loaded {
+    AssetRecord rec;
+    ChunkIndex index;
+  };
+  std::map<Digest, Loaded> assets;
   uint64_t total = 0;
+  auto at_range = [](size_t i, const Status& st) {
+    return Status(st.code(), st.reason(), "range " + std::to_string(i) + ": " + st.message());
+  };
   for (size_t i = 0; i < ranges.size(); ++i) {
     const RangeRead& r = ranges[i];
-    auto it = records.find(r.id.bytes());
-    if (it == records.end()) {
-      auto rec = LoadAsset(ns, r.id);
-      if (!rec.ok())
-        return Status(rec.status().code(), rec.status().reason(),
-                      "range " + std::to_string(i) + ": " + rec.status().message());
-      it = records.emplace(r.id.bytes(), std::move(*rec)).first;
+    auto it = assets.find(r.id.bytes());
+    if (it == assets.end()) {
+      auto rec = LoadAsset(ns, r.id, /*open_sealed=*/false);
+      if (!rec.ok()) return at_range(i, rec.status());
+      auto index = LoadChunkIndex(GetterOf(*ctx_->meta), *rec);
+      if (!index.ok()) return at_range(i, index.status());
+      it = assets.emplace(r.id.bytes(), Loaded{std::move(*rec), std::move(*index)}).first;
     }
-    const uint64_t size = it->second.size();
+    const uint64_t size = it->second.rec.size();
     if (r.offset > size)
       return err::OutOfRange("RANGE_OUT_OF_BOUNDS",
                              "range " + std::to_string(i) + ": offset " + std::to_string(r.offset) +
@@ -360,8 +370,8 @@ Status Engine::ReadRanges(const std::string& ns, std::span<const RangeRead> rang
   for (size_t i = 0; i < ranges.size(); ++i) {
     const RangeRead& r = ranges[i];
     if (r.length == 0) continue;
-    AIFS_RETURN_IF_ERROR(ReadAssetRange(*ctx_, records.at(r.id.bytes()),
-                                        ReadRange{r.offset, r.length},
+    const Loaded& a = assets.at(r.id.bytes());
+    AIFS_RETURN_IF_ERROR(ReadAssetRange(*ctx_, a.rec, a.index, ReadRange{r.offset, r.length},
                                         [&](ByteSpan b) { return sink(i, b); }));
   }
   return Status::Ok();

@@ -143,7 +143,10 @@ class Engine : public Api {
         tokens_(root_keys_, revocations_),
         snapshots_(*ctx_),
         vectors_(*ctx_) {}
-  Result<store::v1::AssetRecord> LoadAsset(const std::string& ns, const AssetId& id);
+  // NOT_FOUND ASSET_NOT_FOUND or NAMESPACE_NOT_FOUND. Sealed fields are
+  // opened unless `open_sealed` is false (reads need only sizes and chunks).
+  Result<store::v1::AssetRecord> LoadAsset(const std::string& ns, const AssetId& id,
+                                           bool open_sealed = true);
   // READ_ONLY_MODE on a read-only store; STORAGE_FULL when `use` would eat
   // into the free-space reserve (engine/space.h).
   Status RequireWritable(SpaceUse use = SpaceUse::kGrows) const;
