@@ -66,7 +66,7 @@ Latency RandomReads(Engine& e, const AssetId& id, uint64_t size, int reads, bool
     us.push_back((MonotonicSeconds() - a) * 1e6);
   }
   const double secs = MonotonicSeconds() - t0;
-  return {Percentile(us, 50), Percentile(us, 99), reads / secs};
+  return {Percentile(us, 0.5), Percentile(us, 0.99), reads / secs};
 }
 
 double FullRead(Engine& e, const AssetId& id, uint64_t size) {

@@ -578,6 +578,12 @@ Result<VerifyReport> Engine::VerifyAsset(const std::string& ns, const AssetId& i
   return report;
 }
 
+Result<UpgradeReport> Engine::Upgrade(const UpgradeOptions& options,
+                                      const UpgradeProgress& progress) {
+  AIFS_RETURN_IF_ERROR(RequireWritable());
+  return UpgradeStore(*ctx_, options, progress);
+}
+
 Result<SnapshotInfo> Engine::CreateSnapshot(const std::string& ns,
                                             const std::vector<AssetId>* ids) {
   AIFS_RETURN_IF_ERROR(RequireWritable());
