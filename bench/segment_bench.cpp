@@ -2,12 +2,13 @@
 // latency against full-read throughput and compression (issue 16; the choice
 // is explained in docs/storage-format.md). For each segment size, a fresh
 // store takes one random and one text asset; then, in-process:
-//   - 4 KiB random reads, cached (segment cache hit) and uncached (cache off,
+//   - 4 KiB random reads, cached (a segment cache of --cache-mib, by default
+//     1.5 x the asset, warmed by one pass) and uncached (cache off,
 //     chunk objects evicted from the page cache before every read): P50, P99;
 //   - a full read of each asset (GB/s, next to single-thread BLAKE3);
 //   - stored bytes of the text asset (compression per segment).
 // Usage: aifs_segment_bench [--size-mib N] [--sizes 16,32,64,128,256]
-//        [--reads N] [--dir PATH]
+//        [--reads N] [--cache-mib N] [--dir PATH]
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -66,7 +67,7 @@ Latency RandomReads(Engine& e, const AssetId& id, uint64_t size, int reads, bool
     us.push_back((MonotonicSeconds() - a) * 1e6);
   }
   const double secs = MonotonicSeconds() - t0;
-  return {Percentile(us, 50), Percentile(us, 99), reads / secs};
+  return {Percentile(us, 0.5), Percentile(us, 0.99), reads / secs};
 }
 
 double FullRead(Engine& e, const AssetId& id, uint64_t size) {
@@ -87,6 +88,7 @@ int main(int argc, char** argv) {
     uint64_t size_mib = 256;
     std::vector<uint32_t> sizes = {16, 32, 64, 128, 256};
     int reads = 2000;
+    uint64_t cache_mib = 0;
     std::string dir = std::getenv("AIFS_BENCH_DIR") ? std::getenv("AIFS_BENCH_DIR") : "/work/bench-tmp";
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
@@ -97,6 +99,7 @@ int main(int argc, char** argv) {
       if (a == "--size-mib") size_mib = ParseU64(a, next());
       else if (a == "--reads") reads = static_cast<int>(ParseU64(a, next()));
       else if (a == "--dir") dir = next();
+      else if (a == "--cache-mib") cache_mib = ParseU64(a, next());
       else if (a == "--sizes") {
         sizes.clear();
         std::string v = next();
@@ -108,13 +111,15 @@ int main(int argc, char** argv) {
       } else Fail("unknown option " + a);
     }
     const uint64_t size = size_mib << 20;
+    if (cache_mib == 0) cache_mib = size_mib * 3 / 2;
     Rng rng(7);
     Bytes random(size), text = MakeText(size, 8);
     FillRandom(random.data(), random.size(), rng);
     const double blake = GBps(size, MedianSeconds(3, [&] { g_sink = g_sink + Blake3::Hash(random)[0]; }));
     const std::string root = dir + "/segment-bench." + std::to_string(::getpid());
-    std::printf("# aifs_segment_bench %s, %llu MiB assets, %d reads per run, load %s, %u cores\n\n",
-                NowUtc().c_str(), static_cast<unsigned long long>(size_mib), reads,
+    std::printf("# aifs_segment_bench %s, %llu MiB assets, %llu MiB cache, %d reads per run, load %s, %u cores\n\n",
+                NowUtc().c_str(), static_cast<unsigned long long>(size_mib),
+                static_cast<unsigned long long>(cache_mib), reads,
                 LoadAvg().c_str(), std::thread::hardware_concurrency());
     std::printf("| segment | 4K cached P50 us | P99 | 4K uncached P50 us | P99 | full read random GB/s | text GB/s | BLAKE3 GB/s | text stored / size |\n");
     std::printf("|---|---|---|---|---|---|---|---|---|\n");
@@ -125,6 +130,7 @@ int main(int argc, char** argv) {
       Check(Engine::Init(d, init), "init");
       EngineOptions eo;
       eo.data_dir = d;
+      eo.cache_bytes = cache_mib << 20;
       auto engine = Must(Engine::Open(eo), "open");
       auto put = [&](const Bytes& b) {
         auto w = Must(engine->BeginPut(PutOptions{}), "put");

@@ -556,6 +556,17 @@ int main(int argc, char** argv) {
   aifs::cli::TokenArgs token_args;
   // Commands that need the store's root keys: embedded only.
   std::function<Status(aifs::Engine&, const aifs::cli::Output&)> with_keys;
+  aifs::UpgradeOptions upgrade;
+  auto* upgrade_cmd = app.add_subcommand(
+      "upgrade", "rewrite chunks and records of older formats in the current one (online, "
+                 "resumable; embedded only)");
+  upgrade_cmd->add_option("--batch-size", upgrade.batch_size, "chunks per transaction");
+  upgrade_cmd->add_option("--max-chunks", upgrade.max_chunks,
+                          "stop after rewriting this many (0: all); a rerun goes on");
+  upgrade_cmd->callback([&] {
+    with_keys = [&](auto& engine, auto& out) { return aifs::cli::Upgrade(engine, out, upgrade); };
+  });
+
   auto* token_cmd = app.add_subcommand("token", "capability tokens (macaroons) for remote calls");
   token_cmd->require_subcommand(1);
   auto caveat_options = [&](CLI::App* c) {
@@ -735,7 +746,8 @@ int main(int argc, char** argv) {
                   g);
   if (remote && with_keys)
     return Report(aifs::err::InvalidArgument(
-                      "LOCAL_ONLY", "exporting a root key works on the data directory only"),
+                      "LOCAL_ONLY",
+                      "exporting a root key and upgrading work on the data directory only"),
                   g);
   if (init_cmd->parsed()) {
     Status st = aifs::Engine::Init(g.data_dir, init);

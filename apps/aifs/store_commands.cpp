@@ -156,6 +156,25 @@ Status KeyRewrap(Api& api, const Output& out, const RewrapOptions& options) {
   return Status::Ok();
 }
 
+Status Upgrade(Engine& engine, const Output& out, const UpgradeOptions& options) {
+  AIFS_ASSIGN_OR_RETURN(UpgradeReport r, engine.Upgrade(options, nullptr));
+  if (out.json) {
+    PrintJson({{"complete", r.complete},
+               {"chunks_scanned", r.chunks_scanned},
+               {"chunks_rewritten", r.chunks_rewritten},
+               {"bytes_rewritten", r.bytes_rewritten},
+               {"assets_scanned", r.assets_scanned},
+               {"asset_tables_written", r.asset_tables_written}});
+    return Status::Ok();
+  }
+  std::cout << "rewrote " << r.chunks_rewritten << " of " << r.chunks_scanned
+            << " chunks in segments (" << r.bytes_rewritten << " bytes) and moved "
+            << r.asset_tables_written << " of " << r.assets_scanned
+            << " asset chunk lists to tables\n";
+  if (!r.complete) std::cout << "stopped early; run `aifs upgrade` again to go on\n";
+  return Status::Ok();
+}
+
 Status Info(Api& api, const Output& out) {
   AIFS_ASSIGN_OR_RETURN(StoreDescription d, api.DescribeStore());
   json j = {{"data_dir", d.data_dir},

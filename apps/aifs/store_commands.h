@@ -1,12 +1,14 @@
 // Commands that look after a whole store: `aifs verify`, `gc`, `key
-// rotate|rewrap`, `info`, `backup`, and the embedded-only `restore` and
-// `recover` (they work on a data directory no process has open).
+// rotate|rewrap`, `info`, `backup`, and the embedded-only `upgrade`,
+// `restore` and `recover` (the last two work on a data directory no process
+// has open).
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "aifs/api/api.h"
+#include "aifs/engine/engine.h"
 #include "aifs/engine/recovery.h"
 #include "commands.h"
 
@@ -24,5 +26,7 @@ Status Info(Api& api, const Output& out);
 Status Backup(Api& api, const Output& out, const std::string& dir);
 Status Restore(const Output& out, const RestoreOptions& options);
 Status Recover(const Output& out, const RecoverOptions& options);
+// Rewrites chunks and records of older formats (embedded only).
+Status Upgrade(Engine& engine, const Output& out, const UpgradeOptions& options);
 
 }  // namespace aifs::cli

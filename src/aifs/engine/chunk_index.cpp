@@ -85,4 +85,39 @@ Result<ChunkIndex> LoadChunkIndex(const MetaGetter& get, const store::v1::AssetR
   return ChunkIndex::Decode(std::move(*packed), rec.chunk_count(), rec.size());
 }
 
+Result<std::shared_ptr<const ChunkIndex>> ChunkIndexCache::Get(MetaStore& meta,
+                                                                const store::v1::AssetRecord& rec) {
+  std::string key = rec.ns();
+  key.push_back('/');
+  key += rec.id();
+  {
+    std::lock_guard lock(mu_);
+    auto it = map_.find(key);
+    if (it != map_.end() && it->second->created == rec.created_unix_ns()) {
+      lru_.splice(lru_.begin(), lru_, it->second);
+      return it->second->index;
+    }
+  }
+  AIFS_ASSIGN_OR_RETURN(ChunkIndex loaded, LoadChunkIndex(GetterOf(meta), rec));
+  auto index = std::make_shared<const ChunkIndex>(std::move(loaded));
+  const size_t cost = index->footprint() + key.size() + 64;
+  if (cost > capacity_ / 4) return index;  // too large to keep
+  std::lock_guard lock(mu_);
+  if (auto it = map_.find(key); it != map_.end()) {
+    bytes_ -= it->second->index->footprint() + key.size() + 64;
+    lru_.erase(it->second);
+    map_.erase(it);
+  }
+  lru_.push_front(Entry{key, rec.created_unix_ns(), index});
+  map_.emplace(std::move(key), lru_.begin());
+  bytes_ += cost;
+  while (bytes_ > capacity_ && !lru_.empty()) {
+    const Entry& last = lru_.back();
+    bytes_ -= last.index->footprint() + last.key.size() + 64;
+    map_.erase(last.key);
+    lru_.pop_back();
+  }
+  return index;
+}
+
 }  // namespace aifs

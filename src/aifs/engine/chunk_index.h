@@ -10,9 +10,12 @@
 // Immutable once built; safe to share between threads.
 #pragma once
 
+#include <list>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
+#include <unordered_map>
 
 #include "aifs/core/ids.h"
 #include "aifs/core/status.h"
@@ -68,5 +71,31 @@ Result<ChunkIndex> LoadChunkIndex(const MetaGetter& get, const store::v1::AssetR
 inline MetaGetter GetterOf(MetaStore& meta) {
   return [&meta](const std::string& key) { return meta.Get(key); };
 }
+
+// Recently used chunk indexes, so a hot asset's small reads do not fetch and
+// check its table (40 bytes per chunk) every time. An entry is the index of
+// one asset record: it is found under (namespace, asset ID) and used only
+// with a record of the same creation time, so a record removed and written
+// again never meets the older index. Bounded by bytes, least recently used
+// out. Thread-safe.
+class ChunkIndexCache {
+ public:
+  explicit ChunkIndexCache(size_t capacity_bytes) : capacity_(capacity_bytes) {}
+  // The record's index: from the cache, else loaded (LoadChunkIndex) and kept.
+  Result<std::shared_ptr<const ChunkIndex>> Get(MetaStore& meta,
+                                                 const store::v1::AssetRecord& rec);
+
+ private:
+  struct Entry {
+    std::string key;
+    int64_t created;
+    std::shared_ptr<const ChunkIndex> index;
+  };
+  std::mutex mu_;
+  const size_t capacity_;
+  size_t bytes_ = 0;
+  std::list<Entry> lru_;
+  std::unordered_map<std::string, std::list<Entry>::iterator> map_;
+};
 
 }  // namespace aifs

@@ -339,7 +339,7 @@ Status Engine::ReadRanges(const std::string& ns, std::span<const RangeRead> rang
   // any byte goes out.
   struct Loaded {
     AssetRecord rec;
-    ChunkIndex index;
+    std::shared_ptr<const ChunkIndex> index;
   };
   std::map<Digest, Loaded> assets;
   uint64_t total = 0;
@@ -352,7 +352,7 @@ Status Engine::ReadRanges(const std::string& ns, std::span<const RangeRead> rang
     if (it == assets.end()) {
       auto rec = LoadAsset(ns, r.id, /*open_sealed=*/false);
       if (!rec.ok()) return at_range(i, rec.status());
-      auto index = LoadChunkIndex(GetterOf(*ctx_->meta), *rec);
+      auto index = ctx_->chunk_indexes.Get(*ctx_->meta, *rec);
       if (!index.ok()) return at_range(i, index.status());
       it = assets.emplace(r.id.bytes(), Loaded{std::move(*rec), std::move(*index)}).first;
     }
@@ -371,7 +371,7 @@ Status Engine::ReadRanges(const std::string& ns, std::span<const RangeRead> rang
     const RangeRead& r = ranges[i];
     if (r.length == 0) continue;
     const Loaded& a = assets.at(r.id.bytes());
-    AIFS_RETURN_IF_ERROR(ReadAssetRange(*ctx_, a.rec, a.index, ReadRange{r.offset, r.length},
+    AIFS_RETURN_IF_ERROR(ReadAssetRange(*ctx_, a.rec, *a.index, ReadRange{r.offset, r.length},
                                         [&](ByteSpan b) { return sink(i, b); }));
   }
   return Status::Ok();
@@ -576,6 +576,12 @@ Result<VerifyReport> Engine::VerifyAsset(const std::string& ns, const AssetId& i
     return Status::Ok();
   }, &report.chunks_checked);
   return report;
+}
+
+Result<UpgradeReport> Engine::Upgrade(const UpgradeOptions& options,
+                                      const UpgradeProgress& progress) {
+  AIFS_RETURN_IF_ERROR(RequireWritable());
+  return UpgradeStore(*ctx_, options, progress);
 }
 
 Result<SnapshotInfo> Engine::CreateSnapshot(const std::string& ns,

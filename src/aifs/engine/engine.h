@@ -21,6 +21,7 @@
 #include "aifs/engine/snapshots.h"
 #include "aifs/engine/space.h"
 #include "aifs/engine/store_context.h"
+#include "aifs/engine/upgrade.h"
 #include "aifs/engine/vectors.h"
 #include "aifs/storage/chunk_sealer.h"
 
@@ -121,6 +122,9 @@ class Engine : public Api {
   Result<BackupReport> Backup(const std::string& dir) override;
   Result<std::string> RotateKey() override;
 
+  // Rewrites data of older formats in the current one (engine/upgrade.h).
+  // Embedded only (not part of Api): `aifs upgrade`.
+  Result<UpgradeReport> Upgrade(const UpgradeOptions& options, const UpgradeProgress& progress);
   Result<RewrapReport> RewrapKeys(const RewrapOptions& options,
                                   const RewrapProgress& progress) override;
   Result<std::string> MintToken(const std::vector<std::string>& caveats) override;

@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "aifs/core/thread_pool.h"
+#include "aifs/engine/chunk_index.h"
 #include "aifs/engine/record_keys.h"
 #include "aifs/engine/segment_cache.h"
 #include "aifs/meta/meta_store.h"
@@ -52,6 +53,7 @@ struct StoreContext {
   CompressionPolicy compression;
   std::unique_ptr<ThreadPool> pool;
   std::unique_ptr<SegmentCache> segments;  // opened segments of recent reads
+  ChunkIndexCache chunk_indexes{size_t{64} << 20};
   InFlightObjects in_flight;
 };
 
