@@ -3,6 +3,7 @@
 
 #include "aifs/rpc/convert.h"
 #include "aifs/rpc/frames.h"
+#include "aifs/rpc/range_frames.h"
 #include "aifs/rpc/status_codec.h"
 #include "aifs/server/services.h"
 
@@ -161,6 +162,29 @@ class AifsService final : public v1::Aifs::Service {
                                    : Status::Ok();
       });
       return st;
+    });
+  }
+
+  grpc::Status ReadRanges(ServerContext* sctx, const v1::ReadRangesRequest* req,
+                          grpc::ServerWriter<v1::ReadRangesResponse>* writer) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ReadRanges", *req, [&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(std::vector<RangeRead> ranges, rpc::FromProto(*req));
+      const auto options = grpc::WriteOptions().set_no_compression();
+      rpc::RangePacker packer(ranges, req->accept_zstd(),
+                              [&](const v1::ReadRangesResponse& msg) -> Status {
+                                if (!writer->Write(msg, options))
+                                  return err::Cancelled("READ_CANCELLED",
+                                                        "the client stopped reading");
+                                ctx_.metrics.AddWireBytesOut(msg.data().data().size());
+                                ctx_.metrics.AddBytesOut(msg.data().raw_size());
+                                return sctx->IsCancelled()
+                                           ? err::Cancelled("READ_CANCELLED",
+                                                            "the client went away")
+                                           : Status::Ok();
+                              });
+      AIFS_RETURN_IF_ERROR(api_.ReadRanges(
+          req->ns(), ranges, [&](size_t i, ByteSpan data) { return packer.Add(i, data); }));
+      return packer.Finish();
     });
   }
 
