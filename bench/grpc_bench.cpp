@@ -256,6 +256,7 @@ struct Endpoint {
   std::unique_ptr<aifs::Engine> engine;
   std::unique_ptr<aifs::server::Server> server;
   std::string target;
+  std::string token;                // an admin token of the engine's
   std::unique_ptr<aifs::Api> raw;   // zstd frames off
   std::unique_ptr<aifs::Api> zstd;  // zstd frames forced on (loopback defaults to off)
 
@@ -283,7 +284,8 @@ void Serve(Endpoint& ep, aifs::Api& api) {
   // Calls carry a token, as in production: its check is part of what is timed.
   auto made = ep.engine->RotateTokenRoot({});
   Check(made.status(), "token root key");
-  const std::string token = made->token;
+  ep.token = made->token;
+  const std::string& token = ep.token;
   auto options = BenchServerOptions();
   options.tokens = &ep.engine->tokens();
   auto started = aifs::server::Server::Start(api, options);
@@ -311,11 +313,12 @@ struct WireCounters {
   double in = 0, out = 0;
 };
 
-WireCounters ScrapeWire(const std::string& target) {
+WireCounters ScrapeWire(const Endpoint& ep) {
   WireCounters w;
-  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel(ep.target, grpc::InsecureChannelCredentials());
   auto stub = aifs::v1::Metrics::NewStub(channel);
   grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + ep.token);
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   aifs::v1::MetricsResponse resp;
   if (!stub->GetMetrics(&ctx, aifs::v1::Empty(), &resp).ok()) return w;
@@ -617,7 +620,7 @@ int Run(const Options& opt) {
 
     auto b = EngineEndpoint(opt, run_dir + "/b-" + d.name, true);
     row = {d.name, "gRPC", false, TimedPut(b->Client(false), d, "gRPC, zstd frames off")};
-    row.st.wire_over_logical = ScrapeWire(b->target).in / static_cast<double>(size);
+    row.st.wire_over_logical = ScrapeWire(*b).in / static_cast<double>(size);
     if (row.st.id != ids_a.back()) Fail("gRPC put returned a different asset ID");
     puts.push_back(row);
     ids_b.push_back(row.st.id);
@@ -625,7 +628,7 @@ int Run(const Options& opt) {
     {
       auto cc = EngineEndpoint(opt, run_dir + "/c-" + d.name, true);
       row = {d.name, "gRPC", true, TimedPut(cc->Client(true), d, "gRPC, zstd frames on")};
-      row.st.wire_over_logical = ScrapeWire(cc->target).in / static_cast<double>(size);
+      row.st.wire_over_logical = ScrapeWire(*cc).in / static_cast<double>(size);
       puts.push_back(row);
     }
     if (mem) {
@@ -668,9 +671,9 @@ int Run(const Options& opt) {
           row.wire_over_logical = (mem->aifs.wire_out() - w0) / static_cast<double>(size);
           return g;
         }
-        const WireCounters w0 = ScrapeWire(b.target);
+        const WireCounters w0 = ScrapeWire(b);
         GetStats g = TimedGet(b.Client(row.zstd), ids_b[i], d, b.dir, label);
-        const WireCounters w1 = ScrapeWire(b.target);
+        const WireCounters w1 = ScrapeWire(b);
         row.wire_over_logical = (w1.out - w0.out) / static_cast<double>(size);
         return g;
       };

@@ -137,7 +137,9 @@ inline nlohmann::ordered_json PrintRandomReads(const ReadPhaseOptions& o,
                 x.r.ops_per_s * static_cast<double>(x.block) / 1e6, x.r.p50_us, x.r.p99_us,
                 fio && !is_fio ? Fmt("%.4f", Ratio(x.r.ops_per_s, fio->r.ops_per_s)).c_str() : "",
                 fio && !is_fio ? Fmt("%.1f", Ratio(x.r.p50_us, fio->r.p50_us)).c_str() : "",
-                x.r.resident < 0 ? "bypassed" : Fmt("%.0f%%", x.r.resident * 100).c_str(),
+                is_fio && !x.cached ? "bypassed"
+                : x.r.resident < 0  ? "n/a"
+                                    : Fmt("%.0f%%", x.r.resident * 100).c_str(),
                 is_fio ? Fmt("%.1f", Ratio(x.r.cores, x.r.ops_per_s) * 1e6).c_str()
                        : Fmt("%.1f", x.r.cpu_us_per_op).c_str(),
                 is_fio ? "-" : Fmt("%.2f", x.r.csw_per_op).c_str(), x.r.cores, x.r.others);

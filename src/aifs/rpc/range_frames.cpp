@@ -57,6 +57,8 @@ Status RangePacker::Add(size_t index, ByteSpan data) {
     next_offset_ = ranges_[index].offset;
   }
   std::string* buffer = msg_.mutable_data()->mutable_data();
+  // One buffer for every message of the call (Clear() keeps it).
+  if (buffer->capacity() < kMaxFrameBytes) buffer->reserve(kMaxFrameBytes);
   while (!data.empty()) {
     const size_t room = kMaxFrameBytes - buffer->size();
     const size_t n = std::min(room, data.size());
