@@ -31,17 +31,18 @@ struct FioResult {
 // direct=0 reads it.
 inline std::string FioCommand(const std::string& file, uint64_t size, size_t block, int direct,
                               int jobs, double seconds) {
-  return Fmt("fio --name=randread --filename=%s --rw=randread --bs=%zu --ioengine=psync "
-             "--direct=%d --size=%llu --numjobs=%d --group_reporting --time_based "
-             "--runtime=%.0fs --invalidate=0 --norandommap --randrepeat=0 "
-             "--lat_percentiles=1 --output-format=json",
-             file.c_str(), block, direct, static_cast<unsigned long long>(size), jobs,
-             std::max(1.0, std::round(seconds)));
+  return Fmt(
+      "fio --name=randread --filename=%s --rw=randread --bs=%zu --ioengine=psync "
+      "--direct=%d --size=%llu --numjobs=%d --group_reporting --time_based "
+      "--runtime=%.0fs --invalidate=0 --norandommap --randrepeat=0 "
+      "--lat_percentiles=1 --output-format=json",
+      file.c_str(), block, direct, static_cast<unsigned long long>(size), jobs,
+      std::max(1.0, std::round(seconds)));
 }
 
 // Runs FioCommand(...); fio's stderr is appended to `log`.
-inline FioResult RunFio(const std::string& file, uint64_t size, size_t block, int direct,
-                        int jobs, double seconds, const std::string& log) {
+inline FioResult RunFio(const std::string& file, uint64_t size, size_t block, int direct, int jobs,
+                        double seconds, const std::string& log) {
   FioResult r;
   r.block = block;
   r.direct = direct;
@@ -74,8 +75,9 @@ inline FioResult RunFio(const std::string& file, uint64_t size, size_t block, in
     auto j = nlohmann::json::parse(out.substr(brace));
     const auto& rd = j.at("jobs").at(0).at("read");
     r.iops = rd.at("iops").get<double>();
-    const auto& lat = rd.contains("lat_ns") && rd["lat_ns"].contains("percentile") ? rd["lat_ns"]
-                                                                                   : rd.at("clat_ns");
+    const auto& lat = rd.contains("lat_ns") && rd["lat_ns"].contains("percentile")
+                          ? rd["lat_ns"]
+                          : rd.at("clat_ns");
     r.mean_us = lat.at("mean").get<double>() / 1e3;
     r.p50_us = lat.at("percentile").at("50.000000").get<double>() / 1e3;
     r.p99_us = lat.at("percentile").at("99.000000").get<double>() / 1e3;

@@ -76,9 +76,9 @@ using namespace aifs::bench;
 namespace fs = std::filesystem;
 using Json = nlohmann::ordered_json;
 
-constexpr size_t kPutPiece = 4 * kMiB;     // AssetWriter::Write granularity
-constexpr size_t kFrame = 1 * kMiB;        // aifs::rpc::kMaxFrameBytes
-constexpr size_t kCeilingBuf = 256 * kMiB; // in-memory ceiling buffer (capped by --size-mib)
+constexpr size_t kPutPiece = 4 * kMiB;      // AssetWriter::Write granularity
+constexpr size_t kFrame = 1 * kMiB;         // aifs::rpc::kMaxFrameBytes
+constexpr size_t kCeilingBuf = 256 * kMiB;  // in-memory ceiling buffer (capped by --size-mib)
 
 // ---------------------------------------------------------------------------
 // Options
@@ -90,9 +90,9 @@ struct Options {
   std::vector<int> stat_threads = {1, 4, 16};
   double stat_seconds = 3;
   ReadPhaseOptions reads;  // random and batched reads
-  int reps = 3;             // cached full reads per path (median reported)
+  int reps = 3;            // cached full reads per path (median reported)
   size_t engine_threads = 0;
-  uint32_t chunk_avg = 0;   // 0: engine default
+  uint32_t chunk_avg = 0;  // 0: engine default
   bool memory_backend = true;
   bool do_get = true, do_stat = true, do_rand = true, do_batch = true;
 };
@@ -178,11 +178,15 @@ Options ParseArgs(int argc, char** argv) {
     } else if (a == "--phases") {
       o.do_get = o.do_stat = o.do_rand = o.do_batch = false;
       for (const std::string& p : SplitList(value())) {
-        if (p == "get") o.do_get = true;
-        else if (p == "stat") o.do_stat = true;
-        else if (p == "rand") o.do_rand = true;
-        else if (p == "batch") o.do_batch = true;
-        else if (p != "put") Fail("unknown phase '" + p + "' (get, stat, rand, batch)");
+        bool* flag = p == "get"     ? &o.do_get
+                     : p == "stat"  ? &o.do_stat
+                     : p == "rand"  ? &o.do_rand
+                     : p == "batch" ? &o.do_batch
+                                    : nullptr;
+        if (flag)
+          *flag = true;
+        else if (p != "put")
+          Fail("unknown phase '" + p + "' (get, stat, rand, batch)");
       }
     } else if (a == "--stat-threads") {
       o.stat_threads = ParseIntList(a, value());
@@ -416,7 +420,6 @@ RateStats StatRate(aifs::Api& api, const aifs::AssetId& id, uint64_t size, int t
   });
 }
 
-
 // ---------------------------------------------------------------------------
 // Ceilings
 
@@ -552,7 +555,6 @@ Ceilings MeasureCeilings(const Options& opt, const std::vector<Dataset>& sets) {
 // Reporting helpers
 
 std::string Pct(double frac) { return frac < 0 ? "n/a" : Fmt("%.0f%%", frac * 100); }
-
 
 // ---------------------------------------------------------------------------
 
@@ -690,8 +692,8 @@ int Run(const Options& opt) {
         std::vector<double> g;
         for (const GetStats& s : row.cached) g.push_back(GBps(size, s.s));
         row.cached_gbps = Median(g);
-        Progress("get %s %s%s: first %.3f GB/s, cached %.3f GB/s", d.name.c_str(),
-                 row.path.c_str(), row.zstd ? " zstd" : "", GBps(size, row.first.s), row.cached_gbps);
+        Progress("get %s %s%s: first %.3f GB/s, cached %.3f GB/s", d.name.c_str(), row.path.c_str(),
+                 row.zstd ? " zstd" : "", GBps(size, row.first.s), row.cached_gbps);
         gets.push_back(row);
       }
     }
@@ -702,11 +704,13 @@ int Run(const Options& opt) {
   if (opt.do_stat) {
     for (int t : opt.stat_threads) {
       Progress("StatAsset, %d thread(s), %.0f s per path", t, opt.stat_seconds);
-      stats.push_back({"in-process", StatRate(*stores_a[0]->engine, ids_a[0], size, t, opt.stat_seconds, "in-process")});
-      stats.push_back({"gRPC", StatRate(stores_b[0]->Client(false), ids_b[0], size, t, opt.stat_seconds, "gRPC")});
+      stats.push_back({"in-process", StatRate(*stores_a[0]->engine, ids_a[0], size, t,
+                                              opt.stat_seconds, "in-process")});
+      stats.push_back({"gRPC", StatRate(stores_b[0]->Client(false), ids_b[0], size, t,
+                                        opt.stat_seconds, "gRPC")});
       if (mem)
-        stats.push_back({"gRPC, RAM backend",
-                         StatRate(mem->Client(false), mem->ids[0], size, t, opt.stat_seconds, "gRPC, RAM backend")});
+        stats.push_back({"gRPC, RAM backend", StatRate(mem->Client(false), mem->ids[0], size, t,
+                                                       opt.stat_seconds, "gRPC, RAM backend")});
     }
   }
 
@@ -766,49 +770,58 @@ int Run(const Options& opt) {
   };
 
   std::printf("# AIFS gRPC benchmark\n\n");
-  std::printf("- started %s; CPU: %s; %u hardware threads\n", started.c_str(), CpuModel().c_str(), hw);
+  std::printf("- started %s; CPU: %s; %u hardware threads\n", started.c_str(), CpuModel().c_str(),
+              hw);
   std::printf("- machine load at start: %s\n", DescribeLoad(load_start).c_str());
   std::printf("- machine load at end: %s\n", DescribeLoad(load_end).c_str());
-  std::printf("- scratch: %s (%s); asset size %llu MiB (%.3f GB); engine threads %zu; chunking %s; "
-              "zstd level 1 in the stores\n",
-              run_dir.c_str(), fs_type.c_str(), static_cast<unsigned long long>(opt.size_mib),
-              static_cast<double>(size) / 1e9, engine_threads,
-              opt.chunk_avg ? Fmt("{%u, %u, %u}", opt.chunk_avg / 4, opt.chunk_avg, opt.chunk_avg * 4).c_str()
-                            : "engine default");
-  std::printf("- **in-process** = aifs::Engine A on its own fresh data dir. **gRPC** = "
-              "aifs::server::Server (plaintext, 127.0.0.1:0, sync gRPC, health probe every 1 h) "
-              "in this process over Engine B on a second fresh data dir on the same filesystem, "
-              "called through aifs::ConnectRemote; every put goes into a fresh store (no dedup). "
-              "**gRPC, RAM backend** = the same client against a bare aifs.v1 gRPC server (generated "
-              "services, the same frame codec, no engine, no metrics interceptor) that serves "
-              "reads and stats from RAM and drops puts: the gRPC layer alone, i.e. the ceiling "
-              "of the remote path here. Client, server and engines share this process and the "
-              "machine's cores\n");
-  std::printf("- GB/s = 1e9 bytes/s of asset bytes; \"cores\" = this process's CPU time / wall "
-              "time (client + server + engine); \"others\" = cores used by other processes "
-              "meanwhile (noise)\n\n");
+  std::printf(
+      "- scratch: %s (%s); asset size %llu MiB (%.3f GB); engine threads %zu; chunking %s; "
+      "zstd level 1 in the stores\n",
+      run_dir.c_str(), fs_type.c_str(), static_cast<unsigned long long>(opt.size_mib),
+      static_cast<double>(size) / 1e9, engine_threads,
+      opt.chunk_avg
+          ? Fmt("{%u, %u, %u}", opt.chunk_avg / 4, opt.chunk_avg, opt.chunk_avg * 4).c_str()
+          : "engine default");
+  std::printf(
+      "- **in-process** = aifs::Engine A on its own fresh data dir. **gRPC** = "
+      "aifs::server::Server (plaintext, 127.0.0.1:0, sync gRPC, health probe every 1 h) "
+      "in this process over Engine B on a second fresh data dir on the same filesystem, "
+      "called through aifs::ConnectRemote; every put goes into a fresh store (no dedup). "
+      "**gRPC, RAM backend** = the same client against a bare aifs.v1 gRPC server (generated "
+      "services, the same frame codec, no engine, no metrics interceptor) that serves "
+      "reads and stats from RAM and drops puts: the gRPC layer alone, i.e. the ceiling "
+      "of the remote path here. Client, server and engines share this process and the "
+      "machine's cores\n");
+  std::printf(
+      "- GB/s = 1e9 bytes/s of asset bytes; \"cores\" = this process's CPU time / wall "
+      "time (client + server + engine); \"others\" = cores used by other processes "
+      "meanwhile (noise)\n\n");
 
   std::printf("## Ceilings (measured in this run)\n\n");
   std::printf("| operation | GB/s | notes |\n|---|---:|---|\n");
   std::printf("| memcpy (1 thread) | %.2f | %zu MiB, pre-faulted destination |\n", c.memcpy_gbps,
               std::min<size_t>(size, kCeilingBuf) / kMiB);
-  std::printf("| BLAKE3 (1 thread) | %.2f | a full read hashes every byte twice (chunk + asset ID) |\n",
-              c.blake3_gbps);
-  std::printf("| loopback TCP, one stream | %.2f | %llu MiB in 1 MiB write()/read() from/to "
-              "reused buffers, sender and receiver threads; runs %s; %.2f CPU s/GB (both ends) |\n",
-              c.tcp_gbps, static_cast<unsigned long long>(c.tcp_bytes / kMiB),
-              JoinDoubles(c.tcp_runs, "%.2f").c_str(), c.tcp_cpu_s_per_gb);
+  std::printf(
+      "| BLAKE3 (1 thread) | %.2f | a full read hashes every byte twice (chunk + asset ID) |\n",
+      c.blake3_gbps);
+  std::printf(
+      "| loopback TCP, one stream | %.2f | %llu MiB in 1 MiB write()/read() from/to "
+      "reused buffers, sender and receiver threads; runs %s; %.2f CPU s/GB (both ends) |\n",
+      c.tcp_gbps, static_cast<unsigned long long>(c.tcp_bytes / kMiB),
+      JoinDoubles(c.tcp_runs, "%.2f").c_str(), c.tcp_cpu_s_per_gb);
   for (const Dataset& d : sets)
-    std::printf("| zstd-1 compress / decompress, 1 MiB frames of %s (1 thread) | %.2f / %s | "
-                "wire/raw %.3f (frames that save < 5%% are sent raw) |\n",
-                d.name.c_str(), c.zstd_c_gbps.at(d.name),
-                c.zstd_d_gbps.at(d.name) > 0 ? Fmt("%.2f", c.zstd_d_gbps.at(d.name)).c_str() : "n/a",
-                c.zstd_ratio.at(d.name));
+    std::printf(
+        "| zstd-1 compress / decompress, 1 MiB frames of %s (1 thread) | %.2f / %s | "
+        "wire/raw %.3f (frames that save < 5%% are sent raw) |\n",
+        d.name.c_str(), c.zstd_c_gbps.at(d.name),
+        c.zstd_d_gbps.at(d.name) > 0 ? Fmt("%.2f", c.zstd_d_gbps.at(d.name)).c_str() : "n/a",
+        c.zstd_ratio.at(d.name));
   std::printf("\n");
 
   std::printf("## Put (BeginPut, 4 MiB Write()s from RAM, Commit)\n\n");
-  std::printf("| data set | path | zstd frames | GB/s | / in-process | commit s | wire/logical | "
-              "CPU s/GB | cores (others) |\n|---|---|---|---:|---:|---:|---:|---:|---:|\n");
+  std::printf(
+      "| data set | path | zstd frames | GB/s | / in-process | commit s | wire/logical | "
+      "CPU s/GB | cores (others) |\n|---|---|---|---:|---:|---:|---:|---:|---:|\n");
   for (const PutRow& p : puts) {
     const PutRow* base = find_put(p.dataset, "in-process", false);
     std::printf("| %s | %s | %s | %.3f | %.2f | %.3f | %s | %.2f | %.2f (%.2f) |\n",
@@ -821,13 +834,15 @@ int Run(const Options& opt) {
   std::printf("\n");
 
   if (opt.do_get) {
-    std::printf("## Get (full ReadAsset; goals: gRPC >= 0.9x in-process, in-process >= 0.5x "
-                "single-thread BLAKE3)\n\n");
-    std::printf("| data set | path | zstd frames | first read GB/s (objects cached) | cached "
-                "read GB/s (median of %d) | cached / in-process | / BLAKE3 | goal | "
-                "wire/logical | CPU s/GB, cached | cores (others), cached |\n"
-                "|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|\n",
-                opt.reps);
+    std::printf(
+        "## Get (full ReadAsset; goals: gRPC >= 0.9x in-process, in-process >= 0.5x "
+        "single-thread BLAKE3)\n\n");
+    std::printf(
+        "| data set | path | zstd frames | first read GB/s (objects cached) | cached "
+        "read GB/s (median of %d) | cached / in-process | / BLAKE3 | goal | "
+        "wire/logical | CPU s/GB, cached | cores (others), cached |\n"
+        "|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|\n",
+        opt.reps);
     for (const GetRow& g : gets) {
       const GetRow* base = find_get(g.dataset, "in-process", false);
       const double ratio = Ratio(g.cached_gbps, base->cached_gbps);
@@ -841,31 +856,34 @@ int Run(const Options& opt) {
       const char* goal = g.path == "gRPC"         ? (ratio >= 0.9 ? "met" : "**missed**")
                          : g.path == "in-process" ? (over_b3 >= 0.5 ? "met" : "**missed**")
                                                   : "";
-      std::printf("| %s | %s | %s | %.3f (%s) | %.3f | %.2f | %.2f | %s | %s | %.2f | %.2f "
-                  "(%.2f) |\n",
-                  g.dataset.c_str(), g.path.c_str(),
-                  g.path == "in-process" ? "-" : (g.zstd ? "on" : "off"), GBps(size, g.first.s),
-                  Pct(g.first.resident).c_str(), g.cached_gbps, ratio, over_b3, goal,
-                  g.wire_over_logical < 0 ? "-" : Fmt("%.3f", g.wire_over_logical).c_str(),
-                  Median(cpu), Median(cores), Median(others));
+      std::printf(
+          "| %s | %s | %s | %.3f (%s) | %.3f | %.2f | %.2f | %s | %s | %.2f | %.2f "
+          "(%.2f) |\n",
+          g.dataset.c_str(), g.path.c_str(), g.path == "in-process" ? "-" : (g.zstd ? "on" : "off"),
+          GBps(size, g.first.s), Pct(g.first.resident).c_str(), g.cached_gbps, ratio, over_b3, goal,
+          g.wire_over_logical < 0 ? "-" : Fmt("%.3f", g.wire_over_logical).c_str(), Median(cpu),
+          Median(cores), Median(others));
     }
-    std::printf("\nFirst reads: in-process and the first gRPC row start from the same state "
-                "(chunk objects as the put wrote them, O_DIRECT, mostly uncached); later rows "
-                "read an already-read store. All cached reads, per path: ");
+    std::printf(
+        "\nFirst reads: in-process and the first gRPC row start from the same state "
+        "(chunk objects as the put wrote them, O_DIRECT, mostly uncached); later rows "
+        "read an already-read store. All cached reads, per path: ");
     for (const GetRow& g : gets) {
       std::vector<double> v;
       for (const GetStats& s : g.cached) v.push_back(GBps(size, s.s));
       std::printf("%s %s%s [%s]; ", g.dataset.c_str(), g.path.c_str(),
-                  g.path == "in-process" ? "" : (g.zstd ? " zstd" : " raw"), JoinDoubles(v).c_str());
+                  g.path == "in-process" ? "" : (g.zstd ? " zstd" : " raw"),
+                  JoinDoubles(v).c_str());
     }
     std::printf("\n\n");
   }
 
   if (opt.do_stat) {
     std::printf("## StatAsset (GetAsset without chunks) calls per second\n\n");
-    std::printf("| threads | path | calls/s | / in-process | P50 µs | P99 µs | CPU µs/call | "
-                "context switches/call | cores (others) |\n"
-                "|---:|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    std::printf(
+        "| threads | path | calls/s | / in-process | P50 µs | P99 µs | CPU µs/call | "
+        "context switches/call | cores (others) |\n"
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for (const RateRow& s : stats) {
       double base = 0;
       for (const RateRow& x : stats)
@@ -884,13 +902,13 @@ int Run(const Options& opt) {
   }
   if (opt.do_batch) batch_json = PrintBatchedReads(opt.reads, batches);
   if (opt.do_rand || opt.do_batch)
-    std::printf("Resident memory of this process (client, server, both engines, the data sets): "
-                "%.0f MiB before the random and batched reads, peak %.0f MiB during them (+%.0f "
-                "MiB)%s.\n\n",
-                static_cast<double>(rss_before_reads) / kMiB,
-                static_cast<double>(rss_peak_reads) / kMiB,
-                (static_cast<double>(rss_peak_reads) - static_cast<double>(rss_before_reads)) / kMiB,
-                peak_reset ? "" : " (the peak could not be reset: it may predate these phases)");
+    std::printf(
+        "Resident memory of this process (client, server, both engines, the data sets): "
+        "%.0f MiB before the random and batched reads, peak %.0f MiB during them (+%.0f "
+        "MiB)%s.\n\n",
+        static_cast<double>(rss_before_reads) / kMiB, static_cast<double>(rss_peak_reads) / kMiB,
+        (static_cast<double>(rss_peak_reads) - static_cast<double>(rss_before_reads)) / kMiB,
+        peak_reset ? "" : " (the peak could not be reset: it may predate these phases)");
 
   // ---- JSON ----
   Json j;
@@ -909,17 +927,22 @@ int Run(const Options& opt) {
     zj[d.name] = {{"compress_gbps", c.zstd_c_gbps.at(d.name)},
                   {"decompress_gbps", c.zstd_d_gbps.at(d.name)},
                   {"wire_over_raw", c.zstd_ratio.at(d.name)}};
-  j["ceilings"] = {{"memcpy_gbps", c.memcpy_gbps}, {"blake3_gbps", c.blake3_gbps},
-                   {"tcp_loopback_gbps", c.tcp_gbps}, {"tcp_runs_gbps", c.tcp_runs},
-                   {"tcp_cpu_s_per_gb", c.tcp_cpu_s_per_gb},
-                   {"zstd1_frames", zj}};
+  j["ceilings"] = {{"memcpy_gbps", c.memcpy_gbps},           {"blake3_gbps", c.blake3_gbps},
+                   {"tcp_loopback_gbps", c.tcp_gbps},        {"tcp_runs_gbps", c.tcp_runs},
+                   {"tcp_cpu_s_per_gb", c.tcp_cpu_s_per_gb}, {"zstd1_frames", zj}};
   Json pj = Json::array();
   for (const PutRow& p : puts)
-    pj.push_back({{"dataset", p.dataset}, {"path", p.path}, {"zstd", p.zstd},
-                  {"gbps", GBps(size, p.st.s)}, {"seconds", p.st.s}, {"commit_s", p.st.commit_s},
-                  {"wire_over_logical", p.st.wire_over_logical}, {"cpu_s", p.st.cpu},
+    pj.push_back({{"dataset", p.dataset},
+                  {"path", p.path},
+                  {"zstd", p.zstd},
+                  {"gbps", GBps(size, p.st.s)},
+                  {"seconds", p.st.s},
+                  {"commit_s", p.st.commit_s},
+                  {"wire_over_logical", p.st.wire_over_logical},
+                  {"cpu_s", p.st.cpu},
                   {"cores", p.st.cores},
-                  {"others_cores", p.st.others}, {"chunks", p.st.chunks}});
+                  {"others_cores", p.st.others},
+                  {"chunks", p.st.chunks}});
   j["put"] = pj;
   Json gj = Json::array();
   for (const GetRow& g : gets) {
@@ -929,10 +952,15 @@ int Run(const Options& opt) {
       cpu.push_back(s.cpu);
     }
     const GetRow* base = find_get(g.dataset, "in-process", false);
-    gj.push_back({{"dataset", g.dataset}, {"path", g.path}, {"zstd", g.zstd},
-                  {"first_gbps", GBps(size, g.first.s)}, {"first_objects_cached", g.first.resident},
-                  {"cached_gbps", g.cached_gbps}, {"cached_runs_gbps", v},
-                  {"cached_runs_cpu_s", cpu}, {"first_cpu_s", g.first.cpu},
+    gj.push_back({{"dataset", g.dataset},
+                  {"path", g.path},
+                  {"zstd", g.zstd},
+                  {"first_gbps", GBps(size, g.first.s)},
+                  {"first_objects_cached", g.first.resident},
+                  {"cached_gbps", g.cached_gbps},
+                  {"cached_runs_gbps", v},
+                  {"cached_runs_cpu_s", cpu},
+                  {"first_cpu_s", g.first.cpu},
                   {"cached_over_in_process", Ratio(g.cached_gbps, base->cached_gbps)},
                   {"wire_over_logical", g.wire_over_logical}});
   }

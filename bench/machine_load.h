@@ -25,7 +25,7 @@ namespace aifs::bench {
 struct LoadSample {
   std::string loadavg;
   double window_s = 0;
-  double others_cores = 0;  // CPU cores busy with other processes
+  double others_cores = 0;                          // CPU cores busy with other processes
   std::vector<std::pair<std::string, double>> top;  // "comm[pid]" -> cores
 };
 
@@ -51,8 +51,8 @@ inline std::map<int, std::pair<std::string, double>> ProcessCpu() {
       pos = sp + 1;
     }
     if (fields.size() < 13) continue;  // fields[11] utime, fields[12] stime
-    const double cpu = (std::strtod(fields[11].c_str(), nullptr) +
-                        std::strtod(fields[12].c_str(), nullptr)) / hz;
+    const double cpu =
+        (std::strtod(fields[11].c_str(), nullptr) + std::strtod(fields[12].c_str(), nullptr)) / hz;
     out[static_cast<int>(pid)] = {s.substr(l + 1, r - l - 1), cpu};
   }
   ::closedir(d);
@@ -64,7 +64,8 @@ inline LoadSample SampleLoad(double seconds) {
   ls.loadavg = LoadAvg();
   const int self = ::getpid();
   auto before = ProcessCpu();
-  const double sys0 = SystemBusySeconds(), cpu0 = CpuSeconds(), child0 = CpuSeconds(RUSAGE_CHILDREN);
+  const double sys0 = SystemBusySeconds(), cpu0 = CpuSeconds(),
+               child0 = CpuSeconds(RUSAGE_CHILDREN);
   const auto t0 = Clock::now();
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   auto after = ProcessCpu();
@@ -86,7 +87,8 @@ inline LoadSample SampleLoad(double seconds) {
 
 inline std::string DescribeLoad(const LoadSample& l) {
   std::string top;
-  for (const auto& [name, cores] : l.top) top += (top.empty() ? "" : ", ") + Fmt("%s %.2f", name.c_str(), cores);
+  for (const auto& [name, cores] : l.top)
+    top += (top.empty() ? "" : ", ") + Fmt("%s %.2f", name.c_str(), cores);
   return Fmt("loadavg %s; other processes used %.2f cores over %.1f s%s%s", l.loadavg.c_str(),
              l.others_cores, l.window_s, top.empty() ? "" : ": ", top.c_str());
 }
@@ -94,7 +96,9 @@ inline std::string DescribeLoad(const LoadSample& l) {
 inline nlohmann::ordered_json LoadJson(const LoadSample& l) {
   auto top = nlohmann::ordered_json::array();
   for (const auto& [name, cores] : l.top) top.push_back({{"process", name}, {"cores", cores}});
-  return {{"loadavg", l.loadavg}, {"window_s", l.window_s}, {"others_cores", l.others_cores},
+  return {{"loadavg", l.loadavg},
+          {"window_s", l.window_s},
+          {"others_cores", l.others_cores},
           {"top", top}};
 }
 

@@ -73,7 +73,8 @@ class RamAifsService final : public aifs::v1::Aifs::Service {
     aifs::v1::ReadAssetResponse frame;
     const auto options = grpc::WriteOptions().set_no_compression();
     for (uint64_t off = req->offset(); off < end;) {
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(end - off, aifs::rpc::kMaxFrameBytes));
+      const size_t n =
+          static_cast<size_t>(std::min<uint64_t>(end - off, aifs::rpc::kMaxFrameBytes));
       frame.set_offset(off);
       encoder.Encode(aifs::ByteSpan(d->bytes.data() + off, n), frame.mutable_data());
       if (!writer->Write(frame, options) || ctx->IsCancelled())
@@ -123,7 +124,8 @@ class RamAifsService final : public aifs::v1::Aifs::Service {
       if (!reader->Read(&msg)) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "truncated");
       if (msg.has_finish()) break;
       auto raw = aifs::rpc::DecodeFrame(msg.data(), scratch);
-      if (!raw.ok()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, raw.status().message());
+      if (!raw.ok())
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, raw.status().message());
       wire_in_ += msg.data().data().size();
       bytes += raw->size();
       if (!raw->empty()) g_sink = g_sink + (*raw)[0];

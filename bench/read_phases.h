@@ -24,10 +24,10 @@ namespace aifs::bench {
 
 // Where the phases read: the same bytes through each path.
 struct ReadPath {
-  std::string name;             // "in-process", "gRPC", "gRPC, RAM backend"
+  std::string name;  // "in-process", "gRPC", "gRPC, RAM backend"
   aifs::Api* api = nullptr;
   aifs::AssetId id;
-  std::string chunk_dir;        // the store's chunk objects; "": no files (RAM)
+  std::string chunk_dir;  // the store's chunk objects; "": no files (RAM)
 };
 
 struct ReadPhaseOptions {
@@ -98,8 +98,12 @@ inline std::vector<RandRow> RunRandomReads(const ReadPhaseOptions& o,
           std::function<void()> evict;
           if (!cached) evict = [dir = p.chunk_dir] { EvictTree(dir); };
           const double resident = p.chunk_dir.empty() ? -1 : ResidentFractionTree(p.chunk_dir);
-          RandRow row{block, t, cached, p.name,
-                      RandomReads(*p.api, p.id, source, block, t, o.seconds, evict), ""};
+          RandRow row{block,
+                      t,
+                      cached,
+                      p.name,
+                      RandomReads(*p.api, p.id, source, block, t, o.seconds, evict),
+                      ""};
           row.r.resident = cached ? resident : 0;
           rows.push_back(row);
         }
@@ -110,18 +114,20 @@ inline std::vector<RandRow> RunRandomReads(const ReadPhaseOptions& o,
 inline nlohmann::ordered_json PrintRandomReads(const ReadPhaseOptions& o,
                                                const std::vector<RandRow>& rows,
                                                const std::vector<std::string>& fio_commands) {
-  std::printf("## Random reads (QD1 per thread, %.0f s per run, offsets aligned to the read "
-              "size, uniform over the asset / file)\n\n",
-              o.seconds);
-  std::printf("| size | threads | data | path | ops/s | MB/s | P50 µs | P99 µs | / fio ops/s | "
-              "/ fio P50 | data cached | CPU µs/op | context switches/op | cores (others) |\n"
-              "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::printf(
+      "## Random reads (QD1 per thread, %.0f s per run, offsets aligned to the read "
+      "size, uniform over the asset / file)\n\n",
+      o.seconds);
+  std::printf(
+      "| size | threads | data | path | ops/s | MB/s | P50 µs | P99 µs | / fio ops/s | "
+      "/ fio P50 | data cached | CPU µs/op | context switches/op | cores (others) |\n"
+      "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   auto json = nlohmann::ordered_json::array();
   for (const RandRow& x : rows) {
     const RandRow* fio = nullptr;
     for (const RandRow& f : rows)
-      if (f.path == "fio" && f.block == x.block && f.threads == x.threads &&
-          f.cached == x.cached && f.fio_error.empty())
+      if (f.path == "fio" && f.block == x.block && f.threads == x.threads && f.cached == x.cached &&
+          f.fio_error.empty())
         fio = &f;
     const char* data = x.cached ? "cached" : "uncached";
     if (!x.fio_error.empty()) {
@@ -130,19 +136,21 @@ inline nlohmann::ordered_json PrintRandomReads(const ReadPhaseOptions& o,
       continue;
     }
     const bool is_fio = x.path == "fio";
-    const std::string path = is_fio ? Fmt("fio psync direct=%d", x.cached ? 0 : 1) : "AIFS " + x.path;
-    std::printf("| %s | %d | %s | %s | %.0f | %.1f | %.1f | %.1f | %s | %s | %s | %s | %s | "
-                "%.2f (%.2f) |\n",
-                SizeName(x.block).c_str(), x.threads, data, path.c_str(), x.r.ops_per_s,
-                x.r.ops_per_s * static_cast<double>(x.block) / 1e6, x.r.p50_us, x.r.p99_us,
-                fio && !is_fio ? Fmt("%.4f", Ratio(x.r.ops_per_s, fio->r.ops_per_s)).c_str() : "",
-                fio && !is_fio ? Fmt("%.1f", Ratio(x.r.p50_us, fio->r.p50_us)).c_str() : "",
-                is_fio && !x.cached ? "bypassed"
-                : x.r.resident < 0  ? "n/a"
-                                    : Fmt("%.0f%%", x.r.resident * 100).c_str(),
-                is_fio ? Fmt("%.1f", Ratio(x.r.cores, x.r.ops_per_s) * 1e6).c_str()
-                       : Fmt("%.1f", x.r.cpu_us_per_op).c_str(),
-                is_fio ? "-" : Fmt("%.2f", x.r.csw_per_op).c_str(), x.r.cores, x.r.others);
+    const std::string path =
+        is_fio ? Fmt("fio psync direct=%d", x.cached ? 0 : 1) : "AIFS " + x.path;
+    std::printf(
+        "| %s | %d | %s | %s | %.0f | %.1f | %.1f | %.1f | %s | %s | %s | %s | %s | "
+        "%.2f (%.2f) |\n",
+        SizeName(x.block).c_str(), x.threads, data, path.c_str(), x.r.ops_per_s,
+        x.r.ops_per_s * static_cast<double>(x.block) / 1e6, x.r.p50_us, x.r.p99_us,
+        fio && !is_fio ? Fmt("%.4f", Ratio(x.r.ops_per_s, fio->r.ops_per_s)).c_str() : "",
+        fio && !is_fio ? Fmt("%.1f", Ratio(x.r.p50_us, fio->r.p50_us)).c_str() : "",
+        is_fio && !x.cached ? "bypassed"
+        : x.r.resident < 0  ? "n/a"
+                            : Fmt("%.0f%%", x.r.resident * 100).c_str(),
+        is_fio ? Fmt("%.1f", Ratio(x.r.cores, x.r.ops_per_s) * 1e6).c_str()
+               : Fmt("%.1f", x.r.cpu_us_per_op).c_str(),
+        is_fio ? "-" : Fmt("%.2f", x.r.csw_per_op).c_str(), x.r.cores, x.r.others);
     auto j = RateJson(x.r);
     j["block"] = x.block;
     j["cached"] = x.cached;
@@ -150,14 +158,15 @@ inline nlohmann::ordered_json PrintRandomReads(const ReadPhaseOptions& o,
     if (fio && !is_fio) j["over_fio"] = Ratio(x.r.ops_per_s, fio->r.ops_per_s);
     json.push_back(j);
   }
-  std::printf("\ncached: the chunk objects (and fio's file) in the page cache, warmed by one "
-              "full read; fio psync direct=0. uncached: the chunk objects evicted "
-              "(posix_fadvise DONTNEED) before every round of %d reads per thread, eviction "
-              "not timed (ops/s = reads / timed rounds); fio direct=1 (O_DIRECT, QD1 per job). "
-              "AIFS latency is the whole ReadAsset call (for gRPC: client + RPC + server + "
-              "engine); fio's is submission to completion of pread. fio's cores are its own "
-              "CPU, AIFS's this process's (client, server and engine).\n",
-              o.round_ops);
+  std::printf(
+      "\ncached: the chunk objects (and fio's file) in the page cache, warmed by one "
+      "full read; fio psync direct=0. uncached: the chunk objects evicted "
+      "(posix_fadvise DONTNEED) before every round of %d reads per thread, eviction "
+      "not timed (ops/s = reads / timed rounds); fio direct=1 (O_DIRECT, QD1 per job). "
+      "AIFS latency is the whole ReadAsset call (for gRPC: client + RPC + server + "
+      "engine); fio's is submission to completion of pread. fio's cores are its own "
+      "CPU, AIFS's this process's (client, server and engine).\n",
+      o.round_ops);
   for (const std::string& c : fio_commands) std::printf("\n    %s", c.c_str());
   std::printf("\n\n");
   return json;
@@ -179,29 +188,29 @@ inline std::vector<BatchRow> RunBatchedReads(const ReadPhaseOptions& o,
   for (size_t batch : o.batches)
     for (int t : o.batch_threads)
       for (const ReadPath& p : paths) {
-        Progress("batched reads: %zu x 4 KiB per call, %d thread(s), %s", batch, t,
-                 p.name.c_str());
-        rows.push_back({batch, p.name, BatchedReads(*p.api, p.id, source, 4096, batch, t,
-                                                    o.seconds)});
+        Progress("batched reads: %zu x 4 KiB per call, %d thread(s), %s", batch, t, p.name.c_str());
+        rows.push_back(
+            {batch, p.name, BatchedReads(*p.api, p.id, source, 4096, batch, t, o.seconds)});
       }
   return rows;
 }
 
 inline nlohmann::ordered_json PrintBatchedReads(const ReadPhaseOptions& o,
                                                 const std::vector<BatchRow>& rows) {
-  std::printf("## Batched reads (ReadRanges of random 4 KiB ranges, cached, %.0f s per run; "
-              "goal: >= 100,000 ranges/s over gRPC on one channel)\n\n",
-              o.seconds);
-  std::printf("| ranges per call | threads | path | ranges/s | MB/s | call P50 ms | call P99 ms "
-              "| CPU µs/range | goal | cores (others) |\n"
-              "|---:|---:|---|---:|---:|---:|---:|---:|---|---:|\n");
+  std::printf(
+      "## Batched reads (ReadRanges of random 4 KiB ranges, cached, %.0f s per run; "
+      "goal: >= 100,000 ranges/s over gRPC on one channel)\n\n",
+      o.seconds);
+  std::printf(
+      "| ranges per call | threads | path | ranges/s | MB/s | call P50 ms | call P99 ms "
+      "| CPU µs/range | goal | cores (others) |\n"
+      "|---:|---:|---|---:|---:|---:|---:|---:|---|---:|\n");
   auto json = nlohmann::ordered_json::array();
   for (const BatchRow& x : rows) {
     const double per_s = x.r.ops_per_s * static_cast<double>(x.batch);
     std::printf("| %zu | %d | %s | %.0f | %.1f | %.2f | %.2f | %.2f | %s | %.2f (%.2f) |\n",
-                x.batch, x.r.threads, x.path.c_str(), per_s, per_s * 4096 / 1e6,
-                x.r.p50_us / 1e3, x.r.p99_us / 1e3,
-                x.r.cpu_us_per_op / static_cast<double>(x.batch),
+                x.batch, x.r.threads, x.path.c_str(), per_s, per_s * 4096 / 1e6, x.r.p50_us / 1e3,
+                x.r.p99_us / 1e3, x.r.cpu_us_per_op / static_cast<double>(x.batch),
                 x.path == "gRPC" ? (per_s >= 100000 ? "met" : "**missed**") : "", x.r.cores,
                 x.r.others);
     auto j = RateJson(x.r);
@@ -210,8 +219,9 @@ inline nlohmann::ordered_json PrintBatchedReads(const ReadPhaseOptions& o,
     j["ranges_per_s"] = per_s;
     json.push_back(j);
   }
-  std::printf("\nOne client Api (one gRPC channel) shared by the calling threads; every range "
-              "is checked at its first and last 64 bytes against the source.\n\n");
+  std::printf(
+      "\nOne client Api (one gRPC channel) shared by the calling threads; every range "
+      "is checked at its first and last 64 bytes against the source.\n\n");
   return json;
 }
 

@@ -62,7 +62,8 @@ inline RateStats Summarize(int threads, const std::vector<std::vector<uint32_t>>
   if (all.empty()) return r;
   std::sort(all.begin(), all.end());
   auto pct = [&](double p) {
-    const size_t i = std::min(all.size() - 1, static_cast<size_t>(p * static_cast<double>(all.size())));
+    const size_t i =
+        std::min(all.size() - 1, static_cast<size_t>(p * static_cast<double>(all.size())));
     return all[i] / 1e3;
   };
   r.p50_us = pct(0.50);
@@ -153,12 +154,18 @@ RateStats TimedRate(int threads, double seconds, Op op,
 }
 
 inline nlohmann::ordered_json RateJson(const RateStats& r) {
-  return {{"threads", r.threads},       {"ops", r.ops},
-          {"seconds", r.s},             {"ops_per_s", r.ops_per_s},
-          {"p50_us", r.p50_us},         {"p99_us", r.p99_us},
-          {"mean_us", r.mean_us},       {"cores", r.cores},
-          {"others_cores", r.others},   {"cpu_us_per_op", r.cpu_us_per_op},
-          {"csw_per_op", r.csw_per_op}, {"objects_cached", r.resident}};
+  return {{"threads", r.threads},
+          {"ops", r.ops},
+          {"seconds", r.s},
+          {"ops_per_s", r.ops_per_s},
+          {"p50_us", r.p50_us},
+          {"p99_us", r.p99_us},
+          {"mean_us", r.mean_us},
+          {"cores", r.cores},
+          {"others_cores", r.others},
+          {"cpu_us_per_op", r.cpu_us_per_op},
+          {"csw_per_op", r.csw_per_op},
+          {"objects_cached", r.resident}};
 }
 
 }  // namespace aifs::bench

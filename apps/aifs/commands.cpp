@@ -112,7 +112,6 @@ Result<AssetUri> ResolveRef(const std::string& ref, const std::string& ns) {
   return uri;
 }
 
-
 Result<std::vector<AssetUri>> ResolveRefs(const std::vector<std::string>& refs,
                                           const std::string& ns) {
   std::vector<AssetUri> out;

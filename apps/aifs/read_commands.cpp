@@ -177,7 +177,7 @@ class RangeBatcher {
   std::ostream* index_;
   std::vector<RangeRead> batch_;
   std::vector<Owner> owners_;  // per batch range
-  uint64_t bytes_ = 0;  // requested by the batch
+  uint64_t bytes_ = 0;         // requested by the batch
   size_t entries_ = 0;
   bool open_ = false;  // a listed range whose bytes are still being counted
   Owner entry_{};
@@ -190,8 +190,8 @@ class RangeBatcher {
 
 Result<ReadRange> ParseRange(std::string_view text) {
   auto bad = [&] {
-    return err::InvalidArgument("BAD_RANGE", "range '" + std::string(text) +
-                                                 "' is not A-B (inclusive) or A-");
+    return err::InvalidArgument("BAD_RANGE",
+                                "range '" + std::string(text) + "' is not A-B (inclusive) or A-");
   };
   size_t dash = text.find('-');
   if (dash == std::string_view::npos || dash == 0) return bad();
@@ -232,8 +232,8 @@ Status Get(Api& api, const Output& out, const GetArgs& args) {
     fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return err::FromErrno(errno, "create " + tmp);
   }
-  uint64_t expect = range.offset >= info.size ? 0
-                    : std::min<uint64_t>(range.length, info.size - range.offset);
+  uint64_t expect =
+      range.offset >= info.size ? 0 : std::min<uint64_t>(range.length, info.size - range.offset);
   Progress progress(out.progress && !to_stdout, "get", expect);
   Status st = api.ReadAsset(*uri.ns, uri.id, range, [&](ByteSpan b) {
     progress.Add(b.size());

@@ -21,7 +21,7 @@ Status Get(Api& api, const Output& out, const GetArgs& args);
 Result<ReadRange> ParseRange(std::string_view text);
 
 struct ReadRangesArgs {
-  std::string list;   // file of "ID OFFSET LENGTH" lines; "-": stdin
+  std::string list;  // file of "ID OFFSET LENGTH" lines; "-": stdin
   std::string ns;
   std::string index;  // when set: one "OUTPUT_OFFSET LENGTH" line per range
 };

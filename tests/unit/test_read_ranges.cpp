@@ -25,8 +25,8 @@ namespace {
 
 enum class Face { kEngine, kRemote, kRemoteZstd };
 
-std::string FaceName(const ::testing::TestParamInfo<Face>& info) {
-  switch (info.param) {
+const char* Name(Face f) {
+  switch (f) {
     case Face::kEngine:
       return "Engine";
     case Face::kRemote:
@@ -36,6 +36,9 @@ std::string FaceName(const ::testing::TestParamInfo<Face>& info) {
   }
   return "?";
 }
+std::string FaceName(const ::testing::TestParamInfo<Face>& info) { return Name(info.param); }
+// Test names in CTest read "... # GetParam() = Engine".
+void PrintTo(Face f, std::ostream* os) { *os << Name(f); }
 
 // What a sink saw: each range's bytes, and the order of the calls.
 struct Received {
@@ -99,18 +102,18 @@ TEST_P(ReadRangesTest, ReturnsExactlyTheBytesPutInRequestOrder) {
   const AssetId r = Put(random), t = Put(text), y = Put(tiny), e = Put(empty);
   const uint64_t rs = random.size();
   ExpectExact({
-      {t, 1000, 5000},           // plain
-      {r, rs - 10, 4096},        // clipped at the end
-      {r, 0, 4096},              // unsorted: an earlier offset after a later one
-      {r, 100, 0},               // zero length
-      {r, rs, 4096},             // at the end: nothing
-      {t, 2000, 10000},          // overlaps the first range
-      {r, 65530, 20},            // across a (likely) chunk boundary
-      {e, 0, 10},                // an empty asset
-      {y, 3, ~uint64_t{0}},      // to the end, however far
-      {r, 12345, 1500000},       // larger than a wire message
-      {t, 0, text.size()},       // a whole asset
-      {t, 1000, 5000},           // the very same range again
+      {t, 1000, 5000},       // plain
+      {r, rs - 10, 4096},    // clipped at the end
+      {r, 0, 4096},          // unsorted: an earlier offset after a later one
+      {r, 100, 0},           // zero length
+      {r, rs, 4096},         // at the end: nothing
+      {t, 2000, 10000},      // overlaps the first range
+      {r, 65530, 20},        // across a (likely) chunk boundary
+      {e, 0, 10},            // an empty asset
+      {y, 3, ~uint64_t{0}},  // to the end, however far
+      {r, 12345, 1500000},   // larger than a wire message
+      {t, 0, text.size()},   // a whole asset
+      {t, 1000, 5000},       // the very same range again
   });
   // Many tiny ranges, more than the server packs into one message.
   std::mt19937_64 rng(16);
@@ -148,8 +151,8 @@ TEST_P(ReadRangesTest, BadRangesAreRefusedBeforeAnyByteNamingTheRange) {
   refused({{id, data.size() + 1, 0}}, Code::kOutOfRange, "RANGE_OUT_OF_BOUNDS", "range 0");
   // The engine and the wire say the same for a namespace that does not exist.
   Received got;
-  Status engine_says = engine().ReadRanges("nowhere", std::vector<RangeRead>{{id, 0, 1}},
-                                           got.Sink());
+  Status engine_says =
+      engine().ReadRanges("nowhere", std::vector<RangeRead>{{id, 0, 1}}, got.Sink());
   Status st = api().ReadRanges("nowhere", std::vector<RangeRead>{{id, 0, 1}}, got.Sink());
   EXPECT_FALSE(st.ok());
   EXPECT_EQ(st.code(), engine_says.code());
@@ -312,9 +315,9 @@ TEST_F(ReadRangesServerTest, AStreamingBatchCountsAgainstTheTokensCallLimit) {
   v1::ReadRangesResponse msg;
   ASSERT_TRUE(stream->Read(&msg));  // the call is running; now stop reading
   Received got;
-  AIFS_EXPECT_STATUS(remote_->ReadRanges("default", std::vector<RangeRead>{{id, 0, 10}},
-                                         got.Sink()),
-                     kResourceExhausted, "TOO_MANY_CALLS");
+  AIFS_EXPECT_STATUS(
+      remote_->ReadRanges("default", std::vector<RangeRead>{{id, 0, 10}}, got.Sink()),
+      kResourceExhausted, "TOO_MANY_CALLS");
   slow->TryCancel();
   while (stream->Read(&msg)) {
   }
@@ -347,8 +350,8 @@ std::vector<v1::ReadRangesResponse> Pack(const std::vector<RangeRead>& ranges,
   return out;
 }
 
-Status Unpack(const std::vector<RangeRead>& ranges,
-              const std::vector<v1::ReadRangesResponse>& msgs, Received& got) {
+Status Unpack(const std::vector<RangeRead>& ranges, const std::vector<v1::ReadRangesResponse>& msgs,
+              Received& got) {
   const RangeSink sink = got.Sink();
   rpc::RangeUnpacker unpacker(ranges, sink);
   for (const auto& m : msgs) AIFS_RETURN_IF_ERROR(unpacker.Take(m));
@@ -386,7 +389,8 @@ TEST(RangeFrames, PackedPiecesUnpackToTheSameBytes) {
 TEST(RangeFrames, ThePackerRefusesIndexesGoingBack) {
   const AssetId id = IdOf(ToBytes("x"));
   std::vector<RangeRead> ranges{{id, 0, 10}, {id, 0, 10}};
-  rpc::RangePacker packer(ranges, false, [](const v1::ReadRangesResponse&) { return Status::Ok(); });
+  rpc::RangePacker packer(ranges, false,
+                          [](const v1::ReadRangesResponse&) { return Status::Ok(); });
   AIFS_ASSERT_OK(packer.Add(1, ToBytes("ab")));
   AIFS_EXPECT_STATUS(packer.Add(0, ToBytes("ab")), kInternal, "RANGE_SINK_ORDER");
   AIFS_EXPECT_STATUS(packer.Add(2, ToBytes("ab")), kInternal, "RANGE_SINK_ORDER");

@@ -54,7 +54,7 @@ class RangePacker {
   Emit emit_;
   v1::ReadRangesResponse msg_;
   std::vector<uint64_t> delivered_;
-  size_t current_ = 0;       // index of the range Add() last saw
+  size_t current_ = 0;        // index of the range Add() last saw
   uint64_t next_offset_ = 0;  // asset offset of that range's next byte
   bool started_ = false;
   uint64_t raw_bytes_ = 0;

@@ -29,7 +29,8 @@ void VisitFieldTexts(const google::protobuf::Message& msg, std::string_view path
   if (dot == std::string_view::npos) {
     if (field->cpp_type() != FD::CPPTYPE_STRING) return;
     if (!field->is_repeated()) return fn(refl->GetString(msg, field));
-    for (int i = 0; i < refl->FieldSize(msg, field); ++i) fn(refl->GetRepeatedString(msg, field, i));
+    for (int i = 0; i < refl->FieldSize(msg, field); ++i)
+      fn(refl->GetRepeatedString(msg, field, i));
     return;
   }
   if (field->cpp_type() != FD::CPPTYPE_MESSAGE) return;
