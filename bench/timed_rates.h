@@ -16,6 +16,7 @@
 #include <chrono>
 #include <functional>
 #include <latch>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
