@@ -362,6 +362,23 @@ inline std::string LoadAvg() {
   return a + " " + b + " " + c;
 }
 
+// This process's resident set now (VmRSS) or at its peak (VmHWM), in bytes;
+// 0 when /proc says nothing.
+inline uint64_t RssBytes(bool peak = false) {
+  std::ifstream in("/proc/self/status");
+  const std::string key = peak ? "VmHWM:" : "VmRSS:";
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(key, 0) == 0) return std::strtoull(line.c_str() + key.size(), nullptr, 10) << 10;
+  return 0;
+}
+// Starts a new peak (Linux >= 4.0: "5" to clear_refs resets VmHWM to VmRSS).
+inline bool ResetPeakRss() {
+  std::ofstream out("/proc/self/clear_refs");
+  out << "5";
+  out.flush();
+  return static_cast<bool>(out);
+}
+
 // ---------------------------------------------------------------------------
 // Command line
 

@@ -9,6 +9,8 @@ PKGS=(
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy restic
+  # benchmarks' peers: fio (aifs_grpc_bench's random reads), restic (aifs_ingest_bench)
+  fio
   # gRPC interop test: Python client with stubs generated from proto/; zstd frames via the CLI
   python3-grpcio python3-grpc-tools python3-protobuf zstd
   # asset kinds: Arrow IPC / FlatBuffers / ZIP, interop readers, fuzzing

@@ -101,7 +101,8 @@ Result<PutResult> PutStream(Api& api, const PutOptions& opts, int fd, const std:
   return writer->Commit();
 }
 
-// Resolves an asset ID or aifs:// URI against the --ns option.
+}  // namespace
+
 Result<AssetUri> ResolveRef(const std::string& ref, const std::string& ns) {
   AIFS_ASSIGN_OR_RETURN(AssetUri uri, ParseAssetRef(ref));
   if (uri.ns && !ns.empty() && *uri.ns != ns)
@@ -110,8 +111,6 @@ Result<AssetUri> ResolveRef(const std::string& ref, const std::string& ns) {
   if (!uri.ns) uri.ns = ns.empty() ? "default" : ns;
   return uri;
 }
-
-}  // namespace
 
 Result<std::vector<AssetUri>> ResolveRefs(const std::vector<std::string>& refs,
                                           const std::string& ns) {
@@ -192,33 +191,6 @@ Result<ParentRef> ParseParent(std::string_view text) {
     if (next != std::string_view::npos) p.transform_digest = std::string(rest.substr(next + 1));
   }
   return p;
-}
-
-Result<ReadRange> ParseRange(std::string_view text) {
-  auto bad = [&] {
-    return err::InvalidArgument("BAD_RANGE", "range '" + std::string(text) +
-                                                 "' is not A-B (inclusive) or A-");
-  };
-  size_t dash = text.find('-');
-  if (dash == std::string_view::npos || dash == 0) return bad();
-  auto number = [](std::string_view s, uint64_t& v) {
-    if (s.empty() || s.size() > 19) return false;
-    v = 0;
-    for (char c : s) {
-      if (c < '0' || c > '9') return false;
-      v = v * 10 + static_cast<uint64_t>(c - '0');
-    }
-    return true;
-  };
-  ReadRange r;
-  if (!number(text.substr(0, dash), r.offset)) return bad();
-  std::string_view last = text.substr(dash + 1);
-  if (!last.empty()) {
-    uint64_t end = 0;
-    if (!number(last, end) || end < r.offset) return bad();
-    r.length = end - r.offset + 1;
-  }
-  return r;
 }
 
 Status NsCreate(Api& api, const Output& out, const std::string& name,
@@ -332,40 +304,6 @@ Status Put(Api& api, const Output& out, const PutArgs& args) {
     std::cout << r.asset.id.ToHex() << "\n";
   }
   return Status::Ok();
-}
-
-Status Get(Api& api, const Output& out, const GetArgs& args) {
-  AIFS_ASSIGN_OR_RETURN(AssetUri uri, ResolveRef(args.ref, args.ns));
-  ReadRange range;
-  if (!args.range.empty()) {
-    AIFS_ASSIGN_OR_RETURN(range, ParseRange(args.range));
-  }
-  AIFS_ASSIGN_OR_RETURN(AssetInfo info, api.StatAsset(*uri.ns, uri.id, false));
-
-  const bool to_stdout = args.output.empty() || args.output == "-";
-  // A file output is written beside its target and renamed into place only
-  // after every byte verified, so a failed read never leaves a wrong file.
-  const std::string tmp = to_stdout ? "" : args.output + ".aifs-partial";
-  int fd = STDOUT_FILENO;
-  if (!to_stdout) {
-    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return err::FromErrno(errno, "create " + tmp);
-  }
-  uint64_t expect = range.offset >= info.size ? 0
-                    : std::min<uint64_t>(range.length, info.size - range.offset);
-  Progress progress(out.progress && !to_stdout, "get", expect);
-  Status st = api.ReadAsset(*uri.ns, uri.id, range, [&](ByteSpan b) {
-    progress.Add(b.size());
-    return WriteAll(fd, b, "write output");
-  });
-  if (!to_stdout) {
-    if (st.ok() && ::fsync(fd) != 0) st = err::FromErrno(errno, "fsync " + tmp);
-    ::close(fd);
-    if (st.ok() && ::rename(tmp.c_str(), args.output.c_str()) != 0)
-      st = err::FromErrno(errno, "rename to " + args.output);
-    if (!st.ok()) ::unlink(tmp.c_str());
-  }
-  return st;
 }
 
 Status Stat(Api& api, const Output& out, const std::string& ns, const std::string& ref,

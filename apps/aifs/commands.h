@@ -34,14 +34,6 @@ struct PutArgs {
 };
 Status Put(Api& api, const Output& out, const PutArgs& args);
 
-struct GetArgs {
-  std::string ref;  // asset ID or aifs:// URI
-  std::string ns;
-  std::string output;  // empty or "-": stdout
-  std::string range;   // "A-B" (inclusive) or "A-"
-};
-Status Get(Api& api, const Output& out, const GetArgs& args);
-
 Status Stat(Api& api, const Output& out, const std::string& ns, const std::string& ref,
             bool chunks);
 
@@ -93,7 +85,10 @@ Status KeyPin(const Output& out, const std::string& ns, const std::string& key_h
 
 // Who the user is, for branch, tag and format logs.
 std::string Who();
-// Asset IDs or aifs:// URIs resolved against --ns (default: "default").
+// An asset ID or aifs:// URI resolved against --ns (default: "default");
+// INVALID_ARGUMENT NAMESPACE_MISMATCH when the URI names another namespace.
+Result<AssetUri> ResolveRef(const std::string& ref, const std::string& ns);
+// The same for many.
 Result<std::vector<AssetUri>> ResolveRefs(const std::vector<std::string>& refs,
                                           const std::string& ns);
 // The namespace a command means when --ns is not given.
@@ -101,8 +96,6 @@ std::string NsOrDefault(const std::string& ns);
 // --where items: k=v (equals), k^=p (prefix), k@=a,b,c (one of), k>=N and
 // k<=N (numeric bounds), k (exists).
 Result<std::vector<MetaFilter>> ParseWhere(const std::vector<std::string>& items);
-// Parses "A-B" (inclusive) / "A-" into a ReadRange.
-Result<ReadRange> ParseRange(std::string_view text);
 // Parses "ID[:transform[:digest]]" (the digest may itself contain ':').
 Result<ParentRef> ParseParent(std::string_view text);
 // Parses "k=v" items into a map; INVALID_ARGUMENT BAD_METADATA otherwise.

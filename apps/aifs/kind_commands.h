@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "commands.h"
+#include "read_commands.h"
 
 namespace aifs::cli {
 

@@ -12,6 +12,7 @@
 #include "aifs/engine/engine.h"
 #include "commands.h"
 #include "kind_commands.h"
+#include "read_commands.h"
 #include "vector_commands.h"
 #include "admin_commands.h"
 #include "token_commands.h"
@@ -230,6 +231,19 @@ int main(int argc, char** argv) {
   cat_cmd->add_option("--ns", get.ns, "namespace (default: default)");
   cat_cmd->callback([&] {
     set(true, [&](auto& api, auto& out) { return aifs::cli::Get(api, out, get); });
+  });
+  aifs::cli::ReadRangesArgs ranges;
+  auto* ranges_cmd = app.add_subcommand(
+      "read-ranges",
+      "read a list of byte ranges (lines 'ID OFFSET LENGTH'; blank and # lines skipped) and "
+      "write their bytes to stdout, concatenated in list order; a range running past its "
+      "asset's end is cut short there");
+  ranges_cmd->add_option("list", ranges.list, "file of ranges, - for stdin")->required();
+  ranges_cmd->add_option("--ns", ranges.ns, "namespace of every listed asset (default: default)");
+  ranges_cmd->add_option("--index", ranges.index,
+                         "write one 'OUTPUT_OFFSET LENGTH' line per range to this file");
+  ranges_cmd->callback([&] {
+    set(true, [&](auto& api, auto& out) { return aifs::cli::ReadRanges(api, out, ranges); });
   });
 
   // stat

@@ -24,78 +24,11 @@
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "server_fixture.h"
 #include "test_util.h"
 
 namespace aifs::test {
 namespace {
-
-class ServerTest : public EngineFixture {
- protected:
-  void SetUp() override { InitStore(); }
-  void TearDown() override {
-    remote_.reset();
-    if (server_) server_->Shutdown(std::chrono::milliseconds(100));
-  }
-
-  void StartServer(server::ServerOptions options = {}) {
-    options.listen = "127.0.0.1:0";
-    // Every call carries a token: the fixture holds the engine's verifier
-    // (as `aifs serve` does) and an admin token (no caveats), as `aifs init`
-    // makes them.
-    tokens_ = &engine().tokens();
-    keys_ = &tokens_->keys();
-    if (keys_->List()->empty()) {
-      AIFS_ASSERT_OK(keys_->Rotate().status());
-    }
-    auto admin = tokens_->Mint({});
-    ASSERT_TRUE(admin.ok()) << admin.status().ToString();
-    token_ = *admin;
-    options.tokens = tokens_;
-    auto s = server::Server::Start(engine(), options);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    server_ = std::move(*s);
-    target_ = "127.0.0.1:" + std::to_string(server_->port());
-    remote_ = Connect();
-  }
-  std::unique_ptr<Api> Connect(bool zstd = true) {
-    auto r = ConnectRemote({.target = target_,
-                            .zstd = zstd ? RemoteOptions::Zstd::kOn : RemoteOptions::Zstd::kOff,
-                            .token = token_});
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? std::move(*r) : nullptr;
-  }
-  // A plaintext channel whose calls carry `token` (the admin token by default).
-  std::shared_ptr<grpc::Channel> Channel(std::optional<std::string> token = std::nullopt) {
-    std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> bearer;
-    const std::string t = token.value_or(token_);
-    if (!t.empty()) bearer.push_back(NewBearerTokenInterceptor(t));
-    return grpc::experimental::CreateCustomChannelWithInterceptors(
-        target_, grpc::InsecureChannelCredentials(), grpc::ChannelArguments(), std::move(bearer));
-  }
-  std::unique_ptr<v1::Aifs::Stub> RawStub() { return v1::Aifs::NewStub(Channel()); }
-  std::string MetricsText() {
-    auto stub = v1::Metrics::NewStub(Channel());
-    grpc::ClientContext ctx;
-    v1::MetricsResponse resp;
-    EXPECT_TRUE(stub->GetMetrics(&ctx, v1::Empty(), &resp).ok());
-    return resp.text();
-  }
-  // Sum of a Prometheus counter/gauge line (exact series name + labels).
-  static double Metric(const std::string& text, const std::string& series) {
-    std::regex line("^" + std::regex_replace(series, std::regex(R"([{}\\".+])"), R"(\$&)") +
-                        R"( ([0-9.e+-]+)$)",
-                    std::regex::multiline);
-    std::smatch m;
-    return std::regex_search(text, m, line) ? std::stod(m[1]) : -1;
-  }
-
-  auth::RootKeyStore* keys_ = nullptr;
-  auth::TokenVerifier* tokens_ = nullptr;
-  std::string token_;
-  std::unique_ptr<server::Server> server_;
-  std::string target_;
-  std::unique_ptr<Api> remote_;
-};
 
 TEST_F(ServerTest, RemoteRoundTripsBytesAndMetadataLikeTheEngine) {
   StartServer();
@@ -813,7 +746,8 @@ std::string FullName(const google::protobuf::MethodDescriptor* m) {
   return "/" + m->service()->full_name() + "/" + m->name();
 }
 
-// Sets a string or bytes field by dotted path ("header.ns").
+// Sets a string or bytes field by dotted path ("header.ns"); a repeated
+// message on the way ("ranges.id") gets one element.
 void SetPath(google::protobuf::Message& msg, std::string_view path, const std::string& value) {
   google::protobuf::Message* m = &msg;
   while (true) {
@@ -824,7 +758,8 @@ void SetPath(google::protobuf::Message& msg, std::string_view path, const std::s
       m->GetReflection()->SetString(m, f, value);
       return;
     }
-    m = m->GetReflection()->MutableMessage(m, f);
+    m = f->is_repeated() ? m->GetReflection()->AddMessage(m, f)
+                         : m->GetReflection()->MutableMessage(m, f);
     path = path.substr(dot + 1);
   }
 }
@@ -997,6 +932,15 @@ TEST_F(TokenTest, ScopedTokensSeeOnlyTheirNamespaces) {
   AIFS_EXPECT_OK((*r3)->StatAsset("alpha", id->asset.id, false).status());
   AIFS_EXPECT_STATUS((*r3)->ListAssets({.ns = "alpha"}).status(), kPermissionDenied,
                      "WRONG_ASSET");
+  // A batched read names every asset it reads: each must be the token's.
+  auto other = PutBytes(*remote_, "alpha", RandomBytes(100, 4));
+  ASSERT_TRUE(other.ok());
+  const RangeRead mine{id->asset.id, 10, 20}, theirs{other->asset.id, 0, 1};
+  auto count = [](size_t, ByteSpan) { return Status::Ok(); };
+  const std::vector<RangeRead> own{mine, mine}, mixed{mine, theirs, mine};
+  AIFS_EXPECT_OK((*r3)->ReadRanges("alpha", own, count));
+  AIFS_EXPECT_STATUS((*r3)->ReadRanges("alpha", mixed, count), kPermissionDenied, "WRONG_ASSET");
+  AIFS_EXPECT_STATUS((*r3)->ReadRanges("alpha", {}, count), kPermissionDenied, "WRONG_ASSET");
   // A branch-scoped token moves its branch and no other.
   auto snap = remote_->CreateSnapshot("alpha", nullptr);
   ASSERT_TRUE(snap.ok()) << snap.status().ToString();

@@ -185,10 +185,13 @@ Status CheckCaveat(std::string_view predicate, const Access& access) {
   }
   if (key == "asset") {
     if (any) return Status::Ok();
-    if (!access.asset || !Contains(list, *access.asset))
+    if (access.assets.empty())
       return Denied("WRONG_ASSET", "the token is limited to assets " + std::string(value) +
-                                       (access.asset ? ", not " + *access.asset
-                                                     : "; this call names no single asset"));
+                                       "; this call names no asset");
+    for (const std::string& asset : access.assets)
+      if (!Contains(list, asset))
+        return Denied("WRONG_ASSET",
+                      "the token is limited to assets " + std::string(value) + ", not " + asset);
     return Status::Ok();
   }
   return Unknown(predicate);

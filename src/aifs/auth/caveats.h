@@ -6,7 +6,8 @@
 //   ops = OP[,OP...]           only these operations (see Op)
 //   expires < YYYY-MM-DDTHH:MM:SSZ   only before this instant (UTC)
 //   branch = NAME[,NAME...]    only calls that name one of these branches
-//   asset = HEX[,HEX...]       only calls that name one of these assets (IDs)
+//   asset = HEX[,HEX...]       only calls that name assets, all of them among
+//                              these (IDs)
 // Every caveat of a token must hold (logical AND), so adding a caveat can only
 // narrow what a token may do; repeating a key intersects. Anything else, even
 // a near miss ("ns=a", "ns = a b"), is UNKNOWN_CAVEAT and fails closed.
@@ -55,7 +56,9 @@ struct Access {
   Scope scope = Scope::kStore;
   std::string ns;
   std::optional<std::string> branch;  // when the call names a branch
-  std::optional<std::string> asset;   // lowercase hex, when the call names one asset
+  // The assets the call names (lowercase hex, each once; a batched read may
+  // name many); empty when it names none.
+  std::vector<std::string> assets;
   int64_t now_unix_s = 0;
 };
 

@@ -9,6 +9,7 @@
 #include "aifs/core/file_util.h"
 #include "aifs/rpc/convert.h"
 #include "aifs/rpc/frames.h"
+#include "aifs/rpc/range_frames.h"
 #include "aifs/rpc/status_codec.h"
 #include "aifs/v1/aifs.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -246,16 +247,26 @@ class RemoteApi final : public Api {
     return FromProto(resp.asset());
   }
 
-  // TODO(batched reads RPC): one ReadAsset call per range until the batched
-  // RPC exists.
   Status ReadRanges(const std::string& ns, std::span<const RangeRead> ranges,
                     const RangeSink& sink) override {
-    for (size_t i = 0; i < ranges.size(); ++i) {
-      if (ranges[i].length == 0) continue;
-      AIFS_RETURN_IF_ERROR(ReadAsset(ns, ranges[i].id, ReadRange{ranges[i].offset, ranges[i].length},
-                                     [&](ByteSpan b) { return sink(i, b); }));
-    }
-    return Status::Ok();
+    // Refused here as the server would: a larger request may not even fit
+    // its message limit.
+    if (ranges.size() > kMaxBatchRanges)
+      return err::InvalidArgument("BATCH_TOO_LARGE", std::to_string(ranges.size()) +
+                                                         " ranges in one batch; at most " +
+                                                         std::to_string(kMaxBatchRanges));
+    v1::ReadRangesRequest req;
+    rpc::ToProto(ns, ranges, conn_->zstd, &req);
+    grpc::ClientContext ctx;
+    auto stream = conn_->aifs->ReadRanges(&ctx, req);
+    rpc::RangeUnpacker unpacker(ranges, sink);
+    v1::ReadRangesResponse msg;
+    Status failed;
+    while (failed.ok() && stream->Read(&msg)) failed = unpacker.Take(msg);
+    if (!failed.ok()) ctx.TryCancel();
+    Status server = FromGrpc(stream->Finish());
+    if (!failed.ok()) return failed;
+    return server.ok() ? unpacker.Finish() : server;
   }
 
   Status ReadAsset(const std::string& ns, const AssetId& id, const ReadRange& range,

@@ -4,22 +4,32 @@
 
 namespace aifs::rpc {
 
-void FrameEncoder::Encode(ByteSpan raw, v1::DataFrame* frame) {
+bool FrameEncoder::Compress(ByteSpan raw) {
   constexpr int kSkipAfterMiss = 16;
-  frame->set_raw_size(static_cast<uint32_t>(raw.size()));
-  bool compressed = false;
-  if (zstd_ && skip_ == 0) {
-    compressed = MaybeCompress(raw, CompressionPolicy{.level = 1, .min_saving = 0.05}, scratch_);
-    if (!compressed) skip_ = kSkipAfterMiss;
-  } else if (skip_ > 0) {
+  if (!zstd_) return false;
+  if (skip_ > 0) {
     --skip_;
+    return false;
   }
-  if (compressed) {
+  if (MaybeCompress(raw, CompressionPolicy{.level = 1, .min_saving = 0.05}, scratch_)) return true;
+  skip_ = kSkipAfterMiss;
+  return false;
+}
+
+void FrameEncoder::Encode(ByteSpan raw, v1::DataFrame* frame) { Fill(raw, frame, true); }
+
+void FrameEncoder::EncodeInPlace(v1::DataFrame* frame) {
+  Fill(AsBytes(frame->data()), frame, false);
+}
+
+void FrameEncoder::Fill(ByteSpan raw, v1::DataFrame* frame, bool copy_raw) {
+  frame->set_raw_size(static_cast<uint32_t>(raw.size()));
+  if (Compress(raw)) {
     frame->set_encoding(v1::DataFrame::ZSTD);
     frame->set_data(scratch_.data(), scratch_.size());
   } else {
     frame->set_encoding(v1::DataFrame::IDENTITY);
-    frame->set_data(raw.data(), raw.size());
+    if (copy_raw) frame->set_data(raw.data(), raw.size());
   }
   wire_bytes_ += frame->data().size();
 }

@@ -19,10 +19,19 @@ inline constexpr size_t kMaxFrameBytes = 1 << 20;
 class FrameEncoder {
  public:
   explicit FrameEncoder(bool zstd) : zstd_(zstd) {}
+  // `frame` gets the encoding of `raw` (at most kMaxFrameBytes).
   void Encode(ByteSpan raw, v1::DataFrame* frame);
+  // The same for raw bytes already in frame->data() (saves a copy when the
+  // caller gathers them there).
+  void EncodeInPlace(v1::DataFrame* frame);
   uint64_t wire_bytes() const { return wire_bytes_; }
 
  private:
+  // Whether `raw` went into scratch_ compressed.
+  bool Compress(ByteSpan raw);
+  // `raw` into `frame`; raw bytes are copied only when `copy_raw`.
+  void Fill(ByteSpan raw, v1::DataFrame* frame, bool copy_raw);
+
   bool zstd_;
   int skip_ = 0;
   Bytes scratch_;

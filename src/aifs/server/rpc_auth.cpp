@@ -3,6 +3,9 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
 
+#include <algorithm>
+#include <functional>
+
 #include "aifs/auth/macaroon.h"
 #include "aifs/core/hex.h"
 
@@ -13,27 +16,55 @@ namespace {
 using Scope = auth::Access::Scope;
 using namespace aifs::auth;  // NOLINT: the op names read better bare in the table
 
-// Reads a string or bytes field by dotted path; nullopt when a step is
-// missing or unset (an unset sub-message names nothing).
-std::optional<std::string> FieldText(const google::protobuf::Message& msg, std::string_view path) {
-  const google::protobuf::Message* m = &msg;
-  while (true) {
-    const size_t dot = path.find('.');
-    const std::string name(path.substr(0, dot));
-    const auto* field = m->GetDescriptor()->FindFieldByName(name);
-    if (!field || field->is_repeated()) return std::nullopt;
-    const auto* refl = m->GetReflection();
-    if (dot == std::string_view::npos) {
-      if (field->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_STRING)
-        return std::nullopt;
-      return refl->GetString(*m, field);
-    }
-    if (field->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE ||
-        !refl->HasField(*m, field))
-      return std::nullopt;
-    m = &refl->GetMessage(*m, field);
-    path = path.substr(dot + 1);
+// Calls `fn` with every string or bytes value the dotted `path` reaches: a
+// repeated message field on the way ("ranges.id") fans out to each element;
+// an unset sub-message reaches nothing.
+void VisitFieldTexts(const google::protobuf::Message& msg, std::string_view path,
+                     const std::function<void(const std::string&)>& fn) {
+  const size_t dot = path.find('.');
+  const auto* field = msg.GetDescriptor()->FindFieldByName(std::string(path.substr(0, dot)));
+  if (!field) return;
+  const auto* refl = msg.GetReflection();
+  using FD = google::protobuf::FieldDescriptor;
+  if (dot == std::string_view::npos) {
+    if (field->cpp_type() != FD::CPPTYPE_STRING) return;
+    if (!field->is_repeated()) return fn(refl->GetString(msg, field));
+    for (int i = 0; i < refl->FieldSize(msg, field); ++i)
+      fn(refl->GetRepeatedString(msg, field, i));
+    return;
   }
+  if (field->cpp_type() != FD::CPPTYPE_MESSAGE) return;
+  const std::string_view rest = path.substr(dot + 1);
+  if (!field->is_repeated()) {
+    if (refl->HasField(msg, field)) VisitFieldTexts(refl->GetMessage(msg, field), rest, fn);
+    return;
+  }
+  for (int i = 0; i < refl->FieldSize(msg, field); ++i)
+    VisitFieldTexts(refl->GetRepeatedMessage(msg, field, i), rest, fn);
+}
+
+// The one value of a single-valued path; nullopt when it reaches none.
+std::optional<std::string> FieldText(const google::protobuf::Message& msg, std::string_view path) {
+  std::optional<std::string> out;
+  VisitFieldTexts(msg, path, [&](const std::string& v) {
+    if (!out) out = v;
+  });
+  return out;
+}
+
+// The distinct asset IDs (lowercase hex) named at `path`; empty IDs name none.
+std::vector<std::string> AssetsNamed(const google::protobuf::Message& msg, std::string_view path) {
+  std::vector<std::string> raw;
+  VisitFieldTexts(msg, path, [&](const std::string& v) {
+    // A batch usually reads few assets many times: skip the easy repeats.
+    if (!v.empty() && (raw.empty() || raw.back() != v)) raw.push_back(v);
+  });
+  std::sort(raw.begin(), raw.end());
+  raw.erase(std::unique(raw.begin(), raw.end()), raw.end());
+  std::vector<std::string> out;
+  out.reserve(raw.size());
+  for (const std::string& r : raw) out.push_back(HexEncode(AsBytes(r)));
+  return out;
 }
 
 }  // namespace
@@ -51,6 +82,7 @@ const std::vector<RpcRule>& RpcRules() {
       {"/aifs.v1.Aifs/PutAsset", kOpPut, Scope::kNamespace, "header.ns", "", "header.expected_id"},
       {"/aifs.v1.Aifs/GetAsset", kOpGet, Scope::kNamespace, "ns", "", "id"},
       {"/aifs.v1.Aifs/ReadAsset", kOpGet, Scope::kNamespace, "ns", "", "id"},
+      {"/aifs.v1.Aifs/ReadRanges", kOpGet, Scope::kNamespace, "ns", "", "ranges.id"},
       {"/aifs.v1.Aifs/ListAssets", kOpList, Scope::kNamespace, "ns", "", ""},
       {"/aifs.v1.Aifs/DeleteAsset", kOpDelete, Scope::kNamespace, "ns", "", "id"},
       {"/aifs.v1.Aifs/VerifyAsset", kOpGet, Scope::kNamespace, "ns", "", "id"},
@@ -157,10 +189,7 @@ Result<auth::VerifiedToken> RpcAuthorizer::Authorize(
     access.ns = std::move(ns);
   }
   if (!rule->branch_field.empty()) access.branch = FieldText(request, rule->branch_field);
-  if (!rule->asset_field.empty()) {
-    auto raw = FieldText(request, rule->asset_field);
-    if (raw && !raw->empty()) access.asset = HexEncode(AsBytes(*raw));
-  }
+  if (!rule->asset_field.empty()) access.assets = AssetsNamed(request, rule->asset_field);
   return tokens_.Verify(token, access);
 }
 

@@ -34,7 +34,9 @@ struct RpcRule {
   // Request fields ("header.ns" reaches into a sub-message); empty: none.
   std::string_view ns_field;
   std::string_view branch_field;
-  std::string_view asset_field;  // bytes: the asset ID
+  // bytes: the asset ID; through a repeated message ("ranges.id"), every
+  // element's (a batch names many assets)
+  std::string_view asset_field;
   bool ns_from_transaction = false;  // ns_field holds a transaction ID
 };
 
