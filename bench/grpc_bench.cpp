@@ -92,6 +92,7 @@ struct Options {
   ReadPhaseOptions reads;  // random and batched reads
   int reps = 3;            // cached full reads per path (median reported)
   size_t engine_threads = 0;
+  uint64_t cache_mib = 0;  // 0: 1.5 x the asset size
   uint32_t chunk_avg = 0;  // 0: engine default
   bool memory_backend = true;
   bool do_get = true, do_stat = true, do_rand = true, do_batch = true;
@@ -117,6 +118,7 @@ void Usage(FILE* out) {
       "  --batch-threads LIST   threads calling ReadRanges on one channel (default 1)\n"
       "  --reps N               cached full reads per path, median reported (default 3)\n"
       "  --engine-threads N     EngineOptions.threads (default 0 = one per core)\n"
+      "  --cache-mib N          the engine's segment cache (default 1.5 x the asset size)\n"
       "  --chunk-avg BYTES      chunking {avg/4, avg, avg*4} (default: engine default)\n"
       "  --no-fio               skip the fio runs\n"
       "  --no-memory-backend    skip the gRPC-over-RAM ceiling\n"
@@ -225,6 +227,8 @@ Options ParseArgs(int argc, char** argv) {
       o.reps = static_cast<int>(std::clamp<uint64_t>(ParseU64(a, value()), 1, 50));
     } else if (a == "--engine-threads") {
       o.engine_threads = ParseU64(a, value());
+    } else if (a == "--cache-mib") {
+      o.cache_mib = ParseU64(a, value());
     } else if (a == "--chunk-avg") {
       const uint64_t avg = ParseU64(a, value());
       if (avg < 1024 || avg * 4 > 64 * kMiB) Fail("--chunk-avg must be in [1024, 16 MiB]");
@@ -279,7 +283,10 @@ std::unique_ptr<aifs::Engine> OpenFreshEngine(const Options& opt, const std::str
   Check(aifs::Engine::Init(dir, aifs::InitOptions{.chunking = params, .zstd_level = 1}),
         "Engine::Init " + dir);
   auto opened = aifs::Engine::Open(
-      aifs::EngineOptions{.data_dir = dir, .read_only = false, .threads = opt.engine_threads});
+      aifs::EngineOptions{.data_dir = dir,
+                          .read_only = false,
+                          .threads = opt.engine_threads,
+                          .cache_bytes = (opt.cache_mib ? opt.cache_mib : opt.size_mib * 3 / 2) << 20});
   Check(opened.status(), "Engine::Open " + dir);
   return std::move(opened).value();
 }

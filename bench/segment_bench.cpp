@@ -27,9 +27,10 @@ namespace {
 // Log-like text: words from a small vocabulary, numbers, newlines (zstd -1
 // keeps roughly a third of it).
 Bytes MakeText(uint64_t size, uint64_t seed) {
-  static const char* kWords[] = {"error", "request", "user", "GET", "/api/v1/items", "latency",
-                                 "ms", "INFO", "WARN", "service", "retry", "cache", "the", "of",
-                                 "and", "timeout", "connection", "ok", "id", "shard"};
+  static const char* kWords[] = {"error",   "request",    "user", "GET",  "/api/v1/items",
+                                 "latency", "ms",         "INFO", "WARN", "service",
+                                 "retry",   "cache",      "the",  "of",   "and",
+                                 "timeout", "connection", "ok",   "id",   "shard"};
   std::mt19937_64 rng(seed);
   Bytes out;
   out.reserve(size);
@@ -59,10 +60,11 @@ Latency RandomReads(Engine& e, const AssetId& id, uint64_t size, int reads, bool
     const uint64_t off = (rng() % (size / 4096)) * 4096;
     if (evict) EvictTree(chunks);
     const double a = MonotonicSeconds();
-    Check(e.ReadAsset("default", id, {off, 4096}, [&](ByteSpan b) {
-      g_sink = g_sink + b[0];
-      return Status::Ok();
-    }),
+    Check(e.ReadAsset("default", id, {off, 4096},
+                      [&](ByteSpan b) {
+                        g_sink = g_sink + b[0];
+                        return Status::Ok();
+                      }),
           "random read");
     us.push_back((MonotonicSeconds() - a) * 1e6);
   }
@@ -72,10 +74,11 @@ Latency RandomReads(Engine& e, const AssetId& id, uint64_t size, int reads, bool
 
 double FullRead(Engine& e, const AssetId& id, uint64_t size) {
   const double secs = MedianSeconds(3, [&] {
-    Check(e.ReadAsset("default", id, {}, [](ByteSpan b) {
-      g_sink = g_sink + b.size();
-      return Status::Ok();
-    }),
+    Check(e.ReadAsset("default", id, {},
+                      [](ByteSpan b) {
+                        g_sink = g_sink + b.size();
+                        return Status::Ok();
+                      }),
           "full read");
   });
   return GBps(size, secs);
@@ -89,17 +92,22 @@ int main(int argc, char** argv) {
     std::vector<uint32_t> sizes = {16, 32, 64, 128, 256};
     int reads = 2000;
     uint64_t cache_mib = 0;
-    std::string dir = std::getenv("AIFS_BENCH_DIR") ? std::getenv("AIFS_BENCH_DIR") : "/work/bench-tmp";
+    std::string dir =
+        std::getenv("AIFS_BENCH_DIR") ? std::getenv("AIFS_BENCH_DIR") : "/work/bench-tmp";
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
       auto next = [&]() -> std::string {
         if (i + 1 >= argc) Fail(a + " needs a value");
         return argv[++i];
       };
-      if (a == "--size-mib") size_mib = ParseU64(a, next());
-      else if (a == "--reads") reads = static_cast<int>(ParseU64(a, next()));
-      else if (a == "--dir") dir = next();
-      else if (a == "--cache-mib") cache_mib = ParseU64(a, next());
+      if (a == "--size-mib")
+        size_mib = ParseU64(a, next());
+      else if (a == "--reads")
+        reads = static_cast<int>(ParseU64(a, next()));
+      else if (a == "--dir")
+        dir = next();
+      else if (a == "--cache-mib")
+        cache_mib = ParseU64(a, next());
       else if (a == "--sizes") {
         sizes.clear();
         std::string v = next();
@@ -108,20 +116,26 @@ int main(int argc, char** argv) {
           sizes.push_back(static_cast<uint32_t>(ParseU64(a, v.substr(p, c - p))));
           p = c == std::string::npos ? v.size() : c + 1;
         }
-      } else Fail("unknown option " + a);
+      } else
+        Fail("unknown option " + a);
     }
     const uint64_t size = size_mib << 20;
     if (cache_mib == 0) cache_mib = size_mib * 3 / 2;
     Rng rng(7);
     Bytes random(size), text = MakeText(size, 8);
     FillRandom(random.data(), random.size(), rng);
-    const double blake = GBps(size, MedianSeconds(3, [&] { g_sink = g_sink + Blake3::Hash(random)[0]; }));
+    const double blake =
+        GBps(size, MedianSeconds(3, [&] { g_sink = g_sink + Blake3::Hash(random)[0]; }));
     const std::string root = dir + "/segment-bench." + std::to_string(::getpid());
-    std::printf("# aifs_segment_bench %s, %llu MiB assets, %llu MiB cache, %d reads per run, load %s, %u cores\n\n",
-                NowUtc().c_str(), static_cast<unsigned long long>(size_mib),
-                static_cast<unsigned long long>(cache_mib), reads,
-                LoadAvg().c_str(), std::thread::hardware_concurrency());
-    std::printf("| segment | 4K cached P50 us | P99 | 4K uncached P50 us | P99 | full read random GB/s | text GB/s | BLAKE3 GB/s | text stored / size |\n");
+    std::printf(
+        "# aifs_segment_bench %s, %llu MiB assets, %llu MiB cache, %d reads per run, load %s, %u "
+        "cores\n\n",
+        NowUtc().c_str(), static_cast<unsigned long long>(size_mib),
+        static_cast<unsigned long long>(cache_mib), reads, LoadAvg().c_str(),
+        std::thread::hardware_concurrency());
+    std::printf(
+        "| segment | 4K cached P50 us | P99 | 4K uncached P50 us | P99 | full read random GB/s | "
+        "text GB/s | BLAKE3 GB/s | text stored / size |\n");
     std::printf("|---|---|---|---|---|---|---|---|---|\n");
     for (uint32_t kib : sizes) {
       const std::string d = root + "/" + std::to_string(kib);
@@ -146,7 +160,8 @@ int main(int argc, char** argv) {
       engine.reset();
       eo.cache_bytes = 0;
       engine = Must(Engine::Open(eo), "open");
-      const Latency cold = RandomReads(*engine, rid, size, std::max(reads / 10, 50), true, d + "/chunks");
+      const Latency cold =
+          RandomReads(*engine, rid, size, std::max(reads / 10, 50), true, d + "/chunks");
       const double full_r = FullRead(*engine, rid, size), full_t = FullRead(*engine, tid, size);
       std::printf("| %u KiB | %.1f | %.1f | %.0f | %.0f | %.2f | %.2f | %.2f | %.3f |\n", kib,
                   cached.p50_us, cached.p99_us, cold.p50_us, cold.p99_us, full_r, full_t, blake,

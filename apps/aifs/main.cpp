@@ -8,15 +8,15 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "admin_commands.h"
 #include "aifs/client/remote_api.h"
 #include "aifs/engine/engine.h"
 #include "commands.h"
 #include "kind_commands.h"
 #include "read_commands.h"
-#include "vector_commands.h"
-#include "admin_commands.h"
-#include "token_commands.h"
 #include "store_commands.h"
+#include "token_commands.h"
+#include "vector_commands.h"
 
 namespace {
 
@@ -571,9 +571,10 @@ int main(int argc, char** argv) {
   // Commands that need the store's root keys: embedded only.
   std::function<Status(aifs::Engine&, const aifs::cli::Output&)> with_keys;
   aifs::UpgradeOptions upgrade;
-  auto* upgrade_cmd = app.add_subcommand(
-      "upgrade", "rewrite chunks and records of older formats in the current one (online, "
-                 "resumable; embedded only)");
+  auto* upgrade_cmd =
+      app.add_subcommand("upgrade",
+                         "rewrite chunks and records of older formats in the current one (online, "
+                         "resumable; embedded only)");
   upgrade_cmd->add_option("--batch-size", upgrade.batch_size, "chunks per transaction");
   upgrade_cmd->add_option("--max-chunks", upgrade.max_chunks,
                           "stop after rewriting this many (0: all); a rerun goes on");
@@ -759,10 +760,10 @@ int main(int argc, char** argv) {
                       "init, serve, restore and recover work on a data directory, not with --server"),
                   g);
   if (remote && with_keys)
-    return Report(aifs::err::InvalidArgument(
-                      "LOCAL_ONLY",
-                      "exporting a root key and upgrading work on the data directory only"),
-                  g);
+    return Report(
+        aifs::err::InvalidArgument(
+            "LOCAL_ONLY", "exporting a root key and upgrading work on the data directory only"),
+        g);
   if (init_cmd->parsed()) {
     Status st = aifs::Engine::Init(g.data_dir, init);
     std::string admin;
@@ -806,8 +807,10 @@ int main(int argc, char** argv) {
     return Report(run(**api, out), g);
   }
   if (serve_cmd->parsed()) aifs::cli::BlockStopSignals();  // before the engine starts threads
-  auto engine = aifs::Engine::Open({.data_dir = g.data_dir, .read_only = read_only,
-                                    .threads = g.threads, .cache_bytes = g.cache_bytes});
+  auto engine = aifs::Engine::Open({.data_dir = g.data_dir,
+                                    .read_only = read_only,
+                                    .threads = g.threads,
+                                    .cache_bytes = g.cache_bytes});
   if (!engine.ok()) return Report(engine.status(), g);
   if (with_keys) return Report(with_keys(**engine, out), g);
   return Report(run(**engine, out), g);

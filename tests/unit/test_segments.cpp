@@ -230,8 +230,8 @@ class SegmentReadTest : public EngineFixture {
       if (offset < c.offset || offset >= c.offset + c.length) continue;
       auto meta = OpenMetaStore("rocksdb://" + dir_.Sub("meta"), {.read_only = true});
       EXPECT_TRUE(meta.ok());
-      auto rec = LoadRecord<store::v1::ChunkRecord>(**meta, keys::Chunk("default", c.hash), "x",
-                                                    "chunk");
+      auto rec =
+          LoadRecord<store::v1::ChunkRecord>(**meta, keys::Chunk("default", c.hash), "x", "chunk");
       EXPECT_TRUE(rec.ok());
       auto opener = ChunkOpener::Open(*kms_for_test(), "default", c.hash, *rec);
       EXPECT_TRUE(opener.ok());

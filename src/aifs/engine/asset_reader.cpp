@@ -77,8 +77,9 @@ class ChunkPartReader {
       AIFS_RETURN_IF_ERROR(opener.OpenAll(object, plain));
       for (uint64_t u = 0; u * unit_ < std::max<uint64_t>(plain.size(), 1); ++u) {
         const uint64_t start = u * unit_, n = std::min<uint64_t>(unit_, plain.size() - start);
-        auto value = std::make_shared<const Bytes>(plain.begin() + static_cast<ptrdiff_t>(start),
-                                                   plain.begin() + static_cast<ptrdiff_t>(start + n));
+        auto value =
+            std::make_shared<const Bytes>(plain.begin() + static_cast<ptrdiff_t>(start),
+                                          plain.begin() + static_cast<ptrdiff_t>(start + n));
         if (u >= first && u - first < units.size()) units[u - first] = value;
         ctx_.segments->Put(KeyOf(u), std::move(value));
       }
@@ -178,17 +179,16 @@ Result<Bytes> LoadChunk(StoreContext& ctx, const std::string& ns, const Digest& 
   return plain;
 }
 
-Status ReadAssetRange(StoreContext& ctx, const store::v1::AssetRecord& rec,
-                      const ReadRange& range, const ByteSink& sink, uint64_t* chunks_read) {
+Status ReadAssetRange(StoreContext& ctx, const store::v1::AssetRecord& rec, const ReadRange& range,
+                      const ByteSink& sink, uint64_t* chunks_read) {
   AIFS_ASSIGN_OR_RETURN(const Clipped c, Clip(rec.size(), range));
   if (c.nothing) return Status::Ok();
   AIFS_ASSIGN_OR_RETURN(auto index, ctx.chunk_indexes.Get(*ctx.meta, rec));
   return ReadAssetRange(ctx, rec, *index, range, sink, chunks_read);
 }
 
-Status ReadAssetRange(StoreContext& ctx, const store::v1::AssetRecord& rec,
-                      const ChunkIndex& index, const ReadRange& range, const ByteSink& sink,
-                      uint64_t* chunks_read) {
+Status ReadAssetRange(StoreContext& ctx, const store::v1::AssetRecord& rec, const ChunkIndex& index,
+                      const ReadRange& range, const ByteSink& sink, uint64_t* chunks_read) {
   AIFS_ASSIGN_OR_RETURN(const Clipped clipped, Clip(rec.size(), range));
   if (clipped.nothing) return Status::Ok();
   const uint64_t end = clipped.end;

@@ -30,8 +30,8 @@ Status ReadAssetRange(StoreContext& ctx, const store::v1::AssetRecord& rec,
 // The same with the asset's chunk index already loaded (LoadChunkIndex), for
 // callers reading many ranges of one asset.
 class ChunkIndex;
-Status ReadAssetRange(StoreContext& ctx, const store::v1::AssetRecord& rec,
-                      const ChunkIndex& index, const ReadRange& range, const ByteSink& sink,
+Status ReadAssetRange(StoreContext& ctx, const store::v1::AssetRecord& rec, const ChunkIndex& index,
+                      const ReadRange& range, const ByteSink& sink,
                       uint64_t* chunks_read = nullptr);
 
 }  // namespace aifs

@@ -71,8 +71,10 @@ size_t ChunkIndex::Find(uint64_t offset) const {
   size_t lo = 0, hi = size();  // the first chunk whose end is beyond `offset`
   while (lo < hi) {
     const size_t mid = lo + (hi - lo) / 2;
-    if (End(mid) <= offset) lo = mid + 1;
-    else hi = mid;
+    if (End(mid) <= offset)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   return lo;
 }
@@ -86,7 +88,7 @@ Result<ChunkIndex> LoadChunkIndex(const MetaGetter& get, const store::v1::AssetR
 }
 
 Result<std::shared_ptr<const ChunkIndex>> ChunkIndexCache::Get(MetaStore& meta,
-                                                                const store::v1::AssetRecord& rec) {
+                                                               const store::v1::AssetRecord& rec) {
   std::string key = rec.ns();
   key.push_back('/');
   key += rec.id();

@@ -11,8 +11,8 @@
 #include "aifs/core/file_util.h"
 #include "aifs/core/random.h"
 #include "aifs/engine/asset_reader.h"
-#include "aifs/engine/chunk_index.h"
 #include "aifs/engine/asset_writer.h"
+#include "aifs/engine/chunk_index.h"
 #include "aifs/engine/events.h"
 #include "aifs/engine/publish.h"
 #include "aifs/engine/records_view.h"
@@ -291,8 +291,7 @@ Result<std::unique_ptr<Transaction>> Engine::BeginTransaction(const std::string&
   return std::unique_ptr<Transaction>(new EngineTransaction(*ctx_, ns, seal));
 }
 
-Result<AssetRecord> Engine::LoadAsset(const std::string& ns, const AssetId& id,
-                                      bool open_sealed) {
+Result<AssetRecord> Engine::LoadAsset(const std::string& ns, const AssetId& id, bool open_sealed) {
   AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
   auto rec = LoadRecord<AssetRecord>(*ctx_->meta, keys::Asset(ns, id.bytes()), "ASSET_NOT_FOUND",
                                      "asset " + id.ToHex() + " in namespace '" + ns + "'");
@@ -429,7 +428,8 @@ Status Engine::DeleteAsset(const std::string& ns, const AssetId& id, bool force)
                                          " live children; delete them first or force");
     AIFS_ASSIGN_OR_RETURN(ChunkIndex index,
                           LoadChunkIndex([&](const std::string& k) { return txn.Get(k); }, *asset));
-    if (ChunksStoredApart(*asset)) AIFS_RETURN_IF_ERROR(txn.Delete(keys::ChunkIndex(ns, id.bytes())));
+    if (ChunksStoredApart(*asset))
+      AIFS_RETURN_IF_ERROR(txn.Delete(keys::ChunkIndex(ns, id.bytes())));
     std::set<Digest> seen;
     for (size_t i = 0; i < index.size(); ++i) {
       const Digest hash = index.at(i).hash;

@@ -46,7 +46,7 @@ class SegmentCache {
   struct Stats {
     uint64_t hits = 0;
     uint64_t misses = 0;
-    uint64_t bytes = 0;    // plaintext bytes held
+    uint64_t bytes = 0;  // plaintext bytes held
     uint64_t entries = 0;
     uint64_t capacity = 0;
   };

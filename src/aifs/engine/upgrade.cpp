@@ -32,13 +32,14 @@ Result<std::vector<std::string>> NextOld(MetaStore& meta, std::string_view prefi
   std::vector<std::string> keys_out;
   Record rec;
   Status parse;
-  AIFS_RETURN_IF_ERROR(meta.Scan(prefix, PrefixEnd(prefix), [&](std::string_view k, std::string_view v) {
-    ++scanned;
-    parse = ParseRecord(v, rec, "record");
-    if (!parse.ok()) return false;
-    if (old(rec)) keys_out.emplace_back(k);
-    return keys_out.size() < limit;
-  }));
+  AIFS_RETURN_IF_ERROR(
+      meta.Scan(prefix, PrefixEnd(prefix), [&](std::string_view k, std::string_view v) {
+        ++scanned;
+        parse = ParseRecord(v, rec, "record");
+        if (!parse.ok()) return false;
+        if (old(rec)) keys_out.emplace_back(k);
+        return keys_out.size() < limit;
+      }));
   AIFS_RETURN_IF_ERROR(parse);
   return keys_out;
 }
@@ -145,9 +146,10 @@ Status MoveChunkLists(StoreContext& ctx, const std::vector<std::string>& batch,
       if (!rec || rec->chunks_size() == 0) continue;
       AIFS_ASSIGN_OR_RETURN(ChunkIndex index, ChunkIndex::FromRecord(*rec));
       std::vector<std::pair<Digest, uint64_t>> chunks;
-      for (size_t i = 0; i < index.size(); ++i) chunks.emplace_back(index.at(i).hash, index.at(i).length);
-      AIFS_RETURN_IF_ERROR(
-          txn.Put(keys::ChunkIndex(rec->ns(), FixedBytes<32>(rec->id())), ChunkIndex::Encode(chunks)));
+      for (size_t i = 0; i < index.size(); ++i)
+        chunks.emplace_back(index.at(i).hash, index.at(i).length);
+      AIFS_RETURN_IF_ERROR(txn.Put(keys::ChunkIndex(rec->ns(), FixedBytes<32>(rec->id())),
+                                   ChunkIndex::Encode(chunks)));
       rec->clear_chunks();
       rec->set_chunk_count(chunks.size());
       AIFS_RETURN_IF_ERROR(PutRecord(txn, key, *rec));
@@ -170,10 +172,9 @@ Result<UpgradeReport> UpgradeStore(StoreContext& ctx, const UpgradeOptions& opti
     if (options.max_chunks && report.chunks_rewritten >= options.max_chunks) return report;
     uint64_t scanned = 0;
     AIFS_ASSIGN_OR_RETURN(
-        auto batch, NextOld<ChunkRecord>(*ctx.meta, keys::kChunkPrefixAll, options.batch_size,
-                                         scanned, [](const ChunkRecord& r) {
-                                           return r.segment_size() == 0;
-                                         }));
+        auto batch,
+        NextOld<ChunkRecord>(*ctx.meta, keys::kChunkPrefixAll, options.batch_size, scanned,
+                             [](const ChunkRecord& r) { return r.segment_size() == 0; }));
     report.chunks_scanned = std::max(report.chunks_scanned, scanned);
     if (batch.empty()) break;
     const uint64_t before = report.chunks_rewritten;
@@ -183,10 +184,9 @@ Result<UpgradeReport> UpgradeStore(StoreContext& ctx, const UpgradeOptions& opti
   }
   for (;;) {
     uint64_t scanned = 0;
-    AIFS_ASSIGN_OR_RETURN(auto batch, NextOld<AssetRecord>(*ctx.meta, "as/", options.batch_size,
-                                                           scanned, [](const AssetRecord& r) {
-                                                             return r.chunks_size() > 0;
-                                                           }));
+    AIFS_ASSIGN_OR_RETURN(
+        auto batch, NextOld<AssetRecord>(*ctx.meta, "as/", options.batch_size, scanned,
+                                         [](const AssetRecord& r) { return r.chunks_size() > 0; }));
     report.assets_scanned = std::max(report.assets_scanned, scanned);
     if (batch.empty()) break;
     AIFS_RETURN_IF_ERROR(MoveChunkLists(ctx, batch, report));

@@ -30,8 +30,8 @@ struct UpgradeOptions {
 
 struct UpgradeReport {
   uint64_t chunks_scanned = 0;
-  uint64_t chunks_rewritten = 0;    // sealed whole -> segments
-  uint64_t bytes_rewritten = 0;     // plaintext bytes of those chunks
+  uint64_t chunks_rewritten = 0;  // sealed whole -> segments
+  uint64_t bytes_rewritten = 0;   // plaintext bytes of those chunks
   uint64_t assets_scanned = 0;
   uint64_t asset_tables_written = 0;  // inline chunk lists moved to ci/
   bool complete = false;              // nothing of an older format is left

@@ -54,8 +54,8 @@ Bytes WrapContext(std::string_view ns, const Digest& hash, const store::v1::Chun
 // Segment i's AAD and nonce: the chunk's prefix with the index and the
 // compression flag; the base nonce with its last four bytes XORed with i
 // (the data key is the chunk's own, so nonces never repeat under a key).
-void SegmentAadAndNonce(const Bytes& prefix, const GcmNonce& base, size_t i, bool zstd,
-                        Bytes& aad, GcmNonce& nonce) {
+void SegmentAadAndNonce(const Bytes& prefix, const GcmNonce& base, size_t i, bool zstd, Bytes& aad,
+                        GcmNonce& nonce) {
   aad = prefix;
   PutLe(aad, i, 4);
   aad.push_back(zstd ? 1 : 0);
@@ -119,9 +119,9 @@ Status SealChunk(Kms& kms, std::string_view ns, const Digest& hash, ByteSpan pla
                  const SealPolicy& policy, Bytes& object, store::v1::ChunkRecord& rec) {
   if (policy.segment_size != 0 &&
       (policy.segment_size < kMinSegmentSize || policy.segment_size > kMaxSegmentSize))
-    return err::InvalidArgument("BAD_SEGMENT_SIZE", "segment size " +
-                                                        std::to_string(policy.segment_size) +
-                                                        " is outside [4 KiB, 16 MiB]");
+    return err::InvalidArgument(
+        "BAD_SEGMENT_SIZE",
+        "segment size " + std::to_string(policy.segment_size) + " is outside [4 KiB, 16 MiB]");
   AesKey data_key;
   GcmNonce nonce;
   AIFS_RETURN_IF_ERROR(SecureRandom(data_key));

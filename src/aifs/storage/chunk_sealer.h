@@ -38,7 +38,7 @@ struct SealPolicy {
   SealPolicy(CompressionPolicy c = {}, std::string key = {})  // NOLINT: a compression alone
       : compression(c), kms_key_id(std::move(key)) {}
   CompressionPolicy compression;
-  std::string kms_key_id;                     // empty: the KMS's current key
+  std::string kms_key_id;                       // empty: the KMS's current key
   uint32_t segment_size = kDefaultSegmentSize;  // 0: sealed whole (format 2, for tests)
 };
 

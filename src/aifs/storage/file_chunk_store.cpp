@@ -146,8 +146,8 @@ namespace {
 Status PreadAll(int fd, uint64_t offset, Bytes& out, const std::string& name) {
   size_t done = 0;
   while (done < out.size()) {
-    const ssize_t n = ::pread(fd, out.data() + done, out.size() - done,
-                              static_cast<off_t>(offset + done));
+    const ssize_t n =
+        ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return err::FromErrno(errno, "read chunk object " + name);
     if (n == 0)
@@ -230,8 +230,7 @@ Status FileChunkStore::List(const std::function<bool(const std::string&, uint64_
   return Status::Ok();
 }
 
-Status ChunkStore::GetRange(const std::string& name, uint64_t offset, uint64_t length,
-                            Bytes& out) {
+Status ChunkStore::GetRange(const std::string& name, uint64_t offset, uint64_t length, Bytes& out) {
   Bytes whole;
   AIFS_RETURN_IF_ERROR(Get(name, whole));
   if (offset > whole.size() || whole.size() - offset < length)
