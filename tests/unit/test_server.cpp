@@ -5,6 +5,8 @@
 #include <zstd.h>
 
 #include <atomic>
+#include <cstring>
+#include <optional>
 #include <regex>
 #include <set>
 #include <thread>
@@ -513,6 +515,41 @@ TEST_F(ServerTest, SixteenConcurrentClientsLoseNothing) {
   ASSERT_TRUE(snaps.ok());
   EXPECT_EQ(snaps->size(), size_t{kClients * (kOps / 4)});
   for (const auto& s : *snaps) AIFS_EXPECT_OK(engine().VerifySnapshot("default", s.id.ToHex()));
+}
+
+// However small the chunks (here 4-64 KiB), a read travels in full 1 MiB
+// frames, each saying where it starts; only the last is shorter.
+TEST_F(ServerTest, ReadFramesAreFullWhateverTheChunkSize) {
+  StartServer();
+  const Bytes data = RandomBytes((3 << 20) + 5, 1611);
+  const AssetId id = MustPut(data).asset.id;
+  ASSERT_GT(engine().StatAsset("default", id, false)->chunk_count, 50u);
+  auto frames = [&](uint64_t offset, std::optional<uint64_t> length) {
+    v1::ReadAssetRequest req;
+    req.set_ns("default");
+    req.set_id(std::string(id.bytes().begin(), id.bytes().end()));
+    req.set_offset(offset);
+    if (length) req.set_length(*length);
+    grpc::ClientContext ctx;
+    auto stream = RawStub()->ReadAsset(&ctx, req);
+    std::vector<std::pair<uint64_t, std::string>> out;
+    v1::ReadAssetResponse msg;
+    while (stream->Read(&msg)) out.push_back({msg.offset(), msg.data().data()});
+    EXPECT_TRUE(stream->Finish().ok());
+    return out;
+  };
+  auto expect = [&](const auto& got, uint64_t offset, std::vector<size_t> sizes) {
+    ASSERT_EQ(got.size(), sizes.size());
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      EXPECT_EQ(got[i].first, offset) << "frame " << i;
+      ASSERT_EQ(got[i].second.size(), sizes[i]) << "frame " << i;
+      EXPECT_EQ(std::memcmp(got[i].second.data(), data.data() + offset, sizes[i]), 0);
+      offset += sizes[i];
+    }
+  };
+  expect(frames(0, std::nullopt), 0, {1 << 20, 1 << 20, 1 << 20, 5});
+  expect(frames(100, (5 << 19)), 100, {1 << 20, 1 << 20, 1 << 19});
+  expect(frames(7, 3), 7, {3});
 }
 
 TEST_F(ServerTest, ZstdFramesShrinkCompressibleDataOnTheWireBothWays) {

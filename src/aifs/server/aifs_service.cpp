@@ -150,25 +150,36 @@ class AifsService final : public v1::Aifs::Service {
       AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(req->id()));
       ReadRange range{req->offset(), req->has_length() ? req->length() : ReadRange::kToEnd};
       rpc::FrameEncoder encoder(req->accept_zstd());
-      uint64_t offset = req->offset();
+      // The reader's pieces (whole chunks, or 64 KiB segments) are gathered
+      // into frames of kMaxFrameBytes: fewer, fuller messages. One buffer
+      // serves the whole call.
       v1::ReadAssetResponse frame;
-      // One frame buffer for the whole call (a fresh 1 MiB per frame costs
-      // an allocation and its first touch).
-      frame.mutable_data()->mutable_data()->reserve(rpc::kMaxFrameBytes);
-      return api_.ReadAsset(req->ns(), id, range, [&](ByteSpan data) -> Status {
+      std::string* gathered = frame.mutable_data()->mutable_data();
+      gathered->reserve(rpc::kMaxFrameBytes);
+      uint64_t frame_offset = req->offset();
+      auto flush = [&]() -> Status {
+        const size_t raw = gathered->size();
+        if (raw == 0) return Status::Ok();
+        frame.set_offset(frame_offset);
+        encoder.EncodeInPlace(frame.mutable_data());
+        AIFS_RETURN_IF_ERROR(Send(sctx, writer, frame));
+        ctx_.metrics.AddWireBytesOut(frame.data().data().size());
+        ctx_.metrics.AddBytesOut(raw);
+        frame_offset += raw;
+        gathered = frame.mutable_data()->mutable_data();
+        gathered->clear();
+        return Status::Ok();
+      };
+      AIFS_RETURN_IF_ERROR(api_.ReadAsset(req->ns(), id, range, [&](ByteSpan data) -> Status {
         while (!data.empty()) {
-          ByteSpan piece = data.first(std::min(data.size(), rpc::kMaxFrameBytes));
-          frame.set_offset(offset);
-          const uint64_t wire_before = encoder.wire_bytes();
-          encoder.Encode(piece, frame.mutable_data());
-          AIFS_RETURN_IF_ERROR(Send(sctx, writer, frame));
-          ctx_.metrics.AddWireBytesOut(encoder.wire_bytes() - wire_before);
-          ctx_.metrics.AddBytesOut(piece.size());
-          offset += piece.size();
-          data = data.subspan(piece.size());
+          const size_t n = std::min(data.size(), rpc::kMaxFrameBytes - gathered->size());
+          gathered->append(reinterpret_cast<const char*>(data.data()), n);
+          data = data.subspan(n);
+          if (gathered->size() == rpc::kMaxFrameBytes) AIFS_RETURN_IF_ERROR(flush());
         }
         return Status::Ok();
-      });
+      }));
+      return flush();
     });
   }
 
