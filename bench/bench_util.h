@@ -389,6 +389,17 @@ inline uint64_t ParseU64(const std::string& flag, const std::string& v) {
   return x;
 }
 
+// "a,b,c" -> each parsed with ParseU64; an empty list fails.
+inline std::vector<uint64_t> ParseU64List(const std::string& flag, const std::string& v) {
+  std::vector<uint64_t> out;
+  for (size_t p = 0; p <= v.size();) {
+    const size_t c = std::min(v.find(',', p), v.size());
+    out.push_back(ParseU64(flag, v.substr(p, c - p)));
+    p = c + 1;
+  }
+  return out;
+}
+
 // Walks argv, taking "--flag value" and "--flag=value" alike:
 //   for (ArgReader args(argc, argv); args.Next();)
 //     if (args.flag() == "--size-mib") size = ParseU64(args.flag(), args.Value());

@@ -89,34 +89,24 @@ double FullRead(Engine& e, const AssetId& id, uint64_t size) {
 int main(int argc, char** argv) {
   try {
     uint64_t size_mib = 256;
-    std::vector<uint32_t> sizes = {16, 32, 64, 128, 256};
+    std::vector<uint64_t> sizes = {16, 32, 64, 128, 256};
     int reads = 2000;
     uint64_t cache_mib = 0;
     std::string dir =
         std::getenv("AIFS_BENCH_DIR") ? std::getenv("AIFS_BENCH_DIR") : "/work/bench-tmp";
-    for (int i = 1; i < argc; ++i) {
-      const std::string a = argv[i];
-      auto next = [&]() -> std::string {
-        if (i + 1 >= argc) Fail(a + " needs a value");
-        return argv[++i];
-      };
+    for (ArgReader args(argc, argv); args.Next();) {
+      const std::string& a = args.flag();
       if (a == "--size-mib")
-        size_mib = ParseU64(a, next());
+        size_mib = ParseU64(a, args.Value());
       else if (a == "--reads")
-        reads = static_cast<int>(ParseU64(a, next()));
+        reads = static_cast<int>(ParseU64(a, args.Value()));
       else if (a == "--dir")
-        dir = next();
+        dir = args.Value();
       else if (a == "--cache-mib")
-        cache_mib = ParseU64(a, next());
-      else if (a == "--sizes") {
-        sizes.clear();
-        std::string v = next();
-        for (size_t p = 0; p < v.size();) {
-          const size_t c = v.find(',', p);
-          sizes.push_back(static_cast<uint32_t>(ParseU64(a, v.substr(p, c - p))));
-          p = c == std::string::npos ? v.size() : c + 1;
-        }
-      } else
+        cache_mib = ParseU64(a, args.Value());
+      else if (a == "--sizes")
+        sizes = ParseU64List(a, args.Value());
+      else
         Fail("unknown option " + a);
     }
     const uint64_t size = size_mib << 20;
@@ -126,7 +116,7 @@ int main(int argc, char** argv) {
     FillRandom(random.data(), random.size(), rng);
     const double blake =
         GBps(size, MedianSeconds(3, [&] { g_sink = g_sink + Blake3::Hash(random)[0]; }));
-    const std::string root = dir + "/segment-bench." + std::to_string(::getpid());
+    ScratchDir root(dir, "segment-bench");  // removed at exit, also on Ctrl-C
     std::printf(
         "# aifs_segment_bench %s, %llu MiB assets, %llu MiB cache, %d reads per run, load %s, %u "
         "cores\n\n",
@@ -137,10 +127,10 @@ int main(int argc, char** argv) {
         "| segment | 4K cached P50 us | P99 | 4K uncached P50 us | P99 | full read random GB/s | "
         "text GB/s | BLAKE3 GB/s | text stored / size |\n");
     std::printf("|---|---|---|---|---|---|---|---|---|\n");
-    for (uint32_t kib : sizes) {
-      const std::string d = root + "/" + std::to_string(kib);
+    for (uint64_t kib : sizes) {
+      const std::string d = root.path() + "/" + std::to_string(kib);
       InitOptions init;
-      init.segment_size = kib * 1024;
+      init.segment_size = static_cast<uint32_t>(kib * 1024);
       Check(Engine::Init(d, init), "init");
       EngineOptions eo;
       eo.data_dir = d;
@@ -163,14 +153,14 @@ int main(int argc, char** argv) {
       const Latency cold =
           RandomReads(*engine, rid, size, std::max(reads / 10, 50), true, d + "/chunks");
       const double full_r = FullRead(*engine, rid, size), full_t = FullRead(*engine, tid, size);
-      std::printf("| %u KiB | %.1f | %.1f | %.0f | %.0f | %.2f | %.2f | %.2f | %.3f |\n", kib,
+      std::printf("| %llu KiB | %.1f | %.1f | %.0f | %.0f | %.2f | %.2f | %.2f | %.3f |\n",
+                  static_cast<unsigned long long>(kib),
                   cached.p50_us, cached.p99_us, cold.p50_us, cold.p99_us, full_r, full_t, blake,
                   static_cast<double>(stored_text) / static_cast<double>(size));
       std::fflush(stdout);
       engine.reset();
       fs::remove_all(d);
     }
-    fs::remove_all(root);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "aifs_segment_bench: %s\n", e.what());

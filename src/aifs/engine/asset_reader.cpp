@@ -1,10 +1,8 @@
 #include "aifs/engine/asset_reader.h"
 
 #include <algorithm>
-#include <cstring>
 #include <deque>
 #include <future>
-#include <optional>
 
 #include "aifs/engine/chunk_index.h"
 #include "aifs/meta/keys.h"
@@ -151,24 +149,17 @@ Status ReadWhole(StoreContext& ctx, const store::v1::AssetRecord& rec, const Chu
   return st;
 }
 
-// A range clipped to an asset of `size` bytes: where it ends, whether it is
-// the whole asset, whether there is nothing to read.
-struct Clipped {
-  uint64_t end;
-  bool whole;
-  bool nothing;
-};
-Result<Clipped> Clip(uint64_t size, const ReadRange& range) {
+}  // namespace
+
+Result<ClippedRange> ClipRange(uint64_t size, const ReadRange& range) {
   if (range.offset > size)
     return err::OutOfRange("RANGE_OUT_OF_BOUNDS", "offset " + std::to_string(range.offset) +
                                                       " is beyond the asset size " +
                                                       std::to_string(size));
   const uint64_t end = size - range.offset < range.length ? size : range.offset + range.length;
   const bool whole = range.offset == 0 && end == size;
-  return Clipped{end, whole, range.offset == end && !whole};
+  return ClippedRange{end, whole, range.offset == end && !whole};
 }
-
-}  // namespace
 
 Result<Bytes> LoadChunk(StoreContext& ctx, const std::string& ns, const Digest& hash) {
   AIFS_ASSIGN_OR_RETURN(store::v1::ChunkRecord rec, LoadChunkRecord(ctx, ns, hash));
@@ -181,7 +172,7 @@ Result<Bytes> LoadChunk(StoreContext& ctx, const std::string& ns, const Digest& 
 
 Status ReadAssetRange(StoreContext& ctx, const store::v1::AssetRecord& rec, const ReadRange& range,
                       const ByteSink& sink, uint64_t* chunks_read) {
-  AIFS_ASSIGN_OR_RETURN(const Clipped c, Clip(rec.size(), range));
+  AIFS_ASSIGN_OR_RETURN(const ClippedRange c, ClipRange(rec.size(), range));
   if (c.nothing) return Status::Ok();
   AIFS_ASSIGN_OR_RETURN(auto index, ctx.chunk_indexes.Get(*ctx.meta, rec));
   return ReadAssetRange(ctx, rec, *index, range, sink, chunks_read);
@@ -189,7 +180,7 @@ Status ReadAssetRange(StoreContext& ctx, const store::v1::AssetRecord& rec, cons
 
 Status ReadAssetRange(StoreContext& ctx, const store::v1::AssetRecord& rec, const ChunkIndex& index,
                       const ReadRange& range, const ByteSink& sink, uint64_t* chunks_read) {
-  AIFS_ASSIGN_OR_RETURN(const Clipped clipped, Clip(rec.size(), range));
+  AIFS_ASSIGN_OR_RETURN(const ClippedRange clipped, ClipRange(rec.size(), range));
   if (clipped.nothing) return Status::Ok();
   const uint64_t end = clipped.end;
   Status st;

@@ -16,6 +16,16 @@
 
 namespace aifs {
 
+// A range clipped to an asset of `size` bytes: where it ends, whether it is
+// the whole asset, whether there is nothing to read. An offset beyond the
+// end is OUT_OF_RANGE RANGE_OUT_OF_BOUNDS.
+struct ClippedRange {
+  uint64_t end;
+  bool whole;
+  bool nothing;
+};
+Result<ClippedRange> ClipRange(uint64_t size, const ReadRange& range);
+
 // Fetches and opens one whole chunk of namespace `ns`.
 Result<Bytes> LoadChunk(StoreContext& ctx, const std::string& ns, const Digest& hash);
 
@@ -29,7 +39,6 @@ Status ReadAssetRange(StoreContext& ctx, const store::v1::AssetRecord& rec,
 
 // The same with the asset's chunk index already loaded (LoadChunkIndex), for
 // callers reading many ranges of one asset.
-class ChunkIndex;
 Status ReadAssetRange(StoreContext& ctx, const store::v1::AssetRecord& rec, const ChunkIndex& index,
                       const ReadRange& range, const ByteSink& sink,
                       uint64_t* chunks_read = nullptr);

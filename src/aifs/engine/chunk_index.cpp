@@ -102,11 +102,14 @@ Result<std::shared_ptr<const ChunkIndex>> ChunkIndexCache::Get(MetaStore& meta,
   }
   AIFS_ASSIGN_OR_RETURN(ChunkIndex loaded, LoadChunkIndex(GetterOf(meta), rec));
   auto index = std::make_shared<const ChunkIndex>(std::move(loaded));
-  const size_t cost = index->footprint() + key.size() + 64;
+  auto cost_of = [](const std::string& k, const ChunkIndex& i) {
+    return i.packed().size() + k.size() + 64;  // + the entry's bookkeeping
+  };
+  const size_t cost = cost_of(key, *index);
   if (cost > capacity_ / 4) return index;  // too large to keep
   std::lock_guard lock(mu_);
   if (auto it = map_.find(key); it != map_.end()) {
-    bytes_ -= it->second->index->footprint() + key.size() + 64;
+    bytes_ -= cost_of(key, *it->second->index);
     lru_.erase(it->second);
     map_.erase(it);
   }
@@ -115,7 +118,7 @@ Result<std::shared_ptr<const ChunkIndex>> ChunkIndexCache::Get(MetaStore& meta,
   bytes_ += cost;
   while (bytes_ > capacity_ && !lru_.empty()) {
     const Entry& last = lru_.back();
-    bytes_ -= last.index->footprint() + last.key.size() + 64;
+    bytes_ -= cost_of(last.key, *last.index);
     map_.erase(last.key);
     lru_.pop_back();
   }

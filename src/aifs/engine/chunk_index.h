@@ -47,8 +47,8 @@ class ChunkIndex {
   Chunk at(size_t i) const;
   // The chunk holding byte `offset` (offset < the asset's size).
   size_t Find(uint64_t offset) const;
-  // Bytes held (for cache accounting).
-  size_t footprint() const { return packed_.size(); }
+  // The stored form (what Encode makes); its size is what the index holds.
+  const std::string& packed() const { return packed_; }
 
  private:
   uint64_t End(size_t i) const;

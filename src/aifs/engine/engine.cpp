@@ -85,8 +85,7 @@ Status Engine::Init(const std::string& data_dir, const InitOptions& options) {
   config.set_chunk_max(options.chunking.max_size);
   config.set_zstd_level(options.zstd_level);
   config.set_created_unix_ns(NowUnixNanos());
-  if (options.segment_size < kMinSegmentSize || options.segment_size > kMaxSegmentSize)
-    return err::InvalidArgument("BAD_SEGMENT_SIZE", "segment size must be 4 KiB to 16 MiB");
+  AIFS_RETURN_IF_ERROR(ValidateSegmentSize(options.segment_size));
   config.set_segment_size(options.segment_size);
 
   // Everything below is idempotent, and aifs.json is written last: an init
@@ -355,12 +354,9 @@ Status Engine::ReadRanges(const std::string& ns, std::span<const RangeRead> rang
       if (!index.ok()) return at_range(i, index.status());
       it = assets.emplace(r.id.bytes(), Loaded{std::move(*rec), std::move(*index)}).first;
     }
-    const uint64_t size = it->second.rec.size();
-    if (r.offset > size)
-      return err::OutOfRange("RANGE_OUT_OF_BOUNDS",
-                             "range " + std::to_string(i) + ": offset " + std::to_string(r.offset) +
-                                 " is beyond the asset size " + std::to_string(size));
-    total += std::min(r.length, size - r.offset);
+    auto clipped = ClipRange(it->second.rec.size(), ReadRange{r.offset, r.length});
+    if (!clipped.ok()) return at_range(i, clipped.status());
+    total += clipped->end - r.offset;
     if (total > kMaxBatchBytes)
       return err::InvalidArgument("BATCH_TOO_LARGE",
                                   "the batch reads more than " + std::to_string(kMaxBatchBytes) +

@@ -5,6 +5,7 @@
 #include "aifs/core/hex.h"
 #include "aifs/core/random.h"
 #include "aifs/engine/chunk_index.h"
+#include "aifs/engine/publish.h"
 #include "aifs/meta/keys.h"
 #include "aifs/meta/records.h"
 #include "aifs/storage/chunk_sealer.h"
@@ -50,12 +51,7 @@ Status RewriteChunks(StoreContext& ctx, const std::vector<std::string>& batch,
   policy.segment_size = ctx.config.segment_size() ? ctx.config.segment_size() : kDefaultSegmentSize;
   std::vector<Rewritten> done;
   std::vector<std::string> written;
-  auto discard = [&](const std::vector<std::string>& names) {
-    for (const auto& n : names) {
-      (void)ctx.chunks->Delete(n);
-      ctx.in_flight.Remove(n);
-    }
-  };
+
   Status st;
   for (const std::string& key : batch) {
     std::string ns;
@@ -126,10 +122,10 @@ Status RewriteChunks(StoreContext& ctx, const std::vector<std::string>& batch,
     });
   }
   if (!st.ok()) {
-    discard(written);
+    DiscardObjects(ctx, written);
     return st;
   }
-  discard(unused);
+  DiscardObjects(ctx, unused);
   for (const std::string& n : written) ctx.in_flight.Remove(n);
   for (const std::string& old : replaced) (void)ctx.chunks->Delete(old);
   report.chunks_rewritten += replaced.size();
@@ -145,13 +141,10 @@ Status MoveChunkLists(StoreContext& ctx, const std::vector<std::string>& batch,
       AIFS_ASSIGN_OR_RETURN(auto rec, LoadRecord<AssetRecord>(txn, key, "asset"));
       if (!rec || rec->chunks_size() == 0) continue;
       AIFS_ASSIGN_OR_RETURN(ChunkIndex index, ChunkIndex::FromRecord(*rec));
-      std::vector<std::pair<Digest, uint64_t>> chunks;
-      for (size_t i = 0; i < index.size(); ++i)
-        chunks.emplace_back(index.at(i).hash, index.at(i).length);
-      AIFS_RETURN_IF_ERROR(txn.Put(keys::ChunkIndex(rec->ns(), FixedBytes<32>(rec->id())),
-                                   ChunkIndex::Encode(chunks)));
+      AIFS_RETURN_IF_ERROR(
+          txn.Put(keys::ChunkIndex(rec->ns(), FixedBytes<32>(rec->id())), index.packed()));
       rec->clear_chunks();
-      rec->set_chunk_count(chunks.size());
+      rec->set_chunk_count(index.size());
       AIFS_RETURN_IF_ERROR(PutRecord(txn, key, *rec));
       ++moved;
     }

@@ -115,13 +115,15 @@ Status SealSegments(const AesKey& data_key, const GcmNonce& nonce, std::string_v
 
 }  // namespace
 
+Status ValidateSegmentSize(uint64_t size) {
+  if (size >= kMinSegmentSize && size <= kMaxSegmentSize) return Status::Ok();
+  return err::InvalidArgument("BAD_SEGMENT_SIZE", "segment size " + std::to_string(size) +
+                                                      " is outside [4 KiB, 16 MiB]");
+}
+
 Status SealChunk(Kms& kms, std::string_view ns, const Digest& hash, ByteSpan plain,
                  const SealPolicy& policy, Bytes& object, store::v1::ChunkRecord& rec) {
-  if (policy.segment_size != 0 &&
-      (policy.segment_size < kMinSegmentSize || policy.segment_size > kMaxSegmentSize))
-    return err::InvalidArgument(
-        "BAD_SEGMENT_SIZE",
-        "segment size " + std::to_string(policy.segment_size) + " is outside [4 KiB, 16 MiB]");
+  if (policy.segment_size != 0) AIFS_RETURN_IF_ERROR(ValidateSegmentSize(policy.segment_size));
   AesKey data_key;
   GcmNonce nonce;
   AIFS_RETURN_IF_ERROR(SecureRandom(data_key));

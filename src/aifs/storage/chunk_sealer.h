@@ -33,6 +33,10 @@ inline constexpr uint32_t kDefaultSegmentSize = 64 * 1024;
 inline constexpr uint32_t kMinSegmentSize = 4 * 1024;
 inline constexpr uint32_t kMaxSegmentSize = 16 * 1024 * 1024;
 
+// INVALID_ARGUMENT BAD_SEGMENT_SIZE unless kMinSegmentSize <= size <=
+// kMaxSegmentSize.
+Status ValidateSegmentSize(uint64_t size);
+
 // How new chunks of a namespace are sealed.
 struct SealPolicy {
   SealPolicy(CompressionPolicy c = {}, std::string key = {})  // NOLINT: a compression alone
