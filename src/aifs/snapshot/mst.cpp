@@ -13,6 +13,7 @@ namespace {
 
 constexpr size_t kKeySize = 32;
 constexpr size_t kHeaderSize = 5;  // level byte + u32 count
+constexpr uint8_t kValuedLeaf = 0x80;  // level byte of a map tree's leaf
 
 Status Corrupt(const std::string& msg) { return err::DataLoss("MST_NODE_CORRUPT", msg); }
 Status Invalid(const std::string& msg) { return err::DataLoss("MST_INVALID", msg); }
@@ -64,11 +65,14 @@ struct Top {
   MstNode node;
 };
 
-Result<Top> BuildUp(unsigned level, std::vector<MstEntry> entries, const NodeSink& sink) {
+// `valued`: level-0 nodes built are a map tree's leaves.
+Result<Top> BuildUp(unsigned level, std::vector<MstEntry> entries, const NodeSink& sink,
+                    bool valued) {
   while (true) {
     std::vector<MstEntry> parents;
     MstNode node;
     node.level = static_cast<uint8_t>(level);
+    node.valued = valued && level == 0;
     size_t start = 0;
     std::optional<Top> single;
     for (size_t i = 0; i < entries.size(); ++i) {
@@ -85,6 +89,7 @@ Result<Top> BuildUp(unsigned level, std::vector<MstEntry> entries, const NodeSin
       AIFS_RETURN_IF_ERROR(sink(std::move(node), h));
       node = MstNode{};
       node.level = static_cast<uint8_t>(level);
+      node.valued = valued && level == 0;
     }
     if (single) return std::move(*single);
     entries = std::move(parents);
@@ -113,13 +118,22 @@ MstRoot MstEmptyRoot() { return MstRoot{MstEmptyRootHash(), 0, 0}; }
 
 Digest MstNode::Hash() const {
   thread_local std::vector<uint8_t> buf;
-  if (level == 0) {
+  if (level == 0 && !valued) {
     buf.resize(1 + entries.size() * kKeySize);
     buf[0] = 0x00;
     uint8_t* p = buf.data() + 1;
     for (const MstEntry& e : entries) {
       std::memcpy(p, e.key.data(), kKeySize);
       p += kKeySize;
+    }
+  } else if (level == 0) {
+    buf.resize(1 + entries.size() * 2 * kKeySize);
+    buf[0] = 0x02;
+    uint8_t* p = buf.data() + 1;
+    for (const MstEntry& e : entries) {
+      std::memcpy(p, e.key.data(), kKeySize);
+      std::memcpy(p + kKeySize, e.hash.data(), kKeySize);
+      p += 2 * kKeySize;
     }
   } else {
     buf.resize(2 + entries.size() * 2 * kKeySize);
@@ -142,15 +156,16 @@ std::string MstNode::Encode() const {
 }
 
 void MstNode::EncodeTo(std::string& out) const {
-  const size_t per = level == 0 ? kKeySize : 2 * kKeySize;
+  const bool pairs = level != 0 || valued;
+  const size_t per = pairs ? 2 * kKeySize : kKeySize;
   out.resize(kHeaderSize + entries.size() * per);
-  out[0] = static_cast<char>(level);
+  out[0] = static_cast<char>(level == 0 && valued ? kValuedLeaf : level);
   const auto n = static_cast<uint32_t>(entries.size());
   for (int i = 0; i < 4; ++i) out[1 + i] = static_cast<char>((n >> (8 * i)) & 0xff);
   char* p = out.data() + kHeaderSize;
   for (const MstEntry& e : entries) {
     std::memcpy(p, e.key.data(), kKeySize);
-    if (level != 0) std::memcpy(p + kKeySize, e.hash.data(), kKeySize);
+    if (pairs) std::memcpy(p + kKeySize, e.hash.data(), kKeySize);
     p += per;
   }
 }
@@ -160,14 +175,19 @@ Result<MstNode> MstNode::Decode(std::string_view bytes) {
     return Corrupt("MST node encoding is " + std::to_string(bytes.size()) + " bytes, too short");
   MstNode node;
   node.level = static_cast<uint8_t>(bytes[0]);
+  if (node.level == kValuedLeaf) {
+    node.level = 0;
+    node.valued = true;
+  }
   if (node.level > kMstMaxLevel)
     return Corrupt("MST node level " + std::to_string(node.level) + " is above 32");
   uint32_t n = 0;
   for (int i = 0; i < 4; ++i) n |= uint32_t{static_cast<uint8_t>(bytes[1 + i])} << (8 * i);
   if (n > kMstMaxNodeEntries)
     return Corrupt("MST node claims " + std::to_string(n) + " entries, more than the limit");
-  if (n == 0 && node.level != 0) return Corrupt("empty MST node above level 0");
-  const uint64_t per = node.level == 0 ? kKeySize : 2 * kKeySize;
+  if (n == 0 && (node.level != 0 || node.valued)) return Corrupt("empty MST node above level 0");
+  const bool pairs = node.level != 0 || node.valued;
+  const uint64_t per = pairs ? 2 * kKeySize : kKeySize;
   if (bytes.size() != kHeaderSize + uint64_t{n} * per)
     return Corrupt("MST node with " + std::to_string(n) + " entries is " +
                    std::to_string(bytes.size()) + " bytes, expected " +
@@ -177,7 +197,7 @@ Result<MstNode> MstNode::Decode(std::string_view bytes) {
   for (uint32_t i = 0; i < n; ++i) {
     MstEntry& e = node.entries[i];
     std::memcpy(e.key.data(), p, kKeySize);
-    if (node.level != 0) std::memcpy(e.hash.data(), p + kKeySize, kKeySize);
+    if (pairs) std::memcpy(e.hash.data(), p + kKeySize, kKeySize);
     p += per;
     if (i > 0 && !(node.entries[i - 1].key < e.key))
       return Corrupt("MST node keys are not strictly increasing at entry " + std::to_string(i));
@@ -264,13 +284,13 @@ Status MstBuilder::CloseLeaf() {
   return Status::Ok();
 }
 
-Status MstBuilder::Add(const Digest& id) {
+Status MstBuilder::AddEntry(const Digest& id, const Digest& value) {
   if (count_ > 0 && !(last_id_ < id))
     return err::InvalidArgument("MST_IDS_UNSORTED", "IDs must be strictly increasing; entry " +
                                                         std::to_string(count_) + " (" + Hex(id) +
                                                         ") is not");
   if (leaf_.entries.size() == kMstMaxNodeEntries) return TooLarge(0);
-  leaf_.entries.push_back({id, Digest{}});
+  leaf_.entries.push_back({id, leaf_.valued ? value : Digest{}});
   last_id_ = id;
   ++count_;
   // A level-0 node ends right after a boundary key (and at the very end).
@@ -286,7 +306,7 @@ Result<MstRoot> MstBuilder::Finish() {
   if (!leaf_.entries.empty()) AIFS_RETURN_IF_ERROR(CloseLeaf());
   if (parents_.size() == 1) return MstRoot{last_hash_, 0, count_};
   const NodeSink sink = [this](MstNode&& node, const Digest& h) { return store_.Store(h, node); };
-  AIFS_ASSIGN_OR_RETURN(Top top, BuildUp(1, std::move(parents_), sink));
+  AIFS_ASSIGN_OR_RETURN(Top top, BuildUp(1, std::move(parents_), sink, false));
   return MstRoot{top.hash, top.node.level, count_};
 }
 
@@ -317,9 +337,11 @@ struct LevelChange {
 
 class Updater {
  public:
-  explicit Updater(MstNodeStore& store) : store_(store) {}
+  // `valued`: the tree is a map tree (level-0 changes carry values in `hash`).
+  Updater(MstNodeStore& store, bool valued) : store_(store), valued_(valued) {}
 
-  Result<MstRoot> Run(const MstRoot& old, std::span<const MstChange> changes);
+  // `changes`: level-0 changes, strictly increasing by key.
+  Result<MstRoot> Run(const MstRoot& old, std::vector<LevelChange> changes);
 
  private:
   // A level-l node of the old tree, as its parent names it.
@@ -339,6 +361,7 @@ class Updater {
   void Remember(MstNode&& node, const Digest& hash);
 
   MstNodeStore& store_;
+  const bool valued_;
   std::unordered_map<Digest, std::unique_ptr<const MstNode>, MstDigestHash> cache_;
   const MstNode* root_ = nullptr;  // old root node
   unsigned height_ = 0;            // old height
@@ -352,6 +375,8 @@ Result<const MstNode*> Updater::Get(const Digest& hash, unsigned level) {
   auto it = cache_.find(hash);
   if (it == cache_.end()) {
     AIFS_ASSIGN_OR_RETURN(MstNode node, LoadTreeNode(store_, hash, level));
+    if (node.valued != (valued_ && level == 0))
+      return Invalid("MST leaf " + Hex(hash) + (valued_ ? " is not" : " is") + " a map leaf");
     it = cache_.emplace(hash, std::make_unique<const MstNode>(std::move(node))).first;
   } else if (it->second->level != level) {
     return Invalid("MST node " + Hex(hash) + " is referenced at two levels");
@@ -413,7 +438,7 @@ Status Updater::Apply(unsigned level, const std::vector<MstEntry>& old,
         ++i;
       else if (level == 0)
         ++delta_;
-      out.push_back({c.key, level == 0 ? Digest{} : c.hash});
+      out.push_back({c.key, c.hash});  // a set's level-0 changes carry zero
     } else if (present) {
       ++i;
       if (level == 0) --delta_;
@@ -462,6 +487,7 @@ Status Updater::ProcessLevel(unsigned level, const std::vector<LevelChange>& cha
       if (k + 1 - start > kMstMaxNodeEntries) return TooLarge(level);
       MstNode node;
       node.level = static_cast<uint8_t>(level);
+      node.valued = valued_ && level == 0;
       node.entries.assign(merged.begin() + static_cast<ptrdiff_t>(start),
                           merged.begin() + static_cast<ptrdiff_t>(k) + 1);
       start = k + 1;
@@ -482,12 +508,12 @@ Status Updater::ProcessLevel(unsigned level, const std::vector<LevelChange>& cha
   return Status::Ok();
 }
 
-Result<MstRoot> Updater::Run(const MstRoot& old, std::span<const MstChange> changes) {
-  for (size_t i = 1; i < changes.size(); ++i) {
-    if (!(changes[i - 1].first < changes[i].first))
+Result<MstRoot> Updater::Run(const MstRoot& old, std::vector<LevelChange> level_changes) {
+  for (size_t i = 1; i < level_changes.size(); ++i) {
+    if (!(level_changes[i - 1].key < level_changes[i].key))
       return err::InvalidArgument("MST_CHANGES_UNSORTED",
                                   "changes must be strictly increasing by ID; entry " +
-                                      std::to_string(i) + " (" + Hex(changes[i].first) +
+                                      std::to_string(i) + " (" + Hex(level_changes[i].key) +
                                       ") is not");
   }
   if (old.height > kMstMaxLevel || (old.count == 0 && !(old == MstEmptyRoot())) ||
@@ -495,7 +521,7 @@ Result<MstRoot> Updater::Run(const MstRoot& old, std::span<const MstChange> chan
     return err::InvalidArgument("MST_ROOT_INVALID", "not an MST root: " + Hex(old.hash) +
                                                         " height " + std::to_string(old.height) +
                                                         " count " + std::to_string(old.count));
-  if (changes.empty()) return old;
+  if (level_changes.empty()) return old;
 
   height_ = old.height;
   MstNode empty_root;
@@ -506,10 +532,6 @@ Result<MstRoot> Updater::Run(const MstRoot& old, std::span<const MstChange> chan
     if (height_ > 0 && root_->entries.size() < 2)
       return Invalid("MST root " + Hex(old.hash) + " above level 0 has a single entry");
   }
-
-  std::vector<LevelChange> level_changes;
-  level_changes.reserve(changes.size());
-  for (const auto& [id, add] : changes) level_changes.push_back({id, Digest{}, add});
 
   for (unsigned level = 0; level < height_; ++level) {
     std::vector<LevelChange> up;
@@ -536,7 +558,7 @@ Result<MstRoot> Updater::Run(const MstRoot& old, std::span<const MstChange> chan
     Remember(std::move(node), h);
     return Status::Ok();
   };
-  AIFS_ASSIGN_OR_RETURN(Top top, BuildUp(height_, std::move(entries), sink));
+  AIFS_ASSIGN_OR_RETURN(Top top, BuildUp(height_, std::move(entries), sink, valued_));
   // A top node with a single entry means the level below has one node: the
   // tree shrinks to the first level with one node.
   Digest root_hash = top.hash;
@@ -559,8 +581,31 @@ Result<MstRoot> Updater::Run(const MstRoot& old, std::span<const MstChange> chan
 
 Result<MstRoot> UpdateMst(const MstRoot& old, std::span<const MstChange> sorted_changes,
                           MstNodeStore& store) {
-  Updater updater(store);
-  return updater.Run(old, sorted_changes);
+  std::vector<LevelChange> changes;
+  changes.reserve(sorted_changes.size());
+  for (const auto& [id, add] : sorted_changes) changes.push_back({id, Digest{}, add});
+  return Updater(store, false).Run(old, std::move(changes));
+}
+
+Result<MstRoot> UpdateMstMap(const MstRoot& old, std::span<const MstMapChange> sorted_changes,
+                             MstNodeStore& store) {
+  std::vector<LevelChange> changes;
+  changes.reserve(sorted_changes.size());
+  for (const MstMapChange& c : sorted_changes)
+    changes.push_back({c.key, c.value.value_or(Digest{}), c.value.has_value()});
+  return Updater(store, true).Run(old, std::move(changes));
+}
+
+Result<Digest> MstLookup(const MstRoot& root, const Digest& key, MstNodeStore& store) {
+  auto path = ProveInclusion(root, key, store);
+  if (!path.ok()) {
+    if (path.status().code() == Code::kNotFound)
+      return err::NotFound("MST_KEY_NOT_FOUND", "key " + Hex(key) + " is not in the tree");
+    return path.status();
+  }
+  const MstNode& leaf = path->back();
+  if (!leaf.valued) return Invalid("MST leaf is not a map leaf");
+  return leaf.entries[CoverIndex(leaf.entries, key)].hash;
 }
 
 // ---------------------------------------------------------------------------
@@ -584,7 +629,8 @@ Result<std::vector<MstNode>> ProveInclusion(const MstRoot& root, const Digest& i
   return path;
 }
 
-Status VerifyInclusion(const Digest& root, const Digest& id, std::span<const MstNode> path) {
+Status VerifyInclusion(const Digest& root, const Digest& id, std::span<const MstNode> path,
+                       const Digest* value) {
   if (path.empty()) return ProofInvalid("empty path");
   if (path[0].level > kMstMaxLevel) return ProofInvalid("root level above 32");
   if (path.size() != path[0].level + size_t{1})
@@ -608,9 +654,12 @@ Status VerifyInclusion(const Digest& root, const Digest& id, std::span<const Mst
     if (!rightmost && !MstIsBoundary(node.entries.back().key, level))
       return ProofInvalid("node at depth " + std::to_string(d) + " ends without a boundary");
     if (level == 0) {
-      if (!std::binary_search(node.entries.begin(), node.entries.end(), MstEntry{id, {}},
-                              [](const MstEntry& a, const MstEntry& b) { return a.key < b.key; }))
+      if (node.valued != (value != nullptr))
+        return ProofInvalid(value ? "the leaf is not a map leaf" : "the leaf is a map leaf");
+      auto at = std::lower_bound(node.entries.begin(), node.entries.end(), id, ByKey);
+      if (at == node.entries.end() || at->key != id)
         return ProofInvalid("the leaf does not contain the ID");
+      if (value && at->hash != *value) return ProofInvalid("the leaf holds another value");
       return Status::Ok();
     }
     auto it = std::lower_bound(node.entries.begin(), node.entries.end(), id, ByKey);
@@ -633,11 +682,11 @@ Status VerifyInclusion(const Digest& root, const Digest& id, std::span<const Mst
 namespace {
 
 Status WalkIds(MstNodeStore& store, const Digest& hash, unsigned level,
-               const std::function<bool(const Digest&)>& fn, bool& stop) {
+               const std::function<bool(const MstEntry&)>& fn, bool& stop) {
   AIFS_ASSIGN_OR_RETURN(MstNode node, LoadTreeNode(store, hash, level));
   for (const MstEntry& e : node.entries) {
     if (level == 0) {
-      if (!fn(e.key)) stop = true;
+      if (!fn(e)) stop = true;
     } else {
       AIFS_RETURN_IF_ERROR(WalkIds(store, e.hash, level - 1, fn, stop));
     }
@@ -648,7 +697,7 @@ Status WalkIds(MstNodeStore& store, const Digest& hash, unsigned level,
 
 class TreeVerifier {
  public:
-  explicit TreeVerifier(MstNodeStore& store) : store_(store) {}
+  TreeVerifier(MstNodeStore& store, bool valued) : store_(store), valued_(valued) {}
 
   Status Node(const Digest& hash, unsigned level, const Digest* parent_key, bool rightmost) {
     auto r = store_.Load(hash);
@@ -661,6 +710,8 @@ class TreeVerifier {
     if (node.Hash() != hash) return Corrupt("MST node " + Hex(hash) + " does not hash to its name");
     const std::string where = "MST node " + Hex(hash) + " (level " + std::to_string(level) + ")";
     if (node.level != level) return Invalid(where + " has level " + std::to_string(node.level));
+    if (node.valued != (valued_ && level == 0))
+      return Invalid(where + (valued_ ? " is not a map leaf" : " is a map leaf"));
     if (node.entries.empty()) return Invalid(where + " is empty");
     if (parent_key != nullptr && node.entries.back().key != *parent_key)
       return Invalid(where + ": last key differs from its parent entry");
@@ -692,20 +743,26 @@ class TreeVerifier {
 
  private:
   MstNodeStore& store_;
+  const bool valued_;
   std::array<std::optional<Digest>, kMstMaxLevel + 1> prev_;
   uint64_t ids_ = 0;
 };
 
 }  // namespace
 
-Status ForEachId(const MstRoot& root, MstNodeStore& store,
-                 const std::function<bool(const Digest&)>& fn) {
+Status ForEachEntry(const MstRoot& root, MstNodeStore& store,
+                    const std::function<bool(const MstEntry&)>& fn) {
   if (root.count == 0) return Status::Ok();
   bool stop = false;
   return WalkIds(store, root.hash, root.height, fn, stop);
 }
 
-Status VerifyMst(const MstRoot& root, MstNodeStore& store) {
+Status ForEachId(const MstRoot& root, MstNodeStore& store,
+                 const std::function<bool(const Digest&)>& fn) {
+  return ForEachEntry(root, store, [&](const MstEntry& e) { return fn(e.key); });
+}
+
+Status VerifyMst(const MstRoot& root, MstNodeStore& store, bool valued) {
   if (root.height > kMstMaxLevel) return Invalid("MST height above 32");
   if (root.count == 0 || root.hash == MstEmptyRootHash()) {
     if (!(root == MstEmptyRoot()))
@@ -713,7 +770,7 @@ Status VerifyMst(const MstRoot& root, MstNodeStore& store) {
                      " and height " + std::to_string(root.height) + " is not the empty tree");
     return Status::Ok();
   }
-  TreeVerifier verifier(store);
+  TreeVerifier verifier(store, valued);
   AIFS_ASSIGN_OR_RETURN(MstNode top, LoadTreeNode(store, root.hash, root.height));
   if (root.height > 0 && top.entries.size() < 2)
     return Invalid("MST root above level 0 has a single entry (a lower level has one node)");
@@ -737,7 +794,7 @@ class DiffCursor {
     bool id = false;     // key is an ID; otherwise a subtree
     unsigned level = 0;  // subtree: level of its top node
     Digest key{};        // ID, or the subtree's last key
-    Digest hash{};       // subtree: its top node's hash
+    Digest hash{};       // subtree: its top node's hash; a map's ID: its value
   };
 
   DiffCursor(MstNodeStore& store, const MstRoot& root) : store_(store) {
@@ -750,7 +807,7 @@ class DiffCursor {
     if (pending_root_) return *pending_root_;
     const auto& [node, i] = stack_.back();
     const MstEntry& e = node->entries[i];
-    if (node->level == 0) return Item{true, 0, e.key, Digest{}};
+    if (node->level == 0) return Item{true, 0, e.key, e.hash};
     return Item{false, node->level - 1u, e.key, e.hash};
   }
 
@@ -783,20 +840,21 @@ class DiffCursor {
 
 }  // namespace
 
-Status DiffMst(const MstRoot& a, const MstRoot& b, MstNodeStore& store, std::vector<Digest>& added,
-               std::vector<Digest>& removed) {
-  added.clear();
-  removed.clear();
+Status DiffMstMap(const MstRoot& a, const MstRoot& b, MstNodeStore& store,
+                  std::vector<MstMapDiff>& out) {
+  out.clear();
   if (a.hash == b.hash) return Status::Ok();
   DiffCursor ca(store, a);
   DiffCursor cb(store, b);
   while (!ca.empty() || !cb.empty()) {
     if (ca.empty() || cb.empty()) {
       DiffCursor& c = ca.empty() ? cb : ca;
-      std::vector<Digest>& out = ca.empty() ? added : removed;
       const DiffCursor::Item it = c.front();
       if (it.id) {
-        out.push_back(it.key);
+        if (ca.empty())
+          out.push_back({it.key, std::nullopt, it.hash});
+        else
+          out.push_back({it.key, it.hash, std::nullopt});
         c.pop();
       } else {
         AIFS_RETURN_IF_ERROR(c.expand());
@@ -807,17 +865,18 @@ Status DiffMst(const MstRoot& a, const MstRoot& b, MstNodeStore& store, std::vec
     const DiffCursor::Item fb = cb.front();
     if (fa.id && fb.id) {
       if (fa.key == fb.key) {
+        if (fa.hash != fb.hash) out.push_back({fa.key, fa.hash, fb.hash});
         ca.pop();
         cb.pop();
       } else if (fa.key < fb.key) {
-        removed.push_back(fa.key);
+        out.push_back({fa.key, fa.hash, std::nullopt});
         ca.pop();
       } else {
-        added.push_back(fb.key);
+        out.push_back({fb.key, std::nullopt, fb.hash});
         cb.pop();
       }
     } else if (!fa.id && !fb.id && fa.hash == fb.hash) {
-      ca.pop();  // identical subtrees: the same IDs on both sides
+      ca.pop();  // identical subtrees: the same entries on both sides
       cb.pop();
     } else if (fa.id) {
       AIFS_RETURN_IF_ERROR(cb.expand());
@@ -829,6 +888,19 @@ Status DiffMst(const MstRoot& a, const MstRoot& b, MstNodeStore& store, std::vec
       AIFS_RETURN_IF_ERROR(ca.expand());
       AIFS_RETURN_IF_ERROR(cb.expand());
     }
+  }
+  return Status::Ok();
+}
+
+Status DiffMst(const MstRoot& a, const MstRoot& b, MstNodeStore& store, std::vector<Digest>& added,
+               std::vector<Digest>& removed) {
+  added.clear();
+  removed.clear();
+  std::vector<MstMapDiff> diff;
+  AIFS_RETURN_IF_ERROR(DiffMstMap(a, b, store, diff));
+  for (const MstMapDiff& d : diff) {
+    if (!d.before) added.push_back(d.key);
+    if (!d.after) removed.push_back(d.key);
   }
   return Status::Ok();
 }

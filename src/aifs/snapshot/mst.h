@@ -17,6 +17,14 @@
 //   - The root is the hash of the first level that has exactly one node; its
 //     level is the height. The empty set's root is BLAKE3(0x00), height 0.
 //
+// Map trees: the same construction over (key, value) pairs, both 32 bytes
+// (a snapshot's paths: key = BLAKE3 of the path, value = the AssetID). Only
+// the leaves differ: a valued leaf hashes as
+//   BLAKE3(0x02 || key_1 || value_1 || ... || key_n || value_n),
+// so a map leaf never hashes like a set leaf, and a changed value changes
+// the root while the node boundaries (which depend on keys only) stay put.
+// The empty map is the empty set's tree.
+//
 // Promises:
 //   - History independence: the root (hash, height, count) depends only on the
 //     set. UpdateMst(BuildMst(A), changes) == BuildMst(A after changes).
@@ -77,8 +85,10 @@ struct MstDigestHash {
   }
 };
 
-// One entry of a node. Level 0: key = an AssetID, hash unused (all zero).
-// Level >= 1: key = last key of a child node, hash = that child's hash.
+// One entry of a node. Level 0: key = an AssetID, hash unused (all zero) in a
+// set tree; in a map tree (see "Map trees" below) key = the map key and hash =
+// its value. Level >= 1: key = last key of a child node, hash = that child's
+// hash.
 struct MstEntry {
   Digest key{};
   Digest hash{};
@@ -88,14 +98,15 @@ struct MstEntry {
 struct MstNode {
   uint8_t level = 0;
   std::vector<MstEntry> entries;
+  bool valued = false;  // a map tree's leaf (level 0 only): entries carry values
 
   // The node hash of the construction (see top of file). Level-0 nodes hash
   // keys only.
   Digest Hash() const;
 
-  // Storage encoding: level (1 byte) || count (u32 little-endian) || entries,
-  // each a 32-byte key (level 0) or 64 bytes key || hash (level >= 1).
-  // Note: this is not the hash preimage.
+  // Storage encoding: level (1 byte; 0x80 for a valued leaf) || count (u32
+  // little-endian) || entries, each a 32-byte key (set leaf) or 64 bytes
+  // key || hash (valued leaf, level >= 1). Note: this is not the hash preimage.
   std::string Encode() const;
   // Encode() into `out` (replacing its contents, reusing its capacity).
   void EncodeTo(std::string& out) const;
@@ -172,12 +183,18 @@ Result<MstRoot> BuildMst(std::span<const Digest> sorted_ids, MstNodeStore& store
 // error can come after some nodes were stored (they are unreachable).
 class MstBuilder {
  public:
-  explicit MstBuilder(MstNodeStore& store) : store_(store) { leaf_.entries.reserve(128); }
+  // `valued`: build a map tree (AddEntry), else a set tree (Add).
+  explicit MstBuilder(MstNodeStore& store, bool valued = false) : store_(store) {
+    leaf_.valued = valued;
+    leaf_.entries.reserve(128);
+  }
 
   // INVALID_ARGUMENT MST_IDS_UNSORTED unless `id` is greater than the previous
   // one; errors of the store's Store() pass through. After an error the
   // builder is unusable.
-  Status Add(const Digest& id);
+  Status Add(const Digest& id) { return AddEntry(id, Digest{}); }
+  // A map tree's (key, value); the same contract as Add.
+  Status AddEntry(const Digest& key, const Digest& value);
   // The root of every ID added (the empty tree, stored, if none). Call once.
   Result<MstRoot> Finish();
 
@@ -209,6 +226,21 @@ using MstChange = std::pair<Digest, bool>;
 Result<MstRoot> UpdateMst(const MstRoot& old, std::span<const MstChange> sorted_changes,
                           MstNodeStore& store);
 
+// One change of a map tree: set `key` to `value`, or remove it (no value).
+struct MstMapChange {
+  Digest key{};
+  std::optional<Digest> value;
+};
+
+// UpdateMst for map trees: setting a present key replaces its value; the
+// same contract otherwise (changes strictly increasing by key). A leaf of
+// the old tree that is not valued is DATA_LOSS MST_INVALID.
+Result<MstRoot> UpdateMstMap(const MstRoot& old, std::span<const MstMapChange> sorted_changes,
+                             MstNodeStore& store);
+
+// The value of `key` in a map tree; NOT_FOUND MST_KEY_NOT_FOUND if absent.
+Result<Digest> MstLookup(const MstRoot& root, const Digest& key, MstNodeStore& store);
+
 // Inclusion proof: the nodes on the path root -> leaf whose leaf holds `id`
 // (path[0] is the root node, level = height; path.back() is level 0).
 // NOT_FOUND ASSET_NOT_IN_SNAPSHOT if `id` is not in the tree.
@@ -224,20 +256,26 @@ Result<std::vector<MstNode>> ProveInclusion(const MstRoot& root, const Digest& i
 // for i >= 1, the entry of path[i-1] covering `id` (the first with key >= id)
 // has hash == path[i].Hash() and key == path[i]'s last key; the leaf contains
 // `id`. INVALID_ARGUMENT MST_PROOF_INVALID otherwise (message says which step).
-Status VerifyInclusion(const Digest& root, const Digest& id, std::span<const MstNode> path);
+// With `value`, the proof is of a map tree: the leaf must be valued and hold
+// `id` with exactly that value; without, the leaf must be a set leaf.
+Status VerifyInclusion(const Digest& root, const Digest& id, std::span<const MstNode> path,
+                       const Digest* value = nullptr);
 
 // Visits every ID in increasing order until fn returns false. On a failure
 // (DATA_LOSS ...) fn may already have seen the IDs before the bad node.
 Status ForEachId(const MstRoot& root, MstNodeStore& store,
                  const std::function<bool(const Digest&)>& fn);
+// Every level-0 entry (a map tree's key and value), the same contract.
+Status ForEachEntry(const MstRoot& root, MstNodeStore& store,
+                    const std::function<bool(const MstEntry&)>& fn);
 
 // Re-walks every node, re-hashes it and checks the construction: levels,
 // non-empty nodes, keys strictly increasing across each level, parent keys ==
 // child last keys, boundaries exactly where the rule puts them, the root node
 // being the first level with one node (>= 2 entries unless height 0), and the
-// number of IDs == root.count. DATA_LOSS MST_NODE_CORRUPT / MST_NODE_MISSING /
-// MST_INVALID otherwise.
-Status VerifyMst(const MstRoot& root, MstNodeStore& store);
+// number of IDs == root.count, every leaf valued iff `valued` (a map tree).
+// DATA_LOSS MST_NODE_CORRUPT / MST_NODE_MISSING / MST_INVALID otherwise.
+Status VerifyMst(const MstRoot& root, MstNodeStore& store, bool valued = false);
 
 // Set difference: added = IDs in b but not in a, removed = in a but not in b,
 // both increasing (the vectors are cleared first; after a failure their
@@ -245,5 +283,14 @@ Status VerifyMst(const MstRoot& root, MstNodeStore& store);
 // skipped without loading them.
 Status DiffMst(const MstRoot& a, const MstRoot& b, MstNodeStore& store, std::vector<Digest>& added,
                std::vector<Digest>& removed);
+
+// Map difference, increasing by key: `before` absent = added in b, `after`
+// absent = removed, both = the value changed. The same walk as DiffMst.
+struct MstMapDiff {
+  Digest key{};
+  std::optional<Digest> before, after;
+};
+Status DiffMstMap(const MstRoot& a, const MstRoot& b, MstNodeStore& store,
+                  std::vector<MstMapDiff>& out);
 
 }  // namespace aifs
