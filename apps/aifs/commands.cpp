@@ -85,7 +85,8 @@ json AssetJson(const AssetInfo& a) {
   return j;
 }
 
-// Streams `fd` into a new put and commits it.
+}  // namespace
+
 Result<PutResult> PutStream(Api& api, const PutOptions& opts, int fd, const std::string& path,
                             Progress&& progress) {
   AIFS_ASSIGN_OR_RETURN(auto writer, api.BeginPut(opts));
@@ -100,8 +101,6 @@ Result<PutResult> PutStream(Api& api, const PutOptions& opts, int fd, const std:
   }
   return writer->Commit();
 }
-
-}  // namespace
 
 Result<AssetUri> ResolveRef(const std::string& ref, const std::string& ns) {
   AIFS_ASSIGN_OR_RETURN(AssetUri uri, ParseAssetRef(ref));
@@ -275,6 +274,7 @@ Status Put(Api& api, const Output& out, const PutArgs& args) {
   opts.ns = NsOrDefault(args.ns);
   opts.kind = kind;
   opts.metadata = std::move(meta);
+  if (!args.at_path.empty()) opts.path = args.at_path;
   for (const auto& text : args.parents) {
     AIFS_ASSIGN_OR_RETURN(ParentRef p, ParseParent(text));
     opts.parents.push_back(std::move(p));
@@ -307,8 +307,8 @@ Status Put(Api& api, const Output& out, const PutArgs& args) {
 }
 
 Status Stat(Api& api, const Output& out, const std::string& ns, const std::string& ref,
-            bool chunks) {
-  AIFS_ASSIGN_OR_RETURN(AssetUri uri, ResolveRef(ref, ns));
+            const AsOf& as_of, bool chunks) {
+  AIFS_ASSIGN_OR_RETURN(AssetUri uri, ResolveAsset(api, ref, ns, as_of));
   AIFS_ASSIGN_OR_RETURN(AssetInfo a, api.StatAsset(*uri.ns, uri.id, chunks));
   if (out.json) {
     PrintJson(AssetJson(a));
@@ -373,7 +373,7 @@ Status Remove(Api& api, const Output& out, const std::string& ns,
 }
 
 Status Lineage(Api& api, const Output& out, const LineageArgs& args) {
-  AIFS_ASSIGN_OR_RETURN(AssetUri uri, ResolveRef(args.ref, args.ns));
+  AIFS_ASSIGN_OR_RETURN(AssetUri uri, ResolveAsset(api, args.ref, args.ns, args.as_of));
   AIFS_ASSIGN_OR_RETURN(
       LineageGraph g,
       api.GetLineage(*uri.ns, uri.id, args.down ? LineageDirection::kDown : LineageDirection::kUp,
@@ -440,8 +440,12 @@ void PrintSnapshot(const Output& out, const SnapshotInfo& s) {
   }
   std::cout << "snapshot:  " << SnapshotUri{s.ns, s.id}.ToString() << "\n"
             << "root:      " << HexEncode(s.root) << " (height " << int(s.height) << ")\n"
-            << "assets:    " << s.count << (s.explicit_set ? " (explicit set)" : "") << "\n"
-            << "created:   " << FormatUnixNanos(s.created_unix_ns) << "\n"
+            << "assets:    " << s.count << (s.explicit_set ? " (explicit set)" : "") << "\n";
+  if (s.version >= 2) std::cout << "paths:     " << s.path_count << "\n";
+  if (!s.message.empty()) std::cout << "message:   " << s.message << "\n";
+  if (!s.author.empty()) std::cout << "author:    " << s.author << "\n";
+  for (const SnapshotId& p : s.parents) std::cout << "parent:    " << p.ToHex() << "\n";
+  std::cout << "created:   " << FormatUnixNanos(s.created_unix_ns) << "\n"
             << "signed by: " << HexEncode(s.public_key) << "\n";
 }
 
@@ -454,7 +458,7 @@ json BranchJson(const BranchInfo& b) {
 }  // namespace
 
 Status SnapshotCreate(Api& api, const Output& out, const std::string& ns,
-                      const std::string& ids_file) {
+                      const std::string& ids_file, const std::string& message) {
   std::vector<AssetId> ids;
   if (!ids_file.empty()) {
     AIFS_ASSIGN_OR_RETURN(std::string text, ReadFileToString(ids_file));
@@ -468,8 +472,9 @@ Status SnapshotCreate(Api& api, const Output& out, const std::string& ns,
       ids.push_back(u.id);
     }
   }
-  AIFS_ASSIGN_OR_RETURN(SnapshotInfo s,
-                        api.CreateSnapshot(NsOrDefault(ns), ids_file.empty() ? nullptr : &ids));
+  const SnapshotOptions options{
+      .ids = ids_file.empty() ? nullptr : &ids, .message = message, .author = Who()};
+  AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, api.CreateSnapshot(NsOrDefault(ns), options));
   if (out.json || !out.quiet) PrintSnapshot(out, s);
   else std::cout << s.id.ToHex() << "\n";
   return Status::Ok();
@@ -602,8 +607,20 @@ Status Diff(Api& api, const Output& out, const std::string& ns, const std::strin
     json added = json::array(), removed = json::array();
     for (const AssetId& id : d.added) added.push_back(id.ToHex());
     for (const AssetId& id : d.removed) removed.push_back(id.ToHex());
-    PrintJson({{"added", added}, {"removed", removed}});
+    json paths = json::array();
+    for (const PathChange& c : d.paths)
+      paths.push_back({{"path", c.path},
+                       {"before", c.before ? json(c.before->ToHex()) : json()},
+                       {"after", c.after ? json(c.after->ToHex()) : json()}});
+    PrintJson({{"added", added}, {"removed", removed}, {"paths", paths}});
     return Status::Ok();
+  }
+  // Paths first, like `git diff --name-status`: A(dded), D(eleted), M(odified).
+  for (const PathChange& c : d.paths) {
+    const char* what = !c.before ? "A" : !c.after ? "D" : "M";
+    std::cout << what << "\t" << c.path << "\t"
+              << (c.before ? c.before->ToHex().substr(0, 12) : "-") << " -> "
+              << (c.after ? c.after->ToHex().substr(0, 12) : "-") << "\n";
   }
   for (const AssetId& id : d.removed) std::cout << "- " << id.ToHex() << "\n";
   for (const AssetId& id : d.added) std::cout << "+ " << id.ToHex() << "\n";
@@ -612,8 +629,15 @@ Status Diff(Api& api, const Output& out, const std::string& ns, const std::strin
 
 Status Proof(Api& api, const Output& out, const std::string& ns, const std::string& asset,
              const std::string& snapshot, const std::string& output) {
-  AIFS_ASSIGN_OR_RETURN(AssetUri uri, ResolveRef(asset, ns));
-  AIFS_ASSIGN_OR_RETURN(SnapshotProof p, api.ProveAsset(*uri.ns, snapshot, uri.id));
+  SnapshotProof p;
+  const bool by_id = asset.starts_with("aifs://") ||
+                     (asset.size() == 2 * AssetId::kSize && AssetId::Parse(asset).ok());
+  if (by_id) {
+    AIFS_ASSIGN_OR_RETURN(AssetUri uri, ResolveRef(asset, ns));
+    AIFS_ASSIGN_OR_RETURN(p, api.ProveAsset(*uri.ns, snapshot, uri.id));
+  } else {
+    AIFS_ASSIGN_OR_RETURN(p, api.ProvePath(NsOrDefault(ns), snapshot, asset));
+  }
   const std::string text = ProofToJson(p).dump(2) + "\n";
   if (output.empty() || output == "-") {
     std::cout << text;
@@ -646,6 +670,10 @@ Status VerifyProof(const Output& out, const std::string& file, const std::string
   if (out.json)
     PrintJson({{"valid", true}, {"asset", p.asset.ToHex()},
                {"snapshot", SnapshotUri{p.snapshot.ns, p.snapshot.id}.ToString()}});
+  else if (!out.quiet && p.path)
+    std::cout << "valid: '" << *p.path << "' names " << p.asset.ToHex() << " in "
+              << SnapshotUri{p.snapshot.ns, p.snapshot.id}.ToString() << " (signed by "
+              << HexEncode(key) << ")\n";
   else if (!out.quiet)
     std::cout << "valid: " << p.asset.ToHex() << " is in "
               << SnapshotUri{p.snapshot.ns, p.snapshot.id}.ToString() << " (signed by "

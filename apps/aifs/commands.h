@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "aifs/api/api.h"
+#include "progress.h"
 
 namespace aifs::cli {
 
@@ -31,11 +32,15 @@ struct PutArgs {
   std::vector<std::string> meta;  // k=v
   std::vector<std::string> parents;  // ID[:transform[:digest]]
   std::vector<std::string> embeds;   // SPACE=FILE.npy
+  std::string at_path;               // --path: bind this path to the asset
 };
 Status Put(Api& api, const Output& out, const PutArgs& args);
+// Streams `fd` (read from `path`, for messages) into a new put and commits it.
+Result<PutResult> PutStream(Api& api, const PutOptions& opts, int fd, const std::string& path,
+                            Progress&& progress);
 
 Status Stat(Api& api, const Output& out, const std::string& ns, const std::string& ref,
-            bool chunks);
+            const AsOf& as_of, bool chunks);
 
 struct ListArgs {
   std::string ns;
@@ -53,13 +58,14 @@ struct LineageArgs {
   bool down = false;
   int depth = 1;
   bool dot = false;
+  std::string as_of;
 };
 Status Lineage(Api& api, const Output& out, const LineageArgs& args);
 
 // Snapshots, branches, tags. `ref` is a snapshot ID, branch or tag name.
 // Showing or verifying a snapshot also checks the client's pinned key.
 Status SnapshotCreate(Api& api, const Output& out, const std::string& ns,
-                      const std::string& ids_file);
+                      const std::string& ids_file, const std::string& message);
 Status SnapshotShow(Api& api, const Output& out, const std::string& ns, const std::string& ref,
                     bool verify_tree);
 Status SnapshotList(Api& api, const Output& out, const std::string& ns);
@@ -88,6 +94,11 @@ std::string Who();
 // An asset ID or aifs:// URI resolved against --ns (default: "default");
 // INVALID_ARGUMENT NAMESPACE_MISMATCH when the URI names another namespace.
 Result<AssetUri> ResolveRef(const std::string& ref, const std::string& ns);
+// What a read command names: an asset ID, an aifs:// URI, or a path
+// ("PATH", or "NS:PATH" when NS is a namespace name), the path resolved in
+// the live head or, with `as_of`, in that snapshot.
+Result<AssetUri> ResolveAsset(Api& api, const std::string& ref, const std::string& ns,
+                              const AsOf& as_of);
 // The same for many.
 Result<std::vector<AssetUri>> ResolveRefs(const std::vector<std::string>& refs,
                                           const std::string& ns);

@@ -13,6 +13,7 @@
 #include "aifs/engine/engine.h"
 #include "commands.h"
 #include "kind_commands.h"
+#include "path_commands.h"
 #include "read_commands.h"
 #include "store_commands.h"
 #include "token_commands.h"
@@ -174,9 +175,21 @@ int main(int argc, char** argv) {
                       "attach a vector: SPACE=FILE.npy (float32, shape (dim,)); repeatable");
   put_cmd->add_option("--parent", put.parents,
                       "lineage parent ID[:transform[:digest]] (repeatable; must be committed)");
+  put_cmd->add_option("--path", put.at_path, "bind this path of the namespace to the asset");
+  bool put_recursive = false;
+  aifs::cli::PutTreeArgs tree;
+  put_cmd->add_flag("-r,--recursive", put_recursive,
+                    "put every file under the directory, each at its relative path");
+  put_cmd->add_option("--prefix", tree.prefix, "-r: prepend this to every path (e.g. train/)");
+  put_cmd->add_option("-j,--jobs", tree.jobs, "-r: files put at once")->capture_default_str();
   put_cmd->callback([&] {
     if (put.path.empty()) throw CLI::ValidationError("put", "a file (or --vector) is required");
     set(false, [&](auto& api, auto& out) -> Status {
+      if (put_recursive) {
+        tree.dir = put.path;
+        tree.ns = put.ns;
+        return aifs::cli::PutTree(api, out, tree);
+      }
       if (put.kind == "tensor") return aifs::cli::PutTensor(api, out, put);
       if (put.kind == "embed") return aifs::cli::PutEmbed(api, out, embed);
       return aifs::cli::Put(api, out, put);
@@ -213,7 +226,8 @@ int main(int argc, char** argv) {
   // get / cat
   aifs::cli::GetArgs get;
   auto* get_cmd = app.add_subcommand("get", "read an asset to a file or stdout");
-  get_cmd->add_option("id", get.ref, "asset ID or aifs:// URI")->required();
+  get_cmd->add_option("id", get.ref, "asset ID, aifs:// URI, PATH or NS:PATH")->required();
+  get_cmd->add_option("--as-of", get.as_of, "resolve a path in this snapshot, branch or tag");
   get_cmd->add_option("-o,--output", get.output, "output file (default: stdout)");
   get_cmd->add_option("--range", get.range, "bytes A-B (inclusive) or A- (to the end)");
   get_cmd->add_option("--ns", get.ns, "namespace (default: default)");
@@ -226,7 +240,8 @@ int main(int argc, char** argv) {
     });
   });
   auto* cat_cmd = app.add_subcommand("cat", "write an asset to stdout");
-  cat_cmd->add_option("id", get.ref, "asset ID or aifs:// URI")->required();
+  cat_cmd->add_option("id", get.ref, "asset ID, aifs:// URI, PATH or NS:PATH")->required();
+  cat_cmd->add_option("--as-of", get.as_of, "resolve a path in this snapshot, branch or tag");
   cat_cmd->add_option("--range", get.range, "bytes A-B (inclusive) or A- (to the end)");
   cat_cmd->add_option("--ns", get.ns, "namespace (default: default)");
   cat_cmd->callback([&] {
@@ -249,18 +264,26 @@ int main(int argc, char** argv) {
   // stat
   bool with_chunks = false;
   auto* stat_cmd = app.add_subcommand("stat", "show an asset's record");
-  stat_cmd->add_option("id", ref, "asset ID or aifs:// URI")->required();
+  stat_cmd->add_option("id", ref, "asset ID, aifs:// URI, PATH or NS:PATH")->required();
   stat_cmd->add_option("--ns", ns_opt, "namespace (default: default)");
+  std::string as_of;
+  stat_cmd->add_option("--as-of", as_of, "resolve a path in this snapshot, branch or tag");
   stat_cmd->add_flag("--chunks", with_chunks, "list every chunk");
   stat_cmd->callback([&] {
     set(true, [&](auto& api, auto& out) {
-      return aifs::cli::Stat(api, out, ns_opt, ref, with_chunks);
+      return aifs::cli::Stat(api, out, ns_opt, ref, as_of, with_chunks);
     });
   });
 
   // ls
   aifs::cli::ListArgs ls;
-  auto* ls_cmd = app.add_subcommand("ls", "list assets");
+  auto* ls_cmd = app.add_subcommand(
+      "ls", "list assets; with a PREFIX (or --paths, --as-of), the paths starting with it");
+  aifs::cli::PathListArgs pls;
+  bool list_paths = false;
+  ls_cmd->add_option("prefix", pls.prefix, "list the paths starting with this (e.g. train/)");
+  ls_cmd->add_flag("--paths", list_paths, "list paths (all of them without a PREFIX)");
+  ls_cmd->add_option("--as-of", pls.as_of, "list the paths of this snapshot, branch or tag");
   ls_cmd->add_option("--ns", ls.ns, "namespace (default: default)");
   ls_cmd->add_option("--where", ls.where,
                      "filter k=v, k^=prefix, k@=a,b (one of), k>=N, k<=N, or k (has key); "
@@ -268,7 +291,45 @@ int main(int argc, char** argv) {
   ls_cmd->add_option("--kind", ls.kind, "only assets of this kind");
   ls_cmd->add_option("--limit", ls.limit, "show at most N assets");
   ls_cmd->callback([&] {
-    set(true, [&](auto& api, auto& out) { return aifs::cli::List(api, out, ls); });
+    set(true, [&](auto& api, auto& out) {
+      if (pls.prefix.empty() && !list_paths && pls.as_of.empty())
+        return aifs::cli::List(api, out, ls);
+      pls.ns = ls.ns;
+      pls.limit = ls.limit;
+      return aifs::cli::ListPaths(api, out, pls);
+    });
+  });
+
+  // paths
+  std::string path_from, path_to;
+  std::vector<std::string> path_list;
+  auto* path_cmd = app.add_subcommand("path", "names of assets: rename, bind, remove");
+  path_cmd->require_subcommand(1);
+  auto* path_mv = path_cmd->add_subcommand("mv", "rename a path (no bytes move)");
+  path_mv->add_option("from", path_from)->required();
+  path_mv->add_option("to", path_to)->required();
+  path_mv->add_option("--ns", ns_opt, "namespace (default: default)");
+  path_mv->callback([&] {
+    set(false, [&](auto& api, auto& out) {
+      return aifs::cli::PathMove(api, out, ns_opt, path_from, path_to);
+    });
+  });
+  auto* path_set = path_cmd->add_subcommand("set", "bind a path to a stored asset");
+  path_set->add_option("path", path_from)->required();
+  path_set->add_option("id", path_to, "asset ID or aifs:// URI")->required();
+  path_set->add_option("--ns", ns_opt, "namespace (default: default)");
+  path_set->callback([&] {
+    set(false, [&](auto& api, auto& out) {
+      return aifs::cli::PathBind(api, out, ns_opt, path_from, path_to);
+    });
+  });
+  auto* path_rm = path_cmd->add_subcommand("rm", "unbind paths (the assets stay)");
+  path_rm->add_option("paths", path_list)->required();
+  path_rm->add_option("--ns", ns_opt, "namespace (default: default)");
+  path_rm->callback([&] {
+    set(false, [&](auto& api, auto& out) {
+      return aifs::cli::PathRemove(api, out, ns_opt, path_list);
+    });
   });
 
   // rm
@@ -300,7 +361,8 @@ int main(int argc, char** argv) {
   // lineage
   aifs::cli::LineageArgs lineage;
   auto* lineage_cmd = app.add_subcommand("lineage", "ancestors (--up) or descendants (--down)");
-  lineage_cmd->add_option("id", lineage.ref, "asset ID or aifs:// URI")->required();
+  lineage_cmd->add_option("id", lineage.ref, "asset ID, aifs:// URI, PATH or NS:PATH")->required();
+  lineage_cmd->add_option("--as-of", lineage.as_of, "resolve a path in this snapshot");
   lineage_cmd->add_option("--ns", lineage.ns, "namespace (default: default)");
   bool up = false;
   auto* up_flag = lineage_cmd->add_flag("--up", up, "ancestors (default)");
@@ -319,9 +381,11 @@ int main(int argc, char** argv) {
   auto* snap_create = snap_cmd->add_subcommand("create", "snapshot every asset (or --ids)");
   snap_create->add_option("--ns", ns_opt, "namespace (default: default)");
   snap_create->add_option("--ids", ids_file, "file with one asset ID per line (explicit set)");
+  std::string snap_message;
+  snap_create->add_option("-m,--message", snap_message, "what this snapshot is");
   snap_create->callback([&] {
     set(false, [&](auto& api, auto& out) {
-      return aifs::cli::SnapshotCreate(api, out, ns_opt, ids_file);
+      return aifs::cli::SnapshotCreate(api, out, ns_opt, ids_file, snap_message);
     });
   });
   for (const char* verb : {"show", "verify"}) {
@@ -410,7 +474,8 @@ int main(int argc, char** argv) {
     set(true, [&](auto& api, auto& out) { return aifs::cli::TagList(api, out, ns_opt); });
   });
 
-  auto* diff_cmd = app.add_subcommand("diff", "assets added and removed between two snapshots");
+  auto* diff_cmd = app.add_subcommand(
+      "diff", "paths and assets added, removed and changed between two snapshots");
   diff_cmd->add_option("a", target, "snapshot ID, branch or tag")->required();
   diff_cmd->add_option("b", ref_b, "snapshot ID, branch or tag")->required();
   diff_cmd->add_option("--ns", ns_opt, "namespace (default: default)");
@@ -420,8 +485,9 @@ int main(int argc, char** argv) {
     });
   });
 
-  auto* proof_cmd = app.add_subcommand("proof", "inclusion proof of an asset in a snapshot");
-  proof_cmd->add_option("id", ref, "asset ID or aifs:// URI")->required();
+  auto* proof_cmd = app.add_subcommand(
+      "proof", "inclusion proof of an asset (ID) or of a path's binding (PATH) in a snapshot");
+  proof_cmd->add_option("id", ref, "asset ID, aifs:// URI or PATH")->required();
   proof_cmd->add_option("--snapshot", target, "snapshot ID, branch or tag")->required();
   proof_cmd->add_option("--ns", ns_opt, "namespace (default: default)");
   proof_cmd->add_option("-o,--output", output, "write the proof here (default: stdout)");

@@ -216,7 +216,7 @@ Result<ReadRange> ParseRange(std::string_view text) {
 }
 
 Status Get(Api& api, const Output& out, const GetArgs& args) {
-  AIFS_ASSIGN_OR_RETURN(AssetUri uri, ResolveRef(args.ref, args.ns));
+  AIFS_ASSIGN_OR_RETURN(AssetUri uri, ResolveAsset(api, args.ref, args.ns, args.as_of));
   ReadRange range;
   if (!args.range.empty()) {
     AIFS_ASSIGN_OR_RETURN(range, ParseRange(args.range));

@@ -14,6 +14,7 @@ struct GetArgs {
   std::string ns;
   std::string output;  // empty or "-": stdout
   std::string range;   // "A-B" (inclusive) or "A-"
+  std::string as_of;   // a path is resolved in this snapshot
 };
 Status Get(Api& api, const Output& out, const GetArgs& args);
 

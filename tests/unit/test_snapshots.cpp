@@ -119,7 +119,7 @@ class SnapshotTest : public EngineFixture {
   void ExpectSigned(const SnapshotInfo& s, const std::string& ns = "default") {
     EXPECT_EQ(s.ns, ns);
     EXPECT_EQ(s.id, ExpectedId(s.root, s.created_unix_ns));
-    EXPECT_EQ(s.id, ComputeSnapshotId(s.root, s.created_unix_ns));
+    EXPECT_EQ(s.id, ComputeSnapshotId(s));
     const Ed25519PublicKey key = NsKey(ns);
     EXPECT_EQ(s.public_key, key);
     EXPECT_EQ(SignedMessage(s), SnapshotSigningMessage(s));

@@ -82,17 +82,36 @@ class Api {
   virtual Result<LineageGraph> GetLineage(const std::string& ns, const AssetId& id,
                                           LineageDirection direction, int depth) = 0;
 
-  // Snapshots: signed Merkle roots over a namespace's assets (all visible
-  // assets, or `ids` when given). `ref` arguments name a snapshot by ID, or a
-  // branch or tag by name.
+  // Paths (docs/paths.md): names of assets in a namespace. `as_of` "" is the
+  // live head, else a snapshot ID, branch or tag. Bad paths are
+  // INVALID_ARGUMENT INVALID_PATH; unbound ones NOT_FOUND PATH_NOT_FOUND.
+  virtual Result<AssetId> ResolvePath(const std::string& ns, const std::string& path,
+                                      const AsOf& as_of) = 0;
+  virtual Result<PathPage> ListPaths(const PathListOptions& options) = 0;
+  // Binds `path` to the live asset `id`, replacing what it named.
+  virtual Status BindPath(const std::string& ns, const std::string& path, const AssetId& id) = 0;
+  // Renames a path (replacing `to`), without touching any bytes.
+  virtual Status MovePath(const std::string& ns, const std::string& from,
+                          const std::string& to) = 0;
+  virtual Status RemovePath(const std::string& ns, const std::string& path) = 0;
+
+  // Snapshots: signed Merkle roots over a namespace's assets and paths (all
+  // visible ones, or the assets `ids` when given). `ref` arguments name a
+  // snapshot by ID, or a branch or tag by name.
   virtual Result<SnapshotInfo> CreateSnapshot(const std::string& ns,
-                                              const std::vector<AssetId>* ids) = 0;
+                                              const SnapshotOptions& options) = 0;
+  Result<SnapshotInfo> CreateSnapshot(const std::string& ns, const std::vector<AssetId>* ids) {
+    return CreateSnapshot(ns, SnapshotOptions{.ids = ids});
+  }
   virtual Result<SnapshotInfo> GetSnapshot(const std::string& ns, const std::string& ref) = 0;
   virtual Result<std::vector<SnapshotInfo>> ListSnapshots(const std::string& ns) = 0;
   // Recomputes the root from the stored tree and checks the signature.
   virtual Status VerifySnapshot(const std::string& ns, const std::string& ref) = 0;
   virtual Result<SnapshotProof> ProveAsset(const std::string& ns, const std::string& ref,
                                            const AssetId& id) = 0;
+  // A proof that snapshot `ref` binds `path` to its asset.
+  virtual Result<SnapshotProof> ProvePath(const std::string& ns, const std::string& ref,
+                                          const std::string& path) = 0;
   // Removes snapshots beyond the retention and the tree nodes only they used.
   virtual Result<PruneReport> PruneSnapshots(const std::string& ns,
                                              const PruneOptions& options) = 0;

@@ -131,6 +131,9 @@ struct PutOptions {
   // One per space at most; each must match its space's dimension and be
   // finite with a sane norm (INVALID_ARGUMENT BAD_VECTOR otherwise).
   std::vector<Embedding> embeddings;
+  // Binds this path of the namespace to the asset when it commits (replacing
+  // what the path named before; docs/paths.md has the rules).
+  std::optional<std::string> path;
 };
 
 struct PutResult {
@@ -237,6 +240,9 @@ struct LineageGraph {
 };
 
 struct SnapshotInfo {
+  // 1: assets only (before paths); 2: also paths, message, author, parents.
+  // docs/snapshots.md gives each version's signed bytes.
+  uint8_t version = 2;
   std::string ns;
   SnapshotId id;
   Digest root{};
@@ -246,6 +252,50 @@ struct SnapshotInfo {
   std::array<uint8_t, 64> signature{};
   std::array<uint8_t, 32> public_key{};
   bool explicit_set = false;  // built from a given set, not the namespace
+  // The path tree (a map tree: BLAKE3 of the path -> AssetID).
+  Digest path_root{};
+  uint8_t path_height = 0;
+  uint64_t path_count = 0;
+  std::string message;               // what the snapshot is for (<= 64 KiB)
+  std::string author;                // who made it: the verified caller
+  std::vector<SnapshotId> parents;   // the snapshots it follows
+};
+
+// CreateSnapshot: of every visible asset and path (ids null), or of the
+// given assets only (no paths); with a message and who makes it.
+struct SnapshotOptions {
+  const std::vector<AssetId>* ids = nullptr;
+  std::string message;
+  std::string author;
+};
+
+// Which snapshot (or the live head) a read looks at: "" is the live head;
+// otherwise a snapshot ID, branch or tag.
+using AsOf = std::string;
+
+struct PathEntry {
+  std::string path;
+  AssetId id;
+};
+
+struct PathListOptions {
+  std::string ns = "default";
+  std::string prefix;  // byte prefix of the path ("train/" lists a directory)
+  AsOf as_of;
+  size_t limit = 1000;
+  std::string page_token;  // from the previous page; empty for the first
+};
+
+struct PathPage {
+  std::vector<PathEntry> entries;  // in byte order of the path
+  std::string next_page_token;     // empty when this is the last page
+};
+
+// One path that differs between two snapshots: added (no before), removed
+// (no after) or pointing at another asset.
+struct PathChange {
+  std::string path;
+  std::optional<AssetId> before, after;
 };
 
 // Everything needed to check offline that an asset is in a signed snapshot:
@@ -254,6 +304,9 @@ struct SnapshotProof {
   SnapshotInfo snapshot;
   AssetId asset;
   std::vector<std::string> nodes;  // encoded MST nodes, root first
+  // Set: a proof that the snapshot binds this path to `asset` (nodes are of
+  // the path tree); unset: that the asset is in the snapshot.
+  std::optional<std::string> path;
 };
 
 // Which snapshots pruning removes: those beyond the retention (the
@@ -275,6 +328,7 @@ struct PruneReport {
 struct SnapshotDiff {
   std::vector<AssetId> added;    // in b, not in a
   std::vector<AssetId> removed;  // in a, not in b
+  std::vector<PathChange> paths;  // by path
 };
 
 struct BranchInfo {

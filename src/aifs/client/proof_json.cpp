@@ -2,6 +2,7 @@
 
 #include "aifs/core/clock.h"
 #include "aifs/core/hex.h"
+#include "aifs/snapshot/mst.h"
 
 namespace aifs {
 
@@ -18,10 +19,38 @@ bool HexInto(const nlohmann::json& j, const char* field, std::array<uint8_t, N>&
   std::copy(b->begin(), b->end(), out.begin());
   return true;
 }
+
+// The fields a version-2 snapshot adds; a document without "version" is 1.
+Status SnapshotV2FromJson(const nlohmann::json& s, SnapshotInfo& out) {
+  out.version = 1;
+  out.path_root = MstEmptyRootHash();
+  if (!s.contains("version")) return Status::Ok();
+  if (!s["version"].is_number_unsigned() || s["version"].get<uint64_t>() != 2)
+    return Bad("unknown snapshot version");
+  out.version = 2;
+  if (!HexInto(s, "path_root", out.path_root)) return Bad("bad path_root");
+  if (!s.contains("path_height") || !s["path_height"].is_number_unsigned() ||
+      s["path_height"].get<uint64_t>() > 32 || !s.contains("path_count") ||
+      !s["path_count"].is_number_unsigned())
+    return Bad("bad path_height or path_count");
+  out.path_height = static_cast<uint8_t>(s["path_height"].get<uint64_t>());
+  out.path_count = s["path_count"].get<uint64_t>();
+  if (!s.contains("message") || !s["message"].is_string() || !s.contains("author") ||
+      !s["author"].is_string() || !s.contains("parents") || !s["parents"].is_array())
+    return Bad("bad message, author or parents");
+  out.message = s["message"].get<std::string>();
+  out.author = s["author"].get<std::string>();
+  for (const auto& p : s["parents"]) {
+    if (!p.is_string()) return Bad("parents must be snapshot IDs");
+    AIFS_ASSIGN_OR_RETURN(SnapshotId id, SnapshotId::Parse(p.get<std::string>()));
+    out.parents.push_back(id);
+  }
+  return Status::Ok();
+}
 }  // namespace
 
 nlohmann::json SnapshotToJson(const SnapshotInfo& s) {
-  return {{"namespace", s.ns},
+  nlohmann::json j = {{"namespace", s.ns},
           {"id", s.id.ToHex()},
           {"uri", SnapshotUri{s.ns, s.id}.ToString()},
           {"root", HexEncode(s.root)},
@@ -32,15 +61,28 @@ nlohmann::json SnapshotToJson(const SnapshotInfo& s) {
           {"signature", HexEncode(s.signature)},
           {"public_key", HexEncode(s.public_key)},
           {"explicit_set", s.explicit_set}};
+  if (s.version < 2) return j;
+  nlohmann::json parents = nlohmann::json::array();
+  for (const SnapshotId& p : s.parents) parents.push_back(p.ToHex());
+  j["version"] = s.version;
+  j["path_root"] = HexEncode(s.path_root);
+  j["path_height"] = s.path_height;
+  j["path_count"] = s.path_count;
+  j["message"] = s.message;
+  j["author"] = s.author;
+  j["parents"] = parents;
+  return j;
 }
 
 nlohmann::json ProofToJson(const SnapshotProof& p) {
   nlohmann::json nodes = nlohmann::json::array();
   for (const auto& n : p.nodes) nodes.push_back(HexEncode(AsBytes(n)));
-  return {{"format", "aifs-proof/1"},
+  nlohmann::json j = {{"format", "aifs-proof/1"},
           {"asset", p.asset.ToHex()},
           {"snapshot", SnapshotToJson(p.snapshot)},
           {"nodes", nodes}};
+  if (p.path) j["path"] = *p.path;
+  return j;
 }
 
 Result<SnapshotProof> ProofFromJson(const nlohmann::json& j) {
@@ -69,6 +111,11 @@ Result<SnapshotProof> ProofFromJson(const nlohmann::json& j) {
   if (!s.contains("explicit_set") || !s["explicit_set"].is_boolean())
     return Bad("missing explicit_set");
   p.snapshot.explicit_set = s["explicit_set"].get<bool>();
+  AIFS_RETURN_IF_ERROR(SnapshotV2FromJson(s, p.snapshot));
+  if (j.contains("path")) {
+    if (!j["path"].is_string()) return Bad("path must be a string");
+    p.path = j["path"].get<std::string>();
+  }
   if (!j.contains("nodes") || !j["nodes"].is_array()) return Bad("missing nodes");
   for (const auto& n : j["nodes"]) {
     if (!n.is_string()) return Bad("nodes must be hex strings");

@@ -364,13 +364,71 @@ class RemoteApi final : public Api {
     return FromProto(resp);
   }
 
+  Result<AssetId> ResolvePath(const std::string& ns, const std::string& path,
+                              const AsOf& as_of) override {
+    v1::ResolvePathRequest req;
+    req.set_ns(ns);
+    req.set_path(path);
+    req.set_as_of(as_of);
+    v1::ResolvePathResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::ResolvePath, req, &resp));
+    return rpc::ParseAssetId(resp.id());
+  }
+
+  Result<PathPage> ListPaths(const PathListOptions& options) override {
+    v1::ListPathsRequest req;
+    req.set_ns(options.ns);
+    req.set_prefix(options.prefix);
+    req.set_as_of(options.as_of);
+    req.set_limit(static_cast<uint32_t>(std::min<size_t>(options.limit, UINT32_MAX)));
+    req.set_page_token(options.page_token);
+    v1::ListPathsResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::ListPaths, req, &resp));
+    PathPage page;
+    for (const auto& e : resp.entries()) {
+      AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(e.id()));
+      page.entries.push_back({e.path(), id});
+    }
+    page.next_page_token = resp.next_page_token();
+    return page;
+  }
+
+  Status BindPath(const std::string& ns, const std::string& path, const AssetId& id) override {
+    v1::BindPathRequest req;
+    req.set_ns(ns);
+    req.set_path(path);
+    req.set_id(rpc::Raw(id.bytes()));
+    v1::Empty resp;
+    return Call(*aifs(), &v1::Aifs::Stub::BindPath, req, &resp);
+  }
+
+  Status MovePath(const std::string& ns, const std::string& from, const std::string& to) override {
+    v1::MovePathRequest req;
+    req.set_ns(ns);
+    req.set_from(from);
+    req.set_to(to);
+    v1::Empty resp;
+    return Call(*aifs(), &v1::Aifs::Stub::MovePath, req, &resp);
+  }
+
+  Status RemovePath(const std::string& ns, const std::string& path) override {
+    v1::RemovePathRequest req;
+    req.set_ns(ns);
+    req.set_path(path);
+    v1::Empty resp;
+    return Call(*aifs(), &v1::Aifs::Stub::RemovePath, req, &resp);
+  }
+
+  using Api::CreateSnapshot;
   Result<SnapshotInfo> CreateSnapshot(const std::string& ns,
-                                      const std::vector<AssetId>* ids) override {
+                                      const SnapshotOptions& options) override {
     v1::CreateSnapshotRequest req;
     req.set_ns(ns);
-    req.set_explicit_set(ids != nullptr);
-    if (ids)
-      for (const AssetId& id : *ids) req.add_ids(rpc::Raw(id.bytes()));
+    req.set_explicit_set(options.ids != nullptr);
+    if (options.ids)
+      for (const AssetId& id : *options.ids) req.add_ids(rpc::Raw(id.bytes()));
+    req.set_message(options.message);
+    req.set_author(options.author);
     v1::Snapshot resp;
     AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::CreateSnapshot, req, &resp));
     return FromProto(resp);
@@ -401,6 +459,17 @@ class RemoteApi final : public Api {
     req.set_ns(ns);
     req.set_ref(ref);
     req.set_id(rpc::Raw(id.bytes()));
+    v1::Proof resp;
+    AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::ProveAsset, req, &resp));
+    return FromProto(resp);
+  }
+
+  Result<SnapshotProof> ProvePath(const std::string& ns, const std::string& ref,
+                                  const std::string& path) override {
+    v1::ProveAssetRequest req;
+    req.set_ns(ns);
+    req.set_ref(ref);
+    req.set_path(path);
     v1::Proof resp;
     AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::ProveAsset, req, &resp));
     return FromProto(resp);

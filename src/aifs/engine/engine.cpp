@@ -199,7 +199,8 @@ Status Engine::DeleteNamespace(const std::string& name) {
     // Everything else the namespace owned goes with it: snapshots and their
     // trees, branches, tags and their logs, lineage leftovers. A namespace
     // created later under the same name starts empty, with a new key.
-    for (const char* kind : {"cl", "mn", "sn", "br", "bh", "tg", "ta", "tb", "lc", "lk", "sp", "vc"}) {
+    for (const char* kind : {"cl", "mn", "sn", "br", "bh", "tg", "ta", "tb", "lc", "lk", "sp", "vc",
+                             "pa", "pr", "pn", "pl"}) {
       const std::string prefix = std::string(kind) + "/" + name + "/";
       std::vector<std::string> doomed;
       AIFS_RETURN_IF_ERROR(ctx_->meta->Scan(prefix, PrefixEnd(prefix),
@@ -264,6 +265,7 @@ Result<SealPolicy> Engine::ValidatePut(const PutOptions& options) {
                                   "metadata keys must be 1-256 bytes and values at most 64 KiB");
   if (options.parents.size() > 1024)
     return err::InvalidArgument("TOO_MANY_PARENTS", "an asset can name at most 1024 parents");
+  if (options.path) AIFS_RETURN_IF_ERROR(ValidatePath(*options.path));
   for (const ParentRef& p : options.parents)
     if (p.transform.size() > 256 || p.transform_digest.size() > 256)
       return err::InvalidArgument("BAD_PARENT",
@@ -463,6 +465,7 @@ Status Engine::DeleteAsset(const std::string& ns, const AssetId& id, bool force)
       AIFS_RETURN_IF_ERROR(PutRecord(txn, keys::Tombstone(ns, id.bytes()), tomb));
     }
     AIFS_RETURN_IF_ERROR(txn.Delete(asset_key));
+    AIFS_RETURN_IF_ERROR(UnbindAssetPaths(*ctx_->meta, txn, *ns_rec, id));
     AIFS_RETURN_IF_ERROR(txn.Put(keys::Change(ns, ns_rec->change_generation(), id.bytes()), "-"));
     ns_rec->set_asset_count(ns_rec->asset_count() - 1);
     ns_rec->set_logical_bytes(ns_rec->logical_bytes() - asset->size());
@@ -580,10 +583,30 @@ Result<UpgradeReport> Engine::Upgrade(const UpgradeOptions& options,
   return UpgradeStore(*ctx_, options, progress);
 }
 
-Result<SnapshotInfo> Engine::CreateSnapshot(const std::string& ns,
-                                            const std::vector<AssetId>* ids) {
+Result<AssetId> Engine::ResolvePath(const std::string& ns, const std::string& path,
+                                    const AsOf& as_of) {
+  return paths_.Resolve(ns, path, as_of);
+}
+Result<PathPage> Engine::ListPaths(const PathListOptions& options) {
+  return paths_.List(options);
+}
+Status Engine::BindPath(const std::string& ns, const std::string& path, const AssetId& id) {
   AIFS_RETURN_IF_ERROR(RequireWritable());
-  return snapshots_.Create(ns, ids);
+  return paths_.Bind(ns, path, id);
+}
+Status Engine::MovePath(const std::string& ns, const std::string& from, const std::string& to) {
+  AIFS_RETURN_IF_ERROR(RequireWritable());
+  return paths_.Move(ns, from, to);
+}
+Status Engine::RemovePath(const std::string& ns, const std::string& path) {
+  AIFS_RETURN_IF_ERROR(RequireWritable(SpaceUse::kFrees));
+  return paths_.Remove(ns, path);
+}
+
+Result<SnapshotInfo> Engine::CreateSnapshot(const std::string& ns,
+                                            const SnapshotOptions& options) {
+  AIFS_RETURN_IF_ERROR(RequireWritable());
+  return snapshots_.Create(ns, options);
 }
 Result<SnapshotInfo> Engine::GetSnapshot(const std::string& ns, const std::string& ref) {
   return snapshots_.Get(ns, ref);
@@ -597,6 +620,10 @@ Status Engine::VerifySnapshot(const std::string& ns, const std::string& ref) {
 Result<SnapshotProof> Engine::ProveAsset(const std::string& ns, const std::string& ref,
                                          const AssetId& id) {
   return snapshots_.Prove(ns, ref, id);
+}
+Result<SnapshotProof> Engine::ProvePath(const std::string& ns, const std::string& ref,
+                                        const std::string& path) {
+  return snapshots_.ProvePath(ns, ref, path);
 }
 Result<PruneReport> Engine::PruneSnapshots(const std::string& ns, const PruneOptions& options) {
   if (!options.dry_run) AIFS_RETURN_IF_ERROR(RequireWritable(SpaceUse::kFrees));

@@ -18,6 +18,7 @@
 #include "aifs/auth/root_keys.h"
 #include "aifs/auth/token_revocations.h"
 #include "aifs/auth/token_verifier.h"
+#include "aifs/engine/paths.h"
 #include "aifs/engine/snapshots.h"
 #include "aifs/engine/space.h"
 #include "aifs/engine/store_context.h"
@@ -77,13 +78,23 @@ class Engine : public Api {
   Result<LineageGraph> GetLineage(const std::string& ns, const AssetId& id,
                                   LineageDirection direction, int depth) override;
 
+  Result<AssetId> ResolvePath(const std::string& ns, const std::string& path,
+                              const AsOf& as_of) override;
+  Result<PathPage> ListPaths(const PathListOptions& options) override;
+  Status BindPath(const std::string& ns, const std::string& path, const AssetId& id) override;
+  Status MovePath(const std::string& ns, const std::string& from, const std::string& to) override;
+  Status RemovePath(const std::string& ns, const std::string& path) override;
+
+  using Api::CreateSnapshot;
   Result<SnapshotInfo> CreateSnapshot(const std::string& ns,
-                                      const std::vector<AssetId>* ids) override;
+                                      const SnapshotOptions& options) override;
   Result<SnapshotInfo> GetSnapshot(const std::string& ns, const std::string& ref) override;
   Result<std::vector<SnapshotInfo>> ListSnapshots(const std::string& ns) override;
   Status VerifySnapshot(const std::string& ns, const std::string& ref) override;
   Result<SnapshotProof> ProveAsset(const std::string& ns, const std::string& ref,
                                    const AssetId& id) override;
+  Result<SnapshotProof> ProvePath(const std::string& ns, const std::string& ref,
+                                  const std::string& path) override;
   Result<PruneReport> PruneSnapshots(const std::string& ns, const PruneOptions& options) override;
   Result<SnapshotDiff> DiffSnapshots(const std::string& ns, const std::string& a,
                                      const std::string& b) override;
@@ -167,6 +178,7 @@ class Engine : public Api {
   auth::TokenRevocations revocations_;
   auth::TokenVerifier tokens_;
   SnapshotManager snapshots_;
+  PathIndex paths_{*ctx_, snapshots_};
   VectorManager vectors_;  // after ctx_: stops its indexer before the store closes
 };
 

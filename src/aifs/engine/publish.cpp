@@ -7,6 +7,7 @@
 #include "aifs/core/clock.h"
 #include "aifs/engine/chunk_index.h"
 #include "aifs/engine/events.h"
+#include "aifs/engine/paths.h"
 #include "aifs/engine/records_view.h"
 #include "aifs/engine/vectors.h"
 #include "aifs/meta/keys.h"
@@ -247,6 +248,7 @@ Status PublishAssets(StoreContext& ctx, const std::vector<const StagedAsset*>& a
         ns_rec->set_logical_bytes(ns_rec->logical_bytes() + a.size);
         result.created = true;
       }
+      if (a.options.path) AIFS_RETURN_IF_ERROR(BindPathInTxn(txn, *ns_rec, *a.options.path, a.id).status());
       published.insert(a.id);
       result.asset = ToAssetInfo(rec);
     }

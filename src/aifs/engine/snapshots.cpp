@@ -138,6 +138,7 @@ std::string Raw(ByteSpan b) { return std::string(AsChars(b)); }
 
 SnapshotInfo FromRecord(const SnapshotRecord& r) {
   SnapshotInfo s;
+  s.version = static_cast<uint8_t>(std::max<uint32_t>(r.version(), 1));
   s.ns = r.ns();
   s.id = ToSnapshotId(r.id());
   s.root = ToDigest(r.root());
@@ -147,6 +148,16 @@ SnapshotInfo FromRecord(const SnapshotRecord& r) {
   s.signature = FixedBytes<64>(r.signature());
   s.public_key = FixedBytes<32>(r.public_key());
   s.explicit_set = r.explicit_set();
+  if (s.version >= 2) {
+    s.path_root = ToDigest(r.path_root());
+    s.path_height = static_cast<uint8_t>(r.path_height());
+    s.path_count = r.path_count();
+  } else {
+    s.path_root = MstEmptyRootHash();
+  }
+  s.message = r.message();
+  s.author = r.author();
+  for (const std::string& p : r.parents()) s.parents.push_back(ToSnapshotId(p));
   return s;
 }
 
@@ -161,10 +172,72 @@ SnapshotRecord ToRecord(const SnapshotInfo& s) {
   r.set_signature(Raw(s.signature));
   r.set_public_key(Raw(s.public_key));
   r.set_explicit_set(s.explicit_set);
+  if (s.version >= 2) {
+    r.set_version(s.version);
+    r.set_path_root(Raw(s.path_root));
+    r.set_path_height(s.path_height);
+    r.set_path_count(s.path_count);
+    r.set_message(s.message);
+    r.set_author(s.author);
+    for (const SnapshotId& p : s.parents) r.add_parents(Raw(p.bytes()));
+  }
   return r;
 }
 
 MstRoot RootOf(const SnapshotInfo& s) { return {s.root, s.height, s.count}; }
+MstRoot PathRootOf(const SnapshotInfo& s) { return {s.path_root, s.path_height, s.path_count}; }
+
+// The head trees (and the snapshot that made them) the next snapshot starts from.
+struct Head {
+  MstRoot assets = MstEmptyRoot();
+  MstRoot paths = MstEmptyRoot();
+  std::optional<SnapshotId> snapshot;
+};
+
+Result<Head> ParseHead(const std::optional<std::string>& bytes) {
+  Head head;
+  if (!bytes) return head;
+  SnapshotHead h;
+  AIFS_RETURN_IF_ERROR(ParseRecord(*bytes, h, "snapshot head"));
+  head.assets = {ToDigest(h.root()), static_cast<uint8_t>(h.height()), h.count()};
+  if (!h.path_root().empty())
+    head.paths = {ToDigest(h.path_root()), static_cast<uint8_t>(h.path_height()), h.path_count()};
+  if (!h.snapshot().empty()) head.snapshot = ToSnapshotId(h.snapshot());
+  return head;
+}
+
+// The path tree of the next snapshot: `head` with the path log of
+// `generation` applied (the log's keys are in tree-key order). `prefix` gets
+// the log's prefix, for dropping it once the snapshot commits.
+Result<MstRoot> ApplyPathLog(MetaStore& meta, const std::string& ns, uint64_t generation,
+                             const MstRoot& head, MstNodeStore& store, std::string& prefix) {
+  prefix = keys::PathChangePrefix(ns, generation);
+  std::vector<MstMapChange> changes;
+  Status parse;
+  AIFS_RETURN_IF_ERROR(meta.ScanBulk(prefix, PrefixEnd(prefix), [&](std::string_view key,
+                                                                    std::string_view value) {
+    MstMapChange c;
+    if (!ParseDigestHex(key.substr(prefix.size()), c.key) ||
+        (value != "-" && value.size() != c.key.size())) {
+      parse = err::DataLoss("METADATA_CORRUPT", "bad path log entry");
+      return false;
+    }
+    if (value != "-") c.value = FixedBytes<32>(value);
+    changes.push_back(c);
+    return true;
+  }));
+  AIFS_RETURN_IF_ERROR(parse);
+  if (changes.empty()) return head;
+  if (!(head == MstEmptyRoot())) return UpdateMstMap(head, changes, store);
+  MstBuilder builder(store, /*valued=*/true);
+  for (const MstMapChange& c : changes)
+    if (c.value) AIFS_RETURN_IF_ERROR(builder.AddEntry(c.key, *c.value));
+  return builder.Finish();
+}
+
+// Snapshot messages and authors are signed and shown, not documents.
+constexpr size_t kMaxMessageBytes = size_t{64} << 10;
+constexpr size_t kMaxAuthorBytes = 1024;
 
 BranchInfo FromBranch(const BranchRecord& r) {
   return {r.name(), ToSnapshotId(r.snapshot()), r.updated_unix_ns(), r.updated_by(), r.moves()};
@@ -205,8 +278,10 @@ Status ValidateRefName(std::string_view name) {
   return Status::Ok();
 }
 
-Result<SnapshotInfo> SnapshotManager::Sign(const std::string& ns, const Digest& root,
-                                           uint8_t height, uint64_t count, bool explicit_set) {
+Result<SnapshotInfo> SnapshotManager::Sign(const std::string& ns, const MstRoot& assets,
+                                           const MstRoot& paths, bool explicit_set,
+                                           const SnapshotOptions& options,
+                                           std::vector<SnapshotId> parents) {
   AIFS_ASSIGN_OR_RETURN(auto ns_rec,
                         LoadRecord<NamespaceRecord>(*ctx_.meta, keys::Namespace(ns),
                                                     "NAMESPACE_NOT_FOUND", "namespace '" + ns + "'"));
@@ -216,11 +291,17 @@ Result<SnapshotInfo> SnapshotManager::Sign(const std::string& ns, const Digest& 
                                            NamespaceKeyContext(ns)));
   SnapshotInfo s;
   s.ns = ns;
-  s.root = root;
-  s.height = height;
-  s.count = count;
+  s.root = assets.hash;
+  s.height = assets.height;
+  s.count = assets.count;
+  s.path_root = paths.hash;
+  s.path_height = paths.height;
+  s.path_count = paths.count;
+  s.message = options.message;
+  s.author = options.author;
+  s.parents = std::move(parents);
   s.created_unix_ns = NowUnixNanos();
-  s.id = ComputeSnapshotId(root, s.created_unix_ns);
+  s.id = ComputeSnapshotId(s);
   s.public_key = key.public_key();
   s.explicit_set = explicit_set;
   s.signature = key.Sign(SnapshotSigningMessage(s));
@@ -228,9 +309,12 @@ Result<SnapshotInfo> SnapshotManager::Sign(const std::string& ns, const Digest& 
 }
 
 Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
-                                             const std::vector<AssetId>* ids) {
+                                             const SnapshotOptions& options) {
   AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
-  if (ids) {
+  if (options.message.size() > kMaxMessageBytes || options.author.size() > kMaxAuthorBytes)
+    return err::InvalidArgument("MESSAGE_TOO_LONG",
+                                "a snapshot message is at most 64 KiB, an author 1 KiB");
+  if (const std::vector<AssetId>* ids = options.ids) {
     std::vector<Digest> sorted;
     for (const AssetId& id : *ids) {
       AIFS_ASSIGN_OR_RETURN(auto rec, ctx_.meta->Get(keys::Asset(ns, id.bytes())));
@@ -246,7 +330,7 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
     AIFS_RETURN_IF_ERROR(RunTransaction(*ctx_.meta, [&](MetaTxn& txn) -> Status {
       MetaMstStore store(*ctx_.meta, ns, &txn, MetaMstStore::Mode::kInTxn);
       AIFS_ASSIGN_OR_RETURN(MstRoot root, BuildMst(sorted, store));
-      AIFS_ASSIGN_OR_RETURN(s, Sign(ns, root.hash, root.height, root.count, true));
+      AIFS_ASSIGN_OR_RETURN(s, Sign(ns, root, MstEmptyRoot(), true, options, {}));
       EmitEvent(txn, {.type = EventType::kSnapshotCreated, .ns = ns, .snapshot = s.id});
       return PutRecord(txn, keys::Snapshot(ns, s.id.ToHex()), ToRecord(s));
     }));
@@ -267,6 +351,7 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
       std::this_thread::sleep_for(std::chrono::microseconds(100 << std::min(attempt, 7)));
     auto txn = ctx_.meta->Begin();
     std::string prefix;
+    std::string path_prefix;
     auto made = [&]() -> Result<SnapshotInfo> {
       AIFS_ASSIGN_OR_RETURN(auto ns_bytes, txn->Get(keys::Namespace(ns)));
       if (!ns_bytes) return NamespaceNotFound(ns);
@@ -274,12 +359,8 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
       AIFS_RETURN_IF_ERROR(ParseRecord(*ns_bytes, ns_rec, "namespace"));
       const uint64_t generation = ns_rec.change_generation();
       AIFS_ASSIGN_OR_RETURN(auto head_bytes, txn->Get(keys::SnapshotHead(ns)));
-      MstRoot head = MstEmptyRoot();
-      if (head_bytes) {
-        SnapshotHead h;
-        AIFS_RETURN_IF_ERROR(ParseRecord(*head_bytes, h, "snapshot head"));
-        head = {ToDigest(h.root()), static_cast<uint8_t>(h.height()), h.count()};
-      }
+      AIFS_ASSIGN_OR_RETURN(const Head last, ParseHead(head_bytes));
+      const MstRoot head = last.assets;
       // The first attempt writes new nodes ahead of the transaction (see
       // MetaMstStore). Those writes go through the memtable while the
       // transaction is open, and a big cold build can fill it: if it is
@@ -321,13 +402,22 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
       } else if (!changes.empty()) {
         AIFS_ASSIGN_OR_RETURN(root, UpdateMst(head, changes, store));
       }
+      AIFS_ASSIGN_OR_RETURN(const MstRoot paths,
+                            ApplyPathLog(*ctx_.meta, ns, generation, last.paths, store, path_prefix));
       AIFS_RETURN_IF_ERROR(store.Finish());
-      AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, Sign(ns, root.hash, root.height, root.count, false));
+      std::vector<SnapshotId> parents;
+      if (last.snapshot) parents.push_back(*last.snapshot);
+      AIFS_ASSIGN_OR_RETURN(SnapshotInfo s,
+                            Sign(ns, root, paths, false, options, std::move(parents)));
       AIFS_RETURN_IF_ERROR(PutRecord(*txn, keys::Snapshot(ns, s.id.ToHex()), ToRecord(s)));
       SnapshotHead h;
       h.set_root(Raw(root.hash));
       h.set_height(root.height);
       h.set_count(root.count);
+      h.set_path_root(Raw(paths.hash));
+      h.set_path_height(paths.height);
+      h.set_path_count(paths.count);
+      h.set_snapshot(Raw(s.id.bytes()));
       AIFS_RETURN_IF_ERROR(PutRecord(*txn, keys::SnapshotHead(ns), h));
       ns_rec.set_change_generation(generation + 1);
       AIFS_RETURN_IF_ERROR(PutRecord(*txn, keys::Namespace(ns), ns_rec));
@@ -339,6 +429,7 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
       // The consumed generation is dead: one range tombstone drops it (a
       // crash before this only leaves keys nobody reads).
       (void)ctx_.meta->DeleteRange(prefix, PrefixEnd(prefix));
+      (void)ctx_.meta->DeleteRange(path_prefix, PrefixEnd(path_prefix));
       return made;
     }
     last = made.status();
@@ -404,7 +495,8 @@ Result<std::vector<SnapshotInfo>> SnapshotManager::List(const std::string& ns) {
 Status SnapshotManager::Verify(const std::string& ns, const std::string& ref) {
   AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, Resolve(ns, ref));
   MetaMstStore store(*ctx_.meta, ns);
-  return VerifyMst(RootOf(s), store);
+  AIFS_RETURN_IF_ERROR(VerifyMst(RootOf(s), store));
+  return VerifyMst(PathRootOf(s), store, /*valued=*/true);
 }
 
 Result<SnapshotProof> SnapshotManager::Prove(const std::string& ns, const std::string& ref,
@@ -412,9 +504,69 @@ Result<SnapshotProof> SnapshotManager::Prove(const std::string& ns, const std::s
   AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, Resolve(ns, ref));
   MetaMstStore store(*ctx_.meta, ns);
   AIFS_ASSIGN_OR_RETURN(auto path, ProveInclusion(RootOf(s), id.bytes(), store));
-  SnapshotProof proof{s, id, {}};
+  SnapshotProof proof{s, id, {}, std::nullopt};
   for (const MstNode& n : path) proof.nodes.push_back(n.Encode());
   return proof;
+}
+
+Result<SnapshotProof> SnapshotManager::ProvePath(const std::string& ns, const std::string& ref,
+                                                 const std::string& path) {
+  AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, Resolve(ns, ref));
+  MetaMstStore store(*ctx_.meta, ns);
+  auto nodes = ProveInclusion(PathRootOf(s), PathTreeKey(path), store);
+  if (!nodes.ok() && nodes.status().code() == Code::kNotFound)
+    return err::NotFound("PATH_NOT_IN_SNAPSHOT",
+                         "path '" + path + "' is not in snapshot " + s.id.ToHex());
+  AIFS_RETURN_IF_ERROR(nodes.status());
+  const MstNode& leaf = nodes->back();
+  auto at = std::lower_bound(leaf.entries.begin(), leaf.entries.end(), PathTreeKey(path),
+                             [](const MstEntry& e, const Digest& k) { return e.key < k; });
+  SnapshotProof proof{s, AssetId(at->hash), {}, path};
+  for (const MstNode& n : *nodes) proof.nodes.push_back(n.Encode());
+  return proof;
+}
+
+Result<std::optional<AssetId>> SnapshotManager::PathAt(const std::string& ns,
+                                                       const std::string& ref,
+                                                       const std::string& path) {
+  AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, Resolve(ns, ref));
+  MetaMstStore store(*ctx_.meta, ns);
+  auto value = MstLookup(PathRootOf(s), PathTreeKey(path), store);
+  if (!value.ok() && value.status().reason() == "MST_KEY_NOT_FOUND")
+    return std::optional<AssetId>();
+  AIFS_RETURN_IF_ERROR(value.status());
+  return std::optional<AssetId>(AssetId(*value));
+}
+
+Result<std::vector<PathEntry>> SnapshotManager::PathsAt(const std::string& ns,
+                                                        const std::string& ref,
+                                                        const std::string& prefix) {
+  AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, Resolve(ns, ref));
+  MetaMstStore store(*ctx_.meta, ns);
+  std::vector<PathEntry> out;
+  Status name;
+  AIFS_RETURN_IF_ERROR(ForEachEntry(PathRootOf(s), store, [&](const MstEntry& e) {
+    auto path = PathNameOf(ns, e.key);
+    if (!path.ok()) {
+      name = path.status();
+      return false;
+    }
+    if (path->starts_with(prefix)) out.push_back({std::move(*path), AssetId(e.hash)});
+    return true;
+  }));
+  AIFS_RETURN_IF_ERROR(name);
+  std::sort(out.begin(), out.end(),
+            [](const PathEntry& a, const PathEntry& b) { return a.path < b.path; });
+  return out;
+}
+
+Result<std::string> SnapshotManager::PathNameOf(const std::string& ns, const Digest& key) {
+  AIFS_ASSIGN_OR_RETURN(auto path, ctx_.meta->Get(keys::PathName(ns, key)));
+  if (!path || PathTreeKey(*path) != key)
+    return err::DataLoss("PATH_NAME_MISSING", "the name of path key " + HexEncode(key) +
+                                                  " in namespace '" + ns + "' is " +
+                                                  (path ? "corrupt" : "missing"));
+  return *path;
 }
 
 Result<PruneReport> SnapshotManager::Prune(const std::string& ns, const PruneOptions& options) {
@@ -448,17 +600,16 @@ Result<PruneReport> SnapshotManager::Prune(const std::string& ns, const PruneOpt
     if (pinned.count(s.id) || within_count || within_age) {
       ++report.kept;
       live_roots.push_back(RootOf(s));
+      live_roots.push_back(PathRootOf(s));
     } else {
       report.removed.push_back(s.id);
     }
   }
   // The head tree is where the next snapshot starts from.
   AIFS_ASSIGN_OR_RETURN(auto head_bytes, ctx_.meta->Get(keys::SnapshotHead(ns)));
-  if (head_bytes) {
-    SnapshotHead h;
-    AIFS_RETURN_IF_ERROR(ParseRecord(*head_bytes, h, "snapshot head"));
-    live_roots.push_back({ToDigest(h.root()), static_cast<uint8_t>(h.height()), h.count()});
-  }
+  AIFS_ASSIGN_OR_RETURN(const Head head, ParseHead(head_bytes));
+  live_roots.push_back(head.assets);
+  live_roots.push_back(head.paths);
 
   // Mark every node a remaining tree uses (shared subtrees once), then sweep.
   MetaMstStore store(*ctx_.meta, ns);
@@ -514,6 +665,17 @@ Result<SnapshotDiff> SnapshotManager::Diff(const std::string& ns, const std::str
   SnapshotDiff diff;
   for (const Digest& d : added) diff.added.emplace_back(d);
   for (const Digest& d : removed) diff.removed.emplace_back(d);
+  std::vector<MstMapDiff> paths;
+  AIFS_RETURN_IF_ERROR(DiffMstMap(PathRootOf(sa), PathRootOf(sb), store, paths));
+  auto id = [](const std::optional<Digest>& d) {
+    return d ? std::optional<AssetId>(AssetId(*d)) : std::nullopt;
+  };
+  for (const MstMapDiff& d : paths) {
+    AIFS_ASSIGN_OR_RETURN(std::string path, PathNameOf(ns, d.key));
+    diff.paths.push_back({std::move(path), id(d.before), id(d.after)});
+  }
+  std::sort(diff.paths.begin(), diff.paths.end(),
+            [](const PathChange& a, const PathChange& b) { return a.path < b.path; });
   return diff;
 }
 

@@ -1,9 +1,9 @@
 // Snapshots, branches and tags of the embedded engine.
 //
-// A namespace snapshot is the Merkle search tree (snapshot/mst.h) of its
-// assets: the tree of the previous snapshot ("head") updated with the change
-// log that every asset commit and delete appends to, so the cost follows the
-// number of changes. Tree nodes are content-addressed and shared between
+// A namespace snapshot is two Merkle search trees (snapshot/mst.h): the set
+// of its assets and the map of its paths, each the tree of the previous
+// snapshot ("head") updated with the change logs that every commit appends
+// to, so the cost follows the number of changes. Tree nodes are content-addressed and shared between
 // snapshots. Every root is signed with the namespace's Ed25519 key; branches
 // and tags only ever point at snapshots whose signature verified.
 #pragma once
@@ -26,11 +26,20 @@ class SnapshotManager {
  public:
   explicit SnapshotManager(StoreContext& ctx) : ctx_(ctx) {}
 
-  Result<SnapshotInfo> Create(const std::string& ns, const std::vector<AssetId>* ids);
+  Result<SnapshotInfo> Create(const std::string& ns, const SnapshotOptions& options);
   Result<SnapshotInfo> Get(const std::string& ns, const std::string& ref);
   Result<std::vector<SnapshotInfo>> List(const std::string& ns);
   Status Verify(const std::string& ns, const std::string& ref);
   Result<SnapshotProof> Prove(const std::string& ns, const std::string& ref, const AssetId& id);
+  Result<SnapshotProof> ProvePath(const std::string& ns, const std::string& ref,
+                                  const std::string& path);
+  // The asset snapshot `ref` binds `path` to (none if unbound).
+  Result<std::optional<AssetId>> PathAt(const std::string& ns, const std::string& ref,
+                                        const std::string& path);
+  // Every path of snapshot `ref` starting with `prefix`, in byte order. Reads
+  // the whole path tree and the name of each key.
+  Result<std::vector<PathEntry>> PathsAt(const std::string& ns, const std::string& ref,
+                                         const std::string& prefix);
   Result<PruneReport> Prune(const std::string& ns, const PruneOptions& options);
   Result<SnapshotDiff> Diff(const std::string& ns, const std::string& a, const std::string& b);
   // Every asset of the snapshot `ref` names (signature checked). Snapshots
@@ -55,8 +64,12 @@ class SnapshotManager {
   // A snapshot named by ID, branch or tag, with its signature checked.
   Result<SnapshotInfo> Resolve(const std::string& ns, const std::string& ref);
   Result<SnapshotInfo> LoadSnapshot(const std::string& ns, const SnapshotId& id);
-  Result<SnapshotInfo> Sign(const std::string& ns, const Digest& root, uint8_t height,
-                            uint64_t count, bool explicit_set);
+  // The path a path tree key stands for (DATA_LOSS PATH_NAME_MISSING).
+  Result<std::string> PathNameOf(const std::string& ns, const Digest& key);
+  // Signs a snapshot of the trees `assets` and `paths`.
+  Result<SnapshotInfo> Sign(const std::string& ns, const MstRoot& assets, const MstRoot& paths,
+                            bool explicit_set, const SnapshotOptions& options,
+                            std::vector<SnapshotId> parents);
   Result<BranchInfo> WriteBranch(const std::string& ns, const std::string& name,
                                  const std::optional<SnapshotId>& expected, bool create,
                                  const std::string& ref, const std::string& who);

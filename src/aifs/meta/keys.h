@@ -127,6 +127,31 @@ inline std::string Tombstone(std::string_view ns, const Digest& id) {
   return "tb/" + std::string(ns) + "/" + HexEncode(id);
 }
 
+// Paths (docs/paths.md). pa/<ns>/<path> -> the AssetID (32 bytes) the path
+// names in the live head; pr/<ns>/<id hex>/<path> -> "" lists an asset's
+// paths; pn/<ns>/<path key hex> -> the path (names the keys of snapshot path
+// trees); pl/<ns>/<generation>/<path key hex> -> an AssetID or "-": path
+// changes since the last snapshot, consumed like the change log.
+inline std::string PathPrefix(std::string_view ns) { return "pa/" + std::string(ns) + "/"; }
+inline std::string Path(std::string_view ns, std::string_view path) {
+  return PathPrefix(ns) + std::string(path);
+}
+inline std::string AssetPathPrefix(std::string_view ns, const Digest& id) {
+  return "pr/" + std::string(ns) + "/" + HexEncode(id) + "/";
+}
+inline std::string AssetPath(std::string_view ns, const Digest& id, std::string_view path) {
+  return AssetPathPrefix(ns, id) + std::string(path);
+}
+inline std::string PathName(std::string_view ns, const Digest& key) {
+  return "pn/" + std::string(ns) + "/" + HexEncode(key);
+}
+inline std::string PathChangePrefix(std::string_view ns, uint64_t generation) {
+  return "pl/" + std::string(ns) + "/" + SeqKey(generation) + "/";
+}
+inline std::string PathChange(std::string_view ns, uint64_t generation, const Digest& key) {
+  return PathChangePrefix(ns, generation) + HexEncode(key);
+}
+
 // Snapshots, branches and tags.
 inline std::string MstNodePrefix(std::string_view ns) { return "mn/" + std::string(ns) + "/"; }
 inline std::string MstNode(std::string_view ns, const Digest& hash) {

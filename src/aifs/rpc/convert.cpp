@@ -1,5 +1,7 @@
 #include "aifs/rpc/convert.h"
 
+#include "aifs/snapshot/mst.h"
+
 namespace aifs::rpc {
 
 namespace {
@@ -238,6 +240,7 @@ void ToProto(const PutOptions& in, v1::PutHeader* out) {
   if (in.expected_size) out->set_expected_size(*in.expected_size);
   out->set_expected_id(RawOpt(in.expected_id));
   ToAll(in.embeddings, out->mutable_embeddings());
+  if (in.path) out->set_path(*in.path);
 }
 
 Result<PutOptions> FromProto(const v1::PutHeader& in) {
@@ -249,6 +252,7 @@ Result<PutOptions> FromProto(const v1::PutHeader& in) {
   if (in.has_expected_size()) o.expected_size = in.expected_size();
   AIFS_ASSIGN_OR_RETURN(o.expected_id, ParseOptionalAsset(in.expected_id()));
   AIFS_ASSIGN_OR_RETURN(o.embeddings, FromAll<Embedding>(in.embeddings()));
+  if (in.has_path()) o.path = in.path();
   return o;
 }
 
@@ -316,6 +320,14 @@ void ToProto(const SnapshotInfo& in, v1::Snapshot* out) {
   out->set_signature(Raw(in.signature));
   out->set_public_key(Raw(in.public_key));
   out->set_explicit_set(in.explicit_set);
+  if (in.version < 2) return;
+  out->set_version(in.version);
+  out->set_path_root(Raw(in.path_root));
+  out->set_path_height(in.path_height);
+  out->set_path_count(in.path_count);
+  out->set_message(in.message);
+  out->set_author(in.author);
+  for (const SnapshotId& p : in.parents) out->add_parents(Raw(p.bytes()));
 }
 
 Result<SnapshotInfo> FromProto(const v1::Snapshot& in) {
@@ -331,6 +343,24 @@ Result<SnapshotInfo> FromProto(const v1::Snapshot& in) {
   AIFS_ASSIGN_OR_RETURN(s.signature, ParseFixed<64>(in.signature(), "snapshot signature"));
   AIFS_ASSIGN_OR_RETURN(s.public_key, ParseFixed<32>(in.public_key(), "snapshot public key"));
   s.explicit_set = in.explicit_set();
+  if (in.version() > 255)
+    return err::InvalidArgument("BAD_FIELD", "snapshot version " + std::to_string(in.version()));
+  s.version = static_cast<uint8_t>(std::max<uint32_t>(in.version(), 1));
+  if (s.version < 2) {
+    s.path_root = MstEmptyRootHash();
+    return s;
+  }
+  AIFS_ASSIGN_OR_RETURN(s.path_root, ParseFixed<32>(in.path_root(), "snapshot path root"));
+  if (in.path_height() > 255)
+    return err::InvalidArgument("BAD_FIELD", "path tree height " + std::to_string(in.path_height()));
+  s.path_height = static_cast<uint8_t>(in.path_height());
+  s.path_count = in.path_count();
+  s.message = in.message();
+  s.author = in.author();
+  for (const std::string& p : in.parents()) {
+    AIFS_ASSIGN_OR_RETURN(SnapshotId id, ParseSnapshotId(p));
+    s.parents.push_back(id);
+  }
   return s;
 }
 
@@ -338,6 +368,7 @@ void ToProto(const SnapshotProof& in, v1::Proof* out) {
   ToProto(in.snapshot, out->mutable_snapshot());
   out->set_asset(Raw(in.asset.bytes()));
   for (const auto& n : in.nodes) out->add_nodes(n);
+  if (in.path) out->set_path(*in.path);
 }
 
 Result<SnapshotProof> FromProto(const v1::Proof& in) {
@@ -345,18 +376,31 @@ Result<SnapshotProof> FromProto(const v1::Proof& in) {
   AIFS_ASSIGN_OR_RETURN(p.snapshot, FromProto(in.snapshot()));
   AIFS_ASSIGN_OR_RETURN(p.asset, ParseAssetId(in.asset()));
   p.nodes.assign(in.nodes().begin(), in.nodes().end());
+  if (in.has_path()) p.path = in.path();
   return p;
 }
 
 void ToProto(const SnapshotDiff& in, v1::DiffSnapshotsResponse* out) {
   for (const AssetId& id : in.added) out->add_added(Raw(id.bytes()));
   for (const AssetId& id : in.removed) out->add_removed(Raw(id.bytes()));
+  for (const PathChange& c : in.paths) {
+    auto* p = out->add_paths();
+    p->set_path(c.path);
+    p->set_before(RawOpt(c.before));
+    p->set_after(RawOpt(c.after));
+  }
 }
 
 Result<SnapshotDiff> FromProto(const v1::DiffSnapshotsResponse& in) {
   SnapshotDiff d;
   AIFS_ASSIGN_OR_RETURN(d.added, AssetIds(in.added()));
   AIFS_ASSIGN_OR_RETURN(d.removed, AssetIds(in.removed()));
+  for (const auto& p : in.paths()) {
+    PathChange c{p.path(), {}, {}};
+    AIFS_ASSIGN_OR_RETURN(c.before, ParseOptionalAsset(p.before()));
+    AIFS_ASSIGN_OR_RETURN(c.after, ParseOptionalAsset(p.after()));
+    d.paths.push_back(std::move(c));
+  }
   return d;
 }
 

@@ -286,8 +286,10 @@ class AifsService final : public v1::Aifs::Service {
       if (!req->explicit_set() && !ids.empty())
         return err::InvalidArgument("IDS_WITHOUT_EXPLICIT_SET",
                                     "ids are only read for an explicit-set snapshot");
-      AIFS_ASSIGN_OR_RETURN(SnapshotInfo s,
-                            api_.CreateSnapshot(req->ns(), req->explicit_set() ? &ids : nullptr));
+      const SnapshotOptions options{.ids = req->explicit_set() ? &ids : nullptr,
+                                    .message = req->message(),
+                                    .author = Who(ctx_, sctx, req->author())};
+      AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, api_.CreateSnapshot(req->ns(), options));
       ToProto(s, resp);
       return Status::Ok();
     });
@@ -318,11 +320,59 @@ class AifsService final : public v1::Aifs::Service {
   grpc::Status ProveAsset(ServerContext* sctx, const v1::ProveAssetRequest* req,
                           v1::Proof* resp) override {
     return Guard(ctx_, sctx, "/aifs.v1.Aifs/ProveAsset", *req, [&]() -> Status {
-      AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(req->id()));
-      AIFS_ASSIGN_OR_RETURN(SnapshotProof p, api_.ProveAsset(req->ns(), req->ref(), id));
+      SnapshotProof p;
+      if (req->has_path()) {
+        AIFS_ASSIGN_OR_RETURN(p, api_.ProvePath(req->ns(), req->ref(), req->path()));
+      } else {
+        AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(req->id()));
+        AIFS_ASSIGN_OR_RETURN(p, api_.ProveAsset(req->ns(), req->ref(), id));
+      }
       ToProto(p, resp);
       return Status::Ok();
     });
+  }
+
+  grpc::Status ResolvePath(ServerContext* sctx, const v1::ResolvePathRequest* req,
+                           v1::ResolvePathResponse* resp) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ResolvePath", *req, [&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(AssetId id, api_.ResolvePath(req->ns(), req->path(), req->as_of()));
+      resp->set_id(std::string(AsChars(id.bytes())));
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status ListPaths(ServerContext* sctx, const v1::ListPathsRequest* req,
+                         v1::ListPathsResponse* resp) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ListPaths", *req, [&]() -> Status {
+      PathListOptions o{req->ns(), req->prefix(), req->as_of(),
+                        req->limit() ? req->limit() : size_t{1000}, req->page_token()};
+      AIFS_ASSIGN_OR_RETURN(PathPage page, api_.ListPaths(o));
+      for (const PathEntry& e : page.entries) {
+        auto* out = resp->add_entries();
+        out->set_path(e.path);
+        out->set_id(std::string(AsChars(e.id.bytes())));
+      }
+      resp->set_next_page_token(page.next_page_token);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status BindPath(ServerContext* sctx, const v1::BindPathRequest* req, v1::Empty*) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/BindPath", *req, [&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(req->id()));
+      return api_.BindPath(req->ns(), req->path(), id);
+    });
+  }
+
+  grpc::Status MovePath(ServerContext* sctx, const v1::MovePathRequest* req, v1::Empty*) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/MovePath", *req,
+                 [&] { return api_.MovePath(req->ns(), req->from(), req->to()); });
+  }
+
+  grpc::Status RemovePath(ServerContext* sctx, const v1::RemovePathRequest* req,
+                          v1::Empty*) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/RemovePath", *req,
+                 [&] { return api_.RemovePath(req->ns(), req->path()); });
   }
 
   grpc::Status DiffSnapshots(ServerContext* sctx, const v1::DiffSnapshotsRequest* req,

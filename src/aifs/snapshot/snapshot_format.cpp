@@ -19,9 +19,18 @@ Bytes NamespaceKeyContext(const std::string& ns) {
   return Bytes(ctx.begin(), ctx.end());
 }
 
-SnapshotId ComputeSnapshotId(const Digest& root, int64_t created_unix_ns) {
-  Bytes msg(root.begin(), root.end());
-  AppendLe(msg, static_cast<uint64_t>(created_unix_ns), 8);
+Digest PathTreeKey(std::string_view path) {
+  static constexpr std::string_view kDomain{"aifs/path/v1\0", 13};
+  Blake3 h;
+  h.Update(AsBytes(kDomain));
+  h.Update(AsBytes(path));
+  return h.Finalize();
+}
+
+SnapshotId ComputeSnapshotId(const SnapshotInfo& s) {
+  Bytes msg(s.root.begin(), s.root.end());
+  AppendLe(msg, static_cast<uint64_t>(s.created_unix_ns), 8);
+  if (s.version >= 2) msg.insert(msg.end(), s.path_root.begin(), s.path_root.end());
   const Digest d = Blake3::Hash(msg);
   std::array<uint8_t, SnapshotId::kSize> id;
   std::copy_n(d.begin(), id.size(), id.begin());
@@ -29,7 +38,7 @@ SnapshotId ComputeSnapshotId(const Digest& root, int64_t created_unix_ns) {
 }
 
 Bytes SnapshotSigningMessage(const SnapshotInfo& s) {
-  static constexpr std::string_view kDomain = "aifs/snapshot/v1";
+  const std::string kDomain = "aifs/snapshot/v" + std::to_string(s.version);
   Bytes m(kDomain.begin(), kDomain.end());
   m.push_back(0);
   m.insert(m.end(), s.ns.begin(), s.ns.end());
@@ -40,6 +49,16 @@ Bytes SnapshotSigningMessage(const SnapshotInfo& s) {
   AppendLe(m, s.count, 8);
   AppendLe(m, static_cast<uint64_t>(s.created_unix_ns), 8);
   m.push_back(s.explicit_set ? 1 : 0);
+  if (s.version < 2) return m;
+  m.insert(m.end(), s.path_root.begin(), s.path_root.end());
+  m.push_back(s.path_height);
+  AppendLe(m, s.path_count, 8);
+  AppendLe(m, s.parents.size(), 4);
+  for (const SnapshotId& p : s.parents) m.insert(m.end(), p.bytes().begin(), p.bytes().end());
+  for (const std::string* text : {&s.message, &s.author}) {
+    AppendLe(m, text->size(), 4);
+    m.insert(m.end(), text->begin(), text->end());
+  }
   return m;
 }
 
@@ -47,7 +66,10 @@ Status VerifySnapshotSignature(const SnapshotInfo& s, const Ed25519PublicKey& ke
   if (s.public_key != key)
     return err::PermissionDenied("KEY_MISMATCH",
                                  "the snapshot was signed by another key than the trusted one");
-  if (ComputeSnapshotId(s.root, s.created_unix_ns) != s.id)
+  if (s.version < 1 || s.version > 2)
+    return err::DataLoss("SNAPSHOT_VERSION_UNKNOWN",
+                         "snapshot format version " + std::to_string(s.version) + " is unknown");
+  if (ComputeSnapshotId(s) != s.id)
     return err::DataLoss("SNAPSHOT_ID_MISMATCH", "the snapshot ID does not match its root and time");
   if (!VerifyEd25519(key, SnapshotSigningMessage(s), s.signature))
     return err::DataLoss("SIGNATURE_INVALID", "the snapshot signature does not verify");
@@ -63,9 +85,15 @@ Status VerifySnapshotProof(const SnapshotProof& proof, const Ed25519PublicKey& p
       return err::InvalidArgument("MST_PROOF_INVALID", "proof node: " + node.status().message());
     path.push_back(std::move(*node));
   }
-  if (!path.empty() && path.front().level != proof.snapshot.height)
+  const SnapshotInfo& s = proof.snapshot;
+  const uint8_t height = proof.path ? s.path_height : s.height;
+  if (!path.empty() && path.front().level != height)
     return err::InvalidArgument("MST_PROOF_INVALID", "proof does not start at the root level");
-  return VerifyInclusion(proof.snapshot.root, proof.asset.bytes(), path);
+  if (!proof.path) return VerifyInclusion(s.root, proof.asset.bytes(), path);
+  if (s.version < 2)
+    return err::InvalidArgument("MST_PROOF_INVALID", "a version-1 snapshot has no paths");
+  const Digest value = proof.asset.bytes();
+  return VerifyInclusion(s.path_root, PathTreeKey(*proof.path), path, &value);
 }
 
 }  // namespace aifs

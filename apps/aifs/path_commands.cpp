@@ -1,0 +1,169 @@
+#include "path_commands.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "aifs/core/hex.h"
+
+namespace aifs::cli {
+
+using json = nlohmann::json;
+
+namespace {
+void PrintJson(const json& j) { std::cout << j.dump(2) << "\n"; }
+}  // namespace
+
+Result<AssetUri> ResolveAsset(Api& api, const std::string& ref, const std::string& ns,
+                              const AsOf& as_of) {
+  const bool looks_like_id = ref.size() == 2 * AssetId::kSize && AssetId::Parse(ref).ok();
+  if (looks_like_id || ref.starts_with("aifs://")) return ResolveRef(ref, ns);
+  std::string space = NsOrDefault(ns);
+  std::string path = ref;
+  if (const size_t colon = ref.find(':'); colon != std::string::npos) {
+    const std::string named = ref.substr(0, colon);
+    if (ValidateNamespaceName(named).ok()) {
+      if (!ns.empty() && ns != named)
+        return err::InvalidArgument("NAMESPACE_MISMATCH", "'" + ref + "' names namespace '" +
+                                                              named + "' but --ns is '" + ns + "'");
+      space = named;
+      path = ref.substr(colon + 1);
+    }
+  }
+  AIFS_ASSIGN_OR_RETURN(AssetId id, api.ResolvePath(space, path, as_of));
+  return AssetUri{space, id};
+}
+
+Status PutTree(Api& api, const Output& out, const PutTreeArgs& args) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(args.dir, ec))
+    return err::InvalidArgument("NOT_A_DIRECTORY", args.dir + " is not a directory");
+  struct File {
+    std::string source;
+    std::string path;
+    uint64_t size = 0;
+  };
+  std::vector<File> files;
+  uint64_t total = 0;
+  for (auto it = fs::recursive_directory_iterator(args.dir, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_regular_file(ec) || it->is_symlink(ec)) continue;
+    const std::string rel = fs::relative(it->path(), args.dir, ec).generic_string();
+    if (ec) break;
+    files.push_back({it->path().string(), args.prefix + rel, it->file_size(ec)});
+    total += files.back().size;
+  }
+  if (ec) return err::FromErrno(ec.value(), "walk " + args.dir);
+  std::sort(files.begin(), files.end(),
+            [](const File& a, const File& b) { return a.path < b.path; });
+
+  const auto start = std::chrono::steady_clock::now();
+  std::atomic<size_t> next{0};
+  std::atomic<uint64_t> created{0}, stored{0};
+  std::mutex mu;  // guards failure and progress
+  Status failure;
+  Progress progress(out.progress, "put -r", total);
+  auto work = [&] {
+    while (true) {
+      const size_t i = next.fetch_add(1);
+      if (i >= files.size()) return;
+      {
+        std::lock_guard lock(mu);
+        if (!failure.ok()) return;
+      }
+      const File& f = files[i];
+      Result<PutResult> r = err::Internal("PUT_NOT_RUN", "put did not run");
+      const int fd = ::open(f.source.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        r = err::FromErrno(errno, "open " + f.source);
+      } else {
+        PutOptions opts{.ns = NsOrDefault(args.ns)};
+        opts.path = f.path;
+        r = PutStream(api, opts, fd, f.source, Progress(false, "", 0));
+        ::close(fd);
+      }
+      std::lock_guard lock(mu);
+      if (!r.ok()) {
+        if (failure.ok()) failure = r.status().WithContext(f.source);
+        return;
+      }
+      created += r->created ? 1 : 0;
+      stored += r->bytes_stored;
+      progress.Add(f.size);
+    }
+  };
+  std::vector<std::thread> pool;
+  const int jobs = std::clamp(args.jobs, 1, 256);
+  for (int t = 0; t < jobs; ++t) pool.emplace_back(work);
+  for (auto& t : pool) t.join();
+  AIFS_RETURN_IF_ERROR(failure);
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (out.json) {
+    PrintJson({{"files", files.size()},
+               {"bytes", total},
+               {"new_assets", created.load()},
+               {"bytes_stored", stored.load()},
+               {"seconds", secs}});
+  } else if (!out.quiet) {
+    std::cout << "put " << files.size() << " files (" << HumanBytes(total) << ") under '"
+              << args.prefix << "': " << created.load() << " new assets, "
+              << HumanBytes(stored.load()) << " stored, " << secs << " s ("
+              << (secs > 0 ? static_cast<uint64_t>(files.size() / secs) : 0) << " files/s)\n";
+  }
+  return Status::Ok();
+}
+
+Status ListPaths(Api& api, const Output& out, const PathListArgs& args) {
+  PathListOptions opts{.ns = NsOrDefault(args.ns), .prefix = args.prefix, .as_of = args.as_of};
+  json all = json::array();
+  size_t shown = 0;
+  do {
+    AIFS_ASSIGN_OR_RETURN(PathPage page, api.ListPaths(opts));
+    for (const PathEntry& e : page.entries) {
+      if (args.limit && shown == args.limit) break;
+      ++shown;
+      if (out.json)
+        all.push_back({{"path", e.path}, {"id", e.id.ToHex()}});
+      else
+        std::cout << e.id.ToHex() << "\t" << e.path << "\n";
+    }
+    opts.page_token = page.next_page_token;
+  } while (!opts.page_token.empty() && !(args.limit && shown == args.limit));
+  if (out.json) PrintJson(all);
+  return Status::Ok();
+}
+
+Status PathMove(Api& api, const Output& out, const std::string& ns, const std::string& from,
+                const std::string& to) {
+  AIFS_RETURN_IF_ERROR(api.MovePath(NsOrDefault(ns), from, to));
+  if (!out.quiet && !out.json) std::cout << "moved " << from << " -> " << to << "\n";
+  return Status::Ok();
+}
+
+Status PathRemove(Api& api, const Output& out, const std::string& ns,
+                  const std::vector<std::string>& paths) {
+  for (const std::string& p : paths) {
+    AIFS_RETURN_IF_ERROR(api.RemovePath(NsOrDefault(ns), p));
+    if (!out.quiet && !out.json) std::cout << "removed path " << p << "\n";
+  }
+  return Status::Ok();
+}
+
+Status PathBind(Api& api, const Output& out, const std::string& ns, const std::string& path,
+                const std::string& ref) {
+  AIFS_ASSIGN_OR_RETURN(AssetUri uri, ResolveRef(ref, ns));
+  AIFS_RETURN_IF_ERROR(api.BindPath(*uri.ns, path, uri.id));
+  if (!out.quiet && !out.json) std::cout << path << " -> " << uri.id.ToHex() << "\n";
+  return Status::Ok();
+}
+
+}  // namespace aifs::cli

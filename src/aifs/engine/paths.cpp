@@ -1,0 +1,233 @@
+#include "aifs/engine/paths.h"
+
+#include <algorithm>
+
+#include "aifs/engine/publish.h"
+#include "aifs/meta/keys.h"
+#include "aifs/meta/records.h"
+#include "aifs/snapshot/snapshot_format.h"
+
+namespace aifs {
+
+using store::v1::NamespaceRecord;
+
+namespace {
+
+Status BadPath(std::string_view path, const std::string& why) {
+  std::string shown(path.substr(0, 64));
+  if (path.size() > 64) shown += "...";
+  return err::InvalidArgument("INVALID_PATH", "path '" + shown + "' " + why);
+}
+
+// Length of the UTF-8 sequence at s[i], or 0 if it is not well-formed
+// (overlong forms, surrogates and code points above U+10FFFF included).
+size_t Utf8Length(std::string_view s, size_t i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  if (c < 0x80) return 1;
+  size_t n;
+  uint32_t cp;
+  if ((c & 0xE0) == 0xC0) {
+    n = 2;
+    cp = c & 0x1F;
+  } else if ((c & 0xF0) == 0xE0) {
+    n = 3;
+    cp = c & 0x0F;
+  } else if ((c & 0xF8) == 0xF0) {
+    n = 4;
+    cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    const auto b = static_cast<unsigned char>(s[i + k]);
+    if ((b & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return n;
+}
+
+Status PathNotFound(const std::string& ns, const std::string& path) {
+  return err::NotFound("PATH_NOT_FOUND",
+                       "no path '" + path + "' in namespace '" + ns + "'");
+}
+
+AssetId IdOf(std::string_view raw) { return AssetId(FixedBytes<32>(std::string(raw))); }
+
+}  // namespace
+
+Status ValidatePath(std::string_view path) {
+  if (path.empty()) return BadPath(path, "is empty");
+  if (path.size() > kMaxPathBytes)
+    return BadPath(path, "is " + std::to_string(path.size()) + " bytes, over " +
+                             std::to_string(kMaxPathBytes));
+  if (path.front() == '/') return BadPath(path, "must not start with '/'");
+  if (path.back() == '/') return BadPath(path, "must not end with '/'");
+  size_t start = 0;
+  for (size_t i = 0; i <= path.size();) {
+    if (i == path.size() || path[i] == '/') {
+      const std::string_view part = path.substr(start, i - start);
+      if (part.empty()) return BadPath(path, "has an empty component ('//')");
+      if (part == "." || part == "..") return BadPath(path, "has a '.' or '..' component");
+      if (part.size() > kMaxPathComponentBytes)
+        return BadPath(path, "has a component over " + std::to_string(kMaxPathComponentBytes) +
+                                 " bytes");
+      start = ++i;
+      continue;
+    }
+    const auto c = static_cast<unsigned char>(path[i]);
+    if (c < 0x20 || c == 0x7F) return BadPath(path, "contains a control character");
+    const size_t n = Utf8Length(path, i);
+    if (n == 0) return BadPath(path, "is not valid UTF-8");
+    i += n;
+  }
+  return Status::Ok();
+}
+
+Result<std::optional<AssetId>> BindPathInTxn(MetaTxn& txn, NamespaceRecord& ns,
+                                             const std::string& path, const AssetId& id) {
+  AIFS_RETURN_IF_ERROR(ValidatePath(path));
+  const std::string& name = ns.name();
+  const std::string key = keys::Path(name, path);
+  AIFS_ASSIGN_OR_RETURN(auto old, txn.Get(key));
+  std::optional<AssetId> before;
+  if (old) {
+    before = IdOf(*old);
+    if (*before == id) return before;  // already so: nothing to log
+    AIFS_RETURN_IF_ERROR(txn.Delete(keys::AssetPath(name, before->bytes(), path)));
+  } else {
+    ns.set_path_count(ns.path_count() + 1);
+  }
+  const std::string raw(AsChars(id.bytes()));
+  const Digest tree_key = PathTreeKey(path);
+  AIFS_RETURN_IF_ERROR(txn.Put(key, raw));
+  AIFS_RETURN_IF_ERROR(txn.Put(keys::AssetPath(name, id.bytes(), path), ""));
+  AIFS_RETURN_IF_ERROR(txn.Put(keys::PathName(name, tree_key), path));
+  AIFS_RETURN_IF_ERROR(txn.Put(keys::PathChange(name, ns.change_generation(), tree_key), raw));
+  return before;
+}
+
+Result<AssetId> UnbindPathInTxn(MetaTxn& txn, NamespaceRecord& ns, const std::string& path) {
+  AIFS_RETURN_IF_ERROR(ValidatePath(path));
+  const std::string& name = ns.name();
+  const std::string key = keys::Path(name, path);
+  AIFS_ASSIGN_OR_RETURN(auto old, txn.Get(key));
+  if (!old) return PathNotFound(name, path);
+  const AssetId before = IdOf(*old);
+  AIFS_RETURN_IF_ERROR(txn.Delete(key));
+  AIFS_RETURN_IF_ERROR(txn.Delete(keys::AssetPath(name, before.bytes(), path)));
+  AIFS_RETURN_IF_ERROR(
+      txn.Put(keys::PathChange(name, ns.change_generation(), PathTreeKey(path)), "-"));
+  ns.set_path_count(ns.path_count() - 1);
+  return before;
+}
+
+Status UnbindAssetPaths(MetaStore& meta, MetaTxn& txn, NamespaceRecord& ns, const AssetId& id) {
+  const std::string prefix = keys::AssetPathPrefix(ns.name(), id.bytes());
+  std::vector<std::string> paths;
+  AIFS_RETURN_IF_ERROR(meta.Scan(prefix, PrefixEnd(prefix), [&](std::string_view key,
+                                                                std::string_view) {
+    paths.emplace_back(key.substr(prefix.size()));
+    return true;
+  }));
+  for (const std::string& path : paths) {
+    auto unbound = UnbindPathInTxn(txn, ns, path);
+    if (!unbound.ok() && unbound.status().reason() != "PATH_NOT_FOUND") return unbound.status();
+  }
+  return Status::Ok();
+}
+
+Status PathIndex::Change(const std::string& ns,
+                         const std::function<Status(MetaTxn&, NamespaceRecord&)>& change) {
+  AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
+  return RunTransaction(*ctx_.meta, [&](MetaTxn& txn) -> Status {
+    const std::string ns_key = keys::Namespace(ns);
+    AIFS_ASSIGN_OR_RETURN(auto ns_rec, LoadRecord<NamespaceRecord>(txn, ns_key, "namespace"));
+    if (!ns_rec) return NamespaceNotFound(ns);
+    AIFS_RETURN_IF_ERROR(change(txn, *ns_rec));
+    return PutRecord(txn, ns_key, *ns_rec);
+  });
+}
+
+Status PathIndex::Bind(const std::string& ns, const std::string& path, const AssetId& id) {
+  return Change(ns, [&](MetaTxn& txn, NamespaceRecord& rec) -> Status {
+    AIFS_ASSIGN_OR_RETURN(auto asset, txn.Get(keys::Asset(ns, id.bytes())));
+    if (!asset)
+      return err::NotFound("ASSET_NOT_FOUND",
+                           "asset " + id.ToHex() + " in namespace '" + ns + "' not found");
+    return BindPathInTxn(txn, rec, path, id).status();
+  });
+}
+
+Status PathIndex::Move(const std::string& ns, const std::string& from, const std::string& to) {
+  AIFS_RETURN_IF_ERROR(ValidatePath(to));
+  return Change(ns, [&](MetaTxn& txn, NamespaceRecord& rec) -> Status {
+    if (from == to) return Resolve(ns, from, "").status();
+    AIFS_ASSIGN_OR_RETURN(AssetId id, UnbindPathInTxn(txn, rec, from));
+    return BindPathInTxn(txn, rec, to, id).status();
+  });
+}
+
+Status PathIndex::Remove(const std::string& ns, const std::string& path) {
+  return Change(ns, [&](MetaTxn& txn, NamespaceRecord& rec) -> Status {
+    return UnbindPathInTxn(txn, rec, path).status();
+  });
+}
+
+Result<AssetId> PathIndex::Resolve(const std::string& ns, const std::string& path,
+                                   const AsOf& as_of) {
+  AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
+  AIFS_RETURN_IF_ERROR(ValidatePath(path));
+  if (!as_of.empty()) {
+    AIFS_ASSIGN_OR_RETURN(auto id, snapshots_.PathAt(ns, as_of, path));
+    if (!id) return PathNotFound(ns, path);
+    return *id;
+  }
+  AIFS_ASSIGN_OR_RETURN(auto raw, ctx_.meta->Get(keys::Path(ns, path)));
+  if (!raw) {
+    AIFS_ASSIGN_OR_RETURN(auto ns_rec, ctx_.meta->Get(keys::Namespace(ns)));
+    if (!ns_rec) return NamespaceNotFound(ns);
+    return PathNotFound(ns, path);
+  }
+  return IdOf(*raw);
+}
+
+Result<PathPage> PathIndex::List(const PathListOptions& options) {
+  AIFS_RETURN_IF_ERROR(ValidateNamespaceName(options.ns));
+  const size_t limit = std::clamp<size_t>(options.limit, 1, 100000);
+  PathPage page;
+  auto take = [&](PathEntry entry) {
+    if (page.entries.size() == limit) {
+      page.next_page_token = page.entries.back().path;
+      return false;
+    }
+    page.entries.push_back(std::move(entry));
+    return true;
+  };
+  if (!options.as_of.empty()) {
+    AIFS_ASSIGN_OR_RETURN(auto all, snapshots_.PathsAt(options.ns, options.as_of, options.prefix));
+    auto it = all.begin();
+    if (!options.page_token.empty())
+      it = std::upper_bound(all.begin(), all.end(), options.page_token,
+                            [](const std::string& t, const PathEntry& e) { return t < e.path; });
+    for (; it != all.end(); ++it)
+      if (!take(std::move(*it))) break;
+    return page;
+  }
+  AIFS_ASSIGN_OR_RETURN(auto ns_rec, ctx_.meta->Get(keys::Namespace(options.ns)));
+  if (!ns_rec) return NamespaceNotFound(options.ns);
+  const std::string base = keys::PathPrefix(options.ns);
+  const std::string prefix = base + options.prefix;
+  std::string begin = prefix;
+  if (!options.page_token.empty())
+    begin = std::max(begin, keys::Path(options.ns, options.page_token) + '\0');
+  AIFS_RETURN_IF_ERROR(ctx_.meta->Scan(begin, PrefixEnd(prefix), [&](std::string_view key,
+                                                                    std::string_view value) {
+    return take({std::string(key.substr(base.size())), IdOf(value)});
+  }));
+  return page;
+}
+
+}  // namespace aifs
