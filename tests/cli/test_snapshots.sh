@@ -138,12 +138,20 @@ $AIFS --json snapshot show "$s1" > "$WORK/s1.json"
 py '
 import json, subprocess, sys
 s = json.load(open(sys.argv[1]))
-pre = bytes.fromhex(s["root"]) + s["created_unix_ns"].to_bytes(8, "little", signed=True)
+assert s["version"] == 2, "new snapshots are version 2"
+pre = (bytes.fromhex(s["root"]) + s["created_unix_ns"].to_bytes(8, "little", signed=True) +
+       bytes.fromhex(s["path_root"]))
 h = subprocess.run(["b3sum", "--no-names"], input=pre, capture_output=True, check=True).stdout.decode().split()[0]
-assert h[:32] == s["id"], "snapshot id is not BLAKE3(root || created)[0:16]"
-msg = (b"aifs/snapshot/v1\0" + s["namespace"].encode() + b"\0" + bytes.fromhex(s["id"]) +
+assert h[:32] == s["id"], "snapshot id is not BLAKE3(root || created || path_root)[0:16]"
+def text(t):
+    b = t.encode()
+    return len(b).to_bytes(4, "little") + b
+msg = (b"aifs/snapshot/v2\0" + s["namespace"].encode() + b"\0" + bytes.fromhex(s["id"]) +
        bytes.fromhex(s["root"]) + bytes([s["height"]]) + s["count"].to_bytes(8, "little") +
-       s["created_unix_ns"].to_bytes(8, "little", signed=True) + bytes([1 if s["explicit_set"] else 0]))
+       s["created_unix_ns"].to_bytes(8, "little", signed=True) + bytes([1 if s["explicit_set"] else 0]) +
+       bytes.fromhex(s["path_root"]) + bytes([s["path_height"]]) + s["path_count"].to_bytes(8, "little") +
+       len(s["parents"]).to_bytes(4, "little") + b"".join(bytes.fromhex(p) for p in s["parents"]) +
+       text(s["message"]) + text(s["author"]))
 try:
     from nacl.signing import VerifyKey
 except ImportError:

@@ -1230,8 +1230,9 @@ def run_against(server, rng, tmp):
     root, height, levels = build([ids[n] for n in live], b3m)
     C.eq(snap.root, root, "root = the Python Merkle search tree root")
     C.eq(snap.height, height, "height = the Python tree height")
-    C.eq(snap.id, b3(snap.root + snap.created_unix_ns.to_bytes(8, "little", signed=True))[:16],
-         "snapshot id = BLAKE3(root || created_unix_ns)[0:16]")
+    C.eq(snap.id, b3(snap.root + snap.created_unix_ns.to_bytes(8, "little", signed=True) +
+                     snap.path_root)[:16],
+         "snapshot id = BLAKE3(root || created_unix_ns || path_root)[0:16]")
     for name in ("A", "D", "F"):
         proof = rpc.unary(rpc.aifs, "ProveAsset", aifs_pb2.ProveAssetRequest(
             ns=NS, ref=hexid, id=ids[name]))
@@ -1252,10 +1253,16 @@ def run_against(server, rng, tmp):
         C.note("python cryptography missing: snapshot signature not checked")
     if Ed25519PublicKey:
         # docs/snapshots.md: the signed header.
-        msg = (b"aifs/snapshot/v1\x00" + NS.encode() + b"\x00" + snap.id + snap.root +
+        def text(t):
+            return len(t.encode()).to_bytes(4, "little") + t.encode()
+        C.eq(snap.version, 2, "snapshots are version 2")
+        msg = (b"aifs/snapshot/v2\x00" + NS.encode() + b"\x00" + snap.id + snap.root +
                bytes([snap.height]) + snap.count.to_bytes(8, "little") +
                snap.created_unix_ns.to_bytes(8, "little", signed=True) +
-               bytes([1 if snap.explicit_set else 0]))
+               bytes([1 if snap.explicit_set else 0]) + snap.path_root +
+               bytes([snap.path_height]) + snap.path_count.to_bytes(8, "little") +
+               len(snap.parents).to_bytes(4, "little") + b"".join(snap.parents) +
+               text(snap.message) + text(snap.author))
         key = Ed25519PublicKey.from_public_bytes(snap.public_key)
 
         def verifies(m):

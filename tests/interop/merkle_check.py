@@ -45,9 +45,11 @@ def main():
         if snap["count"] != len(ids):
             failures.append("count: aifs %d, python %d" % (snap["count"], len(ids)))
         created = snap["created_unix_ns"].to_bytes(8, "little", signed=True)
-        (sid,) = b3.many([bytes.fromhex(snap["root"]) + created])
+        # Version 2 IDs also bind the path tree (docs/snapshots.md).
+        path_root = bytes.fromhex(snap["path_root"]) if snap.get("version", 1) >= 2 else b""
+        (sid,) = b3.many([bytes.fromhex(snap["root"]) + created + path_root])
         if sid[:16].hex() != snap["id"]:
-            failures.append("snapshot id %s is not BLAKE3(root || time)[0:16] = %s" %
+            failures.append("snapshot id %s is not BLAKE3(root || time || path_root)[0:16] = %s" %
                             (snap["id"], sid[:16].hex()))
         for proof_file in sys.argv[3:]:
             with open(proof_file) as f:

@@ -42,10 +42,15 @@ void AppendLe(Bytes& out, uint64_t v) {
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
 }
 
-// docs/snapshots.md, written out again: the signed message (which ends with
-// the explicit-set flag) and the ID.
+void AppendU32(Bytes& out, uint64_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+
+// docs/snapshots.md, written out again: the signed message (version 1 ends
+// with the explicit-set flag; version 2 adds the path tree, parents, message
+// and author) and the ID.
 Bytes SignedMessage(const SnapshotInfo& s) {
-  Bytes m = ToBytes("aifs/snapshot/v1");
+  Bytes m = ToBytes(s.version == 1 ? "aifs/snapshot/v1" : "aifs/snapshot/v2");
   m.push_back(0);
   m.insert(m.end(), s.ns.begin(), s.ns.end());
   m.push_back(0);
@@ -55,11 +60,22 @@ Bytes SignedMessage(const SnapshotInfo& s) {
   AppendLe(m, s.count);
   AppendLe(m, static_cast<uint64_t>(s.created_unix_ns));
   m.push_back(s.explicit_set ? 1 : 0);
+  if (s.version == 1) return m;
+  m.insert(m.end(), s.path_root.begin(), s.path_root.end());
+  m.push_back(s.path_height);
+  AppendLe(m, s.path_count);
+  AppendU32(m, s.parents.size());
+  for (const SnapshotId& p : s.parents) m.insert(m.end(), p.bytes().begin(), p.bytes().end());
+  AppendU32(m, s.message.size());
+  m.insert(m.end(), s.message.begin(), s.message.end());
+  AppendU32(m, s.author.size());
+  m.insert(m.end(), s.author.begin(), s.author.end());
   return m;
 }
-SnapshotId ExpectedId(const Digest& root, int64_t created) {
-  Bytes m(root.begin(), root.end());
-  AppendLe(m, static_cast<uint64_t>(created));
+SnapshotId ExpectedId(const SnapshotInfo& s) {
+  Bytes m(s.root.begin(), s.root.end());
+  AppendLe(m, static_cast<uint64_t>(s.created_unix_ns));
+  if (s.version >= 2) m.insert(m.end(), s.path_root.begin(), s.path_root.end());
   const Digest d = Blake3::Hash(m);
   std::array<uint8_t, SnapshotId::kSize> id;
   std::copy_n(d.begin(), id.size(), id.begin());
@@ -118,7 +134,8 @@ class SnapshotTest : public EngineFixture {
   // ID derivation and signature, checked without the engine's helpers.
   void ExpectSigned(const SnapshotInfo& s, const std::string& ns = "default") {
     EXPECT_EQ(s.ns, ns);
-    EXPECT_EQ(s.id, ExpectedId(s.root, s.created_unix_ns));
+    EXPECT_EQ(s.version, 2);
+    EXPECT_EQ(s.id, ExpectedId(s));
     EXPECT_EQ(s.id, ComputeSnapshotId(s));
     const Ed25519PublicKey key = NsKey(ns);
     EXPECT_EQ(s.public_key, key);
