@@ -458,7 +458,9 @@ json BranchJson(const BranchInfo& b) {
 }  // namespace
 
 Status SnapshotCreate(Api& api, const Output& out, const std::string& ns,
-                      const std::string& ids_file, const std::string& message) {
+                      const std::string& ids_file, const std::string& message,
+                      const std::string& branch) {
+
   std::vector<AssetId> ids;
   if (!ids_file.empty()) {
     AIFS_ASSIGN_OR_RETURN(std::string text, ReadFileToString(ids_file));
@@ -472,8 +474,10 @@ Status SnapshotCreate(Api& api, const Output& out, const std::string& ns,
       ids.push_back(u.id);
     }
   }
-  const SnapshotOptions options{
-      .ids = ids_file.empty() ? nullptr : &ids, .message = message, .author = Who()};
+  const SnapshotOptions options{.ids = ids_file.empty() ? nullptr : &ids,
+                                .message = message,
+                                .author = Who(),
+                                .branch = branch};
   AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, api.CreateSnapshot(NsOrDefault(ns), options));
   if (out.json || !out.quiet) PrintSnapshot(out, s);
   else std::cout << s.id.ToHex() << "\n";

@@ -65,7 +65,8 @@ Status Lineage(Api& api, const Output& out, const LineageArgs& args);
 // Snapshots, branches, tags. `ref` is a snapshot ID, branch or tag name.
 // Showing or verifying a snapshot also checks the client's pinned key.
 Status SnapshotCreate(Api& api, const Output& out, const std::string& ns,
-                      const std::string& ids_file, const std::string& message);
+                      const std::string& ids_file, const std::string& message,
+                      const std::string& branch);
 Status SnapshotShow(Api& api, const Output& out, const std::string& ns, const std::string& ref,
                     bool verify_tree);
 Status SnapshotList(Api& api, const Output& out, const std::string& ns);

@@ -12,6 +12,7 @@
 #include "aifs/client/remote_api.h"
 #include "aifs/engine/engine.h"
 #include "commands.h"
+#include "history_commands.h"
 #include "kind_commands.h"
 #include "path_commands.h"
 #include "read_commands.h"
@@ -381,11 +382,13 @@ int main(int argc, char** argv) {
   auto* snap_create = snap_cmd->add_subcommand("create", "snapshot every asset (or --ids)");
   snap_create->add_option("--ns", ns_opt, "namespace (default: default)");
   snap_create->add_option("--ids", ids_file, "file with one asset ID per line (explicit set)");
-  std::string snap_message;
+  std::string snap_message, snap_branch;
   snap_create->add_option("-m,--message", snap_message, "what this snapshot is");
+  snap_create->add_option("--branch", snap_branch,
+                          "then point this branch at it (created, or moved by compare-and-swap)");
   snap_create->callback([&] {
     set(false, [&](auto& api, auto& out) {
-      return aifs::cli::SnapshotCreate(api, out, ns_opt, ids_file, snap_message);
+      return aifs::cli::SnapshotCreate(api, out, ns_opt, ids_file, snap_message, snap_branch);
     });
   });
   for (const char* verb : {"show", "verify"}) {
@@ -473,6 +476,46 @@ int main(int argc, char** argv) {
   tag_cmd->add_subcommand("ls", "list tags")->callback([&] {
     set(true, [&](auto& api, auto& out) { return aifs::cli::TagList(api, out, ns_opt); });
   });
+
+  // history
+  size_t log_limit = 20;
+  auto* log_cmd = app.add_subcommand("log", "a snapshot's history (by parents), newest first");
+  log_cmd->add_option("ref", target, "snapshot ID, branch or tag")->required();
+  log_cmd->add_option("--ns", ns_opt, "namespace (default: default)");
+  log_cmd->add_option("-n,--limit", log_limit, "show at most N")->capture_default_str();
+  log_cmd->callback([&] {
+    set(true, [&](auto& api, auto& out) {
+      return aifs::cli::Log(api, out, ns_opt, target, log_limit);
+    });
+  });
+  auto* checkout_cmd = app.add_subcommand(
+      "checkout", "make the live paths those of a snapshot, branch or tag (assets stay)");
+  checkout_cmd->add_option("ref", target, "snapshot ID, branch or tag")->required();
+  checkout_cmd->add_option("--ns", ns_opt, "namespace (default: default)");
+  checkout_cmd->callback([&] {
+    set(false, [&](auto& api, auto& out) { return aifs::cli::Checkout(api, out, ns_opt, target); });
+  });
+  aifs::cli::MergeArgs merge;
+  auto* merge_cmd = app.add_subcommand(
+      "merge", "three-way merge of a snapshot, branch or tag into a branch (over paths)");
+  merge_cmd->add_option("source", merge.source, "what to merge in")->required();
+  merge_cmd->add_option("--into", merge.into, "the branch that moves")->required();
+  auto* revert_cmd = app.add_subcommand(
+      "revert", "undo a snapshot's changes (against its parent) on a branch");
+  revert_cmd->add_option("snapshot", merge.source, "the snapshot to undo")->required();
+  revert_cmd->add_option("--branch", merge.into, "the branch that moves")->required();
+  for (auto* c : {merge_cmd, revert_cmd}) {
+    c->add_option("--ns", merge.ns, "namespace (default: default)");
+    c->add_option("--strategy", merge.strategy, "resolve every conflict: ours or theirs")
+        ->check(CLI::IsMember({"ours", "theirs"}));
+    c->add_option("-m,--message", merge.message, "the merge snapshot's message");
+    const bool revert = c == revert_cmd;
+    c->callback([&, revert] {
+      set(false, [&, revert](auto& api, auto& out) {
+        return aifs::cli::Merge(api, out, merge, revert);
+      });
+    });
+  }
 
   auto* diff_cmd = app.add_subcommand(
       "diff", "paths and assets added, removed and changed between two snapshots");

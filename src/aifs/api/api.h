@@ -94,6 +94,9 @@ class Api {
   virtual Status MovePath(const std::string& ns, const std::string& from,
                           const std::string& to) = 0;
   virtual Status RemovePath(const std::string& ns, const std::string& path) = 0;
+  // Makes the live head's paths exactly those of snapshot `ref` (the working
+  // tree of a branch), in one transaction; live assets are not touched.
+  virtual Result<CheckoutReport> Checkout(const std::string& ns, const std::string& ref) = 0;
 
   // Snapshots: signed Merkle roots over a namespace's assets and paths (all
   // visible ones, or the assets `ids` when given). `ref` arguments name a
@@ -117,6 +120,21 @@ class Api {
                                              const PruneOptions& options) = 0;
   virtual Result<SnapshotDiff> DiffSnapshots(const std::string& ns, const std::string& a,
                                              const std::string& b) = 0;
+
+  // The history of `ref`: it and its ancestors (by parents), newest first,
+  // at most `limit`.
+  virtual Result<std::vector<SnapshotInfo>> SnapshotLog(const std::string& ns,
+                                                        const std::string& ref,
+                                                        size_t limit) = 0;
+  // Merges `source` into the branch `into` (MergeOptions, MergeReport). The
+  // branch moves by compare-and-swap from the target the merge started from
+  // (ABORTED BRANCH_MOVED if it moved meanwhile); the live head is untouched.
+  virtual Result<MergeReport> Merge(const MergeOptions& options) = 0;
+  // Undoes the changes snapshot `options.source` made to its (first) parent,
+  // on the branch `into`: a three-way merge with the snapshot as the base and
+  // its parent as "theirs". FAILED_PRECONDITION NO_PARENT for a snapshot
+  // without one.
+  virtual Result<MergeReport> Revert(const MergeOptions& options) = 0;
 
   // Branches move by compare-and-swap: `expected` must be the current target
   // (ABORTED BRANCH_MOVED otherwise). Every change is in the branch log.

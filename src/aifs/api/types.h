@@ -267,6 +267,20 @@ struct SnapshotOptions {
   const std::vector<AssetId>* ids = nullptr;
   std::string message;
   std::string author;
+  // A namespace snapshot committed to this branch: its parent is the
+  // branch's target (else the namespace's previous snapshot), and the branch
+  // then moves to it by compare-and-swap from that target (is created if
+  // new). ABORTED BRANCH_MOVED if it moved meanwhile (the snapshot stays).
+  std::string branch;
+};
+
+// Checkout: the live head's paths made those of a snapshot.
+struct CheckoutReport {
+  SnapshotId snapshot;
+  uint64_t bound = 0;    // paths bound or rebound
+  uint64_t unbound = 0;  // live paths the snapshot does not have
+  // Paths whose asset is no longer live (deleted since): left unbound.
+  std::vector<std::string> missing;
 };
 
 // Which snapshot (or the live head) a read looks at: "" is the live head;
@@ -329,6 +343,37 @@ struct SnapshotDiff {
   std::vector<AssetId> added;    // in b, not in a
   std::vector<AssetId> removed;  // in a, not in b
   std::vector<PathChange> paths;  // by path
+};
+
+// Merge (and revert): three-way over paths. A path both sides changed since
+// the merge base, to different assets, is a conflict; `strategy` picks a side
+// for every conflict, or (kFail) the merge makes nothing and lists them.
+enum class MergeStrategy { kFail = 0, kOurs = 1, kTheirs = 2 };
+
+struct MergeOptions {
+  std::string ns = "default";
+  std::string source;  // snapshot ID, branch or tag merged in
+  std::string into;    // the branch that moves (compare-and-swap)
+  MergeStrategy strategy = MergeStrategy::kFail;
+  std::string message;  // default: "merge SOURCE into INTO"
+  std::string author;
+};
+
+struct PathConflict {
+  std::string path;
+  std::optional<AssetId> base, ours, theirs;  // none: absent on that side
+};
+
+struct MergeReport {
+  // The branch's new target: a merge snapshot (parents: the branch's old
+  // target, then the source), the source itself (fast-forward), or the old
+  // target (already up to date). Unset when conflicts stopped the merge.
+  std::optional<SnapshotInfo> snapshot;
+  std::optional<SnapshotId> base;  // the merge base; none: no common history
+  bool fast_forward = false;
+  bool up_to_date = false;
+  uint64_t paths_changed = 0;  // paths of `into` the merge changed
+  std::vector<PathConflict> conflicts;  // resolved by the strategy, or stopping it
 };
 
 struct BranchInfo {

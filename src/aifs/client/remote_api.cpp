@@ -364,6 +364,47 @@ class RemoteApi final : public Api {
     return FromProto(resp);
   }
 
+  Result<CheckoutReport> Checkout(const std::string& ns, const std::string& ref) override {
+    v1::CheckoutRequest req;
+    req.set_ns(ns);
+    req.set_ref(ref);
+    v1::CheckoutResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::Checkout, req, &resp));
+    CheckoutReport r;
+    AIFS_ASSIGN_OR_RETURN(r.snapshot, rpc::ParseSnapshotId(resp.snapshot()));
+    r.bound = resp.bound();
+    r.unbound = resp.unbound();
+    r.missing.assign(resp.missing().begin(), resp.missing().end());
+    return r;
+  }
+
+  Result<std::vector<SnapshotInfo>> SnapshotLog(const std::string& ns, const std::string& ref,
+                                                size_t limit) override {
+    v1::SnapshotLogRequest req;
+    req.set_ns(ns);
+    req.set_ref(ref);
+    req.set_limit(static_cast<uint32_t>(std::min<size_t>(limit, UINT32_MAX)));
+    v1::SnapshotLogResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::SnapshotLog, req, &resp));
+    return All<SnapshotInfo>(resp.snapshots());
+  }
+
+  Result<MergeReport> Merge(const MergeOptions& options) override {
+    return MergeCall(&v1::Aifs::Stub::Merge, options);
+  }
+  Result<MergeReport> Revert(const MergeOptions& options) override {
+    return MergeCall(&v1::Aifs::Stub::Revert, options);
+  }
+
+  template <typename Method>
+  Result<MergeReport> MergeCall(Method method, const MergeOptions& options) {
+    v1::MergeRequest req;
+    ToProto(options, &req);
+    v1::MergeResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*aifs(), method, req, &resp));
+    return FromProto(resp);
+  }
+
   Result<AssetId> ResolvePath(const std::string& ns, const std::string& path,
                               const AsOf& as_of) override {
     v1::ResolvePathRequest req;
@@ -429,6 +470,7 @@ class RemoteApi final : public Api {
       for (const AssetId& id : *options.ids) req.add_ids(rpc::Raw(id.bytes()));
     req.set_message(options.message);
     req.set_author(options.author);
+    req.set_branch(options.branch);
     v1::Snapshot resp;
     AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::CreateSnapshot, req, &resp));
     return FromProto(resp);

@@ -14,6 +14,7 @@
 #include "aifs/engine/asset_writer.h"
 #include "aifs/engine/chunk_index.h"
 #include "aifs/engine/events.h"
+#include "aifs/engine/merge.h"
 #include "aifs/engine/publish.h"
 #include "aifs/engine/records_view.h"
 #include "aifs/engine/store_config.h"
@@ -603,6 +604,11 @@ Status Engine::RemovePath(const std::string& ns, const std::string& path) {
   return paths_.Remove(ns, path);
 }
 
+Result<CheckoutReport> Engine::Checkout(const std::string& ns, const std::string& ref) {
+  AIFS_RETURN_IF_ERROR(RequireWritable());
+  return paths_.Checkout(ns, ref);
+}
+
 Result<SnapshotInfo> Engine::CreateSnapshot(const std::string& ns,
                                             const SnapshotOptions& options) {
   AIFS_RETURN_IF_ERROR(RequireWritable());
@@ -632,6 +638,18 @@ Result<PruneReport> Engine::PruneSnapshots(const std::string& ns, const PruneOpt
 Result<SnapshotDiff> Engine::DiffSnapshots(const std::string& ns, const std::string& a,
                                            const std::string& b) {
   return snapshots_.Diff(ns, a, b);
+}
+Result<std::vector<SnapshotInfo>> Engine::SnapshotLog(const std::string& ns,
+                                                      const std::string& ref, size_t limit) {
+  return SnapshotHistory(snapshots_, ns, ref, limit);
+}
+Result<MergeReport> Engine::Merge(const MergeOptions& options) {
+  AIFS_RETURN_IF_ERROR(RequireWritable());
+  return MergeSnapshots(*ctx_, snapshots_, options, /*revert=*/false);
+}
+Result<MergeReport> Engine::Revert(const MergeOptions& options) {
+  AIFS_RETURN_IF_ERROR(RequireWritable());
+  return MergeSnapshots(*ctx_, snapshots_, options, /*revert=*/true);
 }
 Result<BranchInfo> Engine::CreateBranch(const std::string& ns, const std::string& name,
                                         const std::string& ref, const std::string& who) {

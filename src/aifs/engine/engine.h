@@ -84,6 +84,7 @@ class Engine : public Api {
   Status BindPath(const std::string& ns, const std::string& path, const AssetId& id) override;
   Status MovePath(const std::string& ns, const std::string& from, const std::string& to) override;
   Status RemovePath(const std::string& ns, const std::string& path) override;
+  Result<CheckoutReport> Checkout(const std::string& ns, const std::string& ref) override;
 
   using Api::CreateSnapshot;
   Result<SnapshotInfo> CreateSnapshot(const std::string& ns,
@@ -98,6 +99,10 @@ class Engine : public Api {
   Result<PruneReport> PruneSnapshots(const std::string& ns, const PruneOptions& options) override;
   Result<SnapshotDiff> DiffSnapshots(const std::string& ns, const std::string& a,
                                      const std::string& b) override;
+  Result<std::vector<SnapshotInfo>> SnapshotLog(const std::string& ns, const std::string& ref,
+                                                size_t limit) override;
+  Result<MergeReport> Merge(const MergeOptions& options) override;
+  Result<MergeReport> Revert(const MergeOptions& options) override;
   Result<BranchInfo> CreateBranch(const std::string& ns, const std::string& name,
                                   const std::string& ref, const std::string& who) override;
   Result<BranchInfo> MoveBranch(const std::string& ns, const std::string& name,

@@ -1,6 +1,7 @@
 #include "aifs/engine/paths.h"
 
 #include <algorithm>
+#include <map>
 
 #include "aifs/engine/publish.h"
 #include "aifs/meta/keys.h"
@@ -174,6 +175,49 @@ Status PathIndex::Remove(const std::string& ns, const std::string& path) {
   return Change(ns, [&](MetaTxn& txn, NamespaceRecord& rec) -> Status {
     return UnbindPathInTxn(txn, rec, path).status();
   });
+}
+
+Result<CheckoutReport> PathIndex::Checkout(const std::string& ns, const std::string& ref) {
+  AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, snapshots_.Get(ns, ref));
+  AIFS_ASSIGN_OR_RETURN(std::vector<PathEntry> wanted, snapshots_.PathsAt(ns, ref, ""));
+  CheckoutReport report;
+  report.snapshot = s.id;
+  AIFS_RETURN_IF_ERROR(Change(ns, [&](MetaTxn& txn, NamespaceRecord& rec) -> Status {
+    report = CheckoutReport{s.id};
+    // The live paths now; a commit changing one after this scan rewrites the
+    // namespace record, which makes this transaction conflict and re-run.
+    std::map<std::string, AssetId> live;
+    const std::string base = keys::PathPrefix(ns);
+    AIFS_RETURN_IF_ERROR(ctx_.meta->Scan(base, PrefixEnd(base), [&](std::string_view key,
+                                                                  std::string_view value) {
+      live.emplace(std::string(key.substr(base.size())), IdOf(value));
+      return true;
+    }));
+    for (const PathEntry& e : wanted) {
+      auto it = live.find(e.path);
+      const bool same = it != live.end() && it->second == e.id;
+      if (it != live.end()) live.erase(it);
+      if (same) continue;
+      AIFS_ASSIGN_OR_RETURN(auto asset, txn.Get(keys::Asset(ns, e.id.bytes())));
+      if (!asset) {
+        report.missing.push_back(e.path);
+        AIFS_ASSIGN_OR_RETURN(auto bound, txn.Get(keys::Path(ns, e.path)));
+        if (bound) {
+          AIFS_RETURN_IF_ERROR(UnbindPathInTxn(txn, rec, e.path).status());
+          ++report.unbound;
+        }
+        continue;
+      }
+      AIFS_RETURN_IF_ERROR(BindPathInTxn(txn, rec, e.path, e.id).status());
+      ++report.bound;
+    }
+    for (const auto& [path, id] : live) {
+      AIFS_RETURN_IF_ERROR(UnbindPathInTxn(txn, rec, path).status());
+      ++report.unbound;
+    }
+    return Status::Ok();
+  }));
+  return report;
 }
 
 Result<AssetId> PathIndex::Resolve(const std::string& ns, const std::string& path,

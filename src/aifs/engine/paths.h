@@ -64,6 +64,8 @@ class PathIndex {
   // Renames `from` to `to` (replacing what `to` named), like rename(2).
   Status Move(const std::string& ns, const std::string& from, const std::string& to);
   Status Remove(const std::string& ns, const std::string& path);
+  // Api::Checkout.
+  Result<CheckoutReport> Checkout(const std::string& ns, const std::string& ref);
 
  private:
   // Runs `change` in a transaction with the namespace record loaded, then

@@ -12,6 +12,7 @@
 
 #include "aifs/core/clock.h"
 #include "aifs/engine/events.h"
+#include "aifs/engine/mst_store.h"
 #include "aifs/engine/publish.h"
 #include "aifs/meta/keys.h"
 #include "aifs/meta/records.h"
@@ -30,75 +31,6 @@ using store::v1::TagRecord;
 
 namespace {
 
-// Tree nodes of one namespace in the MetaStore, for reading (no transaction)
-// or for a snapshot being made, whose new nodes go either
-//   - into its transaction (kInTxn), committed atomically with it; or
-//   - (kBefore) straight into the store, outside any transaction, in unsynced
-//     batches of ~1 MiB, and Finish() writes the rest: the synced commit of
-//     the transaction that then refers to them makes them durable. Nodes are
-//     content-addressed, so there is nothing to conflict on, and this skips
-//     the transaction's indexed write batch, several times the CPU of a plain
-//     one at a million IDs. A crash or a failed commit leaves unreferenced
-//     nodes, which pruning reclaims.
-class MetaMstStore : public MstNodeStore {
- public:
-  enum class Mode { kReadOnly, kInTxn, kBefore };
-
-  MetaMstStore(MetaStore& meta, std::string ns, MetaTxn* txn = nullptr,
-               Mode mode = Mode::kReadOnly)
-      : meta_(meta), ns_(std::move(ns)), txn_(txn), mode_(mode), key_(keys::MstNodePrefix(ns_)) {
-    key_.resize(key_.size() + 2 * kDigestSize);
-  }
-
-  Result<MstNode> Load(const Digest& hash) override {
-    std::optional<std::string> bytes;
-    if (mode_ == Mode::kInTxn && written_.count(hash)) {  // only the transaction sees it yet
-      AIFS_ASSIGN_OR_RETURN(bytes, txn_->Get(Key(hash)));
-    } else {
-      if (mode_ == Mode::kBefore && written_.count(hash)) AIFS_RETURN_IF_ERROR(Finish());
-      AIFS_ASSIGN_OR_RETURN(bytes, meta_.Get(Key(hash)));
-    }
-    if (!bytes) return err::NotFound("MST_NODE_NOT_FOUND", "snapshot tree node is missing");
-    return DecodeMstNode(hash, *bytes);
-  }
-  Status Store(const Digest& hash, const MstNode& node) override {
-    if (mode_ == Mode::kReadOnly)
-      return err::Internal("MST_STORE_READ_ONLY", "this tree node store only reads");
-    if (!written_.insert(hash).second) return Status::Ok();
-    node.EncodeTo(value_);
-    if (mode_ == Mode::kInTxn) return txn_->Put(Key(hash), value_);
-    if (!batch_) batch_ = meta_.NewBatch();
-    AIFS_RETURN_IF_ERROR(batch_->Put(Key(hash), value_));
-    if (batch_->buffered_bytes() >= kBatchBytes) return batch_->Write();
-    return Status::Ok();
-  }
-  // kBefore: writes the nodes still buffered (call before committing).
-  Status Finish() { return batch_ ? batch_->Write() : Status::Ok(); }
-
- private:
-  static constexpr size_t kDigestSize = std::tuple_size_v<Digest>;
-  static constexpr size_t kBatchBytes = size_t{1} << 20;
-
-  // keys::MstNode(ns_, hash), formatted into one reused buffer.
-  const std::string& Key(const Digest& hash) {
-    static constexpr char kDigits[] = "0123456789abcdef";
-    char* out = key_.data() + key_.size() - 2 * kDigestSize;
-    for (uint8_t b : hash) {
-      *out++ = kDigits[b >> 4];
-      *out++ = kDigits[b & 0xf];
-    }
-    return key_;
-  }
-
-  MetaStore& meta_;
-  std::string ns_;
-  MetaTxn* txn_;
-  Mode mode_;
-  std::string key_;
-  std::string value_;
-  std::unique_ptr<MetaBatch> batch_;
-  std::unordered_set<Digest, MstDigestHash> written_;  // nodes stored so far
-};
 
 // Strict lowercase hex of exactly 32 bytes (the ID in a keys::Change key, the
 // hash in a keys::MstNode key), 16 characters at a time. HexDecode branches on
@@ -239,6 +171,13 @@ Result<MstRoot> ApplyPathLog(MetaStore& meta, const std::string& ns, uint64_t ge
 constexpr size_t kMaxMessageBytes = size_t{64} << 10;
 constexpr size_t kMaxAuthorBytes = 1024;
 
+Status CheckTexts(const SnapshotOptions& options) {
+  if (options.message.size() > kMaxMessageBytes || options.author.size() > kMaxAuthorBytes)
+    return err::InvalidArgument("MESSAGE_TOO_LONG",
+                                "a snapshot message is at most 64 KiB, an author 1 KiB");
+  return Status::Ok();
+}
+
 BranchInfo FromBranch(const BranchRecord& r) {
   return {r.name(), ToSnapshotId(r.snapshot()), r.updated_unix_ns(), r.updated_by(), r.moves()};
 }
@@ -311,9 +250,21 @@ Result<SnapshotInfo> SnapshotManager::Sign(const std::string& ns, const MstRoot&
 Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
                                              const SnapshotOptions& options) {
   AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
-  if (options.message.size() > kMaxMessageBytes || options.author.size() > kMaxAuthorBytes)
-    return err::InvalidArgument("MESSAGE_TOO_LONG",
-                                "a snapshot message is at most 64 KiB, an author 1 KiB");
+  AIFS_RETURN_IF_ERROR(CheckTexts(options));
+  if (options.ids && !options.branch.empty())
+    return err::InvalidArgument("BRANCH_WITH_EXPLICIT_SET",
+                                "a snapshot of a given set is not committed to a branch");
+  // A snapshot committed to a branch follows the branch's target.
+  std::optional<SnapshotId> branch_target;
+  if (!options.branch.empty()) {
+    AIFS_RETURN_IF_ERROR(ValidateRefName(options.branch));
+    AIFS_ASSIGN_OR_RETURN(auto b, ctx_.meta->Get(keys::Branch(ns, options.branch)));
+    if (b) {
+      BranchRecord rec;
+      AIFS_RETURN_IF_ERROR(ParseRecord(*b, rec, "branch"));
+      branch_target = ToSnapshotId(rec.snapshot());
+    }
+  }
   if (const std::vector<AssetId>* ids = options.ids) {
     std::vector<Digest> sorted;
     for (const AssetId& id : *ids) {
@@ -406,7 +357,10 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
                             ApplyPathLog(*ctx_.meta, ns, generation, last.paths, store, path_prefix));
       AIFS_RETURN_IF_ERROR(store.Finish());
       std::vector<SnapshotId> parents;
-      if (last.snapshot) parents.push_back(*last.snapshot);
+      if (branch_target)
+        parents.push_back(*branch_target);
+      else if (last.snapshot)
+        parents.push_back(*last.snapshot);
       AIFS_ASSIGN_OR_RETURN(SnapshotInfo s,
                             Sign(ns, root, paths, false, options, std::move(parents)));
       AIFS_RETURN_IF_ERROR(PutRecord(*txn, keys::Snapshot(ns, s.id.ToHex()), ToRecord(s)));
@@ -430,12 +384,32 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
       // crash before this only leaves keys nobody reads).
       (void)ctx_.meta->DeleteRange(prefix, PrefixEnd(prefix));
       (void)ctx_.meta->DeleteRange(path_prefix, PrefixEnd(path_prefix));
+      if (branch_target) {
+        AIFS_RETURN_IF_ERROR(MoveBranch(ns, options.branch, *branch_target, made->id.ToHex(),
+                                        options.author)
+                                 .status());
+      } else if (!options.branch.empty()) {
+        AIFS_RETURN_IF_ERROR(
+            CreateBranch(ns, options.branch, made->id.ToHex(), options.author).status());
+      }
       return made;
     }
     last = made.status();
     if (last.reason() != "TXN_CONFLICT") return last;
   }
   return last;
+}
+
+Result<SnapshotInfo> SnapshotManager::Record(const std::string& ns, const MstRoot& assets,
+                                             const MstRoot& paths, const SnapshotOptions& options,
+                                             std::vector<SnapshotId> parents) {
+  AIFS_RETURN_IF_ERROR(CheckTexts(options));
+  AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, Sign(ns, assets, paths, false, options, std::move(parents)));
+  AIFS_RETURN_IF_ERROR(RunTransaction(*ctx_.meta, [&](MetaTxn& txn) -> Status {
+    EmitEvent(txn, {.type = EventType::kSnapshotCreated, .ns = ns, .snapshot = s.id});
+    return PutRecord(txn, keys::Snapshot(ns, s.id.ToHex()), ToRecord(s));
+  }));
+  return s;
 }
 
 Result<SnapshotInfo> SnapshotManager::LoadSnapshot(const std::string& ns, const SnapshotId& id) {

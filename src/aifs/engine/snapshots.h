@@ -27,6 +27,11 @@ class SnapshotManager {
   explicit SnapshotManager(StoreContext& ctx) : ctx_(ctx) {}
 
   Result<SnapshotInfo> Create(const std::string& ns, const SnapshotOptions& options);
+  // Signs and records a snapshot of trees already stored (durably, or
+  // written by the caller's node batch before this commits): a merge result.
+  Result<SnapshotInfo> Record(const std::string& ns, const MstRoot& assets, const MstRoot& paths,
+                              const SnapshotOptions& options, std::vector<SnapshotId> parents);
+  // A snapshot named by ID, branch or tag, with its signature checked.
   Result<SnapshotInfo> Get(const std::string& ns, const std::string& ref);
   Result<std::vector<SnapshotInfo>> List(const std::string& ns);
   Status Verify(const std::string& ns, const std::string& ref);
@@ -40,6 +45,8 @@ class SnapshotManager {
   // the whole path tree and the name of each key.
   Result<std::vector<PathEntry>> PathsAt(const std::string& ns, const std::string& ref,
                                          const std::string& prefix);
+  // The path a path tree key stands for (DATA_LOSS PATH_NAME_MISSING).
+  Result<std::string> PathNameOf(const std::string& ns, const Digest& key);
   Result<PruneReport> Prune(const std::string& ns, const PruneOptions& options);
   Result<SnapshotDiff> Diff(const std::string& ns, const std::string& a, const std::string& b);
   // Every asset of the snapshot `ref` names (signature checked). Snapshots
@@ -64,8 +71,6 @@ class SnapshotManager {
   // A snapshot named by ID, branch or tag, with its signature checked.
   Result<SnapshotInfo> Resolve(const std::string& ns, const std::string& ref);
   Result<SnapshotInfo> LoadSnapshot(const std::string& ns, const SnapshotId& id);
-  // The path a path tree key stands for (DATA_LOSS PATH_NAME_MISSING).
-  Result<std::string> PathNameOf(const std::string& ns, const Digest& key);
   // Signs a snapshot of the trees `assets` and `paths`.
   Result<SnapshotInfo> Sign(const std::string& ns, const MstRoot& assets, const MstRoot& paths,
                             bool explicit_set, const SnapshotOptions& options,

@@ -404,6 +404,64 @@ Result<SnapshotDiff> FromProto(const v1::DiffSnapshotsResponse& in) {
   return d;
 }
 
+void ToProto(const MergeOptions& in, v1::MergeRequest* out) {
+  out->set_ns(in.ns);
+  out->set_source(in.source);
+  out->set_into(in.into);
+  out->set_strategy(static_cast<v1::MergeStrategy>(in.strategy));
+  out->set_message(in.message);
+  out->set_author(in.author);
+}
+
+MergeOptions FromProto(const v1::MergeRequest& in) {
+  MergeOptions o;
+  o.ns = in.ns();
+  o.source = in.source();
+  o.into = in.into();
+  o.strategy = in.strategy() == v1::MERGE_OURS     ? MergeStrategy::kOurs
+               : in.strategy() == v1::MERGE_THEIRS ? MergeStrategy::kTheirs
+                                                   : MergeStrategy::kFail;
+  o.message = in.message();
+  o.author = in.author();
+  return o;
+}
+
+void ToProto(const MergeReport& in, v1::MergeResponse* out) {
+  if (in.snapshot) ToProto(*in.snapshot, out->mutable_snapshot());
+  if (in.base) out->set_base(Raw(in.base->bytes()));
+  out->set_fast_forward(in.fast_forward);
+  out->set_up_to_date(in.up_to_date);
+  out->set_paths_changed(in.paths_changed);
+  for (const PathConflict& c : in.conflicts) {
+    auto* p = out->add_conflicts();
+    p->set_path(c.path);
+    p->set_base(RawOpt(c.base));
+    p->set_ours(RawOpt(c.ours));
+    p->set_theirs(RawOpt(c.theirs));
+  }
+}
+
+Result<MergeReport> FromProto(const v1::MergeResponse& in) {
+  MergeReport r;
+  if (in.has_snapshot()) {
+    AIFS_ASSIGN_OR_RETURN(r.snapshot, FromProto(in.snapshot()));
+  }
+  if (!in.base().empty()) {
+    AIFS_ASSIGN_OR_RETURN(r.base, ParseSnapshotId(in.base()));
+  }
+  r.fast_forward = in.fast_forward();
+  r.up_to_date = in.up_to_date();
+  r.paths_changed = in.paths_changed();
+  for (const auto& p : in.conflicts()) {
+    PathConflict c{p.path(), {}, {}, {}};
+    AIFS_ASSIGN_OR_RETURN(c.base, ParseOptionalAsset(p.base()));
+    AIFS_ASSIGN_OR_RETURN(c.ours, ParseOptionalAsset(p.ours()));
+    AIFS_ASSIGN_OR_RETURN(c.theirs, ParseOptionalAsset(p.theirs()));
+    r.conflicts.push_back(std::move(c));
+  }
+  return r;
+}
+
 void ToProto(const BranchInfo& in, v1::Branch* out) {
   out->set_name(in.name);
   out->set_snapshot(Raw(in.snapshot.bytes()));

@@ -36,6 +36,10 @@ Result<SnapshotInfo> FromProto(const v1::Snapshot& in);
 void ToProto(const SnapshotProof& in, v1::Proof* out);
 Result<SnapshotProof> FromProto(const v1::Proof& in);
 void ToProto(const SnapshotDiff& in, v1::DiffSnapshotsResponse* out);
+void ToProto(const MergeOptions& in, v1::MergeRequest* out);
+MergeOptions FromProto(const v1::MergeRequest& in);
+void ToProto(const MergeReport& in, v1::MergeResponse* out);
+Result<MergeReport> FromProto(const v1::MergeResponse& in);
 Result<SnapshotDiff> FromProto(const v1::DiffSnapshotsResponse& in);
 
 void ToProto(const BranchInfo& in, v1::Branch* out);

@@ -288,7 +288,8 @@ class AifsService final : public v1::Aifs::Service {
                                     "ids are only read for an explicit-set snapshot");
       const SnapshotOptions options{.ids = req->explicit_set() ? &ids : nullptr,
                                     .message = req->message(),
-                                    .author = Who(ctx_, sctx, req->author())};
+                                    .author = Who(ctx_, sctx, req->author()),
+                                    .branch = req->branch()};
       AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, api_.CreateSnapshot(req->ns(), options));
       ToProto(s, resp);
       return Status::Ok();
@@ -328,6 +329,49 @@ class AifsService final : public v1::Aifs::Service {
         AIFS_ASSIGN_OR_RETURN(p, api_.ProveAsset(req->ns(), req->ref(), id));
       }
       ToProto(p, resp);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status Checkout(ServerContext* sctx, const v1::CheckoutRequest* req,
+                        v1::CheckoutResponse* resp) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/Checkout", *req, [&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(CheckoutReport r, api_.Checkout(req->ns(), req->ref()));
+      resp->set_snapshot(std::string(AsChars(r.snapshot.bytes())));
+      resp->set_bound(r.bound);
+      resp->set_unbound(r.unbound);
+      for (const std::string& m : r.missing) resp->add_missing(m);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status SnapshotLog(ServerContext* sctx, const v1::SnapshotLogRequest* req,
+                           v1::SnapshotLogResponse* resp) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/SnapshotLog", *req, [&]() -> Status {
+      AIFS_ASSIGN_OR_RETURN(auto log, api_.SnapshotLog(req->ns(), req->ref(),
+                                                       req->limit() ? req->limit() : 100));
+      for (const SnapshotInfo& s : log) ToProto(s, resp->add_snapshots());
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status Merge(ServerContext* sctx, const v1::MergeRequest* req,
+                     v1::MergeResponse* resp) override {
+    return MergeOrRevert(sctx, "/aifs.v1.Aifs/Merge", *req, resp, false);
+  }
+
+  grpc::Status Revert(ServerContext* sctx, const v1::MergeRequest* req,
+                      v1::MergeResponse* resp) override {
+    return MergeOrRevert(sctx, "/aifs.v1.Aifs/Revert", *req, resp, true);
+  }
+
+  grpc::Status MergeOrRevert(ServerContext* sctx, const char* method, const v1::MergeRequest& req,
+                             v1::MergeResponse* resp, bool revert) {
+    return Guard(ctx_, sctx, method, req, [&]() -> Status {
+      MergeOptions o = rpc::FromProto(req);
+      o.author = Who(ctx_, sctx, req.author());
+      AIFS_ASSIGN_OR_RETURN(MergeReport r, revert ? api_.Revert(o) : api_.Merge(o));
+      ToProto(r, resp);
       return Status::Ok();
     });
   }
