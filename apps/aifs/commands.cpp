@@ -87,19 +87,24 @@ json AssetJson(const AssetInfo& a) {
 
 }  // namespace
 
-Result<PutResult> PutStream(Api& api, const PutOptions& opts, int fd, const std::string& path,
-                            Progress&& progress) {
-  AIFS_ASSIGN_OR_RETURN(auto writer, api.BeginPut(opts));
-  Bytes buf(kIoSize);
+Result<PutResult> PutStreamTo(AssetWriter& writer, int fd, const std::string& path,
+                              Progress* progress) {
+  thread_local Bytes buf(kIoSize);
   for (;;) {
     ssize_t n = ::read(fd, buf.data(), buf.size());
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return err::FromErrno(errno, "read " + path);
     if (n == 0) break;
-    AIFS_RETURN_IF_ERROR(writer->Write(ByteSpan(buf.data(), static_cast<size_t>(n))));
-    progress.Add(static_cast<uint64_t>(n));
+    AIFS_RETURN_IF_ERROR(writer.Write(ByteSpan(buf.data(), static_cast<size_t>(n))));
+    if (progress) progress->Add(static_cast<uint64_t>(n));
   }
-  return writer->Commit();
+  return writer.Commit();
+}
+
+Result<PutResult> PutStream(Api& api, const PutOptions& opts, int fd, const std::string& path,
+                            Progress&& progress) {
+  AIFS_ASSIGN_OR_RETURN(auto writer, api.BeginPut(opts));
+  return PutStreamTo(*writer, fd, path, &progress);
 }
 
 Result<AssetUri> ResolveRef(const std::string& ref, const std::string& ns) {

@@ -38,6 +38,9 @@ Status Put(Api& api, const Output& out, const PutArgs& args);
 // Streams `fd` (read from `path`, for messages) into a new put and commits it.
 Result<PutResult> PutStream(Api& api, const PutOptions& opts, int fd, const std::string& path,
                             Progress&& progress);
+// The same into a writer already begun (of a transaction, say).
+Result<PutResult> PutStreamTo(AssetWriter& writer, int fd, const std::string& path,
+                              Progress* progress = nullptr);
 
 Status Stat(Api& api, const Output& out, const std::string& ns, const std::string& ref,
             const AsOf& as_of, bool chunks);

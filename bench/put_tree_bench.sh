@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# put -r of many small files next to restic backup and git add + commit of
+# the same tree, in the same run (issue 17's import benchmark).
+#   bench/put_tree_bench.sh AIFS_BINARY [FILES=100000] [WORKDIR]
+# Files are 1-64 KiB of pseudo-random bytes in 100 directories. Each tool
+# starts from an empty repository/store on the same file system; the page
+# cache holds the source tree for all (it is read once before timing).
+# Prints a markdown table: seconds, files/s and AIFS's ratio to each tool.
+set -euo pipefail
+AIFS=$(realpath "$1")
+N=${2:-100000}
+WORK=${3:-$(mktemp -d /var/tmp/aifs-put-tree.XXXXXX)}
+mkdir -p "$WORK"
+trap 'rm -rf "$WORK"' EXIT
+SRC=$WORK/src
+python3 - "$SRC" "$N" <<'PY'
+import os, random, sys
+root, n = sys.argv[1], int(sys.argv[2])
+rng = random.Random(17)
+for i in range(n):
+    d = os.path.join(root, "d%03d" % (i % 100))
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "f%07d.bin" % i), "wb") as f:
+        f.write(rng.randbytes(rng.randint(1024, 65536)))
+PY
+bytes=$(du -sb "$SRC" | cut -f1)
+find "$SRC" -type f -exec cat {} + > /dev/null
+
+time_it() {  # prints seconds
+  local t0 t1
+  t0=$(date +%s.%N); "$@" > /dev/null 2>&1; t1=$(date +%s.%N)
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }'
+}
+export AIFS_DATA=$WORK/aifs AIFS_TRUST=$WORK/trust.json
+"$AIFS" init > /dev/null
+t_aifs=$(time_it "$AIFS" put -r "$SRC" --prefix ds/ -j 8)
+[ "$("$AIFS" ls ds/ | wc -l)" = "$N" ] || { echo "aifs stored the wrong number of paths" >&2; exit 1; }
+
+t_restic=skipped
+if command -v restic > /dev/null; then
+  export RESTIC_REPOSITORY=$WORK/restic RESTIC_PASSWORD=bench
+  restic init > /dev/null 2>&1
+  t_restic=$(time_it restic backup "$SRC")
+fi
+t_git=skipped
+if command -v git > /dev/null; then
+  git init -q "$WORK/git"
+  cp -r "$SRC" "$WORK/git/ds"
+  t_git=$(cd "$WORK/git" && time_it sh -c 'git add -A && git -c user.name=b -c user.email=b@b commit -qm import')
+fi
+
+rate() { [ "$1" = skipped ] && echo "-" || awk -v n="$N" -v t="$1" 'BEGIN { printf "%.0f", n / t }'; }
+ratio() { [ "$1" = skipped ] && echo "-" || awk -v a="$t_aifs" -v t="$1" 'BEGIN { printf "%.2fx", t / a }'; }
+echo "put -r of $N files ($((bytes / 1048576)) MiB, 1-64 KiB each), $(nproc) cores"
+echo
+echo "| tool | seconds | files/s | AIFS speed-up |"
+echo "|---|---:|---:|---:|"
+echo "| aifs put -r -j 8 | $t_aifs | $(rate "$t_aifs") | 1.00x |"
+echo "| restic backup | $t_restic | $(rate "$t_restic") | $(ratio "$t_restic") |"
+echo "| git add + commit | $t_git | $(rate "$t_git") | $(ratio "$t_git") |"
