@@ -14,6 +14,7 @@
 #include "aifs/core/blake3.h"
 #include "aifs/core/hex.h"
 #include "aifs/snapshot/mst.h"
+#include "test_util.h"
 
 namespace aifs {
 namespace {
@@ -30,14 +31,7 @@ std::vector<Digest> CounterIds(size_t n) {
   return ids;
 }
 
-Digest RandomDigest(std::mt19937_64& rng) {
-  Digest d;
-  for (size_t i = 0; i < d.size(); i += 8) {
-    uint64_t v = rng();
-    std::memcpy(d.data() + i, &v, 8);
-  }
-  return d;
-}
+using test::RandomDigest;
 
 std::vector<Digest> RandomIds(size_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);

@@ -10,18 +10,12 @@
 
 #include "aifs/core/blake3.h"
 #include "aifs/snapshot/mst.h"
+#include "test_util.h"
 
 namespace aifs {
 namespace {
 
-Digest RandomDigest(std::mt19937_64& rng) {
-  Digest d;
-  for (size_t i = 0; i < d.size(); i += 8) {
-    uint64_t v = rng();
-    std::memcpy(d.data() + i, &v, 8);
-  }
-  return d;
-}
+using test::RandomDigest;
 
 using Map = std::map<Digest, Digest>;
 

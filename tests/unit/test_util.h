@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -26,6 +27,16 @@
 namespace aifs::test {
 
 namespace fs = std::filesystem;
+
+// 32 random bytes (tree keys, IDs) from a seeded generator.
+inline Digest RandomDigest(std::mt19937_64& rng) {
+  Digest d;
+  for (size_t i = 0; i < d.size(); i += 8) {
+    uint64_t v = rng();
+    std::memcpy(d.data() + i, &v, 8);
+  }
+  return d;
+}
 
 // A fresh directory under /tmp, removed (recursively) on destruction.
 class TempDir {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "aifs/core/utf8.h"
 #include "aifs/engine/publish.h"
 #include "aifs/meta/keys.h"
 #include "aifs/meta/records.h"
@@ -20,36 +21,6 @@ Status BadPath(std::string_view path, const std::string& why) {
   return err::InvalidArgument("INVALID_PATH", "path '" + shown + "' " + why);
 }
 
-// Length of the UTF-8 sequence at s[i], or 0 if it is not well-formed
-// (overlong forms, surrogates and code points above U+10FFFF included).
-size_t Utf8Length(std::string_view s, size_t i) {
-  const auto c = static_cast<unsigned char>(s[i]);
-  if (c < 0x80) return 1;
-  size_t n;
-  uint32_t cp;
-  if ((c & 0xE0) == 0xC0) {
-    n = 2;
-    cp = c & 0x1F;
-  } else if ((c & 0xF0) == 0xE0) {
-    n = 3;
-    cp = c & 0x0F;
-  } else if ((c & 0xF8) == 0xF0) {
-    n = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  for (size_t k = 1; k < n; ++k) {
-    const auto b = static_cast<unsigned char>(s[i + k]);
-    if ((b & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return n;
-}
-
 Status PathNotFound(const std::string& ns, const std::string& path) {
   return err::NotFound("PATH_NOT_FOUND",
                        "no path '" + path + "' in namespace '" + ns + "'");
@@ -64,6 +35,7 @@ Status ValidatePath(std::string_view path) {
   if (path.size() > kMaxPathBytes)
     return BadPath(path, "is " + std::to_string(path.size()) + " bytes, over " +
                              std::to_string(kMaxPathBytes));
+  if (!ValidUtf8(path)) return BadPath(path, "is not valid UTF-8");
   if (path.front() == '/') return BadPath(path, "must not start with '/'");
   if (path.back() == '/') return BadPath(path, "must not end with '/'");
   size_t start = 0;
@@ -78,11 +50,10 @@ Status ValidatePath(std::string_view path) {
       start = ++i;
       continue;
     }
+    // Control characters are ASCII: no byte of a multi-byte sequence is one.
     const auto c = static_cast<unsigned char>(path[i]);
     if (c < 0x20 || c == 0x7F) return BadPath(path, "contains a control character");
-    const size_t n = Utf8Length(path, i);
-    if (n == 0) return BadPath(path, "is not valid UTF-8");
-    i += n;
+    ++i;
   }
   return Status::Ok();
 }
