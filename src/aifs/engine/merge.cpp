@@ -126,7 +126,7 @@ Result<MergeReport> MergeSnapshots(StoreContext& ctx, SnapshotManager& sm,
   empty.root = empty.path_root = MstEmptyRootHash();
   const SnapshotInfo& b = base ? *base : empty;
 
-  MetaMstStore store(*ctx.meta, ns, nullptr, MetaMstStore::Mode::kBefore);
+  MetaMstStore store(*ctx.meta, ns, nullptr, MetaMstStore::Mode::kBefore, &sm.node_cache());
   std::vector<MstMapDiff> mine, theirs_diff;
   AIFS_RETURN_IF_ERROR(DiffMstMap(PathRoot(b), PathRoot(ours), store, mine));
   AIFS_RETURN_IF_ERROR(DiffMstMap(PathRoot(b), PathRoot(theirs), store, theirs_diff));

@@ -2,8 +2,11 @@
 // (keys::MstNode), behind the MstNodeStore interface. Internal to the engine.
 #pragma once
 
+#include <list>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "aifs/meta/keys.h"
@@ -11,6 +14,52 @@
 #include "aifs/snapshot/mst.h"
 
 namespace aifs {
+
+// Decoded tree nodes recently read, by namespace and hash, up to a byte
+// budget (least recently used out first). Nodes never change (their key is
+// their hash), so a hit is as good as a read that re-checks the hash; pruning
+// calls Clear(), so a node it deletes is not served from here. Thread-safe.
+class MstNodeCache {
+ public:
+  explicit MstNodeCache(size_t capacity_bytes) : capacity_(capacity_bytes) {}
+
+  std::shared_ptr<const MstNode> Get(const std::string& key) {
+    std::lock_guard lock(mu_);
+    auto it = map_.find(key);
+    if (it == map_.end()) return nullptr;
+    lru_.splice(lru_.begin(), lru_, it->second);
+    return it->second->second;
+  }
+  void Put(const std::string& key, std::shared_ptr<const MstNode> node) {
+    const size_t cost = Cost(*node);
+    std::lock_guard lock(mu_);
+    if (map_.count(key) || cost > capacity_) return;
+    lru_.emplace_front(key, std::move(node));
+    map_.emplace(key, lru_.begin());
+    used_ += cost;
+    while (used_ > capacity_) {
+      used_ -= Cost(*lru_.back().second);
+      map_.erase(lru_.back().first);
+      lru_.pop_back();
+    }
+  }
+  void Clear() {
+    std::lock_guard lock(mu_);
+    map_.clear();
+    lru_.clear();
+    used_ = 0;
+  }
+
+ private:
+  static size_t Cost(const MstNode& n) { return 128 + n.entries.size() * sizeof(MstEntry); }
+
+  using Entry = std::pair<std::string, std::shared_ptr<const MstNode>>;
+  std::mutex mu_;
+  const size_t capacity_;
+  size_t used_ = 0;
+  std::list<Entry> lru_;  // most recent first
+  std::unordered_map<std::string, std::list<Entry>::iterator> map_;
+};
 
 // Tree nodes of one namespace in the MetaStore, for reading (no transaction)
 // or for a snapshot being made, whose new nodes go either
@@ -27,9 +76,16 @@ class MetaMstStore : public MstNodeStore {
  public:
   enum class Mode { kReadOnly, kInTxn, kBefore };
 
+  // `cache` (optional) serves and keeps nodes read from `meta`; leave it out
+  // where every node must be re-read (verification).
   MetaMstStore(MetaStore& meta, std::string ns, MetaTxn* txn = nullptr,
-               Mode mode = Mode::kReadOnly)
-      : meta_(meta), ns_(std::move(ns)), txn_(txn), mode_(mode), key_(keys::MstNodePrefix(ns_)) {
+               Mode mode = Mode::kReadOnly, MstNodeCache* cache = nullptr)
+      : meta_(meta),
+        ns_(std::move(ns)),
+        txn_(txn),
+        mode_(mode),
+        cache_(cache),
+        key_(keys::MstNodePrefix(ns_)) {
     key_.resize(key_.size() + 2 * kDigestSize);
   }
 
@@ -39,7 +95,14 @@ class MetaMstStore : public MstNodeStore {
       AIFS_ASSIGN_OR_RETURN(bytes, txn_->Get(Key(hash)));
     } else {
       if (mode_ == Mode::kBefore && written_.count(hash)) AIFS_RETURN_IF_ERROR(Finish());
+      if (cache_)
+        if (auto hit = cache_->Get(Key(hash))) return *hit;
       AIFS_ASSIGN_OR_RETURN(bytes, meta_.Get(Key(hash)));
+      if (bytes && cache_) {
+        AIFS_ASSIGN_OR_RETURN(MstNode node, DecodeMstNode(hash, *bytes));
+        cache_->Put(Key(hash), std::make_shared<const MstNode>(node));
+        return node;
+      }
     }
     if (!bytes) return err::NotFound("MST_NODE_NOT_FOUND", "snapshot tree node is missing");
     return DecodeMstNode(hash, *bytes);
@@ -77,6 +140,7 @@ class MetaMstStore : public MstNodeStore {
   std::string ns_;
   MetaTxn* txn_;
   Mode mode_;
+  MstNodeCache* cache_;
   std::string key_;
   std::string value_;
   std::unique_ptr<MetaBatch> batch_;

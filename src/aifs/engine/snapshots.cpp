@@ -319,7 +319,8 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
       // transaction's reads and fails it (as a conflict). So retries keep the
       // nodes in the transaction, as they do after a real conflict.
       MetaMstStore store(*ctx_.meta, ns, txn.get(),
-                         attempt == 0 ? MetaMstStore::Mode::kBefore : MetaMstStore::Mode::kInTxn);
+                         attempt == 0 ? MetaMstStore::Mode::kBefore : MetaMstStore::Mode::kInTxn,
+                         &node_cache_);
       // The log's keys are in ID order (hex preserves byte order), the order
       // UpdateMst and MstBuilder want. With no head yet (the first snapshot),
       // only the adds matter: the tree is built from them as the scan goes
@@ -476,7 +477,7 @@ Status SnapshotManager::Verify(const std::string& ns, const std::string& ref) {
 Result<SnapshotProof> SnapshotManager::Prove(const std::string& ns, const std::string& ref,
                                              const AssetId& id) {
   AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, Resolve(ns, ref));
-  MetaMstStore store(*ctx_.meta, ns);
+  MetaMstStore store(*ctx_.meta, ns, nullptr, MetaMstStore::Mode::kReadOnly, &node_cache_);
   AIFS_ASSIGN_OR_RETURN(auto path, ProveInclusion(RootOf(s), id.bytes(), store));
   SnapshotProof proof{s, id, {}, std::nullopt};
   for (const MstNode& n : path) proof.nodes.push_back(n.Encode());
@@ -486,7 +487,7 @@ Result<SnapshotProof> SnapshotManager::Prove(const std::string& ns, const std::s
 Result<SnapshotProof> SnapshotManager::ProvePath(const std::string& ns, const std::string& ref,
                                                  const std::string& path) {
   AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, Resolve(ns, ref));
-  MetaMstStore store(*ctx_.meta, ns);
+  MetaMstStore store(*ctx_.meta, ns, nullptr, MetaMstStore::Mode::kReadOnly, &node_cache_);
   auto nodes = ProveInclusion(PathRootOf(s), PathTreeKey(path), store);
   if (!nodes.ok() && nodes.status().code() == Code::kNotFound)
     return err::NotFound("PATH_NOT_IN_SNAPSHOT",
@@ -504,7 +505,7 @@ Result<std::optional<AssetId>> SnapshotManager::PathAt(const std::string& ns,
                                                        const std::string& ref,
                                                        const std::string& path) {
   AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, Resolve(ns, ref));
-  MetaMstStore store(*ctx_.meta, ns);
+  MetaMstStore store(*ctx_.meta, ns, nullptr, MetaMstStore::Mode::kReadOnly, &node_cache_);
   auto value = MstLookup(PathRootOf(s), PathTreeKey(path), store);
   if (!value.ok() && value.status().reason() == "MST_KEY_NOT_FOUND")
     return std::optional<AssetId>();
@@ -516,7 +517,7 @@ Result<std::vector<PathEntry>> SnapshotManager::PathsAt(const std::string& ns,
                                                         const std::string& ref,
                                                         const std::string& prefix) {
   AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, Resolve(ns, ref));
-  MetaMstStore store(*ctx_.meta, ns);
+  MetaMstStore store(*ctx_.meta, ns, nullptr, MetaMstStore::Mode::kReadOnly, &node_cache_);
   std::vector<PathEntry> out;
   Status name;
   AIFS_RETURN_IF_ERROR(ForEachEntry(PathRootOf(s), store, [&](const MstEntry& e) {
@@ -586,7 +587,7 @@ Result<PruneReport> SnapshotManager::Prune(const std::string& ns, const PruneOpt
   live_roots.push_back(head.paths);
 
   // Mark every node a remaining tree uses (shared subtrees once), then sweep.
-  MetaMstStore store(*ctx_.meta, ns);
+  MetaMstStore store(*ctx_.meta, ns, nullptr, MetaMstStore::Mode::kReadOnly, &node_cache_);
   std::unordered_set<Digest, MstDigestHash> live;
   std::vector<Digest> stack;
   for (const MstRoot& r : live_roots)
@@ -626,6 +627,7 @@ Result<PruneReport> SnapshotManager::Prune(const std::string& ns, const PruneOpt
       return Status::Ok();
     }));
   }
+  node_cache_.Clear();  // a deleted node must not be served from memory
   return report;
 }
 
@@ -633,7 +635,7 @@ Result<SnapshotDiff> SnapshotManager::Diff(const std::string& ns, const std::str
                                            const std::string& b) {
   AIFS_ASSIGN_OR_RETURN(SnapshotInfo sa, Resolve(ns, a));
   AIFS_ASSIGN_OR_RETURN(SnapshotInfo sb, Resolve(ns, b));
-  MetaMstStore store(*ctx_.meta, ns);
+  MetaMstStore store(*ctx_.meta, ns, nullptr, MetaMstStore::Mode::kReadOnly, &node_cache_);
   std::vector<Digest> added, removed;
   AIFS_RETURN_IF_ERROR(DiffMst(RootOf(sa), RootOf(sb), store, added, removed));
   SnapshotDiff diff;
@@ -668,7 +670,7 @@ Result<std::shared_ptr<const AssetSet>> SnapshotManager::Members(const std::stri
   }
   auto set = std::make_shared<AssetSet>();
   set->reserve(root.count);
-  MetaMstStore store(*ctx_.meta, ns);
+  MetaMstStore store(*ctx_.meta, ns, nullptr, MetaMstStore::Mode::kReadOnly, &node_cache_);
   AIFS_RETURN_IF_ERROR(ForEachId(root, store, [&](const Digest& id) {
     set->insert(id);
     return true;

@@ -14,6 +14,7 @@
 #include <unordered_set>
 
 #include "aifs/api/types.h"
+#include "aifs/engine/mst_store.h"
 #include "aifs/engine/store_context.h"
 #include "aifs/snapshot/mst.h"
 
@@ -47,6 +48,8 @@ class SnapshotManager {
                                          const std::string& prefix);
   // The path a path tree key stands for (DATA_LOSS PATH_NAME_MISSING).
   Result<std::string> PathNameOf(const std::string& ns, const Digest& key);
+  // Tree nodes recently read (64 MiB), for tree work outside this class.
+  MstNodeCache& node_cache() { return node_cache_; }
   Result<PruneReport> Prune(const std::string& ns, const PruneOptions& options);
   Result<SnapshotDiff> Diff(const std::string& ns, const std::string& a, const std::string& b);
   // Every asset of the snapshot `ref` names (signature checked). Snapshots
@@ -84,6 +87,7 @@ class SnapshotManager {
   // not drop a node a snapshot being built reuses); the optimistic retry is
   // left for races with commits.
   std::mutex create_mu_;
+  MstNodeCache node_cache_{size_t{64} << 20};
   std::mutex members_mu_;
   std::list<std::pair<Digest, std::shared_ptr<const AssetSet>>> members_;  // newest first
 };
