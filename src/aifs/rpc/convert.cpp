@@ -1,7 +1,5 @@
 #include "aifs/rpc/convert.h"
 
-#include "aifs/snapshot/mst.h"
-
 namespace aifs::rpc {
 
 namespace {
@@ -346,10 +344,7 @@ Result<SnapshotInfo> FromProto(const v1::Snapshot& in) {
   if (in.version() > 255)
     return err::InvalidArgument("BAD_FIELD", "snapshot version " + std::to_string(in.version()));
   s.version = static_cast<uint8_t>(std::max<uint32_t>(in.version(), 1));
-  if (s.version < 2) {
-    s.path_root = MstEmptyRootHash();
-    return s;
-  }
+  if (s.version < 2) return s;  // no path tree (its fields stay zero)
   AIFS_ASSIGN_OR_RETURN(s.path_root, ParseFixed<32>(in.path_root(), "snapshot path root"));
   if (in.path_height() > 255)
     return err::InvalidArgument("BAD_FIELD", "path tree height " + std::to_string(in.path_height()));
