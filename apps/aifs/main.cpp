@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <functional>
+#include <optional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -44,6 +45,31 @@ int Report(const Status& st, const Globals& g) {
     std::cerr << "aifs: error: " << st.ToString() << "\n";
   }
   return 1;
+}
+
+// After a failed parse: the word that was meant as a command but names none
+// ("aifs mount", "aifs ns frob"), as an error that says so. CLI11 itself only
+// reports that a subcommand is required, or that arguments were left over.
+std::optional<Status> UnknownCommand(const CLI::App& app) {
+  const CLI::App* cur = &app;
+  std::string path = "aifs";
+  for (bool deeper = true; deeper;) {
+    deeper = false;
+    for (const CLI::App* sub : cur->get_subcommands()) {
+      cur = sub;
+      path += " " + sub->get_name();
+      deeper = true;
+      break;
+    }
+  }
+  if (cur->get_require_subcommand_min() == 0) return {};  // a leaf: extra arguments, not a command
+  for (const std::string& word : app.remaining(true)) {
+    if (word.starts_with("-")) continue;
+    return aifs::err::InvalidArgument(
+        "UNKNOWN_COMMAND", "unknown command '" + word + "' for '" + path + "' (see " + path +
+                               " --help for the commands)");
+  }
+  return {};
 }
 
 }  // namespace
@@ -749,6 +775,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (auto unknown = UnknownCommand(app)) return Report(*unknown, g);
     return app.exit(e);
   }
 
