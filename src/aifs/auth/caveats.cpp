@@ -160,7 +160,7 @@ Status CheckCaveat(std::string_view predicate, const Access& access) {
     if (!mask.ok()) return Unknown(predicate);
     if (access.op != kOpNone && (*mask & access.op) == 0)
       return Denied("OPERATION_NOT_ALLOWED", "the token does not allow '" +
-                                                 std::string(OpName(access.op)) + "' (only " +
+                                                 FormatOps(access.op) + "' (only " +
                                                  std::string(value) + ")");
     return Status::Ok();
   }
