@@ -18,6 +18,7 @@
 #include "aifs/auth/token_verifier.h"
 #include "aifs/client/bearer_token.h"
 #include "aifs/client/remote_api.h"
+#include "aifs/core/file_util.h"
 #include "aifs/core/random.h"
 #include "aifs/rpc/status_codec.h"
 #include "aifs/server/rpc_auth.h"
@@ -586,6 +587,26 @@ TEST_F(ServerTest, ZstdFramesShrinkCompressibleDataOnTheWireBothWays) {
   auto thrice = MetricsText();
   EXPECT_GT(Metric(thrice, "aifs_dedup_ratio"), 1.5);
   EXPECT_EQ(Metric(m2, "aifs_store_up"), 1);
+}
+
+// The exposition text passes Prometheus's own parser and linter (promtool,
+// Debian package prometheus), and bucket bounds print as written ("0.0005").
+TEST_F(ServerTest, MetricsPassPromtool) {
+  if (std::system("command -v promtool >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "promtool (Debian package prometheus) is not installed";
+  StartServer();
+  ASSERT_TRUE(PutBytes(*remote_, TextBytes(100000, 3)).ok());
+  ASSERT_TRUE(remote_->CreateSpace("default", {"m", 3, VectorMetric::kL2}).ok());
+  const std::string text = MetricsText();
+  EXPECT_NE(text.find(R"(le="0.0005")"), std::string::npos) << text;
+  EXPECT_EQ(text.find("0000000"), std::string::npos) << text;
+  TempDir dir;
+  ASSERT_TRUE(WriteFileAtomic(dir.Sub("metrics.txt"), text).ok());
+  const std::string cmd = "promtool check metrics < " + dir.Sub("metrics.txt") + " > " +
+                          dir.Sub("promtool.out") + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  auto report = ReadFileToString(dir.Sub("promtool.out"));
+  EXPECT_EQ(rc, 0) << (report.ok() ? *report : "") << "\n" << text;
 }
 
 TEST_F(ServerTest, HealthFollowsTheBackends) {
