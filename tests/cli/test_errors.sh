@@ -20,6 +20,12 @@ expect_error NAMESPACE_NOT_FOUND $AIFS get "aifs://nope/$id"
 expect_error NAMESPACE_MISMATCH $AIFS get "aifs://default/$id" --ns other
 expect_error NAMESPACE_NOT_FOUND $AIFS put "$WORK/f" --ns nope
 expect_error INVALID_NAMESPACE_NAME $AIFS ns create "Bad/Name"
+# A huge name is echoed cut short: remotely the error still fits gRPC's 8 KiB
+# header limit (else the client would see RESOURCE_EXHAUSTED).
+long_name=$(printf 'n%.0s' $(seq 5000))
+out=$($AIFS ns create "$long_name" 2>&1 >/dev/null || true)
+[[ $out == *"INVALID_ARGUMENT INVALID_NAMESPACE_NAME"*"(5000 bytes)"* ]] || fail "5,000-character namespace: $out"
+[ ${#out} -lt 400 ] || fail "the error echoes the whole name (${#out} characters)"
 expect_error RANGE_OUT_OF_BOUNDS $AIFS get $id --range 100001-
 expect_error BAD_RANGE $AIFS get $id --range 5-2
 expect_error BAD_METADATA $AIFS put "$WORK/f" --meta novalue
