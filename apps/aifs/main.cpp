@@ -340,6 +340,7 @@ int main(int argc, char** argv) {
   // snapshots, branches, tags
   std::function<Status(const aifs::cli::Output&)> offline;  // commands that need no store
   std::string name, target, expect, ids_file, output, key_hex, proof_file, ref_b;
+  std::string pin_store;  // key pin --store
   auto* snap_cmd = app.add_subcommand("snapshot", "signed Merkle snapshots of a namespace");
   snap_cmd->require_subcommand(1);
   auto* snap_create = snap_cmd->add_subcommand("create", "snapshot every asset (or --ids)");
@@ -528,8 +529,19 @@ int main(int argc, char** argv) {
   auto* key_pin = key_cmd->add_subcommand("pin", "trust this signing key for a namespace");
   key_pin->add_option("key", key_hex, "Ed25519 public key (hex)")->required();
   key_pin->add_option("--ns", ns_opt, "namespace (default: default)");
+  key_pin->add_option("--store", pin_store,
+                      "the store's ID (`aifs info`), to pin without opening the store "
+                      "(default: the store of --data / --server)");
   key_pin->callback([&] {
-    offline = [&](auto& out) { return aifs::cli::KeyPin(out, ns_opt, key_hex); };
+    if (!pin_store.empty()) {
+      offline = [&](auto& out) { return aifs::cli::KeyPin(out, pin_store, ns_opt, key_hex); };
+      return;
+    }
+    set(true, [&](auto& api, auto& out) -> Status {
+      auto store = api.DescribeStore();
+      if (!store.ok()) return store.status();
+      return aifs::cli::KeyPin(out, store->store_id, ns_opt, key_hex);
+    });
   });
 
   // vectors
