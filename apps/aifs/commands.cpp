@@ -644,13 +644,15 @@ Status VerifyProof(const Output& out, const std::string& file, const std::string
     // namespace name, as such proofs always were.
     AIFS_ASSIGN_OR_RETURN(TrustStore trust, TrustStore::Load(TrustStore::DefaultPath()));
     std::vector<Ed25519PublicKey> keys;
-    if (p.store_id.empty()) keys = trust.PinnedAnyStore(p.snapshot.ns);
-    else if (auto pinned = trust.Pinned(p.store_id, p.snapshot.ns)) keys.push_back(*pinned);
+    if (p.store_id.empty())
+      keys = trust.PinnedAnyStore(p.snapshot.ns);
+    else if (auto pinned = trust.Pinned(p.store_id, p.snapshot.ns))
+      keys.push_back(*pinned);
     if (keys.empty())
-      return err::FailedPrecondition(
-          "KEY_NOT_PINNED", "no key pinned for namespace '" + p.snapshot.ns + "'" +
-                                (p.store_id.empty() ? "" : " of store " + p.store_id) +
-                                ": `aifs key pin` it or pass --key");
+      return err::FailedPrecondition("KEY_NOT_PINNED",
+                                     "no key pinned for namespace '" + p.snapshot.ns + "'" +
+                                         (p.store_id.empty() ? "" : " of store " + p.store_id) +
+                                         ": `aifs key pin` it or pass --key");
     Status verified;
     for (const Ed25519PublicKey& k : keys) {
       verified = VerifySnapshotProof(p, k);
@@ -673,7 +675,9 @@ Status KeyExport(Api& api, const Output& out, const std::string& ns) {
   AIFS_ASSIGN_OR_RETURN(NamespaceInfo n, api.GetNamespace(NsOrDefault(ns)));
   AIFS_ASSIGN_OR_RETURN(StoreDescription store, api.DescribeStore());
   if (out.json)
-    PrintJson({{"namespace", n.name}, {"store", store.store_id}, {"algorithm", "ed25519"},
+    PrintJson({{"namespace", n.name},
+               {"store", store.store_id},
+               {"algorithm", "ed25519"},
                {"public_key", HexEncode(n.signing_public_key)}});
   else
     std::cout << HexEncode(n.signing_public_key) << "\n";
@@ -687,8 +691,7 @@ Status KeyPin(const Output& out, const std::string& store, const std::string& ns
   AIFS_RETURN_IF_ERROR(trust.Pin(store, NsOrDefault(ns), key));
   if (!out.quiet && !out.json)
     std::cout << "pinned " << key_hex << " for namespace " << NsOrDefault(ns)
-              << (store.empty() ? " (by name: the store has no ID)" : " of store " + store)
-              << "\n";
+              << (store.empty() ? " (by name: the store has no ID)" : " of store " + store) << "\n";
   return Status::Ok();
 }
 

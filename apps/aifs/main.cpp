@@ -5,9 +5,9 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <functional>
-#include <optional>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "admin_commands.h"
 #include "aifs/client/remote_api.h"
@@ -65,9 +65,9 @@ std::optional<Status> UnknownCommand(const CLI::App& app) {
   if (cur->get_require_subcommand_min() == 0) return {};  // a leaf: extra arguments, not a command
   for (const std::string& word : app.remaining(true)) {
     if (word.starts_with("-")) continue;
-    return aifs::err::InvalidArgument(
-        "UNKNOWN_COMMAND", "unknown command '" + word + "' for '" + path + "' (see " + path +
-                               " --help for the commands)");
+    return aifs::err::InvalidArgument("UNKNOWN_COMMAND", "unknown command '" + word + "' for '" +
+                                                             path + "' (see " + path +
+                                                             " --help for the commands)");
   }
   return {};
 }

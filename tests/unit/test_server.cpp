@@ -619,7 +619,10 @@ TEST_F(ServerTest, UnparsableRequestIsInvalidArgumentWithErrorInfo) {
   };
   // GetNamespaceRequest.name (field 1, length-delimited): the same raw path
   // answers a well-formed request.
-  ASSERT_TRUE(call(std::string("\x0a\x07" "default", 9)).ok());
+  ASSERT_TRUE(call(std::string("\x0a\x07"
+                               "default",
+                               9))
+                  .ok());
   const grpc::Status bad = call(std::string("\x0a\x02\xff\xfe", 4));
   EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad.error_message();
   google::rpc::Status details;
@@ -630,8 +633,10 @@ TEST_F(ServerTest, UnparsableRequestIsInvalidArgumentWithErrorInfo) {
   EXPECT_EQ(info.domain(), "aifs");
   EXPECT_EQ(info.reason(), "REQUEST_MALFORMED");
   // Truncated wire format too.
-  AIFS_EXPECT_STATUS(rpc::FromGrpc(call(std::string("\x0a\x09" "def", 5))), kInvalidArgument,
-                     "REQUEST_MALFORMED");
+  AIFS_EXPECT_STATUS(rpc::FromGrpc(call(std::string("\x0a\x09"
+                                                    "def",
+                                                    5))),
+                     kInvalidArgument, "REQUEST_MALFORMED");
 }
 
 // The exposition text passes Prometheus's own parser and linter (promtool,

@@ -34,8 +34,8 @@ Result<VectorMetric> ParseMetric(std::string_view name) {
   for (VectorMetric m : {VectorMetric::kCosine, VectorMetric::kL2, VectorMetric::kInnerProduct})
     if (MetricName(m) == name) return m;
   if (name == "ip" || name == "dot") return VectorMetric::kInnerProduct;
-  return err::InvalidArgument("UNKNOWN_METRIC", "unknown metric '" + err::Echo(name) +
-                                                    "' (cosine, l2, inner_product)");
+  return err::InvalidArgument(
+      "UNKNOWN_METRIC", "unknown metric '" + err::Echo(name) + "' (cosine, l2, inner_product)");
 }
 
 namespace {

@@ -50,8 +50,7 @@ Result<SnapshotProof> ProofFromJson(const nlohmann::json& j) {
     return Bad("not an aifs-proof/1 document");
   SnapshotProof p;
   if (j.contains("store")) {  // optional: proofs written before it have none
-    if (!j["store"].is_string() || j["store"].get<std::string>().empty())
-      return Bad("bad store");
+    if (!j["store"].is_string() || j["store"].get<std::string>().empty()) return Bad("bad store");
     p.store_id = j["store"].get<std::string>();
   }
   if (!j.contains("asset") || !j["asset"].is_string()) return Bad("missing asset");

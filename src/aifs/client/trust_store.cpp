@@ -80,8 +80,10 @@ Status TrustStore::Save() const {
 
 Status TrustStore::Pin(const std::string& store, const std::string& ns,
                        const Ed25519PublicKey& key) {
-  if (store.empty()) names_[ns] = HexEncode(key);
-  else stores_[store][ns] = HexEncode(key);
+  if (store.empty())
+    names_[ns] = HexEncode(key);
+  else
+    stores_[store][ns] = HexEncode(key);
   return Save();
 }
 
@@ -97,10 +99,9 @@ Status TrustStore::Check(const std::string& store, const std::string& ns,
   if (*pinned != key) {
     const std::string whose = store.empty() ? "" : " of store " + store;
     if (own)
-      return err::PermissionDenied("KEY_PIN_MISMATCH",
-                                   "namespace '" + ns + "'" + whose + " is signed by " +
-                                       HexEncode(key) + " but " + path_ + " pins " +
-                                       HexEncode(*pinned));
+      return err::PermissionDenied(
+          "KEY_PIN_MISMATCH", "namespace '" + ns + "'" + whose + " is signed by " + HexEncode(key) +
+                                  " but " + path_ + " pins " + HexEncode(*pinned));
     return err::PermissionDenied(
         "KEY_PIN_MISMATCH",
         "namespace '" + ns + "'" + whose + " is signed by " + HexEncode(key) + " but " + path_ +

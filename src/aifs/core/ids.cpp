@@ -69,7 +69,8 @@ constexpr std::string_view kAssetScheme = "aifs://";
 constexpr std::string_view kSnapScheme = "aifs-snap://";
 
 Status BadUri(std::string_view uri, std::string why) {
-  return err::InvalidArgument("MALFORMED_URI", "'" + err::Echo(uri, 2 * err::kEchoBytes) + "': " + why);
+  return err::InvalidArgument("MALFORMED_URI",
+                              "'" + err::Echo(uri, 2 * err::kEchoBytes) + "': " + why);
 }
 }  // namespace
 

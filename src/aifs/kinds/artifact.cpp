@@ -321,7 +321,8 @@ Result<std::vector<RawEntry>> WalkCentralDirectory(RandomAccessReader& in,
     const RawEntry& prev = *by_offset[i - 1];
     if (by_offset[i]->local_offset >= prev.data_end) continue;
     if (by_offset[i]->local_offset + 30 <= prev.data_end) return Bomb(overlap(i));
-    return Corrupt(overlap(i) + " by " + std::to_string(prev.data_end - by_offset[i]->local_offset) +
+    return Corrupt(overlap(i) + " by " +
+                   std::to_string(prev.data_end - by_offset[i]->local_offset) +
                    " bytes (a damaged header)");
   }
   return entries;
@@ -442,8 +443,7 @@ Result<ZipArchive> OpenZip(RandomAccessReader& in) {
 // limit allows for its compressed size (at least ratio_min_size).
 uint64_t InflationBound(const RawEntry& r, const ArtifactLimits& limits) {
   const uint64_t ratio = std::max<uint64_t>(limits.max_ratio, 1);
-  const uint64_t by_ratio =
-      r.comp_size > UINT64_MAX / ratio ? UINT64_MAX : r.comp_size * ratio;
+  const uint64_t by_ratio = r.comp_size > UINT64_MAX / ratio ? UINT64_MAX : r.comp_size * ratio;
   return std::max(limits.ratio_min_size, by_ratio);
 }
 
@@ -486,7 +486,7 @@ Status ReadMember(const ZipArchive& zip, zip_uint64_t index, std::string_view na
   }
   if (produced != declared) {
     return Corrupt("member '" + Shown(name) + "' is truncated: " + std::to_string(produced) +
-                  " of " + std::to_string(declared) + " bytes");
+                   " of " + std::to_string(declared) + " bytes");
   }
   return Status::Ok();
 }
@@ -624,11 +624,11 @@ Result<ArtifactManifest> ReadManifestMember(const ZipArchive& zip, const RawEntr
   }
   std::string text;
   text.reserve(std::min<uint64_t>(r.size, uint64_t{1} << 20));  // the declared size may lie
-  AIFS_RETURN_IF_ERROR(ReadMember(zip, index, r.name, r.size, InflationBound(r, limits),
-                                  [&](ByteSpan b) {
-    text.append(AsChars(b));
-    return Status::Ok();
-  }));
+  AIFS_RETURN_IF_ERROR(
+      ReadMember(zip, index, r.name, r.size, InflationBound(r, limits), [&](ByteSpan b) {
+        text.append(AsChars(b));
+        return Status::Ok();
+      }));
   return ParseManifest(text);
 }
 
@@ -659,9 +659,9 @@ Result<Checked> CheckAll(RandomAccessReader& zip, const ArtifactLimits& limits,
     Blake3 h;
     AIFS_RETURN_IF_ERROR(ReadMember(ck.zip, idx, f.path, f.size,
                                     InflationBound(ck.entries[idx], limits), [&](ByteSpan b) {
-      h.Update(b);
-      return Status::Ok();
-    }));
+                                      h.Update(b);
+                                      return Status::Ok();
+                                    }));
     if (h.Finalize() != f.blake3) return Mismatch("BLAKE3 of '" + f.path + "' differs from the manifest");
   }
   return ck;

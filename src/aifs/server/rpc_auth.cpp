@@ -71,10 +71,10 @@ std::vector<std::string> AssetsNamed(const google::protobuf::Message& msg, std::
 
 const std::vector<RpcRule>& RpcRules() {
   // Reads need get (list for listings), changes need the op named after what
-  // they change. A rule naming several ops admits a token holding any of them. Namespace-less calls are store-wide: a token limited to
-  // namespaces may not make them, except ListNamespaces (filtered to the
-  // token's namespaces) and GetInfo (any valid token: clients call it to
-  // connect; it reveals versions and features, no data).
+  // they change. A rule naming several ops admits a token holding any of them. Namespace-less calls
+  // are store-wide: a token limited to namespaces may not make them, except ListNamespaces
+  // (filtered to the token's namespaces) and GetInfo (any valid token: clients call it to connect;
+  // it reveals versions and features, no data).
   static const std::vector<RpcRule> rules = {
       // aifs.v1.Aifs
       {"/aifs.v1.Aifs/GetNamespace", kOpGet, Scope::kNamespace, "name", "", ""},
