@@ -13,6 +13,8 @@ PKGS=(
   fio
   # gRPC interop test: Python client with stubs generated from proto/; zstd frames via the CLI
   python3-grpcio python3-grpc-tools python3-protobuf zstd
+  # metrics exposition checked by Prometheus's own promtool (ServerTest.MetricsPassPromtool)
+  prometheus
   # asset kinds: Arrow IPC / FlatBuffers / ZIP, interop readers, fuzzing
   flatbuffers-compiler libflatbuffers-dev python3-flatbuffers libzip-dev zip unzip
   # vector search (header-only hnswlib); FAISS (static, with BLAS/LAPACK) for aifs_vector_bench

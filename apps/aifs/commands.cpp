@@ -427,14 +427,16 @@ std::string Who() {
 namespace {
 
 // The client-side check: the snapshot's key must be the one pinned for its
-// namespace (pinned now if none was).
-Status CheckPinned(const Output& out, const SnapshotInfo& s) {
+// store and namespace (pinned now if none was).
+Status CheckPinned(Api& api, const Output& out, const SnapshotInfo& s) {
+  AIFS_ASSIGN_OR_RETURN(StoreDescription store, api.DescribeStore());
   AIFS_ASSIGN_OR_RETURN(TrustStore trust, TrustStore::Load(TrustStore::DefaultPath()));
   bool pinned_now = false;
-  AIFS_RETURN_IF_ERROR(trust.Check(s.ns, s.public_key, &pinned_now));
+  AIFS_RETURN_IF_ERROR(trust.Check(store.store_id, s.ns, s.public_key, &pinned_now));
   if (pinned_now && !out.quiet)
-    std::cerr << "note: pinned the signing key of namespace '" << s.ns
-              << "' (trust on first use): " << HexEncode(s.public_key) << "\n";
+    std::cerr << "note: pinned the signing key of namespace '" << s.ns << "'"
+              << (store.store_id.empty() ? "" : " of store " + store.store_id)
+              << " (trust on first use): " << HexEncode(s.public_key) << "\n";
   return Status::Ok();
 }
 
@@ -497,7 +499,7 @@ Status SnapshotShow(Api& api, const Output& out, const std::string& ns, const st
     r = uri->id.ToHex();
   }
   AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, api.GetSnapshot(n, r));
-  AIFS_RETURN_IF_ERROR(CheckPinned(out, s));
+  AIFS_RETURN_IF_ERROR(CheckPinned(api, out, s));
   if (verify_tree) {
     AIFS_RETURN_IF_ERROR(api.VerifySnapshot(n, r));
     if (!out.json && !out.quiet)
@@ -647,6 +649,8 @@ Status Proof(Api& api, const Output& out, const std::string& ns, const std::stri
   } else {
     AIFS_ASSIGN_OR_RETURN(p, api.ProvePath(NsOrDefault(ns), snapshot, asset));
   }
+  AIFS_ASSIGN_OR_RETURN(StoreDescription store, api.DescribeStore());
+  p.store_id = store.store_id;
   const std::string text = ProofToJson(p).dump(2) + "\n";
   if (output.empty() || output == "-") {
     std::cout << text;
@@ -666,16 +670,30 @@ Status VerifyProof(const Output& out, const std::string& file, const std::string
   Ed25519PublicKey key;
   if (!key_hex.empty()) {
     AIFS_ASSIGN_OR_RETURN(key, ParsePublicKey(key_hex));
+    AIFS_RETURN_IF_ERROR(VerifySnapshotProof(p, key));
   } else {
+    // The pin of the proof's store; a proof without a store ID (written
+    // before they existed) is checked against every key pinned for its
+    // namespace name, as such proofs always were.
     AIFS_ASSIGN_OR_RETURN(TrustStore trust, TrustStore::Load(TrustStore::DefaultPath()));
-    auto pinned = trust.Pinned(p.snapshot.ns);
-    if (!pinned)
+    std::vector<Ed25519PublicKey> keys;
+    if (p.store_id.empty())
+      keys = trust.PinnedAnyStore(p.snapshot.ns);
+    else if (auto pinned = trust.Pinned(p.store_id, p.snapshot.ns))
+      keys.push_back(*pinned);
+    if (keys.empty())
       return err::FailedPrecondition("KEY_NOT_PINNED",
-                                     "no key pinned for namespace '" + p.snapshot.ns +
-                                         "': `aifs key pin` it or pass --key");
-    key = *pinned;
+                                     "no key pinned for namespace '" + p.snapshot.ns + "'" +
+                                         (p.store_id.empty() ? "" : " of store " + p.store_id) +
+                                         ": `aifs key pin` it or pass --key");
+    Status verified;
+    for (const Ed25519PublicKey& k : keys) {
+      verified = VerifySnapshotProof(p, k);
+      key = k;
+      if (verified.ok()) break;
+    }
+    AIFS_RETURN_IF_ERROR(verified);
   }
-  AIFS_RETURN_IF_ERROR(VerifySnapshotProof(p, key));
   if (out.json)
     PrintJson({{"valid", true}, {"asset", p.asset.ToHex()},
                {"snapshot", SnapshotUri{p.snapshot.ns, p.snapshot.id}.ToString()}});
@@ -692,19 +710,25 @@ Status VerifyProof(const Output& out, const std::string& file, const std::string
 
 Status KeyExport(Api& api, const Output& out, const std::string& ns) {
   AIFS_ASSIGN_OR_RETURN(NamespaceInfo n, api.GetNamespace(NsOrDefault(ns)));
+  AIFS_ASSIGN_OR_RETURN(StoreDescription store, api.DescribeStore());
   if (out.json)
-    PrintJson({{"namespace", n.name}, {"algorithm", "ed25519"},
+    PrintJson({{"namespace", n.name},
+               {"store", store.store_id},
+               {"algorithm", "ed25519"},
                {"public_key", HexEncode(n.signing_public_key)}});
   else
     std::cout << HexEncode(n.signing_public_key) << "\n";
   return Status::Ok();
 }
 
-Status KeyPin(const Output& out, const std::string& ns, const std::string& key_hex) {
+Status KeyPin(const Output& out, const std::string& store, const std::string& ns,
+              const std::string& key_hex) {
   AIFS_ASSIGN_OR_RETURN(Ed25519PublicKey key, ParsePublicKey(key_hex));
   AIFS_ASSIGN_OR_RETURN(TrustStore trust, TrustStore::Load(TrustStore::DefaultPath()));
-  AIFS_RETURN_IF_ERROR(trust.Pin(NsOrDefault(ns), key));
-  if (!out.quiet && !out.json) std::cout << "pinned " << key_hex << " for namespace " << NsOrDefault(ns) << "\n";
+  AIFS_RETURN_IF_ERROR(trust.Pin(store, NsOrDefault(ns), key));
+  if (!out.quiet && !out.json)
+    std::cout << "pinned " << key_hex << " for namespace " << NsOrDefault(ns)
+              << (store.empty() ? " (by name: the store has no ID)" : " of store " + store) << "\n";
   return Status::Ok();
 }
 

@@ -91,7 +91,10 @@ Status Proof(Api& api, const Output& out, const std::string& ns, const std::stri
 // Offline: needs only the proof file and a pinned (or given) key.
 Status VerifyProof(const Output& out, const std::string& file, const std::string& key_hex);
 Status KeyExport(Api& api, const Output& out, const std::string& ns);
-Status KeyPin(const Output& out, const std::string& ns, const std::string& key_hex);
+// Pins `key_hex` for `ns` of `store` (by name only when `store` is empty: a
+// store that reports no ID).
+Status KeyPin(const Output& out, const std::string& store, const std::string& ns,
+              const std::string& key_hex);
 
 // Who the user is, for branch, tag and format logs.
 std::string Who();

@@ -7,6 +7,7 @@
 #include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "admin_commands.h"
 #include "aifs/client/remote_api.h"
@@ -46,6 +47,31 @@ int Report(const Status& st, const Globals& g) {
     std::cerr << "aifs: error: " << st.ToString() << "\n";
   }
   return 1;
+}
+
+// After a failed parse: the word that was meant as a command but names none
+// ("aifs mount", "aifs ns frob"), as an error that says so. CLI11 itself only
+// reports that a subcommand is required, or that arguments were left over.
+std::optional<Status> UnknownCommand(const CLI::App& app) {
+  const CLI::App* cur = &app;
+  std::string path = "aifs";
+  for (bool deeper = true; deeper;) {
+    deeper = false;
+    for (const CLI::App* sub : cur->get_subcommands()) {
+      cur = sub;
+      path += " " + sub->get_name();
+      deeper = true;
+      break;
+    }
+  }
+  if (cur->get_require_subcommand_min() == 0) return {};  // a leaf: extra arguments, not a command
+  for (const std::string& word : app.remaining(true)) {
+    if (word.starts_with("-")) continue;
+    return aifs::err::InvalidArgument("UNKNOWN_COMMAND", "unknown command '" + word + "' for '" +
+                                                             path + "' (see " + path +
+                                                             " --help for the commands)");
+  }
+  return {};
 }
 
 }  // namespace
@@ -377,6 +403,7 @@ int main(int argc, char** argv) {
   // snapshots, branches, tags
   std::function<Status(const aifs::cli::Output&)> offline;  // commands that need no store
   std::string name, target, expect, ids_file, output, key_hex, proof_file, ref_b;
+  std::string pin_store;  // key pin --store
   auto* snap_cmd = app.add_subcommand("snapshot", "signed Merkle snapshots of a namespace");
   snap_cmd->require_subcommand(1);
   auto* snap_create = snap_cmd->add_subcommand("create", "snapshot every asset (or --ids)");
@@ -611,8 +638,19 @@ int main(int argc, char** argv) {
   auto* key_pin = key_cmd->add_subcommand("pin", "trust this signing key for a namespace");
   key_pin->add_option("key", key_hex, "Ed25519 public key (hex)")->required();
   key_pin->add_option("--ns", ns_opt, "namespace (default: default)");
+  key_pin->add_option("--store", pin_store,
+                      "the store's ID (`aifs info`), to pin without opening the store "
+                      "(default: the store of --data / --server)");
   key_pin->callback([&] {
-    offline = [&](auto& out) { return aifs::cli::KeyPin(out, ns_opt, key_hex); };
+    if (!pin_store.empty()) {
+      offline = [&](auto& out) { return aifs::cli::KeyPin(out, pin_store, ns_opt, key_hex); };
+      return;
+    }
+    set(true, [&](auto& api, auto& out) -> Status {
+      auto store = api.DescribeStore();
+      if (!store.ok()) return store.status();
+      return aifs::cli::KeyPin(out, store->store_id, ns_opt, key_hex);
+    });
   });
 
   // vectors
@@ -858,6 +896,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (auto unknown = UnknownCommand(app)) return Report(*unknown, g);
     return app.exit(e);
   }
 

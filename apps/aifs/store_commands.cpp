@@ -177,7 +177,8 @@ Status Upgrade(Engine& engine, const Output& out, const UpgradeOptions& options)
 
 Status Info(Api& api, const Output& out) {
   AIFS_ASSIGN_OR_RETURN(StoreDescription d, api.DescribeStore());
-  json j = {{"data_dir", d.data_dir},
+  json j = {{"store_id", d.store_id},
+            {"data_dir", d.data_dir},
             {"meta_url", d.meta_url},
             {"chunk_url", d.chunk_url},
             {"kms", d.kms_kind},
@@ -188,7 +189,8 @@ Status Info(Api& api, const Output& out) {
   if (out.json) {
     PrintJson(j);
   } else {
-    std::cout << "data dir:    " << d.data_dir << "\nmetadata:    " << d.meta_url
+    std::cout << "store id:    " << (d.store_id.empty() ? "-" : d.store_id)
+              << "\ndata dir:    " << d.data_dir << "\nmetadata:    " << d.meta_url
               << "\nchunks:      " << d.chunk_url << "\nkms:         " << d.kms_kind << " ("
               << d.kms_current_key << ")\nchunking:    min " << HumanBytes(d.chunk_min) << ", avg "
               << HumanBytes(d.chunk_avg) << ", max " << HumanBytes(d.chunk_max)

@@ -20,6 +20,12 @@ expect_error NAMESPACE_NOT_FOUND $AIFS get "aifs://nope/$id"
 expect_error NAMESPACE_MISMATCH $AIFS get "aifs://default/$id" --ns other
 expect_error NAMESPACE_NOT_FOUND $AIFS put "$WORK/f" --ns nope
 expect_error INVALID_NAMESPACE_NAME $AIFS ns create "Bad/Name"
+# A huge name is echoed cut short: remotely the error still fits gRPC's 8 KiB
+# header limit (else the client would see RESOURCE_EXHAUSTED).
+long_name=$(printf 'n%.0s' $(seq 5000))
+out=$($AIFS ns create "$long_name" 2>&1 >/dev/null || true)
+[[ $out == *"INVALID_ARGUMENT INVALID_NAMESPACE_NAME"*"(5000 bytes)"* ]] || fail "5,000-character namespace: $out"
+[ ${#out} -lt 400 ] || fail "the error echoes the whole name (${#out} characters)"
 expect_error RANGE_OUT_OF_BOUNDS $AIFS get $id --range 100001-
 expect_error BAD_RANGE $AIFS get $id --range 5-2
 expect_error BAD_METADATA $AIFS put "$WORK/f" --meta novalue
@@ -53,6 +59,35 @@ expect_error CHUNK_CORRUPT $AIFS verify
 expect_error CHUNK_CORRUPT $AIFS get $id -o "$WORK/out"
 [ ! -e "$WORK/out" ] || fail "corrupt get left an output file"
 ok "tampered chunk detected"
+
+# -o with a bare file name (no directory part) writes into the current
+# directory and succeeds: every -o goes through one atomic-write helper.
+head -c 5000 /dev/urandom > "$WORK/g"
+gid=$($AIFS put "$WORK/g")
+snap=$($AIFS -q snapshot create)
+/usr/bin/python3 -c 'import numpy as np, sys; np.save(sys.argv[1], np.arange(6, dtype=np.int32))' "$WORK/t.npy"
+tensor=$($AIFS put --kind tensor "$WORK/t.npy")
+mkdir "$WORK/cwd"
+cd "$WORK/cwd"
+$AIFS proof "$gid" --snapshot "$snap" -o p.json 2>/dev/null || fail "proof -o p.json"
+$AIFS get "$tensor" --as npy -o back.npy || fail "get --as npy -o back.npy"
+$AIFS get "$gid" -o copy.bin || fail "get -o copy.bin"
+cd - >/dev/null
+export AIFS_TRUST=$WORK/trust.json
+$AIFS key pin "$($AIFS key export)" >/dev/null
+$AIFS verify-proof "$WORK/cwd/p.json" >/dev/null || fail "proof written to a bare name"
+cmp -s "$WORK/t.npy" "$WORK/cwd/back.npy" || fail "npy written to a bare name differs"
+cmp -s "$WORK/g" "$WORK/cwd/copy.bin" || fail "get -o to a bare name differs"
+ok "-o with a bare file name"
+
+# An unknown command says so (not "A subcommand is required"), with a hint.
+for cmd in "mount" "ns frob"; do
+  # shellcheck disable=SC2086
+  if out=$($AIFS $cmd 2>&1); then fail "aifs $cmd succeeded"; fi
+  [[ $out == *"UNKNOWN_COMMAND: unknown command '${cmd##* }'"*"--help"* ]] ||
+    fail "aifs $cmd: $out"
+done
+ok "unknown commands"
 
 if ! is_root; then echo "SKIP: unreadable-file, full-disk and read-only cases need root"; echo "PASS $PASS"; exit 0; fi
 

@@ -300,4 +300,64 @@ echo '{"format": "aifs-proof/1"' > "$WORK/bad.json"
 expect_error BAD_PROOF_FILE $AIFS verify-proof "$WORK/bad.json"
 ok "proof + verify-proof offline; tampered proofs fail with a reason"
 
+# ------------------------------------------ pins per store and namespace
+# Two stores, each with its own "default" namespace and key: each is pinned on
+# its own (the second is not KEY_PIN_MISMATCH), and both proofs verify offline.
+export AIFS_TRUST=$WORK/trust2.json
+declare -A sid skey snap
+for s in a b; do
+  export AIFS_DATA=$WORK/store-$s
+  $AIFS init >/dev/null
+  echo "asset of store $s" > "$WORK/in-$s"
+  id=$($AIFS put "$WORK/in-$s")
+  snap[$s]=$($AIFS -q snapshot create)
+  $AIFS snapshot verify "${snap[$s]}" >/dev/null 2>&1 || fail "store $s: snapshot verify"
+  $AIFS proof "$id" --snapshot "${snap[$s]}" -o "$WORK/proof-$s.json" 2>/dev/null
+  sid[$s]=$($AIFS --json info | py 'import json,sys; print(json.load(sys.stdin)["store_id"])')
+  skey[$s]=$($AIFS key export)
+  [[ ${sid[$s]} =~ ^[0-9a-f]{32}$ ]] || fail "store $s: store id '${sid[$s]}'"
+done
+[ "${sid[a]}" != "${sid[b]}" ] && [ "${skey[a]}" != "${skey[b]}" ] || fail "two stores, one identity"
+py '
+import json, sys
+t = json.load(open(sys.argv[1]))
+assert t["stores"] == {sys.argv[2]: {"default": sys.argv[3]}, sys.argv[4]: {"default": sys.argv[5]}}, t
+' "$AIFS_TRUST" "${sid[a]}" "${skey[a]}" "${sid[b]}" "${skey[b]}"
+for s in a b; do
+  grep -q "\"store\": \"${sid[$s]}\"" "$WORK/proof-$s.json" || fail "proof of store $s names no store"
+  $AIFS verify-proof "$WORK/proof-$s.json" >/dev/null || fail "proof of store $s"
+done
+# A wrong key pinned for one store refuses that store only.
+$AIFS key pin --store "${sid[a]}" "${skey[b]}" >/dev/null
+AIFS_DATA=$WORK/store-a expect_error KEY_PIN_MISMATCH $AIFS snapshot verify "${snap[a]}"
+expect_error KEY_MISMATCH $AIFS verify-proof "$WORK/proof-a.json"
+AIFS_DATA=$WORK/store-b $AIFS snapshot verify "${snap[b]}" >/dev/null || fail "store b refused"
+$AIFS key pin --store "${sid[a]}" "${skey[a]}" >/dev/null
+AIFS_DATA=$WORK/store-a $AIFS snapshot verify "${snap[a]}" >/dev/null || fail "store a after re-pin"
+ok "pins per store: two stores' 'default' namespaces, proofs name their store"
+
+# An old trust store (name-only pins) still guards: store a's key pinned for
+# "default" by name refuses store b's key (with a hint), until store a shows
+# its key and claims the pin; then store b is pinned on first use.
+echo "{\"namespaces\": {\"default\": \"${skey[a]}\"}}" > "$AIFS_TRUST"
+out=$(AIFS_DATA=$WORK/store-b $AIFS snapshot verify "${snap[b]}" 2>&1 >/dev/null || true)
+[[ $out == *KEY_PIN_MISMATCH*"--store ${sid[b]}"* ]] || fail "name-only pin accepted another key: $out"
+AIFS_DATA=$WORK/store-a $AIFS snapshot verify "${snap[a]}" >/dev/null 2>&1 || fail "old pin, its store"
+AIFS_DATA=$WORK/store-b $AIFS snapshot verify "${snap[b]}" >/dev/null 2>&1 || fail "after the claim"
+py '
+import json, sys
+t = json.load(open(sys.argv[1]))
+assert t["namespaces"] == {} and t["stores"][sys.argv[2]] == {"default": sys.argv[3]}, t
+' "$AIFS_TRUST" "${sid[a]}" "${skey[a]}"
+# Proofs from before store IDs (no "store") verify against the pins of their
+# namespace name, whichever store holds them.
+for s in a b; do
+  py 'import json,sys; p=json.load(open(sys.argv[1])); del p["store"]; json.dump(p, open(sys.argv[2], "w"))' \
+    "$WORK/proof-$s.json" "$WORK/old-proof-$s.json"
+  $AIFS verify-proof "$WORK/old-proof-$s.json" >/dev/null || fail "old proof of store $s"
+done
+AIFS_TRUST=$WORK/only-b.json $AIFS key pin --store "${sid[b]}" "${skey[b]}" >/dev/null
+AIFS_TRUST=$WORK/only-b.json expect_error KEY_MISMATCH $AIFS verify-proof "$WORK/old-proof-a.json"
+ok "old name-only pins are claimed, never silently widened; old proofs verify"
+
 echo "PASS $PASS"

@@ -28,6 +28,21 @@ if [ -n "$remote" ]; then
   [[ $narrow == *OPERATION_NOT_ALLOWED* ]] || fail "a get,list token minted a token: $narrow"
 fi
 
+# The README's narrower token, literally: `token mint --ns NS --ops get,search
+# --expires 1h`, then `aifs search` without --space (which lists the spaces to
+# pick the only one: search admits ListSpaces).
+if [ -n "$remote" ]; then
+  $AIFS space create clip --dim 4 --metric cosine >/dev/null
+  /usr/bin/python3 -c 'import numpy as np, sys; np.save(sys.argv[1], np.array([1, 0, 0, 0], np.float32))' "$WORK/v.npy"
+  hit=$(echo img | $AIFS put - --embed "clip=$WORK/v.npy")
+  searcher=$($AIFS token mint --ns default --ops get,search --expires 1h)
+  out=$(AIFS_TOKEN=$searcher $AIFS search --vector "$WORK/v.npy" -k 10) ||
+    fail "a get,search token cannot search: $out"
+  [[ $out == *"$hit"* ]] || fail "search with a get,search token: $out"
+  expect_error OPERATION_NOT_ALLOWED env AIFS_TOKEN="$searcher" $AIFS ls
+  ok "README: a get,search token searches"
+fi
+
 $AIFS token revoke "$reader_id"
 $AIFS token revoke "$reader_id"  # again: fine
 $AIFS token revoke "@$WORK/other.token"

@@ -280,4 +280,52 @@ if out=$("$TOOL" extract "$TMP/z/good.zip" "$TMP/t-link" 2>&1); then fail "extra
 [ -z "$(ls -A "$TMP/outside")" ] || fail "extraction wrote through a symlink"
 [ ! -e "$TMP/t-link/config.json" ] || fail "partial extraction left behind"
 echo "refused to extract through a symlinked directory: $out"
+# --- one damaged byte is corruption, not a bomb --------------------------------------
+# A valid ZIP written by Python (deflated members at honest ratios), one byte
+# flipped at every position in turn: whatever the validator says, it is never
+# ARTIFACT_ZIP_BOMB (nothing declares or inflates beyond the ratio limit), and
+# a flip inside a member's deflate data is ARTIFACT_CORRUPT (or accepted when
+# the inflated bytes still match the manifest's BLAKE3: a flip of a deflate
+# stream's BFINAL bit or of its padding bits leaves the output as it was).
+"$PY" - "$TOOL" "$TMP/flip" <<'PYEOF'
+import collections, io, json, subprocess, sys, zipfile
+tool, d = sys.argv[1], sys.argv[2]
+import os; os.makedirs(d)
+def b3(b):
+    return subprocess.run(["b3sum", "--no-names", "-"], input=b, check=True,
+                          capture_output=True).stdout.decode().strip()
+files = {"config.json": b'{"layers": 2}\n', "vocab.txt": b"hello world, " * 500}
+man = {"format": "aifs-artifact/1", "files": [
+    {"path": p, "size": len(b), "media_type": "text/plain", "blake3": b3(b)}
+    for p, b in sorted(files.items())]}
+buf = io.BytesIO()
+with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+    z.writestr("MANIFEST.json", json.dumps(man))
+    for p, b in sorted(files.items()):
+        z.writestr(p, b)
+good = buf.getvalue()
+def validate(data):
+    open(f"{d}/x.zip", "wb").write(data)
+    r = subprocess.run([tool, "validate", f"{d}/x.zip"], capture_output=True, text=True)
+    return "OK" if r.returncode == 0 else r.stdout.split(":")[0] + r.stderr.split(":")[0]
+assert validate(good) == "OK", validate(good)
+data_ranges = []
+for zi in zipfile.ZipFile(io.BytesIO(good)).infolist():
+    start = zi.header_offset + 30 + len(zi.filename.encode())
+    data_ranges.append((start, start + zi.compress_size))
+seen, bombs, not_corrupt, in_data = collections.Counter(), [], [], 0
+for pos in range(len(good)):
+    b = bytearray(good); b[pos] ^= 0x01
+    got = validate(bytes(b))
+    seen[got] += 1
+    if "ZIP_BOMB" in got: bombs.append(pos)
+    if any(s <= pos < e for s, e in data_ranges):
+        in_data += 1
+        if "ARTIFACT_CORRUPT" not in got: not_corrupt.append((pos, got))
+print("one-byte flips at %d positions: %s" % (len(good), dict(seen)))
+assert not bombs, "a one-byte flip reported as a zip bomb at offsets %s" % bombs
+wrong = [(p, g) for p, g in not_corrupt if g != "OK"]
+assert not wrong, "flips in deflate data not reported corrupt: %s" % wrong[:10]
+assert len(not_corrupt) * 10 < in_data, "most flips in deflate data accepted: %s" % not_corrupt
+PYEOF
 echo "PASS artifact interop"

@@ -492,15 +492,22 @@ TEST(Artifact, RejectsNotZip) {
   Bytes good = WriteZip(GoodMembers(kFiles));
   ExpectReason(ByteSpan(good).first(good.size() / 2), "ARTIFACT_NOT_ZIP");
   ExpectReason(ByteSpan(good).first(good.size() - 1), "ARTIFACT_NOT_ZIP");
+  // Local header offset pointing nowhere.
+  good[good.size() - 22 + 16] ^= 0x40;
+  ExpectReason(good, "ARTIFACT_NOT_ZIP");
+}
+
+// Damage inside a well-formed archive is ARTIFACT_CORRUPT, never a bomb.
+TEST(Artifact, DamagedMembersAreCorruptNotBombs) {
   // Wrong CRC: libzip's check fails while reading.
   auto ms = GoodMembers(kFiles);
   ms[1].crc ^= 1;
-  ExpectReason(WriteZip(ms), "ARTIFACT_NOT_ZIP");
+  ExpectReason(WriteZip(ms), "ARTIFACT_CORRUPT");
   // Corrupt deflate data.
   ms = GoodMembers(kFiles);
   ms[2] = Deflated("weights/w.bin", AsBytes(kFiles[1].second));
   for (size_t i = 2; i < ms[2].payload.size(); ++i) ms[2].payload[i] ^= 0x5a;
-  ExpectReason(WriteZip(ms), "ARTIFACT_NOT_ZIP");
+  ExpectReason(WriteZip(ms), "ARTIFACT_CORRUPT");
   // A member declaring (in the archive and the manifest) more bytes than it produces.
   Files longer = kFiles;
   longer[1].second += std::string(10, 'w');
@@ -508,10 +515,15 @@ TEST(Artifact, RejectsNotZip) {
   ms[0] = Stored("MANIFEST.json", ManifestFor(longer));
   ms[2] = Deflated("weights/w.bin", AsBytes(kFiles[1].second));
   ms[2].size += 10;
-  ExpectReason(WriteZip(ms), "ARTIFACT_NOT_ZIP");
-  // Local header offset pointing nowhere.
-  good[good.size() - 22 + 16] ^= 0x40;
-  ExpectReason(good, "ARTIFACT_NOT_ZIP");
+  ExpectReason(WriteZip(ms), "ARTIFACT_CORRUPT");
+  // ... or fewer, at an honest ratio: corrupt (a bomb only past the ratio limit).
+  Files shorter = kFiles;
+  shorter[1].second.resize(shorter[1].second.size() - 10);
+  ms = GoodMembers(kFiles);
+  ms[0] = Stored("MANIFEST.json", ManifestFor(shorter));
+  ms[2] = Deflated("weights/w.bin", AsBytes(kFiles[1].second));
+  ms[2].size -= 10;
+  ExpectReason(WriteZip(ms), "ARTIFACT_CORRUPT");
 }
 
 TEST(Artifact, RejectsMissingManifest) {

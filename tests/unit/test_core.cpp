@@ -117,6 +117,21 @@ TEST(Status, FromErrno) {
   EXPECT_NE(st.message().find("write chunk"), std::string::npos) << st.message();
 }
 
+TEST(Status, EchoCutsLongInputAtACharacterBoundary) {
+  EXPECT_EQ(err::Echo("default"), "default");
+  EXPECT_EQ(err::Echo("a\nb\x7f"), "a?b?");
+  const std::string big(5000, 'a');
+  EXPECT_EQ(err::Echo(big), std::string(64, 'a') + "\u2026(5000 bytes)");
+  // 63 ASCII bytes then a 2-byte character straddling the cut: it goes whole.
+  const std::string straddle = std::string(63, 'x') + "\u00e9" + "tail";
+  EXPECT_EQ(err::Echo(straddle), std::string(63, 'x') + "\u2026(69 bytes)");
+  // Validators quote through it: a 5,000-character name makes a short error.
+  Status st = ValidateNamespaceName(big);
+  EXPECT_EQ(st.reason(), "INVALID_NAMESPACE_NAME");
+  EXPECT_LT(st.message().size(), 200u) << st.message();
+  EXPECT_NE(st.message().find("(5000 bytes)"), std::string::npos) << st.message();
+}
+
 TEST(Status, ResultHoldsValueOrStatus) {
   Result<int> v(42);
   ASSERT_TRUE(v.ok());

@@ -18,6 +18,7 @@
 #include "aifs/auth/token_verifier.h"
 #include "aifs/client/bearer_token.h"
 #include "aifs/client/remote_api.h"
+#include "aifs/core/file_util.h"
 #include "aifs/core/random.h"
 #include "aifs/rpc/status_codec.h"
 #include "aifs/server/rpc_auth.h"
@@ -307,6 +308,11 @@ TEST_F(ServerTest, BrokenPutStreamsCommitNothing) {
   AIFS_EXPECT_STATUS(send({header(), frame(data)}), kInvalidArgument, "PUT_TRUNCATED");
   AIFS_EXPECT_STATUS(send({header(), frame(data), header(), finish()}), kInvalidArgument,
                      "PUT_UNEXPECTED_MESSAGE");
+  // finish is the last message: data after it is refused, not dropped.
+  AIFS_EXPECT_STATUS(send({header(), frame(data), finish(), frame(data)}), kInvalidArgument,
+                     "PUT_DATA_AFTER_FINISH");
+  AIFS_EXPECT_STATUS(send({header(), finish(), finish()}), kInvalidArgument,
+                     "PUT_DATA_AFTER_FINISH");
   auto lying = frame(data);
   lying.mutable_data()->set_raw_size(12);
   AIFS_EXPECT_STATUS(send({header(), lying, finish()}), kInvalidArgument, "BAD_FRAME");
@@ -586,6 +592,71 @@ TEST_F(ServerTest, ZstdFramesShrinkCompressibleDataOnTheWireBothWays) {
   auto thrice = MetricsText();
   EXPECT_GT(Metric(thrice, "aifs_dedup_ratio"), 1.5);
   EXPECT_EQ(Metric(m2, "aifs_store_up"), 1);
+}
+
+// A unary request gRPC cannot parse (here a proto3 string that is not UTF-8)
+// is INVALID_ARGUMENT with an ErrorInfo, like every error, not a bare INTERNAL.
+TEST_F(ServerTest, UnparsableRequestIsInvalidArgumentWithErrorInfo) {
+  StartServer();
+  auto call = [&](const std::string& raw) {
+    grpc::GenericStub stub(Channel());
+    grpc::CompletionQueue cq;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    grpc::Slice slice(raw);
+    grpc::ByteBuffer request(&slice, 1), response;
+    auto rpc = stub.PrepareUnaryCall(&ctx, "/aifs.v1.Aifs/GetNamespace", request, &cq);
+    rpc->StartCall();
+    grpc::Status st;
+    rpc->Finish(&response, &st, nullptr);
+    void* tag = nullptr;
+    bool ok = false;
+    EXPECT_TRUE(cq.Next(&tag, &ok));
+    cq.Shutdown();
+    while (cq.Next(&tag, &ok)) {
+    }
+    return st;
+  };
+  // GetNamespaceRequest.name (field 1, length-delimited): the same raw path
+  // answers a well-formed request.
+  ASSERT_TRUE(call(std::string("\x0a\x07"
+                               "default",
+                               9))
+                  .ok());
+  const grpc::Status bad = call(std::string("\x0a\x02\xff\xfe", 4));
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad.error_message();
+  google::rpc::Status details;
+  ASSERT_TRUE(details.ParseFromString(bad.error_details())) << "no google.rpc.Status";
+  google::rpc::ErrorInfo info;
+  ASSERT_EQ(details.details_size(), 1);
+  ASSERT_TRUE(details.details(0).UnpackTo(&info));
+  EXPECT_EQ(info.domain(), "aifs");
+  EXPECT_EQ(info.reason(), "REQUEST_MALFORMED");
+  // Truncated wire format too.
+  AIFS_EXPECT_STATUS(rpc::FromGrpc(call(std::string("\x0a\x09"
+                                                    "def",
+                                                    5))),
+                     kInvalidArgument, "REQUEST_MALFORMED");
+}
+
+// The exposition text passes Prometheus's own parser and linter (promtool,
+// Debian package prometheus), and bucket bounds print as written ("0.0005").
+TEST_F(ServerTest, MetricsPassPromtool) {
+  if (std::system("command -v promtool >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "promtool (Debian package prometheus) is not installed";
+  StartServer();
+  ASSERT_TRUE(PutBytes(*remote_, TextBytes(100000, 3)).ok());
+  ASSERT_TRUE(remote_->CreateSpace("default", {"m", 3, VectorMetric::kL2}).ok());
+  const std::string text = MetricsText();
+  EXPECT_NE(text.find(R"(le="0.0005")"), std::string::npos) << text;
+  EXPECT_EQ(text.find("0000000"), std::string::npos) << text;
+  TempDir dir;
+  ASSERT_TRUE(WriteFileAtomic(dir.Sub("metrics.txt"), text).ok());
+  const std::string cmd = "promtool check metrics < " + dir.Sub("metrics.txt") + " > " +
+                          dir.Sub("promtool.out") + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  auto report = ReadFileToString(dir.Sub("promtool.out"));
+  EXPECT_EQ(rc, 0) << (report.ok() ? *report : "") << "\n" << text;
 }
 
 TEST_F(ServerTest, HealthFollowsTheBackends) {

@@ -263,7 +263,7 @@ TEST_F(SpillTest, AnArtifactPutInFlightHasNoPlaintextOnDisk) {
   Bytes bad = zip;
   bad[bad.size() / 2] ^= 1;
   auto refused = PutBytes(engine(), bad, o, {300000});
-  AIFS_EXPECT_STATUS(refused.status(), kInvalidArgument, "ARTIFACT_NOT_ZIP");
+  AIFS_EXPECT_STATUS(refused.status(), kInvalidArgument, "ARTIFACT_CORRUPT");
   EXPECT_NE(refused.status().message().find("weights.bin"), std::string::npos)
       << refused.status().ToString();
   EXPECT_TRUE(SpillFds(dir_.path()).empty());

@@ -17,7 +17,7 @@ std::string_view KindName(AssetKind kind) {
 Result<AssetKind> ParseKind(std::string_view name) {
   for (AssetKind k : {AssetKind::kBlob, AssetKind::kTensor, AssetKind::kEmbed, AssetKind::kArtifact})
     if (KindName(k) == name) return k;
-  return err::InvalidArgument("UNKNOWN_KIND", "unknown asset kind '" + std::string(name) +
+  return err::InvalidArgument("UNKNOWN_KIND", "unknown asset kind '" + err::Echo(name) +
                                                   "' (blob, tensor, embed, artifact)");
 }
 
@@ -34,8 +34,8 @@ Result<VectorMetric> ParseMetric(std::string_view name) {
   for (VectorMetric m : {VectorMetric::kCosine, VectorMetric::kL2, VectorMetric::kInnerProduct})
     if (MetricName(m) == name) return m;
   if (name == "ip" || name == "dot") return VectorMetric::kInnerProduct;
-  return err::InvalidArgument("UNKNOWN_METRIC", "unknown metric '" + std::string(name) +
-                                                    "' (cosine, l2, inner_product)");
+  return err::InvalidArgument(
+      "UNKNOWN_METRIC", "unknown metric '" + err::Echo(name) + "' (cosine, l2, inner_product)");
 }
 
 namespace {
@@ -66,7 +66,7 @@ Result<EventType> ParseEventType(std::string_view name) {
   std::string known;
   for (const auto& [t, n] : kEventNames) known += (known.empty() ? "" : ", ") + std::string(n);
   return err::InvalidArgument("UNKNOWN_EVENT_TYPE",
-                              "unknown event type '" + std::string(name) + "' (" + known + ")");
+                              "unknown event type '" + err::Echo(name) + "' (" + known + ")");
 }
 
 }  // namespace aifs

@@ -321,6 +321,10 @@ struct SnapshotProof {
   // Set: a proof that the snapshot binds this path to `asset` (nodes are of
   // the path tree); unset: that the asset is in the snapshot.
   std::optional<std::string> path;
+  // The issuing store's identity (StoreDescription::store_id), set by whoever
+  // exports the proof; it is not signed: it only says which pinned key to
+  // check the signature with. Empty in proofs from before it existed.
+  std::string store_id;
 };
 
 // Which snapshots pruning removes: those beyond the retention (the
@@ -548,6 +552,7 @@ struct FormatReport {
 using FormatProgress = std::function<void(const FormatStep&)>;
 
 struct StoreDescription {
+  std::string store_id;  // stable identity (32 lowercase hex); see StoreConfig.store_id
   std::string data_dir;
   std::string meta_url;
   std::string chunk_url;

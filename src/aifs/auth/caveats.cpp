@@ -38,8 +38,8 @@ Status Denied(std::string reason, std::string message) {
 }
 
 Status Unknown(std::string_view predicate) {
-  return Denied("UNKNOWN_CAVEAT", "the token has a caveat AIFS does not understand: '" +
-                                      std::string(predicate) + "'");
+  return Denied("UNKNOWN_CAVEAT",
+                "the token has a caveat AIFS does not understand: '" + err::Echo(predicate) + "'");
 }
 
 }  // namespace
@@ -51,7 +51,7 @@ Result<uint32_t> ParseOps(std::string_view list) {
     for (size_t i = 0; i < std::size(kOpNames); ++i)
       if (kOpNames[i] == name) bit = 1u << i;
     if (bit == 0)
-      return err::InvalidArgument("BAD_OPERATION", "unknown operation '" + std::string(name) +
+      return err::InvalidArgument("BAD_OPERATION", "unknown operation '" + err::Echo(name) +
                                                        "' (put, get, list, search, snapshot, "
                                                        "branch, tag, delete, subscribe, admin)");
     mask |= bit;
@@ -76,8 +76,8 @@ Result<int64_t> ParseUtc(std::string_view text) {
   // Exactly YYYY-MM-DDTHH:MM:SSZ: one spelling per instant, so a caveat means
   // the same to every reader.
   auto bad = [&] {
-    return err::InvalidArgument("BAD_TIME", "'" + std::string(text) +
-                                                "' is not a UTC time like 2026-11-26T05:00:00Z");
+    return err::InvalidArgument(
+        "BAD_TIME", "'" + err::Echo(text) + "' is not a UTC time like 2026-11-26T05:00:00Z");
   };
   if (text.size() != 20) return bad();
   const std::string_view pattern = "dddd-dd-ddTdd:dd:ddZ";
@@ -115,8 +115,8 @@ std::string FormatUtc(int64_t unix_s) {
 
 Result<int64_t> ParseDuration(std::string_view text) {
   auto bad = [&] {
-    return err::InvalidArgument("BAD_DURATION",
-                                "'" + std::string(text) + "' is not a duration like 90s, 15m, 1h, 7d");
+    return err::InvalidArgument(
+        "BAD_DURATION", "'" + err::Echo(text) + "' is not a duration like 90s, 15m, 1h, 7d");
   };
   if (text.size() < 2 || text.size() > 12) return bad();
   int64_t n = 0;
@@ -159,9 +159,8 @@ Status CheckCaveat(std::string_view predicate, const Access& access) {
     auto mask = ParseOps(value);
     if (!mask.ok()) return Unknown(predicate);
     if (access.op != kOpNone && (*mask & access.op) == 0)
-      return Denied("OPERATION_NOT_ALLOWED", "the token does not allow '" +
-                                                 std::string(OpName(access.op)) + "' (only " +
-                                                 std::string(value) + ")");
+      return Denied("OPERATION_NOT_ALLOWED", "the token does not allow '" + FormatOps(access.op) +
+                                                 "' (only " + std::string(value) + ")");
     return Status::Ok();
   }
   if (key == "ns") {
@@ -171,15 +170,15 @@ Status CheckCaveat(std::string_view predicate, const Access& access) {
                     "the token is limited to namespaces " + std::string(value) +
                         "; this call reaches the whole store");
     if (!Contains(list, access.ns))
-      return Denied("WRONG_NAMESPACE", "the token is limited to namespaces " +
-                                           std::string(value) + ", not '" + access.ns + "'");
+      return Denied("WRONG_NAMESPACE", "the token is limited to namespaces " + std::string(value) +
+                                           ", not '" + err::Echo(access.ns) + "'");
     return Status::Ok();
   }
   if (key == "branch") {
     if (any) return Status::Ok();
     if (!access.branch || !Contains(list, *access.branch))
       return Denied("WRONG_BRANCH", "the token is limited to branches " + std::string(value) +
-                                        (access.branch ? ", not '" + *access.branch + "'"
+                                        (access.branch ? ", not '" + err::Echo(*access.branch) + "'"
                                                        : "; this call names no branch"));
     return Status::Ok();
   }

@@ -78,10 +78,11 @@ nlohmann::json ProofToJson(const SnapshotProof& p) {
   nlohmann::json nodes = nlohmann::json::array();
   for (const auto& n : p.nodes) nodes.push_back(HexEncode(AsBytes(n)));
   nlohmann::json j = {{"format", "aifs-proof/1"},
-          {"asset", p.asset.ToHex()},
-          {"snapshot", SnapshotToJson(p.snapshot)},
-          {"nodes", nodes}};
+                      {"asset", p.asset.ToHex()},
+                      {"snapshot", SnapshotToJson(p.snapshot)},
+                      {"nodes", nodes}};
   if (p.path) j["path"] = *p.path;
+  if (!p.store_id.empty()) j["store"] = p.store_id;
   return j;
 }
 
@@ -89,6 +90,10 @@ Result<SnapshotProof> ProofFromJson(const nlohmann::json& j) {
   if (!j.is_object() || j.value("format", "") != "aifs-proof/1")
     return Bad("not an aifs-proof/1 document");
   SnapshotProof p;
+  if (j.contains("store")) {  // optional: proofs written before it have none
+    if (!j["store"].is_string() || j["store"].get<std::string>().empty()) return Bad("bad store");
+    p.store_id = j["store"].get<std::string>();
+  }
   if (!j.contains("asset") || !j["asset"].is_string()) return Bad("missing asset");
   AIFS_ASSIGN_OR_RETURN(p.asset, AssetId::Parse(j["asset"].get<std::string>()));
   if (!j.contains("snapshot") || !j["snapshot"].is_object()) return Bad("missing snapshot");

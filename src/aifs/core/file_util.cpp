@@ -44,7 +44,8 @@ Status WriteAll(int fd, ByteSpan data, std::string_view what) {
   return Status::Ok();
 }
 
-Status FsyncDir(const std::string& dir) {
+Status FsyncDir(const std::string& dir_or_empty) {
+  const std::string dir = dir_or_empty.empty() ? "." : dir_or_empty;
   Fd f{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
   if (f.fd < 0) return err::FromErrno(errno, "open directory " + dir);
   if (::fsync(f.fd) != 0) return err::FromErrno(errno, "fsync directory " + dir);

@@ -15,6 +15,9 @@ Result<std::string> ReadFileToString(const std::string& path);
 // a mix, and the new one survives a crash once this returns.
 Status WriteFileAtomic(const std::string& path, std::string_view data, int mode = 0644);
 
+// fsyncs the directory `dir` so renames and creations in it survive a crash.
+// An empty `dir` is the current directory: the parent_path() of a bare file
+// name ("p.json") is "", and that file lives in ".".
 Status FsyncDir(const std::string& dir);
 
 // Copies the file `from` to `to` (mode 0600) as WriteFileAtomic writes.

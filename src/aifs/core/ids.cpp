@@ -48,7 +48,7 @@ std::string SnapshotId::ToHex() const { return HexEncode(bytes_); }
 Status ValidateNamespaceName(std::string_view name) {
   auto bad = [&](std::string why) {
     return err::InvalidArgument("INVALID_NAMESPACE_NAME",
-                                "namespace name '" + std::string(name) + "' " + why);
+                                "namespace name '" + err::Echo(name) + "' " + why);
   };
   if (name.empty() || name.size() > 63) return bad("must be 1-63 characters long");
   auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
@@ -69,7 +69,8 @@ constexpr std::string_view kAssetScheme = "aifs://";
 constexpr std::string_view kSnapScheme = "aifs-snap://";
 
 Status BadUri(std::string_view uri, std::string why) {
-  return err::InvalidArgument("MALFORMED_URI", "'" + std::string(uri) + "': " + why);
+  return err::InvalidArgument("MALFORMED_URI",
+                              "'" + err::Echo(uri, 2 * err::kEchoBytes) + "': " + why);
 }
 }  // namespace
 

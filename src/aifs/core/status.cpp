@@ -1,5 +1,6 @@
 #include "aifs/core/status.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -44,6 +45,19 @@ Status Status::WithContext(std::string_view context) const {
 }
 
 namespace err {
+
+std::string Echo(std::string_view input, size_t max_bytes) {
+  size_t cut = std::min(input.size(), max_bytes);
+  if (cut < input.size())  // back up to a character boundary (no split UTF-8 sequence)
+    while (cut > 0 && (static_cast<unsigned char>(input[cut]) & 0xc0) == 0x80) --cut;
+  std::string out;
+  out.reserve(cut + 24);
+  for (char c : input.substr(0, cut))
+    out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
+  if (cut < input.size()) out += "\u2026(" + std::to_string(input.size()) + " bytes)";
+  return out;
+}
+
 #define AIFS_DEFINE_ERR(Name, CodeValue)                   \
   Status Name(std::string reason, std::string message) {   \
     return Status(CodeValue, std::move(reason), std::move(message)); \

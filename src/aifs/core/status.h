@@ -78,6 +78,13 @@ Status Unimplemented(std::string reason, std::string message);
 Status Internal(std::string reason, std::string message);
 Status Unavailable(std::string reason, std::string message);
 Status DataLoss(std::string reason, std::string message);
+// Offending input as an error message shows it: at most `max_bytes` (cut at a
+// UTF-8 character boundary), control characters as '?', and when cut,
+// "…(N bytes)" with the full length. Every validator quotes input through it,
+// so no input, however long, makes an error too large to travel (gRPC
+// refuses response headers over 8 KiB by default).
+inline constexpr size_t kEchoBytes = 64;
+std::string Echo(std::string_view input, size_t max_bytes = kEchoBytes);
 // Maps an errno from a storage syscall to a Status: ENOSPC -> RESOURCE_EXHAUSTED
 // STORAGE_FULL, EROFS/EACCES -> FAILED_PRECONDITION/PERMISSION_DENIED, ...
 Status FromErrno(int errnum, std::string_view what);

@@ -86,6 +86,8 @@ Status Engine::Init(const std::string& data_dir, const InitOptions& options) {
   config.set_chunk_max(options.chunking.max_size);
   config.set_zstd_level(options.zstd_level);
   config.set_created_unix_ns(NowUnixNanos());
+  AIFS_ASSIGN_OR_RETURN(std::string store_id, NewStoreId());
+  config.set_store_id(store_id);
   AIFS_RETURN_IF_ERROR(ValidateSegmentSize(options.segment_size));
   config.set_segment_size(options.segment_size);
 
@@ -135,6 +137,13 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
     upgraded.set_format_version(kStoreFormatVersion);
     if (upgraded.segment_size() == 0) upgraded.set_segment_size(kDefaultSegmentSize);
     if (WriteStoreConfig(options.data_dir, upgraded).ok()) ctx->config = upgraded;
+  }
+  if (ctx->config.store_id().empty() && !options.read_only) {
+    // A store from before store IDs: it gets one now (best effort, as above).
+    store::v1::StoreConfig with_id = ctx->config;
+    AIFS_ASSIGN_OR_RETURN(std::string store_id, NewStoreId());
+    with_id.set_store_id(store_id);
+    if (WriteStoreConfig(options.data_dir, with_id).ok()) ctx->config = with_id;
   }
   size_t threads = options.threads ? options.threads : std::thread::hardware_concurrency();
   ctx->pool = std::make_unique<ThreadPool>(threads ? threads : 2);
@@ -728,6 +737,7 @@ Status Engine::ProbeWrites() {
 Result<StoreDescription> Engine::DescribeStore() {
   const StoreConfig& c = ctx_->config;
   StoreDescription d;
+  d.store_id = c.store_id();
   d.data_dir = ctx_->data_dir;
   d.meta_url = ctx_->meta->Url();
   d.chunk_url = ctx_->chunks->Url();

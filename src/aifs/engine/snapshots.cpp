@@ -206,7 +206,7 @@ Result<std::vector<Info>> ScanRecords(MetaStore& meta, const std::string& prefix
 
 Status ValidateRefName(std::string_view name) {
   auto bad = [&](const std::string& why) {
-    return err::InvalidArgument("INVALID_REF_NAME", "'" + std::string(name) + "' " + why);
+    return err::InvalidArgument("INVALID_REF_NAME", "'" + err::Echo(name) + "' " + why);
   };
   if (name.empty() || name.size() > 128) return bad("must be 1-128 characters");
   if (name[0] == '.' || name[0] == '-') return bad("must not start with '.' or '-'");

@@ -3,11 +3,21 @@
 #include <google/protobuf/util/json_util.h>
 #include <sys/stat.h>
 
+#include <array>
+
 #include "aifs/core/file_util.h"
+#include "aifs/core/hex.h"
+#include "aifs/core/random.h"
 
 namespace aifs {
 
 std::string StoreConfigPath(const std::string& data_dir) { return data_dir + "/aifs.json"; }
+
+Result<std::string> NewStoreId() {
+  std::array<uint8_t, 16> id;
+  AIFS_RETURN_IF_ERROR(SecureRandom(id));
+  return HexEncode(id);
+}
 
 std::string ResolveStoreUrl(const std::string& url, const std::string& data_dir) {
   if (url.starts_with("pkcs11:")) return url;  // its paths are absolute (RFC 7512 URI)

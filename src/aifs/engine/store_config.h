@@ -18,6 +18,9 @@ inline constexpr uint32_t kOldestStoreFormatVersion = 1;
 
 std::string StoreConfigPath(const std::string& data_dir);
 
+// A new store identity: 16 random bytes as 32 lowercase hex.
+Result<std::string> NewStoreId();
+
 // "scheme://rel/path" -> "scheme://<data_dir>/rel/path"; absolute paths and
 // pkcs11: URIs stay as they are.
 std::string ResolveStoreUrl(const std::string& url, const std::string& data_dir);

@@ -44,17 +44,15 @@ Status Mismatch(std::string msg) {
   return err::InvalidArgument("ARTIFACT_MANIFEST_MISMATCH", std::move(msg));
 }
 // A name for an error message: at most 200 bytes, control characters as '?'.
-std::string Shown(std::string_view name) {
-  std::string shown;
-  for (char c : name.substr(0, 200)) {
-    shown += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
-  }
-  return shown;
-}
+std::string Shown(std::string_view name) { return err::Echo(name, 200); }
 Status Traversal(std::string_view path, std::string why) {
   return err::InvalidArgument("ARTIFACT_PATH_TRAVERSAL", "unsafe path '" + Shown(path) + "': " + why);
 }
 Status Bomb(std::string msg) { return err::InvalidArgument("ARTIFACT_ZIP_BOMB", std::move(msg)); }
+// Damaged bytes inside a well-formed archive: a CRC or deflate error, a
+// member producing another size than declared (and not beyond the bomb
+// bound), headers that disagree. Only a ratio beyond the limits is a bomb.
+Status Corrupt(std::string msg) { return err::InvalidArgument("ARTIFACT_CORRUPT", std::move(msg)); }
 
 // The path rules of docs/artifact-format.md (for a file path, no trailing '/').
 Status CheckPath(std::string_view p) {
@@ -112,6 +110,10 @@ struct RawEntry {
   uint64_t size = 0;
   uint64_t local_offset = 0;
   uint64_t data_end = 0;  // end of the member's compressed data
+  uint32_t crc = 0;
+  // Why the local header disagrees with this record (name, method, CRC or
+  // sizes); empty when it agrees.
+  std::string local_mismatch;
 };
 
 uint16_t Le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
@@ -191,6 +193,7 @@ Result<std::vector<RawEntry>> WalkCentralDirectory(RandomAccessReader& in,
     r.made_by_os = c[5];
     r.flags = Le16(c + 8);
     r.method = Le16(c + 10);
+    r.crc = Le32(c + 16);
     uint64_t comp = Le32(c + 20), size = Le32(c + 24);
     const uint16_t name_len = Le16(c + 28), extra_len = Le16(c + 30), comment_len = Le16(c + 32);
     uint64_t disk = Le16(c + 34);
@@ -242,21 +245,52 @@ Result<std::vector<RawEntry>> WalkCentralDirectory(RandomAccessReader& in,
       return NotZip("member " + std::to_string(i) + " extends past the central directory");
     }
     r.data_end = data_start + comp;
+    // The local header repeats the name, method and (without a data
+    // descriptor, flag bit 3) CRC and sizes; a ZIP64 local size is 0xffffffff.
+    const uint16_t local_name_len = Le16(local + 26);
+    var.resize(local_name_len);
+    AIFS_RETURN_IF_ERROR(in.ReadAt(offset + 30, var));
+    auto differs = [](uint32_t local_value, uint64_t central) {
+      return local_value != 0xffffffff && local_value != central;
+    };
+    if (std::string_view(reinterpret_cast<const char*>(var.data()), var.size()) != r.name)
+      r.local_mismatch = "name";
+    else if (Le16(local + 8) != r.method)
+      r.local_mismatch = "compression method";
+    else if (!(r.flags & 0x0008) && (Le32(local + 14) != r.crc || differs(Le32(local + 18), comp) ||
+                                     differs(Le32(local + 22), size)))
+      r.local_mismatch = "CRC or sizes";
     entries.push_back(std::move(r));
     pos += rec_len;
   }
   // Members may not share bytes: a later member starts at or after the end of
-  // the previous one's data.
+  // the previous one's data. Two records sharing one local header, or a whole
+  // local header inside another member's data, reuse data on purpose (the
+  // "overlapping files" bomb); anything else is damage: a local header that
+  // disagrees with its record, or data running a few bytes into the next
+  // header (too few to hold one).
   std::vector<const RawEntry*> by_offset;
   by_offset.reserve(entries.size());
   for (const auto& r : entries) by_offset.push_back(&r);
   std::sort(by_offset.begin(), by_offset.end(),
             [](const RawEntry* a, const RawEntry* b) { return a->local_offset < b->local_offset; });
+  auto overlap = [&](size_t i) {
+    return "members '" + Shown(by_offset[i - 1]->name) + "' and '" + Shown(by_offset[i]->name) +
+           "' overlap";
+  };
+  for (size_t i = 1; i < by_offset.size(); ++i)
+    if (by_offset[i]->local_offset == by_offset[i - 1]->local_offset) return Bomb(overlap(i));
+  for (const RawEntry& r : entries)
+    if (!r.local_mismatch.empty())
+      return Corrupt("the local header of member '" + Shown(r.name) +
+                     "' disagrees with the central directory (" + r.local_mismatch + ")");
   for (size_t i = 1; i < by_offset.size(); ++i) {
-    if (by_offset[i]->local_offset < by_offset[i - 1]->data_end) {
-      return Bomb("members '" + Shown(by_offset[i - 1]->name) + "' and '" + Shown(by_offset[i]->name) +
-                  "' overlap");
-    }
+    const RawEntry& prev = *by_offset[i - 1];
+    if (by_offset[i]->local_offset >= prev.data_end) continue;
+    if (by_offset[i]->local_offset + 30 <= prev.data_end) return Bomb(overlap(i));
+    return Corrupt(overlap(i) + " by " +
+                   std::to_string(prev.data_end - by_offset[i]->local_offset) +
+                   " bytes (a damaged header)");
   }
   return entries;
 }
@@ -372,11 +406,21 @@ Result<ZipArchive> OpenZip(RandomAccessReader& in) {
   return zip;
 }
 
-// Streams member `index` into `sink`, reading at most `declared` + 1 bytes:
-// the declared size is never trusted, a member producing more is a bomb.
+// How much a member may inflate to before it is a bomb: what the ratio
+// limit allows for its compressed size (at least ratio_min_size).
+uint64_t InflationBound(const RawEntry& r, const ArtifactLimits& limits) {
+  const uint64_t ratio = std::max<uint64_t>(limits.max_ratio, 1);
+  const uint64_t by_ratio = r.comp_size > UINT64_MAX / ratio ? UINT64_MAX : r.comp_size * ratio;
+  return std::max(limits.ratio_min_size, by_ratio);
+}
+
+// Streams member `index` into `sink`. The declared size is never trusted:
+// `sink` gets at most `declared` bytes. A member producing more is inflated
+// on (into nothing) up to `bomb_bound` bytes: past it, it is a bomb; ending
+// before, it is corrupt (damaged data or a wrong size, harmless either way).
 template <typename Sink>
 Status ReadMember(const ZipArchive& zip, zip_uint64_t index, std::string_view name,
-                  uint64_t declared, Sink&& sink) {
+                  uint64_t declared, uint64_t bomb_bound, Sink&& sink) {
   zip_t* za = zip.za.get();
   ZipFilePtr f(zip_fopen_index(za, index, 0));
   if (!f)
@@ -389,19 +433,27 @@ Status ReadMember(const ZipArchive& zip, zip_uint64_t index, std::string_view na
     const zip_int64_t r = zip_fread(f.get(), buf.data(), want);
     if (r < 0) {
       return zip.source->Or(
-          NotZip("member '" + std::string(name) + "' is corrupt: " + zip_file_strerror(f.get())));
+          Corrupt("member '" + Shown(name) + "' is corrupt: " + zip_file_strerror(f.get())));
     }
     if (r == 0) break;
     produced += static_cast<uint64_t>(r);
     if (produced > declared) {
-      return Bomb("member '" + std::string(name) + "' decompresses to more than its declared " +
-                  std::to_string(declared) + " bytes");
+      while (produced <= bomb_bound) {
+        const zip_int64_t more = zip_fread(f.get(), buf.data(), buf.size());
+        if (more <= 0) break;  // ended (or broke) within the bound
+        produced += static_cast<uint64_t>(more);
+      }
+      if (produced > bomb_bound)
+        return Bomb("member '" + Shown(name) + "' decompresses to more than " +
+                    std::to_string(bomb_bound) + " bytes, declaring " + std::to_string(declared));
+      return Corrupt("member '" + Shown(name) + "' decompresses to more than its declared " +
+                     std::to_string(declared) + " bytes");
     }
     AIFS_RETURN_IF_ERROR(sink(ByteSpan(buf.data(), static_cast<size_t>(r))));
   }
   if (produced != declared) {
-    return NotZip("member '" + std::string(name) + "' is truncated: " + std::to_string(produced) +
-                  " of " + std::to_string(declared) + " bytes");
+    return Corrupt("member '" + Shown(name) + "' is truncated: " + std::to_string(produced) +
+                   " of " + std::to_string(declared) + " bytes");
   }
   return Status::Ok();
 }
@@ -539,10 +591,11 @@ Result<ArtifactManifest> ReadManifestMember(const ZipArchive& zip, const RawEntr
   }
   std::string text;
   text.reserve(std::min<uint64_t>(r.size, uint64_t{1} << 20));  // the declared size may lie
-  AIFS_RETURN_IF_ERROR(ReadMember(zip, index, r.name, r.size, [&](ByteSpan b) {
-    text.append(AsChars(b));
-    return Status::Ok();
-  }));
+  AIFS_RETURN_IF_ERROR(
+      ReadMember(zip, index, r.name, r.size, InflationBound(r, limits), [&](ByteSpan b) {
+        text.append(AsChars(b));
+        return Status::Ok();
+      }));
   return ParseManifest(text);
 }
 
@@ -571,10 +624,11 @@ Result<Checked> CheckAll(RandomAccessReader& zip, const ArtifactLimits& limits,
   for (const ArtifactFile& f : manifest.files) {
     const size_t idx = ck.files.at(f.path);
     Blake3 h;
-    AIFS_RETURN_IF_ERROR(ReadMember(ck.zip, idx, f.path, f.size, [&](ByteSpan b) {
-      h.Update(b);
-      return Status::Ok();
-    }));
+    AIFS_RETURN_IF_ERROR(ReadMember(ck.zip, idx, f.path, f.size,
+                                    InflationBound(ck.entries[idx], limits), [&](ByteSpan b) {
+                                      h.Update(b);
+                                      return Status::Ok();
+                                    }));
     if (h.Finalize() != f.blake3) return Mismatch("BLAKE3 of '" + f.path + "' differs from the manifest");
   }
   return ck;
@@ -1108,7 +1162,8 @@ class Extractor {
     return fd;
   }
 
-  Status WriteFile(const ZipArchive& zip, zip_uint64_t index, const ArtifactFile& f) {
+  Status WriteFile(const ZipArchive& zip, zip_uint64_t index, const ArtifactFile& f,
+                   uint64_t bomb_bound) {
     const size_t slash = f.path.rfind('/');
     const std::string parent = slash == std::string::npos ? "" : f.path.substr(0, slash);
     const std::string name = slash == std::string::npos ? f.path : f.path.substr(slash + 1);
@@ -1122,7 +1177,7 @@ class Extractor {
     }
     created_files_.push_back({pfd, name});
     Blake3 h;
-    AIFS_RETURN_IF_ERROR(ReadMember(zip, index, f.path, f.size, [&](ByteSpan b) {
+    AIFS_RETURN_IF_ERROR(ReadMember(zip, index, f.path, f.size, bomb_bound, [&](ByteSpan b) {
       h.Update(b);
       return WriteAll(fd.fd, b, f.path);
     }));
@@ -1152,11 +1207,13 @@ class Extractor {
 Status ExtractArtifact(ByteSpan bytes, const std::string& target_dir) {
   ArtifactManifest m;
   SpanReader zip(bytes);
-  AIFS_ASSIGN_OR_RETURN(Checked ck, CheckAll(zip, ArtifactLimits{}, m));
+  const ArtifactLimits limits;
+  AIFS_ASSIGN_OR_RETURN(Checked ck, CheckAll(zip, limits, m));
   Extractor x;
   AIFS_RETURN_IF_ERROR(x.Open(target_dir));
   for (const ArtifactFile& f : m.files) {
-    Status st = x.WriteFile(ck.zip, ck.files.at(f.path), f);
+    const size_t idx = ck.files.at(f.path);
+    Status st = x.WriteFile(ck.zip, idx, f, InflationBound(ck.entries[idx], limits));
     if (!st.ok()) {
       x.Rollback();
       return st;

@@ -816,6 +816,7 @@ TokenKeyring FromProto(const v1::ListTokenKeysResponse& in) {
 }
 
 void ToProto(const StoreDescription& in, v1::StoreInfo* out) {
+  out->set_store_id(in.store_id);
   out->set_data_dir(in.data_dir);
   out->set_meta_url(in.meta_url);
   out->set_chunk_url(in.chunk_url);
@@ -830,6 +831,7 @@ void ToProto(const StoreDescription& in, v1::StoreInfo* out) {
 
 StoreDescription FromProto(const v1::StoreInfo& in) {
   StoreDescription d;
+  d.store_id = in.store_id();
   d.data_dir = in.data_dir();
   d.meta_url = in.meta_url();
   d.chunk_url = in.chunk_url();

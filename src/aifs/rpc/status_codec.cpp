@@ -7,15 +7,24 @@ namespace aifs::rpc {
 
 grpc::Status ToGrpc(const Status& status, const Metadata& info) {
   if (status.ok()) return grpc::Status::OK;
+  // The message travels twice (grpc-message, percent-encoded: up to 3x, and
+  // inside the base64 details: 4/3x) in headers a client caps at 8 KiB by
+  // default; whatever a handler put in it, the status stays well under that.
+  const std::string message = err::Echo(status.message(), kMaxWireMessageBytes);
   google::rpc::ErrorInfo error;
-  error.set_reason(status.reason());
+  error.set_reason(err::Echo(status.reason()));
   error.set_domain(std::string(kErrorDomain));
-  error.mutable_metadata()->insert(info.begin(), info.end());
+  size_t metadata_bytes = 0;
+  for (const auto& [key, value] : info) {
+    metadata_bytes += key.size() + value.size();
+    if (metadata_bytes > kMaxWireMessageBytes) break;  // the rest would not fit
+    error.mutable_metadata()->insert({key, value});
+  }
   google::rpc::Status details;
   details.set_code(static_cast<int>(status.code()));
-  details.set_message(status.message());
+  details.set_message(message);
   details.add_details()->PackFrom(error);
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), status.message(),
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), message,
                       details.SerializeAsString());
 }
 

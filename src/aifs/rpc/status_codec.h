@@ -13,6 +13,11 @@ namespace aifs::rpc {
 
 inline constexpr std::string_view kErrorDomain = "aifs";
 
+// The most of a message (and of ErrorInfo metadata) put on the wire; longer
+// ones are cut by err::Echo, so an encoded status stays far below gRPC's
+// default 8 KiB limit on response headers.
+inline constexpr size_t kMaxWireMessageBytes = 1024;
+
 grpc::Status ToGrpc(const Status& status, const Metadata& info = {});
 
 // `status` (from ToGrpc) with a google.rpc.RetryInfo detail: when to retry.

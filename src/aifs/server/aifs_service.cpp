@@ -108,7 +108,14 @@ class AifsService final : public v1::Aifs::Service {
       while (true) {
         if (!reader->Read(&msg)) return ended();
         watch.Touch();
-        if (msg.has_finish()) break;
+        if (msg.has_finish()) {
+          // finish is the last message: anything after it would be lost.
+          if (reader->Read(&msg))
+            return err::InvalidArgument("PUT_DATA_AFTER_FINISH",
+                                        "a put stream ends with its finish message; a message "
+                                        "followed it, nothing was committed");
+          break;
+        }
         if (!msg.has_data())
           return err::InvalidArgument("PUT_UNEXPECTED_MESSAGE",
                                       "after the header a put stream carries data frames, then "

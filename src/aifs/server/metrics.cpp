@@ -1,6 +1,8 @@
 #include "aifs/server/metrics.h"
 
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <sstream>
 
 #include "aifs/core/status.h"
@@ -42,9 +44,25 @@ class RpcTimerFactory : public grpc::experimental::ServerInterceptorFactoryInter
   Metrics& metrics_;
 };
 
+// A sample value or `le` bound as Prometheus reads it: the shortest text that
+// parses back to the same double ("0.0005", not "0.00050000000000000001";
+// integral byte counts exactly), NaN and infinities spelled its way.
+std::string Number(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  // Plain decimals where they stay short (bucket bounds, byte counts,
+  // seconds), the exponent form only for the very small or very large.
+  const double mag = std::fabs(v);
+  const bool plain = v == 0 || (mag >= 1e-6 && mag < 1e21);
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v,
+                               plain ? std::chars_format::fixed : std::chars_format::general);
+  return std::string(buf, r.ptr);
+}
+
 void Gauge(std::ostringstream& out, const char* name, const char* help, double value) {
   out << "# HELP " << name << " " << help << "\n# TYPE " << name << " gauge\n"
-      << name << " " << value << "\n";
+      << name << " " << Number(value) << "\n";
 }
 
 void Counter(std::ostringstream& out, const char* name, const char* help, uint64_t value) {
@@ -71,7 +89,6 @@ Metrics::InterceptorFactory() {
 
 std::string Metrics::Render(Api& api, size_t open_transactions) {
   std::ostringstream out;
-  out.precision(17);  // byte counts print exactly
   {
     std::lock_guard lock(mu_);
     out << "# HELP aifs_rpc_calls_total RPCs handled, by method and gRPC status code.\n"
@@ -84,10 +101,10 @@ std::string Metrics::Render(Api& api, size_t open_transactions) {
     for (const auto& [method, h] : latency_) {
       for (size_t i = 0; i < kBuckets.size(); ++i)
         out << "aifs_rpc_duration_seconds_bucket{method=\"" << method << "\",le=\""
-            << kBuckets[i] << "\"} " << h.buckets[i] << "\n";
+            << Number(kBuckets[i]) << "\"} " << h.buckets[i] << "\n";
       out << "aifs_rpc_duration_seconds_bucket{method=\"" << method << "\",le=\"+Inf\"} "
           << h.count << "\n";
-      out << "aifs_rpc_duration_seconds_sum{method=\"" << method << "\"} " << h.sum << "\n";
+      out << "aifs_rpc_duration_seconds_sum{method=\"" << method << "\"} " << Number(h.sum) << "\n";
       out << "aifs_rpc_duration_seconds_count{method=\"" << method << "\"} " << h.count << "\n";
     }
   }

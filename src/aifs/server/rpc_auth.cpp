@@ -71,10 +71,10 @@ std::vector<std::string> AssetsNamed(const google::protobuf::Message& msg, std::
 
 const std::vector<RpcRule>& RpcRules() {
   // Reads need get (list for listings), changes need the op named after what
-  // they change. Namespace-less calls are store-wide: a token limited to
-  // namespaces may not make them, except ListNamespaces (filtered to the
-  // token's namespaces) and GetInfo (any valid token: clients call it to
-  // connect; it reveals versions and features, no data).
+  // they change. A rule naming several ops admits a token holding any of them. Namespace-less calls
+  // are store-wide: a token limited to namespaces may not make them, except ListNamespaces
+  // (filtered to the token's namespaces) and GetInfo (any valid token: clients call it to connect;
+  // it reveals versions and features, no data).
   static const std::vector<RpcRule> rules = {
       // aifs.v1.Aifs
       {"/aifs.v1.Aifs/GetNamespace", kOpGet, Scope::kNamespace, "name", "", ""},
@@ -117,7 +117,8 @@ const std::vector<RpcRule>& RpcRules() {
       // An empty ns follows every namespace: store-wide.
       {"/aifs.v1.Aifs/SubscribeEvents", kOpSubscribe, Scope::kNamespace, "ns", "", ""},
       {"/aifs.v1.Aifs/CreateSpace", kOpPut, Scope::kNamespace, "ns", "", ""},
-      {"/aifs.v1.Aifs/ListSpaces", kOpList, Scope::kNamespace, "ns", "", ""},
+      // list or search: a search-only token picks its namespace's space by name.
+      {"/aifs.v1.Aifs/ListSpaces", kOpList | kOpSearch, Scope::kNamespace, "ns", "", ""},
       {"/aifs.v1.Aifs/VectorSearch", kOpSearch, Scope::kNamespace, "ns", "", "like"},
       // aifs.v1.Admin
       {"/aifs.v1.Admin/CreateNamespace", kOpAdmin, Scope::kNamespace, "name", "", ""},

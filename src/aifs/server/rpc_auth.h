@@ -29,7 +29,7 @@ namespace aifs::server {
 
 struct RpcRule {
   std::string_view method;  // "/aifs.v1.Aifs/GetAsset"
-  uint32_t op;              // auth::Op
+  uint32_t op;              // auth::Op bits; several: any one of them suffices
   auth::Access::Scope scope;
   // Request fields ("header.ns" reaches into a sub-message); empty: none.
   std::string_view ns_field;

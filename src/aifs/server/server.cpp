@@ -17,6 +17,7 @@
 #include "aifs/core/file_util.h"
 #include "aifs/rpc/frames.h"
 #include "aifs/server/acceptor.h"
+#include "aifs/server/malformed_request.h"
 #include "aifs/server/services.h"
 
 namespace aifs::server {
@@ -145,9 +146,11 @@ class GrpcServer final : public Server {
     builder.RegisterService(admin_.get());
     builder.RegisterService(introspect_.get());
     builder.RegisterService(metrics_service_.get());
-    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> timers;
-    timers.push_back(metrics_.InterceptorFactory());
-    builder.experimental().SetInterceptorCreators(std::move(timers));
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+        interceptors;
+    interceptors.push_back(NewMalformedRequestInterceptorFactory());
+    interceptors.push_back(metrics_.InterceptorFactory());
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
     server_ = builder.BuildAndStart();
     if (!server_ || port_ == 0)
       return err::Unavailable("LISTEN_FAILED", "cannot listen on " + options_.listen);
