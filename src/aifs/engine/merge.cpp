@@ -1,5 +1,6 @@
 #include "aifs/engine/merge.h"
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <set>
@@ -149,8 +150,14 @@ Result<MergeReport> MergeSnapshots(StoreContext& ctx, SnapshotManager& sm,
   AIFS_ASSIGN_OR_RETURN(MstRoot paths, UpdateMstMap(PathRoot(ours), changes, store));
   // Assets: what theirs added since the base joins ours. What theirs dropped
   // stays (a merged path may still name it; retention reclaims it later).
+  // Every asset a merged path names is in the set too (ours may have dropped
+  // one that theirs points a path at): what a snapshot names, it keeps.
   std::vector<Digest> added, removed;
   AIFS_RETURN_IF_ERROR(DiffMst(AssetRoot(b), AssetRoot(theirs), store, added, removed));
+  for (const MstMapChange& c : changes)
+    if (c.value) added.push_back(*c.value);
+  std::sort(added.begin(), added.end());
+  added.erase(std::unique(added.begin(), added.end()), added.end());
   std::vector<MstChange> asset_changes;
   for (const Digest& d : added) asset_changes.emplace_back(d, true);
   AIFS_ASSIGN_OR_RETURN(MstRoot assets, UpdateMst(AssetRoot(ours), asset_changes, store));
