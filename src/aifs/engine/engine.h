@@ -133,6 +133,13 @@ class Engine : public Api {
   Result<RotatedTokenRoot> RotateTokenRoot(const std::vector<std::string>& caveats) override;
   Status RevokeTokenRoot(const std::string& key_id) override;
 
+  // The record of an asset that a snapshot may name: live, or removed from
+  // the head and kept for the snapshots that hold it (engine/reclaim.h).
+  // Reads as of a snapshot check membership first, then load with this;
+  // LoadAsset (head reads) finds live records only.
+  Result<store::v1::AssetRecord> LoadAssetForSnapshot(const std::string& ns, const AssetId& id,
+                                                      bool open_sealed = true);
+
   // The store's backends, for tests and tools that reach below the Api.
   StoreContext& store() { return *ctx_; }
   // Checks the tokens of remote calls (the server's); sees every revocation
@@ -159,12 +166,6 @@ class Engine : public Api {
   Status ProbeWrites();
   // Checks a put's options; returns the compression its namespace asks for.
   Result<SealPolicy> ValidatePut(const PutOptions& options);
-  // The record of an asset that a snapshot may name: live, or removed from
-  // the head and kept for the snapshots that hold it (engine/reclaim.h).
-  // Reads as of a snapshot check membership first, then load with this;
-  // LoadAsset (head reads) finds live records only.
-  Result<store::v1::AssetRecord> LoadAssetForSnapshot(const std::string& ns, const AssetId& id,
-                                                      bool open_sealed = true);
   // The live record, or the tombstone of a force-deleted asset.
   Result<AssetInfo> LoadLineageNode(const std::string& ns, const AssetId& id);
 
