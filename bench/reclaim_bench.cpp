@@ -213,7 +213,7 @@ Json RunAsOf(const Options& o) {
   std::vector<aifs::AssetId> removed;
   for (size_t i = 0; i < o.vectors; ++i) (i % 3 == 0 ? removed.push_back(ids[i]) : live.push_back(i));
   Progress("removing %zu assets", removed.size());
-  RemoveAll(*e, removed, 2);
+  RemoveAll(*e, removed, 1);
   const auto truth_live = Truth(dir, live);
   rows.push_back(Measure(*client, "head, after removing a third", "", q, o.dim, truth_live, row_of));
   rows.push_back(Measure(*client, "as_of v1 (the snapshot), after", "v1", q, o.dim, truth_all, row_of));
@@ -231,7 +231,8 @@ Json RunAsOf(const Options& o) {
     j.push_back({{"search", r.what}, {"recall", r.recall}, {"p50_us", r.p50_us}, {"p99_us", r.p99_us},
                  {"mean_us", r.mean_us}});
   }
-  std::printf("\nas_of / head latency (mean, after): %.2fx\n", rows[2].mean_us / rows[1].mean_us);
+  std::printf("\nas_of / head latency after the removals: P50 %.2fx, mean %.2fx\n",
+              rows[2].p50_us / rows[1].p50_us, rows[2].mean_us / rows[1].mean_us);
   return j;
 }
 
@@ -289,7 +290,7 @@ Json RunGc(const Options& o) {
     });
     Must(e->CreateSnapshot("default", nullptr), "snapshot");
     Progress("removing %zu assets", ids.size());
-    RemoveAll(*e, ids, 2);
+    RemoveAll(*e, ids, 1);
     Must(e->CreateSnapshot("default", nullptr), "snapshot");
     Must(e->PruneSnapshots("default", aifs::PruneOptions{.keep_snapshots = 1}), "prune");
     PutStats baseline;

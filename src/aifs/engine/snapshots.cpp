@@ -192,6 +192,29 @@ Result<std::vector<Info>> ScanRecords(MetaStore& meta, const std::string& prefix
   return out;
 }
 
+// VerifySnapshotSignature, remembering successes: a search as of a snapshot
+// resolves it every time. Verification is deterministic (same message,
+// signature and key, same answer), so a success is remembered by their hash:
+// any changed byte of the record or key misses and is verified again.
+Status VerifySignatureOnce(const SnapshotInfo& s, const Ed25519PublicKey& key) {
+  static std::mutex mu;
+  static std::unordered_set<Digest, MstDigestHash> verified;
+  Blake3 h;
+  h.Update(SnapshotSigningMessage(s));
+  h.Update(s.signature);
+  h.Update(key);
+  const Digest seen = h.Finalize();
+  {
+    std::lock_guard lock(mu);
+    if (verified.count(seen)) return Status::Ok();
+  }
+  AIFS_RETURN_IF_ERROR(VerifySnapshotSignature(s, key));
+  std::lock_guard lock(mu);
+  if (verified.size() >= 4096) verified.clear();
+  verified.insert(seen);
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status ValidateRefName(std::string_view name) {
@@ -392,7 +415,7 @@ Result<SnapshotInfo> SnapshotManager::Resolve(const std::string& ns, const std::
                         LoadRecord<NamespaceRecord>(*ctx_.meta, keys::Namespace(ns),
                                                     "NAMESPACE_NOT_FOUND", "namespace '" + ns + "'"));
   const Ed25519PublicKey key = FixedBytes<32>(ns_rec.signing_public_key());
-  AIFS_RETURN_IF_ERROR(VerifySnapshotSignature(s, key));
+  AIFS_RETURN_IF_ERROR(VerifySignatureOnce(s, key));
   return s;
 }
 
