@@ -52,8 +52,8 @@ std::unique_ptr<aifs::Engine> FreshEngine(const std::string& dir) {
 }
 
 // Puts `n` assets in transactions of 1000; `make(i, options)` fills each put.
-std::vector<aifs::AssetId> PutMany(aifs::Engine& e, size_t n,
-                                   const std::function<aifs::Bytes(size_t, aifs::PutOptions&)>& make) {
+std::vector<aifs::AssetId> PutMany(
+    aifs::Engine& e, size_t n, const std::function<aifs::Bytes(size_t, aifs::PutOptions&)>& make) {
   std::vector<aifs::AssetId> ids;
   for (size_t begin = 0; begin < n; begin += 1000) {
     auto txn = Must(e.BeginTransaction("default"), "begin");
@@ -75,7 +75,8 @@ void RemoveAll(aifs::Engine& e, const std::vector<aifs::AssetId>& ids, int threa
   std::vector<std::thread> ts;
   for (int t = 0; t < threads; ++t)
     ts.emplace_back([&] {
-      for (size_t i; (i = next++) < ids.size();) Check(e.DeleteAsset("default", ids[i], false), "rm");
+      for (size_t i; (i = next++) < ids.size();)
+        Check(e.DeleteAsset("default", ids[i], false), "rm");
     });
   for (auto& t : ts) t.join();
 }
@@ -102,14 +103,16 @@ std::vector<std::vector<size_t>> Truth(const std::string& dir, const std::vector
     for (size_t r : rows) out << r << "\n";
   }
   const std::string script = dir + "/truth.py";
-  std::ofstream(script) << "import numpy as np, sys\n"
-                           "d = sys.argv[1]\n"
-                           "x = np.load(d + '/x.npy').astype(np.float64); q = np.load(d + '/q.npy').astype(np.float64)\n"
-                           "rows = np.loadtxt(d + '/rows.txt', dtype=np.int64, ndmin=1)\n"
-                           "s = x[rows]\n"
-                           "dist = (q * q).sum(1)[:, None] - 2 * q @ s.T + (s * s).sum(1)[None, :]\n"
-                           "best = np.argsort(dist, axis=1, kind='stable')[:, :10]\n"
-                           "for b in best: print(' '.join(str(rows[i]) for i in b))\n";
+  std::ofstream(script)
+      << "import numpy as np, sys\n"
+         "d = sys.argv[1]\n"
+         "x = np.load(d + '/x.npy').astype(np.float64); q = np.load(d + "
+         "'/q.npy').astype(np.float64)\n"
+         "rows = np.loadtxt(d + '/rows.txt', dtype=np.int64, ndmin=1)\n"
+         "s = x[rows]\n"
+         "dist = (q * q).sum(1)[:, None] - 2 * q @ s.T + (s * s).sum(1)[None, :]\n"
+         "best = np.argsort(dist, axis=1, kind='stable')[:, :10]\n"
+         "for b in best: print(' '.join(str(rows[i]) for i in b))\n";
   FILE* p = ::popen(("/usr/bin/python3 " + script + " " + dir).c_str(), "r");
   if (!p) Fail("python3");
   std::vector<std::vector<size_t>> out;
@@ -184,7 +187,8 @@ Json RunAsOf(const Options& o) {
   WriteNpy(dir + "/x.npy", x, o.vectors, o.dim);
   WriteNpy(dir + "/q.npy", q, o.queries, o.dim);
   const auto ids = PutMany(*e, o.vectors, [&](size_t i, aifs::PutOptions& p) {
-    p.embeddings.push_back({"s", std::vector<float>(x.begin() + i * o.dim, x.begin() + (i + 1) * o.dim)});
+    p.embeddings.push_back(
+        {"s", std::vector<float>(x.begin() + i * o.dim, x.begin() + (i + 1) * o.dim)});
     const std::string name = "vector asset " + std::to_string(i);
     return aifs::Bytes(name.begin(), name.end());
   });
@@ -200,8 +204,8 @@ Json RunAsOf(const Options& o) {
   so.search_limit.per_second = 0;
   so.health_interval = std::chrono::milliseconds(3600 * 1000);
   auto server = Must(aifs::server::Server::Start(*e, so), "serve");
-  auto client = Must(aifs::ConnectRemote({.target = "127.0.0.1:" + std::to_string(server->port()),
-                                          .token = token}),
+  auto client = Must(aifs::ConnectRemote(
+                         {.target = "127.0.0.1:" + std::to_string(server->port()), .token = token}),
                      "connect");
 
   std::vector<size_t> all(o.vectors), live;
@@ -211,24 +215,35 @@ Json RunAsOf(const Options& o) {
   std::vector<SearchRow> rows;
   rows.push_back(Measure(*client, "head, before the removals", "", q, o.dim, truth_all, row_of));
   std::vector<aifs::AssetId> removed;
-  for (size_t i = 0; i < o.vectors; ++i) (i % 3 == 0 ? removed.push_back(ids[i]) : live.push_back(i));
+  for (size_t i = 0; i < o.vectors; ++i)
+    (i % 3 == 0 ? removed.push_back(ids[i]) : live.push_back(i));
   Progress("removing %zu assets", removed.size());
   RemoveAll(*e, removed, 1);
   const auto truth_live = Truth(dir, live);
-  rows.push_back(Measure(*client, "head, after removing a third", "", q, o.dim, truth_live, row_of));
-  rows.push_back(Measure(*client, "as_of v1 (the snapshot), after", "v1", q, o.dim, truth_all, row_of));
+  rows.push_back(
+      Measure(*client, "head, after removing a third", "", q, o.dim, truth_live, row_of));
+  rows.push_back(
+      Measure(*client, "as_of v1 (the snapshot), after", "v1", q, o.dim, truth_all, row_of));
   client.reset();
   server->Shutdown(std::chrono::milliseconds(1000));
 
-  std::printf("\n### Search as of a snapshot over gRPC (%zu x %zu-d, L2, %zu clusters, %zu queries, k=10)\n\n",
-              o.vectors, o.dim, o.clusters, o.queries);
-  std::printf("| search | truth (numpy) | recall@10 | P50 µs | P99 µs | mean µs |\n|---|---|---|---|---|---|\n");
+  std::printf(
+      "\n### Search as of a snapshot over gRPC (%zu x %zu-d, L2, %zu clusters, %zu queries, "
+      "k=10)\n\n",
+      o.vectors, o.dim, o.clusters, o.queries);
+  std::printf(
+      "| search | truth (numpy) | recall@10 | P50 µs | P99 µs | mean µs "
+      "|\n|---|---|---|---|---|---|\n");
   Json j = Json::array();
   for (size_t i = 0; i < rows.size(); ++i) {
     const SearchRow& r = rows[i];
     std::printf("| %s | %s | %.4f | %.0f | %.0f | %.0f |\n", r.what.c_str(),
-                i == 1 ? "live 2/3" : "all (the snapshot)", r.recall, r.p50_us, r.p99_us, r.mean_us);
-    j.push_back({{"search", r.what}, {"recall", r.recall}, {"p50_us", r.p50_us}, {"p99_us", r.p99_us},
+                i == 1 ? "live 2/3" : "all (the snapshot)", r.recall, r.p50_us, r.p99_us,
+                r.mean_us);
+    j.push_back({{"search", r.what},
+                 {"recall", r.recall},
+                 {"p50_us", r.p50_us},
+                 {"p99_us", r.p99_us},
                  {"mean_us", r.mean_us}});
   }
   std::printf("\nas_of / head latency after the removals: P50 %.2fx, mean %.2fx\n",
@@ -274,11 +289,13 @@ size_t Files(const std::string& dir) {
 
 Json RunGc(const Options& o) {
   Json out = Json::array();
-  std::printf("\n### gc releasing %zu removed one-chunk assets (default chunking, 1-4 KiB each)\n\n",
-              o.gc_assets);
-  std::printf("| run | gc s | assets released | chunks released | objects before / after | "
-              "puts during | put P50 ms | put P99 ms | put max ms | puts/s |\n"
-              "|---|---|---|---|---|---|---|---|---|---|\n");
+  std::printf(
+      "\n### gc releasing %zu removed one-chunk assets (default chunking, 1-4 KiB each)\n\n",
+      o.gc_assets);
+  std::printf(
+      "| run | gc s | assets released | chunks released | objects before / after | "
+      "puts during | put P50 ms | put P99 ms | put max ms | puts/s |\n"
+      "|---|---|---|---|---|---|---|---|---|---|\n");
   for (bool with_puts : {false, true}) {
     const std::string dir = o.dir + (with_puts ? "/gc-puts" : "/gc");
     auto e = FreshEngine(dir);
@@ -296,13 +313,18 @@ Json RunGc(const Options& o) {
     PutStats baseline;
     if (with_puts) {
       const auto until = Clock::now() + std::chrono::seconds(10);
-      baseline = PutWhile(*e, [&] { return Clock::now() < until; }, 7);
+      baseline = PutWhile(
+          *e, [&] { return Clock::now() < until; }, 7);
     }
     const size_t before = Files(dir + "/chunks");
     std::atomic<bool> done{false};
     PutStats during;
     std::thread putter;
-    if (with_puts) putter = std::thread([&] { during = PutWhile(*e, [&] { return !done.load(); }, 8); });
+    if (with_puts)
+      putter = std::thread([&] {
+        during = PutWhile(
+            *e, [&] { return !done.load(); }, 8);
+      });
     Progress("gc%s", with_puts ? " with puts" : "");
     const auto t0 = Clock::now();
     auto gc = Must(e->CollectGarbage(false), "gc");
@@ -317,9 +339,14 @@ Json RunGc(const Options& o) {
                   gc_row ? std::to_string(gc.chunks_released).c_str() : "-",
                   gc_row ? Fmt("%zu / %zu", before, after).c_str() : "-", p.puts, p.p50_ms,
                   p.p99_ms, p.max_ms, p.per_s);
-      out.push_back({{"run", what}, {"gc_s", gc_row ? secs : 0}, {"released", gc.assets_released},
-                     {"puts", p.puts}, {"put_p50_ms", p.p50_ms}, {"put_p99_ms", p.p99_ms},
-                     {"put_max_ms", p.max_ms}, {"puts_per_s", p.per_s}});
+      out.push_back({{"run", what},
+                     {"gc_s", gc_row ? secs : 0},
+                     {"released", gc.assets_released},
+                     {"puts", p.puts},
+                     {"put_p50_ms", p.p50_ms},
+                     {"put_p99_ms", p.p99_ms},
+                     {"put_max_ms", p.max_ms},
+                     {"puts_per_s", p.per_s}});
     };
     if (with_puts) {
       row("puts alone (10 s, before gc)", baseline, false);
@@ -343,16 +370,24 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) Fail("missing value for " + a);
       return argv[++i];
     };
-    if (a == "--vectors") o.vectors = std::stoull(next());
-    else if (a == "--dim") o.dim = std::stoull(next());
-    else if (a == "--queries") o.queries = std::stoull(next());
-    else if (a == "--gc-assets") o.gc_assets = std::stoull(next());
-    else if (a == "--dir") o.dir = next();
-    else if (a == "--only-as-of") o.gc = false;
-    else if (a == "--only-gc") o.as_of = false;
+    if (a == "--vectors")
+      o.vectors = std::stoull(next());
+    else if (a == "--dim")
+      o.dim = std::stoull(next());
+    else if (a == "--queries")
+      o.queries = std::stoull(next());
+    else if (a == "--gc-assets")
+      o.gc_assets = std::stoull(next());
+    else if (a == "--dir")
+      o.dir = next();
+    else if (a == "--only-as-of")
+      o.gc = false;
+    else if (a == "--only-gc")
+      o.as_of = false;
     else {
-      std::fprintf(stderr, "usage: aifs_reclaim_bench [--vectors 30000] [--dim 64] [--queries 200] "
-                           "[--gc-assets 100000] [--dir PATH] [--only-as-of|--only-gc]\n");
+      std::fprintf(stderr,
+                   "usage: aifs_reclaim_bench [--vectors 30000] [--dim 64] [--queries 200] "
+                   "[--gc-assets 100000] [--dir PATH] [--only-as-of|--only-gc]\n");
       return 2;
     }
   }

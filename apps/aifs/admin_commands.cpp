@@ -119,8 +119,7 @@ Status NsPolicy(Api& api, const Output& out, const PolicyArgs& args) {
                       {"keep_daily", ns.policy.keep_daily},
                       {"keep_weekly", ns.policy.keep_weekly},
                       {"keep_monthly", ns.policy.keep_monthly},
-                      {"kms_key", ns.policy.kms_key_id.empty() ? "current"
-                                                               : ns.policy.kms_key_id},
+                      {"kms_key", ns.policy.kms_key_id.empty() ? "current" : ns.policy.kms_key_id},
                       {"quarantine_embeddings", ns.policy.quarantine_embeddings}};
   if (out.json) {
     std::cout << j.dump(2) << "\n";
@@ -199,13 +198,13 @@ Status SnapshotPrune(Api& api, const Output& out, const std::string& ns,
     for (const RetentionDecision& d : r.decisions) {
       std::string why;
       for (const std::string& reason : d.reasons) why += (why.empty() ? "" : ", ") + reason;
-      std::cout << (d.keep ? "keep   " : (r.dry_run ? "would remove " : "removed ")) << d.snapshot.ToHex()
-                << "  " << FormatUnixNanos(d.created_unix_ns) << (why.empty() ? "" : "  " + why)
-                << "\n";
+      std::cout << (d.keep ? "keep   " : (r.dry_run ? "would remove " : "removed "))
+                << d.snapshot.ToHex() << "  " << FormatUnixNanos(d.created_unix_ns)
+                << (why.empty() ? "" : "  " + why) << "\n";
     }
-    std::cout << r.removed.size() << " snapshots " << (r.dry_run ? "to remove" : "removed")
-              << ", " << r.kept << " kept, " << r.nodes_removed << " tree nodes ("
-              << r.node_bytes_removed << " bytes) " << (r.dry_run ? "unused" : "reclaimed")
+    std::cout << r.removed.size() << " snapshots " << (r.dry_run ? "to remove" : "removed") << ", "
+              << r.kept << " kept, " << r.nodes_removed << " tree nodes (" << r.node_bytes_removed
+              << " bytes) " << (r.dry_run ? "unused" : "reclaimed")
               << (r.removed.empty() || r.dry_run ? "" : "; `aifs gc` frees the data only they held")
               << "\n";
   }

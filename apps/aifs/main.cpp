@@ -149,10 +149,8 @@ int main(int argc, char** argv) {
   ns_policy->add_option("--keep-last", policy.keep_snapshots, "the same as --keep-snapshots");
   ns_policy->add_option("--keep-daily", policy.keep_daily,
                         "pruning keeps the newest snapshot of each of the last N UTC days");
-  ns_policy->add_option("--keep-weekly", policy.keep_weekly,
-                        "... of each of the last N ISO weeks");
-  ns_policy->add_option("--keep-monthly", policy.keep_monthly,
-                        "... of each of the last N months");
+  ns_policy->add_option("--keep-weekly", policy.keep_weekly, "... of each of the last N ISO weeks");
+  ns_policy->add_option("--keep-monthly", policy.keep_monthly, "... of each of the last N months");
   ns_policy->add_option("--kms-key", policy.kms_key,
                         "KMS key wrapping new chunks' data keys (\"\": the current key)");
   ns_policy->add_option("--quarantine-embeddings", policy.quarantine_embeddings,

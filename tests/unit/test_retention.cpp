@@ -101,8 +101,9 @@ TEST(Retention, RemovedAssetStaysForTheSnapshotThatHoldsIt) {
   // Gone from the head ...
   AIFS_EXPECT_STATUS(e->StatAsset("default", g->asset.id, false).status(), kNotFound,
                      "ASSET_NOT_FOUND");
-  AIFS_EXPECT_STATUS(e->ReadAsset("default", g->asset.id, {}, [](ByteSpan) { return Status::Ok(); }),
-                     kNotFound, "ASSET_NOT_FOUND");
+  AIFS_EXPECT_STATUS(
+      e->ReadAsset("default", g->asset.id, {}, [](ByteSpan) { return Status::Ok(); }), kNotFound,
+      "ASSET_NOT_FOUND");
   auto page = e->ListAssets(ListOptions{});
   ASSERT_TRUE(page.ok());
   ASSERT_EQ(page->assets.size(), 1u);
@@ -480,10 +481,10 @@ TEST(Retention, CalendarBucketsAreUtcIsoWeeks) {
 
 // A hand-checked table: 10 snapshots over five weeks.
 TEST(Retention, PlanMatchesAHandCheckedTable) {
-  const std::vector<int64_t> times = {
-      At(2026, 12, 6, 20), At(2026, 12, 6, 8),  At(2026, 12, 5, 10), At(2026, 12, 3, 9),
-      At(2026, 11, 30, 9), At(2026, 11, 29, 9), At(2026, 11, 20, 9), At(2026, 11, 2, 9),
-      At(2026, 10, 31, 9), At(2026, 10, 1, 9)};
+  const std::vector<int64_t> times = {At(2026, 12, 6, 20), At(2026, 12, 6, 8),  At(2026, 12, 5, 10),
+                                      At(2026, 12, 3, 9),  At(2026, 11, 30, 9), At(2026, 11, 29, 9),
+                                      At(2026, 11, 20, 9), At(2026, 11, 2, 9),  At(2026, 10, 31, 9),
+                                      At(2026, 10, 1, 9)};
   std::vector<RetentionCandidate> in;
   for (size_t i = 0; i < times.size(); ++i) in.push_back({IdOf(static_cast<int>(i)), times[i], {}});
   in[9].pins = {"tag v1"};
@@ -509,8 +510,9 @@ TEST(Retention, PlanMatchesAHandCheckedTable) {
       {},
       {},
       {"tag v1"}};
-  auto plan = PlanRetention(in, {.keep_last = 2, .keep_daily = 3, .keep_weekly = 3, .keep_monthly = 2},
-                            At(2026, 12, 6, 21));
+  auto plan =
+      PlanRetention(in, {.keep_last = 2, .keep_daily = 3, .keep_weekly = 3, .keep_monthly = 2},
+                    At(2026, 12, 6, 21));
   ASSERT_EQ(plan.size(), want.size());
   for (size_t i = 0; i < plan.size(); ++i) {
     EXPECT_EQ(plan[i].snapshot, IdOf(static_cast<int>(i))) << i;
@@ -582,7 +584,8 @@ for c in json.load(open(sys.argv[1])):
 print(json.dumps(out))
 )PY";
   WriteFileBytes(dir.Sub("forget.py"), ToBytes(script));
-  FILE* p = ::popen(("/usr/bin/python3 " + dir.Sub("forget.py") + " " + dir.Sub("cases.json")).c_str(), "r");
+  FILE* p = ::popen(
+      ("/usr/bin/python3 " + dir.Sub("forget.py") + " " + dir.Sub("cases.json")).c_str(), "r");
   ASSERT_NE(p, nullptr);
   std::string text;
   char buf[4096];
@@ -592,7 +595,8 @@ print(json.dumps(out))
   auto theirs = nlohmann::json::parse(text);
   ASSERT_EQ(theirs.size(), ours.size());
   for (size_t c = 0; c < ours.size(); ++c)
-    EXPECT_EQ(theirs[c].get<std::vector<bool>>(), ours[c]) << "case " << c << ": " << cases[c].dump();
+    EXPECT_EQ(theirs[c].get<std::vector<bool>>(), ours[c])
+        << "case " << c << ": " << cases[c].dump();
 }
 
 TEST(Retention, PruneAppliesThePolicyAndExplainsItsChoices) {
@@ -616,8 +620,9 @@ TEST(Retention, PruneAppliesThePolicyAndExplainsItsChoices) {
   ASSERT_TRUE(dry.ok());
   ASSERT_EQ(dry->decisions.size(), 5u);
   EXPECT_EQ(dry->decisions[0].snapshot, ids[4]);
-  EXPECT_EQ(dry->decisions[0].reasons,
-            (std::vector<std::string>{"last #1", "daily " + UtcDay(dry->decisions[0].created_unix_ns)}));
+  EXPECT_EQ(
+      dry->decisions[0].reasons,
+      (std::vector<std::string>{"last #1", "daily " + UtcDay(dry->decisions[0].created_unix_ns)}));
   EXPECT_EQ(dry->decisions[3].reasons, std::vector<std::string>{"branch dev"});
   EXPECT_EQ(dry->decisions[4].reasons, std::vector<std::string>{"tag first"});
   EXPECT_EQ(dry->removed, (std::vector<SnapshotId>{ids[3], ids[2]}));

@@ -209,16 +209,16 @@ Status Engine::DeleteNamespace(const std::string& name) {
       const std::string prefix = std::string(kind) + "/" + name + "/";
       std::vector<std::string> doomed;
       Status parse;
-      AIFS_RETURN_IF_ERROR(ctx_->meta->Scan(prefix, PrefixEnd(prefix),
-                                            [&](std::string_view k, std::string_view v) {
-                                              doomed.emplace_back(k);
-                                              ChunkRecord chunk;
-                                              if (std::string_view(kind) == "ch") {
-                                                parse = ParseRecord(v, chunk, "chunk");
-                                                objects.push_back(chunk.object());
-                                              }
-                                              return parse.ok();
-                                            }));
+      AIFS_RETURN_IF_ERROR(
+          ctx_->meta->Scan(prefix, PrefixEnd(prefix), [&](std::string_view k, std::string_view v) {
+            doomed.emplace_back(k);
+            ChunkRecord chunk;
+            if (std::string_view(kind) == "ch") {
+              parse = ParseRecord(v, chunk, "chunk");
+              objects.push_back(chunk.object());
+            }
+            return parse.ok();
+          }));
       AIFS_RETURN_IF_ERROR(parse);
       for (const auto& k : doomed) AIFS_RETURN_IF_ERROR(txn.Delete(k));
     }

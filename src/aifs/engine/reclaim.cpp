@@ -111,12 +111,13 @@ Status DeleteVectors(MetaStore& meta, MetaTxn& txn, const std::string& ns, const
                      bool searchable_too) {
   std::vector<std::string> vector_keys;
   const std::string spaces = keys::SpacePrefix(ns);
-  AIFS_RETURN_IF_ERROR(meta.Scan(spaces, PrefixEnd(spaces), [&](std::string_view k, std::string_view) {
-    const auto space = k.substr(spaces.size());
-    if (searchable_too) vector_keys.push_back(keys::Vector(ns, space, id.bytes()));
-    vector_keys.push_back(keys::PendingVector(ns, space, id.bytes()));
-    return true;
-  }));
+  AIFS_RETURN_IF_ERROR(
+      meta.Scan(spaces, PrefixEnd(spaces), [&](std::string_view k, std::string_view) {
+        const auto space = k.substr(spaces.size());
+        if (searchable_too) vector_keys.push_back(keys::Vector(ns, space, id.bytes()));
+        vector_keys.push_back(keys::PendingVector(ns, space, id.bytes()));
+        return true;
+      }));
   for (const auto& k : vector_keys) AIFS_RETURN_IF_ERROR(txn.Delete(k));
   return Status::Ok();
 }
@@ -125,7 +126,8 @@ Status Reclaimer::Run(bool dry_run, GcReport& report) {
   std::vector<std::string> names;
   AIFS_RETURN_IF_ERROR(ctx_.meta->Scan(keys::kNamespacePrefix, PrefixEnd(keys::kNamespacePrefix),
                                        [&](std::string_view key, std::string_view) {
-                                         names.emplace_back(key.substr(keys::kNamespacePrefix.size()));
+                                         names.emplace_back(
+                                             key.substr(keys::kNamespacePrefix.size()));
                                          return true;
                                        }));
   for (const std::string& ns : names) AIFS_RETURN_IF_ERROR(RunNamespace(ns, dry_run, report));
@@ -138,17 +140,18 @@ Status Reclaimer::RunNamespace(const std::string& ns, bool dry_run, GcReport& re
   AssetSet candidates;
   Status parse;
   const std::string prefix = keys::RetiredPrefix(ns);
-  AIFS_RETURN_IF_ERROR(ctx_.meta->Scan(prefix, PrefixEnd(prefix), [&](std::string_view,
-                                                                      std::string_view value) {
-    AssetRecord rec;
-    parse = ParseRecord(value, rec, "retired asset");
-    auto id = AssetId::FromBytes(AsBytes(rec.id()));
-    if (parse.ok() && !id) parse = err::DataLoss("METADATA_CORRUPT", "retired asset without an ID");
-    if (!parse.ok()) return false;
-    listed.emplace_back(*id, rec.retired_seq());
-    candidates.insert(id->bytes());
-    return true;
-  }));
+  AIFS_RETURN_IF_ERROR(
+      ctx_.meta->Scan(prefix, PrefixEnd(prefix), [&](std::string_view, std::string_view value) {
+        AssetRecord rec;
+        parse = ParseRecord(value, rec, "retired asset");
+        auto id = AssetId::FromBytes(AsBytes(rec.id()));
+        if (parse.ok() && !id)
+          parse = err::DataLoss("METADATA_CORRUPT", "retired asset without an ID");
+        if (!parse.ok()) return false;
+        listed.emplace_back(*id, rec.retired_seq());
+        candidates.insert(id->bytes());
+        return true;
+      }));
   AIFS_RETURN_IF_ERROR(parse);
   if (listed.empty()) return Status::Ok();
   AIFS_ASSIGN_OR_RETURN(AssetSet retained, snapshots_.RetainedAmong(ns, candidates));
@@ -169,8 +172,7 @@ Status Reclaimer::RunNamespace(const std::string& ns, bool dry_run, GcReport& re
   return Status::Ok();
 }
 
-Status Reclaimer::ReleaseIfUnheld(const std::string& ns, const AssetId& id,
-                                  uint64_t retired_seq) {
+Status Reclaimer::ReleaseIfUnheld(const std::string& ns, const AssetId& id, uint64_t retired_seq) {
   // The retirement committed before this lists the snapshots (the order Run
   // keeps), and Release checks it is still the same one.
   AIFS_ASSIGN_OR_RETURN(AssetSet retained, snapshots_.RetainedAmong(ns, AssetSet{id.bytes()}));

@@ -257,20 +257,16 @@ class Repair {
 
   Status FixNamespaceTotals() {
     std::unordered_map<std::string, NsTotals> totals;
-    AIFS_RETURN_IF_ERROR(
-        ScanRecords<AssetRecord>(*ctx_.meta, "as/", [&](std::string_view, AssetRecord& rec) {
-          auto& t = totals[rec.ns()];
-          ++t.asset_count;
-          t.logical_bytes += rec.size();
-          return Status::Ok();
-        }));
-    AIFS_RETURN_IF_ERROR(
-        ScanRecords<AssetRecord>(*ctx_.meta, "ra/", [&](std::string_view, AssetRecord& rec) {
-          auto& t = totals[rec.ns()];
-          ++t.retired_count;
-          t.retired_bytes += rec.size();
-          return Status::Ok();
-        }));
+    // Live assets (as/), and removed ones kept for snapshots (ra/).
+    for (const bool live : {true, false}) {
+      AIFS_RETURN_IF_ERROR(ScanRecords<AssetRecord>(
+          *ctx_.meta, live ? "as/" : "ra/", [&](std::string_view, AssetRecord& rec) {
+            auto& t = totals[rec.ns()];
+            ++(live ? t.asset_count : t.retired_count);
+            (live ? t.logical_bytes : t.retired_bytes) += rec.size();
+            return Status::Ok();
+          }));
+    }
     AIFS_RETURN_IF_ERROR(ScanRecords<ChunkRecord>(*ctx_.meta, keys::kChunkPrefixAll,
                                                   [&](std::string_view key, ChunkRecord& rec) {
                                                     auto& t = totals[NsOfChunk(key)];

@@ -13,8 +13,8 @@ using std::chrono::days;
 using std::chrono::sys_days;
 
 sys_days DayOf(int64_t unix_ns) {
-  return std::chrono::floor<days>(std::chrono::sys_time<std::chrono::nanoseconds>(
-      std::chrono::nanoseconds(unix_ns)));
+  return std::chrono::floor<days>(
+      std::chrono::sys_time<std::chrono::nanoseconds>(std::chrono::nanoseconds(unix_ns)));
 }
 
 std::string Format(const char* fmt, int a, unsigned b, unsigned c = 0) {
@@ -64,7 +64,8 @@ std::vector<RetentionDecision> PlanRetention(std::vector<RetentionCandidate> sna
                                              const RetentionPolicy& policy, int64_t now_unix_ns) {
   std::sort(snapshots.begin(), snapshots.end(),
             [](const RetentionCandidate& a, const RetentionCandidate& b) {
-              if (a.created_unix_ns != b.created_unix_ns) return a.created_unix_ns > b.created_unix_ns;
+              if (a.created_unix_ns != b.created_unix_ns)
+                return a.created_unix_ns > b.created_unix_ns;
               return a.id.bytes() < b.id.bytes();
             });
   struct Rule {

@@ -274,8 +274,8 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
       for (const Digest& id : sorted) {
         AIFS_ASSIGN_OR_RETURN(auto rec, txn.Get(keys::Asset(ns, id)));
         if (!rec)
-          return err::NotFound("ASSET_NOT_FOUND", "asset " + HexEncode(id) +
-                                                      " is not in namespace '" + ns + "'");
+          return err::NotFound("ASSET_NOT_FOUND",
+                               "asset " + HexEncode(id) + " is not in namespace '" + ns + "'");
       }
       MetaMstStore store(*ctx_.meta, ns, &txn, MetaMstStore::Mode::kInTxn);
       AIFS_ASSIGN_OR_RETURN(MstRoot root, BuildMst(sorted, store));
@@ -576,8 +576,7 @@ Result<std::shared_ptr<const AssetSet>> SnapshotManager::Members(const std::stri
   return std::shared_ptr<const AssetSet>(std::move(set));
 }
 
-Result<AssetSet> SnapshotManager::RetainedAmong(const std::string& ns,
-                                                const AssetSet& candidates) {
+Result<AssetSet> SnapshotManager::RetainedAmong(const std::string& ns, const AssetSet& candidates) {
   AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
   AssetSet retained;
   if (candidates.empty()) return retained;
@@ -625,8 +624,10 @@ Result<AssetSet> SnapshotManager::RetainedAmong(const std::string& ns,
         break;
       }
       for (const MstEntry& e : node->entries) {
-        if (node->level > 0) stack.push_back(e.hash);
-        else if (candidates.count(e.key)) found.push_back(e.key);
+        if (node->level > 0)
+          stack.push_back(e.hash);
+        else if (candidates.count(e.key))
+          found.push_back(e.key);
       }
     }
     if (!st.ok()) {

@@ -271,14 +271,14 @@ Status VectorManager::MarkRetired(std::map<Key, Index>& indexes) {
   for (const auto& [key, idx] : indexes) namespaces.insert(key.first);
   for (const std::string& ns : namespaces) {
     const std::string prefix = keys::RetiredPrefix(ns);
-    AIFS_RETURN_IF_ERROR(ctx_.meta->Scan(prefix, PrefixEnd(prefix), [&](std::string_view k,
-                                                                        std::string_view) {
-      auto id = AssetId::Parse(k.substr(prefix.size()));
-      if (!id.ok()) return true;
-      for (auto& [key, idx] : indexes)
-        if (key.first == ns && idx.index->Contains(*id)) idx.retired.insert(id->bytes());
-      return true;
-    }));
+    AIFS_RETURN_IF_ERROR(
+        ctx_.meta->Scan(prefix, PrefixEnd(prefix), [&](std::string_view k, std::string_view) {
+          auto id = AssetId::Parse(k.substr(prefix.size()));
+          if (!id.ok()) return true;
+          for (auto& [key, idx] : indexes)
+            if (key.first == ns && idx.index->Contains(*id)) idx.retired.insert(id->bytes());
+          return true;
+        }));
   }
   return Status::Ok();
 }

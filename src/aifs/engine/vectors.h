@@ -4,12 +4,12 @@
 // The metadata store is the truth: a put's vectors are written by the commit
 // that publishes the asset (vc/ records); they stay while the asset is only
 // removed from the head and a retained snapshot holds it (searchable as of
-// that snapshot, hidden at head), and go with the commit that releases it. The indexes are derived: an indexer thread follows the event
-// log and applies each commit to the in-memory indexes, which are
-// checkpointed to <data>/index/ with the log position they include. On open,
-// the checkpoint is loaded and the log replayed from that position (or, when
-// the checkpoint is missing or damaged, every index is rebuilt from the vc/
-// records), so a kill at any moment loses nothing that was committed.
+// that snapshot, hidden at head), and go with the commit that releases it.
+// The indexes are derived: an indexer thread follows the event log and
+// applies each commit to the in-memory indexes, which are checkpointed to
+// <data>/index/ with the log position they include. On open, the checkpoint
+// is loaded and the log replayed from that position (or, when it is missing
+// or damaged, every index is rebuilt from the vc/ records): nothing is lost.
 #pragma once
 
 #include <atomic>

@@ -539,7 +539,8 @@ Result<PruneReport> FromProto(const v1::PruneSnapshotsResponse& in) {
   r.node_bytes_removed = in.node_bytes_removed();
   for (const v1::RetentionDecision& d : in.decisions()) {
     AIFS_ASSIGN_OR_RETURN(SnapshotId id, ParseSnapshotId(d.snapshot()));
-    r.decisions.push_back({id, d.created_unix_ns(), d.keep(), {d.reasons().begin(), d.reasons().end()}});
+    r.decisions.push_back(
+        {id, d.created_unix_ns(), d.keep(), {d.reasons().begin(), d.reasons().end()}});
   }
   return r;
 }
