@@ -43,6 +43,7 @@ struct Options {
   size_t gc_assets = 100000;
   std::string dir = "/var/tmp/aifs-reclaim-bench";
   bool as_of = true, gc = true;
+  bool gc_alone = false;  // also a gc with no puts beside it (a second store)
 };
 
 std::unique_ptr<aifs::Engine> FreshEngine(const std::string& dir) {
@@ -296,7 +297,10 @@ Json RunGc(const Options& o) {
       "| run | gc s | assets released | chunks released | objects before / after | "
       "puts during | put P50 ms | put P99 ms | put max ms | puts/s |\n"
       "|---|---|---|---|---|---|---|---|---|---|\n");
-  for (bool with_puts : {false, true}) {
+  std::vector<bool> runs;
+  if (o.gc_alone) runs.push_back(false);
+  runs.push_back(true);
+  for (bool with_puts : runs) {
     const std::string dir = o.dir + (with_puts ? "/gc-puts" : "/gc");
     auto e = FreshEngine(dir);
     std::mt19937_64 rng(with_puts ? 2 : 1);
@@ -387,7 +391,7 @@ int main(int argc, char** argv) {
     else {
       std::fprintf(stderr,
                    "usage: aifs_reclaim_bench [--vectors 30000] [--dim 64] [--queries 200] "
-                   "[--gc-assets 100000] [--dir PATH] [--only-as-of|--only-gc]\n");
+                   "[--gc-assets 100000] [--gc-alone] [--dir PATH] [--only-as-of|--only-gc]\n");
       return 2;
     }
   }
