@@ -1,6 +1,7 @@
 #include "aifs/engine/reclaim.h"
 
 #include <set>
+#include <span>
 
 #include "aifs/core/clock.h"
 #include "aifs/engine/chunk_index.h"
@@ -136,85 +137,103 @@ Status Reclaimer::Run(bool dry_run, GcReport& report) {
 
 Status Reclaimer::RunNamespace(const std::string& ns, bool dry_run, GcReport& report) {
   // Retirements first, snapshots after (see the header).
-  std::vector<std::pair<AssetId, uint64_t>> listed;
+  std::vector<Retirement> listed;
   AssetSet candidates;
   Status parse;
   const std::string prefix = keys::RetiredPrefix(ns);
-  AIFS_RETURN_IF_ERROR(
-      ctx_.meta->Scan(prefix, PrefixEnd(prefix), [&](std::string_view, std::string_view value) {
-        AssetRecord rec;
-        parse = ParseRecord(value, rec, "retired asset");
-        auto id = AssetId::FromBytes(AsBytes(rec.id()));
-        if (parse.ok() && !id)
-          parse = err::DataLoss("METADATA_CORRUPT", "retired asset without an ID");
-        if (!parse.ok()) return false;
-        listed.emplace_back(*id, rec.retired_seq());
-        candidates.insert(id->bytes());
-        return true;
-      }));
+  AIFS_RETURN_IF_ERROR(ctx_.meta->Scan(prefix, PrefixEnd(prefix), [&](std::string_view,
+                                                                      std::string_view value) {
+    AssetRecord rec;
+    parse = ParseRecord(value, rec, "retired asset");
+    auto id = AssetId::FromBytes(AsBytes(rec.id()));
+    if (parse.ok() && !id) parse = err::DataLoss("METADATA_CORRUPT", "retired asset without an ID");
+    if (!parse.ok()) return false;
+    listed.push_back({*id, rec.retired_seq()});
+    candidates.insert(id->bytes());
+    return true;
+  }));
   AIFS_RETURN_IF_ERROR(parse);
   if (listed.empty()) return Status::Ok();
   AIFS_ASSIGN_OR_RETURN(AssetSet retained, snapshots_.RetainedAmong(ns, candidates));
-  for (const auto& [id, seq] : listed) {
-    if (retained.count(id.bytes())) {
-      ++report.assets_retained;
-      continue;
-    }
-    if (dry_run) {
-      ++report.assets_released;
-      continue;
-    }
+  std::vector<Retirement> unheld;
+  for (const Retirement& r : listed) {
+    if (retained.count(r.id.bytes())) ++report.assets_retained;
+    else if (dry_run) ++report.assets_released;
+    else unheld.push_back(r);
+  }
+  for (size_t i = 0; i < unheld.size(); i += kReleaseBatch) {
+    const size_t n = std::min(kReleaseBatch, unheld.size() - i);
     // Outrun by commits racing for the namespace record many times over:
     // left retired for the next run rather than failing the whole gc.
-    auto released = Release(ns, id, seq, report);
-    if (!released.ok() && released.status().reason() != "TXN_CONFLICT") return released.status();
+    Status st = Release(ns, std::span(unheld).subspan(i, n), report);
+    if (!st.ok() && st.reason() != "TXN_CONFLICT") return st;
   }
   return Status::Ok();
 }
 
-Status Reclaimer::ReleaseIfUnheld(const std::string& ns, const AssetId& id, uint64_t retired_seq) {
+Status Reclaimer::ReleaseIfUnheld(const std::string& ns, const AssetId& id,
+                                  uint64_t retired_seq) {
   // The retirement committed before this lists the snapshots (the order Run
   // keeps), and Release checks it is still the same one.
   AIFS_ASSIGN_OR_RETURN(AssetSet retained, snapshots_.RetainedAmong(ns, AssetSet{id.bytes()}));
   if (retained.count(id.bytes())) return Status::Ok();
   GcReport unused;
-  return Release(ns, id, retired_seq, unused).status();
+  const Retirement one{id, retired_seq};
+  return Release(ns, std::span(&one, 1), unused);
 }
 
-Result<bool> Reclaimer::Release(const std::string& ns, const AssetId& id, uint64_t retired_seq,
-                                GcReport& report) {
+Status Reclaimer::Release(const std::string& ns, std::span<const Retirement> batch,
+                          GcReport& report) {
+  // Totals change by what `delta` loses from kBase: the namespace record is
+  // read last, so only a commit between that read and this one conflicts
+  // (puts rewrite it all the time).
+  constexpr uint64_t kBase = uint64_t{1} << 62;
   std::vector<std::string> objects;
   std::vector<Digest> hashes;
-  uint64_t bytes = 0;
-  bool released = false;
-  AIFS_RETURN_IF_ERROR(RunTransaction(*ctx_.meta, [&](MetaTxn& txn) -> Status {
+  uint64_t bytes = 0, released = 0;
+  Status st = RunTransaction(*ctx_.meta, [&](MetaTxn& txn) -> Status {
     objects.clear();
     hashes.clear();
-    bytes = 0;
-    released = false;
+    bytes = released = 0;
+    NamespaceRecord delta;
+    delta.set_name(ns);
+    delta.set_chunk_count(kBase);
+    delta.set_stored_bytes(kBase);
+    delta.set_unique_bytes(kBase);
+    delta.set_retired_count(kBase);
+    delta.set_retired_bytes(kBase);
+    for (const Retirement& r : batch) {
+      const std::string key = keys::Retired(ns, r.id.bytes());
+      AIFS_ASSIGN_OR_RETURN(auto retired, LoadRecord<AssetRecord>(txn, key, "retired asset"));
+      if (!retired || retired->retired_seq() != r.seq) continue;  // taken back or retired anew
+      AIFS_RETURN_IF_ERROR(ReleaseChunks(txn, delta, *retired, objects, hashes, bytes));
+      AIFS_RETURN_IF_ERROR(DeleteVectors(*ctx_.meta, txn, ns, r.id, /*searchable_too=*/true));
+      AIFS_RETURN_IF_ERROR(txn.Delete(key));
+      Unretire(delta, *retired);
+      EmitEvent(txn, {.type = EventType::kAssetReleased, .ns = ns, .asset = r.id});
+      ++released;
+    }
+    if (released == 0) return Status::Ok();
     const std::string ns_key = keys::Namespace(ns);
     AIFS_ASSIGN_OR_RETURN(auto ns_rec, LoadRecord<NamespaceRecord>(txn, ns_key, "namespace"));
-    if (!ns_rec) return Status::Ok();
-    const std::string key = keys::Retired(ns, id.bytes());
-    AIFS_ASSIGN_OR_RETURN(auto retired, LoadRecord<AssetRecord>(txn, key, "retired asset"));
-    if (!retired || retired->retired_seq() != retired_seq) return Status::Ok();
-    AIFS_RETURN_IF_ERROR(ReleaseChunks(txn, *ns_rec, *retired, objects, hashes, bytes));
-    AIFS_RETURN_IF_ERROR(DeleteVectors(*ctx_.meta, txn, ns, id, /*searchable_too=*/true));
-    AIFS_RETURN_IF_ERROR(txn.Delete(key));
-    Unretire(*ns_rec, *retired);
-    EmitEvent(txn, {.type = EventType::kAssetReleased, .ns = ns, .asset = id});
-    released = true;
+    if (!ns_rec) return NamespaceNotFound(ns);  // deleted with all it held
+    ns_rec->set_chunk_count(ns_rec->chunk_count() - (kBase - delta.chunk_count()));
+    ns_rec->set_stored_bytes(ns_rec->stored_bytes() - (kBase - delta.stored_bytes()));
+    ns_rec->set_unique_bytes(ns_rec->unique_bytes() - (kBase - delta.unique_bytes()));
+    ns_rec->set_retired_count(ns_rec->retired_count() - (kBase - delta.retired_count()));
+    ns_rec->set_retired_bytes(ns_rec->retired_bytes() - (kBase - delta.retired_bytes()));
     return PutRecord(txn, ns_key, *ns_rec);
-  }));
-  if (!released) return false;
-  ++report.assets_released;
+  });
+  if (st.reason() == "NAMESPACE_NOT_FOUND") return Status::Ok();
+  AIFS_RETURN_IF_ERROR(st);
+  report.assets_released += released;
   report.chunks_released += objects.size();
   report.bytes_released += bytes;
   // After the commit: a failure (or a crash before) leaves orphans for the
   // object sweep.
   for (const auto& name : objects) (void)ctx_.chunks->Delete(name);
   for (const Digest& h : hashes) ctx_.segments->Forget(ns, h);
-  return true;
+  return Status::Ok();
 }
 
 }  // namespace aifs

@@ -12,10 +12,10 @@
 // twice.
 //
 // Reclaimer::Run releases, per namespace, every retired asset that no
-// retained snapshot holds (SnapshotManager::RetainedAmong): each release is
-// its own metadata transaction (chunk references dropped, chunk records at
-// zero deleted, vectors deleted, namespace totals fixed, event
-// asset_released), and the chunk objects are deleted only after it commits;
+// retained snapshot holds (SnapshotManager::RetainedAmong), up to 64 per
+// metadata transaction (chunk references dropped, chunk records at zero
+// deleted, vectors deleted, namespace totals fixed, one event asset_released
+// each), and the chunk objects are deleted only after it commits;
 // a crash in between leaves orphans that the object sweep of the same or the
 // next gc deletes. A rerun after a kill finds what is left in ra/ and goes
 // on. No lock is held: puts, deletes, snapshots and prunes go on meanwhile.
@@ -34,6 +34,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 
 #include "aifs/api/types.h"
@@ -92,10 +93,17 @@ class Reclaimer {
   Status ReleaseIfUnheld(const std::string& ns, const AssetId& id, uint64_t retired_seq);
 
  private:
-  // One release transaction; false when the record changed since it was
-  // listed (taken back, or retired again), which leaves it to the next run.
-  Result<bool> Release(const std::string& ns, const AssetId& id, uint64_t retired_seq,
-                       GcReport& report);
+  struct Retirement {
+    AssetId id;
+    uint64_t seq = 0;  // the record's retired_seq when it was listed
+  };
+  // Released assets per transaction: one fsync for many, and far fewer
+  // commits for puts to race with on the namespace record.
+  static constexpr size_t kReleaseBatch = 64;
+  // One release transaction for `batch`; an asset whose record changed
+  // since it was listed (taken back, or retired again) is left to the next
+  // run.
+  Status Release(const std::string& ns, std::span<const Retirement> batch, GcReport& report);
 
   StoreContext& ctx_;
   SnapshotManager& snapshots_;
