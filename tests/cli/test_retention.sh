@@ -99,7 +99,7 @@ for p in itertools.permutations(["rm", "prune", "untag", "gc"]): print(",".join(
   [ "$(objects "$D")" = "$ref_objects" ] || fail "$order: $(objects "$D") objects at the end"
   [ "$(stored "$D")" = "$ref_stored" ] || fail "$order: $(stored "$D") bytes stored at the end"
   $AIFS --data "$D" cat "$y" | b3sum --no-names | grep -qx "$y" || fail "$order: y damaged"
-  rm -rf "$D"
+  rm -rf "$D" 2>/dev/null || true  # remotely its server may still be writing
   orders=$((orders + 1))
 done
 [ $orders = 24 ] || fail "$orders orders"
