@@ -141,25 +141,29 @@ Status Reclaimer::RunNamespace(const std::string& ns, bool dry_run, GcReport& re
   AssetSet candidates;
   Status parse;
   const std::string prefix = keys::RetiredPrefix(ns);
-  AIFS_RETURN_IF_ERROR(ctx_.meta->Scan(prefix, PrefixEnd(prefix), [&](std::string_view,
-                                                                      std::string_view value) {
-    AssetRecord rec;
-    parse = ParseRecord(value, rec, "retired asset");
-    auto id = AssetId::FromBytes(AsBytes(rec.id()));
-    if (parse.ok() && !id) parse = err::DataLoss("METADATA_CORRUPT", "retired asset without an ID");
-    if (!parse.ok()) return false;
-    listed.push_back({*id, rec.retired_seq()});
-    candidates.insert(id->bytes());
-    return true;
-  }));
+  AIFS_RETURN_IF_ERROR(
+      ctx_.meta->Scan(prefix, PrefixEnd(prefix), [&](std::string_view, std::string_view value) {
+        AssetRecord rec;
+        parse = ParseRecord(value, rec, "retired asset");
+        auto id = AssetId::FromBytes(AsBytes(rec.id()));
+        if (parse.ok() && !id)
+          parse = err::DataLoss("METADATA_CORRUPT", "retired asset without an ID");
+        if (!parse.ok()) return false;
+        listed.push_back({*id, rec.retired_seq()});
+        candidates.insert(id->bytes());
+        return true;
+      }));
   AIFS_RETURN_IF_ERROR(parse);
   if (listed.empty()) return Status::Ok();
   AIFS_ASSIGN_OR_RETURN(AssetSet retained, snapshots_.RetainedAmong(ns, candidates));
   std::vector<Retirement> unheld;
   for (const Retirement& r : listed) {
-    if (retained.count(r.id.bytes())) ++report.assets_retained;
-    else if (dry_run) ++report.assets_released;
-    else unheld.push_back(r);
+    if (retained.count(r.id.bytes()))
+      ++report.assets_retained;
+    else if (dry_run)
+      ++report.assets_released;
+    else
+      unheld.push_back(r);
   }
   for (size_t i = 0; i < unheld.size(); i += kReleaseBatch) {
     const size_t n = std::min(kReleaseBatch, unheld.size() - i);
@@ -171,8 +175,7 @@ Status Reclaimer::RunNamespace(const std::string& ns, bool dry_run, GcReport& re
   return Status::Ok();
 }
 
-Status Reclaimer::ReleaseIfUnheld(const std::string& ns, const AssetId& id,
-                                  uint64_t retired_seq) {
+Status Reclaimer::ReleaseIfUnheld(const std::string& ns, const AssetId& id, uint64_t retired_seq) {
   // The retirement committed before this lists the snapshots (the order Run
   // keeps), and Release checks it is still the same one.
   AIFS_ASSIGN_OR_RETURN(AssetSet retained, snapshots_.RetainedAmong(ns, AssetSet{id.bytes()}));
