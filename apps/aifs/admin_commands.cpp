@@ -103,6 +103,9 @@ Status NsPolicy(Api& api, const Output& out, const PolicyArgs& args) {
   if (args.zstd_level) p.zstd_level = *args.zstd_level < 0 ? std::nullopt : args.zstd_level;
   if (args.keep_snapshots) p.keep_snapshots = *args.keep_snapshots;
   if (args.keep_seconds) p.keep_snapshot_seconds = *args.keep_seconds;
+  if (args.keep_daily) p.keep_daily = *args.keep_daily;
+  if (args.keep_weekly) p.keep_weekly = *args.keep_weekly;
+  if (args.keep_monthly) p.keep_monthly = *args.keep_monthly;
   if (args.kms_key) p.kms_key_id = *args.kms_key;
   if (args.quarantine_embeddings) p.quarantine_embeddings = *args.quarantine_embeddings;
   AIFS_ASSIGN_OR_RETURN(ns, api.SetNamespacePolicy(args.ns, p));
@@ -113,8 +116,10 @@ Status NsPolicy(Api& api, const Output& out, const PolicyArgs& args) {
                                                           : nlohmann::json("store default")},
                       {"keep_snapshots", ns.policy.keep_snapshots},
                       {"keep_snapshot_seconds", ns.policy.keep_snapshot_seconds},
-                      {"kms_key", ns.policy.kms_key_id.empty() ? "current"
-                                                               : ns.policy.kms_key_id},
+                      {"keep_daily", ns.policy.keep_daily},
+                      {"keep_weekly", ns.policy.keep_weekly},
+                      {"keep_monthly", ns.policy.keep_monthly},
+                      {"kms_key", ns.policy.kms_key_id.empty() ? "current" : ns.policy.kms_key_id},
                       {"quarantine_embeddings", ns.policy.quarantine_embeddings}};
   if (out.json) {
     std::cout << j.dump(2) << "\n";
@@ -172,20 +177,35 @@ Status SnapshotPrune(Api& api, const Output& out, const std::string& ns,
   AIFS_ASSIGN_OR_RETURN(PruneReport r, api.PruneSnapshots(NsOrDefault(ns), options));
   nlohmann::json removed = nlohmann::json::array();
   for (const SnapshotId& id : r.removed) removed.push_back(id.ToHex());
+  nlohmann::json decisions = nlohmann::json::array();
+  for (const RetentionDecision& d : r.decisions)
+    decisions.push_back({{"snapshot", d.snapshot.ToHex()},
+                         {"created", FormatUnixNanos(d.created_unix_ns)},
+                         {"keep", d.keep},
+                         {"reasons", d.reasons}});
   if (out.json) {
     std::cout << nlohmann::json{{"dry_run", r.dry_run},
                                 {"removed", removed},
                                 {"kept", r.kept},
                                 {"nodes_removed", r.nodes_removed},
-                                {"node_bytes_removed", r.node_bytes_removed}}
+                                {"node_bytes_removed", r.node_bytes_removed},
+                                {"decisions", decisions}}
                      .dump(2)
               << "\n";
   } else if (!out.quiet) {
-    for (const SnapshotId& id : r.removed)
-      std::cout << (r.dry_run ? "would remove " : "removed ") << id.ToHex() << "\n";
-    std::cout << r.removed.size() << " snapshots " << (r.dry_run ? "to remove" : "removed")
-              << ", " << r.kept << " kept, " << r.nodes_removed << " tree nodes ("
-              << r.node_bytes_removed << " bytes) " << (r.dry_run ? "unused" : "reclaimed")
+    // Like restic forget: every snapshot, newest first, with the rules that
+    // keep it; a dry run says what would go.
+    for (const RetentionDecision& d : r.decisions) {
+      std::string why;
+      for (const std::string& reason : d.reasons) why += (why.empty() ? "" : ", ") + reason;
+      std::cout << (d.keep ? "keep   " : (r.dry_run ? "would remove " : "removed "))
+                << d.snapshot.ToHex() << "  " << FormatUnixNanos(d.created_unix_ns)
+                << (why.empty() ? "" : "  " + why) << "\n";
+    }
+    std::cout << r.removed.size() << " snapshots " << (r.dry_run ? "to remove" : "removed") << ", "
+              << r.kept << " kept, " << r.nodes_removed << " tree nodes (" << r.node_bytes_removed
+              << " bytes) " << (r.dry_run ? "unused" : "reclaimed")
+              << (r.removed.empty() || r.dry_run ? "" : "; `aifs gc` frees the data only they held")
               << "\n";
   }
   return Status::Ok();

@@ -38,6 +38,7 @@ struct PolicyArgs {
   std::optional<int> zstd_level;  // -1: back to the store's default
   std::optional<uint32_t> keep_snapshots;
   std::optional<int64_t> keep_seconds;
+  std::optional<uint32_t> keep_daily, keep_weekly, keep_monthly;
   std::optional<std::string> kms_key;  // "" goes back to the current key
   std::optional<bool> quarantine_embeddings;
 };

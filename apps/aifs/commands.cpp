@@ -44,12 +44,17 @@ json NamespaceJson(const NamespaceInfo& ns) {
           {"logical_bytes", ns.logical_bytes},
           {"chunks", ns.chunk_count},
           {"stored_bytes", ns.stored_bytes},
+          {"retired_assets", ns.retired_count},
+          {"retired_bytes", ns.retired_bytes},
           {"policy",
            {{"max_logical_bytes", ns.policy.max_logical_bytes},
             {"max_assets", ns.policy.max_assets},
             {"zstd_level", ns.policy.zstd_level ? json(*ns.policy.zstd_level) : json(nullptr)},
             {"keep_snapshots", ns.policy.keep_snapshots},
             {"keep_snapshot_seconds", ns.policy.keep_snapshot_seconds},
+            {"keep_daily", ns.policy.keep_daily},
+            {"keep_weekly", ns.policy.keep_weekly},
+            {"keep_monthly", ns.policy.keep_monthly},
             {"kms_key_id", ns.policy.kms_key_id}}}};
 }
 
@@ -236,6 +241,9 @@ Status NsShow(Api& api, const Output& out, const std::string& name) {
             << "chunks:        " << ns.chunk_count << "\n"
             << "stored bytes:  " << ns.stored_bytes << " (" << HumanBytes(ns.stored_bytes)
             << ")\n";
+  if (ns.retired_count)
+    std::cout << "removed, kept for snapshots: " << ns.retired_count << " assets ("
+              << HumanBytes(ns.retired_bytes) << ")\n";
   for (const auto& [k, v] : ns.labels) std::cout << "label:         " << k << "=" << v << "\n";
   const NamespacePolicy& p = ns.policy;
   if (p.max_logical_bytes) std::cout << "quota bytes:   " << p.max_logical_bytes << "\n";
@@ -243,6 +251,9 @@ Status NsShow(Api& api, const Output& out, const std::string& name) {
   if (p.zstd_level) std::cout << "zstd level:    " << *p.zstd_level << "\n";
   if (p.keep_snapshots) std::cout << "keep snaps:    " << p.keep_snapshots << "\n";
   if (p.keep_snapshot_seconds) std::cout << "keep snaps s:  " << p.keep_snapshot_seconds << "\n";
+  if (p.keep_daily) std::cout << "keep daily:    " << p.keep_daily << "\n";
+  if (p.keep_weekly) std::cout << "keep weekly:   " << p.keep_weekly << "\n";
+  if (p.keep_monthly) std::cout << "keep monthly:  " << p.keep_monthly << "\n";
   if (!p.kms_key_id.empty()) std::cout << "kms key:       " << p.kms_key_id << "\n";
   return Status::Ok();
 }

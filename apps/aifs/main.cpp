@@ -174,6 +174,11 @@ int main(int argc, char** argv) {
                         "pruning keeps the newest N snapshots (0: no count limit)");
   ns_policy->add_option("--keep-seconds", policy.keep_seconds,
                         "pruning keeps snapshots younger than this (0: no age limit)");
+  ns_policy->add_option("--keep-last", policy.keep_snapshots, "the same as --keep-snapshots");
+  ns_policy->add_option("--keep-daily", policy.keep_daily,
+                        "pruning keeps the newest snapshot of each of the last N UTC days");
+  ns_policy->add_option("--keep-weekly", policy.keep_weekly, "... of each of the last N ISO weeks");
+  ns_policy->add_option("--keep-monthly", policy.keep_monthly, "... of each of the last N months");
   ns_policy->add_option("--kms-key", policy.kms_key,
                         "KMS key wrapping new chunks' data keys (\"\": the current key)");
   ns_policy->add_option("--quarantine-embeddings", policy.quarantine_embeddings,
@@ -438,7 +443,15 @@ int main(int argc, char** argv) {
   snap_prune->add_option("--keep", prune.keep_snapshots, "keep the newest N (default: policy)");
   snap_prune->add_option("--keep-seconds", prune.keep_snapshot_seconds,
                          "keep those younger than this (default: policy)");
-  snap_prune->add_flag("--dry-run", prune.dry_run, "only report");
+  snap_prune->add_option("--keep-last", prune.keep_snapshots, "the same as --keep");
+  snap_prune->add_option("--keep-daily", prune.keep_daily,
+                         "keep the newest of each of the last N UTC days (default: policy)");
+  snap_prune->add_option("--keep-weekly", prune.keep_weekly,
+                         "... of each of the last N ISO weeks (default: policy)");
+  snap_prune->add_option("--keep-monthly", prune.keep_monthly,
+                         "... of each of the last N months (default: policy)");
+  snap_prune->add_flag("--dry-run", prune.dry_run,
+                       "only report: each snapshot, kept (by which rules) or to go");
   snap_prune->callback([&] {
     set(prune.dry_run, [&](auto& api, auto& out) {
       return aifs::cli::SnapshotPrune(api, out, ns_opt, prune);
@@ -575,7 +588,8 @@ int main(int argc, char** argv) {
 
   // gc
   bool dry_run = false;
-  auto* gc_cmd = app.add_subcommand("gc", "reclaim chunk objects nothing references");
+  auto* gc_cmd = app.add_subcommand(
+      "gc", "release removed assets no retained snapshot holds; reclaim unreferenced objects");
   gc_cmd->add_flag("--dry-run", dry_run, "only report");
   gc_cmd->callback([&] {
     set(dry_run, [&](auto& api, auto& out) { return aifs::cli::Gc(api, out, dry_run); });

@@ -109,8 +109,16 @@ Status Gc(Api& api, const Output& out, bool dry_run) {
                {"objects_scanned", r.objects_scanned},
                {"orphan_objects", r.orphan_objects},
                {"orphan_bytes", r.orphan_bytes},
-               {"reclaimed_objects", r.reclaimed_objects}});
+               {"reclaimed_objects", r.reclaimed_objects},
+               {"assets_released", r.assets_released},
+               {"chunks_released", r.chunks_released},
+               {"bytes_released", r.bytes_released},
+               {"assets_retained", r.assets_retained}});
   } else {
+    std::cout << r.assets_released << " removed assets "
+              << (dry_run ? "no snapshot holds (to release)" : "released") << " ("
+              << r.chunks_released << " chunks, " << HumanBytes(r.bytes_released) << "), "
+              << r.assets_retained << " kept for snapshots\n";
     std::cout << r.objects_scanned << " objects scanned, " << r.orphan_objects << " orphaned ("
               << HumanBytes(r.orphan_bytes) << ")"
               << (dry_run ? ", nothing deleted (dry run)"

@@ -125,9 +125,12 @@ full_disk_round() {
   health_is ready
   echo "after $1" | $C -q put - >/dev/null || fail "put after space was freed ($1)"
   $C -q snapshot create >/dev/null || fail "snapshot after space was freed ($1)"
-  # make room for the next round
+  # make room for the next round: removed assets stay for the snapshots that
+  # hold them, so a fresh snapshot replaces the older ones before gc
   while read -r id; do $C rm "$id" >/dev/null; done < "$WORK/ids"
   : > "$WORK/ids"
+  $C -q snapshot create >/dev/null
+  $C snapshot prune --keep-last 1 >/dev/null
   $C gc >/dev/null
   ok "full disk, $1"
 }

@@ -231,8 +231,10 @@ seqs = [e["seq"] for e in ev]
 assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), "sequence numbers not increasing: %r" % seqs
 mine = [(e["type"], e.get("asset") or e.get("snapshot"), e.get("parent"))
         for e in ev if e["type"] != "namespace_created"]
+# No snapshot holds a: its data is released right after the delete.
 want = [("asset_committed", a, None), ("asset_committed", b, None), ("lineage_edge_added", b, a),
-        ("asset_deleted", a, None), ("snapshot_created", snap, None), ("asset_committed", c, None)]
+        ("asset_deleted", a, None), ("asset_released", a, None), ("snapshot_created", snap, None),
+        ("asset_committed", c, None)]
 assert mine == want, "events %r, expected %r" % (mine, want)
 assert all(e["ns"] == "default" for e in ev), ev
 PY

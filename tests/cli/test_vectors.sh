@@ -1,6 +1,6 @@
 # Vector search through the CLI (and, as cli_remote.test_vectors, through the
 # gRPC server): results against numpy's exact search, as-of a branch after
-# later puts and deletes, the quarantine review, and Embed assets indexed with
+# later puts and deletes (which the branch's snapshot keeps), the quarantine review, and Embed assets indexed with
 # their source.
 source "$(dirname "$0")/lib.sh"
 py() { /usr/bin/python3 -c "$@"; }
@@ -53,10 +53,13 @@ for h, i in zip(r["hits"], got):
 check 5 10 "" "lambda i: i % 10 != 0 or i >= 60"
 check 70 5 "--where half=1" "lambda i: i % 2 == 1 and (i % 10 != 0 or i >= 60)"
 ok "search and --where against numpy's exact top-k"
-check 70 10 "--as-of before" "lambda i: i < 60 and i % 10 != 0"
+# As of the snapshot: its assets, the ones removed since included (the
+# snapshot keeps them), none put later.
+check 70 10 "--as-of before" "lambda i: i < 60"
 check 3 7 "--as-of $snap --where half=1" "lambda i: i < 60 and i % 2 == 1"
+check 10 3 "--as-of before" "lambda i: i < 60"
 expect_error REF_NOT_FOUND $AIFS search --vector "$WORK/v1.npy" --as-of nosuchbranch
-ok "search --as-of a branch and a snapshot ID: neither later puts nor deleted assets"
+ok "search --as-of a branch and a snapshot ID: its removed assets too, no later puts"
 
 # Quarantine: held vectors are stored, listed, and searchable only once approved.
 $AIFS ns policy default --quarantine-embeddings true >/dev/null

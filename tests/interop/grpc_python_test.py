@@ -596,9 +596,11 @@ def vectors(rpc, rng, expected_events):
         C.ok(abs(r.hits[0].score - (0.0 if s == "l2" else 1.0)) <= 1e-5,
              "%s: self-score %r" % (s, r.hits[0].score))
 
-    # Delete asset x: its vectors go with it, in every plan.
+    # Delete asset x: no snapshot holds it, so it is released at once and its
+    # vectors go with it, in every plan.
     rpc.unary(rpc.aifs, "DeleteAsset", aifs_pb2.DeleteAssetRequest(ns=VNS, id=ids[x]))
     expected_events.append(ek("ASSET_DELETED", VNS, ids[x]))
+    expected_events.append(ek("ASSET_RELEASED", VNS, ids[x]))
     live.discard(x)
     C.eq(list_spaces(), want_spaces(live), "ListSpaces after the delete")
     for s in DIMS:
@@ -1347,6 +1349,7 @@ def run_against(server, rng, tmp):
     rpc.cancelled.add(rpc.path(rpc.aifs, "SubscribeEvents"))
     last_seen = live_ev.seq
     # While nobody listens: a delete, a tag, a put in another namespace.
+    # (snap holds D: it is kept, not released)
     rpc.unary(rpc.aifs, "DeleteAsset", aifs_pb2.DeleteAssetRequest(ns=NS, id=ids["D"]))
     expected_events.append(ek("ASSET_DELETED", NS, ids["D"]))
     tag = rpc.unary(rpc.aifs, "CreateTag", aifs_pb2.CreateTagRequest(

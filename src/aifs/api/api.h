@@ -69,9 +69,11 @@ class Api {
   virtual Status ReadRanges(const std::string& ns, std::span<const RangeRead> ranges,
                             const RangeSink& sink) = 0;
   virtual Result<AssetPage> ListAssets(const ListOptions& options) = 0;
-  // An asset with live children is kept (FAILED_PRECONDITION HAS_CHILDREN)
-  // unless `force`; a forced delete keeps a tombstone so lineage still
-  // answers for it.
+  // Removes the asset from the live head; snapshots that hold it keep its
+  // data until gc finds none does (docs/snapshots.md), and one no snapshot
+  // holds is released at once. An asset with live children is kept
+  // (FAILED_PRECONDITION HAS_CHILDREN) unless `force`; a forced delete keeps
+  // a tombstone so lineage still answers for it.
   virtual Status DeleteAsset(const std::string& ns, const AssetId& id, bool force) = 0;
   Status DeleteAsset(const std::string& ns, const AssetId& id) { return DeleteAsset(ns, id, false); }
   // Re-reads and re-hashes every chunk and the whole asset.
@@ -115,7 +117,9 @@ class Api {
   // A proof that snapshot `ref` binds `path` to its asset.
   virtual Result<SnapshotProof> ProvePath(const std::string& ns, const std::string& ref,
                                           const std::string& path) = 0;
-  // Removes snapshots beyond the retention and the tree nodes only they used.
+  // Removes the snapshots the retention does not keep (restic-style rules,
+  // tags and branch heads always kept) and the tree nodes only they used;
+  // the next CollectGarbage frees the data only they held.
   virtual Result<PruneReport> PruneSnapshots(const std::string& ns,
                                              const PruneOptions& options) = 0;
   virtual Result<SnapshotDiff> DiffSnapshots(const std::string& ns, const std::string& a,
@@ -183,8 +187,10 @@ class Api {
   // message says why); any other error that reads fail too.
   virtual Status CheckHealth() = 0;
   virtual Result<StoreDescription> DescribeStore() = 0;
-  // Finds (and unless dry_run deletes) chunk objects nothing references, such
-  // as those left by a put that was killed.
+  // Releases (unless dry_run) the removed assets no retained snapshot holds,
+  // each in its own transaction, then finds (and unless dry_run deletes)
+  // chunk objects nothing references, such as those left by a put that was
+  // killed. Holds no lock: puts go on meanwhile.
   // FAILED_PRECONDITION METADATA_CORRUPT (refusing to delete anything) when
   // the metadata's history is not whole: an object that looks orphaned may
   // belong to a lost record.

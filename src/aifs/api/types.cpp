@@ -51,6 +51,7 @@ constexpr std::pair<EventType, std::string_view> kEventNames[] = {
     {EventType::kNamespaceDeleted, "namespace_deleted"},
     {EventType::kIndexUpdated, "index_updated"},
     {EventType::kDriftDetected, "drift_detected"},
+    {EventType::kAssetReleased, "asset_released"},
 };
 }  // namespace
 

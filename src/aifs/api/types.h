@@ -30,6 +30,11 @@ struct NamespacePolicy {
   // younger than `keep_snapshot_seconds`; with neither set, pruning keeps all.
   uint32_t keep_snapshots = 0;
   int64_t keep_snapshot_seconds = 0;
+  // Like restic's forget (engine/retention.h; keep_snapshots is keep-last):
+  // the newest snapshot of each of the last N UTC days, ISO weeks, months.
+  uint32_t keep_daily = 0;
+  uint32_t keep_weekly = 0;
+  uint32_t keep_monthly = 0;
   std::string kms_key_id;  // new chunks' data keys are wrapped by this key; "": the current one
   // New vectors wait in quarantine, out of search, until an admin approves
   // them (ReviewEmbeddings).
@@ -46,6 +51,10 @@ struct NamespaceInfo {
   uint64_t chunk_count = 0;    // distinct stored chunks
   uint64_t stored_bytes = 0;   // bytes of sealed chunk objects
   uint64_t unique_bytes = 0;   // plaintext bytes of the distinct chunks
+  // Removed from the head, kept for the snapshots that hold them until gc
+  // finds none does (their chunks are still counted above).
+  uint64_t retired_count = 0;
+  uint64_t retired_bytes = 0;
   std::array<uint8_t, 32> signing_public_key{};  // Ed25519, signs snapshots
   NamespacePolicy policy;
 };
@@ -166,8 +175,9 @@ struct VectorQuery {
   size_t k = 10;
   size_t ef = 0;                 // HNSW candidate list; 0: the planner picks
   std::vector<MetaFilter> filters;  // all must match
-  // A snapshot ID, branch or tag: only assets in that snapshot are eligible
-  // (that still exist: a delete removes an asset's vectors everywhere).
+  // A snapshot ID, branch or tag: only assets in that snapshot are eligible,
+  // including those removed from the head since (a retained snapshot keeps
+  // their vectors searchable).
   std::string as_of;
 };
 
@@ -329,10 +339,23 @@ struct SnapshotProof {
 
 // Which snapshots pruning removes: those beyond the retention (the
 // namespace's policy unless overridden here) that no branch or tag names.
+// Each field given overrides the namespace policy's (keep_snapshots is
+// restic's --keep-last).
 struct PruneOptions {
   std::optional<uint32_t> keep_snapshots;
   std::optional<int64_t> keep_snapshot_seconds;
   bool dry_run = false;
+  std::optional<uint32_t> keep_daily;
+  std::optional<uint32_t> keep_weekly;
+  std::optional<uint32_t> keep_monthly;
+};
+
+// Why a snapshot stays or goes (engine/retention.h).
+struct RetentionDecision {
+  SnapshotId snapshot;
+  int64_t created_unix_ns = 0;
+  bool keep = false;
+  std::vector<std::string> reasons;  // the rules that keep it
 };
 
 struct PruneReport {
@@ -341,6 +364,7 @@ struct PruneReport {
   uint64_t kept = 0;
   uint64_t nodes_removed = 0;       // tree nodes no remaining snapshot uses
   uint64_t node_bytes_removed = 0;
+  std::vector<RetentionDecision> decisions;  // every snapshot, newest first
 };
 
 struct SnapshotDiff {
@@ -415,6 +439,12 @@ struct GcReport {
   uint64_t orphan_objects = 0;
   uint64_t orphan_bytes = 0;
   uint64_t reclaimed_objects = 0;
+  // Removed assets no retained snapshot holds: released (their chunks,
+  // objects and vectors freed) or, in a dry run, releasable.
+  uint64_t assets_released = 0;
+  uint64_t chunks_released = 0;
+  uint64_t bytes_released = 0;   // stored bytes of those chunks
+  uint64_t assets_retained = 0;  // removed assets a retained snapshot still holds
 };
 
 // CheckMetadata: the metadata store re-read and its history found whole.
@@ -494,6 +524,7 @@ enum class EventType {
   kNamespaceDeleted = 9,
   kIndexUpdated = 10,
   kDriftDetected = 11,
+  kAssetReleased = 12,  // a removed asset's data reclaimed (no snapshot holds it)
 };
 std::string_view EventTypeName(EventType type);  // "asset_committed", ...
 Result<EventType> ParseEventType(std::string_view name);

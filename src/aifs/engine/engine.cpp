@@ -16,6 +16,7 @@
 #include "aifs/engine/events.h"
 #include "aifs/engine/merge.h"
 #include "aifs/engine/publish.h"
+#include "aifs/engine/reclaim.h"
 #include "aifs/engine/records_view.h"
 #include "aifs/engine/store_config.h"
 #include "aifs/engine/transaction.h"
@@ -196,34 +197,48 @@ Result<NamespaceInfo> Engine::GetNamespace(const std::string& name) {
 Status Engine::DeleteNamespace(const std::string& name) {
   AIFS_RETURN_IF_ERROR(ValidateNamespaceName(name));
   AIFS_RETURN_IF_ERROR(RequireWritable(SpaceUse::kFrees));
-  return RunTransaction(*ctx_->meta, [&](MetaTxn& txn) -> Status {
+  std::vector<std::string> objects;
+  AIFS_RETURN_IF_ERROR(RunTransaction(*ctx_->meta, [&](MetaTxn& txn) -> Status {
+    objects.clear();
     const std::string key = keys::Namespace(name);
     AIFS_ASSIGN_OR_RETURN(auto rec, LoadRecord<NamespaceRecord>(txn, key, "namespace"));
     if (!rec) return NamespaceNotFound(name);
     // Every put commit rewrites the namespace record, so a put racing this
     // delete conflicts with it and one of the two retries.
-    if (rec->asset_count() != 0 || rec->chunk_count() != 0)
+    if (rec->asset_count() != 0)
       return err::FailedPrecondition("NAMESPACE_NOT_EMPTY",
                                      "namespace '" + name + "' still holds " +
                                          std::to_string(rec->asset_count()) + " assets");
     // Everything else the namespace owned goes with it: snapshots and their
-    // trees, branches, tags and their logs, lineage leftovers. A namespace
-    // created later under the same name starts empty, with a new key.
+    // trees, branches, tags and their logs, lineage leftovers, and the
+    // removed assets its snapshots kept (their chunks, which no live asset
+    // references, and their objects after the commit). A namespace created
+    // later under the same name starts empty, with a new key.
     for (const char* kind : {"cl", "mn", "sn", "br", "bh", "tg", "ta", "tb", "lc", "lk", "sp", "vc",
-                             "pa", "pr", "pn", "pl"}) {
+                             "vq", "ra", "ci", "ch", "pa", "pr", "pn", "pl"}) {
       const std::string prefix = std::string(kind) + "/" + name + "/";
       std::vector<std::string> doomed;
-      AIFS_RETURN_IF_ERROR(ctx_->meta->Scan(prefix, PrefixEnd(prefix),
-                                            [&](std::string_view k, std::string_view) {
-                                              doomed.emplace_back(k);
-                                              return true;
-                                            }));
+      Status parse;
+      AIFS_RETURN_IF_ERROR(
+          ctx_->meta->Scan(prefix, PrefixEnd(prefix), [&](std::string_view k, std::string_view v) {
+            doomed.emplace_back(k);
+            ChunkRecord chunk;
+            if (std::string_view(kind) == "ch") {
+              parse = ParseRecord(v, chunk, "chunk");
+              objects.push_back(chunk.object());
+            }
+            return parse.ok();
+          }));
+      AIFS_RETURN_IF_ERROR(parse);
       for (const auto& k : doomed) AIFS_RETURN_IF_ERROR(txn.Delete(k));
     }
     AIFS_RETURN_IF_ERROR(txn.Delete(keys::SnapshotHead(name)));
     EmitEvent(txn, {.type = EventType::kNamespaceDeleted, .ns = name});
     return txn.Delete(key);
-  });
+  }));
+  // A failure here leaves orphans for gc.
+  for (const auto& object : objects) (void)ctx_->chunks->Delete(object);
+  return Status::Ok();
 }
 
 Result<NamespaceInfo> Engine::SetNamespacePolicy(const std::string& name,
@@ -254,6 +269,9 @@ Result<NamespaceInfo> Engine::SetNamespacePolicy(const std::string& name,
       p->clear_zstd_level();
     p->set_keep_snapshots(policy.keep_snapshots);
     p->set_keep_snapshot_seconds(policy.keep_snapshot_seconds);
+    p->set_keep_daily(policy.keep_daily);
+    p->set_keep_weekly(policy.keep_weekly);
+    p->set_keep_monthly(policy.keep_monthly);
     p->set_kms_key_id(policy.kms_key_id);
     p->set_quarantine_embeddings(policy.quarantine_embeddings);
     out = *rec;
@@ -416,11 +434,11 @@ Result<AssetPage> Engine::ListAssets(const ListOptions& options) {
 Status Engine::DeleteAsset(const std::string& ns, const AssetId& id, bool force) {
   AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
   AIFS_RETURN_IF_ERROR(RequireWritable(SpaceUse::kFrees));
-  std::vector<std::string> reclaim;
-  std::vector<Digest> reclaimed_hashes;
+  // The asset leaves the live head; its data stays for the snapshots that
+  // hold it until gc finds none does (engine/reclaim.h), and goes at once
+  // when none does.
+  uint64_t retired_seq = 0;
   AIFS_RETURN_IF_ERROR(RunTransaction(*ctx_->meta, [&](MetaTxn& txn) -> Status {
-    reclaim.clear();
-    reclaimed_hashes.clear();
     const std::string ns_key = keys::Namespace(ns);
     AIFS_ASSIGN_OR_RETURN(auto ns_rec, LoadRecord<NamespaceRecord>(txn, ns_key, "namespace"));
     if (!ns_rec) return NamespaceNotFound(ns);
@@ -434,29 +452,6 @@ Status Engine::DeleteAsset(const std::string& ns, const AssetId& id, bool force)
       return err::FailedPrecondition("HAS_CHILDREN",
                                      "asset " + id.ToHex() + " has " + std::to_string(children) +
                                          " live children; delete them first or force");
-    AIFS_ASSIGN_OR_RETURN(ChunkIndex index,
-                          LoadChunkIndex([&](const std::string& k) { return txn.Get(k); }, *asset));
-    if (ChunksStoredApart(*asset))
-      AIFS_RETURN_IF_ERROR(txn.Delete(keys::ChunkIndex(ns, id.bytes())));
-    std::set<Digest> seen;
-    for (size_t i = 0; i < index.size(); ++i) {
-      const Digest hash = index.at(i).hash;
-      if (!seen.insert(hash).second) continue;
-      const std::string chunk_key = keys::Chunk(ns, hash);
-      AIFS_ASSIGN_OR_RETURN(auto chunk, LoadRecord<ChunkRecord>(txn, chunk_key, "chunk"));
-      if (!chunk) continue;  // already gone: nothing to release
-      if (chunk->refcount() > 1) {
-        chunk->set_refcount(chunk->refcount() - 1);
-        AIFS_RETURN_IF_ERROR(PutRecord(txn, chunk_key, *chunk));
-      } else {
-        AIFS_RETURN_IF_ERROR(txn.Delete(chunk_key));
-        ns_rec->set_chunk_count(ns_rec->chunk_count() - 1);
-        ns_rec->set_stored_bytes(ns_rec->stored_bytes() - chunk->stored_size());
-        ns_rec->set_unique_bytes(ns_rec->unique_bytes() - chunk->plain_size());
-        reclaim.push_back(chunk->object());
-        reclaimed_hashes.push_back(hash);
-      }
-    }
     // The parents lose a live child. A forced delete keeps its edges and a
     // tombstone, so lineage through the deleted asset stays answerable.
     for (const auto& edge : asset->parents()) {
@@ -474,30 +469,23 @@ Status Engine::DeleteAsset(const std::string& ns, const AssetId& id, bool force)
       tomb.set_deleted_unix_ns(NowUnixNanos());
       AIFS_RETURN_IF_ERROR(PutRecord(txn, keys::Tombstone(ns, id.bytes()), tomb));
     }
-    AIFS_RETURN_IF_ERROR(txn.Delete(asset_key));
     AIFS_RETURN_IF_ERROR(UnbindAssetPaths(*ctx_->meta, txn, *ns_rec, id));
+    AIFS_RETURN_IF_ERROR(RetireAsset(txn, *ns_rec, *asset));
     AIFS_RETURN_IF_ERROR(txn.Put(keys::Change(ns, ns_rec->change_generation(), id.bytes()), "-"));
-    ns_rec->set_asset_count(ns_rec->asset_count() - 1);
-    ns_rec->set_logical_bytes(ns_rec->logical_bytes() - asset->size());
-    const std::string spaces = keys::SpacePrefix(ns);
-    std::vector<std::string> vector_keys;
-    AIFS_RETURN_IF_ERROR(ctx_->meta->Scan(spaces, PrefixEnd(spaces),
-                                          [&](std::string_view k, std::string_view) {
-                                            const auto space = k.substr(spaces.size());
-                                            vector_keys.push_back(keys::Vector(ns, space, id.bytes()));
-                                            vector_keys.push_back(
-                                                keys::PendingVector(ns, space, id.bytes()));
-                                            return true;
-                                          }));
-    for (const auto& k : vector_keys) AIFS_RETURN_IF_ERROR(txn.Delete(k));
+    // Vectors held for review are never searched, not even as of a snapshot.
+    AIFS_RETURN_IF_ERROR(DeleteVectors(*ctx_->meta, txn, ns, id, /*searchable_too=*/false));
     EmitEvent(txn, {.type = EventType::kAssetDeleted, .ns = ns, .asset = id});
+    retired_seq = ns_rec->retire_seq();
     return PutRecord(txn, ns_key, *ns_rec);
   }));
-  // The metadata no longer references these; a failure here leaves orphans
-  // that garbage collection finds.
-  for (const auto& name : reclaim) (void)ctx_->chunks->Delete(name);
-  for (const Digest& h : reclaimed_hashes) ctx_->segments->Forget(ns, h);
+  // The removal is committed; should this fail, gc releases it later.
+  (void)Reclaimer(*ctx_, snapshots_).ReleaseIfUnheld(ns, id, retired_seq);
   return Status::Ok();
+}
+
+Result<AssetRecord> Engine::LoadAssetForSnapshot(const std::string& ns, const AssetId& id,
+                                                 bool open_sealed) {
+  return LoadAssetAnyState(*ctx_, ns, id, open_sealed);
 }
 
 Result<AssetInfo> Engine::LoadLineageNode(const std::string& ns, const AssetId& id) {
@@ -761,6 +749,9 @@ Result<GcReport> Engine::CollectGarbage(bool dry_run) {
                                    "gc refuses to delete anything: " + history.status().message());
   GcReport report;
   report.dry_run = dry_run;
+  // Removed assets no retained snapshot holds go first, so the sweep below
+  // also finds objects a release could not delete.
+  AIFS_RETURN_IF_ERROR(Reclaimer(*ctx_, snapshots_).Run(dry_run, report));
   // Order matters: list objects, then note in-flight puts, then read the
   // references. An object committed after the listing was in flight when
   // noted, and one committed before the note is seen by the later scan.

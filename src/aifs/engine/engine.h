@@ -149,6 +149,13 @@ class Engine : public Api {
   Result<RotatedTokenRoot> RotateTokenRoot(const std::vector<std::string>& caveats) override;
   Status RevokeTokenRoot(const std::string& key_id) override;
 
+  // The record of an asset that a snapshot may name: live, or removed from
+  // the head and kept for the snapshots that hold it (engine/reclaim.h).
+  // Reads as of a snapshot check membership first, then load with this;
+  // LoadAsset (head reads) finds live records only.
+  Result<store::v1::AssetRecord> LoadAssetForSnapshot(const std::string& ns, const AssetId& id,
+                                                      bool open_sealed = true);
+
   // The store's backends, for tests and tools that reach below the Api.
   StoreContext& store() { return *ctx_; }
   // Checks the tokens of remote calls (the server's); sees every revocation

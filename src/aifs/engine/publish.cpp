@@ -8,6 +8,7 @@
 #include "aifs/engine/chunk_index.h"
 #include "aifs/engine/events.h"
 #include "aifs/engine/paths.h"
+#include "aifs/engine/reclaim.h"
 #include "aifs/engine/records_view.h"
 #include "aifs/engine/vectors.h"
 #include "aifs/meta/keys.h"
@@ -203,12 +204,20 @@ Status PublishAssets(StoreContext& ctx, const std::vector<const StagedAsset*>& a
         if (vectors) EmitEvent(txn, {.type = EventType::kIndexUpdated, .ns = ns, .asset = a.id});
       } else {
         AIFS_RETURN_IF_ERROR(CheckQuota(*ns_rec, a.size, 1));
-        AIFS_RETURN_IF_ERROR(ReferenceChunks(txn, ns, a, *ns_rec, result, unused));
         rec = NewAssetRecord(a);
+        // Removed from the head but kept for a snapshot: it comes back with
+        // the chunk references (and table) it still holds (engine/reclaim.h).
+        AIFS_ASSIGN_OR_RETURN(auto retired, TakeBackRetired(txn, *ns_rec, a.id));
+        if (retired) {
+          KeepChunkLayout(*retired, rec);
+          for (const auto& o : a.WrittenObjects()) unused.push_back(o);
+        } else {
+          AIFS_RETURN_IF_ERROR(ReferenceChunks(txn, ns, a, *ns_rec, result, unused));
+        }
         AssetRecord sealed = rec;
         AIFS_RETURN_IF_ERROR(SealAssetRecord(record_key, sealed));
         AIFS_RETURN_IF_ERROR(PutRecord(txn, asset_key, sealed));
-        if (rec.chunk_count() > 0)
+        if (!retired && rec.chunk_count() > 0)
           AIFS_RETURN_IF_ERROR(txn.Put(keys::ChunkIndex(ns, a.id.bytes()), ChunkTable(a)));
         EmitEvent(txn, {.type = EventType::kAssetCommitted,
                         .unix_ns = rec.created_unix_ns(),

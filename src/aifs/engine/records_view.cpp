@@ -37,6 +37,8 @@ NamespaceInfo ToNamespaceInfo(const store::v1::NamespaceRecord& rec) {
   info.chunk_count = rec.chunk_count();
   info.stored_bytes = rec.stored_bytes();
   info.unique_bytes = rec.unique_bytes();
+  info.retired_count = rec.retired_count();
+  info.retired_bytes = rec.retired_bytes();
   info.signing_public_key = FixedBytes<32>(rec.signing_public_key());
   const auto& p = rec.policy();
   info.policy.max_logical_bytes = p.max_logical_bytes();
@@ -44,6 +46,9 @@ NamespaceInfo ToNamespaceInfo(const store::v1::NamespaceRecord& rec) {
   if (p.has_zstd_level()) info.policy.zstd_level = p.zstd_level();
   info.policy.keep_snapshots = p.keep_snapshots();
   info.policy.keep_snapshot_seconds = p.keep_snapshot_seconds();
+  info.policy.keep_daily = p.keep_daily();
+  info.policy.keep_weekly = p.keep_weekly();
+  info.policy.keep_monthly = p.keep_monthly();
   info.policy.kms_key_id = p.kms_key_id();
   info.policy.quarantine_embeddings = p.quarantine_embeddings();
   return info;

@@ -38,6 +38,7 @@ std::string NsOfChunk(std::string_view key) {
 
 struct NsTotals {
   uint64_t asset_count = 0, logical_bytes = 0, chunk_count = 0, stored_bytes = 0, unique_bytes = 0;
+  uint64_t retired_count = 0, retired_bytes = 0;
 };
 
 template <typename Record>
@@ -82,25 +83,32 @@ class Repair {
     return RunTransaction(*ctx_.meta, body);
   }
 
+  // Live assets (as/) and removed ones kept for snapshots (ra/) both hold
+  // chunk references; only live ones count as children of their parents.
   Status ScanAssets() {
-    return ScanRecords<AssetRecord>(
-        *ctx_.meta, "as/", [&](std::string_view, AssetRecord& rec) -> Status {
-          ++r_.assets;
-          AIFS_ASSIGN_OR_RETURN(ChunkIndex index, LoadChunkIndex(GetterOf(*ctx_.meta), rec));
-          std::set<Digest> distinct;
-          for (size_t i = 0; i < index.size(); ++i) distinct.insert(index.at(i).hash);
-          std::vector<std::string> chunk_keys;
-          for (const Digest& h : distinct) {
-            const std::string key = keys::Chunk(rec.ns(), h);
-            ++expected_refs_[key];
-            chunk_keys.push_back(key);
-          }
-          for (const auto& edge : rec.parents())
-            ++child_counts_[keys::ChildCount(rec.ns(), FixedBytes<32>(edge.parent()))];
-          namespaces_.insert(rec.ns());
-          assets_.push_back({rec.ns(), HexEncode(AsBytes(rec.id())), std::move(chunk_keys)});
-          return Status::Ok();
-        });
+    for (const char* prefix : {"as/", "ra/"}) {
+      const bool live = std::string_view(prefix) == "as/";
+      AIFS_RETURN_IF_ERROR(ScanRecords<AssetRecord>(
+          *ctx_.meta, prefix, [&](std::string_view, AssetRecord& rec) -> Status {
+            ++r_.assets;
+            AIFS_ASSIGN_OR_RETURN(ChunkIndex index, LoadChunkIndex(GetterOf(*ctx_.meta), rec));
+            std::set<Digest> distinct;
+            for (size_t i = 0; i < index.size(); ++i) distinct.insert(index.at(i).hash);
+            std::vector<std::string> chunk_keys;
+            for (const Digest& h : distinct) {
+              const std::string key = keys::Chunk(rec.ns(), h);
+              ++expected_refs_[key];
+              chunk_keys.push_back(key);
+            }
+            if (live)
+              for (const auto& edge : rec.parents())
+                ++child_counts_[keys::ChildCount(rec.ns(), FixedBytes<32>(edge.parent()))];
+            namespaces_.insert(rec.ns());
+            assets_.push_back({rec.ns(), HexEncode(AsBytes(rec.id())), std::move(chunk_keys)});
+            return Status::Ok();
+          }));
+    }
+    return Status::Ok();
   }
 
   Status ScanChunks() {
@@ -249,13 +257,16 @@ class Repair {
 
   Status FixNamespaceTotals() {
     std::unordered_map<std::string, NsTotals> totals;
-    AIFS_RETURN_IF_ERROR(
-        ScanRecords<AssetRecord>(*ctx_.meta, "as/", [&](std::string_view, AssetRecord& rec) {
-          auto& t = totals[rec.ns()];
-          ++t.asset_count;
-          t.logical_bytes += rec.size();
-          return Status::Ok();
-        }));
+    // Live assets (as/), and removed ones kept for snapshots (ra/).
+    for (const bool live : {true, false}) {
+      AIFS_RETURN_IF_ERROR(ScanRecords<AssetRecord>(
+          *ctx_.meta, live ? "as/" : "ra/", [&](std::string_view, AssetRecord& rec) {
+            auto& t = totals[rec.ns()];
+            ++(live ? t.asset_count : t.retired_count);
+            (live ? t.logical_bytes : t.retired_bytes) += rec.size();
+            return Status::Ok();
+          }));
+    }
     AIFS_RETURN_IF_ERROR(ScanRecords<ChunkRecord>(*ctx_.meta, keys::kChunkPrefixAll,
                                                   [&](std::string_view key, ChunkRecord& rec) {
                                                     auto& t = totals[NsOfChunk(key)];
@@ -270,7 +281,8 @@ class Repair {
           const NsTotals& t = totals[rec.name()];
           if (rec.asset_count() != t.asset_count || rec.logical_bytes() != t.logical_bytes ||
               rec.chunk_count() != t.chunk_count || rec.stored_bytes() != t.stored_bytes ||
-              rec.unique_bytes() != t.unique_bytes)
+              rec.unique_bytes() != t.unique_bytes || rec.retired_count() != t.retired_count ||
+              rec.retired_bytes() != t.retired_bytes)
             names.push_back(rec.name());
           return Status::Ok();
         }));
@@ -286,6 +298,8 @@ class Repair {
         rec->set_chunk_count(t.chunk_count);
         rec->set_stored_bytes(t.stored_bytes);
         rec->set_unique_bytes(t.unique_bytes);
+        rec->set_retired_count(t.retired_count);
+        rec->set_retired_bytes(t.retired_bytes);
         return PutRecord(txn, keys::Namespace(ns), *rec);
       }));
     }

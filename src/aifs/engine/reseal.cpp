@@ -37,7 +37,7 @@ Resealer::~Resealer() {
 }
 
 const std::vector<std::string>& Resealer::Prefixes() {
-  static const std::vector<std::string> kPrefixes = {"as/", "tb/", "vc/", "vq/"};
+  static const std::vector<std::string> kPrefixes = {"as/", "ra/", "tb/", "vc/", "vq/"};
   return kPrefixes;
 }
 
@@ -79,7 +79,7 @@ Result<Resealer::Resealed> Resealer::Reseal(MetaTxn& txn, const std::string& key
   AIFS_ASSIGN_OR_RETURN(auto value, txn.Get(key));
   if (!value) return Resealed::kNothing;  // deleted meanwhile
   const bool tombstone = key.starts_with("tb/");
-  if (key.starts_with("as/") || tombstone) {
+  if (key.starts_with("as/") || key.starts_with("ra/") || tombstone) {
     AssetRecord asset;
     Tombstone tomb;
     AIFS_RETURN_IF_ERROR(tombstone ? ParseRecord(*value, tomb, "tombstone")

@@ -14,6 +14,8 @@
 #include "aifs/engine/events.h"
 #include "aifs/engine/mst_store.h"
 #include "aifs/engine/publish.h"
+#include "aifs/engine/records_view.h"
+#include "aifs/engine/retention.h"
 #include "aifs/meta/keys.h"
 #include "aifs/meta/records.h"
 #include "aifs/snapshot/mst.h"
@@ -202,6 +204,29 @@ Result<std::vector<Info>> ScanRecords(MetaStore& meta, const std::string& prefix
   return out;
 }
 
+// VerifySnapshotSignature, remembering successes: a search as of a snapshot
+// resolves it every time. Verification is deterministic (same message,
+// signature and key, same answer), so a success is remembered by their hash:
+// any changed byte of the record or key misses and is verified again.
+Status VerifySignatureOnce(const SnapshotInfo& s, const Ed25519PublicKey& key) {
+  static std::mutex mu;
+  static std::unordered_set<Digest, MstDigestHash> verified;
+  Blake3 h;
+  h.Update(SnapshotSigningMessage(s));
+  h.Update(s.signature);
+  h.Update(key);
+  const Digest seen = h.Finalize();
+  {
+    std::lock_guard lock(mu);
+    if (verified.count(seen)) return Status::Ok();
+  }
+  AIFS_RETURN_IF_ERROR(VerifySnapshotSignature(s, key));
+  std::lock_guard lock(mu);
+  if (verified.size() >= 4096) verified.clear();
+  verified.insert(seen);
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status ValidateRefName(std::string_view name) {
@@ -279,6 +304,14 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
     std::lock_guard turn(create_mu_);
     SnapshotInfo s;
     AIFS_RETURN_IF_ERROR(RunTransaction(*ctx_.meta, [&](MetaTxn& txn) -> Status {
+      // Read again in the transaction: an asset removed before the commit
+      // makes it conflict, so gc never releases what this snapshot holds.
+      for (const Digest& id : sorted) {
+        AIFS_ASSIGN_OR_RETURN(auto rec, txn.Get(keys::Asset(ns, id)));
+        if (!rec)
+          return err::NotFound("ASSET_NOT_FOUND",
+                               "asset " + HexEncode(id) + " is not in namespace '" + ns + "'");
+      }
       MetaMstStore store(*ctx_.meta, ns, &txn, MetaMstStore::Mode::kInTxn);
       AIFS_ASSIGN_OR_RETURN(MstRoot root, BuildMst(sorted, store));
       AIFS_ASSIGN_OR_RETURN(s, Sign(ns, root, MstEmptyRoot(), true, options, {}));
@@ -448,7 +481,7 @@ Result<SnapshotInfo> SnapshotManager::Resolve(const std::string& ns, const std::
                         LoadRecord<NamespaceRecord>(*ctx_.meta, keys::Namespace(ns),
                                                     "NAMESPACE_NOT_FOUND", "namespace '" + ns + "'"));
   const Ed25519PublicKey key = FixedBytes<32>(ns_rec.signing_public_key());
-  AIFS_RETURN_IF_ERROR(VerifySnapshotSignature(s, key));
+  AIFS_RETURN_IF_ERROR(VerifySignatureOnce(s, key));
   return s;
 }
 
@@ -550,34 +583,34 @@ Result<PruneReport> SnapshotManager::Prune(const std::string& ns, const PruneOpt
   AIFS_ASSIGN_OR_RETURN(auto ns_rec, LoadRecord<NamespaceRecord>(*ctx_.meta, keys::Namespace(ns),
                                                                  "NAMESPACE_NOT_FOUND",
                                                                  "namespace '" + ns + "'"));
-  const uint64_t keep_n = options.keep_snapshots.value_or(ns_rec.policy().keep_snapshots());
-  const int64_t keep_s =
-      options.keep_snapshot_seconds.value_or(ns_rec.policy().keep_snapshot_seconds());
-  if (keep_s < 0) return err::InvalidArgument("BAD_POLICY", "retention age must not be negative");
+  AIFS_ASSIGN_OR_RETURN(const RetentionPolicy policy,
+                        EffectiveRetention(ToNamespaceInfo(ns_rec).policy, options));
 
   // Snapshots a branch or tag names are never pruned.
-  std::set<SnapshotId> pinned;
+  std::map<SnapshotId, std::vector<std::string>> pins;
   AIFS_ASSIGN_OR_RETURN(auto branches, ListBranches(ns));
-  for (const BranchInfo& b : branches) pinned.insert(b.snapshot);
+  for (const BranchInfo& b : branches) pins[b.snapshot].push_back("branch " + b.name);
   AIFS_ASSIGN_OR_RETURN(auto tags, ListTags(ns));
-  for (const TagInfo& t : tags) pinned.insert(t.snapshot);
+  for (const TagInfo& t : tags) pins[t.snapshot].push_back("tag " + t.name);
   AIFS_ASSIGN_OR_RETURN(auto all, List(ns));
-  std::reverse(all.begin(), all.end());  // newest first
+  std::vector<RetentionCandidate> candidates;
+  std::map<SnapshotId, std::pair<MstRoot, MstRoot>> roots;  // assets, paths
+  for (const SnapshotInfo& s : all) {
+    candidates.push_back({s.id, s.created_unix_ns, pins[s.id]});
+    roots[s.id] = {RootOf(s), PathRootOf(s)};
+  }
 
   PruneReport report;
   report.dry_run = options.dry_run;
-  const int64_t now = NowUnixNanos();
+  report.decisions = PlanRetention(std::move(candidates), policy, NowUnixNanos());
   std::vector<MstRoot> live_roots;
-  for (size_t i = 0; i < all.size(); ++i) {
-    const SnapshotInfo& s = all[i];
-    const bool within_count = keep_n == 0 ? keep_s == 0 : i < keep_n;
-    const bool within_age = keep_s != 0 && now - s.created_unix_ns < keep_s * 1'000'000'000;
-    if (pinned.count(s.id) || within_count || within_age) {
+  for (const RetentionDecision& d : report.decisions) {
+    if (d.keep) {
       ++report.kept;
-      live_roots.push_back(RootOf(s));
-      live_roots.push_back(PathRootOf(s));
+      live_roots.push_back(roots[d.snapshot].first);
+      live_roots.push_back(roots[d.snapshot].second);
     } else {
-      report.removed.push_back(s.id);
+      report.removed.push_back(d.snapshot);
     }
   }
   // The head tree is where the next snapshot starts from.
@@ -679,6 +712,70 @@ Result<std::shared_ptr<const AssetSet>> SnapshotManager::Members(const std::stri
   members_.emplace_front(root.hash, set);
   if (members_.size() > kKept) members_.pop_back();
   return std::shared_ptr<const AssetSet>(std::move(set));
+}
+
+Result<AssetSet> SnapshotManager::RetainedAmong(const std::string& ns, const AssetSet& candidates) {
+  AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
+  AssetSet retained;
+  if (candidates.empty()) return retained;
+  AIFS_ASSIGN_OR_RETURN(auto all, List(ns));
+  MetaMstStore store(*ctx_.meta, ns);
+  // A pruned snapshot retains nothing; a tree missing nodes otherwise is
+  // damaged: refuse.
+  auto pruned = [&](const SnapshotInfo& s, const Status& st) -> Result<bool> {
+    AIFS_ASSIGN_OR_RETURN(auto still, ctx_.meta->Get(keys::Snapshot(ns, s.id.ToHex())));
+    if (still) return st;
+    return true;
+  };
+  if (candidates.size() <= kLookupCandidates) {
+    // A few (an `rm`): one lookup per snapshot and candidate, O(height) each.
+    for (const SnapshotInfo& s : all) {
+      for (const Digest& id : candidates) {
+        if (s.count == 0 || retained.count(id)) continue;
+        auto path = ProveInclusion(RootOf(s), id, store);
+        if (path.ok()) {
+          retained.insert(id);
+        } else if (path.status().reason() != "ASSET_NOT_IN_SNAPSHOT") {
+          AIFS_RETURN_IF_ERROR(pruned(s, path.status()).status());
+          break;
+        }
+      }
+    }
+    return retained;
+  }
+  // A node is in `done` once its whole subtree was walked: nodes are content-
+  // addressed, so another snapshot sharing it holds exactly what was found.
+  std::unordered_set<Digest, MstDigestHash> done;
+  for (const SnapshotInfo& s : all) {
+    if (s.count == 0) continue;
+    std::unordered_set<Digest, MstDigestHash> walked;
+    std::vector<Digest> found;
+    std::vector<Digest> stack{s.root};
+    Status st;
+    while (!stack.empty() && st.ok()) {
+      const Digest hash = stack.back();
+      stack.pop_back();
+      if (done.count(hash) || !walked.insert(hash).second) continue;
+      auto node = store.Load(hash);
+      if (!node.ok()) {
+        st = node.status();
+        break;
+      }
+      for (const MstEntry& e : node->entries) {
+        if (node->level > 0)
+          stack.push_back(e.hash);
+        else if (candidates.count(e.key))
+          found.push_back(e.key);
+      }
+    }
+    if (!st.ok()) {
+      AIFS_RETURN_IF_ERROR(pruned(s, st).status());
+      continue;
+    }
+    done.insert(walked.begin(), walked.end());
+    retained.insert(found.begin(), found.end());
+  }
+  return retained;
 }
 
 Result<BranchInfo> SnapshotManager::WriteBranch(const std::string& ns, const std::string& name,

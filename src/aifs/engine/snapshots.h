@@ -55,6 +55,14 @@ class SnapshotManager {
   // Every asset of the snapshot `ref` names (signature checked). Snapshots
   // never change, so the last few sets are kept, by tree root.
   Result<std::shared_ptr<const AssetSet>> Members(const std::string& ns, const std::string& ref);
+  // Those of `candidates` that a retained snapshot of `ns` (any snapshot
+  // record not pruned: every tag's and branch's, and the history retention
+  // keeps) holds. Walks each tree node shared by several snapshots once; a
+  // snapshot pruned during the walk is skipped. Takes no lock: snapshots
+  // and puts go on meanwhile (engine/reclaim.h says why that is safe).
+  Result<AssetSet> RetainedAmong(const std::string& ns, const AssetSet& candidates);
+  // Up to this many candidates are looked up in each tree instead.
+  static constexpr size_t kLookupCandidates = 16;
 
   Result<BranchInfo> CreateBranch(const std::string& ns, const std::string& name,
                                   const std::string& ref, const std::string& who);

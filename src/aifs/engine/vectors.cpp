@@ -13,6 +13,7 @@
 #include "aifs/engine/asset_reader.h"
 #include "aifs/engine/events.h"
 #include "aifs/engine/publish.h"
+#include "aifs/engine/reclaim.h"
 #include "aifs/engine/records_view.h"
 #include "aifs/kinds/embed.h"
 #include "aifs/meta/keys.h"
@@ -215,6 +216,7 @@ Status VectorManager::LoadCheckpoint() {
                                                        IndexFileContext(key.first, key.second)));
     SecureWipe(rk.key.data(), rk.key.size());
   }
+  AIFS_RETURN_IF_ERROR(MarkRetired(loaded));
   std::unique_lock lock(mu_);
   indexes_ = std::move(loaded);
   applied_ = seq;
@@ -257,9 +259,27 @@ Status VectorManager::RebuildFromRecords() {
     }));
     AIFS_RETURN_IF_ERROR(bad);
   }
+  AIFS_RETURN_IF_ERROR(MarkRetired(built));
   std::unique_lock lock(mu_);
   indexes_ = std::move(built);
   applied_ = from;
+  return Status::Ok();
+}
+
+Status VectorManager::MarkRetired(std::map<Key, Index>& indexes) {
+  std::set<std::string> namespaces;
+  for (const auto& [key, idx] : indexes) namespaces.insert(key.first);
+  for (const std::string& ns : namespaces) {
+    const std::string prefix = keys::RetiredPrefix(ns);
+    AIFS_RETURN_IF_ERROR(
+        ctx_.meta->Scan(prefix, PrefixEnd(prefix), [&](std::string_view k, std::string_view) {
+          auto id = AssetId::Parse(k.substr(prefix.size()));
+          if (!id.ok()) return true;
+          for (auto& [key, idx] : indexes)
+            if (key.first == ns && idx.index->Contains(*id)) idx.retired.insert(id->bytes());
+          return true;
+        }));
+  }
   return Status::Ok();
 }
 
@@ -312,12 +332,35 @@ Status VectorManager::Apply(uint64_t seq, std::string_view entry) {
   switch (e.type) {
     case EventType::kAssetCommitted:
     case EventType::kIndexUpdated:
-      if (e.asset) return Reindex(e.ns, *e.asset);
-      return Status::Ok();
-    case EventType::kAssetDeleted: {
-      std::shared_lock lock(mu_);
-      for (auto& [key, idx] : indexes_)
-        if (key.first == e.ns && e.asset) idx.index->Remove(*e.asset);
+      if (!e.asset) return Status::Ok();
+      {
+        std::unique_lock lock(mu_);  // live (again): visible at head
+        for (auto& [key, idx] : indexes_)
+          if (key.first == e.ns) idx.retired.erase(e.asset->bytes());
+      }
+      return Reindex(e.ns, *e.asset);
+    case EventType::kAssetDeleted:
+    case EventType::kAssetReleased: {
+      if (!e.asset) return Status::Ok();
+      // Removed from the head: kept (hidden at head) while its record waits
+      // in ra/ for the snapshots that hold it; gone once released (or when
+      // it is no longer retired by the time this replays: a release or a
+      // put that took it back follows in the log).
+      bool kept = false;
+      if (e.type == EventType::kAssetDeleted) {
+        AIFS_ASSIGN_OR_RETURN(auto retired, ctx_.meta->Get(keys::Retired(e.ns, e.asset->bytes())));
+        kept = retired.has_value();
+      }
+      std::unique_lock lock(mu_);
+      for (auto& [key, idx] : indexes_) {
+        if (key.first != e.ns) continue;
+        if (kept && idx.index->Contains(*e.asset)) {
+          idx.retired.insert(e.asset->bytes());
+          continue;
+        }
+        idx.retired.erase(e.asset->bytes());
+        idx.index->Remove(*e.asset);
+      }
       return Status::Ok();
     }
     case EventType::kNamespaceDeleted: {
@@ -332,11 +375,12 @@ Status VectorManager::Apply(uint64_t seq, std::string_view entry) {
 
 Result<VectorAttrs> VectorManager::AttrsOf(const std::string& ns, const AssetId& id) {
   VectorAttrs attrs;
-  AIFS_ASSIGN_OR_RETURN(auto bytes, ctx_.meta->Get(keys::Asset(ns, id.bytes())));
-  if (!bytes) return attrs;  // deleted since; its removal follows in the log
-  store::v1::AssetRecord rec;
-  AIFS_RETURN_IF_ERROR(ParseRecord(*bytes, rec, "asset"));
-  AIFS_RETURN_IF_ERROR(OpenAssetRecord(*ctx_.record_keys, rec));
+  // Live or kept for a snapshot (searches as of it filter on its metadata).
+  auto loaded = LoadAssetAnyState(ctx_, ns, id);
+  if (!loaded.ok() && loaded.status().code() == Code::kNotFound)
+    return attrs;  // released since; its removal follows in the log
+  AIFS_RETURN_IF_ERROR(loaded.status());
+  const store::v1::AssetRecord& rec = *loaded;
   attrs.metadata.assign(rec.metadata().begin(), rec.metadata().end());
   std::sort(attrs.metadata.begin(), attrs.metadata.end());
   if (!rec.embed_source().empty()) attrs.source = AssetId::FromBytes(AsBytes(rec.embed_source()));
@@ -424,7 +468,7 @@ Result<std::vector<EmbeddingSpace>> VectorManager::ListSpaces(const std::string&
   for (const auto& [key, idx] : indexes_) {
     if (key.first != ns) continue;
     EmbeddingSpace s = idx.space;
-    s.vectors = idx.index->size();
+    s.vectors = idx.index->size() - std::min(idx.index->size(), idx.retired.size());
     out.push_back(s);
   }
   lock.unlock();
@@ -498,13 +542,16 @@ Result<VectorResult> VectorManager::Search(const VectorQuery& q, const AssetSet*
   // Eligibility, checked in memory for every candidate: the snapshot's
   // members, the metadata filters (but `settled`, which the candidates are
   // known to pass), and a "like" query's asset is not its own neighbour.
+  // Head searches skip the vectors of removed assets kept for snapshots.
+  const AssetSet* hidden = nullptr;
   auto eligibility = [&](const MetaFilter* settled) -> VectorFilter {
     const bool filters = std::any_of(q.filters.begin(), q.filters.end(),
                                      [&](const MetaFilter& f) { return &f != settled; });
-    if (!filters && !q.like && !members) return {};
-    return [&q, members, settled](const AssetId& id, const VectorAttrs& attrs) {
+    if (!filters && !q.like && !members && !hidden) return {};
+    return [&q, members, hidden, settled](const AssetId& id, const VectorAttrs& attrs) {
       if (q.like && id == *q.like) return false;
       if (members && !members->count(id.bytes())) return false;
+      if (hidden && hidden->count(id.bytes())) return false;
       return std::all_of(q.filters.begin(), q.filters.end(), [&](const MetaFilter& f) {
         if (&f == settled) return true;
         auto it = std::lower_bound(attrs.metadata.begin(), attrs.metadata.end(), f.key,
@@ -519,6 +566,7 @@ Result<VectorResult> VectorManager::Search(const VectorQuery& q, const AssetSet*
   std::shared_lock lock(mu_);
   Index* idx = Find(q.ns, q.space);
   if (!idx) return err::NotFound("SPACE_NOT_FOUND", "the space went away");
+  if (!members && !idx->retired.empty()) hidden = &idx->retired;
   const size_t live = idx->index->size();
   VectorResult result;
   std::vector<ScoredId> hits;

@@ -2,13 +2,14 @@
 // HNSW indexes and the search planner. Internal to the engine.
 //
 // The metadata store is the truth: a put's vectors are written by the commit
-// that publishes the asset (vc/ records), and a delete removes them in its
-// own commit. The indexes are derived: an indexer thread follows the event
-// log and applies each commit to the in-memory indexes, which are
-// checkpointed to <data>/index/ with the log position they include. On open,
-// the checkpoint is loaded and the log replayed from that position (or, when
-// the checkpoint is missing or damaged, every index is rebuilt from the vc/
-// records), so a kill at any moment loses nothing that was committed.
+// that publishes the asset (vc/ records); they stay while the asset is only
+// removed from the head and a retained snapshot holds it (searchable as of
+// that snapshot, hidden at head), and go with the commit that releases it.
+// The indexes are derived: an indexer thread follows the event log and
+// applies each commit to the in-memory indexes, which are checkpointed to
+// <data>/index/ with the log position they include. On open, the checkpoint
+// is loaded and the log replayed from that position (or, when it is missing
+// or damaged, every index is rebuilt from the vc/ records): nothing is lost.
 #pragma once
 
 #include <atomic>
@@ -54,6 +55,11 @@ class VectorManager {
   struct Index {
     EmbeddingSpace space;
     std::unique_ptr<VectorIndex> index;
+    // Vectors of assets removed from the head and kept for the snapshots
+    // that hold them (engine/reclaim.h): in the graph, found by searches as
+    // of such a snapshot, hidden from head searches. Changed under mu_
+    // held exclusively.
+    AssetSet retired;
   };
   using Key = std::pair<std::string, std::string>;  // (namespace, space)
 
@@ -65,6 +71,9 @@ class VectorManager {
   void Follow();
   Status Apply(uint64_t seq, std::string_view entry);
   Status Reindex(const std::string& ns, const AssetId& id);
+  // Fills each index's retired set from the ra/ records (after a load or a
+  // rebuild; the log replay that follows brings it up to date).
+  Status MarkRetired(std::map<Key, Index>& indexes);
   // What a search filters on: the asset's metadata, an Embed asset's source.
   Result<VectorAttrs> AttrsOf(const std::string& ns, const AssetId& id);
   Result<std::vector<float>> StoredVector(const std::string& ns, const std::string& space,

@@ -122,6 +122,12 @@ inline std::string ChangePrefix(std::string_view ns, uint64_t generation) {
 inline std::string Change(std::string_view ns, uint64_t generation, const Digest& id) {
   return ChangePrefix(ns, generation) + HexEncode(id);
 }
+// ra/<ns>/<id> -> AssetRecord of an asset removed from the live head and kept
+// for the snapshots that hold it (retired_seq set; engine/reclaim.h).
+inline std::string RetiredPrefix(std::string_view ns) { return "ra/" + std::string(ns) + "/"; }
+inline std::string Retired(std::string_view ns, const Digest& id) {
+  return RetiredPrefix(ns) + HexEncode(id);
+}
 // tb/<ns>/<id> -> Tombstone
 inline std::string Tombstone(std::string_view ns, const Digest& id) {
   return "tb/" + std::string(ns) + "/" + HexEncode(id);

@@ -181,6 +181,8 @@ void ToProto(const NamespaceInfo& in, v1::Namespace* out) {
   out->set_chunk_count(in.chunk_count);
   out->set_stored_bytes(in.stored_bytes);
   out->set_unique_bytes(in.unique_bytes);
+  out->set_retired_count(in.retired_count);
+  out->set_retired_bytes(in.retired_bytes);
   out->set_signing_public_key(Raw(in.signing_public_key));
   ToProto(in.policy, out->mutable_policy());
 }
@@ -195,6 +197,8 @@ Result<NamespaceInfo> FromProto(const v1::Namespace& in) {
   n.chunk_count = in.chunk_count();
   n.stored_bytes = in.stored_bytes();
   n.unique_bytes = in.unique_bytes();
+  n.retired_count = in.retired_count();
+  n.retired_bytes = in.retired_bytes();
   AIFS_ASSIGN_OR_RETURN(n.signing_public_key,
                         ParseFixedOrZero<32>(in.signing_public_key(), "signing key"));
   n.policy = FromProto(in.policy());
@@ -563,6 +567,9 @@ void ToProto(const NamespacePolicy& in, v1::NamespacePolicy* out) {
   if (in.zstd_level) out->set_zstd_level(*in.zstd_level);
   out->set_keep_snapshots(in.keep_snapshots);
   out->set_keep_snapshot_seconds(in.keep_snapshot_seconds);
+  out->set_keep_daily(in.keep_daily);
+  out->set_keep_weekly(in.keep_weekly);
+  out->set_keep_monthly(in.keep_monthly);
   out->set_kms_key_id(in.kms_key_id);
   out->set_quarantine_embeddings(in.quarantine_embeddings);
 }
@@ -574,6 +581,9 @@ NamespacePolicy FromProto(const v1::NamespacePolicy& in) {
   if (in.has_zstd_level()) p.zstd_level = in.zstd_level();
   p.keep_snapshots = in.keep_snapshots();
   p.keep_snapshot_seconds = in.keep_snapshot_seconds();
+  p.keep_daily = in.keep_daily();
+  p.keep_weekly = in.keep_weekly();
+  p.keep_monthly = in.keep_monthly();
   p.kms_key_id = in.kms_key_id();
   p.quarantine_embeddings = in.quarantine_embeddings();
   return p;
@@ -583,6 +593,9 @@ void ToProto(const PruneOptions& in, v1::PruneSnapshotsRequest* out) {
   if (in.keep_snapshots) out->set_keep_snapshots(*in.keep_snapshots);
   if (in.keep_snapshot_seconds) out->set_keep_snapshot_seconds(*in.keep_snapshot_seconds);
   out->set_dry_run(in.dry_run);
+  if (in.keep_daily) out->set_keep_daily(*in.keep_daily);
+  if (in.keep_weekly) out->set_keep_weekly(*in.keep_weekly);
+  if (in.keep_monthly) out->set_keep_monthly(*in.keep_monthly);
 }
 
 PruneOptions FromProto(const v1::PruneSnapshotsRequest& in) {
@@ -590,6 +603,9 @@ PruneOptions FromProto(const v1::PruneSnapshotsRequest& in) {
   if (in.has_keep_snapshots()) o.keep_snapshots = in.keep_snapshots();
   if (in.has_keep_snapshot_seconds()) o.keep_snapshot_seconds = in.keep_snapshot_seconds();
   o.dry_run = in.dry_run();
+  if (in.has_keep_daily()) o.keep_daily = in.keep_daily();
+  if (in.has_keep_weekly()) o.keep_weekly = in.keep_weekly();
+  if (in.has_keep_monthly()) o.keep_monthly = in.keep_monthly();
   return o;
 }
 
@@ -599,6 +615,13 @@ void ToProto(const PruneReport& in, v1::PruneSnapshotsResponse* out) {
   out->set_kept(in.kept);
   out->set_nodes_removed(in.nodes_removed);
   out->set_node_bytes_removed(in.node_bytes_removed);
+  for (const RetentionDecision& d : in.decisions) {
+    auto* o = out->add_decisions();
+    o->set_snapshot(Raw(d.snapshot.bytes()));
+    o->set_created_unix_ns(d.created_unix_ns);
+    o->set_keep(d.keep);
+    for (const std::string& why : d.reasons) o->add_reasons(why);
+  }
 }
 
 Result<PruneReport> FromProto(const v1::PruneSnapshotsResponse& in) {
@@ -611,6 +634,11 @@ Result<PruneReport> FromProto(const v1::PruneSnapshotsResponse& in) {
   r.kept = in.kept();
   r.nodes_removed = in.nodes_removed();
   r.node_bytes_removed = in.node_bytes_removed();
+  for (const v1::RetentionDecision& d : in.decisions()) {
+    AIFS_ASSIGN_OR_RETURN(SnapshotId id, ParseSnapshotId(d.snapshot()));
+    r.decisions.push_back(
+        {id, d.created_unix_ns(), d.keep(), {d.reasons().begin(), d.reasons().end()}});
+  }
   return r;
 }
 
@@ -732,11 +760,16 @@ void ToProto(const GcReport& in, v1::CollectGarbageResponse* out) {
   out->set_orphan_objects(in.orphan_objects);
   out->set_orphan_bytes(in.orphan_bytes);
   out->set_reclaimed_objects(in.reclaimed_objects);
+  out->set_assets_released(in.assets_released);
+  out->set_chunks_released(in.chunks_released);
+  out->set_bytes_released(in.bytes_released);
+  out->set_assets_retained(in.assets_retained);
 }
 
 GcReport FromProto(const v1::CollectGarbageResponse& in) {
-  return GcReport{in.dry_run(), in.objects_scanned(), in.orphan_objects(), in.orphan_bytes(),
-                  in.reclaimed_objects()};
+  return GcReport{in.dry_run(),         in.objects_scanned(),   in.orphan_objects(),
+                  in.orphan_bytes(),    in.reclaimed_objects(), in.assets_released(),
+                  in.chunks_released(), in.bytes_released(),    in.assets_retained()};
 }
 
 void ToProto(const MetadataCheck& in, v1::CheckMetadataResponse* out) {

@@ -187,6 +187,12 @@ class HnswIndex final : public VectorIndex {
     return live_;
   }
 
+  bool Contains(const AssetId& id) const override {
+    std::shared_lock lock(mu_);
+    auto it = labels_.find(id);
+    return it != labels_.end() && live_nodes_[it->second] != kGone;
+  }
+
   VectorSearchOutcome Search(std::span<const float> query, size_t k, size_t ef,
                              const VectorFilter& filter, size_t max_visits) const override {
     const std::vector<float> q = StoredQuery(query);

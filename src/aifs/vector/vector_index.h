@@ -60,6 +60,7 @@ class VectorIndex {
   virtual Status Upsert(const AssetId& id, std::span<const float> vector, VectorAttrs attrs) = 0;
   virtual void Remove(const AssetId& id) = 0;
   virtual size_t size() const = 0;  // live vectors
+  virtual bool Contains(const AssetId& id) const = 0;  // upserted and not removed since
 
   // Best-first walk of the HNSW graph keeping the `ef` best vectors that pass
   // `filter` (all when it is empty); vectors that fail it are walked through
