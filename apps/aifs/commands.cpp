@@ -325,7 +325,7 @@ Status Put(Api& api, const Output& out, const PutArgs& args) {
 Status Stat(Api& api, const Output& out, const std::string& ns, const std::string& ref,
             const AsOf& as_of, bool chunks) {
   AIFS_ASSIGN_OR_RETURN(AssetUri uri, ResolveAsset(api, ref, ns, as_of));
-  AIFS_ASSIGN_OR_RETURN(AssetInfo a, api.StatAsset(*uri.ns, uri.id, chunks));
+  AIFS_ASSIGN_OR_RETURN(AssetInfo a, api.StatAssetAt(*uri.ns, uri.id, as_of, chunks));
   if (out.json) {
     PrintJson(AssetJson(a));
     return Status::Ok();

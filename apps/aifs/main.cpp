@@ -259,7 +259,7 @@ int main(int argc, char** argv) {
   aifs::cli::GetArgs get;
   auto* get_cmd = app.add_subcommand("get", "read an asset to a file or stdout");
   get_cmd->add_option("id", get.ref, "asset ID, aifs:// URI, PATH or NS:PATH")->required();
-  get_cmd->add_option("--as-of", get.as_of, "resolve a path in this snapshot, branch or tag");
+  get_cmd->add_option("--as-of", get.as_of, "read through this snapshot, branch or tag (a path is resolved there)");
   get_cmd->add_option("-o,--output", get.output, "output file (default: stdout)");
   get_cmd->add_option("--range", get.range, "bytes A-B (inclusive) or A- (to the end)");
   get_cmd->add_option("--ns", get.ns, "namespace (default: default)");
@@ -273,7 +273,7 @@ int main(int argc, char** argv) {
   });
   auto* cat_cmd = app.add_subcommand("cat", "write an asset to stdout");
   cat_cmd->add_option("id", get.ref, "asset ID, aifs:// URI, PATH or NS:PATH")->required();
-  cat_cmd->add_option("--as-of", get.as_of, "resolve a path in this snapshot, branch or tag");
+  cat_cmd->add_option("--as-of", get.as_of, "read through this snapshot, branch or tag (a path is resolved there)");
   cat_cmd->add_option("--range", get.range, "bytes A-B (inclusive) or A- (to the end)");
   cat_cmd->add_option("--ns", get.ns, "namespace (default: default)");
   cat_cmd->callback([&] {
@@ -299,7 +299,7 @@ int main(int argc, char** argv) {
   stat_cmd->add_option("id", ref, "asset ID, aifs:// URI, PATH or NS:PATH")->required();
   stat_cmd->add_option("--ns", ns_opt, "namespace (default: default)");
   std::string as_of;
-  stat_cmd->add_option("--as-of", as_of, "resolve a path in this snapshot, branch or tag");
+  stat_cmd->add_option("--as-of", as_of, "read through this snapshot, branch or tag (a path is resolved there)");
   stat_cmd->add_flag("--chunks", with_chunks, "list every chunk");
   stat_cmd->callback([&] {
     set(true, [&](auto& api, auto& out) {

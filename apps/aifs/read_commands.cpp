@@ -221,7 +221,7 @@ Status Get(Api& api, const Output& out, const GetArgs& args) {
   if (!args.range.empty()) {
     AIFS_ASSIGN_OR_RETURN(range, ParseRange(args.range));
   }
-  AIFS_ASSIGN_OR_RETURN(AssetInfo info, api.StatAsset(*uri.ns, uri.id, false));
+  AIFS_ASSIGN_OR_RETURN(AssetInfo info, api.StatAssetAt(*uri.ns, uri.id, args.as_of, false));
 
   const bool to_stdout = args.output.empty() || args.output == "-";
   // A file output is written beside its target and renamed into place only
@@ -235,7 +235,7 @@ Status Get(Api& api, const Output& out, const GetArgs& args) {
   uint64_t expect =
       range.offset >= info.size ? 0 : std::min<uint64_t>(range.length, info.size - range.offset);
   Progress progress(out.progress && !to_stdout, "get", expect);
-  Status st = api.ReadAsset(*uri.ns, uri.id, range, [&](ByteSpan b) {
+  Status st = api.ReadAssetAt(*uri.ns, uri.id, args.as_of, range, [&](ByteSpan b) {
     progress.Add(b.size());
     return WriteAll(fd, b, "write output");
   });

@@ -50,6 +50,19 @@ $AIFS ls ds/val/ | cut -f2 | grep -qx "ds/val/3.txt" && fail "3.txt still at hea
 expect_error PATH_NOT_FOUND $AIFS cat ds/val/3.txt
 ok "replace, mv, rm; --as-of reads the old bytes"
 
+# A removed asset stays readable through the snapshots that hold it.
+gone=$($AIFS ls ds/val/5.txt | cut -f1)
+$AIFS rm "$gone" >/dev/null
+expect_error ASSET_NOT_FOUND $AIFS cat "$gone"
+[ "$($AIFS cat "$gone" --as-of "$s1")" = "label 5" ] || fail "cat ID --as-of after rm"
+[ "$($AIFS cat ds/val/5.txt --as-of "$s2")" = "label 5" ] || fail "cat PATH --as-of after rm"
+$AIFS get "$gone" --as-of "$s1" -o "$WORK/gone.txt"
+[ "$(b3sum --no-names "$WORK/gone.txt")" = "$gone" ] || fail "get --as-of bytes"
+expect_error PATH_NOT_FOUND $AIFS cat ds/val/5.txt
+other=$($AIFS -q snapshot create)
+expect_error ASSET_NOT_IN_SNAPSHOT $AIFS cat "$gone" --as-of "$other"
+ok "removed assets stay readable --as-of the snapshots that hold them"
+
 $AIFS diff "$s1" "$s2" > "$WORK/diff"
 grep -qP "^M\tds/val/1.txt\t" "$WORK/diff" || fail "diff M: $(cat "$WORK/diff")"
 grep -qP "^D\tds/val/2.txt\t" "$WORK/diff" || fail "diff D 2"

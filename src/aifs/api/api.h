@@ -52,13 +52,23 @@ class Api {
 
   // Assets
   virtual Result<std::unique_ptr<AssetWriter>> BeginPut(const PutOptions& options) = 0;
-  virtual Result<AssetInfo> StatAsset(const std::string& ns, const AssetId& id,
-                                      bool with_chunks) = 0;
+  // `as_of` "": the live head; else a snapshot ID, branch or tag, which must
+  // hold the asset (NOT_FOUND ASSET_NOT_IN_SNAPSHOT): an asset removed from
+  // the head since stays readable through every snapshot that holds it.
+  virtual Result<AssetInfo> StatAssetAt(const std::string& ns, const AssetId& id,
+                                        const AsOf& as_of, bool with_chunks) = 0;
+  Result<AssetInfo> StatAsset(const std::string& ns, const AssetId& id, bool with_chunks) {
+    return StatAssetAt(ns, id, "", with_chunks);
+  }
   // Streams bytes [offset, offset+length) clipped to the asset; offset beyond
   // the end is OUT_OF_RANGE. Every chunk is verified; a full read also
   // verifies the asset ID.
-  virtual Status ReadAsset(const std::string& ns, const AssetId& id, const ReadRange& range,
-                           const ByteSink& sink) = 0;
+  virtual Status ReadAssetAt(const std::string& ns, const AssetId& id, const AsOf& as_of,
+                             const ReadRange& range, const ByteSink& sink) = 0;
+  Status ReadAsset(const std::string& ns, const AssetId& id, const ReadRange& range,
+                   const ByteSink& sink) {
+    return ReadAssetAt(ns, id, "", range, sink);
+  }
   // Reads many ranges of assets of `ns` in one call (data loaders, FUSE, HTTP
   // multi-range). Every range is checked before any byte is delivered: an
   // unknown asset is NOT_FOUND ASSET_NOT_FOUND, an offset beyond an asset's

@@ -237,10 +237,14 @@ class RemoteApi final : public Api {
     return std::unique_ptr<AssetWriter>(std::make_unique<RemoteWriter>(conn_, header));
   }
 
-  Result<AssetInfo> StatAsset(const std::string& ns, const AssetId& id, bool with_chunks) override {
+  using Api::ReadAsset;
+  using Api::StatAsset;
+  Result<AssetInfo> StatAssetAt(const std::string& ns, const AssetId& id, const AsOf& as_of,
+                                bool with_chunks) override {
     v1::GetAssetRequest req;
     req.set_ns(ns);
     req.set_id(rpc::Raw(id.bytes()));
+    req.set_as_of(as_of);
     req.set_with_chunks(with_chunks);
     v1::GetAssetResponse resp;
     AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::GetAsset, req, &resp));
@@ -269,11 +273,12 @@ class RemoteApi final : public Api {
     return server.ok() ? unpacker.Finish() : server;
   }
 
-  Status ReadAsset(const std::string& ns, const AssetId& id, const ReadRange& range,
-                   const ByteSink& sink) override {
+  Status ReadAssetAt(const std::string& ns, const AssetId& id, const AsOf& as_of,
+                     const ReadRange& range, const ByteSink& sink) override {
     v1::ReadAssetRequest req;
     req.set_ns(ns);
     req.set_id(rpc::Raw(id.bytes()));
+    req.set_as_of(as_of);
     req.set_offset(range.offset);
     if (range.length != ReadRange::kToEnd) req.set_length(range.length);
     req.set_accept_zstd(conn_->zstd);

@@ -332,8 +332,16 @@ Result<AssetRecord> Engine::LoadAsset(const std::string& ns, const AssetId& id, 
   return rec;
 }
 
-Result<AssetInfo> Engine::StatAsset(const std::string& ns, const AssetId& id, bool with_chunks) {
-  AIFS_ASSIGN_OR_RETURN(AssetRecord rec, LoadAsset(ns, id));
+Result<AssetRecord> Engine::LoadAssetAt(const std::string& ns, const AssetId& id,
+                                        const AsOf& as_of, bool open_sealed) {
+  if (as_of.empty()) return LoadAsset(ns, id, open_sealed);
+  AIFS_RETURN_IF_ERROR(snapshots_.Prove(ns, as_of, id).status());  // held by the snapshot?
+  return LoadAssetForSnapshot(ns, id, open_sealed);
+}
+
+Result<AssetInfo> Engine::StatAssetAt(const std::string& ns, const AssetId& id,
+                                      const AsOf& as_of, bool with_chunks) {
+  AIFS_ASSIGN_OR_RETURN(AssetRecord rec, LoadAssetAt(ns, id, as_of, /*open_sealed=*/true));
   AssetInfo info = ToAssetInfo(rec);
   if (!with_chunks) return info;
   AIFS_ASSIGN_OR_RETURN(ChunkIndex index, LoadChunkIndex(GetterOf(*ctx_->meta), rec));
@@ -351,9 +359,9 @@ Result<AssetInfo> Engine::StatAsset(const std::string& ns, const AssetId& id, bo
   return info;
 }
 
-Status Engine::ReadAsset(const std::string& ns, const AssetId& id, const ReadRange& range,
-                         const ByteSink& sink) {
-  AIFS_ASSIGN_OR_RETURN(AssetRecord rec, LoadAsset(ns, id, /*open_sealed=*/false));
+Status Engine::ReadAssetAt(const std::string& ns, const AssetId& id, const AsOf& as_of,
+                           const ReadRange& range, const ByteSink& sink) {
+  AIFS_ASSIGN_OR_RETURN(AssetRecord rec, LoadAssetAt(ns, id, as_of, /*open_sealed=*/false));
   return ReadAssetRange(*ctx_, rec, range, sink);
 }
 

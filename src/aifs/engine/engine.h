@@ -64,9 +64,12 @@ class Engine : public Api {
                                            const NamespacePolicy& policy) override;
 
   Result<std::unique_ptr<AssetWriter>> BeginPut(const PutOptions& options) override;
-  Result<AssetInfo> StatAsset(const std::string& ns, const AssetId& id, bool with_chunks) override;
-  Status ReadAsset(const std::string& ns, const AssetId& id, const ReadRange& range,
-                   const ByteSink& sink) override;
+  using Api::ReadAsset;
+  using Api::StatAsset;
+  Result<AssetInfo> StatAssetAt(const std::string& ns, const AssetId& id, const AsOf& as_of,
+                                bool with_chunks) override;
+  Status ReadAssetAt(const std::string& ns, const AssetId& id, const AsOf& as_of,
+                     const ReadRange& range, const ByteSink& sink) override;
   Status ReadRanges(const std::string& ns, std::span<const RangeRead> ranges,
                     const RangeSink& sink) override;
   Result<AssetPage> ListAssets(const ListOptions& options) override;
@@ -170,6 +173,9 @@ class Engine : public Api {
         tokens_(root_keys_, revocations_),
         snapshots_(*ctx_),
         vectors_(*ctx_) {}
+  // The record an as-of read names: live (as_of "") or held by that snapshot.
+  Result<store::v1::AssetRecord> LoadAssetAt(const std::string& ns, const AssetId& id,
+                                             const AsOf& as_of, bool open_sealed);
   // NOT_FOUND ASSET_NOT_FOUND or NAMESPACE_NOT_FOUND. Sealed fields are
   // opened unless `open_sealed` is false (reads need only sizes and chunks).
   Result<store::v1::AssetRecord> LoadAsset(const std::string& ns, const AssetId& id,

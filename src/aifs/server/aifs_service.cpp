@@ -135,7 +135,8 @@ class AifsService final : public v1::Aifs::Service {
                         v1::GetAssetResponse* resp) override {
     return Guard(ctx_, sctx, "/aifs.v1.Aifs/GetAsset", *req, [&]() -> Status {
       AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(req->id()));
-      AIFS_ASSIGN_OR_RETURN(AssetInfo info, api_.StatAsset(req->ns(), id, req->with_chunks()));
+      AIFS_ASSIGN_OR_RETURN(AssetInfo info,
+                            api_.StatAssetAt(req->ns(), id, req->as_of(), req->with_chunks()));
       ToProto(info, resp->mutable_asset());
       if (req->with_children()) {
         AIFS_ASSIGN_OR_RETURN(LineageGraph g,
@@ -177,7 +178,7 @@ class AifsService final : public v1::Aifs::Service {
         gathered->clear();
         return Status::Ok();
       };
-      AIFS_RETURN_IF_ERROR(api_.ReadAsset(req->ns(), id, range, [&](ByteSpan data) -> Status {
+      AIFS_RETURN_IF_ERROR(api_.ReadAssetAt(req->ns(), id, req->as_of(), range, [&](ByteSpan data) -> Status {
         while (!data.empty()) {
           const size_t n = std::min(data.size(), rpc::kMaxFrameBytes - gathered->size());
           gathered->append(reinterpret_cast<const char*>(data.data()), n);
