@@ -44,10 +44,14 @@ int Main(int argc, char** argv) {
   int threads = 8;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
-    if (a == "--paths") n = std::stoull(argv[i + 1]);
-    else if (a == "--dir") parent = argv[i + 1];
-    else if (a == "--threads") threads = std::stoi(argv[i + 1]);
-    else Fail("unknown option " + a);
+    if (a == "--paths")
+      n = std::stoull(argv[i + 1]);
+    else if (a == "--dir")
+      parent = argv[i + 1];
+    else if (a == "--threads")
+      threads = std::stoi(argv[i + 1]);
+    else
+      Fail("unknown option " + a);
   }
   ScratchDir scratch(parent, "aifs-paths-bench", true);
   Must(Engine::Init(scratch.path(), InitOptions{}), "init");
@@ -82,7 +86,8 @@ int Main(int argc, char** argv) {
     const std::string v = "version " + std::to_string(++version);
     Must(w->Write(AsBytes(v)), "write");
     const AssetId other = Must(w->Commit(), "commit").asset.id;
-    for (size_t j = 0; j < k; ++j) Must(engine->BindPath("default", PathOf(SplitMix64(rng) % n), other), "rebind");
+    for (size_t j = 0; j < k; ++j)
+      Must(engine->BindPath("default", PathOf(SplitMix64(rng) % n), other), "rebind");
   };
   auto snapshot_after = [&](size_t k) {
     return MedianSeconds(5, [&]() -> double {
@@ -97,7 +102,10 @@ int Main(int argc, char** argv) {
   std::vector<double> diffs;
   size_t diff_paths = 0;
   for (int r = 0; r < 5; ++r) {
-    const SnapshotInfo a = Must(engine->GetSnapshot("default", Must(engine->ListSnapshots("default"), "ls").back().id.ToHex()), "get");
+    const SnapshotInfo a =
+        Must(engine->GetSnapshot("default",
+                                 Must(engine->ListSnapshots("default"), "ls").back().id.ToHex()),
+             "get");
     change(1000);
     const SnapshotInfo b = Must(engine->CreateSnapshot("default", SnapshotOptions{}), "snapshot");
     const auto d0 = Clock::now();
@@ -116,10 +124,11 @@ int Main(int argc, char** argv) {
   std::printf("| snapshot after 1 change | %.2f ms | <= 5 ms |\n", one_s * 1e3);
   std::printf("| snapshot after 1,000 changes | %.1f ms | - |\n", thousand_s * 1e3);
   std::printf("| diff, %zu changed paths | %.1f ms | <= 50 ms |\n", diff_paths, diff_s * 1e3);
-  std::printf("\nJSON: {\"paths\": %llu, \"bind_s\": %.3f, \"cold_snapshot_ms\": %.1f, "
-              "\"snapshot_1_ms\": %.3f, \"snapshot_1000_ms\": %.2f, \"diff_1000_ms\": %.2f}\n",
-              static_cast<unsigned long long>(n), bind_s, cold_s * 1e3, one_s * 1e3,
-              thousand_s * 1e3, diff_s * 1e3);
+  std::printf(
+      "\nJSON: {\"paths\": %llu, \"bind_s\": %.3f, \"cold_snapshot_ms\": %.1f, "
+      "\"snapshot_1_ms\": %.3f, \"snapshot_1000_ms\": %.2f, \"diff_1000_ms\": %.2f}\n",
+      static_cast<unsigned long long>(n), bind_s, cold_s * 1e3, one_s * 1e3, thousand_s * 1e3,
+      diff_s * 1e3);
   return 0;
 }
 

@@ -478,7 +478,6 @@ json BranchJson(const BranchInfo& b) {
 Status SnapshotCreate(Api& api, const Output& out, const std::string& ns,
                       const std::string& ids_file, const std::string& message,
                       const std::string& branch) {
-
   std::vector<AssetId> ids;
   if (!ids_file.empty()) {
     AIFS_ASSIGN_OR_RETURN(std::string text, ReadFileToString(ids_file));

@@ -12,9 +12,7 @@ using json = nlohmann::json;
 
 namespace {
 
-std::string Short(const std::optional<AssetId>& id) {
-  return id ? id->ToHex().substr(0, 12) : "-";
-}
+std::string Short(const std::optional<AssetId>& id) { return id ? id->ToHex().substr(0, 12) : "-"; }
 
 }  // namespace
 
@@ -97,7 +95,8 @@ Status Merge(Api& api, const Output& out, const MergeArgs& args, bool revert) {
                                          : "merged";
       std::cout << args.into << ": " << how << " at " << r.snapshot->id.ToHex() << " ("
                 << r.paths_changed << " paths changed"
-                << (r.conflicts.empty() ? "" : ", conflicts resolved by --strategy " + args.strategy)
+                << (r.conflicts.empty() ? ""
+                                        : ", conflicts resolved by --strategy " + args.strategy)
                 << ")\n";
     }
   }

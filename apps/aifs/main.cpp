@@ -259,7 +259,8 @@ int main(int argc, char** argv) {
   aifs::cli::GetArgs get;
   auto* get_cmd = app.add_subcommand("get", "read an asset to a file or stdout");
   get_cmd->add_option("id", get.ref, "asset ID, aifs:// URI, PATH or NS:PATH")->required();
-  get_cmd->add_option("--as-of", get.as_of, "read through this snapshot, branch or tag (a path is resolved there)");
+  get_cmd->add_option("--as-of", get.as_of,
+                      "read through this snapshot, branch or tag (a path is resolved there)");
   get_cmd->add_option("-o,--output", get.output, "output file (default: stdout)");
   get_cmd->add_option("--range", get.range, "bytes A-B (inclusive) or A- (to the end)");
   get_cmd->add_option("--ns", get.ns, "namespace (default: default)");
@@ -273,7 +274,8 @@ int main(int argc, char** argv) {
   });
   auto* cat_cmd = app.add_subcommand("cat", "write an asset to stdout");
   cat_cmd->add_option("id", get.ref, "asset ID, aifs:// URI, PATH or NS:PATH")->required();
-  cat_cmd->add_option("--as-of", get.as_of, "read through this snapshot, branch or tag (a path is resolved there)");
+  cat_cmd->add_option("--as-of", get.as_of,
+                      "read through this snapshot, branch or tag (a path is resolved there)");
   cat_cmd->add_option("--range", get.range, "bytes A-B (inclusive) or A- (to the end)");
   cat_cmd->add_option("--ns", get.ns, "namespace (default: default)");
   cat_cmd->callback([&] {
@@ -299,7 +301,8 @@ int main(int argc, char** argv) {
   stat_cmd->add_option("id", ref, "asset ID, aifs:// URI, PATH or NS:PATH")->required();
   stat_cmd->add_option("--ns", ns_opt, "namespace (default: default)");
   std::string as_of;
-  stat_cmd->add_option("--as-of", as_of, "read through this snapshot, branch or tag (a path is resolved there)");
+  stat_cmd->add_option("--as-of", as_of,
+                       "read through this snapshot, branch or tag (a path is resolved there)");
   stat_cmd->add_flag("--chunks", with_chunks, "list every chunk");
   stat_cmd->callback([&] {
     set(true, [&](auto& api, auto& out) {
@@ -359,9 +362,8 @@ int main(int argc, char** argv) {
   path_rm->add_option("paths", path_list)->required();
   path_rm->add_option("--ns", ns_opt, "namespace (default: default)");
   path_rm->callback([&] {
-    set(false, [&](auto& api, auto& out) {
-      return aifs::cli::PathRemove(api, out, ns_opt, path_list);
-    });
+    set(false,
+        [&](auto& api, auto& out) { return aifs::cli::PathRemove(api, out, ns_opt, path_list); });
   });
 
   // rm
@@ -524,9 +526,8 @@ int main(int argc, char** argv) {
   log_cmd->add_option("--ns", ns_opt, "namespace (default: default)");
   log_cmd->add_option("-n,--limit", log_limit, "show at most N")->capture_default_str();
   log_cmd->callback([&] {
-    set(true, [&](auto& api, auto& out) {
-      return aifs::cli::Log(api, out, ns_opt, target, log_limit);
-    });
+    set(true,
+        [&](auto& api, auto& out) { return aifs::cli::Log(api, out, ns_opt, target, log_limit); });
   });
   auto* checkout_cmd = app.add_subcommand(
       "checkout", "make the live paths those of a snapshot, branch or tag (assets stay)");
@@ -540,8 +541,8 @@ int main(int argc, char** argv) {
       "merge", "three-way merge of a snapshot, branch or tag into a branch (over paths)");
   merge_cmd->add_option("source", merge.source, "what to merge in")->required();
   merge_cmd->add_option("--into", merge.into, "the branch that moves")->required();
-  auto* revert_cmd = app.add_subcommand(
-      "revert", "undo a snapshot's changes (against its parent) on a branch");
+  auto* revert_cmd =
+      app.add_subcommand("revert", "undo a snapshot's changes (against its parent) on a branch");
   revert_cmd->add_option("snapshot", merge.source, "the snapshot to undo")->required();
   revert_cmd->add_option("--branch", merge.into, "the branch that moves")->required();
   for (auto* c : {merge_cmd, revert_cmd}) {
@@ -551,9 +552,8 @@ int main(int argc, char** argv) {
     c->add_option("-m,--message", merge.message, "the merge snapshot's message");
     const bool revert = c == revert_cmd;
     c->callback([&, revert] {
-      set(false, [&, revert](auto& api, auto& out) {
-        return aifs::cli::Merge(api, out, merge, revert);
-      });
+      set(false,
+          [&, revert](auto& api, auto& out) { return aifs::cli::Merge(api, out, merge, revert); });
     });
   }
 

@@ -73,7 +73,8 @@ Status PutTree(Api& api, const Output& out, const PutTreeArgs& args) {
   for (size_t i = 0; i < files.size();) {
     size_t j = i;
     uint64_t bytes = 0;
-    while (j < files.size() && j - i < kBatchFiles && (j == i || bytes + files[j].size <= kBatchBytes))
+    while (j < files.size() && j - i < kBatchFiles &&
+           (j == i || bytes + files[j].size <= kBatchBytes))
       bytes += files[j++].size;
     batches.emplace_back(i, j);
     i = j;

@@ -150,7 +150,7 @@ TEST_F(MergeTest, CheckoutReportsPathsWhoseAssetsAreGone) {
   auto co = engine().Checkout("default", "main");
   ASSERT_TRUE(co.ok()) << co.status().ToString();
   EXPECT_EQ(co->missing, std::vector<std::string>{"a"});
-  EXPECT_EQ(co->unbound, 1u);  // z
+  EXPECT_EQ(co->unbound, 1u);    // z
   EXPECT_EQ(Live().size(), 1u);  // b
 }
 
@@ -159,8 +159,7 @@ TEST_F(MergeTest, ErrorsHaveStableReasons) {
   Commit("main", "one");
   EXPECT_EQ(engine().Merge({.source = "main", .into = "nope"}).status().reason(),
             "BRANCH_NOT_FOUND");
-  EXPECT_EQ(engine().Merge({.source = "nope", .into = "main"}).status().reason(),
-            "REF_NOT_FOUND");
+  EXPECT_EQ(engine().Merge({.source = "nope", .into = "main"}).status().reason(), "REF_NOT_FOUND");
   const std::vector<AssetId> none;
   EXPECT_EQ(engine().CreateSnapshot("default", {.ids = &none, .branch = "main"}).status().reason(),
             "BRANCH_WITH_EXPLICIT_SET");

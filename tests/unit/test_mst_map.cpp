@@ -109,8 +109,12 @@ TEST(MstMap, UpdatesEqualColdBuilds) {
     for (const auto& kv : m) present.push_back(kv.first);
     for (size_t i = 0; i < k; ++i) {
       switch (rng() % 5) {
-        case 0: changes[RandomDigest(rng)] = RandomDigest(rng); break;
-        case 1: changes[RandomDigest(rng)] = std::nullopt; break;
+        case 0:
+          changes[RandomDigest(rng)] = RandomDigest(rng);
+          break;
+        case 1:
+          changes[RandomDigest(rng)] = std::nullopt;
+          break;
         default:
           if (present.empty()) break;
           const Digest key = present[rng() % present.size()];

@@ -186,11 +186,9 @@ TEST_F(PathTest, SnapshotsChainParentsAndSignMessageAndAuthor) {
   SnapshotInfo forged = *back;
   forged.message = "third";
   EXPECT_EQ(VerifySnapshotSignature(forged, forged.public_key).reason(), "SIGNATURE_INVALID");
-  EXPECT_EQ(engine()
-                .CreateSnapshot("default", {.message = std::string(70000, 'm')})
-                .status()
-                .reason(),
-            "MESSAGE_TOO_LONG");
+  EXPECT_EQ(
+      engine().CreateSnapshot("default", {.message = std::string(70000, 'm')}).status().reason(),
+      "MESSAGE_TOO_LONG");
 }
 
 TEST_F(PathTest, PathProofsVerifyOfflineAndRefuseAnotherAsset) {
@@ -246,8 +244,7 @@ TEST_F(PathTest, BadPathsAndMissingThingsGetStableReasons) {
   EXPECT_EQ(engine().ResolvePath("nope", "a", "").status().reason(), "NAMESPACE_NOT_FOUND");
   EXPECT_EQ(engine().BindPath("default", "a", AssetId(Blake3::Hash(ToBytes("zz")))).reason(),
             "ASSET_NOT_FOUND");
-  EXPECT_EQ(engine().ResolvePath("default", "a", "no-such-ref").status().reason(),
-            "REF_NOT_FOUND");
+  EXPECT_EQ(engine().ResolvePath("default", "a", "no-such-ref").status().reason(), "REF_NOT_FOUND");
 }
 
 TEST_F(PathTest, PathsSurviveAReopenAndTheCountStaysExact) {

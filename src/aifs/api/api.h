@@ -55,8 +55,8 @@ class Api {
   // `as_of` "": the live head; else a snapshot ID, branch or tag, which must
   // hold the asset (NOT_FOUND ASSET_NOT_IN_SNAPSHOT): an asset removed from
   // the head since stays readable through every snapshot that holds it.
-  virtual Result<AssetInfo> StatAssetAt(const std::string& ns, const AssetId& id,
-                                        const AsOf& as_of, bool with_chunks) = 0;
+  virtual Result<AssetInfo> StatAssetAt(const std::string& ns, const AssetId& id, const AsOf& as_of,
+                                        bool with_chunks) = 0;
   Result<AssetInfo> StatAsset(const std::string& ns, const AssetId& id, bool with_chunks) {
     return StatAssetAt(ns, id, "", with_chunks);
   }
@@ -138,8 +138,7 @@ class Api {
   // The history of `ref`: it and its ancestors (by parents), newest first,
   // at most `limit`.
   virtual Result<std::vector<SnapshotInfo>> SnapshotLog(const std::string& ns,
-                                                        const std::string& ref,
-                                                        size_t limit) = 0;
+                                                        const std::string& ref, size_t limit) = 0;
   // Merges `source` into the branch `into` (MergeOptions, MergeReport). The
   // branch moves by compare-and-swap from the target the merge started from
   // (ABORTED BRANCH_MOVED if it moved meanwhile); the live head is untouched.

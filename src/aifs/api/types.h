@@ -266,9 +266,9 @@ struct SnapshotInfo {
   Digest path_root{};
   uint8_t path_height = 0;
   uint64_t path_count = 0;
-  std::string message;               // what the snapshot is for (<= 64 KiB)
-  std::string author;                // who made it: the verified caller
-  std::vector<SnapshotId> parents;   // the snapshots it follows
+  std::string message;              // what the snapshot is for (<= 64 KiB)
+  std::string author;               // who made it: the verified caller
+  std::vector<SnapshotId> parents;  // the snapshots it follows
 };
 
 // CreateSnapshot: of every visible asset and path (ids null), or of the
@@ -400,7 +400,7 @@ struct MergeReport {
   std::optional<SnapshotId> base;  // the merge base; none: no common history
   bool fast_forward = false;
   bool up_to_date = false;
-  uint64_t paths_changed = 0;  // paths of `into` the merge changed
+  uint64_t paths_changed = 0;           // paths of `into` the merge changed
   std::vector<PathConflict> conflicts;  // resolved by the strategy, or stopping it
 };
 

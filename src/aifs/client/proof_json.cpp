@@ -51,16 +51,16 @@ Status SnapshotV2FromJson(const nlohmann::json& s, SnapshotInfo& out) {
 
 nlohmann::json SnapshotToJson(const SnapshotInfo& s) {
   nlohmann::json j = {{"namespace", s.ns},
-          {"id", s.id.ToHex()},
-          {"uri", SnapshotUri{s.ns, s.id}.ToString()},
-          {"root", HexEncode(s.root)},
-          {"height", s.height},
-          {"count", s.count},
-          {"created_unix_ns", s.created_unix_ns},
-          {"created", FormatUnixNanos(s.created_unix_ns)},
-          {"signature", HexEncode(s.signature)},
-          {"public_key", HexEncode(s.public_key)},
-          {"explicit_set", s.explicit_set}};
+                      {"id", s.id.ToHex()},
+                      {"uri", SnapshotUri{s.ns, s.id}.ToString()},
+                      {"root", HexEncode(s.root)},
+                      {"height", s.height},
+                      {"count", s.count},
+                      {"created_unix_ns", s.created_unix_ns},
+                      {"created", FormatUnixNanos(s.created_unix_ns)},
+                      {"signature", HexEncode(s.signature)},
+                      {"public_key", HexEncode(s.public_key)},
+                      {"explicit_set", s.explicit_set}};
   if (s.version < 2) return j;
   nlohmann::json parents = nlohmann::json::array();
   for (const SnapshotId& p : s.parents) parents.push_back(p.ToHex());

@@ -1,7 +1,7 @@
 #include "aifs/core/utf8.h"
 
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 
 namespace aifs {
 

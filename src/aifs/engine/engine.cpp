@@ -214,8 +214,8 @@ Status Engine::DeleteNamespace(const std::string& name) {
     // removed assets its snapshots kept (their chunks, which no live asset
     // references, and their objects after the commit). A namespace created
     // later under the same name starts empty, with a new key.
-    for (const char* kind : {"cl", "mn", "sn", "br", "bh", "tg", "ta", "tb", "lc", "lk", "sp", "vc",
-                             "vq", "ra", "ci", "ch", "pa", "pr", "pn", "pl"}) {
+    for (const char* kind : {"cl", "mn", "sn", "br", "bh", "tg", "ta", "tb", "lc", "lk",
+                             "sp", "vc", "vq", "ra", "ci", "ch", "pa", "pr", "pn", "pl"}) {
       const std::string prefix = std::string(kind) + "/" + name + "/";
       std::vector<std::string> doomed;
       Status parse;
@@ -332,15 +332,15 @@ Result<AssetRecord> Engine::LoadAsset(const std::string& ns, const AssetId& id, 
   return rec;
 }
 
-Result<AssetRecord> Engine::LoadAssetAt(const std::string& ns, const AssetId& id,
-                                        const AsOf& as_of, bool open_sealed) {
+Result<AssetRecord> Engine::LoadAssetAt(const std::string& ns, const AssetId& id, const AsOf& as_of,
+                                        bool open_sealed) {
   if (as_of.empty()) return LoadAsset(ns, id, open_sealed);
   AIFS_RETURN_IF_ERROR(snapshots_.Prove(ns, as_of, id).status());  // held by the snapshot?
   return LoadAssetForSnapshot(ns, id, open_sealed);
 }
 
-Result<AssetInfo> Engine::StatAssetAt(const std::string& ns, const AssetId& id,
-                                      const AsOf& as_of, bool with_chunks) {
+Result<AssetInfo> Engine::StatAssetAt(const std::string& ns, const AssetId& id, const AsOf& as_of,
+                                      bool with_chunks) {
   AIFS_ASSIGN_OR_RETURN(AssetRecord rec, LoadAssetAt(ns, id, as_of, /*open_sealed=*/true));
   AssetInfo info = ToAssetInfo(rec);
   if (!with_chunks) return info;
@@ -593,9 +593,7 @@ Result<AssetId> Engine::ResolvePath(const std::string& ns, const std::string& pa
                                     const AsOf& as_of) {
   return paths_.Resolve(ns, path, as_of);
 }
-Result<PathPage> Engine::ListPaths(const PathListOptions& options) {
-  return paths_.List(options);
-}
+Result<PathPage> Engine::ListPaths(const PathListOptions& options) { return paths_.List(options); }
 Status Engine::BindPath(const std::string& ns, const std::string& path, const AssetId& id) {
   AIFS_RETURN_IF_ERROR(RequireWritable());
   return paths_.Bind(ns, path, id);
@@ -614,8 +612,7 @@ Result<CheckoutReport> Engine::Checkout(const std::string& ns, const std::string
   return paths_.Checkout(ns, ref);
 }
 
-Result<SnapshotInfo> Engine::CreateSnapshot(const std::string& ns,
-                                            const SnapshotOptions& options) {
+Result<SnapshotInfo> Engine::CreateSnapshot(const std::string& ns, const SnapshotOptions& options) {
   AIFS_RETURN_IF_ERROR(RequireWritable());
   return snapshots_.Create(ns, options);
 }
@@ -644,8 +641,8 @@ Result<SnapshotDiff> Engine::DiffSnapshots(const std::string& ns, const std::str
                                            const std::string& b) {
   return snapshots_.Diff(ns, a, b);
 }
-Result<std::vector<SnapshotInfo>> Engine::SnapshotLog(const std::string& ns,
-                                                      const std::string& ref, size_t limit) {
+Result<std::vector<SnapshotInfo>> Engine::SnapshotLog(const std::string& ns, const std::string& ref,
+                                                      size_t limit) {
   return SnapshotHistory(snapshots_, ns, ref, limit);
 }
 Result<MergeReport> Engine::Merge(const MergeOptions& options) {

@@ -88,8 +88,8 @@ Result<MergeReport> MergeSnapshots(StoreContext& ctx, SnapshotManager& sm,
   auto branch = std::find_if(branches.begin(), branches.end(),
                              [&](const BranchInfo& b) { return b.name == options.into; });
   if (branch == branches.end())
-    return err::NotFound("BRANCH_NOT_FOUND", "no branch '" + options.into + "' in namespace '" +
-                                                 ns + "'");
+    return err::NotFound("BRANCH_NOT_FOUND",
+                         "no branch '" + options.into + "' in namespace '" + ns + "'");
   AIFS_ASSIGN_OR_RETURN(SnapshotInfo ours, sm.Get(ns, branch->snapshot.ToHex()));
   AIFS_ASSIGN_OR_RETURN(SnapshotInfo source, sm.Get(ns, options.source));
 
@@ -99,8 +99,8 @@ Result<MergeReport> MergeSnapshots(StoreContext& ctx, SnapshotManager& sm,
   if (revert) {
     // Undo source's change: from source (the base) back to its parent.
     if (source.parents.empty())
-      return err::FailedPrecondition("NO_PARENT", "snapshot " + source.id.ToHex() +
-                                                      " has no parent to revert to");
+      return err::FailedPrecondition(
+          "NO_PARENT", "snapshot " + source.id.ToHex() + " has no parent to revert to");
     AIFS_ASSIGN_OR_RETURN(theirs, sm.Get(ns, source.parents.front().ToHex()));
     base = source;
   } else {
@@ -139,8 +139,8 @@ Result<MergeReport> MergeSnapshots(StoreContext& ctx, SnapshotManager& sm,
     if (o != by_key.end()) {
       if (o->second->after == t.after) continue;  // the same change on both sides
       AIFS_ASSIGN_OR_RETURN(std::string path, sm.PathNameOf(ns, t.key));
-      report.conflicts.push_back({std::move(path), IdOf(t.before), IdOf(o->second->after),
-                                  IdOf(t.after)});
+      report.conflicts.push_back(
+          {std::move(path), IdOf(t.before), IdOf(o->second->after), IdOf(t.after)});
       if (options.strategy != MergeStrategy::kTheirs) continue;
     }
     changes.push_back({t.key, t.after});

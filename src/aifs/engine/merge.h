@@ -15,9 +15,8 @@
 namespace aifs {
 
 // `ref` and its ancestors, newest first, at most `limit` (1..100000).
-Result<std::vector<SnapshotInfo>> SnapshotHistory(SnapshotManager& snapshots,
-                                                  const std::string& ns, const std::string& ref,
-                                                  size_t limit);
+Result<std::vector<SnapshotInfo>> SnapshotHistory(SnapshotManager& snapshots, const std::string& ns,
+                                                  const std::string& ref, size_t limit);
 
 // Api::Merge, or Api::Revert when `revert`.
 Result<MergeReport> MergeSnapshots(StoreContext& ctx, SnapshotManager& snapshots,

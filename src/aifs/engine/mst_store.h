@@ -78,8 +78,8 @@ class MetaMstStore : public MstNodeStore {
 
   // `cache` (optional) serves and keeps nodes read from `meta`; leave it out
   // where every node must be re-read (verification).
-  MetaMstStore(MetaStore& meta, std::string ns, MetaTxn* txn = nullptr,
-               Mode mode = Mode::kReadOnly, MstNodeCache* cache = nullptr)
+  MetaMstStore(MetaStore& meta, std::string ns, MetaTxn* txn = nullptr, Mode mode = Mode::kReadOnly,
+               MstNodeCache* cache = nullptr)
       : meta_(meta),
         ns_(std::move(ns)),
         txn_(txn),

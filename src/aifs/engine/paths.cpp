@@ -22,8 +22,7 @@ Status BadPath(std::string_view path, const std::string& why) {
 }
 
 Status PathNotFound(const std::string& ns, const std::string& path) {
-  return err::NotFound("PATH_NOT_FOUND",
-                       "no path '" + path + "' in namespace '" + ns + "'");
+  return err::NotFound("PATH_NOT_FOUND", "no path '" + path + "' in namespace '" + ns + "'");
 }
 
 AssetId IdOf(std::string_view raw) { return AssetId(FixedBytes<32>(std::string(raw))); }
@@ -45,8 +44,8 @@ Status ValidatePath(std::string_view path) {
       if (part.empty()) return BadPath(path, "has an empty component ('//')");
       if (part == "." || part == "..") return BadPath(path, "has a '.' or '..' component");
       if (part.size() > kMaxPathComponentBytes)
-        return BadPath(path, "has a component over " + std::to_string(kMaxPathComponentBytes) +
-                                 " bytes");
+        return BadPath(path,
+                       "has a component over " + std::to_string(kMaxPathComponentBytes) + " bytes");
       start = ++i;
       continue;
     }
@@ -99,11 +98,11 @@ Result<AssetId> UnbindPathInTxn(MetaTxn& txn, NamespaceRecord& ns, const std::st
 Status UnbindAssetPaths(MetaStore& meta, MetaTxn& txn, NamespaceRecord& ns, const AssetId& id) {
   const std::string prefix = keys::AssetPathPrefix(ns.name(), id.bytes());
   std::vector<std::string> paths;
-  AIFS_RETURN_IF_ERROR(meta.Scan(prefix, PrefixEnd(prefix), [&](std::string_view key,
-                                                                std::string_view) {
-    paths.emplace_back(key.substr(prefix.size()));
-    return true;
-  }));
+  AIFS_RETURN_IF_ERROR(
+      meta.Scan(prefix, PrefixEnd(prefix), [&](std::string_view key, std::string_view) {
+        paths.emplace_back(key.substr(prefix.size()));
+        return true;
+      }));
   for (const std::string& path : paths) {
     auto unbound = UnbindPathInTxn(txn, ns, path);
     if (!unbound.ok() && unbound.status().reason() != "PATH_NOT_FOUND") return unbound.status();
@@ -159,11 +158,11 @@ Result<CheckoutReport> PathIndex::Checkout(const std::string& ns, const std::str
     // namespace record, which makes this transaction conflict and re-run.
     std::map<std::string, AssetId> live;
     const std::string base = keys::PathPrefix(ns);
-    AIFS_RETURN_IF_ERROR(ctx_.meta->Scan(base, PrefixEnd(base), [&](std::string_view key,
-                                                                  std::string_view value) {
-      live.emplace(std::string(key.substr(base.size())), IdOf(value));
-      return true;
-    }));
+    AIFS_RETURN_IF_ERROR(
+        ctx_.meta->Scan(base, PrefixEnd(base), [&](std::string_view key, std::string_view value) {
+          live.emplace(std::string(key.substr(base.size())), IdOf(value));
+          return true;
+        }));
     for (const PathEntry& e : wanted) {
       auto it = live.find(e.path);
       const bool same = it != live.end() && it->second == e.id;
@@ -238,10 +237,10 @@ Result<PathPage> PathIndex::List(const PathListOptions& options) {
   std::string begin = prefix;
   if (!options.page_token.empty())
     begin = std::max(begin, keys::Path(options.ns, options.page_token) + '\0');
-  AIFS_RETURN_IF_ERROR(ctx_.meta->Scan(begin, PrefixEnd(prefix), [&](std::string_view key,
-                                                                    std::string_view value) {
-    return take({std::string(key.substr(base.size())), IdOf(value)});
-  }));
+  AIFS_RETURN_IF_ERROR(
+      ctx_.meta->Scan(begin, PrefixEnd(prefix), [&](std::string_view key, std::string_view value) {
+        return take({std::string(key.substr(base.size())), IdOf(value)});
+      }));
   return page;
 }
 

@@ -257,7 +257,8 @@ Status PublishAssets(StoreContext& ctx, const std::vector<const StagedAsset*>& a
         ns_rec->set_logical_bytes(ns_rec->logical_bytes() + a.size);
         result.created = true;
       }
-      if (a.options.path) AIFS_RETURN_IF_ERROR(BindPathInTxn(txn, *ns_rec, *a.options.path, a.id).status());
+      if (a.options.path)
+        AIFS_RETURN_IF_ERROR(BindPathInTxn(txn, *ns_rec, *a.options.path, a.id).status());
       published.insert(a.id);
       result.asset = ToAssetInfo(rec);
     }

@@ -33,7 +33,6 @@ using store::v1::TagRecord;
 
 namespace {
 
-
 // Strict lowercase hex of exactly 32 bytes (the ID in a keys::Change key, the
 // hash in a keys::MstNode key), 16 characters at a time. HexDecode branches on
 // every digit, and on random IDs those branches mispredict about half the
@@ -148,18 +147,18 @@ Result<MstRoot> ApplyPathLog(MetaStore& meta, const std::string& ns, uint64_t ge
   prefix = keys::PathChangePrefix(ns, generation);
   std::vector<MstMapChange> changes;
   Status parse;
-  AIFS_RETURN_IF_ERROR(meta.ScanBulk(prefix, PrefixEnd(prefix), [&](std::string_view key,
-                                                                    std::string_view value) {
-    MstMapChange c;
-    if (!ParseDigestHex(key.substr(prefix.size()), c.key) ||
-        (value != "-" && value.size() != c.key.size())) {
-      parse = err::DataLoss("METADATA_CORRUPT", "bad path log entry");
-      return false;
-    }
-    if (value != "-") c.value = FixedBytes<32>(value);
-    changes.push_back(c);
-    return true;
-  }));
+  AIFS_RETURN_IF_ERROR(
+      meta.ScanBulk(prefix, PrefixEnd(prefix), [&](std::string_view key, std::string_view value) {
+        MstMapChange c;
+        if (!ParseDigestHex(key.substr(prefix.size()), c.key) ||
+            (value != "-" && value.size() != c.key.size())) {
+          parse = err::DataLoss("METADATA_CORRUPT", "bad path log entry");
+          return false;
+        }
+        if (value != "-") c.value = FixedBytes<32>(value);
+        changes.push_back(c);
+        return true;
+      }));
   AIFS_RETURN_IF_ERROR(parse);
   if (changes.empty()) return head;
   if (!(head == MstEmptyRoot())) return UpdateMstMap(head, changes, store);
@@ -387,8 +386,8 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
       } else if (!changes.empty()) {
         AIFS_ASSIGN_OR_RETURN(root, UpdateMst(head, changes, store));
       }
-      AIFS_ASSIGN_OR_RETURN(const MstRoot paths,
-                            ApplyPathLog(*ctx_.meta, ns, generation, last.paths, store, path_prefix));
+      AIFS_ASSIGN_OR_RETURN(const MstRoot paths, ApplyPathLog(*ctx_.meta, ns, generation,
+                                                              last.paths, store, path_prefix));
       AIFS_RETURN_IF_ERROR(store.Finish());
       std::vector<SnapshotId> parents;
       if (branch_target)
@@ -419,9 +418,9 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
       (void)ctx_.meta->DeleteRange(prefix, PrefixEnd(prefix));
       (void)ctx_.meta->DeleteRange(path_prefix, PrefixEnd(path_prefix));
       if (branch_target) {
-        AIFS_RETURN_IF_ERROR(MoveBranch(ns, options.branch, *branch_target, made->id.ToHex(),
-                                        options.author)
-                                 .status());
+        AIFS_RETURN_IF_ERROR(
+            MoveBranch(ns, options.branch, *branch_target, made->id.ToHex(), options.author)
+                .status());
       } else if (!options.branch.empty()) {
         AIFS_RETURN_IF_ERROR(
             CreateBranch(ns, options.branch, made->id.ToHex(), options.author).status());
@@ -438,7 +437,8 @@ Result<SnapshotInfo> SnapshotManager::Record(const std::string& ns, const MstRoo
                                              const MstRoot& paths, const SnapshotOptions& options,
                                              std::vector<SnapshotId> parents) {
   AIFS_RETURN_IF_ERROR(CheckTexts(options));
-  AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, Sign(ns, assets, paths, false, options, std::move(parents)));
+  AIFS_ASSIGN_OR_RETURN(SnapshotInfo s,
+                        Sign(ns, assets, paths, false, options, std::move(parents)));
   AIFS_RETURN_IF_ERROR(RunTransaction(*ctx_.meta, [&](MetaTxn& txn) -> Status {
     EmitEvent(txn, {.type = EventType::kSnapshotCreated, .ns = ns, .snapshot = s.id});
     return PutRecord(txn, keys::Snapshot(ns, s.id.ToHex()), ToRecord(s));

@@ -3,9 +3,9 @@
 // A namespace snapshot is two Merkle search trees (snapshot/mst.h): the set
 // of its assets and the map of its paths, each the tree of the previous
 // snapshot ("head") updated with the change logs that every commit appends
-// to, so the cost follows the number of changes. Tree nodes are content-addressed and shared between
-// snapshots. Every root is signed with the namespace's Ed25519 key; branches
-// and tags only ever point at snapshots whose signature verified.
+// to, so the cost follows the number of changes. Tree nodes are content-addressed and shared
+// between snapshots. Every root is signed with the namespace's Ed25519 key; branches and tags only
+// ever point at snapshots whose signature verified.
 #pragma once
 
 #include <list>

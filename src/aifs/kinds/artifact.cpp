@@ -16,8 +16,8 @@
 
 #include "aifs/core/file_util.h"
 #include "aifs/core/hex.h"
-#include "aifs/storage/spill_buffer.h"
 #include "aifs/core/utf8.h"
+#include "aifs/storage/spill_buffer.h"
 
 namespace aifs {
 

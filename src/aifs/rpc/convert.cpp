@@ -351,7 +351,8 @@ Result<SnapshotInfo> FromProto(const v1::Snapshot& in) {
   if (s.version < 2) return s;  // no path tree (its fields stay zero)
   AIFS_ASSIGN_OR_RETURN(s.path_root, ParseFixed<32>(in.path_root(), "snapshot path root"));
   if (in.path_height() > 255)
-    return err::InvalidArgument("BAD_FIELD", "path tree height " + std::to_string(in.path_height()));
+    return err::InvalidArgument("BAD_FIELD",
+                                "path tree height " + std::to_string(in.path_height()));
   s.path_height = static_cast<uint8_t>(in.path_height());
   s.path_count = in.path_count();
   s.message = in.message();

@@ -178,15 +178,16 @@ class AifsService final : public v1::Aifs::Service {
         gathered->clear();
         return Status::Ok();
       };
-      AIFS_RETURN_IF_ERROR(api_.ReadAssetAt(req->ns(), id, req->as_of(), range, [&](ByteSpan data) -> Status {
-        while (!data.empty()) {
-          const size_t n = std::min(data.size(), rpc::kMaxFrameBytes - gathered->size());
-          gathered->append(reinterpret_cast<const char*>(data.data()), n);
-          data = data.subspan(n);
-          if (gathered->size() == rpc::kMaxFrameBytes) AIFS_RETURN_IF_ERROR(flush());
-        }
-        return Status::Ok();
-      }));
+      AIFS_RETURN_IF_ERROR(
+          api_.ReadAssetAt(req->ns(), id, req->as_of(), range, [&](ByteSpan data) -> Status {
+            while (!data.empty()) {
+              const size_t n = std::min(data.size(), rpc::kMaxFrameBytes - gathered->size());
+              gathered->append(reinterpret_cast<const char*>(data.data()), n);
+              data = data.subspan(n);
+              if (gathered->size() == rpc::kMaxFrameBytes) AIFS_RETURN_IF_ERROR(flush());
+            }
+            return Status::Ok();
+          }));
       return flush();
     });
   }
@@ -356,8 +357,8 @@ class AifsService final : public v1::Aifs::Service {
   grpc::Status SnapshotLog(ServerContext* sctx, const v1::SnapshotLogRequest* req,
                            v1::SnapshotLogResponse* resp) override {
     return Guard(ctx_, sctx, "/aifs.v1.Aifs/SnapshotLog", *req, [&]() -> Status {
-      AIFS_ASSIGN_OR_RETURN(auto log, api_.SnapshotLog(req->ns(), req->ref(),
-                                                       req->limit() ? req->limit() : 100));
+      AIFS_ASSIGN_OR_RETURN(
+          auto log, api_.SnapshotLog(req->ns(), req->ref(), req->limit() ? req->limit() : 100));
       for (const SnapshotInfo& s : log) ToProto(s, resp->add_snapshots());
       return Status::Ok();
     });
