@@ -651,7 +651,7 @@ Status Diff(Api& api, const Output& out, const std::string& ns, const std::strin
 Status Proof(Api& api, const Output& out, const std::string& ns, const std::string& asset,
              const std::string& snapshot, const std::string& output) {
   SnapshotProof p;
-  const bool by_id = asset.starts_with("aifs://") ||
+  const bool by_id = asset.starts_with("aifs:") ||
                      (asset.size() == 2 * AssetId::kSize && AssetId::Parse(asset).ok());
   if (by_id) {
     AIFS_ASSIGN_OR_RETURN(AssetUri uri, ResolveRef(asset, ns));

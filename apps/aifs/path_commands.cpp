@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -24,7 +26,8 @@ void PrintJson(const json& j) { std::cout << j.dump(2) << "\n"; }
 Result<AssetUri> ResolveAsset(Api& api, const std::string& ref, const std::string& ns,
                               const AsOf& as_of) {
   const bool looks_like_id = ref.size() == 2 * AssetId::kSize && AssetId::Parse(ref).ok();
-  if (looks_like_id || ref.starts_with("aifs://")) return ResolveRef(ref, ns);
+  // "aifs:" always starts a URI (a namespace named aifs takes paths with --ns).
+  if (looks_like_id || ref.starts_with("aifs:")) return ResolveRef(ref, ns);
   std::string space = NsOrDefault(ns);
   std::string path = ref;
   if (const size_t colon = ref.find(':'); colon != std::string::npos) {
@@ -37,8 +40,13 @@ Result<AssetUri> ResolveAsset(Api& api, const std::string& ref, const std::strin
       path = ref.substr(colon + 1);
     }
   }
-  AIFS_ASSIGN_OR_RETURN(AssetId id, api.ResolvePath(space, path, as_of));
-  return AssetUri{space, id};
+  auto id = api.ResolvePath(space, path, as_of);
+  // An unbound name made of hex digits only was most likely meant as an ID:
+  // say what is wrong with it as one.
+  const bool hex = std::all_of(ref.begin(), ref.end(), [](char c) { return std::isxdigit(c); });
+  if (!id.ok() && id.status().reason() == "PATH_NOT_FOUND" && hex) return ResolveRef(ref, ns);
+  AIFS_RETURN_IF_ERROR(id.status());
+  return AssetUri{space, *id};
 }
 
 Status PutTree(Api& api, const Output& out, const PutTreeArgs& args) {
