@@ -107,6 +107,18 @@ $AIFS proof "$M" --snapshot main -o "$work/proof.json"
 $AIFS verify-proof "$work/proof.json"
 $AIFS snapshot verify main
 
+step "paths, history and time travel (docs/paths.md)"
+mkdir -p "$work/ds/train"
+for i in 1 2 3; do echo "sample $i" > "$work/ds/train/$i.txt"; done
+$AIFS put -r "$work/ds" --prefix ds/
+P1=$($AIFS -q snapshot create --branch data -m "import 3 samples")
+echo "sample 1, relabeled" | $AIFS put - --path ds/train/1.txt > /dev/null
+$AIFS -q snapshot create --branch data -m "relabel sample 1" > /dev/null
+$AIFS ls ds/train/
+$AIFS diff "$P1" data
+echo "ds/train/1.txt now: $($AIFS cat ds/train/1.txt); as of the import: $($AIFS cat ds/train/1.txt --as-of "$P1")"
+$AIFS log data -n 2
+
 step "rotate the encryption key; old and new data stay readable"
 $AIFS key rotate
 echo "new data after rotation" | $AIFS put - --meta note=after-rotation
