@@ -452,9 +452,7 @@ Status Engine::DeleteAsset(const std::string& ns, const AssetId& id, bool force)
     if (!ns_rec) return NamespaceNotFound(ns);
     const std::string asset_key = keys::Asset(ns, id.bytes());
     AIFS_ASSIGN_OR_RETURN(auto asset, LoadRecord<AssetRecord>(txn, asset_key, "asset"));
-    if (!asset)
-      return err::NotFound("ASSET_NOT_FOUND",
-                           "asset " + id.ToHex() + " in namespace '" + ns + "' not found");
+    if (!asset) return AssetNotFound(ns, id);
     AIFS_ASSIGN_OR_RETURN(uint64_t children, AdjustChildCount(txn, ns, id, 0));
     if (children > 0 && !force)
       return err::FailedPrecondition("HAS_CHILDREN",

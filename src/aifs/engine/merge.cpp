@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -14,11 +15,23 @@ namespace {
 // How far history walks go: a bound on the work one call can cause.
 constexpr size_t kMaxWalk = 100000;
 
-MstRoot AssetRoot(const SnapshotInfo& s) { return {s.root, s.height, s.count}; }
-MstRoot PathRoot(const SnapshotInfo& s) { return {s.path_root, s.path_height, s.path_count}; }
-
-std::optional<AssetId> IdOf(const std::optional<Digest>& d) {
-  return d ? std::optional<AssetId>(AssetId(*d)) : std::nullopt;
+// Visits `start` and its ancestors breadth-first, each once, at most
+// kMaxWalk of them, until `visit` returns false.
+Status WalkAncestors(SnapshotManager& sm, const std::string& ns, const SnapshotInfo& start,
+                     const std::function<bool(const SnapshotInfo&)>& visit) {
+  std::set<SnapshotId> seen;
+  std::deque<SnapshotInfo> queue{start};
+  while (!queue.empty() && seen.size() < kMaxWalk) {
+    SnapshotInfo s = std::move(queue.front());
+    queue.pop_front();
+    if (!seen.insert(s.id).second) continue;
+    if (!visit(s)) return Status::Ok();
+    for (const SnapshotId& p : s.parents) {
+      AIFS_ASSIGN_OR_RETURN(SnapshotInfo parent, sm.Get(ns, p.ToHex()));
+      queue.push_back(std::move(parent));
+    }
+  }
+  return Status::Ok();
 }
 
 // The nearest snapshot that is `ours` or one of its ancestors and also
@@ -27,29 +40,16 @@ Result<std::optional<SnapshotInfo>> MergeBase(SnapshotManager& sm, const std::st
                                               const SnapshotInfo& ours,
                                               const SnapshotInfo& theirs) {
   std::set<SnapshotId> mine;
-  std::deque<SnapshotInfo> queue{ours};
-  while (!queue.empty() && mine.size() < kMaxWalk) {
-    SnapshotInfo s = std::move(queue.front());
-    queue.pop_front();
-    if (!mine.insert(s.id).second) continue;
-    for (const SnapshotId& p : s.parents) {
-      AIFS_ASSIGN_OR_RETURN(SnapshotInfo parent, sm.Get(ns, p.ToHex()));
-      queue.push_back(std::move(parent));
-    }
-  }
-  std::set<SnapshotId> seen;
-  queue = {theirs};
-  while (!queue.empty() && seen.size() < kMaxWalk) {
-    SnapshotInfo s = std::move(queue.front());
-    queue.pop_front();
-    if (mine.count(s.id)) return std::optional<SnapshotInfo>(std::move(s));
-    if (!seen.insert(s.id).second) continue;
-    for (const SnapshotId& p : s.parents) {
-      AIFS_ASSIGN_OR_RETURN(SnapshotInfo parent, sm.Get(ns, p.ToHex()));
-      queue.push_back(std::move(parent));
-    }
-  }
-  return std::optional<SnapshotInfo>();
+  AIFS_RETURN_IF_ERROR(WalkAncestors(sm, ns, ours, [&](const SnapshotInfo& s) {
+    mine.insert(s.id);
+    return true;
+  }));
+  std::optional<SnapshotInfo> base;
+  AIFS_RETURN_IF_ERROR(WalkAncestors(sm, ns, theirs, [&](const SnapshotInfo& s) {
+    if (mine.count(s.id)) base = s;
+    return !base;
+  }));
+  return base;
 }
 
 }  // namespace
@@ -103,6 +103,7 @@ Result<MergeReport> MergeSnapshots(StoreContext& ctx, SnapshotManager& sm,
           "NO_PARENT", "snapshot " + source.id.ToHex() + " has no parent to revert to");
     AIFS_ASSIGN_OR_RETURN(theirs, sm.Get(ns, source.parents.front().ToHex()));
     base = source;
+    report.base = source.id;
   } else {
     theirs = source;
     AIFS_ASSIGN_OR_RETURN(base, MergeBase(sm, ns, ours, theirs));
@@ -122,15 +123,14 @@ Result<MergeReport> MergeSnapshots(StoreContext& ctx, SnapshotManager& sm,
       return report;
     }
   }
-  if (revert) report.base = base->id;
   SnapshotInfo empty;  // no common history: every path counts as added
   empty.root = empty.path_root = MstEmptyRootHash();
   const SnapshotInfo& b = base ? *base : empty;
 
   MetaMstStore store(*ctx.meta, ns, nullptr, MetaMstStore::Mode::kBefore, &sm.node_cache());
   std::vector<MstMapDiff> mine, theirs_diff;
-  AIFS_RETURN_IF_ERROR(DiffMstMap(PathRoot(b), PathRoot(ours), store, mine));
-  AIFS_RETURN_IF_ERROR(DiffMstMap(PathRoot(b), PathRoot(theirs), store, theirs_diff));
+  AIFS_RETURN_IF_ERROR(DiffMstMap(PathTreeOf(b), PathTreeOf(ours), store, mine));
+  AIFS_RETURN_IF_ERROR(DiffMstMap(PathTreeOf(b), PathTreeOf(theirs), store, theirs_diff));
   std::map<Digest, const MstMapDiff*> by_key;
   for (const MstMapDiff& d : mine) by_key[d.key] = &d;
   std::vector<MstMapChange> changes;
@@ -140,27 +140,27 @@ Result<MergeReport> MergeSnapshots(StoreContext& ctx, SnapshotManager& sm,
       if (o->second->after == t.after) continue;  // the same change on both sides
       AIFS_ASSIGN_OR_RETURN(std::string path, sm.PathNameOf(ns, t.key));
       report.conflicts.push_back(
-          {std::move(path), IdOf(t.before), IdOf(o->second->after), IdOf(t.after)});
+          {std::move(path), AssetIdOf(t.before), AssetIdOf(o->second->after), AssetIdOf(t.after)});
       if (options.strategy != MergeStrategy::kTheirs) continue;
     }
     changes.push_back({t.key, t.after});
   }
   if (!report.conflicts.empty() && options.strategy == MergeStrategy::kFail) return report;
   report.paths_changed = changes.size();
-  AIFS_ASSIGN_OR_RETURN(MstRoot paths, UpdateMstMap(PathRoot(ours), changes, store));
+  AIFS_ASSIGN_OR_RETURN(MstRoot paths, UpdateMstMap(PathTreeOf(ours), changes, store));
   // Assets: what theirs added since the base joins ours. What theirs dropped
   // stays (a merged path may still name it; retention reclaims it later).
   // Every asset a merged path names is in the set too (ours may have dropped
   // one that theirs points a path at): what a snapshot names, it keeps.
   std::vector<Digest> added, removed;
-  AIFS_RETURN_IF_ERROR(DiffMst(AssetRoot(b), AssetRoot(theirs), store, added, removed));
+  AIFS_RETURN_IF_ERROR(DiffMst(AssetTreeOf(b), AssetTreeOf(theirs), store, added, removed));
   for (const MstMapChange& c : changes)
     if (c.value) added.push_back(*c.value);
   std::sort(added.begin(), added.end());
   added.erase(std::unique(added.begin(), added.end()), added.end());
   std::vector<MstChange> asset_changes;
   for (const Digest& d : added) asset_changes.emplace_back(d, true);
-  AIFS_ASSIGN_OR_RETURN(MstRoot assets, UpdateMst(AssetRoot(ours), asset_changes, store));
+  AIFS_ASSIGN_OR_RETURN(MstRoot assets, UpdateMst(AssetTreeOf(ours), asset_changes, store));
   AIFS_RETURN_IF_ERROR(store.Finish());
 
   SnapshotOptions meta{.message = options.message, .author = options.author};

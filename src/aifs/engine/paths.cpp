@@ -16,13 +16,12 @@ using store::v1::NamespaceRecord;
 namespace {
 
 Status BadPath(std::string_view path, const std::string& why) {
-  std::string shown(path.substr(0, 64));
-  if (path.size() > 64) shown += "...";
-  return err::InvalidArgument("INVALID_PATH", "path '" + shown + "' " + why);
+  return err::InvalidArgument("INVALID_PATH", "path '" + err::Echo(path) + "' " + why);
 }
 
 Status PathNotFound(const std::string& ns, const std::string& path) {
-  return err::NotFound("PATH_NOT_FOUND", "no path '" + path + "' in namespace '" + ns + "'");
+  return err::NotFound("PATH_NOT_FOUND",
+                       "no path '" + err::Echo(path) + "' in namespace '" + ns + "'");
 }
 
 AssetId IdOf(std::string_view raw) { return AssetId(FixedBytes<32>(std::string(raw))); }
@@ -125,9 +124,7 @@ Status PathIndex::Change(const std::string& ns,
 Status PathIndex::Bind(const std::string& ns, const std::string& path, const AssetId& id) {
   return Change(ns, [&](MetaTxn& txn, NamespaceRecord& rec) -> Status {
     AIFS_ASSIGN_OR_RETURN(auto asset, txn.Get(keys::Asset(ns, id.bytes())));
-    if (!asset)
-      return err::NotFound("ASSET_NOT_FOUND",
-                           "asset " + id.ToHex() + " in namespace '" + ns + "' not found");
+    if (!asset) return AssetNotFound(ns, id);
     return BindPathInTxn(txn, rec, path, id).status();
   });
 }
@@ -148,8 +145,10 @@ Status PathIndex::Remove(const std::string& ns, const std::string& path) {
 }
 
 Result<CheckoutReport> PathIndex::Checkout(const std::string& ns, const std::string& ref) {
+  // The paths of the snapshot `ref` names now, by ID: a branch moving
+  // meanwhile cannot make the report and the paths disagree.
   AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, snapshots_.Get(ns, ref));
-  AIFS_ASSIGN_OR_RETURN(std::vector<PathEntry> wanted, snapshots_.PathsAt(ns, ref, ""));
+  AIFS_ASSIGN_OR_RETURN(std::vector<PathEntry> wanted, snapshots_.PathsAt(ns, s.id.ToHex(), ""));
   CheckoutReport report;
   report.snapshot = s.id;
   AIFS_RETURN_IF_ERROR(Change(ns, [&](MetaTxn& txn, NamespaceRecord& rec) -> Status {
@@ -165,13 +164,13 @@ Result<CheckoutReport> PathIndex::Checkout(const std::string& ns, const std::str
         }));
     for (const PathEntry& e : wanted) {
       auto it = live.find(e.path);
-      const bool same = it != live.end() && it->second == e.id;
-      if (it != live.end()) live.erase(it);
+      const bool bound = it != live.end();
+      const bool same = bound && it->second == e.id;
+      if (bound) live.erase(it);
       if (same) continue;
       AIFS_ASSIGN_OR_RETURN(auto asset, txn.Get(keys::Asset(ns, e.id.bytes())));
       if (!asset) {
         report.missing.push_back(e.path);
-        AIFS_ASSIGN_OR_RETURN(auto bound, txn.Get(keys::Path(ns, e.path)));
         if (bound) {
           AIFS_RETURN_IF_ERROR(UnbindPathInTxn(txn, rec, e.path).status());
           ++report.unbound;

@@ -144,6 +144,11 @@ Result<bool> WriteVectors(MetaTxn& txn, const NamespaceRecord& ns, const RecordK
 
 }  // namespace
 
+Status AssetNotFound(const std::string& ns, const AssetId& id) {
+  return err::NotFound("ASSET_NOT_FOUND",
+                       "asset " + id.ToHex() + " in namespace '" + ns + "' not found");
+}
+
 Status NamespaceNotFound(const std::string& ns) {
   return err::NotFound("NAMESPACE_NOT_FOUND", "namespace '" + ns + "' not found");
 }

@@ -41,6 +41,8 @@ Status PublishAssets(StoreContext& ctx, const std::vector<const StagedAsset*>& a
 
 // NOT_FOUND NAMESPACE_NOT_FOUND, the same words wherever a namespace is missing.
 Status NamespaceNotFound(const std::string& ns);
+// NOT_FOUND ASSET_NOT_FOUND for a live asset that is not there.
+Status AssetNotFound(const std::string& ns, const AssetId& id);
 
 // RESOURCE_EXHAUSTED QUOTA_EXCEEDED when adding `bytes` and `assets` to the
 // namespace would pass its policy's limits.

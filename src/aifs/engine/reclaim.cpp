@@ -68,8 +68,7 @@ Result<AssetRecord> LoadAssetAnyState(StoreContext& ctx, const std::string& ns, 
   if (!bytes) {
     AIFS_ASSIGN_OR_RETURN(auto ns_rec, ctx.meta->Get(keys::Namespace(ns)));
     if (!ns_rec) return NamespaceNotFound(ns);
-    return err::NotFound("ASSET_NOT_FOUND",
-                         "asset " + id.ToHex() + " in namespace '" + ns + "' not found");
+    return AssetNotFound(ns, id);
   }
   AssetRecord rec;
   AIFS_RETURN_IF_ERROR(ParseRecord(*bytes, rec, "asset"));

@@ -117,9 +117,6 @@ SnapshotRecord ToRecord(const SnapshotInfo& s) {
   return r;
 }
 
-MstRoot RootOf(const SnapshotInfo& s) { return {s.root, s.height, s.count}; }
-MstRoot PathRootOf(const SnapshotInfo& s) { return {s.path_root, s.path_height, s.path_count}; }
-
 // The head trees (and the snapshot that made them) the next snapshot starts from.
 struct Head {
   MstRoot assets = MstEmptyRoot();
@@ -227,6 +224,12 @@ Status VerifySignatureOnce(const SnapshotInfo& s, const Ed25519PublicKey& key) {
 }
 
 }  // namespace
+
+MstRoot AssetTreeOf(const SnapshotInfo& s) { return {s.root, s.height, s.count}; }
+MstRoot PathTreeOf(const SnapshotInfo& s) { return {s.path_root, s.path_height, s.path_count}; }
+std::optional<AssetId> AssetIdOf(const std::optional<Digest>& value) {
+  return value ? std::optional<AssetId>(AssetId(*value)) : std::nullopt;
+}
 
 Status ValidateRefName(std::string_view name) {
   auto bad = [&](const std::string& why) {
@@ -503,15 +506,15 @@ Result<std::vector<SnapshotInfo>> SnapshotManager::List(const std::string& ns) {
 Status SnapshotManager::Verify(const std::string& ns, const std::string& ref) {
   AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, Resolve(ns, ref));
   MetaMstStore store(*ctx_.meta, ns);
-  AIFS_RETURN_IF_ERROR(VerifyMst(RootOf(s), store));
-  return VerifyMst(PathRootOf(s), store, /*valued=*/true);
+  AIFS_RETURN_IF_ERROR(VerifyMst(AssetTreeOf(s), store));
+  return VerifyMst(PathTreeOf(s), store, /*valued=*/true);
 }
 
 Result<SnapshotProof> SnapshotManager::Prove(const std::string& ns, const std::string& ref,
                                              const AssetId& id) {
   AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, Resolve(ns, ref));
   MetaMstStore store(*ctx_.meta, ns, nullptr, MetaMstStore::Mode::kReadOnly, &node_cache_);
-  AIFS_ASSIGN_OR_RETURN(auto path, ProveInclusion(RootOf(s), id.bytes(), store));
+  AIFS_ASSIGN_OR_RETURN(auto path, ProveInclusion(AssetTreeOf(s), id.bytes(), store));
   SnapshotProof proof{s, id, {}, std::nullopt};
   for (const MstNode& n : path) proof.nodes.push_back(n.Encode());
   return proof;
@@ -521,13 +524,14 @@ Result<SnapshotProof> SnapshotManager::ProvePath(const std::string& ns, const st
                                                  const std::string& path) {
   AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, Resolve(ns, ref));
   MetaMstStore store(*ctx_.meta, ns, nullptr, MetaMstStore::Mode::kReadOnly, &node_cache_);
-  auto nodes = ProveInclusion(PathRootOf(s), PathTreeKey(path), store);
+  const Digest key = PathTreeKey(path);
+  auto nodes = ProveInclusion(PathTreeOf(s), key, store);
   if (!nodes.ok() && nodes.status().code() == Code::kNotFound)
     return err::NotFound("PATH_NOT_IN_SNAPSHOT",
-                         "path '" + path + "' is not in snapshot " + s.id.ToHex());
+                         "path '" + err::Echo(path) + "' is not in snapshot " + s.id.ToHex());
   AIFS_RETURN_IF_ERROR(nodes.status());
-  const MstNode& leaf = nodes->back();
-  auto at = std::lower_bound(leaf.entries.begin(), leaf.entries.end(), PathTreeKey(path),
+  const MstNode& leaf = nodes->back();  // holds `key` (ProveInclusion found it)
+  auto at = std::lower_bound(leaf.entries.begin(), leaf.entries.end(), key,
                              [](const MstEntry& e, const Digest& k) { return e.key < k; });
   SnapshotProof proof{s, AssetId(at->hash), {}, path};
   for (const MstNode& n : *nodes) proof.nodes.push_back(n.Encode());
@@ -539,7 +543,7 @@ Result<std::optional<AssetId>> SnapshotManager::PathAt(const std::string& ns,
                                                        const std::string& path) {
   AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, Resolve(ns, ref));
   MetaMstStore store(*ctx_.meta, ns, nullptr, MetaMstStore::Mode::kReadOnly, &node_cache_);
-  auto value = MstLookup(PathRootOf(s), PathTreeKey(path), store);
+  auto value = MstLookup(PathTreeOf(s), PathTreeKey(path), store);
   if (!value.ok() && value.status().reason() == "MST_KEY_NOT_FOUND")
     return std::optional<AssetId>();
   AIFS_RETURN_IF_ERROR(value.status());
@@ -553,7 +557,7 @@ Result<std::vector<PathEntry>> SnapshotManager::PathsAt(const std::string& ns,
   MetaMstStore store(*ctx_.meta, ns, nullptr, MetaMstStore::Mode::kReadOnly, &node_cache_);
   std::vector<PathEntry> out;
   Status name;
-  AIFS_RETURN_IF_ERROR(ForEachEntry(PathRootOf(s), store, [&](const MstEntry& e) {
+  AIFS_RETURN_IF_ERROR(ForEachEntry(PathTreeOf(s), store, [&](const MstEntry& e) {
     auto path = PathNameOf(ns, e.key);
     if (!path.ok()) {
       name = path.status();
@@ -597,7 +601,7 @@ Result<PruneReport> SnapshotManager::Prune(const std::string& ns, const PruneOpt
   std::map<SnapshotId, std::pair<MstRoot, MstRoot>> roots;  // assets, paths
   for (const SnapshotInfo& s : all) {
     candidates.push_back({s.id, s.created_unix_ns, pins[s.id]});
-    roots[s.id] = {RootOf(s), PathRootOf(s)};
+    roots[s.id] = {AssetTreeOf(s), PathTreeOf(s)};
   }
 
   PruneReport report;
@@ -670,18 +674,15 @@ Result<SnapshotDiff> SnapshotManager::Diff(const std::string& ns, const std::str
   AIFS_ASSIGN_OR_RETURN(SnapshotInfo sb, Resolve(ns, b));
   MetaMstStore store(*ctx_.meta, ns, nullptr, MetaMstStore::Mode::kReadOnly, &node_cache_);
   std::vector<Digest> added, removed;
-  AIFS_RETURN_IF_ERROR(DiffMst(RootOf(sa), RootOf(sb), store, added, removed));
+  AIFS_RETURN_IF_ERROR(DiffMst(AssetTreeOf(sa), AssetTreeOf(sb), store, added, removed));
   SnapshotDiff diff;
   for (const Digest& d : added) diff.added.emplace_back(d);
   for (const Digest& d : removed) diff.removed.emplace_back(d);
   std::vector<MstMapDiff> paths;
-  AIFS_RETURN_IF_ERROR(DiffMstMap(PathRootOf(sa), PathRootOf(sb), store, paths));
-  auto id = [](const std::optional<Digest>& d) {
-    return d ? std::optional<AssetId>(AssetId(*d)) : std::nullopt;
-  };
+  AIFS_RETURN_IF_ERROR(DiffMstMap(PathTreeOf(sa), PathTreeOf(sb), store, paths));
   for (const MstMapDiff& d : paths) {
     AIFS_ASSIGN_OR_RETURN(std::string path, PathNameOf(ns, d.key));
-    diff.paths.push_back({std::move(path), id(d.before), id(d.after)});
+    diff.paths.push_back({std::move(path), AssetIdOf(d.before), AssetIdOf(d.after)});
   }
   std::sort(diff.paths.begin(), diff.paths.end(),
             [](const PathChange& a, const PathChange& b) { return a.path < b.path; });
@@ -692,7 +693,7 @@ Result<std::shared_ptr<const AssetSet>> SnapshotManager::Members(const std::stri
                                                                   const std::string& ref) {
   constexpr size_t kKept = 4;
   AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, Resolve(ns, ref));
-  const MstRoot root = RootOf(s);
+  const MstRoot root = AssetTreeOf(s);
   {
     std::lock_guard lock(members_mu_);
     for (auto it = members_.begin(); it != members_.end(); ++it) {
@@ -732,7 +733,7 @@ Result<AssetSet> SnapshotManager::RetainedAmong(const std::string& ns, const Ass
     for (const SnapshotInfo& s : all) {
       for (const Digest& id : candidates) {
         if (s.count == 0 || retained.count(id)) continue;
-        auto path = ProveInclusion(RootOf(s), id, store);
+        auto path = ProveInclusion(AssetTreeOf(s), id, store);
         if (path.ok()) {
           retained.insert(id);
         } else if (path.status().reason() != "ASSET_NOT_IN_SNAPSHOT") {

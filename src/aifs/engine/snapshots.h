@@ -100,6 +100,12 @@ class SnapshotManager {
   std::list<std::pair<Digest, std::shared_ptr<const AssetSet>>> members_;  // newest first
 };
 
+// A snapshot's asset tree (a set of AssetIDs) and path tree (a map tree).
+MstRoot AssetTreeOf(const SnapshotInfo& s);
+MstRoot PathTreeOf(const SnapshotInfo& s);
+// A path tree value (or its absence) as an AssetID.
+std::optional<AssetId> AssetIdOf(const std::optional<Digest>& value);
+
 // Branch and tag names: 1-128 of [A-Za-z0-9._-], not starting with '.' or
 // '-', and not 32 hex characters (that spells a snapshot ID).
 Status ValidateRefName(std::string_view name);
