@@ -239,6 +239,18 @@ class Api {
   // Refuses every token of a root key (UNAUTHENTICATED KEY_REVOKED).
   // FAILED_PRECONDITION LAST_ROOT_KEY for the only live key: rotate first.
   virtual Status RevokeTokenRoot(const std::string& key_id) = 0;
+
+  // Pre-signed URLs (docs/http.md): the path and query of a URL that reads
+  // asset `request.id` of `request.ns` (as of `request.as_of`) over HTTP
+  // until it expires, signed with the current URL key. Needs the right to
+  // read that asset; the URL grants nothing more. INVALID_ARGUMENT
+  // BAD_EXPIRY outside 1 s .. 7 days; NOT_FOUND as StatAssetAt.
+  virtual Result<SignedUrl> SignUrl(const UrlRequest& request) = 0;
+  // URL keys ("u1", "u2", ...): KMS-wrapped, rotated and revoked like token
+  // root keys. Revoking one voids every URL signed with it.
+  virtual Result<std::vector<TokenRootKey>> ListUrlKeys() = 0;
+  virtual Result<std::string> RotateUrlKey() = 0;
+  virtual Status RevokeUrlKey(const std::string& key_id) = 0;
 };
 
 }  // namespace aifs

@@ -512,6 +512,21 @@ struct RotatedTokenRoot {
   std::string token;   // a token under it (see Api::RotateTokenRoot)
 };
 
+// Api::SignUrl
+struct UrlRequest {
+  std::string ns = "default";
+  AssetId id;
+  AsOf as_of;             // "": the live head; else a snapshot ID, branch or tag
+  int64_t expires_s = 900;  // lifetime in seconds (1 s .. 7 days)
+  std::string file_name;  // Content-Disposition file name (a path's last part); may be ""
+};
+struct SignedUrl {
+  std::string path_and_query;  // "/v1/assets/NS/ID?...&sig=..."; the face adds scheme and host
+  int64_t expires_unix_s = 0;
+  std::string key_id;
+  std::string base;  // "http://host:port" when the server knows its HTTP face; else ""
+};
+
 enum class EventType {
   kAssetCommitted = 1,
   kAssetDeleted = 2,
