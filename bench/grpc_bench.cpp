@@ -291,15 +291,14 @@ std::unique_ptr<aifs::Engine> OpenFreshEngine(const Options& opt, const std::str
   return std::move(opened).value();
 }
 
-void Serve(Endpoint& ep, aifs::Api& api) {
+void Serve(Endpoint& ep, aifs::Gate& gate) {
   // Calls carry a token, as in production: its check is part of what is timed.
   auto made = ep.engine->RotateTokenRoot({});
   Check(made.status(), "token root key");
   ep.token = made->token;
   const std::string& token = ep.token;
   auto options = BenchServerOptions();
-  options.tokens = &ep.engine->tokens();
-  auto started = aifs::server::Server::Start(api, options);
+  auto started = aifs::server::Server::Start(gate, options);
   Check(started.status(), "Server::Start");
   ep.server = std::move(started).value();
   ep.target = "127.0.0.1:" + std::to_string(ep.server->port());

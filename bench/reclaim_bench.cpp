@@ -201,7 +201,6 @@ Json RunAsOf(const Options& o) {
   auto token = Must(e->RotateTokenRoot({}), "token").token;
   aifs::server::ServerOptions so;
   so.listen = "127.0.0.1:0";
-  so.tokens = &e->tokens();
   so.search_limit.per_second = 0;
   so.health_interval = std::chrono::milliseconds(3600 * 1000);
   auto server = Must(aifs::server::Server::Start(*e, so), "serve");

@@ -42,8 +42,8 @@ void BlockStopSignals() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
-Status Serve(Api& api, const Output& out, server::ServerOptions options, int grace_ms) {
-  AIFS_ASSIGN_OR_RETURN(auto server, server::Server::Start(api, options));
+Status Serve(Gate& gate, const Output& out, server::ServerOptions options, int grace_ms) {
+  AIFS_ASSIGN_OR_RETURN(auto server, server::Server::Start(gate, options));
   const std::string host = options.listen.substr(0, options.listen.rfind(':'));
   if (out.json)
     std::cout << nlohmann::json{{"listening", host + ":" + std::to_string(server->port())},

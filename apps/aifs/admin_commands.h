@@ -18,7 +18,7 @@ void BlockStopSignals();
 
 // Serves `api` until SIGINT/SIGTERM, then shuts down gracefully: in-flight
 // calls get `grace_ms` to finish, unfinished puts commit nothing.
-Status Serve(Api& api, const Output& out, server::ServerOptions options, int grace_ms);
+Status Serve(Gate& gate, const Output& out, server::ServerOptions options, int grace_ms);
 
 struct EventsArgs {
   std::string ns;

@@ -19,6 +19,7 @@
 #include "read_commands.h"
 #include "store_commands.h"
 #include "token_commands.h"
+#include "url_commands.h"
 #include "vector_commands.h"
 
 namespace {
@@ -729,8 +730,8 @@ int main(int argc, char** argv) {
 
   // tokens
   aifs::cli::TokenArgs token_args;
-  // Commands that need the store's root keys: embedded only.
-  std::function<Status(aifs::Engine&, const aifs::cli::Output&)> with_keys;
+  // Commands that need the Engine itself (its root keys, its Gate): embedded only.
+  std::function<Status(aifs::Engine&, const aifs::cli::Output&)> with_engine;
   aifs::UpgradeOptions upgrade;
   auto* upgrade_cmd =
       app.add_subcommand("upgrade",
@@ -740,7 +741,7 @@ int main(int argc, char** argv) {
   upgrade_cmd->add_option("--max-chunks", upgrade.max_chunks,
                           "stop after rewriting this many (0: all); a rerun goes on");
   upgrade_cmd->callback([&] {
-    with_keys = [&](auto& engine, auto& out) { return aifs::cli::Upgrade(engine, out, upgrade); };
+    with_engine = [&](auto& engine, auto& out) { return aifs::cli::Upgrade(engine, out, upgrade); };
   });
 
   auto* token_cmd = app.add_subcommand("token", "capability tokens (macaroons) for remote calls");
@@ -804,12 +805,42 @@ int main(int argc, char** argv) {
   token_export->add_option("key", token_args.key_id, "root key ID, e.g. r1")->required();
   token_export->callback([&] {
     read_only = true;
-    with_keys = [&](auto& engine, auto& out) {
+    with_engine = [&](auto& engine, auto& out) {
       return aifs::cli::TokenExportRoot(engine, out, token_args.key_id);
     };
   });
   token_cmd->add_subcommand("keys", "list root keys and revoked tokens")->callback([&] {
     set(true, [&](auto& api, auto& out) { return aifs::cli::TokenKeys(api, out); });
+  });
+
+  // url, url-key
+  aifs::cli::UrlArgs url_args;
+  auto* url_cmd = app.add_subcommand(
+      "url", "print a pre-signed HTTP URL that reads one asset until it expires (docs/http.md)");
+  url_cmd->add_option("ref", url_args.ref, "asset ID, aifs: URI, PATH or NS:PATH")->required();
+  url_cmd->add_option("--ns", url_args.ns, "namespace (default: default)");
+  url_cmd->add_option("--as-of", url_args.as_of, "read as of this snapshot, branch or tag");
+  url_cmd->add_option("--expires", url_args.expires, "lifetime: 90s, 15m, 2h, 7d (at most 7d)")
+      ->capture_default_str();
+  url_cmd->add_option("--base", url_args.base,
+                      "http(s)://HOST:PORT of the HTTP plane (default: the server's own)");
+  url_cmd->callback([&] {
+    set(false, [&](auto& api, auto& out) { return aifs::cli::Url(api, out, url_args); });
+  });
+  auto* url_key_cmd = app.add_subcommand("url-key", "manage the keys that sign URLs");
+  url_key_cmd->require_subcommand(1);
+  url_key_cmd->add_subcommand("ls", "list URL keys")->callback([&] {
+    set(true, [&](auto& api, auto& out) { return aifs::cli::UrlKeys(api, out); });
+  });
+  url_key_cmd->add_subcommand("rotate", "make a new current URL key")->callback([&] {
+    set(false, [&](auto& api, auto& out) { return aifs::cli::UrlKeyRotate(api, out); });
+  });
+  std::string url_key_id;
+  auto* url_key_revoke =
+      url_key_cmd->add_subcommand("revoke", "void every URL a key signed (rotate first)");
+  url_key_revoke->add_option("key", url_key_id, "key ID, e.g. u1")->required();
+  url_key_revoke->callback([&] {
+    set(false, [&](auto& api, auto& out) { return aifs::cli::UrlKeyRevoke(api, out, url_key_id); });
   });
 
   // serve, events, health
@@ -860,17 +891,16 @@ int main(int argc, char** argv) {
     serve.connection_idle = ms(idle_s);
     serve.keepalive_time = ms(keepalive_s);
     serve.put_stall_timeout = ms(put_stall_s);
-    set(false, [&](auto& api, auto& out) -> Status {
-      auto& engine = dynamic_cast<aifs::Engine&>(api);
+    read_only = false;
+    with_engine = [&](aifs::Engine& engine, auto& out) -> Status {
       // A store made before tokens existed gets its first key and admin token now.
       AIFS_ASSIGN_OR_RETURN(std::string made, aifs::cli::BootstrapTokens(engine, g.data_dir));
       if (!made.empty())
         std::cerr << "aifs: created the admin token in " << aifs::cli::AdminTokenPath(g.data_dir)
                   << std::endl;
-      // The engine's own verifier: revocations made through it hold at once.
-      serve.tokens = &engine.tokens();
-      return aifs::cli::Serve(api, out, serve, grace_ms);
-    });
+      // The engine is the Gate: it verifies every caller and judges every call.
+      return aifs::cli::Serve(engine, out, serve, grace_ms);
+    };
   });
   aifs::cli::EventsArgs events;
   auto* events_cmd = app.add_subcommand("events", "print the event log (and follow it)");
@@ -921,7 +951,7 @@ int main(int argc, char** argv) {
                       "LOCAL_ONLY",
                       "init, serve, restore and recover work on a data directory, not with --server"),
                   g);
-  if (remote && with_keys)
+  if (remote && with_engine)
     return Report(
         aifs::err::InvalidArgument(
             "LOCAL_ONLY", "exporting a root key and upgrading work on the data directory only"),
@@ -974,6 +1004,6 @@ int main(int argc, char** argv) {
                                     .threads = g.threads,
                                     .cache_bytes = g.cache_bytes});
   if (!engine.ok()) return Report(engine.status(), g);
-  if (with_keys) return Report(with_keys(**engine, out), g);
+  if (with_engine) return Report(with_engine(**engine, out), g);
   return Report(run(**engine, out), g);
 }

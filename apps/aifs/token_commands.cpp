@@ -168,24 +168,31 @@ Status TokenExportRoot(Engine& engine, const Output& out, const std::string& key
   return Status::Ok();
 }
 
+nlohmann::json KeyJson(const TokenRootKey& k) {
+  return {{"id", k.id},
+          {"created", FormatUnixNanos(k.created_unix_ns)},
+          {"state", k.revoked ? "revoked" : k.current ? "current" : "valid"},
+          {"kms_key", k.kms_key_id}};
+}
+
+void PrintKeyLines(const nlohmann::json& keys) {
+  for (const auto& k : keys)
+    std::cout << k["id"].get<std::string>() << "  " << k["state"].get<std::string>() << "  "
+              << k["created"].get<std::string>() << "  kms " << k["kms_key"].get<std::string>()
+              << "\n";
+}
+
 Status TokenKeys(Api& api, const Output& out) {
   AIFS_ASSIGN_OR_RETURN(TokenKeyring ring, api.ListTokenKeys());
   nlohmann::json keys = nlohmann::json::array(), revoked = nlohmann::json::array();
-  for (const TokenRootKey& k : ring.keys)
-    keys.push_back({{"id", k.id},
-                    {"created", FormatUnixNanos(k.created_unix_ns)},
-                    {"state", k.revoked ? "revoked" : k.current ? "current" : "valid"},
-                    {"kms_key", k.kms_key_id}});
+  for (const TokenRootKey& k : ring.keys) keys.push_back(KeyJson(k));
   for (const RevokedTokenId& r : ring.revoked_tokens)
     revoked.push_back({{"token_id", r.token_id}, {"revoked", FormatUnixNanos(r.revoked_unix_ns)}});
   if (out.json) {
     std::cout << nlohmann::json{{"root_keys", keys}, {"revoked_tokens", revoked}}.dump(2) << "\n";
     return Status::Ok();
   }
-  for (const auto& k : keys)
-    std::cout << k["id"].get<std::string>() << "  " << k["state"].get<std::string>() << "  "
-              << k["created"].get<std::string>() << "  kms " << k["kms_key"].get<std::string>()
-              << "\n";
+  PrintKeyLines(keys);
   for (const auto& r : revoked)
     std::cout << "revoked token " << r["token_id"].get<std::string>() << "  "
               << r["revoked"].get<std::string>() << "\n";

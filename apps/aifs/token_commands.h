@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "aifs/engine/engine.h"
 #include "commands.h"
 
@@ -48,6 +50,10 @@ Status TokenRevoke(Api& api, const Output& out, const TokenArgs& args);
 Status TokenRotateRoot(Api& api, const Output& out, const TokenArgs& args);
 Status TokenRevokeRoot(Api& api, const Output& out, const std::string& key_id);
 Status TokenKeys(Api& api, const Output& out);
+// One key of a ring (token root keys, URL keys) as shown by `keys`.
+nlohmann::json KeyJson(const TokenRootKey& key);
+// The keys as lines: "ID  STATE  CREATED  kms KEY".
+void PrintKeyLines(const nlohmann::json& keys);
 // Prints a root key in hex, for escrow or another verifier (pymacaroons):
 // whoever holds it can mint any token.
 Status TokenExportRoot(Engine& engine, const Output& out, const std::string& key_id);

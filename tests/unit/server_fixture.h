@@ -6,6 +6,7 @@
 
 #include <regex>
 
+#include "aifs/auth/macaroon.h"
 #include "aifs/auth/token_verifier.h"
 #include "aifs/client/bearer_token.h"
 #include "aifs/client/remote_api.h"
@@ -36,12 +37,16 @@ class ServerTest : public EngineFixture {
     auto admin = tokens_->Mint({});
     ASSERT_TRUE(admin.ok()) << admin.status().ToString();
     token_ = *admin;
-    options.tokens = tokens_;
     auto s = server::Server::Start(engine(), options);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     server_ = std::move(*s);
     target_ = "127.0.0.1:" + std::to_string(server_->port());
     remote_ = Connect();
+  }
+  // "r1:<token ID>" of the admin token: how audit records name its holder.
+  std::string TokenName() const {
+    auto id = auth::ParseTokenIdentifier(auth::Macaroon::Parse(token_)->identifier());
+    return id->key_id + ":" + id->token_id;
   }
   std::unique_ptr<Api> Connect(bool zstd = true) {
     auto r = ConnectRemote({.target = target_,

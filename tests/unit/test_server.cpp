@@ -143,7 +143,8 @@ TEST_F(ServerTest, ListLineageSnapshotsBranchesTagsMatchTheEngine) {
   auto log = remote_->BranchLog("default", "main");
   ASSERT_TRUE(log.ok());
   ASSERT_EQ(log->size(), 2u);
-  EXPECT_EQ((*log)[1].who, "bob");
+  // The log names the verified token; the caller's own claim is only a remark.
+  EXPECT_EQ((*log)[1].who, "token " + TokenName() + " (claims bob)");
   EXPECT_EQ((*log)[1].old_snapshot, s0->id);
   ASSERT_TRUE(remote_->CreateTag("default", "v1", "main", "alice").ok());
   AIFS_EXPECT_STATUS(remote_->CreateTag("default", "v1", "main", "x").status(), kAlreadyExists,
@@ -738,7 +739,7 @@ TEST_F(ServerTest, FormatIsIdempotentStreamsItsStepsAndIsAudited) {
   ASSERT_TRUE(history.ok());
   ASSERT_EQ(history->size(), 3u);
   EXPECT_TRUE((*history)[0].dry_run);
-  EXPECT_EQ((*history)[0].who, "ops");
+  EXPECT_EQ((*history)[0].who, "token " + TokenName() + " (claims ops)");
   EXPECT_EQ((*history)[2].who, "local");
   EXPECT_EQ((*history)[2].root_snapshot, first->root_snapshot);
 }

@@ -41,7 +41,6 @@ class ServerLimitsTest : public EngineFixture {
     auto admin = tokens.Mint({});
     ASSERT_TRUE(admin.ok()) << admin.status().ToString();
     token_ = *admin;
-    options.tokens = &tokens;
     auto s = server::Server::Start(engine(), options);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     server_ = std::move(*s);

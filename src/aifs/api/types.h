@@ -599,6 +599,7 @@ using FormatProgress = std::function<void(const FormatStep&)>;
 
 struct StoreDescription {
   std::string store_id;  // stable identity (32 lowercase hex); see StoreConfig.store_id
+  std::string http_url;  // remote: the server's HTTP plane ("" when none)
   std::string data_dir;
   std::string meta_url;
   std::string chunk_url;

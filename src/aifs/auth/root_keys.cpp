@@ -11,18 +11,17 @@
 
 namespace aifs::auth {
 
-namespace {
+std::string RootKeyStore::RecordKey(const std::string& id) const {
+  return std::string(ring_.record_prefix) + id;
+}
 
-constexpr std::string_view kPrefix = "tk/";
+// The KMS binds each wrapped key to its ring and ID (authenticated context).
+std::string RootKeyStore::WrapContext(const std::string& id) const {
+  return std::string(ring_.wrap_context) + id;
+}
 
-std::string RecordKey(const std::string& id) { return std::string(kPrefix) + id; }
-
-// The KMS binds each wrapped root key to its ID (authenticated context).
-std::string WrapContext(const std::string& id) { return "aifs-token-root-key/" + id; }
-
-// "r12" -> 12; 0 for anything else. Orders keys by age.
-uint64_t Serial(const std::string& id) {
-  if (id.size() < 2 || id[0] != 'r') return 0;
+uint64_t RootKeyStore::Serial(const std::string& id) const {
+  if (id.size() < 2 || id[0] != ring_.id_letter) return 0;
   uint64_t n = 0;
   for (char c : id.substr(1)) {
     if (c < '0' || c > '9') return 0;
@@ -31,17 +30,16 @@ uint64_t Serial(const std::string& id) {
   return n;
 }
 
-Status UnknownKey(const std::string& id) {
+Status RootKeyStore::UnknownKey(const std::string& id) const {
   return Status(Code::kUnauthenticated, "UNKNOWN_KEY",
-                "the token names root key '" + id + "', which this server never issued");
+                "the credential names " + std::string(ring_.noun) + " '" + id +
+                    "', which this server never issued");
 }
-
-}  // namespace
 
 Result<std::vector<RootKeyInfo>> RootKeyStore::ListLocked() {
   std::vector<RootKeyInfo> keys;
   Status parse;
-  AIFS_RETURN_IF_ERROR(meta_.Scan(kPrefix, PrefixEnd(kPrefix), [&](std::string_view, std::string_view v) {
+  AIFS_RETURN_IF_ERROR(meta_.Scan(ring_.record_prefix, PrefixEnd(ring_.record_prefix), [&](std::string_view, std::string_view v) {
     auto j = nlohmann::json::parse(v, nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
       parse = err::DataLoss("BAD_ROOT_KEY_RECORD", "a token root key record is not JSON");
@@ -55,7 +53,7 @@ Result<std::vector<RootKeyInfo>> RootKeyStore::ListLocked() {
   }));
   AIFS_RETURN_IF_ERROR(parse);
   std::sort(keys.begin(), keys.end(),
-            [](const RootKeyInfo& a, const RootKeyInfo& b) { return Serial(a.id) < Serial(b.id); });
+            [this](const RootKeyInfo& a, const RootKeyInfo& b) { return Serial(a.id) < Serial(b.id); });
   for (auto it = keys.rbegin(); it != keys.rend(); ++it)
     if (!it->revoked) {
       it->current = true;
@@ -80,7 +78,7 @@ Result<RootKey> RootKeyStore::Get(const std::string& id) {
     return err::DataLoss("BAD_ROOT_KEY_RECORD", "root key record " + id + " is not JSON");
   if (j.value("revoked", false))
     return Status(Code::kUnauthenticated, "KEY_REVOKED",
-                  "the token's root key '" + id + "' has been revoked");
+                  "the " + std::string(ring_.noun) + " '" + id + "' has been revoked");
   std::optional<Bytes> blob = HexDecode(j.value("wrapped", ""));
   if (!blob) return err::DataLoss("BAD_ROOT_KEY_RECORD", "root key record " + id + " is damaged");
   const std::string context = WrapContext(id);
@@ -101,14 +99,15 @@ Result<RootKey> RootKeyStore::Current() {
   }
   if (id.empty())
     return err::FailedPrecondition("NO_ROOT_KEY",
-                                   "the store has no usable token root key (aifs token rotate-root)");
+                                   "the store has no usable " + std::string(ring_.noun) + " (" +
+                                       std::string(ring_.rotate_hint) + ")");
   return Get(id);
 }
 
 Result<RootKey> RootKeyStore::Rotate() {
   std::lock_guard lock(mu_);
   AIFS_ASSIGN_OR_RETURN(auto keys, ListLocked());
-  const std::string id = "r" + std::to_string(keys.empty() ? 1 : Serial(keys.back().id) + 1);
+  const std::string id = ring_.id_letter + std::to_string(keys.empty() ? 1 : Serial(keys.back().id) + 1);
   AesKey secret;
   AIFS_RETURN_IF_ERROR(SecureRandom(secret));
   const std::string context = WrapContext(id);
@@ -120,7 +119,7 @@ Result<RootKey> RootKeyStore::Rotate() {
                       {"wrapped", HexEncode(wrapped.blob)}};
   AIFS_RETURN_IF_ERROR(RunTransaction(meta_, [&](MetaTxn& txn) -> Status {
     AIFS_ASSIGN_OR_RETURN(auto existing, txn.Get(RecordKey(id)));
-    if (existing) return err::Aborted("TXN_CONFLICT", "root key " + id + " appeared meanwhile");
+    if (existing) return err::Aborted("TXN_CONFLICT", std::string(ring_.noun) + " " + id + " appeared meanwhile");
     return txn.Put(RecordKey(id), j.dump());
   }));
   RootKey rk{id, Bytes(secret.begin(), secret.end())};
@@ -165,12 +164,12 @@ Status RootKeyStore::Revoke(const std::string& id) {
   // With no live key nothing could mint or verify a token again, and no
   // remote admin could undo it.
   if (it != keys.end() && !it->revoked && live == 1)
-    return err::FailedPrecondition("LAST_ROOT_KEY", "root key " + id +
-                                                        " is the only live one: rotate first "
-                                                        "(aifs token rotate-root)");
+    return err::FailedPrecondition("LAST_ROOT_KEY", std::string(ring_.noun) + " " + id +
+                                                        " is the only live one: rotate first (" +
+                                                        std::string(ring_.rotate_hint) + ")");
   AIFS_RETURN_IF_ERROR(RunTransaction(meta_, [&](MetaTxn& txn) -> Status {
     AIFS_ASSIGN_OR_RETURN(auto raw, txn.Get(RecordKey(id)));
-    if (!raw) return err::NotFound("UNKNOWN_KEY", "no token root key '" + id + "'");
+    if (!raw) return err::NotFound("UNKNOWN_KEY", "no " + std::string(ring_.noun) + " '" + id + "'");
     auto j = nlohmann::json::parse(*raw, nullptr, false);
     if (j.is_discarded() || !j.is_object())
       return err::DataLoss("BAD_ROOT_KEY_RECORD", "root key record " + id + " is not JSON");

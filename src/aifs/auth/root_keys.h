@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -42,9 +43,24 @@ struct RootKeyInfo {
   std::string kms_key_id;  // the KMS key that wraps it
 };
 
+// Which ring of keys a RootKeyStore keeps: token root keys ("r1", records
+// "tk/") or pre-signed URL keys ("u1", records "uk/"). Each ring has its own
+// KMS wrap context, so a key of one ring never unwraps as the other's.
+struct KeyRing {
+  std::string_view record_prefix;
+  char id_letter;
+  std::string_view wrap_context;
+  std::string_view noun;         // in messages: "token root key"
+  std::string_view rotate_hint;  // the command that makes a new key
+};
+inline constexpr KeyRing kTokenRootKeys{"tk/", 'r', "aifs-token-root-key/", "token root key",
+                                        "aifs token rotate-root"};
+inline constexpr KeyRing kUrlKeys{"uk/", 'u', "aifs-url-key/", "URL key", "aifs url-key rotate"};
+
 class RootKeyStore {
  public:
-  RootKeyStore(MetaStore& meta, Kms& kms) : meta_(meta), kms_(kms) {}
+  RootKeyStore(MetaStore& meta, Kms& kms, const KeyRing& ring = kTokenRootKeys)
+      : meta_(meta), kms_(kms), ring_(ring) {}
 
   // FAILED_PRECONDITION NO_ROOT_KEY when every key is revoked (or none was made).
   Result<RootKey> Current();
@@ -64,8 +80,15 @@ class RootKeyStore {
  private:
   Result<std::vector<RootKeyInfo>> ListLocked();
 
+  std::string RecordKey(const std::string& id) const;
+  std::string WrapContext(const std::string& id) const;
+  // "r12" -> 12; 0 for anything else. Orders keys by age.
+  uint64_t Serial(const std::string& id) const;
+  Status UnknownKey(const std::string& id) const;
+
   MetaStore& meta_;
   Kms& kms_;
+  const KeyRing ring_;
   std::mutex mu_;
   std::unordered_map<std::string, RootKey> cache_;
 };

@@ -793,6 +793,40 @@ class RemoteApi final : public Api {
     return Call(*conn_->admin, &v1::Admin::Stub::RevokeTokenRoot, req, &resp);
   }
 
+  Result<SignedUrl> SignUrl(const UrlRequest& request) override {
+    v1::SignUrlRequest req;
+    req.set_ns(request.ns);
+    req.set_id(rpc::Raw(request.id.bytes()));
+    req.set_as_of(request.as_of);
+    req.set_expires_s(request.expires_s);
+    req.set_file_name(request.file_name);
+    v1::SignUrlResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*conn_->aifs, &v1::Aifs::Stub::SignUrl, req, &resp));
+    return SignedUrl{.path_and_query = resp.path_and_query(),
+                     .expires_unix_s = resp.expires_unix_s(),
+                     .key_id = resp.key_id(),
+                     .base = resp.base()};
+  }
+
+  Result<std::vector<TokenRootKey>> ListUrlKeys() override {
+    v1::ListTokenKeysResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*conn_->admin, &v1::Admin::Stub::ListUrlKeys, v1::Empty(), &resp));
+    return rpc::FromProto(resp).keys;
+  }
+
+  Result<std::string> RotateUrlKey() override {
+    v1::RotateKeyResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*conn_->admin, &v1::Admin::Stub::RotateUrlKey, v1::Empty(), &resp));
+    return resp.key_id();
+  }
+
+  Status RevokeUrlKey(const std::string& key_id) override {
+    v1::RevokeTokenRootRequest req;
+    req.set_key_id(key_id);
+    v1::Empty resp;
+    return Call(*conn_->admin, &v1::Admin::Stub::RevokeUrlKey, req, &resp);
+  }
+
   // Unary: the server runs the whole rewrap and reports the totals (no
   // per-batch progress over the wire).
   Result<RewrapReport> RewrapKeys(const RewrapOptions& options, const RewrapProgress&) override {

@@ -1,6 +1,9 @@
 // Engine: the one home of AIFS semantics, running in-process over a data
 // directory (embedded mode). It implements aifs::Api; every other face (gRPC
-// server, CLI, FUSE) translates to and from it and decides nothing itself.
+// server, HTTP plane, CLI, FUSE) translates to and from it and decides
+// nothing itself. As the Gate (api/caller.h) it verifies remote callers'
+// tokens and pre-signed URLs and hands each face a CheckedApi bound to the
+// caller: the rules of who may do what live here too.
 //
 // Data directory layout (written by Init):
 //   aifs.json         StoreConfig: backend URLs, chunking, compression
@@ -15,6 +18,7 @@
 #include <string>
 
 #include "aifs/api/api.h"
+#include "aifs/api/caller.h"
 #include "aifs/auth/root_keys.h"
 #include "aifs/auth/token_revocations.h"
 #include "aifs/auth/token_verifier.h"
@@ -47,7 +51,7 @@ struct EngineOptions {
   uint64_t cache_bytes = uint64_t{256} << 20;
 };
 
-class Engine : public Api {
+class Engine : public Api, public Gate {
  public:
   // Creates a new store (ALREADY_EXISTS STORE_ALREADY_INITIALIZED if there is
   // one) with a fresh KMS key and the namespace "default".
@@ -151,6 +155,14 @@ class Engine : public Api {
   Result<TokenKeyring> ListTokenKeys() override;
   Result<RotatedTokenRoot> RotateTokenRoot(const std::vector<std::string>& caveats) override;
   Status RevokeTokenRoot(const std::string& key_id) override;
+  Result<SignedUrl> SignUrl(const UrlRequest& request) override;
+  Result<std::vector<TokenRootKey>> ListUrlKeys() override;
+  Result<std::string> RotateUrlKey() override;
+  Status RevokeUrlKey(const std::string& key_id) override;
+
+  // Gate (api/caller.h): the Api of a verified remote caller.
+  Result<std::unique_ptr<CallerApi>> Admit(std::string_view token) override;
+  Result<std::unique_ptr<CallerApi>> AdmitUrl(const UrlClaim& claim) override;
 
   // The record of an asset that a snapshot may name: live, or removed from
   // the head and kept for the snapshots that hold it (engine/reclaim.h).
@@ -161,8 +173,8 @@ class Engine : public Api {
 
   // The store's backends, for tests and tools that reach below the Api.
   StoreContext& store() { return *ctx_; }
-  // Checks the tokens of remote calls (the server's); sees every revocation
-  // made through this engine at once.
+  // The verifier Admit() uses; sees every revocation made through this
+  // engine at once. For tests and `aifs token` offline.
   auth::TokenVerifier& tokens() { return tokens_; }
 
  private:
@@ -171,6 +183,7 @@ class Engine : public Api {
         root_keys_(*ctx_->meta, *ctx_->kms),
         revocations_(*ctx_->meta),
         tokens_(root_keys_, revocations_),
+        url_keys_(*ctx_->meta, *ctx_->kms, auth::kUrlKeys),
         snapshots_(*ctx_),
         vectors_(*ctx_) {}
   // The record an as-of read names: live (as_of "") or held by that snapshot.
@@ -195,6 +208,7 @@ class Engine : public Api {
   auth::RootKeyStore root_keys_;
   auth::TokenRevocations revocations_;
   auth::TokenVerifier tokens_;
+  auth::RootKeyStore url_keys_;  // signs pre-signed URLs
   SnapshotManager snapshots_;
   PathIndex paths_{*ctx_, snapshots_};
   VectorManager vectors_;  // after ctx_: stops its indexer before the store closes

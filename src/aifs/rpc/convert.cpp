@@ -866,6 +866,7 @@ void ToProto(const StoreDescription& in, v1::StoreInfo* out) {
 StoreDescription FromProto(const v1::StoreInfo& in) {
   StoreDescription d;
   d.store_id = in.store_id();
+  d.http_url = in.http_url();
   d.data_dir = in.data_dir();
   d.meta_url = in.meta_url();
   d.chunk_url = in.chunk_url();

@@ -14,13 +14,13 @@ using rpc::RunRpc;
 
 class AdminService final : public v1::Admin::Service {
  public:
-  explicit AdminService(ServiceContext& ctx) : ctx_(ctx), api_(ctx.api) {}
+  explicit AdminService(ServiceContext& ctx) : ctx_(ctx) {}
 
   grpc::Status CreateNamespace(ServerContext* sctx, const v1::CreateNamespaceRequest* req,
                                v1::Namespace* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Admin/CreateNamespace", *req, [&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/CreateNamespace", *req, [&](CallerApi& api) -> Status {
       Metadata labels(req->labels().begin(), req->labels().end());
-      AIFS_ASSIGN_OR_RETURN(NamespaceInfo ns, api_.CreateNamespace(req->name(), labels));
+      AIFS_ASSIGN_OR_RETURN(NamespaceInfo ns, api.CreateNamespace(req->name(), labels));
       rpc::ToProto(ns, resp);
       return Status::Ok();
     });
@@ -28,14 +28,14 @@ class AdminService final : public v1::Admin::Service {
 
   grpc::Status DeleteNamespace(ServerContext* sctx, const v1::DeleteNamespaceRequest* req,
                                v1::Empty*) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Admin/DeleteNamespace", *req, [&] { return api_.DeleteNamespace(req->name()); });
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/DeleteNamespace", *req, [&](CallerApi& api) { return api.DeleteNamespace(req->name()); });
   }
 
   grpc::Status SetNamespacePolicy(ServerContext* sctx, const v1::SetNamespacePolicyRequest* req,
                                   v1::Namespace* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Admin/SetNamespacePolicy", *req, [&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/SetNamespacePolicy", *req, [&](CallerApi& api) -> Status {
       AIFS_ASSIGN_OR_RETURN(NamespaceInfo ns,
-                            api_.SetNamespacePolicy(req->name(), rpc::FromProto(req->policy())));
+                            api.SetNamespacePolicy(req->name(), rpc::FromProto(req->policy())));
       rpc::ToProto(ns, resp);
       return Status::Ok();
     });
@@ -43,8 +43,8 @@ class AdminService final : public v1::Admin::Service {
 
   grpc::Status PruneSnapshots(ServerContext* sctx, const v1::PruneSnapshotsRequest* req,
                               v1::PruneSnapshotsResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Admin/PruneSnapshots", *req, [&]() -> Status {
-      AIFS_ASSIGN_OR_RETURN(PruneReport r, api_.PruneSnapshots(req->ns(), rpc::FromProto(*req)));
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/PruneSnapshots", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(PruneReport r, api.PruneSnapshots(req->ns(), rpc::FromProto(*req)));
       rpc::ToProto(r, resp);
       return Status::Ok();
     });
@@ -52,11 +52,10 @@ class AdminService final : public v1::Admin::Service {
 
   grpc::Status Format(ServerContext* sctx, const v1::FormatRequest* req,
                       grpc::ServerWriter<v1::FormatProgress>* writer) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Admin/Format", *req, [&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/Format", *req, [&](CallerApi& api) -> Status {
       v1::FormatProgress msg;
-      const std::string who = req->who().empty() ? PeerOf(ctx_, *sctx) : req->who();
       AIFS_ASSIGN_OR_RETURN(FormatReport r,
-                            api_.Format({.dry_run = req->dry_run(), .who = who,
+                            api.Format({.dry_run = req->dry_run(), .who = req->who(),
                                          .rebuild_index = req->rebuild_index()},
                                         [&](const FormatStep& s) {
                                           rpc::ToProto(s, msg.mutable_step());
@@ -70,8 +69,8 @@ class AdminService final : public v1::Admin::Service {
 
   grpc::Status FormatHistory(ServerContext* sctx, const v1::Empty* req,
                              v1::FormatHistoryResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Admin/FormatHistory", *req, [&]() -> Status {
-      AIFS_ASSIGN_OR_RETURN(auto runs, api_.FormatHistory());
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/FormatHistory", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(auto runs, api.FormatHistory());
       for (const FormatReport& r : runs) rpc::ToProto(r, resp->add_runs());
       return Status::Ok();
     });
@@ -79,9 +78,9 @@ class AdminService final : public v1::Admin::Service {
 
   grpc::Status ListPendingEmbeddings(ServerContext* sctx, const v1::ListPendingEmbeddingsRequest* req,
                                      v1::ListPendingEmbeddingsResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Admin/ListPendingEmbeddings", *req, [&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/ListPendingEmbeddings", *req, [&](CallerApi& api) -> Status {
       AIFS_ASSIGN_OR_RETURN(auto pending,
-                            api_.ListPendingEmbeddings(req->ns(), req->space(), req->limit()));
+                            api.ListPendingEmbeddings(req->ns(), req->space(), req->limit()));
       for (const PendingEmbedding& p : pending) rpc::ToProto(p, resp->add_pending());
       return Status::Ok();
     });
@@ -89,9 +88,9 @@ class AdminService final : public v1::Admin::Service {
 
   grpc::Status ReviewEmbeddings(ServerContext* sctx, const v1::ReviewEmbeddingsRequest* req,
                                 v1::ReviewEmbeddingsResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Admin/ReviewEmbeddings", *req, [&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/ReviewEmbeddings", *req, [&](CallerApi& api) -> Status {
       AIFS_ASSIGN_OR_RETURN(EmbeddingReview review, rpc::FromProto(*req));
-      AIFS_ASSIGN_OR_RETURN(uint64_t n, api_.ReviewEmbeddings(review));
+      AIFS_ASSIGN_OR_RETURN(uint64_t n, api.ReviewEmbeddings(review));
       resp->set_reviewed(n);
       return Status::Ok();
     });
@@ -99,8 +98,8 @@ class AdminService final : public v1::Admin::Service {
 
   grpc::Status CollectGarbage(ServerContext* sctx, const v1::CollectGarbageRequest* req,
                               v1::CollectGarbageResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Admin/CollectGarbage", *req, [&]() -> Status {
-      AIFS_ASSIGN_OR_RETURN(GcReport r, api_.CollectGarbage(req->dry_run()));
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/CollectGarbage", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(GcReport r, api.CollectGarbage(req->dry_run()));
       rpc::ToProto(r, resp);
       return Status::Ok();
     });
@@ -108,8 +107,8 @@ class AdminService final : public v1::Admin::Service {
 
   grpc::Status RotateKey(ServerContext* sctx, const v1::Empty* req,
                          v1::RotateKeyResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Admin/RotateKey", *req, [&]() -> Status {
-      AIFS_ASSIGN_OR_RETURN(std::string id, api_.RotateKey());
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/RotateKey", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(std::string id, api.RotateKey());
       resp->set_key_id(id);
       return Status::Ok();
     });
@@ -117,8 +116,8 @@ class AdminService final : public v1::Admin::Service {
 
   grpc::Status CheckMetadata(ServerContext* sctx, const v1::Empty* req,
                              v1::CheckMetadataResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Admin/CheckMetadata", *req, [&]() -> Status {
-      AIFS_ASSIGN_OR_RETURN(MetadataCheck r, api_.CheckMetadata());
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/CheckMetadata", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(MetadataCheck r, api.CheckMetadata());
       rpc::ToProto(r, resp);
       return Status::Ok();
     });
@@ -126,8 +125,8 @@ class AdminService final : public v1::Admin::Service {
 
   grpc::Status Backup(ServerContext* sctx, const v1::BackupRequest* req,
                       v1::BackupResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Admin/Backup", *req, [&]() -> Status {
-      AIFS_ASSIGN_OR_RETURN(BackupReport r, api_.Backup(req->dir()));
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/Backup", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(BackupReport r, api.Backup(req->dir()));
       rpc::ToProto(r, resp);
       return Status::Ok();
     });
@@ -135,38 +134,38 @@ class AdminService final : public v1::Admin::Service {
 
   grpc::Status RewrapKeys(ServerContext* sctx, const v1::RewrapKeysRequest* req,
                           v1::RewrapKeysResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Admin/RewrapKeys", *req, [&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/RewrapKeys", *req, [&](CallerApi& api) -> Status {
       RewrapOptions o;
       if (req->batch_size()) o.batch_size = req->batch_size();
       o.max_chunks = req->max_chunks();
       o.max_resealed = req->max_resealed();
-      AIFS_ASSIGN_OR_RETURN(RewrapReport r, api_.RewrapKeys(o, nullptr));
+      AIFS_ASSIGN_OR_RETURN(RewrapReport r, api.RewrapKeys(o, nullptr));
       rpc::ToProto(r, resp);
       return Status::Ok();
     });
   }
 
+  // Tokens handed out here carry the caller's caveats too (the engine adds them).
   grpc::Status MintToken(ServerContext* sctx, const v1::MintTokenRequest* req,
                          v1::TokenResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Admin/MintToken", *req,
-                 [&](const auth::VerifiedToken& who) -> Status {
-                   AIFS_ASSIGN_OR_RETURN(std::string token,
-                                         api_.MintToken(WithCallerCaveats(req->caveats(), who)));
-                   resp->set_token(token);
-                   return Status::Ok();
-                 });
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/MintToken", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(std::string token, api.MintToken({req->caveats().begin(),
+                                                              req->caveats().end()}));
+      resp->set_token(token);
+      return Status::Ok();
+    });
   }
 
   grpc::Status RevokeToken(ServerContext* sctx, const v1::RevokeTokenRequest* req,
                            v1::Empty*) override {
     return Guard(ctx_, sctx, "/aifs.v1.Admin/RevokeToken", *req,
-                 [&] { return api_.RevokeToken(req->token_or_id()); });
+                 [&](CallerApi& api) { return api.RevokeToken(req->token_or_id()); });
   }
 
   grpc::Status ListTokenKeys(ServerContext* sctx, const v1::Empty* req,
                              v1::ListTokenKeysResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Admin/ListTokenKeys", *req, [&]() -> Status {
-      AIFS_ASSIGN_OR_RETURN(TokenKeyring ring, api_.ListTokenKeys());
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/ListTokenKeys", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(TokenKeyring ring, api.ListTokenKeys());
       rpc::ToProto(ring, resp);
       return Status::Ok();
     });
@@ -174,35 +173,47 @@ class AdminService final : public v1::Admin::Service {
 
   grpc::Status RotateTokenRoot(ServerContext* sctx, const v1::RotateTokenRootRequest* req,
                                v1::RotateTokenRootResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Admin/RotateTokenRoot", *req,
-                 [&](const auth::VerifiedToken& who) -> Status {
-                   AIFS_ASSIGN_OR_RETURN(
-                       RotatedTokenRoot r,
-                       api_.RotateTokenRoot(WithCallerCaveats(req->caveats(), who)));
-                   resp->set_key_id(r.key_id);
-                   resp->set_token(r.token);
-                   return Status::Ok();
-                 });
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/RotateTokenRoot", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(RotatedTokenRoot r, api.RotateTokenRoot({req->caveats().begin(),
+                                                                     req->caveats().end()}));
+      resp->set_key_id(r.key_id);
+      resp->set_token(r.token);
+      return Status::Ok();
+    });
   }
 
   grpc::Status RevokeTokenRoot(ServerContext* sctx, const v1::RevokeTokenRootRequest* req,
                                v1::Empty*) override {
     return Guard(ctx_, sctx, "/aifs.v1.Admin/RevokeTokenRoot", *req,
-                 [&] { return api_.RevokeTokenRoot(req->key_id()); });
+                 [&](CallerApi& api) { return api.RevokeTokenRoot(req->key_id()); });
+  }
+
+  grpc::Status ListUrlKeys(ServerContext* sctx, const v1::Empty* req,
+                           v1::ListTokenKeysResponse* resp) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/ListUrlKeys", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(auto keys, api.ListUrlKeys());
+      rpc::ToProto(TokenKeyring{.keys = keys}, resp);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status RotateUrlKey(ServerContext* sctx, const v1::Empty* req,
+                            v1::RotateKeyResponse* resp) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/RotateUrlKey", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(std::string id, api.RotateUrlKey());
+      resp->set_key_id(id);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status RevokeUrlKey(ServerContext* sctx, const v1::RevokeTokenRootRequest* req,
+                            v1::Empty*) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/RevokeUrlKey", *req,
+                 [&](CallerApi& api) { return api.RevokeUrlKey(req->key_id()); });
   }
 
  private:
-  // A token handed out over the wire keeps the caller's caveats too, so an
-  // admin token limited in time or operations cannot mint its way out.
-  static std::vector<std::string> WithCallerCaveats(
-      const google::protobuf::RepeatedPtrField<std::string>& asked, const auth::VerifiedToken& who) {
-    std::vector<std::string> out(asked.begin(), asked.end());
-    out.insert(out.end(), who.caveats.begin(), who.caveats.end());
-    return out;
-  }
-
   ServiceContext& ctx_;
-  Api& api_;
 };
 
 class IntrospectService final : public v1::Introspect::Service {
@@ -210,8 +221,8 @@ class IntrospectService final : public v1::Introspect::Service {
   explicit IntrospectService(ServiceContext& ctx) : ctx_(ctx) {}
 
   grpc::Status GetInfo(ServerContext* sctx, const v1::Empty* req, v1::StoreInfo* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Introspect/GetInfo", *req, [&]() -> Status {
-      AIFS_ASSIGN_OR_RETURN(StoreDescription d, ctx_.api.DescribeStore());
+    return Guard(ctx_, sctx, "/aifs.v1.Introspect/GetInfo", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(StoreDescription d, api.DescribeStore());
       rpc::ToProto(d, resp);
       resp->set_version(std::string(kVersion));
       resp->set_build(std::string(kBuild));
@@ -220,6 +231,7 @@ class IntrospectService final : public v1::Introspect::Service {
         resp->add_features(f);
       resp->set_max_frame_bytes(rpc::kMaxFrameBytes);
       resp->set_tls(ctx_.tls);
+      resp->set_http_url(ctx_.http_url);
       return Status::Ok();
     });
   }
@@ -234,9 +246,9 @@ class MetricsService final : public v1::Metrics::Service {
 
   grpc::Status GetMetrics(ServerContext* sctx, const v1::Empty* req,
                           v1::MetricsResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Metrics/GetMetrics", *req, [&] {
+    return Guard(ctx_, sctx, "/aifs.v1.Metrics/GetMetrics", *req, [&](CallerApi& api) {
       resp->set_content_type("text/plain; version=0.0.4");
-      resp->set_text(ctx_.metrics.Render(ctx_.api, ctx_.transactions.open_count()));
+      resp->set_text(ctx_.metrics.Render(api, ctx_.transactions.open_count()));
       return Status::Ok();
     });
   }

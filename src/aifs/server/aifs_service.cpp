@@ -26,19 +26,14 @@ Status Send(ServerContext* sctx, grpc::ServerWriter<Response>* writer, const Res
                              : Status::Ok();
 }
 
-// Who is recorded in branch and tag logs: what the caller says, else its address.
-std::string Who(const ServiceContext& ctx, ServerContext* sctx, const std::string& claimed) {
-  return claimed.empty() ? PeerOf(ctx, *sctx) : claimed;
-}
-
 class AifsService final : public v1::Aifs::Service {
  public:
-  explicit AifsService(ServiceContext& ctx) : ctx_(ctx), api_(ctx.api) {}
+  explicit AifsService(ServiceContext& ctx) : ctx_(ctx) {}
 
   grpc::Status GetNamespace(ServerContext* sctx, const v1::GetNamespaceRequest* req,
                             v1::Namespace* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/GetNamespace", *req, [&]() -> Status {
-      AIFS_ASSIGN_OR_RETURN(NamespaceInfo ns, api_.GetNamespace(req->name()));
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/GetNamespace", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(NamespaceInfo ns, api.GetNamespace(req->name()));
       ToProto(ns, resp);
       return Status::Ok();
     });
@@ -46,13 +41,10 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status ListNamespaces(ServerContext* sctx, const v1::ListNamespacesRequest* req,
                               v1::ListNamespacesResponse* resp) override {
-    return RunRpc([&]() -> Status {
-      // A token limited to namespaces sees just those.
-      AIFS_ASSIGN_OR_RETURN(auto token,
-                            ctx_.authz->Authorize(*sctx, "/aifs.v1.Aifs/ListNamespaces", *req));
-      AIFS_ASSIGN_OR_RETURN(auto all, api_.ListNamespaces());
-      for (const NamespaceInfo& ns : all)
-        if (auth::NamespaceAllowed(token.caveats, ns.name)) ToProto(ns, resp->add_namespaces());
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ListNamespaces", *req, [&](CallerApi& api) -> Status {
+      // Filtered by the engine to what the caller's token may see.
+      AIFS_ASSIGN_OR_RETURN(auto visible, api.ListNamespaces());
+      for (const NamespaceInfo& ns : visible) ToProto(ns, resp->add_namespaces());
       return Status::Ok();
     });
   }
@@ -80,16 +72,17 @@ class AifsService final : public v1::Aifs::Service {
       }
       watch.Touch();
       // The namespace is in the first message: check before anything else.
-      AIFS_ASSIGN_OR_RETURN(auth::VerifiedToken who,
-                            ctx_.authz->Authorize(*sctx, "/aifs.v1.Aifs/PutAsset", msg));
+      AIFS_ASSIGN_OR_RETURN(std::unique_ptr<CallerApi> api,
+                            AdmitCall(ctx_.gate, ctx_.transactions, *sctx,
+                                      "/aifs.v1.Aifs/PutAsset", msg));
       // Admitted only once authorized: strangers cannot use up the slots.
       std::optional<CallLimiter::Slot> call_slot, put_slot;
       if (ctx_.calls) {
-        AIFS_ASSIGN_OR_RETURN(auto slot, ctx_.calls->Acquire(TokenKey(who)));
+        AIFS_ASSIGN_OR_RETURN(auto slot, ctx_.calls->Acquire(api->caller_key()));
         call_slot.emplace(std::move(slot));
       }
       if (ctx_.puts) {
-        AIFS_ASSIGN_OR_RETURN(auto slot, ctx_.puts->Acquire(TokenKey(who)));
+        AIFS_ASSIGN_OR_RETURN(auto slot, ctx_.puts->Acquire(api->caller_key()));
         put_slot.emplace(std::move(slot));
       }
       if (!msg.has_header())
@@ -98,7 +91,7 @@ class AifsService final : public v1::Aifs::Service {
       AIFS_ASSIGN_OR_RETURN(PutOptions options, FromProto(msg.header()));
       std::unique_ptr<AssetWriter> writer;
       if (msg.header().transaction_id().empty()) {
-        AIFS_ASSIGN_OR_RETURN(writer, api_.BeginPut(options));
+        AIFS_ASSIGN_OR_RETURN(writer, api->BeginPut(options));
       } else {
         AIFS_ASSIGN_OR_RETURN(writer,
                               ctx_.transactions.BeginPut(msg.header().transaction_id(), options));
@@ -133,14 +126,14 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status GetAsset(ServerContext* sctx, const v1::GetAssetRequest* req,
                         v1::GetAssetResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/GetAsset", *req, [&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/GetAsset", *req, [&](CallerApi& api) -> Status {
       AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(req->id()));
       AIFS_ASSIGN_OR_RETURN(AssetInfo info,
-                            api_.StatAssetAt(req->ns(), id, req->as_of(), req->with_chunks()));
+                            api.StatAssetAt(req->ns(), id, req->as_of(), req->with_chunks()));
       ToProto(info, resp->mutable_asset());
       if (req->with_children()) {
         AIFS_ASSIGN_OR_RETURN(LineageGraph g,
-                              api_.GetLineage(req->ns(), id, LineageDirection::kDown, 1));
+                              api.GetLineage(req->ns(), id, LineageDirection::kDown, 1));
         for (const LineageEdge& e : g.edges) {
           auto* c = resp->add_children();
           c->set_asset(rpc::Raw(e.child.bytes()));
@@ -154,7 +147,7 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status ReadAsset(ServerContext* sctx, const v1::ReadAssetRequest* req,
                          grpc::ServerWriter<v1::ReadAssetResponse>* writer) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ReadAsset", *req, [&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ReadAsset", *req, [&](CallerApi& api) -> Status {
       AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(req->id()));
       ReadRange range{req->offset(), req->has_length() ? req->length() : ReadRange::kToEnd};
       rpc::FrameEncoder encoder(req->accept_zstd());
@@ -179,7 +172,7 @@ class AifsService final : public v1::Aifs::Service {
         return Status::Ok();
       };
       AIFS_RETURN_IF_ERROR(
-          api_.ReadAssetAt(req->ns(), id, req->as_of(), range, [&](ByteSpan data) -> Status {
+          api.ReadAssetAt(req->ns(), id, req->as_of(), range, [&](ByteSpan data) -> Status {
             while (!data.empty()) {
               const size_t n = std::min(data.size(), rpc::kMaxFrameBytes - gathered->size());
               gathered->append(reinterpret_cast<const char*>(data.data()), n);
@@ -194,7 +187,7 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status ReadRanges(ServerContext* sctx, const v1::ReadRangesRequest* req,
                           grpc::ServerWriter<v1::ReadRangesResponse>* writer) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ReadRanges", *req, [&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ReadRanges", *req, [&](CallerApi& api) -> Status {
       AIFS_ASSIGN_OR_RETURN(std::vector<RangeRead> ranges, rpc::FromProto(*req));
       rpc::RangePacker packer(ranges, req->accept_zstd(),
                               [&](const v1::ReadRangesResponse& msg) -> Status {
@@ -203,7 +196,7 @@ class AifsService final : public v1::Aifs::Service {
                                 ctx_.metrics.AddBytesOut(msg.data().raw_size());
                                 return Status::Ok();
                               });
-      AIFS_RETURN_IF_ERROR(api_.ReadRanges(
+      AIFS_RETURN_IF_ERROR(api.ReadRanges(
           req->ns(), ranges, [&](size_t i, ByteSpan data) { return packer.Add(i, data); }));
       return packer.Finish();
     });
@@ -211,9 +204,9 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status ListAssets(ServerContext* sctx, const v1::ListAssetsRequest* req,
                           v1::ListAssetsResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ListAssets", *req, [&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ListAssets", *req, [&](CallerApi& api) -> Status {
       AIFS_ASSIGN_OR_RETURN(ListOptions options, FromProto(*req));
-      AIFS_ASSIGN_OR_RETURN(AssetPage page, api_.ListAssets(options));
+      AIFS_ASSIGN_OR_RETURN(AssetPage page, api.ListAssets(options));
       for (const AssetInfo& a : page.assets) ToProto(a, resp->add_assets());
       resp->set_next_page_token(page.next_page_token);
       return Status::Ok();
@@ -222,9 +215,9 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status DeleteAsset(ServerContext* sctx, const v1::DeleteAssetRequest* req,
                            v1::Empty*) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/DeleteAsset", *req, [&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/DeleteAsset", *req, [&](CallerApi& api) -> Status {
       AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(req->id()));
-      return api_.DeleteAsset(req->ns(), id, req->force());
+      return api.DeleteAsset(req->ns(), id, req->force());
     });
   }
 
@@ -232,9 +225,11 @@ class AifsService final : public v1::Aifs::Service {
                            v1::VerifyAssetResponse* resp) override {
     Metadata counts;
     Status st = [&]() -> Status {
-      AIFS_RETURN_IF_ERROR(ctx_.authz->Authorize(*sctx, "/aifs.v1.Aifs/VerifyAsset", *req).status());
+      AIFS_ASSIGN_OR_RETURN(std::unique_ptr<CallerApi> api,
+                            AdmitCall(ctx_.gate, ctx_.transactions, *sctx,
+                                      "/aifs.v1.Aifs/VerifyAsset", *req));
       AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(req->id()));
-      AIFS_ASSIGN_OR_RETURN(VerifyReport report, api_.VerifyAsset(req->ns(), id));
+      AIFS_ASSIGN_OR_RETURN(VerifyReport report, api->VerifyAsset(req->ns(), id));
       resp->set_id(req->id());
       resp->set_chunks_checked(report.chunks_checked);
       resp->set_bytes_checked(report.bytes_checked);
@@ -247,8 +242,8 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status BeginTransaction(ServerContext* sctx, const v1::BeginTransactionRequest* req,
                                 v1::BeginTransactionResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/BeginTransaction", *req, [&]() -> Status {
-      AIFS_ASSIGN_OR_RETURN(auto txn, api_.BeginTransaction(req->ns()));
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/BeginTransaction", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(auto txn, api.BeginTransaction(req->ns()));
       AIFS_ASSIGN_OR_RETURN(auto opened, ctx_.transactions.Open(std::move(txn), req->ns()));
       resp->set_transaction_id(opened.id);
       resp->set_expires_unix_ns(opened.expires_unix_ns);
@@ -258,7 +253,9 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status CommitTransaction(ServerContext* sctx, const v1::CommitTransactionRequest* req,
                                  v1::CommitTransactionResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/CommitTransaction", *req, [&]() -> Status {
+    // The registry holds the transaction its beginner's Api made: it checks
+    // again at commit; this call's own token was checked by Guard.
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/CommitTransaction", *req, [&](CallerApi&) -> Status {
       AIFS_ASSIGN_OR_RETURN(auto results, ctx_.transactions.Commit(req->transaction_id()));
       for (const PutResult& r : results) ToProto(r, resp->add_assets());
       return Status::Ok();
@@ -267,18 +264,18 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status AbortTransaction(ServerContext* sctx, const v1::AbortTransactionRequest* req,
                                 v1::Empty*) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/AbortTransaction", *req, [&] { return ctx_.transactions.Abort(req->transaction_id()); });
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/AbortTransaction", *req, [&](CallerApi&) { return ctx_.transactions.Abort(req->transaction_id()); });
   }
 
   grpc::Status GetLineage(ServerContext* sctx, const v1::GetLineageRequest* req,
                           v1::GetLineageResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/GetLineage", *req, [&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/GetLineage", *req, [&](CallerApi& api) -> Status {
       AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(req->id()));
       if (!v1::GetLineageRequest::Direction_IsValid(req->direction()))
         return err::InvalidArgument("BAD_DIRECTION", "lineage direction is UP or DOWN");
       const auto dir = req->direction() == v1::GetLineageRequest::UP ? LineageDirection::kUp
                                                                      : LineageDirection::kDown;
-      AIFS_ASSIGN_OR_RETURN(LineageGraph g, api_.GetLineage(req->ns(), id, dir, req->depth()));
+      AIFS_ASSIGN_OR_RETURN(LineageGraph g, api.GetLineage(req->ns(), id, dir, req->depth()));
       ToProto(g, resp);
       return Status::Ok();
     });
@@ -286,7 +283,7 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status CreateSnapshot(ServerContext* sctx, const v1::CreateSnapshotRequest* req,
                               v1::Snapshot* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/CreateSnapshot", *req, [&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/CreateSnapshot", *req, [&](CallerApi& api) -> Status {
       std::vector<AssetId> ids;
       for (const std::string& b : req->ids()) {
         AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(b));
@@ -297,9 +294,9 @@ class AifsService final : public v1::Aifs::Service {
                                     "ids are only read for an explicit-set snapshot");
       const SnapshotOptions options{.ids = req->explicit_set() ? &ids : nullptr,
                                     .message = req->message(),
-                                    .author = Who(ctx_, sctx, req->author()),
+                                    .author = req->author(),
                                     .branch = req->branch()};
-      AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, api_.CreateSnapshot(req->ns(), options));
+      AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, api.CreateSnapshot(req->ns(), options));
       ToProto(s, resp);
       return Status::Ok();
     });
@@ -307,8 +304,8 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status GetSnapshot(ServerContext* sctx, const v1::SnapshotRef* req,
                            v1::Snapshot* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/GetSnapshot", *req, [&]() -> Status {
-      AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, api_.GetSnapshot(req->ns(), req->ref()));
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/GetSnapshot", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, api.GetSnapshot(req->ns(), req->ref()));
       ToProto(s, resp);
       return Status::Ok();
     });
@@ -316,26 +313,26 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status ListSnapshots(ServerContext* sctx, const v1::ListSnapshotsRequest* req,
                              v1::ListSnapshotsResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ListSnapshots", *req, [&]() -> Status {
-      AIFS_ASSIGN_OR_RETURN(auto all, api_.ListSnapshots(req->ns()));
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ListSnapshots", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(auto all, api.ListSnapshots(req->ns()));
       for (const SnapshotInfo& s : all) ToProto(s, resp->add_snapshots());
       return Status::Ok();
     });
   }
 
   grpc::Status VerifySnapshot(ServerContext* sctx, const v1::SnapshotRef* req, v1::Empty*) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/VerifySnapshot", *req, [&] { return api_.VerifySnapshot(req->ns(), req->ref()); });
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/VerifySnapshot", *req, [&](CallerApi& api) { return api.VerifySnapshot(req->ns(), req->ref()); });
   }
 
   grpc::Status ProveAsset(ServerContext* sctx, const v1::ProveAssetRequest* req,
                           v1::Proof* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ProveAsset", *req, [&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ProveAsset", *req, [&](CallerApi& api) -> Status {
       SnapshotProof p;
       if (req->has_path()) {
-        AIFS_ASSIGN_OR_RETURN(p, api_.ProvePath(req->ns(), req->ref(), req->path()));
+        AIFS_ASSIGN_OR_RETURN(p, api.ProvePath(req->ns(), req->ref(), req->path()));
       } else {
         AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(req->id()));
-        AIFS_ASSIGN_OR_RETURN(p, api_.ProveAsset(req->ns(), req->ref(), id));
+        AIFS_ASSIGN_OR_RETURN(p, api.ProveAsset(req->ns(), req->ref(), id));
       }
       ToProto(p, resp);
       return Status::Ok();
@@ -344,8 +341,8 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status Checkout(ServerContext* sctx, const v1::CheckoutRequest* req,
                         v1::CheckoutResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/Checkout", *req, [&]() -> Status {
-      AIFS_ASSIGN_OR_RETURN(CheckoutReport r, api_.Checkout(req->ns(), req->ref()));
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/Checkout", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(CheckoutReport r, api.Checkout(req->ns(), req->ref()));
       resp->set_snapshot(std::string(AsChars(r.snapshot.bytes())));
       resp->set_bound(r.bound);
       resp->set_unbound(r.unbound);
@@ -356,9 +353,9 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status SnapshotLog(ServerContext* sctx, const v1::SnapshotLogRequest* req,
                            v1::SnapshotLogResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/SnapshotLog", *req, [&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/SnapshotLog", *req, [&](CallerApi& api) -> Status {
       AIFS_ASSIGN_OR_RETURN(
-          auto log, api_.SnapshotLog(req->ns(), req->ref(), req->limit() ? req->limit() : 100));
+          auto log, api.SnapshotLog(req->ns(), req->ref(), req->limit() ? req->limit() : 100));
       for (const SnapshotInfo& s : log) ToProto(s, resp->add_snapshots());
       return Status::Ok();
     });
@@ -376,10 +373,10 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status MergeOrRevert(ServerContext* sctx, const char* method, const v1::MergeRequest& req,
                              v1::MergeResponse* resp, bool revert) {
-    return Guard(ctx_, sctx, method, req, [&]() -> Status {
+    return Guard(ctx_, sctx, method, req, [&](CallerApi& api) -> Status {
       MergeOptions o = rpc::FromProto(req);
-      o.author = Who(ctx_, sctx, req.author());
-      AIFS_ASSIGN_OR_RETURN(MergeReport r, revert ? api_.Revert(o) : api_.Merge(o));
+      o.author = req.author();
+      AIFS_ASSIGN_OR_RETURN(MergeReport r, revert ? api.Revert(o) : api.Merge(o));
       ToProto(r, resp);
       return Status::Ok();
     });
@@ -387,8 +384,8 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status ResolvePath(ServerContext* sctx, const v1::ResolvePathRequest* req,
                            v1::ResolvePathResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ResolvePath", *req, [&]() -> Status {
-      AIFS_ASSIGN_OR_RETURN(AssetId id, api_.ResolvePath(req->ns(), req->path(), req->as_of()));
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ResolvePath", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(AssetId id, api.ResolvePath(req->ns(), req->path(), req->as_of()));
       resp->set_id(std::string(AsChars(id.bytes())));
       return Status::Ok();
     });
@@ -396,10 +393,10 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status ListPaths(ServerContext* sctx, const v1::ListPathsRequest* req,
                          v1::ListPathsResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ListPaths", *req, [&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ListPaths", *req, [&](CallerApi& api) -> Status {
       PathListOptions o{req->ns(), req->prefix(), req->as_of(),
                         req->limit() ? req->limit() : size_t{1000}, req->page_token()};
-      AIFS_ASSIGN_OR_RETURN(PathPage page, api_.ListPaths(o));
+      AIFS_ASSIGN_OR_RETURN(PathPage page, api.ListPaths(o));
       for (const PathEntry& e : page.entries) {
         auto* out = resp->add_entries();
         out->set_path(e.path);
@@ -411,27 +408,27 @@ class AifsService final : public v1::Aifs::Service {
   }
 
   grpc::Status BindPath(ServerContext* sctx, const v1::BindPathRequest* req, v1::Empty*) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/BindPath", *req, [&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/BindPath", *req, [&](CallerApi& api) -> Status {
       AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(req->id()));
-      return api_.BindPath(req->ns(), req->path(), id);
+      return api.BindPath(req->ns(), req->path(), id);
     });
   }
 
   grpc::Status MovePath(ServerContext* sctx, const v1::MovePathRequest* req, v1::Empty*) override {
     return Guard(ctx_, sctx, "/aifs.v1.Aifs/MovePath", *req,
-                 [&] { return api_.MovePath(req->ns(), req->from(), req->to()); });
+                 [&](CallerApi& api) { return api.MovePath(req->ns(), req->from(), req->to()); });
   }
 
   grpc::Status RemovePath(ServerContext* sctx, const v1::RemovePathRequest* req,
                           v1::Empty*) override {
     return Guard(ctx_, sctx, "/aifs.v1.Aifs/RemovePath", *req,
-                 [&] { return api_.RemovePath(req->ns(), req->path()); });
+                 [&](CallerApi& api) { return api.RemovePath(req->ns(), req->path()); });
   }
 
   grpc::Status DiffSnapshots(ServerContext* sctx, const v1::DiffSnapshotsRequest* req,
                              v1::DiffSnapshotsResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/DiffSnapshots", *req, [&]() -> Status {
-      AIFS_ASSIGN_OR_RETURN(SnapshotDiff d, api_.DiffSnapshots(req->ns(), req->a(), req->b()));
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/DiffSnapshots", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(SnapshotDiff d, api.DiffSnapshots(req->ns(), req->a(), req->b()));
       ToProto(d, resp);
       return Status::Ok();
     });
@@ -439,9 +436,9 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status CreateBranch(ServerContext* sctx, const v1::CreateBranchRequest* req,
                             v1::Branch* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/CreateBranch", *req, [&]() -> Status {
-      AIFS_ASSIGN_OR_RETURN(BranchInfo b, api_.CreateBranch(req->ns(), req->name(), req->ref(),
-                                                            Who(ctx_, sctx, req->who())));
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/CreateBranch", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(BranchInfo b, api.CreateBranch(req->ns(), req->name(), req->ref(),
+                                                            req->who()));
       ToProto(b, resp);
       return Status::Ok();
     });
@@ -449,10 +446,10 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status MoveBranch(ServerContext* sctx, const v1::MoveBranchRequest* req,
                           v1::Branch* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/MoveBranch", *req, [&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/MoveBranch", *req, [&](CallerApi& api) -> Status {
       AIFS_ASSIGN_OR_RETURN(SnapshotId expected, rpc::ParseSnapshotId(req->expected()));
-      AIFS_ASSIGN_OR_RETURN(BranchInfo b, api_.MoveBranch(req->ns(), req->name(), expected,
-                                                          req->ref(), Who(ctx_, sctx, req->who())));
+      AIFS_ASSIGN_OR_RETURN(BranchInfo b, api.MoveBranch(req->ns(), req->name(), expected,
+                                                          req->ref(), req->who()));
       ToProto(b, resp);
       return Status::Ok();
     });
@@ -460,13 +457,13 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status DeleteBranch(ServerContext* sctx, const v1::DeleteRefRequest* req,
                             v1::Empty*) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/DeleteBranch", *req, [&] { return api_.DeleteBranch(req->ns(), req->name(), Who(ctx_, sctx, req->who())); });
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/DeleteBranch", *req, [&](CallerApi& api) { return api.DeleteBranch(req->ns(), req->name(), req->who()); });
   }
 
   grpc::Status ListBranches(ServerContext* sctx, const v1::ListRefsRequest* req,
                             v1::ListBranchesResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ListBranches", *req, [&]() -> Status {
-      AIFS_ASSIGN_OR_RETURN(auto all, api_.ListBranches(req->ns()));
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ListBranches", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(auto all, api.ListBranches(req->ns()));
       for (const BranchInfo& b : all) ToProto(b, resp->add_branches());
       return Status::Ok();
     });
@@ -474,8 +471,8 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status BranchLog(ServerContext* sctx, const v1::BranchLogRequest* req,
                          v1::BranchLogResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/BranchLog", *req, [&]() -> Status {
-      AIFS_ASSIGN_OR_RETURN(auto moves, api_.BranchLog(req->ns(), req->name()));
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/BranchLog", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(auto moves, api.BranchLog(req->ns(), req->name()));
       for (const BranchMoveInfo& m : moves) ToProto(m, resp->add_moves());
       return Status::Ok();
     });
@@ -483,9 +480,9 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status CreateTag(ServerContext* sctx, const v1::CreateTagRequest* req,
                          v1::Tag* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/CreateTag", *req, [&]() -> Status {
-      AIFS_ASSIGN_OR_RETURN(TagInfo t, api_.CreateTag(req->ns(), req->name(), req->ref(),
-                                                      Who(ctx_, sctx, req->who())));
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/CreateTag", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(TagInfo t, api.CreateTag(req->ns(), req->name(), req->ref(),
+                                                      req->who()));
       ToProto(t, resp);
       return Status::Ok();
     });
@@ -493,13 +490,13 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status DeleteTag(ServerContext* sctx, const v1::DeleteRefRequest* req,
                          v1::Empty*) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/DeleteTag", *req, [&] { return api_.DeleteTag(req->ns(), req->name(), Who(ctx_, sctx, req->who())); });
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/DeleteTag", *req, [&](CallerApi& api) { return api.DeleteTag(req->ns(), req->name(), req->who()); });
   }
 
   grpc::Status ListTags(ServerContext* sctx, const v1::ListRefsRequest* req,
                         v1::ListTagsResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ListTags", *req, [&]() -> Status {
-      AIFS_ASSIGN_OR_RETURN(auto all, api_.ListTags(req->ns()));
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ListTags", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(auto all, api.ListTags(req->ns()));
       for (const TagInfo& t : all) ToProto(t, resp->add_tags());
       return Status::Ok();
     });
@@ -510,7 +507,7 @@ class AifsService final : public v1::Aifs::Service {
     // An idle follower gets a heartbeat about once a second, so a dead
     // connection is noticed on both ends.
     constexpr auto kHeartbeat = std::chrono::seconds(1);
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/SubscribeEvents", *req, [&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/SubscribeEvents", *req, [&](CallerApi& api) -> Status {
       AIFS_ASSIGN_OR_RETURN(EventQuery query, FromProto(*req));
       uint64_t cursor = req->after();
       auto last_write = std::chrono::steady_clock::now();
@@ -522,7 +519,7 @@ class AifsService final : public v1::Aifs::Service {
         last_write = std::chrono::steady_clock::now();
         return writer->Write(msg);
       };
-      Status st = api_.SubscribeEvents(query, [&](const Event& e) -> Status {
+      Status st = api.SubscribeEvents(query, [&](const Event& e) -> Status {
         ToProto(e, msg.mutable_event());
         if (!writer->Write(msg))
           return err::Cancelled("SUBSCRIPTION_ENDED", "the subscriber went away");
@@ -540,9 +537,9 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status CreateSpace(ServerContext* sctx, const v1::CreateSpaceRequest* req,
                            v1::EmbeddingSpace* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/CreateSpace", *req, [&]() -> Status {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/CreateSpace", *req, [&](CallerApi& api) -> Status {
       AIFS_ASSIGN_OR_RETURN(EmbeddingSpace space, FromProto(req->space()));
-      AIFS_ASSIGN_OR_RETURN(EmbeddingSpace created, api_.CreateSpace(req->ns(), space));
+      AIFS_ASSIGN_OR_RETURN(EmbeddingSpace created, api.CreateSpace(req->ns(), space));
       ToProto(created, resp);
       return Status::Ok();
     });
@@ -550,8 +547,8 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status ListSpaces(ServerContext* sctx, const v1::ListSpacesRequest* req,
                           v1::ListSpacesResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ListSpaces", *req, [&]() -> Status {
-      AIFS_ASSIGN_OR_RETURN(auto spaces, api_.ListSpaces(req->ns()));
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ListSpaces", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(auto spaces, api.ListSpaces(req->ns()));
       for (const EmbeddingSpace& s : spaces) ToProto(s, resp->add_spaces());
       return Status::Ok();
     });
@@ -561,23 +558,36 @@ class AifsService final : public v1::Aifs::Service {
                             v1::VectorSearchResponse* resp) override {
     std::chrono::milliseconds retry{0};
     grpc::Status st = Guard(ctx_, sctx, "/aifs.v1.Aifs/VectorSearch", *req,
-                            [&](const auth::VerifiedToken& who) -> Status {
+                            [&](CallerApi& api) -> Status {
       // The bucket is the token's: attenuated copies share its identifier,
       // and more connections do not help.
       if (ctx_.search_limiter)
-        AIFS_RETURN_IF_ERROR(
-            ctx_.search_limiter->Admit(who.id.key_id + ":" + who.id.token_id, &retry));
+        AIFS_RETURN_IF_ERROR(ctx_.search_limiter->Admit(api.caller_key(), &retry));
       AIFS_ASSIGN_OR_RETURN(VectorQuery q, FromProto(*req));
-      AIFS_ASSIGN_OR_RETURN(VectorResult r, api_.VectorSearch(q));
+      AIFS_ASSIGN_OR_RETURN(VectorResult r, api.VectorSearch(q));
       ToProto(r, resp);
       return Status::Ok();
     });
     return retry.count() > 0 ? rpc::WithRetryInfo(st, retry) : st;
   }
 
+  grpc::Status SignUrl(ServerContext* sctx, const v1::SignUrlRequest* req,
+                       v1::SignUrlResponse* resp) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/SignUrl", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(req->id()));
+      UrlRequest r{.ns = req->ns(), .id = id, .as_of = req->as_of(), .file_name = req->file_name()};
+      if (req->expires_s() != 0) r.expires_s = req->expires_s();
+      AIFS_ASSIGN_OR_RETURN(SignedUrl url, api.SignUrl(r));
+      resp->set_path_and_query(url.path_and_query);
+      resp->set_expires_unix_s(url.expires_unix_s);
+      resp->set_key_id(url.key_id);
+      resp->set_base(ctx_.http_url);
+      return Status::Ok();
+    });
+  }
+
  private:
   ServiceContext& ctx_;
-  Api& api_;
 };
 
 }  // namespace

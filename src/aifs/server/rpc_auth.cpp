@@ -6,15 +6,12 @@
 #include <algorithm>
 #include <functional>
 
-#include "aifs/auth/macaroon.h"
-#include "aifs/core/hex.h"
 
 namespace aifs::server {
 
 namespace {
 
-using Scope = auth::Access::Scope;
-using namespace aifs::auth;  // NOLINT: the op names read better bare in the table
+using O = Operation;
 
 // Calls `fn` with every string or bytes value the dotted `path` reaches: a
 // repeated message field on the way ("ranges.id") fans out to each element;
@@ -52,96 +49,82 @@ std::optional<std::string> FieldText(const google::protobuf::Message& msg, std::
   return out;
 }
 
-// The distinct asset IDs (lowercase hex) named at `path`; empty IDs name none.
-std::vector<std::string> AssetsNamed(const google::protobuf::Message& msg, std::string_view path) {
-  std::vector<std::string> raw;
-  VisitFieldTexts(msg, path, [&](const std::string& v) {
-    // A batch usually reads few assets many times: skip the easy repeats.
-    if (!v.empty() && (raw.empty() || raw.back() != v)) raw.push_back(v);
-  });
-  std::sort(raw.begin(), raw.end());
-  raw.erase(std::unique(raw.begin(), raw.end()), raw.end());
-  std::vector<std::string> out;
-  out.reserve(raw.size());
-  for (const std::string& r : raw) out.push_back(HexEncode(AsBytes(r)));
-  return out;
-}
-
 }  // namespace
 
 const std::vector<RpcRule>& RpcRules() {
-  // Reads need get (list for listings), changes need the op named after what
-  // they change. A rule naming several ops admits a token holding any of them. Namespace-less calls
-  // are store-wide: a token limited to namespaces may not make them, except ListNamespaces
-  // (filtered to the token's namespaces) and GetInfo (any valid token: clients call it to connect;
-  // it reveals versions and features, no data).
+  // Which Operation each RPC is and where its request names things; what an
+  // Operation needs is auth::RuleFor's to say.
   static const std::vector<RpcRule> rules = {
       // aifs.v1.Aifs
-      {"/aifs.v1.Aifs/GetNamespace", kOpGet, Scope::kNamespace, "name", "", ""},
-      {"/aifs.v1.Aifs/ListNamespaces", kOpList, Scope::kListing, "", "", ""},
-      {"/aifs.v1.Aifs/PutAsset", kOpPut, Scope::kNamespace, "header.ns", "", "header.expected_id"},
-      {"/aifs.v1.Aifs/GetAsset", kOpGet, Scope::kNamespace, "ns", "", "id"},
-      {"/aifs.v1.Aifs/ReadAsset", kOpGet, Scope::kNamespace, "ns", "", "id"},
-      {"/aifs.v1.Aifs/ReadRanges", kOpGet, Scope::kNamespace, "ns", "", "ranges.id"},
-      {"/aifs.v1.Aifs/ListAssets", kOpList, Scope::kNamespace, "ns", "", ""},
-      {"/aifs.v1.Aifs/DeleteAsset", kOpDelete, Scope::kNamespace, "ns", "", "id"},
-      {"/aifs.v1.Aifs/VerifyAsset", kOpGet, Scope::kNamespace, "ns", "", "id"},
-      {"/aifs.v1.Aifs/BeginTransaction", kOpPut, Scope::kNamespace, "ns", "", ""},
-      {"/aifs.v1.Aifs/CommitTransaction", kOpPut, Scope::kNamespace, "transaction_id", "", "",
+      {"/aifs.v1.Aifs/GetNamespace", O::kGetNamespace, "name", "", ""},
+      {"/aifs.v1.Aifs/ListNamespaces", O::kListNamespaces, "", "", ""},
+      {"/aifs.v1.Aifs/PutAsset", O::kPutAsset, "header.ns", "", "header.expected_id"},
+      {"/aifs.v1.Aifs/GetAsset", O::kStatAsset, "ns", "", "id"},
+      {"/aifs.v1.Aifs/ReadAsset", O::kReadAsset, "ns", "", "id"},
+      {"/aifs.v1.Aifs/ReadRanges", O::kReadRanges, "ns", "", "ranges.id"},
+      {"/aifs.v1.Aifs/ListAssets", O::kListAssets, "ns", "", ""},
+      {"/aifs.v1.Aifs/DeleteAsset", O::kDeleteAsset, "ns", "", "id"},
+      {"/aifs.v1.Aifs/VerifyAsset", O::kVerifyAsset, "ns", "", "id"},
+      {"/aifs.v1.Aifs/BeginTransaction", O::kBeginTransaction, "ns", "", ""},
+      {"/aifs.v1.Aifs/CommitTransaction", O::kCommitTransaction, "transaction_id", "", "",
        true},
-      {"/aifs.v1.Aifs/AbortTransaction", kOpPut, Scope::kNamespace, "transaction_id", "", "", true},
-      {"/aifs.v1.Aifs/GetLineage", kOpGet, Scope::kNamespace, "ns", "", "id"},
-      {"/aifs.v1.Aifs/CreateSnapshot", kOpSnapshot, Scope::kNamespace, "ns", "", ""},
-      {"/aifs.v1.Aifs/GetSnapshot", kOpGet, Scope::kNamespace, "ns", "", ""},
-      {"/aifs.v1.Aifs/ListSnapshots", kOpList, Scope::kNamespace, "ns", "", ""},
-      {"/aifs.v1.Aifs/VerifySnapshot", kOpGet, Scope::kNamespace, "ns", "", ""},
-      {"/aifs.v1.Aifs/ProveAsset", kOpGet, Scope::kNamespace, "ns", "", "id"},
-      {"/aifs.v1.Aifs/DiffSnapshots", kOpGet, Scope::kNamespace, "ns", "", ""},
-      {"/aifs.v1.Aifs/SnapshotLog", kOpGet, Scope::kNamespace, "ns", "", ""},
-      {"/aifs.v1.Aifs/Merge", kOpBranch, Scope::kNamespace, "ns", "into", ""},
-      {"/aifs.v1.Aifs/Revert", kOpBranch, Scope::kNamespace, "ns", "into", ""},
-      {"/aifs.v1.Aifs/ResolvePath", kOpGet, Scope::kNamespace, "ns", "", ""},
-      {"/aifs.v1.Aifs/ListPaths", kOpList, Scope::kNamespace, "ns", "", ""},
-      {"/aifs.v1.Aifs/BindPath", kOpPut, Scope::kNamespace, "ns", "", "id"},
-      {"/aifs.v1.Aifs/MovePath", kOpPut, Scope::kNamespace, "ns", "", ""},
-      {"/aifs.v1.Aifs/RemovePath", kOpDelete, Scope::kNamespace, "ns", "", ""},
-      {"/aifs.v1.Aifs/Checkout", kOpPut | kOpDelete, Scope::kNamespace, "ns", "", ""},
-      {"/aifs.v1.Aifs/CreateBranch", kOpBranch, Scope::kNamespace, "ns", "name", ""},
-      {"/aifs.v1.Aifs/MoveBranch", kOpBranch, Scope::kNamespace, "ns", "name", ""},
-      {"/aifs.v1.Aifs/DeleteBranch", kOpBranch, Scope::kNamespace, "ns", "name", ""},
-      {"/aifs.v1.Aifs/ListBranches", kOpList, Scope::kNamespace, "ns", "", ""},
-      {"/aifs.v1.Aifs/BranchLog", kOpGet, Scope::kNamespace, "ns", "name", ""},
-      {"/aifs.v1.Aifs/CreateTag", kOpTag, Scope::kNamespace, "ns", "", ""},
-      {"/aifs.v1.Aifs/DeleteTag", kOpTag, Scope::kNamespace, "ns", "", ""},
-      {"/aifs.v1.Aifs/ListTags", kOpList, Scope::kNamespace, "ns", "", ""},
+      {"/aifs.v1.Aifs/AbortTransaction", O::kCommitTransaction, "transaction_id", "", "", true},
+      {"/aifs.v1.Aifs/GetLineage", O::kGetLineage, "ns", "", "id"},
+      {"/aifs.v1.Aifs/CreateSnapshot", O::kCreateSnapshot, "ns", "branch", ""},
+      {"/aifs.v1.Aifs/GetSnapshot", O::kGetSnapshot, "ns", "", ""},
+      {"/aifs.v1.Aifs/ListSnapshots", O::kListSnapshots, "ns", "", ""},
+      {"/aifs.v1.Aifs/VerifySnapshot", O::kVerifySnapshot, "ns", "", ""},
+      {"/aifs.v1.Aifs/ProveAsset", O::kProveAsset, "ns", "", "id"},
+      {"/aifs.v1.Aifs/DiffSnapshots", O::kDiffSnapshots, "ns", "", ""},
+      {"/aifs.v1.Aifs/SnapshotLog", O::kSnapshotLog, "ns", "", ""},
+      {"/aifs.v1.Aifs/Merge", O::kMerge, "ns", "into", ""},
+      {"/aifs.v1.Aifs/Revert", O::kRevert, "ns", "into", ""},
+      {"/aifs.v1.Aifs/ResolvePath", O::kResolvePath, "ns", "", ""},
+      {"/aifs.v1.Aifs/ListPaths", O::kListPaths, "ns", "", ""},
+      {"/aifs.v1.Aifs/BindPath", O::kBindPath, "ns", "", "id"},
+      {"/aifs.v1.Aifs/MovePath", O::kMovePath, "ns", "", ""},
+      {"/aifs.v1.Aifs/RemovePath", O::kRemovePath, "ns", "", ""},
+      {"/aifs.v1.Aifs/Checkout", O::kCheckout, "ns", "", ""},
+      {"/aifs.v1.Aifs/CreateBranch", O::kCreateBranch, "ns", "name", ""},
+      {"/aifs.v1.Aifs/MoveBranch", O::kMoveBranch, "ns", "name", ""},
+      {"/aifs.v1.Aifs/DeleteBranch", O::kDeleteBranch, "ns", "name", ""},
+      {"/aifs.v1.Aifs/ListBranches", O::kListBranches, "ns", "", ""},
+      {"/aifs.v1.Aifs/BranchLog", O::kBranchLog, "ns", "name", ""},
+      {"/aifs.v1.Aifs/CreateTag", O::kCreateTag, "ns", "", ""},
+      {"/aifs.v1.Aifs/DeleteTag", O::kDeleteTag, "ns", "", ""},
+      {"/aifs.v1.Aifs/ListTags", O::kListTags, "ns", "", ""},
       // An empty ns follows every namespace: store-wide.
-      {"/aifs.v1.Aifs/SubscribeEvents", kOpSubscribe, Scope::kNamespace, "ns", "", ""},
-      {"/aifs.v1.Aifs/CreateSpace", kOpPut, Scope::kNamespace, "ns", "", ""},
+      {"/aifs.v1.Aifs/SubscribeEvents", O::kSubscribeEvents, "ns", "", ""},
+      {"/aifs.v1.Aifs/CreateSpace", O::kCreateSpace, "ns", "", ""},
       // list or search: a search-only token picks its namespace's space by name.
-      {"/aifs.v1.Aifs/ListSpaces", kOpList | kOpSearch, Scope::kNamespace, "ns", "", ""},
-      {"/aifs.v1.Aifs/VectorSearch", kOpSearch, Scope::kNamespace, "ns", "", "like"},
+      {"/aifs.v1.Aifs/ListSpaces", O::kListSpaces, "ns", "", ""},
+      {"/aifs.v1.Aifs/VectorSearch", O::kVectorSearch, "ns", "", "like"},
+      {"/aifs.v1.Aifs/SignUrl", O::kSignUrl, "ns", "", "id"},
       // aifs.v1.Admin
-      {"/aifs.v1.Admin/CreateNamespace", kOpAdmin, Scope::kNamespace, "name", "", ""},
-      {"/aifs.v1.Admin/DeleteNamespace", kOpAdmin, Scope::kNamespace, "name", "", ""},
-      {"/aifs.v1.Admin/SetNamespacePolicy", kOpAdmin, Scope::kNamespace, "name", "", ""},
-      {"/aifs.v1.Admin/PruneSnapshots", kOpAdmin, Scope::kNamespace, "ns", "", ""},
-      {"/aifs.v1.Admin/ListPendingEmbeddings", kOpAdmin, Scope::kNamespace, "ns", "", ""},
-      {"/aifs.v1.Admin/ReviewEmbeddings", kOpAdmin, Scope::kNamespace, "ns", "", ""},
-      {"/aifs.v1.Admin/CollectGarbage", kOpAdmin, Scope::kStore, "", "", ""},
-      {"/aifs.v1.Admin/RotateKey", kOpAdmin, Scope::kStore, "", "", ""},
-      {"/aifs.v1.Admin/CheckMetadata", kOpAdmin, Scope::kStore, "", "", ""},
-      {"/aifs.v1.Admin/Backup", kOpAdmin, Scope::kStore, "", "", ""},
-      {"/aifs.v1.Admin/RewrapKeys", kOpAdmin, Scope::kStore, "", "", ""},
-      {"/aifs.v1.Admin/Format", kOpAdmin, Scope::kStore, "", "", ""},
-      {"/aifs.v1.Admin/FormatHistory", kOpAdmin, Scope::kStore, "", "", ""},
-      {"/aifs.v1.Admin/MintToken", kOpAdmin, Scope::kStore, "", "", ""},
-      {"/aifs.v1.Admin/RevokeToken", kOpAdmin, Scope::kStore, "", "", ""},
-      {"/aifs.v1.Admin/ListTokenKeys", kOpAdmin, Scope::kStore, "", "", ""},
-      {"/aifs.v1.Admin/RotateTokenRoot", kOpAdmin, Scope::kStore, "", "", ""},
-      {"/aifs.v1.Admin/RevokeTokenRoot", kOpAdmin, Scope::kStore, "", "", ""},
+      {"/aifs.v1.Admin/CreateNamespace", O::kCreateNamespace, "name", "", ""},
+      {"/aifs.v1.Admin/DeleteNamespace", O::kDeleteNamespace, "name", "", ""},
+      {"/aifs.v1.Admin/SetNamespacePolicy", O::kSetNamespacePolicy, "name", "", ""},
+      {"/aifs.v1.Admin/PruneSnapshots", O::kPruneSnapshots, "ns", "", ""},
+      {"/aifs.v1.Admin/ListPendingEmbeddings", O::kListPendingEmbeddings, "ns", "", ""},
+      {"/aifs.v1.Admin/ReviewEmbeddings", O::kReviewEmbeddings, "ns", "", ""},
+      {"/aifs.v1.Admin/CollectGarbage", O::kCollectGarbage, "", "", ""},
+      {"/aifs.v1.Admin/RotateKey", O::kRotateKey, "", "", ""},
+      {"/aifs.v1.Admin/CheckMetadata", O::kCheckMetadata, "", "", ""},
+      {"/aifs.v1.Admin/Backup", O::kBackup, "", "", ""},
+      {"/aifs.v1.Admin/RewrapKeys", O::kRewrapKeys, "", "", ""},
+      {"/aifs.v1.Admin/Format", O::kFormat, "", "", ""},
+      {"/aifs.v1.Admin/FormatHistory", O::kFormatHistory, "", "", ""},
+      {"/aifs.v1.Admin/MintToken", O::kMintToken, "", "", ""},
+      {"/aifs.v1.Admin/RevokeToken", O::kRevokeToken, "", "", ""},
+      {"/aifs.v1.Admin/ListTokenKeys", O::kListTokenKeys, "", "", ""},
+      {"/aifs.v1.Admin/RotateTokenRoot", O::kRotateTokenRoot, "", "", ""},
+      {"/aifs.v1.Admin/RevokeTokenRoot", O::kRevokeTokenRoot, "", "", ""},
+      {"/aifs.v1.Admin/ListUrlKeys", O::kListUrlKeys, "", "", ""},
+      {"/aifs.v1.Admin/RotateUrlKey", O::kRotateUrlKey, "", "", ""},
+      {"/aifs.v1.Admin/RevokeUrlKey", O::kRevokeUrlKey, "", "", ""},
       // aifs.v1.Introspect, aifs.v1.Metrics
-      {"/aifs.v1.Introspect/GetInfo", kOpNone, Scope::kAny, "", "", ""},
-      {"/aifs.v1.Metrics/GetMetrics", kOpGet, Scope::kStore, "", "", ""},
+      {"/aifs.v1.Introspect/GetInfo", O::kGetInfo, "", "", ""},
+      {"/aifs.v1.Metrics/GetMetrics", O::kReadMetrics, "", "", ""},
   };
   return rules;
 }
@@ -169,37 +152,33 @@ Result<std::string> BearerToken(const grpc::ServerContext& sctx) {
   return std::string(value.substr(kBearer.size()));
 }
 
-std::string CallerId(const grpc::ServerContext& sctx) {
-  auto token = BearerToken(sctx);
-  if (!token.ok()) return "";
-  auto m = auth::Macaroon::Parse(*token);
-  if (!m.ok()) return "";
-  auto id = auth::ParseTokenIdentifier(m->identifier());
-  return id.ok() ? id->token_id : "";
-}
-
-Result<auth::VerifiedToken> RpcAuthorizer::Authorize(
-    const grpc::ServerContext& sctx, std::string_view method,
-    const google::protobuf::Message& request) const {
+Result<std::unique_ptr<CallerApi>> AdmitCall(Gate& gate, TransactionRegistry& transactions,
+                                             const grpc::ServerContext& sctx,
+                                             std::string_view method,
+                                             const google::protobuf::Message& request) {
   const RpcRule* rule = FindRpcRule(method);
   if (!rule)
     return err::Internal("NO_AUTH_RULE", "no authorization rule for " + std::string(method));
   AIFS_ASSIGN_OR_RETURN(std::string token, BearerToken(sctx));
-  auth::Access access;
-  access.op = rule->op;
-  access.scope = rule->scope;
-  access.now_unix_s = static_cast<int64_t>(std::time(nullptr));
+  AIFS_ASSIGN_OR_RETURN(std::unique_ptr<CallerApi> caller, gate.Admit(token));
+  CallTarget target;
   if (!rule->ns_field.empty()) {
-    std::string ns = FieldText(request, rule->ns_field).value_or("");
-    if (rule->ns_from_transaction) ns = transactions_.NamespaceOf(ns).value_or("");
-    // A call that may name no namespace (events of all of them) is store-wide.
-    if (ns.empty() && rule->method == "/aifs.v1.Aifs/SubscribeEvents")
-      access.scope = Scope::kStore;
-    access.ns = std::move(ns);
+    target.ns = FieldText(request, rule->ns_field).value_or("");
+    if (rule->ns_from_transaction) target.ns = transactions.NamespaceOf(target.ns).value_or("");
   }
-  if (!rule->branch_field.empty()) access.branch = FieldText(request, rule->branch_field);
-  if (!rule->asset_field.empty()) access.assets = AssetsNamed(request, rule->asset_field);
-  return tokens_.Verify(token, access);
+  if (!rule->branch_field.empty()) {
+    // A snapshot names a branch only when it commits to one.
+    auto branch = FieldText(request, rule->branch_field);
+    if (branch && (!branch->empty() || rule->operation != O::kCreateSnapshot))
+      target.branch = std::move(branch);
+  }
+  // A malformed ID names no asset here; the call's own parsing refuses it.
+  if (!rule->asset_field.empty())
+    VisitFieldTexts(request, rule->asset_field, [&](const std::string& raw) {
+      if (auto id = AssetId::FromBytes(AsBytes(raw))) target.assets.push_back(*id);
+    });
+  AIFS_RETURN_IF_ERROR(caller->Allow(rule->operation, target));
+  return caller;
 }
 
 }  // namespace aifs::server

@@ -77,17 +77,15 @@ Result<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerOptions
 
 class GrpcServer final : public Server {
  public:
-  GrpcServer(Api& api, const ServerOptions& options)
+  GrpcServer(Gate& gate, const ServerOptions& options)
       : options_(options),
         transactions_(options.transaction_lease),
-        ctx_{api, metrics_, transactions_, !options.tls_cert_file.empty()},
+        ctx_{gate, metrics_, transactions_, !options.tls_cert_file.empty()},
         search_limiter_(options.search_limit),
         calls_({.total = 0, .per_caller = options.max_calls_per_token}, "TOO_MANY_CALLS", "calls"),
         puts_({.total = options.max_puts, .per_caller = options.max_puts_per_token},
               "TOO_MANY_PUTS", "puts"),
         put_watchdog_(options.put_stall_timeout),
-        authz_(options.tokens ? std::make_unique<RpcAuthorizer>(*options.tokens, transactions_)
-                              : nullptr),
         aifs_(NewAifsService(ctx_)),
         admin_(NewAdminService(ctx_)),
         introspect_(NewIntrospectService(ctx_)),
@@ -96,10 +94,6 @@ class GrpcServer final : public Server {
   ~GrpcServer() override { Shutdown(std::chrono::milliseconds(0)); }
 
   Status Start() {
-    if (!authz_)
-      return err::FailedPrecondition("NO_TOKEN_VERIFIER",
-                                     "the server needs a token verifier: every call is checked");
-    ctx_.authz = authz_.get();
     ctx_.search_limiter = &search_limiter_;
     ctx_.calls = &calls_;
     ctx_.puts = &puts_;
@@ -185,7 +179,7 @@ class GrpcServer final : public Server {
 
  private:
   void ProbeOnce() {
-    const Status st = ctx_.api.CheckHealth();
+    const Status st = ctx_.gate.CheckHealth();
     const bool reads = st.ok() || st.reason() == "DEGRADED";
     auto* health = server_->GetHealthCheckService();
     health->SetServingStatus("", st.ok());
@@ -226,7 +220,6 @@ class GrpcServer final : public Server {
   CallLimiter calls_;
   CallLimiter puts_;
   PutWatchdog put_watchdog_;
-  std::unique_ptr<RpcAuthorizer> authz_;
   std::unique_ptr<v1::Aifs::Service> aifs_;
   std::unique_ptr<v1::Admin::Service> admin_;
   std::unique_ptr<v1::Introspect::Service> introspect_;
@@ -243,8 +236,8 @@ class GrpcServer final : public Server {
 
 }  // namespace
 
-Result<std::unique_ptr<Server>> Server::Start(Api& api, const ServerOptions& options) {
-  auto server = std::make_unique<GrpcServer>(api, options);
+Result<std::unique_ptr<Server>> Server::Start(Gate& gate, const ServerOptions& options) {
+  auto server = std::make_unique<GrpcServer>(gate, options);
   AIFS_RETURN_IF_ERROR(server->Start());
   return std::unique_ptr<Server>(std::move(server));
 }

@@ -1,4 +1,5 @@
-// Server: serves an aifs::Api (normally the embedded Engine) over gRPC.
+// Server: serves the callers a Gate (normally the embedded Engine) admits,
+// over gRPC.
 //
 // Services: aifs.v1.Aifs, Admin, Introspect, Metrics, and the standard
 // grpc.health.v1.Health whose statuses follow a periodic probe of the
@@ -22,8 +23,7 @@
 #include <memory>
 #include <string>
 
-#include "aifs/api/api.h"
-#include "aifs/auth/token_verifier.h"
+#include "aifs/api/caller.h"
 #include "aifs/server/rate_limiter.h"
 
 namespace aifs::server {
@@ -37,9 +37,6 @@ struct ServerOptions {
   std::string tls_client_ca_file;
   std::chrono::seconds transaction_lease{600};
   std::chrono::milliseconds health_interval{2000};
-  // Verifies the token every call must carry (docs/security.md); required:
-  // there is no unauthenticated mode. Must outlive the server.
-  auth::TokenVerifier* tokens = nullptr;
   // VectorSearch per token (docs/vector-search.md); per_second 0: no limit.
   RateLimit search_limit{.per_second = 200, .burst = 400};
 
@@ -74,8 +71,10 @@ class Server {
  public:
   // UNAVAILABLE LISTEN_FAILED when the address cannot be bound;
   // INVALID_ARGUMENT BAD_TLS_FILES when certificate files are unreadable;
-  // FAILED_PRECONDITION NO_TOKEN_VERIFIER without options.tokens.
-  static Result<std::unique_ptr<Server>> Start(Api& api, const ServerOptions& options);
+  // Every call is admitted by `gate` (normally the Engine), which verifies
+  // its token and judges it (api/caller.h); there is no unauthenticated
+  // mode. `gate` must outlive the server.
+  static Result<std::unique_ptr<Server>> Start(Gate& gate, const ServerOptions& options);
   virtual ~Server() = default;
 
   virtual int port() const = 0;

@@ -1,5 +1,6 @@
-// The gRPC services: thin translations between aifs.v1 messages and
-// aifs::Api calls. They decide nothing; every rule lives in the engine.
+// The gRPC services: thin translations between aifs.v1 messages and the
+// calls of the caller's Api (api/caller.h). They decide nothing; every rule
+// lives in the engine.
 #pragma once
 
 #include <atomic>
@@ -23,15 +24,15 @@ namespace aifs::server {
 
 // What the services share.
 struct ServiceContext {
-  Api& api;
+  Gate& gate;
   Metrics& metrics;
   TransactionRegistry& transactions;
   bool tls = false;
   // Set when shutdown begins: long-lived streams end at once (UNAVAILABLE
   // SERVER_SHUTTING_DOWN) instead of holding the shutdown for its grace.
   std::atomic<bool> stopping{false};
-  // Checks every call's token (see rpc_auth.h); set before serving.
-  const RpcAuthorizer* authz = nullptr;
+  // The HTTP plane's base URL ("http://host:port"), "" when there is none.
+  std::string http_url;
   // VectorSearch calls per token (docs/vector-search.md, "Rate limits").
   RateLimiter* search_limiter = nullptr;
   // Calls running at once per token (every guarded call and every put).
@@ -42,42 +43,24 @@ struct ServiceContext {
   PutWatchdog* put_watchdog = nullptr;
 };
 
-// The caller's address for logs and records, as gRPC reports it (it asks the
-// socket, also for connections the server's accept loop handed over).
-inline std::string PeerOf(const ServiceContext&, const grpc::ServerContext& sctx) {
-  return sctx.peer();
-}
-
-// The key calls are counted and limited under: one per token (attenuated
-// copies share it).
-inline std::string TokenKey(const auth::VerifiedToken& who) {
-  return who.id.key_id + ":" + who.id.token_id;
-}
-
 // Runs an RPC body after the caller's token passed the rule of `method`
-// (full name, e.g. "/aifs.v1.Aifs/GetAsset") for `request`. Every handler
-// starts with this (or, for client streams, Authorize() on the first
-// message): nothing runs for a caller who may not make the call. A body
-// may take the verified token (to know who calls).
+// (full name, e.g. "/aifs.v1.Aifs/GetAsset") for `request` (rpc_auth.h), with
+// the caller's Api, through which the body makes every call. Every handler
+// starts with this (or, for client streams, AdmitCall() on the first
+// message): nothing runs for a caller who may not make the call.
 template <typename Body>
-grpc::Status Guard(const ServiceContext& ctx, const grpc::ServerContext* sctx,
-                   std::string_view method, const google::protobuf::Message& request,
-                   Body&& body) {
-  Result<auth::VerifiedToken> who =
-      ctx.authz ? ctx.authz->Authorize(*sctx, method, request)
-                : Result<auth::VerifiedToken>(
-                      err::Internal("NO_AUTHORIZER", "the server has no token verifier"));
-  if (!who.ok()) return rpc::ToGrpc(who.status());
+grpc::Status Guard(ServiceContext& ctx, const grpc::ServerContext* sctx, std::string_view method,
+                   const google::protobuf::Message& request, Body&& body) {
+  Result<std::unique_ptr<CallerApi>> caller =
+      AdmitCall(ctx.gate, ctx.transactions, *sctx, method, request);
+  if (!caller.ok()) return rpc::ToGrpc(caller.status());
   std::optional<CallLimiter::Slot> slot;
   if (ctx.calls) {
-    auto acquired = ctx.calls->Acquire(TokenKey(*who));
+    auto acquired = ctx.calls->Acquire((*caller)->caller_key());
     if (!acquired.ok()) return rpc::ToGrpc(acquired.status());
     slot.emplace(std::move(*acquired));
   }
-  if constexpr (std::is_invocable_v<Body, const auth::VerifiedToken&>)
-    return rpc::RunRpc([&] { return body(*who); });
-  else
-    return rpc::RunRpc(std::forward<Body>(body));
+  return rpc::RunRpc([&] { return body(**caller); });
 }
 
 std::unique_ptr<v1::Aifs::Service> NewAifsService(ServiceContext& ctx);
