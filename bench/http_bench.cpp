@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "aifs/client/remote_api.h"
+#include "aifs/core/file_util.h"
 #include "bench_util.h"
 
 namespace {
