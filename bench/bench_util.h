@@ -45,6 +45,19 @@ constexpr uint64_t kMiB = uint64_t{1} << 20;
 // Written by timed loops so that the compiler cannot drop their results.
 inline volatile uint64_t g_sink = 0;
 
+// A bench's main(): runs `body`, and reports an exception (Fail, Check, Must)
+// as "NAME: error: ..." on stderr with exit code 1.
+template <typename Body>
+int RunBench(const char* name, Body&& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "%s: error: %s\n", name, e.what());
+    return 1;
+  }
+}
+
 [[noreturn]] inline void Fail(const std::string& msg) { throw std::runtime_error(msg); }
 
 inline void Check(const Status& st, const std::string& what) {

@@ -992,11 +992,5 @@ int Run(const Options& opt) {
 int main(int argc, char** argv) {
   aifs::bench::g_progress_name = "grpc_bench";
   aifs::bench::g_progress_stamped = true;
-  try {
-    return Run(ParseArgs(argc, argv));
-  } catch (const std::exception& e) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "aifs_grpc_bench: error: %s\n", e.what());
-    return 1;
-  }
+  return aifs::bench::RunBench("aifs_grpc_bench", [&] { return Run(ParseArgs(argc, argv)); });
 }

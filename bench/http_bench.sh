@@ -23,7 +23,7 @@ ulimit -n "$(ulimit -Hn)"
 pid=$!
 for _ in $(seq 300); do
   grpc=$(sed -n 's/^aifs: serving on \([^ ]*\).*/\1/p' "$WORK/serve.out")
-  http=$(sed -n 's/^aifs: http on \([^ ]*\).*/\1/p' "$WORK/serve.out")
+  http=$(sed -n 's/^aifs: serving HTTP on \([^ ]*\).*/\1/p' "$WORK/serve.out")
   [ -n "$grpc" ] && [ -n "$http" ] && break
   sleep 0.1
 done

@@ -1158,11 +1158,5 @@ int Run(const Options& opt) {
 
 int main(int argc, char** argv) {
   aifs::bench::g_progress_name = "ingest_bench";
-  try {
-    return Run(ParseArgs(argc, argv));
-  } catch (const std::exception& e) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "aifs_ingest_bench: error: %s\n", e.what());
-    return 1;
-  }
+  return aifs::bench::RunBench("aifs_ingest_bench", [&] { return Run(ParseArgs(argc, argv)); });
 }

@@ -135,10 +135,5 @@ int Main(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return Main(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "aifs_paths_bench: %s\n", e.what());
-    return 1;
-  }
+  return aifs::bench::RunBench("aifs_paths_bench", [&] { return Main(argc, argv); });
 }

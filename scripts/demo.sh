@@ -127,12 +127,13 @@ $AIFS stat "$C" --chunks | tail -n 2
 step "verify every asset, chunk by chunk"
 $AIFS verify --all-namespaces -q && echo "all assets verified"
 
-step "serve the store over gRPC; the same CLI works remotely (--server)"
-$AIFS serve --listen 127.0.0.1:0 > "$work/serve.log" &
+step "serve the store over gRPC and HTTP; the same CLI works remotely (--server)"
+$AIFS serve --listen 127.0.0.1:0 --http 127.0.0.1:0 > "$work/serve.log" &
 server_pid=$!
-for _ in $(seq 50); do grep -q serving "$work/serve.log" 2>/dev/null && break; sleep 0.1; done
-export AIFS_SERVER=$(sed -n 's/.*serving on //p' "$work/serve.log")
-echo "server on $AIFS_SERVER"
+for _ in $(seq 50); do grep -q "serving HTTP" "$work/serve.log" 2>/dev/null && break; sleep 0.1; done
+export AIFS_SERVER=$(sed -n 's/^aifs: serving on //p' "$work/serve.log")
+http=$(sed -n 's/^aifs: serving HTTP on //p' "$work/serve.log")
+echo "gRPC on $AIFS_SERVER, HTTP on $http"
 # Every call needs a capability token: init left the admin token in the data
 # directory; a narrower one is minted (or attenuated offline) from there.
 export AIFS_TOKEN=@$AIFS_DATA/admin.token
@@ -152,6 +153,16 @@ $AIFS -q snapshot create >/dev/null
 $AIFS format                                # idempotent: root namespace, root snapshot
 $AIFS events --type asset_committed --type snapshot_created | tail -n 3
 $AIFS backup "$work/backup"                 # online, consistent: metadata, config, keys
+
+step "a pre-signed URL: plain HTTP for curl, browsers and data loaders (docs/http.md)"
+url=$($AIFS url "$R" --expires 15m)
+echo "$url"
+curl -s "$url" | cmp - "$work/remote.bin" && echo "curl: the whole asset, bytes match"
+curl -s -r 1000-1999 "$url" | cmp - <(tail -c +1001 "$work/remote.bin" | head -c 1000) &&
+  echo "curl -r 1000-1999: 206, bytes match"
+echo "tampered URL: $(curl -s "${url/sig=/sig=0}")"
+curl -s -H "Authorization: Bearer $(cat "$AIFS_DATA/admin.token")" "http://$http/metrics" |
+  grep -m 2 '^aifs_http_requests_total'
 kill -TERM "$server_pid"; wait "$server_pid"
 unset AIFS_SERVER AIFS_TOKEN
 

@@ -10,7 +10,7 @@ $AIFS -q init > /dev/null
 head -c 5000000 /dev/urandom > "$WORK/f"
 id=$($AIFS -q put "$WORK/f" --path data/f.bin)
 start_server h --http 127.0.0.1:0
-HTTP=$(sed -n 's/^aifs: http on \([^ ]*\).*/\1/p' "$WORK/h.out")
+HTTP=$(sed -n 's/^aifs: serving HTTP on \([^ ]*\).*/http:\/\/\1/p' "$WORK/h.out")
 [ -n "$HTTP" ] || fail "serve --http printed no HTTP address: $(cat "$WORK/h.out")"
 export AIFS_SERVER=$ADDR_h AIFS_TOKEN=@$AIFS_DATA/admin.token
 TOKEN=$(cat "$AIFS_DATA/admin.token")
