@@ -279,7 +279,8 @@ struct Connection {
 struct Request {
   int64_t start_ns = 0;
   unsigned status = 0;  // what we queued; 0: MHD answered (or nothing was sent)
-  bool answered = false;
+  bool head_seen = false;  // the access handler was called for this request
+  bool answered = false;   // we queued a response
 };
 
 struct Reply {
@@ -438,6 +439,8 @@ void Plane::Log(void* cls, const char* fmt, va_list ap) {
   std::string line(buf);
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
   std::unique_lock lock(self->log_mu_);
+  // A client's bad request is answered (400, 414, 431, 505 ...), not a warning.
+  if (self->started_ && line.starts_with("Error processing request")) return;
   if (!self->started_) {
     if (!self->start_log_.empty()) self->start_log_ += "; ";
     self->start_log_ += line;
@@ -557,8 +560,19 @@ MHD_Result Plane::OnRequest(void* cls, MHD_Connection* c, const char* url, const
     *upload_data_size = 0;
     return MHD_YES;
   }
+  if (!request->head_seen) {
+    // First call: the head is complete. libmicrohttpd closes the connection
+    // after a response queued now (it will not read past an unread body), so
+    // answer on the second call, once MHD has the whole (bodiless) request;
+    // only a request announcing a body is answered at once, unread.
+    request->head_seen = true;
+    if (Connection* conn = ConnectionOf(c)) conn->head_deadline_ns = 0;
+    const bool has_body = Header(c, MHD_HTTP_HEADER_TRANSFER_ENCODING) != nullptr ||
+                          (Header(c, MHD_HTTP_HEADER_CONTENT_LENGTH) != nullptr &&
+                           std::string_view(Header(c, MHD_HTTP_HEADER_CONTENT_LENGTH)) != "0");
+    if (!has_body) return MHD_YES;
+  }
   request->answered = true;
-  if (Connection* conn = ConnectionOf(c)) conn->head_deadline_ns = 0;  // head complete
   Reply reply;
   try {
     reply = self->Handle(c, url, method);
@@ -726,7 +740,16 @@ Reply Plane::Serve(MHD_Connection* c, bool head, std::unique_ptr<CallerApi> api,
                  MHD_HTTP_PRECONDITION_FAILED);
   if (const char* inm = Header(c, MHD_HTTP_HEADER_IF_NONE_MATCH);
       inm && EtagListMatches(inm, etag, true)) {
-    MHD_Response* r = MHD_create_response_from_buffer(0, nullptr, MHD_RESPMEM_PERSISTENT);
+    // RFC 9110 §8.6: a 304's Content-Length, if any, is the 200's. MHD
+    // sends no body with a 304 but takes the length from the response.
+    MHD_Response* r =
+        size == 0 ? MHD_create_response_from_buffer(0, nullptr, MHD_RESPMEM_PERSISTENT)
+                  : MHD_create_response_from_callback(
+                        size, 1024,
+                        [](void*, uint64_t, char*, size_t) -> ssize_t {
+                          return MHD_CONTENT_READER_END_WITH_ERROR;  // never called
+                        },
+                        nullptr, nullptr);
     validators(r);
     return {MHD_HTTP_NOT_MODIFIED, r};
   }
