@@ -211,7 +211,7 @@ class HttpPlaneTest : public ServerTest {
 TEST_F(HttpPlaneTest, SignedUrlReadsTheAssetWithItsHeaders) {
   StartHttp();
   const Bytes data = RandomBytes(300'000, 1);
-  const AssetId id = MustPut(data).id;
+  const AssetId id = MustPut(data).asset.id;
   const std::string url = SignUrl(id, "default", "report \"final\".bin");
   ASSERT_FALSE(url.empty());
   const HttpReply r = Get(url);
@@ -236,7 +236,7 @@ TEST_F(HttpPlaneTest, RangesAndConditionals) {
   StartHttp();
   const Bytes data = RandomBytes(100'000, 2);
   const std::string all = Str(data);
-  const AssetId id = MustPut(data).id;
+  const AssetId id = MustPut(data).asset.id;
   const std::string url = SignUrl(id);
   const std::string etag = "\"" + id.ToHex() + "\"";
   const std::string size = std::to_string(data.size());
@@ -302,7 +302,7 @@ TEST_F(HttpPlaneTest, RangesAndConditionals) {
 
 TEST_F(HttpPlaneTest, EmptyAsset) {
   StartHttp();
-  const AssetId id = MustPut(Bytes{}).id;
+  const AssetId id = MustPut(Bytes{}).asset.id;
   const std::string url = SignUrl(id);
   HttpReply r = Get(url);
   EXPECT_EQ(r.status, 200);
@@ -316,7 +316,7 @@ TEST_F(HttpPlaneTest, SignedUrlsGrantOneAssetInOneNamespace) {
   StartHttp();
   AIFS_ASSERT_OK(engine().CreateNamespace("other", {}).status());
   const Bytes a = RandomBytes(1000, 3), b = RandomBytes(1000, 4);
-  const AssetId id_a = MustPut(a).id, id_b = MustPut(b).id;
+  const AssetId id_a = MustPut(a).asset.id, id_b = MustPut(b).asset.id;
   MustPut(a, "other");  // the same ID in another namespace
   const std::string url = SignUrl(id_a);
   ASSERT_EQ(Get(url).status, 200);
@@ -337,7 +337,7 @@ TEST_F(HttpPlaneTest, SignedUrlsGrantOneAssetInOneNamespace) {
   // The same credential parameter twice is refused outright.
   EXPECT_HTTP(Get(url + "&sig=" + QueryOf(url, "sig")), 400, "DUPLICATE_QUERY_PARAMETER");
   // A pre-signed URL names assets, not paths.
-  EXPECT_HTTP(Get("/v1/paths/default/x?" + url.substr(url.find('?') + 1)), 400, "URL_MALFORMED");
+  EXPECT_HTTP(Get("/v1/paths/default/x?" + url.substr(url.find('?') + 1)), 403, "URL_MALFORMED");
 
   const std::string short_lived = SignUrl(id_a, "default", "", 1);
   std::this_thread::sleep_for(2100ms);
@@ -346,7 +346,7 @@ TEST_F(HttpPlaneTest, SignedUrlsGrantOneAssetInOneNamespace) {
 
 TEST_F(HttpPlaneTest, RevokedUrlKeyVoidsItsUrls) {
   StartHttp();
-  const AssetId id = MustPut(RandomBytes(500, 5)).id;
+  const AssetId id = MustPut(RandomBytes(500, 5)).asset.id;
   const std::string url = SignUrl(id);
   ASSERT_EQ(Get(url).status, 200);
   const std::string old_kid = QueryOf(url, "kid");
@@ -361,7 +361,7 @@ TEST_F(HttpPlaneTest, RevokedUrlKeyVoidsItsUrls) {
 TEST_F(HttpPlaneTest, BearerTokenMatrix) {
   StartHttp();
   const Bytes data = RandomBytes(2000, 6);
-  const AssetId id = MustPut(data).id;
+  const AssetId id = MustPut(data).asset.id;
   const std::string target = "/v1/assets/default/" + id.ToHex();
 
   HttpReply ok = GetWithToken(target, token_);
@@ -417,7 +417,7 @@ TEST_F(HttpPlaneTest, MetricsAndHealth) {
 TEST_F(HttpPlaneTest, PathsRead) {
   StartHttp();
   const Bytes data = RandomBytes(4000, 7);
-  const AssetId id = MustPut(data).id;
+  const AssetId id = MustPut(data).asset.id;
   AIFS_ASSERT_OK(engine().BindPath("default", "dir/sub/data é.bin", id));
   HttpReply r = GetWithToken("/v1/paths/default/dir/sub/data%20%C3%A9.bin", token_);
   ASSERT_EQ(r.status, 200) << r.body;
@@ -432,7 +432,7 @@ TEST_F(HttpPlaneTest, PathsRead) {
 
 TEST_F(HttpPlaneTest, RefusesWhatItDoesNotServe) {
   StartHttp();
-  const AssetId id = MustPut(RandomBytes(100, 8)).id;
+  const AssetId id = MustPut(RandomBytes(100, 8)).asset.id;
   const std::string url = SignUrl(id);
   for (const char* method : {"POST", "PUT", "DELETE", "PATCH"}) {
     HttpReply r = Get(url, {"Content-Length: 0"}, method);
@@ -448,7 +448,7 @@ TEST_F(HttpPlaneTest, RefusesWhatItDoesNotServe) {
 
   // Malformed request lines, an oversized head, another protocol: refused
   // (or the connection closed) by the parser; the server keeps answering.
-  for (const std::string raw :
+  for (const std::string& raw :
        {std::string("GARBAGE\r\n\r\n"), std::string("GET\r\n\r\n"),
         std::string("GET / HTTP/9.9\r\nHost: x\r\n\r\n"),
         std::string("GET /healthz HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n"),
@@ -534,7 +534,7 @@ TEST_F(HttpPlaneTest, ThousandIdleConnectionsDoNotStarveOthers) {
   server::HttpOptions http;
   http.max_connections = 1100;
   StartHttp(http);
-  const AssetId id = MustPut(RandomBytes(10'000, 9)).id;
+  const AssetId id = MustPut(RandomBytes(10'000, 9)).asset.id;
   const std::string url = SignUrl(id);
   std::vector<int> idle;
   for (size_t i = 0; i < kIdle; ++i) {
@@ -565,7 +565,7 @@ TEST_F(HttpPlaneTest, LargeDownloadStreamsInBoundedMemory) {
   AssetId id;
   {
     const Bytes data = RandomBytes(kSize, 10);
-    id = MustPut(data).id;
+    id = MustPut(data).asset.id;
   }
   const std::string url = SignUrl(id);
   EXPECT_EQ(Get(url, {"Range: bytes=0-1000"}).status, 206);  // warm up
@@ -612,7 +612,7 @@ TEST_P(HttpClientTest, DownloadsThePresignedUrl) {
   if (!HaveTool(tool)) GTEST_SKIP() << tool << " is not installed";
   StartHttp();
   const Bytes data = RandomBytes(3 << 20, 11);
-  const AssetId id = MustPut(data).id;
+  const AssetId id = MustPut(data).asset.id;
   const std::string url =
       "http://127.0.0.1:" + std::to_string(http_port_) + SignUrl(id, "default", "x.bin");
   TempDir dir;

@@ -683,8 +683,8 @@ Reply Plane::Asset(MHD_Connection* c, bool head, const AssetRoute& route) {
   std::string cache_control = "private, max-age=300, immutable";
   if (signed_url) {
     if (route.by_path)
-      return Error(err::InvalidArgument(
-          "URL_MALFORMED", "pre-signed URLs name an asset: /v1/assets/NS/ID?...&sig=..."));
+      return Error(Status(Code::kPermissionDenied, "URL_MALFORMED",
+                          "pre-signed URLs name an asset: /v1/assets/NS/ID?...&sig=..."));
     UrlClaim claim{.ns = route.ns,
                    .id_hex = route.id_hex,
                    .as_of = as_of,

@@ -153,12 +153,28 @@ class GrpcServer final : public Server {
       p.fd = fd;  // gRPC owns it from here (it closes it with the connection)
       external_->HandleNewConnection(&p);
     });
+    if (!options_.http.listen.empty()) {
+      HttpOptions http = options_.http;
+      if (!http.log) http.log = [this](const std::string& l) { Log(l); };
+      if (!IsLoopbackHost(HostOf(http.listen)) && http.tls_cert_file.empty())
+        Log("aifs: warning: serving HTTP on " + http.listen +
+            " without TLS: tokens and data cross the network in the clear");
+      HttpHost host{.gate = &ctx_.gate,
+                    .metrics = [this](CallerApi& api) {
+                      return metrics_.Render(api, transactions_.open_count());
+                    },
+                    .record = [this](int status, double seconds) {
+                      metrics_.RecordHttp(status, seconds);
+                    }};
+      AIFS_ASSIGN_OR_RETURN(http_, HttpPlane::Start(host, http));
+    }
     ProbeOnce();
     prober_ = std::thread([this] { ProbeLoop(); });
     return Status::Ok();
   }
 
   int port() const override { return port_; }
+  int http_port() const override { return http_ ? http_->port() : -1; }
 
   void Shutdown(std::chrono::milliseconds grace) override {
     {
@@ -169,6 +185,7 @@ class GrpcServer final : public Server {
     ctx_.stopping = true;
     wake_.notify_all();
     if (prober_.joinable()) prober_.join();
+    if (http_) http_->Shutdown();      // ends every HTTP connection
     if (acceptor_) acceptor_->Stop();  // no new connections from here on
     if (server_) {
       server_->GetHealthCheckService()->SetServingStatus(false);
@@ -227,6 +244,7 @@ class GrpcServer final : public Server {
   std::unique_ptr<Acceptor> acceptor_;
   std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> external_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<HttpPlane> http_;
   int port_ = 0;
   std::mutex mu_;
   std::condition_variable wake_;
