@@ -602,6 +602,8 @@ Reply Plane::Handle(MHD_Connection* c, std::string_view url, std::string_view me
   if (url == "/readyz") return Ready();
   if (url == "/metrics") return Metrics(c);
 
+  if (!url.starts_with("/v1/"))
+    return Error(err::NotFound("UNKNOWN_ENDPOINT", "no such endpoint: " + err::Echo(url)));
   const auto segments = Segments(url);
   if (!segments)
     return Error(err::InvalidArgument(
