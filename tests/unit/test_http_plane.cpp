@@ -232,6 +232,20 @@ TEST_F(HttpPlaneTest, SignedUrlReadsTheAssetWithItsHeaders) {
   EXPECT_TRUE(head.body.empty());
 }
 
+// Through the gRPC face, SignUrl also says where the HTTP plane is.
+TEST_F(HttpPlaneTest, RemoteSignUrlNamesThePlane) {
+  StartHttp();
+  const Bytes data = RandomBytes(5000, 12);
+  const AssetId id = MustPut(data).asset.id;
+  auto u = remote_->SignUrl({.ns = "default", .id = id, .expires_s = 60, .file_name = "a.bin"});
+  ASSERT_TRUE(u.ok()) << u.status().ToString();
+  EXPECT_EQ(u->base, "http://127.0.0.1:" + std::to_string(http_port_));
+  const HttpReply r = Get(u->path_and_query);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, Str(data));
+  EXPECT_EQ(r.header("content-disposition"), "attachment; filename=\"a.bin\"");
+}
+
 TEST_F(HttpPlaneTest, RangesAndConditionals) {
   StartHttp();
   const Bytes data = RandomBytes(100'000, 2);

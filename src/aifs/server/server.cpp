@@ -120,6 +120,30 @@ class GrpcServer final : public Server {
                                               .log = [this](const std::string& l) { Log(l); }}));
       port_ = acceptor_->port();
     }
+    if (!options_.http.listen.empty()) {
+      HttpOptions http = options_.http;
+      if (!http.log) http.log = [this](const std::string& l) { Log(l); };
+      if (!IsLoopbackHost(HostOf(http.listen)) && http.tls_cert_file.empty())
+        Log("aifs: warning: serving HTTP on " + http.listen +
+            " without TLS: tokens and data cross the network in the clear");
+      HttpHost host{.gate = &ctx_.gate,
+                    .metrics = [this](CallerApi& api) {
+                      return metrics_.Render(api, transactions_.open_count());
+                    },
+                    .record = [this](int status, double seconds) {
+                      metrics_.RecordHttp(status, seconds);
+                    }};
+      AIFS_ASSIGN_OR_RETURN(http_, HttpPlane::Start(host, http));
+      // What SignUrl answers and Introspect reports as the plane's address;
+      // set before the services run (they read it unlocked).
+      std::string http_host = HostOf(http.listen);
+      if (http_host.empty() || http_host == "0.0.0.0" || http_host == "[::]") {
+        char name[256] = {};
+        http_host = gethostname(name, sizeof name - 1) == 0 ? name : "localhost";
+      }
+      ctx_.http_url = std::string(http.tls_cert_file.empty() ? "http" : "https") + "://" +
+                      http_host + ":" + std::to_string(http_->port());
+    }
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
     // Connections handed over by the acceptor get these credentials (the TLS
@@ -153,21 +177,6 @@ class GrpcServer final : public Server {
       p.fd = fd;  // gRPC owns it from here (it closes it with the connection)
       external_->HandleNewConnection(&p);
     });
-    if (!options_.http.listen.empty()) {
-      HttpOptions http = options_.http;
-      if (!http.log) http.log = [this](const std::string& l) { Log(l); };
-      if (!IsLoopbackHost(HostOf(http.listen)) && http.tls_cert_file.empty())
-        Log("aifs: warning: serving HTTP on " + http.listen +
-            " without TLS: tokens and data cross the network in the clear");
-      HttpHost host{.gate = &ctx_.gate,
-                    .metrics = [this](CallerApi& api) {
-                      return metrics_.Render(api, transactions_.open_count());
-                    },
-                    .record = [this](int status, double seconds) {
-                      metrics_.RecordHttp(status, seconds);
-                    }};
-      AIFS_ASSIGN_OR_RETURN(http_, HttpPlane::Start(host, http));
-    }
     ProbeOnce();
     prober_ = std::thread([this] { ProbeLoop(); });
     return Status::Ok();
