@@ -372,6 +372,12 @@ struct AssetRoute {
   bool by_path = false;
 };
 
+// The HttpPlane: one libmicrohttpd daemon (a pool of epoll threads), the
+// registry of its connections and the reaper thread that enforces
+// header_timeout. MHD calls the static callbacks on its pool threads, each
+// connection always on the same one; what they share (the connection set,
+// the log state) is behind mutexes. Shutdown() may be called from any thread,
+// any number of times.
 class Plane final : public HttpPlane {
  public:
   Plane(const HttpHost& host, const HttpOptions& options) : host_(host), options_(options) {
