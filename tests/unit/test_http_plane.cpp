@@ -18,12 +18,14 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "aifs/auth/caveats.h"
 #include "aifs/auth/macaroon.h"
+#include "aifs/core/file_util.h"
 #include "aifs/core/hex.h"
 #include "aifs/core/random.h"
 #include "server_fixture.h"
@@ -418,6 +420,19 @@ TEST_F(HttpPlaneTest, MetricsAndHealth) {
   EXPECT_NE(m.body.find("aifs_http_requests_total{code=\"200\"}"), std::string::npos) << m.body;
   EXPECT_NE(m.body.find("aifs_http_request_seconds_bucket{le=\"+Inf\"}"), std::string::npos);
 
+  // Prometheus's own parser accepts it, HTTP series included.
+  if (HaveTool("promtool")) {
+    TempDir dir;
+    ASSERT_TRUE(WriteFileAtomic(dir.Sub("metrics.txt"), m.body).ok());
+    const std::string cmd = "promtool check metrics < " + dir.Sub("metrics.txt") + " > " +
+                            dir.Sub("promtool.out") + " 2>&1";
+    const int rc = std::system(cmd.c_str());
+    auto report = ReadFileToString(dir.Sub("promtool.out"));
+    EXPECT_EQ(rc, 0) << (report.ok() ? *report : "") << "\n" << m.body;
+  } else {
+    std::cout << "promtool is not installed: the exposition format is not checked\n";
+  }
+
   EXPECT_HTTP(Get("/metrics"), 401, "TOKEN_MISSING");
   EXPECT_HTTP(GetWithToken("/metrics", "garbage"), 401, "TOKEN_MALFORMED");
   EXPECT_HTTP(GetWithToken("/metrics", Forged()), 401, "BAD_SIGNATURE");
@@ -628,6 +643,8 @@ TEST_F(HttpPlaneTest, LargeDownloadStreamsInBoundedMemory) {
   EXPECT_TRUE(head.starts_with("HTTP/1.1 200")) << head.substr(0, 200);
   EXPECT_EQ(body, kSize);
   EXPECT_EQ(AssetId(hasher.Finalize()), id);
+  std::cout << "RSS grew by " << (peak - base) / 1024 << " KiB streaming " << (kSize >> 20)
+            << " MiB\n";
   EXPECT_LT(peak - base, uint64_t{48} << 20)
       << "RSS grew from " << base << " to " << peak << " bytes while streaming";
 }

@@ -445,8 +445,12 @@ void Plane::Log(void* cls, const char* fmt, va_list ap) {
   std::string line(buf);
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
   std::unique_lock lock(self->log_mu_);
-  // A client's bad request is answered (400, 414, 431, 505 ...), not a warning.
-  if (self->started_ && line.starts_with("Error processing request")) return;
+  // What clients do (bad requests, answered 400/414/431/505; connections
+  // they drop mid-request or mid-body) is not a warning.
+  if (self->started_)
+    for (const char* noise : {"Error processing request", "Connection socket is closed",
+                              "Failed to send", "Failed to receive"})
+      if (line.starts_with(noise)) return;
   if (!self->started_) {
     if (!self->start_log_.empty()) self->start_log_ += "; ";
     self->start_log_ += line;
