@@ -24,6 +24,8 @@ PKGS=(
   clang libclang-rt-14-dev
   # PKCS#11 KMS: pkcs11.h (p11-kit) to build; SoftHSM2 as the token in tests
   libp11-kit-dev softhsm2
+  # HTTP data plane (libmicrohttpd) and its independent clients in tests
+  libmicrohttpd-dev curl wget aria2
 )
 # Node.js (Apache Arrow JS interop tests): the image may bring its own; only
 # fall back to Debian's when there is none.

@@ -45,14 +45,20 @@ void BlockStopSignals() {
 Status Serve(Gate& gate, const Output& out, server::ServerOptions options, int grace_ms) {
   AIFS_ASSIGN_OR_RETURN(auto server, server::Server::Start(gate, options));
   const std::string host = options.listen.substr(0, options.listen.rfind(':'));
-  if (out.json)
-    std::cout << nlohmann::json{{"listening", host + ":" + std::to_string(server->port())},
-                                {"tls", !options.tls_cert_file.empty()}}
-                     .dump()
-              << std::endl;
-  else
+  const std::string http_host = options.http.listen.substr(0, options.http.listen.rfind(':'));
+  if (out.json) {
+    nlohmann::json j{{"listening", host + ":" + std::to_string(server->port())},
+                     {"tls", !options.tls_cert_file.empty()}};
+    if (server->http_port() >= 0)
+      j["http"] = http_host + ":" + std::to_string(server->http_port());
+    std::cout << j.dump() << std::endl;
+  } else {
     std::cout << "aifs: serving on " << host << ":" << server->port()
               << (options.tls_cert_file.empty() ? "" : " (TLS)") << std::endl;
+    if (server->http_port() >= 0)
+      std::cout << "aifs: serving HTTP on " << http_host << ":" << server->http_port()
+                << (options.http.tls_cert_file.empty() ? "" : " (TLS)") << std::endl;
+  }
   sigset_t set = StopSignals();
   int sig = 0;
   sigwait(&set, &sig);

@@ -846,7 +846,7 @@ int main(int argc, char** argv) {
   // serve, events, health
   aifs::server::ServerOptions serve;
   int grace_ms = 10000;
-  auto* serve_cmd = app.add_subcommand("serve", "serve the data directory over gRPC");
+  auto* serve_cmd = app.add_subcommand("serve", "serve the data directory over gRPC (and HTTP)");
   serve_cmd->add_option("--listen", serve.listen, "address to listen on (port 0: any free port)");
   serve_cmd->add_option("--tls-cert", serve.tls_cert_file, "server certificate (PEM): enables TLS");
   serve_cmd->add_option("--tls-key", serve.tls_key_file, "server private key (PEM)");
@@ -857,6 +857,22 @@ int main(int argc, char** argv) {
                         "vector searches per second per token (0: no limit)");
   serve_cmd->add_option("--search-burst", serve.search_limit.burst,
                         "vector searches a token may make at once");
+  // The HTTP data plane (docs/http.md); HTTPS with --tls-cert/--tls-key.
+  double http_idle_s = 30, http_header_s = 10;
+  serve_cmd->add_option("--http", serve.http.listen,
+                        "also serve assets over HTTP on this address (pre-signed URLs, "
+                        "bearer tokens, /metrics)");
+  serve_cmd->add_option("--http-max-connections", serve.http.max_connections,
+                        "HTTP connections held at once")
+      ->capture_default_str();
+  serve_cmd->add_option("--http-threads", serve.http.threads, "HTTP event-loop threads")
+      ->capture_default_str();
+  serve_cmd->add_option("--http-idle-timeout", http_idle_s,
+                        "seconds an HTTP connection may send and receive nothing")
+      ->capture_default_str();
+  serve_cmd->add_option("--http-header-timeout", http_header_s,
+                        "seconds an HTTP request head may take to arrive")
+      ->capture_default_str();
   // Limits (docs/security.md, "Limits"); durations in seconds on the command line.
   double handshake_s = 10, idle_s = 300, keepalive_s = 60, put_stall_s = 120;
   serve_cmd->add_option("--max-connections", serve.max_connections,
@@ -891,6 +907,10 @@ int main(int argc, char** argv) {
     serve.connection_idle = ms(idle_s);
     serve.keepalive_time = ms(keepalive_s);
     serve.put_stall_timeout = ms(put_stall_s);
+    serve.http.idle_timeout = ms(http_idle_s);
+    serve.http.header_timeout = ms(http_header_s);
+    serve.http.tls_cert_file = serve.tls_cert_file;
+    serve.http.tls_key_file = serve.tls_key_file;
     read_only = false;
     with_engine = [&](aifs::Engine& engine, auto& out) -> Status {
       // A store made before tokens existed gets its first key and admin token now.

@@ -1,9 +1,10 @@
 # The HTTP plane end to end (docs/http.md), with clients nobody here wrote:
 # curl (ranges, resume, --compressed, conditional requests), wget, Python's
-# urllib, aria2c (several connections on one URL) and promtool for /metrics.
-# Bytes are checked with b3sum; error bodies with Python's json module.
+# urllib, aria2c (several connections on one URL) and promtool for /metrics,
+# over HTTP and HTTPS. Bytes are checked with b3sum; error bodies with
+# Python's json module. Not run remotely: it starts its own servers.
 source "$(dirname "$0")/lib.sh"
-for tool in curl wget aria2c promtool b3sum python3; do
+for tool in curl wget aria2c promtool b3sum python3 openssl; do
   command -v $tool > /dev/null || { echo "skip: $tool is not installed (scripts/install-deps.sh)"; exit 77; }
 done
 $AIFS -q init > /dev/null
@@ -127,4 +128,21 @@ grep -q '^aifs_http_requests_total' "$WORK/metrics" || fail "no HTTP request cou
 [ "$(status "$HTTP/healthz")" = 200 ] && [ "$(status "$HTTP/readyz")" = 200 ] || fail "health endpoints"
 ok "/metrics passes promtool; /healthz and /readyz answer"
 stop_server h
+
+# HTTPS with the gRPC certificate.
+cd "$WORK"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+  -subj "/CN=localhost" -addext subjectAltName=IP:127.0.0.1,DNS:localhost \
+  -keyout server.key -out server.crt 2>/dev/null || fail "openssl"
+cd - >/dev/null
+start_server s --tls-cert "$WORK/server.crt" --tls-key "$WORK/server.key" --http 127.0.0.1:0
+https=$(sed -n 's/^aifs: serving HTTP on \([^ ]*\) (TLS).*/\1/p' "$WORK/s.out")
+[ -n "$https" ] || fail "serve printed no HTTPS address: $(cat "$WORK/s.out")"
+url=$($AIFS --server "$ADDR_s" --tls-ca "$WORK/server.crt" url data/f.bin)
+[[ $url == "https://$https/"* ]] || fail "https url: $url"
+curl -sf --cacert "$WORK/server.crt" -o "$WORK/tls.bin" "$url" || fail "curl https"
+[ "$(b3 "$WORK/tls.bin")" = "$want" ] || fail "https bytes differ"
+! curl -sf -o /dev/null "${url/https:/http:}" 2>/dev/null || fail "plaintext on the HTTPS port"
+ok "HTTPS with the server's certificate"
+stop_server s
 echo "PASS ($PASS checks)"

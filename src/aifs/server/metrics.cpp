@@ -82,6 +82,15 @@ void Metrics::RecordRpc(const std::string& method, int code, double seconds) {
   h.sum += seconds;
 }
 
+void Metrics::RecordHttp(int status, double seconds) {
+  std::lock_guard lock(mu_);
+  ++http_requests_[status];
+  for (size_t i = 0; i < kBuckets.size(); ++i)
+    if (seconds <= kBuckets[i]) ++http_latency_.buckets[i];
+  ++http_latency_.count;
+  http_latency_.sum += seconds;
+}
+
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 Metrics::InterceptorFactory() {
   return std::make_unique<RpcTimerFactory>(*this);
@@ -107,6 +116,18 @@ std::string Metrics::Render(Api& api, size_t open_transactions) {
       out << "aifs_rpc_duration_seconds_sum{method=\"" << method << "\"} " << Number(h.sum) << "\n";
       out << "aifs_rpc_duration_seconds_count{method=\"" << method << "\"} " << h.count << "\n";
     }
+    out << "# HELP aifs_http_requests_total HTTP-plane requests answered, by HTTP status.\n"
+        << "# TYPE aifs_http_requests_total counter\n";
+    for (const auto& [status, n] : http_requests_)
+      out << "aifs_http_requests_total{code=\"" << status << "\"} " << n << "\n";
+    out << "# HELP aifs_http_request_seconds HTTP-plane request latency, head to last byte.\n"
+        << "# TYPE aifs_http_request_seconds histogram\n";
+    for (size_t i = 0; i < kBuckets.size(); ++i)
+      out << "aifs_http_request_seconds_bucket{le=\"" << Number(kBuckets[i]) << "\"} "
+          << http_latency_.buckets[i] << "\n";
+    out << "aifs_http_request_seconds_bucket{le=\"+Inf\"} " << http_latency_.count << "\n"
+        << "aifs_http_request_seconds_sum " << Number(http_latency_.sum) << "\n"
+        << "aifs_http_request_seconds_count " << http_latency_.count << "\n";
   }
   Counter(out, "aifs_data_bytes_in_total", "Asset bytes received in puts.", bytes_in_);
   Counter(out, "aifs_data_bytes_out_total", "Asset bytes sent by reads.", bytes_out_);

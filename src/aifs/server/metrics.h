@@ -1,5 +1,6 @@
 // Server metrics in the Prometheus text exposition format: per-RPC counts by
-// status code and latency histograms (recorded by an interceptor, so no RPC
+// status code and latency histograms, HTTP-plane requests by status and their
+// latency (recorded by an interceptor, so no RPC
 // is left out), data bytes in and out, and store gauges computed on demand.
 #pragma once
 
@@ -18,6 +19,8 @@ namespace aifs::server {
 class Metrics {
  public:
   void RecordRpc(const std::string& method, int code, double seconds);
+  // One HTTP-plane request (http_plane.h): its status and seconds taken.
+  void RecordHttp(int status, double seconds);
   void AddBytesIn(uint64_t n) { bytes_in_ += n; }
   void AddBytesOut(uint64_t n) { bytes_out_ += n; }
   void AddWireBytesIn(uint64_t n) { wire_in_ += n; }
@@ -40,6 +43,8 @@ class Metrics {
   std::mutex mu_;
   std::map<std::pair<std::string, int>, uint64_t> calls_;  // (method, code) -> count
   std::map<std::string, Histogram> latency_;
+  std::map<int, uint64_t> http_requests_;  // HTTP status -> count
+  Histogram http_latency_;
   std::atomic<uint64_t> bytes_in_{0}, bytes_out_{0}, wire_in_{0}, wire_out_{0};
 };
 

@@ -120,6 +120,30 @@ class GrpcServer final : public Server {
                                               .log = [this](const std::string& l) { Log(l); }}));
       port_ = acceptor_->port();
     }
+    if (!options_.http.listen.empty()) {
+      HttpOptions http = options_.http;
+      if (!http.log) http.log = [this](const std::string& l) { Log(l); };
+      if (!IsLoopbackHost(HostOf(http.listen)) && http.tls_cert_file.empty())
+        Log("aifs: warning: serving HTTP on " + http.listen +
+            " without TLS: tokens and data cross the network in the clear");
+      HttpHost host{.gate = &ctx_.gate,
+                    .metrics = [this](CallerApi& api) {
+                      return metrics_.Render(api, transactions_.open_count());
+                    },
+                    .record = [this](int status, double seconds) {
+                      metrics_.RecordHttp(status, seconds);
+                    }};
+      AIFS_ASSIGN_OR_RETURN(http_, HttpPlane::Start(host, http));
+      // What SignUrl answers and Introspect reports as the plane's address;
+      // set before the services run (they read it unlocked).
+      std::string http_host = HostOf(http.listen);
+      if (http_host.empty() || http_host == "0.0.0.0" || http_host == "[::]") {
+        char name[256] = {};
+        http_host = gethostname(name, sizeof name - 1) == 0 ? name : "localhost";
+      }
+      ctx_.http_url = std::string(http.tls_cert_file.empty() ? "http" : "https") + "://" +
+                      http_host + ":" + std::to_string(http_->port());
+    }
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
     // Connections handed over by the acceptor get these credentials (the TLS
@@ -159,6 +183,7 @@ class GrpcServer final : public Server {
   }
 
   int port() const override { return port_; }
+  int http_port() const override { return http_ ? http_->port() : -1; }
 
   void Shutdown(std::chrono::milliseconds grace) override {
     {
@@ -169,6 +194,7 @@ class GrpcServer final : public Server {
     ctx_.stopping = true;
     wake_.notify_all();
     if (prober_.joinable()) prober_.join();
+    if (http_) http_->Shutdown();      // ends every HTTP connection
     if (acceptor_) acceptor_->Stop();  // no new connections from here on
     if (server_) {
       server_->GetHealthCheckService()->SetServingStatus(false);
@@ -227,6 +253,7 @@ class GrpcServer final : public Server {
   std::unique_ptr<Acceptor> acceptor_;
   std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> external_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<HttpPlane> http_;
   int port_ = 0;
   std::mutex mu_;
   std::condition_variable wake_;

@@ -1,5 +1,5 @@
 // Server: serves the callers a Gate (normally the embedded Engine) admits,
-// over gRPC.
+// over gRPC, and over HTTP when ServerOptions::http is set (http_plane.h).
 //
 // Services: aifs.v1.Aifs, Admin, Introspect, Metrics, and the standard
 // grpc.health.v1.Health whose statuses follow a periodic probe of the
@@ -24,6 +24,7 @@
 #include <string>
 
 #include "aifs/api/caller.h"
+#include "aifs/server/http_plane.h"
 #include "aifs/server/rate_limiter.h"
 
 namespace aifs::server {
@@ -61,6 +62,10 @@ struct ServerOptions {
   std::chrono::milliseconds put_stall_timeout{120000};
   // Warnings (flood shedding, EMFILE); default: stderr.
   std::function<void(const std::string&)> log;
+
+  // The HTTP data plane (docs/http.md) next to gRPC, served to the same
+  // Gate; http.listen empty: none. Its log defaults to `log`.
+  HttpOptions http;
 };
 
 // Raises this process's soft RLIMIT_NOFILE to its hard limit and returns the
@@ -78,6 +83,8 @@ class Server {
   virtual ~Server() = default;
 
   virtual int port() const = 0;
+  // The HTTP plane's port; -1 without one.
+  virtual int http_port() const = 0;
   // Stops taking calls, gives in-flight calls `grace` to finish and cancels
   // the rest (an unfinished put commits nothing).
   virtual void Shutdown(std::chrono::milliseconds grace) = 0;
