@@ -130,6 +130,7 @@ ok "/metrics passes promtool; /healthz and /readyz answer"
 stop_server h
 
 # HTTPS with the gRPC certificate.
+unset AIFS_SERVER
 cd "$WORK"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
   -subj "/CN=localhost" -addext subjectAltName=IP:127.0.0.1,DNS:localhost \
