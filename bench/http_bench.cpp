@@ -142,7 +142,7 @@ Load RunLoad(int clients, double seconds, Fn make_worker) {
   const double elapsed = MonotonicSeconds() - t0;
   std::vector<double> all;
   for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
-  return {static_cast<double>(all.size()) / elapsed, Percentile(all, 50), Percentile(all, 99)};
+  return {static_cast<double>(all.size()) / elapsed, Percentile(all, 0.50), Percentile(all, 0.99)};
 }
 
 int Main(int argc, char** argv) {

@@ -34,7 +34,7 @@ url=$("$AIFS" url "$id" --expires 2h)
 time_it() {  # seconds of one run
   local t0 t1
   t0=$(date +%s.%N); "$@" > /dev/null 2>&1; t1=$(date +%s.%N)
-  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 want=$(b3sum --no-names "$WORK/blob")
