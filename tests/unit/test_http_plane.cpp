@@ -36,7 +36,7 @@ namespace {
 using namespace std::chrono_literals;
 
 struct HttpReply {
-  int status = 0;  // 0: the server closed without answering
+  int status = 0;                              // 0: the server closed without answering
   std::map<std::string, std::string> headers;  // names lowercased
   std::string body;
   std::string header(const std::string& name) const {
@@ -203,11 +203,11 @@ class HttpPlaneTest : public ServerTest {
   int http_port_ = -1;
 };
 
-#define EXPECT_HTTP(reply, code, why)                                                  \
-  do {                                                                                 \
-    const HttpReply& _r = (reply);                                                     \
-    EXPECT_EQ(_r.status, code) << (why) << ": " << _r.body;                            \
-    EXPECT_EQ(_r.reason(), why) << "status " << _r.status << ": " << _r.body;          \
+#define EXPECT_HTTP(reply, code, why)                                         \
+  do {                                                                        \
+    const HttpReply& _r = (reply);                                            \
+    EXPECT_EQ(_r.status, code) << (why) << ": " << _r.body;                   \
+    EXPECT_EQ(_r.reason(), why) << "status " << _r.status << ": " << _r.body; \
   } while (0)
 
 TEST_F(HttpPlaneTest, SignedUrlReadsTheAssetWithItsHeaders) {
@@ -439,8 +439,8 @@ TEST_F(HttpPlaneTest, MetricsAndHealth) {
   EXPECT_HTTP(GetWithToken("/metrics", Attenuated({"expires < 2001-01-01T00:00:00Z"})), 403,
               "TOKEN_EXPIRED");
   EXPECT_HTTP(
-      GetWithToken("/metrics", Attenuated({auth::OpsCaveat(auth::kAllOps & ~auth::kOpGet)})),
-      403, "OPERATION_NOT_ALLOWED");
+      GetWithToken("/metrics", Attenuated({auth::OpsCaveat(auth::kAllOps & ~auth::kOpGet)})), 403,
+      "OPERATION_NOT_ALLOWED");
 }
 
 TEST_F(HttpPlaneTest, PathsRead) {
@@ -493,9 +493,8 @@ TEST_F(HttpPlaneTest, RefusesWhatItDoesNotServe) {
         << raw.substr(0, 40) << " -> " << r.status;
     EXPECT_EQ(Get("/healthz").status, 200) << "after " << raw.substr(0, 40);
   }
-  EXPECT_EQ(Exchange(http_port_,
-                     "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(100 * 1024, 'a') +
-                         "\r\n\r\n")
+  EXPECT_EQ(Exchange(http_port_, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " +
+                                     std::string(100 * 1024, 'a') + "\r\n\r\n")
                 .status,
             431);
 

@@ -18,8 +18,8 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <cctype>
 #include <atomic>
+#include <cctype>
 #include <condition_variable>
 #include <cstdarg>
 #include <cstdio>
@@ -45,8 +45,7 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 
 int64_t SteadyNanos() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             SteadyClock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now().time_since_epoch())
       .count();
 }
 
@@ -66,23 +65,38 @@ constexpr size_t kConnectionMemory = 64 * 1024;
 // cannot be satisfied (416).
 unsigned HttpStatusOf(Code code) {
   switch (code) {
-    case Code::kOk: return 200;
-    case Code::kCancelled: return 499;
-    case Code::kInvalidArgument: return 400;
-    case Code::kFailedPrecondition: return 400;
-    case Code::kDeadlineExceeded: return 504;
-    case Code::kNotFound: return 404;
-    case Code::kAlreadyExists: return 409;
-    case Code::kAborted: return 409;
-    case Code::kPermissionDenied: return 403;
-    case Code::kUnauthenticated: return 401;
-    case Code::kResourceExhausted: return 429;
-    case Code::kOutOfRange: return 416;
-    case Code::kUnimplemented: return 501;
-    case Code::kUnavailable: return 503;
+    case Code::kOk:
+      return 200;
+    case Code::kCancelled:
+      return 499;
+    case Code::kInvalidArgument:
+      return 400;
+    case Code::kFailedPrecondition:
+      return 400;
+    case Code::kDeadlineExceeded:
+      return 504;
+    case Code::kNotFound:
+      return 404;
+    case Code::kAlreadyExists:
+      return 409;
+    case Code::kAborted:
+      return 409;
+    case Code::kPermissionDenied:
+      return 403;
+    case Code::kUnauthenticated:
+      return 401;
+    case Code::kResourceExhausted:
+      return 429;
+    case Code::kOutOfRange:
+      return 416;
+    case Code::kUnimplemented:
+      return 501;
+    case Code::kUnavailable:
+      return 503;
     case Code::kUnknown:
     case Code::kInternal:
-    case Code::kDataLoss: return 500;
+    case Code::kDataLoss:
+      return 500;
   }
   return 500;
 }
@@ -102,8 +116,7 @@ std::string_view Trim(std::string_view s) {
 }
 
 bool EqualsNoCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) ==
                   std::tolower(static_cast<unsigned char>(y));
          });
@@ -136,7 +149,7 @@ std::optional<uint64_t> ParsePosition(std::string_view s) {
     if (c < '0' || c > '9') return std::nullopt;
     const uint64_t d = static_cast<uint64_t>(c - '0');
     v = v > (std::numeric_limits<uint64_t>::max() - d) / 10 ? std::numeric_limits<uint64_t>::max()
-                                                              : v * 10 + d;
+                                                            : v * 10 + d;
   }
   return v;
 }
@@ -222,18 +235,21 @@ std::string ContentDisposition(std::string_view name) {
 std::string ContentTypeOf(const AssetInfo& info) {
   if (auto it = info.metadata.find("content_type"); it != info.metadata.end()) {
     const std::string& t = it->second;
-    const bool sane = !t.empty() && t.size() <= 200 && t.find('/') != std::string::npos &&
-                      std::all_of(t.begin(), t.end(), [](char c) {
-                        return static_cast<unsigned char>(c) >= 0x20 &&
-                               static_cast<unsigned char>(c) < 0x7f;
-                      });
+    const bool sane =
+        !t.empty() && t.size() <= 200 && t.find('/') != std::string::npos &&
+        std::all_of(t.begin(), t.end(), [](char c) {
+          return static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7f;
+        });
     if (sane) return t;
   }
   switch (info.kind) {
     case AssetKind::kTensor:
-    case AssetKind::kEmbed: return "application/vnd.apache.arrow.stream";
-    case AssetKind::kArtifact: return "application/zip";
-    case AssetKind::kBlob: break;
+    case AssetKind::kEmbed:
+      return "application/vnd.apache.arrow.stream";
+    case AssetKind::kArtifact:
+      return "application/zip";
+    case AssetKind::kBlob:
+      break;
   }
   return "application/octet-stream";
 }
@@ -278,7 +294,7 @@ struct Connection {
 // One request (MHD's con_cls, created when its request line arrives).
 struct Request {
   int64_t start_ns = 0;
-  unsigned status = 0;  // what we queued; 0: MHD answered (or nothing was sent)
+  unsigned status = 0;     // what we queued; 0: MHD answered (or nothing was sent)
   bool head_seen = false;  // the access handler was called for this request
   bool answered = false;   // we queued a response
 };
@@ -621,19 +637,21 @@ Reply Plane::Handle(MHD_Connection* c, std::string_view url, std::string_view me
   const std::vector<std::string_view>& seg = *segments;
   if (seg.size() >= 2 && seg[0] == "v1" && seg[1] == "assets") {
     if (seg.size() != 4)
-      return Error(err::InvalidArgument("BAD_URL_PATH", "expected /v1/assets/NS/ID, got " +
-                                                            err::Echo(url)));
+      return Error(
+          err::InvalidArgument("BAD_URL_PATH", "expected /v1/assets/NS/ID, got " + err::Echo(url)));
     return Asset(c, head, {.ns = std::string(seg[2]), .id_hex = std::string(seg[3])});
   }
   if (seg.size() >= 2 && seg[0] == "v1" && seg[1] == "paths") {
     if (seg.size() < 4)
-      return Error(err::InvalidArgument("BAD_URL_PATH", "expected /v1/paths/NS/PATH, got " +
-                                                            err::Echo(url)));
+      return Error(err::InvalidArgument("BAD_URL_PATH",
+                                        "expected /v1/paths/NS/PATH, got " + err::Echo(url)));
     std::string path(seg[3]);
     for (size_t i = 4; i < seg.size(); ++i) (path += '/') += seg[i];
     return Asset(c, head,
-                 {.ns = std::string(seg[2]), .path = std::move(path),
-                  .file_name = std::string(seg.back()), .by_path = true});
+                 {.ns = std::string(seg[2]),
+                  .path = std::move(path),
+                  .file_name = std::string(seg.back()),
+                  .by_path = true});
   }
   return Error(err::NotFound("UNKNOWN_ENDPOINT", "no such endpoint: " + err::Echo(url)));
 }
@@ -683,9 +701,9 @@ Reply Plane::Asset(MHD_Connection* c, bool head, const AssetRoute& route) {
         },
         &count);
     if (count.n > 1)
-      return Error(err::InvalidArgument("DUPLICATE_QUERY_PARAMETER",
-                                        std::string("query parameter '") + name +
-                                            "' given more than once"));
+      return Error(
+          err::InvalidArgument("DUPLICATE_QUERY_PARAMETER",
+                               std::string("query parameter '") + name + "' given more than once"));
   }
   const std::string as_of = Query(c, "as_of");
   std::string file_name = route.by_path ? route.file_name : Query(c, "name");
@@ -754,14 +772,14 @@ Reply Plane::Serve(MHD_Connection* c, bool head, std::unique_ptr<CallerApi> api,
       inm && EtagListMatches(inm, etag, true)) {
     // RFC 9110 §8.6: a 304's Content-Length, if any, is the 200's. MHD
     // sends no body with a 304 but takes the length from the response.
-    MHD_Response* r =
-        size == 0 ? MHD_create_response_from_buffer(0, nullptr, MHD_RESPMEM_PERSISTENT)
-                  : MHD_create_response_from_callback(
-                        size, 1024,
-                        [](void*, uint64_t, char*, size_t) -> ssize_t {
-                          return MHD_CONTENT_READER_END_WITH_ERROR;  // never called
-                        },
-                        nullptr, nullptr);
+    MHD_Response* r = size == 0
+                          ? MHD_create_response_from_buffer(0, nullptr, MHD_RESPMEM_PERSISTENT)
+                          : MHD_create_response_from_callback(
+                                size, 1024,
+                                [](void*, uint64_t, char*, size_t) -> ssize_t {
+                                  return MHD_CONTENT_READER_END_WITH_ERROR;  // never called
+                                },
+                                nullptr, nullptr);
     validators(r);
     return {MHD_HTTP_NOT_MODIFIED, r};
   }
@@ -818,9 +836,8 @@ Reply Plane::Serve(MHD_Connection* c, bool head, std::unique_ptr<CallerApi> api,
 }
 
 void Plane::Reap() {
-  const auto tick = std::clamp<std::chrono::milliseconds>(options_.header_timeout / 4,
-                                                          std::chrono::milliseconds(10),
-                                                          std::chrono::milliseconds(250));
+  const auto tick = std::clamp<std::chrono::milliseconds>(
+      options_.header_timeout / 4, std::chrono::milliseconds(10), std::chrono::milliseconds(250));
   std::unique_lock lock(reaper_mu_);
   while (!reaper_cv_.wait_for(lock, tick, [&] { return stopping_; })) {
     const int64_t now = SteadyNanos();
@@ -887,8 +904,8 @@ Result<std::string> ReadPem(const std::string& path, bool key) {
     X509_free(x);
   }
   if (!parsed)
-    return err::InvalidArgument("BAD_TLS_FILES", path + " holds no PEM " +
-                                                     (key ? "private key" : "certificate"));
+    return err::InvalidArgument("BAD_TLS_FILES",
+                                path + " holds no PEM " + (key ? "private key" : "certificate"));
   return std::move(text).value();
 }
 
@@ -937,9 +954,9 @@ Status Plane::Start() {
       MHD_OPTION_END);
   if (daemon_ == nullptr) {
     std::lock_guard lock(log_mu_);
-    return err::Unavailable("LISTEN_FAILED",
-                            "cannot listen on " + err::Echo(options_.listen) + " for HTTP" +
-                                (start_log_.empty() ? "" : ": " + start_log_));
+    return err::Unavailable("LISTEN_FAILED", "cannot listen on " + err::Echo(options_.listen) +
+                                                 " for HTTP" +
+                                                 (start_log_.empty() ? "" : ": " + start_log_));
   }
   {
     std::lock_guard lock(log_mu_);
