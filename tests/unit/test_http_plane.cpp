@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "aifs/auth/access_rules.h"
 #include "aifs/auth/caveats.h"
 #include "aifs/auth/macaroon.h"
 #include "aifs/core/file_util.h"
@@ -407,6 +408,70 @@ TEST_F(HttpPlaneTest, BearerTokenMatrix) {
   EXPECT_HTTP(GetWithToken(missing, token_), 404, "ASSET_NOT_FOUND");
   EXPECT_HTTP(Get(missing), 401, "TOKEN_MISSING");
   EXPECT_HTTP(GetWithToken("/v1/assets/default/XYZ", token_), 400, "MALFORMED_ID");
+}
+
+// The gRPC token matrix (test_server.cpp, EveryRpcRefusesEveryBadToken)
+// through the HTTP face: every bearer endpoint, called with every kind of
+// bad token, is refused with the gRPC face's reason and the HTTP status of
+// its code; a token with exactly the rule's rights gets through.
+TEST_F(HttpPlaneTest, EveryEndpointRefusesEveryBadTokenLikeGrpc) {
+  StartHttp();
+  const AssetId id = MustPut(RandomBytes(3000, 9)).asset.id;
+  AIFS_ASSERT_OK(engine().BindPath("default", "m/w.bin", id));
+  uint8_t other_key[32];
+  AIFS_ASSERT_OK(SecureRandom(other_key));
+  const std::string unknown_key =
+      auth::Macaroon::Mint("aifs", other_key, "r9:0123456789abcdef0123456789abcdef")->Serialize();
+  const std::string unknown_caveat =
+      auth::Macaroon::Parse(token_)->AddCaveat("nss = default")->Serialize();
+  struct Endpoint {
+    std::string target, method;
+    Operation op;
+  };
+  const std::vector<Endpoint> endpoints = {
+      {"/v1/assets/default/" + id.ToHex(), "GET", Operation::kReadAsset},
+      {"/v1/assets/default/" + id.ToHex(), "HEAD", Operation::kStatAsset},
+      {"/v1/paths/default/m/w.bin", "GET", Operation::kReadAsset},
+      {"/metrics", "GET", Operation::kReadMetrics},
+  };
+  int calls = 0;
+  for (const Endpoint& e : endpoints) {
+    const auth::AccessRule rule = auth::RuleFor(e.op);
+    auto call = [&](const std::string& token) {
+      ++calls;
+      std::vector<std::string> headers;
+      if (!token.empty()) headers.push_back("Authorization: Bearer " + token);
+      return Get(e.target, headers, e.method);
+    };
+    auto expect = [&](const std::string& token, int status, const std::string& reason,
+                      const std::string& what) {
+      const HttpReply r = call(token);
+      EXPECT_EQ(r.status, status) << e.method << " " << e.target << " with " << what;
+      // HEAD answers carry no body: the status alone speaks.
+      if (e.method != "HEAD") {
+        EXPECT_EQ(r.reason(), reason) << e.method << " " << e.target << " with " << what;
+      }
+    };
+    expect("", 401, "TOKEN_MISSING", "no token");
+    expect("not-a-token", 401, "TOKEN_MALFORMED", "garbage");
+    expect(token_.substr(0, token_.size() / 2), 401, "TOKEN_MALFORMED", "a truncated token");
+    expect(Forged(), 401, "BAD_SIGNATURE", "a forged token");
+    expect(unknown_key, 401, "UNKNOWN_KEY", "an unknown root key");
+    expect(Attenuated({"expires < 2001-01-01T00:00:00Z"}), 403, "TOKEN_EXPIRED", "expired");
+    expect(unknown_caveat, 403, "UNKNOWN_CAVEAT", "an unknown caveat");
+    expect(Attenuated({"ns = other"}), 403, "WRONG_NAMESPACE", "another namespace");
+    const uint32_t others = auth::kAllOps & ~rule.ops;
+    expect(Attenuated({auth::OpsCaveat(others)}), 403, "OPERATION_NOT_ALLOWED", "other ops");
+    expect(Attenuated({auth::OpsCaveat(others), auth::OpsCaveat(rule.ops)}), 403,
+           "OPERATION_NOT_ALLOWED", "an op added after the fact");
+    expect(Attenuated({auth::OpsCaveat(others), "ns = default", "ns = default,other"}), 403,
+           "OPERATION_NOT_ALLOWED", "widened namespaces");
+    std::vector<std::string> enough = {auth::OpsCaveat(rule.ops)};
+    if (rule.scope == auth::Access::Scope::kNamespace) enough.push_back("ns = default");
+    const HttpReply r = call(Attenuated(enough));
+    EXPECT_EQ(r.status, 200) << e.method << " " << e.target << " with just enough: " << r.body;
+  }
+  std::cout << "HTTP token matrix: " << endpoints.size() << " endpoints, " << calls << " calls\n";
 }
 
 TEST_F(HttpPlaneTest, MetricsAndHealth) {
