@@ -26,6 +26,8 @@ PKGS=(
   libp11-kit-dev softhsm2
   # HTTP data plane (libmicrohttpd) and its independent clients in tests
   libmicrohttpd-dev curl wget aria2
+  # the mount (libfuse3) and the tools its tests read it with (getfattr)
+  libfuse3-dev fuse3 attr
 )
 # Node.js (Apache Arrow JS interop tests): the image may bring its own; only
 # fall back to Debian's when there is none.

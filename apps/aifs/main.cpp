@@ -15,6 +15,7 @@
 #include "commands.h"
 #include "history_commands.h"
 #include "kind_commands.h"
+#include "mount_commands.h"
 #include "path_commands.h"
 #include "read_commands.h"
 #include "store_commands.h"
@@ -841,6 +842,35 @@ int main(int argc, char** argv) {
   url_key_revoke->add_option("key", url_key_id, "key ID, e.g. u1")->required();
   url_key_revoke->callback([&] {
     set(false, [&](auto& api, auto& out) { return aifs::cli::UrlKeyRevoke(api, out, url_key_id); });
+  });
+
+  // mount, umount
+  aifs::cli::MountArgs mount_args;
+  auto* mount_cmd = app.add_subcommand(
+      "mount", "mount a namespace as a read-only file system (docs/fuse.md)");
+  mount_cmd->add_option("mountpoint", mount_args.mountpoint, "an existing directory")->required();
+  mount_cmd->add_option("--ns", mount_args.ns, "namespace (default: default)");
+  mount_cmd->add_option("--refresh", mount_args.refresh_s,
+                        "seconds head/ and branches/ may lag the store")
+      ->capture_default_str();
+  mount_cmd->add_flag("--daemon", mount_args.daemon, "run in the background once mounted");
+  mount_cmd->add_option("--log", mount_args.log, "--daemon: append the mount's messages here");
+  mount_cmd->add_flag("--allow-other", mount_args.allow_other, "let other users read the mount");
+  mount_cmd->callback([&] {
+    if (mount_args.daemon) {
+      std::vector<std::string> child;
+      for (int i = 0; i < argc; ++i)
+        if (std::string(argv[i]) != "--daemon") child.push_back(argv[i]);
+      offline = [&, child](auto& out) { return aifs::cli::MountDaemon(out, mount_args, child); };
+      return;
+    }
+    set(true, [&](auto& api, auto& out) { return aifs::cli::MountServe(api, out, mount_args); });
+  });
+  std::string umount_point;
+  auto* umount_cmd = app.add_subcommand("umount", "unmount an AIFS mount (also one whose process died)");
+  umount_cmd->add_option("mountpoint", umount_point)->required();
+  umount_cmd->callback([&] {
+    offline = [&](auto& out) { return aifs::cli::Umount(out, umount_point); };
   });
 
   // serve, events, health
