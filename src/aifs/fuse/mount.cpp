@@ -489,6 +489,14 @@ class FuseMount final : public Mount {
     fuse_reply_buf(req, names.data(), names.size());
   }
 
+  // Sequential reads come in 1 MiB requests (the kernel's default
+  // read-ahead is 128 KiB): each read is one Api call, which costs a lookup
+  // of the asset's record however little it reads.
+  static void Init(void*, fuse_conn_info* conn) {
+    conn->max_readahead = 1 << 20;
+    conn->max_read = 0;
+  }
+
   static void StatFs(fuse_req_t req, fuse_ino_t) {
     struct statvfs s {};
     s.f_bsize = s.f_frsize = 4096;
@@ -527,6 +535,7 @@ class FuseMount final : public Mount {
 
 const fuse_lowlevel_ops FuseMount::kOps = [] {
   fuse_lowlevel_ops ops{};
+  ops.init = Init;
   ops.lookup = Lookup;
   ops.getattr = GetAttr;
   ops.opendir = OpenDir;

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The FUSE mount against the tools it replaces, in the same run (issue 19):
+#   bench/mount_bench.sh BUILD_DIR [SIZE_MIB=1024] [FILES=10000]
+# 1. sequential read of a SIZE_MIB asset: the mount (kernel cache cold, then
+#    warm) vs `aifs get` vs the same file on the local file system;
+# 2. fio 4 KiB random reads (psync, 1 job, 5 s) on the mount vs the file;
+# 3. find / ls -lR / stat over FILES paths (1-64 KiB files in 100 dirs);
+# 4. a PyTorch-style loop (Python, one worker) reading all FILES files from
+#    the mount vs from the local file system.
+# The mount is embedded (the data directory, read-only).
+set -euo pipefail
+BUILD=$(realpath "$1")
+AIFS=$BUILD/apps/aifs/aifs
+SIZE=${2:-1024}
+N=${3:-10000}
+WORK=$(mktemp -d /var/tmp/aifs-mount-bench.XXXXXX)
+MNT=$WORK/mnt
+trap 'fusermount3 -u -z "$MNT" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"' EXIT
+mkdir -p "$MNT"
+export AIFS_DATA=$WORK/store
+"$AIFS" -q init > /dev/null
+head -c "${SIZE}M" /dev/urandom > "$WORK/big.bin"
+id=$("$AIFS" -q put "$WORK/big.bin" --path big.bin)
+/usr/bin/python3 - "$WORK/small" "$N" <<'PY'
+import os, random, sys
+root, n = sys.argv[1], int(sys.argv[2])
+rng = random.Random(19)
+for i in range(n):
+    d = os.path.join(root, "d%03d" % (i % 100))
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "f%06d.bin" % i), "wb") as f:
+        f.write(rng.randbytes(rng.randint(4096, 65536)))
+PY
+"$AIFS" -q put -r "$WORK/small" --prefix small/ -j 8 > /dev/null
+secs() { local t0; t0=$(date +%s.%N); "$@" > /dev/null 2>&1; awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }'; }
+gbps() { awk -v s="$1" -v m="$SIZE" 'BEGIN { printf "%.2f", m * 1048576 / s / 1e9 }'; }
+"$AIFS" mount "$MNT" > "$WORK/mount.out" 2>&1 &
+for _ in $(seq 100); do grep -q mounted "$WORK/mount.out" && break; sleep 0.1; done
+
+echo "Mount vs local file system, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(stat -f -c %T "$WORK")"
+echo
+remount() {
+  fusermount3 -u "$MNT"; wait
+  "$AIFS" mount "$MNT" > "$WORK/mount.out" 2>&1 &
+  for _ in $(seq 100); do grep -q mounted "$WORK/mount.out" && break; sleep 0.1; done
+}
+t_cold=$(secs cat "$MNT/head/big.bin")
+t_warm=$(secs cat "$MNT/head/big.bin")
+remount
+t_dd=$(secs dd if="$MNT/head/big.bin" of=/dev/null bs=1M)
+t_get=$(secs "$AIFS" get "$id" -o /dev/null)
+cat "$WORK/big.bin" > /dev/null
+t_fs=$(secs cat "$WORK/big.bin")
+echo "| sequential read of ${SIZE} MiB | seconds | GB/s | vs aifs get |"
+echo "|---|---:|---:|---:|"
+for row in "mount, cat, kernel cache cold:$t_cold" "mount, dd bs=1M, kernel cache cold:$t_dd" "mount, cat, kernel cache warm:$t_warm" "aifs get (embedded):$t_get" "local file, page cache:$t_fs"; do
+  name=${row%%:*}; t=${row##*:}
+  echo "| $name | $t | $(gbps "$t") | $(awk -v a="$t" -v b="$t_get" 'BEGIN { printf "%.2fx", b / a }') |"
+done
+echo
+fio_iops() {
+  fio --name=r --filename="$1" --readonly --rw=randread --bs=4k --runtime=5 --time_based \
+    --ioengine=psync --output-format=json 2>/dev/null |
+    /usr/bin/python3 -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]["read"]; print("%.0f %.0f %.0f" % (j["iops"], j["clat_ns"]["percentile"]["50.000000"]/1e3, j["clat_ns"]["percentile"]["99.000000"]/1e3))'
+}
+remount
+read -r m_cold m_cold50 m_cold99 <<< "$(fio_iops "$MNT/head/big.bin")"
+read -r m_warm m_warm50 m_warm99 <<< "$(fio_iops "$MNT/head/big.bin")"
+read -r f_iops f50 f99 <<< "$(fio_iops "$WORK/big.bin")"
+echo "| fio 4 KiB random reads, 1 job | IOPS | P50 | P99 |"
+echo "|---|---:|---:|---:|"
+echo "| mount, fresh (kernel cache cold) | $m_cold | $m_cold50 us | $m_cold99 us |"
+echo "| mount, second run | $m_warm | $m_warm50 us | $m_warm99 us |"
+echo "| local file, page cache | $f_iops | $f50 us | $f99 us |"
+echo
+t_find=$(secs find "$MNT/head/small" -type f)
+t_find2=$(secs find "$MNT/head/small" -type f)
+t_ls=$(secs ls -lR "$MNT/head/small")
+t_stat=$(secs sh -c "find '$MNT/head/small' -type f -print0 | xargs -0 stat -c %s")
+t_fs_ls=$(secs ls -lR "$WORK/small")
+echo "| $N paths | seconds | rate |"
+echo "|---|---:|---:|"
+echo "| find (first: lists the tree) | $t_find | $(awk -v t="$t_find" -v n="$N" 'BEGIN { printf "%.0f paths/s", n / t }') |"
+echo "| find again | $t_find2 | $(awk -v t="$t_find2" -v n="$N" 'BEGIN { printf "%.0f paths/s", n / t }') |"
+echo "| ls -lR | $t_ls | $(awk -v t="$t_ls" -v n="$N" 'BEGIN { printf "%.0f paths/s", n / t }') |"
+echo "| stat every file (xargs stat) | $t_stat | $(awk -v t="$t_stat" -v n="$N" 'BEGIN { printf "%.0f stats/s", n / t }') |"
+echo "| ls -lR of the local tree | $t_fs_ls | $(awk -v t="$t_fs_ls" -v n="$N" 'BEGIN { printf "%.0f paths/s", n / t }') |"
+echo
+loop() {
+  /usr/bin/python3 - "$1" <<'PY'
+import os, sys, time
+root = sys.argv[1]
+paths = sorted(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs)
+t = time.perf_counter(); n = 0
+for p in paths:
+    with open(p, "rb") as f:
+        n += len(f.read())
+print("%.3f %d" % (time.perf_counter() - t, n))
+PY
+}
+remount
+read -r l_mnt bytes <<< "$(loop "$MNT/head/small")"
+read -r l_mnt2 _ <<< "$(loop "$MNT/head/small")"
+read -r l_fs _ <<< "$(loop "$WORK/small")"
+echo "| PyTorch-style loop, $N files ($((bytes / 1048576)) MiB) | seconds | files/s |"
+echo "|---|---:|---:|"
+echo "| mount, fresh | $l_mnt | $(awk -v t="$l_mnt" -v n="$N" 'BEGIN { printf "%.0f", n / t }') |"
+echo "| mount, second epoch | $l_mnt2 | $(awk -v t="$l_mnt2" -v n="$N" 'BEGIN { printf "%.0f", n / t }') |"
+echo "| local file system, page cache | $l_fs | $(awk -v t="$l_fs" -v n="$N" 'BEGIN { printf "%.0f", n / t }') |"
