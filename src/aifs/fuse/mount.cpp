@@ -362,6 +362,7 @@ class FuseMount final : public Mount {
   struct Listing {
     std::vector<std::pair<std::string, fuse_ino_t>> entries;
     std::vector<mode_t> modes;
+    std::vector<Node> nodes;
   };
 
   static void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -373,12 +374,15 @@ class FuseMount final : public Mount {
     auto listing = std::make_unique<Listing>();
     listing->entries.push_back({".", ino});
     listing->modes.push_back(S_IFDIR);
+    listing->nodes.push_back(*n);
     listing->entries.push_back({"..", FUSE_ROOT_ID});
     listing->modes.push_back(S_IFDIR);
+    listing->nodes.push_back(Node{});
     for (auto& [name, node] : *names) {
       listing->entries.push_back({name, m.InodeOf(node)});
       listing->modes.push_back(node.kind == Kind::kFile || node.kind == Kind::kIdFile ? S_IFREG
                                                                                      : S_IFDIR);
+      listing->nodes.push_back(node);
     }
     fi->fh = reinterpret_cast<uint64_t>(listing.release());
     fi->cache_readdir = 0;
@@ -396,6 +400,40 @@ class FuseMount final : public Mount {
       const size_t need = fuse_add_direntry(req, buf.data() + used, size - used,
                                             l->entries[i].first.c_str(), &st,
                                             static_cast<off_t>(i + 1));
+      if (need > size - used) break;
+      used += need;
+    }
+    fuse_reply_buf(req, buf.data(), used);
+  }
+
+  // readdir with each entry's attributes: `ls -l` and `find` need no
+  // lookup per entry. "." and ".." are not counted as lookups (libfuse's
+  // rule); every other entry is, and nodes are never forgotten, so that is
+  // all the bookkeeping needed.
+  static void ReadDirPlus(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+    FuseMount& m = Self(req);
+    auto* l = reinterpret_cast<Listing*>(fi->fh);
+    std::string buf(size, '\0');
+    size_t used = 0;
+    for (size_t i = static_cast<size_t>(off); i < l->entries.size(); ++i) {
+      fuse_entry_param e{};
+      const bool dots = i < 2;
+      if (!dots) {
+        auto attr = m.Attr(l->entries[i].second, l->nodes[i]);
+        if (!attr.ok()) {
+          if (used == 0) return (void)fuse_reply_err(req, m.Fail(attr.status(), "readdirplus"));
+          break;
+        }
+        e.ino = l->entries[i].second;
+        e.attr = attr->first;
+        e.attr_timeout = e.entry_timeout = attr->second;
+      } else {
+        e.attr.st_ino = l->entries[i].second;
+        e.attr.st_mode = S_IFDIR;
+      }
+      const size_t need = fuse_add_direntry_plus(req, buf.data() + used, size - used,
+                                                 l->entries[i].first.c_str(), &e,
+                                                 static_cast<off_t>(i + 1));
       if (need > size - used) break;
       used += need;
     }
@@ -540,6 +578,7 @@ const fuse_lowlevel_ops FuseMount::kOps = [] {
   ops.getattr = GetAttr;
   ops.opendir = OpenDir;
   ops.readdir = ReadDir;
+  ops.readdirplus = ReadDirPlus;
   ops.releasedir = ReleaseDir;
   ops.open = Open;
   ops.read = Read;
