@@ -37,7 +37,8 @@ Url ParseUrl(const std::string& url) {
   const size_t slash = rest.find('/');
   const std::string authority = rest.substr(0, slash);
   const size_t colon = authority.rfind(':');
-  return {authority.substr(0, colon), colon == std::string::npos ? "80" : authority.substr(colon + 1),
+  return {authority.substr(0, colon),
+          colon == std::string::npos ? "80" : authority.substr(colon + 1),
           slash == std::string::npos ? "/" : rest.substr(slash)};
 }
 
@@ -111,7 +112,8 @@ uint64_t ServerRss(int pid, const char* field) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(in, line))
-    if (line.starts_with(field)) return std::strtoull(line.c_str() + std::strlen(field), nullptr, 10) << 10;
+    if (line.starts_with(field))
+      return std::strtoull(line.c_str() + std::strlen(field), nullptr, 10) << 10;
   return 0;
 }
 
@@ -152,17 +154,28 @@ int Main(int argc, char** argv) {
   uint64_t block = 4096;
   for (ArgReader args(argc, argv); args.Next();) {
     const std::string& f = args.flag();
-    if (f == "--url") url_text = args.Value();
-    else if (f == "--grpc") grpc_target = args.Value();
-    else if (f == "--token-file") token_file = args.Value();
-    else if (f == "--ns") ns = args.Value();
-    else if (f == "--id") id_hex = args.Value();
-    else if (f == "--server-pid") server_pid = static_cast<int>(ParseU64(f, args.Value()));
-    else if (f == "--clients") many = static_cast<int>(ParseU64(f, args.Value()));
-    else if (f == "--downloads") downloads = static_cast<int>(ParseU64(f, args.Value()));
-    else if (f == "--seconds") seconds = static_cast<double>(ParseU64(f, args.Value()));
-    else if (f == "--block") block = ParseU64(f, args.Value());
-    else Fail("unknown flag " + f);
+    if (f == "--url")
+      url_text = args.Value();
+    else if (f == "--grpc")
+      grpc_target = args.Value();
+    else if (f == "--token-file")
+      token_file = args.Value();
+    else if (f == "--ns")
+      ns = args.Value();
+    else if (f == "--id")
+      id_hex = args.Value();
+    else if (f == "--server-pid")
+      server_pid = static_cast<int>(ParseU64(f, args.Value()));
+    else if (f == "--clients")
+      many = static_cast<int>(ParseU64(f, args.Value()));
+    else if (f == "--downloads")
+      downloads = static_cast<int>(ParseU64(f, args.Value()));
+    else if (f == "--seconds")
+      seconds = static_cast<double>(ParseU64(f, args.Value()));
+    else if (f == "--block")
+      block = ParseU64(f, args.Value());
+    else
+      Fail("unknown flag " + f);
   }
   if (url_text.empty()) Fail("--url is required (a signed URL of the asset)");
   const Url url = ParseUrl(url_text);
@@ -183,9 +196,8 @@ int Main(int argc, char** argv) {
       return [=] {
         const uint64_t off = (rng->Next() % (size / block - 1)) * block;
         uint64_t n = 0;
-        const int st = conn->Request("GET", "bytes=" + std::to_string(off) + "-" +
-                                                std::to_string(off + block - 1),
-                                     &n);
+        const int st = conn->Request(
+            "GET", "bytes=" + std::to_string(off) + "-" + std::to_string(off + block - 1), &n);
         if (st != 206 || n != block) Fail("range GET answered " + std::to_string(st));
       };
     });
@@ -196,7 +208,8 @@ int Main(int argc, char** argv) {
 
   if (!grpc_target.empty()) {
     std::string token = Must(aifs::ReadFileToString(token_file), "token file");
-    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())))
+      token.pop_back();
     const aifs::AssetId id = Must(aifs::AssetId::Parse(id_hex), "--id");
     auto grpc_ranges = [&](int clients, size_t batch) {
       Load l = RunLoad(clients, seconds, [&](int c) {
@@ -214,11 +227,11 @@ int Main(int argc, char** argv) {
       return l;
     };
     rows.push_back({"gRPC ReadRanges 1/call, 1 client", grpc_ranges(1, 1)});
-    rows.push_back({"gRPC ReadRanges 1/call, " + std::to_string(many) + " clients",
-                    grpc_ranges(many, 1)});
+    rows.push_back(
+        {"gRPC ReadRanges 1/call, " + std::to_string(many) + " clients", grpc_ranges(many, 1)});
     rows.push_back({"gRPC ReadRanges 64/call, 1 client", grpc_ranges(1, 64)});
-    rows.push_back({"gRPC ReadRanges 64/call, " + std::to_string(many) + " clients",
-                    grpc_ranges(many, 64)});
+    rows.push_back(
+        {"gRPC ReadRanges 64/call, " + std::to_string(many) + " clients", grpc_ranges(many, 64)});
   }
   std::printf("| %llu B random reads | ranges/s | P50 | P99 |\n|---|---:|---:|---:|\n",
               static_cast<unsigned long long>(block));
@@ -255,10 +268,10 @@ int Main(int argc, char** argv) {
   if (server_pid)
     std::printf("| server RSS before / peak | %.0f / %.0f MiB |\n", rss_before / 1048576.0,
                 peak_rss / 1048576.0);
-  std::printf("\nJSON: {\"http_range_1\": %.0f, \"http_range_n\": %.0f, \"downloads_gbps\": %.3f, "
-              "\"rss_peak_mib\": %.1f}\n",
-              rows[0].second.ops_per_s, rows[1].second.ops_per_s, GBps(bytes, dl_s),
-              peak_rss / 1048576.0);
+  std::printf(
+      "\nJSON: {\"http_range_1\": %.0f, \"http_range_n\": %.0f, \"downloads_gbps\": %.3f, "
+      "\"rss_peak_mib\": %.1f}\n",
+      rows[0].second.ops_per_s, rows[1].second.ops_per_s, GBps(bytes, dl_s), peak_rss / 1048576.0);
   return 0;
 }
 

@@ -49,8 +49,7 @@ Status Serve(Gate& gate, const Output& out, server::ServerOptions options, int g
   if (out.json) {
     nlohmann::json j{{"listening", host + ":" + std::to_string(server->port())},
                      {"tls", !options.tls_cert_file.empty()}};
-    if (server->http_port() >= 0)
-      j["http"] = http_host + ":" + std::to_string(server->http_port());
+    if (server->http_port() >= 0) j["http"] = http_host + ":" + std::to_string(server->http_port());
     std::cout << j.dump() << std::endl;
   } else {
     std::cout << "aifs: serving on " << host << ":" << server->port()

@@ -846,12 +846,13 @@ int main(int argc, char** argv) {
 
   // mount, umount
   aifs::cli::MountArgs mount_args;
-  auto* mount_cmd = app.add_subcommand(
-      "mount", "mount a namespace as a read-only file system (docs/fuse.md)");
+  auto* mount_cmd =
+      app.add_subcommand("mount", "mount a namespace as a read-only file system (docs/fuse.md)");
   mount_cmd->add_option("mountpoint", mount_args.mountpoint, "an existing directory")->required();
   mount_cmd->add_option("--ns", mount_args.ns, "namespace (default: default)");
-  mount_cmd->add_option("--refresh", mount_args.refresh_s,
-                        "seconds head/ and branches/ may lag the store")
+  mount_cmd
+      ->add_option("--refresh", mount_args.refresh_s,
+                   "seconds head/ and branches/ may lag the store")
       ->capture_default_str();
   mount_cmd->add_flag("--daemon", mount_args.daemon, "run in the background once mounted");
   mount_cmd->add_option("--log", mount_args.log, "--daemon: append the mount's messages here");
@@ -867,11 +868,11 @@ int main(int argc, char** argv) {
     set(true, [&](auto& api, auto& out) { return aifs::cli::MountServe(api, out, mount_args); });
   });
   std::string umount_point;
-  auto* umount_cmd = app.add_subcommand("umount", "unmount an AIFS mount (also one whose process died)");
+  auto* umount_cmd =
+      app.add_subcommand("umount", "unmount an AIFS mount (also one whose process died)");
   umount_cmd->add_option("mountpoint", umount_point)->required();
-  umount_cmd->callback([&] {
-    offline = [&](auto& out) { return aifs::cli::Umount(out, umount_point); };
-  });
+  umount_cmd->callback(
+      [&] { offline = [&](auto& out) { return aifs::cli::Umount(out, umount_point); }; });
 
   // serve, events, health
   aifs::server::ServerOptions serve;
@@ -892,16 +893,19 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--http", serve.http.listen,
                         "also serve assets over HTTP on this address (pre-signed URLs, "
                         "bearer tokens, /metrics)");
-  serve_cmd->add_option("--http-max-connections", serve.http.max_connections,
-                        "HTTP connections held at once")
+  serve_cmd
+      ->add_option("--http-max-connections", serve.http.max_connections,
+                   "HTTP connections held at once")
       ->capture_default_str();
   serve_cmd->add_option("--http-threads", serve.http.threads, "HTTP event-loop threads")
       ->capture_default_str();
-  serve_cmd->add_option("--http-idle-timeout", http_idle_s,
-                        "seconds an HTTP connection may send and receive nothing")
+  serve_cmd
+      ->add_option("--http-idle-timeout", http_idle_s,
+                   "seconds an HTTP connection may send and receive nothing")
       ->capture_default_str();
-  serve_cmd->add_option("--http-header-timeout", http_header_s,
-                        "seconds an HTTP request head may take to arrive")
+  serve_cmd
+      ->add_option("--http-header-timeout", http_header_s,
+                   "seconds an HTTP request head may take to arrive")
       ->capture_default_str();
   // Limits (docs/security.md, "Limits"); durations in seconds on the command line.
   double handshake_s = 10, idle_s = 300, keepalive_s = 60, put_stall_s = 120;

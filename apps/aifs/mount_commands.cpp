@@ -28,7 +28,8 @@ bool Mounted(const std::string& path) {
   std::ifstream in("/proc/self/mountinfo");
   std::string line;
   while (std::getline(in, line))
-    if (line.find(" " + want + " ") != std::string::npos && line.find("fuse.aifs") != std::string::npos)
+    if (line.find(" " + want + " ") != std::string::npos &&
+        line.find("fuse.aifs") != std::string::npos)
       return true;
   return false;
 }
@@ -55,7 +56,8 @@ Status MountDaemon(const Output& out, const MountArgs& args, const std::vector<s
   posix_spawn_file_actions_init(&fa);
   const std::string log = args.log.empty() ? "/dev/null" : args.log;
   posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                   0600);
   posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
@@ -67,11 +69,13 @@ Status MountDaemon(const Output& out, const MountArgs& args, const std::vector<s
   const int rc = posix_spawn(&pid, "/proc/self/exe", &fa, &attr, cargv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
-  if (rc != 0) return err::Internal("SPAWN_FAILED", std::string("cannot start the mount: ") + strerror(rc));
+  if (rc != 0)
+    return err::Internal("SPAWN_FAILED", std::string("cannot start the mount: ") + strerror(rc));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {
     if (Mounted(args.mountpoint)) {
-      if (!out.quiet) std::cout << "aifs: mounted at " << args.mountpoint << " (pid " << pid << ")\n";
+      if (!out.quiet)
+        std::cout << "aifs: mounted at " << args.mountpoint << " (pid " << pid << ")\n";
       return Status::Ok();
     }
     int status = 0;

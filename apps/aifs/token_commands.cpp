@@ -171,7 +171,9 @@ Status TokenExportRoot(Engine& engine, const Output& out, const std::string& key
 nlohmann::json KeyJson(const TokenRootKey& k) {
   return {{"id", k.id},
           {"created", FormatUnixNanos(k.created_unix_ns)},
-          {"state", k.revoked ? "revoked" : k.current ? "current" : "valid"},
+          {"state", k.revoked   ? "revoked"
+                    : k.current ? "current"
+                                : "valid"},
           {"kms_key", k.kms_key_id}};
 }
 

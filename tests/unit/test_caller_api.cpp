@@ -56,12 +56,12 @@ class CallerApiTest : public EngineFixture {
 
 TEST(AccessRules, EveryOperationHasARuleNoTokenCanExceed) {
   int n = 0;
-#define AIFS_CHECK_RULE(e, name)                                               \
-  {                                                                            \
-    const auth::AccessRule r = auth::RuleFor(Operation::e);                    \
-    EXPECT_EQ(r.ops & ~auth::kAllOps, 0u) << name;                             \
-    EXPECT_EQ(OperationName(Operation::e), name);                              \
-    ++n;                                                                       \
+#define AIFS_CHECK_RULE(e, name)                            \
+  {                                                         \
+    const auth::AccessRule r = auth::RuleFor(Operation::e); \
+    EXPECT_EQ(r.ops & ~auth::kAllOps, 0u) << name;          \
+    EXPECT_EQ(OperationName(Operation::e), name);           \
+    ++n;                                                    \
   }
   AIFS_OPERATIONS(AIFS_CHECK_RULE)
 #undef AIFS_CHECK_RULE
@@ -182,8 +182,7 @@ TEST_F(CallerApiTest, ASignedUrlReadsItsAssetAndNothingElse) {
   for (auto tamper : std::vector<std::function<void(UrlClaim&)>>{
            [](UrlClaim& c) { c.ns = "beta"; },
            [&](UrlClaim& c) { c.id_hex = other.asset.id.ToHex(); },
-           [](UrlClaim& c) { c.as_of = "main"; },
-           [](UrlClaim& c) { c.file_name = "evil.exe"; },
+           [](UrlClaim& c) { c.as_of = "main"; }, [](UrlClaim& c) { c.file_name = "evil.exe"; },
            [](UrlClaim& c) { c.expires = std::to_string(std::stoll(c.expires) + 3600); },
            [](UrlClaim& c) { c.signature[0] = c.signature[0] == 'a' ? 'b' : 'a'; }}) {
     UrlClaim c = claim;
@@ -212,8 +211,8 @@ TEST_F(CallerApiTest, ASignedUrlReadsItsAssetAndNothingElse) {
 TEST_F(CallerApiTest, SigningChecksTheCallerTheAssetAndTheLifetime) {
   const PutResult a = MustPut(RandomBytes(100, 5), "alpha");
   auto no_get = As({"ops = list"});
-  AIFS_EXPECT_STATUS(no_get->SignUrl({.ns = "alpha", .id = a.asset.id}).status(),
-                     kPermissionDenied, "OPERATION_NOT_ALLOWED");
+  AIFS_EXPECT_STATUS(no_get->SignUrl({.ns = "alpha", .id = a.asset.id}).status(), kPermissionDenied,
+                     "OPERATION_NOT_ALLOWED");
   auto short_lived = As({"expires < " + auth::FormatUtc(std::time(nullptr) + 60)});
   AIFS_EXPECT_STATUS(
       short_lived->SignUrl({.ns = "alpha", .id = a.asset.id, .expires_s = 3600}).status(),
@@ -233,8 +232,7 @@ TEST_F(CallerApiTest, SigningChecksTheCallerTheAssetAndTheLifetime) {
   auto brief = engine().SignUrl({.ns = "alpha", .id = a.asset.id, .expires_s = 1});
   ASSERT_TRUE(brief.ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(2100));
-  AIFS_EXPECT_STATUS(engine().AdmitUrl(ClaimOf(*brief)).status(), kPermissionDenied,
-                     "URL_EXPIRED");
+  AIFS_EXPECT_STATUS(engine().AdmitUrl(ClaimOf(*brief)).status(), kPermissionDenied, "URL_EXPIRED");
 }
 
 TEST(UrlSignature, PercentEncodingKeepsOneSegment) {

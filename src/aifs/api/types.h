@@ -516,9 +516,9 @@ struct RotatedTokenRoot {
 struct UrlRequest {
   std::string ns = "default";
   AssetId id;
-  AsOf as_of;             // "": the live head; else a snapshot ID, branch or tag
+  AsOf as_of;               // "": the live head; else a snapshot ID, branch or tag
   int64_t expires_s = 900;  // lifetime in seconds (1 s .. 7 days)
-  std::string file_name;  // Content-Disposition file name (a path's last part); may be ""
+  std::string file_name;    // Content-Disposition file name (a path's last part); may be ""
 };
 struct SignedUrl {
   std::string path_and_query;  // "/v1/assets/NS/ID?...&sig=..."; the face adds scheme and host

@@ -10,6 +10,7 @@ AccessRule RuleFor(Operation op) {
   // namespaces may not make them, except ListNamespaces (filtered to the
   // token's namespaces) and GetInfo/CheckHealth (any valid token: clients
   // call them to connect; they reveal versions and features, no data).
+  // clang-format off: one row per operation reads as the table it is
   switch (op) {
     case O::kGetNamespace: return {kOpGet, S::kNamespace};
     case O::kListNamespaces: return {kOpList, S::kListing};
@@ -79,6 +80,7 @@ AccessRule RuleFor(Operation op) {
     case O::kGetInfo: return {kOpNone, S::kAny};
     case O::kDescribeStore: return {kOpNone, S::kAny};  // what GetInfo shows
   }
+  // clang-format on
   return {kAllOps + 1, S::kStore};  // unreachable (-Wswitch): an op no token holds
 }
 

@@ -39,21 +39,24 @@ Status RootKeyStore::UnknownKey(const std::string& id) const {
 Result<std::vector<RootKeyInfo>> RootKeyStore::ListLocked() {
   std::vector<RootKeyInfo> keys;
   Status parse;
-  AIFS_RETURN_IF_ERROR(meta_.Scan(ring_.record_prefix, PrefixEnd(ring_.record_prefix), [&](std::string_view, std::string_view v) {
-    auto j = nlohmann::json::parse(v, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-      parse = err::DataLoss("BAD_ROOT_KEY_RECORD", "a token root key record is not JSON");
-      return false;
-    }
-    keys.push_back({.id = j.value("id", ""),
-                    .created_unix_ns = j.value("created_unix_ns", int64_t{0}),
-                    .revoked = j.value("revoked", false),
-                    .kms_key_id = j.value("kms_key_id", "")});
-    return true;
-  }));
+  AIFS_RETURN_IF_ERROR(meta_.Scan(
+      ring_.record_prefix, PrefixEnd(ring_.record_prefix),
+      [&](std::string_view, std::string_view v) {
+        auto j = nlohmann::json::parse(v, nullptr, false);
+        if (j.is_discarded() || !j.is_object()) {
+          parse = err::DataLoss("BAD_ROOT_KEY_RECORD", "a token root key record is not JSON");
+          return false;
+        }
+        keys.push_back({.id = j.value("id", ""),
+                        .created_unix_ns = j.value("created_unix_ns", int64_t{0}),
+                        .revoked = j.value("revoked", false),
+                        .kms_key_id = j.value("kms_key_id", "")});
+        return true;
+      }));
   AIFS_RETURN_IF_ERROR(parse);
-  std::sort(keys.begin(), keys.end(),
-            [this](const RootKeyInfo& a, const RootKeyInfo& b) { return Serial(a.id) < Serial(b.id); });
+  std::sort(keys.begin(), keys.end(), [this](const RootKeyInfo& a, const RootKeyInfo& b) {
+    return Serial(a.id) < Serial(b.id);
+  });
   for (auto it = keys.rbegin(); it != keys.rend(); ++it)
     if (!it->revoked) {
       it->current = true;
@@ -98,16 +101,17 @@ Result<RootKey> RootKeyStore::Current() {
       if (k.current) id = k.id;
   }
   if (id.empty())
-    return err::FailedPrecondition("NO_ROOT_KEY",
-                                   "the store has no usable " + std::string(ring_.noun) + " (" +
-                                       std::string(ring_.rotate_hint) + ")");
+    return err::FailedPrecondition("NO_ROOT_KEY", "the store has no usable " +
+                                                      std::string(ring_.noun) + " (" +
+                                                      std::string(ring_.rotate_hint) + ")");
   return Get(id);
 }
 
 Result<RootKey> RootKeyStore::Rotate() {
   std::lock_guard lock(mu_);
   AIFS_ASSIGN_OR_RETURN(auto keys, ListLocked());
-  const std::string id = ring_.id_letter + std::to_string(keys.empty() ? 1 : Serial(keys.back().id) + 1);
+  const std::string id =
+      ring_.id_letter + std::to_string(keys.empty() ? 1 : Serial(keys.back().id) + 1);
   AesKey secret;
   AIFS_RETURN_IF_ERROR(SecureRandom(secret));
   const std::string context = WrapContext(id);
@@ -119,7 +123,9 @@ Result<RootKey> RootKeyStore::Rotate() {
                       {"wrapped", HexEncode(wrapped.blob)}};
   AIFS_RETURN_IF_ERROR(RunTransaction(meta_, [&](MetaTxn& txn) -> Status {
     AIFS_ASSIGN_OR_RETURN(auto existing, txn.Get(RecordKey(id)));
-    if (existing) return err::Aborted("TXN_CONFLICT", std::string(ring_.noun) + " " + id + " appeared meanwhile");
+    if (existing)
+      return err::Aborted("TXN_CONFLICT",
+                          std::string(ring_.noun) + " " + id + " appeared meanwhile");
     return txn.Put(RecordKey(id), j.dump());
   }));
   RootKey rk{id, Bytes(secret.begin(), secret.end())};
@@ -169,7 +175,8 @@ Status RootKeyStore::Revoke(const std::string& id) {
                                                         std::string(ring_.rotate_hint) + ")");
   AIFS_RETURN_IF_ERROR(RunTransaction(meta_, [&](MetaTxn& txn) -> Status {
     AIFS_ASSIGN_OR_RETURN(auto raw, txn.Get(RecordKey(id)));
-    if (!raw) return err::NotFound("UNKNOWN_KEY", "no " + std::string(ring_.noun) + " '" + id + "'");
+    if (!raw)
+      return err::NotFound("UNKNOWN_KEY", "no " + std::string(ring_.noun) + " '" + id + "'");
     auto j = nlohmann::json::parse(*raw, nullptr, false);
     if (j.is_discarded() || !j.is_object())
       return err::DataLoss("BAD_ROOT_KEY_RECORD", "root key record " + id + " is not JSON");

@@ -46,7 +46,9 @@ class CheckedApi final : public CallerApi {
   // `inner` and `tokens` must outlive this object and every transaction it
   // begins.
   CheckedApi(Api& inner, const auth::TokenVerifier& tokens, CallerIdentity caller)
-      : inner_(inner), tokens_(tokens), caller_(std::make_shared<const CallerIdentity>(std::move(caller))) {}
+      : inner_(inner),
+        tokens_(tokens),
+        caller_(std::make_shared<const CallerIdentity>(std::move(caller))) {}
 
   Status Allow(Operation op, const CallTarget& target) override;
   const std::string& caller_key() const override { return caller_->key; }
@@ -116,7 +118,8 @@ class CheckedApi final : public CallerApi {
                                                               const std::string& space,
                                                               size_t limit) override;
   Result<uint64_t> ReviewEmbeddings(const EmbeddingReview& review) override;
-  Result<FormatReport> Format(const FormatOptions& options, const FormatProgress& progress) override;
+  Result<FormatReport> Format(const FormatOptions& options,
+                              const FormatProgress& progress) override;
   Result<std::vector<FormatReport>> FormatHistory() override;
   Status CheckHealth() override;
   Result<StoreDescription> DescribeStore() override;

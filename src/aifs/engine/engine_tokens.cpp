@@ -64,16 +64,19 @@ Result<std::unique_ptr<CallerApi>> Engine::Admit(std::string_view token) {
                         .key = who.id.key_id + ":" + who.id.token_id,
                         .name = "token " + who.id.key_id + ":" + who.id.token_id,
                         .token = std::string(token)};
-  return std::unique_ptr<CallerApi>(std::make_unique<CheckedApi>(*this, tokens_, std::move(caller)));
+  return std::unique_ptr<CallerApi>(
+      std::make_unique<CheckedApi>(*this, tokens_, std::move(caller)));
 }
 
 Result<std::unique_ptr<CallerApi>> Engine::AdmitUrl(const UrlClaim& claim) {
   auto malformed = [](const std::string& why) {
-    return Status(Code::kPermissionDenied, "URL_MALFORMED", "the URL is not a signed AIFS URL: " + why);
+    return Status(Code::kPermissionDenied, "URL_MALFORMED",
+                  "the URL is not a signed AIFS URL: " + why);
   };
   if (claim.key_id.empty() || claim.signature.empty() || claim.expires.empty())
     return malformed("it needs exp, kid and sig");
-  if (claim.expires.size() > 18 || claim.expires.find_first_not_of("0123456789") != std::string::npos)
+  if (claim.expires.size() > 18 ||
+      claim.expires.find_first_not_of("0123456789") != std::string::npos)
     return malformed("exp is not a time");
   auto id = AssetId::Parse(claim.id_hex);
   if (!id.ok()) return malformed("the asset ID is not 64 hex digits");
@@ -93,7 +96,8 @@ Result<std::unique_ptr<CallerApi>> Engine::AdmitUrl(const UrlClaim& claim) {
       .name = "url " + claim.key_id + ":" + claim.signature.substr(0, 16),
       .only = std::set<Operation>{Operation::kStatAsset, Operation::kReadAsset},
       .pinned_as_of = claim.as_of};
-  return std::unique_ptr<CallerApi>(std::make_unique<CheckedApi>(*this, tokens_, std::move(caller)));
+  return std::unique_ptr<CallerApi>(
+      std::make_unique<CheckedApi>(*this, tokens_, std::move(caller)));
 }
 
 Result<SignedUrl> Engine::SignUrl(const UrlRequest& request) {

@@ -12,8 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <climits>
 #include <cstring>
 #include <fstream>
@@ -46,9 +46,9 @@ struct Node {
 
 // One view's path tree, immutable once built.
 struct Tree {
-  std::string as_of;     // what reads name: "" (head) or a snapshot ID
-  int64_t time_ns = 0;   // the snapshot's time (head: 0, files use their own)
-  bool fixed = false;    // tags and snapshots never change
+  std::string as_of;    // what reads name: "" (head) or a snapshot ID
+  int64_t time_ns = 0;  // the snapshot's time (head: 0, files use their own)
+  bool fixed = false;   // tags and snapshots never change
   Clock::time_point built;
   std::map<std::string, std::vector<std::string>> dirs;  // "" is the root
   std::unordered_map<std::string, AssetId> files;
@@ -64,14 +64,20 @@ std::string Join(const std::string& dir, const std::string& name) {
 
 int ErrnoOf(const Status& st) {
   switch (st.code()) {
-    case Code::kNotFound: return ENOENT;
+    case Code::kNotFound:
+      return ENOENT;
     case Code::kPermissionDenied:
-    case Code::kUnauthenticated: return EACCES;
-    case Code::kInvalidArgument: return EINVAL;
+    case Code::kUnauthenticated:
+      return EACCES;
+    case Code::kInvalidArgument:
+      return EINVAL;
     case Code::kUnavailable:
-    case Code::kDeadlineExceeded: return ENOTCONN;
-    case Code::kOutOfRange: return EINVAL;
-    default: return EIO;
+    case Code::kDeadlineExceeded:
+      return ENOTCONN;
+    case Code::kOutOfRange:
+      return EINVAL;
+    default:
+      return EIO;
   }
 }
 
@@ -94,7 +100,7 @@ class FuseMount final : public Mount {
     const Digest d = Blake3::Hash(AsBytes(key));
     uint64_t ino = 0;
     std::memcpy(&ino, d.data(), sizeof(ino));
-    ino = (ino >> 2) | 2;  // never 0 or 1 (the root)
+    ino = (ino >> 2) | 2;             // never 0 or 1 (the root)
     while (nodes_.count(ino)) ++ino;  // a collision: the next free number
     nodes_[ino] = n;
     by_key_[key] = ino;
@@ -213,7 +219,8 @@ class FuseMount final : public Mount {
     const double moving = std::chrono::duration<double>(o_.refresh).count();
     switch (n.kind) {
       case Kind::kRoot:
-      case Kind::kCategory: return std::pair{DirStat(ino, started_ns_), moving};
+      case Kind::kCategory:
+        return std::pair{DirStat(ino, started_ns_), moving};
       case Kind::kDir: {
         AIFS_ASSIGN_OR_RETURN(auto tree, TreeOf(n.view));
         if (!tree->dirs.count(n.path)) return err::NotFound("NO_SUCH_DIR", n.path);
@@ -263,7 +270,8 @@ class FuseMount final : public Mount {
           return Node{Kind::kFile, parent.view, path, f->second};
         break;
       }
-      default: break;
+      default:
+        break;
     }
     return err::NotFound("NO_SUCH_ENTRY", name);
   }
@@ -280,10 +288,12 @@ class FuseMount final : public Mount {
       case Kind::kCategory:
         if (dir.view == "branches") {
           AIFS_ASSIGN_OR_RETURN(auto bs, api_.ListBranches(o_.ns));
-          for (const BranchInfo& b : bs) out.push_back({b.name, {Kind::kDir, "branch/" + b.name, "", {}}});
+          for (const BranchInfo& b : bs)
+            out.push_back({b.name, {Kind::kDir, "branch/" + b.name, "", {}}});
         } else if (dir.view == "tags") {
           AIFS_ASSIGN_OR_RETURN(auto ts, api_.ListTags(o_.ns));
-          for (const TagInfo& t : ts) out.push_back({t.name, {Kind::kDir, "tag/" + t.name, "", {}}});
+          for (const TagInfo& t : ts)
+            out.push_back({t.name, {Kind::kDir, "tag/" + t.name, "", {}}});
         } else if (dir.view == "snapshots") {
           AIFS_ASSIGN_OR_RETURN(auto ss, api_.ListSnapshots(o_.ns));
           for (const SnapshotInfo& s : ss)
@@ -313,7 +323,8 @@ class FuseMount final : public Mount {
         }
         return out;
       }
-      default: return err::InvalidArgument("NOT_A_DIRECTORY", "not a directory");
+      default:
+        return err::InvalidArgument("NOT_A_DIRECTORY", "not a directory");
     }
   }
 
@@ -381,7 +392,7 @@ class FuseMount final : public Mount {
     for (auto& [name, node] : *names) {
       listing->entries.push_back({name, m.InodeOf(node)});
       listing->modes.push_back(node.kind == Kind::kFile || node.kind == Kind::kIdFile ? S_IFREG
-                                                                                     : S_IFDIR);
+                                                                                      : S_IFDIR);
       listing->nodes.push_back(node);
     }
     fi->fh = reinterpret_cast<uint64_t>(listing.release());
@@ -397,9 +408,9 @@ class FuseMount final : public Mount {
       struct stat st {};
       st.st_ino = l->entries[i].second;
       st.st_mode = l->modes[i];
-      const size_t need = fuse_add_direntry(req, buf.data() + used, size - used,
-                                            l->entries[i].first.c_str(), &st,
-                                            static_cast<off_t>(i + 1));
+      const size_t need =
+          fuse_add_direntry(req, buf.data() + used, size - used, l->entries[i].first.c_str(), &st,
+                            static_cast<off_t>(i + 1));
       if (need > size - used) break;
       used += need;
     }
@@ -431,9 +442,9 @@ class FuseMount final : public Mount {
         e.attr.st_ino = l->entries[i].second;
         e.attr.st_mode = S_IFDIR;
       }
-      const size_t need = fuse_add_direntry_plus(req, buf.data() + used, size - used,
-                                                 l->entries[i].first.c_str(), &e,
-                                                 static_cast<off_t>(i + 1));
+      const size_t need =
+          fuse_add_direntry_plus(req, buf.data() + used, size - used, l->entries[i].first.c_str(),
+                                 &e, static_cast<off_t>(i + 1));
       if (need > size - used) break;
       used += need;
     }
@@ -642,7 +653,8 @@ Status Unmount(const std::string& mountpoint) {
   char real[PATH_MAX];
   const std::string want = realpath(mountpoint.c_str(), real) ? real : mountpoint;
   while (std::getline(mounts, line))
-    if (line.find(" " + want + " ") != std::string::npos && line.find("fuse.aifs") != std::string::npos)
+    if (line.find(" " + want + " ") != std::string::npos &&
+        line.find("fuse.aifs") != std::string::npos)
       found = true;
   if (!found) return err::NotFound("NOT_MOUNTED", "no AIFS mount at " + mountpoint);
   const pid_t pid = fork();

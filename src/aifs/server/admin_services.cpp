@@ -28,17 +28,19 @@ class AdminService final : public v1::Admin::Service {
 
   grpc::Status DeleteNamespace(ServerContext* sctx, const v1::DeleteNamespaceRequest* req,
                                v1::Empty*) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Admin/DeleteNamespace", *req, [&](CallerApi& api) { return api.DeleteNamespace(req->name()); });
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/DeleteNamespace", *req,
+                 [&](CallerApi& api) { return api.DeleteNamespace(req->name()); });
   }
 
   grpc::Status SetNamespacePolicy(ServerContext* sctx, const v1::SetNamespacePolicyRequest* req,
                                   v1::Namespace* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Admin/SetNamespacePolicy", *req, [&](CallerApi& api) -> Status {
-      AIFS_ASSIGN_OR_RETURN(NamespaceInfo ns,
-                            api.SetNamespacePolicy(req->name(), rpc::FromProto(req->policy())));
-      rpc::ToProto(ns, resp);
-      return Status::Ok();
-    });
+    return Guard(
+        ctx_, sctx, "/aifs.v1.Admin/SetNamespacePolicy", *req, [&](CallerApi& api) -> Status {
+          AIFS_ASSIGN_OR_RETURN(NamespaceInfo ns,
+                                api.SetNamespacePolicy(req->name(), rpc::FromProto(req->policy())));
+          rpc::ToProto(ns, resp);
+          return Status::Ok();
+        });
   }
 
   grpc::Status PruneSnapshots(ServerContext* sctx, const v1::PruneSnapshotsRequest* req,
@@ -54,13 +56,13 @@ class AdminService final : public v1::Admin::Service {
                       grpc::ServerWriter<v1::FormatProgress>* writer) override {
     return Guard(ctx_, sctx, "/aifs.v1.Admin/Format", *req, [&](CallerApi& api) -> Status {
       v1::FormatProgress msg;
-      AIFS_ASSIGN_OR_RETURN(FormatReport r,
-                            api.Format({.dry_run = req->dry_run(), .who = req->who(),
-                                         .rebuild_index = req->rebuild_index()},
-                                        [&](const FormatStep& s) {
-                                          rpc::ToProto(s, msg.mutable_step());
-                                          writer->Write(msg);
-                                        }));
+      AIFS_ASSIGN_OR_RETURN(FormatReport r, api.Format({.dry_run = req->dry_run(),
+                                                        .who = req->who(),
+                                                        .rebuild_index = req->rebuild_index()},
+                                                       [&](const FormatStep& s) {
+                                                         rpc::ToProto(s, msg.mutable_step());
+                                                         writer->Write(msg);
+                                                       }));
       rpc::ToProto(r, msg.mutable_done());
       writer->Write(msg);
       return Status::Ok();
@@ -78,22 +80,24 @@ class AdminService final : public v1::Admin::Service {
 
   grpc::Status ListPendingEmbeddings(ServerContext* sctx, const v1::ListPendingEmbeddingsRequest* req,
                                      v1::ListPendingEmbeddingsResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Admin/ListPendingEmbeddings", *req, [&](CallerApi& api) -> Status {
-      AIFS_ASSIGN_OR_RETURN(auto pending,
-                            api.ListPendingEmbeddings(req->ns(), req->space(), req->limit()));
-      for (const PendingEmbedding& p : pending) rpc::ToProto(p, resp->add_pending());
-      return Status::Ok();
-    });
+    return Guard(
+        ctx_, sctx, "/aifs.v1.Admin/ListPendingEmbeddings", *req, [&](CallerApi& api) -> Status {
+          AIFS_ASSIGN_OR_RETURN(auto pending,
+                                api.ListPendingEmbeddings(req->ns(), req->space(), req->limit()));
+          for (const PendingEmbedding& p : pending) rpc::ToProto(p, resp->add_pending());
+          return Status::Ok();
+        });
   }
 
   grpc::Status ReviewEmbeddings(ServerContext* sctx, const v1::ReviewEmbeddingsRequest* req,
                                 v1::ReviewEmbeddingsResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Admin/ReviewEmbeddings", *req, [&](CallerApi& api) -> Status {
-      AIFS_ASSIGN_OR_RETURN(EmbeddingReview review, rpc::FromProto(*req));
-      AIFS_ASSIGN_OR_RETURN(uint64_t n, api.ReviewEmbeddings(review));
-      resp->set_reviewed(n);
-      return Status::Ok();
-    });
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/ReviewEmbeddings", *req,
+                 [&](CallerApi& api) -> Status {
+                   AIFS_ASSIGN_OR_RETURN(EmbeddingReview review, rpc::FromProto(*req));
+                   AIFS_ASSIGN_OR_RETURN(uint64_t n, api.ReviewEmbeddings(review));
+                   resp->set_reviewed(n);
+                   return Status::Ok();
+                 });
   }
 
   grpc::Status CollectGarbage(ServerContext* sctx, const v1::CollectGarbageRequest* req,
@@ -149,8 +153,8 @@ class AdminService final : public v1::Admin::Service {
   grpc::Status MintToken(ServerContext* sctx, const v1::MintTokenRequest* req,
                          v1::TokenResponse* resp) override {
     return Guard(ctx_, sctx, "/aifs.v1.Admin/MintToken", *req, [&](CallerApi& api) -> Status {
-      AIFS_ASSIGN_OR_RETURN(std::string token, api.MintToken({req->caveats().begin(),
-                                                              req->caveats().end()}));
+      AIFS_ASSIGN_OR_RETURN(std::string token,
+                            api.MintToken({req->caveats().begin(), req->caveats().end()}));
       resp->set_token(token);
       return Status::Ok();
     });
@@ -174,8 +178,8 @@ class AdminService final : public v1::Admin::Service {
   grpc::Status RotateTokenRoot(ServerContext* sctx, const v1::RotateTokenRootRequest* req,
                                v1::RotateTokenRootResponse* resp) override {
     return Guard(ctx_, sctx, "/aifs.v1.Admin/RotateTokenRoot", *req, [&](CallerApi& api) -> Status {
-      AIFS_ASSIGN_OR_RETURN(RotatedTokenRoot r, api.RotateTokenRoot({req->caveats().begin(),
-                                                                     req->caveats().end()}));
+      AIFS_ASSIGN_OR_RETURN(RotatedTokenRoot r,
+                            api.RotateTokenRoot({req->caveats().begin(), req->caveats().end()}));
       resp->set_key_id(r.key_id);
       resp->set_token(r.token);
       return Status::Ok();

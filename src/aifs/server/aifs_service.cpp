@@ -72,9 +72,9 @@ class AifsService final : public v1::Aifs::Service {
       }
       watch.Touch();
       // The namespace is in the first message: check before anything else.
-      AIFS_ASSIGN_OR_RETURN(std::unique_ptr<CallerApi> api,
-                            AdmitCall(ctx_.gate, ctx_.transactions, *sctx,
-                                      "/aifs.v1.Aifs/PutAsset", msg));
+      AIFS_ASSIGN_OR_RETURN(
+          std::unique_ptr<CallerApi> api,
+          AdmitCall(ctx_.gate, ctx_.transactions, *sctx, "/aifs.v1.Aifs/PutAsset", msg));
       // Admitted only once authorized: strangers cannot use up the slots.
       std::optional<CallLimiter::Slot> call_slot, put_slot;
       if (ctx_.calls) {
@@ -225,9 +225,9 @@ class AifsService final : public v1::Aifs::Service {
                            v1::VerifyAssetResponse* resp) override {
     Metadata counts;
     Status st = [&]() -> Status {
-      AIFS_ASSIGN_OR_RETURN(std::unique_ptr<CallerApi> api,
-                            AdmitCall(ctx_.gate, ctx_.transactions, *sctx,
-                                      "/aifs.v1.Aifs/VerifyAsset", *req));
+      AIFS_ASSIGN_OR_RETURN(
+          std::unique_ptr<CallerApi> api,
+          AdmitCall(ctx_.gate, ctx_.transactions, *sctx, "/aifs.v1.Aifs/VerifyAsset", *req));
       AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(req->id()));
       AIFS_ASSIGN_OR_RETURN(VerifyReport report, api->VerifyAsset(req->ns(), id));
       resp->set_id(req->id());
@@ -264,7 +264,8 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status AbortTransaction(ServerContext* sctx, const v1::AbortTransactionRequest* req,
                                 v1::Empty*) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/AbortTransaction", *req, [&](CallerApi&) { return ctx_.transactions.Abort(req->transaction_id()); });
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/AbortTransaction", *req,
+                 [&](CallerApi&) { return ctx_.transactions.Abort(req->transaction_id()); });
   }
 
   grpc::Status GetLineage(ServerContext* sctx, const v1::GetLineageRequest* req,
@@ -321,7 +322,8 @@ class AifsService final : public v1::Aifs::Service {
   }
 
   grpc::Status VerifySnapshot(ServerContext* sctx, const v1::SnapshotRef* req, v1::Empty*) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/VerifySnapshot", *req, [&](CallerApi& api) { return api.VerifySnapshot(req->ns(), req->ref()); });
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/VerifySnapshot", *req,
+                 [&](CallerApi& api) { return api.VerifySnapshot(req->ns(), req->ref()); });
   }
 
   grpc::Status ProveAsset(ServerContext* sctx, const v1::ProveAssetRequest* req,
@@ -437,8 +439,8 @@ class AifsService final : public v1::Aifs::Service {
   grpc::Status CreateBranch(ServerContext* sctx, const v1::CreateBranchRequest* req,
                             v1::Branch* resp) override {
     return Guard(ctx_, sctx, "/aifs.v1.Aifs/CreateBranch", *req, [&](CallerApi& api) -> Status {
-      AIFS_ASSIGN_OR_RETURN(BranchInfo b, api.CreateBranch(req->ns(), req->name(), req->ref(),
-                                                            req->who()));
+      AIFS_ASSIGN_OR_RETURN(BranchInfo b,
+                            api.CreateBranch(req->ns(), req->name(), req->ref(), req->who()));
       ToProto(b, resp);
       return Status::Ok();
     });
@@ -448,8 +450,8 @@ class AifsService final : public v1::Aifs::Service {
                           v1::Branch* resp) override {
     return Guard(ctx_, sctx, "/aifs.v1.Aifs/MoveBranch", *req, [&](CallerApi& api) -> Status {
       AIFS_ASSIGN_OR_RETURN(SnapshotId expected, rpc::ParseSnapshotId(req->expected()));
-      AIFS_ASSIGN_OR_RETURN(BranchInfo b, api.MoveBranch(req->ns(), req->name(), expected,
-                                                          req->ref(), req->who()));
+      AIFS_ASSIGN_OR_RETURN(
+          BranchInfo b, api.MoveBranch(req->ns(), req->name(), expected, req->ref(), req->who()));
       ToProto(b, resp);
       return Status::Ok();
     });
@@ -457,7 +459,9 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status DeleteBranch(ServerContext* sctx, const v1::DeleteRefRequest* req,
                             v1::Empty*) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/DeleteBranch", *req, [&](CallerApi& api) { return api.DeleteBranch(req->ns(), req->name(), req->who()); });
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/DeleteBranch", *req, [&](CallerApi& api) {
+      return api.DeleteBranch(req->ns(), req->name(), req->who());
+    });
   }
 
   grpc::Status ListBranches(ServerContext* sctx, const v1::ListRefsRequest* req,
@@ -481,8 +485,8 @@ class AifsService final : public v1::Aifs::Service {
   grpc::Status CreateTag(ServerContext* sctx, const v1::CreateTagRequest* req,
                          v1::Tag* resp) override {
     return Guard(ctx_, sctx, "/aifs.v1.Aifs/CreateTag", *req, [&](CallerApi& api) -> Status {
-      AIFS_ASSIGN_OR_RETURN(TagInfo t, api.CreateTag(req->ns(), req->name(), req->ref(),
-                                                      req->who()));
+      AIFS_ASSIGN_OR_RETURN(TagInfo t,
+                            api.CreateTag(req->ns(), req->name(), req->ref(), req->who()));
       ToProto(t, resp);
       return Status::Ok();
     });
@@ -490,7 +494,8 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status DeleteTag(ServerContext* sctx, const v1::DeleteRefRequest* req,
                          v1::Empty*) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/DeleteTag", *req, [&](CallerApi& api) { return api.DeleteTag(req->ns(), req->name(), req->who()); });
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/DeleteTag", *req,
+                 [&](CallerApi& api) { return api.DeleteTag(req->ns(), req->name(), req->who()); });
   }
 
   grpc::Status ListTags(ServerContext* sctx, const v1::ListRefsRequest* req,
@@ -557,17 +562,17 @@ class AifsService final : public v1::Aifs::Service {
   grpc::Status VectorSearch(ServerContext* sctx, const v1::VectorSearchRequest* req,
                             v1::VectorSearchResponse* resp) override {
     std::chrono::milliseconds retry{0};
-    grpc::Status st = Guard(ctx_, sctx, "/aifs.v1.Aifs/VectorSearch", *req,
-                            [&](CallerApi& api) -> Status {
-      // The bucket is the token's: attenuated copies share its identifier,
-      // and more connections do not help.
-      if (ctx_.search_limiter)
-        AIFS_RETURN_IF_ERROR(ctx_.search_limiter->Admit(api.caller_key(), &retry));
-      AIFS_ASSIGN_OR_RETURN(VectorQuery q, FromProto(*req));
-      AIFS_ASSIGN_OR_RETURN(VectorResult r, api.VectorSearch(q));
-      ToProto(r, resp);
-      return Status::Ok();
-    });
+    grpc::Status st =
+        Guard(ctx_, sctx, "/aifs.v1.Aifs/VectorSearch", *req, [&](CallerApi& api) -> Status {
+          // The bucket is the token's: attenuated copies share its identifier,
+          // and more connections do not help.
+          if (ctx_.search_limiter)
+            AIFS_RETURN_IF_ERROR(ctx_.search_limiter->Admit(api.caller_key(), &retry));
+          AIFS_ASSIGN_OR_RETURN(VectorQuery q, FromProto(*req));
+          AIFS_ASSIGN_OR_RETURN(VectorResult r, api.VectorSearch(q));
+          ToProto(r, resp);
+          return Status::Ok();
+        });
     return retry.count() > 0 ? rpc::WithRetryInfo(st, retry) : st;
   }
 

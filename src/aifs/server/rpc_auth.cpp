@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <functional>
 
-
 namespace aifs::server {
 
 namespace {
@@ -66,8 +65,7 @@ const std::vector<RpcRule>& RpcRules() {
       {"/aifs.v1.Aifs/DeleteAsset", O::kDeleteAsset, "ns", "", "id"},
       {"/aifs.v1.Aifs/VerifyAsset", O::kVerifyAsset, "ns", "", "id"},
       {"/aifs.v1.Aifs/BeginTransaction", O::kBeginTransaction, "ns", "", ""},
-      {"/aifs.v1.Aifs/CommitTransaction", O::kCommitTransaction, "transaction_id", "", "",
-       true},
+      {"/aifs.v1.Aifs/CommitTransaction", O::kCommitTransaction, "transaction_id", "", "", true},
       {"/aifs.v1.Aifs/AbortTransaction", O::kCommitTransaction, "transaction_id", "", "", true},
       {"/aifs.v1.Aifs/GetLineage", O::kGetLineage, "ns", "", "id"},
       {"/aifs.v1.Aifs/CreateSnapshot", O::kCreateSnapshot, "ns", "branch", ""},

@@ -126,13 +126,11 @@ class GrpcServer final : public Server {
       if (!IsLoopbackHost(HostOf(http.listen)) && http.tls_cert_file.empty())
         Log("aifs: warning: serving HTTP on " + http.listen +
             " without TLS: tokens and data cross the network in the clear");
-      HttpHost host{.gate = &ctx_.gate,
-                    .metrics = [this](CallerApi& api) {
-                      return metrics_.Render(api, transactions_.open_count());
-                    },
-                    .record = [this](int status, double seconds) {
-                      metrics_.RecordHttp(status, seconds);
-                    }};
+      HttpHost host{
+          .gate = &ctx_.gate,
+          .metrics =
+              [this](CallerApi& api) { return metrics_.Render(api, transactions_.open_count()); },
+          .record = [this](int status, double seconds) { metrics_.RecordHttp(status, seconds); }};
       AIFS_ASSIGN_OR_RETURN(http_, HttpPlane::Start(host, http));
       // What SignUrl answers and Introspect reports as the plane's address;
       // set before the services run (they read it unlocked).
