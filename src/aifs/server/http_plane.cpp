@@ -6,6 +6,8 @@
 // adds what it lacks: a deadline for the request head (slowloris), routing,
 // credentials through the Gate, conditional and Range requests, and bodies
 // streamed from CallerApi::ReadAssetAt through a content-reader callback.
+// What those requests mean (ranges, entity tags, media types) is decided by
+// the pure functions of http_semantics.h.
 #include "aifs/server/http_plane.h"
 
 #include <arpa/inet.h>
@@ -19,7 +21,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <condition_variable>
 #include <cstdarg>
 #include <cstdio>
@@ -27,8 +28,6 @@
 #include <iostream>
 #include <limits>
 #include <mutex>
-#include <nlohmann/json.hpp>
-#include <optional>
 #include <thread>
 #include <unordered_set>
 #include <vector>
@@ -37,6 +36,7 @@
 #include "aifs/core/clock.h"
 #include "aifs/core/file_util.h"
 #include "aifs/core/ids.h"
+#include "aifs/server/http_semantics.h"
 
 namespace aifs::server {
 
@@ -57,225 +57,21 @@ constexpr size_t kBodyBlock = 256 * 1024;
 // Per-connection memory pool: bounds the request head (and response head).
 constexpr size_t kConnectionMemory = 64 * 1024;
 
-// ---------------------------------------------------------------------------
-// HTTP semantics, free of libmicrohttpd.
-
-// The HTTP status of a Status code: google.rpc.Code's documented mapping,
-// except OUT_OF_RANGE, which on this plane only ever means a Range that
-// cannot be satisfied (416).
-unsigned HttpStatusOf(Code code) {
-  switch (code) {
-    case Code::kOk:
-      return 200;
-    case Code::kCancelled:
-      return 499;
-    case Code::kInvalidArgument:
-      return 400;
-    case Code::kFailedPrecondition:
-      return 400;
-    case Code::kDeadlineExceeded:
-      return 504;
-    case Code::kNotFound:
-      return 404;
-    case Code::kAlreadyExists:
-      return 409;
-    case Code::kAborted:
-      return 409;
-    case Code::kPermissionDenied:
-      return 403;
-    case Code::kUnauthenticated:
-      return 401;
-    case Code::kResourceExhausted:
-      return 429;
-    case Code::kOutOfRange:
-      return 416;
-    case Code::kUnimplemented:
-      return 501;
-    case Code::kUnavailable:
-      return 503;
-    case Code::kUnknown:
-    case Code::kInternal:
-    case Code::kDataLoss:
-      return 500;
-  }
-  return 500;
-}
-
-std::string ErrorJson(const Status& st) {
-  nlohmann::json j = {{"code", std::string(CodeName(st.code()))},
-                      {"reason", st.reason()},
-                      {"message", st.message()}};
-  // Messages echo client input (err::Echo): never let bad UTF-8 break the body.
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-bool EqualsNoCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-// If-None-Match / If-Match: "*" or a comma-separated list of entity tags.
-// `weak`: W/"x" matches "x" (If-None-Match); else weak tags never match.
-bool EtagListMatches(std::string_view list, std::string_view etag, bool weak) {
-  list = Trim(list);
-  if (list == "*") return true;
-  while (!list.empty()) {
-    const size_t comma = list.find(',');
-    std::string_view item = Trim(list.substr(0, comma));
-    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
-    if (item.starts_with("W/")) {
-      if (!weak) continue;
-      item.remove_prefix(2);
-    }
-    if (item == etag) return true;
-  }
-  return false;
-}
-
-// A decimal position; saturates (a bound past any asset is as good as
-// infinity). nullopt unless only digits.
-std::optional<uint64_t> ParsePosition(std::string_view s) {
-  if (s.empty()) return std::nullopt;
-  uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return std::nullopt;
-    const uint64_t d = static_cast<uint64_t>(c - '0');
-    v = v > (std::numeric_limits<uint64_t>::max() - d) / 10 ? std::numeric_limits<uint64_t>::max()
-                                                            : v * 10 + d;
-  }
-  return v;
-}
-
-struct ByteRange {
-  uint64_t first = 0;
-  uint64_t last = 0;  // inclusive
-};
-enum class RangeVerdict {
-  kIgnore,         // no Range, bad syntax, another unit, or several ranges: whole asset
-  kSatisfiable,    // 206
-  kUnsatisfiable,  // 416
-};
-
-// RFC 9110 §14.1-14.2 for one range: "bytes=a-b", "bytes=a-", "bytes=-n".
-RangeVerdict ParseRange(std::string_view header, uint64_t size, ByteRange* out) {
-  header = Trim(header);
-  const size_t eq = header.find('=');
-  if (eq == std::string_view::npos || !EqualsNoCase(Trim(header.substr(0, eq)), "bytes"))
-    return RangeVerdict::kIgnore;
-  const std::string_view spec = Trim(header.substr(eq + 1));
-  if (spec.find(',') != std::string_view::npos) return RangeVerdict::kIgnore;  // several
-  const size_t dash = spec.find('-');
-  if (dash == std::string_view::npos) return RangeVerdict::kIgnore;
-  const std::string_view a = Trim(spec.substr(0, dash)), b = Trim(spec.substr(dash + 1));
-  if (a.empty()) {  // suffix: the last n bytes
-    const auto n = ParsePosition(b);
-    if (!n) return RangeVerdict::kIgnore;
-    if (*n == 0 || size == 0) return RangeVerdict::kUnsatisfiable;
-    out->first = *n >= size ? 0 : size - *n;
-    out->last = size - 1;
-    return RangeVerdict::kSatisfiable;
-  }
-  const auto first = ParsePosition(a);
-  if (!first) return RangeVerdict::kIgnore;
-  std::optional<uint64_t> last = std::numeric_limits<uint64_t>::max();
-  if (!b.empty()) {
-    last = ParsePosition(b);
-    if (!last || *last < *first) return RangeVerdict::kIgnore;
-  }
-  if (*first >= size) return RangeVerdict::kUnsatisfiable;
-  out->first = *first;
-  out->last = std::min(*last, size - 1);
-  return RangeVerdict::kSatisfiable;
-}
-
-// Content-Disposition for `name`: an ASCII fallback (RFC 6266 quoted-string,
-// anything outside printable ASCII as '_') plus filename* (RFC 8187) when the
-// name is not plain ASCII.
-std::string ContentDisposition(std::string_view name) {
-  std::string ascii;
-  bool plain = true;
-  for (char ch : name) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c >= 0x7f) {
-      ascii += '_';
-      plain = false;
-    } else {
-      if (c == '"' || c == '\\') ascii += '\\';
-      ascii += ch;
-    }
-  }
-  std::string out = "attachment; filename=\"" + ascii + "\"";
-  if (!plain) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    out += "; filename*=UTF-8''";
-    for (char ch : name) {
-      const auto c = static_cast<unsigned char>(ch);
-      if (std::isalnum(c) || std::strchr("!#$&+-.^_`|~", c) != nullptr) {
-        out += ch;
-      } else {
-        out += '%';
-        out += kHex[c >> 4];
-        out += kHex[c & 15];
-      }
-    }
-  }
-  return out;
-}
-
-// The asset's declared content type when it is a plausible media type (no
-// control characters, sane length), else the type of its kind.
-std::string ContentTypeOf(const AssetInfo& info) {
-  if (auto it = info.metadata.find("content_type"); it != info.metadata.end()) {
-    const std::string& t = it->second;
-    const bool sane =
-        !t.empty() && t.size() <= 200 && t.find('/') != std::string::npos &&
-        std::all_of(t.begin(), t.end(), [](char c) {
-          return static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7f;
-        });
-    if (sane) return t;
-  }
-  switch (info.kind) {
-    case AssetKind::kTensor:
-    case AssetKind::kEmbed:
-      return "application/vnd.apache.arrow.stream";
-    case AssetKind::kArtifact:
-      return "application/zip";
-    case AssetKind::kBlob:
-      break;
-  }
-  return "application/octet-stream";
-}
-
-// "/a/b/c" -> {"a","b","c"}; nullopt when a segment is empty, "." or "..".
-std::optional<std::vector<std::string_view>> Segments(std::string_view url) {
-  std::vector<std::string_view> out;
-  if (url.empty() || url.front() != '/') return std::nullopt;
-  url.remove_prefix(1);
-  while (true) {
-    const size_t slash = url.find('/');
-    const std::string_view seg = url.substr(0, slash);
-    if (seg.empty() || seg == "." || seg == "..") return std::nullopt;
-    out.push_back(seg);
-    if (slash == std::string_view::npos) break;
-    url.remove_prefix(slash + 1);
-  }
-  return out;
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+// HTTP semantics (RFC 9110 pieces, free of libmicrohttpd) are in
+// http_semantics.h; what follows is the libmicrohttpd glue and the routing.
+using http::ByteRange;
+using http::ContentDisposition;
+using http::ContentTypeOf;
+using http::EqualsNoCase;
+using http::ErrorJson;
+using http::EtagListMatches;
+using http::HexValue;
+using http::HttpStatusOf;
+using http::ParsePosition;
+using http::ParseRange;
+using http::RangeVerdict;
+using http::Segments;
+using http::Trim;
 
 // ---------------------------------------------------------------------------
 // libmicrohttpd glue.
