@@ -84,6 +84,16 @@ aria2c -q -x 4 -s 4 -k 1M --allow-overwrite=true -d "$WORK" -o a2 "$url"
 [ "$(b3 "$WORK/a2")" = "$want" ] || fail "aria2c got other bytes"
 ok "curl -C - resume, curl --compressed, wget, urllib and aria2c (4 connections) get the same bytes"
 
+# an uploaded page is saved, never rendered on the plane's origin
+echo '<script>alert(1)</script>' > "$WORK/x.html"
+hid=$($AIFS -q put "$WORK/x.html" --meta content_type=text/html)
+curl -s -D "$WORK/hh" -o /dev/null "$($AIFS url "$hid")"
+grep -qi '^content-type: text/html' "$WORK/hh" || fail "declared type not served"
+grep -qi '^content-disposition: attachment' "$WORK/hh" || fail "an HTML asset is not an attachment"
+grep -qi '^x-content-type-options: nosniff' "$WORK/hh" || fail "no nosniff"
+grep -qi "^content-security-policy: default-src 'none'; sandbox" "$WORK/hh" || fail "no CSP sandbox"
+ok "an HTML asset comes as an attachment with nosniff and a sandbox CSP"
+
 # what a URL does not grant
 bad=${url/sig=/sig=0}; bad=${bad:0:${#url}}
 [ "$(reason "$bad")" = BAD_SIGNATURE ] || fail "a tampered signature: $(reason "$bad")"

@@ -123,6 +123,7 @@ Reply Text(unsigned status, std::string body, const char* content_type) {
       MHD_create_response_from_buffer(body.size(), body.data(), MHD_RESPMEM_MUST_COPY);
   AddHeader(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
   AddHeader(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+  AddHeader(r, "X-Content-Type-Options", "nosniff");
   return {status, r};
 }
 
@@ -622,8 +623,13 @@ Reply Plane::Serve(MHD_Connection* c, bool head, std::unique_ptr<CallerApi> api,
   validators(r);
   AddHeader(r, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
   AddHeader(r, MHD_HTTP_HEADER_CONTENT_TYPE, ContentTypeOf(*info));
-  if (!file_name.empty())
-    AddHeader(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION, ContentDisposition(file_name));
+  // Asset bytes are the uploader's, not the plane's: a browser saves them,
+  // never renders them as a page of this origin (stored XSS through a
+  // declared text/html or SVG asset).
+  AddHeader(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
+            file_name.empty() ? "attachment" : ContentDisposition(file_name));
+  AddHeader(r, "X-Content-Type-Options", "nosniff");
+  AddHeader(r, "Content-Security-Policy", "default-src 'none'; sandbox");
   if (partial)
     AddHeader(r, MHD_HTTP_HEADER_CONTENT_RANGE,
               "bytes " + std::to_string(range.first) + "-" + std::to_string(range.last) + "/" +

@@ -146,7 +146,8 @@ std::string ContentDisposition(std::string_view name) {
     out += "; filename*=UTF-8''";
     for (char ch : name) {
       const auto c = static_cast<unsigned char>(ch);
-      if (std::isalnum(c) || std::strchr("!#$&+-.^_`|~", c) != nullptr) {
+      // attr-char (RFC 8187); strchr would also find the terminating NUL.
+      if (std::isalnum(c) || std::string_view("!#$&+-.^_`|~").find(ch) != std::string_view::npos) {
         out += ch;
       } else {
         out += '%';
