@@ -81,7 +81,7 @@ cmp -s "$WORK/g" "$WORK/cwd/copy.bin" || fail "get -o to a bare name differs"
 ok "-o with a bare file name"
 
 # An unknown command says so (not "A subcommand is required"), with a hint.
-for cmd in "mount" "ns frob"; do
+for cmd in "frobnicate" "ns frob"; do
   # shellcheck disable=SC2086
   if out=$($AIFS $cmd 2>&1); then fail "aifs $cmd succeeded"; fi
   [[ $out == *"UNKNOWN_COMMAND: unknown command '${cmd##* }'"*"--help"* ]] ||

@@ -14,6 +14,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "aifs/server/listen_address.h"
+
 namespace aifs::server {
 
 namespace {
@@ -21,10 +23,6 @@ namespace {
 constexpr uint64_t kWakeTag = uint64_t{1} << 40;
 constexpr uint64_t kListenTag = uint64_t{2} << 40;
 constexpr uint64_t kTagMask = ~((uint64_t{1} << 40) - 1);
-
-Status ListenFailed(const std::string& address, const std::string& why) {
-  return err::Unavailable("LISTEN_FAILED", "cannot listen on " + address + ": " + why);
-}
 
 // Closes with a reset: the client learns at once, and no TIME_WAIT is left here.
 void ResetAndClose(int fd) {
@@ -43,40 +41,24 @@ uint64_t InodeOf(int fd) {
 
 Result<std::unique_ptr<Acceptor>> Acceptor::Listen(const std::string& address,
                                                    AcceptorOptions options) {
-  std::string host, port;
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos) return ListenFailed(address, "expected host:port");
-  host = address.substr(0, colon);
-  port = address.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  const int gai = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res);
-  if (gai != 0) return ListenFailed(address, gai_strerror(gai));
-  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> guard(res, &freeaddrinfo);
-
+  AIFS_ASSIGN_OR_RETURN(std::vector<ListenAddress> addresses, ResolveListen(address));
   std::unique_ptr<Acceptor> a(new Acceptor(std::move(options)));
-  const bool several = res->ai_next != nullptr;
-  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-    sockaddr_storage ss{};
-    std::memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+  const bool several = addresses.size() > 1;
+  for (const ListenAddress& la : addresses) {
+    sockaddr_storage ss = la.addr;
     // Every address gets the port the first one was given (port 0).
     if (a->port_ != 0) {
       if (ss.ss_family == AF_INET) reinterpret_cast<sockaddr_in&>(ss).sin_port = htons(a->port_);
       if (ss.ss_family == AF_INET6) reinterpret_cast<sockaddr_in6&>(ss).sin6_port = htons(a->port_);
     }
-    const int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const int fd = socket(la.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return ListenFailed(address, std::strerror(errno));
     a->listen_fds_.push_back(fd);
     const int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (ai->ai_family == AF_INET6 && several)
+    if (la.family == AF_INET6 && several)
       setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (bind(fd, reinterpret_cast<sockaddr*>(&ss), ai->ai_addrlen) != 0 ||
+    if (bind(fd, reinterpret_cast<sockaddr*>(&ss), la.len) != 0 ||
         listen(fd, SOMAXCONN) != 0)
       return ListenFailed(address, std::strerror(errno));
     sockaddr_storage bound{};

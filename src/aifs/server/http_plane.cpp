@@ -10,6 +10,8 @@
 // the pure functions of http_semantics.h.
 #include "aifs/server/http_plane.h"
 
+#include "aifs/server/listen_address.h"
+
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -653,39 +655,6 @@ void Plane::Reap() {
   }
 }
 
-// A parsed "host:port": the socket address MHD binds.
-struct ListenAddress {
-  sockaddr_storage addr{};
-  bool ipv6 = false;
-};
-
-Result<ListenAddress> ParseListen(const std::string& listen) {
-  auto failed = [&](const std::string& why) {
-    return err::Unavailable("LISTEN_FAILED", "cannot listen on " + err::Echo(listen) + ": " + why);
-  };
-  const size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) return failed("expected host:port");
-  std::string host = listen.substr(0, colon);
-  const std::string port = listen.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  const auto port_number = ParsePosition(port);
-  if (!port_number || *port_number > 65535) return failed("bad port");
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  const int gai = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res);
-  if (gai != 0) return failed(gai_strerror(gai));
-  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> guard(res, &freeaddrinfo);
-  // The first address (IPv4 first for names like "localhost" on most hosts).
-  ListenAddress out;
-  std::memcpy(&out.addr, res->ai_addr, res->ai_addrlen);
-  out.ipv6 = res->ai_family == AF_INET6;
-  return out;
-}
-
 // A PEM file as MHD needs it in memory; checked with OpenSSL first so that a
 // wrong file is BAD_TLS_FILES, not an opaque start failure.
 Result<std::string> ReadPem(const std::string& path, bool key) {
@@ -723,13 +692,15 @@ Status Plane::Start() {
     if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
       return err::Unavailable("LISTEN_FAILED", "libmicrohttpd was built without TLS");
   }
-  AIFS_ASSIGN_OR_RETURN(ListenAddress address, ParseListen(options_.listen));
+  // The first address the listen string names (MHD binds one socket).
+  AIFS_ASSIGN_OR_RETURN(std::vector<ListenAddress> addresses, ResolveListen(options_.listen));
+  const ListenAddress& address = addresses.front();
 
   const auto secs = [](std::chrono::milliseconds ms) {
     return static_cast<unsigned>(std::max<int64_t>(1, (ms.count() + 999) / 1000));
   };
   unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
-  if (address.ipv6) flags |= MHD_USE_IPv6;
+  if (address.family == AF_INET6) flags |= MHD_USE_IPv6;
   if (tls) flags |= MHD_USE_TLS;
   std::vector<MHD_OptionItem> extra;
   if (tls) {

@@ -1,0 +1,31 @@
+// ResolveListen: the socket addresses a "host:port" listen string names, for
+// the gRPC accept loop and the HTTP plane alike. "[v6addr]:port" takes an
+// IPv6 literal; an empty host is every address; port 0 lets the kernel pick.
+// Stateless and thread-safe.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <string>
+#include <vector>
+
+#include "aifs/core/status.h"
+
+namespace aifs::server {
+
+struct ListenAddress {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  int family = 0;  // AF_INET or AF_INET6
+};
+
+// Every address, in getaddrinfo's order (IPv4 first for names like
+// "localhost" on most hosts). UNAVAILABLE LISTEN_FAILED naming the listen
+// string when it is not host:port, the port is not 0-65535, or the host
+// does not resolve.
+Result<std::vector<ListenAddress>> ResolveListen(const std::string& listen);
+
+// UNAVAILABLE LISTEN_FAILED "cannot listen on LISTEN: WHY".
+Status ListenFailed(const std::string& listen, const std::string& why);
+
+}  // namespace aifs::server
