@@ -117,11 +117,57 @@ stop_server m
 
 # embedded: the data directory opened read-only (as of the mount)
 unset AIFS_SERVER AIFS_TOKEN
-$AIFS mount "$MNT" > "$WORK/emb.out" 2>&1 &
-for _ in $(seq 100); do grep -q mounted "$WORK/emb.out" && break; sleep 0.1; done
+emb_mount() {
+  : > "$WORK/emb.out"
+  $AIFS mount "$MNT" > "$WORK/emb.out" 2>&1 &
+  EMB=$!
+  for _ in $(seq 100); do grep -q mounted "$WORK/emb.out" && break; sleep 0.1; done
+  grep -q mounted "$WORK/emb.out" || fail "embedded mount: $(cat "$WORK/emb.out")"
+}
+emb_mount
 cmp -s "$WORK/src/d1/f3.bin" "$MNT/head/ds/d1/f3.bin" || fail "embedded mount"
 cmp -s "$WORK/src/large.bin" "$MNT/tags/v1/ds/large.bin" || fail "embedded mount: tag"
-$AIFS umount "$MNT" > /dev/null
-wait
-ok "embedded mount"
+ino1=$(stat -c %i "$MNT/tags/v1/ds/d1/f7.bin")
+kill -TERM $EMB
+for _ in $(seq 100); do running $EMB || break; sleep 0.1; done
+running $EMB && fail "the mount did not exit on SIGTERM"
+wait $EMB || fail "the mount exited non-zero on SIGTERM"
+grep -q fuse.aifs /proc/self/mountinfo && fail "SIGTERM left the mountpoint mounted"
+ok "embedded mount; SIGTERM unmounts cleanly"
+
+emb_mount
+[ "$(stat -c %i "$MNT/tags/v1/ds/d1/f7.bin")" = "$ino1" ] || fail "inode numbers change between mounts"
+ok "inode numbers are the same in every mount"
+
+# a damaged chunk is EIO with its reason in the log, never other bytes
+$AIFS umount "$MNT" > /dev/null; wait
+victim=$(b3 "$WORK/src/d1/f9.bin")
+stored=$($AIFS --json stat "$victim" --chunks |
+  /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["chunk_list"][0]["stored_size"])')
+# the object of f9's one chunk: the only one of its stored size
+mapfile -t objs < <(find "$AIFS_DATA/chunks" -type f -size "${stored}c")
+[ ${#objs[@]} = 1 ] || fail "expected one object of $stored bytes, found ${#objs[@]}"
+printf '\xff' | dd of="${objs[0]}" bs=1 seek=100 conv=notrunc status=none
+emb_mount
+cat "$MNT/head/ds/d1/f9.bin" > /dev/null 2> "$WORK/err" && fail "a damaged chunk was read"
+grep -q "Input/output error" "$WORK/err" || fail "damaged chunk: $(cat "$WORK/err")"
+grep -q "DATA_LOSS" "$WORK/emb.out" || fail "the mount did not log why: $(cat "$WORK/emb.out")"
+$AIFS umount "$MNT" > /dev/null; wait
+ok "a damaged chunk reads as EIO, logged with its reason"
+
+# no /dev/fuse for this user: a clear error at once
+if command -v setpriv > /dev/null &&
+   ! setpriv --reuid=nobody --regid=nogroup --clear-groups test -r /dev/fuse -a -w /dev/fuse; then
+  NP=$(mktemp -d /var/tmp/aifs-nofuse.XXXXXX); chmod 777 "$NP"
+  CLEANUP_CMDS+=("rm -rf '$NP'")
+  as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups env AIFS_DATA="$NP/data" "$@"; }
+  mkdir "$NP/mnt"; chmod 777 "$NP/mnt"
+  as_nobody $AIFS -q init > /dev/null || fail "init as nobody"
+  out=$(timeout 20 setpriv --reuid=nobody --regid=nogroup --clear-groups env AIFS_DATA="$NP/data" \
+        $AIFS mount "$NP/mnt" 2>&1 || true)
+  [[ $out == *"FAILED_PRECONDITION FUSE_UNAVAILABLE"* ]] || fail "no /dev/fuse: $out"
+  ok "without access to /dev/fuse: a clear error, no hang"
+else
+  echo "  (nobody may open /dev/fuse here: the no-access case is not tried)"
+fi
 echo "PASS ($PASS checks)"
