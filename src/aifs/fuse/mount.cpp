@@ -175,9 +175,33 @@ class FuseMount final : public Mount {
       std::sort(names.begin(), names.end());
       names.erase(std::unique(names.begin(), names.end()), names.end());
     }
+    AIFS_RETURN_IF_ERROR(PrefetchInfos(*tree));
     std::lock_guard lock(trees_mu_);
     trees_[view] = tree;
     return std::shared_ptr<const Tree>(tree);
+  }
+
+  // `ls -l` of a large tree would stat every asset one call at a time: when
+  // many of a tree's assets are not known yet, one paged listing of the
+  // namespace's live assets fetches them all (assets only older snapshots
+  // hold are still stat'ed one by one).
+  Status PrefetchInfos(const Tree& tree) {
+    constexpr size_t kWorthAListing = 64;
+    size_t unknown = 0;
+    {
+      std::lock_guard lock(info_mu_);
+      for (const auto& [path, id] : tree.files)
+        if (!infos_.count(id) && ++unknown >= kWorthAListing) break;
+    }
+    if (unknown < kWorthAListing) return Status::Ok();
+    ListOptions lo{.ns = o_.ns};
+    do {
+      AIFS_ASSIGN_OR_RETURN(AssetPage page, api_.ListAssets(lo));
+      std::lock_guard lock(info_mu_);
+      for (const AssetInfo& a : page.assets) infos_.emplace(a.id, a);
+      lo.page_token = page.next_page_token;
+    } while (!lo.page_token.empty());
+    return Status::Ok();
   }
 
   // The asset's record as the view reads it, cached by ID (immutable).
