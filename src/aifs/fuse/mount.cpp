@@ -480,6 +480,22 @@ class FuseMount final : public Mount {
     fuse_reply_err(req, 0);
   }
 
+  // An open file: the asset and the ref it is read as of (fixed at open, so
+  // a branch that moves does not pull an open file's bytes away), and a
+  // read-ahead block for sequential readers.
+  struct OpenFile {
+    AssetId id;
+    std::string as_of;
+    uint64_t size = 0;
+    std::mutex mu;
+    uint64_t next = 0;       // where a sequential reader reads next
+    uint64_t block_off = 0;  // the read-ahead block: [block_off, +block.size())
+    std::string block;
+  };
+  // Sequential reads fetch this much per Api call (each call looks the
+  // asset's record up, whatever it reads).
+  static constexpr uint64_t kReadAhead = 4 << 20;
+
   static void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     FuseMount& m = Self(req);
     auto n = m.NodeOf(ino);
@@ -488,33 +504,53 @@ class FuseMount final : public Mount {
       return (void)fuse_reply_err(req, EISDIR);
     if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
       return (void)fuse_reply_err(req, EROFS);
+    auto file = std::make_unique<OpenFile>();
+    file->id = n->id;
+    if (n->kind == Kind::kFile) {
+      auto tree = m.TreeOf(n->view);
+      if (!tree.ok()) return (void)fuse_reply_err(req, m.Fail(tree.status(), "open"));
+      file->as_of = (*tree)->as_of;
+    }
+    auto info = m.InfoOf(n->id, file->as_of);
+    if (!info.ok()) return (void)fuse_reply_err(req, m.Fail(info.status(), "open"));
+    file->size = info->size;
+    fi->fh = reinterpret_cast<uint64_t>(file.release());
     // An inode is one asset's bytes, forever: the page cache may keep them.
     fi->keep_cache = 1;
     fuse_reply_open(req, fi);
   }
 
-  static void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  static void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+    delete reinterpret_cast<OpenFile*>(fi->fh);
+    fuse_reply_err(req, 0);
+  }
+
+  static void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
     FuseMount& m = Self(req);
-    auto n = m.NodeOf(ino);
-    if (!n) return (void)fuse_reply_err(req, ESTALE);
-    std::string as_of;
-    if (n->kind == Kind::kFile) {
-      auto tree = m.TreeOf(n->view);
-      if (!tree.ok()) return (void)fuse_reply_err(req, m.Fail(tree.status(), "read"));
-      as_of = (*tree)->as_of;
+    auto* f = reinterpret_cast<OpenFile*>(fi->fh);
+    const uint64_t first = static_cast<uint64_t>(off);
+    if (first >= f->size) return (void)fuse_reply_buf(req, nullptr, 0);
+    const uint64_t want = std::min<uint64_t>(size, f->size - first);
+    std::lock_guard lock(f->mu);
+    const bool cached =
+        first >= f->block_off && first + want <= f->block_off + f->block.size();
+    if (!cached) {
+      // A sequential reader gets a block ahead; a random one what it asked.
+      const uint64_t len = std::min<uint64_t>(
+          f->size - first, first == f->next ? std::max<uint64_t>(want, kReadAhead) : want);
+      f->block.clear();
+      f->block_off = first;
+      Status st = m.api_.ReadAssetAt(m.o_.ns, f->id, f->as_of, {first, len}, [&](ByteSpan b) {
+        f->block.append(reinterpret_cast<const char*>(b.data()), b.size());
+        return Status::Ok();
+      });
+      if (!st.ok()) {
+        f->block.clear();
+        return (void)fuse_reply_err(req, m.Fail(st, ("read " + f->id.ToHex()).c_str()));
+      }
     }
-    auto info = m.InfoOf(n->id, as_of);
-    if (!info.ok()) return (void)fuse_reply_err(req, m.Fail(info.status(), "read"));
-    if (static_cast<uint64_t>(off) >= info->size) return (void)fuse_reply_buf(req, nullptr, 0);
-    std::string buf;
-    buf.reserve(size);
-    Status st = m.api_.ReadAssetAt(m.o_.ns, n->id, as_of, {static_cast<uint64_t>(off), size},
-                                   [&](ByteSpan b) {
-                                     buf.append(reinterpret_cast<const char*>(b.data()), b.size());
-                                     return Status::Ok();
-                                   });
-    if (!st.ok()) return (void)fuse_reply_err(req, m.Fail(st, ("read " + n->id.ToHex()).c_str()));
-    fuse_reply_buf(req, buf.data(), buf.size());
+    f->next = first + want;
+    fuse_reply_buf(req, f->block.data() + (first - f->block_off), want);
   }
 
   // xattrs of files: user.aifs.id, .kind, .parents, .meta.<key>
@@ -537,6 +573,8 @@ class FuseMount final : public Mount {
   }
 
   static void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+    // ls -l asks every file for ACLs and SELinux labels: answer at once.
+    if (std::strncmp(name, "user.aifs.", 10) != 0) return (void)fuse_reply_err(req, ENODATA);
     FuseMount& m = Self(req);
     auto n = m.NodeOf(ino);
     if (!n) return (void)fuse_reply_err(req, ESTALE);
@@ -617,6 +655,7 @@ const fuse_lowlevel_ops FuseMount::kOps = [] {
   ops.releasedir = ReleaseDir;
   ops.open = Open;
   ops.read = Read;
+  ops.release = Release;
   ops.getxattr = GetXattr;
   ops.listxattr = ListXattr;
   ops.statfs = StatFs;
