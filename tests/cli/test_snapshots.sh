@@ -251,8 +251,9 @@ $AIFS proof "$train" --snapshot from-tag > "$WORK/proof-train.json"
 $AIFS proof "$l1" --snapshot "$s3" > "$WORK/proof-explicit.json"
 $AIFS verify-proof "$WORK/proof.json" | grep -q "^valid: $l2 is in aifs-snap://default/$s2" || fail "verify-proof"
 expect_error ASSET_NOT_IN_SNAPSHOT $AIFS proof "$l1" --snapshot "$s1"
-# Offline: nothing left but the proof files and the trust store.
-rm -rf "$AIFS_DATA"
+# Offline: nothing left but the proof files and the trust store. (Remotely
+# the server's health probe may be writing an object in there right now.)
+rm -rf "$AIFS_DATA" 2>/dev/null || { sleep 0.2; rm -rf "$AIFS_DATA"; }
 expect_error STORE_NOT_INITIALIZED $AIFS snapshot ls
 $AIFS verify-proof "$WORK/proof.json" >/dev/null
 $AIFS verify-proof "$WORK/proof-train.json" >/dev/null
