@@ -10,7 +10,8 @@ AccessRule RuleFor(Operation op) {
   // namespaces may not make them, except ListNamespaces (filtered to the
   // token's namespaces) and GetInfo/CheckHealth (any valid token: clients
   // call them to connect; they reveal versions and features, no data).
-  // clang-format off: one row per operation reads as the table it is
+  // One row per operation reads as the table it is:
+  // clang-format off
   switch (op) {
     case O::kGetNamespace: return {kOpGet, S::kNamespace};
     case O::kListNamespaces: return {kOpList, S::kListing};

@@ -532,8 +532,7 @@ class FuseMount final : public Mount {
     if (first >= f->size) return (void)fuse_reply_buf(req, nullptr, 0);
     const uint64_t want = std::min<uint64_t>(size, f->size - first);
     std::lock_guard lock(f->mu);
-    const bool cached =
-        first >= f->block_off && first + want <= f->block_off + f->block.size();
+    const bool cached = first >= f->block_off && first + want <= f->block_off + f->block.size();
     if (!cached) {
       // A sequential reader gets a block ahead; a random one what it asked.
       const uint64_t len = std::min<uint64_t>(

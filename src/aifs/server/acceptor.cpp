@@ -58,8 +58,7 @@ Result<std::unique_ptr<Acceptor>> Acceptor::Listen(const std::string& address,
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (la.family == AF_INET6 && several)
       setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (bind(fd, reinterpret_cast<sockaddr*>(&ss), la.len) != 0 ||
-        listen(fd, SOMAXCONN) != 0)
+    if (bind(fd, reinterpret_cast<sockaddr*>(&ss), la.len) != 0 || listen(fd, SOMAXCONN) != 0)
       return ListenFailed(address, std::strerror(errno));
     sockaddr_storage bound{};
     socklen_t len = sizeof bound;

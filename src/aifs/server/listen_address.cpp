@@ -18,8 +18,8 @@ Result<std::vector<ListenAddress>> ResolveListen(const std::string& listen) {
   const std::string port = listen.substr(colon + 1);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
     host = host.substr(1, host.size() - 2);
-  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoul(port) > 65535)
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) > 65535)
     return ListenFailed(listen, "bad port");
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
