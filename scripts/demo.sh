@@ -163,6 +163,19 @@ curl -s -r 1000-1999 "$url" | cmp - <(tail -c +1001 "$work/remote.bin" | head -c
 echo "tampered URL: $(curl -s "${url/sig=/sig=0}")"
 curl -s -H "Authorization: Bearer $(cat "$AIFS_DATA/admin.token")" "http://$http/metrics" |
   grep -m 2 '^aifs_http_requests_total'
+
+step "mount the namespace read-only (FUSE, docs/fuse.md): head, branches, tags, snapshots"
+if command -v fusermount3 > /dev/null && python3 -c 'import os; os.close(os.open("/dev/fuse", os.O_RDWR))' 2> /dev/null; then
+  mkdir -p "$work/mnt"
+  $AIFS mount "$work/mnt" --daemon
+  ls "$work/mnt" "$work/mnt/tags"
+  find "$work/mnt/head" -maxdepth 2 | head -n 5
+  cmp "$work/mnt/by-id/$R" "$work/remote.bin" && echo "by-id/$R: bytes match"
+  getfattr -n user.aifs.kind "$work/mnt/by-id/$R" 2> /dev/null | grep kind || true
+  $AIFS umount "$work/mnt"
+else
+  echo "(no /dev/fuse here: the mount is skipped)"
+fi
 kill -TERM "$server_pid"; wait "$server_pid"
 unset AIFS_SERVER AIFS_TOKEN
 
