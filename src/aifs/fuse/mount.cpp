@@ -17,6 +17,7 @@
 #include <climits>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -491,10 +492,25 @@ class FuseMount final : public Mount {
     uint64_t next = 0;       // where a sequential reader reads next
     uint64_t block_off = 0;  // the read-ahead block: [block_off, +block.size())
     std::string block;
+    // The block after it, being fetched in the background while `block` is
+    // served: fetching, decrypting and checking overlap the kernel's copies.
+    // Its destructor (std::async's future) waits for it.
+    std::future<Result<std::string>> ahead;
+    uint64_t ahead_off = 0;
   };
-  // Sequential reads fetch this much per Api call (each call looks the
-  // asset's record up, whatever it reads).
+  // Sequential reads fetch this much per Api call.
   static constexpr uint64_t kReadAhead = 4 << 20;
+
+  // Bytes [off, off+len) of an open file, by one Api call.
+  Result<std::string> Fetch(const OpenFile& f, uint64_t off, uint64_t len) {
+    std::string out;
+    out.reserve(len);
+    AIFS_RETURN_IF_ERROR(api_.ReadAssetAt(o_.ns, f.id, f.as_of, {off, len}, [&](ByteSpan b) {
+      out.append(reinterpret_cast<const char*>(b.data()), b.size());
+      return Status::Ok();
+    }));
+    return out;
+  }
 
   static void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     FuseMount& m = Self(req);
@@ -532,23 +548,41 @@ class FuseMount final : public Mount {
     if (first >= f->size) return (void)fuse_reply_buf(req, nullptr, 0);
     const uint64_t want = std::min<uint64_t>(size, f->size - first);
     std::lock_guard lock(f->mu);
-    const bool cached = first >= f->block_off && first + want <= f->block_off + f->block.size();
-    if (!cached) {
-      // A sequential reader gets a block ahead; a random one what it asked.
-      const uint64_t len = std::min<uint64_t>(
-          f->size - first, first == f->next ? std::max<uint64_t>(want, kReadAhead) : want);
-      f->block.clear();
-      f->block_off = first;
-      Status st = m.api_.ReadAssetAt(m.o_.ns, f->id, f->as_of, {first, len}, [&](ByteSpan b) {
-        f->block.append(reinterpret_cast<const char*>(b.data()), b.size());
-        return Status::Ok();
-      });
-      if (!st.ok()) {
-        f->block.clear();
-        return (void)fuse_reply_err(req, m.Fail(st, ("read " + f->id.ToHex()).c_str()));
+    auto holds = [&] { return first >= f->block_off && first + want <= f->block_off + f->block.size(); };
+    // The block fetched ahead, when the reader has reached it.
+    if (!holds() && f->ahead.valid() && first >= f->ahead_off) {
+      auto next = f->ahead.get();
+      if (next.ok()) {
+        f->block = std::move(*next);
+        f->block_off = f->ahead_off;
       }
     }
+    if (!holds()) {
+      // A block fetched ahead for another position is of no use now.
+      if (f->ahead.valid()) (void)f->ahead.get();
+      // A sequential reader gets a block ahead; a random one what it asked.
+      const bool sequential = first == f->next;
+      const uint64_t len = std::min<uint64_t>(
+          f->size - first, sequential ? std::max<uint64_t>(want, kReadAhead) : want);
+      auto got = m.Fetch(*f, first, len);
+      if (!got.ok()) {
+        f->block.clear();
+        return (void)fuse_reply_err(req, m.Fail(got.status(), ("read " + f->id.ToHex()).c_str()));
+      }
+      f->block = std::move(*got);
+      f->block_off = first;
+    }
     f->next = first + want;
+    // A sequential reader past the middle of its block: fetch the next one.
+    const uint64_t block_end = f->block_off + f->block.size();
+    if (f->block.size() >= kReadAhead && !f->ahead.valid() && block_end < f->size &&
+        f->next >= f->block_off + f->block.size() / 2) {
+      f->ahead_off = block_end;
+      const uint64_t len = std::min<uint64_t>(kReadAhead, f->size - block_end);
+      f->ahead = std::async(std::launch::async, [&m, f, block_end, len] {
+        return m.Fetch(*f, block_end, len);
+      });
+    }
     fuse_reply_buf(req, f->block.data() + (first - f->block_off), want);
   }
 
