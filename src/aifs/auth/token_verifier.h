@@ -63,6 +63,11 @@ class TokenVerifier {
   // A fresh token (new token ID) under the current root key.
   Result<std::string> Mint(const TokenSpec& spec);
   Result<VerifiedToken> Verify(std::string_view token, const Access& access) const;
+  // Verify() for any use now: fails for everything that makes a token
+  // worthless whatever it is used for (signature, key, revocation, expiry,
+  // caveats AIFS cannot read); the caveats that depend on the call are left
+  // to the caller (CheckCaveats).
+  Result<VerifiedToken> Authenticate(std::string_view token) const;
 
   RootKeyStore& keys() { return keys_; }
   TokenRevocations& revocations() { return revocations_; }

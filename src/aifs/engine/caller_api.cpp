@@ -19,6 +19,12 @@ CallTarget NsAsset(const std::string& ns, const AssetId& id) {
 CallTarget NsBranch(const std::string& ns, const std::string& branch) {
   return CallTarget{.ns = ns, .branch = branch};
 }
+// A put names its namespace, and the asset it expects to make when it says.
+CallTarget PutTarget(const PutOptions& options) {
+  CallTarget t = Ns(options.ns);
+  if (options.expected_id) t.assets.push_back(*options.expected_id);
+  return t;
+}
 
 // The earliest `expires <` among the caveats; nullopt when none limits time.
 std::optional<int64_t> EarliestExpiry(const std::vector<std::string>& caveats) {
@@ -45,17 +51,12 @@ class CheckedTransaction final : public Transaction {
         token_(std::move(token)) {}
 
   Result<std::unique_ptr<AssetWriter>> BeginPut(const PutOptions& options) override {
-    CallTarget t = Ns(options.ns);
-    if (options.expected_id) t.assets.push_back(*options.expected_id);
-    AIFS_RETURN_IF_ERROR(checks_.Allow(O::kPutAsset, t));
+    AIFS_RETURN_IF_ERROR(checks_.Allow(O::kPutAsset, PutTarget(options)));
     return inner_->BeginPut(options);
   }
 
   Result<std::vector<PutResult>> Commit() override {
-    auth::Access whole;
-    whole.scope = auth::Access::Scope::kAny;
-    whole.now_unix_s = static_cast<int64_t>(std::time(nullptr));
-    AIFS_RETURN_IF_ERROR(tokens_.Verify(token_, whole).status());
+    AIFS_RETURN_IF_ERROR(tokens_.Authenticate(token_).status());
     AIFS_RETURN_IF_ERROR(checks_.Allow(O::kCommitTransaction, Ns(ns_)));
     return inner_->Commit();
   }
@@ -143,9 +144,7 @@ Result<NamespaceInfo> CheckedApi::SetNamespacePolicy(const std::string& name,
 // ---- assets --------------------------------------------------------------
 
 Result<std::unique_ptr<AssetWriter>> CheckedApi::BeginPut(const PutOptions& options) {
-  CallTarget t = Ns(options.ns);
-  if (options.expected_id) t.assets.push_back(*options.expected_id);
-  AIFS_RETURN_IF_ERROR(Allow(O::kPutAsset, t));
+  AIFS_RETURN_IF_ERROR(Allow(O::kPutAsset, PutTarget(options)));
   return inner_.BeginPut(options);
 }
 

@@ -54,12 +54,7 @@ Result<std::unique_ptr<CallerApi>> Engine::Admit(std::string_view token) {
     return Status(Code::kUnauthenticated, "TOKEN_MISSING",
                   "this call needs a token: authorization: Bearer <token> (aifs --token / "
                   "AIFS_TOKEN)");
-  // Everything that makes a token worthless whatever it is used for:
-  // signature, key, revocation, expiry, caveats AIFS cannot read.
-  auth::Access any;
-  any.scope = auth::Access::Scope::kAny;
-  any.now_unix_s = NowSeconds();
-  AIFS_ASSIGN_OR_RETURN(auth::VerifiedToken who, tokens_.Verify(token, any));
+  AIFS_ASSIGN_OR_RETURN(auth::VerifiedToken who, tokens_.Authenticate(token));
   CallerIdentity caller{.caveats = std::move(who.caveats),
                         .key = who.id.key_id + ":" + who.id.token_id,
                         .name = "token " + who.id.key_id + ":" + who.id.token_id,

@@ -55,7 +55,8 @@ Result<std::unique_ptr<CallerApi>> AdmitCall(Gate& gate, TransactionRegistry& tr
                                              std::string_view method,
                                              const google::protobuf::Message& request);
 
-// The bearer token of a call: UNAUTHENTICATED TOKEN_MISSING / TOKEN_MALFORMED.
+// The bearer token of a call, "" when it carries none (the Gate then answers
+// TOKEN_MISSING); UNAUTHENTICATED TOKEN_MALFORMED for another header shape.
 Result<std::string> BearerToken(const grpc::ServerContext& sctx);
 
 }  // namespace aifs::server
