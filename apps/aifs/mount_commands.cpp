@@ -6,10 +6,8 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <climits>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -18,23 +16,6 @@
 extern char** environ;
 
 namespace aifs::cli {
-
-namespace {
-
-// Whether an AIFS file system is mounted at `path` (by /proc/self/mountinfo).
-bool Mounted(const std::string& path) {
-  char real[PATH_MAX];
-  const std::string want = realpath(path.c_str(), real) ? real : path;
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.find(" " + want + " ") != std::string::npos &&
-        line.find("fuse.aifs") != std::string::npos)
-      return true;
-  return false;
-}
-
-}  // namespace
 
 Status MountServe(Api& api, const Output& out, const MountArgs& args) {
   fuse::MountOptions o;
@@ -73,7 +54,7 @@ Status MountDaemon(const Output& out, const MountArgs& args, const std::vector<s
     return err::Internal("SPAWN_FAILED", std::string("cannot start the mount: ") + strerror(rc));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {
-    if (Mounted(args.mountpoint)) {
+    if (fuse::IsMounted(args.mountpoint)) {
       if (!out.quiet)
         std::cout << "aifs: mounted at " << args.mountpoint << " (pid " << pid << ")\n";
       return Status::Ok();

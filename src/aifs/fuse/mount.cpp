@@ -37,6 +37,7 @@ constexpr double kFixedTimeout = 3600;  // seconds: nodes that never change
 
 // What a node is. Views: "head", "branch/NAME", "tag/NAME", "snap/HEX".
 enum class Kind { kRoot, kCategory, kDir, kFile, kIdFile };
+bool IsFile(Kind k) { return k == Kind::kFile || k == Kind::kIdFile; }
 
 struct Node {
   Kind kind = Kind::kRoot;
@@ -94,7 +95,7 @@ class FuseMount final : public Mount {
   // ---- nodes ---------------------------------------------------------------
   fuse_ino_t InodeOf(const Node& n) {
     std::string key = std::to_string(static_cast<int>(n.kind)) + "\n" + n.view + "\n" + n.path;
-    if (n.kind == Kind::kFile || n.kind == Kind::kIdFile) key += "\n" + n.id.ToHex();
+    if (IsFile(n.kind)) key += "\n" + n.id.ToHex();
     if (n.kind == Kind::kRoot) return FUSE_ROOT_ID;
     std::lock_guard lock(nodes_mu_);
     if (auto it = by_key_.find(key); it != by_key_.end()) return it->second;
@@ -116,23 +117,22 @@ class FuseMount final : public Mount {
   }
 
   // ---- trees ---------------------------------------------------------------
+  // The cached tree of `view` while it is still good (a fixed view's always,
+  // a moving one's for `refresh`); null otherwise.
+  std::shared_ptr<const Tree> FreshTree(const std::string& view) {
+    std::lock_guard lock(trees_mu_);
+    auto it = trees_.find(view);
+    if (it == trees_.end() ||
+        (!it->second->fixed && Clock::now() - it->second->built >= o_.refresh))
+      return nullptr;
+    return it->second;
+  }
+
   // The tree of `view`, rebuilt when a moving view is older than `refresh`.
   Result<std::shared_ptr<const Tree>> TreeOf(const std::string& view) {
-    {
-      std::lock_guard lock(trees_mu_);
-      auto it = trees_.find(view);
-      if (it != trees_.end() &&
-          (it->second->fixed || Clock::now() - it->second->built < o_.refresh))
-        return std::shared_ptr<const Tree>(it->second);
-    }
+    if (auto tree = FreshTree(view)) return tree;
     std::lock_guard build(build_mu_);  // one build at a time; others wait for it
-    {
-      std::lock_guard lock(trees_mu_);
-      auto it = trees_.find(view);
-      if (it != trees_.end() &&
-          (it->second->fixed || Clock::now() - it->second->built < o_.refresh))
-        return std::shared_ptr<const Tree>(it->second);
-    }
+    if (auto tree = FreshTree(view)) return tree;  // built while this one waited
     auto tree = std::make_shared<Tree>();
     tree->built = Clock::now();
     if (view != "head") {
@@ -195,14 +195,30 @@ class FuseMount final : public Mount {
         if (!infos_.count(id) && ++unknown >= kWorthAListing) break;
     }
     if (unknown < kWorthAListing) return Status::Ok();
+    return EachLiveAsset([](const AssetInfo&) {});
+  }
+
+  // Calls `fn` with every live asset of the namespace, page by page, keeping
+  // each one's record in the cache on the way.
+  Status EachLiveAsset(const std::function<void(const AssetInfo&)>& fn) {
     ListOptions lo{.ns = o_.ns};
     do {
       AIFS_ASSIGN_OR_RETURN(AssetPage page, api_.ListAssets(lo));
-      std::lock_guard lock(info_mu_);
-      for (const AssetInfo& a : page.assets) infos_.emplace(a.id, a);
+      {
+        std::lock_guard lock(info_mu_);
+        for (const AssetInfo& a : page.assets) infos_.emplace(a.id, a);
+      }
+      for (const AssetInfo& a : page.assets) fn(a);
       lo.page_token = page.next_page_token;
     } while (!lo.page_token.empty());
     return Status::Ok();
+  }
+
+  // The ref a file node's asset is read as of: its view's snapshot (head: "").
+  Result<std::string> AsOfOf(const Node& n) {
+    if (n.kind != Kind::kFile) return std::string();
+    AIFS_ASSIGN_OR_RETURN(auto tree, TreeOf(n.view));
+    return tree->as_of;
   }
 
   // The asset's record as the view reads it, cached by ID (immutable).
@@ -324,18 +340,9 @@ class FuseMount final : public Mount {
           for (const SnapshotInfo& s : ss)
             out.push_back({s.id.ToHex(), {Kind::kDir, "snap/" + s.id.ToHex(), "", {}}});
         } else {
-          ListOptions lo{.ns = o_.ns};
-          do {
-            AIFS_ASSIGN_OR_RETURN(AssetPage page, api_.ListAssets(lo));
-            for (const AssetInfo& a : page.assets) {
-              {
-                std::lock_guard lock(info_mu_);
-                infos_.emplace(a.id, a);
-              }
-              out.push_back({a.id.ToHex(), {Kind::kIdFile, "by-id", "", a.id}});
-            }
-            lo.page_token = page.next_page_token;
-          } while (!lo.page_token.empty());
+          AIFS_RETURN_IF_ERROR(EachLiveAsset([&](const AssetInfo& a) {
+            out.push_back({a.id.ToHex(), {Kind::kIdFile, "by-id", "", a.id}});
+          }));
         }
         return out;
       case Kind::kDir: {
@@ -394,11 +401,15 @@ class FuseMount final : public Mount {
     fuse_reply_attr(req, &attr->first, attr->second);
   }
 
-  // A listing taken at opendir, served by offset.
+  // A listing taken at opendir, served by offset: ".", "..", then the names.
+  struct Entry {
+    std::string name;
+    fuse_ino_t ino;
+    Node node;
+    mode_t mode() const { return IsFile(node.kind) ? S_IFREG : S_IFDIR; }
+  };
   struct Listing {
-    std::vector<std::pair<std::string, fuse_ino_t>> entries;
-    std::vector<mode_t> modes;
-    std::vector<Node> nodes;
+    std::vector<Entry> entries;
   };
 
   static void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -408,18 +419,9 @@ class FuseMount final : public Mount {
     auto names = m.List(*n);
     if (!names.ok()) return (void)fuse_reply_err(req, m.Fail(names.status(), "opendir"));
     auto listing = std::make_unique<Listing>();
-    listing->entries.push_back({".", ino});
-    listing->modes.push_back(S_IFDIR);
-    listing->nodes.push_back(*n);
-    listing->entries.push_back({"..", FUSE_ROOT_ID});
-    listing->modes.push_back(S_IFDIR);
-    listing->nodes.push_back(Node{});
-    for (auto& [name, node] : *names) {
-      listing->entries.push_back({name, m.InodeOf(node)});
-      listing->modes.push_back(node.kind == Kind::kFile || node.kind == Kind::kIdFile ? S_IFREG
-                                                                                      : S_IFDIR);
-      listing->nodes.push_back(node);
-    }
+    listing->entries.push_back({".", ino, *n});
+    listing->entries.push_back({"..", FUSE_ROOT_ID, Node{}});
+    for (auto& [name, node] : *names) listing->entries.push_back({name, m.InodeOf(node), node});
     fi->fh = reinterpret_cast<uint64_t>(listing.release());
     fi->cache_readdir = 0;
     fuse_reply_open(req, fi);
@@ -430,12 +432,12 @@ class FuseMount final : public Mount {
     std::string buf(size, '\0');
     size_t used = 0;
     for (size_t i = static_cast<size_t>(off); i < l->entries.size(); ++i) {
+      const Entry& entry = l->entries[i];
       struct stat st {};
-      st.st_ino = l->entries[i].second;
-      st.st_mode = l->modes[i];
-      const size_t need =
-          fuse_add_direntry(req, buf.data() + used, size - used, l->entries[i].first.c_str(), &st,
-                            static_cast<off_t>(i + 1));
+      st.st_ino = entry.ino;
+      st.st_mode = entry.mode();
+      const size_t need = fuse_add_direntry(req, buf.data() + used, size - used, entry.name.c_str(),
+                                            &st, static_cast<off_t>(i + 1));
       if (need > size - used) break;
       used += need;
     }
@@ -455,20 +457,20 @@ class FuseMount final : public Mount {
       fuse_entry_param e{};
       const bool dots = i < 2;
       if (!dots) {
-        auto attr = m.Attr(l->entries[i].second, l->nodes[i]);
+        auto attr = m.Attr(l->entries[i].ino, l->entries[i].node);
         if (!attr.ok()) {
           if (used == 0) return (void)fuse_reply_err(req, m.Fail(attr.status(), "readdirplus"));
           break;
         }
-        e.ino = l->entries[i].second;
+        e.ino = l->entries[i].ino;
         e.attr = attr->first;
         e.attr_timeout = e.entry_timeout = attr->second;
       } else {
-        e.attr.st_ino = l->entries[i].second;
+        e.attr.st_ino = l->entries[i].ino;
         e.attr.st_mode = S_IFDIR;
       }
       const size_t need =
-          fuse_add_direntry_plus(req, buf.data() + used, size - used, l->entries[i].first.c_str(),
+          fuse_add_direntry_plus(req, buf.data() + used, size - used, l->entries[i].name.c_str(),
                                  &e, static_cast<off_t>(i + 1));
       if (need > size - used) break;
       used += need;
@@ -516,17 +518,14 @@ class FuseMount final : public Mount {
     FuseMount& m = Self(req);
     auto n = m.NodeOf(ino);
     if (!n) return (void)fuse_reply_err(req, ESTALE);
-    if (n->kind != Kind::kFile && n->kind != Kind::kIdFile)
-      return (void)fuse_reply_err(req, EISDIR);
+    if (!IsFile(n->kind)) return (void)fuse_reply_err(req, EISDIR);
     if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
       return (void)fuse_reply_err(req, EROFS);
+    auto as_of = m.AsOfOf(*n);
+    if (!as_of.ok()) return (void)fuse_reply_err(req, m.Fail(as_of.status(), "open"));
     auto file = std::make_unique<OpenFile>();
     file->id = n->id;
-    if (n->kind == Kind::kFile) {
-      auto tree = m.TreeOf(n->view);
-      if (!tree.ok()) return (void)fuse_reply_err(req, m.Fail(tree.status(), "open"));
-      file->as_of = (*tree)->as_of;
-    }
+    file->as_of = std::move(*as_of);
     auto info = m.InfoOf(n->id, file->as_of);
     if (!info.ok()) return (void)fuse_reply_err(req, m.Fail(info.status(), "open"));
     file->size = info->size;
@@ -589,12 +588,8 @@ class FuseMount final : public Mount {
   // xattrs of files: user.aifs.id, .kind, .parents, .meta.<key>
   Result<std::map<std::string, std::string>> XattrsOf(const Node& n) {
     std::map<std::string, std::string> out;
-    if (n.kind != Kind::kFile && n.kind != Kind::kIdFile) return out;
-    std::string as_of;
-    if (n.kind == Kind::kFile) {
-      AIFS_ASSIGN_OR_RETURN(auto tree, TreeOf(n.view));
-      as_of = tree->as_of;
-    }
+    if (!IsFile(n.kind)) return out;
+    AIFS_ASSIGN_OR_RETURN(std::string as_of, AsOfOf(n));
     AIFS_ASSIGN_OR_RETURN(AssetInfo a, InfoOf(n.id, as_of));
     out["user.aifs.id"] = a.id.ToHex();
     out["user.aifs.kind"] = std::string(KindName(a.kind));
@@ -633,9 +628,8 @@ class FuseMount final : public Mount {
     fuse_reply_buf(req, names.data(), names.size());
   }
 
-  // Sequential reads come in 1 MiB requests (the kernel's default
-  // read-ahead is 128 KiB): each read is one Api call, which costs a lookup
-  // of the asset's record however little it reads.
+  // The kernel reads ahead 1 MiB (its default is 128 KiB): fewer, larger
+  // requests, each a round trip through /dev/fuse.
   static void Init(void*, fuse_conn_info* conn) {
     conn->max_readahead = 1 << 20;
     conn->max_read = 0;
@@ -742,17 +736,29 @@ Result<std::unique_ptr<Mount>> Mount::Start(Api& api, const MountOptions& option
   return std::unique_ptr<Mount>(std::move(m));
 }
 
-Status Unmount(const std::string& mountpoint) {
+namespace {
+
+// `path` as mountinfo spells it (absolute, symlinks resolved).
+std::string RealPath(const std::string& path) {
+  char real[PATH_MAX];
+  return realpath(path.c_str(), real) ? real : path;
+}
+
+}  // namespace
+
+bool IsMounted(const std::string& mountpoint) {
+  const std::string want = " " + RealPath(mountpoint) + " ";
   std::ifstream mounts("/proc/self/mountinfo");
   std::string line;
-  bool found = false;
-  char real[PATH_MAX];
-  const std::string want = realpath(mountpoint.c_str(), real) ? real : mountpoint;
   while (std::getline(mounts, line))
-    if (line.find(" " + want + " ") != std::string::npos &&
-        line.find("fuse.aifs") != std::string::npos)
-      found = true;
-  if (!found) return err::NotFound("NOT_MOUNTED", "no AIFS mount at " + mountpoint);
+    if (line.find(want) != std::string::npos && line.find("fuse.aifs") != std::string::npos)
+      return true;
+  return false;
+}
+
+Status Unmount(const std::string& mountpoint) {
+  if (!IsMounted(mountpoint)) return err::NotFound("NOT_MOUNTED", "no AIFS mount at " + mountpoint);
+  const std::string want = RealPath(mountpoint);
   const pid_t pid = fork();
   if (pid == 0) {
     execlp("fusermount3", "fusermount3", "-u", "-z", want.c_str(), static_cast<char*>(nullptr));

@@ -58,6 +58,10 @@ class Mount {
   virtual Status Serve() = 0;
 };
 
+// Whether an AIFS file system is mounted at `mountpoint` (by
+// /proc/self/mountinfo; also one whose process died).
+bool IsMounted(const std::string& mountpoint);
+
 // Unmounts an AIFS mount (also one whose process died): fusermount3 -u.
 // NOT_FOUND NOT_MOUNTED when nothing is mounted there.
 Status Unmount(const std::string& mountpoint);
