@@ -7,6 +7,7 @@
 #    (aifs_http_bench);
 # 3. DOWNLOADS concurrent full downloads: aggregate GB/s and server RSS.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 BUILD=$(realpath "$1")
 AIFS=$BUILD/apps/aifs/aifs
 SIZE=${2:-256}
@@ -31,11 +32,6 @@ done
 export AIFS_SERVER=$grpc AIFS_TOKEN=@$WORK/store/admin.token
 url=$("$AIFS" url "$id" --expires 2h)
 
-time_it() {  # seconds of one run
-  local t0 t1
-  t0=$(date +%s.%N); "$@" > /dev/null 2>&1; t1=$(date +%s.%N)
-  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
-}
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 want=$(b3sum --no-names "$WORK/blob")
 curl -s -o "$WORK/back" "$url"  # warms the server's cache, and checks the bytes
@@ -49,9 +45,8 @@ echo "Full download of a cached ${SIZE} MiB asset, $(nproc) cores, load $(cut -d
 echo
 echo "| client | seconds (median of 5) | GB/s | vs aifs get |"
 echo "|---|---:|---:|---:|"
-gbps() { awk -v s="$1" -v m="$SIZE" 'BEGIN { printf "%.2f", m * 1048576 / s / 1e9 }'; }
-echo "| curl, signed URL (HTTP) | $t_curl | $(gbps "$t_curl") | $(awk -v a="$t_curl" -v b="$t_get" 'BEGIN { printf "%.2fx", b / a }') |"
-echo "| aifs get (gRPC) | $t_get | $(gbps "$t_get") | 1.00x |"
+echo "| curl, signed URL (HTTP) | $t_curl | $(gbps "$t_curl" "$SIZE") | $(awk -v a="$t_curl" -v b="$t_get" 'BEGIN { printf "%.2fx", b / a }') |"
+echo "| aifs get (gRPC) | $t_get | $(gbps "$t_get" "$SIZE") | 1.00x |"
 echo
 "$BUILD/bench/aifs_http_bench" --url "$url" --grpc "$grpc" --token-file "$WORK/store/admin.token" \
   --id "$id" --server-pid "$pid" --clients 16 --downloads "$DOWNLOADS" --seconds 5

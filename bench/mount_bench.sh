@@ -9,6 +9,7 @@
 #    the mount vs from the local file system.
 # The mount is embedded (the data directory, read-only).
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 BUILD=$(realpath "$1")
 AIFS=$BUILD/apps/aifs/aifs
 SIZE=${2:-1024}
@@ -21,19 +22,8 @@ export AIFS_DATA=$WORK/store
 "$AIFS" -q init > /dev/null
 head -c "${SIZE}M" /dev/urandom > "$WORK/big.bin"
 id=$("$AIFS" -q put "$WORK/big.bin" --path big.bin)
-/usr/bin/python3 - "$WORK/small" "$N" <<'PY'
-import os, random, sys
-root, n = sys.argv[1], int(sys.argv[2])
-rng = random.Random(19)
-for i in range(n):
-    d = os.path.join(root, "d%03d" % (i % 100))
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "f%06d.bin" % i), "wb") as f:
-        f.write(rng.randbytes(rng.randint(4096, 65536)))
-PY
+make_tree "$WORK/small" "$N" 4096 65536 19
 "$AIFS" -q put -r "$WORK/small" --prefix small/ -j 8 > /dev/null
-secs() { local t0; t0=$(date +%s.%N); "$@" > /dev/null 2>&1; awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }'; }
-gbps() { awk -v s="$1" -v m="$SIZE" 'BEGIN { printf "%.2f", m * 1048576 / s / 1e9 }'; }
 "$AIFS" mount "$MNT" > "$WORK/mount.out" 2>&1 &
 for _ in $(seq 100); do grep -q mounted "$WORK/mount.out" && break; sleep 0.1; done
 
@@ -44,18 +34,18 @@ remount() {
   "$AIFS" mount "$MNT" > "$WORK/mount.out" 2>&1 &
   for _ in $(seq 100); do grep -q mounted "$WORK/mount.out" && break; sleep 0.1; done
 }
-t_cold=$(secs cat "$MNT/head/big.bin")
-t_warm=$(secs cat "$MNT/head/big.bin")
+t_cold=$(time_it cat "$MNT/head/big.bin")
+t_warm=$(time_it cat "$MNT/head/big.bin")
 remount
-t_dd=$(secs dd if="$MNT/head/big.bin" of=/dev/null bs=1M)
-t_get=$(secs "$AIFS" get "$id" -o /dev/null)
+t_dd=$(time_it dd if="$MNT/head/big.bin" of=/dev/null bs=1M)
+t_get=$(time_it "$AIFS" get "$id" -o /dev/null)
 cat "$WORK/big.bin" > /dev/null
-t_fs=$(secs cat "$WORK/big.bin")
+t_fs=$(time_it cat "$WORK/big.bin")
 echo "| sequential read of ${SIZE} MiB | seconds | GB/s | vs aifs get |"
 echo "|---|---:|---:|---:|"
 for row in "mount, cat, kernel cache cold:$t_cold" "mount, dd bs=1M, kernel cache cold:$t_dd" "mount, cat, kernel cache warm:$t_warm" "aifs get (embedded):$t_get" "local file, page cache:$t_fs"; do
   name=${row%%:*}; t=${row##*:}
-  echo "| $name | $t | $(gbps "$t") | $(awk -v a="$t" -v b="$t_get" 'BEGIN { printf "%.2fx", b / a }') |"
+  echo "| $name | $t | $(gbps "$t" "$SIZE") | $(awk -v a="$t" -v b="$t_get" 'BEGIN { printf "%.2fx", b / a }') |"
 done
 echo
 fio_iops() {
@@ -73,11 +63,11 @@ echo "| mount, fresh (kernel cache cold) | $m_cold | $m_cold50 us | $m_cold99 us
 echo "| mount, second run | $m_warm | $m_warm50 us | $m_warm99 us |"
 echo "| local file, page cache | $f_iops | $f50 us | $f99 us |"
 echo
-t_find=$(secs find "$MNT/head/small" -type f)
-t_find2=$(secs find "$MNT/head/small" -type f)
-t_ls=$(secs ls -lR "$MNT/head/small")
-t_stat=$(secs sh -c "find '$MNT/head/small' -type f -print0 | xargs -0 stat -c %s")
-t_fs_ls=$(secs ls -lR "$WORK/small")
+t_find=$(time_it find "$MNT/head/small" -type f)
+t_find2=$(time_it find "$MNT/head/small" -type f)
+t_ls=$(time_it ls -lR "$MNT/head/small")
+t_stat=$(time_it sh -c "find '$MNT/head/small' -type f -print0 | xargs -0 stat -c %s")
+t_fs_ls=$(time_it ls -lR "$WORK/small")
 echo "| $N paths | seconds | rate |"
 echo "|---|---:|---:|"
 echo "| find (first: lists the tree) | $t_find | $(awk -v t="$t_find" -v n="$N" 'BEGIN { printf "%.0f paths/s", n / t }') |"

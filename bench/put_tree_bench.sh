@@ -7,30 +7,17 @@
 # cache holds the source tree for all (it is read once before timing).
 # Prints a markdown table: seconds, files/s and AIFS's ratio to each tool.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 AIFS=$(realpath "$1")
 N=${2:-100000}
 WORK=${3:-$(mktemp -d /var/tmp/aifs-put-tree.XXXXXX)}
 mkdir -p "$WORK"
 trap 'rm -rf "$WORK"' EXIT
 SRC=$WORK/src
-python3 - "$SRC" "$N" <<'PY'
-import os, random, sys
-root, n = sys.argv[1], int(sys.argv[2])
-rng = random.Random(17)
-for i in range(n):
-    d = os.path.join(root, "d%03d" % (i % 100))
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "f%07d.bin" % i), "wb") as f:
-        f.write(rng.randbytes(rng.randint(1024, 65536)))
-PY
+make_tree "$SRC" "$N" 1024 65536 17
 bytes=$(du -sb "$SRC" | cut -f1)
 find "$SRC" -type f -exec cat {} + > /dev/null
 
-time_it() {  # prints seconds
-  local t0 t1
-  t0=$(date +%s.%N); "$@" > /dev/null 2>&1; t1=$(date +%s.%N)
-  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }'
-}
 export AIFS_DATA=$WORK/aifs AIFS_TRUST=$WORK/trust.json
 "$AIFS" init > /dev/null
 t_aifs=$(time_it "$AIFS" put -r "$SRC" --prefix ds/ -j 8)
