@@ -1055,6 +1055,8 @@ int main(int argc, char** argv) {
   if (serve_cmd->parsed()) aifs::cli::BlockStopSignals();  // before the engine starts threads
   auto engine = aifs::Engine::Open({.data_dir = g.data_dir,
                                     .read_only = read_only,
+                                    // a mount lives long: it follows a writer beside it
+                                    .follow_writer = mount_cmd->parsed(),
                                     .threads = g.threads,
                                     .cache_bytes = g.cache_bytes});
   if (!engine.ok()) return Report(engine.status(), g);

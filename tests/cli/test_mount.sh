@@ -115,7 +115,7 @@ $AIFS umount "$MNT" > /dev/null
 ok "a killed mount is released by aifs umount, and mounts again"
 stop_server m
 
-# embedded: the data directory opened read-only (as of the mount)
+# embedded: the data directory opened read-only, following writers beside it
 unset AIFS_SERVER AIFS_TOKEN
 emb_mount() {
   : > "$WORK/emb.out"
@@ -138,6 +138,21 @@ ok "embedded mount; SIGTERM unmounts cleanly"
 emb_mount
 [ "$(stat -c %i "$MNT/tags/v1/ds/d1/f7.bin")" = "$ino1" ] || fail "inode numbers change between mounts"
 ok "inode numbers are the same in every mount"
+
+# a writer beside the embedded mount: head/ and branches/ follow it
+echo "newer bytes" > "$WORK/newer.txt"
+t0=$(now)
+$AIFS -q put "$WORK/newer.txt" --path ds/d1/f2.bin > /dev/null
+$AIFS -q snapshot create --branch main > /dev/null
+for _ in $(seq 100); do
+  cmp -s "$WORK/newer.txt" "$MNT/head/ds/d1/f2.bin" 2> /dev/null &&
+    cmp -s "$WORK/newer.txt" "$MNT/branches/main/ds/d1/f2.bin" 2> /dev/null && break
+  sleep 0.1
+done
+cmp -s "$WORK/newer.txt" "$MNT/head/ds/d1/f2.bin" || fail "the embedded head did not follow"
+cmp -s "$WORK/newer.txt" "$MNT/branches/main/ds/d1/f2.bin" || fail "the embedded branch did not follow"
+cmp -s "$WORK/src/d1/f2.bin" "$MNT/tags/v1/ds/d1/f2.bin" || fail "the tag changed"
+ok "embedded: head and branches follow a writer beside the mount ($(since "$t0") s)"
 
 # a damaged chunk is EIO with its reason in the log, never other bytes
 $AIFS umount "$MNT" > /dev/null; wait
