@@ -1048,6 +1048,7 @@ int main(int argc, char** argv) {
     auto resolved = aifs::cli::ResolveToken(token);
     if (!resolved.ok()) return Report(resolved.status(), g);
     g.remote.token = *resolved;
+    if (mount_cmd->parsed()) aifs::PreferQuickReconnects();
     auto api = aifs::ConnectRemote(g.remote);
     if (!api.ok()) return Report(api.status(), g);
     return Report(run(**api, out), g);
