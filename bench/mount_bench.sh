@@ -4,6 +4,7 @@
 # 1. sequential read of a SIZE_MIB asset: the mount (kernel cache cold, then
 #    warm) vs `aifs get` vs the same file on the local file system;
 # 2. fio 4 KiB random reads (psync, 1 job, 5 s) on the mount vs the file;
+#    both next to a FUSE file system that does no work (aifs_fuse_null);
 # 3. find / ls -lR / stat over FILES paths (1-64 KiB files in 100 dirs);
 # 4. a PyTorch-style loop (Python, one worker) reading all FILES files from
 #    the mount vs from the local file system.
@@ -16,8 +17,15 @@ SIZE=${2:-1024}
 N=${3:-10000}
 WORK=$(mktemp -d /var/tmp/aifs-mount-bench.XXXXXX)
 MNT=$WORK/mnt
-trap 'fusermount3 -u -z "$MNT" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"' EXIT
-mkdir -p "$MNT"
+NULL_MNT=$WORK/null
+trap 'fusermount3 -u -z "$MNT" 2>/dev/null; fusermount3 -u -z "$NULL_MNT" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"' EXIT
+mkdir -p "$MNT" "$NULL_MNT"
+# The FUSE ceiling: a file system that answers every read at once (bench/fuse_null.cpp)
+null_mount() {
+  fusermount3 -u "$NULL_MNT" 2>/dev/null || true
+  "$BUILD/bench/aifs_fuse_null" "$NULL_MNT" "$SIZE" > "$WORK/null.out" 2>&1 &
+  for _ in $(seq 100); do grep -q mounted "$WORK/null.out" && break; sleep 0.1; done
+}
 export AIFS_DATA=$WORK/store
 "$AIFS" -q init > /dev/null
 head -c "${SIZE}M" /dev/urandom > "$WORK/big.bin"
@@ -41,9 +49,11 @@ t_dd=$(time_it dd if="$MNT/head/big.bin" of=/dev/null bs=1M)
 t_get=$(time_it "$AIFS" get "$id" -o /dev/null)
 cat "$WORK/big.bin" > /dev/null
 t_fs=$(time_it cat "$WORK/big.bin")
+null_mount
+t_null=$(time_it cat "$NULL_MNT/data")
 echo "| sequential read of ${SIZE} MiB | seconds | GB/s | vs aifs get |"
 echo "|---|---:|---:|---:|"
-for row in "mount, cat, kernel cache cold:$t_cold" "mount, dd bs=1M, kernel cache cold:$t_dd" "mount, cat, kernel cache warm:$t_warm" "aifs get (embedded):$t_get" "local file, page cache:$t_fs"; do
+for row in "mount, cat, kernel cache cold:$t_cold" "mount, dd bs=1M, kernel cache cold:$t_dd" "mount, cat, kernel cache warm:$t_warm" "aifs get (embedded):$t_get" "local file, page cache:$t_fs" "null FUSE file system (the FUSE ceiling), cold:$t_null"; do
   name=${row%%:*}; t=${row##*:}
   echo "| $name | $t | $(gbps "$t" "$SIZE") | $(awk -v a="$t" -v b="$t_get" 'BEGIN { printf "%.2fx", b / a }') |"
 done
@@ -57,11 +67,15 @@ remount
 read -r m_cold m_cold50 m_cold99 <<< "$(fio_iops "$MNT/head/big.bin")"
 read -r m_warm m_warm50 m_warm99 <<< "$(fio_iops "$MNT/head/big.bin")"
 read -r f_iops f50 f99 <<< "$(fio_iops "$WORK/big.bin")"
+null_mount
+read -r n_iops n50 n99 <<< "$(fio_iops "$NULL_MNT/data")"
 echo "| fio 4 KiB random reads, 1 job | IOPS | P50 | P99 |"
 echo "|---|---:|---:|---:|"
 echo "| mount, fresh (kernel cache cold) | $m_cold | $m_cold50 us | $m_cold99 us |"
 echo "| mount, second run | $m_warm | $m_warm50 us | $m_warm99 us |"
 echo "| local file, page cache | $f_iops | $f50 us | $f99 us |"
+echo "| null FUSE file system (the FUSE ceiling), fresh | $n_iops | $n50 us | $n99 us |"
+echo "mount (fresh) / FUSE ceiling: $(awk -v a="$m_cold" -v b="$n_iops" 'BEGIN { printf "%.2fx", a / b }')"
 echo
 t_find=$(time_it find "$MNT/head/small" -type f)
 t_find2=$(time_it find "$MNT/head/small" -type f)

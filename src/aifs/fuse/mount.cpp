@@ -51,7 +51,8 @@ struct Tree {
   std::string as_of;    // what reads name: "" (head) or a snapshot ID
   int64_t time_ns = 0;  // the snapshot's time (head: 0, files use their own)
   bool fixed = false;   // tags and snapshots never change
-  Clock::time_point built;
+  mutable Clock::time_point built;  // or last found unchanged; under trees_mu_ once cached
+  Clock::duration build_time{};      // what building it took
   std::map<std::string, std::vector<std::string>> dirs;  // "" is the root
   std::unordered_map<std::string, AssetId> files;
 };
@@ -156,23 +157,32 @@ class FuseMount final : public Mount {
 
   // ---- trees ---------------------------------------------------------------
   // The cached tree of `view` while it is still good (a fixed view's always,
-  // a moving one's for `refresh`); null otherwise.
-  std::shared_ptr<const Tree> FreshTree(const std::string& view) {
+  // a moving one's for `refresh`, or for ten times what building it took if
+  // that is longer: re-listing a large tree then costs at most a tenth of a
+  // core); null otherwise. With `stale`, any cached tree.
+  std::shared_ptr<const Tree> FreshTree(const std::string& view, bool stale = false) {
     std::lock_guard lock(trees_mu_);
     auto it = trees_.find(view);
-    if (it == trees_.end() ||
-        (!it->second->fixed && Clock::now() - it->second->built >= o_.refresh))
-      return nullptr;
-    return it->second;
+    if (it == trees_.end()) return nullptr;
+    const Tree& t = *it->second;
+    if (stale || t.fixed || Clock::now() - t.built < std::max<Clock::duration>(o_.refresh, 10 * t.build_time))
+      return it->second;
+    return nullptr;
   }
 
-  // The tree of `view`, rebuilt when a moving view is older than `refresh`.
+  // The tree of `view`, rebuilt when a moving view's is no longer fresh. One
+  // build runs at a time; while it does, others go on with the old tree.
   Result<std::shared_ptr<const Tree>> TreeOf(const std::string& view) {
     if (auto tree = FreshTree(view)) return tree;
-    std::lock_guard build(build_mu_);  // one build at a time; others wait for it
+    std::unique_lock build(build_mu_, std::try_to_lock);
+    if (!build.owns_lock()) {
+      if (auto old = FreshTree(view, /*stale=*/true)) return old;
+      build.lock();
+    }
     if (auto tree = FreshTree(view)) return tree;  // built while this one waited
     auto tree = std::make_shared<Tree>();
     tree->built = Clock::now();
+    const Clock::time_point start = tree->built;
     if (view != "head") {
       const size_t slash = view.find('/');
       const std::string kind = view.substr(0, slash), name = view.substr(slash + 1);
@@ -184,10 +194,8 @@ class FuseMount final : public Mount {
       std::lock_guard lock(trees_mu_);
       auto it = trees_.find(view);
       if (it != trees_.end() && it->second->as_of == tree->as_of) {
-        auto same = std::make_shared<Tree>(*it->second);
-        same->built = tree->built;
-        trees_[view] = same;
-        return std::shared_ptr<const Tree>(same);
+        it->second->built = tree->built;
+        return std::shared_ptr<const Tree>(it->second);
       }
     }
     tree->dirs[""];
@@ -215,6 +223,7 @@ class FuseMount final : public Mount {
       names.erase(std::unique(names.begin(), names.end()), names.end());
     }
     AIFS_RETURN_IF_ERROR(PrefetchInfos(*tree));
+    tree->build_time = Clock::now() - start;
     std::lock_guard lock(trees_mu_);
     trees_[view] = tree;
     return std::shared_ptr<const Tree>(tree);
@@ -731,7 +740,7 @@ class FuseMount final : public Mount {
   std::mutex trees_mu_, build_mu_;
   std::map<std::string, std::shared_ptr<Tree>> trees_;
   std::mutex info_mu_;
-  std::map<AssetId, AssetInfo> infos_;
+  std::unordered_map<AssetId, AssetInfo, AssetIdHash> infos_;
 
   friend Result<std::unique_ptr<Mount>> Mount::Start(Api&, const MountOptions&);
   static const fuse_lowlevel_ops kOps;
