@@ -1,0 +1,23 @@
+#!/usr/bin/python3
+"""CTest entry of the SDK tests: exits 77 (skipped) when a module the SDK or
+pytest needs is missing, else runs pytest with the given arguments."""
+import importlib
+import sys
+
+NEEDED = ["pytest", "grpc", "google.protobuf", "numpy", "flatbuffers", "cryptography",
+          "pymacaroons"]
+
+missing = []
+for m in NEEDED:
+    try:
+        importlib.import_module(m)
+    except ImportError:
+        missing.append(m)
+if missing:
+    print("SKIP: python modules missing: %s (scripts/install-deps.sh installs them)"
+          % " ".join(missing))
+    sys.exit(77)
+
+import pytest  # noqa: E402
+
+sys.exit(pytest.main(sys.argv[1:]))

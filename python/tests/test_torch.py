@@ -1,0 +1,123 @@
+"""aifs.torch: map-style and iterable datasets over a snapshot; a DataLoader
+with 2 worker processes reads a tag while the head changes underneath (new
+puts, deletes, rebinds, a moved branch) and sees exactly the snapshot."""
+import threading
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from aifs.torch import AssetDataset, AssetIterableDataset  # noqa: E402
+
+N = 200
+
+
+@pytest.fixture
+def dataset_ns(client, ns):
+    rng = np.random.default_rng(11)
+    arrays = {}
+    for i in range(N):
+        a = rng.standard_normal((4, 8)).astype(np.float32) + i
+        r = client.put(ns, a, path="train/%04d.t" % i, metadata={"label": str(i % 10),
+                                                                 "split": "train"})
+        arrays["train/%04d.t" % i] = (r.id, a)
+    snap = client.snapshot(ns, message="dataset v1")
+    client.create_tag(ns, "v1", snap.id)
+    client.create_branch(ns, "main", snap.id)
+    return ns, arrays, snap
+
+
+def expected(arrays):
+    return [arrays[p][1] for p in sorted(arrays)]
+
+
+def test_map_style_order_and_batches(client, dataset_ns):
+    ns, arrays, snap = dataset_ns
+    ds = AssetDataset(client, ns, ref="v1", decode="tensor")
+    assert len(ds) == N and ds.snapshot == snap.id
+    want = expected(arrays)
+    assert np.array_equal(ds[0], want[0]) and np.array_equal(ds[N - 1], want[-1])
+    batch = ds[[5, 3, 5, 199]]
+    for got, i in zip(batch, [5, 3, 5, 199]):
+        assert np.array_equal(got, want[i])
+    # same order on a second construction (stable)
+    ds2 = AssetDataset(client, ns, ref=snap.id, decode="tensor")
+    assert ds2.members == ds.members
+    # where + transform
+    lab3 = AssetDataset(client, ns, ref="v1", where={"label": "3"}, decode="tensor",
+                        transform=torch.from_numpy)
+    assert len(lab3) == N // 10 and isinstance(lab3[0], torch.Tensor)
+    assert all(int(p.split("/")[1][:4]) % 10 == 3 for p, _ in lab3.members)
+
+
+def change_head(client, ns, arrays, stop):
+    """Puts, deletes and rebinds in the head until `stop` is set."""
+    i = 0
+    paths = sorted(arrays)
+    while not stop.is_set():
+        r = client.put(ns, np.full((4, 8), -1.0 - i, np.float32), path="train/new%05d.t" % i)
+        victim = paths[i % len(paths)]
+        client.bind(ns, victim, r.id)  # rebinding an existing path
+        if i % 3 == 0:
+            try:
+                client.rm(ns, arrays[victim][0], force=True)
+            except Exception:
+                pass  # removed already or still bound elsewhere
+        if i % 10 == 0:
+            s = client.snapshot(ns, branch="main", message="churn %d" % i)
+            assert s.id
+        i += 1
+    return i
+
+
+@pytest.mark.parametrize("workers", [2])
+def test_dataloader_workers_see_the_snapshot_only(client, dataset_ns, workers):
+    ns, arrays, snap = dataset_ns
+    ds = AssetDataset(client, ns, ref="main", decode="tensor")  # a branch, pinned now
+    stop = threading.Event()
+    churn = threading.Thread(target=change_head, args=(client, ns, arrays, stop))
+    churn.start()
+    try:
+        want = np.stack(expected(arrays))
+        for epoch in range(2):
+            loader = ds.loader(batch_size=16, shuffle=False, num_workers=workers,
+                               collate_fn=lambda b: torch.stack([torch.from_numpy(x) for x in b]))
+            got = torch.cat(list(loader)).numpy()
+            assert got.shape == want.shape
+            assert np.array_equal(got, want), "epoch %d saw data outside the snapshot" % epoch
+    finally:
+        stop.set()
+        churn.join(60)
+    # the head really changed: the branch moved, paths point elsewhere
+    assert client.get_snapshot(ns, "main").id != snap.id
+    changed = client.resolve(ns, "train/0000.t")
+    assert changed != arrays["train/0000.t"][0]
+
+
+def test_shuffled_loader_covers_everything(client, dataset_ns):
+    ns, arrays, _ = dataset_ns
+    ds = AssetDataset(client, ns, ref="v1", decode="tensor")
+    g = torch.Generator().manual_seed(0)
+    loader = ds.loader(batch_size=32, shuffle=True, num_workers=2, generator=g)
+    sums = sorted(float(x.sum()) for b in loader for x in b)
+    assert np.allclose(sums, sorted(float(a.sum()) for a in expected(arrays)))
+
+
+def test_iterable_dataset(client, dataset_ns):
+    ns, arrays, _ = dataset_ns
+    it = AssetIterableDataset(client, ns, ref="v1", decode="tensor", read_batch=16)
+    assert all(np.array_equal(a, b) for a, b in zip(list(it), expected(arrays)))
+    loader = torch.utils.data.DataLoader(it, batch_size=None, num_workers=2)
+    got = sorted(float(x.sum()) for x in loader)
+    assert np.allclose(got, sorted(float(a.sum()) for a in expected(arrays)))
+
+
+def test_spawned_workers(client, dataset_ns):
+    """Workers started with spawn get the dataset by pickle (the client's
+    settings, no channel) and connect themselves."""
+    ns, arrays, _ = dataset_ns
+    ds = AssetDataset(client, ns, ref="v1")
+    loader = ds.loader(batch_size=50, num_workers=2, multiprocessing_context="spawn",
+                       collate_fn=list)
+    blobs = [x for b in loader for x in b]
+    assert len(blobs) == N and blobs[0] == client.get(ns, ds.asset_id(0))
