@@ -90,7 +90,7 @@ def test_proofs_offline(client, ns, server, tmp_path):
     assert pp.path == "d/x00007" and pp.asset == bytes.fromhex(ids[7])
     proofs.verify_proof(pp, public_key=key)
     # the CLI's aifs-proof/1 JSON verifies in Python too
-    out = server.cli("snapshot", "prove", "--ns", ns, snap.id, ids[42])
+    out = server.cli("proof", "--ns", ns, "--snapshot", snap.id, ids[42])
     doc = json.loads(out)
     proofs.verify_proof(proofs.Proof.from_json(doc), public_key=key)
     # not in the snapshot
