@@ -171,6 +171,7 @@ class Client:
         self.timeout = timeout
         self._options = list(options)
         self._lock = threading.Lock()
+        self._lock_pid = os.getpid()
         self._pid = None
         self._channel = None
         self._stubs = None
@@ -200,6 +201,8 @@ class Client:
         pid = os.getpid()
         if self._pid == pid:
             return self._stubs
+        if self._lock_pid != pid:  # forked: another thread may have held the lock
+            self._lock, self._lock_pid = threading.Lock(), pid
         with self._lock:
             if self._pid != pid:  # first use in this process (or after fork)
                 _, svc = _pb()
@@ -911,8 +914,8 @@ class EventStream:
                 self._open()
             try:
                 r = next(self._call)
-            except StopIteration:
-                self._call = None
+            except StopIteration:  # the log's end (without follow): stay ended
+                self._call, self._closed = None, True
                 raise
             except grpc.RpcError as e:
                 self._call = None

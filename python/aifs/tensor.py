@@ -79,19 +79,23 @@ class Tensor:
 
 def bfloat16_to_float32(bits: np.ndarray) -> np.ndarray:
     """Widens bfloat16 bit patterns (uint16) to float32, exactly."""
-    return (np.asarray(bits, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
+    b = np.asarray(bits, dtype=np.uint16)
+    wide = b.reshape(-1).astype(np.uint32) << np.uint32(16)
+    return wide.view(np.float32).reshape(b.shape)
 
 
 def float32_to_bfloat16(x: np.ndarray) -> np.ndarray:
     """bfloat16 bit patterns (uint16) of float32 values, rounded to nearest even
     (NaNs stay NaNs)."""
     x = np.asarray(x, dtype=np.float32, order="C")
-    u = x.view(np.uint32)
-    rounded = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
-    nan = np.isnan(x)
+    u = x.reshape(-1).view(np.uint32)
+    one, half = np.uint32(1), np.uint32(0x7FFF)
+    rounded = ((u + half + ((u >> np.uint32(16)) & one)) >> np.uint32(16)).astype(np.uint16)
+    nan = np.isnan(x.reshape(-1))
     if nan.any():
-        rounded = np.where(nan, ((u >> 16) | 0x40).astype(np.uint16), rounded)
-    return rounded
+        quiet = ((u >> np.uint32(16)) | np.uint32(0x40)).astype(np.uint16)
+        rounded = np.where(nan, quiet, rounded)
+    return rounded.reshape(x.shape)
 
 
 # ---- encoding --------------------------------------------------------------

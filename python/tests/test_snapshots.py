@@ -35,7 +35,8 @@ def test_blake3_against_b3sum():
 def test_snapshot_refs_diff_log(client, ns):
     ids = fill(client, ns, 5)
     s1 = client.snapshot(ns, message="first", author="me")
-    assert s1.count == 5 and s1.message == "first" and s1.author == "me" and s1.version == 2
+    assert s1.count == 5 and s1.message == "first" and s1.version == 2
+    assert "claims me" in s1.author  # the server records who the token is
     assert client.get_snapshot(ns, s1.id).root == s1.root
     client.verify_snapshot(ns, s1.id)
     client.create_tag(ns, "v1", s1.id)

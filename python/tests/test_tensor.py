@@ -135,8 +135,11 @@ def test_server_roundtrip(client, ns, dtype, server, tmp_path):
 
 def test_server_rejects_bad_tensor(client, ns):
     with pytest.raises(aifs.InvalidArgument) as e:
-        client.put(ns, b"not arrow", kind="tensor")
-    assert e.value.reason.startswith("TENSOR_")
+        client.put(ns, T.encode(np.zeros(3, np.int16))[:-8], kind="tensor")
+    assert e.value.reason == "TENSOR_TRUNCATED"
+    with pytest.raises(aifs.ResourceExhausted) as e:
+        client.put(ns, b"not arrow", kind="tensor")  # read as a 544 MB metadata length
+    assert e.value.reason == "TENSOR_METADATA_TOO_LARGE"
 
 
 def test_server_large_tensor(client, ns):
