@@ -32,7 +32,8 @@ def _stub_dir():
     return gen
 
 
-sys.path.insert(1, _stub_dir())
+GEN = _stub_dir()
+sys.path.insert(1, GEN)
 
 import aifs  # noqa: E402
 

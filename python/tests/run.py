@@ -7,17 +7,22 @@ import sys
 NEEDED = ["pytest", "grpc", "google.protobuf", "numpy", "flatbuffers", "cryptography",
           "pymacaroons"]
 
-missing = []
-for m in NEEDED:
-    try:
-        importlib.import_module(m)
-    except ImportError:
-        missing.append(m)
-if missing:
-    print("SKIP: python modules missing: %s (scripts/install-deps.sh installs them)"
-          % " ".join(missing))
-    sys.exit(77)
 
-import pytest  # noqa: E402
 
-sys.exit(pytest.main(sys.argv[1:]))
+def main():
+    missing = []
+    for m in NEEDED:
+        try:
+            importlib.import_module(m)
+        except ImportError:
+            missing.append(m)
+    if missing:
+        print("SKIP: python modules missing: %s (scripts/install-deps.sh installs them)"
+              % " ".join(missing))
+        return 77
+    import pytest
+    return pytest.main(sys.argv[1:])
+
+
+if __name__ == "__main__":  # spawn/forkserver workers re-import this file
+    sys.exit(main())

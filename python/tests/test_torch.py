@@ -1,6 +1,12 @@
 """aifs.torch: map-style and iterable datasets over a snapshot; a DataLoader
-with 2 worker processes reads a tag while the head changes underneath (new
-puts, deletes, rebinds, a moved branch) and sees exactly the snapshot."""
+with 2 worker processes reads a branch pinned at construction while the head
+changes underneath (new puts, deletes, rebinds, the branch moved) and sees
+exactly the snapshot: with the loader's default forkserver workers while a
+thread of the same process writes, and with fork workers while another
+process writes."""
+import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -80,8 +86,8 @@ def test_dataloader_workers_see_the_snapshot_only(client, dataset_ns, workers):
     try:
         want = np.stack(expected(arrays))
         for epoch in range(2):
-            loader = ds.loader(batch_size=16, shuffle=False, num_workers=workers,
-                               collate_fn=lambda b: torch.stack([torch.from_numpy(x) for x in b]))
+            loader = ds.loader(batch_size=16, shuffle=False, num_workers=workers, timeout=120,
+                               collate_fn=stack)
             got = torch.cat(list(loader)).numpy()
             assert got.shape == want.shape
             assert np.array_equal(got, want), "epoch %d saw data outside the snapshot" % epoch
@@ -94,11 +100,52 @@ def test_dataloader_workers_see_the_snapshot_only(client, dataset_ns, workers):
     assert changed != arrays["train/0000.t"][0]
 
 
+def stack(batch):
+    return torch.stack([torch.from_numpy(x) for x in batch])
+
+
+WRITER = """
+import sys, numpy as np, aifs
+c = aifs.connect(sys.argv[1], token=sys.argv[2])
+ns, i = sys.argv[3], 0
+while True:
+    r = c.put(ns, np.full((4, 8), -1.0 - i, np.float32))
+    c.bind(ns, "train/%04d.t" % (i % 200), r.id)
+    if i % 10 == 0:
+        c.snapshot(ns, branch="main")
+    i += 1
+"""
+
+
+def test_fork_workers_while_another_process_writes(server, client, dataset_ns):
+    ns, arrays, snap = dataset_ns
+    ds = AssetDataset(client, ns, ref="main", decode="tensor")
+    import conftest
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([conftest.PYDIR, conftest.GEN]))
+    w = subprocess.Popen([sys.executable, "-c", WRITER, server.address, server.token, ns],
+                         env=env)
+    try:
+        want = np.stack(expected(arrays))
+        for epoch in range(3):
+            loader = ds.loader(batch_size=16, num_workers=2, multiprocessing_context="fork",
+                               persistent_workers=False, timeout=120, collate_fn=stack)
+            assert np.array_equal(torch.cat(list(loader)).numpy(), want), epoch
+        for _ in range(100):  # make sure the writer really changed the head meanwhile
+            if client.get_snapshot(ns, "main").id != snap.id:
+                break
+            threading.Event().wait(0.1)
+        assert client.get_snapshot(ns, "main").id != snap.id
+        assert w.poll() is None, "the writer died"
+    finally:
+        w.kill()
+        w.wait()
+
+
 def test_shuffled_loader_covers_everything(client, dataset_ns):
     ns, arrays, _ = dataset_ns
     ds = AssetDataset(client, ns, ref="v1", decode="tensor")
     g = torch.Generator().manual_seed(0)
-    loader = ds.loader(batch_size=32, shuffle=True, num_workers=2, generator=g)
+    loader = ds.loader(batch_size=32, shuffle=True, num_workers=2, generator=g, timeout=120)
     sums = sorted(float(x.sum()) for b in loader for x in b)
     assert np.allclose(sums, sorted(float(a.sum()) for a in expected(arrays)))
 
@@ -107,7 +154,7 @@ def test_iterable_dataset(client, dataset_ns):
     ns, arrays, _ = dataset_ns
     it = AssetIterableDataset(client, ns, ref="v1", decode="tensor", read_batch=16)
     assert all(np.array_equal(a, b) for a, b in zip(list(it), expected(arrays)))
-    loader = torch.utils.data.DataLoader(it, batch_size=None, num_workers=2)
+    loader = torch.utils.data.DataLoader(it, batch_size=None, num_workers=2, timeout=120)
     got = sorted(float(x.sum()) for x in loader)
     assert np.allclose(got, sorted(float(a.sum()) for a in expected(arrays)))
 
@@ -118,6 +165,6 @@ def test_spawned_workers(client, dataset_ns):
     ns, arrays, _ = dataset_ns
     ds = AssetDataset(client, ns, ref="v1")
     loader = ds.loader(batch_size=50, num_workers=2, multiprocessing_context="spawn",
-                       collate_fn=list)
+                       collate_fn=list, timeout=120)
     blobs = [x for b in loader for x in b]
     assert len(blobs) == N and blobs[0] == client.get(ns, ds.asset_id(0))
