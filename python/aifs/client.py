@@ -15,10 +15,12 @@ Conventions
   ``{"k": ["a", "b"]}`` one of, ``{"k": (lo, hi)}`` a numeric range (either
   end None), ``{"k": aifs.prefix("p")}``, ``{"k": aifs.exists()}``.
 
-Thread safety: a Client may be shared by threads. It is also safe across
-fork(): the gRPC channel is made lazily per process (keyed by the pid), so a
-DataLoader worker forked from a process that used the client opens its own
-channel; a Client pickles as its connection settings.
+Thread safety: a Client may be shared by threads. Processes: the gRPC channel
+is made lazily per process (keyed by the pid) and a Client pickles as its
+connection settings, so spawn/forkserver workers connect by themselves. A
+process forked after its parent used gRPC cannot: gRPC's C core is not
+fork-safe, and such a child gets FailedPrecondition FORKED_AFTER_GRPC on its
+first call instead of random UNAVAILABLE errors and hangs.
 """
 from __future__ import annotations
 
@@ -42,6 +44,13 @@ FRAME = 1 << 20  # the largest DataFrame (raw bytes) the protocol allows
 _MAX_RANGES = 65536
 _BATCH_BYTES = 64 << 20  # requested bytes per ReadRanges call (the server allows 256 MiB)
 _TO_END = (1 << 63) - 1
+
+# The process that first opened a gRPC channel. gRPC's C core is not fork-safe
+# (grpcio 1.51: a forked child shares the parent's pollers and sockets, calls
+# fail "Socket operation on non-socket" or hang; GRPC_ENABLE_FORK_SUPPORT made
+# workers die or cancelled the parent's calls in our tests), so a child forked
+# after gRPC was used refuses to open channels instead of failing at random.
+_grpc_pid: Optional[int] = None
 
 IdLike = Union[str, bytes, bytearray]
 Where = Optional[Union[Mapping[str, Any], Sequence[Any]]]
@@ -203,8 +212,17 @@ class Client:
             return self._stubs
         if self._lock_pid != pid:  # forked: another thread may have held the lock
             self._lock, self._lock_pid = threading.Lock(), pid
+        global _grpc_pid
         with self._lock:
             if self._pid != pid:  # first use in this process (or after fork)
+                if _grpc_pid not in (None, pid) and os.environ.get(
+                        "GRPC_ENABLE_FORK_SUPPORT", "").lower() not in ("1", "true"):
+                    raise errors.FailedPrecondition(
+                        "this process was forked after its parent used gRPC, which gRPC does "
+                        "not support: start workers with spawn or forkserver (DataLoader "
+                        "multiprocessing_context=...; aifs.torch loaders do by default)",
+                        "FORKED_AFTER_GRPC")
+                _grpc_pid = pid
                 _, svc = _pb()
                 opts = [("grpc.max_receive_message_length", 64 << 20),
                         ("grpc.max_send_message_length", 64 << 20)] + self._options

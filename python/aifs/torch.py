@@ -19,12 +19,12 @@ the snapshot (ReadAsset as_of).
 
 Processes: the datasets pickle as their settings and the client's; the gRPC
 channel is opened lazily per process (see aifs.Client), so DataLoader workers
-(fork, spawn or forkserver) each open their own after they start. With fork,
-no other thread of the parent may have a call in flight while workers start
-(gRPC's C core is not fork-safe then); :meth:`AssetDataset.loader` therefore
-uses forkserver (and persistent workers) unless told otherwise. As always
-with spawn/forkserver, the main script needs an ``if __name__ == "__main__"``
-guard.
+started with forkserver or spawn each open their own. Workers forked from a
+process that used gRPC cannot (gRPC's C core is not fork-safe; they fail
+FORKED_AFTER_GRPC), so :meth:`AssetDataset.loader` uses forkserver and
+persistent workers (the start-up is paid once); with a plain DataLoader pass
+``multiprocessing_context="forkserver"``. As always with spawn/forkserver,
+the main script needs an ``if __name__ == "__main__"`` guard.
 """
 from __future__ import annotations
 
@@ -163,12 +163,10 @@ class AssetDataset(tud.Dataset, _Reader):
         torch's default_collate over the batch's samples.
 
         With workers it defaults to multiprocessing_context="forkserver" and
-        persistent_workers=True: gRPC's C core is not fork-safe while another
-        thread of this process has a call in flight (a forked worker would
-        share the parent's sockets and pollers), and forkserver workers start
-        from a process that never used gRPC; persistent workers pay that
-        start once, not every epoch. Pass multiprocessing_context="fork" when
-        no other thread makes calls during iteration (faster start)."""
+        persistent_workers=True: forkserver workers start from a process that
+        never used gRPC (a forked one would share this process's gRPC state,
+        which gRPC does not support), and persistent workers pay that start
+        once, not every epoch."""
         base = tud.RandomSampler(self, generator=generator) if shuffle else \
             tud.SequentialSampler(self)
         sampler = tud.BatchSampler(base, batch_size=batch_size, drop_last=drop_last)

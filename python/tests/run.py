@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """CTest entry of the SDK tests: exits 77 (skipped) when a module the SDK or
 pytest needs is missing, else runs pytest with the given arguments."""
-import importlib
+import importlib.util
 import sys
 
 NEEDED = ["pytest", "grpc", "google.protobuf", "numpy", "flatbuffers", "cryptography",
@@ -11,9 +11,10 @@ NEEDED = ["pytest", "grpc", "google.protobuf", "numpy", "flatbuffers", "cryptogr
 
 def main():
     missing = []
-    for m in NEEDED:
+    for m in NEEDED:  # found, not imported: aifs must import grpc first (fork support)
         try:
-            importlib.import_module(m)
+            if importlib.util.find_spec(m) is None:
+                missing.append(m)
         except ImportError:
             missing.append(m)
     if missing:

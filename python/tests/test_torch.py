@@ -1,9 +1,9 @@
 """aifs.torch: map-style and iterable datasets over a snapshot; a DataLoader
 with 2 worker processes reads a branch pinned at construction while the head
 changes underneath (new puts, deletes, rebinds, the branch moved) and sees
-exactly the snapshot: with the loader's default forkserver workers while a
-thread of the same process writes, and with fork workers while another
-process writes."""
+exactly the snapshot, both while a thread of the same process writes and
+while another process writes. Workers forked after gRPC was used refuse to
+connect with a clear error."""
 import os
 import subprocess
 import sys
@@ -117,7 +117,7 @@ while True:
 """
 
 
-def test_fork_workers_while_another_process_writes(server, client, dataset_ns):
+def test_workers_while_another_process_writes(server, client, dataset_ns):
     ns, arrays, snap = dataset_ns
     ds = AssetDataset(client, ns, ref="main", decode="tensor")
     import conftest
@@ -127,8 +127,7 @@ def test_fork_workers_while_another_process_writes(server, client, dataset_ns):
     try:
         want = np.stack(expected(arrays))
         for epoch in range(3):
-            loader = ds.loader(batch_size=16, num_workers=2, multiprocessing_context="fork",
-                               persistent_workers=False, timeout=120, collate_fn=stack)
+            loader = ds.loader(batch_size=16, num_workers=2, timeout=120, collate_fn=stack)
             assert np.array_equal(torch.cat(list(loader)).numpy(), want), epoch
         for _ in range(100):  # make sure the writer really changed the head meanwhile
             if client.get_snapshot(ns, "main").id != snap.id:
@@ -154,7 +153,8 @@ def test_iterable_dataset(client, dataset_ns):
     ns, arrays, _ = dataset_ns
     it = AssetIterableDataset(client, ns, ref="v1", decode="tensor", read_batch=16)
     assert all(np.array_equal(a, b) for a, b in zip(list(it), expected(arrays)))
-    loader = torch.utils.data.DataLoader(it, batch_size=None, num_workers=2, timeout=120)
+    loader = torch.utils.data.DataLoader(it, batch_size=None, num_workers=2, timeout=120,
+                                         multiprocessing_context="forkserver")
     got = sorted(float(x.sum()) for x in loader)
     assert np.allclose(got, sorted(float(a.sum()) for a in expected(arrays)))
 
@@ -168,3 +168,14 @@ def test_spawned_workers(client, dataset_ns):
                        collate_fn=list, timeout=120)
     blobs = [x for b in loader for x in b]
     assert len(blobs) == N and blobs[0] == client.get(ns, ds.asset_id(0))
+
+
+def test_forked_worker_refuses_clearly(client, dataset_ns):
+    """A fork of this process (which uses gRPC) must not touch gRPC: it says so."""
+    ns, _, _ = dataset_ns
+    ds = AssetDataset(client, ns, ref="v1")
+    loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=1, timeout=120,
+                                         multiprocessing_context="fork")
+    with pytest.raises(Exception) as e:
+        next(iter(loader))
+    assert "FORKED_AFTER_GRPC" in str(e.value)
