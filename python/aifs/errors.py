@@ -157,9 +157,12 @@ def _varint(buf: bytes, pos: int) -> Tuple[int, int]:
         shift += 7
 
 
-def _fields(buf: bytes):
+def _fields(buf, views: bool = False):
     """Yields (field number, wire type, value) of a serialized message;
-    value is an int (varint/fixed) or bytes (length-delimited)."""
+    value is an int (varint/fixed) or bytes (length-delimited; a memoryview
+    into `buf` with views=True)."""
+    if views:
+        buf = memoryview(buf)
     pos = 0
     while pos < len(buf):
         key, pos = _varint(buf, pos)
@@ -174,7 +177,8 @@ def _fields(buf: bytes):
             n, pos = _varint(buf, pos)
             if pos + n > len(buf):
                 raise ValueError("truncated field")
-            v, pos = bytes(buf[pos:pos + n]), pos + n
+            v = buf[pos:pos + n] if views else bytes(buf[pos:pos + n])
+            pos += n
         else:
             raise ValueError("unsupported wire type %d" % wt)
         yield num, wt, v

@@ -106,11 +106,14 @@ def _pad(n: int, to: int) -> int:
 
 
 def _schema_message(dtype: str, shape: Sequence[int]) -> bytes:
+    """The Schema message. Objects and fields are added in the order of the C++
+    encoder (flatc's Create* helpers, arguments evaluated right to left), so
+    the bytes, and hence the asset ID, equal what `aifs put --kind tensor`
+    writes for the same tensor."""
     import flatbuffers  # python3-flatbuffers; only writers need it
 
-    b = flatbuffers.Builder(512)
+    b = flatbuffers.Builder(1024)
     _, type_id, width, signed = DTYPES[dtype]
-    # child field "item" with the value type
     if type_id == _T_INT:
         b.StartObject(2)
         b.PrependInt32Slot(0, width, 0)
@@ -121,17 +124,10 @@ def _schema_message(dtype: str, shape: Sequence[int]) -> bytes:
     else:
         b.StartObject(0)
     value_type = b.EndObject()
-    item_name = b.CreateString("item")
     b.StartVector(4, 0, 4)
     no_children = b.EndVector()
-    b.StartObject(7)
-    b.PrependUOffsetTRelativeSlot(0, item_name, 0)
-    b.PrependBoolSlot(1, True, False)
-    b.PrependUint8Slot(2, type_id, 0)
-    b.PrependUOffsetTRelativeSlot(3, value_type, 0)
-    b.PrependUOffsetTRelativeSlot(5, no_children, 0)
-    item = b.EndObject()
-    # custom metadata of the tensor field
+    item_name = b.CreateString("item")
+    item = _field(b, item_name, True, type_id, value_type, no_children, None)
     pairs = [("ARROW:extension:name", "arrow.fixed_shape_tensor"),
              ("ARROW:extension:metadata",
               json.dumps({"shape": [int(d) for d in shape]}, separators=(",", ":")))]
@@ -139,29 +135,24 @@ def _schema_message(dtype: str, shape: Sequence[int]) -> bytes:
         pairs.append(("aifs:dtype", "bfloat16"))
     kvs = []
     for k, v in pairs:
-        ko, vo = b.CreateString(k), b.CreateString(v)
+        vo = b.CreateString(v)
+        ko = b.CreateString(k)
         b.StartObject(2)
-        b.PrependUOffsetTRelativeSlot(0, ko, 0)
         b.PrependUOffsetTRelativeSlot(1, vo, 0)
+        b.PrependUOffsetTRelativeSlot(0, ko, 0)
         kvs.append(b.EndObject())
     b.StartVector(4, len(kvs), 4)
     for o in reversed(kvs):
         b.PrependUOffsetTRelative(o)
     metadata = b.EndVector()
-    b.StartObject(1)
-    b.PrependInt32Slot(0, int(np.prod(shape, dtype=np.int64)), 0)
-    fsl = b.EndObject()
     b.StartVector(4, 1, 4)
     b.PrependUOffsetTRelative(item)
     children = b.EndVector()
+    b.StartObject(1)
+    b.PrependInt32Slot(0, int(np.prod(shape, dtype=np.int64)), 0)
+    fsl = b.EndObject()
     name = b.CreateString("tensor")
-    b.StartObject(7)
-    b.PrependUOffsetTRelativeSlot(0, name, 0)
-    b.PrependUint8Slot(2, _T_FSL, 0)
-    b.PrependUOffsetTRelativeSlot(3, fsl, 0)
-    b.PrependUOffsetTRelativeSlot(5, children, 0)
-    b.PrependUOffsetTRelativeSlot(6, metadata, 0)
-    field = b.EndObject()
+    field = _field(b, name, False, _T_FSL, fsl, children, metadata)
     b.StartVector(4, 1, 4)
     b.PrependUOffsetTRelative(field)
     fields = b.EndVector()
@@ -171,10 +162,22 @@ def _schema_message(dtype: str, shape: Sequence[int]) -> bytes:
     return _message(b, _H_SCHEMA, schema, 0)
 
 
+def _field(b, name, nullable, type_id, type_off, children, metadata):
+    b.StartObject(7)
+    if metadata is not None:
+        b.PrependUOffsetTRelativeSlot(6, metadata, 0)
+    b.PrependUOffsetTRelativeSlot(5, children, 0)
+    b.PrependUOffsetTRelativeSlot(3, type_off, 0)
+    b.PrependUOffsetTRelativeSlot(0, name, 0)
+    b.PrependUint8Slot(2, type_id, 0)
+    b.PrependBoolSlot(1, nullable, False)
+    return b.EndObject()
+
+
 def _batch_message(rows: int, n_values: int, values_len: int, body_len: int) -> bytes:
     import flatbuffers
 
-    b = flatbuffers.Builder(256)
+    b = flatbuffers.Builder(512)
     b.StartVector(16, 3, 8)
     for off, length in reversed([(0, 0), (0, 0), (0, values_len)]):
         b.Prep(8, 16)
@@ -189,18 +192,18 @@ def _batch_message(rows: int, n_values: int, values_len: int, body_len: int) -> 
     nodes = b.EndVector()
     b.StartObject(5)
     b.PrependInt64Slot(0, rows, 0)
-    b.PrependUOffsetTRelativeSlot(1, nodes, 0)
     b.PrependUOffsetTRelativeSlot(2, buffers, 0)
+    b.PrependUOffsetTRelativeSlot(1, nodes, 0)
     batch = b.EndObject()
     return _message(b, _H_BATCH, batch, body_len)
 
 
 def _message(b, header_type: int, header: int, body_len: int) -> bytes:
-    b.StartObject(5)
+    b.StartObject(5)  # fields in flatc's order: by size, then last field first
+    b.PrependInt64Slot(3, body_len, 0)
+    b.PrependUOffsetTRelativeSlot(2, header, 0)
     b.PrependInt16Slot(0, _V5, 0)
     b.PrependUint8Slot(1, header_type, 0)
-    b.PrependUOffsetTRelativeSlot(2, header, 0)
-    b.PrependInt64Slot(3, body_len, 0)
     b.Finish(b.EndObject())
     return bytes(b.Output())
 

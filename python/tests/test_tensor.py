@@ -1,6 +1,7 @@
 """Tensor assets: every dtype and shape round-tripped against NumPy, locally
 and through the server (which validates what Python writes), and both ways
-against the C++ codec via the CLI (`put --kind tensor x.npy`, `get --as npy`)."""
+against the C++ codec via the CLI (`put --kind tensor x.npy`, `get --as npy`),
+whose bytes Python's encoder reproduces exactly (same asset ID)."""
 import io
 import struct
 
@@ -131,6 +132,8 @@ def test_server_roundtrip(client, ns, dtype, server, tmp_path):
         out = server.cli("put", "--ns", ns, "--kind", "tensor", str(p)).decode()
         tid = [w for w in out.split() if len(w) == 64][0]
         assert same(client.get_tensor(ns, tid), a)
+        # the same bytes as the C++ encoder: the same asset ID, so the two dedup
+        assert client.put(ns, a).id == tid
 
 
 def test_server_rejects_bad_tensor(client, ns):
