@@ -66,49 +66,61 @@ echo
 make_tree "$WORK/tree" "$SAMPLES" 4096 65536 20
 "$AIFS" -q put -r "$WORK/tree" --prefix ds/ > /dev/null
 "$AIFS" -q tag create ds-v1 "$("$AIFS" -q snapshot create -m dataset | grep -o '[0-9a-f]\{32\}' | head -1)" > /dev/null
-$PY - "$WORK/tree" "$SAMPLES" <<'PY'
-import os, statistics, sys, time
+cat > "$WORK/loader_bench.py" <<'PY'
+import os
+import statistics
+import sys
+import time
+
 import torch.utils.data as tud
+
 import aifs
 from aifs.torch import AssetDataset
 
-root, n = sys.argv[1], int(sys.argv[2])
-files = sorted(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs)
-assert len(files) == n, (len(files), n)
-
-
-class Files(tud.Dataset):
-    def __len__(self):
-        return len(files)
-
-    def __getitem__(self, i):
-        with open(files[i], "rb") as f:
-            return f.read()
-
-
-client = aifs.connect()
-ds = AssetDataset(client, "default", ref="ds-v1", prefix="ds/")
-assert len(ds) == n, len(ds)
-rel = sorted(os.path.relpath(p, root) for p in files)
-assert [p[3:] for p, _ in ds.members] == rel  # same files, same order
 B = 64
 
 
-def epoch(loader):
+class Files(tud.Dataset):
+    """The baseline: the same files read from ext4, one open+read a sample."""
+
+    def __init__(self, files):
+        self.files = files
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, i):
+        with open(self.files[i], "rb") as f:
+            return f.read()
+
+
+def epoch(loader, n):
     t0 = time.perf_counter()
-    count = sum(len(b) for b in loader)
-    assert count == n
+    assert sum(len(b) for b in loader) == n
     return n / (time.perf_counter() - t0)
 
 
-print("| DataLoader, %d samples of 4-64 KiB, batch %d | workers | samples/s (median of 3) | vs ext4 |" % (n, B))
-print("|---|---:|---:|---:|")
-for workers in (0, 2):
-    plain = tud.DataLoader(Files(), batch_size=B, num_workers=workers, collate_fn=list)
-    ours = ds.loader(batch_size=B, num_workers=workers, collate_fn=list)
-    epoch(plain), epoch(ours)  # warm: page cache, server cache, worker start-up paths
-    p = statistics.median(epoch(plain) for _ in range(3))
-    a = statistics.median(epoch(ours) for _ in range(3))
-    print("| plain Dataset, files on ext4 | %d | %.0f | 1.00x |" % (workers, p))
-    print("| aifs.torch.AssetDataset (tag) | %d | %.0f | %.2fx |" % (workers, a, a / p))
+def main():
+    root, n = sys.argv[1], int(sys.argv[2])
+    files = sorted(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs)
+    assert len(files) == n, (len(files), n)
+    ds = AssetDataset(aifs.connect(), "default", ref="ds-v1", prefix="ds/")
+    rel = sorted(os.path.relpath(p, root) for p in files)
+    assert [p[3:] for p, _ in ds.members] == rel  # the same files, in the same order
+    print("| DataLoader, %d samples of 4-64 KiB, batch %d | workers | samples/s (median of 3) "
+          "| vs ext4 |" % (n, B))
+    print("|---|---:|---:|---:|")
+    for workers in (0, 2):
+        plain = tud.DataLoader(Files(files), batch_size=B, num_workers=workers, collate_fn=list)
+        ours = ds.loader(batch_size=B, num_workers=workers, collate_fn=list)
+        epoch(plain, n), epoch(ours, n)  # warm: page cache, server cache, worker start-up
+        p = statistics.median(epoch(plain, n) for _ in range(3))
+        a = statistics.median(epoch(ours, n) for _ in range(3))
+        print("| plain Dataset, files on ext4 | %d | %.0f | 1.00x |" % (workers, p))
+        print("| aifs.torch.AssetDataset (tag) | %d | %.0f | %.2fx |" % (workers, a, a / p))
+
+
+if __name__ == "__main__":  # forkserver workers re-import this file
+    main()
 PY
+$PY "$WORK/loader_bench.py" "$WORK/tree" "$SAMPLES"

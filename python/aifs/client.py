@@ -468,22 +468,33 @@ class Client:
                     ) -> List[bytes]:
         """Many ranges (id, offset, length or None = to the end) in as few calls
         as the limits allow; returns each range's bytes, in order. Lengths are
-        clipped to the asset's end. Raises NotFound ASSET_NOT_FOUND, OutOfRange
+        clipped to the asset's end. Ranges of known length are grouped up to
+        64 MiB a call; ranges to the end count as nothing, and a call the
+        server finds too large (BATCH_TOO_LARGE, over 256 MiB once clipped) is
+        split in two and retried. Raises NotFound ASSET_NOT_FOUND, OutOfRange
         RANGE_OUT_OF_BOUNDS (the message names the range's index in its call)."""
         out: List[bytes] = []
         batch: List[Tuple[bytes, int, int]] = []
         want = 0
         for id, off, length in ranges:
-            length = _TO_END if length is None else int(length)
-            if batch and (len(batch) >= _MAX_RANGES or want + min(length, _BATCH_BYTES)
-                          > _BATCH_BYTES):
-                out += self._read_batch(ns, batch)
+            known = 0 if length is None else min(int(length), _BATCH_BYTES)
+            if batch and (len(batch) >= _MAX_RANGES or want + known > _BATCH_BYTES):
+                out += self._read_split(ns, batch)
                 batch, want = [], 0
-            batch.append((_id(id), int(off), length))
-            want += min(length, _BATCH_BYTES)
+            batch.append((_id(id), int(off), _TO_END if length is None else int(length)))
+            want += known
         if batch:
-            out += self._read_batch(ns, batch)
+            out += self._read_split(ns, batch)
         return out
+
+    def _read_split(self, ns, batch) -> List[bytes]:
+        try:
+            return self._read_batch(ns, batch)
+        except InvalidArgument as e:
+            if e.reason != "BATCH_TOO_LARGE" or len(batch) == 1:
+                raise
+        half = len(batch) // 2
+        return self._read_split(ns, batch[:half]) + self._read_split(ns, batch[half:])
 
     def _read_batch(self, ns, batch) -> List[bytes]:
         pb, _ = _pb()
@@ -494,7 +505,7 @@ class Client:
         lengths = None
         for r in self._stream(0, "ReadRanges", req):
             if r.pieces:
-                data = _frame_bytes(r.data)
+                data = memoryview(_frame_bytes(r.data))
                 at = 0
                 for p in r.pieces:
                     parts[p.index].append(data[at:at + p.length])

@@ -45,15 +45,21 @@ def snapshot_members(client: Client, ns: str, ref: str, prefix: str = "",
 
     With paths in the snapshot (or a `prefix`): its path bindings in path order
     (an asset bound to two paths is two samples). Without: its asset IDs, in
-    ID order. `where` keeps the assets whose metadata matches (the filter runs
-    on the server over the namespace's asset records).
+    ID order, listed as the diff from an empty explicit-set snapshot (the
+    namespace's first such snapshot, made once if there is none: listing a
+    snapshot without paths needs the `snapshot` operation once). `where` keeps
+    the assets whose metadata matches (the filter runs on the server over the
+    namespace's asset records; assets removed since are checked as of the
+    snapshot).
     """
     snap = client.get_snapshot(ns, ref)
     if prefix or snap.pb.path_count:
         members = list(client.paths(ns, prefix=prefix, as_of=snap.id))
     else:
-        members = [("", i) for i in client.diff(ns, "", snap.id).added]
-        members.sort(key=lambda m: m[1])
+        empty = next((x for x in client.snapshots(ns) if x.explicit_set and x.count == 0), None)
+        if empty is None:
+            empty = client.snapshot(ns, ids=[], message="aifs.torch: the empty set")
+        members = [("", i) for i in sorted(client.diff(ns, empty.id, snap.id).added)]
     if where is not None:
         keep = set()
         ids = {m[1] for m in members}

@@ -93,6 +93,15 @@ def test_ranges(client, ns):
     assert e.value.reason == "ASSET_NOT_FOUND"
 
 
+def test_read_ranges_split_when_too_large(client, ns):
+    """Ranges to the end whose total the server finds too large (> 256 MiB)
+    are split into several calls by the client, transparently."""
+    big = [os.urandom(1 << 20) * 130 + bytes([i]) for i in range(2)]  # 2 x 130 MiB
+    ids = [client.put(ns, b).id for b in big]
+    got = client.read_ranges(ns, [(ids[0], 5, None), (ids[1], 0, None)])
+    assert got[0] == big[0][5:] and got[1] == big[1]
+
+
 def test_stat_ls_filters_paging_rm(client, ns):
     ids = {}
     for i in range(25):

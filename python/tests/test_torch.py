@@ -179,3 +179,16 @@ def test_forked_worker_refuses_clearly(client, dataset_ns):
     with pytest.raises(Exception) as e:
         next(iter(loader))
     assert "FORKED_AFTER_GRPC" in str(e.value)
+
+
+def test_snapshot_without_paths(client, ns):
+    """A snapshot with no paths: its assets in ID order."""
+    ids = sorted(client.put(ns, np.full(3, i, np.int64)).id for i in range(7))
+    snap = client.snapshot(ns)
+    ds = AssetDataset(client, ns, ref=snap.id, decode="tensor")
+    assert [m[1] for m in ds.members] == ids
+    assert AssetDataset(client, ns, ref=snap.id).members == ds.members  # no second base
+    assert sum(1 for x in client.snapshots(ns) if x.explicit_set) == 1
+    client.put(ns, np.zeros(3, np.int64))
+    assert len(AssetDataset(client, ns, ref=snap.id)) == 7
+    assert ds[[0, 6]][1].tolist() == client.get_tensor(ns, ids[6]).tolist()
