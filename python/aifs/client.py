@@ -292,6 +292,22 @@ class Client:
         pb, _ = _pb()
         return self._unary(2, "GetInfo", pb.Empty())
 
+    def health(self, service: str = "") -> str:
+        """grpc.health.v1 Check (needs no token): "SERVING", "NOT_SERVING", ...
+        The two one-field messages are written and read here, not generated."""
+        req = (b"\x0a" + _varint(len(service.encode())) + service.encode()) if service else b""
+        self._get_stubs()  # opens this process's channel
+        call = self._channel.unary_unary(
+            "/grpc.health.v1.Health/Check", request_serializer=None, response_deserializer=None)
+        try:
+            resp = call(req, timeout=self.timeout)
+        except grpc.RpcError as e:
+            raise errors.from_rpc_error(e) from None
+        from .errors import _fields
+        status = next((v for n, w, v in _fields(resp) if n == 1 and w == 0), 0)
+        return {0: "UNKNOWN", 1: "SERVING", 2: "NOT_SERVING", 3: "SERVICE_UNKNOWN"}.get(
+            status, str(status))
+
     def metrics(self) -> str:
         """The server's Prometheus exposition text."""
         pb, _ = _pb()
@@ -807,6 +823,19 @@ class Client:
     def revoke_token_root(self, key_id: str) -> None:
         pb, _ = _pb()
         self._admin("RevokeTokenRoot", pb.RevokeTokenRootRequest(key_id=key_id))
+
+    def url_keys(self):
+        """Pre-signed URL keys: aifs.v1.ListTokenKeysResponse."""
+        pb, _ = _pb()
+        return self._admin("ListUrlKeys", pb.Empty())
+
+    def rotate_url_key(self) -> str:
+        pb, _ = _pb()
+        return self._admin("RotateUrlKey", pb.Empty()).key_id
+
+    def revoke_url_key(self, key_id: str) -> None:
+        pb, _ = _pb()
+        self._admin("RevokeUrlKey", pb.RevokeTokenRootRequest(key_id=key_id))
 
     def gc(self, dry_run: bool = False):
         """Admin: collects garbage; aifs.v1.CollectGarbageResponse."""
