@@ -3,7 +3,8 @@
 #   bench/python_bench.sh BUILD_DIR [SIZE_MIB=1024] [SAMPLES=10000]
 # 1. put and get of SIZE_MIB MiB of random bytes: Python (aifs.Client, from/to
 #    a file) vs `aifs put` / `aifs get` (gRPC); puts of fresh bytes each (no
-#    dedup), gets median of 3 of a warm asset; ratio CLI time / Python time.
+#    dedup), gets median of 3 of a warm asset; ratio CLI time / Python time,
+#    for the Python process as a whole and for the SDK call alone.
 # 2. SAMPLES files of 4-64 KiB: samples/s of aifs.torch.AssetDataset over a
 #    tag (one ReadRanges call per batch of 64) vs a plain torch Dataset
 #    reading the same files from ext4 (page cache warm for both), DataLoader
@@ -39,27 +40,38 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
 # ---- 1. put/get ------------------------------------------------------------
 head -c "${SIZE}M" /dev/urandom > "$WORK/a"
 head -c "${SIZE}M" /dev/urandom > "$WORK/b"
+# pyput/pyget: one Python process each; the call alone (after import and
+# connect) is timed inside and appended to $WORK/call.s
 pyput() {
-  $PY -c 'import aifs, sys; print(aifs.connect().put("default", sys.argv[1]).id)' "$1"
+  $PY -c 'import aifs, sys, time
+c = aifs.connect(); c.info(); t = time.perf_counter(); c.put("default", sys.argv[1])
+open(sys.argv[2], "a").write("%.3f\n" % (time.perf_counter() - t))' "$1" "$WORK/call.s"
 }
 t_cli_put=$(time_it "$AIFS" put "$WORK/a")
 t_py_put=$(time_it pyput "$WORK/b")
+c_py_put=$(tail -n 1 "$WORK/call.s")
 ida=$(b3sum --no-names "$WORK/a"); idb=$(b3sum --no-names "$WORK/b")
 [ "$("$AIFS" stat "$idb" 2>/dev/null | grep -c "$idb")" -ge 1 ] || { echo "python put failed" >&2; exit 1; }
 pyget() {
-  $PY -c 'import aifs, sys; aifs.connect().get_file("default", sys.argv[1], sys.argv[2])' "$1" "$2"
+  $PY -c 'import aifs, sys, time
+c = aifs.connect(); c.info(); t = time.perf_counter(); c.get_file("default", sys.argv[1], sys.argv[2])
+open(sys.argv[3], "a").write("%.3f\n" % (time.perf_counter() - t))' "$1" "$2" "$WORK/call.s"
 }
 "$AIFS" get "$ida" -o "$WORK/back"; pyget "$ida" "$WORK/back2"  # warm, and check
 [ "$(b3sum --no-names "$WORK/back2")" = "$ida" ] || { echo "python get: other bytes" >&2; exit 1; }
 rm -f "$WORK/back" "$WORK/back2" "$WORK/a" "$WORK/b"
 t_cli_get=$(for _ in 1 2 3; do time_it "$AIFS" get "$ida" -o /dev/null; done | median)
+: > "$WORK/call.s"
 t_py_get=$(for _ in 1 2 3; do time_it pyget "$ida" /dev/null; done | median)
+c_py_get=$(median < "$WORK/call.s")
 echo "Python SDK vs C++ CLI, ${SIZE} MiB, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| operation | CLI s | Python s | CLI GB/s | Python GB/s | Python speed vs CLI |"
-echo "|---|---:|---:|---:|---:|---:|"
-echo "| put (fresh bytes) | $t_cli_put | $t_py_put | $(gbps "$t_cli_put" "$SIZE") | $(gbps "$t_py_put" "$SIZE") | $(ratio "$t_cli_put" "$t_py_put") |"
-echo "| get (median of 3) | $t_cli_get | $t_py_get | $(gbps "$t_cli_get" "$SIZE") | $(gbps "$t_py_get" "$SIZE") | $(ratio "$t_cli_get" "$t_py_get") |"
+echo "CLI and Python process: the whole process (start, import, connect, transfer); Python call: the SDK call alone."
+echo
+echo "| operation | CLI process s | Python process s | Python call s | CLI GB/s | Python call GB/s | Python process vs CLI | Python call vs CLI |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| put (fresh bytes) | $t_cli_put | $t_py_put | $c_py_put | $(gbps "$t_cli_put" "$SIZE") | $(gbps "$c_py_put" "$SIZE") | $(ratio "$t_cli_put" "$t_py_put") | $(ratio "$t_cli_put" "$c_py_put") |"
+echo "| get (median of 3) | $t_cli_get | $t_py_get | $c_py_get | $(gbps "$t_cli_get" "$SIZE") | $(gbps "$c_py_get" "$SIZE") | $(ratio "$t_cli_get" "$t_py_get") | $(ratio "$t_cli_get" "$c_py_get") |"
 echo
 
 # ---- 2. DataLoader ---------------------------------------------------------
