@@ -6,9 +6,11 @@ Environment:
                the stubs are generated into a temporary directory
 The SDK is imported from the source tree (python/), never from an install.
 """
+import atexit
 import os
 import queue
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,6 +30,7 @@ def _stub_dir():
     sys.path.insert(0, PYDIR)
     import gen_protos
     gen = tempfile.mkdtemp(prefix="aifs-py-gen-")
+    atexit.register(shutil.rmtree, gen, True)
     gen_protos.generate(gen)
     return gen
 
