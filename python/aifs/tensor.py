@@ -520,7 +520,8 @@ def _batch_values(rb: _Table, body: memoryview, schema: _Schema) -> Tuple[int, n
     if schema.dtype == "bool":
         need = (n + 7) // 8
         if length < need:
-            raise _bad("TENSOR_BUFFER_SHORT", "values buffer of %d bytes, %d needed" % (length, need))
+            raise _bad("TENSOR_BUFFER_SHORT",
+                       "values buffer of %d bytes, %d needed" % (length, need))
         bits = np.frombuffer(body, dtype=np.uint8, count=need, offset=off)
         return rows, np.unpackbits(bits, bitorder="little", count=n).astype(np.bool_)
     need = n * npdt.itemsize

@@ -75,7 +75,7 @@ def snapshot_members(client: Client, ns: str, ref: str, prefix: str = "",
 
 
 def _matches(md, where) -> bool:
-    from .client import _Exists, _Prefix
+    from ._wire import _Exists, _Prefix
     for k, v in where.items():
         if k not in md:
             return False

@@ -1,6 +1,5 @@
 """Connecting: settings from AIFS_SERVER / AIFS_TOKEN (@FILE), TLS with a CA
 file, and clients that pickle as their settings."""
-import os
 import pickle
 import subprocess
 

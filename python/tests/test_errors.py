@@ -3,7 +3,6 @@ server's ErrorInfo reason and metadata; the wire decoder agrees with
 protobuf's own parser of google.rpc.Status."""
 import os
 import subprocess
-import tempfile
 
 import grpc
 import pytest
@@ -31,7 +30,6 @@ def test_decoder_against_protobuf(tmp_path):
                     "--python_out=" + str(tmp_path), "google/rpc/status.proto",
                     "google/rpc/error_details.proto"], check=True)
     import importlib.util
-    import sys
 
     def load(name):
         spec = importlib.util.spec_from_file_location(

@@ -3,7 +3,6 @@ and through the server (which validates what Python writes), and both ways
 against the C++ codec via the CLI (`put --kind tensor x.npy`, `get --as npy`),
 whose bytes Python's encoder reproduces exactly (same asset ID)."""
 import io
-import struct
 
 import numpy as np
 import pytest
