@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """CTest entry of the SDK tests: exits 77 (skipped) when a module the SDK or
-pytest needs is missing, else runs pytest with the given arguments."""
+pytest needs is missing or AIFS_BIN is no executable, else runs pytest with
+the given arguments."""
 import importlib.util
+import os
 import sys
 
 NEEDED = ["pytest", "grpc", "google.protobuf", "numpy", "flatbuffers", "cryptography",
@@ -20,6 +22,10 @@ def main():
     if missing:
         print("SKIP: python modules missing: %s (scripts/install-deps.sh installs them)"
               % " ".join(missing))
+        return 77
+    aifs_bin = os.environ.get("AIFS_BIN", "")
+    if not os.access(aifs_bin, os.X_OK):
+        print("SKIP: AIFS_BIN (the built aifs CLI) is not an executable: %r" % aifs_bin)
         return 77
     import pytest
     return pytest.main(sys.argv[1:])
