@@ -3,8 +3,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <chrono>
+#include <cstdlib>
 
 #include "aifs/client/bearer_token.h"
 #include "aifs/core/file_util.h"

@@ -52,7 +52,7 @@ struct Tree {
   int64_t time_ns = 0;  // the snapshot's time (head: 0, files use their own)
   bool fixed = false;   // tags and snapshots never change
   mutable Clock::time_point built;  // or last found unchanged; under trees_mu_ once cached
-  Clock::duration build_time{};      // what building it took
+  Clock::duration build_time{};     // what building it took
   std::map<std::string, std::vector<std::string>> dirs;  // "" is the root
   std::unordered_map<std::string, AssetId> files;
 };
@@ -165,7 +165,8 @@ class FuseMount final : public Mount {
     auto it = trees_.find(view);
     if (it == trees_.end()) return nullptr;
     const Tree& t = *it->second;
-    if (stale || t.fixed || Clock::now() - t.built < std::max<Clock::duration>(o_.refresh, 10 * t.build_time))
+    if (stale || t.fixed ||
+        Clock::now() - t.built < std::max<Clock::duration>(o_.refresh, 10 * t.build_time))
       return it->second;
     return nullptr;
   }
