@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <future>
 #include <iostream>
@@ -542,14 +543,19 @@ class FuseMount final : public Mount {
     uint64_t next = 0;       // where a sequential reader reads next
     uint64_t block_off = 0;  // the read-ahead block: [block_off, +block.size())
     std::string block;
-    // The block after it, being fetched in the background while `block` is
-    // served: fetching, decrypting and checking overlap the kernel's copies.
-    // Its destructor (std::async's future) waits for it.
-    std::future<Result<std::string>> ahead;
-    uint64_t ahead_off = 0;
+    // The blocks after it, in order, being fetched in the background while
+    // `block` is served: fetching, decrypting and checking overlap each
+    // other (on two cores) and the kernel's copies. A future's destructor
+    // (std::async's) waits for its fetch.
+    struct Ahead {
+      uint64_t off;
+      std::future<Result<std::string>> data;
+    };
+    std::deque<Ahead> ahead;
   };
-  // Sequential reads fetch this much per Api call.
+  // Sequential reads fetch this much per Api call, and so many blocks ahead.
   static constexpr uint64_t kReadAhead = 4 << 20;
+  static constexpr size_t kBlocksAhead = 2;
 
   // Bytes [off, off+len) of an open file, by one Api call.
   Result<std::string> Fetch(const OpenFile& f, uint64_t off, uint64_t len) {
@@ -596,17 +602,18 @@ class FuseMount final : public Mount {
     const uint64_t want = std::min<uint64_t>(size, f->size - first);
     std::lock_guard lock(f->mu);
     auto holds = [&] { return first >= f->block_off && first + want <= f->block_off + f->block.size(); };
-    // The block fetched ahead, when the reader has reached it.
-    if (!holds() && f->ahead.valid() && first >= f->ahead_off) {
-      auto next = f->ahead.get();
+    // The next block fetched ahead, when the reader has reached it.
+    if (!holds() && !f->ahead.empty() && first >= f->ahead.front().off) {
+      auto next = f->ahead.front().data.get();
       if (next.ok()) {
         f->block = std::move(*next);
-        f->block_off = f->ahead_off;
+        f->block_off = f->ahead.front().off;
       }
+      f->ahead.pop_front();
     }
     if (!holds()) {
-      // A block fetched ahead for another position is of no use now.
-      if (f->ahead.valid()) (void)f->ahead.get();
+      // Blocks fetched ahead for another position are of no use now.
+      f->ahead.clear();
       // A sequential reader gets a block ahead; a random one what it asked.
       const bool sequential = first == f->next;
       const uint64_t len = std::min<uint64_t>(
@@ -620,15 +627,16 @@ class FuseMount final : public Mount {
       f->block_off = first;
     }
     f->next = first + want;
-    // A sequential reader past the middle of its block: fetch the next one.
-    const uint64_t block_end = f->block_off + f->block.size();
-    if (f->block.size() >= kReadAhead && !f->ahead.valid() && block_end < f->size &&
-        f->next >= f->block_off + f->block.size() / 2) {
-      f->ahead_off = block_end;
-      const uint64_t len = std::min<uint64_t>(kReadAhead, f->size - block_end);
-      f->ahead = std::async(std::launch::async, [&m, f, block_end, len] {
-        return m.Fetch(*f, block_end, len);
-      });
+    // A sequential reader past the middle of its block: keep the next blocks
+    // coming.
+    if (f->block.size() >= kReadAhead && f->next >= f->block_off + f->block.size() / 2) {
+      uint64_t off = f->ahead.empty() ? f->block_off + f->block.size()
+                                      : f->ahead.back().off + kReadAhead;
+      for (; f->ahead.size() < kBlocksAhead && off < f->size; off += kReadAhead) {
+        const uint64_t len = std::min<uint64_t>(kReadAhead, f->size - off);
+        f->ahead.push_back({off, std::async(std::launch::async,
+                                            [&m, f, off, len] { return m.Fetch(*f, off, len); })});
+      }
     }
     fuse_reply_buf(req, f->block.data() + (first - f->block_off), want);
   }
