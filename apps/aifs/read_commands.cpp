@@ -225,12 +225,15 @@ Status Get(Api& api, const Output& out, const GetArgs& args) {
 
   const bool to_stdout = args.output.empty() || args.output == "-";
   // A file output is written beside its target and renamed into place only
-  // after every byte verified, so a failed read never leaves a wrong file.
-  const std::string tmp = to_stdout ? "" : args.output + ".aifs-partial";
+  // after every byte verified, so a failed read never leaves a wrong file. A
+  // device or FIFO (-o /dev/null) cannot be replaced: it is written in place.
+  const bool replace = !to_stdout && !IsSpecialFile(args.output);
+  const std::string target = replace ? args.output + ".aifs-partial" : args.output;
   int fd = STDOUT_FILENO;
   if (!to_stdout) {
-    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return err::FromErrno(errno, "create " + tmp);
+    fd = replace ? ::open(target.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)
+                 : ::open(target.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return err::FromErrno(errno, "open " + target);
   }
   uint64_t expect =
       range.offset >= info.size ? 0 : std::min<uint64_t>(range.length, info.size - range.offset);
@@ -240,11 +243,11 @@ Status Get(Api& api, const Output& out, const GetArgs& args) {
     return WriteAll(fd, b, "write output");
   });
   if (!to_stdout) {
-    if (st.ok() && ::fsync(fd) != 0) st = err::FromErrno(errno, "fsync " + tmp);
+    if (replace && st.ok() && ::fsync(fd) != 0) st = err::FromErrno(errno, "fsync " + target);
     ::close(fd);
-    if (st.ok() && ::rename(tmp.c_str(), args.output.c_str()) != 0)
+    if (replace && st.ok() && ::rename(target.c_str(), args.output.c_str()) != 0)
       st = err::FromErrno(errno, "rename to " + args.output);
-    if (!st.ok()) ::unlink(tmp.c_str());
+    if (replace && !st.ok()) ::unlink(target.c_str());
   }
   return st;
 }

@@ -80,6 +80,23 @@ cmp -s "$WORK/t.npy" "$WORK/cwd/back.npy" || fail "npy written to a bare name di
 cmp -s "$WORK/g" "$WORK/cwd/copy.bin" || fail "get -o to a bare name differs"
 ok "-o with a bare file name"
 
+# -o to something that is no regular file (a FIFO here; /dev/null in real
+# life) is written in place: renaming a temp file over it would replace the
+# device for every process on the machine
+mkfifo "$WORK/pipe"
+cat "$WORK/pipe" > "$WORK/from_pipe" &
+$AIFS get "$gid" -o "$WORK/pipe" || fail "get -o FIFO"
+wait $!
+[ -p "$WORK/pipe" ] || fail "get -o replaced the FIFO with a file"
+cmp -s "$WORK/g" "$WORK/from_pipe" || fail "get -o FIFO: other bytes"
+cat "$WORK/pipe" > "$WORK/from_pipe" &
+$AIFS get "$tensor" --as npy -o "$WORK/pipe" || fail "get --as npy -o FIFO"
+wait $!
+[ -p "$WORK/pipe" ] || fail "get --as npy -o replaced the FIFO with a file"
+cmp -s "$WORK/t.npy" "$WORK/from_pipe" || fail "get --as npy -o FIFO: other bytes"
+[ -c /dev/null ] || fail "/dev/null is no device any more"
+ok "-o to a FIFO writes in place"
+
 # An unknown command says so (not "A subcommand is required"), with a hint.
 for cmd in "frobnicate" "ns frob"; do
   # shellcheck disable=SC2086

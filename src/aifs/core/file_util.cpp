@@ -60,7 +60,17 @@ Status MakeDirs(const std::string& path, int mode) {
   return Status::Ok();
 }
 
+bool IsSpecialFile(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+}
+
 Status WriteFileAtomic(const std::string& path, std::string_view data, int mode) {
+  if (IsSpecialFile(path)) {
+    Fd f{::open(path.c_str(), O_WRONLY | O_CLOEXEC)};
+    if (f.fd < 0) return err::FromErrno(errno, "open " + path);
+    return WriteAll(f.fd, AsBytes(data), "write " + path);
+  }
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   {
     Fd f{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)};

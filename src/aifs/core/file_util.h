@@ -12,8 +12,16 @@ Result<std::string> ReadFileToString(const std::string& path);
 
 // Writes `data` to a temp file beside `path`, fsyncs it, renames it over
 // `path` and fsyncs the directory: readers see the old or the new file, never
-// a mix, and the new one survives a crash once this returns.
+// a mix, and the new one survives a crash once this returns. A `path` that
+// exists and is no regular file (/dev/null, a FIFO, a terminal) cannot be
+// replaced and is written in place instead (see IsSpecialFile).
 Status WriteFileAtomic(const std::string& path, std::string_view data, int mode = 0644);
+
+// Whether `path` exists and is neither a regular file nor a directory: a
+// device, FIFO or socket. Outputs written "beside and renamed into place"
+// must write such a path in place: renaming over /dev/null replaces the
+// device with a file for every process on the machine.
+bool IsSpecialFile(const std::string& path);
 
 // fsyncs the directory `dir` so renames and creations in it survive a crash.
 // An empty `dir` is the current directory: the parent_path() of a bare file
