@@ -28,6 +28,8 @@ PKGS=(
   libmicrohttpd-dev curl wget aria2
   # the mount (libfuse3) and the tools its tests read it with (getfattr)
   libfuse3-dev fuse3 attr
+  # the postgresql:// MetaStore (plain libpq) and the server its tests start (scripts/pg-up.sh)
+  libpq-dev postgresql-15
 )
 # Node.js (Apache Arrow JS interop tests): the image may bring its own; only
 # fall back to Debian's when there is none.

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <thread>
 
+#include "aifs/meta/postgres/postgres_meta_store.h"
 #include "aifs/meta/rocksdb/rocksdb_meta_store.h"
 
 namespace aifs {
@@ -11,6 +12,8 @@ Result<std::unique_ptr<MetaStore>> OpenMetaStore(const std::string& url,
                                                  const MetaOpenOptions& options) {
   constexpr std::string_view kRocks = "rocksdb://";
   if (url.starts_with(kRocks)) return RocksDbMetaStore::Open(url.substr(kRocks.size()), options);
+  if (url.starts_with("postgresql://") || url.starts_with("postgres://"))
+    return PostgresMetaStore::Open(url, options);
   return err::InvalidArgument("UNSUPPORTED_META_STORE", "no metadata backend for '" + url + "'");
 }
 

@@ -12,17 +12,17 @@
 // exist exactly when its writes do. Numbering is the backend's business, so
 // that every process sharing one store sees one log: sequence numbers (a
 // reader's cursor) stay valid across processes, servers and restarts.
-// Backends: rocksdb:// (embedded, one process); a backend shared by several
-// servers numbers the log in its database.
+// Backends: rocksdb:// (embedded, one process), postgresql:// (shared by any
+// number of servers).
 #pragma once
 
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
-#include <vector>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "aifs/core/disk_space.h"
 #include "aifs/core/status.h"
@@ -163,7 +163,8 @@ struct MetaOpenOptions {
   bool salvage = false;
 };
 
-// rocksdb:///abs/path
+// rocksdb:///abs/path, or postgresql://user@host:port/db?pool=8&schema=aifs
+// (see postgres/postgres_meta_store.h).
 Result<std::unique_ptr<MetaStore>> OpenMetaStore(const std::string& url,
                                                  const MetaOpenOptions& options);
 
