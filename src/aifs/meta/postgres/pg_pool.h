@@ -62,7 +62,7 @@ class PgPool {
   std::condition_variable returned_;
   std::vector<std::unique_ptr<PgConnection>> idle_;
   size_t open_ = 0;                  // idle or lent
-  uint64_t closed_round_trips_ = 0;  // of connections closed or lent out
+  uint64_t closed_round_trips_ = 0;  // sent by connections already closed
 };
 
 }  // namespace aifs
