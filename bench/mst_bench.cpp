@@ -125,7 +125,7 @@ class RocksNodeStore : public aifs::MstNodeStore {
   }
 
   std::unique_ptr<rocksdb::DB> db_;
-  std::unordered_map<Digest, std::string, aifs::MstDigestHash> pending_;
+  std::unordered_map<Digest, std::string, aifs::DigestHash> pending_;
   uint64_t written_ = 0;
 };
 

@@ -176,6 +176,25 @@ if command -v fusermount3 > /dev/null && python3 -c 'import os; os.close(os.open
 else
   echo "(no /dev/fuse here: the mount is skipped)"
 fi
+step "the Python SDK (docs/python.md): pip install ./python, then numpy in and out, proofs, a dataset"
+python3 -m pip install -q --no-deps --no-build-isolation --target "$work/py" ./python 2>&1 |
+  grep -v "^WARNING" || true
+PYTHONPATH="$work/py" /usr/bin/python3 - <<'PY'
+import aifs, numpy as np
+from aifs.torch import AssetDataset
+c = aifs.connect()                                   # AIFS_SERVER, AIFS_TOKEN
+w = np.random.default_rng(7).standard_normal((256, 64)).astype(np.float32)
+r = c.put("default", w, path="py/weights.t", metadata={"via": "python"})
+assert np.array_equal(c.get_tensor("default", r.id), w)
+print("put an ndarray as a tensor asset and read it back:", r.id[:16], w.shape, w.dtype)
+s = c.snapshot("default", message="from python")
+c.create_tag("default", "py-v1", s.id)
+aifs.proofs.verify_proof(c.prove("default", "py-v1", r.id),
+                         c.namespace("default").signing_public_key)
+print("inclusion proof of it in tag py-v1: verified offline in Python")
+ds = AssetDataset(c, "default", ref="py-v1", prefix="py/", decode="tensor")
+print("AssetDataset over py-v1:", len(ds), "sample(s), first", tuple(ds[0].shape))
+PY
 kill -TERM "$server_pid"; wait "$server_pid"
 unset AIFS_SERVER AIFS_TOKEN
 

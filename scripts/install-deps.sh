@@ -28,6 +28,9 @@ PKGS=(
   libmicrohttpd-dev curl wget aria2
   # the mount (libfuse3) and the tools its tests read it with (getfattr)
   libfuse3-dev fuse3 attr
+  # the Python SDK (python/): runtime, its tests (pytest) and aifs.torch; pip
+  # for the offline install test
+  python3-cryptography python3-pytest python3-torch python3-pip python3-venv
   # the postgresql:// MetaStore (plain libpq) and the server its tests start (scripts/pg-up.sh)
   libpq-dev postgresql-15
 )

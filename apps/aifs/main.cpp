@@ -1052,6 +1052,7 @@ int main(int argc, char** argv) {
     auto resolved = aifs::cli::ResolveToken(token);
     if (!resolved.ok()) return Report(resolved.status(), g);
     g.remote.token = *resolved;
+    if (mount_cmd->parsed()) aifs::PreferQuickReconnects();
     auto api = aifs::ConnectRemote(g.remote);
     if (!api.ok()) return Report(api.status(), g);
     return Report(run(**api, out), g);
@@ -1059,6 +1060,8 @@ int main(int argc, char** argv) {
   if (serve_cmd->parsed()) aifs::cli::BlockStopSignals();  // before the engine starts threads
   auto engine = aifs::Engine::Open({.data_dir = g.data_dir,
                                     .read_only = read_only,
+                                    // a mount lives long: it follows a writer beside it
+                                    .follow_writer = mount_cmd->parsed(),
                                     .threads = g.threads,
                                     .cache_bytes = g.cache_bytes});
   if (!engine.ok()) return Report(engine.status(), g);

@@ -47,6 +47,24 @@ id=$(getfattr --only-values -n user.aifs.id "$MNT/head/ds/large.bin" 2> /dev/nul
 [ "$(getfattr --only-values -n user.aifs.kind "$MNT/head/ds/large.bin" 2> /dev/null)" = blob ] || fail "user.aifs.kind"
 getfattr -d "$MNT/head/ds/arr.npy" 2> /dev/null | grep -q 'user.aifs.id=' || fail "getfattr -d"
 ok "xattrs: user.aifs.id (= b3sum), user.aifs.kind"
+assets=$($AIFS --json ns show default | /usr/bin/python3 -c 'import json, sys; j = json.load(sys.stdin); print(j["assets"], j["logical_bytes"])')
+[ "$(df --output=itotal "$MNT" | tail -1 | tr -d ' ')" = "${assets% *}" ] || fail "df -i: not the asset count"
+[ "$(df -B1 --output=size "$MNT" | tail -1 | tr -d ' ')" -ge "${assets#* }" ] || fail "df: smaller than the assets"
+ok "df: the namespace's assets and bytes"
+# the kernel forgets what it no longer caches, and so does the mount
+held() { getfattr --only-values -n user.aifs.mount.inodes "$MNT" 2> /dev/null; }
+[ "$(held)" -gt 10 ] || fail "the mount holds $(held) inodes after the walks"
+if [ -w /proc/sys/vm/drop_caches ]; then
+  sync; echo 2 > /proc/sys/vm/drop_caches
+  for _ in $(seq 50); do [ "$(held)" -lt 10 ] && break; sleep 0.1; done
+  [ "$(held)" -lt 10 ] || fail "the kernel dropped its inodes, the mount still holds $(held)"
+  (cd "$WORK/src" && find . -type f -print0) | while IFS= read -r -d '' f; do
+    cmp -s "$WORK/src/$f" "$MNT/head/ds/$f" || fail "cmp $f after the kernel forgot it"
+  done
+  ok "forget: the mount drops the inodes the kernel drops, and finds them again"
+else
+  echo "  (cannot drop the kernel's caches here: forget is not tried)"
+fi
 cp -r "$MNT/head/ds" "$WORK/copy"
 diff -r "$WORK/src" "$WORK/copy" > /dev/null || fail "cp -r made another tree"
 [ "$(tar cf - -C "$MNT/head" ds | tar tf - | grep -vc '/$')" = "$files" ] || fail "tar"
@@ -115,7 +133,7 @@ $AIFS umount "$MNT" > /dev/null
 ok "a killed mount is released by aifs umount, and mounts again"
 stop_server m
 
-# embedded: the data directory opened read-only (as of the mount)
+# embedded: the data directory opened read-only, following writers beside it
 unset AIFS_SERVER AIFS_TOKEN
 emb_mount() {
   : > "$WORK/emb.out"
@@ -132,12 +150,27 @@ kill -TERM $EMB
 for _ in $(seq 100); do running $EMB || break; sleep 0.1; done
 running $EMB && fail "the mount did not exit on SIGTERM"
 wait $EMB || fail "the mount exited non-zero on SIGTERM"
-grep -q fuse.aifs /proc/self/mountinfo && fail "SIGTERM left the mountpoint mounted"
+mountpoint -q "$MNT" && fail "SIGTERM left the mountpoint mounted"
 ok "embedded mount; SIGTERM unmounts cleanly"
 
 emb_mount
 [ "$(stat -c %i "$MNT/tags/v1/ds/d1/f7.bin")" = "$ino1" ] || fail "inode numbers change between mounts"
 ok "inode numbers are the same in every mount"
+
+# a writer beside the embedded mount: head/ and branches/ follow it
+echo "newer bytes" > "$WORK/newer.txt"
+t0=$(now)
+$AIFS -q put "$WORK/newer.txt" --path ds/d1/f2.bin > /dev/null
+$AIFS -q snapshot create --branch main > /dev/null
+for _ in $(seq 100); do
+  cmp -s "$WORK/newer.txt" "$MNT/head/ds/d1/f2.bin" 2> /dev/null &&
+    cmp -s "$WORK/newer.txt" "$MNT/branches/main/ds/d1/f2.bin" 2> /dev/null && break
+  sleep 0.1
+done
+cmp -s "$WORK/newer.txt" "$MNT/head/ds/d1/f2.bin" || fail "the embedded head did not follow"
+cmp -s "$WORK/newer.txt" "$MNT/branches/main/ds/d1/f2.bin" || fail "the embedded branch did not follow"
+cmp -s "$WORK/src/d1/f2.bin" "$MNT/tags/v1/ds/d1/f2.bin" || fail "the tag changed"
+ok "embedded: head and branches follow a writer beside the mount ($(since "$t0") s)"
 
 # a damaged chunk is EIO with its reason in the log, never other bytes
 $AIFS umount "$MNT" > /dev/null; wait

@@ -302,6 +302,35 @@ TEST_P(MetaTest, ReadOnlyOpenSeesCommittedDataAndRefusesWrites) {
   EXPECT_EQ(Get(*ro2, "b"), std::optional<std::string>("2"));
 }
 
+// A following read-only open sees what the writer commits after it opened,
+// also across a flush and a compaction (files the writer deletes).
+TEST_P(RocksMetaTest, FollowingReadOnlyOpenSeesLaterCommits) {
+  auto writer = Open();
+  ASSERT_TRUE(writer);
+  AIFS_ASSERT_OK(PutOne(*writer, "a", "1"));
+  auto still = Open({.read_only = true});
+  auto follower = Open({.read_only = true, .follow_writer = true});
+  ASSERT_TRUE(still && follower);
+  EXPECT_TRUE(follower->read_only());
+  AIFS_ASSERT_OK(PutOne(*writer, "b", "2"));
+  AIFS_ASSERT_OK(writer->Compact());  // flushes, rewrites every file, drops the old ones
+  AIFS_ASSERT_OK(PutOne(*writer, "a", "3"));
+  auto caught_up = [&] {
+    return Get(*follower, "a") == std::optional<std::string>("3") &&
+           Get(*follower, "b") == std::optional<std::string>("2");
+  };
+  for (int i = 0; i < 100 && !caught_up(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(caught_up());
+  EXPECT_EQ(ScanAll(*follower, "", "").size(), 2u);
+  // A plain read-only open stays as of its opening.
+  EXPECT_EQ(Get(*still, "a"), std::optional<std::string>("1"));
+  EXPECT_EQ(Get(*still, "b"), std::nullopt);
+  AIFS_EXPECT_STATUS(RunTransaction(*follower, [](MetaTxn& t) { return t.Put("c", "3"); }),
+                     kFailedPrecondition, "READ_ONLY_MODE");
+  EXPECT_EQ(Get(*writer, "c"), std::nullopt);
+}
+
 // Compact leaves no overwritten or deleted value in any file of the store.
 // The values are random bytes, which RocksDB's block compression stores as
 // they are, so a byte search of every file finds each one still there.

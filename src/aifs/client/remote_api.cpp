@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 
 #include "aifs/client/bearer_token.h"
@@ -897,6 +898,11 @@ Result<std::unique_ptr<Api>> ConnectRemote(const RemoteOptions& options) {
   AIFS_ASSIGN_OR_RETURN(auto creds, Credentials(options));
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
+  // After a lost server, try again soon and often: gRPC's defaults (1 s,
+  // growing 1.6x per failure, up to 2 min) leave a long-lived client (a
+  // mount) dark long after a short outage. See also PreferQuickReconnects.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   if (!options.tls_server_name.empty())
     args.SetSslTargetNameOverride(options.tls_server_name);
   auto conn = std::make_shared<Connection>();
@@ -927,6 +933,10 @@ Result<std::unique_ptr<Api>> ConnectRemote(const RemoteOptions& options) {
   conn->zstd = want && std::count(info.features().begin(), info.features().end(),
                                           std::string("zstd-frames")) > 0;
   return std::unique_ptr<Api>(std::make_unique<RemoteApi>(std::move(conn)));
+}
+
+void PreferQuickReconnects() {
+  ::setenv("GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS", "100", /*overwrite=*/0);
 }
 
 }  // namespace aifs

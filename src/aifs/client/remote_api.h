@@ -33,4 +33,13 @@ struct RemoteOptions {
 // Connects and checks the server answers (UNAVAILABLE otherwise).
 Result<std::unique_ptr<Api>> ConnectRemote(const RemoteOptions& options);
 
+// For a long-lived client (a mount): the process's channels reconnect within
+// a fraction of a second once a lost server is back. gRPC advances a
+// connection attempt only while some thread polls it; calls that fail fast
+// while the server is away poll briefly, so the attempt otherwise waits for
+// gRPC's backup poller, every 5 s by default (10-15 s to recover, measured).
+// Sets GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS unless the user did; call
+// before the first connection of the process. Not thread-safe (setenv).
+void PreferQuickReconnects();
+
 }  // namespace aifs

@@ -2,12 +2,24 @@
 #pragma once
 
 #include <array>
+#include <cstring>
 
 #include "aifs/core/bytes.h"
 
 namespace aifs {
 
 using Digest = std::array<uint8_t, 32>;
+
+// For hash tables keyed by digests: a digest is already uniform, so its
+// first bytes are the hash.
+struct DigestHash {
+  size_t operator()(const Digest& d) const noexcept {
+    size_t h;
+    static_assert(sizeof(h) <= sizeof(Digest));
+    std::memcpy(&h, d.data(), sizeof(h));
+    return h;
+  }
+};
 
 // Incremental hasher; Update() may be called any number of times.
 class Blake3 {

@@ -30,6 +30,10 @@ class AssetId {
   Digest bytes_{};
 };
 
+struct AssetIdHash {
+  size_t operator()(const AssetId& id) const noexcept { return DigestHash()(id.bytes()); }
+};
+
 class SnapshotId {
  public:
   static constexpr size_t kSize = 16;

@@ -24,14 +24,6 @@
 
 namespace aifs {
 
-struct DigestHash {
-  size_t operator()(const Digest& d) const {
-    size_t h;
-    std::memcpy(&h, d.data(), sizeof h);
-    return h;
-  }
-};
-
 // Hashes the stream on its own thread while the caller's thread chunks it:
 // Update() starts hashing a span, Join() waits until it is done (the span
 // must stay valid until then).

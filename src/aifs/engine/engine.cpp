@@ -117,7 +117,8 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   ctx->compression.level = c.zstd_level();
   AIFS_ASSIGN_OR_RETURN(ctx->kms, OpenKms(ResolveStoreUrl(c.kms_url(), options.data_dir), false));
   auto meta = OpenMetaStore(ResolveStoreUrl(c.meta_url(), options.data_dir),
-                            MetaOpenOptions{.read_only = options.read_only});
+                            MetaOpenOptions{.read_only = options.read_only,
+                                            .follow_writer = options.follow_writer});
   if (!meta.ok() && meta.status().reason() == "METADATA_CORRUPT")
     return Status(meta.status().code(), meta.status().reason(),
                   meta.status().message() +

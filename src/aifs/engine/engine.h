@@ -49,6 +49,7 @@ struct InitOptions {
 struct EngineOptions {
   std::string data_dir;
   bool read_only = false;  // reads only; works beside a running writer
+  bool follow_writer = false;  // with read_only: see its later commits (MetaOpenOptions)
   size_t threads = 0;      // worker threads; 0 = one per core
   // Opened segments kept in memory for repeated reads (engine/segment_cache.h).
   uint64_t cache_bytes = uint64_t{256} << 20;

@@ -144,7 +144,7 @@ class MetaMstStore : public MstNodeStore {
   std::string key_;
   std::string value_;
   std::unique_ptr<MetaBatch> batch_;
-  std::unordered_set<Digest, MstDigestHash> written_;  // nodes stored so far
+  std::unordered_set<Digest, DigestHash> written_;  // nodes stored so far
 };
 
 }  // namespace aifs

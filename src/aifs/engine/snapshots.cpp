@@ -206,7 +206,7 @@ Result<std::vector<Info>> ScanRecords(MetaStore& meta, const std::string& prefix
 // any changed byte of the record or key misses and is verified again.
 Status VerifySignatureOnce(const SnapshotInfo& s, const Ed25519PublicKey& key) {
   static std::mutex mu;
-  static std::unordered_set<Digest, MstDigestHash> verified;
+  static std::unordered_set<Digest, DigestHash> verified;
   Blake3 h;
   h.Update(SnapshotSigningMessage(s));
   h.Update(s.signature);
@@ -625,7 +625,7 @@ Result<PruneReport> SnapshotManager::Prune(const std::string& ns, const PruneOpt
 
   // Mark every node a remaining tree uses (shared subtrees once), then sweep.
   MetaMstStore store(*ctx_.meta, ns, nullptr, MetaMstStore::Mode::kReadOnly, &node_cache_);
-  std::unordered_set<Digest, MstDigestHash> live;
+  std::unordered_set<Digest, DigestHash> live;
   std::vector<Digest> stack;
   for (const MstRoot& r : live_roots)
     if (r.count > 0) stack.push_back(r.hash);
@@ -746,10 +746,10 @@ Result<AssetSet> SnapshotManager::RetainedAmong(const std::string& ns, const Ass
   }
   // A node is in `done` once its whole subtree was walked: nodes are content-
   // addressed, so another snapshot sharing it holds exactly what was found.
-  std::unordered_set<Digest, MstDigestHash> done;
+  std::unordered_set<Digest, DigestHash> done;
   for (const SnapshotInfo& s : all) {
     if (s.count == 0) continue;
-    std::unordered_set<Digest, MstDigestHash> walked;
+    std::unordered_set<Digest, DigestHash> walked;
     std::vector<Digest> found;
     std::vector<Digest> stack{s.root};
     Status st;

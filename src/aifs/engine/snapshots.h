@@ -21,7 +21,7 @@
 namespace aifs {
 
 // AssetIDs (as raw digests), e.g. the members of a snapshot.
-using AssetSet = std::unordered_set<Digest, MstDigestHash>;
+using AssetSet = std::unordered_set<Digest, DigestHash>;
 
 class SnapshotManager {
  public:

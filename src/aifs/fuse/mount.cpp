@@ -51,7 +51,8 @@ struct Tree {
   std::string as_of;    // what reads name: "" (head) or a snapshot ID
   int64_t time_ns = 0;  // the snapshot's time (head: 0, files use their own)
   bool fixed = false;   // tags and snapshots never change
-  Clock::time_point built;
+  mutable Clock::time_point built;  // or last found unchanged; under trees_mu_ once cached
+  Clock::duration build_time{};      // what building it took
   std::map<std::string, std::vector<std::string>> dirs;  // "" is the root
   std::unordered_map<std::string, AssetId> files;
 };
@@ -93,48 +94,95 @@ class FuseMount final : public Mount {
 
  private:
   // ---- nodes ---------------------------------------------------------------
-  fuse_ino_t InodeOf(const Node& n) {
+  // Inode numbers are BLAKE3 of what a node is, so they are the same in
+  // every mount. The kernel holds a node from the lookup (or readdirplus
+  // entry) that hands it out until it forgets it as often: only held nodes
+  // are kept here, so memory follows what the kernel caches, not what was
+  // ever seen.
+  static std::string KeyOf(const Node& n) {
     std::string key = std::to_string(static_cast<int>(n.kind)) + "\n" + n.view + "\n" + n.path;
     if (IsFile(n.kind)) key += "\n" + n.id.ToHex();
+    return key;
+  }
+  // The number `n` has (or would get), registering nothing.
+  fuse_ino_t InodeOf(const Node& n) {
     if (n.kind == Kind::kRoot) return FUSE_ROOT_ID;
+    const std::string key = KeyOf(n);
     std::lock_guard lock(nodes_mu_);
+    return InodeLocked(key);
+  }
+  // `n` handed to the kernel once more; returns its number.
+  fuse_ino_t Remember(const Node& n) {
+    if (n.kind == Kind::kRoot) return FUSE_ROOT_ID;
+    std::string key = KeyOf(n);
+    std::lock_guard lock(nodes_mu_);
+    const fuse_ino_t ino = InodeLocked(key);
+    auto [it, fresh] = nodes_.try_emplace(ino, Held{n, 0, key});
+    if (fresh) by_key_.emplace(std::move(key), ino);
+    ++it->second.lookups;
+    return ino;
+  }
+  // The kernel dropped `count` of its references to `ino`.
+  void Forget(fuse_ino_t ino, uint64_t count) {
+    std::lock_guard lock(nodes_mu_);
+    auto it = nodes_.find(ino);
+    if (it == nodes_.end()) return;
+    if (it->second.lookups > count) {
+      it->second.lookups -= count;
+      return;
+    }
+    by_key_.erase(it->second.key);
+    nodes_.erase(it);
+  }
+  fuse_ino_t InodeLocked(const std::string& key) {
     if (auto it = by_key_.find(key); it != by_key_.end()) return it->second;
     const Digest d = Blake3::Hash(AsBytes(key));
     uint64_t ino = 0;
     std::memcpy(&ino, d.data(), sizeof(ino));
     ino = (ino >> 2) | 2;             // never 0 or 1 (the root)
     while (nodes_.count(ino)) ++ino;  // a collision: the next free number
-    nodes_[ino] = n;
-    by_key_[key] = ino;
     return ino;
+  }
+  size_t held_nodes() {
+    std::lock_guard lock(nodes_mu_);
+    return nodes_.size();
   }
   std::optional<Node> NodeOf(fuse_ino_t ino) {
     if (ino == FUSE_ROOT_ID) return Node{};
     std::lock_guard lock(nodes_mu_);
     auto it = nodes_.find(ino);
     if (it == nodes_.end()) return std::nullopt;
-    return it->second;
+    return it->second.node;
   }
 
   // ---- trees ---------------------------------------------------------------
   // The cached tree of `view` while it is still good (a fixed view's always,
-  // a moving one's for `refresh`); null otherwise.
-  std::shared_ptr<const Tree> FreshTree(const std::string& view) {
+  // a moving one's for `refresh`, or for ten times what building it took if
+  // that is longer: re-listing a large tree then costs at most a tenth of a
+  // core); null otherwise. With `stale`, any cached tree.
+  std::shared_ptr<const Tree> FreshTree(const std::string& view, bool stale = false) {
     std::lock_guard lock(trees_mu_);
     auto it = trees_.find(view);
-    if (it == trees_.end() ||
-        (!it->second->fixed && Clock::now() - it->second->built >= o_.refresh))
-      return nullptr;
-    return it->second;
+    if (it == trees_.end()) return nullptr;
+    const Tree& t = *it->second;
+    if (stale || t.fixed || Clock::now() - t.built < std::max<Clock::duration>(o_.refresh, 10 * t.build_time))
+      return it->second;
+    return nullptr;
   }
 
-  // The tree of `view`, rebuilt when a moving view is older than `refresh`.
+  // The tree of `view`, rebuilt when a moving view's is no longer fresh. One
+  // build runs at a time; while it does, others go on with the old tree.
   Result<std::shared_ptr<const Tree>> TreeOf(const std::string& view) {
     if (auto tree = FreshTree(view)) return tree;
-    std::lock_guard build(build_mu_);  // one build at a time; others wait for it
+    std::unique_lock build(build_mu_, std::try_to_lock);
+    if (!build.owns_lock()) {
+      if (auto old = FreshTree(view, /*stale=*/true)) return old;
+      build.lock();
+    }
     if (auto tree = FreshTree(view)) return tree;  // built while this one waited
     auto tree = std::make_shared<Tree>();
     tree->built = Clock::now();
+    const Clock::time_point start = tree->built;
     if (view != "head") {
       const size_t slash = view.find('/');
       const std::string kind = view.substr(0, slash), name = view.substr(slash + 1);
@@ -146,10 +194,8 @@ class FuseMount final : public Mount {
       std::lock_guard lock(trees_mu_);
       auto it = trees_.find(view);
       if (it != trees_.end() && it->second->as_of == tree->as_of) {
-        auto same = std::make_shared<Tree>(*it->second);
-        same->built = tree->built;
-        trees_[view] = same;
-        return std::shared_ptr<const Tree>(same);
+        it->second->built = tree->built;
+        return std::shared_ptr<const Tree>(it->second);
       }
     }
     tree->dirs[""];
@@ -177,6 +223,7 @@ class FuseMount final : public Mount {
       names.erase(std::unique(names.begin(), names.end()), names.end());
     }
     AIFS_RETURN_IF_ERROR(PrefetchInfos(*tree));
+    tree->build_time = Clock::now() - start;
     std::lock_guard lock(trees_mu_);
     trees_[view] = tree;
     return std::shared_ptr<const Tree>(tree);
@@ -386,7 +433,7 @@ class FuseMount final : public Mount {
     auto attr = m.Attr(ino, *child);
     if (!attr.ok()) return (void)fuse_reply_err(req, m.Fail(attr.status(), "lookup"));
     fuse_entry_param e{};
-    e.ino = ino;
+    e.ino = m.Remember(*child);
     e.attr = attr->first;
     e.attr_timeout = e.entry_timeout = attr->second;
     fuse_reply_entry(req, &e);
@@ -446,8 +493,7 @@ class FuseMount final : public Mount {
 
   // readdir with each entry's attributes: `ls -l` and `find` need no
   // lookup per entry. "." and ".." are not counted as lookups (libfuse's
-  // rule); every other entry is, and nodes are never forgotten, so that is
-  // all the bookkeeping needed.
+  // rule); every other entry that fits is, as a lookup would be.
   static void ReadDirPlus(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
     FuseMount& m = Self(req);
     auto* l = reinterpret_cast<Listing*>(fi->fh);
@@ -473,6 +519,7 @@ class FuseMount final : public Mount {
           fuse_add_direntry_plus(req, buf.data() + used, size - used, l->entries[i].name.c_str(),
                                  &e, static_cast<off_t>(i + 1));
       if (need > size - used) break;
+      if (!dots) m.Remember(l->entries[i].node);  // the kernel holds what fit
       used += need;
     }
     fuse_reply_buf(req, buf.data(), used);
@@ -585,9 +632,16 @@ class FuseMount final : public Mount {
     fuse_reply_buf(req, f->block.data() + (first - f->block_off), want);
   }
 
-  // xattrs of files: user.aifs.id, .kind, .parents, .meta.<key>
+  // xattrs of files: user.aifs.id, .kind, .parents, .meta.<key>; of the root:
+  // user.aifs.ns, user.aifs.mount.inodes
   Result<std::map<std::string, std::string>> XattrsOf(const Node& n) {
     std::map<std::string, std::string> out;
+    if (n.kind == Kind::kRoot) {
+      // The mount's own state: what it shows, and how many nodes the kernel
+      // holds (what the mount keeps in memory for them).
+      out["user.aifs.ns"] = o_.ns;
+      out["user.aifs.mount.inodes"] = std::to_string(held_nodes());
+    }
     if (!IsFile(n.kind)) return out;
     AIFS_ASSIGN_OR_RETURN(std::string as_of, AsOfOf(n));
     AIFS_ASSIGN_OR_RETURN(AssetInfo a, InfoOf(n.id, as_of));
@@ -635,9 +689,25 @@ class FuseMount final : public Mount {
     conn->max_read = 0;
   }
 
+  static void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t count) {
+    Self(req).Forget(ino, count);
+    fuse_reply_none(req);
+  }
+  static void ForgetMulti(fuse_req_t req, size_t n, fuse_forget_data* forgets) {
+    for (size_t i = 0; i < n; ++i) Self(req).Forget(forgets[i].ino, forgets[i].nlookup);
+    fuse_reply_none(req);
+  }
+
+  // `df`: the namespace's live assets (size: their bytes, inodes: their
+  // number), nothing free (the mount is read-only).
   static void StatFs(fuse_req_t req, fuse_ino_t) {
+    FuseMount& m = Self(req);
+    auto ns = m.api_.GetNamespace(m.o_.ns);
+    if (!ns.ok()) return (void)fuse_reply_err(req, m.Fail(ns.status(), "statfs"));
     struct statvfs s {};
     s.f_bsize = s.f_frsize = 4096;
+    s.f_blocks = (ns->logical_bytes + 4095) / 4096;
+    s.f_files = ns->asset_count;
     s.f_namemax = 255;
     fuse_reply_statfs(req, &s);
   }
@@ -660,12 +730,17 @@ class FuseMount final : public Mount {
   fuse_session* session_ = nullptr;
   bool mounted_ = false;
   std::mutex nodes_mu_;
-  std::unordered_map<fuse_ino_t, Node> nodes_;
+  struct Held {
+    Node node;
+    uint64_t lookups = 0;  // references the kernel holds
+    std::string key;       // its by_key_ entry
+  };
+  std::unordered_map<fuse_ino_t, Held> nodes_;  // the nodes the kernel holds
   std::unordered_map<std::string, fuse_ino_t> by_key_;
   std::mutex trees_mu_, build_mu_;
   std::map<std::string, std::shared_ptr<Tree>> trees_;
   std::mutex info_mu_;
-  std::map<AssetId, AssetInfo> infos_;
+  std::unordered_map<AssetId, AssetInfo, AssetIdHash> infos_;
 
   friend Result<std::unique_ptr<Mount>> Mount::Start(Api&, const MountOptions&);
   static const fuse_lowlevel_ops kOps;
@@ -686,6 +761,8 @@ const fuse_lowlevel_ops FuseMount::kOps = [] {
   ops.getxattr = GetXattr;
   ops.listxattr = ListXattr;
   ops.statfs = StatFs;
+  ops.forget = Forget;
+  ops.forget_multi = ForgetMulti;
   return ops;
 }();
 

@@ -157,6 +157,11 @@ class MetaStore {
 struct MetaOpenOptions {
   bool create = false;
   bool read_only = false;  // shares the store with a running writer
+  // With read_only: follow that writer. A plain read-only open sees the store
+  // as it was when opened; a following one also sees the writer's later
+  // commits, within about half a second (RocksDB: a secondary instance that
+  // catches up in the background). For long-lived readers such as a mount.
+  bool follow_writer = false;
   // For `aifs recover` only: open a store whose history is damaged, keeping
   // every intact committed write (skipping damaged ones) instead of refusing.
   // The result may break the engine's invariants until the engine repairs it.

@@ -362,7 +362,7 @@ class Updater {
 
   MstNodeStore& store_;
   const bool valued_;
-  std::unordered_map<Digest, std::unique_ptr<const MstNode>, MstDigestHash> cache_;
+  std::unordered_map<Digest, std::unique_ptr<const MstNode>, DigestHash> cache_;
   const MstNode* root_ = nullptr;  // old root node
   unsigned height_ = 0;            // old height
   int64_t delta_ = 0;              // effective adds - removes
@@ -569,7 +569,7 @@ Result<MstRoot> Updater::Run(const MstRoot& old, std::vector<LevelChange> level_
   }
   const uint8_t height = root_node->level;
 
-  std::unordered_set<Digest, MstDigestHash> stored;
+  std::unordered_set<Digest, DigestHash> stored;
   for (const auto& [h, node] : created_) {
     if (node->level > height || !stored.insert(h).second) continue;
     AIFS_RETURN_IF_ERROR(store_.Store(h, *node));

@@ -76,15 +76,6 @@ bool MstIsBoundary(const Digest& key, unsigned level);
 // Hash of an empty level-0 node, BLAKE3(0x00): the root of the empty set.
 Digest MstEmptyRootHash();
 
-struct MstDigestHash {
-  size_t operator()(const Digest& d) const noexcept {
-    size_t h;
-    static_assert(sizeof(h) <= sizeof(Digest));
-    std::memcpy(&h, d.data(), sizeof(h));  // the digest is already uniform
-    return h;
-  }
-};
-
 // One entry of a node. Level 0: key = an AssetID, hash unused (all zero) in a
 // set tree; in a map tree (see "Map trees" below) key = the map key and hash =
 // its value. Level >= 1: key = last key of a child node, hash = that child's
@@ -166,7 +157,7 @@ class InMemoryMstNodeStore : public MstNodeStore {
 
  private:
   mutable std::mutex mu_;
-  std::unordered_map<Digest, std::string, MstDigestHash> nodes_;
+  std::unordered_map<Digest, std::string, DigestHash> nodes_;
   uint64_t bytes_ = 0;
   uint64_t writes_ = 0;
 };

@@ -14,6 +14,7 @@
 
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <sstream>
@@ -302,10 +303,9 @@ Result<std::unique_ptr<MetaStore>> RocksDbMetaStore::Open(const std::string& pat
   std::unique_ptr<RocksDbMetaStore> store(new RocksDbMetaStore(path, options));
   AIFS_RETURN_IF_ERROR(store->OpenDb());
   AIFS_RETURN_IF_ERROR(store->log_.Start(*store));
-  if (!options.read_only) {
-    store->UpdateHighWater();
-    store->hw_thread_ = std::thread([s = store.get()] { s->HighWaterLoop(); });
-  }
+  if (!options.read_only) store->UpdateHighWater();
+  if (!options.read_only || options.follow_writer)
+    store->hw_thread_ = std::thread([s = store.get()] { s->UpkeepLoop(); });
   return std::unique_ptr<MetaStore>(std::move(store));
 }
 
@@ -317,6 +317,20 @@ Status RocksDbMetaStore::OpenDb() {
   auto logger = std::make_shared<MemoryLogger>();
   rocksdb::Options opts = BaseOptions(options_, logger);
   auto open = [&] {
+    if (options_.read_only && options_.follow_writer) {
+      // A secondary instance: it replays the writer's manifest and logs on
+      // each catch-up. It needs a directory of its own (nothing of the store
+      // is written) and every file kept open, so files the writer deletes
+      // after a compaction stay readable until the next catch-up.
+      if (secondary_dir_.empty()) {
+        std::string tmpl = (std::filesystem::temp_directory_path() / "aifs-follow-XXXXXX").string();
+        if (!::mkdtemp(tmpl.data()))
+          return rocksdb::Status::IOError("mkdtemp for a following open", std::strerror(errno));
+        secondary_dir_ = tmpl;
+      }
+      opts.max_open_files = -1;
+      return rocksdb::DB::OpenAsSecondary(opts, path_, secondary_dir_, &db_);
+    }
     if (options_.read_only) return rocksdb::DB::OpenForReadOnly(opts, path_, &db_);
     rocksdb::Status st = rocksdb::OptimisticTransactionDB::Open(opts, path_, &txn_db_);
     if (st.IsNoSpace() && !options_.salvage) {
@@ -360,6 +374,11 @@ Status RocksDbMetaStore::OpenDb() {
     for (const std::string& line : logger->Lines()) salvage_notes_.push_back(line);
   }
   (void)db_->GetDbIdentity(db_id_);
+  if (db_id_.empty()) {
+    // A secondary instance knows no identity of its own: the writer's file has it.
+    auto id = ReadFileToString(path_ + "/IDENTITY");
+    if (id.ok()) db_id_ = id->substr(0, id->find_last_not_of("\n") + 1);
+  }
   const uint64_t seq = db_->GetLatestSequenceNumber();
   if (have_mark) {
     const std::string problem = HistoryProblem(**hw, db_id_, seq, hw_file);
@@ -402,6 +421,10 @@ RocksDbMetaStore::~RocksDbMetaStore() {
   }
   std::unique_lock lock(mu_);
   CloseDb();
+  if (!secondary_dir_.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove_all(secondary_dir_, ignored);
+  }
 }
 
 void RocksDbMetaStore::UpdateHighWater() {
@@ -415,14 +438,26 @@ void RocksDbMetaStore::UpdateHighWater() {
   // A failure (full disk) keeps the older mark: weaker, never wrong.
 }
 
-void RocksDbMetaStore::HighWaterLoop() {
+void RocksDbMetaStore::UpkeepLoop() {
+  const auto period = options_.read_only ? std::chrono::milliseconds(500) : std::chrono::seconds(1);
   std::unique_lock lock(hw_mu_);
-  while (!hw_wake_.wait_for(lock, std::chrono::seconds(1), [&] { return hw_stop_; })) {
+  while (!hw_wake_.wait_for(lock, period, [&] { return hw_stop_; })) {
     lock.unlock();
-    UpdateHighWater();
-    if (!options_.salvage) KeepBallast();  // back once the disk has room again
+    if (options_.read_only) {
+      CatchUp();
+    } else {
+      UpdateHighWater();
+      if (!options_.salvage) KeepBallast();  // back once the disk has room again
+    }
     lock.lock();
   }
+}
+
+void RocksDbMetaStore::CatchUp() {
+  ReadLock lock(mu_);
+  // A failed catch-up (the writer removed a log while it was read) leaves the
+  // last view in place; the next round tries again.
+  if (db_) (void)db_->TryCatchUpWithPrimary();
 }
 
 Status RocksDbMetaStore::WritesBlocked() const {

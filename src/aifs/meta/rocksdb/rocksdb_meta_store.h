@@ -97,7 +97,10 @@ class RocksDbMetaStore : public MetaStore {
   std::string BallastPath() const;
   void KeepBallast();
   bool ReleaseBallast();  // whether there was one
-  void HighWaterLoop();
+  // The background thread: a writer keeps its high-water file and ballast; a
+  // following reader catches up with the writer.
+  void UpkeepLoop();
+  void CatchUp();
 
   const std::string path_;
   const MetaOpenOptions options_;
@@ -108,6 +111,7 @@ class RocksDbMetaStore : public MetaStore {
   rocksdb::DB* db_ = nullptr;                           // owned unless txn_db_ is set
   rocksdb::OptimisticTransactionDB* txn_db_ = nullptr;  // null when read-only
   std::string db_id_;
+  std::string secondary_dir_;  // a following open's own directory (removed on close)
 
   std::mutex reopen_mu_;  // one reopen at a time
   mutable std::mutex failure_mu_;
