@@ -31,6 +31,8 @@ PKGS=(
   # the Python SDK (python/): runtime, its tests (pytest) and aifs.torch; pip
   # for the offline install test
   python3-cryptography python3-pytest python3-torch python3-pip python3-venv
+  # the postgresql:// MetaStore (plain libpq) and the server its tests start (scripts/pg-up.sh)
+  libpq-dev postgresql-15
 )
 # Node.js (Apache Arrow JS interop tests): the image may bring its own; only
 # fall back to Debian's when there is none.

@@ -139,6 +139,10 @@ int main(int argc, char** argv) {
   init_cmd->add_option("--kms", init.kms_url,
                        "KMS URL (default: a keyfile in the data directory; "
                        "pkcs11:token=...: a key on an HSM, see docs/kms.md)");
+  init_cmd->add_option("--meta", init.meta_url,
+                       "metadata store URL (default: RocksDB in the data directory; "
+                       "postgresql://user@host:port/db?schema=...: PostgreSQL, see "
+                       "docs/scale-out.md)");
 
   // ns
   auto* ns_cmd = app.add_subcommand("ns", "manage namespaces");

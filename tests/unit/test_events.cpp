@@ -4,7 +4,7 @@
 #include <set>
 #include <thread>
 
-#include "aifs/meta/log_sequencer.h"
+#include "aifs/meta/rocksdb/log_sequencer.h"
 #include "test_util.h"
 
 namespace aifs::test {

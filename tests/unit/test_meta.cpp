@@ -1,49 +1,24 @@
-// MetaStore (RocksDB backend): transactions, scans, conflicts, read-only mode.
+// MetaStore, over every backend: transactions, scans, conflicts, batches,
+// read-only mode; RocksDB's files and lock.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <map>
 #include <thread>
 
-#include "aifs/meta/meta_store.h"
-#include "test_util.h"
+#include "meta_backends.h"
 
 namespace aifs::test {
 namespace {
 
-class MetaTest : public ::testing::Test {
- protected:
-  std::string Url() const { return "rocksdb://" + dir_.Sub("meta"); }
-  std::unique_ptr<MetaStore> Open(MetaOpenOptions o = {.create = true}) {
-    auto m = OpenMetaStore(Url(), o);
-    EXPECT_TRUE(m.ok()) << m.status().ToString();
-    return m.ok() ? std::move(m).value() : nullptr;
-  }
-  static std::optional<std::string> Get(MetaStore& m, std::string_view key) {
-    auto r = m.Get(key);
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : std::nullopt;
-  }
-  static Status PutOne(MetaStore& m, std::string_view k, std::string_view v) {
-    auto txn = m.Begin();
-    AIFS_RETURN_IF_ERROR(txn->Put(k, v));
-    return txn->Commit();
-  }
-  static std::vector<std::pair<std::string, std::string>> ScanAll(MetaStore& m,
-                                                                  std::string_view begin,
-                                                                  std::string_view end) {
-    std::vector<std::pair<std::string, std::string>> out;
-    Status st = m.Scan(begin, end, [&](std::string_view k, std::string_view v) {
-      out.emplace_back(std::string(k), std::string(v));
-      return true;
-    });
-    EXPECT_TRUE(st.ok()) << st.ToString();
-    return out;
-  }
-  TempDir dir_;
-};
+using MetaTest = MetaBackendTest;
+INSTANTIATE_TEST_SUITE_P(Backends, MetaTest, AIFS_META_BACKENDS, BackendName);
+// What only the embedded backend has: files, compaction, a directory lock.
+using RocksMetaTest = MetaBackendTest;
+INSTANTIATE_TEST_SUITE_P(Rocks, RocksMetaTest, ::testing::Values(std::string("rocksdb")),
+                         BackendName);
 
-TEST_F(MetaTest, PutGetDeleteInTransactions) {
+TEST_P(MetaTest, PutGetDeleteInTransactions) {
   auto m = Open();
   ASSERT_TRUE(m);
   EXPECT_FALSE(m->read_only());
@@ -87,7 +62,7 @@ TEST_F(MetaTest, PutGetDeleteInTransactions) {
   }
 }
 
-TEST_F(MetaTest, UncommittedTransactionLeavesNothing) {
+TEST_P(MetaTest, UncommittedTransactionLeavesNothing) {
   auto m = Open();
   ASSERT_TRUE(m);
   {
@@ -100,7 +75,7 @@ TEST_F(MetaTest, UncommittedTransactionLeavesNothing) {
   EXPECT_TRUE(ScanAll(*m, "", "").empty());
 }
 
-TEST_F(MetaTest, CommittedDataSurvivesReopen) {
+TEST_P(MetaTest, CommittedDataSurvivesReopen) {
   {
     auto m = Open();
     ASSERT_TRUE(m);
@@ -114,12 +89,33 @@ TEST_F(MetaTest, CommittedDataSurvivesReopen) {
               std::optional<std::string>("value" + std::to_string(i)));
 }
 
-TEST_F(MetaTest, ScanOrderAndBounds) {
+TEST_P(MetaTest, ScanOrderAndBounds) {
   auto m = Open();
   ASSERT_TRUE(m);
   // Bytewise order: uppercase < lowercase, "a" < "a\0" < "a/" < "aa", 0xff last.
-  const std::vector<std::string> keys = {"b",  "a",   std::string("a\0", 2), "a/", "aa", "B",
-                                         "ab", "abc", "\xff", "\xff\xff", "c/1", "c/2", "c0"};
+  // Bytes >= 0x80 sort above ASCII (unsigned), a shorter key before its
+  // extensions, embedded zeros like any byte.
+  const std::vector<std::string> keys = {"b",
+                                         "a",
+                                         std::string("a\0", 2),
+                                         "a/",
+                                         "aa",
+                                         "B",
+                                         "ab",
+                                         "abc",
+                                         "\xff",
+                                         "\xff\xff",
+                                         "c/1",
+                                         "c/2",
+                                         "c0",
+                                         "\x80",
+                                         "\x7f",
+                                         std::string("\0", 1),
+                                         std::string("\0\0", 2),
+                                         std::string("a\0b", 3),
+                                         std::string("a\0\xff", 3),
+                                         "a\x80",
+                                         "a\xfe\x01"};
   {
     auto txn = m->Begin();
     for (const auto& k : keys) AIFS_ASSERT_OK(txn->Put(k, "v:" + k));
@@ -177,7 +173,7 @@ TEST(PrefixEndTest, Values) {
   }
 }
 
-TEST_F(MetaTest, ReadWriteConflictAborts) {
+TEST_P(MetaTest, ReadWriteConflictAborts) {
   auto m = Open();
   ASSERT_TRUE(m);
   AIFS_ASSERT_OK(PutOne(*m, "k", "0"));
@@ -199,7 +195,7 @@ TEST_F(MetaTest, ReadWriteConflictAborts) {
   EXPECT_EQ(Get(*m, "other"), std::nullopt);
 }
 
-TEST_F(MetaTest, ReadOfMissingKeyConflictsWithItsCreation) {
+TEST_P(MetaTest, ReadOfMissingKeyConflictsWithItsCreation) {
   auto m = Open();
   ASSERT_TRUE(m);
   auto a = m->Begin();
@@ -212,7 +208,7 @@ TEST_F(MetaTest, ReadOfMissingKeyConflictsWithItsCreation) {
   EXPECT_EQ(Get(*m, "slot"), std::optional<std::string>("b"));
 }
 
-TEST_F(MetaTest, WriteToUnreadKeysDoesNotConflict) {
+TEST_P(MetaTest, WriteToUnreadKeysDoesNotConflict) {
   auto m = Open();
   ASSERT_TRUE(m);
   AIFS_ASSERT_OK(PutOne(*m, "x", "0"));
@@ -226,7 +222,7 @@ TEST_F(MetaTest, WriteToUnreadKeysDoesNotConflict) {
   EXPECT_EQ(Get(*m, "x"), std::optional<std::string>("b"));
 }
 
-TEST_F(MetaTest, RunTransactionRetriesConcurrentIncrements) {
+TEST_P(MetaTest, RunTransactionRetriesConcurrentIncrements) {
   auto m = Open();
   ASSERT_TRUE(m);
   AIFS_ASSERT_OK(PutOne(*m, "counter", "0"));
@@ -251,7 +247,7 @@ TEST_F(MetaTest, RunTransactionRetriesConcurrentIncrements) {
             << " retried attempts for 400 increments\n";
 }
 
-TEST_F(MetaTest, RunTransactionDoesNotRetryOtherErrorsAndIsBounded) {
+TEST_P(MetaTest, RunTransactionDoesNotRetryOtherErrorsAndIsBounded) {
   auto m = Open();
   ASSERT_TRUE(m);
   int calls = 0;
@@ -274,7 +270,7 @@ TEST_F(MetaTest, RunTransactionDoesNotRetryOtherErrorsAndIsBounded) {
   EXPECT_LE(calls, 1000);
 }
 
-TEST_F(MetaTest, ReadOnlyOpenSeesCommittedDataAndRefusesWrites) {
+TEST_P(MetaTest, ReadOnlyOpenSeesCommittedDataAndRefusesWrites) {
   auto writer = Open();
   ASSERT_TRUE(writer);
   AIFS_ASSERT_OK(PutOne(*writer, "a", "1"));
@@ -308,7 +304,7 @@ TEST_F(MetaTest, ReadOnlyOpenSeesCommittedDataAndRefusesWrites) {
 
 // A following read-only open sees what the writer commits after it opened,
 // also across a flush and a compaction (files the writer deletes).
-TEST_F(MetaTest, FollowingReadOnlyOpenSeesLaterCommits) {
+TEST_P(RocksMetaTest, FollowingReadOnlyOpenSeesLaterCommits) {
   auto writer = Open();
   ASSERT_TRUE(writer);
   AIFS_ASSERT_OK(PutOne(*writer, "a", "1"));
@@ -338,7 +334,92 @@ TEST_F(MetaTest, FollowingReadOnlyOpenSeesLaterCommits) {
 // Compact leaves no overwritten or deleted value in any file of the store.
 // The values are random bytes, which RocksDB's block compression stores as
 // they are, so a byte search of every file finds each one still there.
-TEST_F(MetaTest, CompactLeavesNoOldValueInAnyFile) {
+// Ranges larger than a backend's read-ahead page: every key once, in order.
+TEST_P(MetaTest, LargeRangesScanDeleteAndLastKey) {
+  auto m = Open();
+  ASSERT_TRUE(m);
+  std::map<std::string, std::string> oracle;
+  auto key = [](int i) {
+    std::string k = "big/" + std::to_string(i * 7919 % 100000);
+    k.push_back(static_cast<char>(0x80 + i % 100));  // high bytes in every key
+    return k;
+  };
+  {
+    auto batch = m->NewBatch();
+    for (int i = 0; i < 2500; ++i) {
+      AIFS_ASSERT_OK(batch->Put(key(i), "v" + std::to_string(i)));
+      oracle[key(i)] = "v" + std::to_string(i);
+    }
+    EXPECT_GT(batch->buffered_bytes(), 2500u * 6);
+    AIFS_ASSERT_OK(batch->Write());
+    EXPECT_EQ(batch->buffered_bytes(), 0u);
+  }
+  AIFS_ASSERT_OK(PutOne(*m, "after", "x"));
+  auto all = ScanAll(*m, "big/", PrefixEnd("big/"));
+  ASSERT_EQ(all.size(), oracle.size());
+  EXPECT_TRUE(std::equal(all.begin(), all.end(), oracle.begin(), [](const auto& a, const auto& b) {
+    return a.first == b.first && a.second == b.second;
+  }));
+  // Stops early at a page boundary and beyond.
+  for (int stop : {1, 512, 513, 1700}) {
+    int seen = 0;
+    AIFS_ASSERT_OK(
+        m->Scan("big/", "", [&](std::string_view, std::string_view) { return ++seen < stop; }));
+    EXPECT_EQ(seen, stop);
+  }
+  auto last = m->LastKey("big/", PrefixEnd("big/"));
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(*last, std::optional<std::string>(oracle.rbegin()->first));
+  auto last_all = m->LastKey("", "");
+  ASSERT_TRUE(last_all.ok());
+  EXPECT_EQ(*last_all, std::optional<std::string>(oracle.rbegin()->first));
+  auto none = m->LastKey("c", "d");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(*none, std::nullopt);
+
+  // Half of the range goes; the rest and the neighbours stay.
+  const std::string mid = std::next(oracle.begin(), 1250)->first;
+  AIFS_ASSERT_OK(m->DeleteRange("big/", mid));
+  oracle.erase(oracle.begin(), oracle.find(mid));
+  all = ScanAll(*m, "", "");
+  ASSERT_EQ(all.size(), oracle.size() + 1);
+  EXPECT_EQ(all[0].first, "after");  // sorts before "big/"
+  EXPECT_EQ(all[1].first, mid);
+  EXPECT_EQ(all.back().first, oracle.rbegin()->first);
+  EXPECT_EQ(Get(*m, "after"), std::optional<std::string>("x"));
+}
+
+TEST_P(MetaTest, BatchWritesLastValueOfEachKey) {
+  auto m = Open();
+  ASSERT_TRUE(m);
+  auto batch = m->NewBatch();
+  AIFS_ASSERT_OK(batch->Put("k", "1"));
+  AIFS_ASSERT_OK(batch->Put("k", "2"));
+  AIFS_ASSERT_OK(batch->Put(std::string("z\0\xff", 3), std::string("\0v\x80", 3)));
+  EXPECT_EQ(Get(*m, "k"), std::nullopt) << "nothing before Write";
+  AIFS_ASSERT_OK(batch->Write());
+  EXPECT_EQ(Get(*m, "k"), std::optional<std::string>("2"));
+  EXPECT_EQ(Get(*m, std::string("z\0\xff", 3)),
+            std::optional<std::string>(std::string("\0v\x80", 3)));
+  AIFS_ASSERT_OK(batch->Put("k", "3"));  // the batch is reused
+  AIFS_ASSERT_OK(batch->Write());
+  EXPECT_EQ(Get(*m, "k"), std::optional<std::string>("3"));
+  AIFS_ASSERT_OK(batch->Write());  // empty: nothing to do
+}
+
+TEST_P(MetaTest, MissingStoreIsNotCreatedWithoutCreate) {
+  auto missing = OpenMetaStore(Url(), {.create = false});
+  EXPECT_FALSE(missing.ok());
+  auto m = Open();
+  ASSERT_TRUE(m);
+  AIFS_ASSERT_OK(PutOne(*m, "a", "1"));
+  m.reset();
+  m = Open({.create = false});
+  ASSERT_TRUE(m);
+  EXPECT_EQ(Get(*m, "a"), std::optional<std::string>("1"));
+}
+
+TEST_P(RocksMetaTest, CompactLeavesNoOldValueInAnyFile) {
   auto m = Open();
   ASSERT_TRUE(m);
   auto value = [](uint64_t seed) {
@@ -372,7 +453,7 @@ TEST_F(MetaTest, CompactLeavesNoOldValueInAnyFile) {
   AIFS_EXPECT_STATUS(ro->Compact(), kFailedPrecondition, "READ_ONLY_MODE");
 }
 
-TEST_F(MetaTest, SecondWriterIsRefusedAndMissingStoreIsAnError) {
+TEST_P(RocksMetaTest, SecondWriterIsRefusedAndMissingStoreIsAnError) {
   auto m = Open();
   ASSERT_TRUE(m);
   auto second = OpenMetaStore(Url(), {.create = true});
@@ -382,7 +463,7 @@ TEST_F(MetaTest, SecondWriterIsRefusedAndMissingStoreIsAnError) {
   auto missing = OpenMetaStore("rocksdb://" + dir_.Sub("nothing"), {});
   EXPECT_FALSE(missing.ok());
   EXPECT_FALSE(std::filesystem::exists(dir_.Sub("nothing/CURRENT")));
-  AIFS_EXPECT_STATUS(OpenMetaStore("postgres://x", {}).status(), kInvalidArgument,
+  AIFS_EXPECT_STATUS(OpenMetaStore("etcd://x", {}).status(), kInvalidArgument,
                      "UNSUPPORTED_META_STORE");
 }
 

@@ -79,7 +79,7 @@ Status Engine::Init(const std::string& data_dir, const InitOptions& options) {
 
   StoreConfig config;
   config.set_format_version(kStoreFormatVersion);
-  config.set_meta_url("rocksdb://meta");
+  config.set_meta_url(options.meta_url.empty() ? "rocksdb://meta" : options.meta_url);
   config.set_chunk_url("file://chunks");
   config.set_kms_url(options.kms_url.empty() ? "local://kms/master.keys" : options.kms_url);
   config.set_chunk_min(options.chunking.min_size);

@@ -38,6 +38,9 @@ struct InitOptions {
   // KMS wrapping the data keys (docs/kms.md): "" is the keyfile KMS in the
   // data directory; `pkcs11:token=...` a key on an HSM. Kept in aifs.json.
   std::string kms_url;
+  // Metadata store: "" is RocksDB in the data directory; postgresql://...
+  // a PostgreSQL database (docs/scale-out.md). Kept in aifs.json.
+  std::string meta_url;
   // Plaintext bytes per sealed segment of a chunk (4 KiB - 16 MiB): the unit a
   // range read fetches and decrypts (docs/storage-format.md).
   uint32_t segment_size = kDefaultSegmentSize;

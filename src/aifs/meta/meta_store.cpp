@@ -3,7 +3,7 @@
 #include <chrono>
 #include <thread>
 
-#include "aifs/meta/keys.h"
+#include "aifs/meta/postgres/postgres_meta_store.h"
 #include "aifs/meta/rocksdb/rocksdb_meta_store.h"
 
 namespace aifs {
@@ -12,6 +12,8 @@ Result<std::unique_ptr<MetaStore>> OpenMetaStore(const std::string& url,
                                                  const MetaOpenOptions& options) {
   constexpr std::string_view kRocks = "rocksdb://";
   if (url.starts_with(kRocks)) return RocksDbMetaStore::Open(url.substr(kRocks.size()), options);
+  if (url.starts_with("postgresql://") || url.starts_with("postgres://"))
+    return PostgresMetaStore::Open(url, options);
   return err::InvalidArgument("UNSUPPORTED_META_STORE", "no metadata backend for '" + url + "'");
 }
 
@@ -25,51 +27,6 @@ Result<uint64_t> MetaStore::Checkpoint(const std::string&) {
 
 Status MetaStore::Compact() {
   return err::Unimplemented("NOT_SUPPORTED", Url() + " cannot compact its files");
-}
-
-Status MetaTxn::Commit() {
-  if (log_entries_.empty()) return CommitWrites();
-  const uint64_t first = log_.Reserve(log_entries_.size());
-  Status st;
-  for (size_t i = 0; i < log_entries_.size() && st.ok(); ++i)
-    st = Put(keys::LogEntry(first + i), log_entries_[i]);
-  if (st.ok()) st = CommitWrites();
-  log_.Settle(first);
-  return st;
-}
-
-Status MetaStore::StartLog() {
-  AIFS_ASSIGN_OR_RETURN(auto last, LastKey(keys::kLogPrefix, PrefixEnd(keys::kLogPrefix)));
-  uint64_t seq = 0;
-  if (last) {
-    auto parsed = keys::ParseLogEntry(*last);
-    if (!parsed) return err::DataLoss("METADATA_CORRUPT", "malformed log key " + *last);
-    seq = *parsed;
-  }
-  log_.Start(seq);
-  return Status::Ok();
-}
-
-Result<uint64_t> MetaStore::ScanLog(uint64_t after, const LogFn& fn) {
-  const uint64_t watermark = log_.Watermark();
-  if (watermark <= after) return after;
-  Status bad;
-  bool stopped = false;
-  uint64_t last = after;
-  AIFS_RETURN_IF_ERROR(Scan(keys::LogEntry(after + 1), keys::LogEntry(watermark + 1),
-                            [&](std::string_view key, std::string_view value) {
-                              auto seq = keys::ParseLogEntry(key);
-                              if (!seq) {
-                                bad = err::DataLoss("METADATA_CORRUPT",
-                                                    "malformed log key " + std::string(key));
-                                return false;
-                              }
-                              last = *seq;
-                              stopped = !fn(*seq, value);
-                              return !stopped;
-                            }));
-  AIFS_RETURN_IF_ERROR(bad);
-  return stopped ? last : watermark;
 }
 
 namespace {

@@ -9,26 +9,28 @@
 //
 // The store also keeps an ordered log (the engine's event log): a transaction
 // appends entries, which get increasing sequence numbers when it commits and
-// exist exactly when its writes do. Backends: rocksdb:// (embedded);
-// a PostgreSQL backend is one more class behind this interface.
+// exist exactly when its writes do. Numbering is the backend's business, so
+// that every process sharing one store sees one log: sequence numbers (a
+// reader's cursor) stay valid across processes, servers and restarts.
+// Backends: rocksdb:// (embedded, one process), postgresql:// (shared by any
+// number of servers).
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
-#include <vector>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "aifs/core/disk_space.h"
 #include "aifs/core/status.h"
-#include "aifs/meta/log_sequencer.h"
 
 namespace aifs {
 
 class MetaTxn {
  public:
-  explicit MetaTxn(LogSequencer& log) : log_(log) {}
   virtual ~MetaTxn() = default;
   // Sees the transaction's own writes; the key joins the conflict check.
   virtual Result<std::optional<std::string>> Get(std::string_view key) = 0;
@@ -36,13 +38,15 @@ class MetaTxn {
   virtual Status Delete(std::string_view key) = 0;
   // Adds an entry to the store's log; its sequence number is given at commit.
   void AppendLog(std::string entry) { log_entries_.push_back(std::move(entry)); }
-  Status Commit();
+  // Applies the writes and the appended log entries atomically, or nothing:
+  // ABORTED TXN_CONFLICT when a key read was written by another commit since.
+  virtual Status Commit() = 0;
 
  protected:
-  virtual Status CommitWrites() = 0;
+  // The entries appended so far, in order; the backend numbers them at commit.
+  const std::vector<std::string>& log_entries() const { return log_entries_; }
 
  private:
-  LogSequencer& log_;
   std::vector<std::string> log_entries_;
 };
 
@@ -137,18 +141,17 @@ class MetaStore {
   // order, until fn returns false, and returns the number it has read up to.
   // No entry ever appears below that number later (the log may have gaps),
   // so a reader resumes from it.
+  // Numbers are given in commit order across every process sharing the
+  // store, so a cursor from one server is valid on another.
   using LogFn = std::function<bool(uint64_t seq, std::string_view entry)>;
-  Result<uint64_t> ScanLog(uint64_t after, const LogFn& fn);
-  uint64_t LogWatermark() const { return log_.Watermark(); }
-  // Waits up to `timeout` for an entry after `seq`; returns whether one came.
-  bool WaitForLog(uint64_t seq, std::chrono::milliseconds timeout) const {
-    return log_.WaitPast(seq, timeout);
-  }
-
- protected:
-  // Backends call this once open, so numbering continues after the last entry.
-  Status StartLog();
-  LogSequencer log_;
+  virtual Result<uint64_t> ScanLog(uint64_t after, const LogFn& fn) = 0;
+  // The number below which the log is settled (ScanLog reads up to it). A
+  // backend that cannot reach its database answers the last one it knew,
+  // which is still safe to read up to.
+  virtual uint64_t LogWatermark() const = 0;
+  // Waits up to `timeout` for the watermark to pass `seq`; returns whether
+  // it did.
+  virtual bool WaitForLog(uint64_t seq, std::chrono::milliseconds timeout) const = 0;
 };
 
 struct MetaOpenOptions {
@@ -165,7 +168,8 @@ struct MetaOpenOptions {
   bool salvage = false;
 };
 
-// rocksdb:///abs/path
+// rocksdb:///abs/path, or postgresql://user@host:port/db?pool=8&schema=aifs
+// (see postgres/postgres_meta_store.h).
 Result<std::unique_ptr<MetaStore>> OpenMetaStore(const std::string& url,
                                                  const MetaOpenOptions& options);
 

@@ -204,8 +204,7 @@ std::string RocksDbMetaStore::HighWaterPath(const std::string& path) {
 
 class RocksDbMetaStore::Txn : public MetaTxn {
  public:
-  Txn(RocksDbMetaStore& store, LogSequencer& log, Status ready)
-      : MetaTxn(log), store_(store), ready_(std::move(ready)) {
+  Txn(RocksDbMetaStore& store, Status ready) : store_(store), ready_(std::move(ready)) {
     if (!ready_.ok()) return;
     lock_ = ReadLock(store.mu_);
     if (!store.txn_db_) {
@@ -232,14 +231,20 @@ class RocksDbMetaStore::Txn : public MetaTxn {
     AIFS_RETURN_IF_ERROR(ready_);
     return FromRocks(txn_->Delete(ToSlice(key)), "metadata delete");
   }
-  Status CommitWrites() override {
+  Status Commit() override {
+    return store_.log_.Commit(
+        log_entries(), [&](std::string_view k, std::string_view v) { return Put(k, v); },
+        [&] { return CommitWrites(); });
+  }
+
+ private:
+  Status CommitWrites() {
     AIFS_RETURN_IF_ERROR(ready_);
     Status st = FromRocks(txn_->Commit(), "metadata commit");
     if (!st.ok() && st.reason() != "TXN_CONFLICT") store_.NoteWriteFailure(st);
     return st;
   }
 
- private:
   RocksDbMetaStore& store_;
   ReadLock lock_;  // the database stays open while a usable transaction lives
   Status ready_;
@@ -297,7 +302,7 @@ Result<std::unique_ptr<MetaStore>> RocksDbMetaStore::Open(const std::string& pat
     return err::InvalidArgument("BAD_OPEN_OPTIONS", "salvage needs a writable store");
   std::unique_ptr<RocksDbMetaStore> store(new RocksDbMetaStore(path, options));
   AIFS_RETURN_IF_ERROR(store->OpenDb());
-  AIFS_RETURN_IF_ERROR(store->StartLog());
+  AIFS_RETURN_IF_ERROR(store->log_.Start(*store));
   if (!options.read_only) store->UpdateHighWater();
   if (!options.read_only || options.follow_writer)
     store->hw_thread_ = std::thread([s = store.get()] { s->UpkeepLoop(); });
@@ -582,7 +587,7 @@ std::unique_ptr<MetaBatch> RocksDbMetaStore::NewBatch() { return std::make_uniqu
 
 std::unique_ptr<MetaTxn> RocksDbMetaStore::Begin() {
   Status ready = ReadyForWrites();
-  return std::make_unique<Txn>(*this, log_, std::move(ready));
+  return std::make_unique<Txn>(*this, std::move(ready));
 }
 
 Result<std::optional<std::string>> RocksDbMetaStore::LastKey(std::string_view begin,

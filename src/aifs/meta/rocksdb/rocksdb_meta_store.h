@@ -30,6 +30,7 @@
 #include <thread>
 
 #include "aifs/meta/meta_store.h"
+#include "aifs/meta/rocksdb/keyed_log.h"
 
 namespace rocksdb {
 class DB;
@@ -60,6 +61,13 @@ class RocksDbMetaStore : public MetaStore {
   Status Compact() override;
   std::optional<DiskSpace> Space() const override { return DiskSpaceOf(path_); }
   std::vector<std::string> SalvageNotes() const override { return salvage_notes_; }
+  Result<uint64_t> ScanLog(uint64_t after, const LogFn& fn) override {
+    return log_.Scan(*this, after, fn);
+  }
+  uint64_t LogWatermark() const override { return log_.Watermark(); }
+  bool WaitForLog(uint64_t seq, std::chrono::milliseconds timeout) const override {
+    return log_.WaitPast(seq, timeout);
+  }
 
   // The high-water file of the store at `path`.
   static std::string HighWaterPath(const std::string& path);
@@ -97,6 +105,7 @@ class RocksDbMetaStore : public MetaStore {
   const std::string path_;
   const MetaOpenOptions options_;
   std::vector<std::string> salvage_notes_;
+  KeyedLog log_;  // numbered in this process: the directory lock keeps others out
 
   mutable std::shared_timed_mutex mu_;                  // guards the handles below
   rocksdb::DB* db_ = nullptr;                           // owned unless txn_db_ is set

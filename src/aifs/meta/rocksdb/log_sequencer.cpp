@@ -1,4 +1,4 @@
-#include "aifs/meta/log_sequencer.h"
+#include "aifs/meta/rocksdb/log_sequencer.h"
 
 namespace aifs {
 

@@ -1,0 +1,97 @@
+#include "aifs/meta/postgres/pg_log_listener.h"
+
+#include <libpq-fe.h>
+#include <poll.h>
+
+#include <cstdlib>
+
+#include "aifs/meta/postgres/pg_connection.h"
+
+namespace aifs {
+
+PgLogListener::PgLogListener(std::string conninfo, std::string channel)
+    : conninfo_(std::move(conninfo)), channel_(std::move(channel)) {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+PgLogListener::~PgLogListener() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+bool PgLogListener::Wait(uint64_t seq, uint64_t generation, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return wake_.wait_for(lock, timeout, [&] {
+    return stop_ || announced_.load() > seq || generation_.load() != generation;
+  }) && announced_.load() > seq;
+}
+
+void PgLogListener::Loop() {
+  constexpr auto kRetry = std::chrono::milliseconds(250);
+  PGconn* conn = nullptr;
+  auto stopping = [&] {
+    std::lock_guard lock(mu_);
+    return stop_;
+  };
+  while (!stopping()) {
+    if (!conn) {
+      conn = PQconnectdb(conninfo_.c_str());
+      PQsetNoticeProcessor(conn, IgnoreNotice, nullptr);
+      PGresult* r = nullptr;
+      if (PQstatus(conn) == CONNECTION_OK) {
+        char* quoted = PQescapeIdentifier(conn, channel_.c_str(), channel_.size());
+        r = PQexec(conn, ("LISTEN " + std::string(quoted ? quoted : "")).c_str());
+        PQfreemem(quoted);
+      }
+      const bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+      PQclear(r);
+      if (!ok) {
+        PQfinish(conn);
+        conn = nullptr;
+        std::unique_lock lock(mu_);
+        wake_.wait_for(lock, kRetry, [&] { return stop_; });
+        continue;
+      }
+      listening_ = true;
+      {
+        std::lock_guard lock(mu_);
+        generation_.fetch_add(1);
+      }
+      wake_.notify_all();
+    }
+    pollfd p{PQsocket(conn), POLLIN, 0};
+    const int ready = poll(&p, 1, static_cast<int>(kRetry.count()));
+    if (ready > 0 && !PQconsumeInput(conn)) {
+      listening_ = false;
+      PQfinish(conn);
+      conn = nullptr;
+      {
+        std::lock_guard lock(mu_);
+        generation_.fetch_add(1);
+      }
+      wake_.notify_all();
+      continue;
+    }
+    bool woke = false;
+    while (PGnotify* n = PQnotifies(conn)) {
+      const uint64_t counter = std::strtoull(n->extra, nullptr, 10);
+      PQfreemem(n);
+      uint64_t seen = announced_.load();
+      while (counter > seen && !announced_.compare_exchange_weak(seen, counter)) {
+      }
+      woke = true;
+    }
+    if (woke) {
+      { std::lock_guard lock(mu_); }  // a waiter between its check and its wait sees it
+      wake_.notify_all();
+    }
+  }
+  listening_ = false;
+  PQfinish(conn);
+}
+
+}  // namespace aifs
