@@ -630,8 +630,8 @@ class FuseMount final : public Mount {
     // A sequential reader past the middle of its block: keep the next blocks
     // coming.
     if (f->block.size() >= kReadAhead && f->next >= f->block_off + f->block.size() / 2) {
-      uint64_t off = f->ahead.empty() ? f->block_off + f->block.size()
-                                      : f->ahead.back().off + kReadAhead;
+      uint64_t off =
+          f->ahead.empty() ? f->block_off + f->block.size() : f->ahead.back().off + kReadAhead;
       for (; f->ahead.size() < kBlocksAhead && off < f->size; off += kReadAhead) {
         const uint64_t len = std::min<uint64_t>(kReadAhead, f->size - off);
         f->ahead.push_back({off, std::async(std::launch::async,
