@@ -177,7 +177,7 @@ else
   echo "(no /dev/fuse here: the mount is skipped)"
 fi
 step "the Python SDK (docs/python.md): pip install ./python, then numpy in and out, proofs, a dataset"
-python3 -m pip install -q --no-deps --no-build-isolation --target "$work/py" ./python 2>&1 |
+/usr/bin/python3 -m pip install -q --no-deps --no-build-isolation --target "$work/py" ./python 2>&1 |
   grep -v "^WARNING" || true
 PYTHONPATH="$work/py" /usr/bin/python3 - <<'PY'
 import aifs, numpy as np
