@@ -20,6 +20,17 @@ MNT=$WORK/mnt
 NULL_MNT=$WORK/null
 trap 'fusermount3 -u -z "$MNT" 2>/dev/null; fusermount3 -u -z "$NULL_MNT" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"' EXIT
 mkdir -p "$MNT" "$NULL_MNT"
+# until_mounted LOG: waits up to 10 s for a mount's "mounted" line in LOG.
+until_mounted() { for _ in $(seq 100); do grep -q mounted "$1" && break; sleep 0.1; done; }
+# (Re)mounts the store at $MNT: the kernel's cache of it starts empty.
+MOUNT_PID=
+remount() {
+  if [ -n "$MOUNT_PID" ]; then fusermount3 -u "$MNT"; wait "$MOUNT_PID"; fi
+  : > "$WORK/mount.out"  # now, not in the child: until_mounted must not see the last mount's line
+  "$AIFS" mount "$MNT" > "$WORK/mount.out" 2>&1 &
+  MOUNT_PID=$!
+  until_mounted "$WORK/mount.out"
+}
 # The FUSE ceiling: a file system that answers every read at once (bench/fuse_null.cpp)
 NULL_PID=
 null_mount() {
@@ -27,7 +38,7 @@ null_mount() {
   : > "$WORK/null.out"
   "$BUILD/bench/aifs_fuse_null" "$NULL_MNT" "$SIZE" > "$WORK/null.out" 2>&1 &
   NULL_PID=$!
-  for _ in $(seq 100); do grep -q mounted "$WORK/null.out" && break; sleep 0.1; done
+  until_mounted "$WORK/null.out"
 }
 export AIFS_DATA=$WORK/store
 "$AIFS" -q init > /dev/null
@@ -35,18 +46,10 @@ head -c "${SIZE}M" /dev/urandom > "$WORK/big.bin"
 id=$("$AIFS" -q put "$WORK/big.bin" --path big.bin)
 make_tree "$WORK/small" "$N" 4096 65536 19
 "$AIFS" -q put -r "$WORK/small" --prefix small/ -j 8 > /dev/null
-"$AIFS" mount "$MNT" > "$WORK/mount.out" 2>&1 &
-MOUNT_PID=$!
-for _ in $(seq 100); do grep -q mounted "$WORK/mount.out" && break; sleep 0.1; done
+remount
 
 echo "Mount vs local file system, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(stat -f -c %T "$WORK")"
 echo
-remount() {
-  fusermount3 -u "$MNT"; wait "$MOUNT_PID"
-  "$AIFS" mount "$MNT" > "$WORK/mount.out" 2>&1 &
-  MOUNT_PID=$!
-  for _ in $(seq 100); do grep -q mounted "$WORK/mount.out" && break; sleep 0.1; done
-}
 t_cold=$(time_it cat "$MNT/head/big.bin")
 t_warm=$(time_it cat "$MNT/head/big.bin")
 remount

@@ -161,6 +161,9 @@ struct MetaOpenOptions {
   // as it was when opened; a following one also sees the writer's later
   // commits, within about half a second (RocksDB: a secondary instance that
   // catches up in the background). For long-lived readers such as a mount.
+  // Its log (ScanLog, LogWatermark) stays as of the opening: the writer's
+  // numbers still in flight are not visible to it, so a later watermark
+  // could skip an entry that commits after a higher one.
   bool follow_writer = false;
   // For `aifs recover` only: open a store whose history is damaged, keeping
   // every intact committed write (skipping damaged ones) instead of refusing.
