@@ -33,6 +33,9 @@ PKGS=(
   python3-cryptography python3-pytest python3-torch python3-pip python3-venv
   # the postgresql:// MetaStore (plain libpq) and the server its tests start (scripts/pg-up.sh)
   libpq-dev postgresql-15
+  # the rados:// and s3:// ChunkStores (librados, libcurl's SigV4) and the
+  # throwaway Ceph cluster their tests start (scripts/ceph-up.sh: mon, OSD, radosgw)
+  librados-dev libcurl4-openssl-dev ceph-mon ceph-osd ceph-common radosgw uuid-runtime
 )
 # Node.js (Apache Arrow JS interop tests): the image may bring its own; only
 # fall back to Debian's when there is none.
