@@ -35,6 +35,7 @@ struct Globals {
   bool no_progress = false;
   size_t threads = 0;
   uint64_t cache_bytes = uint64_t{256} << 20;
+  double lease_ttl_s = 30;
 };
 
 int Report(const Status& st, const Globals& g) {
@@ -104,6 +105,9 @@ int main(int argc, char** argv) {
   app.add_option("--cache-size", g.cache_bytes,
                  "memory for opened chunk segments, e.g. 1GiB or 0 (default 256 MiB)")
       ->transform(CLI::AsSizeValue(false));
+  app.add_option("--lease-ttl", g.lease_ttl_s,
+                 "seconds the chunks this process writes stay safe from any server's gc "
+                 "after it dies (default 30)");
   app.add_option("--server", g.remote.target,
                  "use the AIFS server at host:port instead of --data (default: $AIFS_SERVER)");
   app.add_option("--tls-ca", g.remote.tls_ca_file,
@@ -143,6 +147,11 @@ int main(int argc, char** argv) {
                        "metadata store URL (default: RocksDB in the data directory; "
                        "postgresql://user@host:port/db?schema=...: PostgreSQL, see "
                        "docs/scale-out.md)");
+  init_cmd->add_option("--chunks", init.chunk_url,
+                       "chunk store URL (default: a directory in the data directory; "
+                       "rados://pool?conf=...&id=...: Ceph RADOS; s3://bucket?endpoint=...: "
+                       "S3, see docs/scale-out.md). With --meta naming a store other servers "
+                       "use, init joins it");
 
   // ns
   auto* ns_cmd = app.add_subcommand("ns", "manage namespaces");
@@ -1063,7 +1072,9 @@ int main(int argc, char** argv) {
                                     // a mount lives long: it follows a writer beside it
                                     .follow_writer = mount_cmd->parsed(),
                                     .threads = g.threads,
-                                    .cache_bytes = g.cache_bytes});
+                                    .cache_bytes = g.cache_bytes,
+                                    .lease_ttl = std::chrono::milliseconds(
+                                        static_cast<int64_t>(g.lease_ttl_s * 1000))});
   if (!engine.ok()) return Report(engine.status(), g);
   if (with_engine) return Report(with_engine(**engine, out), g);
   return Report(run(**engine, out), g);

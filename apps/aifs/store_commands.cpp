@@ -113,7 +113,9 @@ Status Gc(Api& api, const Output& out, bool dry_run) {
                {"assets_released", r.assets_released},
                {"chunks_released", r.chunks_released},
                {"bytes_released", r.bytes_released},
-               {"assets_retained", r.assets_retained}});
+               {"assets_retained", r.assets_retained},
+               {"objects_leased", r.objects_leased},
+               {"leases_revoked", r.leases_revoked}});
   } else {
     std::cout << r.assets_released << " removed assets "
               << (dry_run ? "no snapshot holds (to release)" : "released") << " ("
@@ -122,8 +124,10 @@ Status Gc(Api& api, const Output& out, bool dry_run) {
     std::cout << r.objects_scanned << " objects scanned, " << r.orphan_objects << " orphaned ("
               << HumanBytes(r.orphan_bytes) << ")"
               << (dry_run ? ", nothing deleted (dry run)"
-                          : ", " + std::to_string(r.reclaimed_objects) + " reclaimed")
-              << "\n";
+                          : ", " + std::to_string(r.reclaimed_objects) + " reclaimed");
+    if (r.objects_leased)
+      std::cout << ", " << r.objects_leased << " left to other servers' puts in flight";
+    std::cout << "\n";
   }
   return Status::Ok();
 }

@@ -407,6 +407,35 @@ TEST_P(MetaTest, BatchWritesLastValueOfEachKey) {
   AIFS_ASSERT_OK(batch->Write());  // empty: nothing to do
 }
 
+// Store-wide locks: one holder at a time, a bounded wait, release on
+// destruction. On PostgreSQL two stores opened on the same schema stand for
+// two servers.
+TEST_P(MetaTest, LockIsHeldByOneAtATimeAndReleasedWhenDropped) {
+  auto m = Open();
+  ASSERT_TRUE(m);
+  std::unique_ptr<MetaStore> other_server;
+  MetaStore* other = m.get();
+  if (postgres()) {
+    other_server = Open({});
+    ASSERT_TRUE(other_server);
+    other = other_server.get();
+  }
+  auto held = m->Lock("snapshots/default", std::chrono::milliseconds(100));
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  AIFS_EXPECT_STATUS(other->Lock("snapshots/default", std::chrono::milliseconds(50)).status(),
+                     kAborted, "LOCK_TIMEOUT");
+  auto unrelated = other->Lock("snapshots/other", std::chrono::milliseconds(50));
+  AIFS_EXPECT_OK(unrelated.status());
+  // A waiter gets the lock as soon as it is released.
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    held->reset();
+  });
+  auto next = other->Lock("snapshots/default", std::chrono::seconds(20));
+  releaser.join();
+  AIFS_EXPECT_OK(next.status());
+}
+
 TEST_P(MetaTest, MissingStoreIsNotCreatedWithoutCreate) {
   auto missing = OpenMetaStore(Url(), {.create = false});
   EXPECT_FALSE(missing.ok());

@@ -445,6 +445,10 @@ struct GcReport {
   uint64_t chunks_released = 0;
   uint64_t bytes_released = 0;   // stored bytes of those chunks
   uint64_t assets_retained = 0;  // removed assets a retained snapshot still holds
+  // Unreferenced objects left alone because another server's writer lease
+  // is live (its put in flight), and expired leases revoked.
+  uint64_t objects_leased = 0;
+  uint64_t leases_revoked = 0;
 };
 
 // CheckMetadata: the metadata store re-read and its history found whole.

@@ -144,12 +144,11 @@ void EngineAssetWriter::ProcessChunk(StagedChunk& slot, const Bytes& chunk) {
   if (!existing.ok()) return fail(existing.status());
   if (existing->has_value()) return;  // deduplicated: already stored in this namespace
 
-  std::array<uint8_t, 16> name_bytes;
-  Status st = SecureRandom(name_bytes);
-  if (!st.ok()) return fail(st);
-  const std::string name = HexEncode(name_bytes);
+  auto named = ctx_.lease->NewObjectName();
+  if (!named.ok()) return fail(named.status());
+  const std::string name = std::move(*named);
   Bytes object;
-  st = SealChunk(*ctx_.kms, staged_.options.ns, slot.hash, chunk, seal_, object, slot.record);
+  Status st = SealChunk(*ctx_.kms, staged_.options.ns, slot.hash, chunk, seal_, object, slot.record);
   if (!st.ok()) return fail(st);
   slot.record.set_object(name);
   st = CheckSpace(ctx_, SpaceUse::kGrows);

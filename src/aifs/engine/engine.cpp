@@ -64,6 +64,56 @@ bool MatchesFilters(const AssetRecord& rec, const ListOptions& opt) {
   return MatchesMetadata(rec, opt.filters);
 }
 
+// The settings every server of a store shares live in the metadata store
+// (keys::kSharedStoreConfig). The first init writes them from `config`; a
+// later one (another server joining) takes them into `config`.
+Status AgreeOnSharedConfig(MetaStore& meta, const InitOptions& options, StoreConfig& config) {
+  return RunTransaction(meta, [&](MetaTxn& txn) -> Status {
+    const std::string key(keys::kSharedStoreConfig);
+    AIFS_ASSIGN_OR_RETURN(auto shared, LoadRecord<StoreConfig>(txn, key, "shared store config"));
+    if (!shared) {
+      StoreConfig mine = config;
+      mine.clear_meta_url();  // each server's own
+      mine.clear_kms_url();
+      return PutRecord(txn, key, mine);
+    }
+    if (!options.chunk_url.empty() && options.chunk_url != shared->chunk_url())
+      return err::FailedPrecondition(
+          "CHUNK_STORE_MISMATCH", "the store in " + meta.Url() + " keeps its chunks in " +
+                                      shared->chunk_url() + ", not " + options.chunk_url +
+                                      " (leave --chunks out to use the store's)");
+    if (shared->chunk_url().starts_with("file://") &&
+        !shared->chunk_url().starts_with("file:///"))
+      return err::FailedPrecondition(
+          "CHUNK_STORE_NOT_SHARED", "the store in " + meta.Url() +
+                                        " keeps its chunks in its first server's data directory; "
+                                        "other servers cannot reach them");
+    config.set_store_id(shared->store_id());
+    config.set_chunk_url(shared->chunk_url());
+    config.set_chunk_min(shared->chunk_min());
+    config.set_chunk_avg(shared->chunk_avg());
+    config.set_chunk_max(shared->chunk_max());
+    config.set_zstd_level(shared->zstd_level());
+    config.set_segment_size(shared->segment_size());
+    config.set_created_unix_ns(shared->created_unix_ns());
+    return Status::Ok();
+  });
+}
+
+// A data directory whose metadata URL now names another store (a database
+// restored from elsewhere, a typo in a copied aifs.json) must not open it.
+Status CheckSameStore(MetaStore& meta, const StoreConfig& config) {
+  AIFS_ASSIGN_OR_RETURN(auto bytes, meta.Get(keys::kSharedStoreConfig));
+  if (!bytes || config.store_id().empty()) return Status::Ok();
+  StoreConfig shared;
+  AIFS_RETURN_IF_ERROR(ParseRecord(*bytes, shared, "shared store config"));
+  if (shared.store_id() == config.store_id()) return Status::Ok();
+  return err::FailedPrecondition("STORE_MISMATCH",
+                                 "the metadata in " + meta.Url() + " belongs to store " +
+                                     shared.store_id() + ", not to this data directory's store " +
+                                     config.store_id());
+}
+
 }  // namespace
 
 Status Engine::Init(const std::string& data_dir, const InitOptions& options) {
@@ -80,7 +130,7 @@ Status Engine::Init(const std::string& data_dir, const InitOptions& options) {
   StoreConfig config;
   config.set_format_version(kStoreFormatVersion);
   config.set_meta_url(options.meta_url.empty() ? "rocksdb://meta" : options.meta_url);
-  config.set_chunk_url("file://chunks");
+  config.set_chunk_url(options.chunk_url.empty() ? "file://chunks" : options.chunk_url);
   config.set_kms_url(options.kms_url.empty() ? "local://kms/master.keys" : options.kms_url);
   config.set_chunk_min(options.chunking.min_size);
   config.set_chunk_avg(options.chunking.avg_size);
@@ -95,13 +145,25 @@ Status Engine::Init(const std::string& data_dir, const InitOptions& options) {
   // Everything below is idempotent, and aifs.json is written last: an init
   // that was interrupted is simply run again.
   AIFS_ASSIGN_OR_RETURN(auto kms, OpenKms(ResolveStoreUrl(config.kms_url(), data_dir), true));
-  AIFS_ASSIGN_OR_RETURN(auto chunks, OpenChunkStore(ResolveStoreUrl(config.chunk_url(), data_dir), true));
   AIFS_ASSIGN_OR_RETURN(auto meta, OpenMetaStore(ResolveStoreUrl(config.meta_url(), data_dir),
                                                  MetaOpenOptions{.create = true}));
+  AIFS_RETURN_IF_ERROR(AgreeOnSharedConfig(*meta, options, config));
+  AIFS_ASSIGN_OR_RETURN(auto chunks, OpenChunkStore(ResolveStoreUrl(config.chunk_url(), data_dir), true));
   NamespaceRecord ns;
   RecordKeys record_keys(*meta, *kms);
   Status created = CreateNamespaceTxn(*meta, *kms, record_keys, kDefaultNamespace, {}, ns);
   if (!created.ok() && created.code() != Code::kAlreadyExists) return created;
+  if (!created.ok()) {
+    // Joining: this server's KMS must open the store's keys.
+    AIFS_ASSIGN_OR_RETURN(ns, LoadRecord<NamespaceRecord>(*meta, keys::Namespace(kDefaultNamespace),
+                                                          "NAMESPACE_NOT_FOUND", "namespace"));
+    if (Status opened = record_keys.Of(ns).status(); !opened.ok())
+      return err::FailedPrecondition(
+          "KMS_CANNOT_OPEN_STORE",
+          "this server's KMS cannot open the keys of the store in " + meta->Url() +
+              " (give every server the same KMS: the same master.keys file or PKCS#11 token, "
+              "see docs/scale-out.md): " + opened.message());
+  }
 
   return WriteStoreConfig(data_dir, config);
 }
@@ -126,9 +188,11 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
                       "damaged metadata), or restore a backup (`aifs restore`)");
   if (!meta.ok()) return meta.status();
   ctx->meta = std::move(*meta);
+  AIFS_RETURN_IF_ERROR(CheckSameStore(*ctx->meta, ctx->config));
   AIFS_ASSIGN_OR_RETURN(ctx->chunks,
                         OpenChunkStore(ResolveStoreUrl(c.chunk_url(), options.data_dir), false));
   ctx->record_keys = std::make_unique<RecordKeys>(*ctx->meta, *ctx->kms);
+  ctx->lease = std::make_unique<WriterLease>(*ctx->meta, options.lease_ttl);
   if (c.format_version() < kStoreFormatVersion && !options.read_only) {
     // Format 1 (plaintext metadata and vectors) opens as it is; once this
     // build may write sealed values, builds that cannot read them must
@@ -234,6 +298,7 @@ Status Engine::DeleteNamespace(const std::string& name) {
       for (const auto& k : doomed) AIFS_RETURN_IF_ERROR(txn.Delete(k));
     }
     AIFS_RETURN_IF_ERROR(txn.Delete(keys::SnapshotHead(name)));
+    AIFS_RETURN_IF_ERROR(txn.Delete(keys::SnapshotCursor(name)));
     EmitEvent(txn, {.type = EventType::kNamespaceDeleted, .ns = name});
     return txn.Delete(key);
   }));
@@ -711,9 +776,9 @@ Status Engine::CheckHealth() {
 Status Engine::ProbeWrites() {
   AIFS_RETURN_IF_ERROR(ctx_->meta->CheckWritable().WithContext("health: metadata store"));
   AIFS_RETURN_IF_ERROR(CheckSpace(*ctx_, SpaceUse::kGrows).WithContext("health"));
-  std::array<uint8_t, 16> name_bytes;
-  AIFS_RETURN_IF_ERROR(SecureRandom(name_bytes));
-  const std::string name = HexEncode(name_bytes);
+  auto named = ctx_->lease->NewObjectName();
+  if (!named.ok()) return named.status().WithContext("health: metadata store");
+  const std::string name = std::move(*named);
   ctx_->in_flight.Add(name);  // not an orphan for a concurrent gc
   Bytes back;
   Status st = ctx_->chunks->Put(name, AsBytes(name));
@@ -756,14 +821,19 @@ Result<GcReport> Engine::CollectGarbage(bool dry_run) {
   // Removed assets no retained snapshot holds go first, so the sweep below
   // also finds objects a release could not delete.
   AIFS_RETURN_IF_ERROR(Reclaimer(*ctx_, snapshots_).Run(dry_run, report));
-  // Order matters: list objects, then note in-flight puts, then read the
-  // references. An object committed after the listing was in flight when
-  // noted, and one committed before the note is seen by the later scan.
+  // Order matters: list objects, then note the puts in flight (other
+  // servers': their live writer leases, expired ones revoked; ours: the
+  // in-flight set), then read the references. An object committed after the
+  // listing was in flight when noted (a revoked lease's commit fails), and
+  // one committed before the note is seen by the later scan.
   std::vector<std::pair<std::string, uint64_t>> objects;
   AIFS_RETURN_IF_ERROR(ctx_->chunks->List([&](const std::string& name, uint64_t size) {
     objects.emplace_back(name, size);
     return true;
   }));
+  AIFS_ASSIGN_OR_RETURN(const auto live_leases,
+                        WriterLease::RevokeExpired(*ctx_->meta, NowUnixNanos(),
+                                                   dry_run ? nullptr : &report.leases_revoked));
   const auto in_flight = ctx_->in_flight.Copy();
   std::unordered_set<std::string> referenced;
   Status parse;
@@ -777,9 +847,15 @@ Result<GcReport> Engine::CollectGarbage(bool dry_run) {
   AIFS_RETURN_IF_ERROR(parse);
   for (const auto& [name, size] : objects) {
     ++report.objects_scanned;
-    // A crash leftover "<object>.tmp.<pid>.<n>" belongs to its object's put.
+    // A partial object "<object>.<suffix>" (a crash leftover of the file
+    // store) belongs to its object's put.
     const std::string object = name.substr(0, name.find('.'));
     if (referenced.count(name) || in_flight.count(object)) continue;
+    const std::string lease(WriterLease::LeaseOf(object));
+    if (!lease.empty() && live_leases.count(lease) && !ctx_->lease->IsOurs(lease)) {
+      ++report.objects_leased;  // another server's put in flight (or its leftover, until it exits)
+      continue;
+    }
     ++report.orphan_objects;
     report.orphan_bytes += size;
     if (!dry_run && ctx_->chunks->Delete(name).ok()) ++report.reclaimed_objects;

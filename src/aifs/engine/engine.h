@@ -41,6 +41,12 @@ struct InitOptions {
   // Metadata store: "" is RocksDB in the data directory; postgresql://...
   // a PostgreSQL database (docs/scale-out.md). Kept in aifs.json.
   std::string meta_url;
+  // Chunk store: "" is a directory in the data directory; rados://pool?...
+  // or s3://bucket?... shared by several servers (docs/scale-out.md). When
+  // the metadata store already holds a store (another server's), init joins
+  // it: identity, chunk store and chunking come from there (a different
+  // --chunks is refused), and this server's KMS must open its keys.
+  std::string chunk_url;
   // Plaintext bytes per sealed segment of a chunk (4 KiB - 16 MiB): the unit a
   // range read fetches and decrypts (docs/storage-format.md).
   uint32_t segment_size = kDefaultSegmentSize;
@@ -53,6 +59,9 @@ struct EngineOptions {
   size_t threads = 0;      // worker threads; 0 = one per core
   // Opened segments kept in memory for repeated reads (engine/segment_cache.h).
   uint64_t cache_bytes = uint64_t{256} << 20;
+  // How long the chunk objects this process writes stay protected from
+  // garbage collection on any server after it dies (engine/writer_lease.h).
+  std::chrono::milliseconds lease_ttl = WriterLease::kDefaultTtl;
 };
 
 class Engine : public Api, public Gate {

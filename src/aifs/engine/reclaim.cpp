@@ -192,11 +192,11 @@ Status Reclaimer::Release(const std::string& ns, std::span<const Retirement> bat
   constexpr uint64_t kBase = uint64_t{1} << 62;
   std::vector<std::string> objects;
   std::vector<Digest> hashes;
-  uint64_t bytes = 0, released = 0;
+  uint64_t bytes = 0, released = 0, held_by_building = 0;
   Status st = RunTransaction(*ctx_.meta, [&](MetaTxn& txn) -> Status {
     objects.clear();
     hashes.clear();
-    bytes = released = 0;
+    bytes = released = held_by_building = 0;
     NamespaceRecord delta;
     delta.set_name(ns);
     delta.set_chunk_count(kBase);
@@ -204,6 +204,14 @@ Status Reclaimer::Release(const std::string& ns, std::span<const Retirement> bat
     delta.set_unique_bytes(kBase);
     delta.set_retired_count(kBase);
     delta.set_retired_bytes(kBase);
+    // A snapshot being built (store::v1::SnapshotCursor) may hold what was
+    // retired after it closed its generation: nothing goes until it is done.
+    AIFS_ASSIGN_OR_RETURN(auto cursor, LoadRecord<store::v1::SnapshotCursor>(
+                                           txn, keys::SnapshotCursor(ns), "snapshot cursor"));
+    if (cursor && cursor->building()) {
+      held_by_building = batch.size();
+      return Status::Ok();
+    }
     for (const Retirement& r : batch) {
       const std::string key = keys::Retired(ns, r.id.bytes());
       AIFS_ASSIGN_OR_RETURN(auto retired, LoadRecord<AssetRecord>(txn, key, "retired asset"));
@@ -229,6 +237,7 @@ Status Reclaimer::Release(const std::string& ns, std::span<const Retirement> bat
   if (st.reason() == "NAMESPACE_NOT_FOUND") return Status::Ok();
   AIFS_RETURN_IF_ERROR(st);
   report.assets_released += released;
+  report.assets_retained += held_by_building;
   report.chunks_released += objects.size();
   report.bytes_released += bytes;
   // After the commit: a failure (or a crash before) leaves orphans for the

@@ -27,7 +27,11 @@
 // snapshot that can hold a listed retirement is seen (or was pruned, which
 // is what allows the release). A release commits only if the ra/ record still
 // carries the retire_seq listed: a put that took the asset back and a later
-// rm make a new retirement, which waits for the next run.
+// rm make a new retirement, which waits for the next run. A snapshot is
+// taken in two steps (it closes its change-log generation, then builds and
+// commits), and an asset retired between them is in it: a release commits
+// only while no snapshot of the namespace is being built (SnapshotCursor),
+// read in the release's own transaction.
 //
 // Thread safety: the functions run inside the caller's transaction; a
 // Reclaimer may be used from several threads (each Run is independent).

@@ -26,6 +26,7 @@ namespace aifs {
 using store::v1::BranchMove;
 using store::v1::BranchRecord;
 using store::v1::NamespaceRecord;
+using store::v1::SnapshotCursor;
 using store::v1::SnapshotHead;
 using store::v1::SnapshotRecord;
 using store::v1::TagDeletion;
@@ -303,7 +304,7 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
     }
     std::sort(sorted.begin(), sorted.end());
     sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
-    std::lock_guard turn(create_mu_);
+    AIFS_ASSIGN_OR_RETURN(auto turn, TakeTurn(ns));
     SnapshotInfo s;
     AIFS_RETURN_IF_ERROR(RunTransaction(*ctx_.meta, [&](MetaTxn& txn) -> Status {
       // Read again in the transaction: an asset removed before the commit
@@ -323,27 +324,43 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
     return s;
   }
 
-  std::lock_guard turn(create_mu_);
-  // The namespace's own snapshot: head tree + the current generation of the
-  // change log. The namespace record and the head are read through the
-  // transaction that publishes the snapshot, so any commit that touches them
-  // from then on (every asset commit rewrites the namespace record) makes it
-  // conflict, and everything is redone. (Comparing the record's bytes is not
-  // enough: a put and a delete of assets of one size leave them as they were,
-  // and the changes they logged after the scan would be lost.)
+  AIFS_ASSIGN_OR_RETURN(auto turn, TakeTurn(ns));
+  // The namespace's own snapshot: head tree + the closed generations of the
+  // change logs (SnapshotCursor). First the current generation is closed:
+  // a short transaction on the namespace record, which every commit that
+  // logs a change reads, so each change lands in a generation either before
+  // the close (this snapshot has it) or after (the next one has it).
+  SnapshotCursor cursor;
+  AIFS_RETURN_IF_ERROR(RunTransaction(*ctx_.meta, [&](MetaTxn& txn) -> Status {
+    AIFS_ASSIGN_OR_RETURN(auto ns_rec,
+                          LoadRecord<NamespaceRecord>(txn, keys::Namespace(ns), "namespace"));
+    if (!ns_rec) return NamespaceNotFound(ns);
+    const uint64_t generation = ns_rec->change_generation();
+    AIFS_ASSIGN_OR_RETURN(auto found, LoadRecord<SnapshotCursor>(txn, keys::SnapshotCursor(ns),
+                                                                 "snapshot cursor"));
+    cursor = found ? *found : SnapshotCursor();
+    if (!found) cursor.set_next_generation(generation);
+    cursor.set_building(true);
+    cursor.set_closing(generation);
+    ns_rec->set_change_generation(generation + 1);
+    AIFS_RETURN_IF_ERROR(PutRecord(txn, keys::Namespace(ns), *ns_rec));
+    return PutRecord(txn, keys::SnapshotCursor(ns), cursor);
+  }));
+  // Then the trees are built from the closed generations, which no commit
+  // changes any more; the commit reads only the head and the cursor (written
+  // by snapshot creators alone, who take turns), so puts go on meanwhile.
+  const uint64_t first = cursor.next_generation(), last_gen = cursor.closing();
   Status last;
   for (int attempt = 0; attempt < 32; ++attempt) {
-    if (attempt > 0)  // back off so a stream of commits cannot starve the snapshot
+    if (attempt > 0)
       std::this_thread::sleep_for(std::chrono::microseconds(100 << std::min(attempt, 7)));
     auto txn = ctx_.meta->Begin();
-    std::string prefix;
-    std::string path_prefix;
+    std::vector<std::string> consumed;  // log prefixes to drop after the commit
     auto made = [&]() -> Result<SnapshotInfo> {
-      AIFS_ASSIGN_OR_RETURN(auto ns_bytes, txn->Get(keys::Namespace(ns)));
-      if (!ns_bytes) return NamespaceNotFound(ns);
-      NamespaceRecord ns_rec;
-      AIFS_RETURN_IF_ERROR(ParseRecord(*ns_bytes, ns_rec, "namespace"));
-      const uint64_t generation = ns_rec.change_generation();
+      AIFS_ASSIGN_OR_RETURN(auto now, LoadRecord<SnapshotCursor>(*txn, keys::SnapshotCursor(ns),
+                                                                 "snapshot cursor"));
+      if (!now || now->next_generation() != first || now->closing() != last_gen)
+        return err::Aborted("TXN_CONFLICT", "the snapshot cursor moved");
       AIFS_ASSIGN_OR_RETURN(auto head_bytes, txn->Get(keys::SnapshotHead(ns)));
       AIFS_ASSIGN_OR_RETURN(const Head last, ParseHead(head_bytes));
       const MstRoot head = last.assets;
@@ -357,40 +374,46 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
                          attempt == 0 ? MetaMstStore::Mode::kBefore : MetaMstStore::Mode::kInTxn,
                          &node_cache_);
       // The log's keys are in ID order (hex preserves byte order), the order
-      // UpdateMst and MstBuilder want. With no head yet (the first snapshot),
-      // only the adds matter: the tree is built from them as the scan goes
-      // (the same tree, as the root depends only on the set), without holding
-      // the IDs or merging them into an empty tree.
-      const bool cold = head == MstEmptyRoot();
-      std::vector<MstChange> changes;
-      MstBuilder builder(store);
-      prefix = keys::ChangePrefix(ns, generation);
-      Status parse;
-      AIFS_RETURN_IF_ERROR(ctx_.meta->ScanBulk(
-          prefix, PrefixEnd(prefix), [&](std::string_view key, std::string_view value) {
-            Digest id;
-            if (!ParseDigestHex(key.substr(prefix.size()), id)) {
-              parse = err::DataLoss("METADATA_CORRUPT", "bad change log key");
-              return false;
-            }
-            const bool add = value == "+";
-            if (!cold) {
-              changes.emplace_back(id, add);
-            } else if (add) {
-              parse = builder.Add(id);
-              if (!parse.ok()) return false;
-            }
-            return true;
-          }));
-      AIFS_RETURN_IF_ERROR(parse);
+      // UpdateMst and MstBuilder want. With no head yet and one generation
+      // (the first snapshot), only the adds matter: the tree is built from
+      // them as the scan goes (the same tree, as the root depends only on the
+      // set), without holding the IDs or merging them into an empty tree.
+      const bool cold = head == MstEmptyRoot() && first == last_gen;
       MstRoot root = head;
-      if (builder.count() > 0) {
-        AIFS_ASSIGN_OR_RETURN(root, builder.Finish());
-      } else if (!changes.empty()) {
-        AIFS_ASSIGN_OR_RETURN(root, UpdateMst(head, changes, store));
+      MstRoot paths = last.paths;
+      for (uint64_t generation = first; generation <= last_gen; ++generation) {
+        std::vector<MstChange> changes;
+        MstBuilder builder(store);
+        const std::string prefix = keys::ChangePrefix(ns, generation);
+        Status parse;
+        AIFS_RETURN_IF_ERROR(ctx_.meta->ScanBulk(
+            prefix, PrefixEnd(prefix), [&](std::string_view key, std::string_view value) {
+              Digest id;
+              if (!ParseDigestHex(key.substr(prefix.size()), id)) {
+                parse = err::DataLoss("METADATA_CORRUPT", "bad change log key");
+                return false;
+              }
+              const bool add = value == "+";
+              if (!cold) {
+                changes.emplace_back(id, add);
+              } else if (add) {
+                parse = builder.Add(id);
+                if (!parse.ok()) return false;
+              }
+              return true;
+            }));
+        AIFS_RETURN_IF_ERROR(parse);
+        if (builder.count() > 0) {
+          AIFS_ASSIGN_OR_RETURN(root, builder.Finish());
+        } else if (!changes.empty()) {
+          AIFS_ASSIGN_OR_RETURN(root, UpdateMst(root, changes, store));
+        }
+        std::string path_prefix;
+        AIFS_ASSIGN_OR_RETURN(paths,
+                              ApplyPathLog(*ctx_.meta, ns, generation, paths, store, path_prefix));
+        consumed.push_back(prefix);
+        consumed.push_back(path_prefix);
       }
-      AIFS_ASSIGN_OR_RETURN(const MstRoot paths, ApplyPathLog(*ctx_.meta, ns, generation,
-                                                              last.paths, store, path_prefix));
       AIFS_RETURN_IF_ERROR(store.Finish());
       std::vector<SnapshotId> parents;
       if (branch_target)
@@ -409,17 +432,17 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
       h.set_path_count(paths.count);
       h.set_snapshot(Raw(s.id.bytes()));
       AIFS_RETURN_IF_ERROR(PutRecord(*txn, keys::SnapshotHead(ns), h));
-      ns_rec.set_change_generation(generation + 1);
-      AIFS_RETURN_IF_ERROR(PutRecord(*txn, keys::Namespace(ns), ns_rec));
+      SnapshotCursor done;
+      done.set_next_generation(last_gen + 1);
+      AIFS_RETURN_IF_ERROR(PutRecord(*txn, keys::SnapshotCursor(ns), done));
       EmitEvent(*txn, {.type = EventType::kSnapshotCreated, .ns = ns, .snapshot = s.id});
       AIFS_RETURN_IF_ERROR(txn->Commit());
       return s;
     }();
     if (made.ok()) {
-      // The consumed generation is dead: one range tombstone drops it (a
-      // crash before this only leaves keys nobody reads).
-      (void)ctx_.meta->DeleteRange(prefix, PrefixEnd(prefix));
-      (void)ctx_.meta->DeleteRange(path_prefix, PrefixEnd(path_prefix));
+      // The consumed generations are dead: one range tombstone each drops
+      // them (a crash before this only leaves keys nobody reads).
+      for (const std::string& prefix : consumed) (void)ctx_.meta->DeleteRange(prefix, PrefixEnd(prefix));
       if (branch_target) {
         AIFS_RETURN_IF_ERROR(
             MoveBranch(ns, options.branch, *branch_target, made->id.ToHex(), options.author)
@@ -434,6 +457,10 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
     if (last.reason() != "TXN_CONFLICT") return last;
   }
   return last;
+}
+
+Result<std::unique_ptr<MetaLock>> SnapshotManager::TakeTurn(const std::string& ns) {
+  return ctx_.meta->Lock("snapshots/" + ns, kTurnWait);
 }
 
 Result<SnapshotInfo> SnapshotManager::Record(const std::string& ns, const MstRoot& assets,
@@ -583,7 +610,7 @@ Result<std::string> SnapshotManager::PathNameOf(const std::string& ns, const Dig
 
 Result<PruneReport> SnapshotManager::Prune(const std::string& ns, const PruneOptions& options) {
   AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
-  std::lock_guard turn(create_mu_);
+  AIFS_ASSIGN_OR_RETURN(auto turn, TakeTurn(ns));
   AIFS_ASSIGN_OR_RETURN(auto ns_rec, LoadRecord<NamespaceRecord>(*ctx_.meta, keys::Namespace(ns),
                                                                  "NAMESPACE_NOT_FOUND",
                                                                  "namespace '" + ns + "'"));

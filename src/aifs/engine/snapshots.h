@@ -91,10 +91,12 @@ class SnapshotManager {
                                  const std::string& ref, const std::string& who);
 
   StoreContext& ctx_;
-  // Snapshot creators and pruning in this process take turns (pruning must
-  // not drop a node a snapshot being built reuses); the optimistic retry is
-  // left for races with commits.
-  std::mutex create_mu_;
+  // Snapshot creators and pruning of one namespace take turns, on every
+  // server sharing the store (pruning must not drop a node a snapshot being
+  // built reuses): a MetaStore lock; the optimistic retry is left for races
+  // with commits. ABORTED LOCK_TIMEOUT after kTurnWait.
+  Result<std::unique_ptr<MetaLock>> TakeTurn(const std::string& ns);
+  static constexpr std::chrono::seconds kTurnWait{120};
   MstNodeCache node_cache_{size_t{64} << 20};
   std::mutex members_mu_;
   std::list<std::pair<Digest, std::shared_ptr<const AssetSet>>> members_;  // newest first

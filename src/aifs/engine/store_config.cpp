@@ -20,9 +20,12 @@ Result<std::string> NewStoreId() {
 }
 
 std::string ResolveStoreUrl(const std::string& url, const std::string& data_dir) {
-  if (url.starts_with("pkcs11:")) return url;  // its paths are absolute (RFC 7512 URI)
-  // A database, not a path: "postgresql://user@host/db" names no directory.
-  if (url.starts_with("postgresql://") || url.starts_with("postgres://")) return url;
+  // Only local files may be relative; databases, clusters, buckets and HSMs
+  // ("postgresql://user@host/db", "rados://pool?...", "s3://bucket?...",
+  // "pkcs11:...") name no directory.
+  if (!url.starts_with("file://") && !url.starts_with("rocksdb://") &&
+      !url.starts_with("local://"))
+    return url;
   size_t sep = url.find("://");
   if (sep == std::string::npos) return url;
   std::string path = url.substr(sep + 3);

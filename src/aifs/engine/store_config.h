@@ -21,8 +21,9 @@ std::string StoreConfigPath(const std::string& data_dir);
 // A new store identity: 16 random bytes as 32 lowercase hex.
 Result<std::string> NewStoreId();
 
-// "scheme://rel/path" -> "scheme://<data_dir>/rel/path"; absolute paths and
-// pkcs11: URIs stay as they are.
+// "scheme://rel/path" -> "scheme://<data_dir>/rel/path" for the local
+// schemes (file://, rocksdb://, local://); absolute paths and every other
+// URL (postgresql://, rados://, s3://, pkcs11:) stay as they are.
 std::string ResolveStoreUrl(const std::string& url, const std::string& data_dir);
 
 // FAILED_PRECONDITION STORE_NOT_INITIALIZED without a config; DATA_LOSS

@@ -11,6 +11,7 @@
 #include "aifs/engine/chunk_index.h"
 #include "aifs/engine/record_keys.h"
 #include "aifs/engine/segment_cache.h"
+#include "aifs/engine/writer_lease.h"
 #include "aifs/meta/meta_store.h"
 #include "aifs/storage/chunk_store.h"
 #include "aifs/storage/chunker.h"
@@ -20,8 +21,9 @@
 
 namespace aifs {
 
-// Chunk objects written by puts that have not finished yet. The garbage
-// collector must not take them for orphans.
+// Chunk objects this process wrote for puts that have not finished yet. The
+// garbage collector must not take them for orphans (other servers' objects
+// in flight are protected by their writer leases).
 class InFlightObjects {
  public:
   void Add(const std::string& name) {
@@ -47,6 +49,7 @@ struct StoreContext {
   store::v1::StoreConfig config;
   std::unique_ptr<MetaStore> meta;
   std::unique_ptr<ChunkStore> chunks;
+  std::unique_ptr<WriterLease> lease;  // names new chunk objects (over meta)
   std::unique_ptr<Kms> kms;
   std::unique_ptr<RecordKeys> record_keys;  // over meta and kms
   Chunker chunker{ChunkerParams{}};

@@ -76,10 +76,13 @@ Status RewriteChunks(StoreContext& ctx, const std::vector<std::string>& batch,
     policy.kms_key_id = rec->kms_key_id();
     Rewritten r{key, rec->object(), {}};
     st = SealChunk(*ctx.kms, ns, hash, plain, policy, sealed, r.rec);
-    std::array<uint8_t, 16> name_bytes;
-    if (st.ok()) st = SecureRandom(name_bytes);
     if (!st.ok()) break;
-    r.rec.set_object(HexEncode(name_bytes));
+    auto named = ctx.lease->NewObjectName();
+    if (!named.ok()) {
+      st = named.status();
+      break;
+    }
+    r.rec.set_object(std::move(*named));
     ctx.in_flight.Add(r.rec.object());
     written.push_back(r.rec.object());
     st = ctx.chunks->Put(r.rec.object(), sealed);
@@ -93,6 +96,7 @@ Status RewriteChunks(StoreContext& ctx, const std::vector<std::string>& batch,
     st = RunTransaction(*ctx.meta, [&](MetaTxn& txn) -> Status {
       unused.clear();
       replaced.clear();
+      AIFS_RETURN_IF_ERROR(ctx.lease->CheckHeld(txn, written));
       std::map<std::string, NamespaceRecord> namespaces;
       for (Rewritten& r : done) {
         AIFS_ASSIGN_OR_RETURN(auto cur, LoadRecord<ChunkRecord>(txn, r.key, "chunk"));

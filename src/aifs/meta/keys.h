@@ -107,6 +107,16 @@ inline bool ParseVector(std::string_view key, std::string& ns, std::string& spac
   return true;
 }
 
+// wl/<lease id> -> WriterLeaseRecord: a server's claim on its chunk objects
+// in flight (engine/writer_lease.h).
+inline constexpr std::string_view kWriterLeasePrefix = "wl/";
+inline std::string WriterLease(std::string_view id) { return std::string(kWriterLeasePrefix) + std::string(id); }
+
+// st/config -> StoreConfig: what every server of a shared store must agree on
+// (identity, chunk store, chunking, segment size); meta_url and kms_url are
+// each server's own and stay empty here. Written by the first `aifs init`.
+inline constexpr std::string_view kSharedStoreConfig = "st/config";
+
 // kr/rewrap -> RewrapCursor: where an unfinished `aifs key rewrap` goes on.
 inline constexpr std::string_view kRewrapCursor = "kr/rewrap";
 
@@ -164,6 +174,10 @@ inline std::string MstNode(std::string_view ns, const Digest& hash) {
   return MstNodePrefix(ns) + HexEncode(hash);
 }
 inline std::string SnapshotHead(std::string_view ns) { return "hd/" + std::string(ns); }
+// sg/<ns> -> SnapshotCursor: the change log generations the next snapshot
+// consumes. Absent in stores from before it: every generation below the
+// namespace's current one is consumed.
+inline std::string SnapshotCursor(std::string_view ns) { return "sg/" + std::string(ns); }
 inline std::string SnapshotPrefix(std::string_view ns) { return "sn/" + std::string(ns) + "/"; }
 inline std::string Snapshot(std::string_view ns, std::string_view id_hex) {
   return SnapshotPrefix(ns) + std::string(id_hex);

@@ -87,3 +87,42 @@ std::string PrefixEnd(std::string_view prefix) {
 }
 
 }  // namespace aifs
+
+namespace aifs {
+
+namespace {
+
+class LocalLock : public MetaLock {
+ public:
+  LocalLock(std::mutex& mu, std::condition_variable& cv, std::set<std::string, std::less<>>& held,
+            std::string name)
+      : mu_(mu), cv_(cv), held_(held), name_(std::move(name)) {}
+  ~LocalLock() override {
+    {
+      std::lock_guard lock(mu_);
+      held_.erase(name_);
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex& mu_;
+  std::condition_variable& cv_;
+  std::set<std::string, std::less<>>& held_;
+  const std::string name_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<MetaLock>> MetaStore::Lock(std::string_view name,
+                                                  std::chrono::milliseconds timeout) {
+  std::unique_lock lock(local_locks_mu_);
+  if (!local_locks_cv_.wait_for(lock, timeout, [&] { return !local_locks_.count(name); }))
+    return err::Aborted("LOCK_TIMEOUT", "the store lock '" + std::string(name) +
+                                            "' is still held by another caller");
+  local_locks_.emplace(name);
+  return std::unique_ptr<MetaLock>(
+      new LocalLock(local_locks_mu_, local_locks_cv_, local_locks_, std::string(name)));
+}
+
+}  // namespace aifs

@@ -17,7 +17,10 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
+#include <mutex>
+#include <set>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,6 +51,13 @@ class MetaTxn {
 
  private:
   std::vector<std::string> log_entries_;
+};
+
+// A lock that one process at a time holds among all processes sharing the
+// store (MetaStore::Lock). Destroying it releases the lock.
+class MetaLock {
+ public:
+  virtual ~MetaLock() = default;
 };
 
 using ScanFn = std::function<bool(std::string_view key, std::string_view value)>;
@@ -152,6 +162,21 @@ class MetaStore {
   // Waits up to `timeout` for the watermark to pass `seq`; returns whether
   // it did.
   virtual bool WaitForLog(uint64_t seq, std::chrono::milliseconds timeout) const = 0;
+
+  // Takes the store-wide lock `name`, waiting up to `timeout` while another
+  // holder has it: ABORTED LOCK_TIMEOUT then. For work that must not run
+  // twice at once anywhere (snapshot creation against pruning). A holder
+  // that dies releases it (PostgreSQL: a session advisory lock, gone with
+  // its connection). The default serves one process (a backend only one
+  // writing process can open, as RocksDB).
+  virtual Result<std::unique_ptr<MetaLock>> Lock(std::string_view name,
+                                                 std::chrono::milliseconds timeout);
+
+ private:
+  // The default Lock's state: the names held in this process.
+  std::mutex local_locks_mu_;
+  std::condition_variable local_locks_cv_;
+  std::set<std::string, std::less<>> local_locks_;
 };
 
 struct MetaOpenOptions {

@@ -765,12 +765,15 @@ void ToProto(const GcReport& in, v1::CollectGarbageResponse* out) {
   out->set_chunks_released(in.chunks_released);
   out->set_bytes_released(in.bytes_released);
   out->set_assets_retained(in.assets_retained);
+  out->set_objects_leased(in.objects_leased);
+  out->set_leases_revoked(in.leases_revoked);
 }
 
 GcReport FromProto(const v1::CollectGarbageResponse& in) {
   return GcReport{in.dry_run(),         in.objects_scanned(),   in.orphan_objects(),
                   in.orphan_bytes(),    in.reclaimed_objects(), in.assets_released(),
-                  in.chunks_released(), in.bytes_released(),    in.assets_retained()};
+                  in.chunks_released(), in.bytes_released(),    in.assets_retained(),
+                  in.objects_leased(),  in.leases_revoked()};
 }
 
 void ToProto(const MetadataCheck& in, v1::CheckMetadataResponse* out) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <thread>
 
 namespace aifs {
 namespace {
@@ -450,6 +451,42 @@ bool PostgresMetaStore::WaitForLog(uint64_t seq, std::chrono::milliseconds timeo
       RaiseTo(watermark_, listener_->announced());
       return true;
     }
+  }
+}
+
+namespace {
+
+class PgLock : public MetaLock {
+ public:
+  PgLock(PgPool::Lease conn, int64_t number) : conn_(std::move(conn)), number_(number) {}
+  ~PgLock() override {
+    // When the unlock cannot be sent the connection is broken, and the
+    // server released the lock with the session.
+    (void)conn_->ExecSql("SELECT pg_advisory_unlock(" + std::to_string(number_) + ")");
+  }
+
+ private:
+  PgPool::Lease conn_;
+  const int64_t number_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<MetaLock>> PostgresMetaStore::Lock(std::string_view name,
+                                                          std::chrono::milliseconds timeout) {
+  AIFS_ASSIGN_OR_RETURN(PgPool::Lease conn, pool_->Acquire());
+  // Named locks hash into the keys' lock space under a prefix no key has.
+  const int64_t number = LockOf(std::string("\x01lock/") + std::string(name));
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    AIFS_ASSIGN_OR_RETURN(PgResult r, conn->ExecSql("SELECT pg_try_advisory_lock(" +
+                                                    std::to_string(number) + ")"));
+    if (r.rows() == 1 && r.Bytes(0, 0) == "t")
+      return std::unique_ptr<MetaLock>(new PgLock(std::move(conn), number));
+    if (std::chrono::steady_clock::now() >= deadline)
+      return err::Aborted("LOCK_TIMEOUT", "the store lock '" + std::string(name) +
+                                              "' is still held by another server");
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }
 

@@ -68,6 +68,10 @@ class PostgresMetaStore : public MetaStore {
   Result<uint64_t> ScanLog(uint64_t after, const LogFn& fn) override;
   uint64_t LogWatermark() const override;
   bool WaitForLog(uint64_t seq, std::chrono::milliseconds timeout) const override;
+  // A session advisory lock on a connection of the pool, kept (out of the
+  // pool) while the lock is held; polled every 10 ms up to `timeout`.
+  Result<std::unique_ptr<MetaLock>> Lock(std::string_view name,
+                                         std::chrono::milliseconds timeout) override;
 
   // Statements this process has sent to PostgreSQL (one round trip each),
   // for measurements.
