@@ -375,6 +375,7 @@ class LocalServer {
   }
   std::string Endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
   int requests() const { return requests_.load(); }
+  int connections() const { return connections_.load(); }
 
   static std::string Answer(int status, const std::string& body) {
     return "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: " +
@@ -385,6 +386,7 @@ class LocalServer {
   void Run() {
     for (int c; (c = ::accept(fd_, nullptr, nullptr)) >= 0;) {
       conns_.push_back(c);
+      ++connections_;
       if (!answers_.empty()) Serve(c);  // one connection at a time is enough here
     }
   }
@@ -416,7 +418,7 @@ class LocalServer {
   std::vector<std::string> answers_;
   int fd_ = -1, port_ = 0;
   std::vector<int> conns_;
-  std::atomic<int> requests_{0};
+  std::atomic<int> requests_{0}, connections_{0};
   std::thread thread_;
 };
 
@@ -458,6 +460,7 @@ TEST(S3ChunkStoreLocalTest, RetriesAfter503SlowDown) {
   ASSERT_TRUE(cs.ok()) << cs.status().ToString();
   AIFS_ASSERT_OK((*cs)->Put(FreshName(1), AsBytes("payload")));
   EXPECT_EQ(server.requests(), 5);
+  EXPECT_EQ(server.connections(), 1);  // kept alive across requests and 503s
   // With fewer retries than 503s: UNAVAILABLE, naming S3's code.
   LocalServer busy({listing, slow});
   auto cs2 = OpenChunkStore("s3://bucket?endpoint=" + busy.Endpoint() + "&credentials=" +

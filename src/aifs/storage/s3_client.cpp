@@ -225,6 +225,7 @@ S3Client::Handle* S3Client::Acquire() {
   ++created_;
   auto* h = new Handle;
   h->curl = curl_easy_init();
+  curl_easy_setopt(h->curl, CURLOPT_SHARE, share_);  // curl_easy_reset keeps it
   return h;
 }
 
@@ -257,7 +258,6 @@ Result<S3Response> S3Client::SendOnce(Handle* h, const S3Request& r, Bytes* body
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->error);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_SHARE, share_);
   curl_easy_setopt(c, CURLOPT_MAXCONNECTS, 1L);
   curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, options_.connect_timeout_ms);
@@ -282,9 +282,8 @@ Result<S3Response> S3Client::SendOnce(Handle* h, const S3Request& r, Bytes* body
     curl_easy_setopt(c, CURLOPT_READDATA, &source);
     curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, SeekBody);
     curl_easy_setopt(c, CURLOPT_SEEKDATA, &source);
-    // Send the body right behind the headers instead of waiting for
-    // "100 Continue" (an empty "Expect:" header would break the signature).
-    curl_easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 0L);
+    // curl sends "Expect: 100-continue" and waits for the server's "100
+    // Continue" (at most 1 s) before the body; see the header for why.
   } else if (r.method == "HEAD") {
     curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
   } else if (r.method != "GET") {
