@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <cctype>
+#include <cstdlib>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -49,7 +49,8 @@ class ScopedEnv {
     }
   }
   ~ScopedEnv() {
-    for (const auto& [k, v] : saved_) v ? ::setenv(k.c_str(), v->c_str(), 1) : ::unsetenv(k.c_str());
+    for (const auto& [k, v] : saved_)
+      v ? ::setenv(k.c_str(), v->c_str(), 1) : ::unsetenv(k.c_str());
   }
 
  private:
@@ -58,9 +59,12 @@ class ScopedEnv {
 
 // Only the variables this test sets: no credentials from the machine.
 ScopedEnv NoAwsEnv(const char* home) {
-  return ScopedEnv({{"AWS_ACCESS_KEY_ID", nullptr}, {"AWS_SECRET_ACCESS_KEY", nullptr},
-                    {"AWS_SESSION_TOKEN", nullptr}, {"AWS_SHARED_CREDENTIALS_FILE", nullptr},
-                    {"AWS_PROFILE", nullptr}, {"HOME", home}});
+  return ScopedEnv({{"AWS_ACCESS_KEY_ID", nullptr},
+                    {"AWS_SECRET_ACCESS_KEY", nullptr},
+                    {"AWS_SESSION_TOKEN", nullptr},
+                    {"AWS_SHARED_CREDENTIALS_FILE", nullptr},
+                    {"AWS_PROFILE", nullptr},
+                    {"HOME", home}});
 }
 
 class S3ChunkStoreTest : public ::testing::Test {
@@ -89,8 +93,8 @@ class S3ChunkStoreTest : public ::testing::Test {
   }
 
   std::string Url(const std::string& extra = "") const {
-    return "s3://" + bucket_ + "?endpoint=" + endpoint_ + "&region=us-east-1&credentials=" +
-           credentials_ + extra;
+    return "s3://" + bucket_ + "?endpoint=" + endpoint_ +
+           "&region=us-east-1&credentials=" + credentials_ + extra;
   }
   std::unique_ptr<ChunkStore> OpenOrDie(const std::string& url, bool create = true) {
     auto cs = OpenChunkStore(url, create);
@@ -145,8 +149,7 @@ TEST_F(S3ChunkStoreTest, PutGetRangeDeleteListAgainstCurl) {
   AIFS_EXPECT_STATUS(store->GetRange(big, bytes.size() - 7, 8, part), kDataLoss, "CHUNK_TRUNCATED");
   AIFS_EXPECT_STATUS(store->GetRange(big, bytes.size() + 10, 1, part), kDataLoss,
                      "CHUNK_TRUNCATED");
-  AIFS_EXPECT_STATUS(store->GetRange(big, bytes.size() + 1, 0, part), kDataLoss,
-                     "CHUNK_TRUNCATED");
+  AIFS_EXPECT_STATUS(store->GetRange(big, bytes.size() + 1, 0, part), kDataLoss, "CHUNK_TRUNCATED");
   AIFS_EXPECT_STATUS(store->GetRange(FreshName(1), 0, 10, part), kNotFound, "CHUNK_MISSING");
 
   // List: exactly the objects with their sizes, prefix stripped; stops early.
@@ -260,8 +263,9 @@ TEST_F(S3ChunkStoreTest, WrongSecretFailsAtOpenWithoutShowingIt) {
 }
 
 TEST_F(S3ChunkStoreTest, UnknownAccessKeyFailsAtOpen) {
-  WriteFile(dir_.Sub("creds"),
-            "[default]\naws_access_key_id = NOSUCHKEY\naws_secret_access_key = " + secret_key_ + "\n");
+  WriteFile(
+      dir_.Sub("creds"),
+      "[default]\naws_access_key_id = NOSUCHKEY\naws_secret_access_key = " + secret_key_ + "\n");
   auto cs = OpenChunkStore(
       "s3://" + bucket_ + "?endpoint=" + endpoint_ + "&credentials=" + dir_.Sub("creds"), true);
   ASSERT_FALSE(cs.ok());
@@ -297,10 +301,11 @@ TEST_F(S3ChunkStoreTest, CredentialsFromEnvironmentAndFiles) {
     AIFS_EXPECT_OK(store->Put(FreshName(7), AsBytes("from the environment")));
   }
   // A named profile of the file in AWS_SHARED_CREDENTIALS_FILE, and of ~/.aws/credentials.
-  WriteFile(dir_.Sub("shared"), "[default]\naws_access_key_id = NOSUCHKEY\n"
-                                "aws_secret_access_key = x\n\n[profile aifs]\n"
-                                "aws_access_key_id = " + access_key_ +
-                                    "\naws_secret_access_key = " + secret_key_ + "\n");
+  WriteFile(dir_.Sub("shared"),
+            "[default]\naws_access_key_id = NOSUCHKEY\n"
+            "aws_secret_access_key = x\n\n[profile aifs]\n"
+            "aws_access_key_id = " +
+                access_key_ + "\naws_secret_access_key = " + secret_key_ + "\n");
   {
     auto env = NoAwsEnv("/nonexistent");
     ScopedEnv file({{"AWS_SHARED_CREDENTIALS_FILE", dir_.Sub("shared").c_str()}});
@@ -378,8 +383,9 @@ class LocalServer {
   int connections() const { return connections_.load(); }
 
   static std::string Answer(int status, const std::string& body) {
-    return "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: " +
-           std::to_string(body.size()) + "\r\nContent-Type: application/xml\r\n\r\n" + body;
+    return "HTTP/1.1 " + std::to_string(status) +
+           " X\r\nContent-Length: " + std::to_string(body.size()) +
+           "\r\nContent-Type: application/xml\r\n\r\n" + body;
   }
 
  private:
@@ -425,8 +431,8 @@ class LocalServer {
 TEST(S3ChunkStoreLocalTest, ServerThatNeverAnswersIsUnavailableNotAHang) {
   TempDir dir;
   LocalServer silent;
-  auto cs = OpenChunkStore("s3://bucket?endpoint=" + silent.Endpoint() + "&credentials=" +
-                               FakeCredentials(dir) + "&timeout=1&retries=1",
+  auto cs = OpenChunkStore("s3://bucket?endpoint=" + silent.Endpoint() +
+                               "&credentials=" + FakeCredentials(dir) + "&timeout=1&retries=1",
                            true);
   AIFS_ASSERT_STATUS(cs.status(), kUnavailable, "CHUNK_STORE_UNAVAILABLE");
   EXPECT_NE(cs.status().message().find(silent.Endpoint()), std::string::npos)
@@ -449,13 +455,14 @@ TEST(S3ChunkStoreLocalTest, NobodyListeningIsUnavailable) {
 TEST(S3ChunkStoreLocalTest, RetriesAfter503SlowDown) {
   TempDir dir;
   const std::string slow = LocalServer::Answer(
-      503, "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>");
+      503,
+      "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>");
   const std::string listing = LocalServer::Answer(
       200, "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>");
   // open: 503, then the listing; put: 503, 503, then 200.
   LocalServer server({slow, listing, slow, slow, LocalServer::Answer(200, "")});
-  auto cs = OpenChunkStore("s3://bucket?endpoint=" + server.Endpoint() + "&credentials=" +
-                               FakeCredentials(dir) + "&retries=3",
+  auto cs = OpenChunkStore("s3://bucket?endpoint=" + server.Endpoint() +
+                               "&credentials=" + FakeCredentials(dir) + "&retries=3",
                            true);
   ASSERT_TRUE(cs.ok()) << cs.status().ToString();
   AIFS_ASSERT_OK((*cs)->Put(FreshName(1), AsBytes("payload")));
@@ -463,8 +470,8 @@ TEST(S3ChunkStoreLocalTest, RetriesAfter503SlowDown) {
   EXPECT_EQ(server.connections(), 1);  // kept alive across requests and 503s
   // With fewer retries than 503s: UNAVAILABLE, naming S3's code.
   LocalServer busy({listing, slow});
-  auto cs2 = OpenChunkStore("s3://bucket?endpoint=" + busy.Endpoint() + "&credentials=" +
-                                FakeCredentials(dir) + "&retries=2",
+  auto cs2 = OpenChunkStore("s3://bucket?endpoint=" + busy.Endpoint() +
+                                "&credentials=" + FakeCredentials(dir) + "&retries=2",
                             true);
   ASSERT_TRUE(cs2.ok()) << cs2.status().ToString();
   Status st = (*cs2)->Put(FreshName(1), AsBytes("payload"));
@@ -481,7 +488,8 @@ TEST(S3ChunkStoreLocalTest, BadUrlsAndSecretsInUrls) {
         "s3://Bucket?endpoint=http://127.0.0.1:1", "s3://bucket?endpoint=ftp://x",
         "s3://bucket?endpoint=http://127.0.0.1:1/path", "s3://bucket?endpoint=http://u:p@host",
         "s3://bucket?endpoint=http://h&addressing=sideways", "s3://bucket?endpoint=http://h&x=1",
-        "s3://bucket?endpoint=http://h&retries=lots", "s3://bucket?endpoint=http://h&prefix=a%20b"}) {
+        "s3://bucket?endpoint=http://h&retries=lots",
+        "s3://bucket?endpoint=http://h&prefix=a%20b"}) {
     AIFS_EXPECT_STATUS(OpenChunkStore(url + creds, true).status(), kInvalidArgument,
                        "BAD_CHUNK_STORE_URL")
         << url;
@@ -489,7 +497,8 @@ TEST(S3ChunkStoreLocalTest, BadUrlsAndSecretsInUrls) {
   for (const std::string param : {"secret_key", "aws_secret_access_key", "access_key", "token"}) {
     auto cs = OpenChunkStore("s3://bucket?endpoint=http://h&" + param + "=TOPSECRET" + creds, true);
     AIFS_EXPECT_STATUS(cs.status(), kInvalidArgument, "BAD_CHUNK_STORE_URL") << param;
-    EXPECT_EQ(cs.status().ToString().find("TOPSECRET"), std::string::npos) << cs.status().ToString();
+    EXPECT_EQ(cs.status().ToString().find("TOPSECRET"), std::string::npos)
+        << cs.status().ToString();
   }
 }
 
@@ -505,7 +514,8 @@ TEST(S3XmlTest, ReadsElementsAndDecodesEntities) {
   EXPECT_EQ(XmlText(xml, "Missing"), std::nullopt);
   EXPECT_EQ(XmlText(xml, "Key"), "a&b<c>\"'&\xE2\x98\xBA&bogus;");
   std::vector<std::string> sizes;
-  ForEachXmlElement(xml, "Contents", [&](std::string_view c) { sizes.push_back(*XmlText(c, "Size")); });
+  ForEachXmlElement(xml, "Contents",
+                    [&](std::string_view c) { sizes.push_back(*XmlText(c, "Size")); });
   EXPECT_EQ(sizes, (std::vector<std::string>{"12", "0"}));
   EXPECT_EQ(XmlDecode("&#xD800;&#0;&#99999999;&amp"), "&#xD800;&#0;&#99999999;&amp");
   EXPECT_EQ(S3UriEncode("a b/c=d+e~f-_."), "a%20b%2Fc%3Dd%2Be~f-_.");

@@ -34,7 +34,8 @@ bool UrlSafe(char c) {
 // Object names as FileChunkStore takes them, limited to characters that need
 // no escaping in a URL path.
 bool ValidName(std::string_view n) {
-  return n.size() >= 8 && n.size() <= 512 && n[0] != '.' && std::all_of(n.begin(), n.end(), UrlSafe);
+  return n.size() >= 8 && n.size() <= 512 && n[0] != '.' &&
+         std::all_of(n.begin(), n.end(), UrlSafe);
 }
 
 Result<int> PositiveParam(const std::string& name, const std::string& v, int max) {
@@ -72,12 +73,18 @@ Result<ParsedUrl> ParseUrl(const std::string& url) {
     char* dec = curl_easy_unescape(nullptr, raw.c_str(), static_cast<int>(raw.size()), &len);
     const std::string value(dec ? dec : "", dec ? static_cast<size_t>(len) : 0);
     curl_free(dec);
-    if (key == "endpoint") out.client.endpoint = value;
-    else if (key == "region") out.client.region = value;
-    else if (key == "prefix") out.prefix = value;
-    else if (key == "credentials") out.credentials = value;
-    else if (key == "profile") out.profile = value;
-    else if (key == "addressing") addressing = value;
+    if (key == "endpoint")
+      out.client.endpoint = value;
+    else if (key == "region")
+      out.client.region = value;
+    else if (key == "prefix")
+      out.prefix = value;
+    else if (key == "credentials")
+      out.credentials = value;
+    else if (key == "profile")
+      out.profile = value;
+    else if (key == "addressing")
+      addressing = value;
     else if (key == "connections") {
       AIFS_ASSIGN_OR_RETURN(out.client.connections, PositiveParam(key, value, 1024));
       if (out.client.connections == 0) return BadUrl("connections must be at least 1");
@@ -108,10 +115,14 @@ Result<ParsedUrl> ParseUrl(const std::string& url) {
       e.find('?') != std::string::npos)
     return BadUrl("endpoint must be http(s)://host[:port], without a path or user: " +
                   err::Echo(e));
-  if (addressing.empty() || addressing == "path") out.client.virtual_host = false;
-  else if (addressing == "virtual") out.client.virtual_host = true;
-  else return BadUrl("addressing must be path or virtual");
-  if (!std::all_of(out.prefix.begin(), out.prefix.end(), [](char c) { return UrlSafe(c) || c == '/'; }))
+  if (addressing.empty() || addressing == "path")
+    out.client.virtual_host = false;
+  else if (addressing == "virtual")
+    out.client.virtual_host = true;
+  else
+    return BadUrl("addressing must be path or virtual");
+  if (!std::all_of(out.prefix.begin(), out.prefix.end(),
+                   [](char c) { return UrlSafe(c) || c == '/'; }))
     return BadUrl("prefix may hold only a-z A-Z 0-9 - _ . /");
   return out;
 }
@@ -125,14 +136,15 @@ bool AuthFailure(const std::string& code) {
 }  // namespace
 
 Status S3ChunkStore::Failure(const S3Response& r, const std::string& what) const {
-  const std::string msg = "S3 " + client_->options().endpoint + " bucket " + bucket_ + ": " +
-                          what + ": HTTP " + std::to_string(r.status) +
-                          (r.error_code.empty() ? "" : " " + r.error_code) +
-                          (r.error_message.empty() ? "" : " (" + err::Echo(r.error_message, 200) + ")");
+  const std::string msg =
+      "S3 " + client_->options().endpoint + " bucket " + bucket_ + ": " + what + ": HTTP " +
+      std::to_string(r.status) + (r.error_code.empty() ? "" : " " + r.error_code) +
+      (r.error_message.empty() ? "" : " (" + err::Echo(r.error_message, 200) + ")");
   const std::string& c = r.error_code;
   if (c == "NoSuchBucket") return err::NotFound("CHUNK_STORE_NOT_FOUND", msg);
   if (r.status == 404) return err::NotFound("CHUNK_MISSING", msg);
-  if (AuthFailure(c) || r.status == 401) return Status(Code::kUnauthenticated, "S3_AUTH_FAILED", msg);
+  if (AuthFailure(c) || r.status == 401)
+    return Status(Code::kUnauthenticated, "S3_AUTH_FAILED", msg);
   if (r.status == 403) return err::PermissionDenied("CHUNK_STORE_DENIED", msg);
   if (r.status >= 500 || r.status == 429 || c == "SlowDown" || c == "RequestTimeout")
     return err::Unavailable("CHUNK_STORE_UNAVAILABLE", msg);
@@ -167,15 +179,16 @@ Status S3ChunkStore::CheckBucket(bool create) {
 
 Result<std::string> S3ChunkStore::KeyFor(const std::string& name) const {
   if (!ValidName(name))
-    return err::InvalidArgument("BAD_OBJECT_NAME", "bad chunk object name '" + err::Echo(name) + "'");
+    return err::InvalidArgument("BAD_OBJECT_NAME",
+                                "bad chunk object name '" + err::Echo(name) + "'");
   return prefix_ + name;
 }
 
 Status S3ChunkStore::PutWithHash(const std::string& name, ByteSpan data,
                                  const std::string& sha256_hex) {
   AIFS_ASSIGN_OR_RETURN(std::string key, KeyFor(name));
-  S3Request put{.method = "PUT", .bucket = bucket_, .key = key, .body = data,
-                .payload_sha256 = sha256_hex};
+  S3Request put{
+      .method = "PUT", .bucket = bucket_, .key = key, .body = data, .payload_sha256 = sha256_hex};
   AIFS_ASSIGN_OR_RETURN(S3Response r, client_->Send(put, nullptr));
   return r.status == 200 ? Status::Ok() : Failure(r, "put " + key);
 }
@@ -205,13 +218,15 @@ Status S3ChunkStore::Get(const std::string& name, Bytes& out) {
 Status S3ChunkStore::GetRange(const std::string& name, uint64_t offset, uint64_t length,
                               Bytes& out) {
   AIFS_ASSIGN_OR_RETURN(std::string key, KeyFor(name));
-  const std::string what = "get " + key + " bytes " + std::to_string(offset) + "+" +
-                           std::to_string(length);
+  const std::string what =
+      "get " + key + " bytes " + std::to_string(offset) + "+" + std::to_string(length);
   auto truncated = [&] {
     return err::DataLoss("CHUNK_TRUNCATED", "chunk object " + name + " is shorter than " +
                                                 std::to_string(offset + length) + " bytes");
   };
-  S3Request get{.method = length == 0 ? "HEAD" : "GET", .bucket = bucket_, .key = key,
+  S3Request get{.method = length == 0 ? "HEAD" : "GET",
+                .bucket = bucket_,
+                .key = key,
                 .payload_sha256 = kEmptySha256};
   if (length > 0) get.range = std::to_string(offset) + "-" + std::to_string(offset + length - 1);
   AIFS_ASSIGN_OR_RETURN(S3Response r, client_->Send(get, &out));
@@ -220,7 +235,7 @@ Status S3ChunkStore::GetRange(const std::string& name, uint64_t offset, uint64_t
   if (length == 0) {  // HEAD: the object exists; is it long enough?
     out.clear();
     return r.content_length >= 0 && static_cast<uint64_t>(r.content_length) < offset ? truncated()
-                                                                                       : Status::Ok();
+                                                                                     : Status::Ok();
   }
   if (r.status == 200) {  // the server sent the whole object
     if (out.size() < offset || out.size() - offset < length) return truncated();

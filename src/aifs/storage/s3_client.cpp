@@ -50,9 +50,12 @@ Result<S3Credentials> FromFile(const std::string& path, const std::string& profi
     const size_t eq = t.find('=');
     if (!in_section || eq == std::string::npos) continue;
     const std::string key = Trim(t.substr(0, eq)), value = Trim(t.substr(eq + 1));
-    if (key == "aws_access_key_id") c.access_key = value;
-    else if (key == "aws_secret_access_key") c.secret_key = value;
-    else if (key == "aws_session_token") c.session_token = value;
+    if (key == "aws_access_key_id")
+      c.access_key = value;
+    else if (key == "aws_secret_access_key")
+      c.secret_key = value;
+    else if (key == "aws_session_token")
+      c.session_token = value;
   }
   if (c.access_key.empty() || c.secret_key.empty())
     return NoCredentials("the credentials file " + path + " has no [" + profile +

@@ -53,11 +53,11 @@ struct S3Credentials {
 Result<S3Credentials> LoadS3Credentials(const std::string& file, const std::string& profile);
 
 struct S3ClientOptions {
-  std::string endpoint;     // "http://host:port" or "https://host", no path
-  std::string region;       // e.g. "us-east-1"
+  std::string endpoint;       // "http://host:port" or "https://host", no path
+  std::string region;         // e.g. "us-east-1"
   bool virtual_host = false;  // bucket.host/key instead of host/bucket/key
-  int connections = 16;     // easy handles (and connections) at most
-  int retries = 4;          // further attempts after the first
+  int connections = 16;       // easy handles (and connections) at most
+  int retries = 4;            // further attempts after the first
   long connect_timeout_ms = 5000;
   // A request that moves no byte for this long fails (and is retried).
   long stall_timeout_s = 30;
@@ -66,17 +66,17 @@ struct S3ClientOptions {
 struct S3Request {
   std::string method;  // GET, HEAD, PUT, DELETE
   std::string bucket;
-  std::string key;    // empty for a bucket request; URL-safe characters only
-  std::string query;  // canonical: sorted by name, values S3UriEncode()d
-  ByteSpan body;      // PUT only
+  std::string key;             // empty for a bucket request; URL-safe characters only
+  std::string query;           // canonical: sorted by name, values S3UriEncode()d
+  ByteSpan body;               // PUT only
   std::string payload_sha256;  // lowercase hex SHA-256 of body
   std::string range;           // "first-last" (bytes, inclusive) or empty
 };
 
 struct S3Response {
-  long status = 0;          // HTTP status of the last attempt
-  std::string error_code;   // S3's <Code> of an error answer, if any
-  std::string error_message;  // S3's <Message>
+  long status = 0;              // HTTP status of the last attempt
+  std::string error_code;       // S3's <Code> of an error answer, if any
+  std::string error_message;    // S3's <Message>
   int64_t content_length = -1;  // of the answer, when it said
 };
 
@@ -104,7 +104,7 @@ class S3Client {
 
   const S3ClientOptions options_;
   const S3Credentials credentials_;
-  void* share_;  // CURLSH*
+  void* share_;             // CURLSH*
   std::mutex share_mu_[4];  // one per curl_lock_data the share uses
 
   std::mutex mu_;

@@ -12,7 +12,8 @@ bool FindElement(std::string_view xml, std::string_view tag, size_t from, size_t
                  size_t& close) {
   const std::string open = "<" + std::string(tag);
   const std::string end = "</" + std::string(tag) + ">";
-  for (size_t at = xml.find(open, from); at != std::string_view::npos; at = xml.find(open, at + 1)) {
+  for (size_t at = xml.find(open, from); at != std::string_view::npos;
+       at = xml.find(open, at + 1)) {
     const size_t after = at + open.size();
     if (after >= xml.size()) return false;
     const char c = xml[after];
