@@ -409,6 +409,11 @@ class LocalServer {
       size_t length = 0;
       const size_t cl = in.find("Content-Length: ");
       if (cl != std::string::npos && cl < end) length = std::stoul(in.substr(cl + 16));
+      const size_t expect = in.find("Expect: 100-continue");
+      constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      if (expect != std::string::npos && expect < end &&
+          ::write(c, kContinue.data(), kContinue.size()) != static_cast<ssize_t>(kContinue.size()))
+        return;
       while (in.size() < end + 4 + length) {
         const ssize_t n = ::read(c, buf, sizeof buf);
         if (n <= 0) return;
@@ -494,6 +499,9 @@ TEST(S3ChunkStoreLocalTest, BadUrlsAndSecretsInUrls) {
                        "BAD_CHUNK_STORE_URL")
         << url;
   }
+  auto userinfo = OpenChunkStore("s3://bucket?endpoint=http://me:TOPSECRET@host" + creds, true);
+  AIFS_EXPECT_STATUS(userinfo.status(), kInvalidArgument, "BAD_CHUNK_STORE_URL");
+  EXPECT_EQ(userinfo.status().ToString().find("TOPSECRET"), std::string::npos);
   for (const std::string param : {"secret_key", "aws_secret_access_key", "access_key", "token"}) {
     auto cs = OpenChunkStore("s3://bucket?endpoint=http://h&" + param + "=TOPSECRET" + creds, true);
     AIFS_EXPECT_STATUS(cs.status(), kInvalidArgument, "BAD_CHUNK_STORE_URL") << param;

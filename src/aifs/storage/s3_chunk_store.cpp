@@ -113,8 +113,7 @@ Result<ParsedUrl> ParseUrl(const std::string& url) {
   if (!(e.starts_with("http://") || e.starts_with("https://")) ||
       e.find('/', e.find("://") + 3) != std::string::npos || e.find('@') != std::string::npos ||
       e.find('?') != std::string::npos)
-    return BadUrl("endpoint must be http(s)://host[:port], without a path or user: " +
-                  err::Echo(e));
+    return BadUrl("endpoint must be http(s)://host[:port], without a path or user");
   if (addressing.empty() || addressing == "path")
     out.client.virtual_host = false;
   else if (addressing == "virtual")

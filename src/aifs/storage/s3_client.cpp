@@ -115,6 +115,10 @@ size_t WriteBody(char* buf, size_t size, size_t n, void* user) {
     long status = 0;
     curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
     s->decided = status >= 200 && status < 300 ? 1 : -1;
+    curl_off_t length = -1;
+    curl_easy_getinfo(s->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+    if (s->decided > 0 && s->ok_body && length > 0 && length < (curl_off_t{1} << 32))
+      s->ok_body->reserve(static_cast<size_t>(length));
   }
   const size_t len = size * n;
   if (s->decided > 0 && s->ok_body) {
