@@ -14,6 +14,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -356,8 +357,9 @@ std::string FakeCredentials(const TempDir& dir) {
 }
 
 // A TCP listener on 127.0.0.1. With answers, it is a tiny HTTP/1.1 server
-// that answers the n-th request with answers[n] (the last one repeated);
-// without, it accepts connections and never says a word.
+// that answers the n-th request with answers[n] (the last one repeated; an
+// empty answer resets the connection instead); without, it accepts
+// connections and never says a word.
 class LocalServer {
  public:
   explicit LocalServer(std::vector<std::string> answers = {}) : answers_(std::move(answers)) {
@@ -375,12 +377,18 @@ class LocalServer {
   ~LocalServer() {
     ::shutdown(fd_, SHUT_RDWR);
     thread_.join();
-    for (int c : conns_) ::close(c);
+    for (int c : conns_)
+      if (c >= 0) ::close(c);
     ::close(fd_);
   }
   std::string Endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
   int requests() const { return requests_.load(); }
   int connections() const { return connections_.load(); }
+  // The request lines and headers received, in order.
+  std::vector<std::string> heads() const {
+    std::lock_guard lock(mu_);
+    return heads_;
+  }
 
   static std::string Answer(int status, const std::string& body) {
     return "HTTP/1.1 " + std::to_string(status) +
@@ -393,10 +401,10 @@ class LocalServer {
     for (int c; (c = ::accept(fd_, nullptr, nullptr)) >= 0;) {
       conns_.push_back(c);
       ++connections_;
-      if (!answers_.empty()) Serve(c);  // one connection at a time is enough here
+      if (!answers_.empty()) Serve(conns_.back());  // one connection at a time is enough here
     }
   }
-  void Serve(int c) {
+  void Serve(int& c) {
     std::string in;
     char buf[65536];
     for (;;) {
@@ -419,9 +427,20 @@ class LocalServer {
         if (n <= 0) return;
         in.append(buf, static_cast<size_t>(n));
       }
+      {
+        std::lock_guard lock(mu_);
+        heads_.push_back(in.substr(0, end));
+      }
       in.erase(0, end + 4 + length);
       const int i = requests_++;
       const std::string& a = answers_[std::min<size_t>(i, answers_.size() - 1)];
+      if (a.empty()) {  // RST: close with a zero linger time
+        const linger l{1, 0};
+        ::setsockopt(c, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+        ::close(c);
+        c = -1;
+        return;
+      }
       if (::write(c, a.data(), a.size()) != static_cast<ssize_t>(a.size())) return;
     }
   }
@@ -430,6 +449,8 @@ class LocalServer {
   int fd_ = -1, port_ = 0;
   std::vector<int> conns_;
   std::atomic<int> requests_{0}, connections_{0};
+  mutable std::mutex mu_;
+  std::vector<std::string> heads_;
   std::thread thread_;
 };
 
@@ -473,6 +494,14 @@ TEST(S3ChunkStoreLocalTest, RetriesAfter503SlowDown) {
   AIFS_ASSERT_OK((*cs)->Put(FreshName(1), AsBytes("payload")));
   EXPECT_EQ(server.requests(), 5);
   EXPECT_EQ(server.connections(), 1);  // kept alive across requests and 503s
+  // A connection reset (no answer at all) is retried on a new connection.
+  LocalServer resetting({"", listing});
+  auto cs3 = OpenChunkStore("s3://bucket?endpoint=" + resetting.Endpoint() + "&credentials=" +
+                                FakeCredentials(dir) + "&retries=1",
+                            true);
+  ASSERT_TRUE(cs3.ok()) << cs3.status().ToString();
+  EXPECT_EQ(resetting.requests(), 2);
+  EXPECT_EQ(resetting.connections(), 2);
   // With fewer retries than 503s: UNAVAILABLE, naming S3's code.
   LocalServer busy({listing, slow});
   auto cs2 = OpenChunkStore("s3://bucket?endpoint=" + busy.Endpoint() +
@@ -527,6 +556,32 @@ TEST(S3XmlTest, ReadsElementsAndDecodesEntities) {
   EXPECT_EQ(sizes, (std::vector<std::string>{"12", "0"}));
   EXPECT_EQ(XmlDecode("&#xD800;&#0;&#99999999;&amp"), "&#xD800;&#0;&#99999999;&amp");
   EXPECT_EQ(S3UriEncode("a b/c=d+e~f-_."), "a%20b%2Fc%3Dd%2Be~f-_.");
+}
+
+// addressing=virtual puts the bucket in the host name (curl resolves
+// *.localhost to the loopback address itself) and the key alone in the path.
+TEST(S3ChunkStoreLocalTest, VirtualHostedAddressing) {
+  TempDir dir;
+  LocalServer server({LocalServer::Answer(200, "<ListBucketResult/>"), LocalServer::Answer(200, "")});
+  const std::string port = server.Endpoint().substr(17);
+  auto cs = OpenChunkStore("s3://bucket?endpoint=http://localhost:" + port +
+                               "&addressing=virtual&prefix=p/&credentials=" + FakeCredentials(dir),
+                           true);
+  ASSERT_TRUE(cs.ok()) << cs.status().ToString();
+  const std::string name = FreshName(1);
+  AIFS_ASSERT_OK((*cs)->Put(name, AsBytes("payload")));
+  const auto heads = server.heads();
+  ASSERT_EQ(heads.size(), 2u);
+  EXPECT_TRUE(heads[0].starts_with("GET /?list-type=2&max-keys=1 HTTP/1.1")) << heads[0];
+  EXPECT_TRUE(heads[1].starts_with("PUT /p/" + name + " HTTP/1.1")) << heads[1];
+  for (const auto& h : heads) {
+    EXPECT_NE(h.find("Host: bucket.localhost:" + port), std::string::npos) << h;
+    EXPECT_NE(h.find("Credential=AKFAKE/"), std::string::npos) << h;
+    EXPECT_EQ(h.find("fakesecret"), std::string::npos) << h;
+  }
+  EXPECT_NE(heads[1].find("x-amz-content-sha256: " + Sha256Hex(AsBytes("payload"))),
+            std::string::npos)
+      << heads[1];
 }
 
 }  // namespace
