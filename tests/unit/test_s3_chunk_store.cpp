@@ -496,8 +496,8 @@ TEST(S3ChunkStoreLocalTest, RetriesAfter503SlowDown) {
   EXPECT_EQ(server.connections(), 1);  // kept alive across requests and 503s
   // A connection reset (no answer at all) is retried on a new connection.
   LocalServer resetting({"", listing});
-  auto cs3 = OpenChunkStore("s3://bucket?endpoint=" + resetting.Endpoint() + "&credentials=" +
-                                FakeCredentials(dir) + "&retries=1",
+  auto cs3 = OpenChunkStore("s3://bucket?endpoint=" + resetting.Endpoint() +
+                                "&credentials=" + FakeCredentials(dir) + "&retries=1",
                             true);
   ASSERT_TRUE(cs3.ok()) << cs3.status().ToString();
   EXPECT_EQ(resetting.requests(), 2);
@@ -562,7 +562,8 @@ TEST(S3XmlTest, ReadsElementsAndDecodesEntities) {
 // *.localhost to the loopback address itself) and the key alone in the path.
 TEST(S3ChunkStoreLocalTest, VirtualHostedAddressing) {
   TempDir dir;
-  LocalServer server({LocalServer::Answer(200, "<ListBucketResult/>"), LocalServer::Answer(200, "")});
+  LocalServer server(
+      {LocalServer::Answer(200, "<ListBucketResult/>"), LocalServer::Answer(200, "")});
   const std::string port = server.Endpoint().substr(17);
   auto cs = OpenChunkStore("s3://bucket?endpoint=http://localhost:" + port +
                                "&addressing=virtual&prefix=p/&credentials=" + FakeCredentials(dir),
