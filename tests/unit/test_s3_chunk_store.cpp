@@ -102,16 +102,23 @@ class S3ChunkStoreTest : public ::testing::Test {
     EXPECT_TRUE(cs.ok()) << cs.status().ToString();
     return cs.ok() ? std::move(*cs) : nullptr;
   }
-  // The object `key` read by curl --aws-sigv4 (the user from a config file,
-  // so the secret is not on a command line); nullopt when curl fails.
-  std::optional<std::string> CurlGet(const std::string& key) {
-    const std::string cfg = dir_.Sub("curl.cfg"), out = dir_.Sub("curl.out");
+  // curl --aws-sigv4, the independent client, on the object `key` (the user
+  // from a config file, so the secret is not on a command line).
+  std::string Curl(const std::string& args, const std::string& key) {
+    const std::string cfg = dir_.Sub("curl.cfg");
     WriteFile(cfg, "user = \"" + access_key_ + ":" + secret_key_ + "\"\n");
-    const std::string cmd = "curl -sf --aws-sigv4 aws:amz:us-east-1:s3 -K " + cfg +
-                            " -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -o " + out + " '" +
-                            endpoint_ + "/" + bucket_ + "/" + key + "'";
-    if (std::system(cmd.c_str()) != 0) return std::nullopt;
-    return ReadAll(out);
+    return "curl -sf --aws-sigv4 aws:amz:us-east-1:s3 -K " + cfg +
+           " -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' " + args + " '" + endpoint_ + "/" +
+           bucket_ + "/" + key + "'";
+  }
+  // The object as curl reads it; nullopt when curl fails.
+  std::optional<std::string> CurlGet(const std::string& key) {
+    if (std::system(Curl("-o " + dir_.Sub("curl.out"), key).c_str()) != 0) return std::nullopt;
+    return ReadAll(dir_.Sub("curl.out"));
+  }
+  bool CurlPut(const std::string& key, const std::string& data) {
+    WriteFile(dir_.Sub("curl.in"), data);
+    return std::system(Curl("-o /dev/null -T " + dir_.Sub("curl.in"), key).c_str()) == 0;
   }
 
   TempDir dir_;
@@ -138,8 +145,18 @@ TEST_F(S3ChunkStoreTest, PutGetRangeDeleteListAgainstCurl) {
     ASSERT_TRUE(theirs.has_value()) << name;
     EXPECT_EQ(*theirs, std::string(AsChars(data))) << name;
   }
+  // And what curl writes, the store reads and lists.
+  const std::string theirs = FreshName(99);
+  objects[theirs] = RandomBytes(33333, 99);
+  ASSERT_TRUE(CurlPut("chunks/" + theirs, std::string(AsChars(objects[theirs]))));
+  Bytes mine;
+  AIFS_ASSERT_OK(store->Get(theirs, mine));
+  EXPECT_EQ(mine, objects[theirs]);
   // Ranges: inside, to the end, empty, past the end.
-  const auto& [big, bytes] = *objects.rbegin();
+  const auto& [big, bytes] = *std::max_element(
+      objects.begin(), objects.end(),
+      [](const auto& a, const auto& b) { return a.second.size() < b.second.size(); });
+  ASSERT_GT(bytes.size(), 5100u);
   Bytes part;
   AIFS_ASSERT_OK(store->GetRange(big, 100, 5000, part));
   EXPECT_EQ(part, Bytes(bytes.begin() + 100, bytes.begin() + 5100));
