@@ -660,7 +660,7 @@ TEST(FileChunkStoreTest, RejectsBadNamesAndMissingRoot) {
   }
   EXPECT_EQ(TallyFiles(dir.path()).files, 0u);
   EXPECT_FALSE(OpenChunkStore("file://" + dir.Sub("nope"), false).ok());
-  AIFS_EXPECT_STATUS(OpenChunkStore("s3://bucket", true).status(), kInvalidArgument,
+  AIFS_EXPECT_STATUS(OpenChunkStore("nosuch://bucket", true).status(), kInvalidArgument,
                      "UNSUPPORTED_CHUNK_STORE");
 }
 

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "aifs/core/file_util.h"
+#include "aifs/storage/s3_chunk_store.h"
 
 namespace aifs {
 
@@ -244,6 +245,7 @@ Status ChunkStore::GetRange(const std::string& name, uint64_t offset, uint64_t l
 Result<std::unique_ptr<ChunkStore>> OpenChunkStore(const std::string& url, bool create) {
   constexpr std::string_view kFile = "file://";
   if (url.starts_with(kFile)) return FileChunkStore::Open(url.substr(kFile.size()), create);
+  if (url.starts_with("s3://")) return S3ChunkStore::Open(url, create);
   return err::InvalidArgument("UNSUPPORTED_CHUNK_STORE", "no chunk store backend for '" + url + "'");
 }
 
