@@ -19,7 +19,8 @@ json MetadataJson(const MetadataCheck& m) {
           {"sequence", m.sequence},
           {"high_water", m.high_water},
           {"files_checked", m.files_checked},
-          {"bytes_checked", m.bytes_checked}};
+          {"bytes_checked", m.bytes_checked},
+          {"not_checked", m.not_checked}};
 }
 
 void PrintList(const char* title, const std::vector<std::string>& items) {
@@ -84,12 +85,15 @@ Status Verify(Api& api, const Output& out, const std::string& ns,
                {"metadata", MetadataJson(meta)},
                {"results", results}});
   } else if (!out.quiet) {
-    std::cout << "metadata: " << meta.meta_url << " whole, sequence " << meta.sequence
-              << (meta.high_water
-                      ? " (committed high water " + std::to_string(meta.high_water) + ")"
-                      : "")
-              << ", " << meta.files_checked << " files (" << HumanBytes(meta.bytes_checked)
-              << ") re-read\n";
+    if (!meta.not_checked.empty())
+      std::cout << "metadata: not checked here (" << meta.not_checked << ")\n";
+    else
+      std::cout << "metadata: " << meta.meta_url << " whole, sequence " << meta.sequence
+                << (meta.high_water
+                        ? " (committed high water " + std::to_string(meta.high_water) + ")"
+                        : "")
+                << ", " << meta.files_checked << " files (" << HumanBytes(meta.bytes_checked)
+                << ") re-read\n";
     std::cout << uris.size() - failed << "/" << uris.size() << " assets verified, "
               << HumanBytes(bytes) << " checked; " << gc.orphan_objects
               << " orphaned chunk objects (" << HumanBytes(gc.orphan_bytes)

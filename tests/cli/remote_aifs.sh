@@ -17,6 +17,12 @@
 #   server keeps serving deleted files it has open, which a test cannot tell
 #   apart from a store that still exists): the server is stopped and the
 #   command runs locally, where it sees the store is gone.
+# - Cluster mode (AIFS_REMOTE_CLUSTER=1, with AIFS_TEST_PG_DIR and
+#   AIFS_TEST_CEPH_DIR naming running PostgreSQL and Ceph): `init` makes the
+#   store on PostgreSQL (a fresh schema) and RADOS (a fresh namespace), joins
+#   two more data directories to it (<data>.b, <data>.c, the same KMS key)
+#   and starts a server on each; every later command goes to the next of the
+#   three servers in turn.
 set -euo pipefail
 REAL=${AIFS_REMOTE_REAL:?remote_aifs.sh: AIFS_REMOTE_REAL (the real aifs binary) is not set}
 STATE=${AIFS_REMOTE_STATE:?remote_aifs.sh: AIFS_REMOTE_STATE (a state directory) is not set}
@@ -44,6 +50,9 @@ run_local() { note local; exec -a "$0" "$REAL" "$@"; }
 
 alive() { [ -f "$st/pid" ] && [ ! -f "$st/rc" ] && kill -0 "$(cat "$st/pid")" 2>/dev/null; }
 
+CLUSTER=${AIFS_REMOTE_CLUSTER:-0}
+fresh() { head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
 # stop_server: SIGTERM, then wait for the exit code the watcher records.
 stop_server() {
   local pid
@@ -58,6 +67,7 @@ stop_server() {
 }
 
 start_server() {
+  local st=${1:-$st} data=${2:-$data}
   mkdir -p "$st"
   rm -f "$st/pid" "$st/stopped.pid" "$st/rc" "$st/port"
   echo "$data" > "$st/data"
@@ -90,8 +100,20 @@ start_server() {
 case $cmd in
   init)
     note local
-    rc=0; "$REAL" "$@" || rc=$?
-    [ $rc = 0 ] || exit $rc
+    if [ "$CLUSTER" = 1 ]; then
+      pg=${AIFS_TEST_PG_DIR:?cluster mode: AIFS_TEST_PG_DIR is not set}
+      ceph=${AIFS_TEST_CEPH_DIR:?cluster mode: AIFS_TEST_CEPH_DIR is not set}
+      meta="$(cat "$pg/url")&schema=c$(fresh)"
+      rc=0; "$REAL" "$@" --meta "$meta" --chunks "$(cat "$ceph/rados-url")&namespace=c$(fresh)" || rc=$?
+      [ $rc = 0 ] || exit $rc
+      for peer in b c; do
+        "$REAL" --data "$data.$peer" -q init --meta "$meta" --kms "local://$data/kms/master.keys" >/dev/null
+        start_server "$st.$peer" "$data.$peer"
+      done
+    else
+      rc=0; "$REAL" "$@" || rc=$?
+      [ $rc = 0 ] || exit $rc
+    fi
     if [ -f "$st/pid" ] && alive; then stop_server; fi
     start_server
     exit 0 ;;
@@ -106,10 +128,17 @@ if [ -f "$st/pid" ]; then
   fi
   if [ ! -d "$data" ]; then
     stop_server
+    for peer in "$st.b" "$st.c"; do [ -f "$peer/pid" ] && st=$peer stop_server; done
     run_local "$@"
   fi
   note remote
-  export AIFS_SERVER=127.0.0.1:$(cat "$st/port")
+  target=$st
+  if [ "$CLUSTER" = 1 ]; then  # the next server in turn
+    n=$(( $(cat "$st/turn" 2>/dev/null || echo 0) + 1 ))
+    echo $n > "$st/turn"
+    case $((n % 3)) in 1) target=$st.b ;; 2) target=$st.c ;; esac
+  fi
+  export AIFS_SERVER=127.0.0.1:$(cat "$target/port")
   # Every call needs a token: the admin token `init` left in the data directory.
   export AIFS_TOKEN=${AIFS_TOKEN:-@$data/admin.token}
   exec -a "$0" "$REAL" "$@"

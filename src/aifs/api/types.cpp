@@ -52,6 +52,7 @@ constexpr std::pair<EventType, std::string_view> kEventNames[] = {
     {EventType::kIndexUpdated, "index_updated"},
     {EventType::kDriftDetected, "drift_detected"},
     {EventType::kAssetReleased, "asset_released"},
+    {EventType::kSpaceCreated, "space_created"},
 };
 }  // namespace
 

@@ -458,6 +458,9 @@ struct MetadataCheck {
   uint64_t high_water = 0;  // the highest ever recorded as committed (0: unknown)
   uint64_t files_checked = 0;
   uint64_t bytes_checked = 0;
+  // Non-empty when the backend has no check of its own (PostgreSQL: its own
+  // tools, pg_amcheck, check its pages): why nothing above was checked.
+  std::string not_checked;
 };
 
 // Backup: a consistent copy of the metadata and keys, taken online.
@@ -544,6 +547,7 @@ enum class EventType {
   kIndexUpdated = 10,
   kDriftDetected = 11,
   kAssetReleased = 12,  // a removed asset's data reclaimed (no snapshot holds it)
+  kSpaceCreated = 13,   // an embedding space (name: the space); every server indexes it
 };
 std::string_view EventTypeName(EventType type);  // "asset_committed", ...
 Result<EventType> ParseEventType(std::string_view name);

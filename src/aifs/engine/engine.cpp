@@ -832,8 +832,7 @@ Result<GcReport> Engine::CollectGarbage(bool dry_run) {
     return true;
   }));
   AIFS_ASSIGN_OR_RETURN(const auto live_leases,
-                        WriterLease::RevokeExpired(*ctx_->meta, NowUnixNanos(),
-                                                   dry_run ? nullptr : &report.leases_revoked));
+                        ctx_->lease->RevokeExpired(NowUnixNanos(), dry_run, &report.leases_revoked));
   const auto in_flight = ctx_->in_flight.Copy();
   std::unordered_set<std::string> referenced;
   Status parse;
@@ -864,7 +863,10 @@ Result<GcReport> Engine::CollectGarbage(bool dry_run) {
 }
 
 Result<MetadataCheck> Engine::CheckMetadata() {
-  AIFS_ASSIGN_OR_RETURN(MetaIntegrity m, ctx_->meta->CheckIntegrity(/*read_all=*/true));
+  auto checked = ctx_->meta->CheckIntegrity(/*read_all=*/true);
+  if (!checked.ok() && checked.status().code() == Code::kUnimplemented)
+    return MetadataCheck{.meta_url = ctx_->meta->Url(), .not_checked = checked.status().message()};
+  AIFS_ASSIGN_OR_RETURN(MetaIntegrity m, std::move(checked));
   return MetadataCheck{ctx_->meta->Url(), m.sequence, m.high_water, m.files_checked,
                        m.bytes_checked};
 }

@@ -363,6 +363,14 @@ Status VectorManager::Apply(uint64_t seq, std::string_view entry) {
       }
       return Status::Ok();
     }
+    case EventType::kSpaceCreated: {
+      AIFS_ASSIGN_OR_RETURN(auto bytes, ctx_.meta->Get(keys::Space(e.ns, e.name)));
+      if (!bytes) return Status::Ok();  // its namespace went since
+      SpaceRecord rec;
+      AIFS_RETURN_IF_ERROR(ParseRecord(*bytes, rec, "space"));
+      AddIndex(e.ns, FromRecord(rec));
+      return Status::Ok();
+    }
     case EventType::kNamespaceDeleted: {
       std::unique_lock lock(mu_);
       std::erase_if(indexes_, [&](const auto& kv) { return kv.first.first == e.ns; });
@@ -410,6 +418,15 @@ void VectorManager::CatchUp() {
   caught_up_.wait_for(lock, std::chrono::seconds(2), [&] { return applied_ >= target; });
 }
 
+void VectorManager::AddIndex(const std::string& ns, const EmbeddingSpace& space) {
+  std::unique_lock lock(mu_);
+  Index& idx = indexes_[{ns, space.name}];
+  if (idx.index) return;
+  idx.space = space;
+  idx.index = VectorIndex::Create(space.dim, space.metric);
+  ++changed_since_checkpoint_;
+}
+
 VectorManager::Index* VectorManager::Find(const std::string& ns, const std::string& space) {
   auto it = indexes_.find({ns, space});
   return it == indexes_.end() ? nullptr : &it->second;
@@ -435,17 +452,11 @@ Result<EmbeddingSpace> VectorManager::CreateSpace(const std::string& ns,
     if (existing)
       return err::AlreadyExists("SPACE_EXISTS", "space '" + space.name + "' already exists in '" +
                                                     ns + "'");
+    // Every server's indexer makes the space's index from this entry.
+    EmitEvent(txn, {.type = EventType::kSpaceCreated, .ns = ns, .name = space.name});
     return PutRecord(txn, keys::Space(ns, space.name), rec);
   }));
-  {
-    std::unique_lock lock(mu_);
-    Index& idx = indexes_[{ns, space.name}];
-    if (!idx.index) {
-      idx.space = FromRecord(rec);
-      idx.index = VectorIndex::Create(space.dim, space.metric);
-      ++changed_since_checkpoint_;
-    }
-  }
+  AddIndex(ns, FromRecord(rec));
   AIFS_RETURN_IF_ERROR(AdoptEmbedAssets(ctx_, ns, FromRecord(rec)));
   // Counted once the indexer has applied the adopted vectors.
   AIFS_ASSIGN_OR_RETURN(auto spaces, ListSpaces(ns));

@@ -71,6 +71,8 @@ class VectorManager {
   void Follow();
   Status Apply(uint64_t seq, std::string_view entry);
   Status Reindex(const std::string& ns, const AssetId& id);
+  // An empty index for `space` unless there is one; takes mu_.
+  void AddIndex(const std::string& ns, const EmbeddingSpace& space);
   // Fills each index's retired set from the ra/ records (after a load or a
   // rebuild; the log replay that follows brings it up to date).
   Status MarkRetired(std::map<Key, Index>& indexes);

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <limits>
 
 #include "aifs/core/clock.h"
 #include "aifs/core/hex.h"
@@ -149,9 +150,11 @@ void WriterLease::RenewLoop() {
   }
 }
 
-Result<std::unordered_set<std::string>> WriterLease::RevokeExpired(MetaStore& meta,
-                                                                   int64_t now_unix_ns,
+Result<std::unordered_set<std::string>> WriterLease::RevokeExpired(int64_t now_unix_ns,
+                                                                   bool dry_run,
                                                                    uint64_t* revoked) {
+  MetaStore& meta = meta_;
+  if (!meta.shared_writers()) now_unix_ns = std::numeric_limits<int64_t>::max();
   std::unordered_set<std::string> live;
   std::vector<std::string> expired;
   Status parse;
@@ -162,11 +165,15 @@ Result<std::unordered_set<std::string>> WriterLease::RevokeExpired(MetaStore& me
         parse = ParseRecord(value, rec, "writer lease");
         if (!parse.ok()) return false;
         std::string id(key.substr(begin.size()));
-        if (rec.expires_unix_ns() < now_unix_ns) expired.push_back(std::move(id));
+        if (rec.expires_unix_ns() < now_unix_ns && !IsOurs(id)) expired.push_back(std::move(id));
         else live.insert(std::move(id));
         return true;
       }));
   AIFS_RETURN_IF_ERROR(parse);
+  if (dry_run) {
+    if (revoked) *revoked += expired.size();
+    return live;
+  }
   for (const std::string& id : expired) {
     bool renewed = false;
     AIFS_RETURN_IF_ERROR(RunTransaction(meta, [&](MetaTxn& txn) -> Status {

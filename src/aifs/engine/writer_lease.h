@@ -62,13 +62,15 @@ class WriterLease {
   // The lease ID an object name (or a partial object "<name>.<suffix>")
   // carries; empty for names from before leases (32 hex digits).
   static std::string_view LeaseOf(std::string_view object);
-  // Deletes the lease records whose expiry is before `now_unix_ns` (each in
-  // a transaction that reads it again, so a renewal in between wins) and
-  // returns the IDs of the leases still live. Call it after listing the
-  // objects to collect and before reading which ones are referenced.
-  static Result<std::unordered_set<std::string>> RevokeExpired(MetaStore& meta,
-                                                               int64_t now_unix_ns,
-                                                               uint64_t* revoked = nullptr);
+  // Deletes the lease records of other processes whose expiry is before
+  // `now_unix_ns` (each in a transaction that reads it again, so a renewal
+  // in between wins) and returns the IDs of the leases still live. On a
+  // store without shared writers (MetaStore::shared_writers) every other
+  // process's lease is a dead one's and goes at once. Call it after listing
+  // the objects to collect and before reading which ones are referenced.
+  // `dry_run` deletes nothing (and counts what it would revoke).
+  Result<std::unordered_set<std::string>> RevokeExpired(int64_t now_unix_ns, bool dry_run,
+                                                        uint64_t* revoked = nullptr);
 
  private:
   // Writes a new lease record; mu_ held.

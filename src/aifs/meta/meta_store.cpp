@@ -18,7 +18,7 @@ Result<std::unique_ptr<MetaStore>> OpenMetaStore(const std::string& url,
 }
 
 Result<MetaIntegrity> MetaStore::CheckIntegrity(bool) {
-  return err::Unimplemented("NOT_SUPPORTED", Url() + " cannot check its own integrity");
+  return err::Unimplemented("NOT_SUPPORTED", Url() + " has no integrity check of its own");
 }
 
 Result<uint64_t> MetaStore::Checkpoint(const std::string&) {

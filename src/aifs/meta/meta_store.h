@@ -91,6 +91,9 @@ class MetaStore {
 
   virtual std::string Url() const = 0;
   virtual bool read_only() const = 0;
+  // Whether other processes may write to the store while this one does
+  // (PostgreSQL); false when a writer excludes every other (RocksDB's lock).
+  virtual bool shared_writers() const { return false; }
   virtual Result<std::optional<std::string>> Get(std::string_view key) = 0;
   // Visits keys in [begin, end) in order until fn returns false.
   virtual Status Scan(std::string_view begin, std::string_view end, const ScanFn& fn) = 0;

@@ -782,11 +782,12 @@ void ToProto(const MetadataCheck& in, v1::CheckMetadataResponse* out) {
   out->set_high_water(in.high_water);
   out->set_files_checked(in.files_checked);
   out->set_bytes_checked(in.bytes_checked);
+  out->set_not_checked(in.not_checked);
 }
 
 MetadataCheck FromProto(const v1::CheckMetadataResponse& in) {
-  return MetadataCheck{in.meta_url(), in.sequence(), in.high_water(), in.files_checked(),
-                       in.bytes_checked()};
+  return MetadataCheck{in.meta_url(),      in.sequence(),      in.high_water(),
+                       in.files_checked(), in.bytes_checked(), in.not_checked()};
 }
 
 void ToProto(const BackupReport& in, v1::BackupResponse* out) {

@@ -472,6 +472,11 @@ class PgLock : public MetaLock {
 
 }  // namespace
 
+Result<MetaIntegrity> PostgresMetaStore::CheckIntegrity(bool) {
+  return err::Unimplemented("NOT_SUPPORTED",
+                            "PostgreSQL checks its own pages: run pg_amcheck on the database");
+}
+
 Result<std::unique_ptr<MetaLock>> PostgresMetaStore::Lock(std::string_view name,
                                                           std::chrono::milliseconds timeout) {
   AIFS_ASSIGN_OR_RETURN(PgPool::Lease conn, pool_->Acquire());

@@ -59,6 +59,7 @@ class PostgresMetaStore : public MetaStore {
 
   std::string Url() const override { return url_; }
   bool read_only() const override { return options_.read_only; }
+  bool shared_writers() const override { return true; }
   Result<std::optional<std::string>> Get(std::string_view key) override;
   Status Scan(std::string_view begin, std::string_view end, const ScanFn& fn) override;
   std::unique_ptr<MetaTxn> Begin() override;
@@ -68,6 +69,8 @@ class PostgresMetaStore : public MetaStore {
   Result<uint64_t> ScanLog(uint64_t after, const LogFn& fn) override;
   uint64_t LogWatermark() const override;
   bool WaitForLog(uint64_t seq, std::chrono::milliseconds timeout) const override;
+  // UNIMPLEMENTED, saying which PostgreSQL tool checks what (pg_amcheck).
+  Result<MetaIntegrity> CheckIntegrity(bool read_all) override;
   // A session advisory lock on a connection of the pool, kept (out of the
   // pool) while the lock is held; polled every 10 ms up to `timeout`.
   Result<std::unique_ptr<MetaLock>> Lock(std::string_view name,
