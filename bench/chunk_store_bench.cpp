@@ -3,7 +3,9 @@
 // (--threads), through the ChunkStore interface, for any URL (file://,
 // rados://, ...). With --rados-bench and a rados:// URL it also runs
 // `rados bench` (write and seq, same object size and threads) on the same
-// pool as the ceiling, and prints our throughput as a ratio of it.
+// pool as the ceiling, and prints our throughput as a ratio of it. On one
+// thread it also times a List of the objects ("list": P50 column = us per
+// object listed, ops/s = objects listed per second).
 // Every object it puts is deleted at the end.
 // Usage: aifs_chunk_store_bench [--url URL] [--sizes 65536,1048576]
 //        [--threads 1,8] [--mib-per-run N] [--range 16384] [--rados-bench]
@@ -95,11 +97,13 @@ RadosBench RunRadosBench(const std::string& url, uint64_t size, int threads) {
     return out;
   };
   const std::string b = std::to_string(size), t = std::to_string(threads);
-  const std::string w = shell(base + " bench 5 write -b " + b + " -O " + b + " -t " + t +
-                              " --no-cleanup " + run);
+  const std::string w =
+      shell(base + " bench 5 write -b " + b + " -O " + b + " -t " + t + " --no-cleanup " + run);
   const std::string r = shell(base + " bench 5 seq -t " + t + " " + run);
   shell(base + " cleanup " + run);
-  return RadosBench{Field(w, "Bandwidth (MB/sec):"), Field(r, "Bandwidth (MB/sec):"),
+  // rados bench's "MB" are MiB.
+  return RadosBench{Field(w, "Bandwidth (MB/sec):") * 1.048576,
+                    Field(r, "Bandwidth (MB/sec):") * 1.048576,
                     Field(w, "Average Latency(s):") * 1e6, Field(r, "Average Latency(s):") * 1e6};
 }
 
@@ -114,13 +118,20 @@ int main(int argc, char** argv) {
     bool rados_bench = false;
     for (ArgReader args(argc, argv); args.Next();) {
       const std::string& a = args.flag();
-      if (a == "--url") url = args.Value();
-      else if (a == "--sizes") sizes = ParseU64List(a, args.Value());
-      else if (a == "--threads") thread_counts = ParseU64List(a, args.Value());
-      else if (a == "--mib-per-run") mib_per_run = ParseU64(a, args.Value());
-      else if (a == "--range") range = ParseU64(a, args.Value());
-      else if (a == "--rados-bench") rados_bench = true;
-      else Fail("unknown flag " + a);
+      if (a == "--url")
+        url = args.Value();
+      else if (a == "--sizes")
+        sizes = ParseU64List(a, args.Value());
+      else if (a == "--threads")
+        thread_counts = ParseU64List(a, args.Value());
+      else if (a == "--mib-per-run")
+        mib_per_run = ParseU64(a, args.Value());
+      else if (a == "--range")
+        range = ParseU64(a, args.Value());
+      else if (a == "--rados-bench")
+        rados_bench = true;
+      else
+        Fail("unknown flag " + a);
     }
     std::unique_ptr<ScratchDir> scratch;
     if (url.empty()) {
@@ -145,34 +156,61 @@ int main(int argc, char** argv) {
           FillRandom(raw, sizeof raw, rng);
           n = HexEncode(ByteSpan(raw, sizeof raw));
         }
-        Progress("%llu bytes x %d on %d thread(s)", static_cast<unsigned long long>(size), count, nt);
+        Progress("%llu bytes x %d on %d thread(s)", static_cast<unsigned long long>(size), count,
+                 nt);
         std::map<std::string, Row> rows;
-        rows["put"] = Measure(nt, count, size, [&](int, int i) {
-          return store->Put(names[static_cast<size_t>(i)], data);
-        }, "put");
+        rows["put"] = Measure(
+            nt, count, size,
+            [&](int, int i) { return store->Put(names[static_cast<size_t>(i)], data); }, "put");
         Check(store->Sync(), "sync");
+        if (nt == 1) {  // List: one call over every object of the store (only ours)
+          size_t listed = 0;
+          const auto t0 = Clock::now();
+          Check(store->List([&](const std::string&, uint64_t) { return ++listed, true; }), "list");
+          const double secs = Seconds(t0, Clock::now());
+          if (listed < names.size()) Fail("list saw " + std::to_string(listed) + " objects");
+          rows["list"] = Row{secs / listed * 1e6, 0, listed / secs, 0};
+        }
         std::vector<Bytes> bufs(static_cast<size_t>(nt));
-        rows["get"] = Measure(nt, count, size, [&](int t, int i) {
-          return store->Get(names[static_cast<size_t>((i * 7919) % count)], bufs[static_cast<size_t>(t)]);
-        }, "get");
+        rows["get"] = Measure(
+            nt, count, size,
+            [&](int t, int i) {
+              return store->Get(names[static_cast<size_t>((i * 7919) % count)],
+                                bufs[static_cast<size_t>(t)]);
+            },
+            "get");
         const uint64_t len = std::min(range, size);
-        rows["get-range"] = Measure(nt, count, len, [&](int t, int i) {
-          const uint64_t off = (static_cast<uint64_t>(i) * 104729 % (size - len + 1)) & ~uint64_t{4095};
-          return store->GetRange(names[static_cast<size_t>((i * 31) % count)], off, len,
-                                 bufs[static_cast<size_t>(t)]);
-        }, "get-range");
-        Measure(nt, count, 0, [&](int, int i) { return store->Delete(names[static_cast<size_t>(i)]); },
-                "delete");
+        // Ranges are cheap: more of them, so thread start-up does not count.
+        rows["get-range"] = Measure(
+            nt, count * 8, len,
+            [&](int t, int i) {
+              const uint64_t off =
+                  (static_cast<uint64_t>(i) * 104729 % (size - len + 1)) & ~uint64_t{4095};
+              return store->GetRange(names[static_cast<size_t>((i * 31) % count)], off, len,
+                                     bufs[static_cast<size_t>(t)]);
+            },
+            "get-range");
+        Measure(
+            nt, count, 0, [&](int, int i) { return store->Delete(names[static_cast<size_t>(i)]); },
+            "delete");
         RadosBench rb;
         if (rados_bench && url.starts_with("rados://")) rb = RunRadosBench(url, size, nt);
-        for (const char* op : {"put", "get", "get-range"}) {
+        for (const char* op : {"put", "get", "get-range", "list"}) {
+          if (!rows.count(op)) continue;
           const Row& r = rows[op];
-          std::printf("| %s | %d | %s | %.0f | %.0f | %.0f | %.1f |", size >= (1 << 20) ? Fmt("%llu MiB", static_cast<unsigned long long>(size >> 20)).c_str() : Fmt("%llu KiB", static_cast<unsigned long long>(size >> 10)).c_str(), nt, op, r.p50_us, r.p99_us, r.ops, r.mbps);
+          std::printf("| %s | %d | %s | %.0f | %.0f | %.0f | %.1f |",
+                      size >= (1 << 20)
+                          ? Fmt("%llu MiB", static_cast<unsigned long long>(size >> 20)).c_str()
+                          : Fmt("%llu KiB", static_cast<unsigned long long>(size >> 10)).c_str(),
+                      nt, op, r.p50_us, r.p99_us, r.ops, r.mbps);
           if (rados_bench) {
-            const double ceiling = std::string(op) == "put" ? rb.write_mbps
-                                   : std::string(op) == "get" ? rb.read_mbps : 0;
-            if (ceiling > 0) std::printf(" %.1f | %.2f |", ceiling, Ratio(r.mbps, ceiling));
-            else std::printf(" | |");
+            const double ceiling = std::string(op) == "put"   ? rb.write_mbps
+                                   : std::string(op) == "get" ? rb.read_mbps
+                                                              : 0;
+            if (ceiling > 0)
+              std::printf(" %.1f | %.2f |", ceiling, Ratio(r.mbps, ceiling));
+            else
+              std::printf(" | |");
           }
           std::printf("\n");
           std::fflush(stdout);

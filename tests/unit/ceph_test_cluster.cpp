@@ -9,19 +9,9 @@
 #include <memory>
 #include <sstream>
 
+#include "test_scripts.h"
+
 namespace aifs::test {
-namespace {
-
-std::string Script(const char* name) { return std::string(AIFS_SOURCE_DIR) + "/scripts/" + name; }
-
-std::string ReadLine(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  return line;
-}
-
-}  // namespace
 
 CephTestCluster::CephTestCluster(std::string dir, int mon_port, int rgw_port, int osds)
     : dir_(std::move(dir)), mon_port_(mon_port), rgw_port_(rgw_port), osds_(osds) {}
@@ -33,14 +23,14 @@ CephTestCluster& CephTestCluster::Shared() {
     if (const char* dir = std::getenv("AIFS_TEST_CEPH_DIR"); dir && *dir) {
       auto c = std::make_unique<CephTestCluster>(dir, 0);
       c->owned_ = false;
-      c->rados_url_ = ReadLine(std::string(dir) + "/rados-url");  // empty: the fixture skipped
+      c->rados_url_ = ReadFirstLine(std::string(dir) + "/rados-url");  // empty: the fixture skipped
       c->running_ = !c->rados_url_.empty();
       return c;
     }
     // Ports apart from the fixture's (20000-28191) and from private clusters.
     const int port = 30000 + 2 * static_cast<int>(::getpid() % 5000);
-    auto c = std::make_unique<CephTestCluster>(
-        "/tmp/aifs-ceph-" + std::to_string(::getpid()), port, port + 1);
+    auto c = std::make_unique<CephTestCluster>("/tmp/aifs-ceph-" + std::to_string(::getpid()), port,
+                                               port + 1);
     std::string why;
     c->Start(&why);
     return c;
@@ -48,13 +38,15 @@ CephTestCluster& CephTestCluster::Shared() {
   return *shared;
 }
 
-int CephTestCluster::PrivatePort(int k) { return 40000 + 4 * static_cast<int>(::getpid() % 5000) + k; }
+int CephTestCluster::PrivatePort(int k) {
+  return 40000 + 4 * static_cast<int>(::getpid() % 5000) + k;
+}
 
 bool CephTestCluster::Start(std::string* why) {
   if (!owned_) return running_;
   if (running_) return true;
   const std::string log = dir_ + ".up.log";  // ceph-up.sh makes DIR afresh
-  std::string cmd = Script("ceph-up.sh") + " '" + dir_ + "' --mon-port " +
+  std::string cmd = ScriptPath("ceph-up.sh") + " '" + dir_ + "' --mon-port " +
                     std::to_string(mon_port_) + " --osds " + std::to_string(osds_);
   if (rgw_port_ != 0) cmd += " --rgw " + std::to_string(rgw_port_);
   const int rc = std::system((cmd + " >'" + log + "' 2>&1").c_str());
@@ -65,14 +57,14 @@ bool CephTestCluster::Start(std::string* why) {
     return false;
   }
   std::remove(log.c_str());
-  rados_url_ = ReadLine(dir_ + "/rados-url");
+  rados_url_ = ReadFirstLine(dir_ + "/rados-url");
   running_ = !rados_url_.empty();
   return running_;
 }
 
 void CephTestCluster::Stop() {
   if (!owned_ || !running_) return;
-  (void)std::system((Script("ceph-down.sh") + " '" + dir_ + "' >/dev/null 2>&1").c_str());
+  (void)std::system((ScriptPath("ceph-down.sh") + " '" + dir_ + "' >/dev/null 2>&1").c_str());
   running_ = false;
   rados_url_.clear();
 }
@@ -86,7 +78,7 @@ std::string CephTestCluster::NewRadosUrl(const std::string& extra) const {
 }
 
 std::string CephTestCluster::S3Endpoint() const {
-  return running_ ? ReadLine(dir_ + "/s3-endpoint") : "";
+  return running_ ? ReadFirstLine(dir_ + "/s3-endpoint") : "";
 }
 
 std::string CephTestCluster::S3CredentialsFile() const {

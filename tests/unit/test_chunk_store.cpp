@@ -159,9 +159,9 @@ TEST_P(ChunkStoreTest, MissingObjectIsChunkMissing) {
 }
 
 TEST_P(ChunkStoreTest, RejectsBadNames) {
-  for (const std::string& bad : {std::string("short"), std::string("../../etc/passwd"),
-                                 std::string("abcdefgh/ij"), std::string(".hiddenname"),
-                                 std::string()}) {
+  for (const std::string& bad :
+       {std::string("short"), std::string("../../etc/passwd"), std::string("abcdefgh/ij"),
+        std::string(".hiddenname"), std::string()}) {
     AIFS_EXPECT_STATUS(store_->Put(bad, AsBytes("x")), kInvalidArgument, "BAD_OBJECT_NAME") << bad;
     Bytes out;
     AIFS_EXPECT_STATUS(store_->Get(bad, out), kInvalidArgument, "BAD_OBJECT_NAME") << bad;
@@ -240,7 +240,8 @@ TEST_P(ChunkStoreTest, GetRangeEdges) {
   const Bytes big_data = RandomBytes(3 << 20, 7004);
   AIFS_ASSERT_OK(store_->Put(big, big_data));
   AIFS_ASSERT_OK(store_->GetRange(big, (1 << 20) + 17, 65536, out));
-  EXPECT_TRUE(out == Bytes(big_data.begin() + (1 << 20) + 17, big_data.begin() + (1 << 20) + 17 + 65536));
+  EXPECT_TRUE(out ==
+              Bytes(big_data.begin() + (1 << 20) + 17, big_data.begin() + (1 << 20) + 17 + 65536));
 }
 
 // Puts and gets from 8 threads at once (the engine's pool threads do this).
@@ -248,7 +249,8 @@ TEST_P(ChunkStoreTest, ConcurrentPutsAndGetsFromEightThreads) {
   constexpr int kThreads = 8, kPerThread = 30;
   auto name_of = [](int t, int i) { return ObjectName(10000 + t * 1000 + i); };
   auto data_of = [](int t, int i) {
-    return RandomBytes(static_cast<size_t>((t * 7919 + i * 104729) % (200 << 10)), 20000 + t * 1000 + i);
+    return RandomBytes(static_cast<size_t>((t * 7919 + i * 104729) % (200 << 10)),
+                       20000 + t * 1000 + i);
   };
   std::mutex mu;
   std::vector<std::string> failures;
@@ -350,9 +352,18 @@ TEST_P(ChunkStoreTest, ListDuringDeleteReportsOnlyRealSizes) {
   EXPECT_EQ(ListAll().size(), 1u);
 }
 
+// Space() is optional (nullopt: the backend cannot tell), but when known sane.
+TEST_P(ChunkStoreTest, SpaceIsSaneWhenKnown) {
+  const auto space = store_->Space();
+  if (!space) return;
+  EXPECT_GT(space->total, 0u);
+  EXPECT_LE(space->available, space->total);
+}
+
 std::string BackendName(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
 
-INSTANTIATE_TEST_SUITE_P(Backends, ChunkStoreTest, ::testing::ValuesIn(BackendNames()), BackendName);
+INSTANTIATE_TEST_SUITE_P(Backends, ChunkStoreTest, ::testing::ValuesIn(BackendNames()),
+                         BackendName);
 
 }  // namespace
 }  // namespace aifs::test

@@ -71,11 +71,12 @@ TEST_F(RadosChunkStoreTest, BadUrlsAreRefusedBeforeConnecting) {
   const std::string conf = dir_.Sub("ceph.conf");
   std::ofstream(conf) << "[global]\nmon_host = v2:127.0.0.1:1\n";
   for (const std::string& url :
-       {std::string("rados://"), std::string("rados://?conf=") + conf,
-        "rados://a/b?conf=" + conf, "rados://aifs?conf=" + conf + "&bogus=1",
-        "rados://aifs?conf=" + conf + "&timeout=0", "rados://aifs?conf=" + conf + "&timeout=x",
+       {std::string("rados://"), std::string("rados://?conf=") + conf, "rados://a/b?conf=" + conf,
+        "rados://aifs?conf=" + conf + "&bogus=1", "rados://aifs?conf=" + conf + "&timeout=0",
+        "rados://aifs?conf=" + conf + "&timeout=x",
         "rados://aifs?conf=" + conf + "&id=", std::string("rados://aifs?conf=%zz"),
-        std::string("rados://aifs?conf=/nonexistent/ceph.conf"), "rados://aifs?conf=" + conf + "&x"}) {
+        std::string("rados://aifs?conf=/nonexistent/ceph.conf"),
+        "rados://aifs?conf=" + conf + "&x"}) {
     auto cs = OpenChunkStore(url, true);
     ASSERT_FALSE(cs.ok()) << url;
     AIFS_EXPECT_STATUS(cs.status(), kInvalidArgument, "BAD_CHUNK_STORE_URL") << url;
@@ -114,6 +115,22 @@ TEST_F(RadosChunkStoreTest, WrongKeyFailsAtOpen) {
   EXPECT_EQ(msg.find(key), std::string::npos) << msg;
 }
 
+// A client the cluster knows but that may not touch the pool: refused at
+// open (the open probes the pool), not at the first put.
+TEST_F(RadosChunkStoreTest, ClientWithoutPoolCapsFailsAtOpen) {
+  std::string url = CephTestCluster::Shared().NewRadosUrl();
+  if (url.empty()) GTEST_SKIP() << "no Ceph cluster";
+  const std::string keyring = dir_.Sub("keyring");
+  const std::string client = "nocaps" + std::to_string(::getpid());
+  ASSERT_TRUE(Shell("ceph -c '" + CephTestCluster::Shared().Conf() +
+                    "' auth get-or-create client." + client + " mon 'allow r' >'" + keyring + "'"));
+  url.replace(url.find("id=admin"), 8, "id=" + client);
+  auto cs = OpenChunkStore(url + "&keyring=" + keyring + "&timeout=10", true);
+  ASSERT_FALSE(cs.ok());
+  AIFS_EXPECT_STATUS(cs.status(), kPermissionDenied, "CHUNK_STORE_DENIED");
+  EXPECT_NE(cs.status().message().find("osd caps"), std::string::npos) << cs.status().ToString();
+}
+
 TEST_F(RadosChunkStoreTest, MissingPoolIsNotFoundEvenWithCreate) {
   std::string url = CephTestCluster::Shared().NewRadosUrl();
   if (url.empty()) GTEST_SKIP() << "no Ceph cluster";
@@ -125,7 +142,7 @@ TEST_F(RadosChunkStoreTest, MissingPoolIsNotFoundEvenWithCreate) {
     EXPECT_NE(cs.status().message().find("no-such-pool"), std::string::npos);
   }
   EXPECT_FALSE(Shell("ceph -c '" + CephTestCluster::Shared().Conf() +
-                   "' osd pool ls | grep -qx no-such-pool"));
+                     "' osd pool ls | grep -qx no-such-pool"));
 }
 
 // A taken name is never overwritten: the same bytes are a retry (OK), other
@@ -170,10 +187,12 @@ TEST_F(RadosChunkStoreTest, ObjectsLiveInTheirNamespace) {
 
   const std::string theirs = HexEncode(RandomBytes(24, 5));
   WriteFileBytes(dir_.Sub("obj"), RandomBytes(777, 6));
-  ASSERT_TRUE(Shell(RadosTool(NamespaceOf(url_a)) + "put " + theirs + " '" + dir_.Sub("obj") + "'"));
+  ASSERT_TRUE(
+      Shell(RadosTool(NamespaceOf(url_a)) + "put " + theirs + " '" + dir_.Sub("obj") + "'"));
   ASSERT_TRUE(Shell(RadosTool(NamespaceOf(url_a)) + "put not-a-chunk '" + dir_.Sub("obj") + "'"));
   std::map<std::string, uint64_t> listed;
-  AIFS_ASSERT_OK(a->List([&](const std::string& n, uint64_t size) { return listed[n] = size, true; }));
+  AIFS_ASSERT_OK(
+      a->List([&](const std::string& n, uint64_t size) { return listed[n] = size, true; }));
   EXPECT_EQ(listed, (std::map<std::string, uint64_t>{{name, 4321}, {theirs, 777}}));
   AIFS_ASSERT_OK(a->Get(theirs, out));
   EXPECT_TRUE(out == RandomBytes(777, 6));
@@ -189,15 +208,15 @@ TEST_F(RadosChunkStoreTest, StoppedClusterIsUnavailable) {
   // The cluster's directory goes with it: the client's conf and keyring are copies.
   std::filesystem::copy_file(cluster.Conf(), dir_.Sub("ceph.conf"));
   std::filesystem::copy_file(cluster.Dir() + "/keyring", dir_.Sub("keyring"));
-  const std::string url =
-      "rados://aifs?conf=" + dir_.Sub("ceph.conf") + "&keyring=" + dir_.Sub("keyring") + "&timeout=3";
+  const std::string url = "rados://aifs?conf=" + dir_.Sub("ceph.conf") +
+                          "&keyring=" + dir_.Sub("keyring") + "&timeout=3";
   auto cs = OpenChunkStore(url, true);
   ASSERT_TRUE(cs.ok()) << cs.status().ToString();
   const std::string name = HexEncode(RandomBytes(16, 7));
   AIFS_ASSERT_OK((*cs)->Put(name, RandomBytes(1000, 8)));
   cluster.Stop();
-  AIFS_EXPECT_STATUS((*cs)->Put(HexEncode(RandomBytes(16, 9)), RandomBytes(1000, 10)),
-                     kUnavailable, "CHUNK_STORE_UNAVAILABLE");
+  AIFS_EXPECT_STATUS((*cs)->Put(HexEncode(RandomBytes(16, 9)), RandomBytes(1000, 10)), kUnavailable,
+                     "CHUNK_STORE_UNAVAILABLE");
   Bytes out;
   AIFS_EXPECT_STATUS((*cs)->Get(name, out), kUnavailable, "CHUNK_STORE_UNAVAILABLE");
   auto again = OpenChunkStore(url, false);
@@ -240,7 +259,8 @@ TEST_F(RadosChunkStoreTest, PutsAndGetsGoOnWhenAnOsdIsKilled) {
       }
     });
   }
-  while (done < kThreads * kPerThread / 4) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  while (done < kThreads * kPerThread / 4)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   const int pid = cluster.Pid("osd.0");
   ASSERT_GT(pid, 0);
   ASSERT_EQ(::kill(pid, SIGKILL), 0);

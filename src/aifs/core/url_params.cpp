@@ -21,8 +21,8 @@ Result<std::string> PercentDecode(std::string_view s, const std::string& reason,
     const int hi = i + 2 < s.size() ? nibble(s[i + 1]) : -1;
     const int lo = i + 2 < s.size() ? nibble(s[i + 2]) : -1;
     if (hi < 0 || lo < 0)
-      return err::InvalidArgument(reason, std::string(what) + ": bad percent escape in '" +
-                                              err::Echo(s) + "'");
+      return err::InvalidArgument(
+          reason, std::string(what) + ": bad percent escape in '" + err::Echo(s) + "'");
     out.push_back(static_cast<char>(hi * 16 + lo));
     i += 2;
   }
@@ -39,8 +39,8 @@ Status ForEachUrlParam(std::string_view list, char sep, const std::string& reaso
     if (item.empty()) continue;
     const size_t eq = item.find('=');
     if (eq == std::string_view::npos)
-      return err::InvalidArgument(reason, std::string(what) + ": '" + err::Echo(item) +
-                                              "' is not name=value");
+      return err::InvalidArgument(
+          reason, std::string(what) + ": '" + err::Echo(item) + "' is not name=value");
     AIFS_ASSIGN_OR_RETURN(std::string value, PercentDecode(item.substr(eq + 1), reason, what));
     AIFS_RETURN_IF_ERROR(fn(item.substr(0, eq), std::move(value)));
   }

@@ -95,7 +95,8 @@ Status Engine::Init(const std::string& data_dir, const InitOptions& options) {
   // Everything below is idempotent, and aifs.json is written last: an init
   // that was interrupted is simply run again.
   AIFS_ASSIGN_OR_RETURN(auto kms, OpenKms(ResolveStoreUrl(config.kms_url(), data_dir), true));
-  AIFS_ASSIGN_OR_RETURN(auto chunks, OpenChunkStore(ResolveStoreUrl(config.chunk_url(), data_dir), true));
+  AIFS_ASSIGN_OR_RETURN(auto chunks,
+                        OpenChunkStore(ResolveStoreUrl(config.chunk_url(), data_dir), true));
   AIFS_ASSIGN_OR_RETURN(auto meta, OpenMetaStore(ResolveStoreUrl(config.meta_url(), data_dir),
                                                  MetaOpenOptions{.create = true}));
   NamespaceRecord ns;

@@ -21,7 +21,8 @@ Result<std::unique_ptr<ChunkStore>> OpenChunkStore(const std::string& url, bool 
   constexpr std::string_view kRados = "rados://";
   if (url.starts_with(kFile)) return FileChunkStore::Open(url.substr(kFile.size()), create);
   if (url.starts_with(kRados)) return RadosChunkStore::Open(url, create);
-  return err::InvalidArgument("UNSUPPORTED_CHUNK_STORE", "no chunk store backend for '" + url + "'");
+  return err::InvalidArgument("UNSUPPORTED_CHUNK_STORE",
+                              "no chunk store backend for '" + url + "'");
 }
 
 }  // namespace aifs

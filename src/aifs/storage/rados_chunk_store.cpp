@@ -15,6 +15,7 @@ struct RadosChunkStore::Handles {
   rados_t cluster = nullptr;
   rados_ioctx_t io = nullptr;
   uint64_t replicas = 1;  // the pool's size, for Space()
+  // A handle is shut down even when it never connected (librados asks so).
   ~Handles() {
     if (io) rados_ioctx_destroy(io);
     if (cluster) rados_shutdown(cluster);
@@ -48,30 +49,30 @@ Result<RadosUrl> ParseUrl(const std::string& url) {
                         PercentDecode(rest.substr(0, q), "BAD_CHUNK_STORE_URL", "rados:// URL"));
   if (out.pool.empty() || out.pool.find('/') != std::string::npos)
     return BadUrl(url, "expected rados://POOL?conf=...&id=...");
-  AIFS_RETURN_IF_ERROR(ForEachUrlParam(
-      rest.substr(std::min(q + 1, rest.size())), '&', "BAD_CHUNK_STORE_URL", "rados:// URL",
-      [&](std::string_view name, std::string v) -> Status {
-        if (name == "conf") {
-          out.conf = std::move(v);
-        } else if (name == "id") {
-          out.id = v.starts_with("client.") ? v.substr(7) : std::move(v);
-          if (out.id.empty()) return BadUrl(url, "id= must name a client");
-        } else if (name == "namespace") {
-          out.ns = std::move(v);
-        } else if (name == "keyring") {
-          out.keyring = std::move(v);
-        } else if (name == "timeout") {
-          char* end = nullptr;
-          const long t = std::strtol(v.c_str(), &end, 10);
-          if (v.empty() || *end != '\0' || t < 1 || t > 3600)
-            return BadUrl(url, "timeout= takes whole seconds, 1-3600");
-          out.timeout = static_cast<int>(t);
-        } else {
-          return BadUrl(url, "unknown parameter '" + err::Echo(name) +
-                                 "' (conf, id, namespace, keyring, timeout)");
-        }
-        return Status::Ok();
-      }));
+  AIFS_RETURN_IF_ERROR(
+      ForEachUrlParam(rest.substr(std::min(q + 1, rest.size())), '&', "BAD_CHUNK_STORE_URL",
+                      "rados:// URL", [&](std::string_view name, std::string v) -> Status {
+                        if (name == "conf") {
+                          out.conf = std::move(v);
+                        } else if (name == "id") {
+                          out.id = v.starts_with("client.") ? v.substr(7) : std::move(v);
+                          if (out.id.empty()) return BadUrl(url, "id= must name a client");
+                        } else if (name == "namespace") {
+                          out.ns = std::move(v);
+                        } else if (name == "keyring") {
+                          out.keyring = std::move(v);
+                        } else if (name == "timeout") {
+                          char* end = nullptr;
+                          const long t = std::strtol(v.c_str(), &end, 10);
+                          if (v.empty() || *end != '\0' || t < 1 || t > 3600)
+                            return BadUrl(url, "timeout= takes whole seconds, 1-3600");
+                          out.timeout = static_cast<int>(t);
+                        } else {
+                          return BadUrl(url, "unknown parameter '" + err::Echo(name) +
+                                                 "' (conf, id, namespace, keyring, timeout)");
+                        }
+                        return Status::Ok();
+                      }));
   return out;
 }
 
@@ -101,8 +102,11 @@ Status OpenError(int rc, const RadosUrl& u, const std::string& where, const std:
                                   " s; is the cluster up and mon_host right?)");
     case EACCES:
     case EPERM:
-      return err::PermissionDenied("CHUNK_STORE_DENIED",
-                                   msg + " (is the key of client." + u.id + " right?)");
+      return err::PermissionDenied(
+          "CHUNK_STORE_DENIED",
+          msg + (step.starts_with("connecting")
+                     ? " (is the key of client." + u.id + " right?)"
+                     : " (does client." + u.id + " have osd caps on pool " + u.pool + "?)"));
     case ENOENT:
       return err::PermissionDenied("CHUNK_STORE_DENIED",
                                    msg + " (no keyring with a key for client." + u.id + "?)");
@@ -125,7 +129,8 @@ uint64_t PoolSize(rados_t cluster, const std::string& pool) {
       out != nullptr) {
     const std::string json(out, out_len);
     const size_t at = json.find("\"size\":");
-    if (at != std::string::npos) size = std::max<uint64_t>(1, std::strtoull(json.c_str() + at + 7, nullptr, 10));
+    if (at != std::string::npos)
+      size = std::max<uint64_t>(1, std::strtoull(json.c_str() + at + 7, nullptr, 10));
   }
   if (out) rados_buffer_free(out);
   if (status) rados_buffer_free(status);
@@ -161,20 +166,18 @@ Result<std::unique_ptr<ChunkStore>> RadosChunkStore::Open(const std::string& url
     return BadUrl(url, "cannot read the Ceph config " + (u.conf.empty() ? "(default)" : u.conf) +
                            ": " + std::strerror(-rc));
   const std::string timeout = std::to_string(u.timeout);
-  for (const char* option : {"rados_osd_op_timeout", "rados_mon_op_timeout", "client_mount_timeout"})
+  for (const char* option :
+       {"rados_osd_op_timeout", "rados_mon_op_timeout", "client_mount_timeout"})
     rados_conf_set(h->cluster, option, timeout.c_str());
   if (!u.keyring.empty() && (rc = rados_conf_set(h->cluster, "keyring", u.keyring.c_str())) < 0)
     return BadUrl(url, "keyring= was refused: " + std::string(std::strerror(-rc)));
   rc = rados_connect(h->cluster);
-  if (rc < 0) {
-    // rados_shutdown() of a handle that never connected is still required.
-    return OpenError(rc, u, where, "connecting as client." + u.id);
-  }
+  if (rc < 0) return OpenError(rc, u, where, "connecting as client." + u.id);
   rc = rados_ioctx_create(h->cluster, u.pool.c_str(), &h->io);
   if (rc == -ENOENT)
-    return err::NotFound("CHUNK_STORE_NOT_FOUND",
-                         "no " + where + "; pools are made by the operator (ceph osd pool create " +
-                             u.pool + ")");
+    return err::NotFound(
+        "CHUNK_STORE_NOT_FOUND",
+        "no " + where + "; pools are made by the operator (ceph osd pool create " + u.pool + ")");
   if (rc < 0) return OpenError(rc, u, where, "opening the pool");
   rados_ioctx_set_namespace(h->io, u.ns.c_str());
   // A stat of a name no object has: the OSDs answer and the key may read.
@@ -274,8 +277,8 @@ Status RadosChunkStore::ReadAt(const std::string& name, uint64_t offset, uint64_
 // costs one more read for its rest.
 Status RadosChunkStore::Get(const std::string& name, Bytes& out) {
   AIFS_RETURN_IF_ERROR(CheckName(name));
-  const uint64_t first =
-      std::clamp<uint64_t>(read_hint_.load(std::memory_order_relaxed), kMinFirstRead, kMaxFirstRead);
+  const uint64_t first = std::clamp<uint64_t>(read_hint_.load(std::memory_order_relaxed),
+                                              kMinFirstRead, kMaxFirstRead);
   out.resize(first);
   uint64_t size = 0;
   time_t mtime = 0;
@@ -394,8 +397,8 @@ std::optional<DiskSpace> RadosChunkStore::Space() const {
   {
     std::lock_guard lock(space_mu_);
     // Fresh, or another thread is asking the cluster: the last answer.
-    if (space_refreshing_ || (space_at_ != std::chrono::steady_clock::time_point{} &&
-                              now - space_at_ < kSpaceRefresh))
+    if (space_refreshing_ ||
+        (space_at_ != std::chrono::steady_clock::time_point{} && now - space_at_ < kSpaceRefresh))
       return space_;
     space_refreshing_ = true;
   }

@@ -83,7 +83,7 @@ class RadosChunkStore : public ChunkStore {
   const std::string where_;  // "RADOS pool P namespace N (conf C)" for messages
   std::unique_ptr<Handles> h_;
   std::atomic<uint64_t> read_hint_{256 << 10};  // size of the last object Get read
-  mutable std::mutex space_mu_;  // guards the three below
+  mutable std::mutex space_mu_;                 // guards the three below
   mutable bool space_refreshing_ = false;
   mutable std::optional<DiskSpace> space_;
   mutable std::chrono::steady_clock::time_point space_at_{};
