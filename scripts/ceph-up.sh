@@ -95,6 +95,9 @@ osd_op_num_shards = 2
 osd_op_num_threads_per_shard = 1
 [client]
 keyring = $DIR/keyring
+# one socket per client instance: several in one process, or the rados tool
+# beside a test, would otherwise fight over one path (and print errors)
+admin_socket = $DIR/run/\$cluster-\$name.\$pid.\$cctid.asok
 log_file = $DIR/log/\$name.\$pid.log
 rgw_data = $DIR/rgw.\$id
 rgw_dns_name = localhost

@@ -10,25 +10,15 @@
 #include <memory>
 #include <sstream>
 
+#include "test_scripts.h"
+
 namespace aifs::test {
-namespace {
-
-std::string Script(const char* name) { return std::string(AIFS_SOURCE_DIR) + "/scripts/" + name; }
-
-std::string ReadLine(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  return line;
-}
-
-}  // namespace
 
 PgTestServer::PgTestServer(std::string dir, int port) : dir_(std::move(dir)), port_(port) {}
 
 PgTestServer::~PgTestServer() {
   if (owned_ && running_)
-    (void)std::system((Script("pg-down.sh") + " '" + dir_ + "' >/dev/null 2>&1").c_str());
+    (void)std::system((ScriptPath("pg-down.sh") + " '" + dir_ + "' >/dev/null 2>&1").c_str());
   std::error_code ec;
   if (remove_dir_) std::filesystem::remove_all(dir_, ec);
 }
@@ -38,7 +28,7 @@ PgTestServer& PgTestServer::Shared() {
     if (const char* dir = std::getenv("AIFS_TEST_PG_DIR"); dir && *dir) {
       auto s = std::make_unique<PgTestServer>(dir, 0);
       s->owned_ = false;
-      s->url_ = ReadLine(std::string(dir) + "/url");  // empty: the fixture could not start one
+      s->url_ = ReadFirstLine(std::string(dir) + "/url");  // empty: the fixture could not start one
       s->running_ = !s->url_.empty();
       return s;
     }
@@ -56,8 +46,8 @@ PgTestServer& PgTestServer::Shared() {
 
 bool PgTestServer::Start(std::string* why) {
   if (!owned_) return running_;
-  const std::string cmd = Script("pg-up.sh") + " '" + dir_ + "' " + std::to_string(port_) + " >'" +
-                          dir_ + "/up.log' 2>&1";
+  const std::string cmd = ScriptPath("pg-up.sh") + " '" + dir_ + "' " + std::to_string(port_) +
+                          " >'" + dir_ + "/up.log' 2>&1";
   const int rc = std::system(cmd.c_str());
   if (rc != 0) {
     if (why)
@@ -65,14 +55,14 @@ bool PgTestServer::Start(std::string* why) {
                                                     : "pg-up.sh failed, see " + dir_ + "/up.log";
     return false;
   }
-  url_ = ReadLine(dir_ + "/url");
+  url_ = ReadFirstLine(dir_ + "/url");
   running_ = !url_.empty();
   return running_;
 }
 
 void PgTestServer::Stop() {
   if (!owned_ || !running_) return;
-  (void)std::system((Script("pg-down.sh") + " '" + dir_ + "' --keep >/dev/null 2>&1").c_str());
+  (void)std::system((ScriptPath("pg-down.sh") + " '" + dir_ + "' --keep >/dev/null 2>&1").c_str());
   running_ = false;
 }
 

@@ -14,7 +14,6 @@
 #include <set>
 
 #include "aifs/core/file_util.h"
-#include "aifs/storage/s3_chunk_store.h"
 
 namespace aifs {
 
@@ -180,6 +179,14 @@ Status FileChunkStore::GetRange(const std::string& name, uint64_t offset, uint64
   AIFS_ASSIGN_OR_RETURN(int fd, OpenObject(name));
   out.resize(length);
   Status status = PreadAll(fd, offset, out, name);
+  struct stat st;
+  if (status.ok() && length == 0) {  // nothing read: the offset must still be inside
+    if (::fstat(fd, &st) != 0)
+      status = err::FromErrno(errno, "stat chunk object " + name);
+    else if (offset > static_cast<uint64_t>(st.st_size))
+      status = err::DataLoss("CHUNK_TRUNCATED", "chunk object " + name + " is shorter than " +
+                                                    std::to_string(offset) + " bytes");
+  }
   ::close(fd);
   return status;
 }
@@ -229,24 +236,6 @@ Status FileChunkStore::List(const std::function<bool(const std::string&, uint64_
   }
   if (ec) return err::FromErrno(ec.value(), "list chunk directory " + root_);
   return Status::Ok();
-}
-
-Status ChunkStore::GetRange(const std::string& name, uint64_t offset, uint64_t length, Bytes& out) {
-  Bytes whole;
-  AIFS_RETURN_IF_ERROR(Get(name, whole));
-  if (offset > whole.size() || whole.size() - offset < length)
-    return err::DataLoss("CHUNK_TRUNCATED", "chunk object " + name + " is shorter than " +
-                                                std::to_string(offset + length) + " bytes");
-  out.assign(whole.begin() + static_cast<ptrdiff_t>(offset),
-             whole.begin() + static_cast<ptrdiff_t>(offset + length));
-  return Status::Ok();
-}
-
-Result<std::unique_ptr<ChunkStore>> OpenChunkStore(const std::string& url, bool create) {
-  constexpr std::string_view kFile = "file://";
-  if (url.starts_with(kFile)) return FileChunkStore::Open(url.substr(kFile.size()), create);
-  if (url.starts_with("s3://")) return S3ChunkStore::Open(url, create);
-  return err::InvalidArgument("UNSUPPORTED_CHUNK_STORE", "no chunk store backend for '" + url + "'");
 }
 
 }  // namespace aifs

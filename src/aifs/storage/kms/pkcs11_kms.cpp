@@ -13,6 +13,7 @@
 #include "aifs/core/clock.h"
 #include "aifs/core/file_util.h"
 #include "aifs/core/random.h"
+#include "aifs/core/url_params.h"
 
 // The GNU spelling of the header (struct ck_attribute, ck_rv_t ...): its
 // default compatibility spelling #defines plain words such as `value` and
@@ -106,45 +107,9 @@ Status BadUrl(const std::string& why) {
   return err::InvalidArgument("BAD_KMS_URL", "pkcs11 KMS URL: " + why);
 }
 
-Result<std::string> PercentDecode(std::string_view s) {
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out.push_back(s[i]);
-      continue;
-    }
-    const int hi = i + 2 < s.size() ? nibble(s[i + 1]) : -1;
-    const int lo = i + 2 < s.size() ? nibble(s[i + 2]) : -1;
-    if (hi < 0 || lo < 0) return BadUrl("bad percent escape in '" + std::string(s) + "'");
-    out.push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
-  }
-  return out;
-}
-
-// Splits "a=1<sep>b=2" and hands each decoded pair to `fn`.
-Status ForEachAttribute(std::string_view list, char sep,
-                        const std::function<Status(std::string_view, std::string)>& fn) {
-  while (!list.empty()) {
-    const size_t end = std::min(list.find(sep), list.size());
-    const std::string_view item = list.substr(0, end);
-    list.remove_prefix(std::min(end + 1, list.size()));
-    if (item.empty()) continue;
-    const size_t eq = item.find('=');
-    if (eq == std::string_view::npos) return BadUrl("'" + std::string(item) + "' is not name=value");
-    AIFS_ASSIGN_OR_RETURN(std::string value, PercentDecode(item.substr(eq + 1)));
-    AIFS_RETURN_IF_ERROR(fn(item.substr(0, eq), std::move(value)));
-  }
-  return Status::Ok();
-}
-
-Result<std::string> ReadPin(const std::string& source) {
+// Not inlined: inlined into Open, GCC 12 warns (wrongly) that the parsed
+// URL's pin_source may be used uninitialized.
+[[gnu::noinline]] Result<std::string> ReadPin(const std::string& source) {
   if (source.starts_with("env:")) {
     const std::string name = source.substr(4);
     const char* pin = std::getenv(name.c_str());
@@ -231,28 +196,38 @@ ck_attribute Attr(ck_attribute_type_t type, void* value, unsigned long len) {
 }  // namespace
 
 Result<Pkcs11Url> ParsePkcs11Url(std::string_view url) {
+  static const std::string kBadKmsUrl = "BAD_KMS_URL";
+  constexpr std::string_view kWhat = "pkcs11 KMS URL";
   constexpr std::string_view kScheme = "pkcs11:";
   if (!url.starts_with(kScheme)) return BadUrl("must start with pkcs11:");
   url.remove_prefix(kScheme.size());
   const size_t q = std::min(url.find('?'), url.size());
   Pkcs11Url out;
-  AIFS_RETURN_IF_ERROR(ForEachAttribute(url.substr(0, q), ';', [&](auto name, std::string v) {
-    if (name == "token") out.token = std::move(v);
-    else if (name == "object") out.object = std::move(v);
-    else return BadUrl("unsupported path attribute '" + std::string(name) + "'");
-    return Status::Ok();
-  }));
-  AIFS_RETURN_IF_ERROR(ForEachAttribute(url.substr(std::min(q + 1, url.size())), '&',
-                                        [&](auto name, std::string v) {
-    if (name == "module-path") out.module_path = std::move(v);
-    else if (name == "pin-source") out.pin_source = std::move(v);
-    else if (name == "pin-value")
-      return err::InvalidArgument("KMS_PIN_IN_URL",
-                                  "the KMS URL is stored in the data directory: give the PIN "
-                                  "with pin-source=file:/path or pin-source=env:NAME");
-    else return BadUrl("unsupported query attribute '" + std::string(name) + "'");
-    return Status::Ok();
-  }));
+  AIFS_RETURN_IF_ERROR(
+      ForEachUrlParam(url.substr(0, q), ';', kBadKmsUrl, kWhat, [&](auto name, std::string v) {
+        if (name == "token")
+          out.token = std::move(v);
+        else if (name == "object")
+          out.object = std::move(v);
+        else
+          return BadUrl("unsupported path attribute '" + std::string(name) + "'");
+        return Status::Ok();
+      }));
+  AIFS_RETURN_IF_ERROR(ForEachUrlParam(
+      url.substr(std::min(q + 1, url.size())), '&', kBadKmsUrl, kWhat,
+      [&](auto name, std::string v) {
+        if (name == "module-path")
+          out.module_path = std::move(v);
+        else if (name == "pin-source")
+          out.pin_source = std::move(v);
+        else if (name == "pin-value")
+          return err::InvalidArgument("KMS_PIN_IN_URL",
+                                      "the KMS URL is stored in the data directory: give the PIN "
+                                      "with pin-source=file:/path or pin-source=env:NAME");
+        else
+          return BadUrl("unsupported query attribute '" + std::string(name) + "'");
+        return Status::Ok();
+      }));
   if (out.token.empty()) return BadUrl("token=<label> is required");
   if (out.object.empty()) return BadUrl("object=<key label prefix> must not be empty");
   if (!out.module_path.starts_with("/")) return BadUrl("module-path=/abs/path.so is required");
