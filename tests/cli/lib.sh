@@ -3,6 +3,8 @@ set -euo pipefail
 AIFS=${1:?usage: $0 path/to/aifs}
 WORK=$(mktemp -d /tmp/aifs-clitest.XXXXXX)
 export AIFS_DATA=$WORK/data
+# Key pins of the test's own: never the user's trust store (~/.config/aifs).
+export AIFS_TRUST=$WORK/trust.json
 CLEANUP_CMDS=()
 # Kills every process below PID (deepest first): a test that fails leaves no
 # background pipeline behind to hold CTest's output pipe open.

@@ -9,6 +9,12 @@ set -uo pipefail
 script=${1:?usage: $0 TEST.sh path/to/aifs}
 real=${2:?usage: $0 TEST.sh path/to/aifs}
 here=$(cd "$(dirname "$0")" && pwd)
+# Cluster mode (remote_aifs.sh) needs the fixtures' PostgreSQL and Ceph.
+if [ "${AIFS_REMOTE_CLUSTER:-0}" = 1 ] &&
+  { [ ! -s "${AIFS_TEST_PG_DIR:-/nonexistent}/url" ] || [ ! -s "${AIFS_TEST_CEPH_DIR:-/nonexistent}/rados-url" ]; }; then
+  echo "skip: cluster mode needs PostgreSQL and Ceph (AIFS_TEST_PG_DIR, AIFS_TEST_CEPH_DIR)"
+  exit 77
+fi
 state=$(mktemp -d /tmp/aifs-remote.XXXXXX)
 export AIFS_REMOTE_REAL=$real AIFS_REMOTE_STATE=$state
 unset AIFS_SERVER AIFS_TLS_CA AIFS_TLS_CERT AIFS_TLS_KEY

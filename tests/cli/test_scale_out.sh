@@ -98,6 +98,7 @@ ok "snapshot through B holds every asset put through A; verified through C"
 # ---- quota: exactly 30 more assets, puts racing on all three servers
 have=$($AIFS --server "$ADDR_A" --json ns show default | py 'import json,sys; print(json.load(sys.stdin)["assets"])')
 $AIFS --server "$ADDR_A" ns policy default --max-assets $((have + 30)) >/dev/null
+racers=()
 for s in A B C; do
   addr=ADDR_$s
   (
@@ -109,8 +110,9 @@ for s in A B C; do
       fi
     done >"$WORK/quota-$s"
   ) &
+  racers+=($!)
 done
-wait $(jobs -p | grep -v "^$FOLLOW$") 2>/dev/null || true
+wait "${racers[@]}"
 okays=$(cat "$WORK"/quota-? | grep -c '^ok$' || true)
 others=$(cat "$WORK"/quota-? | grep '^other' || true)
 [ -z "$others" ] || fail "puts failed for another reason than the quota: $others"

@@ -1,7 +1,10 @@
 #include "aifs/meta/meta_store.h"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
+
+#include "aifs/core/splitmix64.h"
 
 #include "aifs/meta/postgres/postgres_meta_store.h"
 #include "aifs/meta/rocksdb/rocksdb_meta_store.h"
@@ -62,16 +65,26 @@ class TxnBatch : public MetaBatch {
 std::unique_ptr<MetaBatch> MetaStore::NewBatch() { return std::make_unique<TxnBatch>(*this); }
 
 Status RunTransaction(MetaStore& store, const std::function<Status(MetaTxn&)>& body) {
-  constexpr int kAttempts = 64;
+  // Conflicts are retried for up to kRetryFor, each pause drawn at random up
+  // to a bound that doubles per attempt (from 50 us to 20 ms): writers racing
+  // on one record (every put rewrites its namespace's) spread out instead of
+  // colliding again in step, which on a database shared by several servers
+  // a fixed count of short retries did not survive.
+  constexpr auto kRetryFor = std::chrono::seconds(30);
+  thread_local uint64_t jitter = static_cast<uint64_t>(
+      std::chrono::steady_clock::now().time_since_epoch().count() ^
+      std::hash<std::thread::id>()(std::this_thread::get_id()));
+  const auto deadline = std::chrono::steady_clock::now() + kRetryFor;
   Status st;
-  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+  for (int attempt = 0;; ++attempt) {
     auto txn = store.Begin();
     st = body(*txn);
     if (st.ok()) st = txn->Commit();
     if (st.ok() || st.reason() != "TXN_CONFLICT") return st;
-    std::this_thread::sleep_for(std::chrono::microseconds(50 << std::min(attempt, 8)));
+    if (std::chrono::steady_clock::now() >= deadline) return st;
+    const uint64_t bound_us = std::min<uint64_t>(uint64_t{50} << std::min(attempt, 9), 20'000);
+    std::this_thread::sleep_for(std::chrono::microseconds(SplitMix64(jitter) % (bound_us + 1)));
   }
-  return st;
 }
 
 std::string PrefixEnd(std::string_view prefix) {

@@ -205,7 +205,8 @@ Result<std::unique_ptr<MetaStore>> OpenMetaStore(const std::string& url,
                                                  const MetaOpenOptions& options);
 
 // Runs `body` in a fresh transaction and commits it, retrying on TXN_CONFLICT
-// a bounded number of times. `body` must be safe to run more than once.
+// for up to 30 s, with randomized, growing pauses (so racing writers spread
+// out). `body` must be safe to run more than once.
 Status RunTransaction(MetaStore& store, const std::function<Status(MetaTxn&)>& body);
 
 // The smallest key greater than every key that starts with `prefix`.
