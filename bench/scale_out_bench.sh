@@ -152,7 +152,7 @@ rt_count() {
 rt_top() {
   pg_q "SELECT round(calls::numeric / $1, 2), round(mean_exec_time::numeric, 3),
                left(regexp_replace(regexp_replace(query, '\"[a-z0-9_]+\"\\.', '', 'g'), '\\s+', ' ', 'g'), 70)
-        FROM pg_stat_statements WHERE $OWN ORDER BY calls DESC LIMIT 8" |
+        FROM pg_stat_statements WHERE $OWN ORDER BY calls DESC LIMIT 12" |
     awk -F'|' '{ printf "| %s | %s | `%s` |\n", $1, $2, $3 }'
 }
 idle_rate() {
@@ -283,7 +283,7 @@ snapshot_big() {
   local cfg=$1 t c1 c2 n1="-" n2="-" rate_
   say "$cfg: put -r of $SNAP_N tiny files (namespace big)"
   cli A ns create big >/dev/null
-  t=$(tm cli A put -r "$WORK/tiny" --ns big)
+  t=$(tm cli A put -r "$WORK/tiny" --ns big -j 32)
   rate_=$(rate "$SNAP_N" "$t")
   say "$cfg: snapshots of $SNAP_N assets"
   # the SDK call alone (connection open): cold, then after MORE puts; then the
@@ -324,6 +324,18 @@ pg_up() {
     "$ROOT/scripts/pg-up.sh" "$WORK/pg" $PG_PORT)
   PSQL=(psql -h "$WORK/pg/sock" -p $PG_PORT -U aifs -d aifs -q)
   pg_q "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+  # PostgreSQL's own latencies on this socket, one client (pgbench): a
+  # statement round trip, and an autocommit insert (a durable commit)
+  local pgbench b
+  pgbench=$(cat "$WORK/pg/bin")/pgbench
+  pg_q "CREATE TABLE pgb (v int)" >/dev/null
+  echo "SELECT 1;" >"$WORK/pgb-select.sql"
+  echo "INSERT INTO pgb VALUES (1);" >"$WORK/pgb-insert.sql"
+  for b in select insert; do
+    R[pg.$b]=$("$pgbench" -h "$WORK/pg/sock" -p $PG_PORT -U aifs -n -c 1 -T "$BENCH_S" -f "$WORK/pgb-$b.sql" aifs 2>/dev/null |
+      awk '/^latency average/ { print $4 }')
+  done
+  pg_q "DROP TABLE pgb" >/dev/null
 }
 
 # ceph_up [--rgw]: a fresh cluster; measures its ceilings
@@ -401,6 +413,7 @@ if has s3; then
   start_srv B "$WORK/pg+s3/b"
   start_srv C "$WORK/pg+s3/c"
   measure pg+s3 3
+  has rados || snapshot_big pg+s3  # the PostgreSQL snapshot, when RADOS is not run
   stop_srv A; stop_srv B; stop_srv C
   R[load.s3]=$(load)
   CEIL_ROWS+=("| radosgw (curl PUT / GET of $RGW_MIB MiB, 1 stream) | PUT ${R[rgw.write]} / GET ${R[rgw.read]} | 1 server: $(ratio "${R[pg+s3.1.put]}" "${R[rgw.write]}") / $(ratio "${R[pg+s3.1.get]}" "${R[rgw.read]}") | 3 servers: $(ratio "${R[pg+s3.3.put]}" "${R[rgw.write]}") / $(ratio "${R[pg+s3.3.get]}" "${R[rgw.read]}") |")
@@ -437,12 +450,14 @@ if [ ${#RT_ROWS[@]} -gt 0 ]; then
   echo "| configuration | per put | per put in put -r | per snapshot (1 change) | idle statements/s |"
   echo "|---|---:|---:|---:|---:|"
   for r in "${RT_ROWS[@]}"; do echo "$r"; done
+  echo
+  echo "PostgreSQL's own latency here (pgbench, 1 client, ${BENCH_S} s): \`SELECT 1\` ${R[pg.select]} ms per round trip; an autocommit \`INSERT\` (durable commit) ${R[pg.insert]} ms."
   echo "$RT_DETAIL"
 fi
 if [ ${#SNAP_ROWS[@]} -gt 0 ]; then
   echo "### Snapshot of $SNAP_N assets (goal <= 200 ms)"
   echo
-  echo "Namespace \`big\` filled with \`put -r\` of $SNAP_N tiny distinct files. The \`CreateSnapshot\` call alone (Python SDK, connection open): cold (the namespace's first snapshot), then after $MORE more puts (incremental); then the whole \`aifs snapshot create\` process (start, connect, call) after another $MORE. Statements: PostgreSQL statements of the cold and of the incremental call."
+  echo "Namespace \`big\` filled with \`put -r -j 32\` of $SNAP_N tiny distinct files. The \`CreateSnapshot\` call alone (Python SDK, connection open): cold (the namespace's first snapshot), then after $MORE more puts (incremental); then the whole \`aifs snapshot create\` process (start, connect, call) after another $MORE. Statements: PostgreSQL statements of the cold and of the incremental call."
   echo
   echo "| store | assets | put -r files/s | cold snapshot ms | after $MORE puts ms | CLI process after $MORE puts ms | statements cold | statements incremental |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|"
