@@ -283,7 +283,7 @@ snapshot_big() {
   local cfg=$1 t c1 c2 n1="-" n2="-" rate_
   say "$cfg: put -r of $SNAP_N tiny files (namespace big)"
   cli A ns create big >/dev/null
-  t=$(tm cli A put -r "$WORK/tiny" --ns big -j 32)
+  t=$(tm cli A put -r "$WORK/tiny" --ns big -j 16)
   rate_=$(rate "$SNAP_N" "$t")
   say "$cfg: snapshots of $SNAP_N assets"
   # the SDK call alone (connection open): cold, then after MORE puts; then the
@@ -457,7 +457,7 @@ fi
 if [ ${#SNAP_ROWS[@]} -gt 0 ]; then
   echo "### Snapshot of $SNAP_N assets (goal <= 200 ms)"
   echo
-  echo "Namespace \`big\` filled with \`put -r -j 32\` of $SNAP_N tiny distinct files. The \`CreateSnapshot\` call alone (Python SDK, connection open): cold (the namespace's first snapshot), then after $MORE more puts (incremental); then the whole \`aifs snapshot create\` process (start, connect, call) after another $MORE. Statements: PostgreSQL statements of the cold and of the incremental call."
+  echo "Namespace \`big\` filled with \`put -r -j 16\` of $SNAP_N tiny distinct files. The \`CreateSnapshot\` call alone (Python SDK, connection open): cold (the namespace's first snapshot), then after $MORE more puts (incremental); then the whole \`aifs snapshot create\` process (start, connect, call) after another $MORE. Statements: PostgreSQL statements of the cold and of the incremental call."
   echo
   echo "| store | assets | put -r files/s | cold snapshot ms | after $MORE puts ms | CLI process after $MORE puts ms | statements cold | statements incremental |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|"
