@@ -27,6 +27,9 @@
 # directory in /tmp, stopped and removed at exit. --quick: small sizes
 # (< 3 min). --only embedded,rados,s3 runs a subset. Markdown on stdout,
 # progress on stderr.
+# The whole script is one block: bash parses it before running it, so the file
+# can be edited while a long run goes on.
+{
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -420,6 +423,8 @@ if has s3; then
 fi
 
 # ---- report ----------------------------------------------------------------
+# table HEADER ALIGNMENT ROW...: a markdown table and a blank line
+table() { printf '%s\n' "$@"; echo; }
 echo "## Scale-out benchmark ($(date -u +%Y-%m-%d), $(nproc) cores$([ $QUICK = 1 ] && echo ", --quick"))"
 echo
 echo "Load average before: $LOAD_BEFORE; after: $(load)$(for k in embedded rados s3; do [ -n "${R[load.$k]:-}" ] && printf '; after %s: %s' "$k" "${R[load.$k]}"; done)."
@@ -430,27 +435,20 @@ echo
 echo "Ingest: \`put\` of a ${SIZE} MiB random file; read: \`get -o /dev/null\` (median of 3); 3 servers: three clients at once, one per server, aggregate."
 echo "Small: \`put -r\` of $SMALL files of 4-16 KiB (3 servers: three disjoint trees at once). StatAsset/s: Python SDK \`Client.stat\` loop, one call in flight per client, ${STAT_S} s (3 servers: one client per server, summed)."
 echo
-echo "| configuration | servers | ingest GB/s | read GB/s | small puts/s | StatAsset/s |"
-echo "|---|---:|---:|---:|---:|---:|"
-for r in "${ROWS[@]}"; do echo "$r"; done
-echo
+table "| configuration | servers | ingest GB/s | read GB/s | small puts/s | StatAsset/s |" \
+  "|---|---:|---:|---:|---:|---:|" "${ROWS[@]}"
 if [ ${#CEIL_ROWS[@]} -gt 0 ]; then
   echo "### Ceilings (same run) and AIFS / ceiling (ingest / read)"
   echo
-  echo "| ceiling | GB/s | AIFS / ceiling | |"
-  echo "|---|---|---|---|"
-  for r in "${CEIL_ROWS[@]}"; do echo "$r"; done
-  echo
+  table "| ceiling | GB/s | AIFS / ceiling | |" "|---|---|---|---|" "${CEIL_ROWS[@]}"
 fi
 if [ ${#RT_ROWS[@]} -gt 0 ]; then
   echo "### PostgreSQL statements (round trips), counted by pg_stat_statements"
   echo
   echo "One server. Per \`put\`: $RT_PUTS CLI processes each putting a few bytes. Per put in \`put -r\`: $SMALL new 4-16 KiB files. Per snapshot: $RT_SNAPS pairs of (put, \`snapshot create\`) minus the put's count. The server's idle statements (per second, measured before) are subtracted; the counts include the server's own following of the log (a put's log entry is read back once by every server)."
   echo
-  echo "| configuration | per put | per put in put -r | per snapshot (1 change) | idle statements/s |"
-  echo "|---|---:|---:|---:|---:|"
-  for r in "${RT_ROWS[@]}"; do echo "$r"; done
-  echo
+  table "| configuration | per put | per put in put -r | per snapshot (1 change) | idle statements/s |" \
+    "|---|---:|---:|---:|---:|" "${RT_ROWS[@]}"
   echo "PostgreSQL's own latency here (pgbench, 1 client, ${BENCH_S} s): \`SELECT 1\` ${R[pg.select]} ms per round trip; an autocommit \`INSERT\` (durable commit) ${R[pg.insert]} ms."
   echo "$RT_DETAIL"
 fi
@@ -459,10 +457,10 @@ if [ ${#SNAP_ROWS[@]} -gt 0 ]; then
   echo
   echo "Namespace \`big\` filled with \`put -r -j 16\` of $SNAP_N tiny distinct files. The \`CreateSnapshot\` call alone (Python SDK, connection open): cold (the namespace's first snapshot), then after $MORE more puts (incremental); then the whole \`aifs snapshot create\` process (start, connect, call) after another $MORE. Statements: PostgreSQL statements of the cold and of the incremental call."
   echo
-  echo "| store | assets | put -r files/s | cold snapshot ms | after $MORE puts ms | CLI process after $MORE puts ms | statements cold | statements incremental |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-  for r in "${SNAP_ROWS[@]}"; do echo "$r"; done
-  echo
+  table "| store | assets | put -r files/s | cold snapshot ms | after $MORE puts ms | CLI process after $MORE puts ms | statements cold | statements incremental |" \
+    "|---|---:|---:|---:|---:|---:|---:|---:|" "${SNAP_ROWS[@]}"
 fi
 echo "uptime before: $UPTIME_BEFORE"
 echo "uptime after: $(uptime)"
+exit
+}
