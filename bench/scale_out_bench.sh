@@ -267,6 +267,8 @@ round_trips() {
   cli A put -r "$WORK/rt-tree" --prefix rt2/ >/dev/null
   n=$(rt_count)
   per_r=$(ratio "$n" "$SMALL")
+  RT_DETAIL+=$'\n'"$cfg, per file of \`put -r\` ($SMALL files, -j 8):"$'\n\n'
+  RT_DETAIL+="| calls per file | mean ms | statement |"$'\n'"|---:|---:|---|"$'\n'"$(rt_top "$SMALL")"$'\n'
   rm -rf "$WORK/rt-tree"
   rt_reset
   for i in $(seq "$RT_SNAPS"); do
