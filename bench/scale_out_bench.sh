@@ -171,6 +171,7 @@ ROWS=()      # throughput table rows
 RT_ROWS=()   # round-trip rows
 RT_DETAIL="" # statements per put / per snapshot, by statement
 SNAP_ROWS=()
+SNAP_DETAIL=""
 CEIL_ROWS=()
 declare -A R  # raw numbers: R[config.what]
 
@@ -295,11 +296,19 @@ snapshot_big() {
   # CLI process (start, connect, call) after another MORE
   [ ${#PSQL[@]} -gt 0 ] && { idle_rate; rt_reset; }
   c1=$(AIFS_SERVER=$ADDR_A $PY "$WORK/client.py" snap big)
-  [ ${#PSQL[@]} -gt 0 ] && n1=$(rt_count)
+  if [ ${#PSQL[@]} -gt 0 ]; then
+    n1=$(rt_count)
+    SNAP_DETAIL+=$'\n'"$cfg, the cold snapshot of $SNAP_N assets:"$'\n\n'
+    SNAP_DETAIL+="| calls | mean ms | statement |"$'\n'"|---:|---:|---|"$'\n'"$(rt_top 1)"$'\n'
+  fi
   cli A put -r "$WORK/more" --ns big --prefix more/ >/dev/null
   [ ${#PSQL[@]} -gt 0 ] && rt_reset
   c2=$(AIFS_SERVER=$ADDR_A $PY "$WORK/client.py" snap big)
-  [ ${#PSQL[@]} -gt 0 ] && n2=$(rt_count)
+  if [ ${#PSQL[@]} -gt 0 ]; then
+    n2=$(rt_count)
+    SNAP_DETAIL+=$'\n'"$cfg, the snapshot after $MORE puts:"$'\n\n'
+    SNAP_DETAIL+="| calls | mean ms | statement |"$'\n'"|---:|---:|---|"$'\n'"$(rt_top 1)"$'\n'
+  fi
   cli A put -r "$WORK/more2" --ns big --prefix more2/ >/dev/null
   t=$(tm cli A snapshot create --ns big)
   SNAP_ROWS+=("| $cfg | $SNAP_N | $rate_ | $c1 | $c2 | $(awk -v t="$t" 'BEGIN { printf "%.0f", t * 1000 }') | $n1 | $n2 |")
@@ -461,6 +470,7 @@ if [ ${#SNAP_ROWS[@]} -gt 0 ]; then
   echo
   table "| store | assets | put -r files/s | cold snapshot ms | after $MORE puts ms | CLI process after $MORE puts ms | statements cold | statements incremental |" \
     "|---|---:|---:|---:|---:|---:|---:|---:|" "${SNAP_ROWS[@]}"
+  [ -z "$SNAP_DETAIL" ] || echo "$SNAP_DETAIL"
 fi
 echo "uptime before: $UPTIME_BEFORE"
 echo "uptime after: $(uptime)"
