@@ -8,8 +8,11 @@
 # server runs as the postgres user (initdb refuses root). Exit 77 when no
 # PostgreSQL server binaries are installed (tests report themselves skipped).
 # PG_DURABLE=1 keeps PostgreSQL's durable defaults (fsync, synchronous
-# commit), for benchmarks. Stop it with scripts/pg-down.sh DIR. A cluster stopped with
-# `pg-down.sh DIR --keep` is started again as it was.
+# commit), for benchmarks. PG_EXTRA_OPTS adds server options, e.g.
+# PG_EXTRA_OPTS="-c shared_preload_libraries=pg_stat_statements" (the
+# scale-out benchmark counts statements with it). Stop it with
+# scripts/pg-down.sh DIR. A cluster stopped with `pg-down.sh DIR --keep` is
+# started again as it was.
 set -euo pipefail
 if [ $# -ne 2 ]; then echo "usage: $0 DIR PORT" >&2; exit 2; fi
 DIR=$1 PORT=$2
@@ -41,7 +44,7 @@ fi
 FAST="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 if [ "${PG_DURABLE:-0}" = 1 ]; then FAST=""; fi
 as_pg "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/pg.log" -w -t 60 -o \
-  "-c listen_addresses= -p $PORT -k $DIR/sock $FAST -c shared_buffers=64MB -c max_connections=200" \
+  "-c listen_addresses= -p $PORT -k $DIR/sock $FAST -c shared_buffers=64MB -c max_connections=200 ${PG_EXTRA_OPTS:-}" \
   start >/dev/null || { cat "$DIR/pg.log" >&2; exit 1; }
 if [ $fresh = 0 ]; then cat "$DIR/url"; exit 0; fi
 as_pg "$BIN/createdb" -h "$DIR/sock" -p "$PORT" -U aifs aifs
