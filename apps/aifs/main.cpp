@@ -1067,14 +1067,14 @@ int main(int argc, char** argv) {
     return Report(run(**api, out), g);
   }
   if (serve_cmd->parsed()) aifs::cli::BlockStopSignals();  // before the engine starts threads
-  auto engine = aifs::Engine::Open({.data_dir = g.data_dir,
-                                    .read_only = read_only,
-                                    // a mount lives long: it follows a writer beside it
-                                    .follow_writer = mount_cmd->parsed(),
-                                    .threads = g.threads,
-                                    .cache_bytes = g.cache_bytes,
-                                    .lease_ttl = std::chrono::milliseconds(
-                                        static_cast<int64_t>(g.lease_ttl_s * 1000))});
+  auto engine = aifs::Engine::Open(
+      {.data_dir = g.data_dir,
+       .read_only = read_only,
+       // a mount lives long: it follows a writer beside it
+       .follow_writer = mount_cmd->parsed(),
+       .threads = g.threads,
+       .cache_bytes = g.cache_bytes,
+       .lease_ttl = std::chrono::milliseconds(static_cast<int64_t>(g.lease_ttl_s * 1000))});
   if (!engine.ok()) return Report(engine.status(), g);
   if (with_engine) return Report(with_engine(**engine, out), g);
   return Report(run(**engine, out), g);

@@ -15,12 +15,9 @@ namespace {
 void PrintJson(const json& j) { std::cout << j.dump(2) << "\n"; }
 
 json MetadataJson(const MetadataCheck& m) {
-  return {{"meta_url", m.meta_url},
-          {"sequence", m.sequence},
-          {"high_water", m.high_water},
-          {"files_checked", m.files_checked},
-          {"bytes_checked", m.bytes_checked},
-          {"not_checked", m.not_checked}};
+  return {{"meta_url", m.meta_url},           {"sequence", m.sequence},
+          {"high_water", m.high_water},       {"files_checked", m.files_checked},
+          {"bytes_checked", m.bytes_checked}, {"not_checked", m.not_checked}};
 }
 
 void PrintList(const char* title, const std::vector<std::string>& items) {

@@ -21,7 +21,8 @@ class SharedStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
     meta_url_ = PgTestServer::Shared().NewStoreUrl();
-    if (meta_url_.empty()) GTEST_SKIP() << "no PostgreSQL server (scripts/pg-up.sh could not start one)";
+    if (meta_url_.empty())
+      GTEST_SKIP() << "no PostgreSQL server (scripts/pg-up.sh could not start one)";
     chunks_url_ = "file://" + dir_.Sub("shared-chunks");
   }
   // The first server's init; later ones join with JoinOptions().
@@ -149,10 +150,11 @@ TEST_F(SharedStoreTest, DeadServersLeftoversAreCollectedOnceItsLeaseLapses) {
     auto meta = OpenMetaStore(meta_url_, {});
     ASSERT_TRUE(meta.ok());
     std::vector<std::pair<std::string, std::string>> leases;
-    AIFS_ASSERT_OK((*meta)->Scan("wl/", PrefixEnd("wl/"), [&](std::string_view k, std::string_view v) {
-      leases.emplace_back(k, v);
-      return true;
-    }));
+    AIFS_ASSERT_OK(
+        (*meta)->Scan("wl/", PrefixEnd("wl/"), [&](std::string_view k, std::string_view v) {
+          leases.emplace_back(k, v);
+          return true;
+        }));
     ASSERT_EQ(leases.size(), 1u);
     a.reset();  // closing deletes the lease record: put it back, as after a SIGKILL
     auto txn = (*meta)->Begin();

@@ -148,7 +148,8 @@ void EngineAssetWriter::ProcessChunk(StagedChunk& slot, const Bytes& chunk) {
   if (!named.ok()) return fail(named.status());
   const std::string name = std::move(*named);
   Bytes object;
-  Status st = SealChunk(*ctx_.kms, staged_.options.ns, slot.hash, chunk, seal_, object, slot.record);
+  Status st =
+      SealChunk(*ctx_.kms, staged_.options.ns, slot.hash, chunk, seal_, object, slot.record);
   if (!st.ok()) return fail(st);
   slot.record.set_object(name);
   st = CheckSpace(ctx_, SpaceUse::kGrows);

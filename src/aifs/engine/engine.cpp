@@ -78,16 +78,15 @@ Status AgreeOnSharedConfig(MetaStore& meta, const InitOptions& options, StoreCon
       return PutRecord(txn, key, mine);
     }
     if (!options.chunk_url.empty() && options.chunk_url != shared->chunk_url())
-      return err::FailedPrecondition(
-          "CHUNK_STORE_MISMATCH", "the store in " + meta.Url() + " keeps its chunks in " +
-                                      shared->chunk_url() + ", not " + options.chunk_url +
-                                      " (leave --chunks out to use the store's)");
-    if (shared->chunk_url().starts_with("file://") &&
-        !shared->chunk_url().starts_with("file:///"))
-      return err::FailedPrecondition(
-          "CHUNK_STORE_NOT_SHARED", "the store in " + meta.Url() +
-                                        " keeps its chunks in its first server's data directory; "
-                                        "other servers cannot reach them");
+      return err::FailedPrecondition("CHUNK_STORE_MISMATCH",
+                                     "the store in " + meta.Url() + " keeps its chunks in " +
+                                         shared->chunk_url() + ", not " + options.chunk_url +
+                                         " (leave --chunks out to use the store's)");
+    if (shared->chunk_url().starts_with("file://") && !shared->chunk_url().starts_with("file:///"))
+      return err::FailedPrecondition("CHUNK_STORE_NOT_SHARED",
+                                     "the store in " + meta.Url() +
+                                         " keeps its chunks in its first server's data directory; "
+                                         "other servers cannot reach them");
     config.set_store_id(shared->store_id());
     config.set_chunk_url(shared->chunk_url());
     config.set_chunk_min(shared->chunk_min());
@@ -108,10 +107,9 @@ Status CheckSameStore(MetaStore& meta, const StoreConfig& config) {
   StoreConfig shared;
   AIFS_RETURN_IF_ERROR(ParseRecord(*bytes, shared, "shared store config"));
   if (shared.store_id() == config.store_id()) return Status::Ok();
-  return err::FailedPrecondition("STORE_MISMATCH",
-                                 "the metadata in " + meta.Url() + " belongs to store " +
-                                     shared.store_id() + ", not to this data directory's store " +
-                                     config.store_id());
+  return err::FailedPrecondition(
+      "STORE_MISMATCH", "the metadata in " + meta.Url() + " belongs to store " + shared.store_id() +
+                            ", not to this data directory's store " + config.store_id());
 }
 
 }  // namespace
@@ -148,7 +146,8 @@ Status Engine::Init(const std::string& data_dir, const InitOptions& options) {
   AIFS_ASSIGN_OR_RETURN(auto meta, OpenMetaStore(ResolveStoreUrl(config.meta_url(), data_dir),
                                                  MetaOpenOptions{.create = true}));
   AIFS_RETURN_IF_ERROR(AgreeOnSharedConfig(*meta, options, config));
-  AIFS_ASSIGN_OR_RETURN(auto chunks, OpenChunkStore(ResolveStoreUrl(config.chunk_url(), data_dir), true));
+  AIFS_ASSIGN_OR_RETURN(auto chunks,
+                        OpenChunkStore(ResolveStoreUrl(config.chunk_url(), data_dir), true));
   NamespaceRecord ns;
   RecordKeys record_keys(*meta, *kms);
   Status created = CreateNamespaceTxn(*meta, *kms, record_keys, kDefaultNamespace, {}, ns);
@@ -162,7 +161,8 @@ Status Engine::Init(const std::string& data_dir, const InitOptions& options) {
           "KMS_CANNOT_OPEN_STORE",
           "this server's KMS cannot open the keys of the store in " + meta->Url() +
               " (give every server the same KMS: the same master.keys file or PKCS#11 token, "
-              "see docs/scale-out.md): " + opened.message());
+              "see docs/scale-out.md): " +
+              opened.message());
   }
 
   return WriteStoreConfig(data_dir, config);
@@ -831,8 +831,8 @@ Result<GcReport> Engine::CollectGarbage(bool dry_run) {
     objects.emplace_back(name, size);
     return true;
   }));
-  AIFS_ASSIGN_OR_RETURN(const auto live_leases,
-                        ctx_->lease->RevokeExpired(NowUnixNanos(), dry_run, &report.leases_revoked));
+  AIFS_ASSIGN_OR_RETURN(const auto live_leases, ctx_->lease->RevokeExpired(NowUnixNanos(), dry_run,
+                                                                           &report.leases_revoked));
   const auto in_flight = ctx_->in_flight.Copy();
   std::unordered_set<std::string> referenced;
   Status parse;

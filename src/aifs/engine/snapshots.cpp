@@ -336,8 +336,8 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
                           LoadRecord<NamespaceRecord>(txn, keys::Namespace(ns), "namespace"));
     if (!ns_rec) return NamespaceNotFound(ns);
     const uint64_t generation = ns_rec->change_generation();
-    AIFS_ASSIGN_OR_RETURN(auto found, LoadRecord<SnapshotCursor>(txn, keys::SnapshotCursor(ns),
-                                                                 "snapshot cursor"));
+    AIFS_ASSIGN_OR_RETURN(
+        auto found, LoadRecord<SnapshotCursor>(txn, keys::SnapshotCursor(ns), "snapshot cursor"));
     cursor = found ? *found : SnapshotCursor();
     if (!found) cursor.set_next_generation(generation);
     cursor.set_building(true);
@@ -357,8 +357,8 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
     auto txn = ctx_.meta->Begin();
     std::vector<std::string> consumed;  // log prefixes to drop after the commit
     auto made = [&]() -> Result<SnapshotInfo> {
-      AIFS_ASSIGN_OR_RETURN(auto now, LoadRecord<SnapshotCursor>(*txn, keys::SnapshotCursor(ns),
-                                                                 "snapshot cursor"));
+      AIFS_ASSIGN_OR_RETURN(
+          auto now, LoadRecord<SnapshotCursor>(*txn, keys::SnapshotCursor(ns), "snapshot cursor"));
       if (!now || now->next_generation() != first || now->closing() != last_gen)
         return err::Aborted("TXN_CONFLICT", "the snapshot cursor moved");
       AIFS_ASSIGN_OR_RETURN(auto head_bytes, txn->Get(keys::SnapshotHead(ns)));
@@ -442,7 +442,8 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
     if (made.ok()) {
       // The consumed generations are dead: one range tombstone each drops
       // them (a crash before this only leaves keys nobody reads).
-      for (const std::string& prefix : consumed) (void)ctx_.meta->DeleteRange(prefix, PrefixEnd(prefix));
+      for (const std::string& prefix : consumed)
+        (void)ctx_.meta->DeleteRange(prefix, PrefixEnd(prefix));
       if (branch_target) {
         AIFS_RETURN_IF_ERROR(
             MoveBranch(ns, options.branch, *branch_target, made->id.ToHex(), options.author)

@@ -23,8 +23,7 @@ std::string ResolveStoreUrl(const std::string& url, const std::string& data_dir)
   // Only local files may be relative; databases, clusters, buckets and HSMs
   // ("postgresql://user@host/db", "rados://pool?...", "s3://bucket?...",
   // "pkcs11:...") name no directory.
-  if (!url.starts_with("file://") && !url.starts_with("rocksdb://") &&
-      !url.starts_with("local://"))
+  if (!url.starts_with("file://") && !url.starts_with("rocksdb://") && !url.starts_with("local://"))
     return url;
   size_t sep = url.find("://");
   if (sep == std::string::npos) return url;

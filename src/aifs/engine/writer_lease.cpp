@@ -124,8 +124,8 @@ void WriterLease::Renew() {
   if (id.empty()) return;
   bool lost = false;
   Status st = RunTransaction(meta_, [&](MetaTxn& txn) -> Status {
-    AIFS_ASSIGN_OR_RETURN(auto rec, LoadRecord<WriterLeaseRecord>(txn, keys::WriterLease(id),
-                                                                  "writer lease"));
+    AIFS_ASSIGN_OR_RETURN(
+        auto rec, LoadRecord<WriterLeaseRecord>(txn, keys::WriterLease(id), "writer lease"));
     lost = !rec;
     if (lost) return Status::Ok();
     rec->set_expires_unix_ns(NowUnixNanos() + std::chrono::nanoseconds(ttl_).count());
@@ -165,8 +165,10 @@ Result<std::unordered_set<std::string>> WriterLease::RevokeExpired(int64_t now_u
         parse = ParseRecord(value, rec, "writer lease");
         if (!parse.ok()) return false;
         std::string id(key.substr(begin.size()));
-        if (rec.expires_unix_ns() < now_unix_ns && !IsOurs(id)) expired.push_back(std::move(id));
-        else live.insert(std::move(id));
+        if (rec.expires_unix_ns() < now_unix_ns && !IsOurs(id))
+          expired.push_back(std::move(id));
+        else
+          live.insert(std::move(id));
         return true;
       }));
   AIFS_RETURN_IF_ERROR(parse);
@@ -177,14 +179,16 @@ Result<std::unordered_set<std::string>> WriterLease::RevokeExpired(int64_t now_u
   for (const std::string& id : expired) {
     bool renewed = false;
     AIFS_RETURN_IF_ERROR(RunTransaction(meta, [&](MetaTxn& txn) -> Status {
-      AIFS_ASSIGN_OR_RETURN(auto rec, LoadRecord<WriterLeaseRecord>(txn, keys::WriterLease(id),
-                                                                    "writer lease"));
+      AIFS_ASSIGN_OR_RETURN(
+          auto rec, LoadRecord<WriterLeaseRecord>(txn, keys::WriterLease(id), "writer lease"));
       renewed = rec && rec->expires_unix_ns() >= now_unix_ns;
       if (!rec || renewed) return Status::Ok();
       return txn.Delete(keys::WriterLease(id));
     }));
-    if (renewed) live.insert(id);
-    else if (revoked) ++*revoked;
+    if (renewed)
+      live.insert(id);
+    else if (revoked)
+      ++*revoked;
   }
   return live;
 }

@@ -110,7 +110,9 @@ inline bool ParseVector(std::string_view key, std::string& ns, std::string& spac
 // wl/<lease id> -> WriterLeaseRecord: a server's claim on its chunk objects
 // in flight (engine/writer_lease.h).
 inline constexpr std::string_view kWriterLeasePrefix = "wl/";
-inline std::string WriterLease(std::string_view id) { return std::string(kWriterLeasePrefix) + std::string(id); }
+inline std::string WriterLease(std::string_view id) {
+  return std::string(kWriterLeasePrefix) + std::string(id);
+}
 
 // st/config -> StoreConfig: what every server of a shared store must agree on
 // (identity, chunk store, chunking, segment size); meta_url and kms_url are

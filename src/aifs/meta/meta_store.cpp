@@ -71,9 +71,9 @@ Status RunTransaction(MetaStore& store, const std::function<Status(MetaTxn&)>& b
   // colliding again in step, which on a database shared by several servers
   // a fixed count of short retries did not survive.
   constexpr auto kRetryFor = std::chrono::seconds(30);
-  thread_local uint64_t jitter = static_cast<uint64_t>(
-      std::chrono::steady_clock::now().time_since_epoch().count() ^
-      std::hash<std::thread::id>()(std::this_thread::get_id()));
+  thread_local uint64_t jitter =
+      static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count() ^
+                            std::hash<std::thread::id>()(std::this_thread::get_id()));
   const auto deadline = std::chrono::steady_clock::now() + kRetryFor;
   Status st;
   for (int attempt = 0;; ++attempt) {

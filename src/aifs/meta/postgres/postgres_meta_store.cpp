@@ -484,8 +484,8 @@ Result<std::unique_ptr<MetaLock>> PostgresMetaStore::Lock(std::string_view name,
   const int64_t number = LockOf(std::string("\x01lock/") + std::string(name));
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    AIFS_ASSIGN_OR_RETURN(PgResult r, conn->ExecSql("SELECT pg_try_advisory_lock(" +
-                                                    std::to_string(number) + ")"));
+    AIFS_ASSIGN_OR_RETURN(
+        PgResult r, conn->ExecSql("SELECT pg_try_advisory_lock(" + std::to_string(number) + ")"));
     if (r.rows() == 1 && r.Bytes(0, 0) == "t")
       return std::unique_ptr<MetaLock>(new PgLock(std::move(conn), number));
     if (std::chrono::steady_clock::now() >= deadline)
