@@ -44,7 +44,7 @@ fi
 FAST="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 if [ "${PG_DURABLE:-0}" = 1 ]; then FAST=""; fi
 as_pg "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/pg.log" -w -t 60 -o \
-  "-c listen_addresses= -p $PORT -k $DIR/sock $FAST -c shared_buffers=64MB -c max_connections=200 ${PG_EXTRA_OPTS:-}" \
+  "-c listen_addresses= -p $PORT -k $DIR/sock $FAST -c shared_buffers=64MB -c max_connections=600 ${PG_EXTRA_OPTS:-}" \
   start >/dev/null || { cat "$DIR/pg.log" >&2; exit 1; }
 if [ $fresh = 0 ]; then cat "$DIR/url"; exit 0; fi
 as_pg "$BIN/createdb" -h "$DIR/sock" -p "$PORT" -U aifs aifs

@@ -261,10 +261,13 @@ TEST_P(MetaTest, RunTransactionDoesNotRetryOtherErrorsAndIsBounded) {
   EXPECT_EQ(Get(*m, "never"), std::nullopt) << "a failed body must not commit";
 
   calls = 0;
-  st = RunTransaction(*m, [&](MetaTxn&) -> Status {
-    ++calls;
-    return err::Aborted("TXN_CONFLICT", "always");
-  });
+  st = RunTransaction(
+      *m,
+      [&](MetaTxn&) -> Status {
+        ++calls;
+        return err::Aborted("TXN_CONFLICT", "always");
+      },
+      std::chrono::milliseconds(300));
   AIFS_EXPECT_STATUS(st, kAborted, "TXN_CONFLICT");
   EXPECT_GT(calls, 1);
   EXPECT_LE(calls, 1000);

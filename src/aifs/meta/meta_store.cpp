@@ -64,17 +64,17 @@ class TxnBatch : public MetaBatch {
 
 std::unique_ptr<MetaBatch> MetaStore::NewBatch() { return std::make_unique<TxnBatch>(*this); }
 
-Status RunTransaction(MetaStore& store, const std::function<Status(MetaTxn&)>& body) {
-  // Conflicts are retried for up to kRetryFor, each pause drawn at random up
+Status RunTransaction(MetaStore& store, const std::function<Status(MetaTxn&)>& body,
+                      std::chrono::milliseconds retry_for) {
+  // Conflicts are retried for up to `retry_for`, each pause drawn at random up
   // to a bound that doubles per attempt (from 50 us to 20 ms): writers racing
   // on one record (every put rewrites its namespace's) spread out instead of
   // colliding again in step, which on a database shared by several servers
   // a fixed count of short retries did not survive.
-  constexpr auto kRetryFor = std::chrono::seconds(30);
   thread_local uint64_t jitter =
       static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count() ^
                             std::hash<std::thread::id>()(std::this_thread::get_id()));
-  const auto deadline = std::chrono::steady_clock::now() + kRetryFor;
+  const auto deadline = std::chrono::steady_clock::now() + retry_for;
   Status st;
   for (int attempt = 0;; ++attempt) {
     auto txn = store.Begin();

@@ -205,9 +205,10 @@ Result<std::unique_ptr<MetaStore>> OpenMetaStore(const std::string& url,
                                                  const MetaOpenOptions& options);
 
 // Runs `body` in a fresh transaction and commits it, retrying on TXN_CONFLICT
-// for up to 30 s, with randomized, growing pauses (so racing writers spread
-// out). `body` must be safe to run more than once.
-Status RunTransaction(MetaStore& store, const std::function<Status(MetaTxn&)>& body);
+// for up to `retry_for`, with randomized, growing pauses (so racing writers
+// spread out). `body` must be safe to run more than once.
+Status RunTransaction(MetaStore& store, const std::function<Status(MetaTxn&)>& body,
+                      std::chrono::milliseconds retry_for = std::chrono::seconds(30));
 
 // The smallest key greater than every key that starts with `prefix`.
 std::string PrefixEnd(std::string_view prefix);
