@@ -144,12 +144,13 @@ PSQL=()
 pg_q() { "${PSQL[@]}" -Atc "$1"; }
 OWN="query NOT LIKE '%pg_stat_statements%'"
 rt_reset() { pg_q "SELECT pg_stat_statements_reset()" >/dev/null; RT_T0=$(date +%s.%N); }
+# rt_elapsed: seconds since rt_reset
+rt_elapsed() { awk -v a="$RT_T0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }'; }
 # rt_count: statements since rt_reset, minus the idle rate x the time passed
 rt_count() {
-  local n t
+  local n
   n=$(pg_q "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE $OWN")
-  t=$(awk -v a="$RT_T0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
-  awk -v n="$n" -v t="$t" -v r="$IDLE_RATE" 'BEGIN { v = n - r * t; printf "%.0f", v < 0 ? 0 : v }'
+  awk -v n="$n" -v t="$(rt_elapsed)" -v r="$IDLE_RATE" 'BEGIN { v = n - r * t; printf "%.0f", v < 0 ? 0 : v }'
 }
 # rt_top N: the statements since rt_reset, per operation (divided by N)
 rt_top() {
@@ -158,12 +159,15 @@ rt_top() {
         FROM pg_stat_statements WHERE $OWN ORDER BY calls DESC LIMIT 12" |
     awk -F'|' '{ printf "| %s | %s | `%s` |\n", $1, $2, $3 }'
 }
+# rt_section TITLE COLUMN N: a markdown section of rt_top N under TITLE
+rt_section() {
+  printf '\n%s\n\n| %s | mean ms | statement |\n|---:|---:|---|\n%s\n' "$1" "$2" "$(rt_top "$3")"
+}
 idle_rate() {
   rt_reset
   sleep 3
   IDLE_RATE=0
-  IDLE_RATE=$(awk -v n="$(rt_count)" -v t="$(awk -v a="$RT_T0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')" \
-    'BEGIN { printf "%.3f", n / t }')
+  IDLE_RATE=$(awk -v n="$(rt_count)" -v t="$(rt_elapsed)" 'BEGIN { printf "%.3f", n / t }')
 }
 
 # ---- results ---------------------------------------------------------------
@@ -261,15 +265,14 @@ round_trips() {
   for i in $(seq "$RT_PUTS"); do echo "rt $cfg $i $RANDOM$RANDOM" | cli A put - >/dev/null; done
   n=$(rt_count)
   per_put=$(ratio "$n" "$RT_PUTS")
-  RT_DETAIL+=$'\n'"$cfg, per \`aifs put\` (one CLI process each; calls per put, mean execution ms):"$'\n\n'
-  RT_DETAIL+="| calls per put | mean ms | statement |"$'\n'"|---:|---:|---|"$'\n'"$(rt_top "$RT_PUTS")"$'\n'
+  RT_DETAIL+=$(rt_section "$cfg, per \`aifs put\` (one CLI process each; calls per put, mean execution ms):" \
+    "calls per put" "$RT_PUTS")$'\n'
   make_tree "$WORK/rt-tree" "$SMALL" 4096 16384 77
   rt_reset
   cli A put -r "$WORK/rt-tree" --prefix rt2/ >/dev/null
   n=$(rt_count)
   per_r=$(ratio "$n" "$SMALL")
-  RT_DETAIL+=$'\n'"$cfg, per file of \`put -r\` ($SMALL files, -j 8):"$'\n\n'
-  RT_DETAIL+="| calls per file | mean ms | statement |"$'\n'"|---:|---:|---|"$'\n'"$(rt_top "$SMALL")"$'\n'
+  RT_DETAIL+=$(rt_section "$cfg, per file of \`put -r\` ($SMALL files, -j 8):" "calls per file" "$SMALL")$'\n'
   rm -rf "$WORK/rt-tree"
   rt_reset
   for i in $(seq "$RT_SNAPS"); do
@@ -278,8 +281,7 @@ round_trips() {
   done
   n=$(rt_count)
   per_snap=$(awk -v n="$n" -v m="$RT_SNAPS" -v p="$per_put" 'BEGIN { printf "%.1f", n / m - p }')
-  RT_DETAIL+=$'\n'"$cfg, per (put + \`snapshot create\`) pair:"$'\n\n'
-  RT_DETAIL+="| calls per pair | mean ms | statement |"$'\n'"|---:|---:|---|"$'\n'"$(rt_top "$RT_SNAPS")"$'\n'
+  RT_DETAIL+=$(rt_section "$cfg, per (put + \`snapshot create\`) pair:" "calls per pair" "$RT_SNAPS")$'\n'
   RT_ROWS+=("| $cfg | $per_put | $per_r | $per_snap | $(printf %.2f "$IDLE_RATE") |")
 }
 
@@ -312,16 +314,14 @@ snapshot_big() {
   c1=$(AIFS_SERVER=$ADDR_A $PY "$WORK/client.py" snap big)
   if [ ${#PSQL[@]} -gt 0 ]; then
     n1=$(rt_count)
-    SNAP_DETAIL+=$'\n'"$cfg, the cold snapshot of $SNAP_N assets:"$'\n\n'
-    SNAP_DETAIL+="| calls | mean ms | statement |"$'\n'"|---:|---:|---|"$'\n'"$(rt_top 1)"$'\n'
+    SNAP_DETAIL+=$(rt_section "$cfg, the cold snapshot of $SNAP_N assets:" calls 1)$'\n'
   fi
   cli A put -r "$WORK/more" --ns big --prefix more/ >/dev/null
   [ ${#PSQL[@]} -gt 0 ] && rt_reset
   c2=$(AIFS_SERVER=$ADDR_A $PY "$WORK/client.py" snap big)
   if [ ${#PSQL[@]} -gt 0 ]; then
     n2=$(rt_count)
-    SNAP_DETAIL+=$'\n'"$cfg, the snapshot after $MORE puts:"$'\n\n'
-    SNAP_DETAIL+="| calls | mean ms | statement |"$'\n'"|---:|---:|---|"$'\n'"$(rt_top 1)"$'\n'
+    SNAP_DETAIL+=$(rt_section "$cfg, the snapshot after $MORE puts:" calls 1)$'\n'
   fi
   cli A put -r "$WORK/more2" --ns big --prefix more2/ >/dev/null
   t=$(tm cli A snapshot create --ns big)

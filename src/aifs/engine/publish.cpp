@@ -172,17 +172,18 @@ Status PublishAssets(StoreContext& ctx, const std::vector<const StagedAsset*>& a
                      std::vector<PutResult>& results, std::vector<std::string>& unused) {
   if (assets.empty()) return Status::Ok();
   const std::string ns = assets.front()->options.ns;
+  // Objects written under a lease that garbage collection revoked may be
+  // gone: a commit that would publish them must fail (checked in its
+  // transaction).
+  std::vector<std::string> written;
+  for (const StagedAsset* a : assets)
+    for (auto& o : a->WrittenObjects()) written.push_back(std::move(o));
   return RunTransaction(*ctx.meta, [&](MetaTxn& txn) -> Status {
     results.assign(assets.size(), PutResult{});
     unused.clear();
     const std::string ns_key = keys::Namespace(ns);
     AIFS_ASSIGN_OR_RETURN(auto ns_rec, LoadRecord<NamespaceRecord>(txn, ns_key, "namespace"));
     if (!ns_rec) return NamespaceNotFound(ns);
-    // Objects written under a lease that garbage collection revoked may be
-    // gone: such a commit must fail rather than publish them.
-    std::vector<std::string> written;
-    for (const StagedAsset* a : assets)
-      for (auto& o : a->WrittenObjects()) written.push_back(std::move(o));
     AIFS_RETURN_IF_ERROR(ctx.lease->CheckHeld(txn, written));
     // The namespace's record key seals metadata and vectors; one from before
     // record keys gets it now, written with the namespace record below.

@@ -153,14 +153,13 @@ void WriterLease::RenewLoop() {
 Result<std::unordered_set<std::string>> WriterLease::RevokeExpired(int64_t now_unix_ns,
                                                                    bool dry_run,
                                                                    uint64_t* revoked) {
-  MetaStore& meta = meta_;
-  if (!meta.shared_writers()) now_unix_ns = std::numeric_limits<int64_t>::max();
+  if (!meta_.shared_writers()) now_unix_ns = std::numeric_limits<int64_t>::max();
   std::unordered_set<std::string> live;
   std::vector<std::string> expired;
   Status parse;
   const std::string begin(keys::kWriterLeasePrefix);
   AIFS_RETURN_IF_ERROR(
-      meta.Scan(begin, PrefixEnd(begin), [&](std::string_view key, std::string_view value) {
+      meta_.Scan(begin, PrefixEnd(begin), [&](std::string_view key, std::string_view value) {
         WriterLeaseRecord rec;
         parse = ParseRecord(value, rec, "writer lease");
         if (!parse.ok()) return false;
@@ -178,7 +177,7 @@ Result<std::unordered_set<std::string>> WriterLease::RevokeExpired(int64_t now_u
   }
   for (const std::string& id : expired) {
     bool renewed = false;
-    AIFS_RETURN_IF_ERROR(RunTransaction(meta, [&](MetaTxn& txn) -> Status {
+    AIFS_RETURN_IF_ERROR(RunTransaction(meta_, [&](MetaTxn& txn) -> Status {
       AIFS_ASSIGN_OR_RETURN(
           auto rec, LoadRecord<WriterLeaseRecord>(txn, keys::WriterLease(id), "writer lease"));
       renewed = rec && rec->expires_unix_ns() >= now_unix_ns;
