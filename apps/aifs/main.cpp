@@ -921,7 +921,7 @@ int main(int argc, char** argv) {
                    "seconds an HTTP request head may take to arrive")
       ->capture_default_str();
   // Limits (docs/security.md, "Limits"); durations in seconds on the command line.
-  double handshake_s = 10, idle_s = 300, keepalive_s = 60, put_stall_s = 120;
+  double handshake_s = 10, idle_s = 300, keepalive_s = 60, put_stall_s = 120, health_s = 2;
   serve_cmd->add_option("--max-connections", serve.max_connections,
                         "connections held at once; more are reset (0: half the fd limit, "
                         "at most 4096)");
@@ -948,12 +948,18 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--put-stall-timeout", put_stall_s,
                         "seconds a put may send nothing before it is cancelled (0: never)")
       ->capture_default_str();
+  serve_cmd->add_option("--health-interval", health_s,
+                        "seconds between health probes (each writes, reads and deletes one "
+                        "small chunk object)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   serve_cmd->callback([&] {
     auto ms = [](double s) { return std::chrono::milliseconds(static_cast<int64_t>(s * 1000)); };
     serve.handshake_timeout = ms(handshake_s);
     serve.connection_idle = ms(idle_s);
     serve.keepalive_time = ms(keepalive_s);
     serve.put_stall_timeout = ms(put_stall_s);
+    serve.health_interval = ms(health_s);
     serve.http.idle_timeout = ms(http_idle_s);
     serve.http.header_timeout = ms(http_header_s);
     serve.http.tls_cert_file = serve.tls_cert_file;

@@ -395,6 +395,7 @@ def vectors(rpc, rng, expected_events):
         sp = create_space(name, DIMS[name], metric[name])
         C.eq((sp.name, sp.dim, sp.metric, sp.vectors), (name, DIMS[name], metric[name], 0),
              "CreateSpace %s answers the space" % name)
+        expected_events.append(ek("SPACE_CREATED", VNS, name=name))
     expect_error("CreateSpace twice", lambda: create_space("l2", 16, aifs_pb2.L2),
                  SC.ALREADY_EXISTS, "SPACE_EXISTS")
     expect_error("CreateSpace same name, other dim/metric",
