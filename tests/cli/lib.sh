@@ -34,6 +34,42 @@ expect_error() {
   [[ $out == *"$reason"* ]] || fail "expected $reason from: $*; got: $out"
 }
 b3() { b3sum --no-names "$1"; }
+# corrupt_one_object URL: flips one bit in the middle of one object of the
+# chunk store at URL (`aifs info`'s chunk_url): a file:// directory, or a
+# RADOS pool (through the rados tool).
+corrupt_one_object() {
+  local url=$1 obj
+  case $url in
+    file://*)
+      obj=$(find "${url#file://}" -type f | head -n 1)
+      [ -n "$obj" ] || fail "no object in $url"
+      flip_middle_bit "$obj" ;;
+    rados://*)
+      local rados_args
+      rados_args=$(/usr/bin/python3 -c '
+import sys, urllib.parse as u
+p = u.urlsplit(sys.argv[1]); q = dict(u.parse_qsl(p.query))
+args = ["-p", p.netloc, "-c", q["conf"], "--id", q.get("id", "admin")]
+if "namespace" in q: args += ["-N", q["namespace"]]
+if "keyring" in q: args += ["--keyring", q["keyring"]]
+print(" ".join(args))' "$url")
+      obj=$(rados $rados_args ls | head -n 1)
+      [ -n "$obj" ] || fail "no object in $url"
+      rados $rados_args get "$obj" "$WORK/object.tmp"
+      flip_middle_bit "$WORK/object.tmp"
+      rados $rados_args put "$obj" "$WORK/object.tmp" ;;
+    *) fail "corrupt_one_object: no way to reach $url" ;;
+  esac
+}
+flip_middle_bit() {
+  /usr/bin/python3 -c '
+import sys
+p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[len(b) // 2] ^= 1; open(p, "wb").write(b)' "$1"
+}
+# After a revocation: in cluster mode (remote_aifs.sh) the next command goes
+# to another server, which learns of revocations within 1 s
+# (CacheGeneration); one server, or a local store, refuses at once.
+revocation_settles() { if [ "${AIFS_REMOTE_CLUSTER:-0}" = 1 ]; then sleep 1.1; fi; }
 is_root() { [ "$(id -u)" -eq 0 ]; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }

@@ -45,7 +45,7 @@ done
 data=$(realpath -m -- "$data")
 st=$STATE/${data//\//_}
 
-note() { echo "$1 $cmd" >> "$STATE/calls" 2>/dev/null || true; }
+note() { { echo "$1 $cmd" >> "$STATE/calls"; } 2>/dev/null || true; }
 run_local() { note local; exec -a "$0" "$REAL" "$@"; }
 
 alive() { [ -f "$st/pid" ] && [ ! -f "$st/rc" ] && kill -0 "$(cat "$st/pid")" 2>/dev/null; }

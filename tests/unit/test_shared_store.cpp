@@ -254,5 +254,81 @@ TEST_F(SharedStoreTest, SnapshotsOnTwoServersTakeTurns) {
   EXPECT_EQ(last->count, ns->asset_count);
 }
 
+// Polls `admit` until it fails with `reason` (at most 10 s); returns the
+// seconds it took, or -1 if it never did.
+template <typename Admit>
+double SecondsUntilRefused(Admit admit, const std::string& reason) {
+  const auto t0 = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10)) {
+    auto got = admit();
+    if (!got.ok() && got.status().reason() == reason)
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return -1;
+}
+
+// Each server keeps root keys and the revoked token IDs in memory; a
+// revocation through one reaches the other (CacheGeneration, within 1 s),
+// though the other had just used the token and its key.
+TEST_F(SharedStoreTest, RevocationsThroughOneServerReachTheOther) {
+  InitTwo();
+  auto a = Open("a");
+  auto b = Open("b");
+  ASSERT_TRUE(a && b);
+  auto first = a->RotateTokenRoot({});
+  ASSERT_TRUE(first.ok());
+  auto leaked = a->MintToken({});
+  auto kept = a->MintToken({"ops = get"});
+  ASSERT_TRUE(leaked.ok() && kept.ok());
+  AIFS_ASSERT_OK(b->Admit(*leaked).status());
+  AIFS_ASSERT_OK(b->Admit(*kept).status());
+
+  AIFS_ASSERT_OK(a->RevokeToken(*leaked));
+  const double token_s = SecondsUntilRefused([&] { return b->Admit(*leaked); }, "TOKEN_REVOKED");
+  EXPECT_GE(token_s, 0) << "server b still admits a token revoked through a";
+  AIFS_EXPECT_OK(b->Admit(*kept).status());  // only that token
+
+  auto r2 = a->RotateTokenRoot({});
+  ASSERT_TRUE(r2.ok());
+  AIFS_ASSERT_OK(a->RevokeTokenRoot(first->key_id));
+  const double key_s = SecondsUntilRefused([&] { return b->Admit(*kept); }, "KEY_REVOKED");
+  EXPECT_GE(key_s, 0) << "server b still admits a token of a root key revoked through a";
+  AIFS_EXPECT_OK(b->Admit(r2->token).status());
+  RecordProperty("token_revocation_seen_after_s", std::to_string(token_s));
+  RecordProperty("key_revocation_seen_after_s", std::to_string(key_s));
+}
+
+// The last live root key stays live even when two servers each revoke one of
+// the last two at the same moment: the check and the write are one
+// transaction over every key record.
+TEST_F(SharedStoreTest, TwoServersCannotRevokeTheLastTwoRootKeysBetweenThem) {
+  InitTwo();
+  auto a = Open("a");
+  auto b = Open("b");
+  ASSERT_TRUE(a && b);
+  for (int round = 0; round < 5; ++round) {
+    std::vector<std::string> live;  // rotated until two keys are live
+    for (;;) {
+      auto ring = a->ListTokenKeys();
+      ASSERT_TRUE(ring.ok());
+      live.clear();
+      for (const auto& k : ring->keys)
+        if (!k.revoked) live.push_back(k.id);
+      if (live.size() >= 2) break;
+      AIFS_ASSERT_OK(a->RotateTokenRoot({}).status());
+    }
+    ASSERT_EQ(live.size(), 2u);
+    Status by_a, by_b;
+    std::thread ta([&] { by_a = a->RevokeTokenRoot(live[0]); });
+    std::thread tb([&] { by_b = b->RevokeTokenRoot(live[1]); });
+    ta.join();
+    tb.join();
+    EXPECT_NE(by_a.ok(), by_b.ok()) << by_a.ToString() << " / " << by_b.ToString();
+    const Status& refused = by_a.ok() ? by_b : by_a;
+    EXPECT_EQ(refused.reason(), "LAST_ROOT_KEY") << refused.ToString();
+  }
+}
+
 }  // namespace
 }  // namespace aifs::test

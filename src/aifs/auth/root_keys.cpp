@@ -72,6 +72,8 @@ Result<std::vector<RootKeyInfo>> RootKeyStore::List() {
 
 Result<RootKey> RootKeyStore::Get(const std::string& id) {
   std::lock_guard lock(mu_);
+  AIFS_ASSIGN_OR_RETURN(const bool stale, generation_.Stale());
+  if (stale) cache_.clear();  // another server revoked a key
   if (auto it = cache_.find(id); it != cache_.end()) return it->second;
   if (Serial(id) == 0) return UnknownKey(id);
   AIFS_ASSIGN_OR_RETURN(auto raw, meta_.Get(RecordKey(id)));
@@ -165,23 +167,35 @@ Result<uint64_t> RootKeyStore::RewrapAll(const std::string& target) {
 Status RootKeyStore::Revoke(const std::string& id) {
   std::lock_guard lock(mu_);
   AIFS_ASSIGN_OR_RETURN(auto keys, ListLocked());
-  const auto live = std::count_if(keys.begin(), keys.end(), [](const RootKeyInfo& k) { return !k.revoked; });
-  const auto it = std::find_if(keys.begin(), keys.end(), [&](const RootKeyInfo& k) { return k.id == id; });
-  // With no live key nothing could mint or verify a token again, and no
-  // remote admin could undo it.
-  if (it != keys.end() && !it->revoked && live == 1)
-    return err::FailedPrecondition("LAST_ROOT_KEY", std::string(ring_.noun) + " " + id +
-                                                        " is the only live one: rotate first (" +
-                                                        std::string(ring_.rotate_hint) + ")");
   AIFS_RETURN_IF_ERROR(RunTransaction(meta_, [&](MetaTxn& txn) -> Status {
-    AIFS_ASSIGN_OR_RETURN(auto raw, txn.Get(RecordKey(id)));
-    if (!raw)
+    // Every record is read inside the transaction: two servers revoking the
+    // two last live keys at once conflict, and the retry sees the other's.
+    std::vector<std::string> ids{id};
+    for (const RootKeyInfo& k : keys)
+      if (k.id != id) ids.push_back(k.id);
+    std::optional<nlohmann::json> target;
+    int live = 0;
+    for (const std::string& each : ids) {
+      AIFS_ASSIGN_OR_RETURN(auto raw, txn.Get(RecordKey(each)));
+      if (!raw) continue;
+      auto j = nlohmann::json::parse(*raw, nullptr, false);
+      if (j.is_discarded() || !j.is_object())
+        return err::DataLoss("BAD_ROOT_KEY_RECORD", "root key record " + each + " is not JSON");
+      live += j.value("revoked", false) ? 0 : 1;
+      if (each == id) target = std::move(j);
+    }
+    if (!target)
       return err::NotFound("UNKNOWN_KEY", "no " + std::string(ring_.noun) + " '" + id + "'");
-    auto j = nlohmann::json::parse(*raw, nullptr, false);
-    if (j.is_discarded() || !j.is_object())
-      return err::DataLoss("BAD_ROOT_KEY_RECORD", "root key record " + id + " is not JSON");
-    j["revoked"] = true;
-    return txn.Put(RecordKey(id), j.dump());
+    if (target->value("revoked", false)) return Status::Ok();
+    // With no live key nothing could mint or verify a token again, and no
+    // remote admin could undo it.
+    if (live == 1)
+      return err::FailedPrecondition("LAST_ROOT_KEY", std::string(ring_.noun) + " " + id +
+                                                          " is the only live one: rotate first (" +
+                                                          std::string(ring_.rotate_hint) + ")");
+    (*target)["revoked"] = true;
+    AIFS_RETURN_IF_ERROR(txn.Put(RecordKey(id), target->dump()));
+    return generation_.Bump(txn);
   }));
   cache_.erase(id);
   return Status::Ok();

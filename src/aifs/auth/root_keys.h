@@ -9,7 +9,9 @@
 //
 // Promise: Current() is the newest unrevoked key; Rotate() makes a new one
 // current (older keys still verify their tokens until revoked); after
-// Revoke(id) Get(id) fails with KEY_REVOKED for good. Durable on return.
+// Revoke(id) Get(id) fails with KEY_REVOKED for good: at once in this
+// process, within CacheGeneration::kDefaultRecheck (1 s) in every other
+// server sharing the store. Durable on return.
 // Thread-safe; unwrapped keys are cached in memory only.
 #pragma once
 
@@ -22,6 +24,7 @@
 
 #include "aifs/core/bytes.h"
 #include "aifs/core/status.h"
+#include "aifs/meta/cache_generation.h"
 
 namespace aifs {
 class MetaStore;
@@ -60,7 +63,7 @@ inline constexpr KeyRing kUrlKeys{"uk/", 'u', "aifs-url-key/", "URL key", "aifs 
 class RootKeyStore {
  public:
   RootKeyStore(MetaStore& meta, Kms& kms, const KeyRing& ring = kTokenRootKeys)
-      : meta_(meta), kms_(kms), ring_(ring) {}
+      : meta_(meta), kms_(kms), ring_(ring), generation_(meta, ring.record_prefix) {}
 
   // FAILED_PRECONDITION NO_ROOT_KEY when every key is revoked (or none was made).
   Result<RootKey> Current();
@@ -90,6 +93,7 @@ class RootKeyStore {
   Kms& kms_;
   const KeyRing ring_;
   std::mutex mu_;
+  CacheGeneration generation_;  // bumped by every revocation
   std::unordered_map<std::string, RootKey> cache_;
 };
 

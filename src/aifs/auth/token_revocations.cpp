@@ -18,6 +18,8 @@ std::string RecordKey(const std::string& token_id) { return std::string(kPrefix)
 }  // namespace
 
 Status TokenRevocations::LoadLocked() {
+  AIFS_ASSIGN_OR_RETURN(const bool stale, generation_.Stale());
+  if (stale) revoked_.reset();  // another server revoked a token
   if (revoked_) return Status::Ok();
   std::unordered_set<std::string> ids;
   AIFS_RETURN_IF_ERROR(meta_.Scan(kPrefix, PrefixEnd(kPrefix), [&](std::string_view k, std::string_view) {
@@ -37,7 +39,8 @@ Status TokenRevocations::Revoke(const std::string& token_id) {
   if (revoked_->count(token_id)) return Status::Ok();
   const std::string record = nlohmann::json{{"revoked_unix_ns", NowUnixNanos()}}.dump();
   AIFS_RETURN_IF_ERROR(RunTransaction(meta_, [&](MetaTxn& txn) -> Status {
-    return txn.Put(RecordKey(token_id), record);
+    AIFS_RETURN_IF_ERROR(txn.Put(RecordKey(token_id), record));
+    return generation_.Bump(txn);
   }));
   revoked_->insert(token_id);
   return Status::Ok();

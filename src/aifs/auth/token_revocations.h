@@ -5,10 +5,11 @@
 // working: the narrow tool for a leaked token, where revoking the root key
 // is the broad one. Records "tr/<token id>" in the MetaStore.
 //
-// Promise: once Revoke(id) returns, IsRevoked(id) is true for good, here and
-// in every process that opens the store later. Durable on return.
-// Thread-safe; the set is read from the store once and then kept in memory
-// (it changes only through Revoke).
+// Promise: once Revoke(id) returns, IsRevoked(id) is true for good: at once
+// in this process, within CacheGeneration::kDefaultRecheck (1 s) in every
+// other server sharing the store. Durable on return.
+// Thread-safe; the set is kept in memory and read again when another process
+// revoked a token (CacheGeneration).
 #pragma once
 
 #include <cstdint>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "aifs/core/status.h"
+#include "aifs/meta/cache_generation.h"
 
 namespace aifs {
 class MetaStore;
@@ -33,7 +35,7 @@ struct RevokedToken {
 
 class TokenRevocations {
  public:
-  explicit TokenRevocations(MetaStore& meta) : meta_(meta) {}
+  explicit TokenRevocations(MetaStore& meta) : meta_(meta), generation_(meta, "tr/") {}
 
   // INVALID_ARGUMENT BAD_TOKEN_ID unless `token_id` is 32 lowercase hex
   // digits. Revoking twice is not an error.
@@ -46,6 +48,7 @@ class TokenRevocations {
 
   MetaStore& meta_;
   std::mutex mu_;
+  CacheGeneration generation_;  // bumped by every revocation
   std::optional<std::unordered_set<std::string>> revoked_;  // loaded on first use
 };
 
