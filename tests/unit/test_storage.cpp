@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "aifs/core/blake3.h"
 #include "aifs/core/hex.h"
@@ -528,6 +529,100 @@ TEST_F(KmsTest, RotateKeepsOldKeysAcrossReopen) {
   ASSERT_TRUE(v3.ok());
   EXPECT_NE(*v3, v1);
   EXPECT_NE(*v3, v2);
+}
+
+// Two servers of one store on one keyfile (two KMS instances standing for
+// two processes): a rotation through either reaches the other, and neither
+// drops the other's key versions.
+TEST_F(KmsTest, ProcessesSharingAKeyfileSeeEachOthersRotations) {
+  auto a = MustOpen(true);
+  auto b = MustOpen(false);
+  ASSERT_TRUE(a && b);
+  const Bytes ctx = ToBytes("context");
+  auto v2 = a->Rotate();
+  ASSERT_TRUE(v2.ok()) << v2.status().ToString();
+  auto w = a->Wrap(RandomKey(20), ctx);
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(w->key_id, *v2);
+  auto u = b->Unwrap(w->key_id, w->blob, ctx);  // b had never heard of v2
+  ASSERT_TRUE(u.ok()) << u.status().ToString();
+  EXPECT_EQ(*u, RandomKey(20));
+  auto wb = b->WrapWith(*v2, RandomKey(21), ctx);
+  ASSERT_TRUE(wb.ok()) << wb.status().ToString();
+  // b wraps new keys under v2 within a second (it re-reads a changed file at
+  // most once a second).
+  const auto t0 = std::chrono::steady_clock::now();
+  while (b->CurrentKeyId() != *v2 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5))
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(b->CurrentKeyId(), *v2);
+
+  // b rotates on the file as it is now: v3, with v2 kept.
+  auto v3 = b->Rotate();
+  ASSERT_TRUE(v3.ok()) << v3.status().ToString();
+  EXPECT_EQ(*v3, "local:v3");
+  auto fresh = MustOpen(false);
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ(fresh->ListKeys().size(), 3u);
+  AIFS_EXPECT_OK(fresh->Unwrap(w->key_id, w->blob, ctx).status());
+  AIFS_EXPECT_OK(a->Unwrap(wb->key_id, wb->blob, ctx).status());
+}
+
+TEST_F(KmsTest, ConcurrentRotationsThroughTwoProcessesKeepEveryVersion) {
+  auto a = MustOpen(true);
+  auto b = MustOpen(false);
+  ASSERT_TRUE(a && b);
+  const Bytes ctx = ToBytes("context");
+  std::vector<WrappedKey> wrapped[2];
+  auto rotate_and_wrap = [&](Kms& kms, int who) {
+    for (int i = 0; i < 10; ++i) {
+      auto v = kms.Rotate();
+      ASSERT_TRUE(v.ok()) << v.status().ToString();
+      auto w = kms.WrapWith(*v, RandomKey(100 * who + i), ctx);
+      ASSERT_TRUE(w.ok()) << w.status().ToString();
+      wrapped[who].push_back(*w);
+    }
+  };
+  std::thread ta([&] { rotate_and_wrap(*a, 0); });
+  std::thread tb([&] { rotate_and_wrap(*b, 1); });
+  ta.join();
+  tb.join();
+  auto fresh = MustOpen(false);
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ(fresh->ListKeys().size(), 21u);
+  EXPECT_EQ(fresh->CurrentKeyId(), "local:v21");
+  for (int who = 0; who < 2; ++who)
+    for (size_t i = 0; i < wrapped[who].size(); ++i) {
+      auto u = fresh->Unwrap(wrapped[who][i].key_id, wrapped[who][i].blob, ctx);
+      ASSERT_TRUE(u.ok()) << u.status().ToString();
+      EXPECT_EQ(*u, RandomKey(100 * who + i));
+    }
+}
+
+// A keyfile replaced by one that lacks or changed a key this process uses
+// (an old backup restored under a running server) is refused, not taken.
+TEST_F(KmsTest, KeyfileThatLostAKeyInUseIsRefused) {
+  auto a = MustOpen(true);
+  ASSERT_TRUE(a);
+  const std::string old_file = dir_.Sub("old.keys");
+  std::filesystem::copy_file(KeyPath(), old_file);
+  auto v2 = a->Rotate();
+  ASSERT_TRUE(v2.ok());
+  // The old file comes back, and another process rotates on it: its v2 is
+  // another key than a's v2.
+  std::filesystem::copy_file(old_file, KeyPath(), std::filesystem::copy_options::overwrite_existing);
+  {
+    auto other = MustOpen(false);
+    ASSERT_TRUE(other);
+    ASSERT_TRUE(other->Rotate().ok());
+    ASSERT_TRUE(other->Rotate().ok());  // and v3
+  }
+  AIFS_EXPECT_STATUS(a->Rotate().status(), kDataLoss, "KMS_KEY_CHANGED");
+  AIFS_EXPECT_STATUS(a->Unwrap("local:v3", Bytes(60), ToBytes("c")).status(), kDataLoss,
+                     "KMS_KEY_CHANGED");
+  // What a holds keeps working.
+  auto w = a->WrapWith(*v2, RandomKey(30), ToBytes("c"));
+  ASSERT_TRUE(w.ok());
+  AIFS_EXPECT_OK(a->Unwrap(w->key_id, w->blob, ToBytes("c")).status());
 }
 
 TEST_F(KmsTest, InsecureKeyfileIsRefused) {

@@ -9,10 +9,23 @@
 // key, format "aifs-local-kms 2"): Open() refuses a keyfile whose key does not
 // match it with DATA_LOSS KMS_KEY_CORRUPT, so a damaged key is never taken for
 // damaged chunks. Keyfiles of format 1 (no check values) still open and get
-// them when next rewritten (Rotate). Thread-safe.
+// them when next rewritten (Rotate).
+//
+// Several processes may share one keyfile (the servers of one store on one
+// machine or on a shared filesystem): a key version this process does not
+// know is looked up in the file again before Unwrap/WrapWith fail; the
+// current version is re-read at most once a second when the file changed
+// (so a rotation through one server reaches the others within a second);
+// and Rotate() adds its version to the file as it is then, under an
+// exclusive lock on "<keyfile>.lock", so two rotations never drop each
+// other's key. A re-read that finds a key version of this process changed
+// or gone fails with DATA_LOSS KMS_KEY_CHANGED and keeps the keys in memory.
+// Thread-safe.
 #pragma once
 
+#include <chrono>
 #include <map>
+#include <optional>
 #include <memory>
 #include <shared_mutex>
 #include <string>
@@ -39,14 +52,26 @@ class LocalKms : public Kms {
     AesKey key;
     int64_t created_unix_ns;
   };
+  using KeyMap = std::map<uint32_t, KeyVersion>;  // version -> key; the last is current
   explicit LocalKms(std::string path) : path_(std::move(path)) {}
-  Status Load();
+  Result<KeyMap> ReadKeyfile() const;
+  // Re-reads the keyfile into keys_; the caller holds mu_ exclusively.
+  Status ReloadLocked() const;
+  // ReloadLocked() when a second has passed since the last look and the
+  // file's change time or size moved.
+  void ReloadIfChanged() const;
+  // The key of `version`, re-reading the keyfile once when it is not known:
+  // NOT_FOUND KMS_KEY_NOT_FOUND, or the re-read's error.
+  Result<KeyVersion> Find(uint32_t version) const;
   Status Save() const;  // caller holds mu_
   static std::string KeyId(uint32_t version) { return "local:v" + std::to_string(version); }
 
   std::string path_;
   mutable std::shared_mutex mu_;
-  std::map<uint32_t, KeyVersion> keys_;  // version -> key; the last is current
+  // What the keyfile held when last read (a cache of it: mutable).
+  mutable KeyMap keys_;
+  mutable std::string stamp_;  // the file's change time and size then
+  mutable std::chrono::steady_clock::time_point looked_at_{};
 };
 
 }  // namespace aifs
