@@ -31,10 +31,21 @@ BLAKE3 comes from the `b3sum` command; zstd from the `zstandard` module or
 the `zstd` command (without either the zstd sub-parts are skipped, loudly);
 the exact vector search from numpy (required).
 
+Cluster mode (AIFS_INTEROP_CLUSTER=1, with AIFS_TEST_PG_DIR and
+AIFS_TEST_CEPH_DIR naming a running PostgreSQL and Ceph, as the CTest
+fixtures give): the store is made on PostgreSQL (a schema of its own) and
+RADOS (a namespace of its own), two more data directories join it, and the
+client sends each call to the next of the three servers in turn, so every
+check above also checks that the servers agree (what one wrote, the next
+reads, searches and lists; one event log). Metrics are summed over the three;
+store-wide gauges must be the same on each. The restart is of the first
+server. Without the fixtures the run is skipped (exit 77).
+
 usage: grpc_python_test.py PATH/TO/aifs      (exit 0 iff every check passed)
        AIFS_KEEP_TMP=1 keeps the temporary directory.
 """
 import collections
+import glob
 import os
 import queue
 import random
@@ -168,16 +179,36 @@ ZSTD = Zstd()
 # the client
 
 
+class RoundRobin:
+    """One stub per channel; each method looked up comes from the next one."""
+
+    def __init__(self, stubs):
+        self.stubs = stubs
+        self.turn = 0
+
+    def __getattr__(self, method):
+        stub = self.stubs[self.turn % len(self.stubs)]
+        self.turn += 1
+        return getattr(stub, method)
+
+
 class Rpc:
-    """Stubs plus a record of every call's outcome, for the metrics check."""
+    """Stubs plus a record of every call's outcome, for the metrics check.
+    With several channels (cluster mode) each call goes to the next one."""
 
     def __init__(self, channel):
-        self.channel = channel
-        self.aifs = aifs_pb2_grpc.AifsStub(channel)
-        self.admin = aifs_pb2_grpc.AdminStub(channel)
-        self.introspect = aifs_pb2_grpc.IntrospectStub(channel)
-        self.metrics = aifs_pb2_grpc.MetricsStub(channel)
-        self.health = health_pb2_grpc.HealthStub(channel)
+        channels = channel if isinstance(channel, list) else [channel]
+        self.channel = channels[0]
+        self.servers = len(channels)   # n calls in a row reach each server once
+
+        def stub(make):
+            return make(channels[0]) if len(channels) == 1 else RoundRobin(
+                [make(c) for c in channels])
+        self.aifs = stub(aifs_pb2_grpc.AifsStub)
+        self.admin = stub(aifs_pb2_grpc.AdminStub)
+        self.introspect = stub(aifs_pb2_grpc.IntrospectStub)
+        self.metrics = stub(aifs_pb2_grpc.MetricsStub)
+        self.health = stub(health_pb2_grpc.HealthStub)
         self.services = {self.aifs: "aifs.v1.Aifs", self.admin: "aifs.v1.Admin",
                          self.introspect: "aifs.v1.Introspect", self.metrics: "aifs.v1.Metrics",
                          self.health: "grpc.health.v1.Health"}
@@ -733,6 +764,20 @@ def authed_channel(port, data):
     return grpc.intercept_channel(grpc.insecure_channel("127.0.0.1:%d" % port), _bearer(token))
 
 
+def cluster_backends():
+    """(PostgreSQL URL, RADOS URL) of the test fixtures, or None to skip."""
+    pg, ceph = os.environ.get("AIFS_TEST_PG_DIR", ""), os.environ.get("AIFS_TEST_CEPH_DIR", "")
+    try:
+        with open(os.path.join(pg, "url")) as f:
+            meta = f.read().strip()
+        with open(os.path.join(ceph, "rados-url")) as f:
+            chunks = f.read().strip()
+    except OSError:
+        return None
+    fresh = "%012x" % random.SystemRandom().getrandbits(48)
+    return meta + "&schema=i" + fresh, chunks + "&namespace=i" + fresh
+
+
 # ---------------------------------------------------------------------------
 # the test
 
@@ -740,22 +785,45 @@ def authed_channel(port, data):
 def run(aifs, tmp):
     rng = random.Random(20240607)
     data = os.path.join(tmp, "data")
-    subprocess.run([aifs, "--data", data, "init", "-q"], check=True)
+    peers = []   # cluster mode: the joined data directories
+    if CLUSTER:
+        meta, chunks = CLUSTER
+        subprocess.run([aifs, "--data", data, "init", "-q", "--meta", meta, "--chunks", chunks],
+                       check=True)
+        for label in ("b", "c"):
+            peers.append(data + "." + label)
+            subprocess.run([aifs, "--data", peers[-1], "init", "-q", "--meta", meta, "--kms",
+                            "local://" + os.path.join(data, "kms", "master.keys")],
+                           check=True, stdout=subprocess.DEVNULL)
+    else:
+        subprocess.run([aifs, "--data", data, "init", "-q"], check=True)
 
     C.begin("start")
-    server = Server(aifs, data, [], "first")
+    servers = [Server(aifs, d, [], label) for d, label in zip([data] + peers, SERVER_LABELS)]
     try:
-        before = run_against(server, rng, tmp)
+        before = run_against(servers, rng, tmp)
     finally:
-        server.kill()
+        for server in servers:
+            server.kill()
     restart(aifs, data, before)
 
 
-def run_against(server, rng, tmp):
+SERVER_LABELS = ("first", "b", "c")
+
+
+def run_against(servers, rng, tmp):
+    server = servers[0]
     raw = grpc.insecure_channel("127.0.0.1:%d" % server.port)
     grpc.channel_ready_future(raw).result(timeout=20)
-    channel = authed_channel(server.port, server.data)
-    rpc = Rpc(channel)
+    # Every server takes the first one's admin token: one store, one key ring.
+    channels = [authed_channel(s.port, server.data) for s in servers]
+    # Keep each channel's connection polled even while no call runs on it: a
+    # server's graceful GOAWAY at SIGTERM waits for the client's ping ack,
+    # which an idle grpcio channel only sends ~5 s later.
+    for c in channels:
+        c.subscribe(lambda state: None)
+    rpc = Rpc(channels)
+    channel = channels[0]
     SERVING = health_pb2.HealthCheckResponse.SERVING
     SC = grpc.StatusCode
 
@@ -1392,7 +1460,9 @@ def run_against(server, rng, tmp):
     # ---- metrics ---------------------------------------------------------
     C.begin("metrics")
     before = collections.Counter(rpc.calls)
-    text = get_metrics(rpc)
+    # Each server counts its own calls: the sums are what the client made.
+    texts = [get_metrics(rpc) for _ in range(rpc.servers)]
+    text = sum_counters(texts)
     calls = {}
     for m in re.finditer(r'^aifs_rpc_calls_total\{method="([^"]+)",code="([A-Z_]+)"\} (\d+)$',
                          text, re.M):
@@ -1429,10 +1499,11 @@ def run_against(server, rng, tmp):
     if ZSTD.how:
         C.ok(rpc.wire_in < rpc.bytes_in and rpc.wire_out < rpc.bytes_out,
              "zstd frames saved wire bytes both ways")
-    C.eq(metric_in(text, "aifs_assets"), 7 + vec["live"],
-         "aifs_assets (A B C E F G + H + the vector assets)")
-    C.eq(metric_in(text, "aifs_namespaces"), 3, "aifs_namespaces")
-    C.eq(metric_in(text, "aifs_store_up"), 1, "aifs_store_up")
+    for one in texts:   # store-wide: the same on every server
+        C.eq(metric_in(one, "aifs_assets"), 7 + vec["live"],
+             "aifs_assets (A B C E F G + H + the vector assets)")
+        C.eq(metric_in(one, "aifs_namespaces"), 3, "aifs_namespaces")
+        C.eq(metric_in(one, "aifs_store_up"), 1, "aifs_store_up")
     C.eq(metric_in(text, "aifs_open_transactions"), 0, "aifs_open_transactions")
     n = sum(v for (p, _), v in calls.items() if p == "/aifs.v1.Aifs/GetAsset")
     C.eq(metric_in(text, 'aifs_rpc_duration_seconds_count{method="/aifs.v1.Aifs/GetAsset"}'), n,
@@ -1442,16 +1513,18 @@ def run_against(server, rng, tmp):
 
     # ---- shutdown --------------------------------------------------------
     C.begin("shutdown")
-    rc, took = stop(server, 10)
-    C.ok(rc is not None, "the server exits within 10 s of SIGTERM (took %.2f s)" % took)
-    C.eq(rc, 0, "exit status after SIGTERM")
-    print("   exit %d after %.2f s" % (rc, took))
-    try:
-        rpc.unary(rpc.health, "Check", health_pb2.HealthCheckRequest(), timeout=5)
-        C.ok(False, "a stopped server does not answer")
-    except grpc.RpcError as e:
-        C.eq(e.code(), SC.UNAVAILABLE, "after shutdown calls fail UNAVAILABLE")
-    channel.close()
+    for one, label, ch in zip(servers, SERVER_LABELS, channels):
+        rc, took = stop(one, 10)
+        C.ok(rc is not None, "server %s exits within 10 s of SIGTERM (took %.2f s)" % (label, took))
+        C.eq(rc, 0, "exit status of server %s after SIGTERM" % label)
+        print("   server %s: exit %d after %.2f s" % (label, rc, took))
+        probe = Rpc(ch)
+        try:
+            probe.unary(probe.health, "Check", health_pb2.HealthCheckRequest(), timeout=5)
+            C.ok(False, "a stopped server does not answer")
+        except grpc.RpcError as e:
+            C.eq(e.code(), SC.UNAVAILABLE, "after shutdown calls fail UNAVAILABLE")
+        ch.close()
     return full, live, ids, content, vec
 
 
@@ -1534,6 +1607,24 @@ def get_metrics(rpc):
     return r.text
 
 
+def sum_counters(texts):
+    """One exposition of several servers': the value of each series summed."""
+    if len(texts) == 1:
+        return texts[0]
+    total, order = {}, []
+    for text in texts:
+        for line in text.splitlines():
+            if not line or line.startswith("#"):
+                continue
+            series, _, value = line.rpartition(" ")
+            if series not in total:
+                order.append(series)
+                total[series] = 0.0
+            total[series] += float(value)
+    return "".join("%s %s\n" % (k, int(total[k]) if total[k] == int(total[k]) else total[k])
+                   for k in order)
+
+
 def metric_in(text, name):
     m = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
     C.ok(m is not None, "metric %s present" % name)
@@ -1542,16 +1633,27 @@ def metric_in(text, name):
 
 
 def metric_value(rpc, name):
-    """For polling: no checks counted."""
-    text = rpc.unary(rpc.metrics, "GetMetrics", aifs_pb2.Empty()).text
+    """For polling (summed over the servers): no checks counted."""
+    text = sum_counters([rpc.unary(rpc.metrics, "GetMetrics", aifs_pb2.Empty()).text
+                         for _ in range(rpc.servers)])
     m = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
     return float(m.group(1)) if m else -1
+
+
+CLUSTER = None   # (meta URL, chunk URL) in cluster mode
 
 
 def main():
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
+    global CLUSTER
+    if os.environ.get("AIFS_INTEROP_CLUSTER") == "1":
+        CLUSTER = cluster_backends()
+        if CLUSTER is None:
+            print("skip: cluster mode needs AIFS_TEST_PG_DIR and AIFS_TEST_CEPH_DIR (the CTest "
+                  "fixtures aifs_pg and aifs_ceph)")
+            return 77
     aifs = os.path.abspath(sys.argv[1])
     tmp = tempfile.mkdtemp(prefix="aifs-grpc-interop-")
     t0 = time.monotonic()
@@ -1581,12 +1683,11 @@ def main():
         traceback.print_exc()
         print("FAIL: unexpected exception in section %s" % C.section, file=sys.stderr)
     finally:
-        for label in ("first", "restart"):
-            log = os.path.join(tmp, "data.%s.stderr" % label)
-            if not ok and os.path.exists(log):
+        for log in sorted(glob.glob(os.path.join(tmp, "*.stderr"))):
+            if not ok:
                 with open(log, "rb") as f:
                     sys.stderr.write("--- server stderr (%s) ---\n%s" % (
-                        label, f.read().decode(errors="replace")))
+                        os.path.basename(log), f.read().decode(errors="replace")))
         if os.environ.get("AIFS_KEEP_TMP"):
             print("kept " + tmp)
         else:
