@@ -66,10 +66,11 @@ flip_middle_bit() {
 import sys
 p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[len(b) // 2] ^= 1; open(p, "wb").write(b)' "$1"
 }
-# After a revocation: in cluster mode (remote_aifs.sh) the next command goes
-# to another server, which learns of revocations within 1 s
-# (CacheGeneration); one server, or a local store, refuses at once.
-revocation_settles() { if [ "${AIFS_REMOTE_CLUSTER:-0}" = 1 ]; then sleep 1.1; fi; }
+# After a change that servers keep in memory (a token or key revocation, a
+# KMS rotation): in cluster mode (remote_aifs.sh) the next command goes to
+# another server, which learns of it within 1 s; one server, or a local
+# store, acts on it at once.
+servers_catch_up() { if [ "${AIFS_REMOTE_CLUSTER:-0}" = 1 ]; then sleep 1.1; fi; }
 is_root() { [ "$(id -u)" -eq 0 ]; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }

@@ -106,8 +106,17 @@ case $cmd in
       meta="$(cat "$pg/url")&schema=c$(fresh)"
       rc=0; "$REAL" "$@" --meta "$meta" --chunks "$(cat "$ceph/rados-url")&namespace=c$(fresh)" || rc=$?
       [ $rc = 0 ] || exit $rc
+      # The peers use the KMS the test gave init (--kms URL), else the first
+      # server's keyfile.
+      kms="local://$data/kms/master.keys"
+      for ((i = 0; i < ${#args[@]}; i++)); do
+        case ${args[i]} in
+          --kms) kms=${args[i + 1]:-} ;;
+          --kms=*) kms=${args[i]#--kms=} ;;
+        esac
+      done
       for peer in b c; do
-        "$REAL" --data "$data.$peer" -q init --meta "$meta" --kms "local://$data/kms/master.keys" >/dev/null
+        "$REAL" --data "$data.$peer" -q init --meta "$meta" --kms "$kms" >/dev/null
         start_server "$st.$peer" "$data.$peer"
       done
     else

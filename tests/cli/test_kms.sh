@@ -44,6 +44,7 @@ $AIFS cat "$a" | cmp -s - "$WORK/a" || fail "asset a reads back differently"
 ok "put/get through the token"
 
 [ "$($AIFS --json key rotate | json 'd["current_key"]')" = "pkcs11:aifs-kek-v2" ] || fail "rotate"
+servers_catch_up
 b=$($AIFS put "$WORK/b")
 [ "$(keys_of "$b")" = "pkcs11:aifs-kek-v2" ] || fail "b's chunks after rotate: $(keys_of "$b")"
 [ "$(keys_of "$a")" = "pkcs11:aifs-kek-v1" ] || fail "rotate touched a's chunks"

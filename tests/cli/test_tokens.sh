@@ -52,7 +52,7 @@ other_id=$($AIFS --json token inspect "$other" | json 'd["token_id"]')
 [ "$revoked" = "$(printf '%s\n' "$reader_id" "$other_id" | sort | tr '\n' ' ' | sed 's/ $//')" ] ||
   fail "revoked tokens listed: $revoked"
 if [ -n "$remote" ]; then
-  revocation_settles
+  servers_catch_up
   expect_error TOKEN_REVOKED env AIFS_TOKEN="$reader" $AIFS cat "$id"
   expect_error TOKEN_REVOKED env AIFS_TOKEN="$copy" $AIFS cat "$id"
   expect_error TOKEN_REVOKED env AIFS_TOKEN="$other" $AIFS ls
@@ -78,7 +78,7 @@ expect_error UNKNOWN_KEY $AIFS token revoke-root r7
 [ "$($AIFS --json token keys | json '" ".join(k["id"] + ":" + k["state"] for k in d["root_keys"])')" = \
   "r1:revoked r2:current" ] || fail "root keys: $($AIFS token keys)"
 if [ -n "$remote" ]; then
-  revocation_settles
+  servers_catch_up
   expect_error KEY_REVOKED env AIFS_TOKEN="$old_admin" $AIFS ls
 fi
 $AIFS cat "$id" | cmp -s - "$WORK/f" || fail "the r2 admin token cannot read"

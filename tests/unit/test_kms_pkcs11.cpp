@@ -197,6 +197,33 @@ TEST_F(Pkcs11Test, WrapsOnTheTokenBoundToKeyAndContext) {
                      kPermissionDenied, "KMS_PIN_INCORRECT");
 }
 
+// Two servers on one token (two instances standing for two processes): a
+// rotation through one is used by the other, at once for a version named,
+// within a second as the current one.
+TEST_F(Pkcs11Test, RotationThroughOneInstanceReachesAnother) {
+  auto a = OpenKms(hsm_->Url(), true);
+  auto b = OpenKms(hsm_->Url(), false);
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto v2 = (*a)->Rotate();
+  ASSERT_TRUE(v2.ok()) << v2.status().ToString();
+  AesKey key;
+  AIFS_ASSERT_OK(SecureRandom(key));
+  const Bytes ctx = ToBytes("chunk context");
+  auto w = (*b)->WrapWith(*v2, key, ctx);  // b had never heard of v2
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  auto back = (*a)->Unwrap(w->key_id, w->blob, ctx);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, key);
+  const auto t0 = std::chrono::steady_clock::now();
+  while ((*b)->CurrentKeyId() != *v2 &&
+         std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5))
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ((*b)->CurrentKeyId(), *v2);
+  auto v3 = (*b)->Rotate();  // on the token as it is: v3, not a second v2
+  ASSERT_TRUE(v3.ok());
+  EXPECT_EQ(*v3, "pkcs11:aifs-kek-v3");
+}
+
 TEST_F(Pkcs11Test, ClearReasonsWhenTheTokenIsOutOfReach) {
   ASSERT_TRUE(OpenKms(hsm_->Url(), true).ok());  // closed again at once
   WriteFile(hsm_->dir().Sub("wrong"), "not-the-pin\n", 0600);

@@ -453,7 +453,21 @@ Status Pkcs11Kms::LoadKeys() {
     found[version] = {h, created};
   }
   keys_ = std::move(found);
+  loaded_at_ = std::chrono::steady_clock::now();
   return Status::Ok();
+}
+
+void Pkcs11Kms::ReloadIfDue() const {
+  constexpr auto kLookEvery = std::chrono::seconds(1);
+  {
+    std::shared_lock lock(mu_);
+    if (std::chrono::steady_clock::now() - loaded_at_ < kLookEvery) return;
+  }
+  // A cache of the token's key list: re-reading it changes no promise.
+  auto* self = const_cast<Pkcs11Kms*>(this);
+  std::unique_lock lock(mu_);
+  if (std::chrono::steady_clock::now() - loaded_at_ < kLookEvery) return;
+  if (!self->LoadKeys().ok()) self->loaded_at_ = std::chrono::steady_clock::now();
 }
 
 Result<unsigned long> Pkcs11Kms::Generate(uint32_t version) {
@@ -571,11 +585,13 @@ Result<Bytes> Pkcs11Kms::Gcm(bool encrypt, uint32_t version, ByteSpan iv, ByteSp
 }
 
 std::string Pkcs11Kms::CurrentKeyId() const {
+  ReloadIfDue();
   std::shared_lock lock(mu_);
   return keys_.empty() ? std::string() : KeyId(keys_.rbegin()->first);
 }
 
 std::vector<KmsKeyInfo> Pkcs11Kms::ListKeys() const {
+  ReloadIfDue();
   std::shared_lock lock(mu_);
   std::vector<KmsKeyInfo> out;
   for (const auto& [v, k] : keys_) out.push_back({KeyId(v), k.created_unix_ns, false});
@@ -591,6 +607,8 @@ Result<WrappedKey> Pkcs11Kms::WrapWith(std::string_view key_id, const AesKey& da
     std::shared_lock lock(mu_);
     known = keys_.count(*version) > 0;
   }
+  if (version.ok() && !known)  // another server may have made it
+    known = Handle(*version, /*refresh=*/true).ok();
   if (!known)
     return err::NotFound("KMS_KEY_NOT_FOUND", "the pkcs11 KMS has no key " + std::string(key_id));
   std::array<uint8_t, kIvSize> iv;

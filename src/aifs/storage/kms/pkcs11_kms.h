@@ -19,6 +19,10 @@
 // with the key ID and the caller's context as AAD, so the token authenticates
 // the binding. The current version is the highest on the token: it is
 // durable once C_GenerateKey returns, with no second record to keep in step.
+// The token is shared by every server of a store: a version this process
+// does not know is looked up on the token before WrapWith/Unwrap fail, and
+// the key list (so the current version) is re-read at most once a second, so
+// a rotation through one server reaches the others within a second.
 // Safe for concurrent use: each operation borrows a session of its own.
 //
 // Failures, with stable reasons: UNAVAILABLE KMS_UNAVAILABLE (module will not
@@ -30,6 +34,7 @@
 // altered).
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -83,6 +88,9 @@ class Pkcs11Kms : public Kms {
   Pkcs11Kms(Pkcs11Module* module, Pkcs11Url url) : module_(module), url_(std::move(url)) {}
   Status Login(const std::string& pin);  // finds the token's slot, then logs in
   Status LoadKeys();  // caller holds mu_ exclusively (or is Open)
+  // LoadKeys() when a second has passed since the last; a failure keeps the
+  // list known (the next operation on the token reports it).
+  void ReloadIfDue() const;
   // One AES-GCM operation on the token with key `version`.
   Result<Bytes> Gcm(bool encrypt, uint32_t version, ByteSpan iv, ByteSpan aad, ByteSpan input);
   Result<uint32_t> VersionOf(std::string_view key_id) const;
@@ -102,6 +110,7 @@ class Pkcs11Kms : public Kms {
 
   mutable std::shared_mutex mu_;
   std::map<uint32_t, KeyVersion> keys_;  // the last is current
+  std::chrono::steady_clock::time_point loaded_at_{};
 };
 
 }  // namespace aifs
