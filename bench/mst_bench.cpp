@@ -247,10 +247,24 @@ std::string Times(double git, double ours) {
 // million real puts would take longer than the benchmark); the 1 and 1,000
 // changes are real puts of small assets (untimed), then CreateSnapshot is
 // timed: log scan, tree update, Ed25519 signature, one synced commit.
+// The engine rows' metadata: RocksDB in the store's directory, or a fresh
+// schema of the PostgreSQL database at --meta (its URL without `schema`).
+std::string g_meta_base;
+// --before-cold CMD: a shell command run just before each timed cold snapshot
+// (e.g. resetting pg_stat_statements, to count what the snapshot does).
+std::string g_before_cold;
+
 std::unique_ptr<aifs::Engine> SeededEngine(const std::string& dir, const std::vector<Digest>& ids) {
-  if (!aifs::Engine::Init(dir, aifs::InitOptions{}).ok()) Fail("engine init");
+  aifs::InitOptions init;
+  std::string meta_url = "rocksdb://" + dir + "/meta";
+  if (!g_meta_base.empty()) {
+    std::random_device rd;
+    meta_url = init.meta_url = g_meta_base + (g_meta_base.find('?') == std::string::npos ? "?" : "&") +
+                               "schema=mst" + std::to_string(rd() % 1000000000);
+  }
+  if (auto st = aifs::Engine::Init(dir, init); !st.ok()) Fail("engine init: " + st.ToString());
   {
-    auto meta = Must(aifs::OpenMetaStore("rocksdb://" + dir + "/meta", {}), "open meta");
+    auto meta = Must(aifs::OpenMetaStore(meta_url, {}), "open meta");
     for (size_t i = 0; i < ids.size(); i += 50000) {
       auto txn = meta->Begin();
       for (size_t j = i; j < std::min(ids.size(), i + 50000); ++j)
@@ -278,6 +292,8 @@ void EngineSnapshotTimes(const std::string& dir, const std::vector<Digest>& ids,
     engine.reset();
     if (r > 0) fs::remove_all(dir + "-" + std::to_string(r - 1));
     engine = SeededEngine(d, ids);
+    if (!g_before_cold.empty() && std::system(g_before_cold.c_str()) != 0)
+      Fail("--before-cold command failed");
     std::fprintf(stderr, "  cold snapshot %d start %.6f\n", r, MonotonicSeconds());
     const auto t0 = Clock::now();
     auto cold = Must(engine->CreateSnapshot("default", nullptr), "cold snapshot");
@@ -348,10 +364,15 @@ int Main(int argc, char** argv) {
     } else if (a == "--engine-only") {
       engine_only = true;
       git = false;
+    } else if (a == "--meta") {
+      g_meta_base = next();
+    } else if (a == "--before-cold") {
+      g_before_cold = next();
     } else {
       std::fprintf(stderr,
                    "usage: aifs_mst_bench [--sizes 100000,1000000] [--reps 5] [--dir PATH] "
-                   "[--no-git] [--no-fanout] [--cold-reps 3] [--engine-only]\n");
+                   "[--no-git] [--no-fanout] [--cold-reps 3] [--engine-only] "
+                   "[--meta postgresql://...] [--before-cold CMD]\n");
       return 2;
     }
   }

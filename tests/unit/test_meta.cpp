@@ -410,6 +410,44 @@ TEST_P(MetaTest, BatchWritesLastValueOfEachKey) {
   AIFS_ASSERT_OK(batch->Write());  // empty: nothing to do
 }
 
+// ScanBulk reads large ranges in pages (PostgreSQL: 8,192 keys, the next
+// fetched while the current one is visited): every key once, in order, only
+// inside the range, and nothing after the visitor stops.
+TEST_P(MetaTest, ScanBulkVisitsEveryKeyOfTheRangeOnceInOrder) {
+  auto m = Open();
+  ASSERT_TRUE(m);
+  constexpr int kKeys = 20000;  // more than two pages
+  auto key = [](int i) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "b/%06d", i);
+    return std::string(buf);
+  };
+  for (int from = 0; from < kKeys; from += 5000)
+    AIFS_ASSERT_OK(RunTransaction(*m, [&](MetaTxn& txn) -> Status {
+      for (int i = from; i < from + 5000; ++i) AIFS_RETURN_IF_ERROR(txn.Put(key(i), "v" + key(i)));
+      return Status::Ok();
+    }));
+  AIFS_ASSERT_OK(PutOne(*m, "a", "before"));
+  AIFS_ASSERT_OK(PutOne(*m, "c", "after"));
+  auto scan = [&](std::string_view begin, std::string_view end, size_t stop_after) {
+    std::vector<std::string> seen;
+    AIFS_EXPECT_OK(m->ScanBulk(begin, end, [&](std::string_view k, std::string_view v) {
+      EXPECT_EQ(v, "v" + std::string(k));
+      seen.emplace_back(k);
+      return seen.size() < stop_after;
+    }));
+    return seen;
+  };
+  std::vector<std::string> all;
+  for (int i = 0; i < kKeys; ++i) all.push_back(key(i));
+  EXPECT_EQ(scan("b/", "b0", SIZE_MAX), all);
+  const std::vector<std::string> middle(all.begin() + 8000, all.begin() + 17000);
+  EXPECT_EQ(scan(key(8000), key(17000), SIZE_MAX), middle);
+  const std::vector<std::string> first(all.begin(), all.begin() + 9000);
+  EXPECT_EQ(scan("b/", "b0", 9000), first);
+  EXPECT_TRUE(scan("b0", "b1", SIZE_MAX).empty());
+}
+
 // Store-wide locks: one holder at a time, a bounded wait, release on
 // destruction. On PostgreSQL two stores opened on the same schema stand for
 // two servers.

@@ -1,6 +1,7 @@
 #include "aifs/meta/postgres/postgres_meta_store.h"
 
 #include <algorithm>
+#include <future>
 #include <map>
 #include <thread>
 
@@ -375,6 +376,31 @@ Status PostgresMetaStore::Scan(std::string_view begin, std::string_view end, con
     if (r.rows() < kScanPage) return Status::Ok();
     from = std::string(r.Bytes(r.rows() - 1, 0));
     from.push_back('\0');  // the smallest key after the last one
+  }
+}
+
+Status PostgresMetaStore::ScanBulk(std::string_view begin, std::string_view end,
+                                   const ScanFn& fn) {
+  const std::string to(end);
+  auto fetch = [this, &to](std::string from) -> Result<PgResult> {
+    PgParams params;
+    params.Bytes(from);
+    if (!to.empty()) params.Bytes(to);
+    params.Int8(kBulkPage);
+    return Exec(to.empty() ? "scan_all" : "scan_to", params);
+  };
+  AIFS_ASSIGN_OR_RETURN(PgResult page, fetch(std::string(begin)));
+  for (;;) {
+    std::future<Result<PgResult>> next;  // its destructor waits for the fetch
+    if (page.rows() == kBulkPage) {
+      std::string from(page.Bytes(page.rows() - 1, 0));
+      from.push_back('\0');  // the smallest key after the last one
+      next = std::async(std::launch::async, fetch, std::move(from));
+    }
+    for (int i = 0; i < page.rows(); ++i)
+      if (!fn(page.Bytes(i, 0), page.Bytes(i, 1))) return Status::Ok();
+    if (!next.valid()) return Status::Ok();
+    AIFS_ASSIGN_OR_RETURN(page, next.get());
   }
 }
 
