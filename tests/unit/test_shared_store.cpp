@@ -6,6 +6,7 @@
 // Skipped when PostgreSQL is not installed.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <thread>
 
 #include "aifs/engine/writer_lease.h"
@@ -252,6 +253,42 @@ TEST_F(SharedStoreTest, SnapshotsOnTwoServersTakeTurns) {
   auto ns = a->GetNamespace("default");
   ASSERT_TRUE(ns.ok());
   EXPECT_EQ(last->count, ns->asset_count);
+}
+
+// Every put rewrites its namespace's record, so concurrent puts conflict.
+// Within one server they take turns (NamespaceTurns) instead of retrying;
+// puts of two servers at once still conflict and retry, and all succeed.
+TEST_F(SharedStoreTest, PutsOfOneServerTakeTurnsWhileTwoServersRetry) {
+  InitTwo();
+  auto a = Open("a");
+  auto b = Open("b");
+  ASSERT_TRUE(a && b);
+  auto burst = [](Engine& e, int threads, int puts, uint64_t seed) {
+    std::vector<std::thread> workers;
+    std::atomic<int> failed{0};
+    for (int t = 0; t < threads; ++t)
+      workers.emplace_back([&, t] {
+        for (int i = 0; i < puts; ++i)
+          if (!PutBytes(e, RandomBytes(2000, seed + 1000 * t + i)).ok()) ++failed;
+      });
+    for (auto& w : workers) w.join();
+    return failed.load();
+  };
+  const uint64_t before = a->store().meta->conflicts_retried();
+  EXPECT_EQ(burst(*a, 8, 15, 1), 0);
+  EXPECT_EQ(a->store().meta->conflicts_retried(), before) << "puts of one server conflicted";
+
+  int failed_b = 0;
+  std::thread on_b([&] { failed_b = burst(*b, 4, 15, 500000); });
+  EXPECT_EQ(burst(*a, 4, 15, 900000), 0);
+  on_b.join();
+  EXPECT_EQ(failed_b, 0);
+  auto ns = b->GetNamespace("default");
+  ASSERT_TRUE(ns.ok());
+  EXPECT_EQ(ns->asset_count, 8u * 15 + 2 * 4 * 15);
+  RecordProperty("conflicts_retried_two_servers",
+                 std::to_string(a->store().meta->conflicts_retried() +
+                                b->store().meta->conflicts_retried()));
 }
 
 // Polls `admit` until it fails with `reason` (at most 10 s); returns the

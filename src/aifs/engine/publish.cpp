@@ -178,6 +178,7 @@ Status PublishAssets(StoreContext& ctx, const std::vector<const StagedAsset*>& a
   std::vector<std::string> written;
   for (const StagedAsset* a : assets)
     for (auto& o : a->WrittenObjects()) written.push_back(std::move(o));
+  const auto turn = ctx.commit_turns.Take(ns);
   return RunTransaction(*ctx.meta, [&](MetaTxn& txn) -> Status {
     results.assign(assets.size(), PutResult{});
     unused.clear();

@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "aifs/core/thread_pool.h"
@@ -44,6 +45,29 @@ class InFlightObjects {
   std::unordered_set<std::string> names_;
 };
 
+// Commits that rewrite one namespace's record (every put's) take turns
+// within this process: run together they would conflict on that record and
+// all but one would retry, which under a burst (put -r -j 16 on PostgreSQL)
+// could retry past RunTransaction's patience. Other processes' commits still
+// conflict and retry. Thread-safe.
+class NamespaceTurns {
+ public:
+  std::unique_lock<std::mutex> Take(const std::string& ns) {
+    std::mutex* turn;
+    {
+      std::lock_guard lock(mu_);
+      auto& slot = turns_[ns];
+      if (!slot) slot = std::make_unique<std::mutex>();
+      turn = slot.get();  // never freed: one per namespace ever committed to
+    }
+    return std::unique_lock<std::mutex>(*turn);
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<std::string, std::unique_ptr<std::mutex>> turns_;
+};
+
 struct StoreContext {
   std::string data_dir;
   store::v1::StoreConfig config;
@@ -58,6 +82,7 @@ struct StoreContext {
   std::unique_ptr<SegmentCache> segments;  // opened segments of recent reads
   ChunkIndexCache chunk_indexes{size_t{64} << 20};
   InFlightObjects in_flight;
+  NamespaceTurns commit_turns;  // for PublishAssets
 };
 
 }  // namespace aifs

@@ -82,6 +82,7 @@ Status RunTransaction(MetaStore& store, const std::function<Status(MetaTxn&)>& b
     if (st.ok()) st = txn->Commit();
     if (st.ok() || st.reason() != "TXN_CONFLICT") return st;
     if (std::chrono::steady_clock::now() >= deadline) return st;
+    store.CountConflictRetried();
     const uint64_t bound_us = std::min<uint64_t>(uint64_t{50} << std::min(attempt, 9), 20'000);
     std::this_thread::sleep_for(std::chrono::microseconds(SplitMix64(jitter) % (bound_us + 1)));
   }

@@ -16,6 +16,7 @@
 // number of servers).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -94,6 +95,10 @@ class MetaStore {
   // Whether other processes may write to the store while this one does
   // (PostgreSQL); false when a writer excludes every other (RocksDB's lock).
   virtual bool shared_writers() const { return false; }
+  // Transactions RunTransaction ran again after a TXN_CONFLICT, since open:
+  // contention, for measurements and tests.
+  uint64_t conflicts_retried() const { return conflicts_retried_.load(); }
+  void CountConflictRetried() { conflicts_retried_.fetch_add(1); }
   virtual Result<std::optional<std::string>> Get(std::string_view key) = 0;
   // Visits keys in [begin, end) in order until fn returns false.
   virtual Status Scan(std::string_view begin, std::string_view end, const ScanFn& fn) = 0;
@@ -180,6 +185,7 @@ class MetaStore {
   std::mutex local_locks_mu_;
   std::condition_variable local_locks_cv_;
   std::set<std::string, std::less<>> local_locks_;
+  std::atomic<uint64_t> conflicts_retried_{0};
 };
 
 struct MetaOpenOptions {
