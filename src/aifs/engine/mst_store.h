@@ -111,6 +111,7 @@ class MetaMstStore : public MstNodeStore {
     if (mode_ == Mode::kReadOnly)
       return err::Internal("MST_STORE_READ_ONLY", "this tree node store only reads");
     if (!written_.insert(hash).second) return Status::Ok();
+    if (cache_) stored_.emplace_back(hash, std::make_shared<const MstNode>(node));
     node.EncodeTo(value_);
     if (mode_ == Mode::kInTxn) return txn_->Put(Key(hash), value_);
     if (!batch_) batch_ = meta_.NewBatch();
@@ -120,6 +121,14 @@ class MetaMstStore : public MstNodeStore {
   }
   // kBefore: writes the nodes still buffered (call before committing).
   Status Finish() { return batch_ ? batch_->Write() : Status::Ok(); }
+  // Once the transaction that refers to the nodes stored here committed
+  // (they are durable then), puts them in the cache: the next snapshot
+  // updates this tree without reading its paths back (on PostgreSQL, one
+  // round trip a node).
+  void CacheStored() {
+    for (auto& [hash, node] : stored_) cache_->Put(Key(hash), std::move(node));
+    stored_.clear();
+  }
 
  private:
   static constexpr size_t kDigestSize = std::tuple_size_v<Digest>;
@@ -145,6 +154,7 @@ class MetaMstStore : public MstNodeStore {
   std::string value_;
   std::unique_ptr<MetaBatch> batch_;
   std::unordered_set<Digest, DigestHash> written_;  // nodes stored so far
+  std::vector<std::pair<Digest, std::shared_ptr<const MstNode>>> stored_;  // for CacheStored
 };
 
 }  // namespace aifs

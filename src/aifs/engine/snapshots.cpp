@@ -437,6 +437,7 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
       AIFS_RETURN_IF_ERROR(PutRecord(*txn, keys::SnapshotCursor(ns), done));
       EmitEvent(*txn, {.type = EventType::kSnapshotCreated, .ns = ns, .snapshot = s.id});
       AIFS_RETURN_IF_ERROR(txn->Commit());
+      store.CacheStored();
       return s;
     }();
     if (made.ok()) {
