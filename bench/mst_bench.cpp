@@ -259,7 +259,8 @@ std::unique_ptr<aifs::Engine> SeededEngine(const std::string& dir, const std::ve
   std::string meta_url = "rocksdb://" + dir + "/meta";
   if (!g_meta_base.empty()) {
     std::random_device rd;
-    meta_url = init.meta_url = g_meta_base + (g_meta_base.find('?') == std::string::npos ? "?" : "&") +
+    meta_url = init.meta_url = g_meta_base +
+                               (g_meta_base.find('?') == std::string::npos ? "?" : "&") +
                                "schema=mst" + std::to_string(rd() % 1000000000);
   }
   if (auto st = aifs::Engine::Init(dir, init); !st.ok()) Fail("engine init: " + st.ToString());

@@ -948,9 +948,10 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--put-stall-timeout", put_stall_s,
                         "seconds a put may send nothing before it is cancelled (0: never)")
       ->capture_default_str();
-  serve_cmd->add_option("--health-interval", health_s,
-                        "seconds between health probes (each writes, reads and deletes one "
-                        "small chunk object)")
+  serve_cmd
+      ->add_option("--health-interval", health_s,
+                   "seconds between health probes (each writes, reads and deletes one "
+                   "small chunk object)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   serve_cmd->callback([&] {

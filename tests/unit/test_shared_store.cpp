@@ -286,9 +286,9 @@ TEST_F(SharedStoreTest, PutsOfOneServerTakeTurnsWhileTwoServersRetry) {
   auto ns = b->GetNamespace("default");
   ASSERT_TRUE(ns.ok());
   EXPECT_EQ(ns->asset_count, 8u * 15 + 2 * 4 * 15);
-  RecordProperty("conflicts_retried_two_servers",
-                 std::to_string(a->store().meta->conflicts_retried() +
-                                b->store().meta->conflicts_retried()));
+  RecordProperty(
+      "conflicts_retried_two_servers",
+      std::to_string(a->store().meta->conflicts_retried() + b->store().meta->conflicts_retried()));
 }
 
 // Polls `admit` until it fails with `reason` (at most 10 s); returns the

@@ -552,7 +552,8 @@ TEST_F(KmsTest, ProcessesSharingAKeyfileSeeEachOthersRotations) {
   // b wraps new keys under v2 within a second (it re-reads a changed file at
   // most once a second).
   const auto t0 = std::chrono::steady_clock::now();
-  while (b->CurrentKeyId() != *v2 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5))
+  while (b->CurrentKeyId() != *v2 &&
+         std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5))
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(b->CurrentKeyId(), *v2);
 
@@ -609,7 +610,8 @@ TEST_F(KmsTest, KeyfileThatLostAKeyInUseIsRefused) {
   ASSERT_TRUE(v2.ok());
   // The old file comes back, and another process rotates on it: its v2 is
   // another key than a's v2.
-  std::filesystem::copy_file(old_file, KeyPath(), std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(old_file, KeyPath(),
+                             std::filesystem::copy_options::overwrite_existing);
   {
     auto other = MustOpen(false);
     ASSERT_TRUE(other);

@@ -48,7 +48,7 @@ class TokenRevocations {
 
   MetaStore& meta_;
   std::mutex mu_;
-  CacheGeneration generation_;  // bumped by every revocation
+  CacheGeneration generation_;                              // bumped by every revocation
   std::optional<std::unordered_set<std::string>> revoked_;  // loaded on first use
 };
 

@@ -446,7 +446,8 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
       // first snapshot costs a fifth of it). A crash before, or a failure,
       // only leaves keys nobody reads.
       ctx_.pool->Post([meta = ctx_.meta.get(), consumed = std::move(consumed)] {
-        for (const std::string& prefix : consumed) (void)meta->DeleteRange(prefix, PrefixEnd(prefix));
+        for (const std::string& prefix : consumed)
+          (void)meta->DeleteRange(prefix, PrefixEnd(prefix));
       });
       if (branch_target) {
         AIFS_RETURN_IF_ERROR(

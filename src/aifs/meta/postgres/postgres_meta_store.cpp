@@ -379,8 +379,7 @@ Status PostgresMetaStore::Scan(std::string_view begin, std::string_view end, con
   }
 }
 
-Status PostgresMetaStore::ScanBulk(std::string_view begin, std::string_view end,
-                                   const ScanFn& fn) {
+Status PostgresMetaStore::ScanBulk(std::string_view begin, std::string_view end, const ScanFn& fn) {
   const std::string to(end);
   auto fetch = [this, &to](std::string from) -> Result<PgResult> {
     PgParams params;

@@ -251,8 +251,8 @@ Result<AesKey> LocalKms::Unwrap(std::string_view key_id, ByteSpan blob, ByteSpan
   GcmNonce nonce;
   std::memcpy(nonce.data(), blob.data(), nonce.size());
   Bytes plain;
-  Status st = AesGcmOpen(master.key, nonce, KmsWrapAad(key_id, context),
-                         blob.subspan(nonce.size()), plain, "KEY_UNWRAP_FAILED");
+  Status st = AesGcmOpen(master.key, nonce, KmsWrapAad(key_id, context), blob.subspan(nonce.size()),
+                         plain, "KEY_UNWRAP_FAILED");
   SecureWipe(master.key.data(), master.key.size());
   AIFS_RETURN_IF_ERROR(st);
   AesKey key;

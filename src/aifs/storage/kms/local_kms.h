@@ -25,8 +25,8 @@
 
 #include <chrono>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 
