@@ -593,6 +593,7 @@ TEST_F(ServerTest, ZstdFramesShrinkCompressibleDataOnTheWireBothWays) {
   auto thrice = MetricsText();
   EXPECT_GT(Metric(thrice, "aifs_dedup_ratio"), 1.5);
   EXPECT_EQ(Metric(m2, "aifs_store_up"), 1);
+  EXPECT_EQ(Metric(m2, "aifs_txn_conflicts_retried_total"), 0);  // one put at a time
 }
 
 // A unary request gRPC cannot parse (here a proto3 string that is not UTF-8)

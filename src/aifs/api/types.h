@@ -616,6 +616,10 @@ struct StoreDescription {
   uint32_t chunk_min = 0, chunk_avg = 0, chunk_max = 0;
   int zstd_level = 0;
   bool read_only = false;
+  // Metadata transactions this process ran again after a conflict since it
+  // opened the store (contention; a server's metrics). Not sent over the
+  // wire: 0 from a remote store.
+  uint64_t txn_conflicts_retried = 0;
 };
 
 }  // namespace aifs

@@ -805,6 +805,7 @@ Result<StoreDescription> Engine::DescribeStore() {
   d.chunk_max = c.chunk_max();
   d.zstd_level = c.zstd_level();
   d.read_only = ctx_->meta->read_only();
+  d.txn_conflicts_retried = ctx_->meta->conflicts_retried();
   return d;
 }
 

@@ -135,6 +135,11 @@ std::string Metrics::Render(Api& api, size_t open_transactions) {
   Counter(out, "aifs_wire_bytes_out_total", "Data frame bytes sent (after zstd).", wire_out_);
   Gauge(out, "aifs_open_transactions", "Remote transactions not yet committed or aborted.",
         static_cast<double>(open_transactions));
+  if (auto store = api.DescribeStore(); store.ok())
+    Counter(out, "aifs_txn_conflicts_retried_total",
+            "Metadata transactions run again after a conflict (writers racing on one record, "
+            "such as a namespace's).",
+            store->txn_conflicts_retried);
   auto namespaces = api.ListNamespaces();
   if (namespaces.ok()) {
     uint64_t assets = 0, chunks = 0, logical = 0, unique = 0, stored = 0;
