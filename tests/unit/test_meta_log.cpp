@@ -97,6 +97,33 @@ TEST_P(MetaLogTest, WaitForLogWakesOnACommit) {
   EXPECT_EQ(ReadLog(*m, 0).size(), 1u);
 }
 
+// A follower being stopped interrupts its own wait instead of waiting out
+// its poll (an engine closes without the vector follower's 50 ms).
+TEST_P(MetaLogTest, InterruptEndsAWaitInProgressAndNoLaterOne) {
+  auto m = Open();
+  ASSERT_TRUE(m);
+  std::atomic<bool> returned{false};
+  bool passed = true;
+  std::thread waiter([&] {
+    passed = m->WaitForLog(1000, std::chrono::seconds(60));
+    returned = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(returned.load());
+  const auto t0 = std::chrono::steady_clock::now();
+  m->InterruptLogWaits();
+  waiter.join();  // far before its 60 s (the test's own timeout catches a hang)
+  EXPECT_FALSE(passed);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(30));
+  // A wait after the interrupt still waits for the log.
+  std::thread writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    AIFS_EXPECT_OK(Append(*m, {"x"}));
+  });
+  EXPECT_TRUE(m->WaitForLog(0, std::chrono::seconds(30)));
+  writer.join();
+}
+
 // Two instances of the store ("two servers"; RocksDB allows one writer, so
 // there both are the same instance) append from several threads while a
 // follower on each reads the log as it grows: each follower sees every entry

@@ -164,6 +164,7 @@ VectorManager::VectorManager(StoreContext& ctx) : ctx_(ctx), dir_(ctx.data_dir +
 
 VectorManager::~VectorManager() {
   stop_ = true;
+  ctx_.meta->InterruptLogWaits();  // the follower need not wait out its poll
   if (follower_.joinable()) follower_.join();
   if (!ctx_.meta->read_only() && changed_since_checkpoint_ > 0) (void)Checkpoint();
 }

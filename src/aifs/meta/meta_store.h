@@ -170,6 +170,10 @@ class MetaStore {
   // Waits up to `timeout` for the watermark to pass `seq`; returns whether
   // it did.
   virtual bool WaitForLog(uint64_t seq, std::chrono::milliseconds timeout) const = 0;
+  // Ends every WaitForLog waiting now (each returns whether the log passed
+  // its number): for a follower being stopped, which then need not wait out
+  // its poll. Waits that begin later are not affected.
+  virtual void InterruptLogWaits() = 0;
 
   // Takes the store-wide lock `name`, waiting up to `timeout` while another
   // holder has it: ABORTED LOCK_TIMEOUT then. For work that must not run

@@ -23,11 +23,22 @@ PgLogListener::~PgLogListener() {
   thread_.join();
 }
 
-bool PgLogListener::Wait(uint64_t seq, uint64_t generation, std::chrono::milliseconds timeout) {
+bool PgLogListener::Wait(uint64_t seq, uint64_t generation, uint64_t interrupts,
+                         std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
-  return wake_.wait_for(lock, timeout, [&] {
-    return stop_ || announced_.load() > seq || generation_.load() != generation;
-  }) && announced_.load() > seq;
+  wake_.wait_for(lock, timeout, [&] {
+    return stop_ || announced_.load() > seq || generation_.load() != generation ||
+           interrupts_.load() != interrupts;
+  });
+  return announced_.load() > seq;
+}
+
+void PgLogListener::Interrupt() {
+  {
+    std::lock_guard lock(mu_);
+    interrupts_.fetch_add(1);
+  }
+  wake_.notify_all();
 }
 
 void PgLogListener::Loop() {

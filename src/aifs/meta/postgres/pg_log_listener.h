@@ -33,7 +33,12 @@ class PgLogListener {
   bool listening() const { return listening_.load(); }
   // Waits until announced() > seq, the generation moves past `generation`, or
   // `timeout` passes; returns whether announced() > seq.
-  bool Wait(uint64_t seq, uint64_t generation, std::chrono::milliseconds timeout);
+  // Also ends when interrupts() moves past `interrupts`.
+  bool Wait(uint64_t seq, uint64_t generation, uint64_t interrupts,
+            std::chrono::milliseconds timeout);
+  // Ends the waits in progress; interrupts() counts the calls.
+  void Interrupt();
+  uint64_t interrupts() const { return interrupts_.load(); }
 
  private:
   void Loop();
@@ -41,6 +46,7 @@ class PgLogListener {
   const std::string conninfo_;
   const std::string channel_;
   std::atomic<uint64_t> announced_{0};
+  std::atomic<uint64_t> interrupts_{0};
   std::atomic<uint64_t> generation_{0};
   std::atomic<bool> listening_{false};
   std::mutex mu_;

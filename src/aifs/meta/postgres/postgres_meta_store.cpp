@@ -455,8 +455,11 @@ Result<uint64_t> PostgresMetaStore::ScanLog(uint64_t after, const LogFn& fn) {
   return std::max(after, watermark);
 }
 
+void PostgresMetaStore::InterruptLogWaits() { listener_->Interrupt(); }
+
 bool PostgresMetaStore::WaitForLog(uint64_t seq, std::chrono::milliseconds timeout) const {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const uint64_t interrupts = listener_->interrupts();
   for (;;) {
     // While the listener keeps its connection, every commit after it began
     // listening is announced: the counter is read once per connection (and
@@ -468,11 +471,11 @@ bool PostgresMetaStore::WaitForLog(uint64_t seq, std::chrono::milliseconds timeo
     RaiseTo(watermark_, listener_->announced());
     if (watermark_.load() > seq) return true;
     const auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) return false;
+    if (now >= deadline || listener_->interrupts() != interrupts) return false;
     const auto slice = std::min<std::chrono::milliseconds>(
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now),
         listener_->listening() ? std::chrono::milliseconds(1000) : std::chrono::milliseconds(100));
-    if (listener_->Wait(seq, generation, slice)) {
+    if (listener_->Wait(seq, generation, interrupts, slice)) {
       RaiseTo(watermark_, listener_->announced());
       return true;
     }

@@ -76,6 +76,7 @@ class PostgresMetaStore : public MetaStore {
   Result<uint64_t> ScanLog(uint64_t after, const LogFn& fn) override;
   uint64_t LogWatermark() const override;
   bool WaitForLog(uint64_t seq, std::chrono::milliseconds timeout) const override;
+  void InterruptLogWaits() override;
   // UNIMPLEMENTED, saying which PostgreSQL tool checks what (pg_amcheck).
   Result<MetaIntegrity> CheckIntegrity(bool read_all) override;
   // A session advisory lock on a connection of the pool, kept (out of the

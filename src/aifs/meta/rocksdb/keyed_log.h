@@ -38,6 +38,7 @@ class KeyedLog {
   bool WaitPast(uint64_t seq, std::chrono::milliseconds timeout) const {
     return sequencer_.WaitPast(seq, timeout);
   }
+  void InterruptWaits() { sequencer_.InterruptWaits(); }
 
  private:
   LogSequencer sequencer_;

@@ -35,7 +35,18 @@ uint64_t LogSequencer::Watermark() const {
 
 bool LogSequencer::WaitPast(uint64_t seq, std::chrono::milliseconds timeout) const {
   std::unique_lock lock(mu_);
-  return settled_.wait_for(lock, timeout, [&] { return WatermarkLocked() > seq; });
+  const uint64_t interrupts = interrupts_;
+  settled_.wait_for(lock, timeout,
+                    [&] { return WatermarkLocked() > seq || interrupts_ != interrupts; });
+  return WatermarkLocked() > seq;
+}
+
+void LogSequencer::InterruptWaits() {
+  {
+    std::lock_guard lock(mu_);
+    ++interrupts_;
+  }
+  settled_.notify_all();
 }
 
 }  // namespace aifs

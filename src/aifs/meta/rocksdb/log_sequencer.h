@@ -25,9 +25,11 @@ class LogSequencer {
   // The commit that reserved `first` has finished (either way).
   void Settle(uint64_t first);
   uint64_t Watermark() const;
-  // Waits until the watermark exceeds `seq` or the timeout passes; returns
-  // whether it did.
+  // Waits until the watermark exceeds `seq`, the timeout passes or
+  // InterruptWaits() is called; returns whether the watermark exceeds `seq`.
   bool WaitPast(uint64_t seq, std::chrono::milliseconds timeout) const;
+  // Ends the waits in progress.
+  void InterruptWaits();
 
  private:
   uint64_t WatermarkLocked() const;
@@ -36,6 +38,7 @@ class LogSequencer {
   mutable std::condition_variable settled_;
   uint64_t next_ = 1;
   std::set<uint64_t> in_flight_;  // first numbers of unsettled reservations
+  uint64_t interrupts_ = 0;
 };
 
 }  // namespace aifs

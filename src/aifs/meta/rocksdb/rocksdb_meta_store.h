@@ -68,6 +68,7 @@ class RocksDbMetaStore : public MetaStore {
   bool WaitForLog(uint64_t seq, std::chrono::milliseconds timeout) const override {
     return log_.WaitPast(seq, timeout);
   }
+  void InterruptLogWaits() override { log_.InterruptWaits(); }
 
   // The high-water file of the store at `path`.
   static std::string HighWaterPath(const std::string& path);
