@@ -475,12 +475,7 @@ class RecoveryTest : public ::testing::Test {
     EXPECT_TRUE(e.ok()) << e.status().ToString();
     return e.ok() ? std::move(e).value() : nullptr;
   }
-  size_t Objects() const {
-    size_t n = 0;
-    for (const auto& e : fs::recursive_directory_iterator(dir_.Sub("chunks")))
-      if (e.is_regular_file()) ++n;
-    return n;
-  }
+  size_t Objects() const { return TallyFiles(dir_.Sub("chunks")).files; }
   TempDir dir_;
 };
 

@@ -50,12 +50,7 @@ class SharedStoreTest : public ::testing::Test {
     AIFS_ASSERT_OK(Engine::Init(dir_.Sub("b"), JoinOptions()));
   }
   // Objects in the shared chunk directory.
-  size_t CountObjects() const {
-    size_t n = 0;
-    for (const auto& e : fs::recursive_directory_iterator(dir_.Sub("shared-chunks")))
-      if (e.is_regular_file()) ++n;
-    return n;
-  }
+  size_t CountObjects() const { return TallyFiles(dir_.Sub("shared-chunks")).files; }
 
   TempDir dir_;
   std::string meta_url_;

@@ -11,6 +11,16 @@
 
 namespace aifs::auth {
 
+namespace {
+// The JSON object of key `id`'s record; DATA_LOSS BAD_ROOT_KEY_RECORD else.
+Result<nlohmann::json> ParseKeyRecord(std::string_view raw, const std::string& id) {
+  auto j = nlohmann::json::parse(raw, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return err::DataLoss("BAD_ROOT_KEY_RECORD", "root key record " + id + " is not JSON");
+  return j;
+}
+}  // namespace
+
 std::string RootKeyStore::RecordKey(const std::string& id) const {
   return std::string(ring_.record_prefix) + id;
 }
@@ -78,9 +88,7 @@ Result<RootKey> RootKeyStore::Get(const std::string& id) {
   if (Serial(id) == 0) return UnknownKey(id);
   AIFS_ASSIGN_OR_RETURN(auto raw, meta_.Get(RecordKey(id)));
   if (!raw) return UnknownKey(id);
-  auto j = nlohmann::json::parse(*raw, nullptr, false);
-  if (j.is_discarded() || !j.is_object())
-    return err::DataLoss("BAD_ROOT_KEY_RECORD", "root key record " + id + " is not JSON");
+  AIFS_ASSIGN_OR_RETURN(const nlohmann::json j, ParseKeyRecord(*raw, id));
   if (j.value("revoked", false))
     return Status(Code::kUnauthenticated, "KEY_REVOKED",
                   "the " + std::string(ring_.noun) + " '" + id + "' has been revoked");
@@ -178,9 +186,7 @@ Status RootKeyStore::Revoke(const std::string& id) {
     for (const std::string& each : ids) {
       AIFS_ASSIGN_OR_RETURN(auto raw, txn.Get(RecordKey(each)));
       if (!raw) continue;
-      auto j = nlohmann::json::parse(*raw, nullptr, false);
-      if (j.is_discarded() || !j.is_object())
-        return err::DataLoss("BAD_ROOT_KEY_RECORD", "root key record " + each + " is not JSON");
+      AIFS_ASSIGN_OR_RETURN(nlohmann::json j, ParseKeyRecord(*raw, each));
       live += j.value("revoked", false) ? 0 : 1;
       if (each == id) target = std::move(j);
     }

@@ -362,40 +362,42 @@ Result<std::optional<std::string>> PostgresMetaStore::Get(std::string_view key) 
   return std::optional<std::string>(r.Bytes(0, 0));
 }
 
+namespace {
+// The smallest key after the last row of a scan page.
+std::string KeyAfterLast(const PgResult& page) {
+  std::string key(page.Bytes(page.rows() - 1, 0));
+  key.push_back('\0');
+  return key;
+}
+}  // namespace
+
+Result<PgResult> PostgresMetaStore::ScanPage(std::string_view from, std::string_view end,
+                                             int limit) const {
+  PgParams params;
+  params.Bytes(from);
+  if (!end.empty()) params.Bytes(end);
+  params.Int8(limit);
+  return Exec(end.empty() ? "scan_all" : "scan_to", params);
+}
+
 Status PostgresMetaStore::Scan(std::string_view begin, std::string_view end, const ScanFn& fn) {
   std::string from(begin);
   for (;;) {
-    PgParams params;
-    params.Bytes(from);
-    if (!end.empty()) params.Bytes(end);
-    params.Int8(kScanPage);
-    AIFS_ASSIGN_OR_RETURN(PgResult r, Exec(end.empty() ? "scan_all" : "scan_to", params));
+    AIFS_ASSIGN_OR_RETURN(PgResult r, ScanPage(from, end, kScanPage));
     // The connection is back in the pool: `fn` may call the store.
     for (int i = 0; i < r.rows(); ++i)
       if (!fn(r.Bytes(i, 0), r.Bytes(i, 1))) return Status::Ok();
     if (r.rows() < kScanPage) return Status::Ok();
-    from = std::string(r.Bytes(r.rows() - 1, 0));
-    from.push_back('\0');  // the smallest key after the last one
+    from = KeyAfterLast(r);
   }
 }
 
 Status PostgresMetaStore::ScanBulk(std::string_view begin, std::string_view end, const ScanFn& fn) {
-  const std::string to(end);
-  auto fetch = [this, &to](std::string from) -> Result<PgResult> {
-    PgParams params;
-    params.Bytes(from);
-    if (!to.empty()) params.Bytes(to);
-    params.Int8(kBulkPage);
-    return Exec(to.empty() ? "scan_all" : "scan_to", params);
-  };
+  auto fetch = [this, end](std::string from) { return ScanPage(from, end, kBulkPage); };
   AIFS_ASSIGN_OR_RETURN(PgResult page, fetch(std::string(begin)));
   for (;;) {
     std::future<Result<PgResult>> next;  // its destructor waits for the fetch
-    if (page.rows() == kBulkPage) {
-      std::string from(page.Bytes(page.rows() - 1, 0));
-      from.push_back('\0');  // the smallest key after the last one
-      next = std::async(std::launch::async, fetch, std::move(from));
-    }
+    if (page.rows() == kBulkPage) next = std::async(std::launch::async, fetch, KeyAfterLast(page));
     for (int i = 0; i < page.rows(); ++i)
       if (!fn(page.Bytes(i, 0), page.Bytes(i, 1))) return Status::Ok();
     if (!next.valid()) return Status::Ok();

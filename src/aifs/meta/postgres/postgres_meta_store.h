@@ -102,6 +102,8 @@ class PostgresMetaStore : public MetaStore {
   Result<uint64_t> ReadWatermark() const;
   // Runs a prepared statement on a pooled connection.
   Result<PgResult> Exec(const std::string& name, const PgParams& params) const;
+  // Up to `limit` keys and values from `from` on, below `end` (none: no bound).
+  Result<PgResult> ScanPage(std::string_view from, std::string_view end, int limit) const;
   // The advisory lock number of `key` in this store.
   int64_t LockOf(std::string_view key) const;
 
