@@ -34,7 +34,11 @@ constexpr size_t kDefaultEf = 64;
 // graph is harder to walk: on clustered data recall@10 is 0.94 at ef 64 and
 // 1.0 at ef 128-200.
 constexpr size_t kDefaultEfIp = 200;
-constexpr uint64_t kCheckpointEvery = 50000;  // applied changes
+constexpr uint64_t kCheckpointEvery = 50000;  // log entries applied
+// A close saves the indexes when one changed, or when this many log entries
+// (none touching an index) would otherwise be replayed by every later open.
+// A process that changed no index then writes nothing at close.
+constexpr uint64_t kReplayWorthSaving = 10000;
 // A filter's postings up to this size (or 5% of the space) are searched
 // exactly instead of walking the graph.
 constexpr size_t kExactCandidates = 4096;
@@ -166,7 +170,9 @@ VectorManager::~VectorManager() {
   stop_ = true;
   ctx_.meta->InterruptLogWaits();  // the follower need not wait out its poll
   if (follower_.joinable()) follower_.join();
-  if (!ctx_.meta->read_only() && changed_since_checkpoint_ > 0) (void)Checkpoint();
+  if (!ctx_.meta->read_only() &&
+      (changed_since_checkpoint_ > 0 || replayed_since_checkpoint_ >= kReplayWorthSaving))
+    (void)Checkpoint();
 }
 
 Status VectorManager::Start() {
@@ -182,7 +188,7 @@ Status VectorManager::ReplayAndFollow() {
   AIFS_ASSIGN_OR_RETURN(uint64_t upto, ctx_.meta->ScanLog(applied_, [&](uint64_t seq,
                                                                          std::string_view e) {
     (void)Apply(seq, e);
-    ++changed_since_checkpoint_;
+    ++replayed_since_checkpoint_;
     return true;
   }));
   applied_ = upto;
@@ -311,6 +317,7 @@ Status VectorManager::Checkpoint() {
   AIFS_RETURN_IF_ERROR(MakeDirs(dir_, 0700));
   AIFS_RETURN_IF_ERROR(WriteFileAtomic(dir_ + "/state", std::to_string(seq), 0600));
   changed_since_checkpoint_ = 0;
+  replayed_since_checkpoint_ = 0;
   return Status::Ok();
 }
 
@@ -319,12 +326,13 @@ void VectorManager::Follow() {
     if (!ctx_.meta->WaitForLog(applied_, std::chrono::milliseconds(50))) continue;
     auto upto = ctx_.meta->ScanLog(applied_, [&](uint64_t seq, std::string_view e) {
       (void)Apply(seq, e);
-      ++changed_since_checkpoint_;
+      ++replayed_since_checkpoint_;
       return true;
     });
     if (upto.ok()) applied_ = *upto;
     caught_up_.notify_all();
-    if (changed_since_checkpoint_ >= kCheckpointEvery && !ctx_.meta->read_only()) (void)Checkpoint();
+    if (replayed_since_checkpoint_ >= kCheckpointEvery && !ctx_.meta->read_only())
+      (void)Checkpoint();
   }
 }
 
@@ -337,7 +345,7 @@ Status VectorManager::Apply(uint64_t seq, std::string_view entry) {
       {
         std::unique_lock lock(mu_);  // live (again): visible at head
         for (auto& [key, idx] : indexes_)
-          if (key.first == e.ns) idx.retired.erase(e.asset->bytes());
+          if (key.first == e.ns) changed_since_checkpoint_ += idx.retired.erase(e.asset->bytes());
       }
       return Reindex(e.ns, *e.asset);
     case EventType::kAssetDeleted:
@@ -355,6 +363,7 @@ Status VectorManager::Apply(uint64_t seq, std::string_view entry) {
       std::unique_lock lock(mu_);
       for (auto& [key, idx] : indexes_) {
         if (key.first != e.ns) continue;
+        ++changed_since_checkpoint_;
         if (kept && idx.index->Contains(*e.asset)) {
           idx.retired.insert(e.asset->bytes());
           continue;
@@ -374,7 +383,8 @@ Status VectorManager::Apply(uint64_t seq, std::string_view entry) {
     }
     case EventType::kNamespaceDeleted: {
       std::unique_lock lock(mu_);
-      std::erase_if(indexes_, [&](const auto& kv) { return kv.first.first == e.ns; });
+      changed_since_checkpoint_ +=
+          std::erase_if(indexes_, [&](const auto& kv) { return kv.first.first == e.ns; });
       return Status::Ok();
     }
     default:
@@ -409,6 +419,7 @@ Status VectorManager::Reindex(const std::string& ns, const AssetId& id) {
       AIFS_ASSIGN_OR_RETURN(attrs, AttrsOf(ns, id));
     }
     AIFS_RETURN_IF_ERROR(idx.index->Upsert(id, *vec, *attrs));
+    ++changed_since_checkpoint_;
   }
   return Status::Ok();
 }

@@ -89,7 +89,8 @@ class VectorManager {
   std::shared_mutex mu_;
   std::map<Key, Index> indexes_;
   std::atomic<uint64_t> applied_{0};  // log position the indexes include
-  std::atomic<uint64_t> changed_since_checkpoint_{0};
+  std::atomic<uint64_t> changed_since_checkpoint_{0};   // index changes
+  std::atomic<uint64_t> replayed_since_checkpoint_{0};  // log entries applied
   std::atomic<bool> stop_{false};
   std::thread follower_;
   std::mutex caught_up_mu_;

@@ -49,7 +49,7 @@ WriterLease::~WriterLease() {
   }
   cv_.notify_all();
   if (renewer_.joinable()) renewer_.join();
-  if (id.empty()) return;
+  if (id.empty() || !meta_.shared_writers()) return;
   // Nothing of ours is in flight any more: our leftovers may go at once.
   auto txn = meta_.Begin();
   if (txn->Delete(keys::WriterLease(id)).ok()) (void)txn->Commit();
@@ -57,6 +57,13 @@ WriterLease::~WriterLease() {
 
 Status WriterLease::TakeLocked() {
   AIFS_ASSIGN_OR_RETURN(std::string id, RandomHex(kIdHex / 2));
+  if (!meta_.shared_writers()) {
+    // The only writer: nobody else collects while it lives, so the lease
+    // needs no record (two synced commits saved per process).
+    id_ = id;
+    held_.insert(id);
+    return Status::Ok();
+  }
   WriterLeaseRecord rec;
   const int64_t now = NowUnixNanos();
   rec.set_started_unix_ns(now);
@@ -94,6 +101,7 @@ Status WriterLease::CheckHeld(MetaTxn& txn, const std::vector<std::string>& obje
   for (const std::string& o : objects) {
     const std::string_view lease = LeaseOf(o);
     if (lease.empty() || !checked.insert(lease).second) continue;
+    if (!meta_.shared_writers() && IsOurs(lease)) continue;  // no record, never revoked
     AIFS_ASSIGN_OR_RETURN(auto rec, txn.Get(keys::WriterLease(lease)));
     if (!rec) {
       {

@@ -16,7 +16,10 @@
 // only changes how long a dead server's leftovers wait.
 //
 // The lease is taken at the first NewObjectName(): opening a store to read
-// writes nothing. A lease found revoked is replaced by a fresh one.
+// writes nothing. A lease found revoked is replaced by a fresh one. On a
+// store with one writer process (MetaStore::shared_writers() false) the
+// lease lives only in memory: no other process collects while it lives, and
+// gc in this process spares its own leases, so it writes no record.
 //
 // Thread safety: every method may be called from any thread.
 #pragma once

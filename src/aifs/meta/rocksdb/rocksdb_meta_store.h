@@ -35,6 +35,8 @@
 namespace rocksdb {
 class DB;
 class OptimisticTransactionDB;
+struct Options;
+class Status;
 }  // namespace rocksdb
 
 namespace aifs {
@@ -83,6 +85,11 @@ class RocksDbMetaStore : public MetaStore {
       : path_(std::move(path)), options_(options) {}
   // Opens db_ (and txn_db_ unless read-only); checks the history.
   Status OpenDb();
+  // Opens txn_db_ (not db_) for writes.
+  rocksdb::Status OpenTransactionDb(const rocksdb::Options& opts);
+  // Flushes the memtable when `always` or once replayed logs pile up (see
+  // BaseOptions), retiring the logs.
+  void FlushLogs(bool always);
   void CloseDb();
   // Writes may go on: reopens the database after a failed write when space
   // is back. Called without mu_ held.
