@@ -32,7 +32,9 @@ Result<std::string> PercentDecode(std::string_view s, const std::string& reason,
 Status ForEachUrlParam(std::string_view list, char sep, const std::string& reason,
                        std::string_view what,
                        const std::function<Status(std::string_view, std::string)>& fn) {
-  while (!list.empty()) {
+  // Values may be secrets (a PIN, a key pasted by mistake): errors name the
+  // parameter, never show a value.
+  for (size_t n = 1; !list.empty(); ++n) {
     const size_t end = std::min(list.find(sep), list.size());
     const std::string_view item = list.substr(0, end);
     list.remove_prefix(std::min(end + 1, list.size()));
@@ -40,9 +42,14 @@ Status ForEachUrlParam(std::string_view list, char sep, const std::string& reaso
     const size_t eq = item.find('=');
     if (eq == std::string_view::npos)
       return err::InvalidArgument(
-          reason, std::string(what) + ": '" + err::Echo(item) + "' is not name=value");
-    AIFS_ASSIGN_OR_RETURN(std::string value, PercentDecode(item.substr(eq + 1), reason, what));
-    AIFS_RETURN_IF_ERROR(fn(item.substr(0, eq), std::move(value)));
+          reason, std::string(what) + ": parameter " + std::to_string(n) + " is not name=value");
+    const std::string_view name = item.substr(0, eq);
+    auto value = PercentDecode(item.substr(eq + 1), reason, what);
+    if (!value.ok())
+      return err::InvalidArgument(
+          reason,
+          std::string(what) + ": bad percent escape in the value of '" + err::Echo(name) + "'");
+    AIFS_RETURN_IF_ERROR(fn(name, std::move(*value)));
   }
   return Status::Ok();
 }

@@ -7,9 +7,67 @@
 #include <cstring>
 #include <vector>
 
+#include "aifs/core/dynamic_library.h"
 #include "aifs/core/url_params.h"
 
 namespace aifs {
+
+namespace {
+
+// The librados C calls this store makes, bound at the first Open (see
+// core/dynamic_library.h): processes that use no rados:// store never load it.
+#define AIFS_RADOS_FUNCTIONS(X)   \
+  X(rados_aio_create_completion2) \
+  X(rados_aio_get_return_value)   \
+  X(rados_aio_release)            \
+  X(rados_aio_stat)               \
+  X(rados_aio_wait_for_complete)  \
+  X(rados_buffer_free)            \
+  X(rados_cluster_stat)           \
+  X(rados_conf_read_file)         \
+  X(rados_conf_set)               \
+  X(rados_connect)                \
+  X(rados_create)                 \
+  X(rados_create_read_op)         \
+  X(rados_create_write_op)        \
+  X(rados_ioctx_create)           \
+  X(rados_ioctx_destroy)          \
+  X(rados_ioctx_set_namespace)    \
+  X(rados_mon_command)            \
+  X(rados_nobjects_list_close)    \
+  X(rados_nobjects_list_next2)    \
+  X(rados_nobjects_list_open)     \
+  X(rados_read_op_cmpext)         \
+  X(rados_read_op_operate)        \
+  X(rados_read_op_read)           \
+  X(rados_read_op_stat)           \
+  X(rados_release_read_op)        \
+  X(rados_release_write_op)       \
+  X(rados_remove)                 \
+  X(rados_shutdown)               \
+  X(rados_stat)                   \
+  X(rados_write_op_create)        \
+  X(rados_write_op_operate)       \
+  X(rados_write_op_write_full)
+
+struct RadosApi {
+  AIFS_RADOS_FUNCTIONS(AIFS_DECLARE_C_FUNCTION)
+};
+
+constexpr const char* kRadosLibrary = "librados.so.2";
+
+Result<const RadosApi*> LoadRados() {
+  return LoadCApi<RadosApi>(kRadosLibrary, "librados2",
+                            [](void* handle, const char* soname, RadosApi& api) -> Status {
+                              AIFS_RADOS_FUNCTIONS(AIFS_BIND_C_FUNCTION)
+                              return Status::Ok();
+                            });
+}
+
+// Only after LoadRados succeeded (every store was opened through it).
+const RadosApi& Rados() { return **LoadRados(); }
+
+}  // namespace
 
 struct RadosChunkStore::Handles {
   rados_t cluster = nullptr;
@@ -17,8 +75,8 @@ struct RadosChunkStore::Handles {
   uint64_t replicas = 1;  // the pool's size, for Space()
   // A handle is shut down even when it never connected (librados asks so).
   ~Handles() {
-    if (io) rados_ioctx_destroy(io);
-    if (cluster) rados_shutdown(cluster);
+    if (io) Rados().rados_ioctx_destroy(io);
+    if (cluster) Rados().rados_shutdown(cluster);
   }
 };
 
@@ -125,30 +183,31 @@ uint64_t PoolSize(rados_t cluster, const std::string& pool) {
   char* status = nullptr;
   size_t status_len = 0;
   uint64_t size = 1;
-  if (rados_mon_command(cluster, cmds, 1, "", 0, &out, &out_len, &status, &status_len) == 0 &&
+  if (Rados().rados_mon_command(cluster, cmds, 1, "", 0, &out, &out_len, &status, &status_len) ==
+          0 &&
       out != nullptr) {
     const std::string json(out, out_len);
     const size_t at = json.find("\"size\":");
     if (at != std::string::npos)
       size = std::max<uint64_t>(1, std::strtoull(json.c_str() + at + 7, nullptr, 10));
   }
-  if (out) rados_buffer_free(out);
-  if (status) rados_buffer_free(status);
+  if (out) Rados().rados_buffer_free(out);
+  if (status) Rados().rados_buffer_free(status);
   return size;
 }
 
 // Owns a librados completion.
 struct Completion {
   rados_completion_t c = nullptr;
-  Completion() { rados_aio_create_completion2(nullptr, nullptr, &c); }
+  Completion() { Rados().rados_aio_create_completion2(nullptr, nullptr, &c); }
   ~Completion() {
-    if (c) rados_aio_release(c);
+    if (c) Rados().rados_aio_release(c);
   }
   Completion(const Completion&) = delete;
   Completion& operator=(const Completion&) = delete;
   int Wait() {
-    rados_aio_wait_for_complete(c);
-    return rados_aio_get_return_value(c);
+    Rados().rados_aio_wait_for_complete(c);
+    return Rados().rados_aio_get_return_value(c);
   }
 };
 
@@ -156,34 +215,36 @@ struct Completion {
 
 Result<std::unique_ptr<ChunkStore>> RadosChunkStore::Open(const std::string& url, bool) {
   AIFS_ASSIGN_OR_RETURN(RadosUrl u, ParseUrl(url));
+  AIFS_RETURN_IF_ERROR(LoadRados().status());
   const std::string where = "RADOS pool " + u.pool + " namespace " + u.ns + " (conf " +
                             (u.conf.empty() ? "librados' default" : u.conf) + ")";
   auto h = std::make_unique<Handles>();
-  int rc = rados_create(&h->cluster, u.id.c_str());
+  int rc = Rados().rados_create(&h->cluster, u.id.c_str());
   if (rc < 0) return OpenError(rc, u, where, "creating a cluster handle");
-  rc = rados_conf_read_file(h->cluster, u.conf.empty() ? nullptr : u.conf.c_str());
+  rc = Rados().rados_conf_read_file(h->cluster, u.conf.empty() ? nullptr : u.conf.c_str());
   if (rc < 0)
     return BadUrl(url, "cannot read the Ceph config " + (u.conf.empty() ? "(default)" : u.conf) +
                            ": " + std::strerror(-rc));
   const std::string timeout = std::to_string(u.timeout);
   for (const char* option :
        {"rados_osd_op_timeout", "rados_mon_op_timeout", "client_mount_timeout"})
-    rados_conf_set(h->cluster, option, timeout.c_str());
-  if (!u.keyring.empty() && (rc = rados_conf_set(h->cluster, "keyring", u.keyring.c_str())) < 0)
+    Rados().rados_conf_set(h->cluster, option, timeout.c_str());
+  if (!u.keyring.empty() &&
+      (rc = Rados().rados_conf_set(h->cluster, "keyring", u.keyring.c_str())) < 0)
     return BadUrl(url, "keyring= was refused: " + std::string(std::strerror(-rc)));
-  rc = rados_connect(h->cluster);
+  rc = Rados().rados_connect(h->cluster);
   if (rc < 0) return OpenError(rc, u, where, "connecting as client." + u.id);
-  rc = rados_ioctx_create(h->cluster, u.pool.c_str(), &h->io);
+  rc = Rados().rados_ioctx_create(h->cluster, u.pool.c_str(), &h->io);
   if (rc == -ENOENT)
     return err::NotFound(
         "CHUNK_STORE_NOT_FOUND",
         "no " + where + "; pools are made by the operator (ceph osd pool create " + u.pool + ")");
   if (rc < 0) return OpenError(rc, u, where, "opening the pool");
-  rados_ioctx_set_namespace(h->io, u.ns.c_str());
+  Rados().rados_ioctx_set_namespace(h->io, u.ns.c_str());
   // A stat of a name no object has: the OSDs answer and the key may read.
   uint64_t size = 0;
   time_t mtime = 0;
-  rc = rados_stat(h->io, "aifs.open-probe", &size, &mtime);
+  rc = Rados().rados_stat(h->io, "aifs.open-probe", &size, &mtime);
   if (rc < 0 && rc != -ENOENT) return OpenError(rc, u, where, "probing the pool");
   h->replicas = PoolSize(h->cluster, u.pool);
   return std::unique_ptr<ChunkStore>(new RadosChunkStore(url, where, std::move(h)));
@@ -222,11 +283,11 @@ Status RadosChunkStore::Error(int rc, const std::string& what) const {
 Status RadosChunkStore::Put(const std::string& name, ByteSpan data) {
   AIFS_RETURN_IF_ERROR(CheckName(name));
   for (int attempt = 0;; ++attempt) {
-    rados_write_op_t op = rados_create_write_op();
-    rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, nullptr);
-    rados_write_op_write_full(op, reinterpret_cast<const char*>(data.data()), data.size());
-    const int rc = rados_write_op_operate(op, h_->io, name.c_str(), nullptr, 0);
-    rados_release_write_op(op);
+    rados_write_op_t op = Rados().rados_create_write_op();
+    Rados().rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, nullptr);
+    Rados().rados_write_op_write_full(op, reinterpret_cast<const char*>(data.data()), data.size());
+    const int rc = Rados().rados_write_op_operate(op, h_->io, name.c_str(), nullptr, 0);
+    Rados().rados_release_write_op(op);
     if (rc == 0) return Status::Ok();
     if (rc != -EEXIST) return Error(rc, "put chunk object " + name);
     // The name is taken: by this very object (a retried put) or another one.
@@ -241,15 +302,16 @@ Status RadosChunkStore::Put(const std::string& name, ByteSpan data) {
 }
 
 Result<bool> RadosChunkStore::Holds(const std::string& name, ByteSpan data) {
-  rados_read_op_t op = rados_create_read_op();
+  rados_read_op_t op = Rados().rados_create_read_op();
   uint64_t size = 0;
   time_t mtime = 0;
   int stat_rc = 0, cmp_rc = 0;
-  rados_read_op_stat(op, &size, &mtime, &stat_rc);
+  Rados().rados_read_op_stat(op, &size, &mtime, &stat_rc);
   if (!data.empty())
-    rados_read_op_cmpext(op, reinterpret_cast<const char*>(data.data()), data.size(), 0, &cmp_rc);
-  const int rc = rados_read_op_operate(op, h_->io, name.c_str(), 0);
-  rados_release_read_op(op);
+    Rados().rados_read_op_cmpext(op, reinterpret_cast<const char*>(data.data()), data.size(), 0,
+                                 &cmp_rc);
+  const int rc = Rados().rados_read_op_operate(op, h_->io, name.c_str(), 0);
+  Rados().rados_release_read_op(op);
   // A mismatch fails the op with -MAX_ERRNO - offset (below -4095).
   if (rc < -4095) return false;
   if (rc < 0) return Error(rc, "compare chunk object " + name);
@@ -262,11 +324,11 @@ Status RadosChunkStore::ReadAt(const std::string& name, uint64_t offset, uint64_
                                Bytes& out, size_t out_offset, size_t& got) {
   got = 0;
   int read_rc = 0;
-  rados_read_op_t op = rados_create_read_op();
-  rados_read_op_read(op, offset, length, reinterpret_cast<char*>(out.data() + out_offset), &got,
-                     &read_rc);
-  const int rc = rados_read_op_operate(op, h_->io, name.c_str(), 0);
-  rados_release_read_op(op);
+  rados_read_op_t op = Rados().rados_create_read_op();
+  Rados().rados_read_op_read(op, offset, length, reinterpret_cast<char*>(out.data() + out_offset),
+                             &got, &read_rc);
+  const int rc = Rados().rados_read_op_operate(op, h_->io, name.c_str(), 0);
+  Rados().rados_release_read_op(op);
   if (rc < 0) return Error(rc, "read chunk object " + name);
   if (read_rc < 0) return Error(read_rc, "read chunk object " + name);
   return Status::Ok();
@@ -284,11 +346,11 @@ Status RadosChunkStore::Get(const std::string& name, Bytes& out) {
   time_t mtime = 0;
   size_t got = 0;
   int stat_rc = 0, read_rc = 0;
-  rados_read_op_t op = rados_create_read_op();
-  rados_read_op_stat(op, &size, &mtime, &stat_rc);
-  rados_read_op_read(op, 0, first, reinterpret_cast<char*>(out.data()), &got, &read_rc);
-  const int rc = rados_read_op_operate(op, h_->io, name.c_str(), 0);
-  rados_release_read_op(op);
+  rados_read_op_t op = Rados().rados_create_read_op();
+  Rados().rados_read_op_stat(op, &size, &mtime, &stat_rc);
+  Rados().rados_read_op_read(op, 0, first, reinterpret_cast<char*>(out.data()), &got, &read_rc);
+  const int rc = Rados().rados_read_op_operate(op, h_->io, name.c_str(), 0);
+  Rados().rados_release_read_op(op);
   if (rc < 0) return Error(rc, "read chunk object " + name);
   if (read_rc < 0) return Error(read_rc, "read chunk object " + name);
   read_hint_.store(size, std::memory_order_relaxed);
@@ -320,7 +382,7 @@ Status RadosChunkStore::GetRange(const std::string& name, uint64_t offset, uint6
   if (length == 0) {  // a RADOS read of length 0 means "all": stat instead
     uint64_t size = 0;
     time_t mtime = 0;
-    const int rc = rados_stat(h_->io, name.c_str(), &size, &mtime);
+    const int rc = Rados().rados_stat(h_->io, name.c_str(), &size, &mtime);
     if (rc < 0) return Error(rc, "stat chunk object " + name);
     out.clear();
     return offset <= size ? Status::Ok() : truncated();
@@ -333,7 +395,7 @@ Status RadosChunkStore::GetRange(const std::string& name, uint64_t offset, uint6
 
 Status RadosChunkStore::Delete(const std::string& name) {
   AIFS_RETURN_IF_ERROR(CheckName(name));
-  const int rc = rados_remove(h_->io, name.c_str());
+  const int rc = Rados().rados_remove(h_->io, name.c_str());
   if (rc < 0 && rc != -ENOENT) return Error(rc, "delete chunk object " + name);
   return Status::Ok();
 }
@@ -343,7 +405,7 @@ Status RadosChunkStore::Delete(const std::string& name) {
 // its stat answers is skipped.
 Status RadosChunkStore::List(const std::function<bool(const std::string&, uint64_t)>& fn) {
   rados_list_ctx_t ctx = nullptr;
-  int rc = rados_nobjects_list_open(h_->io, &ctx);
+  int rc = Rados().rados_nobjects_list_open(h_->io, &ctx);
   if (rc < 0) return Error(rc, "list");
   struct Pending {
     std::string name;
@@ -359,7 +421,8 @@ Status RadosChunkStore::List(const std::function<bool(const std::string&, uint64
     while (batch.size() < kListStatsInFlight) {
       const char* entry = nullptr;
       size_t entry_len = 0;
-      rc = rados_nobjects_list_next2(ctx, &entry, nullptr, nullptr, &entry_len, nullptr, nullptr);
+      rc = Rados().rados_nobjects_list_next2(ctx, &entry, nullptr, nullptr, &entry_len, nullptr,
+                                             nullptr);
       if (rc == -ENOENT) {
         more = false;
         break;
@@ -371,7 +434,7 @@ Status RadosChunkStore::List(const std::function<bool(const std::string&, uint64
       auto p = std::make_unique<Pending>();
       p->name.assign(entry, entry_len);
       if (!ValidName(p->name)) continue;  // not one of ours
-      rc = rados_aio_stat(h_->io, p->name.c_str(), p->done.c, &p->size, &p->mtime);
+      rc = Rados().rados_aio_stat(h_->io, p->name.c_str(), p->done.c, &p->size, &p->mtime);
       if (rc < 0) {
         st = Error(rc, "stat chunk object " + p->name);
         break;
@@ -388,7 +451,7 @@ Status RadosChunkStore::List(const std::function<bool(const std::string&, uint64
         go_on = fn(p->name, p->size);
     }
   }
-  rados_nobjects_list_close(ctx);
+  Rados().rados_nobjects_list_close(ctx);
   return st;
 }
 
@@ -405,7 +468,7 @@ std::optional<DiskSpace> RadosChunkStore::Space() const {
   std::optional<DiskSpace> space;
   rados_cluster_stat_t stats{};
   // Without a ceph-mgr the statistics are all zero: unknown, not full.
-  if (rados_cluster_stat(h_->cluster, &stats) == 0 && stats.kb > 0)
+  if (Rados().rados_cluster_stat(h_->cluster, &stats) == 0 && stats.kb > 0)
     space = DiskSpace{.available = (stats.kb_avail << 10) / h_->replicas,
                       .total = (stats.kb << 10) / h_->replicas};
   std::lock_guard lock(space_mu_);

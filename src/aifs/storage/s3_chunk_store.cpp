@@ -1,10 +1,10 @@
 #include "aifs/storage/s3_chunk_store.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <cstdlib>
 
+#include "aifs/core/url_params.h"
+#include "aifs/storage/curl_api.h"
 #include "aifs/storage/s3_xml.h"
 
 namespace aifs {
@@ -61,46 +61,39 @@ Result<ParsedUrl> ParseUrl(const std::string& url) {
   if (!ValidBucket(out.bucket))
     return BadUrl("the bucket name must be 3..63 characters of a-z 0-9 . -");
   std::string addressing;
-  for (size_t pos = q + 1; pos < url.size();) {
-    const size_t amp = std::min(url.find('&', pos), url.size());
-    const std::string item = url.substr(pos, amp - pos);
-    pos = amp + 1;
-    if (item.empty()) continue;
-    const size_t eq = item.find('=');
-    const std::string key = item.substr(0, eq);
-    int len = 0;
-    const std::string raw = eq == std::string::npos ? "" : item.substr(eq + 1);
-    char* dec = curl_easy_unescape(nullptr, raw.c_str(), static_cast<int>(raw.size()), &len);
-    const std::string value(dec ? dec : "", dec ? static_cast<size_t>(len) : 0);
-    curl_free(dec);
-    if (key == "endpoint")
-      out.client.endpoint = value;
-    else if (key == "region")
-      out.client.region = value;
-    else if (key == "prefix")
-      out.prefix = value;
-    else if (key == "credentials")
-      out.credentials = value;
-    else if (key == "profile")
-      out.profile = value;
-    else if (key == "addressing")
-      addressing = value;
-    else if (key == "connections") {
-      AIFS_ASSIGN_OR_RETURN(out.client.connections, PositiveParam(key, value, 1024));
-      if (out.client.connections == 0) return BadUrl("connections must be at least 1");
-    } else if (key == "retries") {
-      AIFS_ASSIGN_OR_RETURN(out.client.retries, PositiveParam(key, value, 20));
-    } else if (key == "timeout") {
-      AIFS_ASSIGN_OR_RETURN(int s, PositiveParam(key, value, 3600));
-      out.client.stall_timeout_s = std::max(1, s);
-    } else if (key.find("secret") != std::string::npos || key.find("key") != std::string::npos ||
-               key.find("token") != std::string::npos) {
-      return BadUrl("credentials never go in the URL (parameter '" + err::Echo(key) +
-                    "'): use the environment or credentials=FILE");
-    } else {
-      return BadUrl("unknown parameter '" + err::Echo(key) + "'");
-    }
-  }
+  AIFS_RETURN_IF_ERROR(ForEachUrlParam(
+      std::string_view(url).substr(std::min(q + 1, url.size())), '&', "BAD_CHUNK_STORE_URL",
+      "bad s3:// chunk store URL", [&](std::string_view name, std::string value) -> Status {
+        const std::string key(name);
+        if (key == "endpoint") {
+          out.client.endpoint = std::move(value);
+        } else if (key == "region") {
+          out.client.region = std::move(value);
+        } else if (key == "prefix") {
+          out.prefix = std::move(value);
+        } else if (key == "credentials") {
+          out.credentials = std::move(value);
+        } else if (key == "profile") {
+          out.profile = std::move(value);
+        } else if (key == "addressing") {
+          addressing = std::move(value);
+        } else if (key == "connections") {
+          AIFS_ASSIGN_OR_RETURN(out.client.connections, PositiveParam(key, value, 1024));
+          if (out.client.connections == 0) return BadUrl("connections must be at least 1");
+        } else if (key == "retries") {
+          AIFS_ASSIGN_OR_RETURN(out.client.retries, PositiveParam(key, value, 20));
+        } else if (key == "timeout") {
+          AIFS_ASSIGN_OR_RETURN(int s, PositiveParam(key, value, 3600));
+          out.client.stall_timeout_s = std::max(1, s);
+        } else if (key.find("secret") != std::string::npos ||
+                   key.find("key") != std::string::npos || key.find("token") != std::string::npos) {
+          return BadUrl("credentials never go in the URL (parameter '" + err::Echo(key) +
+                        "'): use the environment or credentials=FILE");
+        } else {
+          return BadUrl("unknown parameter '" + err::Echo(key) + "'");
+        }
+        return Status::Ok();
+      }));
   if (out.client.region.empty()) out.client.region = "us-east-1";
   if (!std::all_of(out.client.region.begin(), out.client.region.end(), UrlSafe))
     return BadUrl("region must be like us-east-1");
@@ -156,6 +149,7 @@ Status S3ChunkStore::Failure(const S3Response& r, const std::string& what) const
 Result<std::unique_ptr<ChunkStore>> S3ChunkStore::Open(const std::string& url, bool create) {
   AIFS_ASSIGN_OR_RETURN(ParsedUrl p, ParseUrl(url));
   AIFS_ASSIGN_OR_RETURN(S3Credentials creds, LoadS3Credentials(p.credentials, p.profile));
+  AIFS_RETURN_IF_ERROR(LoadCurl());
   auto client = std::make_unique<S3Client>(p.client, std::move(creds));
   std::unique_ptr<S3ChunkStore> store(
       new S3ChunkStore(url, std::move(p.bucket), std::move(p.prefix), std::move(client)));

@@ -1,6 +1,5 @@
 #include "aifs/storage/s3_client.h"
 
-#include <curl/curl.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -13,6 +12,7 @@
 #include <thread>
 
 #include "aifs/core/hex.h"
+#include "aifs/storage/curl_api.h"
 #include "aifs/storage/s3_xml.h"
 
 namespace aifs {
@@ -70,7 +70,7 @@ std::string Env(const char* name) {
 
 void InitCurlOnce() {
   static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  std::call_once(once, [] { Curl().curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
 // The share handle's lock callbacks: one mutex per kind of shared data.
@@ -113,10 +113,10 @@ size_t WriteBody(char* buf, size_t size, size_t n, void* user) {
   auto* s = static_cast<Sink*>(user);
   if (s->decided == 0) {
     long status = 0;
-    curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
+    Curl().curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
     s->decided = status >= 200 && status < 300 ? 1 : -1;
     curl_off_t length = -1;
-    curl_easy_getinfo(s->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+    Curl().curl_easy_getinfo(s->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
     if (s->decided > 0 && s->ok_body && length > 0 && length < (curl_off_t{1} << 32))
       s->ok_body->reserve(static_cast<size_t>(length));
   }
@@ -189,9 +189,9 @@ std::string Sha256Hex(ByteSpan data) {
 
 std::string S3UriEncode(std::string_view text) {
   InitCurlOnce();
-  char* e = curl_easy_escape(nullptr, text.data(), static_cast<int>(text.size()));
+  char* e = Curl().curl_easy_escape(nullptr, text.data(), static_cast<int>(text.size()));
   std::string out = e ? e : "";
-  curl_free(e);
+  Curl().curl_free(e);
   return out;
 }
 
@@ -203,22 +203,22 @@ struct S3Client::Handle {
 S3Client::S3Client(S3ClientOptions options, S3Credentials credentials)
     : options_(std::move(options)), credentials_(std::move(credentials)) {
   InitCurlOnce();
-  CURLSH* share = curl_share_init();
-  curl_share_setopt(share, CURLSHOPT_LOCKFUNC, ShareLock);
-  curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, ShareUnlock);
-  curl_share_setopt(share, CURLSHOPT_USERDATA, share_mu_);
+  CURLSH* share = Curl().curl_share_init();
+  Curl().curl_share_setopt(share, CURLSHOPT_LOCKFUNC, ShareLock);
+  Curl().curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, ShareUnlock);
+  Curl().curl_share_setopt(share, CURLSHOPT_USERDATA, share_mu_);
   // DNS only: libcurl does not support sharing connections between threads
   // (each handle keeps its own, which the pool bounds).
-  curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  Curl().curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
   share_ = share;
 }
 
 S3Client::~S3Client() {
   for (Handle* h : idle_) {
-    curl_easy_cleanup(h->curl);
+    Curl().curl_easy_cleanup(h->curl);
     delete h;
   }
-  curl_share_cleanup(static_cast<CURLSH*>(share_));
+  Curl().curl_share_cleanup(static_cast<CURLSH*>(share_));
 }
 
 S3Client::Handle* S3Client::Acquire() {
@@ -231,8 +231,8 @@ S3Client::Handle* S3Client::Acquire() {
   }
   ++created_;
   auto* h = new Handle;
-  h->curl = curl_easy_init();
-  curl_easy_setopt(h->curl, CURLOPT_SHARE, share_);  // curl_easy_reset keeps it
+  h->curl = Curl().curl_easy_init();
+  Curl().curl_easy_setopt(h->curl, CURLOPT_SHARE, share_);  // curl_easy_reset keeps it
   return h;
 }
 
@@ -258,55 +258,56 @@ std::string S3Client::UrlFor(const S3Request& r) const {
 
 Result<S3Response> S3Client::SendOnce(Handle* h, const S3Request& r, Bytes* body) {
   CURL* c = h->curl;
-  curl_easy_reset(c);  // options only: the connection and its cache stay
+  Curl().curl_easy_reset(c);  // options only: the connection and its cache stay
   h->error[0] = '\0';
   const std::string url = UrlFor(r);
   const std::string sigv4 = "aws:amz:" + options_.region + ":s3";
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->error);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_MAXCONNECTS, 1L);
-  curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, options_.connect_timeout_ms);
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, std::max(1L, options_.stall_timeout_s));
-  curl_easy_setopt(c, CURLOPT_AWS_SIGV4, sigv4.c_str());
-  curl_easy_setopt(c, CURLOPT_USERNAME, credentials_.access_key.c_str());
-  curl_easy_setopt(c, CURLOPT_PASSWORD, credentials_.secret_key.c_str());
+  Curl().curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  Curl().curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->error);
+  Curl().curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  Curl().curl_easy_setopt(c, CURLOPT_MAXCONNECTS, 1L);
+  Curl().curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+  Curl().curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, options_.connect_timeout_ms);
+  Curl().curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  Curl().curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, std::max(1L, options_.stall_timeout_s));
+  Curl().curl_easy_setopt(c, CURLOPT_AWS_SIGV4, sigv4.c_str());
+  Curl().curl_easy_setopt(c, CURLOPT_USERNAME, credentials_.access_key.c_str());
+  Curl().curl_easy_setopt(c, CURLOPT_PASSWORD, credentials_.secret_key.c_str());
 
   curl_slist* headers = nullptr;
   const std::string sha = "x-amz-content-sha256: " + r.payload_sha256;
-  headers = curl_slist_append(headers, sha.c_str());
+  headers = Curl().curl_slist_append(headers, sha.c_str());
   const std::string token = "x-amz-security-token: " + credentials_.session_token;
-  if (!credentials_.session_token.empty()) headers = curl_slist_append(headers, token.c_str());
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  if (!credentials_.session_token.empty())
+    headers = Curl().curl_slist_append(headers, token.c_str());
+  Curl().curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 
   Source source{r.body};
   if (r.method == "PUT") {
-    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
-    curl_easy_setopt(c, CURLOPT_READFUNCTION, ReadBody);
-    curl_easy_setopt(c, CURLOPT_READDATA, &source);
-    curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, SeekBody);
-    curl_easy_setopt(c, CURLOPT_SEEKDATA, &source);
+    Curl().curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+    Curl().curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+    Curl().curl_easy_setopt(c, CURLOPT_READFUNCTION, ReadBody);
+    Curl().curl_easy_setopt(c, CURLOPT_READDATA, &source);
+    Curl().curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, SeekBody);
+    Curl().curl_easy_setopt(c, CURLOPT_SEEKDATA, &source);
     // curl sends "Expect: 100-continue" and waits for the server's "100
     // Continue" (at most 1 s) before the body; see the header for why.
   } else if (r.method == "HEAD") {
-    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    Curl().curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
   } else if (r.method != "GET") {
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r.method.c_str());
+    Curl().curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r.method.c_str());
   }
-  if (!r.range.empty()) curl_easy_setopt(c, CURLOPT_RANGE, r.range.c_str());
+  if (!r.range.empty()) Curl().curl_easy_setopt(c, CURLOPT_RANGE, r.range.c_str());
 
   if (body) body->clear();
   Sink sink{c, body, {}};
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, WriteBody);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+  Curl().curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, WriteBody);
+  Curl().curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
 
-  const CURLcode rc = curl_easy_perform(c);
-  curl_slist_free_all(headers);
+  const CURLcode rc = Curl().curl_easy_perform(c);
+  Curl().curl_slist_free_all(headers);
   if (rc != CURLE_OK) {
-    const std::string why = h->error[0] ? h->error : curl_easy_strerror(rc);
+    const std::string why = h->error[0] ? h->error : Curl().curl_easy_strerror(rc);
     Status st = err::Unavailable("CHUNK_STORE_UNAVAILABLE",
                                  "S3 endpoint " + options_.endpoint + " (bucket " + r.bucket +
                                      "): " + r.method + " failed: " + why);
@@ -314,9 +315,9 @@ Result<S3Response> S3Client::SendOnce(Handle* h, const S3Request& r, Bytes* body
     return st;
   }
   S3Response out;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out.status);
+  Curl().curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out.status);
   curl_off_t length = -1;
-  curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+  Curl().curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
   out.content_length = length;
   if (sink.decided < 0 || out.status < 200 || out.status >= 300) {
     out.error_code = XmlText(sink.error, "Code").value_or("");

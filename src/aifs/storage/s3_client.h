@@ -82,6 +82,7 @@ struct S3Response {
 
 class S3Client {
  public:
+  // LoadCurl() (storage/curl_api.h) must have succeeded.
   S3Client(S3ClientOptions options, S3Credentials credentials);
   ~S3Client();
   S3Client(const S3Client&) = delete;

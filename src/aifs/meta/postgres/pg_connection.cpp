@@ -1,6 +1,6 @@
 #include "aifs/meta/postgres/pg_connection.h"
+#include "aifs/meta/postgres/pq_api.h"
 
-#include <libpq-fe.h>
 #include <poll.h>
 
 namespace aifs {
@@ -72,11 +72,12 @@ PgParams& PgParams::Int8Array(const std::vector<int64_t>& items) {
   return *this;
 }
 
-void PgResult::Free(pg_result* r) { PQclear(r); }
-int PgResult::rows() const { return PQntuples(r_.get()); }
-bool PgResult::IsNull(int row, int col) const { return PQgetisnull(r_.get(), row, col) != 0; }
+void PgResult::Free(pg_result* r) { Pq().PQclear(r); }
+int PgResult::rows() const { return Pq().PQntuples(r_.get()); }
+bool PgResult::IsNull(int row, int col) const { return Pq().PQgetisnull(r_.get(), row, col) != 0; }
 std::string_view PgResult::Bytes(int row, int col) const {
-  return {PQgetvalue(r_.get(), row, col), static_cast<size_t>(PQgetlength(r_.get(), row, col))};
+  return {Pq().PQgetvalue(r_.get(), row, col),
+          static_cast<size_t>(Pq().PQgetlength(r_.get(), row, col))};
 }
 int64_t PgResult::Int8(int row, int col) const {
   std::string_view b = Bytes(row, col);
@@ -86,15 +87,15 @@ int64_t PgResult::Int8(int row, int col) const {
 }
 
 Status PgError(pg_conn* conn, const pg_result* r, std::string_view what) {
-  const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
-  std::string msg =
-      std::string(what) + ": " +
-      Trimmed(r && *PQresultErrorMessage(r) ? PQresultErrorMessage(r) : PQerrorMessage(conn));
+  const char* state = r ? Pq().PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  std::string msg = std::string(what) + ": " +
+                    Trimmed(r && *Pq().PQresultErrorMessage(r) ? Pq().PQresultErrorMessage(r)
+                                                               : Pq().PQerrorMessage(conn));
   const std::string s = state ? state : "";
   if (s == "40001" || s == "40P01")
     return err::Aborted("TXN_CONFLICT", "concurrent update, retry: " + msg);
-  if (PQstatus(conn) != CONNECTION_OK || s.empty() || s.starts_with("08") || s.starts_with("57P") ||
-      s == "53300" || s == "57014")
+  if (Pq().PQstatus(conn) != CONNECTION_OK || s.empty() || s.starts_with("08") ||
+      s.starts_with("57P") || s == "53300" || s == "57014")
     return err::Unavailable("METADATA_UNAVAILABLE", "PostgreSQL unreachable: " + msg);
   if (s == "25006") return err::FailedPrecondition("READ_ONLY_MODE", msg);
   if (s == "53100") return err::ResourceExhausted("STORAGE_FULL", msg);
@@ -106,31 +107,32 @@ Status PgError(pg_conn* conn, const pg_result* r, std::string_view what) {
 Result<std::unique_ptr<PgConnection>> PgConnection::Connect(
     const std::string& conninfo, const std::string& setup,
     const std::vector<PgStatement>& statements) {
-  pg_conn* raw = PQconnectdb(conninfo.c_str());
+  AIFS_RETURN_IF_ERROR(LoadPq());
+  pg_conn* raw = Pq().PQconnectdb(conninfo.c_str());
   if (!raw) return err::Unavailable("METADATA_UNAVAILABLE", "PostgreSQL: out of memory");
   std::unique_ptr<PgConnection> conn(new PgConnection(raw));
-  PQsetNoticeProcessor(raw, IgnoreNotice, nullptr);
-  if (PQstatus(raw) != CONNECTION_OK)
+  Pq().PQsetNoticeProcessor(raw, IgnoreNotice, nullptr);
+  if (Pq().PQstatus(raw) != CONNECTION_OK)
     return err::Unavailable("METADATA_UNAVAILABLE",
-                            "cannot connect to PostgreSQL: " + Trimmed(PQerrorMessage(raw)));
+                            "cannot connect to PostgreSQL: " + Trimmed(Pq().PQerrorMessage(raw)));
   if (!setup.empty()) AIFS_RETURN_IF_ERROR(conn->ExecSql(setup).status());
   for (const PgStatement& st : statements) {
     ++conn->round_trips_;
     AIFS_RETURN_IF_ERROR(
-        conn->Check(PQprepare(raw, st.name.c_str(), st.sql.c_str(), st.params, nullptr),
+        conn->Check(Pq().PQprepare(raw, st.name.c_str(), st.sql.c_str(), st.params, nullptr),
                     "prepare " + st.name)
             .status());
   }
   return conn;
 }
 
-PgConnection::~PgConnection() { PQfinish(conn_); }
+PgConnection::~PgConnection() { Pq().PQfinish(conn_); }
 
-int PgConnection::Socket() const { return PQsocket(conn_); }
+int PgConnection::Socket() const { return Pq().PQsocket(conn_); }
 
 Result<PgResult> PgConnection::Check(pg_result* r, std::string_view what) {
   PgResult owned(r);
-  const ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  const ExecStatusType st = r ? Pq().PQresultStatus(r) : PGRES_FATAL_ERROR;
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return owned;
   return PgError(conn_, r, what);
 }
@@ -144,26 +146,26 @@ Result<PgResult> PgConnection::Exec(const std::string& name, const PgParams& par
     formats.push_back(1);
   }
   ++round_trips_;
-  return Check(PQexecPrepared(conn_, name.c_str(), static_cast<int>(values.size()), values.data(),
-                              lengths.data(), formats.data(), 1),
+  return Check(Pq().PQexecPrepared(conn_, name.c_str(), static_cast<int>(values.size()),
+                                   values.data(), lengths.data(), formats.data(), 1),
                name);
 }
 
 Result<PgResult> PgConnection::ExecSql(const std::string& sql) {
   ++round_trips_;
-  return Check(PQexec(conn_, sql.c_str()), "query");
+  return Check(Pq().PQexec(conn_, sql.c_str()), "query");
 }
 
 bool PgConnection::Usable() {
-  if (PQstatus(conn_) != CONNECTION_OK) return false;
+  if (Pq().PQstatus(conn_) != CONNECTION_OK) return false;
   // An idle connection has nothing to read unless the server spoke first:
   // a notice, or the FATAL message and end of file of a server going away.
-  pollfd p{PQsocket(conn_), POLLIN, 0};
+  pollfd p{Pq().PQsocket(conn_), POLLIN, 0};
   if (poll(&p, 1, 0) > 0) {
-    if (!PQconsumeInput(conn_)) return false;
-    while (PGnotify* n = PQnotifies(conn_)) PQfreemem(n);
+    if (!Pq().PQconsumeInput(conn_)) return false;
+    while (PGnotify* n = Pq().PQnotifies(conn_)) Pq().PQfreemem(n);
   }
-  return PQstatus(conn_) == CONNECTION_OK && PQtransactionStatus(conn_) == PQTRANS_IDLE;
+  return Pq().PQstatus(conn_) == CONNECTION_OK && Pq().PQtransactionStatus(conn_) == PQTRANS_IDLE;
 }
 
 }  // namespace aifs

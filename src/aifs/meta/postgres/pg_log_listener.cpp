@@ -1,11 +1,11 @@
 #include "aifs/meta/postgres/pg_log_listener.h"
 
-#include <libpq-fe.h>
 #include <poll.h>
 
 #include <cstdlib>
 
 #include "aifs/meta/postgres/pg_connection.h"
+#include "aifs/meta/postgres/pq_api.h"
 
 namespace aifs {
 
@@ -50,18 +50,18 @@ void PgLogListener::Loop() {
   };
   while (!stopping()) {
     if (!conn) {
-      conn = PQconnectdb(conninfo_.c_str());
-      PQsetNoticeProcessor(conn, IgnoreNotice, nullptr);
+      conn = Pq().PQconnectdb(conninfo_.c_str());
+      Pq().PQsetNoticeProcessor(conn, IgnoreNotice, nullptr);
       PGresult* r = nullptr;
-      if (PQstatus(conn) == CONNECTION_OK) {
-        char* quoted = PQescapeIdentifier(conn, channel_.c_str(), channel_.size());
-        r = PQexec(conn, ("LISTEN " + std::string(quoted ? quoted : "")).c_str());
-        PQfreemem(quoted);
+      if (Pq().PQstatus(conn) == CONNECTION_OK) {
+        char* quoted = Pq().PQescapeIdentifier(conn, channel_.c_str(), channel_.size());
+        r = Pq().PQexec(conn, ("LISTEN " + std::string(quoted ? quoted : "")).c_str());
+        Pq().PQfreemem(quoted);
       }
-      const bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
-      PQclear(r);
+      const bool ok = r && Pq().PQresultStatus(r) == PGRES_COMMAND_OK;
+      Pq().PQclear(r);
       if (!ok) {
-        PQfinish(conn);
+        Pq().PQfinish(conn);
         conn = nullptr;
         std::unique_lock lock(mu_);
         wake_.wait_for(lock, kRetry, [&] { return stop_; });
@@ -74,11 +74,11 @@ void PgLogListener::Loop() {
       }
       wake_.notify_all();
     }
-    pollfd p{PQsocket(conn), POLLIN, 0};
+    pollfd p{Pq().PQsocket(conn), POLLIN, 0};
     const int ready = poll(&p, 1, static_cast<int>(kRetry.count()));
-    if (ready > 0 && !PQconsumeInput(conn)) {
+    if (ready > 0 && !Pq().PQconsumeInput(conn)) {
       listening_ = false;
-      PQfinish(conn);
+      Pq().PQfinish(conn);
       conn = nullptr;
       {
         std::lock_guard lock(mu_);
@@ -88,9 +88,9 @@ void PgLogListener::Loop() {
       continue;
     }
     bool woke = false;
-    while (PGnotify* n = PQnotifies(conn)) {
+    while (PGnotify* n = Pq().PQnotifies(conn)) {
       const uint64_t counter = std::strtoull(n->extra, nullptr, 10);
-      PQfreemem(n);
+      Pq().PQfreemem(n);
       uint64_t seen = announced_.load();
       while (counter > seen && !announced_.compare_exchange_weak(seen, counter)) {
       }
@@ -102,7 +102,7 @@ void PgLogListener::Loop() {
     }
   }
   listening_ = false;
-  PQfinish(conn);
+  Pq().PQfinish(conn);
 }
 
 }  // namespace aifs
