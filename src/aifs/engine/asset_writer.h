@@ -61,8 +61,10 @@ class EngineAssetWriter : public AssetWriter {
 
  private:
   Status CutChunks(bool at_eof);
-  void Dispatch(Bytes chunk);
-  void ProcessChunk(StagedChunk& slot, const Bytes& chunk);
+  // Hands chunk [offset, offset + length) of the current block to the pool;
+  // the task shares the block instead of copying the chunk.
+  void Dispatch(size_t offset, size_t length);
+  void ProcessChunk(StagedChunk& slot, ByteSpan chunk);
   Status WaitForTasks();
   Status Finish();
   void Abort();
@@ -73,8 +75,11 @@ class EngineAssetWriter : public AssetWriter {
   StageFn stage_;
   StreamHasher hasher_;
   std::unique_ptr<KindValidator> validator_;  // typed kinds only
-  Bytes buffer_;
-  size_t buffer_pos_ = 0;
+  // The stream is copied once, into blocks of a fixed capacity; chunks are
+  // cut from the current block and processed in place (tasks keep their
+  // block alive). A new block starts with the uncut tail of the last one.
+  std::shared_ptr<Bytes> block_;
+  size_t block_pos_ = 0;  // where the uncut bytes of block_ start
   bool done_ = false;
 
   std::mutex mu_;
