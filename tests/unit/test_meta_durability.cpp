@@ -121,6 +121,51 @@ TEST_F(MetaDurabilityTest, WalDamageAtAnyOffsetIsNeverSilent) {
   EXPECT_EQ(refused, cases);
 }
 
+// An open replays the logs earlier processes left (it does not flush them,
+// which cost every CLI call a table file and three syncs); they stay few and
+// small, so that opens, read-only ones included, stay cheap.
+TEST_F(MetaDurabilityTest, LogsLeftForReplayStayFewAndSmall) {
+  Make(/*flush=*/false);
+  auto log_bytes = [&] {
+    uint64_t total = 0;
+    for (const auto& f : Files(".log")) total += fs::file_size(f);
+    return total;
+  };
+  size_t most_logs = 0;
+  for (int round = 0; round < 40; ++round) {  // short CLI calls, one commit each
+    auto m = OpenMetaStore(Url(), {});
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    AIFS_ASSERT_OK(RunTransaction(
+        **m, [&](MetaTxn& txn) { return txn.Put(Key(kCommits + round), Value(round)); }));
+    most_logs = std::max(most_logs, Files(".log").size());
+  }
+  EXPECT_GT(most_logs, 1u) << "logs are kept for replay, not flushed at every open";
+  EXPECT_LE(most_logs, 18u);
+  {
+    // One long session writes far more than the bound: its close flushes.
+    auto m = OpenMetaStore(Url(), {});
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    for (int i = 0; i < 20; ++i)
+      AIFS_ASSERT_OK(RunTransaction(**m, [&](MetaTxn& txn) {
+        return txn.Put(Key(1000 + i), std::string(64 << 10, static_cast<char>('A' + i)));
+      }));
+    EXPECT_GT(log_bytes(), uint64_t{1} << 20);
+  }
+  EXPECT_LT(log_bytes(), uint64_t{256} << 10) << "left for the next open to replay";
+  // Everything is there, read-only and writable.
+  for (bool read_only : {true, false}) {
+    auto m = OpenMetaStore(Url(), {.read_only = read_only});
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    for (int i : {0, kCommits + 39}) {
+      auto v = (*m)->Get(Key(i));
+      ASSERT_TRUE(v.ok() && v->has_value()) << i;
+    }
+    auto big = (*m)->Get(Key(1019));
+    ASSERT_TRUE(big.ok() && big->has_value());
+    EXPECT_EQ(**big, std::string(64 << 10, 'T'));
+  }
+}
+
 TEST_F(MetaDurabilityTest, RefusalSaysWhereHistoryStops) {
   Make(false);
   fs::resize_file(Files(".log")[0], fs::file_size(Files(".log")[0]) / 2);

@@ -87,8 +87,9 @@ class RocksDbMetaStore : public MetaStore {
   Status OpenDb();
   // Opens txn_db_ (not db_) for writes.
   rocksdb::Status OpenTransactionDb(const rocksdb::Options& opts);
-  // Flushes the memtable when `always` or once replayed logs pile up (see
-  // BaseOptions), retiring the logs.
+  // Flushes the memtable when `always`, or when the logs an open would
+  // replay pile up (more than 16, or over 256 KiB; see BaseOptions),
+  // retiring them. Called after a writable open and at close.
   void FlushLogs(bool always);
   void CloseDb();
   // Writes may go on: reopens the database after a failed write when space
