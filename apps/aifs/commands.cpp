@@ -46,6 +46,7 @@ json NamespaceJson(const NamespaceInfo& ns) {
           {"stored_bytes", ns.stored_bytes},
           {"retired_assets", ns.retired_count},
           {"retired_bytes", ns.retired_bytes},
+          {"head_version", ns.head_version},
           {"policy",
            {{"max_logical_bytes", ns.policy.max_logical_bytes},
             {"max_assets", ns.policy.max_assets},
@@ -351,6 +352,7 @@ Status Stat(Api& api, const Output& out, const std::string& ns, const std::strin
 Status List(Api& api, const Output& out, const ListArgs& args) {
   ListOptions opts;
   opts.ns = NsOrDefault(args.ns);
+  opts.as_of = args.as_of;
   if (!args.kind.empty()) {
     AIFS_ASSIGN_OR_RETURN(opts.kind, ParseKind(args.kind));
   }

@@ -49,7 +49,8 @@ struct ListArgs {
   std::string ns;
   std::vector<std::string> where;  // k=v, k^=prefix, or k (exists)
   std::string kind;
-  size_t limit = 0;  // 0: all
+  size_t limit = 0;   // 0: all
+  std::string as_of;  // a snapshot, branch or tag: its assets; "": the live head
 };
 Status List(Api& api, const Output& out, const ListArgs& args);
 

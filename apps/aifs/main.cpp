@@ -304,6 +304,8 @@ int main(int argc, char** argv) {
       "asset's end is cut short there");
   ranges_cmd->add_option("list", ranges.list, "file of ranges, - for stdin")->required();
   ranges_cmd->add_option("--ns", ranges.ns, "namespace of every listed asset (default: default)");
+  ranges_cmd->add_option("--as-of", ranges.as_of,
+                         "read the assets as of this snapshot, branch or tag (even removed ones)");
   ranges_cmd->add_option("--index", ranges.index,
                          "write one 'OUTPUT_OFFSET LENGTH' line per range to this file");
   ranges_cmd->callback([&] {
@@ -330,9 +332,11 @@ int main(int argc, char** argv) {
   auto* ls_cmd = app.add_subcommand(
       "ls", "list assets; with a PREFIX (or --paths, --as-of), the paths starting with it");
   aifs::cli::PathListArgs pls;
-  bool list_paths = false;
+  bool list_paths = false, list_assets = false;
   ls_cmd->add_option("prefix", pls.prefix, "list the paths starting with this (e.g. train/)");
   ls_cmd->add_flag("--paths", list_paths, "list paths (all of them without a PREFIX)");
+  ls_cmd->add_flag("--assets", list_assets,
+                   "list assets (with --as-of: the assets that snapshot holds, paths or not)");
   ls_cmd->add_option("--as-of", pls.as_of, "list the paths of this snapshot, branch or tag");
   ls_cmd->add_option("--ns", ls.ns, "namespace (default: default)");
   ls_cmd->add_option("--where", ls.where,
@@ -342,8 +346,14 @@ int main(int argc, char** argv) {
   ls_cmd->add_option("--limit", ls.limit, "show at most N assets");
   ls_cmd->callback([&] {
     set(true, [&](auto& api, auto& out) {
-      if (pls.prefix.empty() && !list_paths && pls.as_of.empty())
+      if (list_assets && (list_paths || !pls.prefix.empty()))
+        return aifs::err::InvalidArgument("BAD_ARGUMENTS",
+                                          "--assets lists assets, not paths: drop the PREFIX "
+                                          "or --paths");
+      if (list_assets || (pls.prefix.empty() && !list_paths && pls.as_of.empty())) {
+        ls.as_of = pls.as_of;
         return aifs::cli::List(api, out, ls);
+      }
       pls.ns = ls.ns;
       pls.limit = ls.limit;
       return aifs::cli::ListPaths(api, out, pls);

@@ -81,13 +81,13 @@ Result<ListedRange> ParseRangeLine(std::string_view text, size_t line, const std
 // read in several pieces.
 class RangeBatcher {
  public:
-  RangeBatcher(Api& api, std::string ns, BufferedOut& out, std::ostream* index)
-      : api_(api), ns_(std::move(ns)), out_(out), index_(index) {}
+  RangeBatcher(Api& api, std::string ns, std::string as_of, BufferedOut& out, std::ostream* index)
+      : api_(api), ns_(std::move(ns)), as_of_(std::move(as_of)), out_(out), index_(index) {}
 
   Status Add(const ListedRange& r, size_t line) {
     const Owner owner{line, entries_++, r.length};
     if (r.length <= kMaxBatchBytes) return Push(RangeRead{r.id, r.offset, r.length}, owner);
-    AIFS_ASSIGN_OR_RETURN(AssetInfo info, api_.StatAsset(ns_, r.id, false));
+    AIFS_ASSIGN_OR_RETURN(AssetInfo info, api_.StatAssetAt(ns_, r.id, as_of_, false));
     // An offset beyond the end goes to the reader as it is, to be refused.
     if (r.offset > info.size) return Push(RangeRead{r.id, r.offset, 0}, owner);
     const uint64_t end = r.offset + std::min(r.length, info.size - r.offset);
@@ -129,7 +129,7 @@ class RangeBatcher {
   Status Read() {
     if (batch_.empty()) return Status::Ok();
     std::vector<uint64_t> got(batch_.size(), 0);
-    Status st = api_.ReadRanges(ns_, batch_, [&](size_t i, ByteSpan b) {
+    Status st = api_.ReadRangesAt(ns_, as_of_, batch_, [&](size_t i, ByteSpan b) {
       got[i] += b.size();
       return out_.Write(b);
     });
@@ -173,6 +173,7 @@ class RangeBatcher {
 
   Api& api_;
   const std::string ns_;
+  const std::string as_of_;  // "": the live head
   BufferedOut& out_;
   std::ostream* index_;
   std::vector<RangeRead> batch_;
@@ -267,7 +268,7 @@ Status ReadRanges(Api& api, const Output& out, const ReadRangesArgs& args) {
   }
   const std::string ns = NsOrDefault(args.ns);
   BufferedOut stdout_buf(STDOUT_FILENO);
-  RangeBatcher batcher(api, ns, stdout_buf, args.index.empty() ? nullptr : &index);
+  RangeBatcher batcher(api, ns, args.as_of, stdout_buf, args.index.empty() ? nullptr : &index);
   std::string text;
   for (size_t line = 1; std::getline(*in, text); ++line) {
     const size_t first = text.find_first_not_of(" \t\r");

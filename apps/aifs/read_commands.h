@@ -25,6 +25,7 @@ struct ReadRangesArgs {
   std::string list;  // file of "ID OFFSET LENGTH" lines; "-": stdin
   std::string ns;
   std::string index;  // when set: one "OUTPUT_OFFSET LENGTH" line per range
+  std::string as_of;  // read the assets of this snapshot, branch or tag ("": the head)
 };
 // Writes the bytes of every listed range to stdout, concatenated in list
 // order (each range clipped to its asset's end), through batched reads of at

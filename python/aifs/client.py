@@ -392,41 +392,45 @@ class Client(AdminMixin):
             buf += piece
         return tensor.to_numpy(tensor.decode(buf), bfloat16=bfloat16)
 
-    def read_ranges(self, ns: str, ranges: Sequence[Tuple[IdLike, int, Optional[int]]]
-                    ) -> List[bytes]:
+    def read_ranges(self, ns: str, ranges: Sequence[Tuple[IdLike, int, Optional[int]]],
+                    as_of: Optional[str] = None) -> List[bytes]:
         """Many ranges (id, offset, length or None = to the end) in as few calls
         as the limits allow; returns each range's bytes, in order. Lengths are
         clipped to the asset's end. Ranges of known length are grouped up to
         64 MiB a call; ranges to the end count as nothing, and a call the
         server finds too large (BATCH_TOO_LARGE, over 256 MiB once clipped) is
-        split in two and retried. Raises NotFound ASSET_NOT_FOUND, OutOfRange
-        RANGE_OUT_OF_BOUNDS (the message names the range's index in its call)."""
+        split in two and retried. With `as_of` (a snapshot ID, branch or tag)
+        the assets are read as that snapshot holds them, removed ones too.
+        Raises NotFound ASSET_NOT_FOUND (ASSET_NOT_IN_SNAPSHOT with as_of),
+        OutOfRange RANGE_OUT_OF_BOUNDS (the message names the range's index in
+        its call)."""
         out: List[bytes] = []
         batch: List[Tuple[bytes, int, int]] = []
         want = 0
         for id, off, length in ranges:
             known = 0 if length is None else min(int(length), _BATCH_BYTES)
             if batch and (len(batch) >= _MAX_RANGES or want + known > _BATCH_BYTES):
-                out += self._read_split(ns, batch)
+                out += self._read_split(ns, batch, as_of)
                 batch, want = [], 0
             batch.append((_id(id), int(off), _TO_END if length is None else int(length)))
             want += known
         if batch:
-            out += self._read_split(ns, batch)
+            out += self._read_split(ns, batch, as_of)
         return out
 
-    def _read_split(self, ns, batch) -> List[bytes]:
+    def _read_split(self, ns, batch, as_of) -> List[bytes]:
         try:
-            return self._read_batch(ns, batch)
+            return self._read_batch(ns, batch, as_of)
         except InvalidArgument as e:
             if e.reason != "BATCH_TOO_LARGE" or len(batch) == 1:
                 raise
         half = len(batch) // 2
-        return self._read_split(ns, batch[:half]) + self._read_split(ns, batch[half:])
+        return (self._read_split(ns, batch[:half], as_of) +
+                self._read_split(ns, batch[half:], as_of))
 
-    def _read_batch(self, ns, batch) -> List[bytes]:
+    def _read_batch(self, ns, batch, as_of) -> List[bytes]:
         pb, _ = _pb()
-        req = pb.ReadRangesRequest(ns=ns)
+        req = pb.ReadRangesRequest(ns=ns, as_of=_ref(as_of))
         for id, off, length in batch:
             req.ranges.add(id=id, offset=off, length=length)
         parts: List[List[bytes]] = [[] for _ in batch]
@@ -464,15 +468,17 @@ class Client(AdminMixin):
                  "transform_digest": c.transform_digest} for c in r.children]
 
     def ls(self, ns: str, where: Where = None, kind: Optional[str] = None,
-           page_size: int = 1000, page_token: str = "") -> Iterator[Asset]:
-        """The namespace's live assets (in ID order), page by page, lazily."""
+           page_size: int = 1000, page_token: str = "",
+           as_of: Optional[str] = None) -> Iterator[Asset]:
+        """The namespace's live assets (in ID order), page by page, lazily;
+        with `as_of` (a snapshot ID, branch or tag) those it holds."""
         pb, _ = _pb()
         kinds = {None: 0, "blob": 1, "tensor": 2, "embed": 3, "artifact": 4}
         token = page_token
         while True:
             r = self._aifs("ListAssets", pb.ListAssetsRequest(
                 ns=ns, limit=page_size, page_token=token, filters=_filters(where),
-                kind=kinds[kind]))
+                kind=kinds[kind], as_of=_ref(as_of)))
             for a in r.assets:
                 yield Asset.from_pb(a)
             token = r.next_page_token

@@ -34,7 +34,6 @@ import torch.utils.data as tud
 
 from . import tensor as _tensor
 from .client import Client, Where
-from .errors import NotFound
 
 __all__ = ["AssetDataset", "AssetIterableDataset", "snapshot_members"]
 
@@ -45,58 +44,18 @@ def snapshot_members(client: Client, ns: str, ref: str, prefix: str = "",
 
     With paths in the snapshot (or a `prefix`): its path bindings in path order
     (an asset bound to two paths is two samples). Without: its asset IDs, in
-    ID order, listed as the diff from an empty explicit-set snapshot (the
-    namespace's first such snapshot, made once if there is none: listing a
-    snapshot without paths needs the `snapshot` operation once). `where` keeps
-    the assets whose metadata matches (the filter runs on the server over the
-    namespace's asset records; assets removed since are checked as of the
-    snapshot).
+    ID order. `where` keeps the assets whose metadata matches, as the
+    snapshot holds them (the filter runs on the server).
     """
     snap = client.get_snapshot(ns, ref)
     if prefix or snap.pb.path_count:
         members = list(client.paths(ns, prefix=prefix, as_of=snap.id))
+        if where is not None:
+            keep = {a.id for a in client.ls(ns, where=where, as_of=snap.id)}
+            members = [m for m in members if m[1] in keep]
     else:
-        empty = next((x for x in client.snapshots(ns) if x.explicit_set and x.count == 0), None)
-        if empty is None:
-            empty = client.snapshot(ns, ids=[], message="aifs.torch: the empty set")
-        members = [("", i) for i in sorted(client.diff(ns, empty.id, snap.id).added)]
-    if where is not None:
-        keep = set()
-        ids = {m[1] for m in members}
-        for a in client.ls(ns, where=where):
-            if a.id in ids:
-                keep.add(a.id)
-        # removed from the head since the snapshot: check the snapshot's record
-        for i in ids - keep - {a.id for a in client.ls(ns)}:
-            if _matches(client.stat(ns, i, as_of=snap.id).metadata, where):
-                keep.add(i)
-        members = [m for m in members if m[1] in keep]
+        members = [("", a.id) for a in client.ls(ns, where=where, as_of=snap.id)]
     return snap.id, members
-
-
-def _matches(md, where) -> bool:
-    from ._wire import _Exists, _Prefix
-    for k, v in where.items():
-        if k not in md:
-            return False
-        x = md[k]
-        if isinstance(v, _Prefix):
-            ok = x.startswith(v)
-        elif isinstance(v, _Exists) or v is True:
-            ok = True
-        elif isinstance(v, tuple):
-            try:
-                f = float(x)
-            except ValueError:
-                return False
-            ok = (v[0] is None or f >= v[0]) and (v[1] is None or f <= v[1])
-        elif isinstance(v, (list, set, frozenset)):
-            ok = x in {str(y) for y in v}
-        else:
-            ok = x == str(v)
-        if not ok:
-            return False
-    return True
 
 
 class _Reader:
@@ -120,10 +79,7 @@ class _Reader:
         return self.transform(x) if self.transform is not None else x
 
     def _read(self, ids: Sequence[str]) -> List[bytes]:
-        try:
-            return self.client.read_ranges(self.ns, [(i, 0, None) for i in ids])
-        except NotFound:  # an asset removed from the head: read via the snapshot
-            return [self.client.get(self.ns, i, as_of=self.snapshot) for i in ids]
+        return self.client.read_ranges(self.ns, [(i, 0, None) for i in ids], as_of=self.snapshot)
 
 
 class AssetDataset(tud.Dataset, _Reader):

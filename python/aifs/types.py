@@ -119,12 +119,15 @@ class Namespace:
     stored_bytes: int
     signing_public_key: bytes
     created_unix_ns: int
+    # Changes whenever the live head (assets, metadata, paths) changes: equal
+    # values mean an unchanged head, so a cached listing can be kept.
+    head_version: int = 0
     pb: Any = field(repr=False, compare=False, default=None)
 
     @classmethod
     def from_pb(cls, n) -> "Namespace":
         return cls(n.name, dict(n.labels), n.asset_count, n.logical_bytes, n.stored_bytes,
-                   bytes(n.signing_public_key), n.created_unix_ns, n)
+                   bytes(n.signing_public_key), n.created_unix_ns, n.head_version, n)
 
 
 @dataclass(frozen=True)

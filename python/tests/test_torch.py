@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+from aifs.errors import NotFound  # noqa: E402
 from aifs.torch import AssetDataset, AssetIterableDataset  # noqa: E402
 
 N = 200
@@ -187,8 +188,33 @@ def test_snapshot_without_paths(client, ns):
     snap = client.snapshot(ns)
     ds = AssetDataset(client, ns, ref=snap.id, decode="tensor")
     assert [m[1] for m in ds.members] == ids
-    assert AssetDataset(client, ns, ref=snap.id).members == ds.members  # no second base
-    assert sum(1 for x in client.snapshots(ns) if x.explicit_set) == 1
+    assert AssetDataset(client, ns, ref=snap.id).members == ds.members
+    # Listed as of the snapshot (ListAssets as_of): no helper snapshot is made.
+    assert not any(x.explicit_set for x in client.snapshots(ns))
     client.put(ns, np.zeros(3, np.int64))
     assert len(AssetDataset(client, ns, ref=snap.id)) == 7
     assert ds[[0, 6]][1].tolist() == client.get_tensor(ns, ids[6]).tolist()
+    # Removed from the head, still read through the snapshot (ReadRanges as_of).
+    before = ds[6].tolist()
+    client.rm(ns, ids[6])
+    assert ds[6].tolist() == before
+    assert client.read_ranges(ns, [(ids[6], 0, None)], as_of=snap.id)[0] == \
+        client.get(ns, ids[6], as_of=snap.id)
+    with pytest.raises(NotFound) as e:
+        client.read_ranges(ns, [(ids[6], 0, None)])
+    assert e.value.reason == "ASSET_NOT_FOUND"
+
+
+def test_head_version_and_ls_as_of(client, ns):
+    """head_version moves with the head only; ls(as_of=...) lists the snapshot."""
+    v0 = client.namespace(ns).head_version
+    a = client.put(ns, b"one").id
+    v1 = client.namespace(ns).head_version
+    assert v1 > v0
+    list(client.ls(ns))
+    assert client.namespace(ns).head_version == v1
+    snap = client.snapshot(ns)
+    client.rm(ns, a)
+    assert client.namespace(ns).head_version > v1
+    assert [x.id for x in client.ls(ns, as_of=snap.id)] == [a]
+    assert [x.id for x in client.ls(ns)] == []

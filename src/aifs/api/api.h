@@ -76,8 +76,14 @@ class Api {
   // kMaxBatchBytes bytes INVALID_ARGUMENT BATCH_TOO_LARGE; each message names
   // the range's index. Stored data that fails authentication stops the read
   // with DATA_LOSS CHUNK_CORRUPT; nothing unauthenticated is delivered.
-  virtual Status ReadRanges(const std::string& ns, std::span<const RangeRead> ranges,
-                            const RangeSink& sink) = 0;
+  // As of a snapshot, branch or tag (`as_of`; "": the live head): every
+  // asset read must be one it holds (NOT_FOUND ASSET_NOT_IN_SNAPSHOT).
+  virtual Status ReadRangesAt(const std::string& ns, const AsOf& as_of,
+                              std::span<const RangeRead> ranges, const RangeSink& sink) = 0;
+  Status ReadRanges(const std::string& ns, std::span<const RangeRead> ranges,
+                    const RangeSink& sink) {
+    return ReadRangesAt(ns, "", ranges, sink);
+  }
   virtual Result<AssetPage> ListAssets(const ListOptions& options) = 0;
   // Removes the asset from the live head; snapshots that hold it keep its
   // data until gc finds none does (docs/snapshots.md), and one no snapshot

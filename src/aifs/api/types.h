@@ -55,6 +55,9 @@ struct NamespaceInfo {
   // finds none does (their chunks are still counted above).
   uint64_t retired_count = 0;
   uint64_t retired_bytes = 0;
+  // Changes whenever the live head (assets, metadata, paths) changes; may
+  // also change on other writes (a policy): compare to skip re-listing.
+  uint64_t head_version = 0;
   std::array<uint8_t, 32> signing_public_key{};  // Ed25519, signs snapshots
   NamespacePolicy policy;
 };
@@ -198,6 +201,7 @@ struct ListOptions {
   std::string page_token;  // from the previous page; empty for the first
   std::vector<MetaFilter> filters;  // all must match
   std::optional<AssetKind> kind;
+  std::string as_of;  // a snapshot ID, branch or tag: its assets; "": the live head
 };
 
 struct AssetPage {

@@ -252,8 +252,8 @@ class RemoteApi final : public Api {
     return FromProto(resp.asset());
   }
 
-  Status ReadRanges(const std::string& ns, std::span<const RangeRead> ranges,
-                    const RangeSink& sink) override {
+  Status ReadRangesAt(const std::string& ns, const AsOf& as_of, std::span<const RangeRead> ranges,
+                      const RangeSink& sink) override {
     // Refused here as the server would: a larger request may not even fit
     // its message limit.
     if (ranges.size() > kMaxBatchRanges)
@@ -262,6 +262,7 @@ class RemoteApi final : public Api {
                                                          std::to_string(kMaxBatchRanges));
     v1::ReadRangesRequest req;
     rpc::ToProto(ns, ranges, conn_->zstd, &req);
+    req.set_as_of(as_of);
     grpc::ClientContext ctx;
     auto stream = conn_->aifs->ReadRanges(&ctx, req);
     rpc::RangeUnpacker unpacker(ranges, sink);

@@ -44,6 +44,20 @@ Result<void*> LibrarySymbol(void* handle, const char* soname, const char* symbol
   else                                                                            \
     return _aifs_sym.status();
 
+// Defines `Status Load<Name>()` (binds the struct `Api` from library `lib`
+// once per process; the outcome of the first call stays) and
+// `const Api& <Name>()` (only after Load<Name> succeeded), where `functions`
+// is the X-macro listing Api's members.
+#define AIFS_DEFINE_C_API(Name, Api, lib, package, functions)                            \
+  static ::aifs::Result<const Api*> Bind##Name() {                                       \
+    return ::aifs::LoadCApi<Api>(                                                        \
+        lib, package, [](void* handle, const char* soname, Api& api) -> ::aifs::Status { \
+          functions(AIFS_BIND_C_FUNCTION) return ::aifs::Status::Ok();                   \
+        });                                                                              \
+  }                                                                                      \
+  ::aifs::Status Load##Name() { return Bind##Name().status(); }                          \
+  const Api& Name() { return **Bind##Name(); }
+
 // The API struct `Api`, bound once per process from `soname` by
 // `bind(void* handle, const char* soname, Api& api) -> Status`; later calls
 // return the first call's outcome.

@@ -160,14 +160,14 @@ Status CheckedApi::ReadAssetAt(const std::string& ns, const AssetId& id, const A
   return inner_.ReadAssetAt(ns, id, as_of, range, sink);
 }
 
-Status CheckedApi::ReadRanges(const std::string& ns, std::span<const RangeRead> ranges,
-                              const RangeSink& sink) {
+Status CheckedApi::ReadRangesAt(const std::string& ns, const AsOf& as_of,
+                                std::span<const RangeRead> ranges, const RangeSink& sink) {
   std::vector<AssetId> ids;
   ids.reserve(ranges.size());
   for (const RangeRead& r : ranges)
     if (ids.empty() || ids.back() != r.id) ids.push_back(r.id);
-  AIFS_RETURN_IF_ERROR(AllowRead(O::kReadRanges, ns, "", std::move(ids)));
-  return inner_.ReadRanges(ns, ranges, sink);
+  AIFS_RETURN_IF_ERROR(AllowRead(O::kReadRanges, ns, as_of, std::move(ids)));
+  return inner_.ReadRangesAt(ns, as_of, ranges, sink);
 }
 
 Result<AssetPage> CheckedApi::ListAssets(const ListOptions& options) {

@@ -65,8 +65,8 @@ class CheckedApi final : public CallerApi {
                                 bool with_chunks) override;
   Status ReadAssetAt(const std::string& ns, const AssetId& id, const AsOf& as_of,
                      const ReadRange& range, const ByteSink& sink) override;
-  Status ReadRanges(const std::string& ns, std::span<const RangeRead> ranges,
-                    const RangeSink& sink) override;
+  Status ReadRangesAt(const std::string& ns, const AsOf& as_of, std::span<const RangeRead> ranges,
+                      const RangeSink& sink) override;
   Result<AssetPage> ListAssets(const ListOptions& options) override;
   Status DeleteAsset(const std::string& ns, const AssetId& id, bool force) override;
   Result<VerifyReport> VerifyAsset(const std::string& ns, const AssetId& id) override;

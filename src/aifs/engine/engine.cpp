@@ -15,6 +15,7 @@
 #include "aifs/engine/chunk_index.h"
 #include "aifs/engine/events.h"
 #include "aifs/engine/merge.h"
+#include "aifs/engine/namespace_record.h"
 #include "aifs/engine/publish.h"
 #include "aifs/engine/reclaim.h"
 #include "aifs/engine/records_view.h"
@@ -55,7 +56,7 @@ Status CreateNamespaceTxn(MetaStore& meta, Kms& kms, RecordKeys& record_keys,
     AIFS_RETURN_IF_ERROR(record_keys.AddTo(out));
     EmitEvent(txn, {.type = EventType::kNamespaceCreated, .unix_ns = out.created_unix_ns(),
                     .ns = name});
-    return PutRecord(txn, keys::Namespace(name), out);
+    return PutNamespaceRecord(txn, out);
   });
 }
 
@@ -340,8 +341,9 @@ Result<NamespaceInfo> Engine::SetNamespacePolicy(const std::string& name,
     p->set_keep_monthly(policy.keep_monthly);
     p->set_kms_key_id(policy.kms_key_id);
     p->set_quarantine_embeddings(policy.quarantine_embeddings);
+    AIFS_RETURN_IF_ERROR(PutNamespaceRecord(txn, *rec));
     out = *rec;
-    return PutRecord(txn, key, *rec);
+    return Status::Ok();
   }));
   return ToNamespaceInfo(out);
 }
@@ -431,8 +433,8 @@ Status Engine::ReadAssetAt(const std::string& ns, const AssetId& id, const AsOf&
   return ReadAssetRange(*ctx_, rec, range, sink);
 }
 
-Status Engine::ReadRanges(const std::string& ns, std::span<const RangeRead> ranges,
-                          const RangeSink& sink) {
+Status Engine::ReadRangesAt(const std::string& ns, const AsOf& as_of,
+                            std::span<const RangeRead> ranges, const RangeSink& sink) {
   if (ranges.size() > kMaxBatchRanges)
     return err::InvalidArgument("BATCH_TOO_LARGE", std::to_string(ranges.size()) +
                                                        " ranges in one batch; at most " +
@@ -448,11 +450,22 @@ Status Engine::ReadRanges(const std::string& ns, std::span<const RangeRead> rang
   auto at_range = [](size_t i, const Status& st) {
     return Status(st.code(), st.reason(), "range " + std::to_string(i) + ": " + st.message());
   };
+  // As of a snapshot: its member set once (cached), not a proof per asset.
+  std::shared_ptr<const AssetSet> members;
+  if (!as_of.empty()) {
+    AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
+    AIFS_ASSIGN_OR_RETURN(members, snapshots_.Members(ns, as_of));
+  }
   for (size_t i = 0; i < ranges.size(); ++i) {
     const RangeRead& r = ranges[i];
     auto it = assets.find(r.id.bytes());
     if (it == assets.end()) {
-      auto rec = LoadAsset(ns, r.id, /*open_sealed=*/false);
+      if (members && !members->count(r.id.bytes()))
+        return at_range(i,
+                        err::NotFound("ASSET_NOT_IN_SNAPSHOT",
+                                      "asset " + r.id.ToHex() + " is not in " + err::Echo(as_of)));
+      auto rec = members ? LoadAssetForSnapshot(ns, r.id, /*open_sealed=*/false)
+                         : LoadAsset(ns, r.id, /*open_sealed=*/false);
       if (!rec.ok()) return at_range(i, rec.status());
       auto index = ctx_->chunk_indexes.Get(*ctx_->meta, *rec);
       if (!index.ok()) return at_range(i, index.status());
@@ -480,9 +493,10 @@ Result<AssetPage> Engine::ListAssets(const ListOptions& options) {
   AIFS_RETURN_IF_ERROR(GetNamespace(options.ns).status());
   if (!options.page_token.empty() && !AssetId::Parse(options.page_token).ok())
     return err::InvalidArgument("BAD_PAGE_TOKEN", "page token is not one this server issued");
+  const size_t limit = options.limit == 0 ? 1000 : options.limit;
+  if (!options.as_of.empty()) return ListAssetsAsOf(options, limit);
   const std::string prefix = keys::AssetPrefix(options.ns);
   const std::string start = prefix + options.page_token;
-  const size_t limit = options.limit == 0 ? 1000 : options.limit;
   AssetPage page;
   Status parse;
   std::string last;
@@ -502,6 +516,30 @@ Result<AssetPage> Engine::ListAssets(const ListOptions& options) {
     return true;
   }));
   AIFS_RETURN_IF_ERROR(parse);
+  return page;
+}
+
+// The snapshot's member set (cached) in ID order from the page token on:
+// the same order and tokens as a listing of the head.
+Result<AssetPage> Engine::ListAssetsAsOf(const ListOptions& options, size_t limit) {
+  AIFS_ASSIGN_OR_RETURN(auto members, snapshots_.Members(options.ns, options.as_of));
+  std::optional<AssetId> after;
+  if (!options.page_token.empty()) after = *AssetId::Parse(options.page_token);
+  std::vector<Digest> ids;
+  ids.reserve(members->size());
+  for (const Digest& id : *members)
+    if (!after || id > after->bytes()) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  AssetPage page;
+  for (const Digest& id : ids) {
+    if (page.assets.size() == limit) {
+      page.next_page_token = page.assets.back().id.ToHex();
+      break;
+    }
+    AIFS_ASSIGN_OR_RETURN(AssetRecord rec,
+                          LoadAssetForSnapshot(options.ns, AssetId(id), /*open_sealed=*/true));
+    if (MatchesFilters(rec, options)) page.assets.push_back(ToAssetInfo(rec));
+  }
   return page;
 }
 
@@ -548,7 +586,7 @@ Status Engine::DeleteAsset(const std::string& ns, const AssetId& id, bool force)
     AIFS_RETURN_IF_ERROR(DeleteVectors(*ctx_->meta, txn, ns, id, /*searchable_too=*/false));
     EmitEvent(txn, {.type = EventType::kAssetDeleted, .ns = ns, .asset = id});
     retired_seq = ns_rec->retire_seq();
-    return PutRecord(txn, ns_key, *ns_rec);
+    return PutNamespaceRecord(txn, *ns_rec);
   }));
   // The removal is committed; should this fail, gc releases it later.
   (void)Reclaimer(*ctx_, snapshots_).ReleaseIfUnheld(ns, id, retired_seq);

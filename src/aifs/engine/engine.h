@@ -87,8 +87,8 @@ class Engine : public Api, public Gate {
                                 bool with_chunks) override;
   Status ReadAssetAt(const std::string& ns, const AssetId& id, const AsOf& as_of,
                      const ReadRange& range, const ByteSink& sink) override;
-  Status ReadRanges(const std::string& ns, std::span<const RangeRead> ranges,
-                    const RangeSink& sink) override;
+  Status ReadRangesAt(const std::string& ns, const AsOf& as_of, std::span<const RangeRead> ranges,
+                      const RangeSink& sink) override;
   Result<AssetPage> ListAssets(const ListOptions& options) override;
   using Api::DeleteAsset;
   Status DeleteAsset(const std::string& ns, const AssetId& id, bool force) override;
@@ -199,6 +199,8 @@ class Engine : public Api, public Gate {
         url_keys_(*ctx_->meta, *ctx_->kms, auth::kUrlKeys),
         snapshots_(*ctx_),
         vectors_(*ctx_) {}
+  // ListAssets as of a snapshot (`options.as_of` set); `limit` > 0.
+  Result<AssetPage> ListAssetsAsOf(const ListOptions& options, size_t limit);
   // The record an as-of read names: live (as_of "") or held by that snapshot.
   Result<store::v1::AssetRecord> LoadAssetAt(const std::string& ns, const AssetId& id,
                                              const AsOf& as_of, bool open_sealed);

@@ -18,6 +18,7 @@
 #include "aifs/core/clock.h"
 #include "aifs/core/hex.h"
 #include "aifs/engine/engine.h"
+#include "aifs/engine/namespace_record.h"
 #include "aifs/engine/reseal.h"
 #include "aifs/meta/keys.h"
 #include "aifs/meta/records.h"
@@ -155,7 +156,7 @@ Result<RewrapReport> Engine::RewrapKeys(const RewrapOptions& options,
         AIFS_ASSIGN_OR_RETURN(const bool record_key,
                               ctx_->record_keys->Rewrap(*rec, target_of(n.name)));
         changed = changed || record_key;
-        return changed ? PutRecord(txn, key, *rec) : Status::Ok();
+        return changed ? PutNamespaceRecord(txn, *rec) : Status::Ok();
       }));
       moved += changed ? 1 : 0;
     }

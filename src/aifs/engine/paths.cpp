@@ -4,6 +4,7 @@
 #include <map>
 
 #include "aifs/core/utf8.h"
+#include "aifs/engine/namespace_record.h"
 #include "aifs/engine/publish.h"
 #include "aifs/meta/keys.h"
 #include "aifs/meta/records.h"
@@ -117,7 +118,7 @@ Status PathIndex::Change(const std::string& ns,
     AIFS_ASSIGN_OR_RETURN(auto ns_rec, LoadRecord<NamespaceRecord>(txn, ns_key, "namespace"));
     if (!ns_rec) return NamespaceNotFound(ns);
     AIFS_RETURN_IF_ERROR(change(txn, *ns_rec));
-    return PutRecord(txn, ns_key, *ns_rec);
+    return PutNamespaceRecord(txn, *ns_rec);
   });
 }
 

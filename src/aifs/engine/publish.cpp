@@ -7,6 +7,7 @@
 #include "aifs/core/clock.h"
 #include "aifs/engine/chunk_index.h"
 #include "aifs/engine/events.h"
+#include "aifs/engine/namespace_record.h"
 #include "aifs/engine/paths.h"
 #include "aifs/engine/reclaim.h"
 #include "aifs/engine/records_view.h"
@@ -275,7 +276,7 @@ Status PublishAssets(StoreContext& ctx, const std::vector<const StagedAsset*>& a
       published.insert(a.id);
       result.asset = ToAssetInfo(rec);
     }
-    return PutRecord(txn, ns_key, *ns_rec);
+    return PutNamespaceRecord(txn, *ns_rec);
   });
 }
 

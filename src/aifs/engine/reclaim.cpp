@@ -6,6 +6,7 @@
 #include "aifs/core/clock.h"
 #include "aifs/engine/chunk_index.h"
 #include "aifs/engine/events.h"
+#include "aifs/engine/namespace_record.h"
 #include "aifs/engine/publish.h"
 #include "aifs/engine/records_view.h"
 #include "aifs/meta/keys.h"
@@ -232,7 +233,7 @@ Status Reclaimer::Release(const std::string& ns, std::span<const Retirement> bat
     ns_rec->set_unique_bytes(ns_rec->unique_bytes() - (kBase - delta.unique_bytes()));
     ns_rec->set_retired_count(ns_rec->retired_count() - (kBase - delta.retired_count()));
     ns_rec->set_retired_bytes(ns_rec->retired_bytes() - (kBase - delta.retired_bytes()));
-    return PutRecord(txn, ns_key, *ns_rec);
+    return PutNamespaceRecord(txn, *ns_rec);
   });
   if (st.reason() == "NAMESPACE_NOT_FOUND") return Status::Ok();
   AIFS_RETURN_IF_ERROR(st);

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "aifs/core/random.h"
+#include "aifs/engine/namespace_record.h"
 #include "aifs/engine/publish.h"
 #include "aifs/meta/keys.h"
 #include "aifs/meta/records.h"
@@ -142,7 +143,7 @@ Result<RecordKey> RecordKeys::ForWrite(const std::string& ns) {
     found = *rec;
     if (!rec->record_key_tag().empty()) return Status::Ok();  // nothing to write
     AIFS_RETURN_IF_ERROR(AddTo(found));
-    return PutRecord(txn, keys::Namespace(ns), found);
+    return PutNamespaceRecord(txn, found);
   }));
   return Unwrap(found);
 }

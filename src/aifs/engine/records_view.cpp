@@ -39,6 +39,7 @@ NamespaceInfo ToNamespaceInfo(const store::v1::NamespaceRecord& rec) {
   info.unique_bytes = rec.unique_bytes();
   info.retired_count = rec.retired_count();
   info.retired_bytes = rec.retired_bytes();
+  info.head_version = rec.head_version();
   info.signing_public_key = FixedBytes<32>(rec.signing_public_key());
   const auto& p = rec.policy();
   info.policy.max_logical_bytes = p.max_logical_bytes();

@@ -12,6 +12,7 @@
 #include "aifs/core/file_util.h"
 #include "aifs/engine/chunk_index.h"
 #include "aifs/engine/engine.h"
+#include "aifs/engine/namespace_record.h"
 #include "aifs/engine/store_config.h"
 #include "aifs/meta/keys.h"
 #include "aifs/meta/records.h"
@@ -300,7 +301,7 @@ class Repair {
         rec->set_unique_bytes(t.unique_bytes);
         rec->set_retired_count(t.retired_count);
         rec->set_retired_bytes(t.retired_bytes);
-        return PutRecord(txn, keys::Namespace(ns), *rec);
+        return PutNamespaceRecord(txn, *rec);
       }));
     }
     return Status::Ok();

@@ -13,6 +13,7 @@
 #include "aifs/core/clock.h"
 #include "aifs/engine/events.h"
 #include "aifs/engine/mst_store.h"
+#include "aifs/engine/namespace_record.h"
 #include "aifs/engine/publish.h"
 #include "aifs/engine/records_view.h"
 #include "aifs/engine/retention.h"
@@ -343,7 +344,7 @@ Result<SnapshotInfo> SnapshotManager::Create(const std::string& ns,
     cursor.set_building(true);
     cursor.set_closing(generation);
     ns_rec->set_change_generation(generation + 1);
-    AIFS_RETURN_IF_ERROR(PutRecord(txn, keys::Namespace(ns), *ns_rec));
+    AIFS_RETURN_IF_ERROR(PutNamespaceRecord(txn, *ns_rec));
     return PutRecord(txn, keys::SnapshotCursor(ns), cursor);
   }));
   // Then the trees are built from the closed generations, which no commit

@@ -5,6 +5,7 @@
 #include "aifs/core/hex.h"
 #include "aifs/core/random.h"
 #include "aifs/engine/chunk_index.h"
+#include "aifs/engine/namespace_record.h"
 #include "aifs/engine/publish.h"
 #include "aifs/meta/keys.h"
 #include "aifs/meta/records.h"
@@ -120,8 +121,7 @@ Status RewriteChunks(StoreContext& ctx, const std::vector<std::string>& batch,
         AIFS_RETURN_IF_ERROR(PutRecord(txn, r.key, r.rec));
         replaced.push_back(r.old_object);
       }
-      for (const auto& [ns, rec] : namespaces)
-        AIFS_RETURN_IF_ERROR(PutRecord(txn, keys::Namespace(ns), rec));
+      for (auto& [ns, rec] : namespaces) AIFS_RETURN_IF_ERROR(PutNamespaceRecord(txn, rec));
       return Status::Ok();
     });
   }

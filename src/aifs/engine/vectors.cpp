@@ -12,6 +12,7 @@
 #include "aifs/core/file_util.h"
 #include "aifs/engine/asset_reader.h"
 #include "aifs/engine/events.h"
+#include "aifs/engine/namespace_record.h"
 #include "aifs/engine/publish.h"
 #include "aifs/engine/reclaim.h"
 #include "aifs/engine/records_view.h"
@@ -122,7 +123,7 @@ Status AdoptEmbedAssets(StoreContext& ctx, const std::string& ns, const Embeddin
       if (!ns_rec) return NamespaceNotFound(ns);
       bool added = false;
       AIFS_ASSIGN_OR_RETURN(const RecordKey key, ctx.record_keys->Of(*ns_rec, &added));
-      if (added) AIFS_RETURN_IF_ERROR(PutRecord(txn, keys::Namespace(ns), *ns_rec));
+      if (added) AIFS_RETURN_IF_ERROR(PutNamespaceRecord(txn, *ns_rec));
       const bool hold = ns_rec->policy().quarantine_embeddings();
       for (const auto& [id, values] : offered) {
         AIFS_ASSIGN_OR_RETURN(auto asset, txn.Get(keys::Asset(ns, id.bytes())));

@@ -183,6 +183,7 @@ void ToProto(const NamespaceInfo& in, v1::Namespace* out) {
   out->set_unique_bytes(in.unique_bytes);
   out->set_retired_count(in.retired_count);
   out->set_retired_bytes(in.retired_bytes);
+  out->set_head_version(in.head_version);
   out->set_signing_public_key(Raw(in.signing_public_key));
   ToProto(in.policy, out->mutable_policy());
 }
@@ -199,6 +200,7 @@ Result<NamespaceInfo> FromProto(const v1::Namespace& in) {
   n.unique_bytes = in.unique_bytes();
   n.retired_count = in.retired_count();
   n.retired_bytes = in.retired_bytes();
+  n.head_version = in.head_version();
   AIFS_ASSIGN_OR_RETURN(n.signing_public_key,
                         ParseFixedOrZero<32>(in.signing_public_key(), "signing key"));
   n.policy = FromProto(in.policy());
@@ -284,6 +286,7 @@ void ToProto(const ListOptions& in, v1::ListAssetsRequest* out) {
   out->set_page_token(in.page_token);
   ToAll(in.filters, out->mutable_filters());
   if (in.kind) out->set_kind(static_cast<v1::AssetKind>(*in.kind));
+  out->set_as_of(in.as_of);
 }
 
 Result<ListOptions> FromProto(const v1::ListAssetsRequest& in) {
@@ -291,6 +294,7 @@ Result<ListOptions> FromProto(const v1::ListAssetsRequest& in) {
   o.ns = in.ns();
   if (in.limit() != 0) o.limit = in.limit();
   o.page_token = in.page_token();
+  o.as_of = in.as_of();
   AIFS_ASSIGN_OR_RETURN(o.filters, FromAll<MetaFilter>(in.filters()));
   if (in.kind() != v1::ASSET_KIND_UNSPECIFIED) {
     AIFS_ASSIGN_OR_RETURN(o.kind, ParseKind(in.kind(), false));

@@ -196,8 +196,9 @@ class AifsService final : public v1::Aifs::Service {
                                 ctx_.metrics.AddBytesOut(msg.data().raw_size());
                                 return Status::Ok();
                               });
-      AIFS_RETURN_IF_ERROR(api.ReadRanges(
-          req->ns(), ranges, [&](size_t i, ByteSpan data) { return packer.Add(i, data); }));
+      AIFS_RETURN_IF_ERROR(
+          api.ReadRangesAt(req->ns(), req->as_of(), ranges,
+                           [&](size_t i, ByteSpan data) { return packer.Add(i, data); }));
       return packer.Finish();
     });
   }

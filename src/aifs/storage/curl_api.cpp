@@ -2,20 +2,6 @@
 
 namespace aifs {
 
-namespace {
-
-Result<const CurlApi*> Bind() {
-  return LoadCApi<CurlApi>("libcurl.so.4", "libcurl4",
-                           [](void* handle, const char* soname, CurlApi& api) -> Status {
-                             AIFS_CURL_FUNCTIONS(AIFS_BIND_C_FUNCTION)
-                             return Status::Ok();
-                           });
-}
-
-}  // namespace
-
-Status LoadCurl() { return Bind().status(); }
-
-const CurlApi& Curl() { return **Bind(); }
+AIFS_DEFINE_C_API(Curl, CurlApi, "libcurl.so.4", "libcurl4", AIFS_CURL_FUNCTIONS)
 
 }  // namespace aifs

@@ -54,18 +54,7 @@ struct RadosApi {
   AIFS_RADOS_FUNCTIONS(AIFS_DECLARE_C_FUNCTION)
 };
 
-constexpr const char* kRadosLibrary = "librados.so.2";
-
-Result<const RadosApi*> LoadRados() {
-  return LoadCApi<RadosApi>(kRadosLibrary, "librados2",
-                            [](void* handle, const char* soname, RadosApi& api) -> Status {
-                              AIFS_RADOS_FUNCTIONS(AIFS_BIND_C_FUNCTION)
-                              return Status::Ok();
-                            });
-}
-
-// Only after LoadRados succeeded (every store was opened through it).
-const RadosApi& Rados() { return **LoadRados(); }
+AIFS_DEFINE_C_API(Rados, RadosApi, "librados.so.2", "librados2", AIFS_RADOS_FUNCTIONS)
 
 }  // namespace
 
@@ -215,7 +204,7 @@ struct Completion {
 
 Result<std::unique_ptr<ChunkStore>> RadosChunkStore::Open(const std::string& url, bool) {
   AIFS_ASSIGN_OR_RETURN(RadosUrl u, ParseUrl(url));
-  AIFS_RETURN_IF_ERROR(LoadRados().status());
+  AIFS_RETURN_IF_ERROR(LoadRados());
   const std::string where = "RADOS pool " + u.pool + " namespace " + u.ns + " (conf " +
                             (u.conf.empty() ? "librados' default" : u.conf) + ")";
   auto h = std::make_unique<Handles>();
