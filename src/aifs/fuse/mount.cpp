@@ -52,6 +52,7 @@ struct Tree {
   std::string as_of;    // what reads name: "" (head) or a snapshot ID
   int64_t time_ns = 0;  // the snapshot's time (head: 0, files use their own)
   bool fixed = false;   // tags and snapshots never change
+  uint64_t head_version = 0;        // head: the namespace's when listed (0: unknown)
   mutable Clock::time_point built;  // or last found unchanged; under trees_mu_ once cached
   Clock::duration build_time{};     // what building it took
   std::map<std::string, std::vector<std::string>> dirs;  // "" is the root
@@ -185,7 +186,21 @@ class FuseMount final : public Mount {
     auto tree = std::make_shared<Tree>();
     tree->built = Clock::now();
     const Clock::time_point start = tree->built;
-    if (view != "head") {
+    if (view == "head") {
+      // A head that has not changed keeps its tree: one point read instead
+      // of listing every path again. The version is read before the listing,
+      // so a change during it only makes the next check rebuild. A token
+      // that may not read the namespace lists every time.
+      auto ns = api_.GetNamespace(o_.ns);
+      tree->head_version = ns.ok() ? ns->head_version : 0;
+      std::lock_guard lock(trees_mu_);
+      auto it = trees_.find(view);
+      if (it != trees_.end() && tree->head_version != 0 &&
+          it->second->head_version == tree->head_version) {
+        it->second->built = tree->built;
+        return std::shared_ptr<const Tree>(it->second);
+      }
+    } else {
       const size_t slash = view.find('/');
       const std::string kind = view.substr(0, slash), name = view.substr(slash + 1);
       AIFS_ASSIGN_OR_RETURN(SnapshotInfo s, api_.GetSnapshot(o_.ns, name));

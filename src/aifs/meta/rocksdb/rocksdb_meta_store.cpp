@@ -108,10 +108,11 @@ rocksdb::Options BaseOptions(const MetaOpenOptions& o, std::shared_ptr<rocksdb::
   opts.wal_recovery_mode = o.salvage ? rocksdb::WALRecoveryMode::kSkipAnyCorruptedRecords
                                      : rocksdb::WALRecoveryMode::kAbsoluteConsistency;
   opts.track_and_verify_wals_in_manifest = !o.salvage;
-  // The log a process leaves behind is replayed into memory at the next open
-  // rather than flushed into a table file there (3 syncs and a table build
-  // per CLI call); OpenDb flushes once enough logs pile up.
-  opts.avoid_flush_during_recovery = !o.salvage;
+  // A writable open flushes the logs it replayed into a table file (3 syncs
+  // and a table build per CLI call), on purpose: kept for replay instead,
+  // logs pile up, and a lost log in the middle of them went unnoticed (the
+  // high-water check sees only the last sequence; RocksDB replays the rest
+  // without a gap check), silently dropping committed writes.
   return opts;
 }
 
@@ -349,7 +350,6 @@ Status RocksDbMetaStore::OpenDb() {
     return st;
   };
   rocksdb::Status s = open();
-  bool torn_tail = false;
   const bool have_mark = hw.ok() && *hw;
   if (s.IsCorruption() && have_mark && !options_.salvage &&
       s.ToString().find("truncated") != std::string::npos) {
@@ -362,7 +362,6 @@ Status RocksDbMetaStore::OpenDb() {
     if (TailOnlyDamage(opts, path_, **hw)) {
       salvage_notes_.push_back("dropped a torn last log record (" + s.ToString() + ")");
       s = open();
-      torn_tail = s.ok();
     }
   }
   if (!s.ok()) {
@@ -408,8 +407,6 @@ Status RocksDbMetaStore::OpenDb() {
     AIFS_RETURN_IF_ERROR(FromRocks(db_->Flush(rocksdb::FlushOptions()), "salvage flush"));
   }
   if (txn_db_ && !options_.salvage) {
-    // A log with a torn tail goes at once: it is not replayed again.
-    FlushLogs(/*always=*/torn_tail);
     KeepBallast();
   }
   return Status::Ok();
@@ -430,20 +427,16 @@ rocksdb::Status RocksDbMetaStore::OpenTransactionDb(const rocksdb::Options& opts
   return st;
 }
 
-void RocksDbMetaStore::FlushLogs(bool always) {
-  // Each open that found a log adds one; a flush retires them all. Bounded
-  // so that an open (read-only ones included: they cannot flush) replays at
-  // most a few short logs: replaying the 30 MB log of a `put -r` of 100k
+void RocksDbMetaStore::FlushLargeLog() {
+  // Read-only opens (`ls`, `info`, mounts) cannot flush: they replay what the
+  // last writer left, and replaying the 30 MB log of a `put -r` of 100k
   // files took 2.4 s.
-  constexpr size_t kMaxLogs = 16;
   constexpr uint64_t kMaxLogBytes = 256 << 10;
-  if (!always) {
-    rocksdb::VectorLogPtr logs;
-    if (!db_->GetSortedWalFiles(logs).ok()) return;
-    uint64_t bytes = 0;
-    for (const auto& log : logs) bytes += log->SizeFileBytes();
-    if (logs.size() <= kMaxLogs && bytes <= kMaxLogBytes) return;
-  }
+  rocksdb::VectorLogPtr logs;
+  if (!db_->GetSortedWalFiles(logs).ok()) return;
+  uint64_t bytes = 0;
+  for (const auto& log : logs) bytes += log->SizeFileBytes();
+  if (bytes <= kMaxLogBytes) return;
   // A failed flush (full disk) leaves the logs to be replayed: nothing lost.
   (void)db_->Flush(rocksdb::FlushOptions());
 }
@@ -465,7 +458,7 @@ RocksDbMetaStore::~RocksDbMetaStore() {
     }
     hw_wake_.notify_all();
     hw_thread_.join();
-    if (txn_db_ && !writes_failed_ && !options_.salvage) FlushLogs(/*always=*/false);
+    if (txn_db_ && !writes_failed_ && !options_.salvage) FlushLargeLog();
     UpdateHighWater();
   }
   std::unique_lock lock(mu_);

@@ -87,10 +87,9 @@ class RocksDbMetaStore : public MetaStore {
   Status OpenDb();
   // Opens txn_db_ (not db_) for writes.
   rocksdb::Status OpenTransactionDb(const rocksdb::Options& opts);
-  // Flushes the memtable when `always`, or when the logs an open would
-  // replay pile up (more than 16, or over 256 KiB; see BaseOptions),
-  // retiring them. Called after a writable open and at close.
-  void FlushLogs(bool always);
+  // At a writer's close: flushes the memtable when the log left for the next
+  // open to replay is over 256 KiB.
+  void FlushLargeLog();
   void CloseDb();
   // Writes may go on: reopens the database after a failed write when space
   // is back. Called without mu_ held.
