@@ -62,7 +62,10 @@ class EngineAssetWriter : public AssetWriter {
  private:
   Status CutChunks(bool at_eof);
   void Dispatch(Bytes chunk);
-  void ProcessChunk(StagedChunk& slot, const Bytes& chunk);
+  // SealPolicy::byte_grouping for the next chunk: none, the tensor's value
+  // width (once its header is parsed), or a trial for a blob.
+  uint32_t ChunkGrouping() const;
+  void ProcessChunk(StagedChunk& slot, const Bytes& chunk, uint32_t grouping);
   Status WaitForTasks();
   Status Finish();
   void Abort();
