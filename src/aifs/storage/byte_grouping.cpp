@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 namespace aifs {
 
@@ -33,18 +34,34 @@ void Ungroup(const uint8_t* in, size_t size, uint8_t* out) {
 
 using Histogram = std::array<uint32_t, 256>;
 
+// c * log2(c) for every count a histogram of a sample can hold, computed
+// once: entropies then cost additions only.
+constexpr size_t kMaxCount = 64 * 1024;
+const std::vector<float>& CLogC() {
+  static const std::vector<float> table = [] {
+    std::vector<float> t(kMaxCount + 1, 0.0f);
+    for (size_t c = 2; c <= kMaxCount; ++c)
+      t[c] = static_cast<float>(static_cast<double>(c) * std::log2(static_cast<double>(c)));
+    return t;
+  }();
+  return table;
+}
+
 // Order-0 entropy, bits per byte, of the bytes counted in the histograms
-// whose indexes are in `planes`, taken together.
+// whose indexes are in `planes`, taken together:
+// log2(total) - sum(c * log2(c)) / total.
 double Entropy(const std::array<Histogram, 4>& h, std::initializer_list<size_t> planes) {
+  const std::vector<float>& clogc = CLogC();
   uint64_t total = 0;
-  std::array<uint64_t, 256> sum{};
-  for (size_t p : planes)
-    for (size_t b = 0; b < 256; ++b) sum[b] += h[p][b];
-  for (uint64_t c : sum) total += c;
-  double bits = 0;
-  for (uint64_t c : sum)
-    if (c) bits -= static_cast<double>(c) * std::log2(static_cast<double>(c) / total);
-  return total ? bits / static_cast<double>(total) : 8.0;
+  double sum = 0;
+  for (size_t b = 0; b < 256; ++b) {
+    uint32_t c = 0;
+    for (size_t p : planes) c += h[p][b];
+    total += c;
+    sum += clogc[c];
+  }
+  if (total == 0) return 8.0;
+  return std::log2(static_cast<double>(total)) - sum / static_cast<double>(total);
 }
 
 }  // namespace
@@ -67,6 +84,8 @@ uint32_t LikelyGroupingWidth(ByteSpan sample) {
   // Below 4 KiB the estimate of a plane's entropy is too biased (fewer than
   // 1024 bytes for 256 symbols) to tell random bytes from a pattern.
   if (sample.size() < 4096) return 0;
+  // Counts stay within the table: a larger input is judged on its start.
+  sample = sample.first(std::min(sample.size(), kMaxCount));
   std::array<Histogram, 4> h{};
   const size_t whole = sample.size() / 4 * 4;
   for (size_t i = 0; i < whole; i += 4)

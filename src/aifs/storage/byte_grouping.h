@@ -32,8 +32,9 @@ void UngroupBytes(ByteSpan in, uint32_t width, Bytes& out);
 // A cheap guess at whether grouping pays for `sample`: the width (2 or 4)
 // whose planes have a clearly lower order-0 byte entropy, on average, than
 // the sample's bytes taken together (at least kGroupingGainBits per byte), or
-// 0 when none does (random bytes, text). One pass over the sample, no
-// compression: a zstd trial confirms it (compression.h, PlanCompression).
+// 0 when none does (random bytes, text), or when the sample is under 4 KiB.
+// One pass over (at most the first 64 KiB of) the sample, no compression: a
+// zstd trial confirms it (compression.h, PlanCompression).
 inline constexpr double kGroupingGainBits = 0.25;
 uint32_t LikelyGroupingWidth(ByteSpan sample);
 

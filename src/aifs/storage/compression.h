@@ -35,9 +35,9 @@ bool MaybeCompressGrouped(ByteSpan planes, uint32_t width, const CompressionPoli
                           Bytes& out);
 
 // How a chunk's segments are compressed: SealPolicy::byte_grouping.
+// kNoGrouping; 2 or 4: that width; kGroupingTrial (a blob): the sample says.
 inline constexpr uint32_t kNoGrouping = 0;
-inline constexpr uint32_t kGroupingTrial =
-    1;  // a blob: the sample says (2 and 4 mean those widths)
+inline constexpr uint32_t kGroupingTrial = 1;
 
 // What each segment of one chunk tries, decided once per chunk.
 struct CompressionPlan {
@@ -54,8 +54,12 @@ struct CompressionPlan {
 //    zstd already halves the sample (text); kept only when zstd of the
 //    grouped sample saves at least min_saving and is smaller than zstd of the
 //    sample as it is.
-// A segment keeps the smallest of the planned encodings that saves at least
-// min_saving, else it is stored raw.
+// When zstd of the grouped sample is smaller than zstd of the sample by
+// kGroupingLead or more, zstd is false: the segments try only the grouped
+// encoding. A segment keeps the smallest of the planned encodings that saves
+// at least min_saving, else it is stored raw.
+inline constexpr double kGroupingLead = 0.05;
+
 CompressionPlan PlanCompression(ByteSpan chunk, const CompressionPolicy& policy, uint32_t grouping);
 
 // Decompresses exactly `expected_size` bytes; anything else is DATA_LOSS.
