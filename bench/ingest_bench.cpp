@@ -44,6 +44,7 @@
 #include "aifs/api/api.h"
 #include "aifs/core/blake3.h"
 #include "aifs/engine/engine.h"
+#include "aifs/kinds/tensor.h"
 #include "aifs/storage/aead.h"
 #include "aifs/storage/chunker.h"
 #include "aifs/storage/compression.h"
@@ -105,13 +106,15 @@ struct Options {
   int reps = 5;            // repetitions of each in-memory ceiling (median reported)
   int write_reps = 3;      // repetitions of the durable-write ceiling (median reported)
   int runs = 1;            // AIFS ingest + read runs per data set (median reported)
+  std::string grouping = "on";  // EngineOptions.byte_grouping: on, off, or both (compared)
 };
 
 void Usage(FILE* out) {
   std::fputs(
       "usage: aifs_ingest_bench [options]\n"
       "  --size-mib N         size of each data set in MiB (default 1024)\n"
-      "  --datasets LIST      comma-separated subset of random,text,float32 (default all)\n"
+      "  --datasets LIST      comma-separated subset of random,text,float32,bf16\n"
+      "                       (default random,text,float32; bf16 is a tensor asset)\n"
       "  --no-restic          skip the `restic backup` comparison\n"
       "  --chunk-avg BYTES    chunk average; store is initialised with {avg/4, avg, avg*4}\n"
       "                       (default: the engine default, 256 KiB / 1 MiB / 4 MiB)\n"
@@ -124,6 +127,8 @@ void Usage(FILE* out) {
       "  --write-reps N       repetitions of the durable-write ceiling (default 3, median)\n"
       "  --runs N             AIFS ingest + read-back runs per data set, each into a fresh\n"
       "                       store (default 1; the median run is reported)\n"
+      "  --byte-grouping M    on (default), off, or both: each data set is also put\n"
+      "                       without byte grouping and the two are compared\n"
       "  --help\n",
       out);
 }
@@ -152,8 +157,8 @@ Options ParseArgs(int argc, char** argv) {
         if (end == std::string::npos) end = list.size();
         std::string name = list.substr(start, end - start);
         if (!name.empty()) {
-          if (name != "random" && name != "text" && name != "float32")
-            Fail("unknown data set '" + name + "' (random, text, float32)");
+          if (name != "random" && name != "text" && name != "float32" && name != "bf16")
+            Fail("unknown data set '" + name + "' (random, text, float32, bf16)");
           if (std::find(o.datasets.begin(), o.datasets.end(), name) == o.datasets.end())
             o.datasets.push_back(name);
         }
@@ -174,6 +179,10 @@ Options ParseArgs(int argc, char** argv) {
       o.reps = static_cast<int>(std::clamp<uint64_t>(ParseU64(a, value()), 1, 100));
     } else if (a == "--write-reps") {
       o.write_reps = static_cast<int>(std::clamp<uint64_t>(ParseU64(a, value()), 1, 20));
+    } else if (a == "--byte-grouping") {
+      o.grouping = value();
+      if (o.grouping != "on" && o.grouping != "off" && o.grouping != "both")
+        Fail("--byte-grouping takes on, off or both");
     } else if (a == "--runs") {
       o.runs = static_cast<int>(std::clamp<uint64_t>(ParseU64(a, value()), 1, 20));
     } else {
@@ -573,6 +582,41 @@ class FloatGen {
   float row_amp_ = 0, row_bias_ = 0;
 };
 
+// bfloat16 weights of a transformer layer: normal(0, 0.02) (Box-Muller over
+// the xoshiro stream), rounded to nearest even from float32.
+class Bf16Gen {
+ public:
+  explicit Bf16Gen(uint64_t seed) : rng_(seed) {}
+  // `n` is a multiple of 2.
+  void Fill(uint8_t* dst, size_t n) {
+    for (size_t i = 0; i + 2 <= n; i += 2) {
+      const float f = 0.02f * Normal();
+      uint32_t u;
+      std::memcpy(&u, &f, 4);
+      const uint16_t b = static_cast<uint16_t>((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+      dst[i] = static_cast<uint8_t>(b);
+      dst[i + 1] = static_cast<uint8_t>(b >> 8);
+    }
+  }
+
+ private:
+  float Normal() {
+    if (have_spare_) {
+      have_spare_ = false;
+      return spare_;
+    }
+    const double u1 = (static_cast<double>(rng_.Next() >> 11) + 1) * 0x1.0p-53;
+    const double u2 = static_cast<double>(rng_.Next() >> 11) * 0x1.0p-53;
+    const double r = std::sqrt(-2 * std::log(u1));
+    spare_ = static_cast<float>(r * std::sin(2 * std::numbers::pi * u2));
+    have_spare_ = true;
+    return static_cast<float>(r * std::cos(2 * std::numbers::pi * u2));
+  }
+  Rng rng_;
+  float spare_ = 0;
+  bool have_spare_ = false;
+};
+
 struct DatasetFile {
   std::string path;
   uint64_t bytes = 0;
@@ -582,7 +626,39 @@ struct DatasetFile {
 
 // Writes the data set in 4 MiB blocks and fsyncs it, so it stays cached but
 // clean (Commit's syncfs would otherwise also flush the source file).
+DatasetFile GenerateDataset(const std::string& name, const std::string& path, uint64_t bytes);
+
+// The bf16 data set is a tensor asset: `bytes` of weights, shape [rows, 4096],
+// in the tensor kind's encoding (Arrow IPC), built in memory.
+DatasetFile GenerateTensorDataset(const std::string& path, uint64_t bytes) {
+  DatasetFile f;
+  f.path = path;
+  auto t0 = Clock::now();
+  constexpr int64_t kCols = 4096;
+  const int64_t rows = std::max<int64_t>(1, static_cast<int64_t>(bytes / 2 / kCols));
+  aifs::Bytes values(static_cast<size_t>(rows * kCols * 2));
+  Bf16Gen(0x5EED0004).Fill(values.data(), values.size());
+  aifs::Bytes ipc;
+  Check(aifs::EncodeTensorIpc({aifs::DType::kBFloat16, {rows, kCols}, values}, 1, ipc),
+        "EncodeTensorIpc");
+  values = {};
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (fd.get() < 0) Fail("create " + path + ": " + std::strerror(errno));
+  SampledSum sum;
+  for (size_t off = 0; off < ipc.size(); off += kIoSize) {
+    const size_t n = std::min<size_t>(kIoSize, ipc.size() - off);
+    sum.Add(ipc.data() + off, n);
+    WriteFully(fd.get(), ipc.data() + off, n, path);
+  }
+  if (::fsync(fd.get()) != 0) Fail("fsync " + path + ": " + std::strerror(errno));
+  f.bytes = ipc.size();
+  f.checksum = sum.sum();
+  f.gen_seconds = Seconds(t0, Clock::now());
+  return f;
+}
+
 DatasetFile GenerateDataset(const std::string& name, const std::string& path, uint64_t bytes) {
+  if (name == "bf16") return GenerateTensorDataset(path, bytes);
   DatasetFile f;
   f.path = path;
   f.bytes = bytes;
@@ -627,12 +703,14 @@ struct AifsResult {
 
 AifsResult RunAifsOnce(const Options& opt, const aifs::ChunkerParams& params,
                        const DatasetFile& src, const std::string& name,
-                       const std::string& store_dir) {
+                       const std::string& store_dir, bool grouping) {
   AifsResult r;
   Check(aifs::Engine::Init(store_dir, aifs::InitOptions{.chunking = params, .zstd_level = 1}),
         "Engine::Init");
-  auto opened = aifs::Engine::Open(
-      aifs::EngineOptions{.data_dir = store_dir, .read_only = false, .threads = opt.threads});
+  auto opened = aifs::Engine::Open(aifs::EngineOptions{.data_dir = store_dir,
+                                                       .read_only = false,
+                                                       .threads = opt.threads,
+                                                       .byte_grouping = grouping});
   Check(opened.status(), "Engine::Open");
   std::unique_ptr<aifs::Engine> engine = std::move(opened).value();
 
@@ -652,9 +730,9 @@ AifsResult RunAifsOnce(const Options& opt, const aifs::ChunkerParams& params,
     Fd fd(::open(src.path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) Fail("open " + src.path + ": " + std::strerror(errno));
     aifs::PutOptions po;
-    // Always a blob: other kinds parse their bytes (a tensor needs a tensor
-    // file format); this measures the byte pipeline that all kinds share.
-    po.kind = aifs::AssetKind::kBlob;
+    // A blob but for bf16 (a tensor stream): other kinds parse their bytes;
+    // this measures the byte pipeline that all kinds share.
+    po.kind = name == "bf16" ? aifs::AssetKind::kTensor : aifs::AssetKind::kBlob;
     po.expected_size = src.bytes;
     po.metadata = {{"bench", "ingest"}, {"dataset", name}};
     auto writer = engine->BeginPut(po);
@@ -731,11 +809,12 @@ AifsResult RunAifsOnce(const Options& opt, const aifs::ChunkerParams& params,
 // --runs N: a fresh store each time; the ingest figures come from the run
 // with the median ingest rate, the read figures from the median read run.
 AifsResult RunAifs(const Options& opt, const aifs::ChunkerParams& params, const DatasetFile& src,
-                   const std::string& name, const std::string& store_dir) {
+                   const std::string& name, const std::string& store_dir, bool grouping) {
   std::vector<AifsResult> runs;
   for (int i = 0; i < opt.runs; ++i)
     runs.push_back(RunAifsOnce(opt, params, src, name,
-                               opt.runs == 1 ? store_dir : store_dir + "." + std::to_string(i)));
+                               opt.runs == 1 ? store_dir : store_dir + "." + std::to_string(i),
+                               grouping));
   if (runs.size() == 1) return runs.front();
   auto median_by = [&](auto key) {
     std::vector<size_t> idx(runs.size());
@@ -772,6 +851,10 @@ struct ZstdCeiling {
   double gbps = 0;
   double ratio = 0;  // output / input, counting rejected pieces as stored raw
   double compressed_fraction = 0;
+  // The sealer's per-chunk decision on the same pieces, µs per piece:
+  // aifs::LooksCompressible (zstd alone) and aifs::PlanCompression with the
+  // blob trial for byte grouping; and the share of pieces it groups.
+  double looks_us = 0, plan_us = 0, grouped_fraction = 0;
 };
 
 ZstdCeiling MeasureZstd(const Options& opt, const aifs::ChunkerParams& params,
@@ -803,6 +886,27 @@ ZstdCeiling MeasureZstd(const Options& opt, const aifs::ChunkerParams& params,
   z.gbps = GBps(n, t);
   z.ratio = static_cast<double>(out_bytes) / static_cast<double>(n);
   z.compressed_fraction = static_cast<double>(compressed) / static_cast<double>(std::max<uint64_t>(pieces, 1));
+  uint64_t grouped = 0;
+  const double looks = MedianSeconds(opt.reps, [&] {
+    auto t0 = Clock::now();
+    for (size_t off = 0; off < n; off += piece)
+      (void)aifs::LooksCompressible({data.data() + off, std::min(piece, n - off)}, policy);
+    return Seconds(t0, Clock::now());
+  });
+  const double plan = MedianSeconds(opt.reps, [&] {
+    grouped = 0;
+    auto t0 = Clock::now();
+    for (size_t off = 0; off < n; off += piece)
+      grouped += aifs::PlanCompression({data.data() + off, std::min(piece, n - off)}, policy,
+                                       aifs::kGroupingTrial)
+                     .group_width != 0;
+    return Seconds(t0, Clock::now());
+  });
+  const double per_piece = 1e6 / static_cast<double>(std::max<uint64_t>(pieces, 1));
+  z.looks_us = looks * per_piece;
+  z.plan_us = plan * per_piece;
+  z.grouped_fraction =
+      static_cast<double>(grouped) / static_cast<double>(std::max<uint64_t>(pieces, 1));
   return z;
 }
 
@@ -904,6 +1008,7 @@ struct DatasetReport {
   std::string name;
   DatasetFile file;
   AifsResult aifs;
+  AifsResult aifs_ungrouped;  // --byte-grouping both: the same data set without
   ZstdCeiling zstd;
   ResticResult restic;
 };
@@ -941,7 +1046,16 @@ int Run(const Options& opt) {
     rep.file = GenerateDataset(name, run_dir + "/data-" + name + ".bin", opt.size_mib * kMiB);
     Progress("%s: zstd-1 ceiling", name.c_str());
     rep.zstd = MeasureZstd(opt, params, rep.file);
-    rep.aifs = RunAifs(opt, params, rep.file, name, run_dir + "/store-" + name);
+    if (opt.grouping == "both") {
+      rep.aifs_ungrouped = RunAifs(opt, params, rep.file, name + " (no grouping)",
+                                   run_dir + "/store-ungrouped-" + name, false);
+      Progress("%s without byte grouping: ingest %.3f GB/s, stored/logical %.3f", name.c_str(),
+               rep.aifs_ungrouped.ingest_gbps,
+               Ratio(static_cast<double>(rep.aifs_ungrouped.stored),
+                     static_cast<double>(rep.aifs_ungrouped.logical)));
+    }
+    rep.aifs =
+        RunAifs(opt, params, rep.file, name, run_dir + "/store-" + name, opt.grouping != "off");
     Progress("%s: ingest %.3f GB/s, read %.3f GB/s", name.c_str(), rep.aifs.ingest_gbps,
              rep.aifs.read_gbps);
     if (!restic.empty()) {
@@ -1004,11 +1118,14 @@ int Run(const Options& opt) {
   std::printf("\n");
 
   std::printf("## Compression ceiling per data set\n\n");
-  std::printf("| data set | zstd-1 (aifs::MaybeCompress, 1 thread) GB/s | output/input | pieces "
-              "compressed |\n|---|---:|---:|---:|\n");
+  std::printf(
+      "| data set | zstd-1 (aifs::MaybeCompress, 1 thread) GB/s | output/input | pieces "
+      "compressed | chunk decision µs: zstd trial / with grouping trial | pieces "
+      "grouped |\n|---|---:|---:|---:|---:|---:|\n");
   for (const auto& r : reports)
-    std::printf("| %s | %.3f | %.3f | %.0f%% |\n", r.name.c_str(), r.zstd.gbps, r.zstd.ratio,
-                r.zstd.compressed_fraction * 100);
+    std::printf("| %s | %.3f | %.3f | %.0f%% | %.1f / %.1f | %.0f%% |\n", r.name.c_str(),
+                r.zstd.gbps, r.zstd.ratio, r.zstd.compressed_fraction * 100, r.zstd.looks_us,
+                r.zstd.plan_us, r.zstd.grouped_fraction * 100);
 
   std::printf("\n## AIFS ingest and read-back\n\n");
   std::printf("| data set | logical MiB | stored MiB | stored/logical | chunks (avg KiB) | "
@@ -1037,6 +1154,24 @@ int Run(const Options& opt) {
     for (const auto& r : reports)
       std::printf("- %s: ingest %s; read %s\n", r.name.c_str(), JoinDoubles(r.aifs.ingest_runs).c_str(),
                   JoinDoubles(r.aifs.read_runs).c_str());
+  }
+  if (opt.grouping == "both") {
+    std::printf("\n## Byte grouping: the same data without and with it\n\n");
+    std::printf(
+        "| data set | byte grouping | stored/logical | ingest GB/s | ingest CPU s/GB "
+        "(others cores) | read GB/s | read CPU s/GB | re-read (cached) GB/s |\n");
+    std::printf("|---|---|---:|---:|---:|---:|---:|---:|\n");
+    for (const auto& r : reports) {
+      for (const AifsResult* a : {&r.aifs_ungrouped, &r.aifs}) {
+        const double gb = static_cast<double>(a->logical) / 1e9;
+        std::printf("| %s | %s | %.3f | %.3f | %.2f (%.2f) | %.3f | %.2f | %.3f |\n",
+                    r.name.c_str(), a == &r.aifs ? "on" : "off",
+                    Ratio(static_cast<double>(a->stored), static_cast<double>(a->logical)),
+                    a->ingest_gbps, Ratio(a->ingest_cpu_s, gb),
+                    Ratio(a->ingest_others_cpu_s, a->ingest_s), a->read_gbps,
+                    Ratio(a->read_cpu_s, gb), a->reread_gbps);
+      }
+    }
   }
   std::printf("\n## Ratios to the ceilings\n\n");
   std::printf("| data set | ingest / BLAKE3 | ingest / AES-GCM | ingest / durable write | "
@@ -1083,6 +1218,7 @@ int Run(const Options& opt) {
   j["zstd_level"] = 1;
   j["page_cache"] = opt.cold ? "cold" : "warm";
   j["runs"] = opt.runs;
+  j["byte_grouping"] = opt.grouping;
   Json aes = Json::array();
   for (const AesPoint& p : c.aes) aes.push_back({{"record", p.record}, {"gbps", p.gbps}});
   j["ceilings"] = {{"blake3_gbps", c.blake3},
@@ -1110,7 +1246,8 @@ int Run(const Options& opt) {
               {"logical_bytes", a.logical},
               {"stored_bytes", a.stored},
               {"store_dir_bytes", a.store_dir_bytes},
-              {"stored_over_logical", Ratio(static_cast<double>(a.stored), static_cast<double>(a.logical))},
+              {"stored_over_logical",
+               Ratio(static_cast<double>(a.stored), static_cast<double>(a.logical))},
               {"chunks_stored", a.chunks},
               {"chunks_total", a.chunks_total},
               {"ingest_s", a.ingest_s},
@@ -1137,7 +1274,18 @@ int Run(const Options& opt) {
               {"zstd1_gbps", r.zstd.gbps},
               {"zstd1_output_over_input", r.zstd.ratio},
               {"zstd1_pieces_compressed", r.zstd.compressed_fraction},
+              {"chunk_decision_us", r.zstd.looks_us},
+              {"chunk_decision_with_grouping_us", r.zstd.plan_us},
+              {"pieces_grouped", r.zstd.grouped_fraction},
               {"ingest_over_zstd1", Ratio(a.ingest_gbps, r.zstd.gbps)}};
+    if (opt.grouping == "both") {
+      const auto& u = r.aifs_ungrouped;
+      d["ungrouped"] = {
+          {"stored_bytes", u.stored},       {"ingest_gbps", u.ingest_gbps},
+          {"ingest_cpu_s", u.ingest_cpu_s}, {"ingest_others_cpu_s", u.ingest_others_cpu_s},
+          {"read_gbps", u.read_gbps},       {"read_cpu_s", u.read_cpu_s},
+          {"reread_gbps", u.reread_gbps}};
+    }
     if (r.restic.ran)
       d["restic"] = {{"seconds", r.restic.seconds},
                      {"cpu_s", r.restic.cpu_s},

@@ -17,6 +17,8 @@
 //   validate (streaming)   NewTensorValidator, 1 MiB updates
 //   npy -> tensor          NpyToTensorIpc (put --kind tensor x.npy)
 //   tensor -> npy          TensorIpcToNpy (get --as npy)
+//   group / ungroup        GroupBytes / UngroupBytes, width 2 and 4, in 64 KiB
+//                          segments into a reused buffer (the sealer's unit)
 // Goals: decode >= 0.5x memcpy, encode >= 0.3x memcpy.
 // Prints a markdown table and one JSON line ({"bench":"tensor",...}).
 #include <algorithm>
@@ -28,6 +30,7 @@
 
 #include "aifs/kinds/npy.h"
 #include "aifs/kinds/tensor.h"
+#include "aifs/storage/byte_grouping.h"
 #include "bench_util.h"
 
 namespace {
@@ -129,6 +132,22 @@ int main(int argc, char** argv) {
     return 3;
   }
 
+  // Byte grouping as the sealer runs it: one 64 KiB segment at a time.
+  Bytes planes, back;
+  auto per_segment = [&](uint32_t width, bool group) {
+    return MedianSeconds(reps, [&] {
+      for (size_t p = 0; p < bytes; p += 65536) {
+        const ByteSpan seg = ByteSpan(values).subspan(p, std::min<size_t>(65536, bytes - p));
+        if (group)
+          GroupBytes(seg, width, planes);
+        else
+          UngroupBytes(seg, width, back);
+      }
+    });
+  };
+  const double t_group2 = per_segment(2, true), t_ungroup2 = per_segment(2, false);
+  const double t_group4 = per_segment(4, true), t_ungroup4 = per_segment(4, false);
+
   struct Row {
     const char* name;
     const char* key;
@@ -140,11 +159,16 @@ int main(int argc, char** argv) {
       {"encode (EncodeTensorIpc, reused output)", "encode", t_encode},
       {"encode into a fresh output", "encode_fresh", t_encode_fresh},
       {"decode, zero-copy (DecodeTensorIpc)", "decode_zero_copy", t_decode},
-      {"decode, misaligned input: copy, reused buffer (DecodeTensorIpcInto)", "decode_copy_reused", t_decode_reuse},
+      {"decode, misaligned input: copy, reused buffer (DecodeTensorIpcInto)", "decode_copy_reused",
+       t_decode_reuse},
       {"decode, misaligned input: copy into a fresh buffer", "decode_copy_fresh", t_decode_copy},
       {"validate (streaming, 1 MiB updates)", "validate", t_validate},
       {"npy -> tensor (NpyToTensorIpc)", "npy_to_tensor", t_npy_in},
       {"tensor -> npy (TensorIpcToNpy)", "tensor_to_npy", t_npy_out},
+      {"byte grouping, width 2 (GroupBytes, 64 KiB segments)", "group2", t_group2},
+      {"byte ungrouping, width 2 (UngroupBytes)", "ungroup2", t_ungroup2},
+      {"byte grouping, width 4 (GroupBytes, 64 KiB segments)", "group4", t_group4},
+      {"byte ungrouping, width 4 (UngroupBytes)", "ungroup4", t_ungroup4},
   };
   std::printf("float32 tensor [%lld, %lld], %.0f MiB, median of %d runs\n\n",
               static_cast<long long>(rows_dim), static_cast<long long>(cols), mib, reps);

@@ -8,6 +8,7 @@
 #include "aifs/engine/space.h"
 #include "aifs/meta/keys.h"
 #include "aifs/meta/records.h"
+#include "aifs/storage/byte_grouping.h"
 #include "aifs/storage/chunk_sealer.h"
 
 namespace aifs {
@@ -133,15 +134,23 @@ void EngineAssetWriter::Dispatch(size_t offset, size_t length) {
   lock.unlock();
   // The block is only appended to while tasks read it: its capacity is
   // reserved, so the bytes never move.
-  ctx_.pool->Post([this, &slot, block = std::shared_ptr<const Bytes>(block_), offset, length] {
-    ProcessChunk(slot, ByteSpan(block->data() + offset, length));
+  ctx_.pool->Post([this, &slot, block = std::shared_ptr<const Bytes>(block_), offset, length,
+                   grouping = ChunkGrouping()] {
+    ProcessChunk(slot, ByteSpan(block->data() + offset, length), grouping);
     std::lock_guard guard(mu_);
     --running_;
     cv_.notify_all();
   });
 }
 
-void EngineAssetWriter::ProcessChunk(StagedChunk& slot, ByteSpan chunk) {
+uint32_t EngineAssetWriter::ChunkGrouping() const {
+  if (seal_.byte_grouping == kNoGrouping) return kNoGrouping;
+  if (!validator_) return kGroupingTrial;  // a blob
+  const uint32_t width = validator_->ValueWidth();
+  return IsGroupingWidth(width) ? width : kNoGrouping;
+}
+
+void EngineAssetWriter::ProcessChunk(StagedChunk& slot, ByteSpan chunk, uint32_t grouping) {
   auto fail = [&](const Status& st) {
     std::lock_guard lock(mu_);
     if (first_error_.ok()) first_error_ = st;
@@ -161,8 +170,9 @@ void EngineAssetWriter::ProcessChunk(StagedChunk& slot, ByteSpan chunk) {
   if (!named.ok()) return fail(named.status());
   const std::string name = std::move(*named);
   Bytes object;
-  Status st =
-      SealChunk(*ctx_.kms, staged_.options.ns, slot.hash, chunk, seal_, object, slot.record);
+  SealPolicy seal = seal_;
+  seal.byte_grouping = grouping;
+  Status st = SealChunk(*ctx_.kms, staged_.options.ns, slot.hash, chunk, seal, object, slot.record);
   if (!st.ok()) return fail(st);
   slot.record.set_object(name);
   st = CheckSpace(ctx_, SpaceUse::kGrows);

@@ -64,7 +64,10 @@ class EngineAssetWriter : public AssetWriter {
   // Hands chunk [offset, offset + length) of the current block to the pool;
   // the task shares the block instead of copying the chunk.
   void Dispatch(size_t offset, size_t length);
-  void ProcessChunk(StagedChunk& slot, ByteSpan chunk);
+  // SealPolicy::byte_grouping for the next chunk: none, the tensor's value
+  // width (once its header is parsed), or a trial for a blob.
+  uint32_t ChunkGrouping() const;
+  void ProcessChunk(StagedChunk& slot, ByteSpan chunk, uint32_t grouping);
   Status WaitForTasks();
   Status Finish();
   void Abort();

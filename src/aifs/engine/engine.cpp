@@ -178,6 +178,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   AIFS_RETURN_IF_ERROR(params.Validate());
   ctx->chunker = Chunker(params);
   ctx->compression.level = c.zstd_level();
+  ctx->byte_grouping = options.byte_grouping;
   AIFS_ASSIGN_OR_RETURN(ctx->kms, OpenKms(ResolveStoreUrl(c.kms_url(), options.data_dir), false));
   auto meta = OpenMetaStore(
       ResolveStoreUrl(c.meta_url(), options.data_dir),
@@ -196,8 +197,9 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   ctx->lease = std::make_unique<WriterLease>(*ctx->meta, options.lease_ttl);
   if (c.format_version() < kStoreFormatVersion && !options.read_only) {
     // Format 1 (plaintext metadata and vectors) opens as it is; once this
-    // build may write sealed values, builds that cannot read them must
-    // refuse the store (UNSUPPORTED_FORMAT) rather than show it empty. Best
+    // build may write sealed values (or segmented, byte-grouped chunks),
+    // builds that cannot read them must refuse the store
+    // (UNSUPPORTED_FORMAT) rather than show it empty or corrupt. Best
     // effort: a store that cannot take the new aifs.json (a full disk) still
     // opens for reads and deletes, and the next writable open tries again.
     store::v1::StoreConfig upgraded = ctx->config;
@@ -375,6 +377,11 @@ Result<SealPolicy> Engine::ValidatePut(const PutOptions& options) {
   // given a segment size with format 3 (Open).
   seal.segment_size = ctx_->config.segment_size();
   if (ns.policy().has_zstd_level()) seal.compression.level = ns.policy().zstd_level();
+  // Builds before format 4 cannot read grouped segments: a store whose
+  // aifs.json could not be marked 4 at open (Open) gets none. The writer
+  // narrows the trial per chunk by the asset's kind.
+  if (ctx_->byte_grouping && ctx_->config.format_version() >= kByteGroupingFormatVersion)
+    seal.byte_grouping = kGroupingTrial;
   return seal;
 }
 

@@ -62,6 +62,10 @@ struct EngineOptions {
   // How long the chunk objects this process writes stay protected from
   // garbage collection on any server after it dies (engine/writer_lease.h).
   std::chrono::milliseconds lease_ttl = WriterLease::kDefaultTtl;
+  // New chunks of tensors (2- and 4-byte dtypes) and blobs may be sealed
+  // byte-grouped where that compresses better (storage/chunk_sealer.h); false
+  // seals them as format 3 did (for comparisons). Reads are not affected.
+  bool byte_grouping = true;
 };
 
 class Engine : public Api, public Gate {

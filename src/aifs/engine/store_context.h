@@ -78,6 +78,7 @@ struct StoreContext {
   std::unique_ptr<RecordKeys> record_keys;  // over meta and kms
   Chunker chunker{ChunkerParams{}};
   CompressionPolicy compression;
+  bool byte_grouping = true;  // EngineOptions::byte_grouping
   std::unique_ptr<ThreadPool> pool;
   std::unique_ptr<SegmentCache> segments;  // opened segments of recent reads
   ChunkIndexCache chunk_indexes{size_t{64} << 20};

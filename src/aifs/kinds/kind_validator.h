@@ -31,6 +31,10 @@ class KindValidator {
   virtual Status Finish() = 0;
   // After a successful Finish(): the vector to index automatically, if any.
   virtual std::optional<IndexableVector> Indexable() const { return std::nullopt; }
+  // Bytes per value of the asset's element data once the bytes seen so far
+  // declare it (a tensor's dtype size), else 0. The engine byte-groups the
+  // chunks of values 2 or 4 bytes wide by it (chunk_sealer.h).
+  virtual uint32_t ValueWidth() const { return 0; }
 };
 
 // How a validator that must see a whole encoding buffers it (artifacts).

@@ -12,6 +12,9 @@ class TensorValidator : public KindValidator {
   explicit TensorValidator(uint64_t max_buffer_bytes) : parser_(max_buffer_bytes) {}
   Status Update(ByteSpan data) override { return parser_.Update(data); }
   Status Finish() override { return parser_.Finish(); }
+  uint32_t ValueWidth() const override {
+    return parser_.has_schema() ? static_cast<uint32_t>(DTypeSize(parser_.schema().dtype)) : 0;
+  }
 
  private:
   tensor_detail::IpcStreamParser parser_;

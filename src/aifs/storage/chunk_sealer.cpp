@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "aifs/core/random.h"
+#include "aifs/storage/byte_grouping.h"
 
 namespace aifs {
 
@@ -51,14 +52,32 @@ Bytes WrapContext(std::string_view ns, const Digest& hash, const store::v1::Chun
                                  : SegmentedAad(ns, hash, rec.plain_size(), rec.segment_size());
 }
 
+// A segment's encoding: zstd or not, and the byte grouping width (0: none).
+// In the segment table entry: zstd in bit 31, the grouping code (1: width 2,
+// 2: width 4; 3 is no known width) in bits 29-30. In the AAD: one flag byte,
+// zstd in bit 0 and the grouping code in bits 1-2, so segments of format 3
+// (0 or 1) authenticate as they always did.
+struct SegmentEncoding {
+  bool zstd = false;
+  uint32_t group_width = 0;
+};
+constexpr uint32_t kGroupingCodeMask = 3;
+
+uint32_t GroupingCode(uint32_t width) { return width == 2 ? 1 : width == 4 ? 2 : 0; }
+uint32_t GroupingWidth(uint32_t code) { return code == 1 ? 2 : code == 2 ? 4 : 0; }
+
+uint8_t FlagByte(uint32_t zstd, uint32_t grouping_code) {
+  return static_cast<uint8_t>(zstd | grouping_code << 1);
+}
+
 // Segment i's AAD and nonce: the chunk's prefix with the index and the
-// compression flag; the base nonce with its last four bytes XORed with i
+// encoding's flag byte; the base nonce with its last four bytes XORed with i
 // (the data key is the chunk's own, so nonces never repeat under a key).
-void SegmentAadAndNonce(const Bytes& prefix, const GcmNonce& base, size_t i, bool zstd, Bytes& aad,
-                        GcmNonce& nonce) {
+void SegmentAadAndNonce(const Bytes& prefix, const GcmNonce& base, size_t i, uint8_t flags,
+                        Bytes& aad, GcmNonce& nonce) {
   aad = prefix;
   PutLe(aad, i, 4);
-  aad.push_back(zstd ? 1 : 0);
+  aad.push_back(flags);
   nonce = base;
   for (int b = 0; b < 4; ++b) nonce[11 - b] ^= static_cast<uint8_t>(i >> (8 * b));
 }
@@ -83,28 +102,61 @@ Status SealWhole(const AesKey& data_key, const GcmNonce& nonce, std::string_view
   return AesGcmSeal(data_key, nonce, aad, use_zstd ? ByteSpan(compressed) : plain, object);
 }
 
+// Reused from one segment to the next.
+struct SegmentBuffers {
+  Bytes compressed;  // zstd of the segment
+  Bytes planes;      // the segment grouped
+  Bytes grouped;     // zstd of the planes
+};
+
+// Compresses one segment as `plan` says; `body` is what gets sealed: `piece`
+// itself or one of the buffers.
+SegmentEncoding EncodeSegment(ByteSpan piece, const CompressionPlan& plan,
+                              const CompressionPolicy& policy, SegmentBuffers& buf,
+                              ByteSpan& body) {
+  SegmentEncoding enc;
+  body = piece;
+  if (plan.zstd && MaybeCompress(piece, policy, buf.compressed)) {
+    enc.zstd = true;
+    body = buf.compressed;
+  }
+  if (plan.group_width != 0) {
+    GroupBytes(piece, plan.group_width, buf.planes);
+    if (MaybeCompressGrouped(buf.planes, plan.group_width, policy, buf.grouped) &&
+        (!enc.zstd || buf.grouped.size() < body.size())) {
+      enc = {.zstd = true, .group_width = plan.group_width};
+      body = buf.grouped;
+    }
+  }
+  return enc;
+}
+
 Status SealSegments(const AesKey& data_key, const GcmNonce& nonce, std::string_view ns,
                     const Digest& hash, ByteSpan plain, const SealPolicy& policy, Bytes& object,
                     store::v1::ChunkRecord& rec, Bytes& aad) {
   const uint32_t seg = policy.segment_size;
   aad = SegmentedAad(ns, hash, plain.size(), seg);
   const uint64_t count = SegmentCount(plain.size(), seg);
-  const bool try_zstd = LooksCompressible(plain, policy.compression);
+  const CompressionPlan plan = PlanCompression(plain, policy.compression, policy.byte_grouping);
   std::string table;
   table.reserve(4 * count);
   object.reserve(plain.size() + count * kGcmTagSize);
-  Bytes compressed, seg_aad;
+  SegmentBuffers buffers;
+  Bytes seg_aad;
   GcmNonce seg_nonce;
   bool any_zstd = false;
   for (uint64_t i = 0; i < count; ++i) {
     const ByteSpan piece = plain.subspan(i * seg, std::min<uint64_t>(seg, plain.size() - i * seg));
-    const bool zstd = try_zstd && MaybeCompress(piece, policy.compression, compressed);
-    any_zstd |= zstd;
-    SegmentAadAndNonce(aad, nonce, i, zstd, seg_aad, seg_nonce);
+    ByteSpan body;
+    const SegmentEncoding enc = EncodeSegment(piece, plan, policy.compression, buffers, body);
+    any_zstd |= enc.zstd;
+    const uint32_t code = GroupingCode(enc.group_width);
+    SegmentAadAndNonce(aad, nonce, i, FlagByte(enc.zstd, code), seg_aad, seg_nonce);
     const size_t before = object.size();
-    AIFS_RETURN_IF_ERROR(
-        AesGcmSeal(data_key, seg_nonce, seg_aad, zstd ? ByteSpan(compressed) : piece, object));
-    const uint32_t entry = static_cast<uint32_t>(object.size() - before) | (zstd ? 0x80000000u : 0);
+    AIFS_RETURN_IF_ERROR(AesGcmSeal(data_key, seg_nonce, seg_aad, body, object));
+    const uint32_t entry = static_cast<uint32_t>(object.size() - before) |
+                           code << ChunkOpener::kGroupingShift |
+                           (enc.zstd ? ChunkOpener::kZstdFlag : 0);
     for (int b = 0; b < 4; ++b) table.push_back(static_cast<char>(entry >> (8 * b)));
   }
   rec.set_compression(any_zstd ? store::v1::COMPRESSION_ZSTD : store::v1::COMPRESSION_NONE);
@@ -235,7 +287,10 @@ uint64_t ChunkOpener::PlainLength(size_t i) const {
 }
 
 Status ChunkOpener::OpenSegment(size_t i, ByteSpan stored, Bytes& plain) const {
-  const bool zstd = whole_ ? whole_zstd_ : (stored_[i] & kZstdFlag) != 0;
+  const uint32_t entry = stored_[i];
+  const bool zstd = whole_ ? whole_zstd_ : (entry & kZstdFlag) != 0;
+  const uint32_t code = whole_ ? 0 : (entry >> kGroupingShift) & kGroupingCodeMask;
+  const uint32_t width = GroupingWidth(code);
   const uint64_t length = PlainLength(i);
   Status st;
   if (whole_) {
@@ -243,8 +298,10 @@ Status ChunkOpener::OpenSegment(size_t i, ByteSpan stored, Bytes& plain) const {
   } else {
     Bytes aad;
     GcmNonce nonce;
-    SegmentAadAndNonce(aad_, nonce_, i, zstd, aad, nonce);
-    if (zstd) {
+    SegmentAadAndNonce(aad_, nonce_, i, FlagByte(zstd, code), aad, nonce);
+    if (code != 0 && width == 0) {
+      st = err::DataLoss("BAD_GROUPING", "segment names an unknown byte grouping");
+    } else if (zstd) {
       st = AesGcmOpen(key_, nonce, aad, stored, plain);
     } else if (stored.size() != length + kGcmTagSize) {
       st = err::DataLoss("DECRYPT_FAILED", "segment has the wrong length");
@@ -253,10 +310,16 @@ Status ChunkOpener::OpenSegment(size_t i, ByteSpan stored, Bytes& plain) const {
       st = AesGcmOpenTo(key_, nonce, aad, stored, plain.data());
     }
   }
+  Bytes decoded;
   if (st.ok() && zstd) {
-    Bytes decompressed;
-    st = Decompress(plain, length, decompressed);
-    plain = std::move(decompressed);
+    st = Decompress(plain, length, decoded);
+    plain.swap(decoded);
+  }
+  if (st.ok() && width != 0) {
+    // The sealer only groups compressed segments, but the flag byte vouches
+    // for the grouping either way.
+    decoded.swap(plain);
+    UngroupBytes(decoded, width, plain);
   }
   if (!st.ok()) {
     plain.clear();

@@ -1,16 +1,19 @@
 // Sealing: how one plaintext chunk becomes a stored object and back.
 //
 // seal:  cut into segments (SealPolicy::segment_size of plaintext each, the
-//        last shorter) -> per segment zstd (when the chunk looks compressible
-//        and the segment saves enough) -> AES-256-GCM under the chunk's fresh
+//        last shorter) -> per segment zstd, of the bytes as they are or
+//        byte-grouped (byte_grouping.h), whichever is smaller, when a trial
+//        on the chunk says it pays and the segment saves enough ->
+//        AES-256-GCM under the chunk's fresh
 //        random data key -> data key wrapped by the KMS (key ID kept in the
 //        record). The object is the sealed segments one after another; the
 //        record's segment table says where each one is.
-// open:  unwrap -> per segment decrypt/authenticate -> decompress; a whole
+// open:  unwrap -> per segment decrypt/authenticate -> decompress ->
+//        ungroup; a whole
 //        chunk is also checked against its BLAKE3 hash.
 // The namespace, chunk hash, plaintext size, segment size and count are bound
 // into every segment's AAD and the key wrap, with the segment's index and
-// compression flag, so segments cannot be moved to another chunk or
+// encoding flags (zstd, grouping width), so segments cannot be moved to another chunk or
 // namespace, swapped, reordered, dropped or re-flagged without failing.
 // Chunks sealed whole (formats 1-2, segment_size 0 in the record) still open:
 // they read as one segment that is the whole chunk.
@@ -44,6 +47,10 @@ struct SealPolicy {
   CompressionPolicy compression;
   std::string kms_key_id;                       // empty: the KMS's current key
   uint32_t segment_size = kDefaultSegmentSize;  // 0: sealed whole (format 2, for tests)
+  // kNoGrouping; 2 or 4 (a tensor's element size); kGroupingTrial (a blob):
+  // what PlanCompression (compression.h) may try. Segments sealed whole are
+  // never grouped. Only stores of format 4 hold grouped segments.
+  uint32_t byte_grouping = kNoGrouping;
 };
 
 // Fills `object` and every ChunkRecord field except `object` and `refcount`.
@@ -63,6 +70,13 @@ class ChunkOpener {
   ChunkOpener(ChunkOpener&& other) noexcept;
   ChunkOpener& operator=(ChunkOpener&&) = delete;
   ChunkOpener(const ChunkOpener&) = delete;
+
+  // A segment table entry (little-endian u32): the stored length in bits
+  // 0-28, the byte grouping code in bits 29-30 (0 none, 1 width 2, 2 width
+  // 4), bit 31 set when the segment is zstd-compressed.
+  static constexpr uint32_t kZstdFlag = 0x80000000u;
+  static constexpr uint32_t kGroupingShift = 29;
+  static constexpr uint32_t kLengthMask = (1u << kGroupingShift) - 1;
 
   struct Span {
     uint64_t offset;
@@ -88,8 +102,6 @@ class ChunkOpener {
   Status OpenAll(ByteSpan object, Bytes& plain) const;
 
  private:
-  static constexpr uint32_t kZstdFlag = 0x80000000u;
-  static constexpr uint32_t kLengthMask = 0x7fffffffu;
   ChunkOpener() = default;
 
   AesKey key_{};
@@ -100,7 +112,7 @@ class ChunkOpener {
   bool whole_zstd_ = false;
   uint64_t plain_size_ = 0;
   uint64_t segment_size_ = 0;
-  std::vector<uint32_t> stored_;  // per segment: length | kZstdFlag
+  std::vector<uint32_t> stored_;  // per segment: the table entry
   std::vector<uint64_t> starts_;
 };
 

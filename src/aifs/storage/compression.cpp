@@ -2,6 +2,9 @@
 
 #include <zstd.h>
 
+#include "aifs/storage/byte_grouping.h"
+
+#include <algorithm>
 #include <memory>
 
 namespace aifs {
@@ -32,34 +35,113 @@ size_t CompressInto(ByteSpan in, int level, Bytes& out) {
   return n;
 }
 
+// One zstd frame of `in` whose blocks end every `block` bytes (zstd's own
+// blocks are at most 128 KiB): each block codes its literals with tables of
+// its own. 0 when compression fails.
+size_t CompressInBlocks(ByteSpan in, int level, size_t block, Bytes& out) {
+  ZSTD_CCtx* c = ThreadCCtx();
+  ZSTD_CCtx_reset(c, ZSTD_reset_session_and_parameters);
+  if (ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level)) ||
+      ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(c, in.size())))
+    return 0;
+  // Each extra block costs a 3-byte header.
+  out.resize(ZSTD_compressBound(in.size()) + 3 * (in.size() / std::max<size_t>(block, 1) + 1));
+  ZSTD_outBuffer dst{out.data(), out.size(), 0};
+  size_t pos = 0;
+  do {
+    const size_t end = std::min(in.size(), pos + block);
+    const ZSTD_EndDirective mode = end == in.size() ? ZSTD_e_end : ZSTD_e_flush;
+    ZSTD_inBuffer src{in.data() + pos, end - pos, 0};
+    size_t left;
+    do {
+      left = ZSTD_compressStream2(c, &dst, &src, mode);
+      if (ZSTD_isError(left) || (left != 0 && dst.pos == dst.size)) return 0;
+    } while (left != 0);
+    pos = end;
+  } while (pos < in.size());
+  out.resize(dst.pos);
+  return dst.pos;
+}
+
 constexpr size_t kSampleSlice = 4096;
 constexpr size_t kSampleSlices = 4;
+
+// The trial sample of `in`: four slices spread over it, at offsets that are
+// multiples of 4 so that the grouped sample groups every slice alike. False
+// (and nothing taken) when `in` is small enough to be its own sample.
+bool TakeSample(ByteSpan in, Bytes& sample) {
+  if (in.size() <= 4 * kSampleSlice * kSampleSlices) return false;
+  sample.clear();
+  sample.reserve(kSampleSlice * kSampleSlices);
+  const size_t stride = (in.size() - kSampleSlice) / (kSampleSlices - 1) / 4 * 4;
+  for (size_t s = 0; s < kSampleSlices; ++s) {
+    auto slice = in.subspan(s * stride, kSampleSlice);
+    sample.insert(sample.end(), slice.begin(), slice.end());
+  }
+  return true;
+}
+
+// Whether `compressed` bytes (0: compression failed) for `plain` bytes save
+// at least policy.min_saving.
+bool Saves(size_t compressed, size_t plain, const CompressionPolicy& policy) {
+  return compressed != 0 &&
+         static_cast<double>(compressed) <= (1.0 - policy.min_saving) * static_cast<double>(plain);
+}
 
 }  // namespace
 
 bool LooksCompressible(ByteSpan in, const CompressionPolicy& policy) {
   if (policy.level <= 0 || in.size() < 64) return false;
-  if (in.size() <= 4 * kSampleSlice * kSampleSlices) return true;
-  Bytes sample;
-  sample.reserve(kSampleSlice * kSampleSlices);
-  const size_t stride = (in.size() - kSampleSlice) / (kSampleSlices - 1);
-  for (size_t s = 0; s < kSampleSlices; ++s) {
-    auto slice = in.subspan(s * stride, kSampleSlice);
-    sample.insert(sample.end(), slice.begin(), slice.end());
+  Bytes sample, trial;
+  if (!TakeSample(in, sample)) return true;
+  return Saves(CompressInto(sample, policy.level, trial), sample.size(), policy);
+}
+
+CompressionPlan PlanCompression(ByteSpan chunk, const CompressionPolicy& policy,
+                                uint32_t grouping) {
+  CompressionPlan plan;
+  if (policy.level <= 0 || chunk.size() < 64) return plan;
+  Bytes sample, trial;
+  const bool sampled = TakeSample(chunk, sample);
+  const ByteSpan s = sampled ? ByteSpan(sample) : chunk;
+  const size_t plain = sampled ? CompressInto(s, policy.level, trial) : 0;
+  plan.zstd = !sampled || Saves(plain, s.size(), policy);
+  uint32_t width = grouping;
+  if (grouping == kGroupingTrial) {
+    // Text and other data that zstd already halves lose its matches when split.
+    const bool halved = sampled && plain != 0 && plain <= s.size() / 2;
+    width = halved ? 0 : LikelyGroupingWidth(s);
   }
-  Bytes trial;
-  const size_t n = CompressInto(sample, policy.level, trial);
-  return n != 0 &&
-         static_cast<double>(n) <= (1.0 - policy.min_saving) * static_cast<double>(sample.size());
+  if (!IsGroupingWidth(width)) return plan;
+  if (!sampled) {  // a small chunk: its segment compares both encodings itself
+    plan.group_width = width;
+    return plan;
+  }
+  Bytes grouped;
+  GroupBytes(s, width, grouped);
+  if (!MaybeCompressGrouped(grouped, width, policy, trial) || (plain != 0 && trial.size() >= plain))
+    return plan;
+  plan.group_width = width;
+  // Clearly ahead on the sample (by kGroupingLead): the segments try the
+  // grouped encoding only, which halves their compression work.
+  if (plain == 0 ||
+      static_cast<double>(trial.size()) <= (1.0 - kGroupingLead) * static_cast<double>(plain))
+    plan.zstd = false;
+  return plan;
 }
 
 bool MaybeCompress(ByteSpan in, const CompressionPolicy& policy, Bytes& out) {
   // A chunk that fails the trial is stored raw without paying for a full
   // compression.
   if (!LooksCompressible(in, policy)) return false;
-  const size_t n = CompressInto(in, policy.level, out);
-  return n != 0 &&
-         static_cast<double>(n) <= (1.0 - policy.min_saving) * static_cast<double>(in.size());
+  return Saves(CompressInto(in, policy.level, out), in.size(), policy);
+}
+
+bool MaybeCompressGrouped(ByteSpan planes, uint32_t width, const CompressionPolicy& policy,
+                          Bytes& out) {
+  if (policy.level <= 0 || planes.size() < 64 || !IsGroupingWidth(width)) return false;
+  const size_t plane = planes.size() / width;
+  return Saves(CompressInBlocks(planes, policy.level, plane, out), planes.size(), policy);
 }
 
 Status Decompress(ByteSpan in, size_t expected_size, Bytes& out) {
