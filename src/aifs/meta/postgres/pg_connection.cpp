@@ -1,7 +1,8 @@
 #include "aifs/meta/postgres/pg_connection.h"
-#include "aifs/meta/postgres/pq_api.h"
 
 #include <poll.h>
+
+#include "aifs/meta/postgres/pq_api.h"
 
 namespace aifs {
 namespace {

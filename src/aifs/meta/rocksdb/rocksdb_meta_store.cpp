@@ -399,8 +399,7 @@ Status RocksDbMetaStore::OpenDb() {
     }
     // The file already vouches for everything there is: no need to write it
     // again until a commit moves the sequence on.
-    if (!options_.salvage && (*hw)->identity == db_id_ && (*hw)->sequence == seq)
-      hw_written_ = seq;
+    if (!options_.salvage && (*hw)->identity == db_id_ && (*hw)->sequence == seq) hw_written_ = seq;
   }
   if (options_.salvage) {
     // hw_written_ is still 0, so the salvaged history becomes the new mark.
