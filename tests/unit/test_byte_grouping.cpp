@@ -83,13 +83,6 @@ Bytes Bf16Weights(size_t count, uint64_t seed) {
   return out;
 }
 
-uint32_t TableEntry(const store::v1::ChunkRecord& rec, size_t i) {
-  uint32_t v = 0;
-  for (int b = 0; b < 4; ++b)
-    v |= static_cast<uint32_t>(static_cast<uint8_t>(rec.segment_table()[4 * i + b])) << (8 * b);
-  return v;
-}
-
 class GroupedSealTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -111,7 +104,7 @@ class GroupedSealTest : public ::testing::Test {
   static std::vector<uint32_t> Codes(const store::v1::ChunkRecord& rec) {
     std::vector<uint32_t> codes;
     for (size_t i = 0; i < rec.segment_table().size() / 4; ++i)
-      codes.push_back((TableEntry(rec, i) >> 29) & 3);
+      codes.push_back((SegmentTableEntry(rec, i) >> 29) & 3);
     return codes;
   }
   TempDir dir_;
@@ -216,7 +209,7 @@ TEST_F(GroupedSealTest, SegmentsFollowTheDocumentedFormat) {
     ASSERT_EQ(rec.segment_table().size(), 4 * count);
     size_t pos = 0;
     for (size_t i = 0; i < count; ++i) {
-      const uint32_t entry = TableEntry(rec, i);
+      const uint32_t entry = SegmentTableEntry(rec, i);
       const uint32_t length = entry & 0x1fffffffu, code = (entry >> 29) & 3, zstd = entry >> 31;
       const uint8_t flags = static_cast<uint8_t>(zstd | code << 1);
       if (i == 0) {

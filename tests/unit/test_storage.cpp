@@ -988,9 +988,7 @@ TEST(DocumentedFormat, SealedChunkCanBeOpenedFromTheSpecification) {
     Bytes rebuilt;
     uint64_t at = 0;
     for (uint64_t i = 0; i < count; ++i) {
-      uint32_t entry = 0;
-      for (int b = 0; b < 4; ++b)
-        entry |= uint32_t{static_cast<uint8_t>(rec.segment_table()[4 * i + b])} << (8 * b);
+      const uint32_t entry = SegmentTableEntry(rec, i);
       const bool zstd = entry >> 31;
       const uint32_t len = entry & 0x7fffffff;
       Bytes aad = prefix;

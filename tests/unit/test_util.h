@@ -23,6 +23,7 @@
 #include "aifs/core/status.h"
 #include "aifs/engine/engine.h"
 #include "aifs/storage/chunker.h"
+#include "aifs/store/v1/records.pb.h"
 
 namespace aifs::test {
 
@@ -103,6 +104,15 @@ inline Bytes Concat(std::initializer_list<ByteSpan> parts) {
 inline Bytes Slice(const Bytes& b, size_t off, size_t len) {
   return Bytes(b.begin() + static_cast<ptrdiff_t>(off),
                b.begin() + static_cast<ptrdiff_t>(off + len));
+}
+
+// Entry i of a chunk record's segment table, read as docs/storage-format.md
+// describes it (a little-endian u32 per segment), not through the sealer.
+inline uint32_t SegmentTableEntry(const store::v1::ChunkRecord& rec, size_t i) {
+  uint32_t v = 0;
+  for (size_t b = 0; b < 4; ++b)
+    v |= uint32_t{static_cast<uint8_t>(rec.segment_table()[4 * i + b])} << (8 * b);
+  return v;
 }
 
 // Chunking small enough that boundaries are cheap to hit.
