@@ -116,7 +116,9 @@ Status Gc(Api& api, const Output& out, bool dry_run) {
                {"bytes_released", r.bytes_released},
                {"assets_retained", r.assets_retained},
                {"objects_leased", r.objects_leased},
-               {"leases_revoked", r.leases_revoked}});
+               {"leases_revoked", r.leases_revoked},
+               {"packs_rewritten", r.packs_rewritten},
+               {"pack_bytes_freed", r.pack_bytes_freed}});
   } else {
     std::cout << r.assets_released << " removed assets "
               << (dry_run ? "no snapshot holds (to release)" : "released") << " ("
@@ -129,6 +131,10 @@ Status Gc(Api& api, const Output& out, bool dry_run) {
     if (r.objects_leased)
       std::cout << ", " << r.objects_leased << " left to other servers' puts in flight";
     std::cout << "\n";
+    if (r.packs_rewritten)
+      std::cout << r.packs_rewritten << " packs of small chunks "
+                << (dry_run ? "to rewrite" : "rewritten") << " ("
+                << HumanBytes(r.pack_bytes_freed) << (dry_run ? " to free" : " freed") << ")\n";
   }
   return Status::Ok();
 }

@@ -111,12 +111,12 @@ sys.exit(0 if d["complete"] and not d["compacted"] and d["records_resealed"] + d
   fail "second rewrap: $again"
 ok "rewrap sealed 8 metadata records and 6 vectors of format 1 and compacted: team=vision and e2's vector are in no file, ls --where and search find them"
 
-[ "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d.get("format_version", d.get("formatVersion")))' "$AIFS_DATA/aifs.json")" = 4 ] ||
-  fail "a writable open did not mark the store format 4"
+[ "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d.get("format_version", d.get("formatVersion")))' "$AIFS_DATA/aifs.json")" = 5 ] ||
+  fail "a writable open did not mark the store format 5"
 old=$(awk '!/^#/ {print $1; exit}' "$FIX/store-format1.txt")
 $AIFS rm --force "$old" >/dev/null || fail "rm an old-format asset"
 $AIFS verify --all-namespaces >/dev/null || fail "verify after removing an old asset"
-ok "the store is marked format 4; old assets can be removed"
+ok "the store is marked format 5; old assets can be removed"
 # aifs upgrade: every chunk sealed whole is rewritten in segments, every inline
 # chunk list moved to its table, in two resumable steps; bytes and snapshot
 # stay as they were, nothing is left for gc, and a rerun finds nothing to do.

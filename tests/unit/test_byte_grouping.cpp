@@ -392,17 +392,17 @@ TEST_F(GroupedStoreTest, DeduplicationIsUnchanged) {
   EXPECT_LT(g->unique_bytes, ipc.size() + again.size() - ipc.size() / 2);
 }
 
-TEST_F(GroupedStoreTest, FormatThreeStoresReadAndAreMarkedFourWhenOpenedWritable) {
+TEST_F(GroupedStoreTest, FormatThreeStoresReadAndAreMarkedCurrentWhenOpenedWritable) {
   const Bytes data = TensorIpc(DType::kBFloat16, Bf16Weights(1 << 20, 16), 1024);
   PutBoth(data, AssetKind::kTensor);  // the plain store's chunks are format-3 segments
   engines_[1].reset();
   const std::string config = dirs_[1].Sub("aifs.json");
   std::string js(AsChars(ReadFileBytes(config)));
-  const std::string four = "\"format_version\": " + std::to_string(kStoreFormatVersion);
-  ASSERT_EQ(kStoreFormatVersion, 4u);
-  const size_t at = js.find(four);
+  const std::string current = "\"format_version\": " + std::to_string(kStoreFormatVersion);
+  ASSERT_GE(kStoreFormatVersion, 4u);
+  const size_t at = js.find(current);
   ASSERT_NE(at, std::string::npos) << js;
-  js.replace(at, four.size(), "\"format_version\": 3");
+  js.replace(at, current.size(), "\"format_version\": 3");
   WriteFileBytes(config, AsBytes(js));
   {
     EngineOptions eo;
@@ -415,7 +415,7 @@ TEST_F(GroupedStoreTest, FormatThreeStoresReadAndAreMarkedFourWhenOpenedWritable
   EXPECT_NE(std::string(AsChars(ReadFileBytes(config))).find("\"format_version\": 3"),
             std::string::npos);
   Open(1);
-  EXPECT_NE(std::string(AsChars(ReadFileBytes(config))).find(four), std::string::npos);
+  EXPECT_NE(std::string(AsChars(ReadFileBytes(config))).find(current), std::string::npos);
   ExpectReadsBack(plain(), data);
 }
 

@@ -453,6 +453,10 @@ struct GcReport {
   // is live (its put in flight), and expired leases revoked.
   uint64_t objects_leased = 0;
   uint64_t leases_revoked = 0;
+  // Packs of small chunks that were mostly dead bytes, rewritten (dry run:
+  // to rewrite), and the bytes that frees.
+  uint64_t packs_rewritten = 0;
+  uint64_t pack_bytes_freed = 0;
 };
 
 // CheckMetadata: the metadata store re-read and its history found whole.

@@ -5,6 +5,7 @@
 #include <future>
 
 #include "aifs/engine/chunk_index.h"
+#include "aifs/engine/chunk_objects.h"
 #include "aifs/meta/keys.h"
 #include "aifs/meta/records.h"
 #include "aifs/storage/chunk_sealer.h"
@@ -12,22 +13,6 @@
 namespace aifs {
 
 namespace {
-
-// Missing pieces of an asset being read are data loss (see ReadAssetRange
-// for the asset having been deleted meanwhile).
-Result<store::v1::ChunkRecord> LoadChunkRecord(StoreContext& ctx, const std::string& ns,
-                                               const Digest& hash) {
-  auto rec = LoadRecord<store::v1::ChunkRecord>(*ctx.meta, keys::Chunk(ns, hash), "CHUNK_MISSING",
-                                                "chunk record " + HexEncode(hash));
-  if (!rec.ok() && rec.status().code() == Code::kNotFound)
-    return err::DataLoss("CHUNK_MISSING", rec.status().message());
-  return rec;
-}
-
-Status MissingObjectIsDataLoss(Status st) {
-  if (st.code() == Code::kNotFound) return err::DataLoss("CHUNK_MISSING", st.message());
-  return st;
-}
 
 // The part [lo, hi) of one chunk, in cache units (the store's segment size):
 // cached units are copied out; the missing ones are read, authenticated and
@@ -71,7 +56,7 @@ class ChunkPartReader {
     if (opener.segment_size() != unit_ || opener.segment_count() == 1) {
       // Sealed whole (or in other units): open it all, keep it in units.
       Bytes object, plain;
-      AIFS_RETURN_IF_ERROR(MissingObjectIsDataLoss(ctx_.chunks->Get(rec.object(), object)));
+      AIFS_RETURN_IF_ERROR(ReadSealedChunk(ctx_, ns_, chunk_.hash, rec, object));
       AIFS_RETURN_IF_ERROR(opener.OpenAll(object, plain));
       for (uint64_t u = 0; u * unit_ < std::max<uint64_t>(plain.size(), 1); ++u) {
         const uint64_t start = u * unit_, n = std::min<uint64_t>(unit_, plain.size() - start);
@@ -93,8 +78,8 @@ class ChunkPartReader {
       while (j + 1 < units.size() && !units[j + 1]) ++j;
       const ChunkOpener::Span a = opener.Location(first + i), b = opener.Location(first + j);
       Bytes stored;
-      AIFS_RETURN_IF_ERROR(MissingObjectIsDataLoss(
-          ctx_.chunks->GetRange(rec.object(), a.offset, b.offset + b.length - a.offset, stored)));
+      AIFS_RETURN_IF_ERROR(ReadSealedRange(ctx_, ns_, chunk_.hash, rec, a.offset,
+                                           b.offset + b.length - a.offset, stored));
       for (size_t k = i; k <= j; ++k) {
         const ChunkOpener::Span at = opener.Location(first + k);
         Bytes plain;
@@ -164,7 +149,7 @@ Result<ClippedRange> ClipRange(uint64_t size, const ReadRange& range) {
 Result<Bytes> LoadChunk(StoreContext& ctx, const std::string& ns, const Digest& hash) {
   AIFS_ASSIGN_OR_RETURN(store::v1::ChunkRecord rec, LoadChunkRecord(ctx, ns, hash));
   Bytes object;
-  AIFS_RETURN_IF_ERROR(MissingObjectIsDataLoss(ctx.chunks->Get(rec.object(), object)));
+  AIFS_RETURN_IF_ERROR(ReadSealedChunk(ctx, ns, hash, rec, object));
   Bytes plain;
   AIFS_RETURN_IF_ERROR(OpenChunk(*ctx.kms, ns, hash, rec, object, plain));
   return plain;

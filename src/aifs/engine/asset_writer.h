@@ -18,6 +18,7 @@
 #include <unordered_map>
 
 #include "aifs/api/api.h"
+#include "aifs/engine/chunk_objects.h"
 #include "aifs/engine/publish.h"
 #include "aifs/storage/chunk_sealer.h"
 #include "aifs/kinds/kind_validator.h"
@@ -52,8 +53,11 @@ class EngineAssetWriter : public AssetWriter {
   // transaction; without one, Commit() publishes it directly.
   using StageFn = std::function<Status(StagedAsset&&)>;
 
+  // With `packs` (a transaction's, format 5), chunks shorter than the
+  // chunker's minimum go to packs (chunk_objects.h), made durable by the
+  // transaction's commit.
   EngineAssetWriter(StoreContext& ctx, PutOptions options, SealPolicy seal,
-                    StageFn stage = nullptr);
+                    StageFn stage = nullptr, std::shared_ptr<PackWriter> packs = nullptr);
   ~EngineAssetWriter() override;
 
   Status Write(ByteSpan data) override;
@@ -76,6 +80,7 @@ class EngineAssetWriter : public AssetWriter {
   const SealPolicy seal_;  // the namespace's
   StagedAsset staged_;
   StageFn stage_;
+  std::shared_ptr<PackWriter> packs_;
   StreamHasher hasher_;
   std::unique_ptr<KindValidator> validator_;  // typed kinds only
   // The stream is copied once, into blocks of a fixed capacity; chunks are

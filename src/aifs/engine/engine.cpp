@@ -18,6 +18,7 @@
 #include "aifs/engine/namespace_record.h"
 #include "aifs/engine/publish.h"
 #include "aifs/engine/reclaim.h"
+#include "aifs/engine/repack.h"
 #include "aifs/engine/records_view.h"
 #include "aifs/engine/store_config.h"
 #include "aifs/engine/transaction.h"
@@ -392,7 +393,8 @@ Result<std::unique_ptr<AssetWriter>> Engine::BeginPut(const PutOptions& options)
 
 Result<std::unique_ptr<Transaction>> Engine::BeginTransaction(const std::string& ns) {
   AIFS_ASSIGN_OR_RETURN(SealPolicy seal, ValidatePut(PutOptions{.ns = ns}));
-  return std::unique_ptr<Transaction>(new EngineTransaction(*ctx_, ns, seal));
+  return std::unique_ptr<Transaction>(new EngineTransaction(
+      *ctx_, ns, seal, ctx_->config.format_version() >= kPackFormatVersion));
 }
 
 Result<AssetRecord> Engine::LoadAsset(const std::string& ns, const AssetId& id, bool open_sealed) {
@@ -881,13 +883,16 @@ Result<GcReport> Engine::CollectGarbage(bool dry_run) {
                                                                            &report.leases_revoked));
   const auto in_flight = ctx_->in_flight.Copy();
   std::unordered_set<std::string> referenced;
+  PackCensus packs;
   Status parse;
   AIFS_RETURN_IF_ERROR(ctx_->meta->Scan(keys::kChunkPrefixAll, PrefixEnd(keys::kChunkPrefixAll),
                                         [&](std::string_view, std::string_view value) {
                                           ChunkRecord rec;
                                           parse = ParseRecord(value, rec, "chunk");
-                                          if (parse.ok()) referenced.insert(rec.object());
-                                          return parse.ok();
+                                          if (!parse.ok()) return false;
+                                          referenced.insert(rec.object());
+                                          packs.Add(rec);
+                                          return true;
                                         }));
   AIFS_RETURN_IF_ERROR(parse);
   for (const auto& [name, size] : objects) {
@@ -905,6 +910,11 @@ Result<GcReport> Engine::CollectGarbage(bool dry_run) {
     report.orphan_bytes += size;
     if (!dry_run && ctx_->chunks->Delete(name).ok()) ++report.reclaimed_objects;
   }
+  // Packs that are mostly dead bytes: their live chunks move to new ones.
+  std::unordered_map<std::string, uint64_t> sizes;
+  for (const auto& [name, size] : objects)
+    if (packs.live_bytes().count(name)) sizes.emplace(name, size);
+  AIFS_RETURN_IF_ERROR(RepackSparse(*ctx_, packs, sizes, dry_run, report));
   return report;
 }
 

@@ -6,6 +6,7 @@
 
 #include "aifs/core/clock.h"
 #include "aifs/engine/chunk_index.h"
+#include "aifs/engine/chunk_objects.h"
 #include "aifs/engine/events.h"
 #include "aifs/engine/namespace_record.h"
 #include "aifs/engine/paths.h"
@@ -25,7 +26,7 @@ using store::v1::NamespaceRecord;
 std::vector<std::string> StagedAsset::WrittenObjects() const {
   std::vector<std::string> out;
   for (const StagedChunk& c : chunks)
-    if (c.wrote_object) out.push_back(c.record.object());
+    if (c.wrote_object && !InPack(c.record)) out.push_back(c.record.object());
   return out;
 }
 
@@ -49,7 +50,9 @@ Status ReferenceChunks(MetaTxn& txn, const std::string& ns, const StagedAsset& a
     AIFS_ASSIGN_OR_RETURN(auto rec, LoadRecord<ChunkRecord>(txn, key, "chunk"));
     if (rec) {
       rec->set_refcount(rec->refcount() + 1);
-      if (c.wrote_object) unused.push_back(c.record.object());  // another put stored it first
+      // Another put stored it first. A packed copy stays in its pack as dead
+      // bytes until gc rewrites the pack (chunk_objects.h).
+      if (c.wrote_object && !InPack(c.record)) unused.push_back(c.record.object());
       AIFS_RETURN_IF_ERROR(PutRecord(txn, key, *rec));
     } else if (c.wrote_object) {
       ChunkRecord fresh = c.record;
@@ -176,9 +179,11 @@ Status PublishAssets(StoreContext& ctx, const std::vector<const StagedAsset*>& a
   // Objects written under a lease that garbage collection revoked may be
   // gone: a commit that would publish them must fail (checked in its
   // transaction).
-  std::vector<std::string> written;
+  std::set<std::string> objects;  // of its own or packs
   for (const StagedAsset* a : assets)
-    for (auto& o : a->WrittenObjects()) written.push_back(std::move(o));
+    for (const StagedChunk& c : a->chunks)
+      if (c.wrote_object) objects.insert(c.record.object());
+  const std::vector<std::string> written(objects.begin(), objects.end());
   const auto turn = ctx.commit_turns.Take(ns);
   return RunTransaction(*ctx.meta, [&](MetaTxn& txn) -> Status {
     results.assign(assets.size(), PutResult{});

@@ -18,7 +18,7 @@ struct StagedChunk {
   Digest hash{};
   uint64_t length = 0;
   bool writes_chunk = false;  // the first chunk of this put with its hash
-  bool wrote_object = false;  // its sealed object is in the chunk store
+  bool wrote_object = false;  // its sealed bytes are in the chunk store (own object or pack)
   store::v1::ChunkRecord record;
 };
 
@@ -29,6 +29,8 @@ struct StagedAsset {
   std::deque<StagedChunk> chunks;  // deque: pool tasks hold references into it
   std::optional<IndexableVector> indexable;  // from the kind (Embed assets)
 
+  // The objects of their own its chunks were written to (not packs: a pack
+  // belongs to the transaction that wrote it, chunk_objects.h).
   std::vector<std::string> WrittenObjects() const;
 };
 

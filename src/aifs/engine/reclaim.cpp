@@ -5,6 +5,7 @@
 
 #include "aifs/core/clock.h"
 #include "aifs/engine/chunk_index.h"
+#include "aifs/engine/chunk_objects.h"
 #include "aifs/engine/events.h"
 #include "aifs/engine/namespace_record.h"
 #include "aifs/engine/publish.h"
@@ -101,7 +102,8 @@ Status ReleaseChunks(MetaTxn& txn, NamespaceRecord& ns_rec, const AssetRecord& a
     ns_rec.set_chunk_count(ns_rec.chunk_count() - 1);
     ns_rec.set_stored_bytes(ns_rec.stored_bytes() - chunk->stored_size());
     ns_rec.set_unique_bytes(ns_rec.unique_bytes() - chunk->plain_size());
-    objects.push_back(chunk->object());
+    // A pack goes once no chunk points into it: gc's sweep (chunk_objects.h).
+    if (!InPack(*chunk)) objects.push_back(chunk->object());
     hashes.push_back(hash);
     bytes += chunk->stored_size();
   }
@@ -217,7 +219,16 @@ Status Reclaimer::Release(const std::string& ns, std::span<const Retirement> bat
       const std::string key = keys::Retired(ns, r.id.bytes());
       AIFS_ASSIGN_OR_RETURN(auto retired, LoadRecord<AssetRecord>(txn, key, "retired asset"));
       if (!retired || retired->retired_seq() != r.seq) continue;  // taken back or retired anew
-      AIFS_RETURN_IF_ERROR(ReleaseChunks(txn, delta, *retired, objects, hashes, bytes));
+      Status released_chunks = ReleaseChunks(txn, delta, *retired, objects, hashes, bytes);
+      if (released_chunks.reason() == "METADATA_CORRUPT") {
+        // Reads in a transaction see the latest commits, not one moment: a
+        // release of the same asset (rm's, or another gc's) that committed
+        // after the record was read took its chunk table too. That is a
+        // conflict to retry; a record still there without its table is not.
+        AIFS_ASSIGN_OR_RETURN(auto now, ctx_.meta->Get(key));
+        if (!now) return err::Aborted("TXN_CONFLICT", "the asset was released meanwhile");
+      }
+      AIFS_RETURN_IF_ERROR(released_chunks);
       AIFS_RETURN_IF_ERROR(DeleteVectors(*ctx_.meta, txn, ns, r.id, /*searchable_too=*/true));
       AIFS_RETURN_IF_ERROR(txn.Delete(key));
       Unretire(delta, *retired);

@@ -71,7 +71,8 @@ Result<store::v1::AssetRecord> LoadAssetAnyState(StoreContext& ctx, const std::s
 // Drops one reference to each distinct chunk of `asset` in `txn` (deleting
 // records that reach zero, and its ci/ table); chunk totals of `ns_rec`
 // follow. Objects to delete after the commit go to `objects`, their
-// hashes to `hashes`; `bytes` adds their stored size.
+// hashes to `hashes` (packs stay for gc's sweep); `bytes` adds their stored
+// size.
 Status ReleaseChunks(MetaTxn& txn, store::v1::NamespaceRecord& ns_rec,
                      const store::v1::AssetRecord& asset, std::vector<std::string>& objects,
                      std::vector<Digest>& hashes, uint64_t& bytes);

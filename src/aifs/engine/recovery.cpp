@@ -11,6 +11,7 @@
 #include "aifs/core/clock.h"
 #include "aifs/core/file_util.h"
 #include "aifs/engine/chunk_index.h"
+#include "aifs/engine/chunk_objects.h"
 #include "aifs/engine/engine.h"
 #include "aifs/engine/namespace_record.h"
 #include "aifs/engine/store_config.h"
@@ -203,10 +204,9 @@ class Repair {
       AIFS_ASSIGN_OR_RETURN(ChunkRecord rec,
                             LoadRecord<ChunkRecord>(*ctx_.meta, key, "CHUNK_NOT_FOUND", key));
       Bytes object, plain;
-      Status st = ctx_.chunks->Get(rec.object(), object);
-      if (st.ok())
-        st = parsed ? OpenChunk(*ctx_.kms, ns, hash, rec, object, plain)
-                    : err::DataLoss("METADATA_CORRUPT", "not a chunk record key");
+      Status st = parsed ? ReadSealedChunk(ctx_, ns, hash, rec, object)
+                         : err::DataLoss("METADATA_CORRUPT", "not a chunk record key");
+      if (st.ok()) st = OpenChunk(*ctx_.kms, ns, hash, rec, object, plain);
       if (!st.ok()) {
         r_.lost_assets.push_back(ns + "/chunk " + key.substr(key.rfind('/') + 1) +
                                  ": unreferenced and unreadable: " + st.ToString());

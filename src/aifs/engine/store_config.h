@@ -12,10 +12,12 @@ namespace aifs {
 // 2: asset metadata, vectors and index files are sealed with record keys.
 // 3: chunks are sealed in segments, asset chunk lists live in ci/ tables
 // 4: segments may be byte-grouped (bits 29-30 of a segment table entry)
+// 5: small chunks may live in packs (ChunkRecord.pack_offset)
 // (docs/storage-format.md, "Format versions"). Older stores still open; a
-// writable open marks them 4.
-inline constexpr uint32_t kStoreFormatVersion = 4;
+// writable open marks them 5.
+inline constexpr uint32_t kStoreFormatVersion = 5;
 inline constexpr uint32_t kByteGroupingFormatVersion = 4;
+inline constexpr uint32_t kPackFormatVersion = 5;
 inline constexpr uint32_t kOldestStoreFormatVersion = 1;
 
 std::string StoreConfigPath(const std::string& data_dir);

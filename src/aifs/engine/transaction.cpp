@@ -10,9 +10,9 @@ Status Finished() {
 }
 }  // namespace
 
-EngineTransaction::EngineTransaction(StoreContext& ctx, std::string ns,
-                                     SealPolicy seal)
-    : state_(std::make_shared<State>(ctx, std::move(ns), seal)) {}
+EngineTransaction::EngineTransaction(StoreContext& ctx, std::string ns, SealPolicy seal,
+                                     bool pack_small_chunks)
+    : state_(std::make_shared<State>(ctx, std::move(ns), seal, pack_small_chunks)) {}
 
 EngineTransaction::~EngineTransaction() { state_->Abort(); }
 
@@ -25,7 +25,8 @@ Result<std::unique_ptr<AssetWriter>> EngineTransaction::BeginPut(const PutOption
   if (state_->done) return Finished();
   std::shared_ptr<State> state = state_;
   return std::unique_ptr<AssetWriter>(new EngineAssetWriter(
-      state->ctx, options, state->seal, [state](StagedAsset&& a) { return state->Stage(std::move(a)); }));
+      state->ctx, options, state->seal,
+      [state](StagedAsset&& a) { return state->Stage(std::move(a)); }, state->packs));
 }
 
 Status EngineTransaction::State::Stage(StagedAsset&& asset) {
@@ -51,14 +52,21 @@ Result<std::vector<PutResult>> EngineTransaction::Commit() {
   }
   std::vector<PutResult> results;
   std::vector<std::string> unused;
-  Status st = PublishAssets(s.ctx, assets, results, unused);
+  Status st;
+  if (s.packs) {  // the last pack, then every pack durable before anything references it
+    st = s.packs->Flush();
+    if (st.ok()) st = s.ctx.chunks->Sync();
+  }
+  if (st.ok()) st = PublishAssets(s.ctx, assets, results, unused);
   s.staged.clear();
   if (!st.ok()) {
     DiscardObjects(s.ctx, written);
+    if (s.packs) s.packs->Discard();
     return st;
   }
   DiscardObjects(s.ctx, unused);
   for (const auto& name : written) s.ctx.in_flight.Remove(name);
+  if (s.packs) s.packs->Release();
   return results;
 }
 
@@ -68,6 +76,7 @@ void EngineTransaction::State::Abort() {
   done = true;
   for (const StagedAsset& a : staged) DiscardObjects(ctx, a.WrittenObjects());
   staged.clear();
+  if (packs) packs->Discard();
 }
 
 }  // namespace aifs

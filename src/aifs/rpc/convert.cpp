@@ -771,13 +771,16 @@ void ToProto(const GcReport& in, v1::CollectGarbageResponse* out) {
   out->set_assets_retained(in.assets_retained);
   out->set_objects_leased(in.objects_leased);
   out->set_leases_revoked(in.leases_revoked);
+  out->set_packs_rewritten(in.packs_rewritten);
+  out->set_pack_bytes_freed(in.pack_bytes_freed);
 }
 
 GcReport FromProto(const v1::CollectGarbageResponse& in) {
   return GcReport{in.dry_run(),         in.objects_scanned(),   in.orphan_objects(),
                   in.orphan_bytes(),    in.reclaimed_objects(), in.assets_released(),
                   in.chunks_released(), in.bytes_released(),    in.assets_retained(),
-                  in.objects_leased(),  in.leases_revoked()};
+                  in.objects_leased(),  in.leases_revoked(),    in.packs_rewritten(),
+                  in.pack_bytes_freed()};
 }
 
 void ToProto(const MetadataCheck& in, v1::CheckMetadataResponse* out) {
