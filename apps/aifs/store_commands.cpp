@@ -133,8 +133,8 @@ Status Gc(Api& api, const Output& out, bool dry_run) {
     std::cout << "\n";
     if (r.packs_rewritten)
       std::cout << r.packs_rewritten << " packs of small chunks "
-                << (dry_run ? "to rewrite" : "rewritten") << " ("
-                << HumanBytes(r.pack_bytes_freed) << (dry_run ? " to free" : " freed") << ")\n";
+                << (dry_run ? "to rewrite" : "rewritten") << " (" << HumanBytes(r.pack_bytes_freed)
+                << (dry_run ? " to free" : " freed") << ")\n";
   }
   return Status::Ok();
 }

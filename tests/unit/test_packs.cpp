@@ -176,8 +176,8 @@ TEST_F(PackTest, AReaderHoldingAnOldPlaceFollowsTheChunkAfterARepack) {
   AIFS_ASSERT_OK(ctx.chunks->Delete(rec.object()));
   EXPECT_TRUE(IsStatus(ReadSealedChunk(ctx, "default", hash, rec, sealed), Code::kDataLoss,
                        "CHUNK_MISSING"));
-  EXPECT_TRUE(IsStatus(ReadBytes(engine(), "default", ids[0]).status(), Code::kDataLoss,
-                       "CHUNK_MISSING"));
+  EXPECT_TRUE(
+      IsStatus(ReadBytes(engine(), "default", ids[0]).status(), Code::kDataLoss, "CHUNK_MISSING"));
 }
 
 TEST_F(PackTest, ADuplicateInOneTransactionIsDeadBytesUntilGc) {

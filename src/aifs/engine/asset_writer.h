@@ -20,8 +20,8 @@
 #include "aifs/api/api.h"
 #include "aifs/engine/chunk_objects.h"
 #include "aifs/engine/publish.h"
-#include "aifs/storage/chunk_sealer.h"
 #include "aifs/kinds/kind_validator.h"
+#include "aifs/storage/chunk_sealer.h"
 
 namespace aifs {
 
@@ -56,8 +56,8 @@ class EngineAssetWriter : public AssetWriter {
   // With `packs` (a transaction's, format 5), chunks shorter than the
   // chunker's minimum go to packs (chunk_objects.h), made durable by the
   // transaction's commit.
-  EngineAssetWriter(StoreContext& ctx, PutOptions options, SealPolicy seal,
-                    StageFn stage = nullptr, std::shared_ptr<PackWriter> packs = nullptr);
+  EngineAssetWriter(StoreContext& ctx, PutOptions options, SealPolicy seal, StageFn stage = nullptr,
+                    std::shared_ptr<PackWriter> packs = nullptr);
   ~EngineAssetWriter() override;
 
   Status Write(ByteSpan data) override;

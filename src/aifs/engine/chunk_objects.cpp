@@ -34,9 +34,8 @@ Status ReadAt(ChunkStore& chunks, const ChunkRecord& rec, uint64_t offset,
 
 // A missing object is data loss, unless a repack moved the chunk meanwhile:
 // its record then names another place, which is read instead.
-Status ReadFollowing(StoreContext& ctx, const std::string& ns, const Digest& hash,
-                     ChunkRecord& rec, uint64_t offset, std::optional<uint64_t> length,
-                     Bytes& out) {
+Status ReadFollowing(StoreContext& ctx, const std::string& ns, const Digest& hash, ChunkRecord& rec,
+                     uint64_t offset, std::optional<uint64_t> length, Bytes& out) {
   Status st = ReadAt(*ctx.chunks, rec, offset, length, out);
   for (int moves = 0; st.code() == Code::kNotFound && InPack(rec) && moves < 3; ++moves) {
     AIFS_ASSIGN_OR_RETURN(ChunkRecord now, LoadChunkRecord(ctx, ns, hash));

@@ -18,8 +18,8 @@
 #include "aifs/engine/namespace_record.h"
 #include "aifs/engine/publish.h"
 #include "aifs/engine/reclaim.h"
-#include "aifs/engine/repack.h"
 #include "aifs/engine/records_view.h"
+#include "aifs/engine/repack.h"
 #include "aifs/engine/store_config.h"
 #include "aifs/engine/transaction.h"
 #include "aifs/meta/keys.h"
@@ -393,8 +393,8 @@ Result<std::unique_ptr<AssetWriter>> Engine::BeginPut(const PutOptions& options)
 
 Result<std::unique_ptr<Transaction>> Engine::BeginTransaction(const std::string& ns) {
   AIFS_ASSIGN_OR_RETURN(SealPolicy seal, ValidatePut(PutOptions{.ns = ns}));
-  return std::unique_ptr<Transaction>(new EngineTransaction(
-      *ctx_, ns, seal, ctx_->config.format_version() >= kPackFormatVersion));
+  return std::unique_ptr<Transaction>(
+      new EngineTransaction(*ctx_, ns, seal, ctx_->config.format_version() >= kPackFormatVersion));
 }
 
 Result<AssetRecord> Engine::LoadAsset(const std::string& ns, const AssetId& id, bool open_sealed) {

@@ -31,7 +31,10 @@ class EngineTransaction : public Transaction {
   // dangling call.
   struct State {
     State(StoreContext& c, std::string n, SealPolicy p, bool pack)
-        : ctx(c), ns(std::move(n)), seal(p), packs(pack ? std::make_shared<PackWriter>(c) : nullptr) {}
+        : ctx(c),
+          ns(std::move(n)),
+          seal(p),
+          packs(pack ? std::make_shared<PackWriter>(c) : nullptr) {}
     StoreContext& ctx;
     const std::string ns;
     const SealPolicy seal;
