@@ -85,7 +85,9 @@ json AssetJson(const AssetInfo& a) {
                         {"length", c.length},
                         {"stored_size", c.stored_size},
                         {"compressed", c.compressed},
-                        {"kms_key_id", c.kms_key_id}});
+                        {"kms_key_id", c.kms_key_id},
+                        {"object", c.object},
+                        {"object_offset", c.object_offset}});
     j["chunk_list"] = chunks;
   }
   return j;
@@ -345,7 +347,7 @@ Status Stat(Api& api, const Output& out, const std::string& ns, const std::strin
   for (const ChunkInfo& c : a.chunks)
     std::cout << "chunk:     " << HexEncode(c.hash) << " @" << c.offset << " +" << c.length
               << " stored=" << c.stored_size << (c.compressed ? " zstd" : "") << " key="
-              << c.kms_key_id << "\n";
+              << c.kms_key_id << " in=" << c.object << "@" << c.object_offset << "\n";
   return Status::Ok();
 }
 

@@ -177,10 +177,15 @@ $AIFS umount "$MNT" > /dev/null; wait
 victim=$(b3 "$WORK/src/d1/f9.bin")
 stored=$($AIFS --json stat "$victim" --chunks |
   /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["chunk_list"][0]["stored_size"])')
-# the object of f9's one chunk: the only one of its stored size
-mapfile -t objs < <(find "$AIFS_DATA/chunks" -type f -size "${stored}c")
-[ ${#objs[@]} = 1 ] || fail "expected one object of $stored bytes, found ${#objs[@]}"
-printf '\xff' | dd of="${objs[0]}" bs=1 seek=100 conv=notrunc status=none
+# the object of f9's one chunk (put -r packed it with others) and where it starts
+read -r object at < <($AIFS --json stat "$victim" --chunks | /usr/bin/python3 -c '
+import json, sys
+c = json.load(sys.stdin)["chunk_list"][0]
+print(c["object"], c["object_offset"])')
+mapfile -t objs < <(find "$AIFS_DATA/chunks" -type f -name "$object")
+[ ${#objs[@]} = 1 ] || fail "expected one object named $object, found ${#objs[@]}"
+[ "$(stat -c %s "${objs[0]}")" -ge $((at + stored)) ] || fail "object $object is shorter than the chunk's end"
+printf '\xff' | dd of="${objs[0]}" bs=1 seek=$((at + 100)) conv=notrunc status=none
 emb_mount
 cat "$MNT/head/ds/d1/f9.bin" > /dev/null 2> "$WORK/err" && fail "a damaged chunk was read"
 grep -q "Input/output error" "$WORK/err" || fail "damaged chunk: $(cat "$WORK/err")"

@@ -5,10 +5,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <map>
 #include <random>
+#include <thread>
 #include <set>
 
 #include "aifs/core/file_util.h"
+#include "aifs/core/thread_pool.h"
 #include "aifs/kinds/embed.h"
 #include "aifs/server/rate_limiter.h"
 #include "aifs/storage/sealed_file.h"
@@ -641,6 +645,106 @@ TEST(VectorIndexTest, LoadRefusesLabelsThatDisagreeWithTheGraph) {
   AIFS_EXPECT_STATUS(
       VectorIndex::Load(saved, 4, VectorMetric::kL2, key, Bytes{'t', 0, 'y'}).status(), kDataLoss,
       "INDEX_CORRUPT");
+}
+
+// UpsertMany ends where the same upserts one by one end (an ID twice in a
+// batch: its last vector; an existing ID: moved; a removed one: back), with
+// the graph insertions on 4 pool threads while other threads search; a
+// batch with one vector of the wrong length changes nothing.
+TEST(VectorIndexTest, UpsertManyMatchesOneByOneWhileSearchesRun) {
+  constexpr uint32_t kDim = 16;
+  std::mt19937_64 rng(42);
+  std::normal_distribution<float> normal;
+  auto vec = [&] {
+    std::vector<float> v(kDim);
+    for (float& x : v) x = normal(rng);
+    return v;
+  };
+  auto id_of = [](uint32_t i) {
+    std::array<uint8_t, AssetId::kSize> b{};
+    std::memcpy(b.data(), &i, sizeof(i));
+    b[31] = 1;
+    return *AssetId::FromBytes(b);
+  };
+  struct Op {
+    AssetId id;
+    std::vector<float> v;
+  };
+  std::vector<std::vector<Op>> batches;
+  for (int b = 0; b < 6; ++b) {
+    std::vector<Op> ops;
+    for (uint32_t i = 0; i < 800; ++i) ops.push_back({id_of(b * 800 + i), vec()});
+    for (uint32_t i = 0; i < 50; ++i) ops.push_back({id_of(b * 800 + i), vec()});  // again, same batch
+    if (b > 0)
+      for (uint32_t i = 0; i < 50; ++i) ops.push_back({id_of(i * 7), vec()});  // an earlier batch's
+    batches.push_back(std::move(ops));
+  }
+  auto one_by_one = VectorIndex::Create(kDim, VectorMetric::kL2);
+  auto many = VectorIndex::Create(kDim, VectorMetric::kL2);
+  ThreadPool pool(4);
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> searchers;
+  for (int t = 0; t < 2; ++t)
+    searchers.emplace_back([&, t] {
+      std::mt19937_64 r(t);
+      std::normal_distribution<float> n;
+      while (!stop) {
+        std::vector<float> q(kDim);
+        for (float& x : q) x = n(r);
+        auto out = many->Search(q, 10, 32, nullptr, 1 << 20);
+        std::set<AssetId> seen;
+        for (const ScoredId& h : out.hits) EXPECT_TRUE(seen.insert(h.id).second);
+      }
+    });
+  for (size_t b = 0; b < batches.size(); ++b) {
+    if (b == 3) {  // a removal, then the batch brings it back
+      one_by_one->Remove(id_of(5));
+      many->Remove(id_of(5));
+      batches[b].push_back({id_of(5), vec()});
+    }
+    std::vector<VectorIndex::Upsertion> items;
+    for (const Op& op : batches[b]) {
+      AIFS_ASSERT_OK(one_by_one->Upsert(op.id, op.v, {}));
+      items.push_back({op.id, op.v, {}});
+    }
+    AIFS_ASSERT_OK(many->UpsertMany(std::move(items), &pool));
+  }
+  stop = true;
+  for (auto& t : searchers) t.join();
+  ASSERT_EQ(many->size(), one_by_one->size());
+  ASSERT_EQ(many->size(), 6u * 800);
+  // Every ID holds its last vector: the exact nearest of that vector is it.
+  std::map<AssetId, std::vector<float>> last;
+  for (const auto& ops : batches)
+    for (const Op& op : ops) last[op.id] = op.v;
+  for (const auto& [id, v] : last) {
+    ASSERT_TRUE(many->Contains(id));
+    const auto exact = many->Exact(v, 1, nullptr);
+    ASSERT_EQ(exact.size(), 1u);
+    EXPECT_EQ(exact[0].id, id);
+  }
+  // The graph built in parallel finds neighbours as well as the serial one.
+  size_t found_many = 0, found_serial = 0;
+  for (int q = 0; q < 100; ++q) {
+    const std::vector<float> query = vec();
+    std::set<AssetId> truth;
+    for (const ScoredId& h : many->Exact(query, 10, nullptr)) truth.insert(h.id);
+    for (const ScoredId& h : many->Search(query, 10, 64, nullptr, 1 << 20).hits) found_many += truth.count(h.id);
+    for (const ScoredId& h : one_by_one->Search(query, 10, 64, nullptr, 1 << 20).hits)
+      found_serial += truth.count(h.id);
+  }
+  EXPECT_GE(found_many, 950u);
+  EXPECT_GE(found_many + 20, found_serial);
+  // One bad vector: the batch is refused whole.
+  std::vector<float> short_vector(kDim - 1, 0.f);
+  std::vector<float> fine = vec();
+  std::vector<VectorIndex::Upsertion> bad;
+  bad.push_back({id_of(100000), fine, {}});
+  bad.push_back({id_of(100001), short_vector, {}});
+  AIFS_EXPECT_STATUS(many->UpsertMany(std::move(bad), &pool), kInvalidArgument,
+                     "DIMENSION_MISMATCH");
+  EXPECT_FALSE(many->Contains(id_of(100000)));
+  EXPECT_EQ(many->size(), 6u * 800);
 }
 
 TEST(RateLimiterTest, TokenBucketPerCaller) {

@@ -69,6 +69,10 @@ struct ChunkInfo {
   uint64_t stored_size = 0;
   bool compressed = false;
   std::string kms_key_id;
+  // Where its sealed bytes are: the chunk store object and the offset in it
+  // (0 for an object of its own; a pack holds many small chunks).
+  std::string object;
+  uint64_t object_offset = 0;
 };
 
 // A lineage edge: the asset was made from `parent` by a transform.

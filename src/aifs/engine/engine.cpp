@@ -432,6 +432,8 @@ Result<AssetInfo> Engine::StatAssetAt(const std::string& ns, const AssetId& id, 
     c.stored_size = chunk.stored_size();
     c.compressed = chunk.compression() != store::v1::COMPRESSION_NONE;
     c.kms_key_id = chunk.kms_key_id();
+    c.object = chunk.object();
+    c.object_offset = chunk.pack_offset();
   }
   return info;
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <optional>
 #include <queue>
@@ -24,6 +25,29 @@
 namespace aifs {
 
 namespace {
+
+// Upserts for one index, applied together (VectorIndex::UpsertMany: the
+// graph insertions on the pool's threads).
+class VectorBatch {
+ public:
+  static constexpr size_t kMax = 1024;
+  void Add(const AssetId& id, std::vector<float> v, VectorAttrs attrs) {
+    vectors_.push_back(std::move(v));
+    items_.push_back({id, vectors_.back(), std::move(attrs)});
+  }
+  size_t size() const { return items_.size(); }
+  Status Flush(VectorIndex& index, ThreadPool* pool) {
+    if (items_.empty()) return Status::Ok();
+    Status st = index.UpsertMany(std::move(items_), pool);
+    items_.clear();
+    vectors_.clear();
+    return st;
+  }
+
+ private:
+  std::deque<std::vector<float>> vectors_;  // the items' spans point here
+  std::vector<VectorIndex::Upsertion> items_;
+};
 
 using store::v1::SpaceRecord;
 
@@ -192,6 +216,7 @@ Status VectorManager::ReplayAndFollow() {
     ++replayed_since_checkpoint_;
     return true;
   }));
+  (void)FlushUpserts();
   applied_ = upto;
   if (!follower_.joinable()) follower_ = std::thread([this] { Follow(); });
   return Status::Ok();
@@ -248,6 +273,7 @@ Status VectorManager::RebuildFromRecords() {
   }));
   for (auto& [key, idx] : built) {
     const std::string prefix = keys::VectorPrefix(key.first, key.second);
+    VectorBatch batch;
     Status bad;
     AIFS_RETURN_IF_ERROR(ctx_.meta->Scan(prefix, PrefixEnd(prefix), [&](std::string_view k,
                                                                         std::string_view v) {
@@ -262,10 +288,16 @@ Status VectorManager::RebuildFromRecords() {
         return false;
       }
       auto attrs = AttrsOf(key.first, *id);
-      bad = attrs.ok() ? idx.index->Upsert(*id, *vec, std::move(*attrs)) : attrs.status();
+      if (!attrs.ok()) {
+        bad = attrs.status();
+        return false;
+      }
+      batch.Add(*id, std::move(*vec), std::move(*attrs));
+      if (batch.size() == VectorBatch::kMax) bad = batch.Flush(*idx.index, ctx_.pool.get());
       return bad.ok();
     }));
     AIFS_RETURN_IF_ERROR(bad);
+    AIFS_RETURN_IF_ERROR(batch.Flush(*idx.index, ctx_.pool.get()));
   }
   AIFS_RETURN_IF_ERROR(MarkRetired(built));
   std::unique_lock lock(mu_);
@@ -330,6 +362,7 @@ void VectorManager::Follow() {
       ++replayed_since_checkpoint_;
       return true;
     });
+    (void)FlushUpserts();
     if (upto.ok()) applied_ = *upto;
     caught_up_.notify_all();
     if (replayed_since_checkpoint_ >= kCheckpointEvery && !ctx_.meta->read_only())
@@ -339,6 +372,9 @@ void VectorManager::Follow() {
 
 Status VectorManager::Apply(uint64_t seq, std::string_view entry) {
   AIFS_ASSIGN_OR_RETURN(Event e, DecodeEvent(seq, entry));
+  const bool upsert = e.type == EventType::kAssetCommitted || e.type == EventType::kIndexUpdated;
+  // A run of upserts is applied together; anything else after it, in order.
+  if (!upsert || pending_.size() >= VectorBatch::kMax) AIFS_RETURN_IF_ERROR(FlushUpserts());
   switch (e.type) {
     case EventType::kAssetCommitted:
     case EventType::kIndexUpdated:
@@ -348,7 +384,8 @@ Status VectorManager::Apply(uint64_t seq, std::string_view entry) {
         for (auto& [key, idx] : indexes_)
           if (key.first == e.ns) changed_since_checkpoint_ += idx.retired.erase(e.asset->bytes());
       }
-      return Reindex(e.ns, *e.asset);
+      pending_.emplace_back(e.ns, *e.asset);
+      return Status::Ok();
     case EventType::kAssetDeleted:
     case EventType::kAssetReleased: {
       if (!e.asset) return Status::Ok();
@@ -407,22 +444,48 @@ Result<VectorAttrs> VectorManager::AttrsOf(const std::string& ns, const AssetId&
   return attrs;
 }
 
-Status VectorManager::Reindex(const std::string& ns, const AssetId& id) {
-  std::optional<VectorAttrs> attrs;
+Status VectorManager::FlushUpserts() {
+  // The indexes read each asset's current vectors and metadata, so an asset
+  // named twice in a run is upserted once.
+  std::map<std::string, std::set<AssetId>> by_ns;
+  for (auto& [ns, id] : pending_) by_ns[ns].insert(id);
+  pending_.clear();
+  Status first;
+  for (const auto& [ns, ids] : by_ns) {
+    Status st = Reindex(ns, ids);
+    if (first.ok()) first = st;
+  }
+  return first;
+}
+
+Status VectorManager::Reindex(const std::string& ns, const std::set<AssetId>& ids) {
+  std::map<AssetId, VectorAttrs> attrs;  // read once per asset, whatever its spaces
+  Status first;
   std::shared_lock lock(mu_);
   for (auto& [key, idx] : indexes_) {
     if (key.first != ns) continue;
-    auto bytes = ctx_.meta->Get(keys::Vector(ns, key.second, id.bytes()));
-    if (!bytes.ok() || !bytes->has_value()) continue;
-    auto vec = OpenVector(*ctx_.record_keys, ns, key.second, id, **bytes, idx.space.dim);
-    if (!vec.ok()) continue;
-    if (!attrs) {
-      AIFS_ASSIGN_OR_RETURN(attrs, AttrsOf(ns, id));
+    VectorBatch batch;
+    for (const AssetId& id : ids) {
+      auto bytes = ctx_.meta->Get(keys::Vector(ns, key.second, id.bytes()));
+      if (!bytes.ok() || !bytes->has_value()) continue;
+      auto vec = OpenVector(*ctx_.record_keys, ns, key.second, id, **bytes, idx.space.dim);
+      if (!vec.ok()) continue;
+      auto known = attrs.find(id);
+      if (known == attrs.end()) {
+        auto a = AttrsOf(ns, id);
+        if (!a.ok()) {  // this asset waits for the next change or rebuild; the others go on
+          if (first.ok()) first = a.status();
+          continue;
+        }
+        known = attrs.emplace(id, std::move(*a)).first;
+      }
+      batch.Add(id, std::move(*vec), known->second);
     }
-    AIFS_RETURN_IF_ERROR(idx.index->Upsert(id, *vec, *attrs));
-    ++changed_since_checkpoint_;
+    changed_since_checkpoint_ += batch.size();
+    Status st = batch.Flush(*idx.index, ctx_.pool.get());
+    if (first.ok()) first = st;
   }
-  return Status::Ok();
+  return first;
 }
 
 void VectorManager::CatchUp() {

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <map>
+#include <set>
 #include <memory>
 #include <shared_mutex>
 #include <thread>
@@ -69,8 +70,12 @@ class VectorManager {
   Status ReplayAndFollow();
   Status RebuildFromRecords();
   void Follow();
+  // Applies one log entry; upserts wait in pending_ for FlushUpserts (the
+  // next entry of another kind, a full batch, or the end of a scan).
   Status Apply(uint64_t seq, std::string_view entry);
-  Status Reindex(const std::string& ns, const AssetId& id);
+  Status FlushUpserts();
+  // Upserts the assets' current vectors into every index of `ns`.
+  Status Reindex(const std::string& ns, const std::set<AssetId>& ids);
   // An empty index for `space` unless there is one; takes mu_.
   void AddIndex(const std::string& ns, const EmbeddingSpace& space);
   // Fills each index's retired set from the ra/ records (after a load or a
@@ -93,6 +98,8 @@ class VectorManager {
   std::atomic<uint64_t> replayed_since_checkpoint_{0};  // log entries applied
   std::atomic<bool> stop_{false};
   std::thread follower_;
+  // Upserts read from the log, not yet applied (the applying thread's only).
+  std::vector<std::pair<std::string, AssetId>> pending_;
   std::mutex caught_up_mu_;
   std::condition_variable caught_up_;
 };

@@ -61,6 +61,8 @@ void ToProto(const ChunkInfo& in, v1::Chunk* out) {
   out->set_stored_size(in.stored_size);
   out->set_compressed(in.compressed);
   out->set_kms_key_id(in.kms_key_id);
+  out->set_object(in.object);
+  out->set_object_offset(in.object_offset);
 }
 
 Result<ChunkInfo> FromProto(const v1::Chunk& in) {
@@ -71,6 +73,8 @@ Result<ChunkInfo> FromProto(const v1::Chunk& in) {
   c.stored_size = in.stored_size();
   c.compressed = in.compressed();
   c.kms_key_id = in.kms_key_id();
+  c.object = in.object();
+  c.object_offset = in.object_offset();
   return c;
 }
 

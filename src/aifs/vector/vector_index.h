@@ -6,7 +6,8 @@
 // filtered by attrs, after Remove(id) it never appears again (until
 // re-upserted); results never name an asset twice. Scores are similarities,
 // higher is better (see Similarity). Thread-safe: searches run concurrently
-// with each other (each with its own ef); changes take turns with everything.
+// with each other (each with its own ef) and with the graph insertions of
+// changes; changes take turns with each other.
 #pragma once
 
 #include <functional>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "aifs/api/types.h"
+#include "aifs/core/thread_pool.h"
 #include "aifs/storage/sealed_value.h"
 
 namespace aifs {
@@ -58,6 +60,16 @@ class VectorIndex {
   virtual ~VectorIndex() = default;
 
   virtual Status Upsert(const AssetId& id, std::span<const float> vector, VectorAttrs attrs) = 0;
+  // Many upserts at once, as if made one by one in order (an ID given twice
+  // ends with its last), the graph insertions spread over `pool`'s threads
+  // and the caller's (nullptr: the caller's only). INVALID_ARGUMENT
+  // DIMENSION_MISMATCH (nothing done) when a vector has the wrong length.
+  struct Upsertion {
+    AssetId id;
+    std::span<const float> vector;  // the caller keeps it alive during the call
+    VectorAttrs attrs;
+  };
+  virtual Status UpsertMany(std::vector<Upsertion> items, ThreadPool* pool) = 0;
   virtual void Remove(const AssetId& id) = 0;
   virtual size_t size() const = 0;  // live vectors
   virtual bool Contains(const AssetId& id) const = 0;  // upserted and not removed since
