@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "aifs/api/aggregate.h"
+
 namespace aifs {
 
 std::string_view KindName(AssetKind kind) {
@@ -53,6 +55,7 @@ constexpr std::pair<EventType, std::string_view> kEventNames[] = {
     {EventType::kDriftDetected, "drift_detected"},
     {EventType::kAssetReleased, "asset_released"},
     {EventType::kSpaceCreated, "space_created"},
+    {EventType::kPrivacyBudgetSpent, "privacy_budget_spent"},
 };
 }  // namespace
 
@@ -69,6 +72,28 @@ Result<EventType> ParseEventType(std::string_view name) {
   for (const auto& [t, n] : kEventNames) known += (known.empty() ? "" : ", ") + std::string(n);
   return err::InvalidArgument("UNKNOWN_EVENT_TYPE",
                               "unknown event type '" + err::Echo(name) + "' (" + known + ")");
+}
+
+namespace {
+constexpr std::pair<AggregateKind, std::string_view> kAggregateNames[] = {
+    {AggregateKind::kCount, "count"},         {AggregateKind::kSum, "sum"},
+    {AggregateKind::kMean, "mean"},           {AggregateKind::kHistogram, "histogram"},
+    {AggregateKind::kQuantiles, "quantiles"},
+};
+}  // namespace
+
+std::string_view AggregateKindName(AggregateKind kind) {
+  for (const auto& [k, name] : kAggregateNames)
+    if (k == kind) return name;
+  return "unknown";
+}
+
+Result<AggregateKind> ParseAggregateKind(std::string_view name) {
+  for (const auto& [k, n] : kAggregateNames)
+    if (n == name) return k;
+  return err::InvalidArgument("BAD_AGGREGATE", "'" + err::Echo(name) +
+                                                   "' is not count, sum, mean, histogram or "
+                                                   "quantiles");
 }
 
 }  // namespace aifs
