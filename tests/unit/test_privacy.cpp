@@ -9,6 +9,7 @@
 #include "aifs/auth/macaroon.h"
 #include "aifs/engine/aggregate.h"
 #include "aifs/privacy/epsilon.h"
+#include "meta_backends.h"
 #include "pg_test_server.h"
 #include "test_util.h"
 
@@ -364,7 +365,7 @@ TEST_P(PrivacyRaceTest, SixteenClientsRacingForTheLastEpsilonNeverOverspend) {
   EXPECT_EQ(view->charges.size(), 14u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, PrivacyRaceTest, ::testing::Values("rocksdb", "postgresql"));
+INSTANTIATE_TEST_SUITE_P(Backends, PrivacyRaceTest, AIFS_META_BACKENDS, BackendName);
 
 // A token's `dp_epsilon` caveat caps what it, and every token attenuated
 // from it, may spend; the `query` operation is needed at all.

@@ -35,7 +35,7 @@ struct PrivacyPolicy {
   std::string unit_key;
   // The most assets of one individual a query counts (the first ones in
   // asset ID order); bounds the sensitivity. 0 is taken as 1.
-  uint32_t max_contributions = 1;
+  uint32_t max_contributions = 0;
   std::vector<PrivacyField> fields;
   bool enabled() const { return total_epsilon_micros > 0; }
   bool operator==(const PrivacyPolicy&) const = default;
