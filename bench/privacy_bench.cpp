@@ -21,6 +21,7 @@
 #include "aifs/meta/meta_store.h"
 #include "aifs/privacy/epsilon.h"
 #include "bench_util.h"
+#include "list_scan.h"
 #include "machine_load.h"
 
 using namespace aifs;
@@ -29,12 +30,6 @@ using namespace aifs::bench;
 namespace {
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-double ThreadCpuMs() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 void PutPeople(Engine& e, size_t n) {
   for (size_t at = 0; at < n; at += 1000) {
@@ -68,18 +63,6 @@ Timing Time(size_t reps, F&& fn) {
     wall.push_back(Ms(Clock::now() - t));
   }
   return {Median(wall), Median(cpu)};
-}
-
-size_t ListAll(Engine& e, const std::vector<MetaFilter>& filters) {
-  ListOptions o;
-  o.filters = filters;
-  size_t n = 0;
-  for (;;) {
-    AssetPage page = Must(e.ListAssets(o), "list");
-    n += page.assets.size();
-    if (page.next_page_token.empty()) return n;
-    o.page_token = page.next_page_token;
-  }
 }
 
 }  // namespace

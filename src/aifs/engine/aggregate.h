@@ -14,7 +14,7 @@
 // Not thread-safe: one per query.
 #pragma once
 
-#include <map>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -66,7 +66,7 @@ class Aggregation {
   PrivacyPolicy policy_;
   PrivacyField bounds_;           // of the field under the policy (or from the query)
   double lower_ = 0, upper_ = 0;  // histogram range
-  std::map<std::string, uint32_t> per_unit_;
+  std::unordered_map<std::string, uint32_t> per_unit_;  // contributions per individual
   uint64_t matched_ = 0;     // assets added
   uint64_t with_field_ = 0;  // ... that had the field
   // Grid units under a policy (__int128: no overflow); plain sums exactly.
