@@ -79,9 +79,8 @@ Result<E> ValueIn(const std::pair<E, std::string_view> (&table)[N], std::string_
     if (n == name) return v;
   std::string known;
   for (const auto& [v, n] : table) known += (known.empty() ? "" : ", ") + std::string(n);
-  return err::InvalidArgument(reason,
-                              "unknown " + std::string(what) + " '" + err::Echo(name) + "' (" +
-                                  known + ")");
+  return err::InvalidArgument(
+      reason, "unknown " + std::string(what) + " '" + err::Echo(name) + "' (" + known + ")");
 }
 
 }  // namespace

@@ -14,8 +14,8 @@
 // Not thread-safe: one per query.
 #pragma once
 
-#include <unordered_map>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "aifs/api/aggregate.h"
@@ -67,8 +67,8 @@ class Aggregation {
   PrivacyField bounds_;           // of the field under the policy (or from the query)
   double lower_ = 0, upper_ = 0;  // histogram range
   std::unordered_map<std::string, uint32_t> per_unit_;  // contributions per individual
-  uint64_t matched_ = 0;     // assets added
-  uint64_t with_field_ = 0;  // ... that had the field
+  uint64_t matched_ = 0;                                // assets added
+  uint64_t with_field_ = 0;                             // ... that had the field
   // Grid units under a policy (__int128: no overflow); plain sums exactly.
   __int128 units_ = 0;
   long double exact_sum_ = 0;
