@@ -17,6 +17,7 @@
 
 #include "aifs/engine/engine.h"
 #include "bench_util.h"
+#include "list_scan.h"
 
 using namespace aifs;
 using namespace aifs::bench;
@@ -24,14 +25,6 @@ using namespace aifs::bench;
 namespace {
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-// CPU time of the calling thread (ListAssets and StatAsset run on it): other
-// tenants of a shared machine move wall-clock times far more than this.
-double ThreadCpuMs() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 double Pct(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
@@ -58,18 +51,6 @@ void PutMany(Engine& e, size_t begin, size_t n, const std::string& ns, uint32_t 
       Must(w->Commit(), "stage");
     }
     Must(txn->Commit(), "commit");
-  }
-}
-
-size_t ListAll(Engine& e, const std::vector<MetaFilter>& filters) {
-  ListOptions o;
-  o.filters = filters;
-  size_t n = 0;
-  for (;;) {
-    AssetPage page = Must(e.ListAssets(o), "list");
-    n += page.assets.size();
-    if (page.next_page_token.empty()) return n;
-    o.page_token = page.next_page_token;
   }
 }
 

@@ -113,6 +113,7 @@ Status NsPolicy(Api& api, const Output& out, const PolicyArgs& args) {
   if (args.keep_monthly) p.keep_monthly = *args.keep_monthly;
   if (args.kms_key) p.kms_key_id = *args.kms_key;
   if (args.quarantine_embeddings) p.quarantine_embeddings = *args.quarantine_embeddings;
+  AIFS_RETURN_IF_ERROR(ApplyPrivacyArgs(args.privacy, p.privacy));
   AIFS_ASSIGN_OR_RETURN(ns, api.SetNamespacePolicy(args.ns, p));
   nlohmann::json j = {{"namespace", ns.name},
                       {"max_logical_bytes", ns.policy.max_logical_bytes},
@@ -125,7 +126,8 @@ Status NsPolicy(Api& api, const Output& out, const PolicyArgs& args) {
                       {"keep_weekly", ns.policy.keep_weekly},
                       {"keep_monthly", ns.policy.keep_monthly},
                       {"kms_key", ns.policy.kms_key_id.empty() ? "current" : ns.policy.kms_key_id},
-                      {"quarantine_embeddings", ns.policy.quarantine_embeddings}};
+                      {"quarantine_embeddings", ns.policy.quarantine_embeddings},
+                      {"privacy", PrivacyPolicyText(ns.policy.privacy)}};
   if (out.json) {
     std::cout << j.dump(2) << "\n";
   } else if (!out.quiet) {

@@ -9,6 +9,7 @@
 #include "aifs/api/api.h"
 #include "aifs/server/server.h"
 #include "commands.h"
+#include "query_commands.h"
 
 namespace aifs::cli {
 
@@ -41,6 +42,7 @@ struct PolicyArgs {
   std::optional<uint32_t> keep_daily, keep_weekly, keep_monthly;
   std::optional<std::string> kms_key;  // "" goes back to the current key
   std::optional<bool> quarantine_embeddings;
+  PrivacyArgs privacy;
 };
 Status NsPolicy(Api& api, const Output& out, const PolicyArgs& args);
 // Prints each step as it finishes; with `history`, the audit log instead.

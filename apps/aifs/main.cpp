@@ -17,6 +17,7 @@
 #include "kind_commands.h"
 #include "mount_commands.h"
 #include "path_commands.h"
+#include "query_commands.h"
 #include "read_commands.h"
 #include "store_commands.h"
 #include "token_commands.h"
@@ -198,6 +199,17 @@ int main(int argc, char** argv) {
                         "KMS key wrapping new chunks' data keys (\"\": the current key)");
   ns_policy->add_option("--quarantine-embeddings", policy.quarantine_embeddings,
                         "hold new vectors out of search until approved (true/false)");
+  ns_policy->add_option("--dp-epsilon", policy.privacy.total,
+                        "differential privacy: the total epsilon of aggregate queries (0: off)");
+  ns_policy->add_option("--dp-max-query", policy.privacy.max_query,
+                        "the most epsilon one query may spend (0: up to what is left)");
+  ns_policy->add_option("--dp-unit", policy.privacy.unit_key,
+                        "metadata key naming an individual (\"\": each asset is one)");
+  ns_policy->add_option("--dp-contributions", policy.privacy.contributions,
+                        "assets per individual a query counts");
+  ns_policy->add_option("--dp-field", policy.privacy.fields,
+                        "NAME:LOWER:UPPER[:DECIMALS], clamping bounds of a queryable field "
+                        "(@size: asset bytes); repeatable");
   ns_policy->callback([&] {
     set(false, [&](auto& api, auto& out) { return aifs::cli::NsPolicy(api, out, policy); });
   });
@@ -768,13 +780,52 @@ int main(int argc, char** argv) {
     with_engine = [&](auto& engine, auto& out) { return aifs::cli::Upgrade(engine, out, upgrade); };
   });
 
+  // aggregate queries (docs/privacy.md)
+  aifs::cli::QueryArgs query;
+  auto* query_cmd =
+      app.add_subcommand("query", "aggregate queries, under the namespace's privacy budget");
+  query_cmd->require_subcommand(1);
+  for (const char* kind : {"count", "sum", "mean", "histogram", "quantiles"}) {
+    auto* c = query_cmd->add_subcommand(kind, std::string(kind) + " of the matching assets");
+    if (std::string_view(kind) != "count")
+      c->add_option("field", query.field, "metadata key, or @size")->required();
+    c->add_option("--where", query.where, "metadata filter (as for ls; repeatable)");
+    c->add_option("--kind", query.asset_kind, "only assets of this kind");
+    c->add_option("--as-of", query.as_of, "as of this snapshot, branch or tag");
+    c->add_option("--ns", query.ns, "namespace (default: default)");
+    c->add_option("--epsilon", query.epsilon, "epsilon to spend (under a privacy policy)");
+    c->add_option("--who", query.who, "a name for the ledger (kept beside the caller's)");
+    if (std::string_view(kind) == "histogram" || std::string_view(kind) == "quantiles") {
+      c->add_option("--bins", query.bins, "equal bins (at most 1000)");
+      c->add_option("--lower", query.lower, "lower end of the bins (default: the policy's)");
+      c->add_option("--upper", query.upper, "upper end of the bins (default: the policy's)");
+    }
+    if (std::string_view(kind) == "quantiles")
+      c->add_option("--q", query.quantiles, "a quantile in [0, 1]; repeatable")->required();
+    c->callback([&, kind] {
+      query.kind = kind;
+      set(false, [&](auto& api, auto& out) { return aifs::cli::Query(api, out, query); });
+    });
+  }
+  size_t ledger_limit = 20;
+  auto* ledger_cmd = query_cmd->add_subcommand("ledger", "the privacy budget and who spent it");
+  ledger_cmd->add_option("--ns", query.ns, "namespace (default: default)");
+  ledger_cmd->add_option("--limit", ledger_limit, "newest charges to show");
+  ledger_cmd->callback([&] {
+    set(true, [&](auto& api, auto& out) {
+      return aifs::cli::QueryLedger(api, out, query.ns, ledger_limit);
+    });
+  });
+
   auto* token_cmd = app.add_subcommand("token", "capability tokens (macaroons) for remote calls");
   token_cmd->require_subcommand(1);
   auto caveat_options = [&](CLI::App* c) {
     c->add_option("--ns", token_args.namespaces, "only these namespaces (repeatable)");
     c->add_option("--ops", token_args.ops,
                   "only these operations: put,get,list,search,snapshot,branch,tag,delete,"
-                  "subscribe,admin");
+                  "subscribe,admin,query");
+    c->add_option("--dp-epsilon", token_args.dp_epsilon,
+                  "spend at most this much privacy budget (docs/privacy.md)");
     c->add_option("--expires", token_args.expires, "lifetime (90s, 15m, 1h, 7d) or UTC time");
     c->add_option("--branch", token_args.branches, "only calls naming these branches");
     c->add_option("--asset", token_args.assets, "only calls naming these asset IDs");

@@ -12,6 +12,7 @@
 #include "aifs/core/clock.h"
 #include "aifs/core/file_util.h"
 #include "aifs/core/hex.h"
+#include "aifs/privacy/epsilon.h"
 
 namespace aifs::cli {
 
@@ -48,6 +49,10 @@ Result<std::vector<std::string>> CaveatsOf(const TokenArgs& args) {
   spec.branches = args.branches;
   spec.assets = args.assets;
   std::vector<std::string> caveats = auth::SpecCaveats(spec);
+  if (!args.dp_epsilon.empty()) {
+    AIFS_ASSIGN_OR_RETURN(uint64_t micros, privacy::ParseEpsilon(args.dp_epsilon));
+    caveats.push_back(auth::DpEpsilonCaveat(micros));
+  }
   caveats.insert(caveats.end(), args.caveats.begin(), args.caveats.end());
   return caveats;
 }

@@ -37,6 +37,7 @@ struct TokenArgs {
   std::vector<std::string> branches;
   std::vector<std::string> assets;
   std::vector<std::string> caveats;  // raw predicates
+  std::string dp_epsilon;            // "0.5": a privacy budget caveat (docs/privacy.md)
   std::string key_id;                // revoke-root
   // rotate-root: where the new admin token goes ("" prints it: remote).
   std::string admin_token_file;

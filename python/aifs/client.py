@@ -709,6 +709,55 @@ class Client(AdminMixin):
         r = self._aifs("VectorSearch", req)
         return [Hit(hexid(h.id), h.score, hexid(h.source) if h.source else None) for h in r.hits]
 
+    # ---- aggregate queries (docs/privacy.md) --------------------------------
+
+    _AGGREGATES = ("count", "sum", "mean", "histogram", "quantiles")
+
+    def query(self, ns: str, kind: str, field: str = "", where: Where = None, *,
+              epsilon: Union[str, int, None] = None, as_of: Optional[str] = None,
+              bins: int = 10, lower: Optional[float] = None, upper: Optional[float] = None,
+              quantiles: Sequence[float] = (), who: str = "") -> Dict[str, Any]:
+        """An aggregate query: `kind` is count, sum, mean, histogram or quantiles.
+
+        Under the namespace's privacy policy the answer is noisy and spends
+        `epsilon`, given as exact decimal text ("0.1") or an int of
+        micro-epsilon; without a policy it is exact. Returns a dict: noisy,
+        count, value (sum/mean), bins [(lower, upper, count)], quantiles
+        [(q, value)], epsilon and remaining_epsilon (micro-epsilon), mechanism.
+        """
+        pb, _ = _pb()
+        if kind not in self._AGGREGATES:
+            raise InvalidArgument("unknown aggregate %r" % (kind,), "BAD_AGGREGATE")
+        micros = 0
+        if isinstance(epsilon, int):
+            micros = epsilon
+        elif epsilon is not None:
+            whole, _, frac = str(epsilon).partition(".")
+            if not whole.isdigit() or len(frac) > 6 or (frac and not frac.isdigit()):
+                raise InvalidArgument("epsilon %r is not like 0.5 (6 decimals)" % (epsilon,),
+                                      "BAD_EPSILON")
+            micros = int(whole) * 1000000 + int((frac + "000000")[:6])
+        req = pb.AggregateRequest(ns=ns, kind=self._AGGREGATES.index(kind) + 1, field=field,
+                                  filters=_filters(where), as_of=_ref(as_of),
+                                  epsilon_micros=micros, bins=bins, quantiles=list(quantiles),
+                                  who=who)
+        if lower is not None:
+            req.lower = lower
+        if upper is not None:
+            req.upper = upper
+        r = self._aifs("Aggregate", req)
+        return {"noisy": r.noisy, "count": r.count, "value": r.value,
+                "bins": [(b.lower, b.upper, b.count) for b in r.bins],
+                "quantiles": [(q.q, q.value) for q in r.quantiles],
+                "epsilon": r.epsilon_micros, "remaining_epsilon": r.remaining_micros,
+                "mechanism": r.mechanism, "charge": r.charge_seq}
+
+    def privacy_ledger(self, ns: str, limit: int = 100):
+        """The namespace's privacy policy, budget spent and left, newest charges
+        (aifs.v1.PrivacyLedger)."""
+        pb, _ = _pb()
+        return self._aifs("GetPrivacyLedger", pb.GetPrivacyLedgerRequest(ns=ns, limit=limit))
+
     # ---- events ------------------------------------------------------------
 
     def events(self, ns: str = "", types: Sequence[str] = (), after: int = 0,

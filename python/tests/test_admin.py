@@ -57,3 +57,24 @@ def test_quarantined_embeddings(client, ns):
     assert client.search(ns, "q", np.array([1, 0, 0], np.float32), k=1) == []
     assert client.review_embeddings(ns, approve=True) == 1
     assert client.search(ns, "q", np.array([1, 0, 0], np.float32), k=1)[0].id == a
+
+
+def test_aggregate_queries_and_privacy_budget(client, ns):
+    for i in range(10):
+        client.put(ns, b"person %d" % i, metadata={"age": str(i), "team": "a" if i < 4 else "b"})
+    exact = client.query(ns, "count", where={"team": "a"})
+    assert (exact["noisy"], exact["count"], exact["mechanism"]) == (False, 4, "exact")
+    assert client.query(ns, "mean", "age")["value"] == 4.5
+    client.set_policy(ns, privacy={"total_epsilon_micros": 1000000,
+                                   "fields": [{"field": "age", "lower": 0, "upper": 100}]})
+    noisy = client.query(ns, "count", epsilon="0.75", who="sdk")
+    assert noisy["noisy"] and noisy["epsilon"] == 750000 and noisy["remaining_epsilon"] == 250000
+    with pytest.raises(aifs.ResourceExhausted) as e:
+        client.query(ns, "sum", "age", epsilon="0.5")
+    assert e.value.reason == "PRIVACY_BUDGET_EXHAUSTED"
+    with pytest.raises(aifs.InvalidArgument) as e:
+        client.query(ns, "sum", "height", epsilon="0.1")
+    assert e.value.reason == "FIELD_NOT_IN_POLICY"
+    ledger = client.privacy_ledger(ns)
+    assert ledger.spent_micros == 750000 and ledger.queries == 1
+    assert ledger.charges[0].query == "count" and "sdk" in ledger.charges[0].who

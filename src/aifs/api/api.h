@@ -8,6 +8,7 @@
 
 #include <memory>
 
+#include "aifs/api/aggregate.h"
 #include "aifs/api/types.h"
 
 namespace aifs {
@@ -190,6 +191,22 @@ class Api {
                                                                       const std::string& space,
                                                                       size_t limit) = 0;
   virtual Result<uint64_t> ReviewEmbeddings(const EmbeddingReview& review) = 0;
+
+  // Aggregate queries (docs/privacy.md): count, sum, mean, histogram or
+  // quantiles of the assets of `query.ns` matching its filters (as of
+  // `as_of`). Under the namespace's privacy policy the answer carries exact
+  // discrete Laplace noise and its epsilon is debited from the ledger in the
+  // transaction that records the query; a query the per-query maximum, the
+  // namespace's remaining budget, the caller's token caveats or the policy's
+  // fields do not allow is refused before it runs: RESOURCE_EXHAUSTED
+  // PRIVACY_BUDGET_EXHAUSTED (naming what is left), INVALID_ARGUMENT
+  // EPSILON_TOO_LARGE, BAD_EPSILON, FIELD_NOT_IN_POLICY, TOO_MANY_BINS ...
+  // Errors never carry values of the data. Without a policy the answer is
+  // exact.
+  virtual Result<AggregateAnswer> Aggregate(const AggregateQuery& query) = 0;
+  // The namespace's policy, budget spent and left, and its newest `limit`
+  // answered queries (who spent what on which query).
+  virtual Result<PrivacyLedgerView> GetPrivacyLedger(const std::string& ns, size_t limit) = 0;
 
   // Maintenance
   // Every run (dry runs too) is kept in an audit log, oldest first.

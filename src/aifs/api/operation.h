@@ -55,6 +55,8 @@ namespace aifs {
   X(kVectorSearch, "VectorSearch")                   \
   X(kListPendingEmbeddings, "ListPendingEmbeddings") \
   X(kReviewEmbeddings, "ReviewEmbeddings")           \
+  X(kAggregate, "Aggregate")                         \
+  X(kGetPrivacyLedger, "GetPrivacyLedger")           \
   X(kFormat, "Format")                               \
   X(kFormatHistory, "FormatHistory")                 \
   X(kCheckHealth, "CheckHealth")                     \

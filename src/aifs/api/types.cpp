@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "aifs/api/aggregate.h"
+
 namespace aifs {
 
 std::string_view KindName(AssetKind kind) {
@@ -53,22 +55,46 @@ constexpr std::pair<EventType, std::string_view> kEventNames[] = {
     {EventType::kDriftDetected, "drift_detected"},
     {EventType::kAssetReleased, "asset_released"},
     {EventType::kSpaceCreated, "space_created"},
+    {EventType::kPrivacyBudgetSpent, "privacy_budget_spent"},
 };
-}  // namespace
 
-std::string_view EventTypeName(EventType type) {
-  for (const auto& [t, name] : kEventNames)
-    if (t == type) return name;
+constexpr std::pair<AggregateKind, std::string_view> kAggregateNames[] = {
+    {AggregateKind::kCount, "count"},         {AggregateKind::kSum, "sum"},
+    {AggregateKind::kMean, "mean"},           {AggregateKind::kHistogram, "histogram"},
+    {AggregateKind::kQuantiles, "quantiles"},
+};
+
+// Lookups in a (value, name) table; "unknown" / INVALID_ARGUMENT `reason`
+// naming every known name.
+template <typename E, size_t N>
+std::string_view NameIn(const std::pair<E, std::string_view> (&table)[N], E value) {
+  for (const auto& [v, name] : table)
+    if (v == value) return name;
   return "unknown";
 }
+template <typename E, size_t N>
+Result<E> ValueIn(const std::pair<E, std::string_view> (&table)[N], std::string_view name,
+                  const char* reason, const char* what) {
+  for (const auto& [v, n] : table)
+    if (n == name) return v;
+  std::string known;
+  for (const auto& [v, n] : table) known += (known.empty() ? "" : ", ") + std::string(n);
+  return err::InvalidArgument(
+      reason, "unknown " + std::string(what) + " '" + err::Echo(name) + "' (" + known + ")");
+}
+
+}  // namespace
+
+std::string_view EventTypeName(EventType type) { return NameIn(kEventNames, type); }
 
 Result<EventType> ParseEventType(std::string_view name) {
-  for (const auto& [t, n] : kEventNames)
-    if (n == name) return t;
-  std::string known;
-  for (const auto& [t, n] : kEventNames) known += (known.empty() ? "" : ", ") + std::string(n);
-  return err::InvalidArgument("UNKNOWN_EVENT_TYPE",
-                              "unknown event type '" + err::Echo(name) + "' (" + known + ")");
+  return ValueIn(kEventNames, name, "UNKNOWN_EVENT_TYPE", "event type");
+}
+
+std::string_view AggregateKindName(AggregateKind kind) { return NameIn(kAggregateNames, kind); }
+
+Result<AggregateKind> ParseAggregateKind(std::string_view name) {
+  return ValueIn(kAggregateNames, name, "BAD_AGGREGATE", "aggregate");
 }
 
 }  // namespace aifs

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "aifs/api/privacy_policy.h"
 #include "aifs/core/ids.h"
 
 namespace aifs {
@@ -39,6 +40,8 @@ struct NamespacePolicy {
   // New vectors wait in quarantine, out of search, until an admin approves
   // them (ReviewEmbeddings).
   bool quarantine_embeddings = false;
+  // Differential privacy of aggregate queries (docs/privacy.md).
+  PrivacyPolicy privacy;
   bool operator==(const NamespacePolicy&) const = default;
 };
 
@@ -560,6 +563,9 @@ enum class EventType {
   kDriftDetected = 11,
   kAssetReleased = 12,  // a removed asset's data reclaimed (no snapshot holds it)
   kSpaceCreated = 13,   // an embedding space (name: the space); every server indexes it
+  // An aggregate query answered under a privacy policy (name: the query and
+  // its cost; who: the caller); its ledger record has the details.
+  kPrivacyBudgetSpent = 14,
 };
 std::string_view EventTypeName(EventType type);  // "asset_committed", ...
 Result<EventType> ParseEventType(std::string_view name);

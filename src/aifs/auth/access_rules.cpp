@@ -55,6 +55,9 @@ AccessRule RuleFor(Operation op) {
     case O::kListSpaces: return {kOpList | kOpSearch, S::kNamespace};
     case O::kVectorSearch: return {kOpSearch, S::kNamespace};
     case O::kSignUrl: return {kOpGet, S::kNamespace};
+    // Answers about many assets: its own op, so analysts need no get or list.
+    case O::kAggregate: return {kOpQuery, S::kNamespace};
+    case O::kGetPrivacyLedger: return {kOpQuery | kOpAdmin, S::kNamespace};
     case O::kCreateNamespace: return {kOpAdmin, S::kNamespace};
     case O::kDeleteNamespace: return {kOpAdmin, S::kNamespace};
     case O::kSetNamespacePolicy: return {kOpAdmin, S::kNamespace};

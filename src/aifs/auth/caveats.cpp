@@ -2,12 +2,16 @@
 
 #include <ctime>
 
+#include "aifs/privacy/epsilon.h"
+
 namespace aifs::auth {
 
 namespace {
 
-constexpr std::string_view kOpNames[] = {"put",    "get", "list",   "search", "snapshot",
-                                         "branch", "tag", "delete", "subscribe", "admin"};
+constexpr std::string_view kOpNames[] = {"put",       "get",    "list", "search",
+                                         "snapshot",  "branch", "tag",  "delete",
+                                         "subscribe", "admin",  "query"};
+constexpr std::string_view kDpEpsilon = "dp_epsilon <= ";
 
 std::vector<std::string_view> SplitList(std::string_view s) {
   std::vector<std::string_view> out;
@@ -51,9 +55,10 @@ Result<uint32_t> ParseOps(std::string_view list) {
     for (size_t i = 0; i < std::size(kOpNames); ++i)
       if (kOpNames[i] == name) bit = 1u << i;
     if (bit == 0)
-      return err::InvalidArgument("BAD_OPERATION", "unknown operation '" + err::Echo(name) +
-                                                       "' (put, get, list, search, snapshot, "
-                                                       "branch, tag, delete, subscribe, admin)");
+      return err::InvalidArgument("BAD_OPERATION",
+                                  "unknown operation '" + err::Echo(name) +
+                                      "' (put, get, list, search, snapshot, "
+                                      "branch, tag, delete, subscribe, admin, query)");
     mask |= bit;
   }
   return mask;
@@ -134,6 +139,9 @@ Result<int64_t> ParseDuration(std::string_view text) {
 }
 
 Status CheckCaveat(std::string_view predicate, const Access& access) {
+  // A budget, not a yes/no: the ledger enforces it (engine/privacy_ledger.h).
+  if (predicate.starts_with(kDpEpsilon))
+    return DpEpsilonLimit(predicate) ? Status::Ok() : Unknown(predicate);
   const size_t sp1 = predicate.find(' ');
   if (sp1 == std::string_view::npos || sp1 + 3 > predicate.size() || predicate[sp1 + 2] != ' ')
     return Unknown(predicate);
@@ -215,6 +223,18 @@ std::string BranchCaveat(const std::vector<std::string>& branches) {
 }
 std::string AssetCaveat(const std::vector<std::string>& hex_ids) {
   return "asset = " + Join(hex_ids);
+}
+std::string DpEpsilonCaveat(uint64_t micros) {
+  return std::string(kDpEpsilon) + privacy::FormatEpsilon(micros);
+}
+
+std::optional<uint64_t> DpEpsilonLimit(std::string_view caveat) {
+  if (!caveat.starts_with(kDpEpsilon)) return std::nullopt;
+  const std::string_view value = caveat.substr(kDpEpsilon.size());
+  auto micros = privacy::ParseEpsilon(value);
+  // One spelling per limit, so the caveat means the same to every reader.
+  if (!micros.ok() || privacy::FormatEpsilon(*micros) != value) return std::nullopt;
+  return *micros;
 }
 
 }  // namespace aifs::auth

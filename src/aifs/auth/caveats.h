@@ -8,6 +8,11 @@
 //   branch = NAME[,NAME...]    only calls that name one of these branches
 //   asset = HEX[,HEX...]       only calls that name assets, all of them among
 //                              these (IDs)
+//   dp_epsilon <= DECIMAL      aggregate queries under a privacy policy spend
+//                              at most this much epsilon in all, through this
+//                              token and every token attenuated from it
+//                              (privacy/epsilon.h syntax; docs/privacy.md).
+//                              The engine's ledger enforces it, not CheckCaveat.
 // Every caveat of a token must hold (logical AND), so adding a caveat can only
 // narrow what a token may do; repeating a key intersects. Anything else, even
 // a near miss ("ns=a", "ns = a b"), is UNKNOWN_CAVEAT and fails closed.
@@ -36,8 +41,9 @@ enum Op : uint32_t {
   kOpDelete = 1u << 7,
   kOpSubscribe = 1u << 8,
   kOpAdmin = 1u << 9,
+  kOpQuery = 1u << 10,  // aggregate queries (answers about many assets, not their bytes)
 };
-inline constexpr uint32_t kAllOps = (1u << 10) - 1;
+inline constexpr uint32_t kAllOps = (1u << 11) - 1;
 
 // "get,search" -> mask. INVALID_ARGUMENT BAD_OPERATION for an unknown name.
 Result<uint32_t> ParseOps(std::string_view list);
@@ -76,6 +82,10 @@ std::string OpsCaveat(uint32_t mask);
 std::string ExpiresCaveat(int64_t unix_s);
 std::string BranchCaveat(const std::vector<std::string>& branches);
 std::string AssetCaveat(const std::vector<std::string>& hex_ids);
+std::string DpEpsilonCaveat(uint64_t micros);
+// The micro-epsilon a `dp_epsilon <= X` caveat allows; nullopt for any other
+// caveat (or a malformed one, which CheckCaveat refuses as UNKNOWN_CAVEAT).
+std::optional<uint64_t> DpEpsilonLimit(std::string_view caveat);
 
 // "2026-11-26T05:00:00Z" <-> Unix seconds. INVALID_ARGUMENT BAD_TIME.
 Result<int64_t> ParseUtc(std::string_view text);

@@ -683,6 +683,23 @@ class RemoteApi final : public Api {
     return FromProto(resp);
   }
 
+  Result<AggregateAnswer> Aggregate(const AggregateQuery& query) override {
+    v1::AggregateRequest req;
+    ToProto(query, &req);
+    v1::AggregateResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::Aggregate, req, &resp));
+    return FromProto(resp);
+  }
+
+  Result<PrivacyLedgerView> GetPrivacyLedger(const std::string& ns, size_t limit) override {
+    v1::GetPrivacyLedgerRequest req;
+    req.set_ns(ns);
+    req.set_limit(static_cast<uint32_t>(std::min<size_t>(limit, UINT32_MAX)));
+    v1::PrivacyLedger resp;
+    AIFS_RETURN_IF_ERROR(Call(*aifs(), &v1::Aifs::Stub::GetPrivacyLedger, req, &resp));
+    return FromProto(resp);
+  }
+
   Status CheckHealth() override {
     auto serving = [&](const char* service) -> Result<bool> {
       grpc::health::v1::HealthCheckRequest req;

@@ -5,6 +5,7 @@
 
 #include "aifs/auth/access_rules.h"
 #include "aifs/auth/token_verifier.h"
+#include "aifs/engine/privacy_ledger.h"
 
 namespace aifs {
 
@@ -382,6 +383,32 @@ Result<std::vector<PendingEmbedding>> CheckedApi::ListPendingEmbeddings(const st
 Result<uint64_t> CheckedApi::ReviewEmbeddings(const EmbeddingReview& review) {
   AIFS_RETURN_IF_ERROR(Allow(O::kReviewEmbeddings, Ns(review.ns)));
   return inner_.ReviewEmbeddings(review);
+}
+
+// ---- aggregate queries ---------------------------------------------------
+
+Result<AggregateAnswer> CheckedApi::Aggregate(const AggregateQuery& query) {
+  AIFS_RETURN_IF_ERROR(Allow(O::kAggregate, Ns(query.ns)));
+  AggregateQuery q = query;
+  q.who = Audit(query.who);
+  // The payer is the verified credential; each `dp_epsilon` caveat has its
+  // own account, named by the caller key and the caveats up to and including
+  // it: every token attenuated from one that carries the caveat shares the
+  // account (docs/privacy.md).
+  q.spender = PrivacySpender{.key = caller_->key};
+  std::string chain = caller_->key;
+  for (const std::string& caveat : caller_->caveats) {
+    chain.push_back('\0');
+    chain += caveat;
+    if (auto limit = auth::DpEpsilonLimit(caveat))
+      q.spender.caps.push_back({PrivacyLedger::CallerHash(chain), *limit});
+  }
+  return inner_.Aggregate(q);
+}
+
+Result<PrivacyLedgerView> CheckedApi::GetPrivacyLedger(const std::string& ns, size_t limit) {
+  AIFS_RETURN_IF_ERROR(Allow(O::kGetPrivacyLedger, Ns(ns)));
+  return inner_.GetPrivacyLedger(ns, limit);
 }
 
 // ---- maintenance ---------------------------------------------------------

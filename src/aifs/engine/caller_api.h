@@ -118,6 +118,8 @@ class CheckedApi final : public CallerApi {
                                                               const std::string& space,
                                                               size_t limit) override;
   Result<uint64_t> ReviewEmbeddings(const EmbeddingReview& review) override;
+  Result<AggregateAnswer> Aggregate(const AggregateQuery& query) override;
+  Result<PrivacyLedgerView> GetPrivacyLedger(const std::string& ns, size_t limit) override;
   Result<FormatReport> Format(const FormatOptions& options,
                               const FormatProgress& progress) override;
   Result<std::vector<FormatReport>> FormatHistory() override;

@@ -10,6 +10,7 @@
 #include "aifs/core/clock.h"
 #include "aifs/core/file_util.h"
 #include "aifs/core/random.h"
+#include "aifs/engine/aggregate.h"
 #include "aifs/engine/asset_reader.h"
 #include "aifs/engine/asset_writer.h"
 #include "aifs/engine/chunk_index.h"
@@ -319,6 +320,7 @@ Result<NamespaceInfo> Engine::SetNamespacePolicy(const std::string& name,
     return err::InvalidArgument("BAD_POLICY", "zstd level must be 0 (off) to 19");
   if (policy.keep_snapshot_seconds < 0)
     return err::InvalidArgument("BAD_POLICY", "snapshot retention age must not be negative");
+  AIFS_RETURN_IF_ERROR(ValidatePrivacyPolicy(policy.privacy));
   if (!policy.kms_key_id.empty()) {
     const auto keys = ctx_->kms->ListKeys();
     if (std::none_of(keys.begin(), keys.end(),
@@ -344,6 +346,10 @@ Result<NamespaceInfo> Engine::SetNamespacePolicy(const std::string& name,
     p->set_keep_monthly(policy.keep_monthly);
     p->set_kms_key_id(policy.kms_key_id);
     p->set_quarantine_embeddings(policy.quarantine_embeddings);
+    if (policy.privacy == PrivacyPolicy{})
+      p->clear_privacy();
+    else
+      ToRecord(policy.privacy, p->mutable_privacy());
     AIFS_RETURN_IF_ERROR(PutNamespaceRecord(txn, *rec));
     out = *rec;
     return Status::Ok();

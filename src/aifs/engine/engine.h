@@ -156,6 +156,9 @@ class Engine : public Api, public Gate {
                                                               const std::string& space,
                                                               size_t limit) override;
   Result<uint64_t> ReviewEmbeddings(const EmbeddingReview& review) override;
+  // engine_aggregate.cpp
+  Result<AggregateAnswer> Aggregate(const AggregateQuery& query) override;
+  Result<PrivacyLedgerView> GetPrivacyLedger(const std::string& ns, size_t limit) override;
   Result<StoreDescription> DescribeStore() override;
   Result<GcReport> CollectGarbage(bool dry_run) override;
   Result<MetadataCheck> CheckMetadata() override;

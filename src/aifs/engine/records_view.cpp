@@ -52,7 +52,35 @@ NamespaceInfo ToNamespaceInfo(const store::v1::NamespaceRecord& rec) {
   info.policy.keep_monthly = p.keep_monthly();
   info.policy.kms_key_id = p.kms_key_id();
   info.policy.quarantine_embeddings = p.quarantine_embeddings();
+  info.policy.privacy = FromRecord(p.privacy());
   return info;
+}
+
+PrivacyPolicy FromRecord(const store::v1::PrivacyPolicy& rec) {
+  PrivacyPolicy p;
+  p.total_epsilon_micros = rec.total_epsilon_micros();
+  p.max_query_epsilon_micros = rec.max_query_epsilon_micros();
+  p.unit_key = rec.unit_key();
+  p.max_contributions = rec.max_contributions();
+  for (const auto& f : rec.fields())
+    p.fields.push_back(
+        {.field = f.field(), .lower = f.lower(), .upper = f.upper(), .decimals = f.decimals()});
+  return p;
+}
+
+void ToRecord(const PrivacyPolicy& p, store::v1::PrivacyPolicy* rec) {
+  rec->Clear();
+  rec->set_total_epsilon_micros(p.total_epsilon_micros);
+  rec->set_max_query_epsilon_micros(p.max_query_epsilon_micros);
+  rec->set_unit_key(p.unit_key);
+  rec->set_max_contributions(p.max_contributions);
+  for (const PrivacyField& f : p.fields) {
+    auto* out = rec->add_fields();
+    out->set_field(f.field);
+    out->set_lower(f.lower);
+    out->set_upper(f.upper);
+    out->set_decimals(f.decimals);
+  }
 }
 
 bool MatchesFilter(const MetaFilter& f, const std::string* value) {

@@ -107,6 +107,23 @@ inline bool ParseVector(std::string_view key, std::string& ns, std::string& spac
   return true;
 }
 
+// The privacy ledger (engine/privacy_ledger.h): dp/<ns>/spent ->
+// PrivacyAccount of the namespace; dp/<ns>/caller/<hash> -> PrivacyAccount
+// of one caller key there; dp/<ns>/q/<seq> -> PrivacyCharge, one answered
+// query; dpcap/<account> -> PrivacyAccount of a token's `dp_epsilon` caveat
+// (store-wide).
+inline std::string PrivacySpent(std::string_view ns) { return "dp/" + std::string(ns) + "/spent"; }
+inline std::string PrivacyCaller(std::string_view ns, std::string_view caller_hash) {
+  return "dp/" + std::string(ns) + "/caller/" + std::string(caller_hash);
+}
+inline std::string PrivacyChargePrefix(std::string_view ns) {
+  return "dp/" + std::string(ns) + "/q/";
+}
+inline std::string PrivacyCharge(std::string_view ns, uint64_t seq) {
+  return PrivacyChargePrefix(ns) + SeqKey(seq);
+}
+inline std::string PrivacyCap(std::string_view account) { return "dpcap/" + std::string(account); }
+
 // wl/<lease id> -> WriterLeaseRecord: a server's claim on its chunk objects
 // in flight (engine/writer_lease.h).
 inline constexpr std::string_view kWriterLeasePrefix = "wl/";

@@ -581,6 +581,34 @@ void ToProto(const NamespacePolicy& in, v1::NamespacePolicy* out) {
   out->set_keep_monthly(in.keep_monthly);
   out->set_kms_key_id(in.kms_key_id);
   out->set_quarantine_embeddings(in.quarantine_embeddings);
+  if (in.privacy == PrivacyPolicy{}) return;
+  ToProto(in.privacy, out->mutable_privacy());
+}
+
+void ToProto(const PrivacyPolicy& in, v1::PrivacyPolicy* out) {
+  out->set_total_epsilon_micros(in.total_epsilon_micros);
+  out->set_max_query_epsilon_micros(in.max_query_epsilon_micros);
+  out->set_unit_key(in.unit_key);
+  out->set_max_contributions(in.max_contributions);
+  for (const PrivacyField& f : in.fields) {
+    auto* o = out->add_fields();
+    o->set_field(f.field);
+    o->set_lower(f.lower);
+    o->set_upper(f.upper);
+    o->set_decimals(f.decimals);
+  }
+}
+
+PrivacyPolicy FromProto(const v1::PrivacyPolicy& in) {
+  PrivacyPolicy p;
+  p.total_epsilon_micros = in.total_epsilon_micros();
+  p.max_query_epsilon_micros = in.max_query_epsilon_micros();
+  p.unit_key = in.unit_key();
+  p.max_contributions = in.max_contributions();
+  for (const auto& f : in.fields())
+    p.fields.push_back(
+        {.field = f.field(), .lower = f.lower(), .upper = f.upper(), .decimals = f.decimals()});
+  return p;
 }
 
 NamespacePolicy FromProto(const v1::NamespacePolicy& in) {
@@ -595,6 +623,7 @@ NamespacePolicy FromProto(const v1::NamespacePolicy& in) {
   p.keep_monthly = in.keep_monthly();
   p.kms_key_id = in.kms_key_id();
   p.quarantine_embeddings = in.quarantine_embeddings();
+  p.privacy = FromProto(in.privacy());
   return p;
 }
 
@@ -893,6 +922,113 @@ StoreDescription FromProto(const v1::StoreInfo& in) {
   d.zstd_level = in.zstd_level();
   d.read_only = in.read_only();
   return d;
+}
+
+void ToProto(const AggregateQuery& in, v1::AggregateRequest* out) {
+  out->set_ns(in.ns);
+  out->set_kind(static_cast<v1::AggregateKind>(in.kind));
+  out->set_field(in.field);
+  ToAll(in.filters, out->mutable_filters());
+  if (in.asset_kind) out->set_asset_kind(static_cast<v1::AssetKind>(*in.asset_kind));
+  out->set_as_of(in.as_of);
+  out->set_epsilon_micros(in.epsilon_micros);
+  out->set_bins(in.bins);
+  if (in.lower) out->set_lower(*in.lower);
+  if (in.upper) out->set_upper(*in.upper);
+  for (double q : in.quantiles) out->add_quantiles(q);
+  out->set_who(in.who);
+}
+
+Result<AggregateQuery> FromProto(const v1::AggregateRequest& in) {
+  AggregateQuery q;
+  q.ns = in.ns();
+  if (in.kind() < v1::AGGREGATE_KIND_COUNT || in.kind() > v1::AGGREGATE_KIND_QUANTILES)
+    return err::InvalidArgument("BAD_AGGREGATE", "unknown aggregate " + std::to_string(in.kind()));
+  q.kind = static_cast<AggregateKind>(in.kind());
+  q.field = in.field();
+  AIFS_ASSIGN_OR_RETURN(q.filters, FromAll<MetaFilter>(in.filters()));
+  if (in.asset_kind() != v1::ASSET_KIND_UNSPECIFIED) {
+    AIFS_ASSIGN_OR_RETURN(q.asset_kind, ParseKind(in.asset_kind(), false));
+  }
+  q.as_of = in.as_of();
+  q.epsilon_micros = in.epsilon_micros();
+  q.bins = in.bins();
+  if (in.has_lower()) q.lower = in.lower();
+  if (in.has_upper()) q.upper = in.upper();
+  q.quantiles.assign(in.quantiles().begin(), in.quantiles().end());
+  q.who = in.who();
+  return q;  // the spender is the server's caller, never the request's
+}
+
+void ToProto(const AggregateAnswer& in, v1::AggregateResponse* out) {
+  out->set_kind(static_cast<v1::AggregateKind>(in.kind));
+  out->set_noisy(in.noisy);
+  out->set_count(in.count);
+  out->set_value(in.value);
+  for (const HistogramBin& b : in.bins) {
+    auto* o = out->add_bins();
+    o->set_lower(b.lower);
+    o->set_upper(b.upper);
+    o->set_count(b.count);
+  }
+  for (const auto& [q, v] : in.quantiles) {
+    auto* o = out->add_quantiles();
+    o->set_q(q);
+    o->set_value(v);
+  }
+  out->set_epsilon_micros(in.epsilon_micros);
+  out->set_remaining_micros(in.remaining_micros);
+  out->set_mechanism(in.mechanism);
+  out->set_charge_seq(in.charge_seq);
+}
+
+AggregateAnswer FromProto(const v1::AggregateResponse& in) {
+  AggregateAnswer a;
+  a.kind = static_cast<AggregateKind>(in.kind());
+  a.noisy = in.noisy();
+  a.count = in.count();
+  a.value = in.value();
+  for (const auto& b : in.bins()) a.bins.push_back({b.lower(), b.upper(), b.count()});
+  for (const auto& q : in.quantiles()) a.quantiles.emplace_back(q.q(), q.value());
+  a.epsilon_micros = in.epsilon_micros();
+  a.remaining_micros = in.remaining_micros();
+  a.mechanism = in.mechanism();
+  a.charge_seq = in.charge_seq();
+  return a;
+}
+
+void ToProto(const PrivacyLedgerView& in, v1::PrivacyLedger* out) {
+  ToProto(in.policy, out->mutable_policy());
+  out->set_spent_micros(in.spent_micros);
+  out->set_remaining_micros(in.remaining_micros);
+  out->set_queries(in.queries);
+  for (const PrivacyChargeInfo& c : in.charges) {
+    auto* o = out->add_charges();
+    o->set_seq(c.seq);
+    o->set_unix_ns(c.unix_ns);
+    o->set_who(c.who);
+    o->set_caller(c.caller);
+    o->set_query(c.query);
+    o->set_epsilon_micros(c.epsilon_micros);
+    o->set_mechanism(c.mechanism);
+  }
+}
+
+PrivacyLedgerView FromProto(const v1::PrivacyLedger& in) {
+  PrivacyLedgerView v;
+  v.policy = FromProto(in.policy());
+  v.spent_micros = in.spent_micros();
+  v.remaining_micros = in.remaining_micros();
+  v.queries = in.queries();
+  for (const auto& c : in.charges())
+    v.charges.push_back({.seq = c.seq(),
+                         .unix_ns = c.unix_ns(),
+                         .who = c.who(),
+                         .caller = c.caller(),
+                         .query = c.query(),
+                         .epsilon_micros = c.epsilon_micros(),
+                         .mechanism = c.mechanism()});
+  return v;
 }
 
 }  // namespace aifs::rpc

@@ -4,6 +4,7 @@
 // and answers INVALID_ARGUMENT with a stable reason otherwise.
 #pragma once
 
+#include "aifs/api/aggregate.h"
 #include "aifs/api/types.h"
 #include "aifs/v1/aifs.pb.h"
 
@@ -76,6 +77,15 @@ void ToProto(const PendingEmbedding& in, v1::PendingEmbedding* out);
 Result<PendingEmbedding> FromProto(const v1::PendingEmbedding& in);
 void ToProto(const EmbeddingReview& in, v1::ReviewEmbeddingsRequest* out);
 Result<EmbeddingReview> FromProto(const v1::ReviewEmbeddingsRequest& in);
+
+void ToProto(const PrivacyPolicy& in, v1::PrivacyPolicy* out);
+PrivacyPolicy FromProto(const v1::PrivacyPolicy& in);
+void ToProto(const AggregateQuery& in, v1::AggregateRequest* out);
+Result<AggregateQuery> FromProto(const v1::AggregateRequest& in);
+void ToProto(const AggregateAnswer& in, v1::AggregateResponse* out);
+AggregateAnswer FromProto(const v1::AggregateResponse& in);
+void ToProto(const PrivacyLedgerView& in, v1::PrivacyLedger* out);
+PrivacyLedgerView FromProto(const v1::PrivacyLedger& in);
 
 void ToProto(const GcReport& in, v1::CollectGarbageResponse* out);
 GcReport FromProto(const v1::CollectGarbageResponse& in);

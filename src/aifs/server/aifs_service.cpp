@@ -592,6 +592,25 @@ class AifsService final : public v1::Aifs::Service {
     });
   }
 
+  grpc::Status Aggregate(ServerContext* sctx, const v1::AggregateRequest* req,
+                         v1::AggregateResponse* resp) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/Aggregate", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(AggregateQuery q, FromProto(*req));
+      AIFS_ASSIGN_OR_RETURN(AggregateAnswer a, api.Aggregate(q));
+      ToProto(a, resp);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status GetPrivacyLedger(ServerContext* sctx, const v1::GetPrivacyLedgerRequest* req,
+                                v1::PrivacyLedger* resp) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/GetPrivacyLedger", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(PrivacyLedgerView v, api.GetPrivacyLedger(req->ns(), req->limit()));
+      ToProto(v, resp);
+      return Status::Ok();
+    });
+  }
+
  private:
   ServiceContext& ctx_;
 };

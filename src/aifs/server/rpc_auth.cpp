@@ -98,6 +98,8 @@ const std::vector<RpcRule>& RpcRules() {
       {"/aifs.v1.Aifs/ListSpaces", O::kListSpaces, "ns", "", ""},
       {"/aifs.v1.Aifs/VectorSearch", O::kVectorSearch, "ns", "", "like"},
       {"/aifs.v1.Aifs/SignUrl", O::kSignUrl, "ns", "", "id"},
+      {"/aifs.v1.Aifs/Aggregate", O::kAggregate, "ns", "", ""},
+      {"/aifs.v1.Aifs/GetPrivacyLedger", O::kGetPrivacyLedger, "ns", "", ""},
       // aifs.v1.Admin
       {"/aifs.v1.Admin/CreateNamespace", O::kCreateNamespace, "name", "", ""},
       {"/aifs.v1.Admin/DeleteNamespace", O::kDeleteNamespace, "name", "", ""},

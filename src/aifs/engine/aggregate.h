@@ -1,0 +1,80 @@
+// Aggregation: one aggregate query (Api::Aggregate), planned against the
+// namespace's privacy policy before any asset is read, then fed the matching
+// assets and finished, exactly or with exact discrete Laplace noise
+// (privacy/noise.h). The mechanisms and their costs: docs/privacy.md.
+//
+// Under a policy: values are clamped to the field's bounds on its
+// fixed-point grid; one individual (an asset, or the assets sharing a
+// `unit_key` value) contributes at most `max_contributions` assets, the
+// first in the order they are added (asset ID order); values that are
+// missing or not finite numbers are left out silently, since an error would
+// tell something about the data. Without a policy the answer is exact and a
+// value that is not a number is INVALID_ARGUMENT NOT_NUMERIC.
+//
+// Not thread-safe: one per query.
+#pragma once
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "aifs/api/aggregate.h"
+#include "aifs/privacy/random_bits.h"
+
+namespace aifs {
+
+// Checks a namespace's privacy policy (SetNamespacePolicy): INVALID_ARGUMENT
+// BAD_POLICY saying which limit (api/privacy_policy.h) it breaks.
+Status ValidatePrivacyPolicy(const PrivacyPolicy& policy);
+
+class Aggregation {
+ public:
+  // INVALID_ARGUMENT: BAD_AGGREGATE (a field missing, or given to count),
+  // FIELD_NOT_IN_POLICY, BOUNDS_MISSING, BAD_BOUNDS (NaN, infinite, lower >=
+  // upper), TOO_MANY_BINS, BAD_QUANTILE, BAD_EPSILON (under a policy: 0, or
+  // below 2 micro-epsilon for a mean, which splits it).
+  static Result<Aggregation> Plan(const AggregateQuery& query, const PrivacyPolicy& policy);
+
+  // Adds one asset that matched the query's filters.
+  Status Add(const AssetInfo& asset);
+  // The answer. Exact mode: NOT_FOUND FIELD_NOT_FOUND when assets matched
+  // but none has the field. `rng` is drawn from only under a policy.
+  Result<AggregateAnswer> Finish(privacy::RandomBits& rng);
+
+  bool noisy() const { return policy_.enabled(); }
+  uint64_t epsilon_micros() const { return noisy() ? query_.epsilon_micros : 0; }
+  // The query as the ledger records it ("mean(age) where country=fr ...").
+  std::string Describe() const;
+  // The mechanism and its parameters ("discrete_laplace(scale=2/1)", "exact").
+  std::string Mechanism() const;
+
+ private:
+  Aggregation(AggregateQuery query, PrivacyPolicy policy)
+      : query_(std::move(query)), policy_(std::move(policy)) {}
+  // The field's value of `asset`: nullopt when missing; NOT_NUMERIC in exact
+  // mode for text that is not a finite number (left out under a policy).
+  Result<std::optional<double>> Value(const AssetInfo& asset) const;
+  // Whether `asset`'s individual may still contribute (and counts it).
+  bool TakeContribution(const AssetInfo& asset);
+  size_t BinOf(double v) const;
+  // L1 sensitivity of a count or of each histogram: assets per individual.
+  uint64_t Contributions() const;
+  // Laplace noise for sensitivity `delta` (grid units) spending `micros`.
+  int64_t Noise(uint64_t delta, uint64_t micros, privacy::RandomBits& rng) const;
+
+  AggregateQuery query_;
+  PrivacyPolicy policy_;
+  PrivacyField bounds_;           // of the field under the policy (or from the query)
+  double lower_ = 0, upper_ = 0;  // histogram range
+  std::unordered_map<std::string, uint32_t> per_unit_;  // contributions per individual
+  uint64_t matched_ = 0;                                // assets added
+  uint64_t with_field_ = 0;                             // ... that had the field
+  // Grid units under a policy (__int128: no overflow); plain sums exactly.
+  __int128 units_ = 0;
+  long double exact_sum_ = 0;
+  uint64_t count_ = 0;  // contributions counted
+  std::vector<int64_t> bins_;
+  std::vector<double> values_;  // exact quantiles only
+};
+
+}  // namespace aifs
