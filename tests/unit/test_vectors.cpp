@@ -649,8 +649,9 @@ TEST(VectorIndexTest, LoadRefusesLabelsThatDisagreeWithTheGraph) {
 
 // UpsertMany ends where the same upserts one by one end (an ID twice in a
 // batch: its last vector; an existing ID: moved; a removed one: back), with
-// the graph insertions on 4 pool threads while other threads search; a
-// batch with one vector of the wrong length changes nothing.
+// the graph insertions on 4 pool threads (once the graph holds 10,000) while
+// other threads search; a batch with one vector of the wrong length changes
+// nothing.
 TEST(VectorIndexTest, UpsertManyMatchesOneByOneWhileSearchesRun) {
   constexpr uint32_t kDim = 16;
   std::mt19937_64 rng(42);
@@ -671,10 +672,11 @@ TEST(VectorIndexTest, UpsertManyMatchesOneByOneWhileSearchesRun) {
     std::vector<float> v;
   };
   std::vector<std::vector<Op>> batches;
-  for (int b = 0; b < 6; ++b) {
+  constexpr uint32_t kBatches = 14, kPerBatch = 1000;  // parallel from the 11th batch on
+  for (uint32_t b = 0; b < kBatches; ++b) {
     std::vector<Op> ops;
-    for (uint32_t i = 0; i < 800; ++i) ops.push_back({id_of(b * 800 + i), vec()});
-    for (uint32_t i = 0; i < 50; ++i) ops.push_back({id_of(b * 800 + i), vec()});  // again, same batch
+    for (uint32_t i = 0; i < kPerBatch; ++i) ops.push_back({id_of(b * kPerBatch + i), vec()});
+    for (uint32_t i = 0; i < 50; ++i) ops.push_back({id_of(b * kPerBatch + i), vec()});  // again, same batch
     if (b > 0)
       for (uint32_t i = 0; i < 50; ++i) ops.push_back({id_of(i * 7), vec()});  // an earlier batch's
     batches.push_back(std::move(ops));
@@ -697,7 +699,7 @@ TEST(VectorIndexTest, UpsertManyMatchesOneByOneWhileSearchesRun) {
       }
     });
   for (size_t b = 0; b < batches.size(); ++b) {
-    if (b == 3) {  // a removal, then the batch brings it back
+    if (b == kBatches - 2) {  // a removal, then the (parallel) batch brings it back
       one_by_one->Remove(id_of(5));
       many->Remove(id_of(5));
       batches[b].push_back({id_of(5), vec()});
@@ -712,7 +714,7 @@ TEST(VectorIndexTest, UpsertManyMatchesOneByOneWhileSearchesRun) {
   stop = true;
   for (auto& t : searchers) t.join();
   ASSERT_EQ(many->size(), one_by_one->size());
-  ASSERT_EQ(many->size(), 6u * 800);
+  ASSERT_EQ(many->size(), kBatches * kPerBatch);
   // Every ID holds its last vector: the exact nearest of that vector is it.
   std::map<AssetId, std::vector<float>> last;
   for (const auto& ops : batches)
@@ -744,7 +746,7 @@ TEST(VectorIndexTest, UpsertManyMatchesOneByOneWhileSearchesRun) {
   AIFS_EXPECT_STATUS(many->UpsertMany(std::move(bad), &pool), kInvalidArgument,
                      "DIMENSION_MISMATCH");
   EXPECT_FALSE(many->Contains(id_of(100000)));
-  EXPECT_EQ(many->size(), 6u * 800);
+  EXPECT_EQ(many->size(), kBatches * kPerBatch);
 }
 
 TEST(RateLimiterTest, TokenBucketPerCaller) {

@@ -8,7 +8,7 @@
 
 #include <memory>
 
-#include "aifs/api/aggregate.h"
+#include "aifs/api/aggregate_query.h"
 #include "aifs/api/types.h"
 
 namespace aifs {

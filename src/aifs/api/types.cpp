@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include "aifs/api/aggregate.h"
+#include "aifs/api/aggregate_query.h"
 
 namespace aifs {
 

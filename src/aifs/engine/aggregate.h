@@ -18,7 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "aifs/api/aggregate.h"
+#include "aifs/api/aggregate_query.h"
 #include "aifs/privacy/random_bits.h"
 
 namespace aifs {

@@ -54,7 +54,9 @@ Status ReadSealedRange(StoreContext& ctx, const std::string& ns, const Digest& h
 // counted in flight (so garbage collection leaves it alone) from its first
 // chunk until Release() (its chunk records are committed) or Discard()
 // (deleted: the transaction was abandoned); after either, Add refuses.
-// Thread-safe: chunks of many writers of one transaction arrive at once.
+// Thread-safe: chunks of many writers of one transaction arrive at once
+// (the Add that writes a full pack holds the others back meanwhile: one
+// 4 MiB write per 4 MiB of small chunks).
 class PackWriter {
  public:
   static constexpr size_t kTargetBytes = size_t{4} << 20;

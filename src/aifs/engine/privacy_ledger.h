@@ -15,7 +15,7 @@
 
 #include <string>
 
-#include "aifs/api/aggregate.h"
+#include "aifs/api/aggregate_query.h"
 #include "aifs/meta/meta_store.h"
 
 namespace aifs {

@@ -446,9 +446,14 @@ Result<VectorAttrs> VectorManager::AttrsOf(const std::string& ns, const AssetId&
 
 Status VectorManager::FlushUpserts() {
   // The indexes read each asset's current vectors and metadata, so an asset
-  // named twice in a run is upserted once.
-  std::map<std::string, std::set<AssetId>> by_ns;
-  for (auto& [ns, id] : pending_) by_ns[ns].insert(id);
+  // named twice in a run is upserted once. The log's order is kept: graph
+  // labels follow it, and a graph built in another order walks differently
+  // (inserted in ID order instead of as committed, the growing-norms test's
+  // recall fell from 0.97 to 0.945).
+  std::map<std::string, std::vector<AssetId>> by_ns;
+  std::set<std::pair<std::string, AssetId>> seen;
+  for (auto& entry : pending_)
+    if (seen.insert(entry).second) by_ns[entry.first].push_back(entry.second);
   pending_.clear();
   Status first;
   for (const auto& [ns, ids] : by_ns) {
@@ -458,7 +463,7 @@ Status VectorManager::FlushUpserts() {
   return first;
 }
 
-Status VectorManager::Reindex(const std::string& ns, const std::set<AssetId>& ids) {
+Status VectorManager::Reindex(const std::string& ns, const std::vector<AssetId>& ids) {
   std::map<AssetId, VectorAttrs> attrs;  // read once per asset, whatever its spaces
   Status first;
   std::shared_lock lock(mu_);

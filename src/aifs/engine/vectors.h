@@ -74,8 +74,9 @@ class VectorManager {
   // next entry of another kind, a full batch, or the end of a scan).
   Status Apply(uint64_t seq, std::string_view entry);
   Status FlushUpserts();
-  // Upserts the assets' current vectors into every index of `ns`.
-  Status Reindex(const std::string& ns, const std::set<AssetId>& ids);
+  // Upserts the assets' current vectors into every index of `ns`, in the
+  // order given (each ID once).
+  Status Reindex(const std::string& ns, const std::vector<AssetId>& ids);
   // An empty index for `space` unless there is one; takes mu_.
   void AddIndex(const std::string& ns, const EmbeddingSpace& space);
   // Fills each index's retired set from the ra/ records (after a load or a

@@ -4,7 +4,7 @@
 // and answers INVALID_ARGUMENT with a stable reason otherwise.
 #pragma once
 
-#include "aifs/api/aggregate.h"
+#include "aifs/api/aggregate_query.h"
 #include "aifs/api/types.h"
 #include "aifs/v1/aifs.pb.h"
 

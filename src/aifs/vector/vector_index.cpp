@@ -36,6 +36,8 @@ namespace {
 constexpr size_t kM = 16;
 constexpr size_t kEfConstruction = 200;
 constexpr size_t kInitialCapacity = 1024;
+// UpsertMany inserts in parallel only into a graph of at least this many nodes.
+constexpr size_t kParallelFrom = 10000;
 constexpr char kLabelsMagic[8] = {'A', 'I', 'F', 'S', 'L', 'B', 'L', '2'};
 // Inner-product spaces reserve this much headroom above the largest norm
 // seen, so that a slowly growing norm does not rebuild the graph every time.
@@ -230,12 +232,12 @@ class HnswIndex final : public VectorIndex {
     std::vector<std::string> failed(work.size());
     {
       std::shared_lock lock(mu_);
-      // Insertions made at once do not see each other: into a small graph
-      // they would make up most of it, badly linked (recall 0.97 -> 0.945 at
-      // ef 400 in VectorTest.InnerProductOverGrowingNormsRebuildsAndStaysExact,
-      // 2000 vectors in batches into an empty index). They go one by one
-      // until the graph holds 4x the batch.
-      if (graph_->cur_element_count < 4 * work.size()) pool = nullptr;
+      // Insertions made at once do not see each other: in a small graph
+      // they would be a large share of it, and a small graph is quick to
+      // build anyway. They go one by one until the graph holds
+      // kParallelFrom nodes and 4x the batch (which also keeps small
+      // indexes deterministic).
+      if (graph_->cur_element_count < std::max(kParallelFrom, 4 * work.size())) pool = nullptr;
       ForEachSpread(pool, work.size(), [&](size_t i) {
         try {
           graph_->addPoint(work[i].second.data(), work[i].first);  // an existing label is updated and undeleted
