@@ -179,11 +179,11 @@ Status PublishAssets(StoreContext& ctx, const std::vector<const StagedAsset*>& a
   // Objects written under a lease that garbage collection revoked may be
   // gone: a commit that would publish them must fail (checked in its
   // transaction).
-  std::set<std::string> objects;  // of its own or packs
+  // Objects of their own and packs (CheckHeld reads each lease once).
+  std::vector<std::string> written;
   for (const StagedAsset* a : assets)
     for (const StagedChunk& c : a->chunks)
-      if (c.wrote_object) objects.insert(c.record.object());
-  const std::vector<std::string> written(objects.begin(), objects.end());
+      if (c.wrote_object) written.push_back(c.record.object());
   const auto turn = ctx.commit_turns.Take(ns);
   return RunTransaction(*ctx.meta, [&](MetaTxn& txn) -> Status {
     results.assign(assets.size(), PutResult{});

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <map>
-#include <set>
 #include <span>
 #include <unordered_set>
 #include <vector>
@@ -38,9 +37,8 @@ struct Move {
 // Points the records of `moves` at their new places, those that still point
 // where they were read.
 Status CommitMoves(StoreContext& ctx, std::span<const Move> moves) {
-  std::set<std::string> packs;
-  for (const Move& m : moves) packs.insert(m.to.object());
-  const std::vector<std::string> written(packs.begin(), packs.end());
+  std::vector<std::string> written;  // CheckHeld reads each lease once
+  for (const Move& m : moves) written.push_back(m.to.object());
   return RunTransaction(*ctx.meta, [&](MetaTxn& txn) -> Status {
     AIFS_RETURN_IF_ERROR(ctx.lease->CheckHeld(txn, written));
     for (const Move& m : moves) {

@@ -25,7 +25,6 @@
 #include <utility>
 
 #include "aifs/core/file_util.h"
-#include "aifs/core/thread_pool.h"
 #include "aifs/core/huge_pages.h"
 #include "aifs/storage/sealed_file.h"
 
@@ -192,10 +191,9 @@ class HnswIndex final : public VectorIndex {
     {
       std::unique_lock lock(mu_);
       if (metric_ == VectorMetric::kInnerProduct) {
-        // The bound one-by-one upserts would end with (a tighter bound walks
-        // better: 1.25 x the batch's largest norm cost recall 0.97 -> 0.92
-        // in VectorTest.InnerProductOverGrowingNormsRebuildsAndStaysExact),
-        // reached with one rebuild instead of several.
+        // The bound one-by-one upserts would end with, reached with one
+        // rebuild instead of several: a batch builds the graph those
+        // upserts would have built.
         float bound = max_norm_;
         for (const Upsertion& u : items) {
           const float norm = std::sqrt(Dot(u.vector, u.vector));
