@@ -17,6 +17,7 @@
 #include "kind_commands.h"
 #include "mount_commands.h"
 #include "path_commands.h"
+#include "operator_commands.h"
 #include "query_commands.h"
 #include "read_commands.h"
 #include "store_commands.h"
@@ -817,6 +818,69 @@ int main(int argc, char** argv) {
     });
   });
 
+  // ingest operators (docs/operators.md)
+  aifs::cli::OperatorArgs op;
+  auto* op_cmd = app.add_subcommand("operator", "ingest operators: automatic embeddings and derived assets");
+  op_cmd->require_subcommand(1);
+  auto op_named = [&](const char* verb, const char* help) {
+    auto* c = op_cmd->add_subcommand(verb, help);
+    c->add_option("name", op.name, "operator name")->required();
+    c->add_option("--ns", op.ns, "namespace (default: default)");
+    return c;
+  };
+  auto* op_add = op_named("add", "add an operator (store admin)");
+  op_add->add_option("--kind", op.kind, "http-embed, exec, tensor-stats or sniff")->required();
+  op_add->add_option("--match", op.match,
+                     "which assets: kind=K, KEY=VALUE, KEY^=PREFIX, KEY (comma-separated; all must hold)");
+  op_add->add_option("-p,--param", op.params, "KEY=VALUE setting of the kind (repeatable)");
+  op_add->add_flag("--backfill", op.backfill, "also run over the assets already stored");
+  op_add->callback([&] {
+    set(false, [&](auto& api, auto& out) { return aifs::cli::OperatorAdd(api, out, op); });
+  });
+  auto* op_ls = op_cmd->add_subcommand("ls", "list operators and how far they got");
+  op_ls->add_option("--ns", op.ns, "namespace (default: default)");
+  op_ls->callback([&] {
+    set(true, [&](auto& api, auto& out) { return aifs::cli::OperatorList(api, out, op.ns); });
+  });
+  op_named("status", "one operator in detail")->callback([&] {
+    set(true, [&](auto& api, auto& out) { return aifs::cli::OperatorStatus(api, out, op); });
+  });
+  op_named("rm", "remove an operator (what it made stays)")->callback([&] {
+    set(false, [&](auto& api, auto& out) { return aifs::cli::OperatorRemove(api, out, op); });
+  });
+  for (const bool paused : {true, false})
+    op_named(paused ? "pause" : "resume", paused ? "stop taking inputs" : "go on")
+        ->callback([&, paused] {
+          set(false, [&, paused](auto& api, auto& out) {
+            return aifs::cli::OperatorPause(api, out, op, paused);
+          });
+        });
+  auto* op_failures = op_named("failures", "the dead-letter list");
+  op_failures->add_option("--limit", op.limit, "at most this many");
+  op_failures->callback([&] {
+    set(true, [&](auto& api, auto& out) { return aifs::cli::OperatorFailures(api, out, op); });
+  });
+  for (const bool retry : {true, false}) {
+    auto* c = op_named(retry ? "retry" : "skip",
+                       retry ? "run failed inputs again" : "drop failed inputs from the list");
+    c->add_option("ids", op.ids, "asset IDs (or --all)");
+    c->add_flag("--all", op.all, "every failed input");
+    c->callback([&, retry] {
+      if (op.all == !op.ids.empty())
+        throw CLI::ValidationError(retry ? "retry" : "skip", "give asset IDs or --all");
+      set(false, [&, retry](auto& api, auto& out) {
+        return aifs::cli::OperatorResolve(api, out, op, retry);
+      });
+    });
+  }
+  auto* op_drain = op_named("drain",
+                            "wait until every asset committed so far is done (runs the operator "
+                            "here when no server does)");
+  op_drain->add_option("--timeout", op.timeout_s, "give up after this many seconds (default 60)");
+  op_drain->callback([&] {
+    set(false, [&](auto& api, auto& out) { return aifs::cli::OperatorDrain(api, out, op); });
+  });
+
   auto* token_cmd = app.add_subcommand("token", "capability tokens (macaroons) for remote calls");
   token_cmd->require_subcommand(1);
   auto caveat_options = [&](CLI::App* c) {
@@ -953,6 +1017,9 @@ int main(int argc, char** argv) {
   int grace_ms = 10000;
   auto* serve_cmd = app.add_subcommand("serve", "serve the data directory over gRPC (and HTTP)");
   serve_cmd->add_option("--listen", serve.listen, "address to listen on (port 0: any free port)");
+  bool no_operators = false;
+  serve_cmd->add_flag("--no-operators", no_operators,
+                      "do not run ingest operators here (another server sharing the store does)");
   serve_cmd->add_option("--tls-cert", serve.tls_cert_file, "server certificate (PEM): enables TLS");
   serve_cmd->add_option("--tls-key", serve.tls_key_file, "server private key (PEM)");
   serve_cmd->add_option("--tls-client-ca", serve.tls_client_ca_file,
@@ -1142,7 +1209,8 @@ int main(int argc, char** argv) {
        .follow_writer = mount_cmd->parsed(),
        .threads = g.threads,
        .cache_bytes = g.cache_bytes,
-       .lease_ttl = std::chrono::milliseconds(static_cast<int64_t>(g.lease_ttl_s * 1000))});
+       .lease_ttl = std::chrono::milliseconds(static_cast<int64_t>(g.lease_ttl_s * 1000)),
+       .run_operators = serve_cmd->parsed() && !no_operators});
   if (!engine.ok()) return Report(engine.status(), g);
   if (with_engine) return Report(with_engine(**engine, out), g);
   return Report(run(**engine, out), g);

@@ -120,6 +120,8 @@ Status Search(Api& api, const Output& out, const SearchArgs& args) {
     for (const VectorHit& h : r.hits) {
       nlohmann::json hit = {{"id", h.id.ToHex()}, {"score", h.score}};
       if (h.source) hit["source"] = h.source->ToHex();
+      if (h.source_range)
+        hit["source_range"] = {{"offset", h.source_range->offset}, {"length", h.source_range->length}};
       hits.push_back(hit);
     }
     std::cout << nlohmann::json{{"space", q.space}, {"plan", r.plan}, {"hits", hits}}.dump(2)
@@ -128,7 +130,13 @@ Status Search(Api& api, const Output& out, const SearchArgs& args) {
   }
   for (const VectorHit& h : r.hits)
     std::cout << h.id.ToHex() << "\t" << h.score
-              << (h.source ? "\tsource " + h.source->ToHex() : "") << "\n";
+              << (h.source ? "\tsource " + h.source->ToHex() : "")
+              // as `aifs cat SOURCE --range A-B` takes it (inclusive)
+              << (h.source_range && h.source_range->length
+                      ? "\tbytes " + std::to_string(h.source_range->offset) + "-" +
+                            std::to_string(h.source_range->offset + h.source_range->length - 1)
+                      : "")
+              << "\n";
   return Status::Ok();
 }
 

@@ -6,9 +6,11 @@
 // reason; nothing partial ever becomes visible.
 #pragma once
 
+#include <chrono>
 #include <memory>
 
 #include "aifs/api/aggregate_query.h"
+#include "aifs/api/operator_spec.h"
 #include "aifs/api/types.h"
 
 namespace aifs {
@@ -207,6 +209,35 @@ class Api {
   // The namespace's policy, budget spent and left, and its newest `limit`
   // answered queries (who spent what on which query).
   virtual Result<PrivacyLedgerView> GetPrivacyLedger(const std::string& ns, size_t limit) = 0;
+
+  // Ingest operators (docs/operators.md): run after commit on the matching
+  // new assets of a namespace, by whichever server runs operators (one at a
+  // time per operator), from a cursor kept in the store. Bad specs are
+  // INVALID_ARGUMENT (BAD_OPERATOR_NAME, BAD_OPERATOR_MATCH,
+  // UNKNOWN_OPERATOR_KIND, BAD_OPERATOR_PARAM), a taken name ALREADY_EXISTS
+  // OPERATOR_EXISTS, a missing one NOT_FOUND OPERATOR_NOT_FOUND.
+  virtual Result<OperatorInfo> AddOperator(const OperatorSpec& spec) = 0;
+  virtual Result<std::vector<OperatorInfo>> ListOperators(const std::string& ns) = 0;
+  // Stops it (work in progress is committed or dropped whole) and forgets
+  // its cursor and dead-letter list; what it made stays.
+  virtual Status RemoveOperator(const std::string& ns, const std::string& name) = 0;
+  virtual Result<OperatorInfo> PauseOperator(const std::string& ns, const std::string& name,
+                                             bool paused) = 0;
+  // The dead-letter list, oldest first, at most `limit`.
+  virtual Result<std::vector<OperatorFailure>> ListOperatorFailures(const std::string& ns,
+                                                                    const std::string& name,
+                                                                    size_t limit) = 0;
+  // Takes inputs off the dead-letter list (`assets` empty: all of them):
+  // with `retry` they are run again, else dropped. Returns how many.
+  virtual Result<uint64_t> ResolveOperatorFailures(const std::string& ns, const std::string& name,
+                                                   const std::vector<AssetId>& assets,
+                                                   bool retry) = 0;
+  // Returns once the operator has dealt with every asset committed before
+  // the call (results committed or on the dead-letter list), running it
+  // here when no runner in this process does (embedded use). DEADLINE_EXCEEDED
+  // OPERATOR_BEHIND after `timeout`, FAILED_PRECONDITION OPERATOR_PAUSED.
+  virtual Result<OperatorInfo> DrainOperator(const std::string& ns, const std::string& name,
+                                             std::chrono::milliseconds timeout) = 0;
 
   // Maintenance
   // Every run (dry runs too) is kept in an audit log, oldest first.

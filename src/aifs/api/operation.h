@@ -57,6 +57,13 @@ namespace aifs {
   X(kReviewEmbeddings, "ReviewEmbeddings")           \
   X(kAggregate, "Aggregate")                         \
   X(kGetPrivacyLedger, "GetPrivacyLedger")           \
+  X(kAddOperator, "AddOperator")                     \
+  X(kListOperators, "ListOperators")                 \
+  X(kRemoveOperator, "RemoveOperator")               \
+  X(kPauseOperator, "PauseOperator")                 \
+  X(kListOperatorFailures, "ListOperatorFailures")   \
+  X(kResolveOperatorFailures, "ResolveOperatorFailures") \
+  X(kDrainOperator, "DrainOperator")                 \
   X(kFormat, "Format")                               \
   X(kFormatHistory, "FormatHistory")                 \
   X(kCheckHealth, "CheckHealth")                     \

@@ -32,6 +32,7 @@ struct OperatorSpec {
   std::map<std::string, std::string> params;
   // Also run over the assets live when the operator is added.
   bool backfill = false;
+  std::string who;  // a claimed audit name (a server's caller replaces it)
 };
 
 // An operator and how far it got.

@@ -56,6 +56,8 @@ constexpr std::pair<EventType, std::string_view> kEventNames[] = {
     {EventType::kAssetReleased, "asset_released"},
     {EventType::kSpaceCreated, "space_created"},
     {EventType::kPrivacyBudgetSpent, "privacy_budget_spent"},
+    {EventType::kOperatorCompleted, "operator_completed"},
+    {EventType::kOperatorFailed, "operator_failed"},
 };
 
 constexpr std::pair<AggregateKind, std::string_view> kAggregateNames[] = {

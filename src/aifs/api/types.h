@@ -175,6 +175,12 @@ struct MetaFilter {
   std::optional<double> min, max;
 };
 
+struct ReadRange {
+  static constexpr uint64_t kToEnd = std::numeric_limits<uint64_t>::max();
+  uint64_t offset = 0;
+  uint64_t length = kToEnd;
+};
+
 // Scores are similarities, higher is better: cosine similarity, inner
 // product, or the negated squared Euclidean distance (docs/vector-search.md).
 struct VectorQuery {
@@ -191,10 +197,18 @@ struct VectorQuery {
   std::string as_of;
 };
 
+// Metadata of an Embed asset that describes a passage of its source (an
+// ingest operator's, docs/operators.md): the passage's byte range, decimal.
+inline constexpr std::string_view kSourceOffsetKey = "aifs.source.offset";
+inline constexpr std::string_view kSourceLengthKey = "aifs.source.length";
+
 struct VectorHit {
   AssetId id;
   float score = 0;
   std::optional<AssetId> source;  // an Embed asset's hit: the asset its vector describes
+  // A passage's hit (an operator's Embed asset of part of a text): the
+  // byte range of `source` its vector describes.
+  std::optional<ReadRange> source_range;
 };
 
 struct VectorResult {
@@ -214,12 +228,6 @@ struct ListOptions {
 struct AssetPage {
   std::vector<AssetInfo> assets;
   std::string next_page_token;  // empty when this is the last page
-};
-
-struct ReadRange {
-  static constexpr uint64_t kToEnd = std::numeric_limits<uint64_t>::max();
-  uint64_t offset = 0;
-  uint64_t length = kToEnd;
 };
 
 // Receives read data in order; a non-OK return stops the read with it.
@@ -566,6 +574,11 @@ enum class EventType {
   // An aggregate query answered under a privacy policy (name: the query and
   // its cost; who: the caller); its ledger record has the details.
   kPrivacyBudgetSpent = 14,
+  // An ingest operator committed its results for an asset (name: the
+  // operator; detail: how many assets it made), or gave up on one (detail:
+  // the reason; the dead-letter list has the rest).
+  kOperatorCompleted = 15,
+  kOperatorFailed = 16,
 };
 std::string_view EventTypeName(EventType type);  // "asset_committed", ...
 Result<EventType> ParseEventType(std::string_view name);
@@ -583,6 +596,7 @@ struct Event {
   std::optional<SnapshotId> old_snapshot;  // a branch's previous target
   std::string name;  // branch or tag; the transform of a lineage edge
   std::string who;
+  std::string detail;  // operator events (see EventType)
 };
 
 struct EventQuery {

@@ -64,6 +64,15 @@ AccessRule RuleFor(Operation op) {
     case O::kPruneSnapshots: return {kOpAdmin, S::kNamespace};
     case O::kListPendingEmbeddings: return {kOpAdmin, S::kNamespace};
     case O::kReviewEmbeddings: return {kOpAdmin, S::kNamespace};
+    // An operator calls servers and runs programs as the server's user:
+    // adding one is the store's administrators' business.
+    case O::kAddOperator: return {kOpAdmin, S::kStore};
+    case O::kListOperators: return {kOpList | kOpAdmin, S::kNamespace};
+    case O::kRemoveOperator: return {kOpAdmin, S::kNamespace};
+    case O::kPauseOperator: return {kOpAdmin, S::kNamespace};
+    case O::kListOperatorFailures: return {kOpList | kOpAdmin, S::kNamespace};
+    case O::kResolveOperatorFailures: return {kOpAdmin, S::kNamespace};
+    case O::kDrainOperator: return {kOpList | kOpAdmin, S::kNamespace};
     case O::kFormat: return {kOpAdmin, S::kStore};
     case O::kFormatHistory: return {kOpAdmin, S::kStore};
     case O::kCollectGarbage: return {kOpAdmin, S::kStore};

@@ -10,6 +10,7 @@
 #include "aifs/core/file_util.h"
 #include "aifs/rpc/convert.h"
 #include "aifs/rpc/frames.h"
+#include "aifs/rpc/operator_convert.h"
 #include "aifs/rpc/range_frames.h"
 #include "aifs/rpc/status_codec.h"
 #include "aifs/v1/aifs.grpc.pb.h"
@@ -753,6 +754,79 @@ class RemoteApi final : public Api {
     v1::ReviewEmbeddingsResponse resp;
     AIFS_RETURN_IF_ERROR(Call(*conn_->admin, &v1::Admin::Stub::ReviewEmbeddings, req, &resp));
     return resp.reviewed();
+  }
+
+  Result<OperatorInfo> AddOperator(const OperatorSpec& spec) override {
+    v1::OperatorSpec req;
+    ToProto(spec, &req);
+    v1::OperatorInfo resp;
+    AIFS_RETURN_IF_ERROR(Call(*conn_->admin, &v1::Admin::Stub::AddOperator, req, &resp));
+    return FromProto(resp);
+  }
+
+  Result<std::vector<OperatorInfo>> ListOperators(const std::string& ns) override {
+    v1::ListOperatorsRequest req;
+    req.set_ns(ns);
+    v1::ListOperatorsResponse resp;
+    AIFS_RETURN_IF_ERROR(Call(*conn_->admin, &v1::Admin::Stub::ListOperators, req, &resp));
+    return All<OperatorInfo>(resp.operators());
+  }
+
+  Status RemoveOperator(const std::string& ns, const std::string& name) override {
+    v1::OperatorRef req;
+    req.set_ns(ns);
+    req.set_name(name);
+    v1::Empty resp;
+    return Call(*conn_->admin, &v1::Admin::Stub::RemoveOperator, req, &resp);
+  }
+
+  Result<OperatorInfo> PauseOperator(const std::string& ns, const std::string& name,
+                                     bool paused) override {
+    v1::PauseOperatorRequest req;
+    req.set_ns(ns);
+    req.set_name(name);
+    req.set_paused(paused);
+    v1::OperatorInfo resp;
+    AIFS_RETURN_IF_ERROR(Call(*conn_->admin, &v1::Admin::Stub::PauseOperator, req, &resp));
+    return FromProto(resp);
+  }
+
+  Result<std::vector<OperatorFailure>> ListOperatorFailures(const std::string& ns,
+                                                            const std::string& name,
+                                                            size_t limit) override {
+    v1::ListOperatorFailuresRequest req;
+    req.set_ns(ns);
+    req.set_name(name);
+    req.set_limit(static_cast<uint32_t>(std::min<size_t>(limit, UINT32_MAX)));
+    v1::ListOperatorFailuresResponse resp;
+    AIFS_RETURN_IF_ERROR(
+        Call(*conn_->admin, &v1::Admin::Stub::ListOperatorFailures, req, &resp));
+    return All<OperatorFailure>(resp.failures());
+  }
+
+  Result<uint64_t> ResolveOperatorFailures(const std::string& ns, const std::string& name,
+                                           const std::vector<AssetId>& assets,
+                                           bool retry) override {
+    v1::ResolveOperatorFailuresRequest req;
+    req.set_ns(ns);
+    req.set_name(name);
+    for (const AssetId& id : assets) req.add_assets(rpc::Raw(id.bytes()));
+    req.set_retry(retry);
+    v1::ResolveOperatorFailuresResponse resp;
+    AIFS_RETURN_IF_ERROR(
+        Call(*conn_->admin, &v1::Admin::Stub::ResolveOperatorFailures, req, &resp));
+    return resp.resolved();
+  }
+
+  Result<OperatorInfo> DrainOperator(const std::string& ns, const std::string& name,
+                                     std::chrono::milliseconds timeout) override {
+    v1::DrainOperatorRequest req;
+    req.set_ns(ns);
+    req.set_name(name);
+    req.set_timeout_ms(static_cast<uint32_t>(std::clamp<int64_t>(timeout.count(), 0, UINT32_MAX)));
+    v1::OperatorInfo resp;
+    AIFS_RETURN_IF_ERROR(Call(*conn_->admin, &v1::Admin::Stub::DrainOperator, req, &resp));
+    return FromProto(resp);
   }
 
   Result<MetadataCheck> CheckMetadata() override {

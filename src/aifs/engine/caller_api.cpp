@@ -411,6 +411,52 @@ Result<PrivacyLedgerView> CheckedApi::GetPrivacyLedger(const std::string& ns, si
   return inner_.GetPrivacyLedger(ns, limit);
 }
 
+// ---- ingest operators ----------------------------------------------------
+
+Result<OperatorInfo> CheckedApi::AddOperator(const OperatorSpec& spec) {
+  AIFS_RETURN_IF_ERROR(Allow(O::kAddOperator, Ns(spec.ns)));
+  OperatorSpec s = spec;
+  s.who = Audit(spec.who);
+  return inner_.AddOperator(s);
+}
+
+Result<std::vector<OperatorInfo>> CheckedApi::ListOperators(const std::string& ns) {
+  AIFS_RETURN_IF_ERROR(Allow(O::kListOperators, Ns(ns)));
+  return inner_.ListOperators(ns);
+}
+
+Status CheckedApi::RemoveOperator(const std::string& ns, const std::string& name) {
+  AIFS_RETURN_IF_ERROR(Allow(O::kRemoveOperator, Ns(ns)));
+  return inner_.RemoveOperator(ns, name);
+}
+
+Result<OperatorInfo> CheckedApi::PauseOperator(const std::string& ns, const std::string& name,
+                                               bool paused) {
+  AIFS_RETURN_IF_ERROR(Allow(O::kPauseOperator, Ns(ns)));
+  return inner_.PauseOperator(ns, name, paused);
+}
+
+Result<std::vector<OperatorFailure>> CheckedApi::ListOperatorFailures(const std::string& ns,
+                                                                      const std::string& name,
+                                                                      size_t limit) {
+  AIFS_RETURN_IF_ERROR(Allow(O::kListOperatorFailures, Ns(ns)));
+  return inner_.ListOperatorFailures(ns, name, limit);
+}
+
+Result<uint64_t> CheckedApi::ResolveOperatorFailures(const std::string& ns,
+                                                     const std::string& name,
+                                                     const std::vector<AssetId>& assets,
+                                                     bool retry) {
+  AIFS_RETURN_IF_ERROR(Allow(O::kResolveOperatorFailures, Ns(ns)));
+  return inner_.ResolveOperatorFailures(ns, name, assets, retry);
+}
+
+Result<OperatorInfo> CheckedApi::DrainOperator(const std::string& ns, const std::string& name,
+                                               std::chrono::milliseconds timeout) {
+  AIFS_RETURN_IF_ERROR(Allow(O::kDrainOperator, Ns(ns)));
+  return inner_.DrainOperator(ns, name, timeout);
+}
+
 // ---- maintenance ---------------------------------------------------------
 
 Result<FormatReport> CheckedApi::Format(const FormatOptions& options,

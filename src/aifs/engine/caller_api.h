@@ -120,6 +120,19 @@ class CheckedApi final : public CallerApi {
   Result<uint64_t> ReviewEmbeddings(const EmbeddingReview& review) override;
   Result<AggregateAnswer> Aggregate(const AggregateQuery& query) override;
   Result<PrivacyLedgerView> GetPrivacyLedger(const std::string& ns, size_t limit) override;
+  Result<OperatorInfo> AddOperator(const OperatorSpec& spec) override;
+  Result<std::vector<OperatorInfo>> ListOperators(const std::string& ns) override;
+  Status RemoveOperator(const std::string& ns, const std::string& name) override;
+  Result<OperatorInfo> PauseOperator(const std::string& ns, const std::string& name,
+                                     bool paused) override;
+  Result<std::vector<OperatorFailure>> ListOperatorFailures(const std::string& ns,
+                                                            const std::string& name,
+                                                            size_t limit) override;
+  Result<uint64_t> ResolveOperatorFailures(const std::string& ns, const std::string& name,
+                                           const std::vector<AssetId>& assets,
+                                           bool retry) override;
+  Result<OperatorInfo> DrainOperator(const std::string& ns, const std::string& name,
+                                     std::chrono::milliseconds timeout) override;
   Result<FormatReport> Format(const FormatOptions& options,
                               const FormatProgress& progress) override;
   Result<std::vector<FormatReport>> FormatHistory() override;

@@ -221,6 +221,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   ctx->segments = std::make_unique<SegmentCache>(options.cache_bytes);
   std::unique_ptr<Engine> engine(new Engine(std::move(ctx)));
   AIFS_RETURN_IF_ERROR(engine->vectors_.Start());
+  if (options.run_operators && !options.read_only) engine->operators_.Start();
   return engine;
 }
 
@@ -398,9 +399,14 @@ Result<std::unique_ptr<AssetWriter>> Engine::BeginPut(const PutOptions& options)
 }
 
 Result<std::unique_ptr<Transaction>> Engine::BeginTransaction(const std::string& ns) {
+  AIFS_ASSIGN_OR_RETURN(auto txn, BeginEngineTransaction(ns));
+  return std::unique_ptr<Transaction>(std::move(txn));
+}
+
+Result<std::unique_ptr<EngineTransaction>> Engine::BeginEngineTransaction(const std::string& ns) {
   AIFS_ASSIGN_OR_RETURN(SealPolicy seal, ValidatePut(PutOptions{.ns = ns}));
-  return std::unique_ptr<Transaction>(
-      new EngineTransaction(*ctx_, ns, seal, ctx_->config.format_version() >= kPackFormatVersion));
+  return std::make_unique<EngineTransaction>(*ctx_, ns, seal,
+                                             ctx_->config.format_version() >= kPackFormatVersion);
 }
 
 Result<AssetRecord> Engine::LoadAsset(const std::string& ns, const AssetId& id, bool open_sealed) {

@@ -22,6 +22,7 @@
 #include "aifs/auth/root_keys.h"
 #include "aifs/auth/token_revocations.h"
 #include "aifs/auth/token_verifier.h"
+#include "aifs/engine/operator_runner.h"
 #include "aifs/engine/paths.h"
 #include "aifs/engine/snapshots.h"
 #include "aifs/engine/space.h"
@@ -66,6 +67,10 @@ struct EngineOptions {
   // byte-grouped where that compresses better (storage/chunk_sealer.h); false
   // seals them as format 3 did (for comparisons). Reads are not affected.
   bool byte_grouping = true;
+  // Run the store's ingest operators in this process (engine/operator_runner.h):
+  // what a server does; short-lived CLI processes leave it to a server or
+  // to `aifs operator drain`.
+  bool run_operators = false;
 };
 
 class Engine : public Api, public Gate {
@@ -159,6 +164,20 @@ class Engine : public Api, public Gate {
   // engine_aggregate.cpp
   Result<AggregateAnswer> Aggregate(const AggregateQuery& query) override;
   Result<PrivacyLedgerView> GetPrivacyLedger(const std::string& ns, size_t limit) override;
+  // engine_operators.cpp
+  Result<OperatorInfo> AddOperator(const OperatorSpec& spec) override;
+  Result<std::vector<OperatorInfo>> ListOperators(const std::string& ns) override;
+  Status RemoveOperator(const std::string& ns, const std::string& name) override;
+  Result<OperatorInfo> PauseOperator(const std::string& ns, const std::string& name,
+                                     bool paused) override;
+  Result<std::vector<OperatorFailure>> ListOperatorFailures(const std::string& ns,
+                                                            const std::string& name,
+                                                            size_t limit) override;
+  Result<uint64_t> ResolveOperatorFailures(const std::string& ns, const std::string& name,
+                                           const std::vector<AssetId>& assets,
+                                           bool retry) override;
+  Result<OperatorInfo> DrainOperator(const std::string& ns, const std::string& name,
+                                     std::chrono::milliseconds timeout) override;
   Result<StoreDescription> DescribeStore() override;
   Result<GcReport> CollectGarbage(bool dry_run) override;
   Result<MetadataCheck> CheckMetadata() override;
@@ -205,7 +224,9 @@ class Engine : public Api, public Gate {
         tokens_(root_keys_, revocations_),
         url_keys_(*ctx_->meta, *ctx_->kms, auth::kUrlKeys),
         snapshots_(*ctx_),
-        vectors_(*ctx_) {}
+        vectors_(*ctx_),
+        operators_(*ctx_, *this, [this](const std::string& ns) { return BeginEngineTransaction(ns); }) {}
+  Result<std::unique_ptr<EngineTransaction>> BeginEngineTransaction(const std::string& ns);
   // ListAssets as of a snapshot (`options.as_of` set); `limit` > 0.
   Result<AssetPage> ListAssetsAsOf(const ListOptions& options, size_t limit);
   // The record an as-of read names: live (as_of "") or held by that snapshot.
@@ -234,6 +255,7 @@ class Engine : public Api, public Gate {
   SnapshotManager snapshots_;
   PathIndex paths_{*ctx_, snapshots_};
   VectorManager vectors_;  // after ctx_: stops its indexer before the store closes
+  OperatorRunner operators_;  // last: its threads use everything above
 };
 
 }  // namespace aifs

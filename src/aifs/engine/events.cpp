@@ -44,6 +44,7 @@ Result<Event> DecodeEvent(uint64_t seq, std::string_view bytes) {
   e.old_snapshot = SnapshotFrom(rec.old_snapshot());
   e.name = rec.name();
   e.who = rec.who();
+  e.detail = rec.detail();
   return e;
 }
 
@@ -67,6 +68,7 @@ void EmitEvent(MetaTxn& txn, Event event) {
   rec.set_old_snapshot(Raw(event.old_snapshot));
   rec.set_name(event.name);
   rec.set_who(event.who);
+  rec.set_detail(event.detail);
   txn.AppendLog(SerializeDeterministic(rec));
 }
 

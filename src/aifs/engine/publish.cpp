@@ -173,8 +173,9 @@ Status CheckQuota(const NamespaceRecord& ns, uint64_t bytes, uint64_t assets) {
 }
 
 Status PublishAssets(StoreContext& ctx, const std::vector<const StagedAsset*>& assets,
-                     std::vector<PutResult>& results, std::vector<std::string>& unused) {
-  if (assets.empty()) return Status::Ok();
+                     std::vector<PutResult>& results, std::vector<std::string>& unused,
+                     const std::function<Status(MetaTxn&)>& also) {
+  if (assets.empty()) return also ? RunTransaction(*ctx.meta, also) : Status::Ok();
   const std::string ns = assets.front()->options.ns;
   // Objects written under a lease that garbage collection revoked may be
   // gone: a commit that would publish them must fail (checked in its
@@ -281,6 +282,7 @@ Status PublishAssets(StoreContext& ctx, const std::vector<const StagedAsset*>& a
       published.insert(a.id);
       result.asset = ToAssetInfo(rec);
     }
+    if (also) AIFS_RETURN_IF_ERROR(also(txn));
     return PutNamespaceRecord(txn, *ns_rec);
   });
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -37,9 +38,12 @@ struct StagedAsset {
 // Publishes `assets` (one namespace) atomically. Each parent must be committed
 // already or be an earlier asset of `assets`. `results` gets one entry per
 // asset; `unused` lists objects that ended up unreferenced (lost a race, or
-// the asset existed) for the caller to delete.
+// the asset existed) for the caller to delete. `also`, when given, writes
+// more records in the same metadata transaction (it may run more than once;
+// its error aborts the whole commit); with no assets it runs alone.
 Status PublishAssets(StoreContext& ctx, const std::vector<const StagedAsset*>& assets,
-                     std::vector<PutResult>& results, std::vector<std::string>& unused);
+                     std::vector<PutResult>& results, std::vector<std::string>& unused,
+                     const std::function<Status(MetaTxn&)>& also = nullptr);
 
 // NOT_FOUND NAMESPACE_NOT_FOUND, the same words wherever a namespace is missing.
 Status NamespaceNotFound(const std::string& ns);

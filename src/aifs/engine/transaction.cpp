@@ -39,7 +39,8 @@ Status EngineTransaction::State::Stage(StagedAsset&& asset) {
   return Status::Ok();
 }
 
-Result<std::vector<PutResult>> EngineTransaction::Commit() {
+Result<std::vector<PutResult>> EngineTransaction::CommitWith(
+    const std::function<Status(MetaTxn&)>& also) {
   State& s = *state_;
   std::lock_guard lock(s.mu);
   if (s.done) return Finished();
@@ -57,7 +58,7 @@ Result<std::vector<PutResult>> EngineTransaction::Commit() {
     st = s.packs->Flush();
     if (st.ok()) st = s.ctx.chunks->Sync();
   }
-  if (st.ok()) st = PublishAssets(s.ctx, assets, results, unused);
+  if (st.ok()) st = PublishAssets(s.ctx, assets, results, unused, also);
   s.staged.clear();
   if (!st.ok()) {
     DiscardObjects(s.ctx, written);

@@ -23,7 +23,10 @@ class EngineTransaction : public Transaction {
   ~EngineTransaction() override;
 
   Result<std::unique_ptr<AssetWriter>> BeginPut(const PutOptions& options) override;
-  Result<std::vector<PutResult>> Commit() override;
+  Result<std::vector<PutResult>> Commit() override { return CommitWith(nullptr); }
+  // Commit, writing more records in the same metadata transaction (see
+  // PublishAssets); with no puts staged, `also` commits alone.
+  Result<std::vector<PutResult>> CommitWith(const std::function<Status(MetaTxn&)>& also);
 
  private:
   // Shared with the writers handed out, which may outlive the transaction:

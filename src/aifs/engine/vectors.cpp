@@ -696,7 +696,7 @@ Result<VectorResult> VectorManager::Search(const VectorQuery& q, const AssetSet*
       result.plan = "exact scan of " + std::to_string(live) + " vectors";
     }
   }
-  for (ScoredId& h : hits) result.hits.push_back({h.id, h.score, h.source});
+  for (ScoredId& h : hits) result.hits.push_back({h.id, h.score, h.source, h.source_range});
   return result;
 }
 

@@ -124,6 +124,33 @@ inline std::string PrivacyCharge(std::string_view ns, uint64_t seq) {
 }
 inline std::string PrivacyCap(std::string_view account) { return "dpcap/" + std::string(account); }
 
+// Ingest operators (engine/operator_runner.h). op/<ns>/<name> ->
+// OperatorRecord; opp/<ns>/<name> -> OperatorProgress. Per generation of an
+// operator (a 16-hex-digit number new with every add), keyed by source asset:
+// opd/.../<id> -> "" its results are committed; opf/.../<id> ->
+// OperatorFailureRecord, the dead-letter list; opr/.../<id> -> "" queued to
+// run again.
+inline constexpr std::string_view kOperatorPrefixAll = "op/";
+inline std::string OperatorPrefix(std::string_view ns) { return "op/" + std::string(ns) + "/"; }
+inline std::string Operator(std::string_view ns, std::string_view name) {
+  return OperatorPrefix(ns) + std::string(name);
+}
+inline std::string OperatorProgress(std::string_view ns, std::string_view name) {
+  return "opp/" + std::string(ns) + "/" + std::string(name);
+}
+// `kind` is "opd", "opf" or "opr"; every generation of the operator when
+// `generation` is empty.
+inline std::string OperatorInputPrefix(std::string_view kind, std::string_view ns,
+                                       std::string_view name, std::string_view generation) {
+  std::string key = std::string(kind) + "/" + std::string(ns) + "/" + std::string(name) + "/";
+  if (!generation.empty()) key += std::string(generation) + "/";
+  return key;
+}
+inline std::string OperatorInput(std::string_view kind, std::string_view ns, std::string_view name,
+                                 std::string_view generation, const Digest& id) {
+  return OperatorInputPrefix(kind, ns, name, generation) + HexEncode(id);
+}
+
 // wl/<lease id> -> WriterLeaseRecord: a server's claim on its chunk objects
 // in flight (engine/writer_lease.h).
 inline constexpr std::string_view kWriterLeasePrefix = "wl/";

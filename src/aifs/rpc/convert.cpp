@@ -531,6 +531,7 @@ void ToProto(const Event& in, v1::Event* out) {
   out->set_old_snapshot(RawOpt(in.old_snapshot));
   out->set_name(in.name);
   out->set_who(in.who);
+  out->set_detail(in.detail);
 }
 
 Result<Event> FromProto(const v1::Event& in) {
@@ -547,6 +548,7 @@ Result<Event> FromProto(const v1::Event& in) {
   AIFS_ASSIGN_OR_RETURN(e.old_snapshot, ParseOptionalSnapshot(in.old_snapshot()));
   e.name = in.name();
   e.who = in.who();
+  e.detail = in.detail();
   return e;
 }
 
@@ -751,6 +753,10 @@ void ToProto(const VectorResult& in, v1::VectorSearchResponse* out) {
     hit->set_id(Raw(h.id.bytes()));
     hit->set_score(h.score);
     hit->set_source(RawOpt(h.source));
+    if (h.source_range) {
+      hit->set_source_offset(h.source_range->offset);
+      hit->set_source_length(h.source_range->length);
+    }
   }
   out->set_plan(in.plan);
 }
@@ -760,7 +766,10 @@ Result<VectorResult> FromProto(const v1::VectorSearchResponse& in) {
   for (const auto& h : in.hits()) {
     AIFS_ASSIGN_OR_RETURN(AssetId id, ParseAssetId(h.id()));
     AIFS_ASSIGN_OR_RETURN(auto source, ParseOptionalAsset(h.source()));
-    r.hits.push_back({id, h.score(), source});
+    std::optional<ReadRange> range;
+    if (h.has_source_offset() && h.has_source_length())
+      range = ReadRange{h.source_offset(), h.source_length()};
+    r.hits.push_back({id, h.score(), source, range});
   }
   r.plan = in.plan();
   return r;

@@ -1,6 +1,7 @@
 // aifs.v1.Admin, Introspect and Metrics over aifs::Api.
 #include "aifs/rpc/convert.h"
 #include "aifs/rpc/frames.h"
+#include "aifs/rpc/operator_convert.h"
 #include "aifs/rpc/status_codec.h"
 #include "aifs/server/services.h"
 #include "aifs/server/version.h"
@@ -98,6 +99,81 @@ class AdminService final : public v1::Admin::Service {
                    resp->set_reviewed(n);
                    return Status::Ok();
                  });
+  }
+
+  grpc::Status AddOperator(ServerContext* sctx, const v1::OperatorSpec* req,
+                           v1::OperatorInfo* resp) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/AddOperator", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(OperatorInfo info, api.AddOperator(rpc::FromProto(*req)));
+      rpc::ToProto(info, resp);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status ListOperators(ServerContext* sctx, const v1::ListOperatorsRequest* req,
+                             v1::ListOperatorsResponse* resp) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/ListOperators", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(auto ops, api.ListOperators(req->ns()));
+      for (const OperatorInfo& op : ops) rpc::ToProto(op, resp->add_operators());
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status RemoveOperator(ServerContext* sctx, const v1::OperatorRef* req,
+                              v1::Empty*) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/RemoveOperator", *req, [&](CallerApi& api) {
+      return api.RemoveOperator(req->ns(), req->name());
+    });
+  }
+
+  grpc::Status PauseOperator(ServerContext* sctx, const v1::PauseOperatorRequest* req,
+                             v1::OperatorInfo* resp) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/PauseOperator", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(OperatorInfo info,
+                            api.PauseOperator(req->ns(), req->name(), req->paused()));
+      rpc::ToProto(info, resp);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status ListOperatorFailures(ServerContext* sctx, const v1::ListOperatorFailuresRequest* req,
+                                    v1::ListOperatorFailuresResponse* resp) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/ListOperatorFailures", *req,
+                 [&](CallerApi& api) -> Status {
+                   AIFS_ASSIGN_OR_RETURN(
+                       auto failures, api.ListOperatorFailures(req->ns(), req->name(),
+                                                               req->limit() ? req->limit() : 1000));
+                   for (const OperatorFailure& f : failures) rpc::ToProto(f, resp->add_failures());
+                   return Status::Ok();
+                 });
+  }
+
+  grpc::Status ResolveOperatorFailures(ServerContext* sctx,
+                                       const v1::ResolveOperatorFailuresRequest* req,
+                                       v1::ResolveOperatorFailuresResponse* resp) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/ResolveOperatorFailures", *req,
+                 [&](CallerApi& api) -> Status {
+                   std::vector<AssetId> ids;
+                   for (const std::string& b : req->assets()) {
+                     AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(b));
+                     ids.push_back(id);
+                   }
+                   AIFS_ASSIGN_OR_RETURN(uint64_t n, api.ResolveOperatorFailures(
+                                                         req->ns(), req->name(), ids, req->retry()));
+                   resp->set_resolved(n);
+                   return Status::Ok();
+                 });
+  }
+
+  grpc::Status DrainOperator(ServerContext* sctx, const v1::DrainOperatorRequest* req,
+                             v1::OperatorInfo* resp) override {
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/DrainOperator", *req, [&](CallerApi& api) -> Status {
+      AIFS_ASSIGN_OR_RETURN(OperatorInfo info,
+                            api.DrainOperator(req->ns(), req->name(),
+                                              std::chrono::milliseconds(req->timeout_ms())));
+      rpc::ToProto(info, resp);
+      return Status::Ok();
+    });
   }
 
   grpc::Status CollectGarbage(ServerContext* sctx, const v1::CollectGarbageRequest* req,

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -29,6 +30,22 @@
 #include "aifs/storage/sealed_file.h"
 
 namespace aifs {
+
+std::optional<ReadRange> VectorAttrs::SourceRange() const {
+  auto number = [&](std::string_view key) -> std::optional<uint64_t> {
+    auto it = std::lower_bound(metadata.begin(), metadata.end(), key,
+                               [](const auto& kv, std::string_view k) { return kv.first < k; });
+    if (it == metadata.end() || it->first != key) return std::nullopt;
+    uint64_t v = 0;
+    const char* end = it->second.data() + it->second.size();
+    auto [p, ec] = std::from_chars(it->second.data(), end, v);
+    if (ec != std::errc() || p != end) return std::nullopt;
+    return v;
+  };
+  auto offset = number(kSourceOffsetKey), length = number(kSourceLengthKey);
+  if (!offset || !length) return std::nullopt;
+  return ReadRange{*offset, *length};
+}
 
 namespace {
 
@@ -647,7 +664,8 @@ class HnswIndex final : public VectorIndex {
         score = Dot(std::span(stored.data(), dim_), Data(node));
         break;
     }
-    return {ids_[label], score, attrs_[label].source};
+    const VectorAttrs& attrs = attrs_[label];
+    return {ids_[label], score, attrs.source, attrs.source ? attrs.SourceRange() : std::nullopt};
   }
   static void SortByScore(std::vector<ScoredId>& hits) {
     std::stable_sort(hits.begin(), hits.end(),

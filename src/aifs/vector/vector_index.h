@@ -29,12 +29,16 @@ namespace aifs {
 struct VectorAttrs {
   std::vector<std::pair<std::string, std::string>> metadata;  // the asset's, sorted by key
   std::optional<AssetId> source;  // an Embed asset's vectors describe this asset
+  // The passage of `source` (kSourceOffsetKey/kSourceLengthKey in the
+  // metadata), when the vectors describe one.
+  std::optional<ReadRange> SourceRange() const;
 };
 
 struct ScoredId {
   AssetId id;
   float score = 0;
   std::optional<AssetId> source;
+  std::optional<ReadRange> source_range;
 };
 
 // True for the vectors a search may return.
