@@ -1,9 +1,10 @@
 """Administration calls of the Client (the Admin service): tokens, keys,
-garbage collection, pruning, backups, format, quarantined embeddings.
+garbage collection, pruning, backups, format, quarantined embeddings, ingest
+operators.
 Mixed into aifs.Client; see there for conventions and thread safety."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Dict, Optional, Sequence
 
 from ._wire import IdLike, _id, _pb
 from .types import hexid
@@ -102,3 +103,45 @@ class AdminMixin:
         pb, _ = _pb()
         return self._admin("ReviewEmbeddings", pb.ReviewEmbeddingsRequest(
             ns=ns, space=space, ids=[_id(i) for i in ids], approve=approve)).reviewed
+
+    # Ingest operators (docs/operators.md). Results are aifs.v1.OperatorInfo /
+    # OperatorFailure messages.
+    def add_operator(self, ns: str, name: str, kind: str, match: str = "",
+                     params: Optional[Dict[str, str]] = None, backfill: bool = False):
+        """Store admin: adds an operator; `params` are the kind's settings."""
+        pb, _ = _pb()
+        return self._admin("AddOperator", pb.OperatorSpec(
+            ns=ns, name=name, kind=kind, match=match,
+            params={k: str(v) for k, v in (params or {}).items()}, backfill=backfill))
+
+    def operators(self, ns: str):
+        pb, _ = _pb()
+        return list(self._admin("ListOperators", pb.ListOperatorsRequest(ns=ns)).operators)
+
+    def remove_operator(self, ns: str, name: str) -> None:
+        pb, _ = _pb()
+        self._admin("RemoveOperator", pb.OperatorRef(ns=ns, name=name))
+
+    def pause_operator(self, ns: str, name: str, paused: bool = True):
+        pb, _ = _pb()
+        return self._admin("PauseOperator", pb.PauseOperatorRequest(ns=ns, name=name, paused=paused))
+
+    def operator_failures(self, ns: str, name: str, limit: int = 1000):
+        pb, _ = _pb()
+        return list(self._admin("ListOperatorFailures", pb.ListOperatorFailuresRequest(
+            ns=ns, name=name, limit=limit)).failures)
+
+    def resolve_operator_failures(self, ns: str, name: str, retry: bool,
+                                  assets: Sequence[IdLike] = ()) -> int:
+        """Takes failures (all when `assets` is empty) off the dead-letter
+        list: run again (`retry`) or dropped."""
+        pb, _ = _pb()
+        return self._admin("ResolveOperatorFailures", pb.ResolveOperatorFailuresRequest(
+            ns=ns, name=name, assets=[_id(a) for a in assets], retry=retry)).resolved
+
+    def drain_operator(self, ns: str, name: str, timeout: float = 60.0):
+        """Waits until the operator has dealt with every asset committed so
+        far; DeadlineExceeded OPERATOR_BEHIND after `timeout` seconds."""
+        pb, _ = _pb()
+        return self._unary(1, "DrainOperator", pb.DrainOperatorRequest(
+            ns=ns, name=name, timeout_ms=int(timeout * 1000)), timeout=timeout + 30)

@@ -707,7 +707,9 @@ class Client(AdminMixin):
         else:
             req.vector.extend(_floats(query))
         r = self._aifs("VectorSearch", req)
-        return [Hit(hexid(h.id), h.score, hexid(h.source) if h.source else None) for h in r.hits]
+        return [Hit(hexid(h.id), h.score, hexid(h.source) if h.source else None,
+                    (h.source_offset, h.source_length) if h.HasField("source_offset") else None)
+                for h in r.hits]
 
     # ---- aggregate queries (docs/privacy.md) --------------------------------
 

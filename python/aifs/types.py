@@ -6,7 +6,7 @@ message for fields not lifted here. Immutable by convention; safe to share.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 __all__ = ["KINDS", "Asset", "PutResult", "Snapshot", "Branch", "Tag", "Namespace", "Hit",
            "Event", "LineageEdge", "Lineage", "Diff", "Space", "hexid"]
@@ -145,10 +145,13 @@ class Space:
 
 @dataclass(frozen=True)
 class Hit:
-    """A search hit; `source` is the described asset for Embed assets, else None."""
+    """A search hit; `source` is the described asset for Embed assets, else
+    None; `source_range` the (offset, length) of the passage it describes, for
+    an ingest operator's passage vectors, else None."""
     id: str
     score: float
     source: Optional[str]
+    source_range: Optional[Tuple[int, int]] = None
 
 
 @dataclass(frozen=True)
@@ -163,12 +166,13 @@ class Event:
     old_snapshot: Optional[str]
     name: str
     who: str
+    detail: str = ""  # operator events: assets made, or the failure's reason
 
     @classmethod
     def from_pb(cls, e, type_name: str) -> "Event":
         h = lambda b: hexid(b) if b else None  # noqa: E731
         return cls(e.seq, type_name, e.unix_ns, e.ns, h(e.asset), h(e.parent), h(e.snapshot),
-                   h(e.old_snapshot), e.name, e.who)
+                   h(e.old_snapshot), e.name, e.who, e.detail)
 
 
 @dataclass(frozen=True)
