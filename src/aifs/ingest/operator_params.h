@@ -46,7 +46,7 @@ class OperatorParams {
 
  private:
   std::string kind_;
-  const std::map<std::string, std::string>& params_;
+  std::map<std::string, std::string> params_;
   std::set<std::string> read_;
 };
 

@@ -96,7 +96,7 @@ Summary Plain(const uint8_t* p, size_t n) {
 Summary SummarizeAny(DType dtype, const uint8_t* p, size_t n) {
   switch (dtype) {
     case DType::kBool:
-      return Summarize<uint8_t, true>(p, n, [](uint8_t v) { return v ? 1.0 : 0.0; });
+      return Summarize<uint8_t, false>(p, n, [](uint8_t v) { return v ? 1.0 : 0.0; });
     case DType::kInt8: return Plain<int8_t>(p, n);
     case DType::kInt16: return Plain<int16_t>(p, n);
     case DType::kInt32: return Plain<int32_t>(p, n);
