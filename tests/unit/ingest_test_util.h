@@ -49,9 +49,9 @@ inline bool HavePython(const std::string& modules) {
   return status == 0;
 }
 
-#define AIFS_NEED_PYTHON(modules)                                                   \
-  do {                                                                              \
-    if (!::aifs::test::HavePython(modules))                                         \
+#define AIFS_NEED_PYTHON(modules)                                                                 \
+  do {                                                                                            \
+    if (!::aifs::test::HavePython(modules))                                                       \
       GTEST_SKIP() << ::aifs::test::kPython << " with " << modules << " is needed for this test"; \
   } while (0)
 
@@ -62,16 +62,16 @@ inline std::string Quote(const std::string& s) {
 }
 
 // embed_server.embed(text, dim) for each text, computed by Python.
-inline std::vector<std::vector<float>> PythonEmbed(const std::vector<std::string>& texts,
-                                                   int dim, const std::string& dir) {
+inline std::vector<std::vector<float>> PythonEmbed(const std::vector<std::string>& texts, int dim,
+                                                   const std::string& dir) {
   const std::string in = dir + "/texts.json";
   std::ofstream(in) << nlohmann::json(texts).dump();
   const std::string script = "import json,sys; sys.path.insert(0, '" + ToolPath("") +
                              "'); import embed_server as e; "
-                             "print(json.dumps([e.embed(t, " + std::to_string(dim) +
-                             ") for t in json.load(open('" + in + "'))]))";
-  const auto j = nlohmann::json::parse(Shell(std::string(kPython) + " -c " + Quote(script)),
-                                       nullptr, false);
+                             "print(json.dumps([e.embed(t, " +
+                             std::to_string(dim) + ") for t in json.load(open('" + in + "'))]))";
+  const auto j =
+      nlohmann::json::parse(Shell(std::string(kPython) + " -c " + Quote(script)), nullptr, false);
   std::vector<std::vector<float>> out;
   if (!j.is_array()) return out;
   for (const auto& v : j) out.push_back(v.get<std::vector<float>>());
@@ -111,8 +111,8 @@ class EmbedServer {
   // POST /control.
   void Control(const nlohmann::json& c) {
     HttpClient http;
-    auto r = http.Post(url() + "/control", {"Content-Type: application/json"}, c.dump(), 10000,
-                       1 << 20);
+    auto r =
+        http.Post(url() + "/control", {"Content-Type: application/json"}, c.dump(), 10000, 1 << 20);
     ASSERT_TRUE(r.ok() && r->status == 200) << r.status().ToString();
   }
 

@@ -73,8 +73,8 @@ TEST_F(ContentSniffTest, AgreesWithFile) {
   bool have_zstd = false;
   test::Shell("echo hello | zstd -q > " + dir_.Sub("zstd") + " 2>/dev/null", &status);
   have_zstd = status == 0;
-  for (const char* name : {"png", "pdf", "gif", "jpeg", "webp", "zip", "gzip", "json",
-                           "json_array", "text", "zstd"}) {
+  for (const char* name :
+       {"png", "pdf", "gif", "jpeg", "webp", "zip", "gzip", "json", "json_array", "text", "zstd"}) {
     SCOPED_TRACE(name);
     if (std::string(name) == "zstd" && !have_zstd) continue;
     const std::string path = dir_.Sub(name);

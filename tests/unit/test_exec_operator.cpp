@@ -191,8 +191,9 @@ TEST_F(ExecOperatorTest, FailuresSayHowAndQuoteStderr) {
   EXPECT_NE(out.status().message().find("something went wrong"), std::string::npos);
 
   // Only the tail of a long stderr.
-  auto chatty = Make(Sh("i=0; while [ $i -lt 2000 ]; do echo line $i >&2; i=$((i+1)); done; "
-                        "echo LAST >&2; exit 1"));
+  auto chatty =
+      Make(Sh("i=0; while [ $i -lt 2000 ]; do echo line $i >&2; i=$((i+1)); done; "
+              "echo LAST >&2; exit 1"));
   out = RunOne(*chatty, TextInput("x"));
   AIFS_EXPECT_STATUS(out.status(), kInvalidArgument, "EXEC_FAILED");
   EXPECT_NE(out.status().message().find("LAST"), std::string::npos);
@@ -247,25 +248,21 @@ TEST_F(ExecOperatorTest, UnreadableOutput) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.script);
     auto kind = Make(Sh(c.script), {{"output", c.output}});
-    AIFS_EXPECT_STATUS(RunOne(*kind, TextInput("x")).status(), kInvalidArgument,
-                       "EXEC_BAD_OUTPUT");
+    AIFS_EXPECT_STATUS(RunOne(*kind, TextInput("x")).status(), kInvalidArgument, "EXEC_BAD_OUTPUT");
   }
   if (!test::HavePython("numpy")) return;
   const std::string npy = "import numpy as n, sys; n.save(sys.stdout.buffer, ";
   auto nan = Make({"python3", "-c", npy + "n.array([1, float('nan')], dtype=n.float32))"});
-  AIFS_EXPECT_STATUS(RunOne(*nan, TextInput("x")).status(), kInvalidArgument,
-                     "EXEC_BAD_OUTPUT");
+  AIFS_EXPECT_STATUS(RunOne(*nan, TextInput("x")).status(), kInvalidArgument, "EXEC_BAD_OUTPUT");
   auto matrix = Make({"python3", "-c", npy + "n.zeros((2, 3), dtype=n.float32))"});
-  AIFS_EXPECT_STATUS(RunOne(*matrix, TextInput("x")).status(), kInvalidArgument,
-                     "EXEC_BAD_OUTPUT");
+  AIFS_EXPECT_STATUS(RunOne(*matrix, TextInput("x")).status(), kInvalidArgument, "EXEC_BAD_OUTPUT");
   auto ints = Make({"python3", "-c", npy + "n.zeros(3, dtype=n.int32))"});
-  AIFS_EXPECT_STATUS(RunOne(*ints, TextInput("x")).status(), kInvalidArgument,
-                     "EXEC_BAD_OUTPUT");
+  AIFS_EXPECT_STATUS(RunOne(*ints, TextInput("x")).status(), kInvalidArgument, "EXEC_BAD_OUTPUT");
   // (1, dim) is a vector; a dimension other than `dim` stops the whole call.
   auto row = Make({"python3", "-c", npy + "n.ones((1, 3), dtype=n.float32))"}, {{"dim", "4"}});
   const OperatorInput in = TextInput("x");
-  AIFS_EXPECT_STATUS(row->Run(std::span<const OperatorInput>(&in, 1)).status(),
-                     kFailedPrecondition, "EMBEDDER_WRONG_DIMENSION");
+  AIFS_EXPECT_STATUS(row->Run(std::span<const OperatorInput>(&in, 1)).status(), kFailedPrecondition,
+                     "EMBEDDER_WRONG_DIMENSION");
   auto row3 = Make({"python3", "-c", npy + "n.ones((1, 3), dtype=n.float32))"}, {{"dim", "3"}});
   auto ok = RunOne(*row3, in);
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();

@@ -133,7 +133,8 @@ TEST_F(HttpEmbedderTest, InputsThatAreNotTextFailAlone) {
   auto kind = Make({});
   ASSERT_TRUE(kind);
   OperatorInput binary = TextInput(std::string("ab\xff\xfe", 4));
-  auto r = kind->Run(std::vector<OperatorInput>{TextInput("fine text"), binary, TextInput(" \n\t")});
+  auto r =
+      kind->Run(std::vector<OperatorInput>{TextInput("fine text"), binary, TextInput(" \n\t")});
   AIFS_ASSERT_OK(r.status());
   EXPECT_TRUE((*r)[0].ok());
   AIFS_EXPECT_STATUS((*r)[1].status(), kInvalidArgument, "NOT_TEXT");
@@ -189,10 +190,14 @@ TEST_F(HttpEmbedderTest, FaultsMapToCodesAndReasons) {
       {{{"mode", "error"}, {"status", 500}}, {}, Code::kUnavailable, "EMBEDDER_UNAVAILABLE"},
       {{{"mode", "error"}, {"status", 429}}, {}, Code::kUnavailable, "EMBEDDER_UNAVAILABLE"},
       {{{"mode", "error"}, {"status", 403}}, {}, Code::kFailedPrecondition, "EMBEDDER_AUTH"},
-      {{{"mode", "error"}, {"status", 404}}, {}, Code::kFailedPrecondition,
+      {{{"mode", "error"}, {"status", 404}},
+       {},
+       Code::kFailedPrecondition,
        "EMBEDDER_BAD_RESPONSE"},
       {{{"mode", "garbage"}}, {}, Code::kFailedPrecondition, "EMBEDDER_BAD_RESPONSE"},
-      {{{"mode", "wrong-dim"}}, {{"dim", "16"}}, Code::kFailedPrecondition,
+      {{{"mode", "wrong-dim"}},
+       {{"dim", "16"}},
+       Code::kFailedPrecondition,
        "EMBEDDER_WRONG_DIMENSION"},
   };
   for (const Case& c : cases) {
@@ -208,8 +213,7 @@ TEST_F(HttpEmbedderTest, FaultsMapToCodesAndReasons) {
   AIFS_ASSERT_OK(kind->Run(inputs).status());
   EXPECT_EQ(kind->space().dim, static_cast<uint32_t>(kDim + 1));
   server_->Control({{"mode", "ok"}});
-  AIFS_EXPECT_STATUS(kind->Run(inputs).status(), kFailedPrecondition,
-                     "EMBEDDER_WRONG_DIMENSION");
+  AIFS_EXPECT_STATUS(kind->Run(inputs).status(), kFailedPrecondition, "EMBEDDER_WRONG_DIMENSION");
 }
 
 TEST_F(HttpEmbedderTest, SlowServerTimesOutNearTimeoutMs) {
@@ -231,9 +235,9 @@ TEST_F(HttpEmbedderTest, NobodyListening) {
   ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   ::close(fd);  // a port no one listens on
-  auto kind = MakeOperatorKind(Spec(
-      "http-embed", {{"url", "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port))},
-                     {"model", "m"}}));
+  auto kind = MakeOperatorKind(
+      Spec("http-embed",
+           {{"url", "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port))}, {"model", "m"}}));
   AIFS_ASSERT_OK(kind.status());
   AIFS_EXPECT_STATUS((*kind)->Run(std::vector<OperatorInput>{TextInput("a")}).status(),
                      kUnavailable, "EMBEDDER_UNAVAILABLE");

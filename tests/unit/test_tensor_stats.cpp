@@ -73,9 +73,9 @@ class TensorStatsTest : public ::testing::Test {
   void SetUp() override {
     AIFS_NEED_PYTHON("numpy");
     std::ofstream(dir_.Sub("cases.py")) << kCases;
-    want_ = json::parse(test::Shell(std::string(test::kPython) + " " + dir_.Sub("cases.py") +
-                                    " " + dir_.path()),
-                        nullptr, false);
+    want_ = json::parse(
+        test::Shell(std::string(test::kPython) + " " + dir_.Sub("cases.py") + " " + dir_.path()),
+        nullptr, false);
     ASSERT_TRUE(want_.is_object()) << "numpy did not write the cases";
     auto kind = MakeOperatorKind(test::Spec("tensor-stats", {}));
     AIFS_ASSERT_OK(kind.status());
@@ -173,8 +173,8 @@ TEST_F(TensorStatsTest, TensorAssetsReportRows) {
 TEST_F(TensorStatsTest, AnythingElseIsNotATensor) {
   AIFS_EXPECT_STATUS(Stats(test::ToBytes("just some text")).status(), kInvalidArgument,
                      "NOT_A_TENSOR");
-  AIFS_EXPECT_STATUS(Stats(test::ToBytes("garbage"), AssetKind::kTensor).status(),
-                     kInvalidArgument, "NOT_A_TENSOR");
+  AIFS_EXPECT_STATUS(Stats(test::ToBytes("garbage"), AssetKind::kTensor).status(), kInvalidArgument,
+                     "NOT_A_TENSOR");
   Bytes cut = Npy("f64_random");
   cut.resize(cut.size() - 8);
   auto r = Stats(cut);

@@ -26,7 +26,8 @@ TEST(TextPassagesTest, ShortAndEmptyTexts) {
 TEST(TextPassagesTest, PrefersParagraphsThenSentencesThenWords) {
   // A paragraph break in the second half of the window wins over a later
   // sentence end.
-  const std::string para = "Alpha beta gamma delta epsilon.\n\nZeta eta. Theta iota kappa lambda mu.";
+  const std::string para =
+      "Alpha beta gamma delta epsilon.\n\nZeta eta. Theta iota kappa lambda mu.";
   EXPECT_EQ(Texts(para, SplitPassages(para, 48)),
             (std::vector<std::string>{"Alpha beta gamma delta epsilon.",
                                       "Zeta eta. Theta iota kappa lambda mu."}));
@@ -37,12 +38,13 @@ TEST(TextPassagesTest, PrefersParagraphsThenSentencesThenWords) {
                                       "Nine ten eleven twelve"}));
   // Without a sentence: the latest word end.
   const std::string words = "one two three four five six seven eight nine ten eleven";
-  EXPECT_EQ(Texts(words, SplitPassages(words, 24)),
-            (std::vector<std::string>{"one two three four five", "six seven eight nine ten",
-                                      "eleven"}));
+  EXPECT_EQ(
+      Texts(words, SplitPassages(words, 24)),
+      (std::vector<std::string>{"one two three four five", "six seven eight nine ten", "eleven"}));
   // An ideographic full stop ends a sentence without a space after it.
-  const std::string cjk = "\xe4\xb8\x80\xe4\xba\x8c\xe4\xb8\x89\xe5\x9b\x9b\xe3\x80\x82"
-                          "\xe4\xba\x94\xe5\x85\xad\xe4\xb8\x83\xe5\x85\xab";
+  const std::string cjk =
+      "\xe4\xb8\x80\xe4\xba\x8c\xe4\xb8\x89\xe5\x9b\x9b\xe3\x80\x82"
+      "\xe4\xba\x94\xe5\x85\xad\xe4\xb8\x83\xe5\x85\xab";
   EXPECT_EQ(SplitPassages(cjk, 18), (std::vector<TextRange>{{0, 15}, {15, 12}}));
 }
 
@@ -67,17 +69,35 @@ TEST(TextPassagesTest, NeverSplitsACharacter) {
 
 // Words, sentences, paragraphs and multi-byte characters.
 std::string RandomText(std::mt19937_64& rng, size_t words) {
-  static const char* kWords[] = {"tensor", "weights", "a", "über", "naïve", "embedding",
-                                 "x",      "λ",       "中文", "layer", "supercalifragilistic"};
+  static const char* kWords[] = {"tensor",
+                                 "weights",
+                                 "a",
+                                 "über",
+                                 "naïve",
+                                 "embedding",
+                                 "x",
+                                 "λ",
+                                 "中文",
+                                 "layer",
+                                 "supercalifragilistic"};
   std::string t;
   for (size_t i = 0; i < words; ++i) {
     t += kWords[rng() % std::size(kWords)];
     switch (rng() % 12) {
-      case 0: t += ". "; break;
-      case 1: t += "\n\n"; break;
-      case 2: t += "\n"; break;
-      case 3: t += "!  "; break;
-      default: t += " ";
+      case 0:
+        t += ". ";
+        break;
+      case 1:
+        t += "\n\n";
+        break;
+      case 2:
+        t += "\n";
+        break;
+      case 3:
+        t += "!  ";
+        break;
+      default:
+        t += " ";
     }
   }
   if (rng() % 2) t += std::string(rng() % 300, 'z');  // one long word

@@ -77,9 +77,8 @@ bool ReadSome(int fd, std::string& out, size_t limit) {
 }
 
 // After fork, in the child: only async-signal-safe calls until execve.
-[[noreturn]] void ChildMain(const char* path, char* const* argv, char* const* envp, int in,
-                            int out, int errfd, int status, const rlimit* mem,
-                            const sigset_t* empty) {
+[[noreturn]] void ChildMain(const char* path, char* const* argv, char* const* envp, int in, int out,
+                            int errfd, int status, const rlimit* mem, const sigset_t* empty) {
   struct sigaction dfl = {};
   dfl.sa_handler = SIG_DFL;
   ::sigaction(SIGPIPE, &dfl, nullptr);  // an ignored SIGPIPE would be inherited by execve
@@ -169,7 +168,8 @@ Result<ChildResult> RunChildProcess(const ChildSpec& spec, ByteSpan input) {
   };
   while (!result.stdout_too_large) {
     if (exited || (out[0] < 0 && errp[0] < 0 && pidfd < 0)) break;
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) {
       result.timed_out = true;
       break;
@@ -181,7 +181,8 @@ Result<ChildResult> RunChildProcess(const ChildSpec& spec, ByteSpan input) {
     if (errp[0] >= 0) fds[n++] = {errp[0], POLLIN, 0};
     if (pidfd >= 0) fds[n++] = {pidfd, POLLIN, 0};
     // Without a pidfd (Linux < 5.3) look for the exit now and then.
-    const int wait_ms = static_cast<int>(std::min<int64_t>(left.count(), pidfd >= 0 ? 1 << 30 : 50));
+    const int wait_ms =
+        static_cast<int>(std::min<int64_t>(left.count(), pidfd >= 0 ? 1 << 30 : 50));
     if (::poll(fds, n, wait_ms) < 0 && errno != EINTR) break;
     if (in[1] >= 0) {
       const ssize_t w =

@@ -39,7 +39,7 @@ struct ChildSpec {
   std::vector<std::string> argv;  // non-empty
   std::vector<std::string> env;   // "NAME=value"
   uint64_t timeout_ms = 30000;
-  uint64_t memory_bytes = 0;      // RLIMIT_AS; 0: unlimited
+  uint64_t memory_bytes = 0;  // RLIMIT_AS; 0: unlimited
   uint64_t max_stdout_bytes = 16u << 20;
   size_t stderr_tail_bytes = 2048;
 };

@@ -9,7 +9,8 @@ namespace aifs {
 namespace {
 
 bool StartsWith(ByteSpan b, std::string_view magic, size_t at = 0) {
-  return b.size() >= at + magic.size() && std::memcmp(b.data() + at, magic.data(), magic.size()) == 0;
+  return b.size() >= at + magic.size() &&
+         std::memcmp(b.data() + at, magic.data(), magic.size()) == 0;
 }
 
 uint64_t LittleEndian(ByteSpan b, size_t at, size_t n) {

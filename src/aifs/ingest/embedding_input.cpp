@@ -12,12 +12,12 @@ Result<std::vector<TextRange>> EmbeddingRanges(const OperatorInput& in, const Ve
   const std::string_view text = AsChars(in.bytes);
   if (!need_text && p.chunk_bytes == 0) return std::vector<TextRange>{{0, text.size()}};
   if (!ValidUtf8(text))
-    return err::InvalidArgument("NOT_TEXT", "asset " + in.id.ToHex() +
-                                                " is not UTF-8 text: only text can be embedded");
+    return err::InvalidArgument(
+        "NOT_TEXT", "asset " + in.id.ToHex() + " is not UTF-8 text: only text can be embedded");
   if (text.find_first_not_of(" \t\n\r\f\v") == std::string_view::npos)
-    return err::InvalidArgument("EMPTY_INPUT",
-                                "asset " + in.id.ToHex() + " holds no text (" +
-                                    std::to_string(text.size()) + " bytes of whitespace)");
+    return err::InvalidArgument("EMPTY_INPUT", "asset " + in.id.ToHex() + " holds no text (" +
+                                                   std::to_string(text.size()) +
+                                                   " bytes of whitespace)");
   if (p.chunk_bytes == 0) return std::vector<TextRange>{{0, text.size()}};
   return SplitPassages(text, p.chunk_bytes, p.chunk_overlap);
 }

@@ -77,10 +77,10 @@ EmbeddingSpace ExecOperator::space() const {
 }
 
 std::string ExecOperator::describe() const {
-  std::string d = "exec/1 argv=" + json(options_.argv).dump(-1, ' ', false,
-                                                             json::error_handler_t::replace) +
-                  " output=" + (options_.json_output ? "json" : "npy") +
-                  " model=" + options_.model + " v=" + options_.common.version;
+  std::string d =
+      "exec/1 argv=" + json(options_.argv).dump(-1, ' ', false, json::error_handler_t::replace) +
+      " output=" + (options_.json_output ? "json" : "npy") + " model=" + options_.model +
+      " v=" + options_.common.version;
   if (options_.vectors.chunk_bytes != 0)
     d += " chunk=" + std::to_string(options_.vectors.chunk_bytes) + "/" +
          std::to_string(options_.vectors.chunk_overlap);
@@ -143,31 +143,30 @@ Result<ChildResult> ExecOperator::RunOnce(const OperatorInput& in, const TextRan
   spec.timeout_ms = options_.timeout_ms;
   spec.memory_bytes = options_.memory_mb << 20;
   spec.max_stdout_bytes = options_.max_output_bytes;
-  AIFS_ASSIGN_OR_RETURN(ChildResult r,
-                        RunChildProcess(spec, ByteSpan(in.bytes).subspan(range.offset, range.length)));
-  const std::string who = "the program " + err::Echo(options_.argv[0]) + " on asset " +
-                          in.id.ToHex() +
-                          (passage ? " bytes " + std::to_string(range.offset) + "+" +
-                                         std::to_string(range.length)
-                                   : "");
+  AIFS_ASSIGN_OR_RETURN(
+      ChildResult r, RunChildProcess(spec, ByteSpan(in.bytes).subspan(range.offset, range.length)));
+  const std::string who =
+      "the program " + err::Echo(options_.argv[0]) + " on asset " + in.id.ToHex() +
+      (passage ? " bytes " + std::to_string(range.offset) + "+" + std::to_string(range.length)
+               : "");
   const std::string tail = r.stderr_tail.empty() ? "" : "; stderr: " + OneLine(r.stderr_tail);
   if (r.timed_out)
     return err::InvalidArgument("EXEC_TIMEOUT", who + " ran longer than " +
                                                     std::to_string(options_.timeout_ms) +
                                                     " ms and was killed" + tail);
   if (r.stdout_too_large)
-    return err::InvalidArgument("EXEC_OUTPUT_TOO_LARGE",
-                                who + " wrote more than " +
-                                    std::to_string(options_.max_output_bytes) + " bytes" + tail);
+    return err::InvalidArgument(
+        "EXEC_OUTPUT_TOO_LARGE",
+        who + " wrote more than " + std::to_string(options_.max_output_bytes) + " bytes" + tail);
   if (!r.exec_error.empty())
-    return err::InvalidArgument("EXEC_FAILED", who + ": cannot execute it: " + r.exec_error +
-                                                   " (exit status 127)");
+    return err::InvalidArgument(
+        "EXEC_FAILED", who + ": cannot execute it: " + r.exec_error + " (exit status 127)");
   if (r.signal != 0)
     return err::InvalidArgument("EXEC_FAILED",
                                 who + " was killed by signal " + SignalName(r.signal) + tail);
   if (r.exit_code != 0)
-    return err::InvalidArgument("EXEC_FAILED", who + " exited with status " +
-                                                   std::to_string(r.exit_code) + tail);
+    return err::InvalidArgument("EXEC_FAILED",
+                                who + " exited with status " + std::to_string(r.exit_code) + tail);
   return r;
 }
 
@@ -178,8 +177,8 @@ Result<std::vector<float>> ExecOperator::ParseVector(const OperatorInput& in,
   const auto& shape = t->shape;
   const bool vector_shape = shape.size() == 1 || (shape.size() == 2 && shape[0] == 1);
   if (!vector_shape)
-    return BadOutput(in, "must have shape (dim,) or (1, dim), not " +
-                             std::to_string(shape.size()) + " dimensions");
+    return BadOutput(in, "must have shape (dim,) or (1, dim), not " + std::to_string(shape.size()) +
+                             " dimensions");
   const size_t n = static_cast<size_t>(shape.back());
   std::vector<float> v(n);
   const uint8_t* p = t->data.data();
@@ -201,8 +200,8 @@ Result<std::vector<float>> ExecOperator::ParseVector(const OperatorInput& in,
         break;
       }
       default:
-        return BadOutput(in, "must be float16, float32 or float64, not " +
-                                 std::string(DTypeName(t->dtype)));
+        return BadOutput(
+            in, "must be float16, float32 or float64, not " + std::string(DTypeName(t->dtype)));
     }
   }
   if (!AllFinite(v)) return BadOutput(in, "holds values that are not finite (as float32)");
@@ -211,7 +210,8 @@ Result<std::vector<float>> ExecOperator::ParseVector(const OperatorInput& in,
 
 Result<OperatorOutput> ExecOperator::ParseJson(const OperatorInput& in, const ChildResult& r) {
   const json j = json::parse(AsChars(r.out), nullptr, false);
-  if (!j.is_object()) return BadOutput(in, "is no JSON object: \"" + err::Echo(AsChars(r.out)) + "\"");
+  if (!j.is_object())
+    return BadOutput(in, "is no JSON object: \"" + err::Echo(AsChars(r.out)) + "\"");
   OperatorOutput out;
   for (const auto& [key, value] : j.items()) {
     if (key.empty() || key.starts_with("aifs."))
@@ -221,8 +221,8 @@ Result<OperatorOutput> ExecOperator::ParseJson(const OperatorInput& in, const Ch
     else if (value.is_number() || value.is_boolean())
       out.metadata[key] = value.dump();
     else
-      return BadOutput(in, "has a value for \"" + err::Echo(key) +
-                               "\" that is no string, number or boolean");
+      return BadOutput(
+          in, "has a value for \"" + err::Echo(key) + "\" that is no string, number or boolean");
   }
   return out;
 }

@@ -79,15 +79,15 @@ Result<HttpAnswer> HttpClient::Post(const std::string& url, const std::vector<st
   Curl().curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
 
   if (sink.too_large)
-    return err::FailedPrecondition("HTTP_TOO_LARGE", "the answer from " + url + " exceeds " +
-                                                         std::to_string(max_response_bytes) +
-                                                         " bytes");
+    return err::FailedPrecondition(
+        "HTTP_TOO_LARGE",
+        "the answer from " + url + " exceeds " + std::to_string(max_response_bytes) + " bytes");
   if (rc != CURLE_OK) {
     const std::string why = error[0] ? error : Curl().curl_easy_strerror(rc);
     if (rc == CURLE_OPERATION_TIMEDOUT)
-      return Status(Code::kDeadlineExceeded, "HTTP_TIMEOUT",
-                         "no answer from " + url + " within " + std::to_string(timeout_ms) +
-                             " ms: " + why);
+      return Status(
+          Code::kDeadlineExceeded, "HTTP_TIMEOUT",
+          "no answer from " + url + " within " + std::to_string(timeout_ms) + " ms: " + why);
     return err::Unavailable("HTTP_UNAVAILABLE", "POST " + url + " failed: " + why);
   }
   Curl().curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &answer.status);

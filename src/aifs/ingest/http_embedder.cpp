@@ -81,8 +81,7 @@ Result<std::unique_ptr<OperatorKind>> MakeHttpEmbedder(OperatorParams& p) {
   AIFS_ASSIGN_OR_RETURN(o.common, ReadCommonParams(p, uint64_t{8} << 20));
   if (auto file = p.Get("auth_file")) {
     auto secret = ReadFileToString(*file);
-    if (!secret.ok())
-      return p.Bad("auth_file", "cannot be read: " + secret.status().message());
+    if (!secret.ok()) return p.Bad("auth_file", "cannot be read: " + secret.status().message());
     std::string& s = secret.value();
     const size_t b = s.find_first_not_of(" \t\r\n");
     const size_t e = s.find_last_not_of(" \t\r\n");
@@ -156,10 +155,10 @@ Status HttpEmbedder::Send(std::span<const OperatorInput> inputs, std::span<Item>
       continue;
     }
     if (chunk.front()->input == chunk.back()->input) {
-      results[chunk.front()->input] = err::InvalidArgument(
-          "EMBEDDER_REJECTED_INPUT",
-          "the embedder refused asset " + inputs[chunk.front()->input].id.ToHex() + ": " +
-              reply.message);
+      results[chunk.front()->input] =
+          err::InvalidArgument("EMBEDDER_REJECTED_INPUT",
+                               "the embedder refused asset " +
+                                   inputs[chunk.front()->input].id.ToHex() + ": " + reply.message);
       continue;
     }
     // An input's items are contiguous in `items`: resend each input's alone.
@@ -177,11 +176,11 @@ Result<HttpEmbedder::Reply> HttpEmbedder::Request(std::span<const OperatorInput>
                                                   std::span<Item* const> items) {
   json texts = json::array();
   for (const Item* item : items)
-    texts.push_back(AsChars(inputs[item->input].bytes).substr(item->range.offset, item->range.length));
-  const json request = {{"model", options_.model}, {"input", std::move(texts)},
-                        {"encoding_format", "float"}};
-  std::vector<std::string> headers = {"Content-Type: application/json",
-                                      "Accept: application/json"};
+    texts.push_back(
+        AsChars(inputs[item->input].bytes).substr(item->range.offset, item->range.length));
+  const json request = {
+      {"model", options_.model}, {"input", std::move(texts)}, {"encoding_format", "float"}};
+  std::vector<std::string> headers = {"Content-Type: application/json", "Accept: application/json"};
   if (!options_.bearer_token.empty())
     headers.push_back("Authorization: Bearer " + options_.bearer_token);
   auto answer = http_.Post(options_.endpoint, headers,
@@ -192,7 +191,8 @@ Result<HttpEmbedder::Reply> HttpEmbedder::Request(std::span<const OperatorInput>
     const Status& st = answer.status();
     if (st.reason() == "HTTP_TIMEOUT")
       return Status(Code::kDeadlineExceeded, "EMBEDDER_TIMEOUT", st.message());
-    if (st.reason() == "HTTP_UNAVAILABLE") return err::Unavailable("EMBEDDER_UNAVAILABLE", st.message());
+    if (st.reason() == "HTTP_UNAVAILABLE")
+      return err::Unavailable("EMBEDDER_UNAVAILABLE", st.message());
     if (st.reason() == "HTTP_TOO_LARGE") return BadResponse(st.message());
     return st;
   }
@@ -208,8 +208,8 @@ Result<HttpEmbedder::Reply> HttpEmbedder::Request(std::span<const OperatorInput>
     return err::Unavailable("EMBEDDER_UNAVAILABLE",
                             where + " is not available" + said + ": " + Quote(answer->body));
   if (status == 401 || status == 403)
-    return err::FailedPrecondition("EMBEDDER_AUTH", where + " refused the credentials" + said +
-                                                        ": " + Quote(answer->body));
+    return err::FailedPrecondition(
+        "EMBEDDER_AUTH", where + " refused the credentials" + said + ": " + Quote(answer->body));
   if (status >= 400 && status != 404 && status != 405 && status != 415) {
     Reply reply;
     reply.rejected = true;
@@ -230,8 +230,8 @@ Result<std::vector<std::vector<float>>> HttpEmbedder::ParseAnswer(const std::str
   if (data == j.end() || !data->is_array())
     return BadResponse(where + " answered no \"data\" array: " + Quote(body));
   if (data->size() != count)
-    return BadResponse(where + " answered " + std::to_string(data->size()) +
-                       " embeddings for " + std::to_string(count) + " texts");
+    return BadResponse(where + " answered " + std::to_string(data->size()) + " embeddings for " +
+                       std::to_string(count) + " texts");
   std::vector<std::vector<float>> out(count);
   std::vector<bool> seen(count);
   for (const json& e : *data) {
@@ -239,12 +239,14 @@ Result<std::vector<std::vector<float>>> HttpEmbedder::ParseAnswer(const std::str
     auto embedding = e.is_object() ? e.find("embedding") : e.end();
     if (index == e.end() || !index->is_number_integer() || embedding == e.end() ||
         !embedding->is_array())
-      return BadResponse(where + " answered an entry without an integer \"index\" and an "
-                                 "\"embedding\" array of numbers");
+      return BadResponse(where +
+                         " answered an entry without an integer \"index\" and an "
+                         "\"embedding\" array of numbers");
     const int64_t i = index->get<int64_t>();
     if (i < 0 || static_cast<uint64_t>(i) >= count || seen[i])
-      return BadResponse(where + " answered index " + std::to_string(i) +
-                         (i >= 0 && static_cast<uint64_t>(i) < count ? " twice" : ", out of range"));
+      return BadResponse(
+          where + " answered index " + std::to_string(i) +
+          (i >= 0 && static_cast<uint64_t>(i) < count ? " twice" : ", out of range"));
     seen[i] = true;
     std::vector<float>& v = out[i];
     v.reserve(embedding->size());
@@ -253,8 +255,7 @@ Result<std::vector<std::vector<float>>> HttpEmbedder::ParseAnswer(const std::str
       const double d = x.get<double>();
       v.push_back(static_cast<float>(d));
       if (!std::isfinite(v.back()))
-        return BadResponse(where + " answered a value that is not finite as a float: " +
-                           x.dump());
+        return BadResponse(where + " answered a value that is not finite as a float: " + x.dump());
     }
   }
   AIFS_RETURN_IF_ERROR(dim_.CheckAll(out, where));

@@ -32,9 +32,9 @@ Result<std::unique_ptr<OperatorKind>> MakeOperatorKind(const OperatorSpec& spec)
   }
   std::string names;
   for (const std::string& n : OperatorKindNames()) names += (names.empty() ? "" : ", ") + n;
-  return err::InvalidArgument("UNKNOWN_OPERATOR_KIND", "no operator kind \"" +
-                                                           err::Echo(spec.kind) +
-                                                           "\" (known: " + names + ")");
+  return err::InvalidArgument(
+      "UNKNOWN_OPERATOR_KIND",
+      "no operator kind \"" + err::Echo(spec.kind) + "\" (known: " + names + ")");
 }
 
 std::vector<std::string> OperatorKindNames() {

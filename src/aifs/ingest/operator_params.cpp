@@ -93,15 +93,14 @@ Result<VectorParams> ReadVectorParams(OperatorParams& p, const std::string& mode
   v.space.metric = *metric;
   AIFS_ASSIGN_OR_RETURN(v.chunk_bytes, p.Uint("chunk_bytes", 0, 0, kMaxPassageBytes));
   if (v.chunk_bytes != 0 && v.chunk_bytes < kMinPassageBytes)
-    return p.Bad("chunk_bytes", "must be 0 (whole inputs) or at least " +
-                                    std::to_string(kMinPassageBytes));
+    return p.Bad("chunk_bytes",
+                 "must be 0 (whole inputs) or at least " + std::to_string(kMinPassageBytes));
   const uint64_t max_overlap = v.chunk_bytes == 0 ? 0 : (v.chunk_bytes - 1) / 2;
   auto overlap = p.Uint("chunk_overlap", 0, 0, max_overlap);
   if (!overlap.ok())
-    return p.Bad("chunk_overlap",
-                 v.chunk_bytes == 0 ? "needs chunk_bytes"
-                                    : "must be below chunk_bytes / 2 (at most " +
-                                          std::to_string(max_overlap) + ")");
+    return p.Bad("chunk_overlap", v.chunk_bytes == 0 ? "needs chunk_bytes"
+                                                     : "must be below chunk_bytes / 2 (at most " +
+                                                           std::to_string(max_overlap) + ")");
   v.chunk_overlap = *overlap;
   return v;
 }

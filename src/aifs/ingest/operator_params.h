@@ -52,8 +52,8 @@ class OperatorParams {
 
 // The parameters every kind takes.
 struct CommonParams {
-  std::string version = "1";      // `version`: goes into describe()
-  uint64_t max_input_bytes = 0;   // `max_input_bytes`
+  std::string version = "1";     // `version`: goes into describe()
+  uint64_t max_input_bytes = 0;  // `max_input_bytes`
 };
 // Reads `version` (1..64 printable ASCII, no spaces) and `max_input_bytes`
 // (1 B .. 1 TiB, `default_max_input` when absent).
@@ -62,8 +62,8 @@ Result<CommonParams> ReadCommonParams(OperatorParams& p, uint64_t default_max_in
 // The parameters of the kinds that make vectors (http-embed, exec with npy
 // output): where the vectors go and how a text is cut into passages.
 struct VectorParams {
-  EmbeddingSpace space;         // `space` (default: the model), `dim`, `metric`
-  uint64_t chunk_bytes = 0;     // 0: one vector per input (text_passages.h)
+  EmbeddingSpace space;      // `space` (default: the model), `dim`, `metric`
+  uint64_t chunk_bytes = 0;  // 0: one vector per input (text_passages.h)
   uint64_t chunk_overlap = 0;
 };
 // `space` (default `model`), `dim` (0 = learnt from the first answer; else

@@ -97,21 +97,31 @@ Summary SummarizeAny(DType dtype, const uint8_t* p, size_t n) {
   switch (dtype) {
     case DType::kBool:
       return Summarize<uint8_t, false>(p, n, [](uint8_t v) { return v ? 1.0 : 0.0; });
-    case DType::kInt8: return Plain<int8_t>(p, n);
-    case DType::kInt16: return Plain<int16_t>(p, n);
-    case DType::kInt32: return Plain<int32_t>(p, n);
-    case DType::kInt64: return Plain<int64_t>(p, n);
-    case DType::kUInt8: return Plain<uint8_t>(p, n);
-    case DType::kUInt16: return Plain<uint16_t>(p, n);
-    case DType::kUInt32: return Plain<uint32_t>(p, n);
-    case DType::kUInt64: return Plain<uint64_t>(p, n);
+    case DType::kInt8:
+      return Plain<int8_t>(p, n);
+    case DType::kInt16:
+      return Plain<int16_t>(p, n);
+    case DType::kInt32:
+      return Plain<int32_t>(p, n);
+    case DType::kInt64:
+      return Plain<int64_t>(p, n);
+    case DType::kUInt8:
+      return Plain<uint8_t>(p, n);
+    case DType::kUInt16:
+      return Plain<uint16_t>(p, n);
+    case DType::kUInt32:
+      return Plain<uint32_t>(p, n);
+    case DType::kUInt64:
+      return Plain<uint64_t>(p, n);
     case DType::kFloat16:
       return Summarize<uint16_t, false>(p, n, [](uint16_t v) { return double(HalfToFloat(v)); });
     case DType::kBFloat16:
       return Summarize<uint16_t, false>(p, n,
                                         [](uint16_t v) { return double(BFloat16ToFloat(v)); });
-    case DType::kFloat32: return Plain<float>(p, n);
-    case DType::kFloat64: return Plain<double>(p, n);
+    case DType::kFloat32:
+      return Plain<float>(p, n);
+    case DType::kFloat64:
+      return Plain<double>(p, n);
   }
   return {};
 }
