@@ -116,10 +116,11 @@ TEST_F(ExecOperatorTest, TheEnvironmentIsFixedPlusTheAssetsFacts) {
   // With passages, their ranges too, and each passage alone on stdin.
   if (!test::HavePython("numpy")) return;
   auto passages = Make({"python3", "-c",
-                        "import numpy as n, sys, os; e = os.environ; "
+                        "import io, numpy as n, sys, os; e = os.environ; b = io.BytesIO(); "
                         "got = len(sys.stdin.buffer.read()); "
-                        "n.save(sys.stdout.buffer, n.array([float(e['AIFS_PASSAGE_OFFSET']), "
-                        "float(e['AIFS_PASSAGE_LENGTH']), got], dtype=n.float32))"},
+                        "n.save(b, n.array([float(e['AIFS_PASSAGE_OFFSET']), "
+                        "float(e['AIFS_PASSAGE_LENGTH']), got], dtype=n.float32)); "
+                        "sys.stdout.buffer.write(b.getvalue())"},
                        {{"chunk_bytes", "16"}});
   const std::string text = "alpha beta gamma delta epsilon zeta eta theta";
   auto p = RunOne(*passages, TextInput(text));
@@ -251,19 +252,23 @@ TEST_F(ExecOperatorTest, UnreadableOutput) {
     AIFS_EXPECT_STATUS(RunOne(*kind, TextInput("x")).status(), kInvalidArgument, "EXEC_BAD_OUTPUT");
   }
   if (!test::HavePython("numpy")) return;
-  const std::string npy = "import numpy as n, sys; n.save(sys.stdout.buffer, ";
-  auto nan = Make({"python3", "-c", npy + "n.array([1, float('nan')], dtype=n.float32))"});
+  // A program writing the .npy of a numpy expression (np.save needs a seekable file).
+  auto npy = [](const std::string& expr) {
+    return "import io, sys, numpy as n; b = io.BytesIO(); n.save(b, " + expr +
+           "); sys.stdout.buffer.write(b.getvalue())";
+  };
+  auto nan = Make({"python3", "-c", npy("n.array([1, float('nan')], dtype=n.float32)")});
   AIFS_EXPECT_STATUS(RunOne(*nan, TextInput("x")).status(), kInvalidArgument, "EXEC_BAD_OUTPUT");
-  auto matrix = Make({"python3", "-c", npy + "n.zeros((2, 3), dtype=n.float32))"});
+  auto matrix = Make({"python3", "-c", npy("n.zeros((2, 3), dtype=n.float32)")});
   AIFS_EXPECT_STATUS(RunOne(*matrix, TextInput("x")).status(), kInvalidArgument, "EXEC_BAD_OUTPUT");
-  auto ints = Make({"python3", "-c", npy + "n.zeros(3, dtype=n.int32))"});
+  auto ints = Make({"python3", "-c", npy("n.zeros(3, dtype=n.int32)")});
   AIFS_EXPECT_STATUS(RunOne(*ints, TextInput("x")).status(), kInvalidArgument, "EXEC_BAD_OUTPUT");
   // (1, dim) is a vector; a dimension other than `dim` stops the whole call.
-  auto row = Make({"python3", "-c", npy + "n.ones((1, 3), dtype=n.float32))"}, {{"dim", "4"}});
+  auto row = Make({"python3", "-c", npy("n.ones((1, 3), dtype=n.float32)")}, {{"dim", "4"}});
   const OperatorInput in = TextInput("x");
   AIFS_EXPECT_STATUS(row->Run(std::span<const OperatorInput>(&in, 1)).status(), kFailedPrecondition,
                      "EMBEDDER_WRONG_DIMENSION");
-  auto row3 = Make({"python3", "-c", npy + "n.ones((1, 3), dtype=n.float32))"}, {{"dim", "3"}});
+  auto row3 = Make({"python3", "-c", npy("n.ones((1, 3), dtype=n.float32)")}, {{"dim", "3"}});
   auto ok = RunOne(*row3, in);
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
   EXPECT_EQ(ok->vectors.at(0).values, (std::vector<float>{1, 1, 1}));

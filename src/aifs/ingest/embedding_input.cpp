@@ -22,6 +22,11 @@ Result<std::vector<TextRange>> EmbeddingRanges(const OperatorInput& in, const Ve
   return SplitPassages(text, p.chunk_bytes, p.chunk_overlap);
 }
 
+std::string DescribePassages(const VectorParams& p) {
+  if (p.chunk_bytes == 0) return "";
+  return " chunk=" + std::to_string(p.chunk_bytes) + "/" + std::to_string(p.chunk_overlap);
+}
+
 Status DimensionCheck::Check(size_t got, const std::string& who) {
   if (got == 0 || got > kEmbedMaxDim || (dim_ != 0 && got != dim_))
     return err::FailedPrecondition(

@@ -24,6 +24,9 @@ namespace aifs {
 Result<std::vector<TextRange>> EmbeddingRanges(const OperatorInput& in, const VectorParams& p,
                                                bool need_text = true);
 
+// For describe(): " chunk=BYTES/OVERLAP" with passages, else "".
+std::string DescribePassages(const VectorParams& p);
+
 // The dimension every vector of a space must have: the `dim` parameter, or
 // learnt from the first answer. Check fails with FAILED_PRECONDITION
 // EMBEDDER_WRONG_DIMENSION (`who` names the embedder in the message).

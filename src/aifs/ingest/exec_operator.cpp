@@ -81,10 +81,7 @@ std::string ExecOperator::describe() const {
       "exec/1 argv=" + json(options_.argv).dump(-1, ' ', false, json::error_handler_t::replace) +
       " output=" + (options_.json_output ? "json" : "npy") + " model=" + options_.model +
       " v=" + options_.common.version;
-  if (options_.vectors.chunk_bytes != 0)
-    d += " chunk=" + std::to_string(options_.vectors.chunk_bytes) + "/" +
-         std::to_string(options_.vectors.chunk_overlap);
-  return d;
+  return d + DescribePassages(options_.vectors);
 }
 
 Result<std::vector<Result<OperatorOutput>>> ExecOperator::Run(

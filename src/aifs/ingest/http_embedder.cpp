@@ -110,11 +110,8 @@ EmbeddingSpace HttpEmbedder::space() const {
 }
 
 std::string HttpEmbedder::describe() const {
-  std::string d = "http-embed/1 model=" + options_.model + " v=" + options_.common.version;
-  if (options_.vectors.chunk_bytes != 0)
-    d += " chunk=" + std::to_string(options_.vectors.chunk_bytes) + "/" +
-         std::to_string(options_.vectors.chunk_overlap);
-  return d;
+  return "http-embed/1 model=" + options_.model + " v=" + options_.common.version +
+         DescribePassages(options_.vectors);
 }
 
 Result<std::vector<Result<OperatorOutput>>> HttpEmbedder::Run(
