@@ -78,13 +78,26 @@ class OperatorRunner::Worker {
     std::unique_lock lock(mu_);
     return !cv_.wait_for(lock, d, [&] { return stop_; });
   }
+  // `error`: a failed call, counted as a retry and kept (here and, so that
+  // every server's status shows it, in the progress record) as the last error.
   void SetState(std::string state, const Status* error = nullptr) {
-    std::lock_guard lock(mu_);
-    state_ = std::move(state);
-    if (error) {
+    {
+      std::lock_guard lock(mu_);
+      state_ = std::move(state);
+      if (!error) return;
       last_error_ = ErrorText(*error);
       ++retries_;
     }
+    RecordError(ErrorText(*error));
+  }
+  void RecordError(const std::string& text) {
+    (void)RunTransaction(*runner_.ctx_.meta, [&](MetaTxn& m) -> Status {
+      AIFS_ASSIGN_OR_RETURN(StoredOperator cur, LoadOperator(m, ns_, name_));
+      if (cur.rec.generation() != op_.rec.generation() || cur.progress.last_error() == text)
+        return Status::Ok();
+      cur.progress.set_last_error(text);
+      return PutRecord(m, keys::OperatorProgress(ns_, name_), cur.progress);
+    }, 5s);
   }
   bool stopping() const {
     std::lock_guard lock(mu_);
@@ -578,6 +591,7 @@ Result<OperatorInfo> OperatorRunner::Drain(const std::string& ns, const std::str
     if (more.status().code() == Code::kNotFound || more.status().reason() == "OPERATOR_PAUSED")
       return more.status();
     error = ErrorText(more.status());
+    worker.SetState("backing-off", &more.status());
     const auto pause = std::min<std::chrono::milliseconds>(
         {kMaxBackoff, left(), 250ms * (1 << std::min(failures++, 7))});
     std::this_thread::sleep_for(pause);
