@@ -160,6 +160,25 @@ hit=$($AIFS --json search --vector "$WORK/qa.npy" --space np32 -k 1)
 [ "$(echo "$hit" | json 'round(d["hits"][0]["score"], 4)')" = 1.0 ] || fail "np32 score: $hit"
 ok "exec operator with numpy"
 
+# The quarantine policy holds operator output like any other vector.
+$AIFS ns create quar >/dev/null
+$AIFS ns policy quar --quarantine-embeddings true >/dev/null
+qt=$(printf 'held back for review' > "$WORK/q.txt" && $AIFS put "$WORK/q.txt" --ns quar --meta content_type=text/plain)
+$AIFS operator add qe --ns quar --kind http-embed -p url="$EMBED_URL" -p model=qbow >/dev/null
+# (added after the put and without --backfill: nothing to do yet)
+[ "$($AIFS --json operator drain qe --ns quar | json 'd["processed"]')" = 0 ] || fail "no backfill"
+q2=$(printf 'second text held back' > "$WORK/q2.txt" && $AIFS put "$WORK/q2.txt" --ns quar --meta content_type=text/plain)
+$AIFS operator drain qe --ns quar >/dev/null
+[ "$($AIFS --json space pending --ns quar | json 'len(d)')" = 1 ] || fail "not quarantined: $($AIFS space pending --ns quar)"
+query "second text held back" "$WORK/qq.npy"
+[ "$($AIFS --json search --ns quar --space qbow --vector "$WORK/qq.npy" | json 'len(d["hits"])')" = 0 ] ||
+  fail "a quarantined vector was searchable"
+$AIFS space approve --ns quar --all >/dev/null
+[ "$($AIFS --json search --ns quar --space qbow --vector "$WORK/qq.npy" | json 'd["hits"][0]["source"]')" = "$q2" ] ||
+  fail "approved vector not found"
+[ -n "$qt" ] || fail "put"
+ok "operator vectors are held by the quarantine policy"
+
 if $PY -c 'import torch' 2>/dev/null; then
   $AIFS operator add tt --kind exec --match 'content_type^=text/' --backfill \
     -p argv="[\"$PY\", \"$TOOLS/exec_embed_torch.py\"]" -p output=npy -p space=torch \
