@@ -139,6 +139,14 @@ TEST_F(OperatorTest, RecordsAndTheirErrors) {
   EXPECT_FALSE(list->front().paused);
   AIFS_EXPECT_OK(engine().RemoveOperator("default", "stats"));
   EXPECT_TRUE(engine().ListOperators("default")->empty());
+
+  // A deleted namespace takes its operators with it.
+  ASSERT_TRUE(engine().CreateNamespace("scratch", {}).ok());
+  ASSERT_TRUE(engine().AddOperator({.ns = "scratch", .name = "s", .kind = "sniff"}).ok());
+  AIFS_ASSERT_OK(engine().DeleteNamespace("scratch"));
+  ASSERT_TRUE(engine().CreateNamespace("scratch", {}).ok());
+  EXPECT_TRUE(engine().ListOperators("scratch")->empty());
+  EXPECT_TRUE(engine().AddOperator({.ns = "scratch", .name = "s", .kind = "sniff"}).ok());
 }
 
 TEST_F(OperatorTest, DrainMakesRecordAssetsWithLineageOnlyForNewMatchingAssets) {
@@ -274,6 +282,35 @@ TEST_F(OperatorTest, RunningRunnerTakesEveryInputExactlyOnceUnderConcurrentPuts)
   const AssetId late = PutTensor({9, 9});
   std::this_thread::sleep_for(300ms);
   EXPECT_FALSE(Made("stats").count(late));
+}
+
+TEST_F(OperatorTest, StoppingTheRunnerAbortsACallInFlight) {
+  engine_.reset();
+  auto e = Engine::Open({.data_dir = dir_.path(), .run_operators = true});
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  engine_ = std::move(*e);
+  // A program that hangs (its own timeout far away).
+  Add("hang", "exec", "", false,
+      {{"argv", R"(["/bin/sleep", "31.25"])"}, {"output", "npy"}, {"timeout_ms", "120000"}});
+  PutWith(AsBytes(std::string("some text")), {});
+  auto running = [] {
+    FILE* p = ::popen("pgrep -f 'slee[p] 31[.]25' | wc -l", "r");
+    int n = 0;
+    if (p && std::fscanf(p, "%d", &n) != 1) n = -1;
+    if (p) ::pclose(p);
+    return n;
+  };
+  for (int i = 0; i < 100 && running() == 0; ++i) std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(running(), 1) << "the operator never started its program";
+  const auto t0 = std::chrono::steady_clock::now();
+  engine_.reset();  // stops the runner: the program is killed, not waited for
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(took, 20s) << "the close waited for the hung program";
+  EXPECT_EQ(running(), 0) << "the program outlived the runner";
+  // Nothing was dead-lettered for it: the input is still to do.
+  Reopen();
+  EXPECT_EQ(engine().ListOperatorFailures("default", "hang", 10)->size(), 0u);
+  EXPECT_EQ(engine().ListOperators("default")->front().processed, 0u);
 }
 
 }  // namespace

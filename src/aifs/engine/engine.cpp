@@ -284,9 +284,11 @@ Status Engine::DeleteNamespace(const std::string& name) {
     // trees, branches, tags and their logs, lineage leftovers, and the
     // removed assets its snapshots kept (their chunks, which no live asset
     // references, and their objects after the commit). A namespace created
-    // later under the same name starts empty, with a new key.
+    // later under the same name starts empty, with a new key. Its ingest
+    // operators go too.
     for (const char* kind : {"cl", "mn", "sn", "br", "bh", "tg", "ta", "tb", "lc", "lk",
-                             "sp", "vc", "vq", "ra", "ci", "ch", "pa", "pr", "pn", "pl"}) {
+                             "sp", "vc", "vq", "ra", "ci", "ch", "pa", "pr", "pn", "pl",
+                             "op", "opp", "opd", "opf", "opr"}) {
       const std::string prefix = std::string(kind) + "/" + name + "/";
       std::vector<std::string> doomed;
       Status parse;
@@ -308,6 +310,7 @@ Status Engine::DeleteNamespace(const std::string& name) {
     EmitEvent(txn, {.type = EventType::kNamespaceDeleted, .ns = name});
     return txn.Delete(key);
   }));
+  operators_.Notify();  // its operators went with it
   // A failure here leaves orphans for gc.
   for (const auto& object : objects) (void)ctx_->chunks->Delete(object);
   return Status::Ok();

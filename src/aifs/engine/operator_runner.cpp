@@ -58,6 +58,7 @@ class OperatorRunner::Worker {
       std::lock_guard lock(mu_);
       stop_ = true;
     }
+    cancel_ = true;  // a call in flight gives up (OperatorKind::set_cancel)
     cv_.notify_all();
     if (thread_.joinable()) thread_.join();
   }
@@ -129,6 +130,7 @@ class OperatorRunner::Worker {
   std::string state_ = "starting";
   uint64_t retries_ = 0;
   std::string last_error_;
+  std::atomic<bool> cancel_{false};
   std::thread thread_;
 };
 
@@ -147,6 +149,7 @@ void OperatorRunner::Worker::Loop() {
       Sleep(5s);
       continue;
     }
+    (*kind)->set_cancel(&cancel_);
     int failures = 0;
     while (!stopping()) {
       auto more = Pass(**kind);
@@ -157,7 +160,7 @@ void OperatorRunner::Worker::Loop() {
         continue;
       }
       const Status& st = more.status();
-      if (st.reason() == "OPERATOR_NOT_FOUND") return;  // removed: the supervisor reaps it
+      if (st.reason() == "OPERATOR_NOT_FOUND" || stopping()) return;  // removed, or stopping
       if (st.reason() == "OPERATOR_PAUSED") {
         SetState("paused");
         Sleep(500ms);

@@ -174,6 +174,10 @@ Result<ChildResult> RunChildProcess(const ChildSpec& spec, ByteSpan input) {
       result.timed_out = true;
       break;
     }
+    if (spec.cancel && spec.cancel->load()) {
+      result.cancelled = true;
+      break;
+    }
     pollfd fds[4];
     nfds_t n = 0;
     if (in[1] >= 0) fds[n++] = {in[1], POLLOUT, 0};
@@ -181,8 +185,10 @@ Result<ChildResult> RunChildProcess(const ChildSpec& spec, ByteSpan input) {
     if (errp[0] >= 0) fds[n++] = {errp[0], POLLIN, 0};
     if (pidfd >= 0) fds[n++] = {pidfd, POLLIN, 0};
     // Without a pidfd (Linux < 5.3) look for the exit now and then.
-    const int wait_ms =
-        static_cast<int>(std::min<int64_t>(left.count(), pidfd >= 0 ? 1 << 30 : 50));
+    // Without a pidfd (Linux < 5.3) look for the exit now and then; with a
+    // cancel flag, look at it now and then.
+    const int wait_ms = static_cast<int>(
+        std::min<int64_t>(left.count(), pidfd >= 0 && !spec.cancel ? 1 << 30 : 50));
     if (::poll(fds, n, wait_ms) < 0 && errno != EINTR) break;
     if (in[1] >= 0) {
       const ssize_t w =

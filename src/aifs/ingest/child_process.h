@@ -27,6 +27,7 @@
 #pragma once
 
 #include <cstdint>
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -42,12 +43,15 @@ struct ChildSpec {
   uint64_t memory_bytes = 0;  // RLIMIT_AS; 0: unlimited
   uint64_t max_stdout_bytes = 16u << 20;
   size_t stderr_tail_bytes = 2048;
+  // Once set, the program is killed within ~100 ms (ChildResult::cancelled).
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct ChildResult {
   int exit_code = -1;  // when it exited, else -1
   int signal = 0;      // the signal that ended it, else 0
   bool timed_out = false;
+  bool cancelled = false;
   bool stdout_too_large = false;
   std::string exec_error;   // why execve failed (then exit_code is 127)
   Bytes out;                // stdout (at most max_stdout_bytes)

@@ -140,6 +140,7 @@ Result<ChildResult> ExecOperator::RunOnce(const OperatorInput& in, const TextRan
   spec.timeout_ms = options_.timeout_ms;
   spec.memory_bytes = options_.memory_mb << 20;
   spec.max_stdout_bytes = options_.max_output_bytes;
+  spec.cancel = cancel_;
   AIFS_ASSIGN_OR_RETURN(
       ChildResult r, RunChildProcess(spec, ByteSpan(in.bytes).subspan(range.offset, range.length)));
   const std::string who =
@@ -147,6 +148,8 @@ Result<ChildResult> ExecOperator::RunOnce(const OperatorInput& in, const TextRan
       (passage ? " bytes " + std::to_string(range.offset) + "+" + std::to_string(range.length)
                : "");
   const std::string tail = r.stderr_tail.empty() ? "" : "; stderr: " + OneLine(r.stderr_tail);
+  if (r.cancelled)  // the whole call's: not this input's fault
+    return err::Cancelled("EXEC_CANCELLED", who + " was stopped: the operator is stopping");
   if (r.timed_out)
     return err::InvalidArgument("EXEC_TIMEOUT", who + " ran longer than " +
                                                     std::to_string(options_.timeout_ms) +

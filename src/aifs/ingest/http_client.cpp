@@ -40,9 +40,15 @@ HttpClient::~HttpClient() {
   if (curl_) Curl().curl_easy_cleanup(static_cast<CURL*>(curl_));
 }
 
+// CURLOPT_XFERINFOFUNCTION: non-zero aborts the transfer.
+int Progress(void* cancel, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<const std::atomic<bool>*>(cancel)->load() ? 1 : 0;
+}
+
 Result<HttpAnswer> HttpClient::Post(const std::string& url, const std::vector<std::string>& headers,
                                     const std::string& body, uint64_t timeout_ms,
-                                    uint64_t max_response_bytes) {
+                                    uint64_t max_response_bytes,
+                                    const std::atomic<bool>* cancel) {
   AIFS_RETURN_IF_ERROR(LoadCurl());
   static std::once_flag once;
   std::call_once(once, [] { Curl().curl_global_init(CURL_GLOBAL_DEFAULT); });
@@ -73,6 +79,11 @@ Result<HttpAnswer> HttpClient::Post(const std::string& url, const std::vector<st
   Curl().curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
   Curl().curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
   Curl().curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");  // what curl can decode
+  if (cancel) {  // called about once a second while idle, at once on traffic
+    Curl().curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, Progress);
+    Curl().curl_easy_setopt(c, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(cancel));
+    Curl().curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  }
   const CURLcode rc = Curl().curl_easy_perform(c);
   // The handle outlives this call: it must not point at our locals.
   Curl().curl_easy_setopt(c, CURLOPT_ERRORBUFFER, nullptr);
@@ -82,6 +93,8 @@ Result<HttpAnswer> HttpClient::Post(const std::string& url, const std::vector<st
     return err::FailedPrecondition(
         "HTTP_TOO_LARGE",
         "the answer from " + url + " exceeds " + std::to_string(max_response_bytes) + " bytes");
+  if (rc == CURLE_ABORTED_BY_CALLBACK)
+    return err::Cancelled("HTTP_CANCELLED", "POST " + url + " given up: the operator is stopping");
   if (rc != CURLE_OK) {
     const std::string why = error[0] ? error : Curl().curl_easy_strerror(rc);
     if (rc == CURLE_OPERATION_TIMEDOUT)

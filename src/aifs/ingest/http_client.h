@@ -14,6 +14,7 @@
 // Thread safety: one thread at a time.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -34,10 +35,12 @@ class HttpClient {
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  // `headers` are whole lines ("Content-Type: application/json").
+  // `headers` are whole lines ("Content-Type: application/json"). Once
+  // `*cancel` is set, the request is aborted: CANCELLED HTTP_CANCELLED.
   Result<HttpAnswer> Post(const std::string& url, const std::vector<std::string>& headers,
                           const std::string& body, uint64_t timeout_ms,
-                          uint64_t max_response_bytes);
+                          uint64_t max_response_bytes,
+                          const std::atomic<bool>* cancel = nullptr);
 
  private:
   void* curl_ = nullptr;  // CURL*

@@ -182,7 +182,7 @@ Result<HttpEmbedder::Reply> HttpEmbedder::Request(std::span<const OperatorInput>
     headers.push_back("Authorization: Bearer " + options_.bearer_token);
   auto answer = http_.Post(options_.endpoint, headers,
                            request.dump(-1, ' ', false, json::error_handler_t::replace),
-                           options_.timeout_ms, kEmbedderMaxResponseBytes);
+                           options_.timeout_ms, kEmbedderMaxResponseBytes, cancel_);
   if (!options_.bearer_token.empty()) SecureWipe(headers.back().data(), headers.back().size());
   if (!answer.ok()) {
     const Status& st = answer.status();

@@ -8,6 +8,7 @@
 // Thread safety: an OperatorKind is used by one thread at a time.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <span>
@@ -76,6 +77,15 @@ class OperatorKind {
   virtual EmbeddingSpace space() const { return {}; }
   // Goes into the lineage transform digest, e.g. "http-embed/1 model=m v=1".
   virtual std::string describe() const = 0;
+
+  // A flag (owned by the caller, outliving the kind) that, once set, makes a
+  // Run in progress give up soon (within ~100 ms: its request aborted, its
+  // program killed) with CANCELLED: a server shutting down does not wait out
+  // a hung embedder's timeout.
+  void set_cancel(const std::atomic<bool>* cancel) { cancel_ = cancel; }
+
+ protected:
+  const std::atomic<bool>* cancel_ = nullptr;
 };
 
 // Checks `spec.params` for `spec.kind` and builds it: INVALID_ARGUMENT
