@@ -16,8 +16,8 @@
 #include "history_commands.h"
 #include "kind_commands.h"
 #include "mount_commands.h"
-#include "path_commands.h"
 #include "operator_commands.h"
+#include "path_commands.h"
 #include "query_commands.h"
 #include "read_commands.h"
 #include "store_commands.h"
@@ -820,7 +820,8 @@ int main(int argc, char** argv) {
 
   // ingest operators (docs/operators.md)
   aifs::cli::OperatorArgs op;
-  auto* op_cmd = app.add_subcommand("operator", "ingest operators: automatic embeddings and derived assets");
+  auto* op_cmd =
+      app.add_subcommand("operator", "ingest operators: automatic embeddings and derived assets");
   op_cmd->require_subcommand(1);
   auto op_named = [&](const char* verb, const char* help) {
     auto* c = op_cmd->add_subcommand(verb, help);
@@ -830,8 +831,9 @@ int main(int argc, char** argv) {
   };
   auto* op_add = op_named("add", "add an operator (store admin)");
   op_add->add_option("--kind", op.kind, "http-embed, exec, tensor-stats or sniff")->required();
-  op_add->add_option("--match", op.match,
-                     "which assets: kind=K, KEY=VALUE, KEY^=PREFIX, KEY (comma-separated; all must hold)");
+  op_add->add_option(
+      "--match", op.match,
+      "which assets: kind=K, KEY=VALUE, KEY^=PREFIX, KEY (comma-separated; all must hold)");
   op_add->add_option("-p,--param", op.params, "KEY=VALUE setting of the kind (repeatable)");
   op_add->add_flag("--backfill", op.backfill, "also run over the assets already stored");
   op_add->callback([&] {

@@ -41,8 +41,8 @@ Status Print(const Output& out, const OperatorInfo& op, const std::string& verb)
   if (out.json)
     std::cout << ToJson(op).dump(2) << "\n";
   else if (!out.quiet)
-    std::cout << verb << " operator " << op.spec.name << " (" << op.spec.kind << ", "
-              << op.state << ")\n";
+    std::cout << verb << " operator " << op.spec.name << " (" << op.spec.kind << ", " << op.state
+              << ")\n";
   return Status::Ok();
 }
 
@@ -116,7 +116,8 @@ Status OperatorRemove(Api& api, const Output& out, const OperatorArgs& args) {
 }
 
 Status OperatorPause(Api& api, const Output& out, const OperatorArgs& args, bool paused) {
-  AIFS_ASSIGN_OR_RETURN(OperatorInfo op, api.PauseOperator(NsOrDefault(args.ns), args.name, paused));
+  AIFS_ASSIGN_OR_RETURN(OperatorInfo op,
+                        api.PauseOperator(NsOrDefault(args.ns), args.name, paused));
   return Print(out, op, paused ? "paused" : "resumed");
 }
 
@@ -155,7 +156,8 @@ Status OperatorDrain(Api& api, const Output& out, const OperatorArgs& args) {
   if (!(args.timeout_s >= 0) || args.timeout_s > 86400)
     return err::InvalidArgument("BAD_TIMEOUT", "--timeout takes 0 to 86400 seconds");
   const auto timeout = std::chrono::milliseconds(std::llround(args.timeout_s * 1000));
-  AIFS_ASSIGN_OR_RETURN(OperatorInfo op, api.DrainOperator(NsOrDefault(args.ns), args.name, timeout));
+  AIFS_ASSIGN_OR_RETURN(OperatorInfo op,
+                        api.DrainOperator(NsOrDefault(args.ns), args.name, timeout));
   if (out.json)
     std::cout << ToJson(op).dump(2) << "\n";
   else if (!out.quiet)

@@ -19,7 +19,7 @@ struct OperatorArgs {
   std::string match;
   std::vector<std::string> params;  // KEY=VALUE
   bool backfill = false;
-  std::vector<std::string> ids;     // retry / skip
+  std::vector<std::string> ids;  // retry / skip
   bool all = false;
   size_t limit = 100;
   double timeout_s = 60;

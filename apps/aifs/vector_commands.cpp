@@ -121,7 +121,8 @@ Status Search(Api& api, const Output& out, const SearchArgs& args) {
       nlohmann::json hit = {{"id", h.id.ToHex()}, {"score", h.score}};
       if (h.source) hit["source"] = h.source->ToHex();
       if (h.source_range)
-        hit["source_range"] = {{"offset", h.source_range->offset}, {"length", h.source_range->length}};
+        hit["source_range"] = {{"offset", h.source_range->offset},
+                               {"length", h.source_range->length}};
       hits.push_back(hit);
     }
     std::cout << nlohmann::json{{"space", q.space}, {"plan", r.plan}, {"hits", hits}}.dump(2)

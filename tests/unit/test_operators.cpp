@@ -20,11 +20,19 @@ using namespace std::chrono_literals;
 
 // An .npy of float32 values (shape (n,)), the way numpy.save writes it.
 Bytes Npy(const std::vector<float>& v) {
-  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
-                       std::to_string(v.size()) + ",), }";
+  std::string header =
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(v.size()) + ",), }";
   while ((10 + header.size() + 1) % 64 != 0) header += ' ';
   header += '\n';
-  Bytes out = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, static_cast<uint8_t>(header.size() & 0xff),
+  Bytes out = {0x93,
+               'N',
+               'U',
+               'M',
+               'P',
+               'Y',
+               1,
+               0,
+               static_cast<uint8_t>(header.size() & 0xff),
                static_cast<uint8_t>(header.size() >> 8)};
   out.insert(out.end(), header.begin(), header.end());
   const auto* p = reinterpret_cast<const uint8_t*>(v.data());
@@ -49,7 +57,10 @@ class OperatorTest : public EngineFixture {
   }
   OperatorInfo Add(const std::string& name, const std::string& kind, const std::string& match,
                    bool backfill = false, std::map<std::string, std::string> params = {}) {
-    OperatorSpec spec{.name = name, .kind = kind, .match = match, .params = std::move(params),
+    OperatorSpec spec{.name = name,
+                      .kind = kind,
+                      .match = match,
+                      .params = std::move(params),
                       .backfill = backfill};
     auto r = engine().AddOperator(spec);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
@@ -116,8 +127,8 @@ TEST_F(OperatorTest, RecordsAndTheirErrors) {
   AIFS_EXPECT_STATUS(engine().AddOperator(spec).status(), kAlreadyExists, "OPERATOR_EXISTS");
   AIFS_EXPECT_STATUS(engine().AddOperator({.name = "Bad Name", .kind = "sniff"}).status(),
                      kInvalidArgument, "BAD_OPERATOR_NAME");
-  AIFS_EXPECT_STATUS(engine().AddOperator({.name = "x", .kind = "nope"}).status(),
-                     kInvalidArgument, "UNKNOWN_OPERATOR_KIND");
+  AIFS_EXPECT_STATUS(engine().AddOperator({.name = "x", .kind = "nope"}).status(), kInvalidArgument,
+                     "UNKNOWN_OPERATOR_KIND");
   AIFS_EXPECT_STATUS(
       engine().AddOperator({.name = "x", .kind = "sniff", .params = {{"bogus", "1"}}}).status(),
       kInvalidArgument, "BAD_OPERATOR_PARAM");
@@ -177,11 +188,11 @@ TEST_F(OperatorTest, DrainMakesRecordAssetsWithLineageOnlyForNewMatchingAssets) 
 
   // The log has one operator_completed event for the source.
   std::vector<Event> events;
-  AIFS_ASSERT_OK(engine().SubscribeEvents({.types = {EventType::kOperatorCompleted}},
-                                          [&](const Event& e) {
-                                            events.push_back(e);
-                                            return Status::Ok();
-                                          }));
+  AIFS_ASSERT_OK(
+      engine().SubscribeEvents({.types = {EventType::kOperatorCompleted}}, [&](const Event& e) {
+        events.push_back(e);
+        return Status::Ok();
+      }));
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(*events[0].asset, t);
   EXPECT_EQ(events[0].name, "stats");
@@ -204,8 +215,8 @@ TEST_F(OperatorTest, InputErrorsGoToTheDeadLetterListAndBackOnRetry) {
   Add("stats", "tensor-stats", "content_type=application/x-npy", false,
       {{"max_input_bytes", "200"}});
   const AssetId big = PutTensor(std::vector<float>(100, 1.0f));  // > 200 bytes
-  const AssetId junk = PutWith(AsBytes(std::string("\x93NUMPY garbage")),
-                               {{"content_type", "application/x-npy"}});
+  const AssetId junk =
+      PutWith(AsBytes(std::string("\x93NUMPY garbage")), {{"content_type", "application/x-npy"}});
   const AssetId fine = PutTensor({1, 2});
   const OperatorInfo info = Drain("stats");
   EXPECT_EQ(info.processed, 1u);
@@ -223,11 +234,11 @@ TEST_F(OperatorTest, InputErrorsGoToTheDeadLetterListAndBackOnRetry) {
   EXPECT_TRUE(Made("stats").count(fine));
 
   std::vector<Event> failed;
-  AIFS_ASSERT_OK(engine().SubscribeEvents({.types = {EventType::kOperatorFailed}},
-                                          [&](const Event& e) {
-                                            failed.push_back(e);
-                                            return Status::Ok();
-                                          }));
+  AIFS_ASSERT_OK(
+      engine().SubscribeEvents({.types = {EventType::kOperatorFailed}}, [&](const Event& e) {
+        failed.push_back(e);
+        return Status::Ok();
+      }));
   EXPECT_EQ(failed.size(), 2u);
 
   // Skip one, retry the other (which fails again, with a fresh record).

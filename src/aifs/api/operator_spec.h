@@ -40,9 +40,9 @@ struct OperatorInfo {
   OperatorSpec spec;
   bool paused = false;
   int64_t created_unix_ns = 0;
-  std::string who;      // who added it
-  uint64_t cursor = 0;  // event log position processed up to
-  uint64_t log_head = 0;  // the log's position when asked
+  std::string who;           // who added it
+  uint64_t cursor = 0;       // event log position processed up to
+  uint64_t log_head = 0;     // the log's position when asked
   bool backfilling = false;  // still going through the assets live when added
   uint64_t processed = 0;    // inputs done (results committed)
   uint64_t produced = 0;     // assets it made

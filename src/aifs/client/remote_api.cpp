@@ -799,8 +799,7 @@ class RemoteApi final : public Api {
     req.set_name(name);
     req.set_limit(static_cast<uint32_t>(std::min<size_t>(limit, UINT32_MAX)));
     v1::ListOperatorFailuresResponse resp;
-    AIFS_RETURN_IF_ERROR(
-        Call(*conn_->admin, &v1::Admin::Stub::ListOperatorFailures, req, &resp));
+    AIFS_RETURN_IF_ERROR(Call(*conn_->admin, &v1::Admin::Stub::ListOperatorFailures, req, &resp));
     return All<OperatorFailure>(resp.failures());
   }
 

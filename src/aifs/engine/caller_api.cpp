@@ -443,8 +443,7 @@ Result<std::vector<OperatorFailure>> CheckedApi::ListOperatorFailures(const std:
   return inner_.ListOperatorFailures(ns, name, limit);
 }
 
-Result<uint64_t> CheckedApi::ResolveOperatorFailures(const std::string& ns,
-                                                     const std::string& name,
+Result<uint64_t> CheckedApi::ResolveOperatorFailures(const std::string& ns, const std::string& name,
                                                      const std::vector<AssetId>& assets,
                                                      bool retry) {
   AIFS_RETURN_IF_ERROR(Allow(O::kResolveOperatorFailures, Ns(ns)));

@@ -129,8 +129,7 @@ class CheckedApi final : public CallerApi {
                                                             const std::string& name,
                                                             size_t limit) override;
   Result<uint64_t> ResolveOperatorFailures(const std::string& ns, const std::string& name,
-                                           const std::vector<AssetId>& assets,
-                                           bool retry) override;
+                                           const std::vector<AssetId>& assets, bool retry) override;
   Result<OperatorInfo> DrainOperator(const std::string& ns, const std::string& name,
                                      std::chrono::milliseconds timeout) override;
   Result<FormatReport> Format(const FormatOptions& options,

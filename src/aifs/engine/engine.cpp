@@ -286,9 +286,9 @@ Status Engine::DeleteNamespace(const std::string& name) {
     // references, and their objects after the commit). A namespace created
     // later under the same name starts empty, with a new key. Its ingest
     // operators go too.
-    for (const char* kind : {"cl", "mn", "sn", "br", "bh", "tg", "ta", "tb", "lc", "lk",
-                             "sp", "vc", "vq", "ra", "ci", "ch", "pa", "pr", "pn", "pl",
-                             "op", "opp", "opd", "opf", "opr"}) {
+    for (const char* kind :
+         {"cl", "mn", "sn", "br", "bh", "tg", "ta", "tb", "lc",  "lk",  "sp",  "vc", "vq",
+          "ra", "ci", "ch", "pa", "pr", "pn", "pl", "op", "opp", "opd", "opf", "opr"}) {
       const std::string prefix = std::string(kind) + "/" + name + "/";
       std::vector<std::string> doomed;
       Status parse;

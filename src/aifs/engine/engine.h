@@ -174,8 +174,7 @@ class Engine : public Api, public Gate {
                                                             const std::string& name,
                                                             size_t limit) override;
   Result<uint64_t> ResolveOperatorFailures(const std::string& ns, const std::string& name,
-                                           const std::vector<AssetId>& assets,
-                                           bool retry) override;
+                                           const std::vector<AssetId>& assets, bool retry) override;
   Result<OperatorInfo> DrainOperator(const std::string& ns, const std::string& name,
                                      std::chrono::milliseconds timeout) override;
   Result<StoreDescription> DescribeStore() override;
@@ -225,7 +224,8 @@ class Engine : public Api, public Gate {
         url_keys_(*ctx_->meta, *ctx_->kms, auth::kUrlKeys),
         snapshots_(*ctx_),
         vectors_(*ctx_),
-        operators_(*ctx_, *this, [this](const std::string& ns) { return BeginEngineTransaction(ns); }) {}
+        operators_(*ctx_, *this,
+                   [this](const std::string& ns) { return BeginEngineTransaction(ns); }) {}
   Result<std::unique_ptr<EngineTransaction>> BeginEngineTransaction(const std::string& ns);
   // ListAssets as of a snapshot (`options.as_of` set); `limit` > 0.
   Result<AssetPage> ListAssetsAsOf(const ListOptions& options, size_t limit);

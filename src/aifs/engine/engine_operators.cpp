@@ -6,8 +6,9 @@ namespace aifs {
 
 Result<OperatorInfo> Engine::AddOperator(const OperatorSpec& spec) {
   AIFS_RETURN_IF_ERROR(RequireWritable());
-  AIFS_ASSIGN_OR_RETURN(const StoredOperator op,
-                        AddOperatorRecord(*ctx_->meta, spec, spec.who.empty() ? "local" : spec.who));
+  AIFS_ASSIGN_OR_RETURN(
+      const StoredOperator op,
+      AddOperatorRecord(*ctx_->meta, spec, spec.who.empty() ? "local" : spec.who));
   operators_.Notify();
   OperatorInfo info = ToOperatorInfo(op);
   operators_.Describe(info);

@@ -37,10 +37,12 @@ std::string GenerationHex(uint64_t generation) {
 }  // namespace
 
 Result<StoredOperator> LoadOperator(MetaTxn& txn, const std::string& ns, const std::string& name) {
-  AIFS_ASSIGN_OR_RETURN(auto rec, LoadRecord<OperatorRecord>(txn, keys::Operator(ns, name), "operator"));
+  AIFS_ASSIGN_OR_RETURN(auto rec,
+                        LoadRecord<OperatorRecord>(txn, keys::Operator(ns, name), "operator"));
   if (!rec) return OperatorNotFound(ns, name);
-  AIFS_ASSIGN_OR_RETURN(auto progress, LoadRecord<OperatorProgress>(
-                                           txn, keys::OperatorProgress(ns, name), "operator progress"));
+  AIFS_ASSIGN_OR_RETURN(
+      auto progress,
+      LoadRecord<OperatorProgress>(txn, keys::OperatorProgress(ns, name), "operator progress"));
   StoredOperator op{std::move(*rec), progress.value_or(OperatorProgress())};
   return op;
 }
@@ -60,9 +62,9 @@ bool OperatorMatch::Matches(const AssetInfo& asset) const {
 Result<OperatorMatch> ParseOperatorMatch(std::string_view text) {
   OperatorMatch match;
   auto bad = [&](std::string_view term, std::string why) {
-    return err::InvalidArgument("BAD_OPERATOR_MATCH",
-                                "match term '" + err::Echo(term) + "': " + std::move(why) +
-                                    " (terms: kind=K, KEY=VALUE, KEY^=PREFIX, KEY; comma-separated)");
+    return err::InvalidArgument(
+        "BAD_OPERATOR_MATCH", "match term '" + err::Echo(term) + "': " + std::move(why) +
+                                  " (terms: kind=K, KEY=VALUE, KEY^=PREFIX, KEY; comma-separated)");
   };
   size_t start = 0;
   while (start < text.size()) {
@@ -170,13 +172,14 @@ Result<std::vector<StoredOperator>> LoadOperators(MetaStore& meta, const std::st
       ns.empty() ? std::string(keys::kOperatorPrefixAll) : keys::OperatorPrefix(ns);
   std::vector<std::pair<std::string, std::string>> found;  // (ns, name)
   Status parse;
-  AIFS_RETURN_IF_ERROR(meta.Scan(prefix, PrefixEnd(prefix), [&](std::string_view, std::string_view v) {
-    OperatorRecord rec;
-    parse = ParseRecord(v, rec, "operator");
-    if (!parse.ok()) return false;
-    found.emplace_back(rec.ns(), rec.name());
-    return true;
-  }));
+  AIFS_RETURN_IF_ERROR(
+      meta.Scan(prefix, PrefixEnd(prefix), [&](std::string_view, std::string_view v) {
+        OperatorRecord rec;
+        parse = ParseRecord(v, rec, "operator");
+        if (!parse.ok()) return false;
+        found.emplace_back(rec.ns(), rec.name());
+        return true;
+      }));
   AIFS_RETURN_IF_ERROR(parse);
   std::vector<StoredOperator> out;
   for (const auto& [n, name] : found) {
@@ -226,28 +229,30 @@ Result<std::vector<OperatorFailure>> LoadOperatorFailures(MetaStore& meta, const
   const std::string prefix = keys::OperatorInputPrefix("opf", ns, name, op.generation());
   std::vector<OperatorFailure> out;
   Status parse;
-  AIFS_RETURN_IF_ERROR(meta.Scan(prefix, PrefixEnd(prefix), [&](std::string_view k, std::string_view v) {
-    if (out.size() >= limit) return false;
-    OperatorFailureRecord rec;
-    parse = ParseRecord(v, rec, "operator failure");
-    if (!parse.ok()) return false;
-    auto id = AssetId::Parse(k.substr(prefix.size()));
-    if (!id.ok()) {
-      parse = err::DataLoss("METADATA_CORRUPT", "operator failure key " + err::Echo(k));
-      return false;
-    }
-    out.push_back({*id, rec.attempts(), rec.reason(), rec.message(), rec.unix_ns()});
-    return true;
-  }));
+  AIFS_RETURN_IF_ERROR(
+      meta.Scan(prefix, PrefixEnd(prefix), [&](std::string_view k, std::string_view v) {
+        if (out.size() >= limit) return false;
+        OperatorFailureRecord rec;
+        parse = ParseRecord(v, rec, "operator failure");
+        if (!parse.ok()) return false;
+        auto id = AssetId::Parse(k.substr(prefix.size()));
+        if (!id.ok()) {
+          parse = err::DataLoss("METADATA_CORRUPT", "operator failure key " + err::Echo(k));
+          return false;
+        }
+        out.push_back({*id, rec.attempts(), rec.reason(), rec.message(), rec.unix_ns()});
+        return true;
+      }));
   AIFS_RETURN_IF_ERROR(parse);
-  std::sort(out.begin(), out.end(),
-            [](const OperatorFailure& a, const OperatorFailure& b) { return a.unix_ns < b.unix_ns; });
+  std::sort(out.begin(), out.end(), [](const OperatorFailure& a, const OperatorFailure& b) {
+    return a.unix_ns < b.unix_ns;
+  });
   return out;
 }
 
 Result<uint64_t> ResolveOperatorFailures(MetaStore& meta, const std::string& ns,
-                                         const std::string& name,
-                                         const std::vector<AssetId>& ids, bool retry) {
+                                         const std::string& name, const std::vector<AssetId>& ids,
+                                         bool retry) {
   AIFS_ASSIGN_OR_RETURN(const StoredOperator current, LoadOperator(meta, ns, name));
   const std::string generation = current.generation();
   std::vector<AssetId> todo = ids;

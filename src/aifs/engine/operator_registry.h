@@ -65,8 +65,8 @@ Result<std::vector<OperatorFailure>> LoadOperatorFailures(MetaStore& meta, const
 // `retry`; returns how many. NOT_FOUND OPERATOR_FAILURE_NOT_FOUND for an ID
 // that is not on the list.
 Result<uint64_t> ResolveOperatorFailures(MetaStore& meta, const std::string& ns,
-                                         const std::string& name,
-                                         const std::vector<AssetId>& ids, bool retry);
+                                         const std::string& name, const std::vector<AssetId>& ids,
+                                         bool retry);
 
 // The Api's view (state fields left for the runner to fill).
 OperatorInfo ToOperatorInfo(const StoredOperator& op);

@@ -52,7 +52,9 @@ class OperatorRunner::Worker {
   ~Worker() { Stop(); }
 
   uint64_t generation() const { return op_.rec.generation(); }
-  void Start() { thread_ = std::thread([this] { Loop(); }); }
+  void Start() {
+    thread_ = std::thread([this] { Loop(); });
+  }
   void Stop() {
     {
       std::lock_guard lock(mu_);
@@ -92,13 +94,16 @@ class OperatorRunner::Worker {
     RecordError(ErrorText(*error));
   }
   void RecordError(const std::string& text) {
-    (void)RunTransaction(*runner_.ctx_.meta, [&](MetaTxn& m) -> Status {
-      AIFS_ASSIGN_OR_RETURN(StoredOperator cur, LoadOperator(m, ns_, name_));
-      if (cur.rec.generation() != op_.rec.generation() || cur.progress.last_error() == text)
-        return Status::Ok();
-      cur.progress.set_last_error(text);
-      return PutRecord(m, keys::OperatorProgress(ns_, name_), cur.progress);
-    }, 5s);
+    (void)RunTransaction(
+        *runner_.ctx_.meta,
+        [&](MetaTxn& m) -> Status {
+          AIFS_ASSIGN_OR_RETURN(StoredOperator cur, LoadOperator(m, ns_, name_));
+          if (cur.rec.generation() != op_.rec.generation() || cur.progress.last_error() == text)
+            return Status::Ok();
+          cur.progress.set_last_error(text);
+          return PutRecord(m, keys::OperatorProgress(ns_, name_), cur.progress);
+        },
+        5s);
   }
   bool stopping() const {
     std::lock_guard lock(mu_);
@@ -167,7 +172,8 @@ void OperatorRunner::Worker::Loop() {
         continue;
       }
       SetState("backing-off", &st);
-      const auto pause = std::min<std::chrono::milliseconds>(kMaxBackoff, 250ms * (1 << std::min(failures, 7)));
+      const auto pause =
+          std::min<std::chrono::milliseconds>(kMaxBackoff, 250ms * (1 << std::min(failures, 7)));
       ++failures;
       Sleep(pause);
     }
@@ -201,47 +207,51 @@ Result<bool> OperatorRunner::Worker::Gather(const OperatorMatch& match, size_t b
   std::vector<std::pair<AssetId, bool>> candidates;  // (id, from the retry queue)
   // 1. Inputs taken off the dead-letter list to run again.
   const std::string retry_prefix = keys::OperatorInputPrefix("opr", ns_, name_, op_.generation());
-  AIFS_RETURN_IF_ERROR(meta.Scan(retry_prefix, PrefixEnd(retry_prefix),
-                                 [&](std::string_view k, std::string_view) {
-                                   if (auto id = AssetId::Parse(k.substr(retry_prefix.size())); id.ok())
-                                     candidates.emplace_back(*id, true);
-                                   return candidates.size() < batch;
-                                 }));
+  AIFS_RETURN_IF_ERROR(
+      meta.Scan(retry_prefix, PrefixEnd(retry_prefix), [&](std::string_view k, std::string_view) {
+        if (auto id = AssetId::Parse(k.substr(retry_prefix.size())); id.ok())
+          candidates.emplace_back(*id, true);
+        return candidates.size() < batch;
+      }));
   bool dry = candidates.size() < batch;
   // 2. The assets live when the operator was added (by ID), then 3. the log.
   if (candidates.size() < batch && next.backfilling()) {
     const std::string prefix = keys::AssetPrefix(ns_);
     std::string begin = prefix;
-    if (!next.backfill_after().empty()) begin = prefix + HexEncode(AsBytes(next.backfill_after())) + '\0';
+    if (!next.backfill_after().empty())
+      begin = prefix + HexEncode(AsBytes(next.backfill_after())) + '\0';
     size_t looked = 0;
     bool ended = true;
-    AIFS_RETURN_IF_ERROR(meta.Scan(begin, PrefixEnd(prefix), [&](std::string_view k, std::string_view) {
-      auto id = AssetId::Parse(k.substr(prefix.size()));
-      if (!id.ok()) return true;
-      candidates.emplace_back(*id, false);
-      next.set_backfill_after(std::string(reinterpret_cast<const char*>(id->bytes().data()), AssetId::kSize));
-      ++looked;
-      if (candidates.size() >= batch || looked >= kLogEntriesPerPass) {
-        ended = false;
-        return false;
-      }
-      return true;
-    }));
+    AIFS_RETURN_IF_ERROR(
+        meta.Scan(begin, PrefixEnd(prefix), [&](std::string_view k, std::string_view) {
+          auto id = AssetId::Parse(k.substr(prefix.size()));
+          if (!id.ok()) return true;
+          candidates.emplace_back(*id, false);
+          next.set_backfill_after(
+              std::string(reinterpret_cast<const char*>(id->bytes().data()), AssetId::kSize));
+          ++looked;
+          if (candidates.size() >= batch || looked >= kLogEntriesPerPass) {
+            ended = false;
+            return false;
+          }
+          return true;
+        }));
     if (ended) next.set_backfilling(false);
     dry = false;
   } else if (candidates.size() < batch) {
     size_t looked = 0;
     Status decode;
-    AIFS_ASSIGN_OR_RETURN(const uint64_t upto, meta.ScanLog(next.cursor(), [&](uint64_t seq, std::string_view entry) {
-      auto event = DecodeEvent(seq, entry);
-      if (!event.ok()) {
-        decode = event.status();
-        return false;
-      }
-      if (event->type == EventType::kAssetCommitted && event->ns == ns_ && event->asset)
-        candidates.emplace_back(*event->asset, false);
-      return candidates.size() < batch && ++looked < kLogEntriesPerPass;
-    }));
+    AIFS_ASSIGN_OR_RETURN(
+        const uint64_t upto, meta.ScanLog(next.cursor(), [&](uint64_t seq, std::string_view entry) {
+          auto event = DecodeEvent(seq, entry);
+          if (!event.ok()) {
+            decode = event.status();
+            return false;
+          }
+          if (event->type == EventType::kAssetCommitted && event->ns == ns_ && event->asset)
+            candidates.emplace_back(*event->asset, false);
+          return candidates.size() < batch && ++looked < kLogEntriesPerPass;
+        }));
     AIFS_RETURN_IF_ERROR(decode);
     dry = dry && upto >= meta.LogWatermark();
     next.set_cursor(std::max(next.cursor(), upto));
@@ -252,7 +262,8 @@ Result<bool> OperatorRunner::Worker::Gather(const OperatorMatch& match, size_t b
     if (!seen.insert(id).second) continue;
     auto info = runner_.api_.StatAsset(ns_, id, false);
     if (!info.ok() && info.status().code() == Code::kNotFound) {
-      if (from_retry) items.push_back({.info = {.ns = ns_, .id = id}, .from_retry = true, .gone = true});
+      if (from_retry)
+        items.push_back({.info = {.ns = ns_, .id = id}, .from_retry = true, .gone = true});
       continue;  // gone since (a retry entry is just dropped)
     }
     AIFS_RETURN_IF_ERROR(info.status());
@@ -279,8 +290,11 @@ Status OperatorRunner::Worker::Run(OperatorKind& kind, std::vector<Item>& items)
       item.attempts = 1;
       continue;
     }
-    OperatorInput in{.ns = ns_, .id = item.info.id, .kind = item.info.kind,
-                     .metadata = item.info.metadata, .size = item.info.size};
+    OperatorInput in{.ns = ns_,
+                     .id = item.info.id,
+                     .kind = item.info.kind,
+                     .metadata = item.info.metadata,
+                     .size = item.info.size};
     AIFS_RETURN_IF_ERROR(runner_.api_.ReadAsset(
         ns_, item.info.id, ReadRange{0, prefix ? prefix : ReadRange::kToEnd}, [&](ByteSpan b) {
           in.bytes.insert(in.bytes.end(), b.begin(), b.end());
@@ -295,8 +309,9 @@ Status OperatorRunner::Worker::Run(OperatorKind& kind, std::vector<Item>& items)
     const size_t n = std::min(kind.batch_size(), inputs.size() - begin);
     AIFS_ASSIGN_OR_RETURN(auto results, kind.Run(std::span(inputs).subspan(begin, n)));
     if (results.size() != n)
-      return err::Internal("OPERATOR_BAD_RESULT", "the kind answered " + std::to_string(results.size()) +
-                                                      " results for " + std::to_string(n) + " inputs");
+      return err::Internal("OPERATOR_BAD_RESULT",
+                           "the kind answered " + std::to_string(results.size()) + " results for " +
+                               std::to_string(n) + " inputs");
     for (size_t j = 0; j < n; ++j) {
       Item& item = items[which[begin + j]];
       item.outcome = std::move(results[j]);
@@ -311,7 +326,8 @@ Status OperatorRunner::Worker::Run(OperatorKind& kind, std::vector<Item>& items)
       if (!Sleep(pause)) return err::Cancelled("STOPPING", "the operator runner is stopping");
       pause *= 4;
       AIFS_ASSIGN_OR_RETURN(auto again, kind.Run(std::span(inputs).subspan(i, 1)));
-      if (again.size() != 1) return err::Internal("OPERATOR_BAD_RESULT", "one input, not one result");
+      if (again.size() != 1)
+        return err::Internal("OPERATOR_BAD_RESULT", "one input, not one result");
       item.outcome = std::move(again.front());
       ++item.attempts;
       std::lock_guard lock(mu_);
@@ -329,10 +345,10 @@ Result<EmbeddingSpace> OperatorRunner::Worker::EnsureSpace(OperatorKind& kind,
     for (const PassageVector& v : item.outcome->vectors) {
       if (space.dim == 0) space.dim = static_cast<uint32_t>(v.values.size());
       if (v.values.size() != space.dim)
-        return err::FailedPrecondition(
-            "EMBEDDER_WRONG_DIMENSION", "a vector of " + std::to_string(v.values.size()) +
-                                            " values for space '" + space.name + "' of dimension " +
-                                            std::to_string(space.dim));
+        return err::FailedPrecondition("EMBEDDER_WRONG_DIMENSION",
+                                       "a vector of " + std::to_string(v.values.size()) +
+                                           " values for space '" + space.name + "' of dimension " +
+                                           std::to_string(space.dim));
     }
   }
   if (space.dim == 0) return space;  // no vectors in this pass
@@ -400,8 +416,8 @@ Status OperatorRunner::Worker::Commit(OperatorKind& kind, std::vector<Item>& ite
     if (!out.metadata.empty()) {
       // A record asset: the extracted metadata, as JSON and as its metadata
       // (so listings, filters and aggregate queries see it).
-      nlohmann::json doc = {{"operator", name_}, {"source", item.info.id.ToHex()},
-                            {"metadata", out.metadata}};
+      nlohmann::json doc = {
+          {"operator", name_}, {"source", item.info.id.ToHex()}, {"metadata", out.metadata}};
       const std::string text = doc.dump();
       PutOptions options{.kind = AssetKind::kBlob};
       for (const auto& [k, v] : out.metadata)
@@ -429,8 +445,11 @@ Status OperatorRunner::Worker::Commit(OperatorKind& kind, std::vector<Item>& ite
         AIFS_RETURN_IF_ERROR(m.Put(Key("opd", id), ""));
         progress.set_processed(progress.processed() + 1);
         progress.set_produced(progress.produced() + made[i]);
-        EmitEvent(m, {.type = EventType::kOperatorCompleted, .ns = ns_, .asset = id,
-                      .name = name_, .who = "operator:" + name_,
+        EmitEvent(m, {.type = EventType::kOperatorCompleted,
+                      .ns = ns_,
+                      .asset = id,
+                      .name = name_,
+                      .who = "operator:" + name_,
                       .detail = std::to_string(made[i]) + " assets"});
         continue;
       }
@@ -444,8 +463,12 @@ Status OperatorRunner::Worker::Commit(OperatorKind& kind, std::vector<Item>& ite
       if (!listed) progress.set_failed(progress.failed() + 1);
       AIFS_RETURN_IF_ERROR(PutRecord(m, Key("opf", id), failure));
       progress.set_last_error(ErrorText(st));
-      EmitEvent(m, {.type = EventType::kOperatorFailed, .ns = ns_, .asset = id, .name = name_,
-                    .who = "operator:" + name_, .detail = st.reason()});
+      EmitEvent(m, {.type = EventType::kOperatorFailed,
+                    .ns = ns_,
+                    .asset = id,
+                    .name = name_,
+                    .who = "operator:" + name_,
+                    .detail = st.reason()});
     }
     return PutRecord(m, keys::OperatorProgress(ns_, name_), progress);
   };
@@ -543,10 +566,11 @@ Result<OperatorInfo> OperatorRunner::Drain(const std::string& ns, const std::str
     if (o.progress.cursor() < target || o.progress.backfilling()) return false;
     const std::string retry = keys::OperatorInputPrefix("opr", ns, name, o.generation());
     bool queued = false;
-    AIFS_RETURN_IF_ERROR(meta.Scan(retry, PrefixEnd(retry), [&](std::string_view, std::string_view) {
-      queued = true;
-      return false;
-    }));
+    AIFS_RETURN_IF_ERROR(
+        meta.Scan(retry, PrefixEnd(retry), [&](std::string_view, std::string_view) {
+          queued = true;
+          return false;
+        }));
     return !queued;
   };
   auto info = [&](const StoredOperator& o) {
@@ -555,11 +579,11 @@ Result<OperatorInfo> OperatorRunner::Drain(const std::string& ns, const std::str
     return i;
   };
   auto behind = [&](const StoredOperator& o, const std::string& error) {
-    return Status(
-        Code::kDeadlineExceeded, "OPERATOR_BEHIND", "operator '" + name + "' is at log position " +
-                               std::to_string(o.progress.cursor()) + " of " + std::to_string(target) +
-                               (o.progress.backfilling() ? " (still backfilling)" : "") +
-                               (error.empty() ? "" : "; last error " + error));
+    return Status(Code::kDeadlineExceeded, "OPERATOR_BEHIND",
+                  "operator '" + name + "' is at log position " +
+                      std::to_string(o.progress.cursor()) + " of " + std::to_string(target) +
+                      (o.progress.backfilling() ? " (still backfilling)" : "") +
+                      (error.empty() ? "" : "; last error " + error));
   };
   if (op.rec.paused())
     return err::FailedPrecondition("OPERATOR_PAUSED", "operator '" + name + "' is paused");
@@ -574,7 +598,8 @@ Result<OperatorInfo> OperatorRunner::Drain(const std::string& ns, const std::str
   }
   // No runner in this process: run it here, under its lock.
   const auto left = [&] {
-    return std::max(0ms, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
+    return std::max(0ms,
+                    std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
   };
   AIFS_ASSIGN_OR_RETURN(auto lock, meta.Lock(LockName(ns, name), left()));
   AIFS_ASSIGN_OR_RETURN(auto kind, MakeOperatorKind(SpecOf(op.rec)));

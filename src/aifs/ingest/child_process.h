@@ -26,8 +26,8 @@
 // Thread safety: any number of concurrent calls.
 #pragma once
 
-#include <cstdint>
 #include <atomic>
+#include <cstdint>
 #include <string>
 #include <vector>
 

@@ -47,8 +47,7 @@ int Progress(void* cancel, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
 
 Result<HttpAnswer> HttpClient::Post(const std::string& url, const std::vector<std::string>& headers,
                                     const std::string& body, uint64_t timeout_ms,
-                                    uint64_t max_response_bytes,
-                                    const std::atomic<bool>* cancel) {
+                                    uint64_t max_response_bytes, const std::atomic<bool>* cancel) {
   AIFS_RETURN_IF_ERROR(LoadCurl());
   static std::once_flag once;
   std::call_once(once, [] { Curl().curl_global_init(CURL_GLOBAL_DEFAULT); });

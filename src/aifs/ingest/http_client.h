@@ -38,8 +38,7 @@ class HttpClient {
   // `headers` are whole lines ("Content-Type: application/json"). Once
   // `*cancel` is set, the request is aborted: CANCELLED HTTP_CANCELLED.
   Result<HttpAnswer> Post(const std::string& url, const std::vector<std::string>& headers,
-                          const std::string& body, uint64_t timeout_ms,
-                          uint64_t max_response_bytes,
+                          const std::string& body, uint64_t timeout_ms, uint64_t max_response_bytes,
                           const std::atomic<bool>* cancel = nullptr);
 
  private:

@@ -26,7 +26,7 @@ struct OperatorInput {
   AssetKind kind = AssetKind::kBlob;
   Metadata metadata;
   uint64_t size = 0;  // the asset's size
-  Bytes bytes;  // the whole asset, or its first prefix_bytes()
+  Bytes bytes;        // the whole asset, or its first prefix_bytes()
 };
 
 // One vector describing the byte range [offset, offset + length) of the
@@ -62,7 +62,8 @@ class OperatorKind {
   // embedder stalls its operator (status says why), not the data.
   // A batch answered 4xx as a whole is split by the kind itself into
   // single-input calls, so one poison input fails alone.
-  virtual Result<std::vector<Result<OperatorOutput>>> Run(std::span<const OperatorInput> inputs) = 0;
+  virtual Result<std::vector<Result<OperatorOutput>>> Run(
+      std::span<const OperatorInput> inputs) = 0;
 
   // Inputs per Run call (1 for kinds that take one at a time).
   virtual size_t batch_size() const = 0;

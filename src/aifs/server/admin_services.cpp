@@ -121,9 +121,8 @@ class AdminService final : public v1::Admin::Service {
 
   grpc::Status RemoveOperator(ServerContext* sctx, const v1::OperatorRef* req,
                               v1::Empty*) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Admin/RemoveOperator", *req, [&](CallerApi& api) {
-      return api.RemoveOperator(req->ns(), req->name());
-    });
+    return Guard(ctx_, sctx, "/aifs.v1.Admin/RemoveOperator", *req,
+                 [&](CallerApi& api) { return api.RemoveOperator(req->ns(), req->name()); });
   }
 
   grpc::Status PauseOperator(ServerContext* sctx, const v1::PauseOperatorRequest* req,
@@ -138,39 +137,39 @@ class AdminService final : public v1::Admin::Service {
 
   grpc::Status ListOperatorFailures(ServerContext* sctx, const v1::ListOperatorFailuresRequest* req,
                                     v1::ListOperatorFailuresResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Admin/ListOperatorFailures", *req,
-                 [&](CallerApi& api) -> Status {
-                   AIFS_ASSIGN_OR_RETURN(
-                       auto failures, api.ListOperatorFailures(req->ns(), req->name(),
-                                                               req->limit() ? req->limit() : 1000));
-                   for (const OperatorFailure& f : failures) rpc::ToProto(f, resp->add_failures());
-                   return Status::Ok();
-                 });
+    return Guard(
+        ctx_, sctx, "/aifs.v1.Admin/ListOperatorFailures", *req, [&](CallerApi& api) -> Status {
+          AIFS_ASSIGN_OR_RETURN(
+              auto failures,
+              api.ListOperatorFailures(req->ns(), req->name(), req->limit() ? req->limit() : 1000));
+          for (const OperatorFailure& f : failures) rpc::ToProto(f, resp->add_failures());
+          return Status::Ok();
+        });
   }
 
   grpc::Status ResolveOperatorFailures(ServerContext* sctx,
                                        const v1::ResolveOperatorFailuresRequest* req,
                                        v1::ResolveOperatorFailuresResponse* resp) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Admin/ResolveOperatorFailures", *req,
-                 [&](CallerApi& api) -> Status {
-                   std::vector<AssetId> ids;
-                   for (const std::string& b : req->assets()) {
-                     AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(b));
-                     ids.push_back(id);
-                   }
-                   AIFS_ASSIGN_OR_RETURN(uint64_t n, api.ResolveOperatorFailures(
-                                                         req->ns(), req->name(), ids, req->retry()));
-                   resp->set_resolved(n);
-                   return Status::Ok();
-                 });
+    return Guard(
+        ctx_, sctx, "/aifs.v1.Admin/ResolveOperatorFailures", *req, [&](CallerApi& api) -> Status {
+          std::vector<AssetId> ids;
+          for (const std::string& b : req->assets()) {
+            AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(b));
+            ids.push_back(id);
+          }
+          AIFS_ASSIGN_OR_RETURN(
+              uint64_t n, api.ResolveOperatorFailures(req->ns(), req->name(), ids, req->retry()));
+          resp->set_resolved(n);
+          return Status::Ok();
+        });
   }
 
   grpc::Status DrainOperator(ServerContext* sctx, const v1::DrainOperatorRequest* req,
                              v1::OperatorInfo* resp) override {
     return Guard(ctx_, sctx, "/aifs.v1.Admin/DrainOperator", *req, [&](CallerApi& api) -> Status {
-      AIFS_ASSIGN_OR_RETURN(OperatorInfo info,
-                            api.DrainOperator(req->ns(), req->name(),
-                                              std::chrono::milliseconds(req->timeout_ms())));
+      AIFS_ASSIGN_OR_RETURN(
+          OperatorInfo info,
+          api.DrainOperator(req->ns(), req->name(), std::chrono::milliseconds(req->timeout_ms())));
       rpc::ToProto(info, resp);
       return Status::Ok();
     });
