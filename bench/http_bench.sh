@@ -22,12 +22,8 @@ id=$("$AIFS" -q put "$WORK/blob" --path bench/blob.bin)
 ulimit -n "$(ulimit -Hn)"
 "$AIFS" serve --listen 127.0.0.1:0 --http 127.0.0.1:0 > "$WORK/serve.out" 2> "$WORK/serve.err" &
 pid=$!
-for _ in $(seq 300); do
-  grpc=$(sed -n 's/^aifs: serving on \([^ ]*\).*/\1/p' "$WORK/serve.out")
-  http=$(sed -n 's/^aifs: serving HTTP on \([^ ]*\).*/\1/p' "$WORK/serve.out")
-  [ -n "$grpc" ] && [ -n "$http" ] && break
-  sleep 0.1
-done
+grpc=$(wait_for "$WORK/serve.out" "$SERVING")
+http=$(wait_for "$WORK/serve.out" 's/^aifs: serving HTTP on \([^ ]*\).*/\1/p')
 [ -n "$http" ] || { echo "the server printed no HTTP address: $(cat "$WORK/serve.err")" >&2; exit 1; }
 export AIFS_SERVER=$grpc AIFS_TOKEN=@$WORK/store/admin.token
 url=$("$AIFS" url "$id" --expires 2h)

@@ -7,6 +7,19 @@ time_it() {
   awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
 }
 
+# wait_for FILE SED_SCRIPT: the first line SED_SCRIPT (sed -n, e.g.
+# 's/^PORT //p') prints from FILE, waiting up to 30 s for a process writing
+# FILE to print it; empty when it never does.
+wait_for() {
+  local v
+  for _ in $(seq 300); do
+    v=$(sed -n "$2" "$1" | head -n 1)
+    [ -n "$v" ] && { echo "$v"; return; }
+    sleep 0.1
+  done
+}
+SERVING='s/^aifs: serving on \([^ ]*\).*/\1/p'
+
 # gbps SECONDS MIB: the rate of reading MIB MiB in SECONDS, in GB/s.
 gbps() { awk -v s="$1" -v m="$2" 'BEGIN { printf "%.2f", m * 1048576 / s / 1e9 }'; }
 

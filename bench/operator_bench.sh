@@ -13,6 +13,7 @@
 #    running; the time until a search with the text's own vector returns
 #    the new Embed asset with that source; P50/P99.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(realpath "$1")
 AIFS=$BUILD/apps/aifs/aifs
@@ -28,13 +29,9 @@ export AIFS_DATA=$WORK/store
 pids+=($!)
 $PY "$ROOT/tests/tools/embed_server.py" --dim 64 > "$WORK/embed.out" 2>/dev/null &
 pids+=($!)
-for _ in $(seq 300); do
-  grpc=$(sed -n 's/^aifs: serving on \([^ ]*\).*/\1/p' "$WORK/serve.out")
-  port=$(sed -n 's/^PORT //p' "$WORK/embed.out")
-  [ -n "$grpc" ] && [ -n "$port" ] && break
-  sleep 0.1
-done
-[ -n "$grpc" ] || { echo "the server printed no address: $(cat "$WORK/serve.err")" >&2; exit 1; }
+grpc=$(wait_for "$WORK/serve.out" "$SERVING")
+port=$(wait_for "$WORK/embed.out" 's/^PORT //p')
+[ -n "$grpc" ] && [ -n "$port" ] || { echo "the server printed no address: $(cat "$WORK/serve.err")" >&2; exit 1; }
 export AIFS_SERVER=$grpc AIFS_TOKEN=@$WORK/store/admin.token EMBED_URL=http://127.0.0.1:$port
 unset AIFS_DATA
 $PY "$ROOT/python/gen_protos.py" --out "$WORK/gen" > /dev/null

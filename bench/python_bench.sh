@@ -24,11 +24,7 @@ export AIFS_DATA=$WORK/store
 "$AIFS" -q init > /dev/null
 "$AIFS" serve --listen 127.0.0.1:0 > "$WORK/serve.out" 2> "$WORK/serve.err" &
 pid=$!
-for _ in $(seq 300); do
-  grpc=$(sed -n 's/^aifs: serving on \([^ ]*\).*/\1/p' "$WORK/serve.out")
-  [ -n "$grpc" ] && break
-  sleep 0.1
-done
+grpc=$(wait_for "$WORK/serve.out" "$SERVING")
 [ -n "$grpc" ] || { echo "the server printed no address: $(cat "$WORK/serve.err")" >&2; exit 1; }
 export AIFS_SERVER=$grpc AIFS_TOKEN=@$WORK/store/admin.token
 unset AIFS_DATA

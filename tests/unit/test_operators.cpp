@@ -71,6 +71,14 @@ class OperatorTest : public EngineFixture {
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? *r : OperatorInfo{};
   }
+  std::vector<Event> Events(EventType type) {
+    std::vector<Event> out;
+    AIFS_EXPECT_OK(engine().SubscribeEvents({.types = {type}}, [&](const Event& e) {
+      out.push_back(e);
+      return Status::Ok();
+    }));
+    return out;
+  }
   // The record assets operator `name` made, by source.
   std::map<AssetId, std::vector<AssetInfo>> Made(const std::string& name) {
     std::map<AssetId, std::vector<AssetInfo>> out;
@@ -187,12 +195,7 @@ TEST_F(OperatorTest, DrainMakesRecordAssetsWithLineageOnlyForNewMatchingAssets) 
   EXPECT_FALSE(rec.parents[0].transform_digest.empty());
 
   // The log has one operator_completed event for the source.
-  std::vector<Event> events;
-  AIFS_ASSERT_OK(
-      engine().SubscribeEvents({.types = {EventType::kOperatorCompleted}}, [&](const Event& e) {
-        events.push_back(e);
-        return Status::Ok();
-      }));
+  const std::vector<Event> events = Events(EventType::kOperatorCompleted);
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(*events[0].asset, t);
   EXPECT_EQ(events[0].name, "stats");
@@ -233,13 +236,7 @@ TEST_F(OperatorTest, InputErrorsGoToTheDeadLetterListAndBackOnRetry) {
   EXPECT_FALSE(by_id[junk].reason.empty());
   EXPECT_TRUE(Made("stats").count(fine));
 
-  std::vector<Event> failed;
-  AIFS_ASSERT_OK(
-      engine().SubscribeEvents({.types = {EventType::kOperatorFailed}}, [&](const Event& e) {
-        failed.push_back(e);
-        return Status::Ok();
-      }));
-  EXPECT_EQ(failed.size(), 2u);
+  EXPECT_EQ(Events(EventType::kOperatorFailed).size(), 2u);
 
   // Skip one, retry the other (which fails again, with a fresh record).
   auto skipped = engine().ResolveOperatorFailures("default", "stats", {big}, false);
