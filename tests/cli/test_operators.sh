@@ -17,7 +17,7 @@ remote=${AIFS_REMOTE_REAL:+yes}
 # The embeddings server (its vectors: embed_server.embed(text, 32)).
 $PY "$TOOLS/embed_server.py" --dim 32 --log "$WORK/requests.log" > "$WORK/embed.out" &
 EMBED_PID=$!
-for i in $(seq 100); do grep -q '^PORT ' "$WORK/embed.out" && break; sleep 0.1; done
+for i in $(seq 100); do grep -qs "^PORT " "$WORK/embed.out" && break; sleep 0.1; done
 EMBED_URL=http://127.0.0.1:$(sed -n 's/^PORT //p' "$WORK/embed.out")
 control() { curl -sf -X POST -H 'Content-Type: application/json' -d "$1" "$EMBED_URL/control" >/dev/null; }
 # query TEXT FILE: the text's vector as the embedder makes it, as .npy
@@ -79,15 +79,18 @@ passage=$($AIFS cat "$long_id" --range "$range")
 [[ $passage == *"submarines dive under arctic pack ice"* ]] || fail "passage: $passage"
 [[ $passage != *"volcanoes"* ]] || fail "passage spans paragraphs: $passage"
 embed_id=$(echo "$hit" | json 'd["hits"][0]["id"]')
-$AIFS --json lineage "$embed_id" --up | grep -q "operator:emb" || fail "lineage: $($AIFS lineage "$embed_id" --up)"
-$AIFS --json stat "$embed_id" | grep -q '"aifs.operator": "emb"' || fail "stat: $($AIFS --json stat "$embed_id")"
+# (whole outputs first: `| grep -q` under pipefail fails when grep stops reading early)
+lineage=$($AIFS --json lineage "$embed_id" --up)
+[[ $lineage == *"operator:emb"* ]] || fail "lineage: $lineage"
+st=$($AIFS --json stat "$embed_id")
+[[ $st == *'"aifs.operator": "emb"'* ]] || fail "stat: $st"
 ok "search finds the passage: source, byte range, lineage"
 
 # New puts are picked up from the log; operator output is never an input.
 c=$(put_text c "submarines and volcanoes")
 out=$($AIFS --json operator drain emb --timeout 60)
 [ "$(echo "$out" | json 'd["processed"]')" = 4 ] || fail "after a put: $out"
-$AIFS --json events | grep -q '"operator_completed"' || fail "no operator_completed event"
+[[ $($AIFS --json events) == *'"operator_completed"'* ]] || fail "no operator_completed event"
 ok "puts after the add run; events"
 
 # Idempotent: the same operator added again (a new generation) over the same
@@ -127,7 +130,7 @@ failures=$($AIFS --json operator failures emb)
 [ "$(echo "$failures" | json 'd[0]["asset"]')" = "$e" ] || fail "failures: $failures"
 [ "$(echo "$failures" | json 'd[0]["reason"]')" = EMBEDDER_REJECTED_INPUT ] || fail "$failures"
 [ "$(echo "$failures" | json 'd[0]["attempts"]')" = 3 ] || fail "attempts: $failures"
-$AIFS --json events | grep -q '"operator_failed"' || fail "no operator_failed event"
+[[ $($AIFS --json events) == *'"operator_failed"'* ]] || fail "no operator_failed event"
 $AIFS operator retry emb --all >/dev/null
 $AIFS operator drain emb --timeout 60 >/dev/null
 [ "$($AIFS --json operator failures emb | json 'len(d)')" = 1 ] || fail "retry while poisoned"
@@ -180,15 +183,21 @@ $AIFS space approve --ns quar --all >/dev/null
 ok "operator vectors are held by the quarantine policy"
 
 if $PY -c 'import torch' 2>/dev/null; then
-  $AIFS operator add tt --kind exec --match 'content_type^=text/' --backfill \
+  # Only assets put from here on (no backfill): a torch process per input
+  # takes seconds.
+  $AIFS operator add tt --kind exec --match 'content_type^=text/' \
     -p argv="[\"$PY\", \"$TOOLS/exec_embed_torch.py\"]" -p output=npy -p space=torch \
     -p memory_mb=8192 -p timeout_ms=120000 >/dev/null
+  t1=$(put_text t1 "a transformer reads these bytes")
+  t2=$(put_text t2 "and these other ones, quite different")
   out=$($AIFS --json operator drain tt --timeout 600)
-  [ "$(echo "$out" | json 'd["failed"]')" = 0 ] || fail "exec torch: $out $($AIFS operator failures tt)"
-  # The model's own vector of text a, as the query: a is its nearest.
-  $PY "$TOOLS/exec_embed_torch.py" < "$WORK/a.txt" > "$WORK/qt.npy"
+  [ "$(echo "$out" | json 'd["processed"]')" = 2 ] || fail "exec torch: $out $($AIFS operator failures tt)"
+  # The model's own vector of t1, as the query: t1 is its nearest.
+  $PY "$TOOLS/exec_embed_torch.py" < "$WORK/t1.txt" > "$WORK/qt.npy"
   hit=$($AIFS --json search --vector "$WORK/qt.npy" --space torch -k 1)
-  [ "$(echo "$hit" | json 'd["hits"][0]["source"]')" = "$a" ] || fail "torch: $hit"
+  [ "$(echo "$hit" | json 'd["hits"][0]["source"]')" = "$t1" ] || fail "torch: $hit"
+  [ "$(echo "$hit" | json 'round(d["hits"][0]["score"], 4)')" = 1.0 ] || fail "torch score: $hit"
+  [ -n "$t2" ] || fail "put"
   ok "exec operator with a torch model"
 else
   echo "note: python3-torch missing, torch operator not tried"

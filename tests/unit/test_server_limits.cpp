@@ -11,6 +11,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <regex>
 #include <thread>
 
 #include "aifs/client/bearer_token.h"
@@ -45,12 +46,24 @@ class ServerLimitsTest : public EngineFixture {
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     server_ = std::move(*s);
   }
-  std::unique_ptr<v1::Aifs::Stub> Stub(const std::string& token) {
+  std::shared_ptr<grpc::Channel> Channel(const std::string& token) {
     std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> bearer;
     bearer.push_back(NewBearerTokenInterceptor(token));
-    return v1::Aifs::NewStub(grpc::experimental::CreateCustomChannelWithInterceptors(
+    return grpc::experimental::CreateCustomChannelWithInterceptors(
         "127.0.0.1:" + std::to_string(server_->port()), grpc::InsecureChannelCredentials(),
-        grpc::ChannelArguments(), std::move(bearer)));
+        grpc::ChannelArguments(), std::move(bearer));
+  }
+  std::unique_ptr<v1::Aifs::Stub> Stub(const std::string& token) {
+    return v1::Aifs::NewStub(Channel(token));
+  }
+  // The server's aifs_puts_in_flight gauge; -1 when it cannot be read.
+  double PutsInFlight() {
+    grpc::ClientContext ctx;
+    v1::MetricsResponse resp;
+    if (!v1::Metrics::NewStub(Channel(token_))->GetMetrics(&ctx, v1::Empty(), &resp).ok()) return -1;
+    std::smatch m;
+    static const std::regex line(R"(^aifs_puts_in_flight ([0-9]+)$)", std::regex::multiline);
+    return std::regex_search(resp.text(), m, line) ? std::stod(m[1]) : -1;
   }
   static v1::PutAssetRequest Header() {
     v1::PutAssetRequest m;
@@ -123,6 +136,14 @@ TEST_F(ServerLimitsTest, ConcurrentPutsAreCappedInTotalAndPerToken) {
     p->writer = stub->PutAsset(&p->ctx, &p->resp);
     ASSERT_TRUE(p->writer->Write(Header()));
   }
+  // Both admitted before any probe: a probe the server reached first would
+  // take a slot of this token and leave one of them refused (under load the
+  // server may take the calls in any order).
+  auto wait_in_flight = [&](double n) {
+    for (int i = 0; i < 500 && PutsInFlight() != n; ++i) std::this_thread::sleep_for(20ms);
+    ASSERT_EQ(PutsInFlight(), n);
+  };
+  wait_in_flight(2);
   auto third = [&](v1::Aifs::Stub& s) {
     OpenPut p;
     p.writer = s.PutAsset(&p.ctx, &p.resp);
@@ -145,6 +166,7 @@ TEST_F(ServerLimitsTest, ConcurrentPutsAreCappedInTotalAndPerToken) {
   OpenPut c;
   c.writer = other_stub->PutAsset(&c.ctx, &c.resp);
   ASSERT_TRUE(c.writer->Write(Header()));
+  wait_in_flight(3);
   for (int i = 0; i < 100; ++i) {
     st = third(*other_stub);
     if (st.reason() == "TOO_MANY_PUTS") break;

@@ -327,7 +327,8 @@ class MetricsService final : public v1::Metrics::Service {
                           v1::MetricsResponse* resp) override {
     return Guard(ctx_, sctx, "/aifs.v1.Metrics/GetMetrics", *req, [&](CallerApi& api) {
       resp->set_content_type("text/plain; version=0.0.4");
-      resp->set_text(ctx_.metrics.Render(api, ctx_.transactions.open_count()));
+      resp->set_text(ctx_.metrics.Render(api, ctx_.transactions.open_count(),
+                                         ctx_.puts ? ctx_.puts->in_use() : 0));
       return Status::Ok();
     });
   }

@@ -96,7 +96,7 @@ Metrics::InterceptorFactory() {
   return std::make_unique<RpcTimerFactory>(*this);
 }
 
-std::string Metrics::Render(Api& api, size_t open_transactions) {
+std::string Metrics::Render(Api& api, size_t open_transactions, size_t puts_in_flight) {
   std::ostringstream out;
   {
     std::lock_guard lock(mu_);
@@ -135,6 +135,8 @@ std::string Metrics::Render(Api& api, size_t open_transactions) {
   Counter(out, "aifs_wire_bytes_out_total", "Data frame bytes sent (after zstd).", wire_out_);
   Gauge(out, "aifs_open_transactions", "Remote transactions not yet committed or aborted.",
         static_cast<double>(open_transactions));
+  Gauge(out, "aifs_puts_in_flight", "Puts admitted and not yet finished (capped by --max-puts).",
+        static_cast<double>(puts_in_flight));
   if (auto store = api.DescribeStore(); store.ok())
     Counter(out, "aifs_txn_conflicts_retried_total",
             "Metadata transactions run again after a conflict (writers racing on one record, "

@@ -26,8 +26,9 @@ class Metrics {
   void AddWireBytesIn(uint64_t n) { wire_in_ += n; }
   void AddWireBytesOut(uint64_t n) { wire_out_ += n; }
   // Everything, with store-wide gauges (assets, chunks, logical and stored
-  // bytes, dedup and compression ratios) read from `api` now.
-  std::string Render(Api& api, size_t open_transactions);
+  // bytes, dedup and compression ratios) read from `api` now, and the
+  // server's own: remote transactions open, puts admitted and running.
+  std::string Render(Api& api, size_t open_transactions, size_t puts_in_flight);
 
   // An interceptor factory feeding RecordRpc; give it to the ServerBuilder.
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> InterceptorFactory();

@@ -129,7 +129,9 @@ class GrpcServer final : public Server {
       HttpHost host{
           .gate = &ctx_.gate,
           .metrics =
-              [this](CallerApi& api) { return metrics_.Render(api, transactions_.open_count()); },
+              [this](CallerApi& api) {
+                return metrics_.Render(api, transactions_.open_count(), puts_.in_use());
+              },
           .record = [this](int status, double seconds) { metrics_.RecordHttp(status, seconds); }};
       AIFS_ASSIGN_OR_RETURN(http_, HttpPlane::Start(host, http));
       // What SignUrl answers and Introspect reports as the plane's address;
