@@ -158,16 +158,16 @@ $AIFS backup "$work/backup"                 # online, consistent: metadata, conf
 step "ingest operators (docs/operators.md): the server embeds text as it arrives"
 # An OpenAI-compatible embeddings endpoint (Ollama, vLLM, llama.cpp and TEI
 # serve one); here the tests' deterministic stand-in, hashed bag of words.
-/usr/bin/python3 tests/tools/embed_server.py --dim 64 > "$work/embed.out" &
+/usr/bin/python3 tests/tools/embed_server.py --dim 256 > "$work/embed.out" &
 embed_pid=$!
 for _ in $(seq 50); do grep -q '^PORT' "$work/embed.out" && break; sleep 0.1; done
 $AIFS operator add notes --kind http-embed --match 'content_type^=text/' -p model=demo-bow \
-  -p url="http://127.0.0.1:$(sed -n 's/^PORT //p' "$work/embed.out")" -p chunk_bytes=120
+  -p url="http://127.0.0.1:$(sed -n 's/^PORT //p' "$work/embed.out")" -p chunk_bytes=60
 printf 'Volcanoes erupt molten basalt near the coast.\n\nGlaciers carve deep valleys over centuries.\n\nOrchids bloom in warm, humid greenhouses.\n' > "$work/notes.txt"
 NOTES=$($AIFS put "$work/notes.txt" --meta content_type=text/plain)
 $AIFS operator drain notes
 /usr/bin/python3 -c 'import sys, numpy as np; sys.path.insert(0, "tests/tools"); from embed_server import embed
-np.save(sys.argv[1], np.asarray(embed("how do glaciers shape valleys", 64), dtype="float32"))' "$work/q.npy"
+np.save(sys.argv[1], np.asarray(embed("what carves deep valleys? glaciers", 256), dtype="float32"))' "$work/q.npy"
 hit=$($AIFS search --vector "$work/q.npy" --space demo-bow -k 1)
 echo "$hit"
 range=$(echo "$hit" | sed -n 's/.*bytes \([0-9]*-[0-9]*\).*/\1/p')

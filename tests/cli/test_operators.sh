@@ -151,6 +151,20 @@ $AIFS operator resume emb >/dev/null
 $AIFS operator drain emb --timeout 60 >/dev/null
 ok "pause and resume"
 
+# Backpressure: with the embedder slow, puts through a server running the
+# operator go on without waiting for it.
+if [ -n "$remote" ]; then
+  control '{"mode": "slow", "sleep": 2}'
+  p0=$($AIFS --json operator status emb | json 'd["processed"]')
+  for i in 1 2 3 4; do put_text slow$i "slow embedder text $i" >/dev/null; done
+  p1=$($AIFS --json operator status emb | json 'd["processed"]')
+  [ "$p1" = "$p0" ] || fail "puts waited for the slow embedder ($p0 -> $p1)"
+  control '{"mode": "ok"}'
+  [ "$($AIFS --json operator drain emb --timeout 60 | json 'd["processed"]')" = $((p0 + 4)) ] ||
+    fail "after the slow embedder"
+  ok "a slow embedder does not hold up puts"
+fi
+
 # exec with numpy: the same vectors as the server makes, in a space of its own.
 $AIFS operator add np --kind exec --match 'content_type^=text/' --backfill \
   -p argv="[\"$PY\", \"$TOOLS/exec_embed_numpy.py\", \"--dim\", \"32\"]" -p output=npy \
