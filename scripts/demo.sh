@@ -166,9 +166,7 @@ $AIFS operator add notes --kind http-embed --match 'content_type^=text/' -p mode
 printf 'Volcanoes erupt molten basalt near the coast.\n\nGlaciers carve deep valleys over centuries.\n\nOrchids bloom in warm, humid greenhouses.\n' > "$work/notes.txt"
 NOTES=$($AIFS put "$work/notes.txt" --meta content_type=text/plain)
 $AIFS operator drain notes
-/usr/bin/python3 -c 'import sys, numpy as np; sys.path.insert(0, "tests/tools"); from embed_server import embed
-np.save(sys.argv[1], np.asarray(embed("what carves deep valleys? glaciers", 256), dtype="float32"))' "$work/q.npy"
-hit=$($AIFS search --vector "$work/q.npy" --space demo-bow -k 1)
+hit=$($AIFS search --text "what carves deep valleys? glaciers" --with notes -k 1)  # the query embedded by the operator
 echo "$hit"
 range=$(echo "$hit" | sed -n 's/.*bytes \([0-9]*-[0-9]*\).*/\1/p')
 echo "the passage (aifs cat $NOTES --range $range): $($AIFS cat "$NOTES" --range "$range")"

@@ -751,7 +751,12 @@ int main(int argc, char** argv) {
   auto* search_cmd = app.add_subcommand("search", "k nearest assets by vector");
   auto* by_vector = search_cmd->add_option("--vector", search.vector_file, "query .npy (float32)");
   auto* by_asset = search_cmd->add_option("--like", search.like, "an asset whose vector is the query");
+  auto* by_text = search_cmd->add_option("--text", search.text,
+                                         "a text query, embedded by the operator --with");
+  search_cmd->add_option("--with", search.embed_with,
+                         "the ingest operator whose embedder embeds --text (its space too)");
   by_vector->excludes(by_asset);
+  by_text->excludes(by_vector)->excludes(by_asset);
   search_cmd->add_option("-k", search.k, "results");
   search_cmd->add_option("--space", search.space, "space (default: the namespace's only one)");
   search_cmd->add_option("--ef", search.ef, "HNSW candidate list (default: planner)");
@@ -760,8 +765,8 @@ int main(int argc, char** argv) {
                          "snapshot ID, branch or tag: only its assets are eligible");
   search_cmd->add_option("--ns", search.ns, "namespace (default: default)");
   search_cmd->callback([&] {
-    if (search.vector_file.empty() && search.like.empty())
-      throw CLI::ValidationError("search", "give --vector FILE.npy or --like ID");
+    if (search.vector_file.empty() && search.like.empty() && search.text.empty())
+      throw CLI::ValidationError("search", "give --vector FILE.npy, --like ID or --text T --with OP");
     set(true, [&](auto& api, auto& out) { return aifs::cli::Search(api, out, search); });
   });
 

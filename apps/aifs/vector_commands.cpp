@@ -95,7 +95,9 @@ Status Search(Api& api, const Output& out, const SearchArgs& args) {
   VectorQuery q;
   q.ns = NsOrDefault(args.ns);
   q.space = args.space;
-  if (q.space.empty()) {
+  q.text = args.text;
+  q.embed_with = args.embed_with;
+  if (q.space.empty() && q.embed_with.empty()) {  // (an operator knows its space)
     AIFS_ASSIGN_OR_RETURN(auto spaces, api.ListSpaces(q.ns));
     if (spaces.size() != 1)
       return err::InvalidArgument("SPACE_REQUIRED", "namespace '" + q.ns + "' has " +
@@ -125,7 +127,7 @@ Status Search(Api& api, const Output& out, const SearchArgs& args) {
                                {"length", h.source_range->length}};
       hits.push_back(hit);
     }
-    std::cout << nlohmann::json{{"space", q.space}, {"plan", r.plan}, {"hits", hits}}.dump(2)
+    std::cout << nlohmann::json{{"space", r.space}, {"plan", r.plan}, {"hits", hits}}.dump(2)
               << "\n";
     return Status::Ok();
   }

@@ -18,7 +18,9 @@ struct SearchArgs {
   std::string ns;
   std::string space;
   std::string vector_file;  // .npy of one float vector
-  std::string like;         // or an asset ID
+  std::string like;         // or an asset ID, or
+  std::string text;         // a text embedded by the operator `embed_with`
+  std::string embed_with;
   size_t k = 10;
   size_t ef = 0;
   std::vector<std::string> where;

@@ -680,17 +680,22 @@ class Client(AdminMixin):
                 self._aifs("ListSpaces", pb.ListSpacesRequest(ns=ns)).spaces]
 
     def search(self, ns: str, space: str, query, k: int = 10, where: Where = None,
-               as_of: Optional[str] = None, ef: int = 0):
+               as_of: Optional[str] = None, ef: int = 0, embed_with: Optional[str] = None):
         """Nearest neighbours of `query` in `space` (higher score is better).
 
         `query`: a vector (numpy array / list of floats), a 2-D array of several
-        queries (returns one hit list per row), or an asset ID (hex or 32 bytes:
-        "more like this"). `where` filters by metadata, `as_of` restricts to a
+        queries (returns one hit list per row), an asset ID (hex or 32 bytes:
+        "more like this"), or with `embed_with` (an ingest operator's name) a
+        text the operator embeds as it embeds its inputs (`space` "" takes the
+        operator's). `where` filters by metadata, `as_of` restricts to a
         snapshot/branch/tag's assets. Returns List[Hit].
         """
         pb, _ = _pb()
         like = None
-        if isinstance(query, (bytes, bytearray)) or (isinstance(query, str) and len(query) == 64):
+        if embed_with is not None:
+            if not isinstance(query, str):
+                raise TypeError("with embed_with, the query is a text")
+        elif isinstance(query, (bytes, bytearray)) or (isinstance(query, str) and len(query) == 64):
             like = _id(query)
         else:
             try:
@@ -702,7 +707,9 @@ class Client(AdminMixin):
                 return [self.search(ns, space, row, k, where, as_of, ef) for row in q]
         req = pb.VectorSearchRequest(ns=ns, space=space, k=k, ef=ef, filters=_filters(where),
                                      as_of=_ref(as_of))
-        if like is not None:
+        if embed_with is not None:
+            req.text, req.embed_with = query, embed_with
+        elif like is not None:
             req.like = like
         else:
             req.vector.extend(_floats(query))

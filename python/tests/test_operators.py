@@ -55,6 +55,8 @@ def test_embedding_operator(client, ns, embedder):
     assert hit.source == src
     off, length = hit.source_range
     assert text.encode()[off:off + length].decode().startswith("Paragraph two")
+    # The same query as text, embedded by the operator itself.
+    assert client.search(ns, "", "deep ocean trenches", k=1, embed_with="emb")[0].id == hit.id
     assert [o.spec.name for o in client.operators(ns)] == ["emb"]
 
     control(embedder, {"mode": "ok", "poison": "hemlock"})

@@ -84,7 +84,13 @@ lineage=$($AIFS --json lineage "$embed_id" --up)
 [[ $lineage == *"operator:emb"* ]] || fail "lineage: $lineage"
 st=$($AIFS --json stat "$embed_id")
 [[ $st == *'"aifs.operator": "emb"'* ]] || fail "stat: $st"
-ok "search finds the passage: source, byte range, lineage"
+# The same query as text, embedded by the operator itself.
+hit2=$($AIFS --json search --text "submarines dive under arctic pack ice" --with emb -k 1)
+[ "$(echo "$hit2" | json 'd["hits"][0]["id"]')" = "$embed_id" ] || fail "search --text: $hit2"
+[ "$(echo "$hit2" | json 'd["space"]')" = hashbow ] || fail "space of --with: $hit2"
+expect_error BAD_QUERY $AIFS search --text "x" --space hashbow
+expect_error OPERATOR_NOT_FOUND $AIFS search --text "x" --with nope
+ok "search finds the passage: source, byte range, lineage; --text through the operator"
 
 # New puts are picked up from the log; operator output is never an input.
 c=$(put_text c "submarines and volcanoes")

@@ -187,7 +187,12 @@ struct VectorQuery {
   std::string ns = "default";
   std::string space;
   std::vector<float> vector;     // the query, or
-  std::optional<AssetId> like;   // an asset whose vector in `space` is the query
+  std::optional<AssetId> like;   // an asset whose vector in `space` is the query, or
+  // a text, embedded by the namespace's ingest operator `embed_with` as it
+  // embeds its inputs (same model, same call); `space` defaults to the
+  // operator's. Its errors are the operator kind's (EMBEDDER_UNAVAILABLE ...).
+  std::string text;
+  std::string embed_with;
   size_t k = 10;
   size_t ef = 0;                 // HNSW candidate list; 0: the planner picks
   std::vector<MetaFilter> filters;  // all must match
@@ -214,6 +219,7 @@ struct VectorHit {
 struct VectorResult {
   std::vector<VectorHit> hits;  // best first
   std::string plan;             // how the planner searched, for people and tests
+  std::string space;            // the space searched
 };
 
 struct ListOptions {

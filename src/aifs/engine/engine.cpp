@@ -957,6 +957,20 @@ Result<std::vector<EmbeddingSpace>> Engine::ListSpaces(const std::string& ns) {
   return vectors_.ListSpaces(ns);
 }
 Result<VectorResult> Engine::VectorSearch(const VectorQuery& query) {
+  if (!query.text.empty() || !query.embed_with.empty()) {
+    if (query.text.empty() || query.embed_with.empty() || !query.vector.empty() || query.like)
+      return err::InvalidArgument("BAD_QUERY",
+                                  "a text query needs the operator that embeds it (embed_with), "
+                                  "and no vector or `like`");
+    VectorQuery q = query;
+    std::string space;
+    AIFS_ASSIGN_OR_RETURN(q.vector,
+                          EmbedWithOperator(*ctx_->meta, q.ns, q.embed_with, q.text, space));
+    if (q.space.empty()) q.space = space;
+    q.text.clear();
+    q.embed_with.clear();
+    return VectorSearch(q);
+  }
   if (query.as_of.empty()) return vectors_.Search(query);
   AIFS_RETURN_IF_ERROR(ValidateNamespaceName(query.ns));
   AIFS_ASSIGN_OR_RETURN(auto members, snapshots_.Members(query.ns, query.as_of));

@@ -475,6 +475,29 @@ Status OperatorRunner::Worker::Commit(OperatorKind& kind, std::vector<Item>& ite
   return txn->CommitWith(also).status();
 }
 
+Result<std::vector<float>> EmbedWithOperator(MetaStore& meta, const std::string& ns,
+                                             const std::string& name, const std::string& text,
+                                             std::string& space) {
+  AIFS_ASSIGN_OR_RETURN(const StoredOperator op, LoadOperator(meta, ns, name));
+  AIFS_ASSIGN_OR_RETURN(auto kind, MakeOperatorKind(SpecOf(op.rec)));
+  space = kind->space().name;
+  if (space.empty())
+    return err::InvalidArgument("OPERATOR_MAKES_NO_VECTORS",
+                                "operator '" + name + "' (" + op.rec.kind() + ") makes no vectors");
+  const OperatorInput input{
+      .ns = ns, .metadata = {{"content_type", "text/plain"}}, .size = text.size(), .bytes = Bytes(text.begin(), text.end())};
+  AIFS_ASSIGN_OR_RETURN(auto results, kind->Run(std::span(&input, 1)));
+  if (results.size() != 1) return err::Internal("OPERATOR_BAD_RESULT", "one input, not one result");
+  AIFS_RETURN_IF_ERROR(results.front().status());
+  std::vector<PassageVector>& vectors = results.front()->vectors;
+  if (vectors.size() != 1)
+    return err::InvalidArgument("QUERY_TOO_LONG", "the query makes " +
+                                                      std::to_string(vectors.size()) +
+                                                      " passages of operator '" + name +
+                                                      "' (chunk_bytes); give a shorter one");
+  return std::move(vectors.front().values);
+}
+
 OperatorRunner::OperatorRunner(StoreContext& ctx, Api& api, BeginFn begin)
     : ctx_(ctx), api_(api), begin_(std::move(begin)) {}
 

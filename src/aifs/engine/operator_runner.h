@@ -84,4 +84,13 @@ class OperatorRunner {
   std::thread supervisor_;
 };
 
+// `text` as operator `name` of `ns` embeds its inputs: one vector (a text
+// longer than the operator's passages is INVALID_ARGUMENT QUERY_TOO_LONG),
+// and `space` gets the operator's space name. NOT_FOUND OPERATOR_NOT_FOUND;
+// INVALID_ARGUMENT OPERATOR_MAKES_NO_VECTORS for a kind without a space; the
+// kind's own errors (EMBEDDER_UNAVAILABLE, NOT_TEXT ...) as they come.
+Result<std::vector<float>> EmbedWithOperator(MetaStore& meta, const std::string& ns,
+                                             const std::string& name, const std::string& text,
+                                             std::string& space);
+
 }  // namespace aifs

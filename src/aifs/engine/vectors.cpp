@@ -661,6 +661,7 @@ Result<VectorResult> VectorManager::Search(const VectorQuery& q, const AssetSet*
   if (!members && !idx->retired.empty()) hidden = &idx->retired;
   const size_t live = idx->index->size();
   VectorResult result;
+  result.space = q.space;
   std::vector<ScoredId> hits;
   // Planner. An equality or one-of filter on few vectors: the exact k best
   // among them, straight from the metadata postings (the other conditions

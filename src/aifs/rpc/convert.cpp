@@ -732,6 +732,8 @@ void ToProto(const VectorQuery& in, v1::VectorSearchRequest* out) {
   out->set_ef(static_cast<uint32_t>(std::min<size_t>(in.ef, UINT32_MAX)));
   ToAll(in.filters, out->mutable_filters());
   out->set_as_of(in.as_of);
+  out->set_text(in.text);
+  out->set_embed_with(in.embed_with);
 }
 
 Result<VectorQuery> FromProto(const v1::VectorSearchRequest& in) {
@@ -744,6 +746,8 @@ Result<VectorQuery> FromProto(const v1::VectorSearchRequest& in) {
   q.ef = in.ef();
   AIFS_ASSIGN_OR_RETURN(q.filters, FromAll<MetaFilter>(in.filters()));
   q.as_of = in.as_of();
+  q.text = in.text();
+  q.embed_with = in.embed_with();
   return q;
 }
 
@@ -759,6 +763,7 @@ void ToProto(const VectorResult& in, v1::VectorSearchResponse* out) {
     }
   }
   out->set_plan(in.plan);
+  out->set_space(in.space);
 }
 
 Result<VectorResult> FromProto(const v1::VectorSearchResponse& in) {
@@ -772,6 +777,7 @@ Result<VectorResult> FromProto(const v1::VectorSearchResponse& in) {
     r.hits.push_back({id, h.score(), source, range});
   }
   r.plan = in.plan();
+  r.space = in.space();
   return r;
 }
 
