@@ -467,30 +467,38 @@ class PrivacyRaceTest : public PrivacyTest, public ::testing::WithParamInterface
     AIFS_ASSERT_OK(Engine::Init(dir_.path(), o));
     Reopen();
   }
+  // 16 clients asking `q` 3 times each, at once.
+  struct Outcomes {
+    int answered = 0, refused = 0, other = 0;
+  };
+  Outcomes Race(const AggregateQuery& q) {
+    std::atomic<int> answered{0}, refused{0}, other{0};
+    std::vector<std::thread> clients;
+    for (int c = 0; c < 16; ++c)
+      clients.emplace_back([&] {
+        for (int i = 0; i < 3; ++i) {
+          auto a = engine().Aggregate(q);
+          if (a.ok())
+            ++answered;
+          else if (a.status().reason() == "PRIVACY_BUDGET_EXHAUSTED")
+            ++refused;
+          else
+            ++other;
+        }
+      });
+    for (auto& t : clients) t.join();
+    return {answered.load(), refused.load(), other.load()};
+  }
   bool skip_ = false;
 };
 
 TEST_P(PrivacyRaceTest, SixteenClientsRacingForTheLastEpsilonNeverOverspend) {
   PutPeople(30);
   SetPrivacy(AgePolicy("1"));
-  std::atomic<int> answered{0}, refused{0}, other{0};
-  std::vector<std::thread> clients;
-  for (int c = 0; c < 16; ++c)
-    clients.emplace_back([&] {
-      for (int i = 0; i < 3; ++i) {
-        auto a = engine().Aggregate(Query(AggregateKind::kCount, "", "0.07"));
-        if (a.ok())
-          ++answered;
-        else if (a.status().reason() == "PRIVACY_BUDGET_EXHAUSTED")
-          ++refused;
-        else
-          ++other;
-      }
-    });
-  for (auto& t : clients) t.join();
-  EXPECT_EQ(other.load(), 0);
-  EXPECT_EQ(answered.load(), 14);  // floor(1 / 0.07)
-  EXPECT_EQ(refused.load(), 48 - 14);
+  const Outcomes o = Race(Query(AggregateKind::kCount, "", "0.07"));
+  EXPECT_EQ(o.other, 0);
+  EXPECT_EQ(o.answered, 14);  // floor(1 / 0.07)
+  EXPECT_EQ(o.refused, 48 - 14);
   auto view = engine().GetPrivacyLedger("default", 100);
   ASSERT_TRUE(view.ok());
   EXPECT_EQ(view->spent_micros, 14 * Eps("0.07"));
@@ -503,24 +511,10 @@ TEST_P(PrivacyRaceTest, SixteenClientsRacingForTheLastDeltaNeverOverspend) {
   PrivacyPolicy p = AgePolicy("100");
   p.total_delta_picos = Delta("1e-5");
   SetPrivacy(p);
-  std::atomic<int> answered{0}, refused{0}, other{0};
-  std::vector<std::thread> clients;
-  for (int c = 0; c < 16; ++c)
-    clients.emplace_back([&] {
-      for (int i = 0; i < 3; ++i) {
-        auto a = engine().Aggregate(Gaussian(AggregateKind::kCount, "", "0.01", "7e-7"));
-        if (a.ok())
-          ++answered;
-        else if (a.status().reason() == "PRIVACY_BUDGET_EXHAUSTED")
-          ++refused;
-        else
-          ++other;
-      }
-    });
-  for (auto& t : clients) t.join();
-  EXPECT_EQ(other.load(), 0);
-  EXPECT_EQ(answered.load(), 14);  // floor(1e-5 / 7e-7)
-  EXPECT_EQ(refused.load(), 48 - 14);
+  const Outcomes o = Race(Gaussian(AggregateKind::kCount, "", "0.01", "7e-7"));
+  EXPECT_EQ(o.other, 0);
+  EXPECT_EQ(o.answered, 14);  // floor(1e-5 / 7e-7)
+  EXPECT_EQ(o.refused, 48 - 14);
   auto view = engine().GetPrivacyLedger("default", 100);
   ASSERT_TRUE(view.ok());
   EXPECT_EQ(view->spent_delta_picos, 14 * Delta("7e-7"));

@@ -55,7 +55,7 @@ class Aggregation {
   // The query as the ledger records it ("mean(age) where country=fr ...").
   std::string Describe() const;
   // The mechanism and its parameters ("discrete_laplace(scale=2/1)",
-  // "discrete_gaussian(sigma2=112.5001)", "exact").
+  // "discrete_gaussian(sigma2=112.5152)", "exact").
   std::string Mechanism() const;
 
  private:

@@ -41,10 +41,6 @@ std::string FormatEpsilon(uint64_t micros) {
   return out + "." + digits;
 }
 
-}  // namespace aifs::privacy
-
-namespace aifs::privacy {
-
 Result<uint64_t> ParseDelta(std::string_view text) {
   auto bad = [&] {
     return err::InvalidArgument("BAD_DELTA", "'" + err::Echo(text) +
