@@ -204,6 +204,10 @@ int main(int argc, char** argv) {
                         "differential privacy: the total epsilon of aggregate queries (0: off)");
   ns_policy->add_option("--dp-max-query", policy.privacy.max_query,
                         "the most epsilon one query may spend (0: up to what is left)");
+  ns_policy->add_option("--dp-delta", policy.privacy.total_delta,
+                        "the total delta of gaussian queries, e.g. 1e-5 (0: gaussian refused)");
+  ns_policy->add_option("--dp-max-query-delta", policy.privacy.max_query_delta,
+                        "the most delta one query may spend (0: up to what is left)");
   ns_policy->add_option("--dp-unit", policy.privacy.unit_key,
                         "metadata key naming an individual (\"\": each asset is one)");
   ns_policy->add_option("--dp-contributions", policy.privacy.contributions,
@@ -800,6 +804,9 @@ int main(int argc, char** argv) {
     c->add_option("--as-of", query.as_of, "as of this snapshot, branch or tag");
     c->add_option("--ns", query.ns, "namespace (default: default)");
     c->add_option("--epsilon", query.epsilon, "epsilon to spend (under a privacy policy)");
+    c->add_option("--mechanism", query.mechanism,
+                  "noise under a privacy policy: laplace (default) or gaussian");
+    c->add_option("--delta", query.delta, "delta to spend with --mechanism gaussian, e.g. 1e-6");
     c->add_option("--who", query.who, "a name for the ledger (kept beside the caller's)");
     if (std::string_view(kind) == "histogram" || std::string_view(kind) == "quantiles") {
       c->add_option("--bins", query.bins, "equal bins (at most 1000)");

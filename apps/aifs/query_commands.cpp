@@ -10,7 +10,9 @@ namespace aifs::cli {
 
 namespace {
 
+using privacy::FormatDelta;
 using privacy::FormatEpsilon;
+using privacy::ParseDelta;
 using privacy::ParseEpsilon;
 
 // "-12.5" with `decimals` digits at most after the point -> grid units.
@@ -59,6 +61,8 @@ nlohmann::json PolicyJson(const PrivacyPolicy& p) {
                       {"decimals", f.decimals}});
   return {{"total_epsilon", FormatEpsilon(p.total_epsilon_micros)},
           {"max_query_epsilon", FormatEpsilon(p.max_query_epsilon_micros)},
+          {"total_delta", FormatDelta(p.total_delta_picos)},
+          {"max_query_delta", FormatDelta(p.max_query_delta_picos)},
           {"unit", p.unit_key.empty() ? "asset" : p.unit_key},
           {"max_contributions", std::max<uint32_t>(1, p.max_contributions)},
           {"fields", fields}};
@@ -88,6 +92,12 @@ Status Query(Api& api, const Output& out, const QueryArgs& args) {
   q.as_of = args.as_of;
   if (!args.epsilon.empty()) {
     AIFS_ASSIGN_OR_RETURN(q.epsilon_micros, ParseEpsilon(args.epsilon));
+  }
+  if (!args.mechanism.empty()) {
+    AIFS_ASSIGN_OR_RETURN(q.mechanism, ParseNoiseMechanism(args.mechanism));
+  }
+  if (!args.delta.empty()) {
+    AIFS_ASSIGN_OR_RETURN(q.delta_picos, ParseDelta(args.delta));
   }
   q.bins = args.bins;
   q.lower = args.lower;
@@ -127,6 +137,8 @@ Status Query(Api& api, const Output& out, const QueryArgs& args) {
   if (a.noisy) {
     j["epsilon"] = FormatEpsilon(a.epsilon_micros);
     j["remaining_epsilon"] = FormatEpsilon(a.remaining_micros);
+    j["delta"] = FormatDelta(a.delta_picos);
+    j["remaining_delta"] = FormatDelta(a.remaining_delta_picos);
     j["charge"] = a.charge_seq;
   }
   Print(out, j);
@@ -143,10 +155,13 @@ Status QueryLedger(Api& api, const Output& out, const std::string& ns, size_t li
                        {"caller", c.caller},
                        {"query", c.query},
                        {"epsilon", FormatEpsilon(c.epsilon_micros)},
+                       {"delta", FormatDelta(c.delta_picos)},
                        {"mechanism", c.mechanism}});
   nlohmann::json j = {{"policy", PolicyJson(v.policy)},
                       {"spent_epsilon", FormatEpsilon(v.spent_micros)},
                       {"remaining_epsilon", FormatEpsilon(v.remaining_micros)},
+                      {"spent_delta", FormatDelta(v.spent_delta_picos)},
+                      {"remaining_delta", FormatDelta(v.remaining_delta_picos)},
                       {"queries", v.queries}};
   if (out.json) {
     j["charges"] = charges;
@@ -156,8 +171,10 @@ Status QueryLedger(Api& api, const Output& out, const std::string& ns, size_t li
   Print(out, j);
   if (out.quiet) return Status::Ok();
   for (const auto& c : charges)
-    std::cout << "#" << c["seq"].dump() << "  " << c["epsilon"].get<std::string>() << "  "
-              << c["who"].get<std::string>() << "  " << c["query"].get<std::string>() << "\n";
+    std::cout << "#" << c["seq"].dump() << "  " << c["epsilon"].get<std::string>()
+              << (c["delta"] == "0" ? "" : " delta " + c["delta"].get<std::string>()) << "  "
+              << c["who"].get<std::string>() << "  " << c["query"].get<std::string>() << "  "
+              << c["mechanism"].get<std::string>() << "\n";
   return Status::Ok();
 }
 
@@ -167,6 +184,12 @@ Status ApplyPrivacyArgs(const PrivacyArgs& args, PrivacyPolicy& p) {
   }
   if (args.max_query) {
     AIFS_ASSIGN_OR_RETURN(p.max_query_epsilon_micros, ParseEpsilon(*args.max_query));
+  }
+  if (args.total_delta) {
+    AIFS_ASSIGN_OR_RETURN(p.total_delta_picos, ParseDelta(*args.total_delta));
+  }
+  if (args.max_query_delta) {
+    AIFS_ASSIGN_OR_RETURN(p.max_query_delta_picos, ParseDelta(*args.max_query_delta));
   }
   if (args.unit_key) p.unit_key = *args.unit_key;
   if (args.contributions) p.max_contributions = *args.contributions;

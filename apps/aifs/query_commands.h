@@ -21,6 +21,8 @@ struct QueryArgs {
   std::string asset_kind;
   std::string as_of;
   std::string epsilon;  // "0.1"; "" spends nothing (exact answers, no policy)
+  std::string mechanism;  // "laplace" (""), "gaussian"
+  std::string delta;      // the Gaussian's: "1e-6"
   uint32_t bins = 10;
   std::optional<double> lower, upper;
   std::vector<double> quantiles;
@@ -34,13 +36,16 @@ Status QueryLedger(Api& api, const Output& out, const std::string& ns, size_t li
 struct PrivacyArgs {
   std::optional<std::string> total;      // --dp-epsilon "1"; "0" turns the policy off
   std::optional<std::string> max_query;  // --dp-max-query "0.25"
+  std::optional<std::string> total_delta;      // --dp-delta "1e-5"; "0": no Gaussian
+  std::optional<std::string> max_query_delta;  // --dp-max-query-delta "1e-6"
   std::optional<std::string> unit_key;   // --dp-unit user_id ("" : an asset)
   std::optional<uint32_t> contributions;
   // --dp-field NAME:LOWER:UPPER[:DECIMALS] (bounds in the field's units,
   // e.g. price:0:99.99:2); replaces the field's bounds, or adds it.
   std::vector<std::string> fields;
 };
-// Applies `args` to `policy`: INVALID_ARGUMENT BAD_EPSILON, BAD_FIELD_SPEC.
+// Applies `args` to `policy`: INVALID_ARGUMENT BAD_EPSILON, BAD_DELTA,
+// BAD_FIELD_SPEC.
 Status ApplyPrivacyArgs(const PrivacyArgs& args, PrivacyPolicy& policy);
 // The policy as JSON for `aifs ns policy` / `aifs query ledger`.
 std::string PrivacyPolicyText(const PrivacyPolicy& policy);

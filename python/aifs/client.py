@@ -24,6 +24,7 @@ first call instead of random UNAVAILABLE errors and hangs.
 """
 from __future__ import annotations
 
+import decimal
 import os
 import threading
 from typing import (Any, BinaryIO, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence,
@@ -725,14 +726,18 @@ class Client(AdminMixin):
     def query(self, ns: str, kind: str, field: str = "", where: Where = None, *,
               epsilon: Union[str, int, None] = None, as_of: Optional[str] = None,
               bins: int = 10, lower: Optional[float] = None, upper: Optional[float] = None,
-              quantiles: Sequence[float] = (), who: str = "") -> Dict[str, Any]:
+              quantiles: Sequence[float] = (), who: str = "", mechanism: str = "laplace",
+              delta: Union[str, int, None] = None) -> Dict[str, Any]:
         """An aggregate query: `kind` is count, sum, mean, histogram or quantiles.
 
         Under the namespace's privacy policy the answer is noisy and spends
         `epsilon`, given as exact decimal text ("0.1") or an int of
-        micro-epsilon; without a policy it is exact. Returns a dict: noisy,
-        count, value (sum/mean), bins [(lower, upper, count)], quantiles
-        [(q, value)], epsilon and remaining_epsilon (micro-epsilon), mechanism.
+        micro-epsilon; without a policy it is exact. `mechanism` "gaussian"
+        (the policy needs a delta budget) also spends `delta`, as text
+        ("1e-6", "0.000001") or an int of pico-delta (10^-12). Returns a dict:
+        noisy, count, value (sum/mean), bins [(lower, upper, count)],
+        quantiles [(q, value)], epsilon and remaining_epsilon (micro-epsilon),
+        delta and remaining_delta (pico-delta), mechanism (with its parameters).
         """
         pb, _ = _pb()
         if kind not in self._AGGREGATES:
@@ -746,10 +751,27 @@ class Client(AdminMixin):
                 raise InvalidArgument("epsilon %r is not like 0.5 (6 decimals)" % (epsilon,),
                                       "BAD_EPSILON")
             micros = int(whole) * 1000000 + int((frac + "000000")[:6])
+        if mechanism not in ("laplace", "gaussian"):
+            raise InvalidArgument("unknown mechanism %r (laplace, gaussian)" % (mechanism,),
+                                  "BAD_MECHANISM")
+        picos = 0
+        if isinstance(delta, int):
+            picos = delta
+        elif delta is not None:
+            try:
+                exact = decimal.Decimal(str(delta)) * 10 ** 12
+            except decimal.InvalidOperation:
+                exact = decimal.Decimal(-1)
+            if not exact.is_finite() or exact != exact.to_integral_value() or \
+                    not 0 <= exact < 10 ** 12:
+                raise InvalidArgument("delta %r is not like 1e-6 (0 to below 1, 12 decimals)"
+                                      % (delta,), "BAD_DELTA")
+            picos = int(exact)
         req = pb.AggregateRequest(ns=ns, kind=self._AGGREGATES.index(kind) + 1, field=field,
                                   filters=_filters(where), as_of=_ref(as_of),
                                   epsilon_micros=micros, bins=bins, quantiles=list(quantiles),
-                                  who=who)
+                                  who=who, delta_picos=picos,
+                                  mechanism=("laplace", "gaussian").index(mechanism))
         if lower is not None:
             req.lower = lower
         if upper is not None:
@@ -759,6 +781,7 @@ class Client(AdminMixin):
                 "bins": [(b.lower, b.upper, b.count) for b in r.bins],
                 "quantiles": [(q.q, q.value) for q in r.quantiles],
                 "epsilon": r.epsilon_micros, "remaining_epsilon": r.remaining_micros,
+                "delta": r.delta_picos, "remaining_delta": r.remaining_delta_picos,
                 "mechanism": r.mechanism, "charge": r.charge_seq}
 
     def privacy_ledger(self, ns: str, limit: int = 100):

@@ -78,3 +78,20 @@ def test_aggregate_queries_and_privacy_budget(client, ns):
     ledger = client.privacy_ledger(ns)
     assert ledger.spent_micros == 750000 and ledger.queries == 1
     assert ledger.charges[0].query == "count" and "sdk" in ledger.charges[0].who
+    # The Gaussian mechanism spends delta too, where the policy grants one.
+    with pytest.raises(aifs.InvalidArgument) as e:
+        client.query(ns, "count", epsilon="0.1", mechanism="gaussian", delta="1e-6")
+    assert e.value.reason == "GAUSSIAN_NOT_ALLOWED"
+    client.set_policy(ns, privacy={"total_epsilon_micros": 2000000, "total_delta_picos": 1000000,
+                                   "fields": [{"field": "age", "lower": 0, "upper": 100}]})
+    gauss = client.query(ns, "count", epsilon="0.5", mechanism="gaussian", delta="1e-6")
+    assert (gauss["delta"], gauss["remaining_delta"]) == (1000000, 0)
+    assert gauss["mechanism"].startswith("discrete_gaussian(sigma2=")
+    with pytest.raises(aifs.ResourceExhausted) as e:
+        client.query(ns, "count", epsilon="0.1", mechanism="gaussian", delta=1)
+    assert e.value.reason == "PRIVACY_BUDGET_EXHAUSTED"
+    with pytest.raises(aifs.InvalidArgument) as e:
+        client.query(ns, "count", epsilon="0.1", mechanism="gaussian", delta="1e-13")
+    assert e.value.reason == "BAD_DELTA"
+    ledger = client.privacy_ledger(ns)
+    assert ledger.spent_delta_picos == 1000000 and ledger.charges[0].delta_picos == 1000000

@@ -1,7 +1,8 @@
 # aifs query (docs/privacy.md): exact answers without a policy; under
 # `aifs ns policy --dp-*` noisy answers whose epsilon the ledger debits,
 # refusals once it is spent, a token's --dp-epsilon budget, the ledger and its
-# events. As cli_remote.test_query every command goes through a server.
+# events; the Gaussian mechanism with its delta budget. As
+# cli_remote.test_query every command goes through a server.
 source "$(dirname "$0")/lib.sh"
 remote=${AIFS_REMOTE_REAL:+yes}
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
@@ -53,6 +54,35 @@ ledger=$($AIFS --json query ledger)
 events=$($AIFS --json events --type privacy_budget_spent | wc -l)
 [ "$events" = 3 ] || fail "privacy_budget_spent events: $events"
 ok "the ledger and the event log name who spent what"
+
+# The Gaussian mechanism: a delta budget beside epsilon, both spent together.
+expect_error GAUSSIAN_NOT_ALLOWED $AIFS query count --epsilon 0.1 --mechanism gaussian --delta 1e-6
+expect_error BAD_DELTA $AIFS ns policy default --dp-delta 1
+expect_error BAD_DELTA $AIFS ns policy default --dp-delta -1e-6
+$AIFS ns policy default --dp-epsilon 2 --dp-delta 1e-5 --dp-max-query-delta 6e-6 >/dev/null
+expect_error BAD_DELTA $AIFS query count --epsilon 0.1 --mechanism gaussian --delta abc
+expect_error DELTA_REQUIRED $AIFS query count --epsilon 0.1 --mechanism gaussian
+expect_error DELTA_TOO_LARGE $AIFS query count --epsilon 0.1 --mechanism gaussian --delta 7e-6
+expect_error BAD_MECHANISM $AIFS query count --epsilon 0.1 --mechanism cauchy
+out=$($AIFS --json query count --epsilon 0.5 --mechanism gaussian --delta 6e-6)
+[ "$(echo "$out" | json 'd["delta"], d["remaining_delta"], d["remaining_epsilon"]')" = \
+  "6e-6 4e-6 0.5" ] || fail "gaussian count: $out"
+[[ $(echo "$out" | json 'd["mechanism"]') == "discrete_gaussian(sigma2="* ]] || fail "$out"
+out=$($AIFS --json query histogram age --bins 5 --epsilon 0.2 --mechanism gaussian --delta 4e-6)
+[ "$(echo "$out" | json 'd["remaining_delta"], len(d["bins"])')" = "0 5" ] || fail "$out"
+out=$($AIFS query count --epsilon 0.1 --mechanism gaussian --delta 1e-12 2>&1 >/dev/null) &&
+  fail "answered past the delta budget"
+[[ $out == *PRIVACY_BUDGET_EXHAUSTED*"epsilon 0.3, delta 0 left"* ]] || fail "exhausted: $out"
+$AIFS query count --epsilon 0.1 >/dev/null || fail "a laplace query needs no delta"
+ledger=$($AIFS --json query ledger)
+[ "$(echo "$ledger" | json 'd["spent_delta"], d["remaining_delta"], d["policy"]["total_delta"]')" = \
+  "1e-5 0 1e-5" ] || fail "ledger delta: $ledger"
+[ "$(echo "$ledger" | json 'd["charges"][0]["delta"], d["charges"][1]["delta"]')" = "0 4e-6" ] ||
+  fail "charges' delta: $ledger"
+[[ $(echo "$ledger" | json 'd["charges"][1]["mechanism"]') == "discrete_gaussian(per bin sigma2="* ]] ||
+  fail "charge mechanism: $ledger"
+[[ $($AIFS query ledger) == *"delta 4e-6"*"discrete_gaussian"* ]] || fail "$($AIFS query ledger)"
+ok "gaussian queries spend epsilon and delta, and are refused once delta is spent"
 
 # A token budget: through a server, an analyst token capped at 0.3.
 if [ -n "$remote" ]; then

@@ -9,6 +9,7 @@
 #include "aifs/auth/macaroon.h"
 #include "aifs/engine/aggregate.h"
 #include "aifs/privacy/epsilon.h"
+#include "aifs/privacy/zcdp.h"
 #include "meta_backends.h"
 #include "pg_test_server.h"
 #include "test_util.h"
@@ -17,6 +18,7 @@ namespace aifs::test {
 namespace {
 
 uint64_t Eps(const char* text) { return *privacy::ParseEpsilon(text); }
+uint64_t Delta(const char* text) { return *privacy::ParseDelta(text); }
 
 PrivacyPolicy AgePolicy(const char* total) {
   PrivacyPolicy p;
@@ -31,6 +33,15 @@ AggregateQuery Query(AggregateKind kind, const std::string& field = "", const ch
   q.kind = kind;
   q.field = field;
   q.epsilon_micros = Eps(eps);
+  return q;
+}
+
+// A query with the discrete Gaussian, spending (eps, delta).
+AggregateQuery Gaussian(AggregateKind kind, const std::string& field, const char* eps,
+                        const char* delta) {
+  AggregateQuery q = Query(kind, field, eps);
+  q.mechanism = NoiseMechanism::kGaussian;
+  q.delta_picos = Delta(delta);
   return q;
 }
 
@@ -260,6 +271,128 @@ TEST_F(PrivacyTest, ScriptedQueriesLeaveExactlyTheExpectedBudget) {
   EXPECT_EQ(engine().Aggregate(Query(AggregateKind::kCount, "", "0.5"))->remaining_micros, 0u);
 }
 
+// Gaussian queries, refused where the policy has no delta or the delta is
+// bad, and a mixed script of Laplace and Gaussian queries spending both
+// budgets to exactly zero (basic composition of (epsilon, delta)); the
+// ledger and the events say which mechanism and delta, across a restart.
+TEST_F(PrivacyTest, GaussianQueriesNeedADeltaBudget) {
+  PutPeople(10);
+  SetPrivacy(AgePolicy("1"));
+  AIFS_EXPECT_STATUS(
+      engine().Aggregate(Gaussian(AggregateKind::kCount, "", "0.1", "1e-6")).status(),
+      kInvalidArgument, "GAUSSIAN_NOT_ALLOWED");
+  PrivacyPolicy p = AgePolicy("1");
+  p.total_delta_picos = Delta("1e-5");
+  p.max_query_delta_picos = Delta("5e-6");
+  SetPrivacy(p);
+  AggregateQuery q = Gaussian(AggregateKind::kCount, "", "0.1", "1e-6");
+  q.delta_picos = 0;
+  AIFS_EXPECT_STATUS(engine().Aggregate(q).status(), kInvalidArgument, "DELTA_REQUIRED");
+  q.delta_picos = privacy::kPicosPerDelta;
+  AIFS_EXPECT_STATUS(engine().Aggregate(q).status(), kInvalidArgument, "BAD_DELTA");
+  AIFS_EXPECT_STATUS(
+      engine().Aggregate(Gaussian(AggregateKind::kCount, "", "0.1", "6e-6")).status(),
+      kInvalidArgument, "DELTA_TOO_LARGE");
+  AggregateQuery laplace = Query(AggregateKind::kCount, "", "0.1");
+  laplace.delta_picos = 1;
+  AIFS_EXPECT_STATUS(engine().Aggregate(laplace).status(), kInvalidArgument, "BAD_DELTA");
+  EXPECT_EQ(Spent(), 0u);
+  EXPECT_EQ(engine().GetPrivacyLedger("default", 0)->spent_delta_picos, 0u);
+  // The policy's delta limits.
+  auto bad = [&](auto change) {
+    NamespacePolicy np;
+    np.privacy = p;
+    change(np.privacy);
+    return engine().SetNamespacePolicy("default", np).status();
+  };
+  AIFS_EXPECT_STATUS(bad([](PrivacyPolicy& x) { x.total_delta_picos = privacy::kPicosPerDelta; }),
+                     kInvalidArgument, "BAD_POLICY");
+  AIFS_EXPECT_STATUS(bad([](PrivacyPolicy& x) { x.max_query_delta_picos = Delta("2e-5"); }),
+                     kInvalidArgument, "BAD_POLICY");
+  AIFS_EXPECT_STATUS(bad([](PrivacyPolicy& x) { x.total_epsilon_micros = 0; }), kInvalidArgument,
+                     "BAD_POLICY");
+  EXPECT_EQ(MustNs().policy.privacy, p);
+  Reopen();
+  EXPECT_EQ(MustNs().policy.privacy, p);
+}
+
+TEST_F(PrivacyTest, ScriptedLaplaceAndGaussianQueriesLeaveExactlyTheExpectedBudget) {
+  PutPeople(20);
+  PrivacyPolicy p = AgePolicy("1");
+  p.total_delta_picos = Delta("1e-5");
+  SetPrivacy(p);
+  struct Step {
+    AggregateKind kind;
+    const char* field;
+    const char* eps;
+    const char* delta;  // nullptr: Laplace
+  };
+  const Step script[] = {{AggregateKind::kCount, "", "0.1", nullptr},
+                         {AggregateKind::kCount, "", "0.2", "2e-6"},
+                         {AggregateKind::kMean, "age", "0.15", "3e-6"},
+                         {AggregateKind::kHistogram, "age", "0.25", nullptr},
+                         {AggregateKind::kHistogram, "age", "0.1", "1e-6"},
+                         {AggregateKind::kQuantiles, "age", "0.1", "4e-6"}};
+  uint64_t seq = 0;
+  for (const Step& step : script) {
+    AggregateQuery q = step.delta ? Gaussian(step.kind, step.field, step.eps, step.delta)
+                                  : Query(step.kind, step.field, step.eps);
+    q.quantiles = {0.5};
+    auto a = engine().Aggregate(q);
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    EXPECT_EQ(a->charge_seq, ++seq);
+    EXPECT_EQ(a->epsilon_micros, Eps(step.eps));
+    EXPECT_EQ(a->delta_picos, step.delta ? Delta(step.delta) : 0);
+    EXPECT_TRUE(a->mechanism.starts_with(step.delta ? "discrete_gaussian(" : "discrete_laplace("))
+        << a->mechanism;
+  }
+  auto view = engine().GetPrivacyLedger("default", 10);
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(view->spent_micros, Eps("0.9"));
+  EXPECT_EQ(view->spent_delta_picos, Delta("1e-5"));
+  EXPECT_EQ(view->remaining_delta_picos, 0u);
+  // No delta left: a Gaussian query, however small, is refused and says
+  // what is left of both; a Laplace query still fits.
+  const Status refused =
+      engine().Aggregate(Gaussian(AggregateKind::kCount, "", "0.01", "1e-12")).status();
+  AIFS_EXPECT_STATUS(refused, kResourceExhausted, "PRIVACY_BUDGET_EXHAUSTED");
+  EXPECT_NE(refused.message().find("has epsilon 0.1, delta 0 left; the query asks epsilon 0.01, "
+                                   "delta 1e-12"),
+            std::string::npos)
+      << refused.message();
+  auto last = engine().Aggregate(Query(AggregateKind::kCount, "", "0.1"));
+  ASSERT_TRUE(last.ok()) << last.status().ToString();
+  EXPECT_EQ(last->remaining_micros, 0u);
+  EXPECT_EQ(last->remaining_delta_picos, 0u);
+
+  // Restart: the delta spent stays, and each charge keeps its delta and
+  // mechanism.
+  Reopen();
+  view = engine().GetPrivacyLedger("default", 10);
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(view->spent_micros, Eps("1"));
+  EXPECT_EQ(view->spent_delta_picos, Delta("1e-5"));
+  EXPECT_EQ(view->queries, 7u);
+  ASSERT_EQ(view->charges.size(), 7u);
+  EXPECT_EQ(view->charges[0].delta_picos, 0u);  // the last Laplace count
+  EXPECT_EQ(view->charges[1].delta_picos, Delta("4e-6"));
+  EXPECT_EQ(view->charges[1].mechanism.substr(0, 32), "discrete_gaussian(per bin sigma2");
+  EXPECT_EQ(view->charges[5].delta_picos, Delta("2e-6"));
+  EXPECT_EQ(view->charges[5].mechanism, "discrete_gaussian(sigma2=" +
+                                            privacy::FormatSigma2(*privacy::GaussianSigma2(
+                                                1, privacy::ZcdpRho(Eps("0.2"), Delta("2e-6")))) +
+                                            ")");
+  std::vector<Event> spent;
+  AIFS_ASSERT_OK(
+      engine().SubscribeEvents({.types = {EventType::kPrivacyBudgetSpent}}, [&](const Event& e) {
+        spent.push_back(e);
+        return Status::Ok();
+      }));
+  ASSERT_EQ(spent.size(), 7u);
+  EXPECT_EQ(spent[0].name, "count epsilon=0.1");
+  EXPECT_EQ(spent[1].name, "count epsilon=0.2 delta=2e-6");
+}
+
 // Answers under the policy are unbiased: the mean of many noisy answers is
 // the exact one. The aggregation runs on a seeded source here.
 TEST(PrivacyAggregation, NoisyAnswersAreUnbiasedAndBounded) {
@@ -334,34 +467,59 @@ class PrivacyRaceTest : public PrivacyTest, public ::testing::WithParamInterface
     AIFS_ASSERT_OK(Engine::Init(dir_.path(), o));
     Reopen();
   }
+  // 16 clients asking `q` 3 times each, at once.
+  struct Outcomes {
+    int answered = 0, refused = 0, other = 0;
+  };
+  Outcomes Race(const AggregateQuery& q) {
+    std::atomic<int> answered{0}, refused{0}, other{0};
+    std::vector<std::thread> clients;
+    for (int c = 0; c < 16; ++c)
+      clients.emplace_back([&] {
+        for (int i = 0; i < 3; ++i) {
+          auto a = engine().Aggregate(q);
+          if (a.ok())
+            ++answered;
+          else if (a.status().reason() == "PRIVACY_BUDGET_EXHAUSTED")
+            ++refused;
+          else
+            ++other;
+        }
+      });
+    for (auto& t : clients) t.join();
+    return {answered.load(), refused.load(), other.load()};
+  }
   bool skip_ = false;
 };
 
 TEST_P(PrivacyRaceTest, SixteenClientsRacingForTheLastEpsilonNeverOverspend) {
   PutPeople(30);
   SetPrivacy(AgePolicy("1"));
-  std::atomic<int> answered{0}, refused{0}, other{0};
-  std::vector<std::thread> clients;
-  for (int c = 0; c < 16; ++c)
-    clients.emplace_back([&] {
-      for (int i = 0; i < 3; ++i) {
-        auto a = engine().Aggregate(Query(AggregateKind::kCount, "", "0.07"));
-        if (a.ok())
-          ++answered;
-        else if (a.status().reason() == "PRIVACY_BUDGET_EXHAUSTED")
-          ++refused;
-        else
-          ++other;
-      }
-    });
-  for (auto& t : clients) t.join();
-  EXPECT_EQ(other.load(), 0);
-  EXPECT_EQ(answered.load(), 14);  // floor(1 / 0.07)
-  EXPECT_EQ(refused.load(), 48 - 14);
+  const Outcomes o = Race(Query(AggregateKind::kCount, "", "0.07"));
+  EXPECT_EQ(o.other, 0);
+  EXPECT_EQ(o.answered, 14);  // floor(1 / 0.07)
+  EXPECT_EQ(o.refused, 48 - 14);
   auto view = engine().GetPrivacyLedger("default", 100);
   ASSERT_TRUE(view.ok());
   EXPECT_EQ(view->spent_micros, 14 * Eps("0.07"));
   EXPECT_EQ(view->queries, 14u);
+  EXPECT_EQ(view->charges.size(), 14u);
+}
+
+TEST_P(PrivacyRaceTest, SixteenClientsRacingForTheLastDeltaNeverOverspend) {
+  PutPeople(30);
+  PrivacyPolicy p = AgePolicy("100");
+  p.total_delta_picos = Delta("1e-5");
+  SetPrivacy(p);
+  const Outcomes o = Race(Gaussian(AggregateKind::kCount, "", "0.01", "7e-7"));
+  EXPECT_EQ(o.other, 0);
+  EXPECT_EQ(o.answered, 14);  // floor(1e-5 / 7e-7)
+  EXPECT_EQ(o.refused, 48 - 14);
+  auto view = engine().GetPrivacyLedger("default", 100);
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(view->spent_delta_picos, 14 * Delta("7e-7"));
+  EXPECT_EQ(view->remaining_delta_picos, Delta("2e-7"));
+  EXPECT_EQ(view->spent_micros, 14 * Eps("0.01"));
   EXPECT_EQ(view->charges.size(), 14u);
 }
 

@@ -17,6 +17,14 @@ std::string_view AggregateKindName(AggregateKind kind);  // "count", "sum", ...
 // INVALID_ARGUMENT BAD_AGGREGATE for another name.
 Result<AggregateKind> ParseAggregateKind(std::string_view name);
 
+// The noise of an answer under a privacy policy (docs/privacy.md): the
+// discrete Laplace spends epsilon (pure DP); the discrete Gaussian spends
+// epsilon and delta ((epsilon, delta)-DP through zCDP).
+enum class NoiseMechanism { kLaplace = 0, kGaussian = 1 };
+std::string_view NoiseMechanismName(NoiseMechanism m);  // "laplace", "gaussian"
+// INVALID_ARGUMENT BAD_MECHANISM for another name.
+Result<NoiseMechanism> ParseNoiseMechanism(std::string_view name);
+
 // Histograms (and the quantiles read off them) have at most this many bins
 // (INVALID_ARGUMENT TOO_MANY_BINS): every bin is noised and answered.
 inline constexpr uint32_t kMaxHistogramBins = 1000;
@@ -46,6 +54,10 @@ struct AggregateQuery {
   // What the query may spend, in micro-epsilon. Required (> 0) under a
   // privacy policy; ignored without one.
   uint64_t epsilon_micros = 0;
+  // The noise under a privacy policy, and for the Gaussian the delta it
+  // spends in pico-delta (required, > 0; a Laplace query spends none).
+  NoiseMechanism mechanism = NoiseMechanism::kLaplace;
+  uint64_t delta_picos = 0;
   // Histogram and quantiles: `bins` equal bins over [lower, upper] (values
   // outside go to the end bins). The bounds default to the policy's; with
   // no policy they are required.
@@ -71,7 +83,10 @@ struct AggregateAnswer {
   std::vector<std::pair<double, double>> quantiles;  // (q, value)
   uint64_t epsilon_micros = 0;                       // spent by this query
   uint64_t remaining_micros = 0;                     // the namespace's budget left after it
-  std::string mechanism;                             // "exact", "discrete_laplace(scale=...)" ...
+  uint64_t delta_picos = 0;                          // spent by this query (Gaussian)
+  uint64_t remaining_delta_picos = 0;                // the namespace's delta left after it
+  // "exact", "discrete_laplace(scale=...)", "discrete_gaussian(sigma2=...)" ...
+  std::string mechanism;
   uint64_t charge_seq = 0;                           // its ledger record (0: none)
 };
 
@@ -83,6 +98,7 @@ struct PrivacyChargeInfo {
   std::string caller;  // a hash of the caller key (stable per credential)
   std::string query;
   uint64_t epsilon_micros = 0;
+  uint64_t delta_picos = 0;  // 0 for Laplace charges (and those before delta existed)
   std::string mechanism;
 };
 
@@ -90,6 +106,8 @@ struct PrivacyLedgerView {
   PrivacyPolicy policy;
   uint64_t spent_micros = 0;
   uint64_t remaining_micros = 0;
+  uint64_t spent_delta_picos = 0;
+  uint64_t remaining_delta_picos = 0;
   uint64_t queries = 0;
   std::vector<PrivacyChargeInfo> charges;  // newest first, at most the limit asked
 };

@@ -197,12 +197,14 @@ class Api {
   // Aggregate queries (docs/privacy.md): count, sum, mean, histogram or
   // quantiles of the assets of `query.ns` matching its filters (as of
   // `as_of`). Under the namespace's privacy policy the answer carries exact
-  // discrete Laplace noise and its epsilon is debited from the ledger in the
-  // transaction that records the query; a query the per-query maximum, the
-  // namespace's remaining budget, the caller's token caveats or the policy's
-  // fields do not allow is refused before it runs: RESOURCE_EXHAUSTED
+  // discrete Laplace noise (or discrete Gaussian, `query.mechanism`) and its
+  // epsilon (and delta) is debited from the ledger in the transaction that
+  // records the query; a query the per-query maxima, the namespace's
+  // remaining budget, the caller's token caveats or the policy's fields do
+  // not allow is refused before it runs: RESOURCE_EXHAUSTED
   // PRIVACY_BUDGET_EXHAUSTED (naming what is left), INVALID_ARGUMENT
-  // EPSILON_TOO_LARGE, BAD_EPSILON, FIELD_NOT_IN_POLICY, TOO_MANY_BINS ...
+  // EPSILON_TOO_LARGE, DELTA_TOO_LARGE, BAD_EPSILON, BAD_DELTA,
+  // GAUSSIAN_NOT_ALLOWED, DELTA_REQUIRED, FIELD_NOT_IN_POLICY, TOO_MANY_BINS ...
   // Errors never carry values of the data. Without a policy the answer is
   // exact.
   virtual Result<AggregateAnswer> Aggregate(const AggregateQuery& query) = 0;

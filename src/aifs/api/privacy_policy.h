@@ -2,8 +2,9 @@
 // queries (Api::Aggregate; docs/privacy.md). A plain value type, part of
 // NamespacePolicy.
 //
-// Epsilon is counted in micro-epsilon (millionths, "0.25" = 250000) so that
-// every sum the ledger keeps is exact.
+// Epsilon is counted in micro-epsilon (millionths, "0.25" = 250000) and
+// delta in pico-delta (units of 10^-12, "1e-6" = 1000000) so that every sum
+// the ledger keeps is exact.
 #pragma once
 
 #include <cstdint>
@@ -30,6 +31,12 @@ struct PrivacyPolicy {
   uint64_t total_epsilon_micros = 0;
   // The most one query may spend; 0: up to what is left of the total.
   uint64_t max_query_epsilon_micros = 0;
+  // The namespace's whole delta, spent only by queries with the Gaussian
+  // mechanism; 0: Gaussian queries are refused (GAUSSIAN_NOT_ALLOWED).
+  // Below 1 (10^12 pico-delta).
+  uint64_t total_delta_picos = 0;
+  // The most delta one query may spend; 0: up to what is left of the total.
+  uint64_t max_query_delta_picos = 0;
   // What one individual is: "" an asset; else the metadata key naming its
   // owner (e.g. "user_id"). Assets without that key are left out.
   std::string unit_key;

@@ -65,6 +65,8 @@ constexpr std::pair<AggregateKind, std::string_view> kAggregateNames[] = {
     {AggregateKind::kMean, "mean"},           {AggregateKind::kHistogram, "histogram"},
     {AggregateKind::kQuantiles, "quantiles"},
 };
+constexpr std::pair<NoiseMechanism, std::string_view> kMechanismNames[] = {
+    {NoiseMechanism::kLaplace, "laplace"}, {NoiseMechanism::kGaussian, "gaussian"}};
 
 // Lookups in a (value, name) table; "unknown" / INVALID_ARGUMENT `reason`
 // naming every known name.
@@ -97,6 +99,12 @@ std::string_view AggregateKindName(AggregateKind kind) { return NameIn(kAggregat
 
 Result<AggregateKind> ParseAggregateKind(std::string_view name) {
   return ValueIn(kAggregateNames, name, "BAD_AGGREGATE", "aggregate");
+}
+
+std::string_view NoiseMechanismName(NoiseMechanism m) { return NameIn(kMechanismNames, m); }
+
+Result<NoiseMechanism> ParseNoiseMechanism(std::string_view name) {
+  return ValueIn(kMechanismNames, name, "BAD_MECHANISM", "mechanism");
 }
 
 }  // namespace aifs

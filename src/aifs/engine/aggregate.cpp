@@ -7,14 +7,16 @@
 #include <set>
 
 #include "aifs/privacy/epsilon.h"
-#include "aifs/privacy/noise.h"
+#include "aifs/privacy/zcdp.h"
 
 namespace aifs {
 
 namespace {
 
 using privacy::FormatEpsilon;
+using privacy::FormatSigma2;
 using privacy::kMicrosPerEpsilon;
+using privacy::kPicosPerDelta;
 
 // Sensitivity * 10^6 must stay below 2^64 (privacy::CheckLaplaceScale).
 constexpr uint64_t kMaxSensitivity = 10000000000000;  // 1e13 grid units
@@ -72,6 +74,11 @@ Status ValidatePrivacyPolicy(const PrivacyPolicy& p) {
                      FormatEpsilon(privacy::kMaxEpsilonMicros));
   if (p.max_query_epsilon_micros > p.total_epsilon_micros)
     return BadPolicy("the per-query epsilon may not exceed the total");
+  if (p.total_delta_picos >= kPicosPerDelta) return BadPolicy("the total delta must be below 1");
+  if (p.max_query_delta_picos > p.total_delta_picos)
+    return BadPolicy("the per-query delta may not exceed the total");
+  if (p.total_delta_picos > 0 && p.total_epsilon_micros == 0)
+    return BadPolicy("a delta needs an epsilon budget beside it");
   if (p.max_contributions > kMaxPrivacyContributions)
     return BadPolicy("at most " + std::to_string(kMaxPrivacyContributions) +
                      " contributions per individual");
@@ -128,8 +135,19 @@ Result<Aggregation> Aggregation::Plan(const AggregateQuery& q, const PrivacyPoli
       return err::InvalidArgument("BAD_EPSILON",
                                   "a query under a privacy policy must spend epsilon in (0, " +
                                       FormatEpsilon(privacy::kMaxEpsilonMicros) + "]");
-    if (kind == AggregateKind::kMean && q.epsilon_micros < 2)
+    const bool gaussian = q.mechanism == NoiseMechanism::kGaussian;
+    if (kind == AggregateKind::kMean && !gaussian && q.epsilon_micros < 2)
       return err::InvalidArgument("BAD_EPSILON", "a mean splits its epsilon: at least 0.000002");
+    if (gaussian && policy.total_delta_picos == 0)
+      return err::InvalidArgument("GAUSSIAN_NOT_ALLOWED",
+                                  "the namespace's privacy policy has no delta budget, so only "
+                                  "the laplace mechanism is offered");
+    if (gaussian && q.delta_picos == 0)
+      return err::InvalidArgument("DELTA_REQUIRED", "the gaussian mechanism spends a delta > 0");
+    if (!gaussian && q.delta_picos != 0)
+      return err::InvalidArgument("BAD_DELTA", "the laplace mechanism spends no delta");
+    if (q.delta_picos >= kPicosPerDelta)
+      return err::InvalidArgument("BAD_DELTA", "delta must be below 1");
     if (!count && !declared)
       return err::InvalidArgument(
           "FIELD_NOT_IN_POLICY",
@@ -153,7 +171,31 @@ Result<Aggregation> Aggregation::Plan(const AggregateQuery& q, const PrivacyPoli
     a.upper_ = *hi;
     a.bins_.assign(q.bins, 0);
   }
+  if (a.gaussian()) AIFS_RETURN_IF_ERROR(a.PlanGaussian());
   return a;
+}
+
+Status Aggregation::PlanGaussian() {
+  // L2 sensitivities, squared: one individual moves a count by up to k
+  // (k^2) and a sum by up to k * max(|L|, |U|) grid units; a histogram by 1
+  // in each of up to k distinct bins (k). A mean is a count and a sum, each
+  // given half of rho (zCDP composes by adding rho).
+  const privacy::u128 k = Contributions();
+  const privacy::u128 sum_d1 = k * Magnitude(bounds_);
+  const long double rho = privacy::ZcdpRho(query_.epsilon_micros, query_.delta_picos);
+  const bool count = query_.kind == AggregateKind::kCount;
+  const bool mean = query_.kind == AggregateKind::kMean;
+  if (count || mean) {
+    AIFS_ASSIGN_OR_RETURN(count_sigma2_, privacy::GaussianSigma2(k * k, mean ? rho / 2 : rho));
+  }
+  if (query_.kind == AggregateKind::kSum || mean) {
+    AIFS_ASSIGN_OR_RETURN(sum_sigma2_,
+                          privacy::GaussianSigma2(sum_d1 * sum_d1, mean ? rho / 2 : rho));
+  }
+  if (!bins_.empty()) {
+    AIFS_ASSIGN_OR_RETURN(count_sigma2_, privacy::GaussianSigma2(k, rho));
+  }
+  return Status::Ok();
 }
 
 uint64_t Aggregation::Contributions() const {
@@ -176,12 +218,14 @@ Result<std::optional<double>> Aggregation::Value(const AssetInfo& asset) const {
   return std::optional<double>(x);
 }
 
-bool Aggregation::TakeContribution(const AssetInfo& asset) {
+bool Aggregation::TakeContribution(const AssetInfo& asset, std::optional<size_t> distinct_bin) {
   if (!noisy() || policy_.unit_key.empty()) return true;
   const auto it = asset.metadata.find(policy_.unit_key);
   if (it == asset.metadata.end()) return false;
   uint32_t& used = per_unit_[it->second];
   if (used >= Contributions()) return false;
+  if (distinct_bin && !unit_bins_.insert(std::to_string(*distinct_bin) + '\0' + it->second).second)
+    return false;
   ++used;
   return true;
 }
@@ -195,13 +239,16 @@ size_t Aggregation::BinOf(double v) const {
 Status Aggregation::Add(const AssetInfo& asset) {
   ++matched_;
   if (query_.kind == AggregateKind::kCount) {
-    if (TakeContribution(asset)) ++count_;
+    if (TakeContribution(asset, std::nullopt)) ++count_;
     return Status::Ok();
   }
   AIFS_ASSIGN_OR_RETURN(std::optional<double> v, Value(asset));
   if (!v) return Status::Ok();
   ++with_field_;
-  if (!TakeContribution(asset)) return Status::Ok();
+  const bool binned =
+      query_.kind == AggregateKind::kHistogram || query_.kind == AggregateKind::kQuantiles;
+  if (!TakeContribution(asset, gaussian() && binned ? std::optional(BinOf(*v)) : std::nullopt))
+    return Status::Ok();
   ++count_;
   switch (query_.kind) {
     case AggregateKind::kSum:
@@ -231,9 +278,24 @@ Status Aggregation::Add(const AssetInfo& asset) {
   return Status::Ok();
 }
 
-int64_t Aggregation::Noise(uint64_t delta, uint64_t micros, privacy::RandomBits& rng) const {
-  return privacy::DiscreteLaplace(
-      privacy::Rational{privacy::u128{delta} * kMicrosPerEpsilon, micros}, rng);
+namespace {
+
+// Laplace noise for L1 sensitivity `d1` (grid units) spending `micros`.
+int64_t LaplaceNoise(uint64_t d1, uint64_t micros, privacy::RandomBits& rng) {
+  return privacy::DiscreteLaplace(privacy::Rational{privacy::u128{d1} * kMicrosPerEpsilon, micros},
+                                  rng);
+}
+
+}  // namespace
+
+int64_t Aggregation::CountNoise(uint64_t micros, privacy::RandomBits& rng) const {
+  if (gaussian()) return privacy::DiscreteGaussian(count_sigma2_, rng);
+  return LaplaceNoise(Contributions(), micros, rng);
+}
+
+int64_t Aggregation::SumNoise(uint64_t micros, privacy::RandomBits& rng) const {
+  if (gaussian()) return privacy::DiscreteGaussian(sum_sigma2_, rng);
+  return LaplaceNoise(Contributions() * Magnitude(bounds_), micros, rng);
 }
 
 Result<AggregateAnswer> Aggregation::Finish(privacy::RandomBits& rng) {
@@ -246,15 +308,14 @@ Result<AggregateAnswer> Aggregation::Finish(privacy::RandomBits& rng) {
   if (!noisy() && kind != AggregateKind::kCount && matched_ > 0 && with_field_ == 0)
     return err::NotFound("FIELD_NOT_FOUND",
                          "no matching asset has field '" + err::Echo(query_.field) + "'");
-  const uint64_t k = Contributions();
   const uint64_t eps = query_.epsilon_micros;
   const double scale = Pow10(bounds_.decimals);
   auto noisy_count = [&](uint64_t micros) {
-    return static_cast<int64_t>(count_) + (noisy() ? Noise(k, micros, rng) : 0);
+    return static_cast<int64_t>(count_) + (noisy() ? CountNoise(micros, rng) : 0);
   };
   auto noisy_sum = [&](uint64_t micros) -> double {
     if (!noisy()) return static_cast<double>(exact_sum_);
-    return static_cast<double>(units_ + Noise(k * Magnitude(bounds_), micros, rng)) / scale;
+    return static_cast<double>(units_ + SumNoise(micros, rng)) / scale;
   };
   switch (kind) {
     case AggregateKind::kCount:
@@ -263,7 +324,8 @@ Result<AggregateAnswer> Aggregation::Finish(privacy::RandomBits& rng) {
       if (kind == AggregateKind::kSum) ans.value = noisy_sum(eps);
       break;
     case AggregateKind::kMean: {
-      // Half the epsilon to the count, the rest to the sum (docs/privacy.md).
+      // Laplace: half the epsilon to the count, the rest to the sum; Gaussian:
+      // half the rho to each, planned (docs/privacy.md).
       ans.count = noisy_count(eps / 2);
       const double sum = noisy_sum(eps - eps / 2);
       ans.value = ans.count > 0 ? sum / static_cast<double>(ans.count) : 0;
@@ -274,7 +336,7 @@ Result<AggregateAnswer> Aggregation::Finish(privacy::RandomBits& rng) {
     case AggregateKind::kQuantiles: {
       const double width = (upper_ - lower_) / static_cast<double>(bins_.size());
       for (size_t i = 0; i < bins_.size(); ++i) {
-        const int64_t c = bins_[i] + (noisy() ? Noise(k, eps, rng) : 0);
+        const int64_t c = bins_[i] + (noisy() ? CountNoise(eps, rng) : 0);
         ans.bins.push_back(
             {lower_ + width * static_cast<double>(i),
              i + 1 == bins_.size() ? upper_ : lower_ + width * static_cast<double>(i + 1), c});
@@ -343,6 +405,21 @@ std::string Aggregation::Mechanism() const {
   const uint64_t k = Contributions();
   const uint64_t eps = query_.epsilon_micros;
   const uint64_t sum_delta = k * Magnitude(bounds_);
+  if (gaussian()) {
+    const std::string count = FormatSigma2(count_sigma2_), sum = FormatSigma2(sum_sigma2_);
+    const std::string units = " units of 10^-" + std::to_string(bounds_.decimals);
+    switch (query_.kind) {
+      case AggregateKind::kCount:
+        return "discrete_gaussian(sigma2=" + count + ")";
+      case AggregateKind::kSum:
+        return "discrete_gaussian(sigma2=" + sum + units + ")";
+      case AggregateKind::kMean:
+        return "discrete_gaussian(count sigma2=" + count + ", sum sigma2=" + sum + units + ")";
+      case AggregateKind::kHistogram:
+      case AggregateKind::kQuantiles:
+        return "discrete_gaussian(per bin sigma2=" + count + ")";
+    }
+  }
   switch (query_.kind) {
     case AggregateKind::kCount:
       return "discrete_laplace(scale=" + ScaleText(k, eps) + ")";

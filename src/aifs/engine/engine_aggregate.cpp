@@ -19,6 +19,7 @@ Result<AggregateAnswer> Engine::Aggregate(const AggregateQuery& query) {
                      : query.spender,
       .who = query.who.empty() ? "local" : query.who,
       .epsilon_micros = agg.epsilon_micros(),
+      .delta_picos = agg.delta_picos(),
       .query = agg.Describe(),
       .mechanism = agg.Mechanism()};
   // Refused before it reads anything: the ledger must be writable and hold
@@ -45,6 +46,8 @@ Result<AggregateAnswer> Engine::Aggregate(const AggregateQuery& query) {
   // Released only once its debit is committed.
   AIFS_ASSIGN_OR_RETURN(PrivacyReceipt receipt, ledger.Charge(debit));
   answer.remaining_micros = receipt.remaining_micros;
+  answer.delta_picos = agg.delta_picos();
+  answer.remaining_delta_picos = receipt.remaining_delta_picos;
   answer.charge_seq = receipt.seq;
   return answer;
 }

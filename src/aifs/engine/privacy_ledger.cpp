@@ -1,6 +1,7 @@
 #include "aifs/engine/privacy_ledger.h"
 
 #include <functional>
+#include <optional>
 
 #include "aifs/core/blake3.h"
 #include "aifs/core/clock.h"
@@ -24,13 +25,24 @@ Result<PrivacyAccount> LoadAccount(const Getter& get, const std::string& key) {
   return account;
 }
 
-Status Exhausted(const std::string& whose, uint64_t left, uint64_t asked) {
-  return Status(Code::kResourceExhausted, "PRIVACY_BUDGET_EXHAUSTED",
-                whose + " has epsilon " + privacy::FormatEpsilon(left) + " left; the query asks " +
-                    privacy::FormatEpsilon(asked));
-}
-
 uint64_t Left(uint64_t total, uint64_t spent) { return spent >= total ? 0 : total - spent; }
+
+// What a refusal names: epsilon, and delta where the budget has one or the
+// query asks for it.
+struct Budget {
+  uint64_t epsilon_micros = 0;
+  std::optional<uint64_t> delta_picos;
+  std::string Text() const {
+    std::string out = "epsilon " + privacy::FormatEpsilon(epsilon_micros);
+    if (delta_picos) out += ", delta " + privacy::FormatDelta(*delta_picos);
+    return out;
+  }
+};
+
+Status Exhausted(const std::string& whose, const Budget& left, const Budget& asked) {
+  return Status(Code::kResourceExhausted, "PRIVACY_BUDGET_EXHAUSTED",
+                whose + " has " + left.Text() + " left; the query asks " + asked.Text());
+}
 
 // Checks the debit against every account it touches (read through `get`);
 // returns the namespace's account.
@@ -43,22 +55,36 @@ Result<PrivacyAccount> Check(const PrivacyDebit& d, const Getter& get) {
                                 "a query may spend at most epsilon " +
                                     privacy::FormatEpsilon(d.policy.max_query_epsilon_micros) +
                                     " in namespace '" + d.ns + "'");
+  if (d.policy.max_query_delta_picos > 0 && d.delta_picos > d.policy.max_query_delta_picos)
+    return err::InvalidArgument("DELTA_TOO_LARGE",
+                                "a query may spend at most delta " +
+                                    privacy::FormatDelta(d.policy.max_query_delta_picos) +
+                                    " in namespace '" + d.ns + "'");
   AIFS_ASSIGN_OR_RETURN(PrivacyAccount ns, LoadAccount(get, keys::PrivacySpent(d.ns)));
-  const uint64_t left = Left(d.policy.total_epsilon_micros, ns.spent_micros());
-  if (d.epsilon_micros > left) return Exhausted("namespace '" + d.ns + "'", left, d.epsilon_micros);
+  // Basic composition of (epsilon, delta): both sums stay within the totals.
+  const bool show_delta = d.policy.total_delta_picos > 0 || d.delta_picos > 0;
+  const Budget left{Left(d.policy.total_epsilon_micros, ns.spent_micros()),
+                    show_delta
+                        ? std::optional(Left(d.policy.total_delta_picos, ns.spent_delta_picos()))
+                        : std::nullopt};
+  const Budget asked{d.epsilon_micros, show_delta ? std::optional(d.delta_picos) : std::nullopt};
+  if (d.epsilon_micros > left.epsilon_micros || d.delta_picos > left.delta_picos.value_or(0))
+    return Exhausted("namespace '" + d.ns + "'", left, asked);
   for (const PrivacySpender::Cap& cap : d.spender.caps) {
     AIFS_ASSIGN_OR_RETURN(PrivacyAccount acc, LoadAccount(get, keys::PrivacyCap(cap.account)));
     const uint64_t cap_left = Left(cap.epsilon_micros, acc.spent_micros());
     if (d.epsilon_micros > cap_left)
       return Exhausted(
-          "this token (dp_epsilon <= " + privacy::FormatEpsilon(cap.epsilon_micros) + ")", cap_left,
-          d.epsilon_micros);
+          "this token (dp_epsilon <= " + privacy::FormatEpsilon(cap.epsilon_micros) + ")",
+          Budget{cap_left}, Budget{d.epsilon_micros});
   }
   return ns;
 }
 
-Status Add(MetaTxn& txn, const std::string& key, PrivacyAccount account, uint64_t micros) {
+Status Add(MetaTxn& txn, const std::string& key, PrivacyAccount account, uint64_t micros,
+           uint64_t delta_picos) {
   account.set_spent_micros(account.spent_micros() + micros);
+  if (delta_picos > 0) account.set_spent_delta_picos(account.spent_delta_picos() + delta_picos);
   account.set_queries(account.queries() + 1);
   return PutRecord(txn, key, account);
 }
@@ -83,30 +109,35 @@ Result<PrivacyReceipt> PrivacyLedger::Charge(const PrivacyDebit& d) {
     for (const PrivacySpender::Cap& cap : d.spender.caps) {
       const std::string key = keys::PrivacyCap(cap.account);
       AIFS_ASSIGN_OR_RETURN(PrivacyAccount acc, LoadAccount(get, key));
-      AIFS_RETURN_IF_ERROR(Add(txn, key, acc, d.epsilon_micros));
+      AIFS_RETURN_IF_ERROR(Add(txn, key, acc, d.epsilon_micros, d.delta_picos));
     }
     const std::string caller_key = keys::PrivacyCaller(d.ns, caller);
     AIFS_ASSIGN_OR_RETURN(PrivacyAccount mine, LoadAccount(get, caller_key));
-    AIFS_RETURN_IF_ERROR(Add(txn, caller_key, mine, d.epsilon_micros));
-    AIFS_RETURN_IF_ERROR(Add(txn, keys::PrivacySpent(d.ns), ns, d.epsilon_micros));
+    AIFS_RETURN_IF_ERROR(Add(txn, caller_key, mine, d.epsilon_micros, d.delta_picos));
+    AIFS_RETURN_IF_ERROR(Add(txn, keys::PrivacySpent(d.ns), ns, d.epsilon_micros, d.delta_picos));
 
     store::v1::PrivacyCharge charge;
     receipt.seq = ns.queries() + 1;
     receipt.remaining_micros =
         Left(d.policy.total_epsilon_micros, ns.spent_micros() + d.epsilon_micros);
+    receipt.remaining_delta_picos =
+        Left(d.policy.total_delta_picos, ns.spent_delta_picos() + d.delta_picos);
     charge.set_seq(receipt.seq);
     charge.set_unix_ns(NowUnixNanos());
     charge.set_who(d.who);
     charge.set_caller(caller);
     charge.set_query(d.query);
     charge.set_epsilon_micros(d.epsilon_micros);
+    if (d.delta_picos > 0) charge.set_delta_picos(d.delta_picos);
     charge.set_mechanism(d.mechanism);
     AIFS_RETURN_IF_ERROR(PutRecord(txn, keys::PrivacyCharge(d.ns, receipt.seq), charge));
-    EmitEvent(txn, {.type = EventType::kPrivacyBudgetSpent,
-                    .unix_ns = charge.unix_ns(),
-                    .ns = d.ns,
-                    .name = d.query + " epsilon=" + privacy::FormatEpsilon(d.epsilon_micros),
-                    .who = d.who});
+    EmitEvent(txn,
+              {.type = EventType::kPrivacyBudgetSpent,
+               .unix_ns = charge.unix_ns(),
+               .ns = d.ns,
+               .name = d.query + " epsilon=" + privacy::FormatEpsilon(d.epsilon_micros) +
+                       (d.delta_picos > 0 ? " delta=" + privacy::FormatDelta(d.delta_picos) : ""),
+               .who = d.who});
     return Status::Ok();
   }));
   return receipt;
@@ -122,6 +153,8 @@ Result<PrivacyLedgerView> PrivacyLedger::Read(const std::string& ns, const Priva
   view.spent_micros = account.spent_micros();
   view.queries = account.queries();
   view.remaining_micros = Left(policy.total_epsilon_micros, account.spent_micros());
+  view.spent_delta_picos = account.spent_delta_picos();
+  view.remaining_delta_picos = Left(policy.total_delta_picos, account.spent_delta_picos());
   // The newest `limit` charges: their numbers are dense, 1..queries.
   const uint64_t first = account.queries() > limit ? account.queries() - limit + 1 : 1;
   const std::string prefix = keys::PrivacyChargePrefix(ns);
@@ -138,6 +171,7 @@ Result<PrivacyLedgerView> PrivacyLedger::Read(const std::string& ns, const Priva
                                                           .caller = c.caller(),
                                                           .query = c.query(),
                                                           .epsilon_micros = c.epsilon_micros(),
+                                                          .delta_picos = c.delta_picos(),
                                                           .mechanism = c.mechanism()});
                                     return true;
                                   }));

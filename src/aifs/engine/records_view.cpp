@@ -60,6 +60,8 @@ PrivacyPolicy FromRecord(const store::v1::PrivacyPolicy& rec) {
   PrivacyPolicy p;
   p.total_epsilon_micros = rec.total_epsilon_micros();
   p.max_query_epsilon_micros = rec.max_query_epsilon_micros();
+  p.total_delta_picos = rec.total_delta_picos();
+  p.max_query_delta_picos = rec.max_query_delta_picos();
   p.unit_key = rec.unit_key();
   p.max_contributions = rec.max_contributions();
   for (const auto& f : rec.fields())
@@ -72,6 +74,8 @@ void ToRecord(const PrivacyPolicy& p, store::v1::PrivacyPolicy* rec) {
   rec->Clear();
   rec->set_total_epsilon_micros(p.total_epsilon_micros);
   rec->set_max_query_epsilon_micros(p.max_query_epsilon_micros);
+  rec->set_total_delta_picos(p.total_delta_picos);
+  rec->set_max_query_delta_picos(p.max_query_delta_picos);
   rec->set_unit_key(p.unit_key);
   rec->set_max_contributions(p.max_contributions);
   for (const PrivacyField& f : p.fields) {

@@ -590,6 +590,8 @@ void ToProto(const NamespacePolicy& in, v1::NamespacePolicy* out) {
 void ToProto(const PrivacyPolicy& in, v1::PrivacyPolicy* out) {
   out->set_total_epsilon_micros(in.total_epsilon_micros);
   out->set_max_query_epsilon_micros(in.max_query_epsilon_micros);
+  out->set_total_delta_picos(in.total_delta_picos);
+  out->set_max_query_delta_picos(in.max_query_delta_picos);
   out->set_unit_key(in.unit_key);
   out->set_max_contributions(in.max_contributions);
   for (const PrivacyField& f : in.fields) {
@@ -605,6 +607,8 @@ PrivacyPolicy FromProto(const v1::PrivacyPolicy& in) {
   PrivacyPolicy p;
   p.total_epsilon_micros = in.total_epsilon_micros();
   p.max_query_epsilon_micros = in.max_query_epsilon_micros();
+  p.total_delta_picos = in.total_delta_picos();
+  p.max_query_delta_picos = in.max_query_delta_picos();
   p.unit_key = in.unit_key();
   p.max_contributions = in.max_contributions();
   for (const auto& f : in.fields())
@@ -952,6 +956,8 @@ void ToProto(const AggregateQuery& in, v1::AggregateRequest* out) {
   if (in.upper) out->set_upper(*in.upper);
   for (double q : in.quantiles) out->add_quantiles(q);
   out->set_who(in.who);
+  out->set_mechanism(static_cast<v1::NoiseMechanism>(in.mechanism));
+  out->set_delta_picos(in.delta_picos);
 }
 
 Result<AggregateQuery> FromProto(const v1::AggregateRequest& in) {
@@ -972,6 +978,12 @@ Result<AggregateQuery> FromProto(const v1::AggregateRequest& in) {
   if (in.has_upper()) q.upper = in.upper();
   q.quantiles.assign(in.quantiles().begin(), in.quantiles().end());
   q.who = in.who();
+  if (in.mechanism() != v1::NOISE_MECHANISM_LAPLACE &&
+      in.mechanism() != v1::NOISE_MECHANISM_GAUSSIAN)
+    return err::InvalidArgument("BAD_MECHANISM",
+                                "unknown noise mechanism " + std::to_string(in.mechanism()));
+  q.mechanism = static_cast<NoiseMechanism>(in.mechanism());
+  q.delta_picos = in.delta_picos();
   return q;  // the spender is the server's caller, never the request's
 }
 
@@ -995,6 +1007,8 @@ void ToProto(const AggregateAnswer& in, v1::AggregateResponse* out) {
   out->set_remaining_micros(in.remaining_micros);
   out->set_mechanism(in.mechanism);
   out->set_charge_seq(in.charge_seq);
+  out->set_delta_picos(in.delta_picos);
+  out->set_remaining_delta_picos(in.remaining_delta_picos);
 }
 
 AggregateAnswer FromProto(const v1::AggregateResponse& in) {
@@ -1009,6 +1023,8 @@ AggregateAnswer FromProto(const v1::AggregateResponse& in) {
   a.remaining_micros = in.remaining_micros();
   a.mechanism = in.mechanism();
   a.charge_seq = in.charge_seq();
+  a.delta_picos = in.delta_picos();
+  a.remaining_delta_picos = in.remaining_delta_picos();
   return a;
 }
 
@@ -1017,6 +1033,8 @@ void ToProto(const PrivacyLedgerView& in, v1::PrivacyLedger* out) {
   out->set_spent_micros(in.spent_micros);
   out->set_remaining_micros(in.remaining_micros);
   out->set_queries(in.queries);
+  out->set_spent_delta_picos(in.spent_delta_picos);
+  out->set_remaining_delta_picos(in.remaining_delta_picos);
   for (const PrivacyChargeInfo& c : in.charges) {
     auto* o = out->add_charges();
     o->set_seq(c.seq);
@@ -1025,6 +1043,7 @@ void ToProto(const PrivacyLedgerView& in, v1::PrivacyLedger* out) {
     o->set_caller(c.caller);
     o->set_query(c.query);
     o->set_epsilon_micros(c.epsilon_micros);
+    o->set_delta_picos(c.delta_picos);
     o->set_mechanism(c.mechanism);
   }
 }
@@ -1035,6 +1054,8 @@ PrivacyLedgerView FromProto(const v1::PrivacyLedger& in) {
   v.spent_micros = in.spent_micros();
   v.remaining_micros = in.remaining_micros();
   v.queries = in.queries();
+  v.spent_delta_picos = in.spent_delta_picos();
+  v.remaining_delta_picos = in.remaining_delta_picos();
   for (const auto& c : in.charges())
     v.charges.push_back({.seq = c.seq(),
                          .unix_ns = c.unix_ns(),
@@ -1042,6 +1063,7 @@ PrivacyLedgerView FromProto(const v1::PrivacyLedger& in) {
                          .caller = c.caller(),
                          .query = c.query(),
                          .epsilon_micros = c.epsilon_micros(),
+                         .delta_picos = c.delta_picos(),
                          .mechanism = c.mechanism()});
   return v;
 }
