@@ -770,7 +770,8 @@ int main(int argc, char** argv) {
   search_cmd->add_option("--ns", search.ns, "namespace (default: default)");
   search_cmd->callback([&] {
     if (search.vector_file.empty() && search.like.empty() && search.text.empty())
-      throw CLI::ValidationError("search", "give --vector FILE.npy, --like ID or --text T --with OP");
+      throw CLI::ValidationError("search",
+                                 "give --vector FILE.npy, --like ID or --text T --with OP");
     set(true, [&](auto& api, auto& out) { return aifs::cli::Search(api, out, search); });
   });
 

@@ -60,7 +60,8 @@ class ServerLimitsTest : public EngineFixture {
   double PutsInFlight() {
     grpc::ClientContext ctx;
     v1::MetricsResponse resp;
-    if (!v1::Metrics::NewStub(Channel(token_))->GetMetrics(&ctx, v1::Empty(), &resp).ok()) return -1;
+    if (!v1::Metrics::NewStub(Channel(token_))->GetMetrics(&ctx, v1::Empty(), &resp).ok())
+      return -1;
     std::smatch m;
     static const std::regex line(R"(^aifs_puts_in_flight ([0-9]+)$)", std::regex::multiline);
     return std::regex_search(resp.text(), m, line) ? std::stod(m[1]) : -1;

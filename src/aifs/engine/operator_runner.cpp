@@ -484,8 +484,10 @@ Result<std::vector<float>> EmbedWithOperator(MetaStore& meta, const std::string&
   if (space.empty())
     return err::InvalidArgument("OPERATOR_MAKES_NO_VECTORS",
                                 "operator '" + name + "' (" + op.rec.kind() + ") makes no vectors");
-  const OperatorInput input{
-      .ns = ns, .metadata = {{"content_type", "text/plain"}}, .size = text.size(), .bytes = Bytes(text.begin(), text.end())};
+  const OperatorInput input{.ns = ns,
+                            .metadata = {{"content_type", "text/plain"}},
+                            .size = text.size(),
+                            .bytes = Bytes(text.begin(), text.end())};
   AIFS_ASSIGN_OR_RETURN(auto results, kind->Run(std::span(&input, 1)));
   if (results.size() != 1) return err::Internal("OPERATOR_BAD_RESULT", "one input, not one result");
   AIFS_RETURN_IF_ERROR(results.front().status());
