@@ -194,16 +194,18 @@ Result<std::vector<StoredOperator>> LoadOperators(MetaStore& meta, const std::st
 Status RemoveOperatorRecord(MetaStore& meta, const std::string& ns, const std::string& name) {
   AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
   AIFS_RETURN_IF_ERROR(ValidateOperatorName(name));
+  std::string generation;
   AIFS_RETURN_IF_ERROR(RunTransaction(meta, [&](MetaTxn& txn) -> Status {
-    AIFS_RETURN_IF_ERROR(LoadOperator(txn, ns, name).status());
+    AIFS_ASSIGN_OR_RETURN(const StoredOperator op, LoadOperator(txn, ns, name));
+    generation = op.generation();
     AIFS_RETURN_IF_ERROR(txn.Delete(keys::Operator(ns, name)));
     return txn.Delete(keys::OperatorProgress(ns, name));
   }));
-  // Per-input records of the removed generations: no operator reads them
-  // again (a new one of the same name has another generation), so a crash
-  // that brings some back costs only space.
+  // Per-input records of the removed generation (only: an operator of the
+  // same name added meanwhile has its own). Nobody reads them again, so a
+  // crash that brings some back costs only space.
   for (const char* kind : {"opd", "opf", "opr"}) {
-    const std::string prefix = keys::OperatorInputPrefix(kind, ns, name, "");
+    const std::string prefix = keys::OperatorInputPrefix(kind, ns, name, generation);
     (void)meta.DeleteRange(prefix, PrefixEnd(prefix));
   }
   return Status::Ok();

@@ -54,7 +54,7 @@ Result<StoredOperator> LoadOperator(MetaTxn& txn, const std::string& ns, const s
 // Every operator of `ns` ("": of every namespace), by namespace and name.
 Result<std::vector<StoredOperator>> LoadOperators(MetaStore& meta, const std::string& ns);
 // Deletes the record and progress in one transaction, then (best effort)
-// the per-input records of every generation. NOT_FOUND OPERATOR_NOT_FOUND.
+// the per-input records of its generation. NOT_FOUND OPERATOR_NOT_FOUND.
 Status RemoveOperatorRecord(MetaStore& meta, const std::string& ns, const std::string& name);
 Result<StoredOperator> SetOperatorPaused(MetaStore& meta, const std::string& ns,
                                          const std::string& name, bool paused);

@@ -138,13 +138,11 @@ inline std::string Operator(std::string_view ns, std::string_view name) {
 inline std::string OperatorProgress(std::string_view ns, std::string_view name) {
   return "opp/" + std::string(ns) + "/" + std::string(name);
 }
-// `kind` is "opd", "opf" or "opr"; every generation of the operator when
-// `generation` is empty.
+// `kind` is "opd", "opf" or "opr".
 inline std::string OperatorInputPrefix(std::string_view kind, std::string_view ns,
                                        std::string_view name, std::string_view generation) {
-  std::string key = std::string(kind) + "/" + std::string(ns) + "/" + std::string(name) + "/";
-  if (!generation.empty()) key += std::string(generation) + "/";
-  return key;
+  return std::string(kind) + "/" + std::string(ns) + "/" + std::string(name) + "/" +
+         std::string(generation) + "/";
 }
 inline std::string OperatorInput(std::string_view kind, std::string_view ns, std::string_view name,
                                  std::string_view generation, const Digest& id) {
