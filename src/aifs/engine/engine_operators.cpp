@@ -10,17 +10,14 @@ Result<OperatorInfo> Engine::AddOperator(const OperatorSpec& spec) {
       const StoredOperator op,
       AddOperatorRecord(*ctx_->meta, spec, spec.who.empty() ? "local" : spec.who));
   operators_.Notify();
-  OperatorInfo info = ToOperatorInfo(op);
-  operators_.Describe(info);
-  return info;
+  return operators_.Info(op);
 }
 
 Result<std::vector<OperatorInfo>> Engine::ListOperators(const std::string& ns) {
   AIFS_ASSIGN_OR_RETURN(auto ops, LoadOperators(*ctx_->meta, ns));
   std::vector<OperatorInfo> out;
   for (const StoredOperator& op : ops) {
-    out.push_back(ToOperatorInfo(op));
-    operators_.Describe(out.back());
+    out.push_back(operators_.Info(op));
   }
   return out;
 }
@@ -37,9 +34,7 @@ Result<OperatorInfo> Engine::PauseOperator(const std::string& ns, const std::str
   AIFS_RETURN_IF_ERROR(RequireWritable());
   AIFS_ASSIGN_OR_RETURN(const StoredOperator op, SetOperatorPaused(*ctx_->meta, ns, name, paused));
   operators_.Notify();
-  OperatorInfo info = ToOperatorInfo(op);
-  operators_.Describe(info);
-  return info;
+  return operators_.Info(op);
 }
 
 Result<std::vector<OperatorFailure>> Engine::ListOperatorFailures(const std::string& ns,

@@ -32,6 +32,17 @@ std::string LockName(const std::string& ns, const std::string& name) {
 
 std::string ErrorText(const Status& st) { return st.reason() + ": " + st.message(); }
 
+// kind.Run, holding it to its promise of one result per input.
+Result<std::vector<Result<OperatorOutput>>> RunKind(OperatorKind& kind,
+                                                    std::span<const OperatorInput> inputs) {
+  AIFS_ASSIGN_OR_RETURN(auto results, kind.Run(inputs));
+  if (results.size() != inputs.size())
+    return err::Internal("OPERATOR_BAD_RESULT",
+                         "the kind answered " + std::to_string(results.size()) + " results for " +
+                             std::to_string(inputs.size()) + " inputs");
+  return results;
+}
+
 // One input of a pass and what became of it.
 struct Item {
   AssetInfo info;
@@ -304,19 +315,12 @@ Status OperatorRunner::Worker::Run(OperatorKind& kind, std::vector<Item>& items)
     which.push_back(i);
   }
   if (inputs.empty()) return Status::Ok();
-  // Chunks of batch_size() (the runner gathers no more, but be safe).
-  for (size_t begin = 0; begin < inputs.size(); begin += kind.batch_size()) {
-    const size_t n = std::min(kind.batch_size(), inputs.size() - begin);
-    AIFS_ASSIGN_OR_RETURN(auto results, kind.Run(std::span(inputs).subspan(begin, n)));
-    if (results.size() != n)
-      return err::Internal("OPERATOR_BAD_RESULT",
-                           "the kind answered " + std::to_string(results.size()) + " results for " +
-                               std::to_string(n) + " inputs");
-    for (size_t j = 0; j < n; ++j) {
-      Item& item = items[which[begin + j]];
-      item.outcome = std::move(results[j]);
-      item.attempts = 1;
-    }
+  // One call: Gather takes at most batch_size() inputs.
+  AIFS_ASSIGN_OR_RETURN(auto results, RunKind(kind, inputs));
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    Item& item = items[which[i]];
+    item.outcome = std::move(results[i]);
+    item.attempts = 1;
   }
   // Inputs that failed on their own: again alone, with growing pauses.
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -325,9 +329,7 @@ Status OperatorRunner::Worker::Run(OperatorKind& kind, std::vector<Item>& items)
     while (!item.outcome.ok() && item.attempts < kAttempts) {
       if (!Sleep(pause)) return err::Cancelled("STOPPING", "the operator runner is stopping");
       pause *= 4;
-      AIFS_ASSIGN_OR_RETURN(auto again, kind.Run(std::span(inputs).subspan(i, 1)));
-      if (again.size() != 1)
-        return err::Internal("OPERATOR_BAD_RESULT", "one input, not one result");
+      AIFS_ASSIGN_OR_RETURN(auto again, RunKind(kind, std::span(inputs).subspan(i, 1)));
       item.outcome = std::move(again.front());
       ++item.attempts;
       std::lock_guard lock(mu_);
@@ -488,8 +490,7 @@ Result<std::vector<float>> EmbedWithOperator(MetaStore& meta, const std::string&
                             .metadata = {{"content_type", "text/plain"}},
                             .size = text.size(),
                             .bytes = Bytes(text.begin(), text.end())};
-  AIFS_ASSIGN_OR_RETURN(auto results, kind->Run(std::span(&input, 1)));
-  if (results.size() != 1) return err::Internal("OPERATOR_BAD_RESULT", "one input, not one result");
+  AIFS_ASSIGN_OR_RETURN(auto results, RunKind(*kind, std::span(&input, 1)));
   AIFS_RETURN_IF_ERROR(results.front().status());
   std::vector<PassageVector>& vectors = results.front()->vectors;
   if (vectors.size() != 1)
@@ -569,7 +570,8 @@ void OperatorRunner::Reconcile() {
   retired.clear();  // stopped outside the lock: a call in flight may take a while
 }
 
-void OperatorRunner::Describe(OperatorInfo& info) const {
+OperatorInfo OperatorRunner::Info(const StoredOperator& op) const {
+  OperatorInfo info = ToOperatorInfo(op);
   info.log_head = ctx_.meta->LogWatermark();
   std::lock_guard lock(mu_);
   auto it = workers_.find(Key{info.spec.ns, info.spec.name});
@@ -579,6 +581,7 @@ void OperatorRunner::Describe(OperatorInfo& info) const {
     info.state = started_ ? "starting" : "not-running";
   }
   if (info.paused) info.state = "paused";
+  return info;
 }
 
 Result<OperatorInfo> OperatorRunner::Drain(const std::string& ns, const std::string& name,
@@ -598,11 +601,6 @@ Result<OperatorInfo> OperatorRunner::Drain(const std::string& ns, const std::str
         }));
     return !queued;
   };
-  auto info = [&](const StoredOperator& o) {
-    OperatorInfo i = ToOperatorInfo(o);
-    Describe(i);
-    return i;
-  };
   auto behind = [&](const StoredOperator& o, const std::string& error) {
     return Status(Code::kDeadlineExceeded, "OPERATOR_BEHIND",
                   "operator '" + name + "' is at log position " +
@@ -616,8 +614,8 @@ Result<OperatorInfo> OperatorRunner::Drain(const std::string& ns, const std::str
     for (;;) {
       AIFS_ASSIGN_OR_RETURN(op, LoadOperator(meta, ns, name));
       AIFS_ASSIGN_OR_RETURN(const bool done, caught_up(op));
-      if (done) return info(op);
-      if (Clock::now() >= deadline) return behind(op, info(op).last_error);
+      if (done) return Info(op);
+      if (Clock::now() >= deadline) return behind(op, Info(op).last_error);
       std::this_thread::sleep_for(20ms);
     }
   }
@@ -634,7 +632,7 @@ Result<OperatorInfo> OperatorRunner::Drain(const std::string& ns, const std::str
   for (;;) {
     AIFS_ASSIGN_OR_RETURN(op, LoadOperator(meta, ns, name));
     AIFS_ASSIGN_OR_RETURN(const bool done, caught_up(op));
-    if (done) return info(op);
+    if (done) return Info(op);
     if (Clock::now() >= deadline) return behind(op, error);
     auto more = worker.Pass(*kind);
     if (more.ok()) {

@@ -56,9 +56,9 @@ class OperatorRunner {
   // An operator was added, removed, paused or resumed here.
   void Notify();
 
-  // Fills what only the running side knows (state, retries, last error,
-  // the log head) into `info`.
-  void Describe(OperatorInfo& info) const;
+  // The Api's view of a stored operator: its record and progress, and what
+  // only the running side knows (state, retries, last error, the log head).
+  OperatorInfo Info(const StoredOperator& op) const;
 
   // Api::DrainOperator.
   Result<OperatorInfo> Drain(const std::string& ns, const std::string& name,
