@@ -11,7 +11,6 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
-#include <regex>
 #include <thread>
 
 #include "aifs/client/bearer_token.h"
@@ -20,6 +19,7 @@
 #include "aifs/server/call_limiter.h"
 #include "aifs/server/server.h"
 #include "aifs/v1/aifs.grpc.pb.h"
+#include "server_fixture.h"
 #include "test_util.h"
 
 namespace aifs::test {
@@ -27,44 +27,11 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class ServerLimitsTest : public EngineFixture {
+// The fixture's server, started by each test with the limits it checks.
+class ServerLimitsTest : public ServerTest {
  protected:
-  void SetUp() override { InitStore(); }
-  void TearDown() override {
-    if (server_) server_->Shutdown(100ms);
-  }
-  void StartServer(server::ServerOptions options) {
-    options.listen = "127.0.0.1:0";
-    auto& tokens = engine().tokens();
-    if (tokens.keys().List()->empty()) {
-      AIFS_ASSERT_OK(tokens.keys().Rotate().status());
-    }
-    auto admin = tokens.Mint({});
-    ASSERT_TRUE(admin.ok()) << admin.status().ToString();
-    token_ = *admin;
-    auto s = server::Server::Start(engine(), options);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    server_ = std::move(*s);
-  }
-  std::shared_ptr<grpc::Channel> Channel(const std::string& token) {
-    std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> bearer;
-    bearer.push_back(NewBearerTokenInterceptor(token));
-    return grpc::experimental::CreateCustomChannelWithInterceptors(
-        "127.0.0.1:" + std::to_string(server_->port()), grpc::InsecureChannelCredentials(),
-        grpc::ChannelArguments(), std::move(bearer));
-  }
   std::unique_ptr<v1::Aifs::Stub> Stub(const std::string& token) {
     return v1::Aifs::NewStub(Channel(token));
-  }
-  // The server's aifs_puts_in_flight gauge; -1 when it cannot be read.
-  double PutsInFlight() {
-    grpc::ClientContext ctx;
-    v1::MetricsResponse resp;
-    if (!v1::Metrics::NewStub(Channel(token_))->GetMetrics(&ctx, v1::Empty(), &resp).ok())
-      return -1;
-    std::smatch m;
-    static const std::regex line(R"(^aifs_puts_in_flight ([0-9]+)$)", std::regex::multiline);
-    return std::regex_search(resp.text(), m, line) ? std::stod(m[1]) : -1;
   }
   static v1::PutAssetRequest Header() {
     v1::PutAssetRequest m;
@@ -84,9 +51,6 @@ class ServerLimitsTest : public EngineFixture {
     EXPECT_TRUE(page.ok());
     return page.ok() ? page->assets.size() : 0;
   }
-
-  std::unique_ptr<server::Server> server_;
-  std::string token_;
 };
 
 // One open put stream that has sent its header (and maybe data) and waits.
@@ -141,8 +105,9 @@ TEST_F(ServerLimitsTest, ConcurrentPutsAreCappedInTotalAndPerToken) {
   // take a slot of this token and leave one of them refused (under load the
   // server may take the calls in any order).
   auto wait_in_flight = [&](double n) {
-    for (int i = 0; i < 500 && PutsInFlight() != n; ++i) std::this_thread::sleep_for(20ms);
-    ASSERT_EQ(PutsInFlight(), n);
+    auto in_flight = [&] { return Metric(MetricsText(), "aifs_puts_in_flight"); };
+    for (int i = 0; i < 500 && in_flight() != n; ++i) std::this_thread::sleep_for(20ms);
+    ASSERT_EQ(in_flight(), n);
   };
   wait_in_flight(2);
   auto third = [&](v1::Aifs::Stub& s) {
