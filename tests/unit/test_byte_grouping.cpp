@@ -51,21 +51,6 @@ TEST(ByteGroupingTest, RoundTripsEveryLengthAtWidthsTwoAndFour) {
   EXPECT_EQ(AsChars(grouped), "acebdfg");
 }
 
-// float32 values of a smooth field with a little noise (like the float32 data
-// set of aifs_ingest_bench), little-endian.
-Bytes FloatField(size_t count, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> noise(-0.01f, 0.01f);
-  Bytes out(count * 4);
-  for (size_t i = 0; i < count; ++i) {
-    const float v = std::sin(static_cast<float>(i % 1024) * 0.01f) *
-                        std::cos(static_cast<float>(i / 1024) * 0.003f) +
-                    noise(rng);
-    std::memcpy(out.data() + 4 * i, &v, 4);
-  }
-  return out;
-}
-
 // bfloat16 weights drawn from normal(0, 0.02), as in a transformer layer,
 // rounded to nearest even from float32.
 Bytes Bf16Weights(size_t count, uint64_t seed) {

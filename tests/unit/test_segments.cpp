@@ -12,6 +12,7 @@
 #include "aifs/meta/keys.h"
 #include "aifs/meta/records.h"
 #include "aifs/storage/chunk_sealer.h"
+#include "segment_damage.h"
 #include "test_util.h"
 
 namespace aifs::test {
@@ -218,36 +219,6 @@ class SegmentReadTest : public EngineFixture {
     o.segment_size = 4096;
     InitStore(o);
   }
-  // The file and range of segment `seg` of the asset's chunk holding `offset`.
-  struct Where {
-    std::string object_path;
-    uint64_t object_offset;
-  };
-  Where Locate(const AssetId& id, uint64_t offset, uint64_t* chunk_start = nullptr) {
-    auto info = engine().StatAsset("default", id, true);
-    EXPECT_TRUE(info.ok());
-    for (const ChunkInfo& c : info->chunks) {
-      if (offset < c.offset || offset >= c.offset + c.length) continue;
-      auto meta = OpenMetaStore("rocksdb://" + dir_.Sub("meta"), {.read_only = true});
-      EXPECT_TRUE(meta.ok());
-      auto rec =
-          LoadRecord<store::v1::ChunkRecord>(**meta, keys::Chunk("default", c.hash), "x", "chunk");
-      EXPECT_TRUE(rec.ok());
-      auto opener = ChunkOpener::Open(*kms_for_test(), "default", c.hash, *rec);
-      EXPECT_TRUE(opener.ok());
-      const uint64_t seg = (offset - c.offset) / opener->segment_size();
-      if (chunk_start) *chunk_start = c.offset;
-      return {ChunkDir() + "/" + rec->object().substr(0, 2) + "/" + rec->object(),
-              opener->Location(seg).offset + 5};
-    }
-    ADD_FAILURE() << "no chunk holds offset " << offset;
-    return {};
-  }
-  Kms* kms_for_test() {
-    if (!kms_) kms_ = std::move(OpenKms("local://" + dir_.Sub("kms/master.keys"), false)).value();
-    return kms_.get();
-  }
-  std::unique_ptr<Kms> kms_;
 };
 
 TEST_F(SegmentReadTest, RangesMatchTheBytesEverywhere) {
@@ -268,19 +239,11 @@ TEST_F(SegmentReadTest, RangesMatchTheBytesEverywhere) {
 TEST_F(SegmentReadTest, FlippedByteFailsOnlyTheReadsThatTouchIt) {
   const Bytes data = RandomBytes(2 << 20, 12);
   const AssetId id = MustPut(data).asset.id;
-  uint64_t chunk_start = 0;
   const uint64_t target = 300000;
-  Where w = Locate(id, target, &chunk_start);
+  const SegmentLocation w = LocateSegment(engine(), dir_, id, target);
+  const uint64_t chunk_start = w.chunk_start;
   engine_.reset();  // nothing cached
-  {
-    std::fstream f(w.object_path, std::ios::in | std::ios::out | std::ios::binary);
-    ASSERT_TRUE(f.good());
-    f.seekg(static_cast<std::streamoff>(w.object_offset));
-    char c = 0;
-    f.get(c);
-    f.seekp(static_cast<std::streamoff>(w.object_offset));
-    f.put(static_cast<char>(c ^ 1));
-  }
+  FlipByte(w.object_path, w.object_offset);
   Reopen();
   const uint64_t seg_start = target - (target - chunk_start) % 4096;
   auto bad = ReadBytes(engine(), "default", id, {seg_start + 10, 100});

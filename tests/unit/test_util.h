@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -91,6 +92,21 @@ inline Bytes TextBytes(size_t n, uint64_t seed) {
   while (s.size() < n) s += kWords[rng() % (sizeof(kWords) / sizeof(kWords[0]))];
   s.resize(n);
   return Bytes(s.begin(), s.end());
+}
+
+// float32 values of a smooth field with a little noise (like the float32 data
+// set of aifs_ingest_bench), little-endian.
+inline Bytes FloatField(size_t count, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> noise(-0.01f, 0.01f);
+  Bytes out(count * 4);
+  for (size_t i = 0; i < count; ++i) {
+    const float v = std::sin(static_cast<float>(i % 1024) * 0.01f) *
+                        std::cos(static_cast<float>(i / 1024) * 0.003f) +
+                    noise(rng);
+    std::memcpy(out.data() + 4 * i, &v, 4);
+  }
+  return out;
 }
 
 inline Bytes ToBytes(std::string_view s) { return Bytes(s.begin(), s.end()); }

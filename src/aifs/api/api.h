@@ -72,6 +72,21 @@ class Api {
                    const ByteSink& sink) {
     return ReadAssetAt(ns, id, "", range, sink);
   }
+  // ReadAssetAt for a face that forwards the bytes to a client who decodes
+  // them (the gRPC server): the same bytes, but segments the store keeps
+  // zstd-compressed that lie wholly inside a large range (the whole asset, or
+  // kStoredReadMinBytes and more) come as stored, authenticated and decrypted
+  // but not decompressed. Every segment is still authenticated, so nothing
+  // unauthenticated is delivered; the BLAKE3 checks that need the plaintext
+  // are the receiver's: whoever decodes a whole-asset read must hash it and
+  // compare it with `id` (DATA_LOSS ASSET_CORRUPT). Errors as ReadAssetAt.
+  // This default delivers ReadAssetAt's (checked) plaintext as plain pieces.
+  virtual Status ReadAssetStoredAt(const std::string& ns, const AssetId& id, const AsOf& as_of,
+                                   const ReadRange& range, const StoredPieceSink& sink) {
+    return ReadAssetAt(ns, id, as_of, range, [&](ByteSpan data) {
+      return sink(StoredPiece{data, false, data.size()});
+    });
+  }
   // Reads many ranges of assets of `ns` in one call (data loaders, FUSE, HTTP
   // multi-range). Every range is checked before any byte is delivered: an
   // unknown asset is NOT_FOUND ASSET_NOT_FOUND, an offset beyond an asset's

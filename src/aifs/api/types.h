@@ -239,6 +239,21 @@ struct AssetPage {
 // Receives read data in order; a non-OK return stops the read with it.
 using ByteSink = std::function<Status(ByteSpan)>;
 
+// A piece of a read as the store keeps it (Api::ReadAssetStoredAt): plaintext,
+// or with `zstd` one or more whole zstd frames (RFC 8878) one after another
+// that together expand to exactly `raw_size` bytes. Valid during the call.
+struct StoredPiece {
+  ByteSpan data;
+  bool zstd = false;
+  uint64_t raw_size = 0;  // data.size() when not zstd
+};
+// Ranges from this size up (and whole assets) are read as stored by
+// Api::ReadAssetStoredAt; smaller ones go through the segment cache.
+inline constexpr uint64_t kStoredReadMinBytes = uint64_t{1} << 20;
+// Receives a read's pieces in order (each piece's raw bytes follow the
+// previous one's); a non-OK return stops the read with it.
+using StoredPieceSink = std::function<Status(const StoredPiece&)>;
+
 // One range of a batched read (Api::ReadRanges): bytes [offset, offset+length)
 // of asset `id`, clipped to its end. Zero length reads nothing; ranges may
 // overlap and come in any order.

@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "aifs/client/bearer_token.h"
+#include "aifs/core/blake3.h"
 #include "aifs/core/file_util.h"
 #include "aifs/rpc/convert.h"
 #include "aifs/rpc/frames.h"
@@ -285,6 +286,10 @@ class RemoteApi final : public Api {
     req.set_offset(range.offset);
     if (range.length != ReadRange::kToEnd) req.set_length(range.length);
     req.set_accept_zstd(conn_->zstd);
+    // Segments as stored; the whole-asset check is then this client's.
+    req.set_accept_stored(true);
+    const bool whole = range.offset == 0 && range.length == ReadRange::kToEnd;
+    Blake3 hash;
     grpc::ClientContext ctx;
     auto stream = conn_->aifs->ReadAsset(&ctx, req);
     v1::ReadAssetResponse frame;
@@ -304,11 +309,15 @@ class RemoteApi final : public Api {
         break;
       }
       expected += raw->size();
+      if (whole) hash.Update(*raw);
       failed = sink(*raw);
     }
     if (!failed.ok()) ctx.TryCancel();
     Status server = FromGrpc(stream->Finish());
-    return failed.ok() ? server : failed;
+    if (!failed.ok()) return failed;
+    if (server.ok() && whole && hash.Finalize() != id.bytes())
+      return err::DataLoss("ASSET_CORRUPT", "asset bytes do not hash to the asset ID");
+    return server;
   }
 
   Result<AssetPage> ListAssets(const ListOptions& options) override {

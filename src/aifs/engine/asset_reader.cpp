@@ -99,38 +99,95 @@ class ChunkPartReader {
   uint64_t unit_;
 };
 
+// Runs load(i) for every i < n on pool threads a few ahead of the consumer
+// and hands the results to consume(i, T&) in order; stops at the first error.
+template <class T, class Load, class Consume>
+Status InOrder(StoreContext& ctx, size_t n, const Load& load, const Consume& consume) {
+  const size_t window = 2 * ctx.pool->size() + 1;
+  std::deque<std::future<Result<T>>> pending;
+  size_t next = 0;
+  Status st;
+  for (size_t i = 0; st.ok() && i < n; ++i) {
+    while (pending.size() < window && next < n)
+      pending.push_back(ctx.pool->Submit([&load, k = next++] { return load(k); }));
+    Result<T> r = pending.front().get();
+    pending.pop_front();
+    st = r.ok() ? consume(i, *r) : r.status();
+  }
+  for (auto& f : pending) f.wait();  // tasks must not outlive this frame's captures
+  return st;
+}
+
+Status SizeDiffers() {
+  return err::DataLoss("METADATA_CORRUPT", "chunk record size differs from the asset's");
+}
+
 // The whole asset: whole chunks opened by pool threads a few ahead, in order,
 // then the asset's hash.
 Status ReadWhole(StoreContext& ctx, const store::v1::AssetRecord& rec, const ChunkIndex& index,
                  const ByteSink& sink, uint64_t* chunks_read) {
-  const std::string ns = rec.ns();
-  const size_t window = 2 * ctx.pool->size() + 1;
-  std::deque<std::future<Result<Bytes>>> pending;
-  size_t next = 0;
+  const std::string& ns = rec.ns();
   Blake3 whole_hash;
-  Status st;
-  for (size_t i = 0; st.ok() && i < index.size(); ++i) {
-    while (pending.size() < window && next < index.size()) {
-      const Digest h = index.at(next++).hash;
-      pending.push_back(ctx.pool->Submit([&ctx, ns, h] { return LoadChunk(ctx, ns, h); }));
-    }
-    Result<Bytes> chunk = pending.front().get();
-    pending.pop_front();
-    if (!chunk.ok()) {
-      st = chunk.status();
-      break;
-    }
-    if (chunk->size() != index.at(i).length) {
-      st = err::DataLoss("METADATA_CORRUPT", "chunk record size differs from the asset's");
-      break;
-    }
-    if (chunks_read) ++*chunks_read;
-    whole_hash.Update(*chunk);
-    st = sink(*chunk);
-  }
-  for (auto& f : pending) f.wait();  // tasks must not outlive this frame's captures
-  if (st.ok() && AsChars(whole_hash.Finalize()) != rec.id())
+  AIFS_RETURN_IF_ERROR(InOrder<Bytes>(
+      ctx, index.size(), [&](size_t i) { return LoadChunk(ctx, ns, index.at(i).hash); },
+      [&](size_t i, const Bytes& chunk) -> Status {
+        if (chunk.size() != index.at(i).length) return SizeDiffers();
+        if (chunks_read) ++*chunks_read;
+        whole_hash.Update(chunk);
+        return sink(chunk);
+      }));
+  if (AsChars(whole_hash.Finalize()) != rec.id())
     return err::DataLoss("ASSET_CORRUPT", "asset bytes do not hash to the asset ID");
+  return Status::Ok();
+}
+
+// The part [lo, hi) of one chunk as StoredPieces: segments wholly inside it
+// that OpenInPlace serves are decrypted where they were read (zstd frames
+// stay compressed); the others (cut by the range, byte-grouped, sealed
+// whole) are opened and trimmed.
+struct StoredPart {
+  Bytes stored;
+  std::vector<Bytes> opened;
+  std::vector<StoredPiece> pieces;  // spans into `stored` and `opened`
+};
+
+Result<StoredPart> LoadStoredPart(StoreContext& ctx, const std::string& ns,
+                                  const ChunkIndex::Chunk& chunk, uint64_t lo, uint64_t hi) {
+  AIFS_ASSIGN_OR_RETURN(store::v1::ChunkRecord rec, LoadChunkRecord(ctx, ns, chunk.hash));
+  if (rec.plain_size() != chunk.length) return SizeDiffers();
+  AIFS_ASSIGN_OR_RETURN(ChunkOpener opener, ChunkOpener::Open(*ctx.kms, ns, chunk.hash, rec));
+  const uint64_t unit = opener.segment_size();
+  const size_t first = lo / unit, last = (hi - 1) / unit;
+  const ChunkOpener::Span a = opener.Location(first), b = opener.Location(last);
+  StoredPart part;
+  AIFS_RETURN_IF_ERROR(ReadSealedRange(ctx, ns, chunk.hash, rec, a.offset,
+                                       b.offset + b.length - a.offset, part.stored));
+  part.opened.reserve(2);
+  for (size_t i = first; i <= last; ++i) {
+    const ChunkOpener::Span at = opener.Location(i);
+    std::span<uint8_t> sealed(part.stored.data() + (at.offset - a.offset), at.length);
+    const uint64_t start = i * unit, length = opener.PlainLength(i);
+    if (opener.OpensInPlace(i) && lo <= start && start + length <= hi) {
+      AIFS_ASSIGN_OR_RETURN(ByteSpan data, opener.OpenInPlace(i, sealed));
+      part.pieces.push_back({data, opener.IsCompressed(i), length});
+      continue;
+    }
+    Bytes& plain = part.opened.emplace_back();
+    AIFS_RETURN_IF_ERROR(opener.OpenSegment(i, sealed, plain));
+    const uint64_t from = std::max(lo, start) - start, to = std::min(hi, start + length) - start;
+    part.pieces.push_back({ByteSpan(plain.data() + from, to - from), false, to - from});
+  }
+  return part;
+}
+
+// A CHUNK_MISSING of a read whose asset was deleted meanwhile is not
+// corruption: say what happened.
+Status ExplainMissing(StoreContext& ctx, const store::v1::AssetRecord& rec, Status st) {
+  if (st.reason() == "CHUNK_MISSING") {
+    auto still = ctx.meta->Get(keys::Asset(rec.ns(), FixedBytes<32>(rec.id())));
+    if (still.ok() && !still->has_value())
+      return err::NotFound("ASSET_NOT_FOUND", "asset was deleted while being read");
+  }
   return st;
 }
 
@@ -181,13 +238,34 @@ Status ReadAssetRange(StoreContext& ctx, const store::v1::AssetRecord& rec, cons
       st = ChunkPartReader(ctx, ns, c).Read(lo, hi, sink);
     }
   }
-  if (st.reason() == "CHUNK_MISSING") {
-    // A delete that raced this read is not corruption: say what happened.
-    auto still = ctx.meta->Get(keys::Asset(rec.ns(), FixedBytes<32>(rec.id())));
-    if (still.ok() && !still->has_value())
-      return err::NotFound("ASSET_NOT_FOUND", "asset was deleted while being read");
-  }
-  return st;
+  return ExplainMissing(ctx, rec, std::move(st));
+}
+
+Status ReadAssetRangeStored(StoreContext& ctx, const store::v1::AssetRecord& rec,
+                            const ReadRange& range, const StoredPieceSink& sink) {
+  AIFS_ASSIGN_OR_RETURN(const ClippedRange c, ClipRange(rec.size(), range));
+  if (c.nothing) return Status::Ok();
+  if (!c.whole && c.end - range.offset < kStoredReadMinBytes)
+    return ReadAssetRange(ctx, rec, range, [&](ByteSpan data) {
+      return sink(StoredPiece{data, false, data.size()});
+    });
+  AIFS_ASSIGN_OR_RETURN(auto index, ctx.chunk_indexes.Get(*ctx.meta, rec));
+  const size_t first = index->size() ? index->Find(range.offset) : 0;
+  size_t n = 0;
+  while (first + n < index->size() && index->at(first + n).offset < c.end) ++n;
+  Status st = InOrder<StoredPart>(
+      ctx, n,
+      [&](size_t k) {
+        const ChunkIndex::Chunk chunk = index->at(first + k);
+        const uint64_t lo = std::max(range.offset, chunk.offset) - chunk.offset;
+        const uint64_t hi = std::min(c.end, chunk.offset + chunk.length) - chunk.offset;
+        return LoadStoredPart(ctx, rec.ns(), chunk, lo, hi);
+      },
+      [&](size_t, const StoredPart& part) -> Status {
+        for (const StoredPiece& piece : part.pieces) AIFS_RETURN_IF_ERROR(sink(piece));
+        return Status::Ok();
+      });
+  return ExplainMissing(ctx, rec, std::move(st));
 }
 
 }  // namespace aifs

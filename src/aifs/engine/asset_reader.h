@@ -43,4 +43,13 @@ Status ReadAssetRange(StoreContext& ctx, const store::v1::AssetRecord& rec, cons
                       const ReadRange& range, const ByteSink& sink,
                       uint64_t* chunks_read = nullptr);
 
+// Api::ReadAssetStoredAt's read: the range as ReadAssetRange streams it, but
+// when it is the whole asset or at least kStoredReadMinBytes, the segments
+// wholly inside it come as stored once authenticated and decrypted (zstd
+// frames not decompressed), chunks fetched a few ahead by pool threads; the
+// BLAKE3 checks of chunks and asset are left to the receiver. Smaller ranges
+// go through ReadAssetRange (and the segment cache).
+Status ReadAssetRangeStored(StoreContext& ctx, const store::v1::AssetRecord& rec,
+                            const ReadRange& range, const StoredPieceSink& sink);
+
 }  // namespace aifs

@@ -161,6 +161,12 @@ Status CheckedApi::ReadAssetAt(const std::string& ns, const AssetId& id, const A
   return inner_.ReadAssetAt(ns, id, as_of, range, sink);
 }
 
+Status CheckedApi::ReadAssetStoredAt(const std::string& ns, const AssetId& id, const AsOf& as_of,
+                                     const ReadRange& range, const StoredPieceSink& sink) {
+  AIFS_RETURN_IF_ERROR(AllowRead(O::kReadAsset, ns, as_of, {id}));
+  return inner_.ReadAssetStoredAt(ns, id, as_of, range, sink);
+}
+
 Status CheckedApi::ReadRangesAt(const std::string& ns, const AsOf& as_of,
                                 std::span<const RangeRead> ranges, const RangeSink& sink) {
   std::vector<AssetId> ids;

@@ -65,6 +65,8 @@ class CheckedApi final : public CallerApi {
                                 bool with_chunks) override;
   Status ReadAssetAt(const std::string& ns, const AssetId& id, const AsOf& as_of,
                      const ReadRange& range, const ByteSink& sink) override;
+  Status ReadAssetStoredAt(const std::string& ns, const AssetId& id, const AsOf& as_of,
+                           const ReadRange& range, const StoredPieceSink& sink) override;
   Status ReadRangesAt(const std::string& ns, const AsOf& as_of, std::span<const RangeRead> ranges,
                       const RangeSink& sink) override;
   Result<AssetPage> ListAssets(const ListOptions& options) override;

@@ -459,6 +459,12 @@ Status Engine::ReadAssetAt(const std::string& ns, const AssetId& id, const AsOf&
   return ReadAssetRange(*ctx_, rec, range, sink);
 }
 
+Status Engine::ReadAssetStoredAt(const std::string& ns, const AssetId& id, const AsOf& as_of,
+                                 const ReadRange& range, const StoredPieceSink& sink) {
+  AIFS_ASSIGN_OR_RETURN(AssetRecord rec, LoadAssetAt(ns, id, as_of, /*open_sealed=*/false));
+  return ReadAssetRangeStored(*ctx_, rec, range, sink);
+}
+
 Status Engine::ReadRangesAt(const std::string& ns, const AsOf& as_of,
                             std::span<const RangeRead> ranges, const RangeSink& sink) {
   if (ranges.size() > kMaxBatchRanges)

@@ -34,6 +34,52 @@ void FrameEncoder::Fill(ByteSpan raw, v1::DataFrame* frame, bool copy_raw) {
   wire_bytes_ += frame->data().size();
 }
 
+FramePacker::FramePacker(bool zstd, v1::DataFrame* frame, std::function<Status(uint64_t)> send)
+    : encoder_(zstd), zstd_(zstd), frame_(frame), send_(std::move(send)) {
+  frame_->mutable_data()->reserve(kMaxFrameBytes);
+}
+
+Status FramePacker::Add(ByteSpan plain) {
+  if (zstd_raw_ > 0) AIFS_RETURN_IF_ERROR(Flush());
+  std::string* gathered = frame_->mutable_data();
+  while (!plain.empty()) {
+    const size_t n = std::min(plain.size(), kMaxFrameBytes - gathered->size());
+    gathered->append(reinterpret_cast<const char*>(plain.data()), n);
+    plain = plain.subspan(n);
+    if (gathered->size() == kMaxFrameBytes) AIFS_RETURN_IF_ERROR(Flush());
+  }
+  return Status::Ok();
+}
+
+Status FramePacker::AddCompressed(ByteSpan frames, uint64_t raw_size) {
+  if (!zstd_ || raw_size > kMaxFrameBytes) {
+    AIFS_RETURN_IF_ERROR(Decompress(frames, raw_size, scratch_));
+    return Add(scratch_);
+  }
+  const bool plain_gathered = zstd_raw_ == 0 && !frame_->data().empty();
+  if (plain_gathered || zstd_raw_ + raw_size > kMaxFrameBytes) AIFS_RETURN_IF_ERROR(Flush());
+  frame_->mutable_data()->append(reinterpret_cast<const char*>(frames.data()), frames.size());
+  zstd_raw_ += raw_size;
+  return Status::Ok();
+}
+
+Status FramePacker::Flush() {
+  uint64_t raw = zstd_raw_;
+  if (raw > 0) {
+    frame_->set_encoding(v1::DataFrame::ZSTD);
+    frame_->set_raw_size(static_cast<uint32_t>(raw));
+    zstd_wire_ += frame_->data().size();
+  } else {
+    raw = frame_->data().size();
+    if (raw == 0) return Status::Ok();
+    encoder_.EncodeInPlace(frame_);
+  }
+  Status st = send_(raw);
+  frame_->mutable_data()->clear();
+  zstd_raw_ = 0;
+  return st;
+}
+
 Result<ByteSpan> DecodeFrame(const v1::DataFrame& frame, Bytes& scratch) {
   auto bad = [](const std::string& why) { return err::InvalidArgument("BAD_FRAME", why); };
   if (frame.raw_size() > kMaxFrameBytes)

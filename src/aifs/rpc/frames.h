@@ -2,6 +2,7 @@
 // zstd-compressed when the peer accepts it and it pays.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "aifs/core/bytes.h"
@@ -36,6 +37,34 @@ class FrameEncoder {
   int skip_ = 0;
   Bytes scratch_;
   uint64_t wire_bytes_ = 0;
+};
+
+// Packs one read stream's bytes into DataFrames of at most kMaxFrameBytes
+// raw bytes each: plaintext is gathered and encoded by a FrameEncoder; whole
+// zstd frames (segments as stored) are concatenated as they are when the
+// peer accepts zstd and they fit a frame, else decompressed and gathered.
+// `frame` (the caller's, inside its response message) is filled and `send`
+// called with its raw size for every full frame and at Flush(). One buffer
+// serves the whole stream. Not thread-safe.
+class FramePacker {
+ public:
+  FramePacker(bool zstd, v1::DataFrame* frame, std::function<Status(uint64_t raw)> send);
+  Status Add(ByteSpan plain);
+  // `frames` expand to exactly `raw_size` bytes (else DATA_LOSS CHUNK_CORRUPT
+  // when this packer has to decompress them).
+  Status AddCompressed(ByteSpan frames, uint64_t raw_size);
+  // Sends what is gathered, if anything.
+  Status Flush();
+  uint64_t wire_bytes() const { return encoder_.wire_bytes() + zstd_wire_; }
+
+ private:
+  FrameEncoder encoder_;
+  bool zstd_;
+  v1::DataFrame* frame_;
+  std::function<Status(uint64_t)> send_;
+  uint64_t zstd_raw_ = 0;  // raw bytes of the zstd frames gathered, 0: gathering plaintext
+  uint64_t zstd_wire_ = 0;
+  Bytes scratch_;
 };
 
 // The raw bytes of `frame`, checked: a frame larger than kMaxFrameBytes, a

@@ -150,38 +150,30 @@ class AifsService final : public v1::Aifs::Service {
     return Guard(ctx_, sctx, "/aifs.v1.Aifs/ReadAsset", *req, [&](CallerApi& api) -> Status {
       AIFS_ASSIGN_OR_RETURN(AssetId id, rpc::ParseAssetId(req->id()));
       ReadRange range{req->offset(), req->has_length() ? req->length() : ReadRange::kToEnd};
-      rpc::FrameEncoder encoder(req->accept_zstd());
-      // The reader's pieces (whole chunks, or 64 KiB segments) are gathered
-      // into frames of kMaxFrameBytes: fewer, fuller messages. One buffer
-      // serves the whole call.
-      v1::ReadAssetResponse frame;
-      std::string* gathered = frame.mutable_data()->mutable_data();
-      gathered->reserve(rpc::kMaxFrameBytes);
-      uint64_t frame_offset = req->offset();
-      auto flush = [&]() -> Status {
-        const size_t raw = gathered->size();
-        if (raw == 0) return Status::Ok();
-        frame.set_offset(frame_offset);
-        encoder.EncodeInPlace(frame.mutable_data());
-        AIFS_RETURN_IF_ERROR(Send(sctx, writer, frame));
-        ctx_.metrics.AddWireBytesOut(frame.data().data().size());
+      // The reader's pieces (whole chunks, 64 KiB segments, stored zstd
+      // frames) are gathered into frames of up to kMaxFrameBytes: fewer,
+      // fuller messages.
+      v1::ReadAssetResponse msg;
+      uint64_t offset = req->offset();
+      rpc::FramePacker packer(req->accept_zstd(), msg.mutable_data(), [&](uint64_t raw) -> Status {
+        msg.set_offset(offset);
+        AIFS_RETURN_IF_ERROR(Send(sctx, writer, msg));
+        ctx_.metrics.AddWireBytesOut(msg.data().data().size());
         ctx_.metrics.AddBytesOut(raw);
-        frame_offset += raw;
-        gathered = frame.mutable_data()->mutable_data();
-        gathered->clear();
+        offset += raw;
         return Status::Ok();
-      };
-      AIFS_RETURN_IF_ERROR(
-          api.ReadAssetAt(req->ns(), id, req->as_of(), range, [&](ByteSpan data) -> Status {
-            while (!data.empty()) {
-              const size_t n = std::min(data.size(), rpc::kMaxFrameBytes - gathered->size());
-              gathered->append(reinterpret_cast<const char*>(data.data()), n);
-              data = data.subspan(n);
-              if (gathered->size() == rpc::kMaxFrameBytes) AIFS_RETURN_IF_ERROR(flush());
-            }
-            return Status::Ok();
-          }));
-      return flush();
+      });
+      if (req->accept_stored()) {
+        AIFS_RETURN_IF_ERROR(api.ReadAssetStoredAt(
+            req->ns(), id, req->as_of(), range, [&](const StoredPiece& piece) {
+              return piece.zstd ? packer.AddCompressed(piece.data, piece.raw_size)
+                                : packer.Add(piece.data);
+            }));
+      } else {
+        AIFS_RETURN_IF_ERROR(api.ReadAssetAt(req->ns(), id, req->as_of(), range,
+                                             [&](ByteSpan data) { return packer.Add(data); }));
+      }
+      return packer.Flush();
     });
   }
 

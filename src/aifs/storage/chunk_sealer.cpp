@@ -336,6 +336,30 @@ Status ChunkOpener::OpenSegment(size_t i, ByteSpan stored, Bytes& plain) const {
   return Status::Ok();
 }
 
+bool ChunkOpener::OpensInPlace(size_t i) const {
+  return !whole_ && ((stored_[i] >> kGroupingShift) & kGroupingCodeMask) == 0;
+}
+
+Result<ByteSpan> ChunkOpener::OpenInPlace(size_t i, std::span<uint8_t> stored) const {
+  const bool zstd = IsCompressed(i);
+  const uint64_t length = PlainLength(i);
+  Bytes aad;
+  GcmNonce nonce;
+  SegmentAadAndNonce(aad_, nonce_, i, FlagByte(zstd, 0), aad, nonce);
+  Status st;
+  if (stored.size() < kGcmTagSize || (!zstd && stored.size() != length + kGcmTagSize))
+    st = err::DataLoss("DECRYPT_FAILED", "segment has the wrong length");
+  if (st.ok()) st = AesGcmOpenTo(key_, nonce, aad, stored, stored.data());
+  const ByteSpan out(stored.data(), st.ok() ? stored.size() - kGcmTagSize : 0);
+  if (st.ok() && zstd && !IsFrameOf(out, length))
+    st = err::DataLoss("SIZE_MISMATCH", "segment is not one zstd frame of its size");
+  if (!st.ok()) {
+    SecureWipe(stored.data(), stored.size());
+    return Corrupt(st);
+  }
+  return out;
+}
+
 Status ChunkOpener::OpenAll(ByteSpan object, Bytes& plain) const {
   if (whole_) return OpenSegment(0, object, plain);
   const uint64_t stored_total = starts_.back() + (stored_.back() & kLengthMask);

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <string>
+#include <span>
 #include <string_view>
 
 #include "aifs/core/blake3.h"
@@ -97,6 +98,18 @@ class ChunkOpener {
   // anything was altered; `plain` is then cleared. A chunk sealed whole is
   // also checked against its hash (it is the whole chunk).
   Status OpenSegment(size_t i, ByteSpan stored, Bytes& plain) const;
+
+  // Whether segment i can be handed on as it is stored once decrypted
+  // (OpenInPlace): a segment of a segmented chunk that is not byte-grouped,
+  // so its decrypted bytes are its plaintext or, when IsCompressed(i), one
+  // zstd frame of it.
+  bool OpensInPlace(size_t i) const;
+  bool IsCompressed(size_t i) const { return whole_ ? whole_zstd_ : (stored_[i] & kZstdFlag) != 0; }
+  // Authenticates and decrypts segment i (OpensInPlace(i) must hold) where
+  // its stored bytes are, and returns the first stored.size() - 16 of them:
+  // the plaintext, or one zstd frame that expands to PlainLength(i) bytes.
+  // DATA_LOSS CHUNK_CORRUPT as OpenSegment (`stored` is then wiped).
+  Result<ByteSpan> OpenInPlace(size_t i, std::span<uint8_t> stored) const;
 
   // The whole chunk from its whole object: every segment, then BLAKE3.
   Status OpenAll(ByteSpan object, Bytes& plain) const;

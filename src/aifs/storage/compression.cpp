@@ -152,4 +152,9 @@ Status Decompress(ByteSpan in, size_t expected_size, Bytes& out) {
   return Status::Ok();
 }
 
+bool IsFrameOf(ByteSpan in, size_t raw_size) {
+  return ZSTD_getFrameContentSize(in.data(), in.size()) == raw_size &&
+         ZSTD_findFrameCompressedSize(in.data(), in.size()) == in.size();
+}
+
 }  // namespace aifs

@@ -65,4 +65,8 @@ CompressionPlan PlanCompression(ByteSpan chunk, const CompressionPolicy& policy,
 // Decompresses exactly `expected_size` bytes; anything else is DATA_LOSS.
 Status Decompress(ByteSpan in, size_t expected_size, Bytes& out);
 
+// Whether `in` is exactly one zstd frame whose header says it expands to
+// `raw_size` bytes (what MaybeCompress writes), read from the header alone.
+bool IsFrameOf(ByteSpan in, size_t raw_size);
+
 }  // namespace aifs
