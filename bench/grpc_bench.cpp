@@ -265,15 +265,16 @@ struct Endpoint {
   std::unique_ptr<aifs::server::Server> server;
   std::string target;
   std::string token;                // an admin token of the engine's
-  std::unique_ptr<aifs::Api> raw;   // zstd frames off
-  std::unique_ptr<aifs::Api> zstd;  // zstd frames forced on (loopback defaults to off)
+  // [zstd frames forced on (loopback defaults to off)][reads as stored
+  // (RemoteOptions::stored_reads, the default) or decoded by the server]
+  std::unique_ptr<aifs::Api> clients[2][2];
 
   ~Endpoint() {
-    raw.reset();
-    zstd.reset();
+    for (auto& by_zstd : clients)
+      for (auto& c : by_zstd) c.reset();
     if (server) server->Shutdown(std::chrono::milliseconds(1000));
   }
-  aifs::Api& Client(bool z) { return z ? *zstd : *raw; }
+  aifs::Api& Client(bool z, bool stored = true) { return *clients[z][stored]; }
 };
 
 std::unique_ptr<aifs::Engine> OpenFreshEngine(const Options& opt, const std::string& dir) {
@@ -303,10 +304,12 @@ void Serve(Endpoint& ep, aifs::Gate& gate) {
   ep.server = std::move(started).value();
   ep.target = "127.0.0.1:" + std::to_string(ep.server->port());
   for (bool z : {false, true}) {
-    auto client = aifs::ConnectRemote(
-        aifs::RemoteOptions{.target = ep.target, .zstd = ZstdMode(z), .token = token});
-    Check(client.status(), "ConnectRemote " + ep.target);
-    (z ? ep.zstd : ep.raw) = std::move(client).value();
+    for (bool stored : {false, true}) {
+      auto client = aifs::ConnectRemote(aifs::RemoteOptions{
+          .target = ep.target, .zstd = ZstdMode(z), .stored_reads = stored, .token = token});
+      Check(client.status(), "ConnectRemote " + ep.target);
+      ep.clients[z][stored] = std::move(client).value();
+    }
   }
 }
 
@@ -570,6 +573,10 @@ struct PutRow {
   PutStats st;
 };
 
+// The gRPC read path as it was before reads as stored: the server
+// decompresses and hashes everything (RemoteOptions::stored_reads off).
+constexpr const char* kServerDecodes = "gRPC, server decodes";
+
 struct GetRow {
   std::string dataset, path;
   bool zstd = false;
@@ -666,6 +673,8 @@ int Run(const Options& opt) {
       rows.push_back({d.name, "in-process", false, false, {}, {}, 0, -1});
       rows.push_back({d.name, "gRPC", false, false, {}, {}, 0, -1});
       rows.push_back({d.name, "gRPC", true, false, {}, {}, 0, -1});
+      rows.push_back({d.name, kServerDecodes, false, false, {}, {}, 0, -1});
+      rows.push_back({d.name, kServerDecodes, true, false, {}, {}, 0, -1});
       if (mem) {
         rows.push_back({d.name, "gRPC, RAM backend", false, true, {}, {}, 0, -1});
         rows.push_back({d.name, "gRPC, RAM backend", true, true, {}, {}, 0, -1});
@@ -680,7 +689,8 @@ int Run(const Options& opt) {
           return g;
         }
         const WireCounters w0 = ScrapeWire(b);
-        GetStats g = TimedGet(b.Client(row.zstd), ids_b[i], d, b.dir, label);
+        GetStats g =
+            TimedGet(b.Client(row.zstd, row.path != kServerDecodes), ids_b[i], d, b.dir, label);
         const WireCounters w1 = ScrapeWire(b);
         row.wire_over_logical = (w1.out - w0.out) / static_cast<double>(size);
         return g;

@@ -33,7 +33,8 @@ struct Connection {
   std::unique_ptr<v1::Admin::Stub> admin;
   std::unique_ptr<v1::Introspect::Stub> introspect;
   std::unique_ptr<grpc::health::v1::Health::Stub> health;
-  bool zstd = false;  // data frames may be zstd both ways
+  bool zstd = false;    // data frames may be zstd both ways
+  bool stored = false;  // reads take segments as stored (RemoteOptions::stored_reads)
 };
 
 // One unary call: a fresh context, the server's Status back.
@@ -287,8 +288,8 @@ class RemoteApi final : public Api {
     if (range.length != ReadRange::kToEnd) req.set_length(range.length);
     req.set_accept_zstd(conn_->zstd);
     // Segments as stored; the whole-asset check is then this client's.
-    req.set_accept_stored(true);
-    const bool whole = range.offset == 0 && range.length == ReadRange::kToEnd;
+    req.set_accept_stored(conn_->stored);
+    const bool whole = conn_->stored && range.offset == 0 && range.length == ReadRange::kToEnd;
     Blake3 hash;
     grpc::ClientContext ctx;
     auto stream = conn_->aifs->ReadAsset(&ctx, req);
@@ -1032,6 +1033,8 @@ Result<std::unique_ptr<Api>> ConnectRemote(const RemoteOptions& options) {
                     (options.zstd == RemoteOptions::Zstd::kAuto && !loopback);
   conn->zstd = want && std::count(info.features().begin(), info.features().end(),
                                           std::string("zstd-frames")) > 0;
+  conn->stored = options.stored_reads && std::count(info.features().begin(), info.features().end(),
+                                                    std::string("stored-reads")) > 0;
   return std::unique_ptr<Api>(std::make_unique<RemoteApi>(std::move(conn)));
 }
 

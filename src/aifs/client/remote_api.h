@@ -24,6 +24,12 @@ struct RemoteOptions {
   // cost more CPU than they save on loopback, so kAuto leaves them off there.
   enum class Zstd { kAuto, kOn, kOff };
   Zstd zstd = Zstd::kAuto;
+  // Whole and large reads take the segments as the store keeps them
+  // (ReadAssetRequest.accept_stored, when the server has "stored-reads"): the
+  // server neither decompresses nor hashes them, and this client checks a
+  // whole read against its asset ID. Off: the server decodes and checks
+  // every byte itself.
+  bool stored_reads = true;
   std::chrono::milliseconds connect_timeout{10000};
   // The AIFS token (a macaroon) sent with every call; the server refuses
   // calls without one (UNAUTHENTICATED TOKEN_MISSING).
