@@ -734,10 +734,13 @@ int Run(const Options& opt) {
   // Engine, server and client share this process: its peak RSS over these
   // phases, above what it held before (the data sets live in RAM), is what
   // serving random reads costs.
+  auto dropper = [](aifs::Engine* e) { return [e] { aifs::DropReadCaches(e->store()); }; };
   std::vector<ReadPath> read_paths = {
-      {"in-process", stores_a[0]->engine.get(), ids_a[0], stores_a[0]->dir + "/chunks"},
-      {"gRPC", &stores_b[0]->Client(false), ids_b[0], stores_b[0]->dir + "/chunks"}};
-  if (mem) read_paths.push_back({"gRPC, RAM backend", &mem->Client(false), mem->ids[0], ""});
+      {"in-process", stores_a[0]->engine.get(), ids_a[0], stores_a[0]->dir + "/chunks",
+       dropper(stores_a[0]->engine.get())},
+      {"gRPC", &stores_b[0]->Client(false), ids_b[0], stores_b[0]->dir + "/chunks",
+       dropper(stores_b[0]->engine.get())}};
+  if (mem) read_paths.push_back({"gRPC, RAM backend", &mem->Client(false), mem->ids[0], "", {}});
   std::vector<RandRow> rands;
   std::vector<BatchRow> batches;
   std::vector<std::string> fio_commands;

@@ -28,6 +28,9 @@ struct ReadPath {
   aifs::Api* api = nullptr;
   aifs::AssetId id;
   std::string chunk_dir;  // the store's chunk objects; "": no files (RAM)
+  // Drops the serving engine's read caches (segments, chunk indexes, asset
+  // records): with the chunk objects evicted, reads then start from the disk.
+  std::function<void()> drop_caches;
 };
 
 struct ReadPhaseOptions {
@@ -61,8 +64,9 @@ struct RandRow {
 inline void EvictTree(const std::string& dir) { ResidentFractionTree(dir, /*evict=*/true); }
 
 // Every (size, threads, cached) cell: fio, then each path. Cached runs start
-// after one full read of the asset through each path (objects in the page
-// cache); uncached runs evict the chunk objects before every round of
+// after a pass over the asset in 256 KiB ranges through each path (objects in
+// the page cache, segments in the engine's cache); uncached runs evict the
+// chunk objects and drop the engine's read caches before every round of
 // `round_ops` reads per thread (fio direct=1 bypasses the cache instead).
 inline std::vector<RandRow> RunRandomReads(const ReadPhaseOptions& o,
                                            const std::vector<ReadPath>& paths,
@@ -70,10 +74,14 @@ inline std::vector<RandRow> RunRandomReads(const ReadPhaseOptions& o,
                                            const std::string& fio_file, const std::string& log) {
   std::vector<RandRow> rows;
   for (const ReadPath& p : paths) {
-    Progress("random reads: warming %s (one full read)", p.name.c_str());
-    Check(p.api->ReadAsset("default", p.id, aifs::ReadRange{},
-                           [](aifs::ByteSpan) { return aifs::Status::Ok(); }),
-          "warm-up read");
+    // The engine's segment cache fills from range reads under 1 MiB (a
+    // whole read streams chunks past it), the page cache either way.
+    Progress("random reads: warming %s (the asset in 256 KiB ranges)", p.name.c_str());
+    constexpr uint64_t kWarm = 256 << 10;
+    for (uint64_t off = 0; off < source.size(); off += kWarm)
+      Check(p.api->ReadAsset("default", p.id, aifs::ReadRange{off, kWarm},
+                             [](aifs::ByteSpan) { return aifs::Status::Ok(); }),
+            "warm-up read");
   }
   for (bool cached : o.cached)
     for (size_t block : o.blocks)
@@ -96,7 +104,11 @@ inline std::vector<RandRow> RunRandomReads(const ReadPhaseOptions& o,
           Progress("random reads: %s %s, %d thread(s), %s", SizeName(block).c_str(),
                    cached ? "cached" : "uncached", t, p.name.c_str());
           std::function<void()> evict;
-          if (!cached) evict = [dir = p.chunk_dir] { EvictTree(dir); };
+          if (!cached)
+            evict = [&p] {
+              EvictTree(p.chunk_dir);
+              if (p.drop_caches) p.drop_caches();
+            };
           const double resident = p.chunk_dir.empty() ? -1 : ResidentFractionTree(p.chunk_dir);
           RandRow row{block,
                       t,

@@ -180,15 +180,17 @@ Result<StoredPart> LoadStoredPart(StoreContext& ctx, const std::string& ns,
   return part;
 }
 
-// A CHUNK_MISSING of a read whose asset was deleted meanwhile is not
-// corruption: say what happened.
+// A CHUNK_MISSING of a read whose asset was deleted meanwhile (and perhaps
+// put again: another record) is not corruption: say what happened.
 Status ExplainMissing(StoreContext& ctx, const store::v1::AssetRecord& rec, Status st) {
-  if (st.reason() == "CHUNK_MISSING") {
-    auto still = ctx.meta->Get(keys::Asset(rec.ns(), FixedBytes<32>(rec.id())));
-    if (still.ok() && !still->has_value())
-      return err::NotFound("ASSET_NOT_FOUND", "asset was deleted while being read");
-  }
-  return st;
+  if (st.reason() != "CHUNK_MISSING") return st;
+  auto now = ctx.meta->Get(keys::Asset(rec.ns(), FixedBytes<32>(rec.id())));
+  if (!now.ok()) return st;
+  store::v1::AssetRecord current;
+  if (now->has_value() && (!current.ParseFromString(**now) ||
+                           current.created_unix_ns() == rec.created_unix_ns()))
+    return st;
+  return err::NotFound("ASSET_NOT_FOUND", "asset was deleted while being read");
 }
 
 }  // namespace

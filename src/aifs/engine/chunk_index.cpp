@@ -125,4 +125,11 @@ Result<std::shared_ptr<const ChunkIndex>> ChunkIndexCache::Get(MetaStore& meta,
   return index;
 }
 
+void ChunkIndexCache::Clear() {
+  std::lock_guard lock(mu_);
+  map_.clear();
+  lru_.clear();
+  bytes_ = 0;
+}
+
 }  // namespace aifs

@@ -83,6 +83,7 @@ class ChunkIndexCache {
   explicit ChunkIndexCache(size_t capacity_bytes) : capacity_(capacity_bytes) {}
   // The record's index: from the cache, else loaded (LoadChunkIndex) and kept.
   Result<std::shared_ptr<const ChunkIndex>> Get(MetaStore& meta, const store::v1::AssetRecord& rec);
+  void Clear();
 
  private:
   struct Entry {

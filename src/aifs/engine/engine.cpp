@@ -453,16 +453,28 @@ Result<AssetInfo> Engine::StatAssetAt(const std::string& ns, const AssetId& id, 
   return info;
 }
 
+Result<std::shared_ptr<const AssetRecord>> Engine::LoadAssetForRead(const std::string& ns,
+                                                                    const AssetId& id,
+                                                                    const AsOf& as_of) {
+  if (!as_of.empty()) {
+    AIFS_ASSIGN_OR_RETURN(AssetRecord rec, LoadAssetAt(ns, id, as_of, /*open_sealed=*/false));
+    return std::make_shared<const AssetRecord>(std::move(rec));
+  }
+  AIFS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
+  return ctx_->asset_records.Get(*ctx_->meta, ns, id,
+                                 [&] { return LoadAsset(ns, id, /*open_sealed=*/false); });
+}
+
 Status Engine::ReadAssetAt(const std::string& ns, const AssetId& id, const AsOf& as_of,
                            const ReadRange& range, const ByteSink& sink) {
-  AIFS_ASSIGN_OR_RETURN(AssetRecord rec, LoadAssetAt(ns, id, as_of, /*open_sealed=*/false));
-  return ReadAssetRange(*ctx_, rec, range, sink);
+  AIFS_ASSIGN_OR_RETURN(auto rec, LoadAssetForRead(ns, id, as_of));
+  return ReadAssetRange(*ctx_, *rec, range, sink);
 }
 
 Status Engine::ReadAssetStoredAt(const std::string& ns, const AssetId& id, const AsOf& as_of,
                                  const ReadRange& range, const StoredPieceSink& sink) {
-  AIFS_ASSIGN_OR_RETURN(AssetRecord rec, LoadAssetAt(ns, id, as_of, /*open_sealed=*/false));
-  return ReadAssetRangeStored(*ctx_, rec, range, sink);
+  AIFS_ASSIGN_OR_RETURN(auto rec, LoadAssetForRead(ns, id, as_of));
+  return ReadAssetRangeStored(*ctx_, *rec, range, sink);
 }
 
 Status Engine::ReadRangesAt(const std::string& ns, const AsOf& as_of,
@@ -474,7 +486,7 @@ Status Engine::ReadRangesAt(const std::string& ns, const AsOf& as_of,
   // Every asset's record and chunk index once; every range checked before
   // any byte goes out.
   struct Loaded {
-    AssetRecord rec;
+    std::shared_ptr<const AssetRecord> rec;
     std::shared_ptr<const ChunkIndex> index;
   };
   std::map<Digest, Loaded> assets;
@@ -496,14 +508,20 @@ Status Engine::ReadRangesAt(const std::string& ns, const AsOf& as_of,
         return at_range(i,
                         err::NotFound("ASSET_NOT_IN_SNAPSHOT",
                                       "asset " + r.id.ToHex() + " is not in " + err::Echo(as_of)));
-      auto rec = members ? LoadAssetForSnapshot(ns, r.id, /*open_sealed=*/false)
-                         : LoadAsset(ns, r.id, /*open_sealed=*/false);
+      Result<std::shared_ptr<const AssetRecord>> rec = std::shared_ptr<const AssetRecord>();
+      if (members) {
+        auto held = LoadAssetForSnapshot(ns, r.id, /*open_sealed=*/false);
+        if (!held.ok()) return at_range(i, held.status());
+        rec = std::make_shared<const AssetRecord>(std::move(*held));
+      } else {
+        rec = LoadAssetForRead(ns, r.id, "");
+      }
       if (!rec.ok()) return at_range(i, rec.status());
-      auto index = ctx_->chunk_indexes.Get(*ctx_->meta, *rec);
+      auto index = ctx_->chunk_indexes.Get(*ctx_->meta, **rec);
       if (!index.ok()) return at_range(i, index.status());
       it = assets.emplace(r.id.bytes(), Loaded{std::move(*rec), std::move(*index)}).first;
     }
-    auto clipped = ClipRange(it->second.rec.size(), ReadRange{r.offset, r.length});
+    auto clipped = ClipRange(it->second.rec->size(), ReadRange{r.offset, r.length});
     if (!clipped.ok()) return at_range(i, clipped.status());
     total += clipped->end - r.offset;
     if (total > kMaxBatchBytes)
@@ -515,7 +533,7 @@ Status Engine::ReadRangesAt(const std::string& ns, const AsOf& as_of,
     const RangeRead& r = ranges[i];
     if (r.length == 0) continue;
     const Loaded& a = assets.at(r.id.bytes());
-    AIFS_RETURN_IF_ERROR(ReadAssetRange(*ctx_, a.rec, *a.index, ReadRange{r.offset, r.length},
+    AIFS_RETURN_IF_ERROR(ReadAssetRange(*ctx_, *a.rec, *a.index, ReadRange{r.offset, r.length},
                                         [&](ByteSpan b) { return sink(i, b); }));
   }
   return Status::Ok();

@@ -234,6 +234,11 @@ class Engine : public Api, public Gate {
   // The record an as-of read names: live (as_of "") or held by that snapshot.
   Result<store::v1::AssetRecord> LoadAssetAt(const std::string& ns, const AssetId& id,
                                              const AsOf& as_of, bool open_sealed);
+  // The record a read of bytes needs (sealed fields not opened), shared: for
+  // the live head through the store's AssetRecordCache. Errors as LoadAssetAt.
+  Result<std::shared_ptr<const store::v1::AssetRecord>> LoadAssetForRead(const std::string& ns,
+                                                                         const AssetId& id,
+                                                                         const AsOf& as_of);
   // NOT_FOUND ASSET_NOT_FOUND or NAMESPACE_NOT_FOUND. Sealed fields are
   // opened unless `open_sealed` is false (reads need only sizes and chunks).
   Result<store::v1::AssetRecord> LoadAsset(const std::string& ns, const AssetId& id,

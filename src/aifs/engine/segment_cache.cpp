@@ -103,6 +103,16 @@ void SegmentCache::Forget(const std::string& ns, const Digest& hash) {
   }
 }
 
+void SegmentCache::Clear() {
+  for (Shard& s : shards_) {
+    std::lock_guard lock(s.mu);
+    s.map.clear();
+    s.probation.clear();
+    s.protected_.clear();
+    s.probation_bytes = s.protected_bytes = 0;
+  }
+}
+
 SegmentCache::Stats SegmentCache::stats() const {
   Stats st;
   st.hits = hits_.load(std::memory_order_relaxed);

@@ -60,6 +60,8 @@ class SegmentCache {
   void Put(const Key& key, Value value);
   // Drops every segment of chunk (ns, hash).
   void Forget(const std::string& ns, const Digest& hash);
+  // Drops every segment.
+  void Clear();
   Stats stats() const;
   uint64_t capacity() const { return capacity_; }
 

@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "aifs/core/thread_pool.h"
+#include "aifs/engine/asset_record_cache.h"
 #include "aifs/engine/chunk_index.h"
 #include "aifs/engine/record_keys.h"
 #include "aifs/engine/segment_cache.h"
@@ -82,8 +83,17 @@ struct StoreContext {
   std::unique_ptr<ThreadPool> pool;
   std::unique_ptr<SegmentCache> segments;  // opened segments of recent reads
   ChunkIndexCache chunk_indexes{size_t{64} << 20};
+  AssetRecordCache asset_records{4096};  // live records read for their bytes
   InFlightObjects in_flight;
   NamespaceTurns commit_turns;  // for PublishAssets
 };
+
+// Forgets every cached read (segments, chunk indexes, asset records), so the
+// next reads start cold: for benchmarks and tests.
+inline void DropReadCaches(StoreContext& ctx) {
+  if (ctx.segments) ctx.segments->Clear();
+  ctx.chunk_indexes.Clear();
+  ctx.asset_records.Clear();
+}
 
 }  // namespace aifs

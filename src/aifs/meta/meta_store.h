@@ -99,6 +99,12 @@ class MetaStore {
   // contention, for measurements and tests.
   uint64_t conflicts_retried() const { return conflicts_retried_.load(); }
   void CountConflictRetried() { conflicts_retried_.fetch_add(1); }
+  // A number that changes whenever a write becomes visible to this
+  // process's reads (every committed transaction, batch or range delete), so
+  // that what was read under one stamp is known unchanged while the stamp
+  // stays; nullopt when the store cannot tell cheaply (then nothing may be
+  // cached on it). Cheap: an atomic load.
+  virtual std::optional<uint64_t> ChangeStamp() const { return std::nullopt; }
   virtual Result<std::optional<std::string>> Get(std::string_view key) = 0;
   // Visits keys in [begin, end) in order until fn returns false.
   virtual Status Scan(std::string_view begin, std::string_view end, const ScanFn& fn) = 0;

@@ -566,6 +566,14 @@ void RocksDbMetaStore::KeepBallast() {
   if (!ok) ::unlink(file.c_str());
 }
 
+std::optional<uint64_t> RocksDbMetaStore::ChangeStamp() const {
+  // Every write takes a new sequence number. A secondary instance (following
+  // a writer) moves at its catch-ups, which are not promised here: none.
+  ReadLock lock(mu_);
+  if (!db_ || !secondary_dir_.empty()) return std::nullopt;
+  return db_->GetLatestSequenceNumber();
+}
+
 Result<std::optional<std::string>> RocksDbMetaStore::Get(std::string_view key) {
   ReadLock lock(mu_);
   if (!db_) return WritesBlocked();

@@ -49,6 +49,7 @@ class RocksDbMetaStore : public MetaStore {
 
   std::string Url() const override { return "rocksdb://" + path_; }
   bool read_only() const override { return options_.read_only; }
+  std::optional<uint64_t> ChangeStamp() const override;
   Result<std::optional<std::string>> Get(std::string_view key) override;
   Status Scan(std::string_view begin, std::string_view end, const ScanFn& fn) override;
   Status ScanBulk(std::string_view begin, std::string_view end, const ScanFn& fn) override;
