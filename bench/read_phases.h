@@ -63,6 +63,18 @@ struct RandRow {
 // The chunk objects of `dir` out of the page cache.
 inline void EvictTree(const std::string& dir) { ResidentFractionTree(dir, /*evict=*/true); }
 
+// Reads the asset in 256 KiB ranges through `p`: the chunk objects come into
+// the page cache and their segments into the engine's segment cache (range
+// reads under 1 MiB fill it; a whole read streams chunks past it).
+inline void WarmUp(const ReadPath& p, uint64_t size) {
+  Progress("warming %s (the asset in 256 KiB ranges)", p.name.c_str());
+  constexpr uint64_t kWarm = 256 << 10;
+  for (uint64_t off = 0; off < size; off += kWarm)
+    Check(p.api->ReadAsset("default", p.id, aifs::ReadRange{off, kWarm},
+                           [](aifs::ByteSpan) { return aifs::Status::Ok(); }),
+          "warm-up read");
+}
+
 // Every (size, threads, cached) cell: fio, then each path. Cached runs start
 // after a pass over the asset in 256 KiB ranges through each path (objects in
 // the page cache, segments in the engine's cache); uncached runs evict the
@@ -73,17 +85,9 @@ inline std::vector<RandRow> RunRandomReads(const ReadPhaseOptions& o,
                                            const std::vector<uint8_t>& source,
                                            const std::string& fio_file, const std::string& log) {
   std::vector<RandRow> rows;
-  for (const ReadPath& p : paths) {
-    // The engine's segment cache fills from range reads under 1 MiB (a
-    // whole read streams chunks past it), the page cache either way.
-    Progress("random reads: warming %s (the asset in 256 KiB ranges)", p.name.c_str());
-    constexpr uint64_t kWarm = 256 << 10;
-    for (uint64_t off = 0; off < source.size(); off += kWarm)
-      Check(p.api->ReadAsset("default", p.id, aifs::ReadRange{off, kWarm},
-                             [](aifs::ByteSpan) { return aifs::Status::Ok(); }),
-            "warm-up read");
-  }
-  for (bool cached : o.cached)
+  for (bool cached : o.cached) {
+    if (cached)
+      for (const ReadPath& p : paths) WarmUp(p, source.size());
     for (size_t block : o.blocks)
       for (int t : o.threads) {
         if (!fio_file.empty()) {
@@ -120,6 +124,7 @@ inline std::vector<RandRow> RunRandomReads(const ReadPhaseOptions& o,
           rows.push_back(row);
         }
       }
+  }
   return rows;
 }
 
@@ -197,6 +202,7 @@ inline std::vector<BatchRow> RunBatchedReads(const ReadPhaseOptions& o,
                                              const std::vector<ReadPath>& paths,
                                              const std::vector<uint8_t>& source) {
   std::vector<BatchRow> rows;
+  for (const ReadPath& p : paths) WarmUp(p, source.size());  // after uncached rounds, too
   for (size_t batch : o.batches)
     for (int t : o.batch_threads)
       for (const ReadPath& p : paths) {
