@@ -81,10 +81,9 @@ TEST_F(AssetRecordCacheTest, ReadsNeverSeeADeletedOrReplacedRecord) {
   AIFS_EXPECT_STATUS(ReadBytes(engine(), "default", id, {10, 100}).status(), kNotFound,
                      "ASSET_NOT_FOUND");
   const RangeRead r{id, 0, 10};
-  AIFS_EXPECT_STATUS(engine().ReadRanges("default", {&r, 1}, [](size_t, ByteSpan) {
-    return Status::Ok();
-  }),
-                     kNotFound, "ASSET_NOT_FOUND");
+  AIFS_EXPECT_STATUS(
+      engine().ReadRanges("default", {&r, 1}, [](size_t, ByteSpan) { return Status::Ok(); }),
+      kNotFound, "ASSET_NOT_FOUND");
   // Put again: readable again.
   id = MustPut(data).asset.id;
   EXPECT_EQ(MustRead(id, "default", {10, 100}), Slice(data, 10, 100));

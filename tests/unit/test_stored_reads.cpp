@@ -58,11 +58,10 @@ class StoredReadTest : public ServerTest {
 
   Result<Decoded> ReadStored(const AssetId& id, ReadRange range = {}) {
     std::vector<std::pair<Bytes, StoredPiece>> pieces;
-    Status st =
-        engine().ReadAssetStoredAt("default", id, "", range, [&](const StoredPiece& piece) {
-          pieces.emplace_back(Bytes(piece.data.begin(), piece.data.end()), piece);
-          return Status::Ok();
-        });
+    Status st = engine().ReadAssetStoredAt("default", id, "", range, [&](const StoredPiece& piece) {
+      pieces.emplace_back(Bytes(piece.data.begin(), piece.data.end()), piece);
+      return Status::Ok();
+    });
     if (!st.ok()) return st;
     return Decode(pieces);
   }
@@ -95,7 +94,8 @@ TEST_F(StoredReadTest, TextComesAsStoredFramesAndDecodesToTheBytes) {
   for (ReadRange r : {ReadRange{100, 4096}, ReadRange{text.size() - 10, 1 << 20}}) {
     auto got = ReadStored(id, r);
     ASSERT_TRUE(got.ok()) << got.status().ToString();
-    EXPECT_EQ(got->bytes, Slice(text, r.offset, std::min<uint64_t>(r.length, text.size() - r.offset)));
+    EXPECT_EQ(got->bytes,
+              Slice(text, r.offset, std::min<uint64_t>(r.length, text.size() - r.offset)));
     EXPECT_EQ(got->zstd_pieces, 0u);
   }
   // Nothing to read, and past the end, as ReadAssetAt.

@@ -187,8 +187,8 @@ Status ExplainMissing(StoreContext& ctx, const store::v1::AssetRecord& rec, Stat
   auto now = ctx.meta->Get(keys::Asset(rec.ns(), FixedBytes<32>(rec.id())));
   if (!now.ok()) return st;
   store::v1::AssetRecord current;
-  if (now->has_value() && (!current.ParseFromString(**now) ||
-                           current.created_unix_ns() == rec.created_unix_ns()))
+  if (now->has_value() &&
+      (!current.ParseFromString(**now) || current.created_unix_ns() == rec.created_unix_ns()))
     return st;
   return err::NotFound("ASSET_NOT_FOUND", "asset was deleted while being read");
 }

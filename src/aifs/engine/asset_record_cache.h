@@ -33,8 +33,7 @@ class AssetRecordCache {
   // The record of asset `id` of namespace `ns`: from memory when nothing was
   // written since it was read, else from `load` (which reads it from `meta`;
   // its errors are returned as they are and nothing is kept).
-  Result<Record> Get(MetaStore& meta, const std::string& ns, const AssetId& id,
-                     const Loader& load);
+  Result<Record> Get(MetaStore& meta, const std::string& ns, const AssetId& id, const Loader& load);
   void Clear();
 
  private:

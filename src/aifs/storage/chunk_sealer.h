@@ -19,8 +19,8 @@
 // they read as one segment that is the whole chunk.
 #pragma once
 
-#include <string>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "aifs/core/blake3.h"
