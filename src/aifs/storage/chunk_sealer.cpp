@@ -287,58 +287,58 @@ uint64_t ChunkOpener::PlainLength(size_t i) const {
 }
 
 Status ChunkOpener::OpenSegment(size_t i, ByteSpan stored, Bytes& plain) const {
-  const uint32_t entry = stored_[i];
-  const bool zstd = whole_ ? whole_zstd_ : (entry & kZstdFlag) != 0;
-  const uint32_t code = whole_ ? 0 : (entry >> kGroupingShift) & kGroupingCodeMask;
-  const uint32_t width = GroupingWidth(code);
-  const uint64_t length = PlainLength(i);
-  Status st;
-  if (whole_) {
-    st = AesGcmOpen(key_, nonce_, aad_, stored, plain);
-  } else {
-    Bytes aad;
-    GcmNonce nonce;
-    SegmentAadAndNonce(aad_, nonce_, i, FlagByte(zstd, code), aad, nonce);
-    if (code != 0 && width == 0) {
-      st = err::DataLoss("BAD_GROUPING", "segment names an unknown byte grouping");
-    } else if (zstd) {
-      st = AesGcmOpen(key_, nonce, aad, stored, plain);
-    } else if (stored.size() != length + kGcmTagSize) {
-      st = err::DataLoss("DECRYPT_FAILED", "segment has the wrong length");
-    } else {
-      plain.resize(length);
-      st = AesGcmOpenTo(key_, nonce, aad, stored, plain.data());
-    }
-  }
-  Bytes decoded;
-  if (st.ok() && zstd) {
-    st = Decompress(plain, length, decoded);
+  if (whole_) return OpenWhole(stored, plain);
+  plain.resize(PlainLength(i));
+  Bytes scratch;
+  Status st = OpenSegmentTo(i, stored, plain, scratch);
+  if (!st.ok()) plain.clear();
+  return st;
+}
+
+// A chunk sealed whole (formats 1-2): one AES-GCM record of the whole chunk,
+// zstd or not, checked against the chunk's hash.
+Status ChunkOpener::OpenWhole(ByteSpan stored, Bytes& plain) const {
+  Status st = AesGcmOpen(key_, nonce_, aad_, stored, plain);
+  if (st.ok() && whole_zstd_) {
+    Bytes decoded;
+    st = Decompress(plain, plain_size_, decoded);
     plain.swap(decoded);
-  }
-  if (st.ok() && width != 0) {
-    // The sealer only groups compressed segments, but the flag byte vouches
-    // for the grouping either way.
-    decoded.swap(plain);
-    UngroupBytes(decoded, width, plain);
   }
   if (!st.ok()) {
     plain.clear();
     return Corrupt(st);
   }
-  if (plain.size() != length) {
+  if (plain.size() != plain_size_) {
     plain.clear();
     return Corrupt(err::DataLoss("SIZE_MISMATCH", "segment has the wrong size"));
   }
-  if (whole_ && Blake3::Hash(plain) != hash_) {
+  if (Blake3::Hash(plain) != hash_) {
     plain.clear();
     return HashMismatch();
   }
   return Status::Ok();
 }
 
-bool ChunkOpener::OpensInPlace(size_t i) const {
-  return !whole_ && ((stored_[i] >> kGroupingShift) & kGroupingCodeMask) == 0;
+Status ChunkOpener::DecodeSegment(size_t i, ByteSpan stored, std::span<uint8_t> out,
+                                  Bytes& scratch) const {
+  const bool zstd = IsCompressed(i);
+  Bytes aad;
+  GcmNonce nonce;
+  SegmentAadAndNonce(aad_, nonce_, i, FlagByte(zstd, GroupingCode(i)), aad, nonce);
+  if (zstd) {
+    AIFS_RETURN_IF_ERROR(AesGcmOpen(key_, nonce, aad, stored, scratch));
+    return DecompressTo(scratch, out);
+  }
+  if (stored.size() != out.size() + kGcmTagSize)
+    return err::DataLoss("DECRYPT_FAILED", "segment has the wrong length");
+  return AesGcmOpenTo(key_, nonce, aad, stored, out.data());
 }
+
+uint32_t ChunkOpener::GroupingCode(size_t i) const {
+  return whole_ ? 0 : (stored_[i] >> kGroupingShift) & kGroupingCodeMask;
+}
+
+bool ChunkOpener::OpensInPlace(size_t i) const { return !whole_ && GroupingCode(i) == 0; }
 
 Result<ByteSpan> ChunkOpener::OpenInPlace(size_t i, std::span<uint8_t> stored) const {
   const bool zstd = IsCompressed(i);
@@ -360,6 +360,31 @@ Result<ByteSpan> ChunkOpener::OpenInPlace(size_t i, std::span<uint8_t> stored) c
   return out;
 }
 
+Status ChunkOpener::OpenSegmentTo(size_t i, ByteSpan stored, std::span<uint8_t> out,
+                                  Bytes& scratch) const {
+  const uint32_t code = GroupingCode(i), width = GroupingWidth(code);
+  Status st;
+  if (code != 0 && width == 0) {
+    st = err::DataLoss("BAD_GROUPING", "segment names an unknown byte grouping");
+  } else if (width == 0) {
+    st = DecodeSegment(i, stored, out, scratch);
+  } else {
+    // The sealer only groups compressed segments, but the flag byte vouches
+    // for the grouping either way.
+    Bytes grouped(out.size()), plain;
+    st = DecodeSegment(i, stored, grouped, scratch);
+    if (st.ok()) {
+      UngroupBytes(grouped, width, plain);
+      std::memcpy(out.data(), plain.data(), out.size());
+    }
+  }
+  if (!st.ok()) {
+    SecureWipe(out.data(), out.size());
+    return Corrupt(st);
+  }
+  return Status::Ok();
+}
+
 Status ChunkOpener::OpenAll(ByteSpan object, Bytes& plain) const {
   if (whole_) return OpenSegment(0, object, plain);
   const uint64_t stored_total = starts_.back() + (stored_.back() & kLengthMask);
@@ -368,11 +393,14 @@ Status ChunkOpener::OpenAll(ByteSpan object, Bytes& plain) const {
                                               " bytes, its record says " +
                                               std::to_string(stored_total));
   plain.resize(plain_size_);
-  Bytes piece;
+  Bytes scratch;
   for (size_t i = 0; i < stored_.size(); ++i) {
     const Span at = Location(i);
-    AIFS_RETURN_IF_ERROR(OpenSegment(i, object.subspan(at.offset, at.length), piece));
-    std::memcpy(plain.data() + i * segment_size_, piece.data(), piece.size());
+    const std::span<uint8_t> out(plain.data() + i * segment_size_, PlainLength(i));
+    if (Status st = OpenSegmentTo(i, object.subspan(at.offset, at.length), out, scratch); !st.ok()) {
+      plain.clear();
+      return st;
+    }
   }
   if (Blake3::Hash(plain) != hash_) return HashMismatch();
   return Status::Ok();

@@ -116,6 +116,16 @@ class ChunkOpener {
 
  private:
   ChunkOpener() = default;
+  uint32_t GroupingCode(size_t i) const;  // 0 for none (and for a chunk sealed whole)
+  // OpenSegment of a segmented chunk's segment i straight into `out`
+  // (PlainLength(i) bytes), without a copy unless it is byte-grouped;
+  // `scratch` holds its compressed bytes. `out` is wiped on failure.
+  Status OpenSegmentTo(size_t i, ByteSpan stored, std::span<uint8_t> out, Bytes& scratch) const;
+  // Authenticates, decrypts and decompresses segment i into `out`, without
+  // ungrouping. Errors unwrapped (the callers say CHUNK_CORRUPT).
+  Status DecodeSegment(size_t i, ByteSpan stored, std::span<uint8_t> out, Bytes& scratch) const;
+  // OpenSegment of a chunk sealed whole.
+  Status OpenWhole(ByteSpan stored, Bytes& plain) const;
 
   AesKey key_{};
   GcmNonce nonce_{};

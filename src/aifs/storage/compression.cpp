@@ -146,8 +146,12 @@ bool MaybeCompressGrouped(ByteSpan planes, uint32_t width, const CompressionPoli
 
 Status Decompress(ByteSpan in, size_t expected_size, Bytes& out) {
   out.resize(expected_size);
+  return DecompressTo(in, out);
+}
+
+Status DecompressTo(ByteSpan in, std::span<uint8_t> out) {
   size_t n = ZSTD_decompressDCtx(ThreadDCtx(), out.data(), out.size(), in.data(), in.size());
-  if (ZSTD_isError(n) || n != expected_size)
+  if (ZSTD_isError(n) || n != out.size())
     return err::DataLoss("CHUNK_CORRUPT", "compressed chunk does not decompress to its size");
   return Status::Ok();
 }

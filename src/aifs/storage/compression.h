@@ -6,6 +6,8 @@
 // (byte_grouping.h, PlanCompression).
 #pragma once
 
+#include <span>
+
 #include "aifs/core/bytes.h"
 #include "aifs/core/status.h"
 
@@ -64,6 +66,8 @@ CompressionPlan PlanCompression(ByteSpan chunk, const CompressionPolicy& policy,
 
 // Decompresses exactly `expected_size` bytes; anything else is DATA_LOSS.
 Status Decompress(ByteSpan in, size_t expected_size, Bytes& out);
+// The same into `out`, which it must fill exactly.
+Status DecompressTo(ByteSpan in, std::span<uint8_t> out);
 
 // Whether `in` is exactly one zstd frame whose header says it expands to
 // `raw_size` bytes (what MaybeCompress writes), read from the header alone.
