@@ -148,7 +148,9 @@ Status ReadWhole(StoreContext& ctx, const store::v1::AssetRecord& rec, const Chu
 struct StoredPart {
   Bytes stored;
   std::vector<Bytes> opened;
-  std::vector<StoredPiece> pieces;  // spans into `stored` and `opened`
+  // Spans into the buffers of `stored` and `opened`'s elements, which stay
+  // where they are when the vectors grow or the part is moved.
+  std::vector<StoredPiece> pieces;
 };
 
 Result<StoredPart> LoadStoredPart(StoreContext& ctx, const std::string& ns,
@@ -162,7 +164,6 @@ Result<StoredPart> LoadStoredPart(StoreContext& ctx, const std::string& ns,
   StoredPart part;
   AIFS_RETURN_IF_ERROR(ReadSealedRange(ctx, ns, chunk.hash, rec, a.offset,
                                        b.offset + b.length - a.offset, part.stored));
-  part.opened.reserve(2);
   for (size_t i = first; i <= last; ++i) {
     const ChunkOpener::Span at = opener.Location(i);
     std::span<uint8_t> sealed(part.stored.data() + (at.offset - a.offset), at.length);
