@@ -397,7 +397,8 @@ Status ChunkOpener::OpenAll(ByteSpan object, Bytes& plain) const {
   for (size_t i = 0; i < stored_.size(); ++i) {
     const Span at = Location(i);
     const std::span<uint8_t> out(plain.data() + i * segment_size_, PlainLength(i));
-    if (Status st = OpenSegmentTo(i, object.subspan(at.offset, at.length), out, scratch); !st.ok()) {
+    if (Status st = OpenSegmentTo(i, object.subspan(at.offset, at.length), out, scratch);
+        !st.ok()) {
       plain.clear();
       return st;
     }
