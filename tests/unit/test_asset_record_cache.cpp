@@ -108,6 +108,7 @@ TEST_F(AssetRecordCacheTest, ReadersRacingDeletesSeeBytesOrNotFound) {
         } else if (got.status().reason() == "ASSET_NOT_FOUND") {
           ++gone;
         } else {
+          ADD_FAILURE() << got.status().ToString();
           ++wrong;
         }
         off = (off + 65536 * 3 + 4096) % (data.size() - 4096);

@@ -181,10 +181,11 @@ Result<StoredPart> LoadStoredPart(StoreContext& ctx, const std::string& ns,
   return part;
 }
 
-// A CHUNK_MISSING of a read whose asset was deleted meanwhile (and perhaps
-// put again: another record) is not corruption: say what happened.
+// Missing data (a chunk, the chunk table) under a read whose asset was
+// deleted meanwhile (and perhaps put again: another record) is not
+// corruption: say what happened.
 Status ExplainMissing(StoreContext& ctx, const store::v1::AssetRecord& rec, Status st) {
-  if (st.reason() != "CHUNK_MISSING") return st;
+  if (st.code() != Code::kDataLoss) return st;
   auto now = ctx.meta->Get(keys::Asset(rec.ns(), FixedBytes<32>(rec.id())));
   if (!now.ok()) return st;
   store::v1::AssetRecord current;
@@ -219,8 +220,9 @@ Status ReadAssetRange(StoreContext& ctx, const store::v1::AssetRecord& rec, cons
                       const ByteSink& sink, uint64_t* chunks_read) {
   AIFS_ASSIGN_OR_RETURN(const ClippedRange c, ClipRange(rec.size(), range));
   if (c.nothing) return Status::Ok();
-  AIFS_ASSIGN_OR_RETURN(auto index, ctx.chunk_indexes.Get(*ctx.meta, rec));
-  return ReadAssetRange(ctx, rec, *index, range, sink, chunks_read);
+  auto index = ctx.chunk_indexes.Get(*ctx.meta, rec);
+  if (!index.ok()) return ExplainMissing(ctx, rec, index.status());
+  return ReadAssetRange(ctx, rec, **index, range, sink, chunks_read);
 }
 
 Status ReadAssetRange(StoreContext& ctx, const store::v1::AssetRecord& rec, const ChunkIndex& index,
@@ -252,7 +254,9 @@ Status ReadAssetRangeStored(StoreContext& ctx, const store::v1::AssetRecord& rec
     return ReadAssetRange(ctx, rec, range, [&](ByteSpan data) {
       return sink(StoredPiece{data, false, data.size()});
     });
-  AIFS_ASSIGN_OR_RETURN(auto index, ctx.chunk_indexes.Get(*ctx.meta, rec));
+  auto loaded = ctx.chunk_indexes.Get(*ctx.meta, rec);
+  if (!loaded.ok()) return ExplainMissing(ctx, rec, loaded.status());
+  const std::shared_ptr<const ChunkIndex> index = std::move(*loaded);
   const size_t first = index->size() ? index->Find(range.offset) : 0;
   size_t n = 0;
   while (first + n < index->size() && index->at(first + n).offset < c.end) ++n;
