@@ -195,6 +195,15 @@ Status ExplainMissing(StoreContext& ctx, const store::v1::AssetRecord& rec, Stat
   return err::NotFound("ASSET_NOT_FOUND", "asset was deleted while being read");
 }
 
+// The record's chunk index (cached); one missing because the asset was
+// deleted meanwhile is ExplainMissing's.
+Result<std::shared_ptr<const ChunkIndex>> IndexOf(StoreContext& ctx,
+                                                  const store::v1::AssetRecord& rec) {
+  auto index = ctx.chunk_indexes.Get(*ctx.meta, rec);
+  if (!index.ok()) return ExplainMissing(ctx, rec, index.status());
+  return index;
+}
+
 }  // namespace
 
 Result<ClippedRange> ClipRange(uint64_t size, const ReadRange& range) {
@@ -220,9 +229,8 @@ Status ReadAssetRange(StoreContext& ctx, const store::v1::AssetRecord& rec, cons
                       const ByteSink& sink, uint64_t* chunks_read) {
   AIFS_ASSIGN_OR_RETURN(const ClippedRange c, ClipRange(rec.size(), range));
   if (c.nothing) return Status::Ok();
-  auto index = ctx.chunk_indexes.Get(*ctx.meta, rec);
-  if (!index.ok()) return ExplainMissing(ctx, rec, index.status());
-  return ReadAssetRange(ctx, rec, **index, range, sink, chunks_read);
+  AIFS_ASSIGN_OR_RETURN(auto index, IndexOf(ctx, rec));
+  return ReadAssetRange(ctx, rec, *index, range, sink, chunks_read);
 }
 
 Status ReadAssetRange(StoreContext& ctx, const store::v1::AssetRecord& rec, const ChunkIndex& index,
@@ -254,9 +262,7 @@ Status ReadAssetRangeStored(StoreContext& ctx, const store::v1::AssetRecord& rec
     return ReadAssetRange(ctx, rec, range, [&](ByteSpan data) {
       return sink(StoredPiece{data, false, data.size()});
     });
-  auto loaded = ctx.chunk_indexes.Get(*ctx.meta, rec);
-  if (!loaded.ok()) return ExplainMissing(ctx, rec, loaded.status());
-  const std::shared_ptr<const ChunkIndex> index = std::move(*loaded);
+  AIFS_ASSIGN_OR_RETURN(const std::shared_ptr<const ChunkIndex> index, IndexOf(ctx, rec));
   const size_t first = index->size() ? index->Find(range.offset) : 0;
   size_t n = 0;
   while (first + n < index->size() && index->at(first + n).offset < c.end) ++n;

@@ -68,7 +68,6 @@ Status FramePacker::Flush() {
   if (raw > 0) {
     frame_->set_encoding(v1::DataFrame::ZSTD);
     frame_->set_raw_size(static_cast<uint32_t>(raw));
-    zstd_wire_ += frame_->data().size();
   } else {
     raw = frame_->data().size();
     if (raw == 0) return Status::Ok();

@@ -55,7 +55,6 @@ class FramePacker {
   Status AddCompressed(ByteSpan frames, uint64_t raw_size);
   // Sends what is gathered, if anything.
   Status Flush();
-  uint64_t wire_bytes() const { return encoder_.wire_bytes() + zstd_wire_; }
 
  private:
   FrameEncoder encoder_;
@@ -63,7 +62,6 @@ class FramePacker {
   v1::DataFrame* frame_;
   std::function<Status(uint64_t)> send_;
   uint64_t zstd_raw_ = 0;  // raw bytes of the zstd frames gathered, 0: gathering plaintext
-  uint64_t zstd_wire_ = 0;
   Bytes scratch_;
 };
 

@@ -319,19 +319,22 @@ Status ChunkOpener::OpenWhole(ByteSpan stored, Bytes& plain) const {
   return Status::Ok();
 }
 
-Status ChunkOpener::DecodeSegment(size_t i, ByteSpan stored, std::span<uint8_t> out,
-                                  Bytes& scratch) const {
+Status ChunkOpener::DecryptSegment(size_t i, ByteSpan stored, uint8_t* out) const {
   const bool zstd = IsCompressed(i);
+  if (stored.size() < kGcmTagSize || (!zstd && stored.size() != PlainLength(i) + kGcmTagSize))
+    return err::DataLoss("DECRYPT_FAILED", "segment has the wrong length");
   Bytes aad;
   GcmNonce nonce;
   SegmentAadAndNonce(aad_, nonce_, i, FlagByte(zstd, GroupingCode(i)), aad, nonce);
-  if (zstd) {
-    AIFS_RETURN_IF_ERROR(AesGcmOpen(key_, nonce, aad, stored, scratch));
-    return DecompressTo(scratch, out);
-  }
-  if (stored.size() != out.size() + kGcmTagSize)
-    return err::DataLoss("DECRYPT_FAILED", "segment has the wrong length");
-  return AesGcmOpenTo(key_, nonce, aad, stored, out.data());
+  return AesGcmOpenTo(key_, nonce, aad, stored, out);
+}
+
+Status ChunkOpener::DecodeSegment(size_t i, ByteSpan stored, std::span<uint8_t> out,
+                                  Bytes& scratch) const {
+  if (!IsCompressed(i)) return DecryptSegment(i, stored, out.data());
+  scratch.resize(stored.size() > kGcmTagSize ? stored.size() - kGcmTagSize : 0);
+  AIFS_RETURN_IF_ERROR(DecryptSegment(i, stored, scratch.data()));
+  return DecompressTo(scratch, out);
 }
 
 uint32_t ChunkOpener::GroupingCode(size_t i) const {
@@ -341,17 +344,9 @@ uint32_t ChunkOpener::GroupingCode(size_t i) const {
 bool ChunkOpener::OpensInPlace(size_t i) const { return !whole_ && GroupingCode(i) == 0; }
 
 Result<ByteSpan> ChunkOpener::OpenInPlace(size_t i, std::span<uint8_t> stored) const {
-  const bool zstd = IsCompressed(i);
-  const uint64_t length = PlainLength(i);
-  Bytes aad;
-  GcmNonce nonce;
-  SegmentAadAndNonce(aad_, nonce_, i, FlagByte(zstd, 0), aad, nonce);
-  Status st;
-  if (stored.size() < kGcmTagSize || (!zstd && stored.size() != length + kGcmTagSize))
-    st = err::DataLoss("DECRYPT_FAILED", "segment has the wrong length");
-  if (st.ok()) st = AesGcmOpenTo(key_, nonce, aad, stored, stored.data());
+  Status st = DecryptSegment(i, stored, stored.data());
   const ByteSpan out(stored.data(), st.ok() ? stored.size() - kGcmTagSize : 0);
-  if (st.ok() && zstd && !IsFrameOf(out, length))
+  if (st.ok() && IsCompressed(i) && !IsFrameOf(out, PlainLength(i)))
     st = err::DataLoss("SIZE_MISMATCH", "segment is not one zstd frame of its size");
   if (!st.ok()) {
     SecureWipe(stored.data(), stored.size());

@@ -121,6 +121,10 @@ class ChunkOpener {
   // (PlainLength(i) bytes), without a copy unless it is byte-grouped;
   // `scratch` holds its compressed bytes. `out` is wiped on failure.
   Status OpenSegmentTo(size_t i, ByteSpan stored, std::span<uint8_t> out, Bytes& scratch) const;
+  // Authenticates and decrypts segment i of a segmented chunk into `out`
+  // (room for stored.size() - 16 bytes; stored.data() itself decrypts in
+  // place). Errors unwrapped (the callers say CHUNK_CORRUPT).
+  Status DecryptSegment(size_t i, ByteSpan stored, uint8_t* out) const;
   // Authenticates, decrypts and decompresses segment i into `out`, without
   // ungrouping. Errors unwrapped (the callers say CHUNK_CORRUPT).
   Status DecodeSegment(size_t i, ByteSpan stored, std::span<uint8_t> out, Bytes& scratch) const;
