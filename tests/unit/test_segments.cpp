@@ -4,6 +4,7 @@
 // segment cache is bounded, scan-resistant and never serves wrong bytes.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <fstream>
 #include <thread>
 
@@ -156,13 +157,20 @@ TEST(ChunkIndexTest, FindsByOffsetAndRejectsBadTables) {
                      "METADATA_CORRUPT");
 }
 
+// A cache buffer of `size` bytes, each `byte`.
+SegmentCache::Value Filled(SegmentCache& cache, size_t size, uint8_t byte) {
+  std::shared_ptr<SegmentCache::Buffer> b = cache.NewBuffer(size);
+  std::memset(b->writable().data(), byte, size);
+  return b;
+}
+
 TEST(SegmentCacheTest, BoundedAndScanResistant) {
   constexpr uint64_t kSeg = 4096;
-  SegmentCache cache(16 * 64 * (kSeg + 128));  // 64 segments per shard
+  SegmentCache cache(16 * 64 * kSeg, kSeg);  // 64 segments per shard
   auto key = [](int i) {
     return SegmentCache::Key{"ns", Blake3::Hash(ToBytes("k" + std::to_string(i))), kSeg, 0};
   };
-  auto value = [&](int i) { return std::make_shared<const Bytes>(kSeg, static_cast<uint8_t>(i)); };
+  auto value = [&](int i) { return Filled(cache, kSeg, static_cast<uint8_t>(i)); };
   // A hot set (read twice: protected), then a scan ten times the cache.
   for (int i = 0; i < 200; ++i) cache.Put(key(i), value(i));
   for (int i = 0; i < 200; ++i) ASSERT_NE(cache.Get(key(i)), nullptr) << i;
@@ -175,7 +183,7 @@ TEST(SegmentCacheTest, BoundedAndScanResistant) {
     auto v = cache.Get(key(i));
     if (v) {
       ++hot_left;
-      EXPECT_EQ((*v)[0], static_cast<uint8_t>(i));
+      EXPECT_EQ(v->data()[0], static_cast<uint8_t>(i));
     }
   }
   EXPECT_GE(hot_left, 190) << "the scan flushed the hot set";
@@ -183,13 +191,13 @@ TEST(SegmentCacheTest, BoundedAndScanResistant) {
   cache.Forget("ns", key(5).hash);
   EXPECT_EQ(cache.Get(key(5)), nullptr);
   // A disabled cache keeps nothing.
-  SegmentCache off(0);
-  off.Put(key(1), value(1));
+  SegmentCache off(0, kSeg);
+  off.Put(key(1), Filled(off, kSeg, 1));
   EXPECT_EQ(off.Get(key(1)), nullptr);
 }
 
 TEST(SegmentCacheTest, ConcurrentUseKeepsValuesRight) {
-  SegmentCache cache(1 << 20);
+  SegmentCache cache(1 << 20, 4096);
   std::vector<std::thread> threads;
   std::atomic<int> wrong{0};
   for (int t = 0; t < 4; ++t) {
@@ -199,9 +207,10 @@ TEST(SegmentCacheTest, ConcurrentUseKeepsValuesRight) {
         SegmentCache::Key key{"ns", Blake3::Hash(ToBytes(std::to_string(k))), 4096,
                               static_cast<uint64_t>(k % 3)};
         if (auto v = cache.Get(key)) {
-          if ((*v)[0] != static_cast<uint8_t>(k)) ++wrong;
+          if (v->data()[0] != static_cast<uint8_t>(k) || v->data()[4095] != static_cast<uint8_t>(k))
+            ++wrong;
         } else {
-          cache.Put(key, std::make_shared<const Bytes>(4096, static_cast<uint8_t>(k)));
+          cache.Put(key, Filled(cache, 4096, static_cast<uint8_t>(k)));
         }
       }
     });
@@ -209,6 +218,44 @@ TEST(SegmentCacheTest, ConcurrentUseKeepsValuesRight) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(wrong.load(), 0);
   EXPECT_LE(cache.stats().bytes, cache.capacity());
+  EXPECT_EQ(cache.stats().heap_buffers, 0u);
+}
+
+// The cache's memory is its slab: a bounded mapping whose slots are reused,
+// whatever is put and evicted; buffers held past the slab's headroom come
+// from the heap and stay right; held buffers outlive the cache.
+TEST(SegmentCacheTest, SlabBoundsItsMemoryAndOutlivesTheCache) {
+  constexpr uint64_t kSeg = 4096, kCapacity = 16 * 64 * kSeg;
+  auto key = [](int i) {
+    return SegmentCache::Key{"ns", Blake3::Hash(ToBytes(std::to_string(i))), kSeg, 0};
+  };
+  std::vector<SegmentCache::Value> held;
+  {
+    SegmentCache cache(kCapacity, kSeg);
+    const SegmentCache::Stats empty = cache.stats();
+    // Capacity plus at least 256 slots of headroom, no more than capacity x 1.25.
+    EXPECT_GE(empty.slab_bytes, kCapacity + 256 * kSeg);
+    EXPECT_LE(empty.slab_bytes, kCapacity + kCapacity / 4 + 256 * kSeg);
+    // Ten times the capacity through the cache: every buffer got a slot
+    // (evicted ones were reused), and a slot costs its full size.
+    for (int i = 0; i < 10 * 1024; ++i) cache.Put(key(i), Filled(cache, kSeg - i % 100, i % 251));
+    EXPECT_EQ(cache.stats().heap_buffers, 0u);
+    EXPECT_LE(cache.stats().bytes, kCapacity);
+    EXPECT_EQ(cache.stats().bytes % kSeg, 0u);
+    // Hold every slot (cached and not): the next buffers are heap buffers.
+    const uint64_t slots = empty.slab_bytes / kSeg;
+    for (int i = 0; i < 10 * 1024; ++i)
+      if (auto v = cache.Get(key(i))) held.push_back(v);
+    for (uint64_t i = 0; i < slots + 10; ++i) held.push_back(Filled(cache, kSeg, 7));
+    EXPECT_GE(cache.stats().heap_buffers, 10u);
+    auto big = cache.NewBuffer(kSeg + 1);  // larger than a slot: heap
+    EXPECT_EQ(big->cost(), kSeg + 1 + 128);
+  }
+  // The cache is gone; every held buffer still reads as it was written.
+  size_t wrong = 0;
+  for (const SegmentCache::Value& v : held)
+    for (size_t k = 0; k < v->size(); k += 511) wrong += v->data()[k] != v->data()[0];
+  EXPECT_EQ(wrong, 0u);
 }
 
 // Engine reads over segmented chunks: 4 KiB segments, default chunking.

@@ -1,6 +1,7 @@
 #include "aifs/engine/asset_reader.h"
 
 #include <algorithm>
+#include <cstring>
 #include <deque>
 #include <future>
 
@@ -35,7 +36,7 @@ class ChunkPartReader {
     }
     if (missing) AIFS_RETURN_IF_ERROR(Fill(first, units));
     for (uint64_t u = first; u <= last; ++u) {
-      const Bytes& b = *units[u - first];
+      const SegmentCache::Buffer& b = *units[u - first];
       const uint64_t start = u * unit_;
       const uint64_t from = std::max(lo, start) - start;
       const uint64_t to = std::min(hi, start + b.size()) - start;
@@ -60,9 +61,8 @@ class ChunkPartReader {
       AIFS_RETURN_IF_ERROR(opener.OpenAll(object, plain));
       for (uint64_t u = 0; u * unit_ < std::max<uint64_t>(plain.size(), 1); ++u) {
         const uint64_t start = u * unit_, n = std::min<uint64_t>(unit_, plain.size() - start);
-        auto value =
-            std::make_shared<const Bytes>(plain.begin() + static_cast<ptrdiff_t>(start),
-                                          plain.begin() + static_cast<ptrdiff_t>(start + n));
+        std::shared_ptr<SegmentCache::Buffer> value = ctx_.segments->NewBuffer(n);
+        if (n) std::memcpy(value->writable().data(), plain.data() + start, n);
         if (u >= first && u - first < units.size()) units[u - first] = value;
         ctx_.segments->Put(KeyOf(u), std::move(value));
       }
@@ -80,12 +80,15 @@ class ChunkPartReader {
       Bytes stored;
       AIFS_RETURN_IF_ERROR(ReadSealedRange(ctx_, ns_, chunk_.hash, rec, a.offset,
                                            b.offset + b.length - a.offset, stored));
+      Bytes scratch;
       for (size_t k = i; k <= j; ++k) {
         const ChunkOpener::Span at = opener.Location(first + k);
-        Bytes plain;
-        AIFS_RETURN_IF_ERROR(opener.OpenSegment(
-            first + k, ByteSpan(stored.data() + (at.offset - a.offset), at.length), plain));
-        units[k] = std::make_shared<const Bytes>(std::move(plain));
+        std::shared_ptr<SegmentCache::Buffer> plain =
+            ctx_.segments->NewBuffer(opener.PlainLength(first + k));
+        AIFS_RETURN_IF_ERROR(opener.OpenSegmentTo(
+            first + k, ByteSpan(stored.data() + (at.offset - a.offset), at.length),
+            plain->writable(), scratch));
+        units[k] = std::move(plain);
         ctx_.segments->Put(KeyOf(first + k), units[k]);
       }
       i = j + 1;
@@ -195,16 +198,14 @@ Status ExplainMissing(StoreContext& ctx, const store::v1::AssetRecord& rec, Stat
   return err::NotFound("ASSET_NOT_FOUND", "asset was deleted while being read");
 }
 
-// The record's chunk index (cached); one missing because the asset was
-// deleted meanwhile is ExplainMissing's.
+}  // namespace
+
 Result<std::shared_ptr<const ChunkIndex>> IndexOf(StoreContext& ctx,
                                                   const store::v1::AssetRecord& rec) {
   auto index = ctx.chunk_indexes.Get(*ctx.meta, rec);
   if (!index.ok()) return ExplainMissing(ctx, rec, index.status());
   return index;
 }
-
-}  // namespace
 
 Result<ClippedRange> ClipRange(uint64_t size, const ReadRange& range) {
   if (range.offset > size)

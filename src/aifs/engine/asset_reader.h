@@ -26,6 +26,12 @@ struct ClippedRange {
 };
 Result<ClippedRange> ClipRange(uint64_t size, const ReadRange& range);
 
+// The record's chunk index, for reading it (through the store's cache). A
+// table missing or damaged because the asset was deleted (or replaced) since
+// `rec` was loaded is NOT_FOUND ASSET_NOT_FOUND, like every read of it.
+Result<std::shared_ptr<const ChunkIndex>> IndexOf(StoreContext& ctx,
+                                                  const store::v1::AssetRecord& rec);
+
 // Fetches and opens one whole chunk of namespace `ns`.
 Result<Bytes> LoadChunk(StoreContext& ctx, const std::string& ns, const Digest& hash);
 

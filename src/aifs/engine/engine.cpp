@@ -218,7 +218,8 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   }
   size_t threads = options.threads ? options.threads : std::thread::hardware_concurrency();
   ctx->pool = std::make_unique<ThreadPool>(threads ? threads : 2);
-  ctx->segments = std::make_unique<SegmentCache>(options.cache_bytes);
+  ctx->segments = std::make_unique<SegmentCache>(
+      options.cache_bytes, ctx->config.segment_size() ? ctx->config.segment_size() : kDefaultSegmentSize);
   std::unique_ptr<Engine> engine(new Engine(std::move(ctx)));
   AIFS_RETURN_IF_ERROR(engine->vectors_.Start());
   if (options.run_operators && !options.read_only) engine->operators_.Start();
@@ -517,7 +518,7 @@ Status Engine::ReadRangesAt(const std::string& ns, const AsOf& as_of,
         rec = LoadAssetForRead(ns, r.id, "");
       }
       if (!rec.ok()) return at_range(i, rec.status());
-      auto index = ctx_->chunk_indexes.Get(*ctx_->meta, **rec);
+      auto index = IndexOf(*ctx_, **rec);
       if (!index.ok()) return at_range(i, index.status());
       it = assets.emplace(r.id.bytes(), Loaded{std::move(*rec), std::move(*index)}).first;
     }

@@ -1,8 +1,75 @@
 #include "aifs/engine/segment_cache.h"
 
+#include <algorithm>
 #include <cstring>
+#include <optional>
+#include <vector>
+
+#include "aifs/core/huge_pages.h"
 
 namespace aifs {
+
+// Fixed slots in one anonymous mapping, handed out from a free list (last
+// freed first, so reuse stays in pages already resident).
+class SegmentCache::Slab {
+ public:
+  // Null when the mapping fails (the cache then uses the heap).
+  // On huge pages where the kernel has them: a hot set spread over a GiB of
+  // slots is read at random, and 4 KiB pages would miss the TLB on most reads.
+  static std::shared_ptr<Slab> Map(uint64_t slot_bytes, uint32_t slots) {
+    const size_t mapped = RoundUpToHugePage(slot_bytes * slots);
+    void* base = MapHugePages(mapped);
+    if (base == nullptr) return nullptr;
+    return std::shared_ptr<Slab>(new Slab(static_cast<uint8_t*>(base), mapped, slot_bytes, slots));
+  }
+  ~Slab() { FreeHugePages(base_, mapped_); }
+
+  std::optional<uint32_t> Take() {
+    std::lock_guard lock(mu_);
+    if (free_.empty()) return std::nullopt;
+    const uint32_t slot = free_.back();
+    free_.pop_back();
+    return slot;
+  }
+  void Give(uint32_t slot) {
+    std::lock_guard lock(mu_);
+    free_.push_back(slot);
+  }
+  uint8_t* At(uint32_t slot) const { return base_ + uint64_t{slot} * slot_bytes_; }
+  uint64_t slot_bytes() const { return slot_bytes_; }
+  uint64_t bytes() const { return slot_bytes_ * slots_; }
+
+ private:
+  Slab(uint8_t* base, size_t mapped, uint64_t slot_bytes, uint32_t slots)
+      : base_(base), mapped_(mapped), slot_bytes_(slot_bytes), slots_(slots) {
+    free_.reserve(slots);
+    for (uint32_t i = slots; i > 0; --i) free_.push_back(i - 1);
+  }
+
+  uint8_t* const base_;
+  const size_t mapped_;
+  const uint64_t slot_bytes_;
+  const uint32_t slots_;
+  std::mutex mu_;
+  std::vector<uint32_t> free_;
+};
+
+SegmentCache::Buffer::Buffer(std::shared_ptr<Slab> slab, uint32_t slot, uint8_t* data, size_t size)
+    : slab_(std::move(slab)), slot_(slot), data_(data), size_(size) {}
+
+SegmentCache::Buffer::Buffer(size_t size)
+    : heap_(new uint8_t[std::max<size_t>(size, 1)]) {
+  data_ = heap_.get();
+  size_ = size;
+}
+
+SegmentCache::Buffer::~Buffer() {
+  if (slab_) slab_->Give(slot_);
+}
+
+uint64_t SegmentCache::Buffer::cost() const {
+  return slab_ ? slab_->slot_bytes() : size_ + 128;  // + bookkeeping
+}
 
 namespace {
 
@@ -12,7 +79,14 @@ uint64_t HashPrefix(const Digest& hash) {
   return h;
 }
 
-uint64_t Cost(const SegmentCache::Value& v) { return v->size() + 128; }  // + bookkeeping
+uint64_t Cost(const SegmentCache::Value& v) { return v->cost(); }
+
+// Slots beyond the capacity, for buffers readers hold while they copy them
+// out (a few chunks' worth per reading thread).
+uint64_t SlabSlots(uint64_t capacity_bytes, uint64_t slot_bytes) {
+  const uint64_t cached = capacity_bytes / slot_bytes;
+  return std::min<uint64_t>(cached + std::max<uint64_t>(256, cached / 16), UINT32_MAX);
+}
 
 }  // namespace
 
@@ -21,8 +95,22 @@ size_t SegmentCache::KeyHash::operator()(const Key& k) const {
                              (k.segment_size << 17) ^ std::hash<std::string>()(k.ns));
 }
 
-SegmentCache::SegmentCache(uint64_t capacity_bytes)
-    : capacity_(capacity_bytes), shard_capacity_(capacity_bytes / kShards) {}
+SegmentCache::SegmentCache(uint64_t capacity_bytes, uint64_t slot_bytes)
+    : capacity_(capacity_bytes), shard_capacity_(capacity_bytes / kShards) {
+  if (capacity_bytes >= slot_bytes && slot_bytes > 0)
+    slab_ = Slab::Map(slot_bytes, static_cast<uint32_t>(SlabSlots(capacity_bytes, slot_bytes)));
+}
+
+SegmentCache::~SegmentCache() = default;
+
+std::shared_ptr<SegmentCache::Buffer> SegmentCache::NewBuffer(size_t size) {
+  if (slab_ && size <= slab_->slot_bytes()) {
+    if (std::optional<uint32_t> slot = slab_->Take())
+      return std::make_shared<Buffer>(slab_, *slot, slab_->At(*slot), size);
+  }
+  if (slab_) heap_buffers_.fetch_add(1, std::memory_order_relaxed);
+  return std::make_shared<Buffer>(size);
+}
 
 SegmentCache::Shard& SegmentCache::ShardFor(const std::string& ns, const Digest& hash) {
   return shards_[(HashPrefix(hash) ^ std::hash<std::string>()(ns)) % kShards];
@@ -118,6 +206,8 @@ SegmentCache::Stats SegmentCache::stats() const {
   st.hits = hits_.load(std::memory_order_relaxed);
   st.misses = misses_.load(std::memory_order_relaxed);
   st.capacity = capacity_;
+  st.slab_bytes = slab_ ? slab_->bytes() : 0;
+  st.heap_buffers = heap_buffers_.load(std::memory_order_relaxed);
   for (const Shard& s : shards_) {
     std::lock_guard lock(s.mu);
     st.bytes += s.probation_bytes + s.protected_bytes;

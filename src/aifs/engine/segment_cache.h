@@ -14,8 +14,19 @@
 // the shard). A scan touches each segment once, so it only cycles probation
 // and leaves the hot set alone.
 //
-// Thread-safe: 16 shards, each behind its own mutex. Values are shared
-// immutable buffers, valid for as long as a caller holds them.
+// Its own memory: segment buffers come from a slab of fixed slots (the
+// store's segment size) mapped once, sized to the capacity plus headroom for
+// buffers readers still hold, and reused. So the process's resident memory
+// for opened segments stays within the slab, whichever threads fill and
+// evict them (heap buffers freed on other threads than the ones that filled
+// them made glibc's per-thread arenas grow several hundred MiB past the
+// cache). A buffer that does not fit a slot, or one asked for when every slot
+// is taken, comes from the heap.
+//
+// Thread-safe: 16 shards, each behind its own mutex; the slab's free list
+// behind one more. Values are shared immutable buffers, valid for as long as
+// a caller holds them (a slot is reused only once its last holder drops it,
+// even after the cache is destroyed).
 #pragma once
 
 #include <array>
@@ -25,6 +36,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <span>
 #include <unordered_map>
 
 #include "aifs/core/bytes.h"
@@ -41,18 +53,52 @@ class SegmentCache {
     uint64_t index;
     bool operator==(const Key&) const = default;
   };
-  using Value = std::shared_ptr<const Bytes>;
+  class Slab;
+  // A segment's bytes: in a slab slot or on the heap. Written once by the
+  // code that fills it (writable()), before it is shared.
+  class Buffer {
+   public:
+    Buffer(std::shared_ptr<Slab> slab, uint32_t slot, uint8_t* data, size_t size);
+    explicit Buffer(size_t size);  // on the heap
+    ~Buffer();
+    Buffer(const Buffer&) = delete;
+    Buffer& operator=(const Buffer&) = delete;
+
+    const uint8_t* data() const { return data_; }
+    size_t size() const { return size_; }
+    ByteSpan span() const { return {data_, size_}; }
+    std::span<uint8_t> writable() { return {data_, size_}; }
+    // Memory it takes: a whole slot, or its size on the heap (+ bookkeeping).
+    uint64_t cost() const;
+
+   private:
+    std::shared_ptr<Slab> slab_;  // null on the heap
+    uint32_t slot_ = 0;
+    uint8_t* data_;
+    size_t size_;
+    std::unique_ptr<uint8_t[]> heap_;
+  };
+  using Value = std::shared_ptr<const Buffer>;
 
   struct Stats {
     uint64_t hits = 0;
     uint64_t misses = 0;
-    uint64_t bytes = 0;  // plaintext bytes held
+    uint64_t bytes = 0;  // memory held by cached segments (Buffer::cost)
     uint64_t entries = 0;
     uint64_t capacity = 0;
+    uint64_t slab_bytes = 0;      // the slab's size (mapped; resident once used)
+    uint64_t heap_buffers = 0;    // buffers that did not get a slot, so far
   };
 
-  // `capacity_bytes` 0 caches nothing.
-  explicit SegmentCache(uint64_t capacity_bytes);
+  // `capacity_bytes` 0 caches nothing (and maps no slab); `slot_bytes` is
+  // the size of most buffers (the store's segment size).
+  SegmentCache(uint64_t capacity_bytes, uint64_t slot_bytes);
+  ~SegmentCache();
+
+  // A writable buffer of `size` bytes for a segment to be Put: a free slab
+  // slot when size <= slot_bytes and one is free, else the heap. Never null;
+  // its contents are unspecified until written.
+  std::shared_ptr<Buffer> NewBuffer(size_t size);
 
   // The segment, or null (counted as a miss).
   Value Get(const Key& key);
@@ -88,8 +134,9 @@ class SegmentCache {
 
   const uint64_t capacity_;
   const uint64_t shard_capacity_;
+  std::shared_ptr<Slab> slab_;  // null when the cache is off
   std::array<Shard, kShards> shards_;
-  std::atomic<uint64_t> hits_{0}, misses_{0};
+  std::atomic<uint64_t> hits_{0}, misses_{0}, heap_buffers_{0};
 };
 
 }  // namespace aifs

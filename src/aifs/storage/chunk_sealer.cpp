@@ -357,6 +357,8 @@ Result<ByteSpan> ChunkOpener::OpenInPlace(size_t i, std::span<uint8_t> stored) c
 
 Status ChunkOpener::OpenSegmentTo(size_t i, ByteSpan stored, std::span<uint8_t> out,
                                   Bytes& scratch) const {
+  if (whole_ || i >= segment_count() || out.size() != PlainLength(i))
+    return err::Internal("BAD_SEGMENT_CALL", "OpenSegmentTo: not a segment of this size");
   const uint32_t code = GroupingCode(i), width = GroupingWidth(code);
   Status st;
   if (code != 0 && width == 0) {

@@ -99,6 +99,12 @@ class ChunkOpener {
   // also checked against its hash (it is the whole chunk).
   Status OpenSegment(size_t i, ByteSpan stored, Bytes& plain) const;
 
+  // OpenSegment of a segmented chunk's segment i straight into `out`
+  // (exactly PlainLength(i) bytes, which the caller owns), without a copy
+  // unless it is byte-grouped; `scratch` holds its compressed bytes. `out` is
+  // wiped on failure. INTERNAL for a chunk sealed whole or a wrong `out` size.
+  Status OpenSegmentTo(size_t i, ByteSpan stored, std::span<uint8_t> out, Bytes& scratch) const;
+
   // Whether segment i can be handed on as it is stored once decrypted
   // (OpenInPlace): a segment of a segmented chunk that is not byte-grouped,
   // so its decrypted bytes are its plaintext or, when IsCompressed(i), one
@@ -117,10 +123,6 @@ class ChunkOpener {
  private:
   ChunkOpener() = default;
   uint32_t GroupingCode(size_t i) const;  // 0 for none (and for a chunk sealed whole)
-  // OpenSegment of a segmented chunk's segment i straight into `out`
-  // (PlainLength(i) bytes), without a copy unless it is byte-grouped;
-  // `scratch` holds its compressed bytes. `out` is wiped on failure.
-  Status OpenSegmentTo(size_t i, ByteSpan stored, std::span<uint8_t> out, Bytes& scratch) const;
   // Authenticates and decrypts segment i of a segmented chunk into `out`
   // (room for stored.size() - 16 bytes; stored.data() itself decrypts in
   // place). Errors unwrapped (the callers say CHUNK_CORRUPT).
