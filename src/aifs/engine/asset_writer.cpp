@@ -163,7 +163,17 @@ Status EngineAssetWriter::CutChunks(bool at_eof) {
   const size_t size = block_ ? block_->size : 0;
   while (size - block_pos_ >= max || (at_eof && block_pos_ < size)) {
     const size_t cut = ctx_.chunker.NextCut(ByteSpan(block_->data + block_pos_, size - block_pos_));
-    Dispatch(block_pos_, cut);
+    if (at_eof && staged_.chunks.empty() && cut == size - block_pos_) {
+      // The whole stream is one chunk (most small assets): its hash is the
+      // asset's, hashed once, and it is processed here, without a hand-off
+      // to the pool and back.
+      StagedChunk& slot = staged_.chunks.emplace_back();
+      slot.length = cut;
+      ProcessChunk(slot, ByteSpan(block_->data + block_pos_, cut), ChunkGrouping(),
+                   hasher_.Finalize());
+    } else {
+      Dispatch(block_pos_, cut);
+    }
     block_pos_ += cut;
   }
   std::lock_guard lock(mu_);
@@ -195,12 +205,13 @@ uint32_t EngineAssetWriter::ChunkGrouping() const {
   return IsGroupingWidth(width) ? width : kNoGrouping;
 }
 
-void EngineAssetWriter::ProcessChunk(StagedChunk& slot, ByteSpan chunk, uint32_t grouping) {
+void EngineAssetWriter::ProcessChunk(StagedChunk& slot, ByteSpan chunk, uint32_t grouping,
+                                     std::optional<Digest> hash) {
   auto fail = [&](const Status& st) {
     std::lock_guard lock(mu_);
     if (first_error_.ok()) first_error_ = st;
   };
-  slot.hash = Blake3::Hash(chunk);
+  slot.hash = hash ? *hash : Blake3::Hash(chunk);
   {
     std::lock_guard lock(mu_);
     if (!first_error_.ok()) return;

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -71,7 +72,9 @@ class EngineAssetWriter : public AssetWriter {
   // SealPolicy::byte_grouping for the next chunk: none, the tensor's value
   // width (once its header is parsed), or a trial for a blob.
   uint32_t ChunkGrouping() const;
-  void ProcessChunk(StagedChunk& slot, ByteSpan chunk, uint32_t grouping);
+  // Hashes (unless `hash` is given), deduplicates, seals and stores a chunk.
+  void ProcessChunk(StagedChunk& slot, ByteSpan chunk, uint32_t grouping,
+                    std::optional<Digest> hash = std::nullopt);
   Status WaitForTasks();
   Status Finish();
   void Abort();

@@ -66,7 +66,9 @@ Status PackWriter::Add(ByteSpan sealed, ChunkRecord& rec) {
     AIFS_ASSIGN_OR_RETURN(name_, ctx_.lease->NewObjectName());
     ctx_.in_flight.Add(name_);
     packs_.push_back(name_);
-    pending_.reserve(kTargetBytes + sealed.size());
+    pending_ = ctx_.pack_buffers.Take();
+    // Room for the last chunk that crosses the target (packs hold small ones).
+    pending_.reserve(kTargetBytes + std::max(sealed.size(), kTargetBytes / 4));
   }
   rec.set_object(name_);
   rec.set_pack_offset(pending_.size());
@@ -80,7 +82,8 @@ Status PackWriter::WritePending() {
   if (st.ok()) st = ctx_.chunks->Put(name_, pending_);
   if (!st.ok()) return st.WithContext("storing a pack of small chunks");
   name_.clear();
-  Bytes().swap(pending_);
+  ctx_.pack_buffers.Give(std::move(pending_));
+  pending_ = Bytes();
   return Status::Ok();
 }
 
@@ -105,7 +108,8 @@ void PackWriter::Discard() {
     ctx_.in_flight.Remove(name);
   }
   packs_.clear();
-  Bytes().swap(pending_);
+  ctx_.pack_buffers.Give(std::move(pending_));
+  pending_ = Bytes();
   name_.clear();
 }
 

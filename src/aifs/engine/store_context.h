@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "aifs/core/buffer_pool.h"
 #include "aifs/core/thread_pool.h"
 #include "aifs/engine/asset_record_cache.h"
 #include "aifs/engine/chunk_index.h"
@@ -86,6 +87,8 @@ struct StoreContext {
   AssetRecordCache asset_records{4096};  // live records read for their bytes
   InFlightObjects in_flight;
   NamespaceTurns commit_turns;  // for PublishAssets
+  // Buffers of packs being filled (PackWriter): a few kept resident.
+  BufferPool pack_buffers{4, size_t{8} << 20};
 };
 
 // Forgets every cached read (segments, chunk indexes, asset records), so the

@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/perf_level.h>
+#include <rocksdb/table.h>
 #include <rocksdb/transaction_log.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/utilities/optimistic_transaction_db.h>
@@ -108,6 +110,16 @@ rocksdb::Options BaseOptions(const MetaOpenOptions& o, std::shared_ptr<rocksdb::
   opts.wal_recovery_mode = o.salvage ? rocksdb::WALRecoveryMode::kSkipAnyCorruptedRecords
                                      : rocksdb::WALRecoveryMode::kAbsoluteConsistency;
   opts.track_and_verify_wals_in_manifest = !o.salvage;
+  // Most lookups of a put are for keys that do not exist yet (the new
+  // asset's record, tombstone and retired record, its chunks, its path):
+  // bloom filters answer them without searching the memtable's skip list or
+  // every table's index (tables written before this option get filters when
+  // compacted).
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  opts.memtable_prefix_bloom_size_ratio = 0.05;
+  opts.memtable_whole_key_filtering = true;
   // A writable open flushes the logs it replayed into a table file (3 syncs
   // and a table build per CLI call), on purpose: kept for replay instead,
   // logs pile up, and a lost log in the middle of them went unnoticed (the
