@@ -95,6 +95,7 @@ struct Options {
   uint64_t cache_mib = 0;  // 0: 1.5 x the asset size
   uint32_t chunk_avg = 0;  // 0: engine default
   bool memory_backend = true;
+  bool unix_socket = false;  // serve on a unix socket in the store's directory
   bool do_get = true, do_stat = true, do_rand = true, do_batch = true;
 };
 
@@ -122,6 +123,8 @@ void Usage(FILE* out) {
       "  --chunk-avg BYTES      chunking {avg/4, avg, avg*4} (default: engine default)\n"
       "  --no-fio               skip the fio runs\n"
       "  --no-memory-backend    skip the gRPC-over-RAM ceiling\n"
+      "  --unix                 serve the stores on unix-domain sockets instead of\n"
+      "                         127.0.0.1 TCP (the RAM ceiling stays on TCP)\n"
       "  --help\n",
       out);
 }
@@ -237,6 +240,8 @@ Options ParseArgs(int argc, char** argv) {
       o.reads.fio = false;
     } else if (a == "--no-memory-backend") {
       o.memory_backend = false;
+    } else if (a == "--unix") {
+      o.unix_socket = true;
     } else {
       Usage(stderr);
       Fail("unknown argument '" + a + "'");
@@ -248,9 +253,9 @@ Options ParseArgs(int argc, char** argv) {
 // ---------------------------------------------------------------------------
 // Stores and servers
 
-aifs::server::ServerOptions BenchServerOptions() {
+aifs::server::ServerOptions BenchServerOptions(const std::string& listen) {
   aifs::server::ServerOptions so;
-  so.listen = "127.0.0.1:0";
+  so.listen = listen;
   // The periodic backend probe (a chunk write/read/delete) would otherwise
   // land inside timed phases every 2 s; one probe still runs at start.
   so.health_interval = std::chrono::milliseconds(3600 * 1000);
@@ -292,17 +297,17 @@ std::unique_ptr<aifs::Engine> OpenFreshEngine(const Options& opt, const std::str
   return std::move(opened).value();
 }
 
-void Serve(Endpoint& ep, aifs::Gate& gate) {
+void Serve(Endpoint& ep, aifs::Gate& gate, const std::string& listen) {
   // Calls carry a token, as in production: its check is part of what is timed.
   auto made = ep.engine->RotateTokenRoot({});
   Check(made.status(), "token root key");
   ep.token = made->token;
   const std::string& token = ep.token;
-  auto options = BenchServerOptions();
+  auto options = BenchServerOptions(listen);
   auto started = aifs::server::Server::Start(gate, options);
   Check(started.status(), "Server::Start");
   ep.server = std::move(started).value();
-  ep.target = "127.0.0.1:" + std::to_string(ep.server->port());
+  ep.target = ep.server->address();
   for (bool z : {false, true}) {
     for (bool stored : {false, true}) {
       auto client = aifs::ConnectRemote(aifs::RemoteOptions{
@@ -317,7 +322,7 @@ std::unique_ptr<Endpoint> EngineEndpoint(const Options& opt, const std::string& 
   auto ep = std::make_unique<Endpoint>();
   ep->dir = dir;
   ep->engine = OpenFreshEngine(opt, dir);
-  if (serve) Serve(*ep, *ep->engine);
+  if (serve) Serve(*ep, *ep->engine, opt.unix_socket ? "unix:" + dir + "/aifs.sock" : "127.0.0.1:0");
   return ep;
 }
 
@@ -803,14 +808,15 @@ int Run(const Options& opt) {
           : "engine default");
   std::printf(
       "- **in-process** = aifs::Engine A on its own fresh data dir. **gRPC** = "
-      "aifs::server::Server (plaintext, 127.0.0.1:0, sync gRPC, health probe every 1 h) "
+      "aifs::server::Server (plaintext, %s, sync gRPC, health probe every 1 h) "
       "in this process over Engine B on a second fresh data dir on the same filesystem, "
       "called through aifs::ConnectRemote; every put goes into a fresh store (no dedup). "
       "**gRPC, RAM backend** = the same client against a bare aifs.v1 gRPC server (generated "
       "services, the same frame codec, no engine, no metrics interceptor) that serves "
       "reads and stats from RAM and drops puts: the gRPC layer alone, i.e. the ceiling "
       "of the remote path here. Client, server and engines share this process and the "
-      "machine's cores\n");
+      "machine's cores\n",
+      opt.unix_socket ? "a unix-domain socket in its data dir" : "127.0.0.1:0");
   std::printf(
       "- GB/s = 1e9 bytes/s of asset bytes; \"cores\" = this process's CPU time / wall "
       "time (client + server + engine); \"others\" = cores used by other processes "

@@ -44,15 +44,14 @@ void BlockStopSignals() {
 
 Status Serve(Gate& gate, const Output& out, server::ServerOptions options, int grace_ms) {
   AIFS_ASSIGN_OR_RETURN(auto server, server::Server::Start(gate, options));
-  const std::string host = options.listen.substr(0, options.listen.rfind(':'));
   const std::string http_host = options.http.listen.substr(0, options.http.listen.rfind(':'));
   if (out.json) {
-    nlohmann::json j{{"listening", host + ":" + std::to_string(server->port())},
+    nlohmann::json j{{"listening", server->address()},
                      {"tls", !options.tls_cert_file.empty()}};
     if (server->http_port() >= 0) j["http"] = http_host + ":" + std::to_string(server->http_port());
     std::cout << j.dump() << std::endl;
   } else {
-    std::cout << "aifs: serving on " << host << ":" << server->port()
+    std::cout << "aifs: serving on " << server->address()
               << (options.tls_cert_file.empty() ? "" : " (TLS)") << std::endl;
     if (server->http_port() >= 0)
       std::cout << "aifs: serving HTTP on " << http_host << ":" << server->http_port()

@@ -49,9 +49,11 @@ def aifs_bin():
 
 
 class Server:
-    """`aifs --data DIR serve --listen 127.0.0.1:0`, its port, and the admin token."""
+    """`aifs --data DIR serve --listen 127.0.0.1:0` (or `listen`, e.g. unix:PATH),
+    its address, and the admin token."""
 
-    def __init__(self, data, extra=()):
+    def __init__(self, data, extra=(), listen=None):
+        self.listen = listen
         self.bin = aifs_bin()
         self.data = data
         if not os.path.exists(os.path.join(data, "admin.token")):
@@ -70,12 +72,17 @@ class Server:
         self.err = open(self.data + ".stderr", "ab")
         self.proc = subprocess.Popen(
             [self.bin, "--data", self.data, "serve", "--listen",
-             "127.0.0.1:%d" % getattr(self, "port", 0)] + self.extra,
+             self.listen or "127.0.0.1:%d" % getattr(self, "port", 0)] + self.extra,
             stdout=subprocess.PIPE, stderr=self.err)
         lines = queue.Queue()
         threading.Thread(target=lambda: lines.put(self.proc.stdout.readline()),
                          daemon=True).start()
         line = lines.get(timeout=60).decode()
+        if self.listen:
+            m = re.search(r"serving on (\S+)", line)
+            assert m, "aifs serve printed %r" % line
+            self.address = m.group(1)
+            return
         m = re.search(r"serving on 127\.0\.0\.1:(\d+)", line)
         assert m, "aifs serve printed %r" % line
         self.port = int(m.group(1))

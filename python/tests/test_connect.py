@@ -6,7 +6,7 @@ import subprocess
 import pytest
 
 import aifs
-from conftest import Server
+from conftest import Server, b3sum
 
 
 def test_environment(server, monkeypatch, tmp_path):
@@ -22,6 +22,24 @@ def test_environment(server, monkeypatch, tmp_path):
     with pytest.raises(aifs.InvalidArgument) as e:
         aifs.connect()
     assert e.value.reason == "NO_SERVER"
+
+
+def test_unix_socket(tmp_path):
+    """A server on a unix-domain socket: grpc's unix: target reaches it."""
+    sock = tmp_path / "aifs.sock"
+    srv = Server(str(tmp_path / "data"), listen="unix:" + str(sock))
+    try:
+        assert srv.address == "unix:" + str(sock)
+        c = aifs.connect(srv.address, token=srv.token)
+        c.create_namespace("local")
+        data = bytes(range(256)) * 4099
+        put = c.put("local", data)
+        assert put.id == b3sum(data)
+        assert c.get("local", put.id) == data
+        assert c.get("local", put.id, offset=1000, length=4096) == data[1000:5096]
+    finally:
+        srv.stop()
+    assert not sock.exists()  # removed when the server stopped
 
 
 def test_tls(tmp_path):

@@ -80,9 +80,10 @@ running() { [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/d
 # start_server NAME [--limit NOFILE --] [serve options...]: `aifs serve` on
 # $DATA (default $AIFS_DATA), listening on $LISTEN (default 127.0.0.1:0, a
 # port the kernel picks), under prlimit --nofile=NOFILE when given; logs in
-# $WORK/NAME.out|err. Sets PID_<NAME> and ADDR_<NAME> (127.0.0.1:port).
+# $WORK/NAME.out|err. Sets PID_<NAME> and ADDR_<NAME> (127.0.0.1:port, or
+# unix:PATH when LISTEN is one).
 start_server() {
-  local name=$1 pid port="" i pre=()
+  local name=$1 pid addr="" i pre=()
   shift
   if [ "${1:-}" = "--limit" ]; then
     pre=(prlimit "--nofile=$2" --)
@@ -95,14 +96,17 @@ start_server() {
   pid=$!
   CLEANUP_CMDS+=("kill -KILL $pid 2>/dev/null")
   for i in $(seq 300); do
-    port=$(sed -n 's/^aifs: serving on [^ ]*:\([0-9][0-9]*\).*/\1/p' "$WORK/$name.out")
-    [ -n "$port" ] && break
+    addr=$(sed -n 's/^aifs: serving on \([^ ]*\).*/\1/p' "$WORK/$name.out")
+    [ -n "$addr" ] && break
     running $pid || fail "server $name exited at start: $(cat "$WORK/$name.err")"
     sleep 0.1
   done
-  [ -n "$port" ] || fail "server $name printed no port within 30 s"
+  [ -n "$addr" ] || fail "server $name printed no address within 30 s"
   printf -v "PID_$name" %s $pid
-  printf -v "ADDR_$name" %s "127.0.0.1:$port"
+  case $addr in
+    unix:*) printf -v "ADDR_$name" %s "$addr" ;;
+    *) printf -v "ADDR_$name" %s "127.0.0.1:${addr##*:}" ;;
+  esac
 }
 # stop_server NAME [MAX_SECONDS]: SIGTERM; the server must exit 0 within
 # MAX_SECONDS (default 15) and log its shutdown. Sets STOP_TIME (seconds).

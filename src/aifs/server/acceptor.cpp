@@ -37,6 +37,27 @@ uint64_t InodeOf(int fd) {
   return st.st_ino;
 }
 
+// Makes way for a unix socket at `la`: a socket file that a server which is
+// gone left behind is removed; one a live server answers on, or a file that
+// is not a socket, is left alone and the listen fails.
+Status ClearStaleSocket(const std::string& listen, const ListenAddress& la) {
+  struct stat st;
+  if (lstat(la.unix_path.c_str(), &st) != 0)
+    return errno == ENOENT ? Status::Ok() : ListenFailed(listen, std::strerror(errno));
+  if (!S_ISSOCK(st.st_mode)) return ListenFailed(listen, "the file exists and is not a socket");
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ListenFailed(listen, std::strerror(errno));
+  const bool answered = connect(fd, reinterpret_cast<const sockaddr*>(&la.addr), la.len) == 0;
+  const int why = errno;
+  close(fd);
+  // EAGAIN: a live listener whose backlog is full.
+  if (answered || why == EAGAIN) return ListenFailed(listen, "another server is listening on it");
+  if (why != ECONNREFUSED) return ListenFailed(listen, std::strerror(why));
+  if (unlink(la.unix_path.c_str()) != 0 && errno != ENOENT)
+    return ListenFailed(listen, std::string("removing the stale socket: ") + std::strerror(errno));
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Acceptor>> Acceptor::Listen(const std::string& address,
@@ -51,6 +72,7 @@ Result<std::unique_ptr<Acceptor>> Acceptor::Listen(const std::string& address,
       if (ss.ss_family == AF_INET) reinterpret_cast<sockaddr_in&>(ss).sin_port = htons(a->port_);
       if (ss.ss_family == AF_INET6) reinterpret_cast<sockaddr_in6&>(ss).sin6_port = htons(a->port_);
     }
+    if (la.family == AF_UNIX) AIFS_RETURN_IF_ERROR(ClearStaleSocket(address, la));
     const int fd = socket(la.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return ListenFailed(address, std::strerror(errno));
     a->listen_fds_.push_back(fd);
@@ -60,6 +82,15 @@ Result<std::unique_ptr<Acceptor>> Acceptor::Listen(const std::string& address,
       setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (bind(fd, reinterpret_cast<sockaddr*>(&ss), la.len) != 0 || listen(fd, SOMAXCONN) != 0)
       return ListenFailed(address, std::strerror(errno));
+    if (la.family == AF_UNIX) {
+      // The owner and its group may connect (a token is still needed).
+      struct stat st;
+      if (chmod(la.unix_path.c_str(), 0660) != 0 || lstat(la.unix_path.c_str(), &st) != 0)
+        return ListenFailed(address, std::strerror(errno));
+      a->unix_path_ = la.unix_path;
+      a->unix_inode_ = st.st_ino;
+      continue;
+    }
     sockaddr_storage bound{};
     socklen_t len = sizeof bound;
     getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
@@ -107,6 +138,10 @@ void Acceptor::Stop() {
   listen_fds_.clear();
   for (auto& [fd, w] : waiting_) close(fd);
   waiting_.clear();
+  // Our socket file goes (not one another server has bound there since).
+  struct stat st;
+  if (!unix_path_.empty() && lstat(unix_path_.c_str(), &st) == 0 && st.st_ino == unix_inode_)
+    unlink(unix_path_.c_str());
 }
 
 AcceptorStats Acceptor::stats() const {

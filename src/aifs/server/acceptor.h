@@ -62,20 +62,24 @@ class Acceptor {
   using Handoff = std::function<void(int fd)>;
 
   // Binds and listens on `address` ("host:port", "[v6]:port"; port 0 picks a
-  // free one; every address the host resolves to). UNAVAILABLE LISTEN_FAILED
-  // when it cannot be resolved or bound.
+  // free one; every address the host resolves to), or on a unix socket
+  // ("unix:PATH": a stale socket file is replaced, the new one is mode 0660
+  // and removed by Stop). UNAVAILABLE LISTEN_FAILED when it cannot be
+  // resolved or bound, or another server listens on the socket file.
   static Result<std::unique_ptr<Acceptor>> Listen(const std::string& address,
                                                   AcceptorOptions options);
   ~Acceptor();
   Acceptor(const Acceptor&) = delete;
   Acceptor& operator=(const Acceptor&) = delete;
 
-  int port() const { return port_; }
+  int port() const { return port_; }  // 0 on a unix socket
+  const std::string& unix_path() const { return unix_path_; }  // "" on TCP
 
   // Starts the accept loop on its own thread.
   void Start(Handoff handoff);
   // Stops accepting, closes the listening sockets and the connections still
-  // waiting for their first byte; connections handed off stay gRPC's.
+  // waiting for their first byte (and removes its socket file); connections
+  // handed off stay gRPC's.
   void Stop();
 
   AcceptorStats stats() const;
@@ -105,6 +109,8 @@ class Acceptor {
 
   const AcceptorOptions options_;
   int port_ = 0;
+  std::string unix_path_;
+  uint64_t unix_inode_ = 0;
   std::vector<int> listen_fds_;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;

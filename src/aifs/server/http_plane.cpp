@@ -695,6 +695,8 @@ Status Plane::Start() {
   // The first address the listen string names (MHD binds one socket).
   AIFS_ASSIGN_OR_RETURN(std::vector<ListenAddress> addresses, ResolveListen(options_.listen));
   const ListenAddress& address = addresses.front();
+  if (address.family == AF_UNIX)
+    return ListenFailed(options_.listen, "the HTTP plane listens on TCP only (URLs name a host)");
 
   const auto secs = [](std::chrono::milliseconds ms) {
     return static_cast<unsigned>(std::max<int64_t>(1, (ms.count() + 999) / 1000));

@@ -1,7 +1,9 @@
 #include "aifs/server/listen_address.h"
 
 #include <netdb.h>
+#include <sys/un.h>
 
+#include <cstddef>
 #include <cstring>
 #include <memory>
 
@@ -12,6 +14,22 @@ Status ListenFailed(const std::string& listen, const std::string& why) {
 }
 
 Result<std::vector<ListenAddress>> ResolveListen(const std::string& listen) {
+  if (listen.starts_with("unix:")) {
+    std::string path = listen.substr(5);
+    if (path.starts_with("//")) path = path.substr(2);  // unix:///abs/path
+    ListenAddress a;
+    auto& un = reinterpret_cast<sockaddr_un&>(a.addr);
+    if (path.empty()) return ListenFailed(listen, "expected unix:PATH");
+    if (path.size() >= sizeof un.sun_path)
+      return ListenFailed(listen, "a socket path has at most " +
+                                      std::to_string(sizeof un.sun_path - 1) + " bytes");
+    un.sun_family = AF_UNIX;
+    std::memcpy(un.sun_path, path.data(), path.size());
+    a.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+    a.family = AF_UNIX;
+    a.unix_path = path;
+    return std::vector<ListenAddress>{a};
+  }
   const size_t colon = listen.rfind(':');
   if (colon == std::string::npos) return ListenFailed(listen, "expected host:port");
   std::string host = listen.substr(0, colon);

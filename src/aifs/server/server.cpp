@@ -48,6 +48,11 @@ std::string HostOf(const std::string& listen) {
   return colon == std::string::npos ? listen : listen.substr(0, colon);
 }
 
+// Whether a listen string stays on this host: a unix socket or loopback.
+bool IsLocalListen(const std::string& listen) {
+  return listen.starts_with("unix:") || IsLoopbackHost(HostOf(listen));
+}
+
 Result<std::string> ReadPem(const std::string& path) {
   auto bytes = ReadFileToString(path);
   if (!bytes.ok())
@@ -104,7 +109,7 @@ class GrpcServer final : public Server {
     size_t max_connections = options_.max_connections;
     if (max_connections == 0)
       max_connections = std::clamp<uint64_t>(fd_limit > 64 ? (fd_limit - 64) / 2 : 16, 16, 4096);
-    if (!IsLoopbackHost(HostOf(options_.listen)) && !tls)
+    if (!IsLocalListen(options_.listen) && !tls)
       Log("aifs: warning: listening on " + options_.listen +
           " without TLS: tokens and data cross the network in the clear (use --tls-cert/--tls-key)");
     {
@@ -123,7 +128,7 @@ class GrpcServer final : public Server {
     if (!options_.http.listen.empty()) {
       HttpOptions http = options_.http;
       if (!http.log) http.log = [this](const std::string& l) { Log(l); };
-      if (!IsLoopbackHost(HostOf(http.listen)) && http.tls_cert_file.empty())
+      if (!IsLocalListen(http.listen) && http.tls_cert_file.empty())
         Log("aifs: warning: serving HTTP on " + http.listen +
             " without TLS: tokens and data cross the network in the clear");
       HttpHost host{
@@ -170,7 +175,7 @@ class GrpcServer final : public Server {
     interceptors.push_back(metrics_.InterceptorFactory());
     builder.experimental().SetInterceptorCreators(std::move(interceptors));
     server_ = builder.BuildAndStart();
-    if (!server_ || port_ == 0)
+    if (!server_ || (port_ == 0 && acceptor_->unix_path().empty()))
       return err::Unavailable("LISTEN_FAILED", "cannot listen on " + options_.listen);
     acceptor_->Start([this](int fd) {
       grpc::experimental::ExternalConnectionAcceptor::NewConnectionParameters p;
@@ -183,6 +188,10 @@ class GrpcServer final : public Server {
   }
 
   int port() const override { return port_; }
+  std::string address() const override {
+    if (!acceptor_->unix_path().empty()) return "unix:" + acceptor_->unix_path();
+    return HostOf(options_.listen) + ":" + std::to_string(port_);
+  }
   int http_port() const override { return http_ ? http_->port() : -1; }
 
   void Shutdown(std::chrono::milliseconds grace) override {

@@ -82,7 +82,9 @@ class Server {
   static Result<std::unique_ptr<Server>> Start(Gate& gate, const ServerOptions& options);
   virtual ~Server() = default;
 
-  virtual int port() const = 0;
+  virtual int port() const = 0;  // 0 on a unix socket
+  // Where clients connect: "host:port" (the port bound) or "unix:PATH".
+  virtual std::string address() const = 0;
   // The HTTP plane's port; -1 without one.
   virtual int http_port() const = 0;
   // Stops taking calls, gives in-flight calls `grace` to finish and cancels
