@@ -13,9 +13,9 @@ namespace aifs {
 // freed first, so reuse stays in pages already resident).
 class SegmentCache::Slab {
  public:
-  // Null when the mapping fails (the cache then uses the heap).
   // On huge pages where the kernel has them: a hot set spread over a GiB of
-  // slots is read at random, and 4 KiB pages would miss the TLB on most reads.
+  // slots is read at random, and 4 KiB pages would miss the TLB on most
+  // reads. Null when the mapping fails (the cache then uses the heap).
   static std::shared_ptr<Slab> Map(uint64_t slot_bytes, uint32_t slots) {
     const size_t mapped = RoundUpToHugePage(slot_bytes * slots);
     void* base = MapHugePages(mapped);

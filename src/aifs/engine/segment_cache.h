@@ -66,7 +66,6 @@ class SegmentCache {
 
     const uint8_t* data() const { return data_; }
     size_t size() const { return size_; }
-    ByteSpan span() const { return {data_, size_}; }
     std::span<uint8_t> writable() { return {data_, size_}; }
     // Memory it takes: a whole slot, or its size on the heap (+ bookkeeping).
     uint64_t cost() const;
