@@ -322,7 +322,8 @@ std::unique_ptr<Endpoint> EngineEndpoint(const Options& opt, const std::string& 
   auto ep = std::make_unique<Endpoint>();
   ep->dir = dir;
   ep->engine = OpenFreshEngine(opt, dir);
-  if (serve) Serve(*ep, *ep->engine, opt.unix_socket ? "unix:" + dir + "/aifs.sock" : "127.0.0.1:0");
+  if (serve)
+    Serve(*ep, *ep->engine, opt.unix_socket ? "unix:" + dir + "/aifs.sock" : "127.0.0.1:0");
   return ep;
 }
 

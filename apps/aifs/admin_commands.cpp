@@ -46,8 +46,7 @@ Status Serve(Gate& gate, const Output& out, server::ServerOptions options, int g
   AIFS_ASSIGN_OR_RETURN(auto server, server::Server::Start(gate, options));
   const std::string http_host = options.http.listen.substr(0, options.http.listen.rfind(':'));
   if (out.json) {
-    nlohmann::json j{{"listening", server->address()},
-                     {"tls", !options.tls_cert_file.empty()}};
+    nlohmann::json j{{"listening", server->address()}, {"tls", !options.tls_cert_file.empty()}};
     if (server->http_port() >= 0) j["http"] = http_host + ":" + std::to_string(server->http_port());
     std::cout << j.dump() << std::endl;
   } else {

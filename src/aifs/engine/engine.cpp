@@ -219,7 +219,8 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   size_t threads = options.threads ? options.threads : std::thread::hardware_concurrency();
   ctx->pool = std::make_unique<ThreadPool>(threads ? threads : 2);
   ctx->segments = std::make_unique<SegmentCache>(
-      options.cache_bytes, ctx->config.segment_size() ? ctx->config.segment_size() : kDefaultSegmentSize);
+      options.cache_bytes,
+      ctx->config.segment_size() ? ctx->config.segment_size() : kDefaultSegmentSize);
   std::unique_ptr<Engine> engine(new Engine(std::move(ctx)));
   AIFS_RETURN_IF_ERROR(engine->vectors_.Start());
   if (options.run_operators && !options.read_only) engine->operators_.Start();

@@ -57,8 +57,7 @@ class SegmentCache::Slab {
 SegmentCache::Buffer::Buffer(std::shared_ptr<Slab> slab, uint32_t slot, uint8_t* data, size_t size)
     : slab_(std::move(slab)), slot_(slot), data_(data), size_(size) {}
 
-SegmentCache::Buffer::Buffer(size_t size)
-    : heap_(new uint8_t[std::max<size_t>(size, 1)]) {
+SegmentCache::Buffer::Buffer(size_t size) : heap_(new uint8_t[std::max<size_t>(size, 1)]) {
   data_ = heap_.get();
   size_ = size;
 }

@@ -35,8 +35,8 @@
 #include <list>
 #include <memory>
 #include <mutex>
-#include <string>
 #include <span>
+#include <string>
 #include <unordered_map>
 
 #include "aifs/core/bytes.h"
@@ -85,8 +85,8 @@ class SegmentCache {
     uint64_t bytes = 0;  // memory held by cached segments (Buffer::cost)
     uint64_t entries = 0;
     uint64_t capacity = 0;
-    uint64_t slab_bytes = 0;      // the slab's size (mapped; resident once used)
-    uint64_t heap_buffers = 0;    // buffers that did not get a slot, so far
+    uint64_t slab_bytes = 0;    // the slab's size (mapped; resident once used)
+    uint64_t heap_buffers = 0;  // buffers that did not get a slot, so far
   };
 
   // `capacity_bytes` 0 caches nothing (and maps no slab); `slot_bytes` is

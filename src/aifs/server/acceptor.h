@@ -72,7 +72,7 @@ class Acceptor {
   Acceptor(const Acceptor&) = delete;
   Acceptor& operator=(const Acceptor&) = delete;
 
-  int port() const { return port_; }  // 0 on a unix socket
+  int port() const { return port_; }                           // 0 on a unix socket
   const std::string& unix_path() const { return unix_path_; }  // "" on TCP
 
   // Starts the accept loop on its own thread.

@@ -21,8 +21,8 @@ Result<std::vector<ListenAddress>> ResolveListen(const std::string& listen) {
     auto& un = reinterpret_cast<sockaddr_un&>(a.addr);
     if (path.empty()) return ListenFailed(listen, "expected unix:PATH");
     if (path.size() >= sizeof un.sun_path)
-      return ListenFailed(listen, "a socket path has at most " +
-                                      std::to_string(sizeof un.sun_path - 1) + " bytes");
+      return ListenFailed(
+          listen, "a socket path has at most " + std::to_string(sizeof un.sun_path - 1) + " bytes");
     un.sun_family = AF_UNIX;
     std::memcpy(un.sun_path, path.data(), path.size());
     a.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);

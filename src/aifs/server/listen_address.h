@@ -17,7 +17,7 @@ namespace aifs::server {
 struct ListenAddress {
   sockaddr_storage addr{};
   socklen_t len = 0;
-  int family = 0;  // AF_INET, AF_INET6 or AF_UNIX
+  int family = 0;         // AF_INET, AF_INET6 or AF_UNIX
   std::string unix_path;  // AF_UNIX: the socket file
 };
 

@@ -112,7 +112,8 @@ CompressionPlan PlanCompression(ByteSpan chunk, const CompressionPolicy& policy,
     // A small chunk is judged on a sample's worth of its start, as a large
     // one on its sample (the whole of a 64 KiB chunk cost small puts ~5%).
     const bool halved = sampled && plain != 0 && plain <= s.size() / 2;
-    width = halved ? 0 : LikelyGroupingWidth(s.first(std::min(s.size(), kSampleSlice * kSampleSlices)));
+    width =
+        halved ? 0 : LikelyGroupingWidth(s.first(std::min(s.size(), kSampleSlice * kSampleSlices)));
   }
   if (!IsGroupingWidth(width)) return plan;
   if (!sampled) {  // a small chunk: its segment compares both encodings itself
