@@ -247,6 +247,25 @@ TEST(Compression, PolicyIsHonoured) {
   }
 }
 
+// A chunk of at most 64 KiB is not sampled: one longer than 16 KiB is tried
+// on its first 16 KiB (incompressible: no zstd attempt at all), a shorter one
+// is left to its segment's own attempt.
+TEST(Compression, SmallChunksAreTriedOnTheirStart) {
+  const CompressionPolicy policy;
+  for (size_t n : {size_t{16385}, size_t{40000}, size_t{65536}}) {
+    EXPECT_FALSE(PlanCompression(RandomBytes(n, n), policy, kNoGrouping).zstd) << n;
+    EXPECT_TRUE(PlanCompression(TextBytes(n, n), policy, kNoGrouping).zstd) << n;
+    // Text after a random start: judged on the start, stored raw.
+    const Bytes mixed = Concat({RandomBytes(16384, n), TextBytes(n - 16384, n)});
+    EXPECT_FALSE(PlanCompression(mixed, policy, kNoGrouping).zstd) << n;
+  }
+  for (size_t n : {size_t{100}, size_t{16384}})  // its segment tries (and fails) itself
+    EXPECT_TRUE(PlanCompression(RandomBytes(n, n), policy, kNoGrouping).zstd) << n;
+  // Float data that zstd alone hardly shrinks is still grouped.
+  const Bytes floats = FloatField(40000 / 4, 5);
+  EXPECT_EQ(PlanCompression(floats, policy, kGroupingTrial).group_width, 4u);
+}
+
 TEST(Compression, DecompressRejectsGarbageAndWrongSizes) {
   const Bytes text = TextBytes(20000, 7);
   Bytes packed;

@@ -48,8 +48,10 @@ struct CompressionPlan {
 };
 
 // Decides on a sample of `chunk` (four 4 KiB slices spread over it, or the
-// whole chunk when it is at most 64 KiB, which is not trial-compressed):
+// whole chunk when it is at most 64 KiB):
 //  - zstd: the sample saves at least policy.min_saving (LooksCompressible);
+//    a chunk of at most 64 KiB is trial-compressed on its first 16 KiB
+//    when it is longer than that, else left to its segment's own attempt;
 //  - group_width, when `grouping` asks for it: `grouping` itself (2 or 4, a
 //    tensor's element size), or for kGroupingTrial the width
 //    LikelyGroupingWidth picks from the sample's byte statistics unless plain
