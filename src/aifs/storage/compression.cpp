@@ -65,14 +65,15 @@ size_t CompressInBlocks(ByteSpan in, int level, size_t block, Bytes& out) {
 
 constexpr size_t kSampleSlice = 4096;
 constexpr size_t kSampleSlices = 4;
+constexpr size_t kSampleBytes = kSampleSlice * kSampleSlices;
 
 // The trial sample of `in`: four slices spread over it, at offsets that are
 // multiples of 4 so that the grouped sample groups every slice alike. False
 // (and nothing taken) when `in` is small enough to be its own sample.
 bool TakeSample(ByteSpan in, Bytes& sample) {
-  if (in.size() <= 4 * kSampleSlice * kSampleSlices) return false;
+  if (in.size() <= 4 * kSampleBytes) return false;
   sample.clear();
-  sample.reserve(kSampleSlice * kSampleSlices);
+  sample.reserve(kSampleBytes);
   const size_t stride = (in.size() - kSampleSlice) / (kSampleSlices - 1) / 4 * 4;
   for (size_t s = 0; s < kSampleSlices; ++s) {
     auto slice = in.subspan(s * stride, kSampleSlice);
@@ -94,10 +95,9 @@ bool Saves(size_t compressed, size_t plain, const CompressionPolicy& policy) {
 // attempt (~10% of `put -r`'s CPU on such files); a shorter one is its own
 // trial, made by its segment.
 bool SmallLooksCompressible(ByteSpan chunk, const CompressionPolicy& policy) {
-  constexpr size_t kTrial = kSampleSlice * kSampleSlices;
-  if (chunk.size() <= kTrial) return true;
+  if (chunk.size() <= kSampleBytes) return true;
   Bytes trial;
-  return Saves(CompressInto(chunk.first(kTrial), policy.level, trial), kTrial, policy);
+  return Saves(CompressInto(chunk.first(kSampleBytes), policy.level, trial), kSampleBytes, policy);
 }
 
 }  // namespace
@@ -124,8 +124,7 @@ CompressionPlan PlanCompression(ByteSpan chunk, const CompressionPolicy& policy,
     // A small chunk is judged on a sample's worth of its start, as a large
     // one on its sample (the whole of a 64 KiB chunk cost small puts ~5%).
     const bool halved = sampled && plain != 0 && plain <= s.size() / 2;
-    width =
-        halved ? 0 : LikelyGroupingWidth(s.first(std::min(s.size(), kSampleSlice * kSampleSlices)));
+    width = halved ? 0 : LikelyGroupingWidth(s.first(std::min(s.size(), kSampleBytes)));
   }
   if (!IsGroupingWidth(width)) return plan;
   if (!sampled) {  // a small chunk: its segment compares both encodings itself
