@@ -7,6 +7,7 @@
 
 #include "aifs/engine/chunk_index.h"
 #include "aifs/engine/chunk_objects.h"
+#include "aifs/engine/store_config.h"
 #include "aifs/meta/keys.h"
 #include "aifs/meta/records.h"
 #include "aifs/storage/chunk_sealer.h"
@@ -22,9 +23,7 @@ namespace {
 class ChunkPartReader {
  public:
   ChunkPartReader(StoreContext& ctx, const std::string& ns, const ChunkIndex::Chunk& chunk)
-      : ctx_(ctx), ns_(ns), chunk_(chunk), unit_(ctx.config.segment_size()) {
-    if (unit_ == 0) unit_ = kDefaultSegmentSize;  // a format-2 store opened read-only
-  }
+      : ctx_(ctx), ns_(ns), chunk_(chunk), unit_(SegmentSizeOf(ctx.config)) {}
 
   Status Read(uint64_t lo, uint64_t hi, const ByteSink& sink) {
     const uint64_t first = lo / unit_, last = (hi - 1) / unit_;
@@ -99,7 +98,7 @@ class ChunkPartReader {
   StoreContext& ctx_;
   const std::string& ns_;
   const ChunkIndex::Chunk chunk_;
-  uint64_t unit_;
+  const uint64_t unit_;
 };
 
 // Runs load(i) for every i < n on pool threads a few ahead of the consumer

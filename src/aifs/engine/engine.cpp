@@ -206,7 +206,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
     // opens for reads and deletes, and the next writable open tries again.
     store::v1::StoreConfig upgraded = ctx->config;
     upgraded.set_format_version(kStoreFormatVersion);
-    if (upgraded.segment_size() == 0) upgraded.set_segment_size(kDefaultSegmentSize);
+    upgraded.set_segment_size(SegmentSizeOf(upgraded));
     if (WriteStoreConfig(options.data_dir, upgraded).ok()) ctx->config = upgraded;
   }
   if (ctx->config.store_id().empty() && !options.read_only) {
@@ -218,9 +218,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   }
   size_t threads = options.threads ? options.threads : std::thread::hardware_concurrency();
   ctx->pool = std::make_unique<ThreadPool>(threads ? threads : 2);
-  ctx->segments = std::make_unique<SegmentCache>(
-      options.cache_bytes,
-      ctx->config.segment_size() ? ctx->config.segment_size() : kDefaultSegmentSize);
+  ctx->segments = std::make_unique<SegmentCache>(options.cache_bytes, SegmentSizeOf(ctx->config));
   std::unique_ptr<Engine> engine(new Engine(std::move(ctx)));
   AIFS_RETURN_IF_ERROR(engine->vectors_.Start());
   if (options.run_operators && !options.read_only) engine->operators_.Start();

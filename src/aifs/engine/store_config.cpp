@@ -8,6 +8,7 @@
 #include "aifs/core/file_util.h"
 #include "aifs/core/hex.h"
 #include "aifs/core/random.h"
+#include "aifs/storage/chunk_sealer.h"
 
 namespace aifs {
 
@@ -57,6 +58,10 @@ Status WriteStoreConfig(const std::string& data_dir, const store::v1::StoreConfi
   print.preserve_proto_field_names = true;
   (void)google::protobuf::util::MessageToJsonString(config, &json, print);
   return WriteFileAtomic(StoreConfigPath(data_dir), json, 0600);
+}
+
+uint32_t SegmentSizeOf(const store::v1::StoreConfig& config) {
+  return config.segment_size() ? config.segment_size() : kDefaultSegmentSize;
 }
 
 }  // namespace aifs

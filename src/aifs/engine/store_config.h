@@ -35,6 +35,10 @@ std::string ResolveStoreUrl(const std::string& url, const std::string& data_dir)
 // a format version outside [kOldestStoreFormatVersion, kStoreFormatVersion].
 Result<store::v1::StoreConfig> LoadStoreConfig(const std::string& data_dir);
 
+// The store's segment size: its config's, or kDefaultSegmentSize for a store
+// from before segments (formats 1-2, which a read-only open leaves as they are).
+uint32_t SegmentSizeOf(const store::v1::StoreConfig& config);
+
 // Writes the config atomically (mode 0600).
 Status WriteStoreConfig(const std::string& data_dir, const store::v1::StoreConfig& config);
 

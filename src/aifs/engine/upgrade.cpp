@@ -7,6 +7,7 @@
 #include "aifs/engine/chunk_index.h"
 #include "aifs/engine/namespace_record.h"
 #include "aifs/engine/publish.h"
+#include "aifs/engine/store_config.h"
 #include "aifs/meta/keys.h"
 #include "aifs/meta/records.h"
 #include "aifs/storage/chunk_sealer.h"
@@ -49,7 +50,7 @@ Result<std::vector<std::string>> NextOld(MetaStore& meta, std::string_view prefi
 Status RewriteChunks(StoreContext& ctx, const std::vector<std::string>& batch,
                      UpgradeReport& report) {
   SealPolicy policy(ctx.compression);
-  policy.segment_size = ctx.config.segment_size() ? ctx.config.segment_size() : kDefaultSegmentSize;
+  policy.segment_size = SegmentSizeOf(ctx.config);
   std::vector<Rewritten> done;
   std::vector<std::string> written;
 
