@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "aifs/client/bearer_token.h"
+#include "aifs/client/read_stream_pool.h"
 #include "aifs/core/blake3.h"
 #include "aifs/core/file_util.h"
 #include "aifs/rpc/convert.h"
@@ -35,6 +36,9 @@ struct Connection {
   std::unique_ptr<grpc::health::v1::Health::Stub> health;
   bool zstd = false;    // data frames may be zstd both ways
   bool stored = false;  // reads take segments as stored (RemoteOptions::stored_reads)
+  // Batched reads on open streams (RemoteOptions::read_streams); null: calls.
+  // Declared after the stubs: its streams go first.
+  std::unique_ptr<ReadStreamPool> read_streams;
 };
 
 // One unary call: a fresh context, the server's Status back.
@@ -266,6 +270,7 @@ class RemoteApi final : public Api {
     v1::ReadRangesRequest req;
     rpc::ToProto(ns, ranges, conn_->zstd, &req);
     req.set_as_of(as_of);
+    if (conn_->read_streams) return conn_->read_streams->Read(req, ranges, sink);
     grpc::ClientContext ctx;
     auto stream = conn_->aifs->ReadRanges(&ctx, req);
     rpc::RangeUnpacker unpacker(ranges, sink);
@@ -1035,6 +1040,9 @@ Result<std::unique_ptr<Api>> ConnectRemote(const RemoteOptions& options) {
                                           std::string("zstd-frames")) > 0;
   conn->stored = options.stored_reads && std::count(info.features().begin(), info.features().end(),
                                                     std::string("stored-reads")) > 0;
+  if (options.read_streams &&
+      std::count(info.features().begin(), info.features().end(), std::string("read-streams")) > 0)
+    conn->read_streams = std::make_unique<ReadStreamPool>(conn->aifs.get());
   return std::unique_ptr<Api>(std::make_unique<RemoteApi>(std::move(conn)));
 }
 

@@ -30,6 +30,10 @@ struct RemoteOptions {
   // whole read against its asset ID. Off: the server decodes and checks
   // every byte itself.
   bool stored_reads = true;
+  // Batched reads (ReadRanges) go over Aifs.ReadRangesStream streams kept
+  // open between reads (when the server has "read-streams"): a small read
+  // costs one round trip instead of a call. Off: one ReadRanges call each.
+  bool read_streams = true;
   std::chrono::milliseconds connect_timeout{10000};
   // The AIFS token (a macaroon) sent with every call; the server refuses
   // calls without one (UNAUTHENTICATED TOKEN_MISSING).

@@ -29,8 +29,8 @@ Result<std::vector<RangeRead>> FromProto(const v1::ReadRangesRequest& in);
 // Promise: the messages handed to `emit`, in order, carry exactly the bytes
 // given to Add(), in that order, each piece tagged with its range's index and
 // asset offset (a range's first piece starts at its requested offset); no
-// message holds more than kMaxFrameBytes raw bytes. Finish() emits what is
-// pending and then a `done` message with every range's delivered length. A
+// message holds more than kMaxFrameBytes raw bytes. Finish() emits the last
+// message: what is pending, with `done` and every range's delivered length. A
 // failure of `emit` is returned by the Add() or Finish() that caused it.
 // Add() expects what Api::ReadRanges promises its sink (indexes never go
 // back); anything else is INTERNAL. Not thread-safe: one per call; the message

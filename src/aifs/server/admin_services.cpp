@@ -305,8 +305,8 @@ class IntrospectService final : public v1::Introspect::Service {
       rpc::ToProto(d, resp);
       resp->set_version(std::string(kVersion));
       resp->set_build(std::string(kBuild));
-      for (const char* f : {"zstd-frames", "stored-reads", "events", "transactions", "lineage",
-                            "snapshots", "branches", "tags", "proofs"})
+      for (const char* f : {"zstd-frames", "stored-reads", "read-streams", "events", "transactions",
+                            "lineage", "snapshots", "branches", "tags", "proofs"})
         resp->add_features(f);
       resp->set_max_frame_bytes(rpc::kMaxFrameBytes);
       resp->set_tls(ctx_.tls);

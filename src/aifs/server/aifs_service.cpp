@@ -18,8 +18,8 @@ using rpc::ToProto;
 
 // Sends one message of a read stream. Data frames go out without gRPC's own
 // compression: they are zstd already or not worth compressing.
-template <typename Response>
-Status Send(ServerContext* sctx, grpc::ServerWriter<Response>* writer, const Response& msg) {
+template <typename Writer, typename Response>
+Status Send(ServerContext* sctx, Writer* writer, const Response& msg) {
   if (!writer->Write(msg, grpc::WriteOptions().set_no_compression()))
     return err::Cancelled("READ_CANCELLED", "the client stopped reading");
   return sctx->IsCancelled() ? err::Cancelled("READ_CANCELLED", "the client went away")
@@ -179,19 +179,36 @@ class AifsService final : public v1::Aifs::Service {
 
   grpc::Status ReadRanges(ServerContext* sctx, const v1::ReadRangesRequest* req,
                           grpc::ServerWriter<v1::ReadRangesResponse>* writer) override {
-    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ReadRanges", *req, [&](CallerApi& api) -> Status {
-      AIFS_ASSIGN_OR_RETURN(std::vector<RangeRead> ranges, rpc::FromProto(*req));
-      rpc::RangePacker packer(ranges, req->accept_zstd(),
-                              [&](const v1::ReadRangesResponse& msg) -> Status {
-                                AIFS_RETURN_IF_ERROR(Send(sctx, writer, msg));
-                                ctx_.metrics.AddWireBytesOut(msg.data().data().size());
-                                ctx_.metrics.AddBytesOut(msg.data().raw_size());
-                                return Status::Ok();
-                              });
-      AIFS_RETURN_IF_ERROR(
-          api.ReadRangesAt(req->ns(), req->as_of(), ranges,
-                           [&](size_t i, ByteSpan data) { return packer.Add(i, data); }));
-      return packer.Finish();
+    return Guard(ctx_, sctx, "/aifs.v1.Aifs/ReadRanges", *req,
+                 [&](CallerApi& api) -> Status { return SendRanges(api, sctx, *req, writer); });
+  }
+
+  grpc::Status ReadRangesStream(
+      ServerContext* sctx,
+      grpc::ServerReaderWriter<v1::ReadRangesResponse, v1::ReadRangesRequest>* stream) override {
+    return RunRpc([&]() -> Status {
+      v1::ReadRangesRequest req;
+      while (true) {
+        {
+          std::optional<WaitingStreams::Wait> wait;
+          if (ctx_.read_streams && !(wait = ctx_.read_streams->Begin(sctx)))
+            return Status::Ok();                         // shutting down: end between requests
+          if (!stream->Read(&req)) return Status::Ok();  // the client is done (or cancelled)
+        }
+        // Each request on its own: a token revoked or expired since the
+        // last one stops this one.
+        AIFS_ASSIGN_OR_RETURN(
+            std::unique_ptr<CallerApi> api,
+            AdmitCall(ctx_.gate, ctx_.transactions, *sctx, "/aifs.v1.Aifs/ReadRangesStream", req));
+        // A call slot while a request runs: a stream waiting between
+        // requests does not count against its token's call limit.
+        std::optional<CallLimiter::Slot> slot;
+        if (ctx_.calls) {
+          AIFS_ASSIGN_OR_RETURN(auto acquired, ctx_.calls->Acquire(api->caller_key()));
+          slot.emplace(std::move(acquired));
+        }
+        AIFS_RETURN_IF_ERROR(SendRanges(*api, sctx, req, stream));
+      }
     });
   }
 
@@ -604,6 +621,25 @@ class AifsService final : public v1::Aifs::Service {
   }
 
  private:
+  // Answers one ReadRanges request on `writer`: the ranges' pieces, the last
+  // message with `done`.
+  template <typename Writer>
+  Status SendRanges(CallerApi& api, ServerContext* sctx, const v1::ReadRangesRequest& req,
+                    Writer* writer) {
+    AIFS_ASSIGN_OR_RETURN(std::vector<RangeRead> ranges, rpc::FromProto(req));
+    rpc::RangePacker packer(ranges, req.accept_zstd(),
+                            [&](const v1::ReadRangesResponse& msg) -> Status {
+                              AIFS_RETURN_IF_ERROR(Send(sctx, writer, msg));
+                              ctx_.metrics.AddWireBytesOut(msg.data().data().size());
+                              ctx_.metrics.AddBytesOut(msg.data().raw_size());
+                              return Status::Ok();
+                            });
+    AIFS_RETURN_IF_ERROR(
+        api.ReadRangesAt(req.ns(), req.as_of(), ranges,
+                         [&](size_t i, ByteSpan data) { return packer.Add(i, data); }));
+    return packer.Finish();
+  }
+
   ServiceContext& ctx_;
 };
 

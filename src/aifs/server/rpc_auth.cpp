@@ -61,6 +61,7 @@ const std::vector<RpcRule>& RpcRules() {
       {"/aifs.v1.Aifs/GetAsset", O::kStatAsset, "ns", "", "id"},
       {"/aifs.v1.Aifs/ReadAsset", O::kReadAsset, "ns", "", "id"},
       {"/aifs.v1.Aifs/ReadRanges", O::kReadRanges, "ns", "", "ranges.id"},
+      {"/aifs.v1.Aifs/ReadRangesStream", O::kReadRanges, "ns", "", "ranges.id"},
       {"/aifs.v1.Aifs/ListAssets", O::kListAssets, "ns", "", ""},
       {"/aifs.v1.Aifs/DeleteAsset", O::kDeleteAsset, "ns", "", "id"},
       {"/aifs.v1.Aifs/VerifyAsset", O::kVerifyAsset, "ns", "", "id"},

@@ -1,9 +1,8 @@
 #include "aifs/server/server.h"
 
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
-#include <malloc.h>
 #include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -17,6 +16,7 @@
 #include "aifs/core/file_util.h"
 #include "aifs/rpc/frames.h"
 #include "aifs/server/acceptor.h"
+#include "aifs/server/health_service.h"
 #include "aifs/server/malformed_request.h"
 #include "aifs/server/services.h"
 
@@ -91,6 +91,7 @@ class GrpcServer final : public Server {
         puts_({.total = options.max_puts, .per_caller = options.max_puts_per_token},
               "TOO_MANY_PUTS", "puts"),
         put_watchdog_(options.put_stall_timeout),
+        read_streams_(options.read_stream_idle),
         aifs_(NewAifsService(ctx_)),
         admin_(NewAdminService(ctx_)),
         introspect_(NewIntrospectService(ctx_)),
@@ -103,6 +104,7 @@ class GrpcServer final : public Server {
     ctx_.calls = &calls_;
     ctx_.puts = &puts_;
     ctx_.put_watchdog = &put_watchdog_;
+    ctx_.read_streams = &read_streams_;
     AIFS_ASSIGN_OR_RETURN(auto creds, Credentials(options_));
     const bool tls = !options_.tls_cert_file.empty();
     const uint64_t fd_limit = RaiseFdLimit();
@@ -149,7 +151,6 @@ class GrpcServer final : public Server {
       ctx_.http_url = std::string(http.tls_cert_file.empty() ? "http" : "https") + "://" +
                       http_host + ":" + std::to_string(http_->port());
     }
-    grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
     // Connections handed over by the acceptor get these credentials (the TLS
     // handshake, when there is one, runs inside gRPC as on its own listener).
@@ -169,11 +170,13 @@ class GrpcServer final : public Server {
     builder.RegisterService(admin_.get());
     builder.RegisterService(introspect_.get());
     builder.RegisterService(metrics_service_.get());
+    builder.RegisterService(&health_);
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
         interceptors;
     interceptors.push_back(NewMalformedRequestInterceptorFactory());
     interceptors.push_back(metrics_.InterceptorFactory());
     builder.experimental().SetInterceptorCreators(std::move(interceptors));
+    ProbeOnce();  // the health statuses are there from the first call
     server_ = builder.BuildAndStart();
     if (!server_ || (port_ == 0 && acceptor_->unix_path().empty()))
       return err::Unavailable("LISTEN_FAILED", "cannot listen on " + options_.listen);
@@ -182,7 +185,6 @@ class GrpcServer final : public Server {
       p.fd = fd;  // gRPC owns it from here (it closes it with the connection)
       external_->HandleNewConnection(&p);
     });
-    ProbeOnce();
     prober_ = std::thread([this] { ProbeLoop(); });
     return Status::Ok();
   }
@@ -205,8 +207,9 @@ class GrpcServer final : public Server {
     if (prober_.joinable()) prober_.join();
     if (http_) http_->Shutdown();      // ends every HTTP connection
     if (acceptor_) acceptor_->Stop();  // no new connections from here on
+    health_.Shutdown();                // NOT_SERVING to all; Watch streams end
+    read_streams_.Close();             // streams between requests end now
     if (server_) {
-      server_->GetHealthCheckService()->SetServingStatus(false);
       server_->Shutdown(std::chrono::system_clock::now() + grace);
       server_->Wait();
     }
@@ -216,11 +219,10 @@ class GrpcServer final : public Server {
   void ProbeOnce() {
     const Status st = ctx_.gate.CheckHealth();
     const bool reads = st.ok() || st.reason() == "DEGRADED";
-    auto* health = server_->GetHealthCheckService();
-    health->SetServingStatus("", st.ok());
-    health->SetServingStatus("readiness", reads);
-    health->SetServingStatus("writes", st.ok());
-    health->SetServingStatus("liveness", true);
+    health_.Set("", st.ok());
+    health_.Set("readiness", reads);
+    health_.Set("writes", st.ok());
+    health_.Set("liveness", true);
   }
 
   void ProbeLoop() {
@@ -229,6 +231,7 @@ class GrpcServer final : public Server {
     while (!wake_.wait_for(lock, options_.health_interval, [&] { return stopping_; })) {
       lock.unlock();
       ProbeOnce();
+      read_streams_.Reap();
       // Puts that ended (or were cancelled) freed their buffers, mostly on
       // pool and gRPC threads whose malloc arenas keep freed pages: hand
       // them back, so the server's RSS returns to its baseline after a burst.
@@ -255,10 +258,12 @@ class GrpcServer final : public Server {
   CallLimiter calls_;
   CallLimiter puts_;
   PutWatchdog put_watchdog_;
+  WaitingStreams read_streams_;
   std::unique_ptr<v1::Aifs::Service> aifs_;
   std::unique_ptr<v1::Admin::Service> admin_;
   std::unique_ptr<v1::Introspect::Service> introspect_;
   std::unique_ptr<v1::Metrics::Service> metrics_service_;
+  HealthService health_;
   std::unique_ptr<Acceptor> acceptor_;
   std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> external_;
   std::unique_ptr<grpc::Server> server_;

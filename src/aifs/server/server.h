@@ -60,6 +60,9 @@ struct ServerOptions {
   size_t max_puts_per_token = 16;    // TOO_MANY_PUTS
   // A put that receives nothing for this long is cancelled (PUT_STALLED).
   std::chrono::milliseconds put_stall_timeout{120000};
+  // A ReadRangesStream that waits this long for its next request is ended
+  // (checked every health_interval); 0: never.
+  std::chrono::milliseconds read_stream_idle{60000};
   // Warnings (flood shedding, EMFILE); default: stderr.
   std::function<void(const std::string&)> log;
 

@@ -18,6 +18,7 @@
 #include "aifs/server/rate_limiter.h"
 #include "aifs/server/rpc_auth.h"
 #include "aifs/server/transaction_registry.h"
+#include "aifs/server/waiting_streams.h"
 #include "aifs/v1/aifs.grpc.pb.h"
 
 namespace aifs::server {
@@ -41,6 +42,8 @@ struct ServiceContext {
   CallLimiter* puts = nullptr;
   // Cancels puts that stop sending (PUT_STALLED).
   PutWatchdog* put_watchdog = nullptr;
+  // ReadRangesStream streams waiting for their next request.
+  WaitingStreams* read_streams = nullptr;
 };
 
 // Runs an RPC body after the caller's token passed the rule of `method`
