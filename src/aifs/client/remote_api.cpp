@@ -285,6 +285,14 @@ class RemoteApi final : public Api {
 
   Status ReadAssetAt(const std::string& ns, const AssetId& id, const AsOf& as_of,
                      const ReadRange& range, const ByteSink& sink) override {
+    // A small bounded range is one round trip on an open stream: the same
+    // rule (get), bytes and errors as a ReadAsset call (messages name it
+    // "range 0"). Larger ones keep ReadAsset, whose segments may come as stored.
+    if (conn_->read_streams && range.length > 0 && range.length < kStoredReadMinBytes) {
+      const RangeRead one{id, range.offset, range.length};
+      return ReadRangesAt(ns, as_of, std::span(&one, 1),
+                          [&](size_t, ByteSpan data) { return sink(data); });
+    }
     v1::ReadAssetRequest req;
     req.set_ns(ns);
     req.set_id(rpc::Raw(id.bytes()));
