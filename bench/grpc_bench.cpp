@@ -58,6 +58,7 @@
 #include "aifs/core/blake3.h"
 #include "aifs/engine/engine.h"
 #include "aifs/rpc/frames.h"
+#include "aifs/rpc/grpc_process.h"
 #include "aifs/server/server.h"
 #include "aifs/storage/compression.h"
 #include "aifs/v1/aifs.grpc.pb.h"
@@ -1010,6 +1011,7 @@ int Run(const Options& opt) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  aifs::rpc::SkipMutexDeadlockDetection();  // as the aifs CLI does
   aifs::bench::g_progress_name = "grpc_bench";
   aifs::bench::g_progress_stamped = true;
   return aifs::bench::RunBench("aifs_grpc_bench", [&] { return Run(ParseArgs(argc, argv)); });

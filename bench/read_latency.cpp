@@ -20,6 +20,7 @@
 #include <string>
 
 #include "aifs/client/remote_api.h"
+#include "aifs/rpc/grpc_process.h"
 #include "bench_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "timed_rates.h"
@@ -144,6 +145,7 @@ int Run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  aifs::rpc::SkipMutexDeadlockDetection();  // as the aifs CLI does
   Options o;
   for (aifs::bench::ArgReader args(argc, argv); args.Next();) {
     const std::string& f = args.flag();

@@ -12,6 +12,7 @@
 #include "admin_commands.h"
 #include "aifs/client/remote_api.h"
 #include "aifs/engine/engine.h"
+#include "aifs/rpc/grpc_process.h"
 #include "commands.h"
 #include "history_commands.h"
 #include "kind_commands.h"
@@ -82,6 +83,7 @@ std::optional<Status> UnknownCommand(const CLI::App& app) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  aifs::rpc::SkipMutexDeadlockDetection();  // before any thread
   Globals g;
   const char* env_data = std::getenv("AIFS_DATA");
   g.data_dir = env_data && *env_data ? env_data : "./aifs-data";
