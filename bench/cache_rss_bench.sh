@@ -17,9 +17,7 @@ server=""
 trap '[ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 export AIFS_DATA=$work/data
 "$AIFS" init > /dev/null
-head -c $((SIZE_MIB << 20)) /dev/urandom > "$work/asset.bin"
-id=$("$AIFS" put "$work/asset.bin")
-rm "$work/asset.bin"
+id=$(put_random "$AIFS" "$work" "$SIZE_MIB")
 "$AIFS" --cache-size $((CACHE_MIB << 20)) serve --listen 127.0.0.1:0 --no-operators \
   > "$work/serve.log" 2>&1 &
 server=$!

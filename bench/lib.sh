@@ -20,6 +20,14 @@ wait_for() {
 }
 SERVING='s/^aifs: serving on \([^ ]*\).*/\1/p'
 
+# put_random AIFS DIR MIB: puts MIB MiB of random bytes (staged in DIR) into
+# the store $AIFS_DATA names; prints the asset ID.
+put_random() {
+  head -c $(($3 << 20)) /dev/urandom > "$2/random.bin"
+  "$1" put "$2/random.bin"
+  rm "$2/random.bin"
+}
+
 # gbps SECONDS MIB: the rate of reading MIB MiB in SECONDS, in GB/s.
 gbps() { awk -v s="$1" -v m="$2" 'BEGIN { printf "%.2f", m * 1048576 / s / 1e9 }'; }
 

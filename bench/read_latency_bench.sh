@@ -18,9 +18,7 @@ stop() { [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev
 trap 'stop; rm -rf "$work"' EXIT
 export AIFS_DATA=$work/data
 "$AIFS" init > /dev/null
-head -c $((SIZE_MIB << 20)) /dev/urandom > "$work/asset.bin"
-id=$("$AIFS" put "$work/asset.bin")
-rm "$work/asset.bin"
+id=$(put_random "$AIFS" "$work" "$SIZE_MIB")
 token=$(cat "$AIFS_DATA/admin.token")
 echo "# Small reads from a separate server ($(date -u +%FT%TZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
 for listen in 127.0.0.1:0 "unix:$work/aifs.sock"; do
