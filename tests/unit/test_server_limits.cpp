@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <grpcpp/grpcpp.h>
@@ -235,6 +236,35 @@ TEST(Acceptor, CapsHeldConnectionsClosesSilentOnesAndHandsOffTalkers) {
   std::lock_guard lock(mu);
   for (int fd : {talker, silent, over, again}) close(fd);
   for (size_t i = 1; i < taken.size(); ++i) close(taken[i]);
+}
+
+// A unix-socket connection gets a send buffer larger than the socket default
+// (~208 KiB), so a 1 MiB read message is not five blocked writes.
+TEST(Acceptor, UnixConnectionsGetALargerSendBuffer) {
+  TempDir dir;
+  const std::string path = dir.Sub("s.sock");
+  auto a = server::Acceptor::Listen("unix:" + path, {.max_connections = 4});
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  std::atomic<int> taken{-1};
+  (*a)->Start([&](int fd) { taken = fd; });
+  const int client = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  ASSERT_EQ(connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(send(client, "x", 1, 0), 1);
+  for (int i = 0; i < 100 && taken < 0; ++i) std::this_thread::sleep_for(50ms);
+  ASSERT_GE(taken.load(), 0);
+  auto send_buffer = [](int fd) {
+    int bytes = 0;
+    socklen_t len = sizeof bytes;
+    EXPECT_EQ(getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, &len), 0);
+    return bytes;
+  };
+  const int fresh = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);  // the default, as oracle
+  EXPECT_GT(send_buffer(taken), send_buffer(fresh));
+  (*a)->Stop();
+  for (int fd : {client, fresh, taken.load()}) close(fd);
 }
 
 }  // namespace
