@@ -13,6 +13,7 @@
 
 #include "aifs/client/read_stream_pool.h"
 #include "aifs/rpc/range_frames.h"
+#include "aifs/rpc/status_codec.h"
 #include "server_fixture.h"
 #include "test_util.h"
 
@@ -170,6 +171,31 @@ TEST_F(ReadStreamsTest, ThreadsSharingAPoolEachGetTheirOwnBytes) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(bad.load(), 0);
   EXPECT_LE(pool.opened(), 4u);  // one per thread at most, reused
+}
+
+// A request that does not parse (a string field that is not UTF-8) cannot be
+// told from the client's end of the stream on the server (gRPC's sync Read
+// says false to both): the stream ends with no answer. RemoteApi sends such
+// reads as calls, which the server answers INVALID_ARGUMENT REQUEST_MALFORMED.
+TEST_F(ReadStreamsTest, AMalformedRequestGetsNoAnswerAndRemoteApiAvoidsIt) {
+  StartServer();
+  auto stub = RawStub();
+  grpc::ClientContext ctx;
+  auto stream = stub->ReadRangesStream(&ctx);
+  v1::ReadRangesRequest req;
+  const std::string bad("\xff\xfe", 2);
+  req.set_ns(bad);  // protobuf logs it and sends it anyway
+  ASSERT_TRUE(stream->Write(req));
+  v1::ReadRangesResponse msg;
+  EXPECT_FALSE(stream->Read(&msg));
+  stream->Finish();
+  const AssetId id = MustPut(RandomBytes(100, 1911)).asset.id;
+  AIFS_EXPECT_STATUS(remote_->ReadRanges(bad, std::vector<RangeRead>{{id, 0, 10}},
+                                         [](size_t, ByteSpan) { return Status::Ok(); }),
+                     kInvalidArgument, "REQUEST_MALFORMED");
+  AIFS_EXPECT_STATUS(
+      remote_->ReadAsset(bad, id, ReadRange{0, 10}, [](ByteSpan) { return Status::Ok(); }),
+      kInvalidArgument, "REQUEST_MALFORMED");
 }
 
 // The RemoteApi batched reads use the pool when the server offers streams,

@@ -10,6 +10,7 @@
 #include "aifs/client/read_stream_pool.h"
 #include "aifs/core/blake3.h"
 #include "aifs/core/file_util.h"
+#include "aifs/core/utf8.h"
 #include "aifs/rpc/convert.h"
 #include "aifs/rpc/frames.h"
 #include "aifs/rpc/operator_convert.h"
@@ -270,7 +271,11 @@ class RemoteApi final : public Api {
     v1::ReadRangesRequest req;
     rpc::ToProto(ns, ranges, conn_->zstd, &req);
     req.set_as_of(as_of);
-    if (conn_->read_streams) return conn_->read_streams->Read(req, ranges, sink);
+    // A request that would not parse (strings that are not UTF-8) goes as a
+    // call: the server answers that REQUEST_MALFORMED, while on a stream it
+    // looks like the client's end of the stream.
+    if (conn_->read_streams && ValidUtf8(ns) && ValidUtf8(as_of))
+      return conn_->read_streams->Read(req, ranges, sink);
     grpc::ClientContext ctx;
     auto stream = conn_->aifs->ReadRanges(&ctx, req);
     rpc::RangeUnpacker unpacker(ranges, sink);
