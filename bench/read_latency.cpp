@@ -14,7 +14,6 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
