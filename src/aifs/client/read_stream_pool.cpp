@@ -70,12 +70,10 @@ Status ReadStreamPool::Read(const v1::ReadRangesRequest& req, std::span<const Ra
     rpc::RangeUnpacker unpacker(ranges, sink);
     v1::ReadRangesResponse msg;
     bool answered = false;
-    Status failed;
     if (s->rw->Write(req)) {
       while (s->rw->Read(&msg)) {
         answered = true;
-        failed = unpacker.Take(msg);
-        if (!failed.ok()) return failed;  // the stream is dropped (cancelled)
+        AIFS_RETURN_IF_ERROR(unpacker.Take(msg));  // the stream is dropped (cancelled)
         if (msg.done()) {
           Give(std::move(s));
           return Status::Ok();

@@ -1,7 +1,7 @@
 // ReadStreamPool: a client's open Aifs.ReadRangesStream streams, reused from
 // one batched read to the next, so a small read costs one round trip on an
 // open stream instead of a call's setup (bench/README.md, "Issue 16: small
-// reads on an open stream").
+// reads from a separate server").
 //
 // Promise: Read() answers as one ReadRanges call would: the same bytes to the
 // sink, in the same order, with the same checks (rpc::RangeUnpacker) and the

@@ -1049,12 +1049,13 @@ Result<std::unique_ptr<Api>> ConnectRemote(const RemoteOptions& options) {
                         t.starts_with("[::1]") || t.starts_with("unix:");
   const bool want = options.zstd == RemoteOptions::Zstd::kOn ||
                     (options.zstd == RemoteOptions::Zstd::kAuto && !loopback);
-  conn->zstd = want && std::count(info.features().begin(), info.features().end(),
-                                          std::string("zstd-frames")) > 0;
-  conn->stored = options.stored_reads && std::count(info.features().begin(), info.features().end(),
-                                                    std::string("stored-reads")) > 0;
-  if (options.read_streams &&
-      std::count(info.features().begin(), info.features().end(), std::string("read-streams")) > 0)
+  auto offered = [&](const std::string& feature) {
+    return std::find(info.features().begin(), info.features().end(), feature) !=
+           info.features().end();
+  };
+  conn->zstd = want && offered("zstd-frames");
+  conn->stored = options.stored_reads && offered("stored-reads");
+  if (options.read_streams && offered("read-streams"))
     conn->read_streams = std::make_unique<ReadStreamPool>(conn->aifs.get());
   return std::unique_ptr<Api>(std::make_unique<RemoteApi>(std::move(conn)));
 }

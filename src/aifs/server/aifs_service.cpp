@@ -72,17 +72,13 @@ class AifsService final : public v1::Aifs::Service {
       }
       watch.Touch();
       // The namespace is in the first message: check before anything else.
-      AIFS_ASSIGN_OR_RETURN(
-          std::unique_ptr<CallerApi> api,
-          AdmitCall(ctx_.gate, ctx_.transactions, *sctx, "/aifs.v1.Aifs/PutAsset", msg));
+      AIFS_ASSIGN_OR_RETURN(AdmittedCall call,
+                            AdmitWithSlot(ctx_, *sctx, "/aifs.v1.Aifs/PutAsset", msg));
+      CallerApi& api = *call.api;
       // Admitted only once authorized: strangers cannot use up the slots.
-      std::optional<CallLimiter::Slot> call_slot, put_slot;
-      if (ctx_.calls) {
-        AIFS_ASSIGN_OR_RETURN(auto slot, ctx_.calls->Acquire(api->caller_key()));
-        call_slot.emplace(std::move(slot));
-      }
+      std::optional<CallLimiter::Slot> put_slot;
       if (ctx_.puts) {
-        AIFS_ASSIGN_OR_RETURN(auto slot, ctx_.puts->Acquire(api->caller_key()));
+        AIFS_ASSIGN_OR_RETURN(auto slot, ctx_.puts->Acquire(api.caller_key()));
         put_slot.emplace(std::move(slot));
       }
       if (!msg.has_header())
@@ -91,7 +87,7 @@ class AifsService final : public v1::Aifs::Service {
       AIFS_ASSIGN_OR_RETURN(PutOptions options, FromProto(msg.header()));
       std::unique_ptr<AssetWriter> writer;
       if (msg.header().transaction_id().empty()) {
-        AIFS_ASSIGN_OR_RETURN(writer, api->BeginPut(options));
+        AIFS_ASSIGN_OR_RETURN(writer, api.BeginPut(options));
       } else {
         AIFS_ASSIGN_OR_RETURN(writer,
                               ctx_.transactions.BeginPut(msg.header().transaction_id(), options));
@@ -196,18 +192,12 @@ class AifsService final : public v1::Aifs::Service {
           if (!stream->Read(&req)) return Status::Ok();  // the client is done (or cancelled)
         }
         // Each request on its own: a token revoked or expired since the
-        // last one stops this one.
-        AIFS_ASSIGN_OR_RETURN(
-            std::unique_ptr<CallerApi> api,
-            AdmitCall(ctx_.gate, ctx_.transactions, *sctx, "/aifs.v1.Aifs/ReadRangesStream", req));
-        // A call slot while a request runs: a stream waiting between
-        // requests does not count against its token's call limit.
-        std::optional<CallLimiter::Slot> slot;
-        if (ctx_.calls) {
-          AIFS_ASSIGN_OR_RETURN(auto acquired, ctx_.calls->Acquire(api->caller_key()));
-          slot.emplace(std::move(acquired));
-        }
-        AIFS_RETURN_IF_ERROR(SendRanges(*api, sctx, req, stream));
+        // last one stops this one. The call slot is held while the request
+        // runs: a stream waiting between requests does not count against its
+        // token's call limit.
+        AIFS_ASSIGN_OR_RETURN(AdmittedCall call,
+                              AdmitWithSlot(ctx_, *sctx, "/aifs.v1.Aifs/ReadRangesStream", req));
+        AIFS_RETURN_IF_ERROR(SendRanges(*call.api, sctx, req, stream));
       }
     });
   }

@@ -5,8 +5,9 @@
 // that one is a callback service, and a server with any callback service
 // starts "nexting" threads that poll the same epoll set as the synchronous
 // threads. A call's bytes are then often read by one of them and the call
-// handed to a synchronous thread: one more wake-up per call, which on small
-// calls cost ~25% of their latency (bench/README.md, "a unary call").
+// handed to a synchronous thread: one more wake-up per call, ~10% of a small
+// call's latency (bench/README.md, "Issue 16: small reads from a separate
+// server").
 //
 // Promise: Check answers the status last Set for a service, NOT_FOUND for a
 // service never set. Watch sends the current status (SERVICE_UNKNOWN for a

@@ -46,24 +46,39 @@ struct ServiceContext {
   WaitingStreams* read_streams = nullptr;
 };
 
+// A caller admitted to a call: its Api, and one of its token's call slots,
+// held while this lives (none when the server sets no call limit).
+struct AdmittedCall {
+  std::unique_ptr<CallerApi> api;
+  std::optional<CallLimiter::Slot> slot;
+};
+
+// AdmitCall() for `method` and `request` (rpc_auth.h), then a call slot of the
+// caller's token (RESOURCE_EXHAUSTED TOO_MANY_CALLS). The slot is taken only
+// once the call is authorized: strangers cannot use up the slots.
+inline Result<AdmittedCall> AdmitWithSlot(ServiceContext& ctx, const grpc::ServerContext& sctx,
+                                          std::string_view method,
+                                          const google::protobuf::Message& request) {
+  AdmittedCall call;
+  AIFS_ASSIGN_OR_RETURN(call.api, AdmitCall(ctx.gate, ctx.transactions, sctx, method, request));
+  if (ctx.calls) {
+    AIFS_ASSIGN_OR_RETURN(CallLimiter::Slot slot, ctx.calls->Acquire(call.api->caller_key()));
+    call.slot.emplace(std::move(slot));
+  }
+  return call;
+}
+
 // Runs an RPC body after the caller's token passed the rule of `method`
 // (full name, e.g. "/aifs.v1.Aifs/GetAsset") for `request` (rpc_auth.h), with
 // the caller's Api, through which the body makes every call. Every handler
-// starts with this (or, for client streams, AdmitCall() on the first
+// starts with this (or, for client streams, AdmitWithSlot() on the first
 // message): nothing runs for a caller who may not make the call.
 template <typename Body>
 grpc::Status Guard(ServiceContext& ctx, const grpc::ServerContext* sctx, std::string_view method,
                    const google::protobuf::Message& request, Body&& body) {
-  Result<std::unique_ptr<CallerApi>> caller =
-      AdmitCall(ctx.gate, ctx.transactions, *sctx, method, request);
-  if (!caller.ok()) return rpc::ToGrpc(caller.status());
-  std::optional<CallLimiter::Slot> slot;
-  if (ctx.calls) {
-    auto acquired = ctx.calls->Acquire((*caller)->caller_key());
-    if (!acquired.ok()) return rpc::ToGrpc(acquired.status());
-    slot.emplace(std::move(*acquired));
-  }
-  return rpc::RunRpc([&] { return body(**caller); });
+  Result<AdmittedCall> call = AdmitWithSlot(ctx, *sctx, method, request);
+  if (!call.ok()) return rpc::ToGrpc(call.status());
+  return rpc::RunRpc([&] { return body(*call->api); });
 }
 
 std::unique_ptr<v1::Aifs::Service> NewAifsService(ServiceContext& ctx);
