@@ -197,7 +197,7 @@ class AifsService final : public v1::Aifs::Service {
         // token's call limit.
         AIFS_ASSIGN_OR_RETURN(AdmittedCall call,
                               AdmitWithSlot(ctx_, *sctx, "/aifs.v1.Aifs/ReadRangesStream", req));
-        AIFS_RETURN_IF_ERROR(SendRanges(*call.api, sctx, req, stream));
+        AIFS_RETURN_IF_ERROR(SendRanges(*call.api, sctx, req, stream, &call.slot));
       }
     });
   }
@@ -612,10 +612,12 @@ class AifsService final : public v1::Aifs::Service {
 
  private:
   // Answers one ReadRanges request on `writer`: the ranges' pieces, the last
-  // message with `done`.
+  // message with `done`. `slot`, when given, is given back before that last
+  // message goes out: a client that acts on the answer at once must find its
+  // token's call slot free, as it does after a unary call.
   template <typename Writer>
   Status SendRanges(CallerApi& api, ServerContext* sctx, const v1::ReadRangesRequest& req,
-                    Writer* writer) {
+                    Writer* writer, std::optional<CallLimiter::Slot>* slot = nullptr) {
     AIFS_ASSIGN_OR_RETURN(std::vector<RangeRead> ranges, rpc::FromProto(req));
     rpc::RangePacker packer(ranges, req.accept_zstd(),
                             [&](const v1::ReadRangesResponse& msg) -> Status {
@@ -627,6 +629,7 @@ class AifsService final : public v1::Aifs::Service {
     AIFS_RETURN_IF_ERROR(
         api.ReadRangesAt(req.ns(), req.as_of(), ranges,
                          [&](size_t i, ByteSpan data) { return packer.Add(i, data); }));
+    if (slot) slot->reset();
     return packer.Finish();
   }
 
