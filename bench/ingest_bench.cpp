@@ -720,10 +720,9 @@ AifsResult RunAifsOnce(const Options& opt, const aifs::ChunkerParams& params,
   }
   r.src_resident = ResidentFraction(src.path);
 
-  // Ingest: open the file, BeginPut, 4 MiB reads -> Write, Commit. Timed from
+  // Ingest: open the file, BeginPut, reads -> WriteFrom, Commit. Timed from
   // before open() to after Commit() returned (which includes the syncfs).
   Progress("%s: AIFS ingest", name.c_str());
-  std::vector<uint8_t> buf(kIoSize);
   PhaseMeter ingest;
   aifs::PutResult put;
   {
@@ -737,11 +736,11 @@ AifsResult RunAifsOnce(const Options& opt, const aifs::ChunkerParams& params,
     po.metadata = {{"bench", "ingest"}, {"dataset", name}};
     auto writer = engine->BeginPut(po);
     Check(writer.status(), "BeginPut");
-    for (;;) {
-      size_t n = ReadSome(fd.get(), buf.data(), buf.size(), src.path);
-      if (n == 0) break;
-      Check((*writer)->Write(aifs::ByteSpan(buf.data(), n)), "AssetWriter::Write");
-    }
+    // As `aifs put FILE` does: read() straight into the writer's buffer.
+    Check((*writer)->WriteFrom([&](aifs::MutableByteSpan room) -> aifs::Result<size_t> {
+      return ReadSome(fd.get(), room.data(), room.size(), src.path);
+    }),
+          "AssetWriter::WriteFrom");
     const auto tc = Clock::now();
     auto committed = (*writer)->Commit();
     Check(committed.status(), "AssetWriter::Commit");

@@ -26,7 +26,6 @@ using nlohmann::json;
 
 namespace {
 
-constexpr size_t kIoSize = 4 << 20;
 
 void PrintJson(const json& j) { std::cout << j.dump(2) << "\n"; }
 
@@ -97,15 +96,17 @@ json AssetJson(const AssetInfo& a) {
 
 Result<PutResult> PutStreamTo(AssetWriter& writer, int fd, const std::string& path,
                               Progress* progress) {
-  thread_local Bytes buf(kIoSize);
-  for (;;) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return err::FromErrno(errno, "read " + path);
-    if (n == 0) break;
-    AIFS_RETURN_IF_ERROR(writer.Write(ByteSpan(buf.data(), static_cast<size_t>(n))));
-    if (progress) progress->Add(static_cast<uint64_t>(n));
-  }
+  // Straight into the writer's buffer: an embedded put copies the bytes
+  // once, out of the page cache.
+  AIFS_RETURN_IF_ERROR(writer.WriteFrom([&](MutableByteSpan room) -> Result<size_t> {
+    for (;;) {
+      const ssize_t n = ::read(fd, room.data(), room.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return err::FromErrno(errno, "read " + path);
+      if (progress) progress->Add(static_cast<uint64_t>(n));
+      return static_cast<size_t>(n);
+    }
+  }));
   return writer.Commit();
 }
 

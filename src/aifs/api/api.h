@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 
 #include "aifs/api/aggregate_query.h"
@@ -15,13 +16,23 @@
 
 namespace aifs {
 
-// A put in progress. Write() streams the bytes (any split); Commit() makes the
-// asset visible atomically and returns its ID. Destroying an uncommitted
-// writer aborts it: nothing becomes visible.
+// A put in progress. Write() and WriteFrom() stream the bytes (any split,
+// either or both); Commit() makes the asset visible atomically and returns
+// its ID. Destroying an uncommitted writer aborts it: nothing becomes
+// visible. After an error from any call, only destruction is meaningful.
+// Not thread-safe: one thread at a time.
 class AssetWriter {
  public:
   virtual ~AssetWriter() = default;
+  // Appends `data`; the caller may reuse it once this returns.
   virtual Status Write(ByteSpan data) = 0;
+  // Appends what `fill` produces until it returns 0 (the source's end) or an
+  // error (returned as is). `fill` writes at most room.size() bytes to the
+  // front of `room` and returns how many; `room` is the writer's own memory
+  // where it can lend it (the engine's writer: no copy of the bytes between
+  // the source and the chunks), a buffer passed to Write otherwise.
+  using FillFn = std::function<Result<size_t>(MutableByteSpan room)>;
+  virtual Status WriteFrom(const FillFn& fill);
   virtual Result<PutResult> Commit() = 0;
 };
 

@@ -18,6 +18,8 @@ namespace aifs {
 
 // Small writes are hashed inline: a thread is only worth it for big streams.
 static constexpr size_t kParallelHashMin = 1 << 20;
+// WriteFrom() fills at most this much of a block per call of its source.
+static constexpr size_t kFillPiece = 4 << 20;
 
 StreamHasher::~StreamHasher() {
   if (!thread_.joinable()) return;
@@ -70,18 +72,20 @@ void StreamHasher::Loop() {
 // heap: most assets are small, and mapping a large one per put cost a small
 // put a fault on a huge page (zeroing 2 MiB) and an munmap with its TLB
 // shootdown (together ~25% of the CPU of `put -r` of small files). Only a
-// stream that fills it gets large blocks, mapped and unmapped whole, on huge
-// pages when the kernel has them: from the heap, freed large blocks stayed
-// in the process (glibc raises its mmap threshold after a large free), and 4
-// stalled puts held 114 MiB instead of 52.
+// stream that fills it gets large blocks: whole mappings on huge pages when
+// the kernel has them, from the store's pool (a few kept resident) and given
+// back to it; from the heap, freed large blocks stayed in the process (glibc
+// raises its mmap threshold after a large free), and 4 stalled puts held 114
+// MiB instead of 52.
 struct EngineAssetWriter::Block {
-  Block(size_t cap, bool large) : capacity(cap), mapped(large ? RoundUpToHugePage(cap) : 0) {
-    data = large ? static_cast<uint8_t*>(MapHugePages(mapped)) : new uint8_t[cap];
+  Block(size_t cap, MappingPool* large)
+      : capacity(cap), pool(large), mapped(large ? RoundUpToHugePage(cap) : 0) {
+    data = large ? static_cast<uint8_t*>(large->Take(mapped)) : new uint8_t[cap];
     if (data == nullptr) throw std::bad_alloc();
   }
   ~Block() {
-    if (mapped)
-      FreeHugePages(data, mapped);
+    if (pool)
+      pool->Give(data, mapped);
     else
       delete[] data;
   }
@@ -95,7 +99,8 @@ struct EngineAssetWriter::Block {
   uint8_t* data = nullptr;
   size_t size = 0;
   const size_t capacity;
-  const size_t mapped;  // 0: from the heap
+  MappingPool* const pool;  // null: from the heap
+  const size_t mapped;
 };
 
 EngineAssetWriter::EngineAssetWriter(StoreContext& ctx, PutOptions options, SealPolicy seal,
@@ -116,45 +121,67 @@ EngineAssetWriter::~EngineAssetWriter() {
 }
 
 Status EngineAssetWriter::Write(ByteSpan data) {
-  if (done_) return err::FailedPrecondition("PUT_FINISHED", "the put was already finished");
-  {
-    std::lock_guard lock(mu_);
-    if (!first_error_.ok()) return first_error_;
-  }
-  if (staged_.options.expected_size && staged_.size + data.size() > *staged_.options.expected_size)
-    return err::InvalidArgument("SIZE_MISMATCH", "more bytes than the declared size");
-  if (validator_) {
-    Status st = validator_->Update(data);
-    if (!st.ok()) return st;
-  }
-  hasher_.Update(data);  // in parallel with the chunking below
-  staged_.size += data.size();
-  // A large block holds at least one more chunk than the tail carried into
-  // it (the uncut rest of the last block, less than a chunk): a third of the
-  // stream is copied twice on average, where every byte was before (a copy
-  // per chunk, plus the buffer's compaction: ~11% of a large put's CPU).
-  // Larger blocks copy less but hold more memory per put in flight (4
-  // stalled puts at 4 x the largest chunk held 164 MiB:
-  // cli.test_server_limits). The first block holds one smallest chunk: a
-  // stream that ends in it is one chunk; one that does not is carried whole
-  // into the first large block (nothing is cut before a largest chunk's
-  // worth is buffered).
-  const ChunkerParams& chunking = ctx_.chunker.params();
-  Status st;
-  while (!data.empty() && st.ok()) {
-    if (!block_ || block_->size == block_->capacity) {
-      auto next = block_ ? std::make_shared<Block>(2 * chunking.max_size, /*large=*/true)
-                         : std::make_shared<Block>(chunking.min_size, /*large=*/false);
-      if (block_) next->Append(ByteSpan(block_->data + block_pos_, block_->size - block_pos_));
-      block_ = std::move(next);
-      block_pos_ = 0;
-    }
-    const size_t n = std::min(data.size(), block_->capacity - block_->size);
-    block_->Append(data.first(n));
+  AIFS_RETURN_IF_ERROR(CheckWritable());
+  while (!data.empty()) {
+    const MutableByteSpan room = Room();
+    const size_t n = std::min(data.size(), room.size());
+    std::memcpy(room.data(), data.data(), n);
     data = data.subspan(n);
-    st = CutChunks(/*at_eof=*/false);
+    AIFS_RETURN_IF_ERROR(Accept(n));
   }
-  hasher_.Join();  // the caller may reuse `data` once we return
+  return Status::Ok();
+}
+
+Status EngineAssetWriter::WriteFrom(const FillFn& fill) {
+  AIFS_RETURN_IF_ERROR(CheckWritable());
+  for (;;) {
+    // At most a few MiB at a time, so hashing one piece overlaps with
+    // reading and chunking the next.
+    const MutableByteSpan room = Room();
+    AIFS_ASSIGN_OR_RETURN(const size_t n, fill(room.first(std::min(room.size(), kFillPiece))));
+    if (n == 0) return Status::Ok();
+    if (n > room.size()) return err::Internal("FILL_OVERRUN", "a source wrote past its buffer");
+    AIFS_RETURN_IF_ERROR(Accept(n));
+  }
+}
+
+Status EngineAssetWriter::CheckWritable() {
+  if (done_) return err::FailedPrecondition("PUT_FINISHED", "the put was already finished");
+  std::lock_guard lock(mu_);
+  return first_error_;
+}
+
+// A large block holds at least one more chunk than the tail carried into it
+// (the uncut rest of the last block, less than a chunk): a third of the
+// stream is copied twice on average, where every byte was before (a copy per
+// chunk, plus the buffer's compaction: ~11% of a large put's CPU). Larger
+// blocks copy less but hold more memory per put in flight (4 stalled puts at
+// 4 x the largest chunk held 164 MiB: cli.test_server_limits). The first
+// block holds one smallest chunk: a stream that ends in it is one chunk; one
+// that does not is carried whole into the first large block (nothing is cut
+// before a largest chunk's worth is buffered).
+MutableByteSpan EngineAssetWriter::Room() {
+  const ChunkerParams& chunking = ctx_.chunker.params();
+  if (!block_ || block_->size == block_->capacity) {
+    auto next = block_ ? std::make_shared<Block>(2 * chunking.max_size, &ctx_.put_blocks)
+                       : std::make_shared<Block>(chunking.min_size, nullptr);
+    if (block_) next->Append(ByteSpan(block_->data + block_pos_, block_->size - block_pos_));
+    block_ = std::move(next);
+    block_pos_ = 0;
+  }
+  return MutableByteSpan(block_->data + block_->size, block_->capacity - block_->size);
+}
+
+Status EngineAssetWriter::Accept(size_t n) {
+  const ByteSpan data(block_->data + block_->size, n);
+  if (staged_.options.expected_size && staged_.size + n > *staged_.options.expected_size)
+    return err::InvalidArgument("SIZE_MISMATCH", "more bytes than the declared size");
+  if (validator_) AIFS_RETURN_IF_ERROR(validator_->Update(data));
+  hasher_.Update(data);  // in parallel with the chunking below
+  staged_.size += n;
+  block_->size += n;
+  const Status st = CutChunks(/*at_eof=*/false);
+  hasher_.Join();  // before the block can be let go
   return st;
 }
 
@@ -169,8 +196,10 @@ Status EngineAssetWriter::CutChunks(bool at_eof) {
       // to the pool and back.
       StagedChunk& slot = staged_.chunks.emplace_back();
       slot.length = cut;
-      ProcessChunk(slot, ByteSpan(block_->data + block_pos_, cut), ChunkGrouping(),
-                   hasher_.Finalize());
+      Bytes object;
+      if (SealChunkObject(slot, ByteSpan(block_->data + block_pos_, cut), ChunkGrouping(),
+                          hasher_.Finalize(), object))
+        StoreChunkObject(slot, object);
     } else {
       Dispatch(block_pos_, cut);
     }
@@ -181,7 +210,9 @@ Status EngineAssetWriter::CutChunks(bool at_eof) {
 }
 
 void EngineAssetWriter::Dispatch(size_t offset, size_t length) {
-  const size_t max_running = 2 * ctx_.pool->size() + 2;
+  // Enough chunks in flight to keep every pool thread busy while others wait
+  // on their objects' writes.
+  const size_t max_running = 2 * ctx_.pool->size() + 2 + ctx_.io_pool->size();
   std::unique_lock lock(mu_);
   cv_.wait(lock, [&] { return running_ < max_running; });
   StagedChunk& slot = staged_.chunks.emplace_back();
@@ -190,12 +221,26 @@ void EngineAssetWriter::Dispatch(size_t offset, size_t length) {
   lock.unlock();
   // The block is only appended to while tasks read it, and never moves.
   ctx_.pool->Post([this, &slot, block = std::shared_ptr<const Block>(block_), offset, length,
-                   grouping = ChunkGrouping()] {
-    ProcessChunk(slot, ByteSpan(block->data + offset, length), grouping);
-    std::lock_guard guard(mu_);
-    --running_;
-    cv_.notify_all();
+                   grouping = ChunkGrouping()]() mutable {
+    Bytes object;
+    const bool store =
+        SealChunkObject(slot, ByteSpan(block->data + offset, length), grouping, std::nullopt, object);
+    block.reset();  // sealed: the plaintext is no longer needed
+    if (!store) return TaskDone();
+    // Writing an object mostly waits on the disk (or the network): on the
+    // I/O threads, while the pool seals the next chunks. On the pool, 2
+    // threads spent most of a large put blocked in fdatasync.
+    ctx_.io_pool->Post([this, &slot, object = std::move(object)] {
+      StoreChunkObject(slot, object);
+      TaskDone();
+    });
   });
+}
+
+void EngineAssetWriter::TaskDone() {
+  std::lock_guard guard(mu_);
+  --running_;
+  cv_.notify_all();
 }
 
 uint32_t EngineAssetWriter::ChunkGrouping() const {
@@ -205,45 +250,49 @@ uint32_t EngineAssetWriter::ChunkGrouping() const {
   return IsGroupingWidth(width) ? width : kNoGrouping;
 }
 
-void EngineAssetWriter::ProcessChunk(StagedChunk& slot, ByteSpan chunk, uint32_t grouping,
-                                     std::optional<Digest> hash) {
-  auto fail = [&](const Status& st) {
-    std::lock_guard lock(mu_);
-    if (first_error_.ok()) first_error_ = st;
-  };
+void EngineAssetWriter::Fail(const Status& st) {
+  std::lock_guard lock(mu_);
+  if (first_error_.ok()) first_error_ = st;
+}
+
+bool EngineAssetWriter::SealChunkObject(StagedChunk& slot, ByteSpan chunk, uint32_t grouping,
+                                        std::optional<Digest> hash, Bytes& object) {
   slot.hash = hash ? *hash : Blake3::Hash(chunk);
   {
     std::lock_guard lock(mu_);
-    if (!first_error_.ok()) return;
-    if (!by_hash_.emplace(slot.hash, &slot).second) return;  // another slot stores it
+    if (!first_error_.ok()) return false;
+    if (!by_hash_.emplace(slot.hash, &slot).second) return false;  // another slot stores it
     slot.writes_chunk = true;
   }
   auto existing = ctx_.meta->Get(keys::Chunk(staged_.options.ns, slot.hash));
-  if (!existing.ok()) return fail(existing.status());
-  if (existing->has_value()) return;  // deduplicated: already stored in this namespace
+  if (!existing.ok()) return Fail(existing.status()), false;
+  if (existing->has_value()) return false;  // deduplicated: already stored in this namespace
 
-  Bytes object;
   SealPolicy seal = seal_;
   seal.byte_grouping = grouping;
   Status st = SealChunk(*ctx_.kms, staged_.options.ns, slot.hash, chunk, seal, object, slot.record);
-  if (!st.ok()) return fail(st);
+  if (!st.ok()) return Fail(st), false;
   if (packs_ && chunk.size() < ctx_.chunker.params().min_size) {
     st = packs_->Add(object, slot.record);  // durable with the transaction's commit
-    if (!st.ok()) return fail(st);
+    if (!st.ok()) return Fail(st), false;
     slot.wrote_object = true;
-    return;
+    return false;
   }
+  return true;
+}
+
+void EngineAssetWriter::StoreChunkObject(StagedChunk& slot, const Bytes& object) {
   auto named = ctx_.lease->NewObjectName();
-  if (!named.ok()) return fail(named.status());
+  if (!named.ok()) return Fail(named.status());
   const std::string name = std::move(*named);
   slot.record.set_object(name);
-  st = CheckSpace(ctx_, SpaceUse::kGrows);
-  if (!st.ok()) return fail(st);
+  Status st = CheckSpace(ctx_, SpaceUse::kGrows);
+  if (!st.ok()) return Fail(st);
   ctx_.in_flight.Add(name);
   st = ctx_.chunks->Put(name, object);
   if (!st.ok()) {
     ctx_.in_flight.Remove(name);
-    return fail(st.WithContext("storing chunk"));
+    return Fail(st.WithContext("storing chunk"));
   }
   slot.wrote_object = true;
 }

@@ -1,9 +1,10 @@
 // EngineAssetWriter: the put pipeline of the embedded engine.
 //
-// The caller's thread hashes the stream (the asset ID), feeds the kind
-// validator and cuts the stream into content-defined chunks; pool threads
-// hash, deduplicate, seal and store each chunk, a bounded number at a time so
-// memory stays flat for any asset size. Commit() makes the new objects
+// The caller's thread feeds the kind validator and cuts the stream into
+// content-defined chunks while a thread of its own hashes the stream (the
+// asset ID); pool threads hash, deduplicate and seal each chunk and I/O
+// threads store it, a bounded number at a time so memory stays flat for any
+// asset size. Commit() makes the new objects
 // durable and then publishes the asset (publish.h), or hands it to the
 // transaction it belongs to. Until then nothing is visible; an abort (or a
 // crash) leaves only unreferenced objects, which the writer deletes itself or
@@ -62,19 +63,36 @@ class EngineAssetWriter : public AssetWriter {
   ~EngineAssetWriter() override;
 
   Status Write(ByteSpan data) override;
+  // Lends the current block to `fill`: the bytes land where they are chunked.
+  Status WriteFrom(const FillFn& fill) override;
   Result<PutResult> Commit() override;
 
  private:
+  Status CheckWritable();
+  // The free end of the current block, starting a new block (with the uncut
+  // tail of the last) when it is full.
+  MutableByteSpan Room();
+  // Takes the `n` bytes just placed at the front of Room() into the put:
+  // validated, hashed, counted and cut into chunks.
+  Status Accept(size_t n);
   Status CutChunks(bool at_eof);
-  // Hands chunk [offset, offset + length) of the current block to the pool;
-  // the task shares the block instead of copying the chunk.
+  // Hands chunk [offset, offset + length) of the current block to the pool
+  // (sealed there, sharing the block instead of copying the chunk), then its
+  // object to the I/O threads.
   void Dispatch(size_t offset, size_t length);
+  void TaskDone();
   // SealPolicy::byte_grouping for the next chunk: none, the tensor's value
   // width (once its header is parsed), or a trial for a blob.
   uint32_t ChunkGrouping() const;
-  // Hashes (unless `hash` is given), deduplicates, seals and stores a chunk.
-  void ProcessChunk(StagedChunk& slot, ByteSpan chunk, uint32_t grouping,
-                    std::optional<Digest> hash = std::nullopt);
+  // Records the put's first error.
+  void Fail(const Status& st);
+  // Hashes (unless `hash` is given), deduplicates and seals a chunk into
+  // `object`, or adds it to the transaction's pack. True when `object` is
+  // still to be stored as an object of its own (StoreChunkObject); false
+  // when nothing is left to do or it failed (first_error_ says).
+  bool SealChunkObject(StagedChunk& slot, ByteSpan chunk, uint32_t grouping,
+                       std::optional<Digest> hash, Bytes& object);
+  void StoreChunkObject(StagedChunk& slot, const Bytes& object);
   Status WaitForTasks();
   Status Finish();
   void Abort();
@@ -86,12 +104,11 @@ class EngineAssetWriter : public AssetWriter {
   std::shared_ptr<PackWriter> packs_;
   StreamHasher hasher_;
   std::unique_ptr<KindValidator> validator_;  // typed kinds only
-  // The stream is copied once, into blocks of a fixed capacity; chunks are
-  // cut from the current block and processed in place (tasks keep their
-  // block alive). A new block starts with the uncut tail of the last one.
-  // Blocks are mapped and unmapped whole: from the heap, the freed ones
-  // stayed in the process (glibc raises its mmap threshold after a large
-  // free), and 4 stalled puts held 114 MiB instead of 52.
+  // The stream lands in blocks of a fixed capacity (copied by Write, read
+  // straight in by WriteFrom); chunks are cut from the current block and
+  // processed in place (tasks keep their block alive). A new block starts
+  // with the uncut tail of the last one. Large blocks come from and go back
+  // to StoreContext::put_blocks.
   struct Block;
   std::shared_ptr<Block> block_;
   size_t block_pos_ = 0;  // where the uncut bytes of block_ start

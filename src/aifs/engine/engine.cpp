@@ -38,6 +38,10 @@ using store::v1::StoreConfig;
 namespace {
 
 constexpr const char* kDefaultNamespace = "default";
+// Threads that store chunk objects (StoreContext::io_pool): they mostly wait
+// on the disk, so more than the cores. 458 objects of 1.1 MiB written with
+// O_DIRECT and fdatasync: 0.81 s from 2 threads, 0.70 s from 8 or 16.
+constexpr size_t kIoThreads = 8;
 
 Status CreateNamespaceTxn(MetaStore& meta, Kms& kms, RecordKeys& record_keys,
                           const std::string& name, const Metadata& labels, NamespaceRecord& out) {
@@ -218,6 +222,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   }
   size_t threads = options.threads ? options.threads : std::thread::hardware_concurrency();
   ctx->pool = std::make_unique<ThreadPool>(threads ? threads : 2);
+  ctx->io_pool = std::make_unique<ThreadPool>(kIoThreads);
   ctx->segments = std::make_unique<SegmentCache>(options.cache_bytes, SegmentSizeOf(ctx->config));
   std::unique_ptr<Engine> engine(new Engine(std::move(ctx)));
   AIFS_RETURN_IF_ERROR(engine->vectors_.Start());

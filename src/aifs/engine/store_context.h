@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "aifs/core/buffer_pool.h"
+#include "aifs/core/mapping_pool.h"
 #include "aifs/core/thread_pool.h"
 #include "aifs/engine/asset_record_cache.h"
 #include "aifs/engine/chunk_index.h"
@@ -81,7 +82,8 @@ struct StoreContext {
   Chunker chunker{ChunkerParams{}};
   CompressionPolicy compression;
   bool byte_grouping = true;  // EngineOptions::byte_grouping
-  std::unique_ptr<ThreadPool> pool;
+  std::unique_ptr<ThreadPool> pool;     // CPU work: one thread per core
+  std::unique_ptr<ThreadPool> io_pool;  // writes of chunk objects: they wait on the disk
   std::unique_ptr<SegmentCache> segments;  // opened segments of recent reads
   ChunkIndexCache chunk_indexes{size_t{64} << 20};
   AssetRecordCache asset_records{4096};  // live records read for their bytes
@@ -89,6 +91,9 @@ struct StoreContext {
   NamespaceTurns commit_turns;  // for PublishAssets
   // Buffers of packs being filled (PackWriter): a few kept resident.
   BufferPool pack_buffers{4, size_t{8} << 20};
+  // Large blocks of puts being written (asset_writer.cpp): two kept resident,
+  // enough for one large put at a time to never map a fresh one.
+  MappingPool put_blocks{2};
 };
 
 // Forgets every cached read (segments, chunk indexes, asset records), so the

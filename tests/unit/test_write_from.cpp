@@ -1,0 +1,157 @@
+// AssetWriter::WriteFrom: a put filled straight into the writer's buffer
+// (the engine's, which `aifs put FILE` reads into) or through Write (the
+// default, e.g. the gRPC client's writer) stores the same asset as Write of
+// the same bytes; a source's error stops the put and leaves nothing.
+// Oracles: BLAKE3 of the source bytes, the bytes read back, chunk lists of
+// the same bytes put with Write, and the files under chunks/.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+
+#include "server_fixture.h"
+#include "test_util.h"
+
+namespace aifs::test {
+namespace {
+
+// A source of `data` that hands out pieces of random sizes (never more
+// than asked), as read() from a pipe does.
+AssetWriter::FillFn Source(const Bytes& data, size_t& fed, uint64_t seed, size_t max_piece) {
+  auto rng = std::make_shared<std::mt19937_64>(seed);
+  return [&data, &fed, rng, max_piece](MutableByteSpan room) -> Result<size_t> {
+    const size_t want = 1 + (*rng)() % max_piece;
+    const size_t n = std::min({want, room.size(), data.size() - fed});
+    std::copy_n(data.begin() + static_cast<ptrdiff_t>(fed), n, room.begin());
+    fed += n;
+    return n;
+  };
+}
+
+Result<PutResult> PutFrom(Api& api, const Bytes& data, uint64_t seed, size_t max_piece) {
+  AIFS_ASSIGN_OR_RETURN(auto writer, api.BeginPut(PutOptions{}));
+  size_t fed = 0;
+  AIFS_RETURN_IF_ERROR(writer->WriteFrom(Source(data, fed, seed, max_piece)));
+  if (fed != data.size()) return err::Internal("TEST", "the source was not drained");
+  return writer->Commit();
+}
+
+class WriteFromTest : public EngineFixture {};
+
+TEST_F(WriteFromTest, StoresWhatWriteStores) {
+  // The engine's large blocks hold 2 x the largest chunk: 3 MiB crosses
+  // several with the small test chunking, 100 MiB with the default.
+  InitStore();
+  for (size_t size : {size_t{0}, size_t{1}, size_t{4095}, size_t{70000}, size_t{3} << 20}) {
+    const Bytes data = RandomBytes(size, size + 11);
+    for (size_t max_piece : {size_t{1} << 30, size_t{777}}) {
+      auto from = PutFrom(engine(), data, size, max_piece);
+      ASSERT_TRUE(from.ok()) << from.status().ToString();
+      EXPECT_EQ(from->asset.id, IdOf(data)) << size;
+      EXPECT_EQ(from->asset.size, size);
+      EXPECT_EQ(MustRead(from->asset.id), data) << size;
+    }
+    auto by_write = PutBytes(engine(), data);
+    ASSERT_TRUE(by_write.ok());
+    EXPECT_FALSE(by_write->created);  // the same asset, already there
+  }
+}
+
+TEST_F(WriteFromTest, CutsTheSameChunksAsWriteWithTheDefaultChunking) {
+  InitStore(InitOptions{});
+  const Bytes data = RandomBytes(size_t{40} << 20, 5);
+  PutOptions o;
+  o.ns = "via-write";
+  ASSERT_TRUE(engine().CreateNamespace("via-write", {}).ok());
+  auto by_write = PutBytes(engine(), data, o, {size_t{3} << 20});
+  ASSERT_TRUE(by_write.ok());
+  auto from = PutFrom(engine(), data, 9, size_t{5} << 20);
+  ASSERT_TRUE(from.ok()) << from.status().ToString();
+  EXPECT_EQ(from->asset.id, IdOf(data));
+  auto a = engine().StatAsset("via-write", by_write->asset.id, true);
+  auto b = engine().StatAsset("default", from->asset.id, true);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_GT(b->chunks.size(), 10u);
+  ASSERT_EQ(a->chunks.size(), b->chunks.size());
+  for (size_t i = 0; i < a->chunks.size(); ++i) {
+    EXPECT_EQ(a->chunks[i].hash, b->chunks[i].hash) << i;
+    EXPECT_EQ(a->chunks[i].length, b->chunks[i].length) << i;
+  }
+  EXPECT_EQ(MustRead(from->asset.id), data);
+}
+
+TEST_F(WriteFromTest, MixesWithWrite) {
+  InitStore();
+  const Bytes data = RandomBytes(900000, 21);
+  auto w = engine().BeginPut(PutOptions{});
+  ASSERT_TRUE(w.ok());
+  AIFS_ASSERT_OK((*w)->Write(ByteSpan(data).first(1000)));
+  const Bytes middle(data.begin() + 1000, data.begin() + 600000);
+  size_t fed = 0;
+  AIFS_ASSERT_OK((*w)->WriteFrom(Source(middle, fed, 3, 50000)));
+  AIFS_ASSERT_OK((*w)->Write(ByteSpan(data).subspan(600000)));
+  auto r = (*w)->Commit();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->asset.id, IdOf(data));
+  EXPECT_EQ(MustRead(r->asset.id), data);
+}
+
+TEST_F(WriteFromTest, ASourceErrorStopsThePutAndLeavesNothing) {
+  InitStore();
+  const Bytes data = RandomBytes(3 << 20, 31);
+  {
+    auto w = engine().BeginPut(PutOptions{});
+    ASSERT_TRUE(w.ok());
+    size_t fed = 0;
+    AssetWriter::FillFn good = Source(data, fed, 4, 100000);
+    const Status st = (*w)->WriteFrom([&](MutableByteSpan room) -> Result<size_t> {
+      if (fed > (2 << 20)) return err::Unavailable("SOURCE_GONE", "the source broke");
+      return good(room);
+    });
+    AIFS_EXPECT_STATUS(st, kUnavailable, "SOURCE_GONE");
+    // Destroyed without Commit: an abort.
+  }
+  EXPECT_EQ(TallyFiles(ChunkDir()).files, 0u);
+  EXPECT_EQ(MustNs().asset_count, 0u);
+  auto gc = engine().CollectGarbage(true);
+  ASSERT_TRUE(gc.ok());
+  EXPECT_EQ(gc->orphan_objects, 0u);
+}
+
+TEST_F(WriteFromTest, ASourceThatWritesPastItsRoomIsRefused) {
+  InitStore();
+  auto w = engine().BeginPut(PutOptions{});
+  ASSERT_TRUE(w.ok());
+  const Status st = (*w)->WriteFrom([](MutableByteSpan room) -> Result<size_t> {
+    return room.size() + 1;
+  });
+  AIFS_EXPECT_STATUS(st, kInternal, "FILL_OVERRUN");
+}
+
+TEST_F(WriteFromTest, DeclaredSizeIsEnforced) {
+  InitStore();
+  const Bytes data = RandomBytes(200000, 41);
+  PutOptions o;
+  o.expected_size = data.size() - 1;
+  auto w = engine().BeginPut(o);
+  ASSERT_TRUE(w.ok());
+  size_t fed = 0;
+  AIFS_EXPECT_STATUS((*w)->WriteFrom(Source(data, fed, 5, 1 << 20)), kInvalidArgument,
+                     "SIZE_MISMATCH");
+}
+
+class RemoteWriteFromTest : public ServerTest {};
+
+TEST_F(RemoteWriteFromTest, TheDefaultGoesThroughWrite) {
+  StartServer();
+  const Bytes data = RandomBytes(size_t{6} << 20, 51);
+  auto from = PutFrom(*remote_, data, 6, 3 << 20);
+  ASSERT_TRUE(from.ok()) << from.status().ToString();
+  EXPECT_EQ(from->asset.id, IdOf(data));
+  auto back = ReadBytes(*remote_, "default", from->asset.id);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, data);
+}
+
+}  // namespace
+}  // namespace aifs::test
