@@ -178,7 +178,13 @@ during=$(rss_kb $PID_st)
 sleep 6
 after=$(rss_kb $PID_st)
 echo "  server RSS: baseline $(mib $base), 4 x 60 MiB artifact puts stalled $(mib $during), after the stall deadline $(mib $after)"
-[ $((during - base)) -lt $((100 * 1024)) ] ||
+# The budget of a stalled artifact put: its spill buffer's 1 MiB, the block
+# the writer was filling (2 x the largest chunk, 8 MiB, on huge pages: all
+# resident) and gRPC's receive window, ~15 MiB; x 4, plus freed heap the
+# allocator has not handed back yet (malloc_trim runs when puts end), the
+# engine's kept block and pack buffers. Held whole, the artifacts would be
+# 4 x 60 MiB: 240 MiB. Measured +69 to +99 MiB.
+[ $((during - base)) -lt $((128 * 1024)) ] ||
   fail "stalled artifact puts hold $(mib $((during - base))) of server memory"
 [ $((after - base)) -lt $((50 * 1024)) ] ||
   fail "server RSS $(mib $after) did not return near its baseline $(mib $base)"

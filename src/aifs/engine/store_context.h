@@ -91,9 +91,10 @@ struct StoreContext {
   NamespaceTurns commit_turns;  // for PublishAssets
   // Buffers of packs being filled (PackWriter): a few kept resident.
   BufferPool pack_buffers{4, size_t{8} << 20};
-  // Large blocks of puts being written (asset_writer.cpp): two kept resident,
-  // enough for one large put at a time to never map a fresh one.
-  MappingPool put_blocks{2};
+  // Large blocks of puts being written (asset_writer.cpp): one kept
+  // resident; a 512 MiB put maps 5 fresh blocks instead of ~100 (3 with two
+  // kept, but each kept block is 8 MiB of resident memory in a server).
+  MappingPool put_blocks{1};
 };
 
 // Forgets every cached read (segments, chunk indexes, asset records), so the
