@@ -36,6 +36,14 @@ TEST(BufferPoolTest, KeepsNoMoreThanItsLimits) {
   EXPECT_EQ(pool.Take().capacity(), 0u);
 }
 
+TEST(BufferPoolTest, ClearFreesWhatItKept) {
+  BufferPool pool(2, 1 << 20);
+  pool.Give(Bytes(100));
+  pool.Give(Bytes(200));
+  pool.Clear();
+  EXPECT_EQ(pool.Take().capacity(), 0u);
+}
+
 TEST(BufferPoolTest, ThreadsShareItSafely) {
   BufferPool pool(4, 1 << 20);
   std::vector<std::thread> threads;

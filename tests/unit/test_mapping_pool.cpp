@@ -74,6 +74,21 @@ TEST(MappingPoolTest, WhatItDoesNotKeepIsUnmapped) {
   EXPECT_FALSE(Mapped(p, kSize));
 }
 
+TEST(MappingPoolTest, ClearUnmapsWhatItKept) {
+  MappingPool pool(2);
+  void* a = pool.Take(kSize);
+  void* b = pool.Take(kSize);
+  pool.Give(a, kSize);
+  pool.Give(b, kSize);
+  pool.Clear();
+  EXPECT_FALSE(Mapped(a, kSize));
+  EXPECT_FALSE(Mapped(b, kSize));
+  void* c = pool.Take(kSize);  // fresh again
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(static_cast<uint8_t*>(c)[0], 0);
+  pool.Give(c, kSize);
+}
+
 TEST(MappingPoolTest, ThreadsShareItSafely) {
   MappingPool pool(3);
   std::vector<std::thread> threads;

@@ -74,6 +74,10 @@ class Gate {
   virtual Result<std::unique_ptr<CallerApi>> AdmitUrl(const UrlClaim& claim) = 0;
   // Probes the backends (Api::CheckHealth) for health endpoints: no caller.
   virtual Status CheckHealth() = 0;
+  // Hands back to the system the memory kept for reuse by work that has
+  // ended (buffers of puts, freed heap pages): for a server after a burst of
+  // puts, so that its RSS returns to its baseline.
+  virtual void ReleaseIdleMemory() {}
 };
 
 }  // namespace aifs

@@ -32,6 +32,13 @@ class BufferPool {
     return b;
   }
 
+  // Frees every kept buffer.
+  void Clear() {
+    std::vector<Bytes> kept;
+    std::lock_guard lock(mu_);
+    kept.swap(kept_);
+  }
+
   // Keeps `b` (cleared) for a later Take, unless the pool is full or `b` is
   // larger than the pool keeps.
   void Give(Bytes b) {

@@ -22,6 +22,15 @@ void* MappingPool::Take(size_t bytes) {
   return MapHugePages(bytes);
 }
 
+void MappingPool::Clear() {
+  std::vector<Kept> kept;
+  {
+    std::lock_guard lock(mu_);
+    kept.swap(kept_);
+  }
+  for (const Kept& k : kept) FreeHugePages(k.p, k.bytes);
+}
+
 void MappingPool::Give(void* p, size_t bytes) {
   if (p == nullptr) return;
   {

@@ -32,6 +32,9 @@ class MappingPool {
   // Keeps the mapping for a later Take of the same size, or unmaps it when
   // the pool is full.
   void Give(void* p, size_t bytes);
+  // Unmaps every kept mapping (memory handed back once the work that used it
+  // has ended).
+  void Clear();
 
  private:
   struct Kept {

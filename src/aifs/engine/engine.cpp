@@ -1,6 +1,7 @@
 #include "aifs/engine/engine.h"
 
 #include <google/protobuf/util/json_util.h>
+#include <malloc.h>
 #include <sys/stat.h>
 
 #include <set>
@@ -844,6 +845,12 @@ Status Engine::DeleteTag(const std::string& ns, const std::string& name, const s
 }
 Result<std::vector<TagInfo>> Engine::ListTags(const std::string& ns) {
   return snapshots_.ListTags(ns);
+}
+
+void Engine::ReleaseIdleMemory() {
+  ctx_->put_blocks.Clear();
+  ctx_->pack_buffers.Clear();
+  malloc_trim(0);
 }
 
 Status Engine::CheckHealth() {

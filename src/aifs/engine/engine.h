@@ -203,6 +203,8 @@ class Engine : public Api, public Gate {
   // Gate (api/caller.h): the Api of a verified remote caller.
   Result<std::unique_ptr<CallerApi>> Admit(std::string_view token) override;
   Result<std::unique_ptr<CallerApi>> AdmitUrl(const UrlClaim& claim) override;
+  // Frees the kept put blocks and pack buffers and trims the heap.
+  void ReleaseIdleMemory() override;
 
   // The record of an asset that a snapshot may name: live, or removed from
   // the head and kept for the snapshots that hold it (engine/reclaim.h).

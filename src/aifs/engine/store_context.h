@@ -91,10 +91,12 @@ struct StoreContext {
   NamespaceTurns commit_turns;  // for PublishAssets
   // Buffers of packs being filled (PackWriter): a few kept resident.
   BufferPool pack_buffers{4, size_t{8} << 20};
-  // Large blocks of puts being written (asset_writer.cpp): one kept
-  // resident; a 512 MiB put maps 5 fresh blocks instead of ~100 (3 with two
-  // kept, but each kept block is 8 MiB of resident memory in a server).
-  MappingPool put_blocks{1};
+  // Large blocks of puts being written (asset_writer.cpp), kept resident:
+  // on these VMs a fresh 8 MiB block costs ~25 ms of page faults and
+  // zeroing. A 512 MiB put mapped 8-13 fresh blocks with one kept (0.77-0.94
+  // system CPU s), 4 with four (0.46-0.52 s); a server frees them when its
+  // puts end (Engine::ReleaseIdleMemory).
+  MappingPool put_blocks{4};
 };
 
 // Forgets every cached read (segments, chunk indexes, asset records), so the

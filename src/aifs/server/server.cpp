@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
-#include <malloc.h>
 #include <netdb.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -232,12 +231,12 @@ class GrpcServer final : public Server {
       lock.unlock();
       ProbeOnce();
       read_streams_.Reap();
-      // Puts that ended (or were cancelled) freed their buffers, mostly on
-      // pool and gRPC threads whose malloc arenas keep freed pages: hand
+      // Puts that ended (or were cancelled) left buffers kept for reuse and
+      // freed heap pages in the malloc arenas of pool and gRPC threads: hand
       // them back, so the server's RSS returns to its baseline after a burst.
       if (const uint64_t ended = puts_.released(); ended != puts_ended) {
         puts_ended = ended;
-        malloc_trim(0);
+        ctx_.gate.ReleaseIdleMemory();
       }
       lock.lock();
     }
