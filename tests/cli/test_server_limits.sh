@@ -180,11 +180,12 @@ after=$(rss_kb $PID_st)
 echo "  server RSS: baseline $(mib $base), 4 x 60 MiB artifact puts stalled $(mib $during), after the stall deadline $(mib $after)"
 # The budget of a stalled artifact put: its spill buffer's 1 MiB, the block
 # the writer was filling (2 x the largest chunk, 8 MiB, on huge pages: all
-# resident) and gRPC's receive window, ~15 MiB; x 4, plus freed heap the
-# allocator has not handed back yet (malloc_trim runs when puts end), the
-# engine's kept block and pack buffers. Held whole, the artifacts would be
-# 4 x 60 MiB: 240 MiB. Measured +69 to +99 MiB.
-[ $((during - base)) -lt $((128 * 1024)) ] ||
+# resident) and gRPC's receive window, ~15 MiB; x 4, plus the blocks the
+# engine keeps for the next puts (up to 4 x 8 MiB, freed when puts end) and
+# freed heap the allocator has not handed back yet (trimmed when puts end).
+# Held whole, the artifacts would be 4 x 60 MiB: 240 MiB. Measured +99 to
+# +104 MiB (+69 to +93 before blocks were kept).
+[ $((during - base)) -lt $((150 * 1024)) ] ||
   fail "stalled artifact puts hold $(mib $((during - base))) of server memory"
 [ $((after - base)) -lt $((50 * 1024)) ] ||
   fail "server RSS $(mib $after) did not return near its baseline $(mib $base)"
