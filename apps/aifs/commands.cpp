@@ -26,7 +26,6 @@ using nlohmann::json;
 
 namespace {
 
-
 void PrintJson(const json& j) { std::cout << j.dump(2) << "\n"; }
 
 json MetadataJson(const Metadata& m) {

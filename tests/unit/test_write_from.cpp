@@ -122,9 +122,8 @@ TEST_F(WriteFromTest, ASourceThatWritesPastItsRoomIsRefused) {
   InitStore();
   auto w = engine().BeginPut(PutOptions{});
   ASSERT_TRUE(w.ok());
-  const Status st = (*w)->WriteFrom([](MutableByteSpan room) -> Result<size_t> {
-    return room.size() + 1;
-  });
+  const Status st =
+      (*w)->WriteFrom([](MutableByteSpan room) -> Result<size_t> { return room.size() + 1; });
   AIFS_EXPECT_STATUS(st, kInternal, "FILL_OVERRUN");
 }
 

@@ -223,8 +223,8 @@ void EngineAssetWriter::Dispatch(size_t offset, size_t length) {
   ctx_.pool->Post([this, &slot, block = std::shared_ptr<const Block>(block_), offset, length,
                    grouping = ChunkGrouping()]() mutable {
     Bytes object;
-    const bool store =
-        SealChunkObject(slot, ByteSpan(block->data + offset, length), grouping, std::nullopt, object);
+    const bool store = SealChunkObject(slot, ByteSpan(block->data + offset, length), grouping,
+                                       std::nullopt, object);
     block.reset();  // sealed: the plaintext is no longer needed
     if (!store) return TaskDone();
     // Writing an object mostly waits on the disk (or the network): on the
