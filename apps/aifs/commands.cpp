@@ -96,15 +96,20 @@ json AssetJson(const AssetInfo& a) {
 Result<PutResult> PutStreamTo(AssetWriter& writer, int fd, const std::string& path,
                               Progress* progress) {
   // Straight into the writer's buffer: an embedded put copies the bytes
-  // once, out of the page cache.
+  // once, out of the page cache. The room is filled (a pipe gives 64 KiB
+  // per read), so the writer hashes and chunks in large pieces.
+  bool eof = false;
   AIFS_RETURN_IF_ERROR(writer.WriteFrom([&](MutableByteSpan room) -> Result<size_t> {
-    for (;;) {
-      const ssize_t n = ::read(fd, room.data(), room.size());
+    size_t filled = 0;
+    while (filled < room.size() && !eof) {
+      const ssize_t n = ::read(fd, room.data() + filled, room.size() - filled);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return err::FromErrno(errno, "read " + path);
-      if (progress) progress->Add(static_cast<uint64_t>(n));
-      return static_cast<size_t>(n);
+      eof = n == 0;
+      filled += static_cast<size_t>(n);
     }
+    if (progress) progress->Add(filled);
+    return filled;
   }));
   return writer.Commit();
 }

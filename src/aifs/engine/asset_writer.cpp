@@ -265,16 +265,25 @@ bool EngineAssetWriter::SealChunkObject(StagedChunk& slot, ByteSpan chunk, uint3
     slot.writes_chunk = true;
   }
   auto existing = ctx_.meta->Get(keys::Chunk(staged_.options.ns, slot.hash));
-  if (!existing.ok()) return Fail(existing.status()), false;
+  if (!existing.ok()) {
+    Fail(existing.status());
+    return false;
+  }
   if (existing->has_value()) return false;  // deduplicated: already stored in this namespace
 
   SealPolicy seal = seal_;
   seal.byte_grouping = grouping;
   Status st = SealChunk(*ctx_.kms, staged_.options.ns, slot.hash, chunk, seal, object, slot.record);
-  if (!st.ok()) return Fail(st), false;
+  if (!st.ok()) {
+    Fail(st);
+    return false;
+  }
   if (packs_ && chunk.size() < ctx_.chunker.params().min_size) {
     st = packs_->Add(object, slot.record);  // durable with the transaction's commit
-    if (!st.ok()) return Fail(st), false;
+    if (!st.ok()) {
+      Fail(st);
+      return false;
+    }
     slot.wrote_object = true;
     return false;
   }
@@ -282,6 +291,10 @@ bool EngineAssetWriter::SealChunkObject(StagedChunk& slot, ByteSpan chunk, uint3
 }
 
 void EngineAssetWriter::StoreChunkObject(StagedChunk& slot, const Bytes& object) {
+  {
+    std::lock_guard lock(mu_);
+    if (!first_error_.ok()) return;  // the put failed: writing more is waste
+  }
   auto named = ctx_.lease->NewObjectName();
   if (!named.ok()) return Fail(named.status());
   const std::string name = std::move(*named);

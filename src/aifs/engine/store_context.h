@@ -82,8 +82,9 @@ struct StoreContext {
   Chunker chunker{ChunkerParams{}};
   CompressionPolicy compression;
   bool byte_grouping = true;  // EngineOptions::byte_grouping
-  std::unique_ptr<ThreadPool> pool;        // CPU work: one thread per core
-  std::unique_ptr<ThreadPool> io_pool;     // writes of chunk objects: they wait on the disk
+  // Declared before `pool`, whose tasks post to it, so it is destroyed after.
+  std::unique_ptr<ThreadPool> io_pool;  // writes of chunk objects: they wait on the disk
+  std::unique_ptr<ThreadPool> pool;     // CPU work: one thread per core
   std::unique_ptr<SegmentCache> segments;  // opened segments of recent reads
   ChunkIndexCache chunk_indexes{size_t{64} << 20};
   AssetRecordCache asset_records{4096};  // live records read for their bytes
