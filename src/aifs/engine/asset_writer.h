@@ -4,11 +4,13 @@
 // content-defined chunks while a thread of its own hashes the stream (the
 // asset ID); pool threads hash, deduplicate and seal each chunk and I/O
 // threads store it, a bounded number at a time so memory stays flat for any
-// asset size. Commit() makes the new objects
-// durable and then publishes the asset (publish.h), or hands it to the
-// transaction it belongs to. Until then nothing is visible; an abort (or a
-// crash) leaves only unreferenced objects, which the writer deletes itself or
-// garbage collection reclaims.
+// asset size. Commit() makes the new objects durable and then publishes the
+// asset (publish.h), or hands it to the transaction it belongs to. Until
+// then nothing is visible; an abort (or a crash) leaves only unreferenced
+// objects, which the writer deletes itself or garbage collection reclaims.
+//
+// Thread safety: one thread at a time calls a writer (AssetWriter's
+// contract); its tasks on the pools synchronize with it internally.
 #pragma once
 
 #include <condition_variable>
