@@ -737,10 +737,10 @@ AifsResult RunAifsOnce(const Options& opt, const aifs::ChunkerParams& params,
     auto writer = engine->BeginPut(po);
     Check(writer.status(), "BeginPut");
     // As `aifs put FILE` does: read() straight into the writer's buffer.
-    Check((*writer)->WriteFrom([&](aifs::MutableByteSpan room) -> aifs::Result<size_t> {
+    auto fill = [&](aifs::MutableByteSpan room) -> aifs::Result<size_t> {
       return ReadSome(fd.get(), room.data(), room.size(), src.path);
-    }),
-          "AssetWriter::WriteFrom");
+    };
+    Check((*writer)->WriteFrom(fill), "AssetWriter::WriteFrom");
     const auto tc = Clock::now();
     auto committed = (*writer)->Commit();
     Check(committed.status(), "AssetWriter::Commit");

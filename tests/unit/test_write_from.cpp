@@ -40,7 +40,8 @@ class WriteFromTest : public EngineFixture {};
 
 TEST_F(WriteFromTest, StoresWhatWriteStores) {
   // The engine's large blocks hold 2 x the largest chunk: 3 MiB crosses
-  // several with the small test chunking, 100 MiB with the default.
+  // many of them with the small test chunking (the next test crosses
+  // several with the default chunking).
   InitStore();
   for (size_t size : {size_t{0}, size_t{1}, size_t{4095}, size_t{70000}, size_t{3} << 20}) {
     const Bytes data = RandomBytes(size, size + 11);

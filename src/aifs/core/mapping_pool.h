@@ -1,13 +1,13 @@
 // MappingPool: a few large huge-page mappings kept for reuse.
 //
 // A large put fills multi-MiB blocks (engine/asset_writer.cpp) one after
-// another. Mapped fresh, every block costs a page fault and the kernel's
-// zeroing of each page the stream then overwrites: ~6% of the CPU of a
-// large put on these VMs, on the thread that reads and chunks the stream.
-// A mapping given back keeps its resident pages for the next block. The
-// pool's mappings are whole mappings (MapHugePages), never the heap: heap
-// blocks stayed in the process after a free (glibc raises its mmap
-// threshold), the pool keeps at most `max_kept` of them.
+// another. Mapped fresh, every block costs page faults and the kernel's
+// zeroing of each page the stream then overwrites: on these VMs ~25 ms per
+// 8 MiB block, up to 20% of a large put's CPU, on the thread that reads and
+// chunks the stream. A mapping given back keeps its resident pages for the
+// next block. The pool holds whole mappings (MapHugePages), never heap
+// memory (heap blocks stayed in the process after a free: glibc raises its
+// mmap threshold), and at most `max_kept` of them.
 //
 // Thread-safe.
 #pragma once
