@@ -1,13 +1,14 @@
-// AssetWriter::WriteFrom: a put filled straight into the writer's buffer
-// (the engine's, which `aifs put FILE` reads into) or through Write (the
-// default, e.g. the gRPC client's writer) stores the same asset as Write of
-// the same bytes; a source's error stops the put and leaves nothing.
+// AssetWriter::WriteFrom: a put filled straight into the writer's memory
+// (the engine's block, which `aifs put FILE` reads into, or the gRPC
+// client's next data frame, with and without zstd) stores the same asset as
+// Write of the same bytes; a source's error stops the put and leaves nothing.
 // Oracles: BLAKE3 of the source bytes, the bytes read back, chunk lists of
 // the same bytes put with Write, and the files under chunks/.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <random>
+#include <thread>
 
 #include "server_fixture.h"
 #include "test_util.h"
@@ -142,15 +143,74 @@ TEST_F(WriteFromTest, DeclaredSizeIsEnforced) {
 
 class RemoteWriteFromTest : public ServerTest {};
 
-TEST_F(RemoteWriteFromTest, TheDefaultGoesThroughWrite) {
+// Sizes around the client's 1 MiB data frames, random (sent raw) and text
+// (compressed in the frame when zstd is on), in one piece and in pieces.
+TEST_F(RemoteWriteFromTest, TheClientsFramesCarryWhatWriteSends) {
   StartServer();
-  const Bytes data = RandomBytes(size_t{6} << 20, 51);
-  auto from = PutFrom(*remote_, data, 6, 3 << 20);
-  ASSERT_TRUE(from.ok()) << from.status().ToString();
-  EXPECT_EQ(from->asset.id, IdOf(data));
-  auto back = ReadBytes(*remote_, "default", from->asset.id);
+  for (bool zstd : {true, false}) {
+    auto api = Connect(zstd);
+    ASSERT_NE(api, nullptr);
+    for (size_t size : {size_t{0}, size_t{1}, size_t{1} << 20, (size_t{1} << 20) + 1,
+                        size_t{6} << 20}) {
+      for (const Bytes& data : {RandomBytes(size, size + 51), TextBytes(size, size + 52)}) {
+        for (size_t max_piece : {size_t{1} << 30, size_t{100003}}) {
+          auto from = PutFrom(*api, data, size + max_piece, max_piece);
+          ASSERT_TRUE(from.ok()) << from.status().ToString();
+          EXPECT_EQ(from->asset.id, IdOf(data)) << size << " zstd " << zstd;
+          auto back = ReadBytes(*api, "default", from->asset.id);
+          ASSERT_TRUE(back.ok());
+          EXPECT_EQ(*back, data) << size << " zstd " << zstd;
+        }
+      }
+    }
+  }
+}
+
+TEST_F(RemoteWriteFromTest, MixesWithWrite) {
+  StartServer();
+  const Bytes data = TextBytes(size_t{3} << 20, 61);
+  auto w = remote_->BeginPut(PutOptions{});
+  ASSERT_TRUE(w.ok());
+  AIFS_ASSERT_OK((*w)->Write(ByteSpan(data).first(1000)));
+  const Bytes middle(data.begin() + 1000, data.begin() + 2500000);
+  size_t fed = 0;
+  AIFS_ASSERT_OK((*w)->WriteFrom(Source(middle, fed, 7, 300000)));
+  AIFS_ASSERT_OK((*w)->Write(ByteSpan(data).subspan(2500000)));
+  auto r = (*w)->Commit();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->asset.id, IdOf(data));
+  auto back = ReadBytes(*remote_, "default", r->asset.id);
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(*back, data);
+}
+
+TEST_F(RemoteWriteFromTest, ASourceErrorOrOverrunStopsThePutAndCommitsNothing) {
+  StartServer();
+  const Bytes data = RandomBytes(3 << 20, 71);
+  {
+    auto w = remote_->BeginPut(PutOptions{});
+    ASSERT_TRUE(w.ok());
+    size_t fed = 0;
+    AssetWriter::FillFn good = Source(data, fed, 8, 100000);
+    const Status st = (*w)->WriteFrom([&](MutableByteSpan room) -> Result<size_t> {
+      if (fed > (2 << 20)) return err::Unavailable("SOURCE_GONE", "the source broke");
+      return good(room);
+    });
+    AIFS_EXPECT_STATUS(st, kUnavailable, "SOURCE_GONE");
+  }
+  {
+    auto w = remote_->BeginPut(PutOptions{});
+    ASSERT_TRUE(w.ok());
+    const Status st =
+        (*w)->WriteFrom([](MutableByteSpan room) -> Result<size_t> { return room.size() + 1; });
+    AIFS_EXPECT_STATUS(st, kInternal, "FILL_OVERRUN");
+  }
+  // The aborts reach the server: nothing is visible, no object is left.
+  remote_.reset();
+  for (int i = 0; i < 100 && MustNs().asset_count + TallyFiles(ChunkDir()).files > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(MustNs().asset_count, 0u);
+  EXPECT_EQ(TallyFiles(ChunkDir()).files, 0u);
 }
 
 }  // namespace

@@ -28,11 +28,12 @@ class AssetWriter {
   virtual Status Write(ByteSpan data) = 0;
   // Appends what `fill` produces until it returns 0 (the source's end) or an
   // error (returned as is). `fill` writes at most room.size() bytes to the
-  // front of `room` and returns how many; `room` is the writer's own memory
-  // where it can lend it (the engine's writer: no copy of the bytes between
-  // the source and the chunks), a buffer passed to Write otherwise.
+  // front of `room` and returns how many (more: INTERNAL FILL_OVERRUN);
+  // `room` is the writer's own memory (the engine's writer lends its block,
+  // the gRPC client its next data frame: no copy between the source and the
+  // chunks or the wire).
   using FillFn = std::function<Result<size_t>(MutableByteSpan room)>;
-  virtual Status WriteFrom(const FillFn& fill);
+  virtual Status WriteFrom(const FillFn& fill) = 0;
   virtual Result<PutResult> Commit() = 0;
 };
 
