@@ -95,6 +95,7 @@ struct Options {
   size_t engine_threads = 0;
   uint64_t cache_mib = 0;  // 0: 1.5 x the asset size
   uint32_t chunk_avg = 0;  // 0: engine default
+  uint32_t segment_size = aifs::kDefaultSegmentSize;
   bool memory_backend = true;
   bool unix_socket = false;  // serve on a unix socket in the store's directory
   bool do_get = true, do_stat = true, do_rand = true, do_batch = true;
@@ -122,6 +123,7 @@ void Usage(FILE* out) {
       "  --engine-threads N     EngineOptions.threads (default 0 = one per core)\n"
       "  --cache-mib N          the engine's segment cache (default 1.5 x the asset size)\n"
       "  --chunk-avg BYTES      chunking {avg/4, avg, avg*4} (default: engine default)\n"
+      "  --segment-size BYTES   the stores' segment size (default 65536)\n"
       "  --no-fio               skip the fio runs\n"
       "  --no-memory-backend    skip the gRPC-over-RAM ceiling\n"
       "  --unix                 serve the stores on unix-domain sockets instead of\n"
@@ -237,6 +239,10 @@ Options ParseArgs(int argc, char** argv) {
       const uint64_t avg = ParseU64(a, value());
       if (avg < 1024 || avg * 4 > 64 * kMiB) Fail("--chunk-avg must be in [1024, 16 MiB]");
       o.chunk_avg = static_cast<uint32_t>(avg);
+    } else if (a == "--segment-size") {
+      const uint64_t seg = ParseU64(a, value());
+      Check(aifs::ValidateSegmentSize(seg), "--segment-size");
+      o.segment_size = static_cast<uint32_t>(seg);
     } else if (a == "--no-fio") {
       o.reads.fio = false;
     } else if (a == "--no-memory-backend") {
@@ -287,7 +293,9 @@ std::unique_ptr<aifs::Engine> OpenFreshEngine(const Options& opt, const std::str
   aifs::ChunkerParams params;
   if (opt.chunk_avg) params = {opt.chunk_avg / 4, opt.chunk_avg, opt.chunk_avg * 4};
   Check(params.Validate(), "chunk parameters");
-  Check(aifs::Engine::Init(dir, aifs::InitOptions{.chunking = params, .zstd_level = 1}),
+  Check(aifs::Engine::Init(dir, aifs::InitOptions{.chunking = params,
+                                                  .zstd_level = 1,
+                                                  .segment_size = opt.segment_size}),
         "Engine::Init " + dir);
   auto opened = aifs::Engine::Open(
       aifs::EngineOptions{.data_dir = dir,
@@ -802,12 +810,13 @@ int Run(const Options& opt) {
   std::printf("- machine load at end: %s\n", DescribeLoad(load_end).c_str());
   std::printf(
       "- scratch: %s (%s); asset size %llu MiB (%.3f GB); engine threads %zu; chunking %s; "
-      "zstd level 1 in the stores\n",
+      "segments of %u bytes; zstd level 1 in the stores\n",
       run_dir.c_str(), fs_type.c_str(), static_cast<unsigned long long>(opt.size_mib),
       static_cast<double>(size) / 1e9, engine_threads,
       opt.chunk_avg
           ? Fmt("{%u, %u, %u}", opt.chunk_avg / 4, opt.chunk_avg, opt.chunk_avg * 4).c_str()
-          : "engine default");
+          : "engine default",
+      opt.segment_size);
   std::printf(
       "- **in-process** = aifs::Engine A on its own fresh data dir. **gRPC** = "
       "aifs::server::Server (plaintext, %s, sync gRPC, health probe every 1 h) "
@@ -947,6 +956,7 @@ int Run(const Options& opt) {
   j["size_mib"] = opt.size_mib;
   j["engine_threads"] = engine_threads;
   j["chunk_avg"] = opt.chunk_avg;
+  j["segment_size"] = opt.segment_size;
   j["load_start"] = LoadJson(load_start);
   j["load_end"] = LoadJson(load_end);
   Json zj = Json::object();
