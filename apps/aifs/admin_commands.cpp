@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -111,21 +112,27 @@ Status NsPolicy(Api& api, const Output& out, const PolicyArgs& args) {
   if (args.keep_monthly) p.keep_monthly = *args.keep_monthly;
   if (args.kms_key) p.kms_key_id = *args.kms_key;
   if (args.quarantine_embeddings) p.quarantine_embeddings = *args.quarantine_embeddings;
+  // Out of range sizes are the engine's to refuse (beyond 32 bits too).
+  if (args.segment_size)
+    p.segment_size = static_cast<uint32_t>(std::min<uint64_t>(*args.segment_size, UINT32_MAX));
   AIFS_RETURN_IF_ERROR(ApplyPrivacyArgs(args.privacy, p.privacy));
   AIFS_ASSIGN_OR_RETURN(ns, api.SetNamespacePolicy(args.ns, p));
-  nlohmann::json j = {{"namespace", ns.name},
-                      {"max_logical_bytes", ns.policy.max_logical_bytes},
-                      {"max_assets", ns.policy.max_assets},
-                      {"zstd_level", ns.policy.zstd_level ? nlohmann::json(*ns.policy.zstd_level)
-                                                          : nlohmann::json("store default")},
-                      {"keep_snapshots", ns.policy.keep_snapshots},
-                      {"keep_snapshot_seconds", ns.policy.keep_snapshot_seconds},
-                      {"keep_daily", ns.policy.keep_daily},
-                      {"keep_weekly", ns.policy.keep_weekly},
-                      {"keep_monthly", ns.policy.keep_monthly},
-                      {"kms_key", ns.policy.kms_key_id.empty() ? "current" : ns.policy.kms_key_id},
-                      {"quarantine_embeddings", ns.policy.quarantine_embeddings},
-                      {"privacy", PrivacyPolicyText(ns.policy.privacy)}};
+  nlohmann::json j = {
+      {"namespace", ns.name},
+      {"max_logical_bytes", ns.policy.max_logical_bytes},
+      {"max_assets", ns.policy.max_assets},
+      {"zstd_level", ns.policy.zstd_level ? nlohmann::json(*ns.policy.zstd_level)
+                                          : nlohmann::json("store default")},
+      {"keep_snapshots", ns.policy.keep_snapshots},
+      {"keep_snapshot_seconds", ns.policy.keep_snapshot_seconds},
+      {"keep_daily", ns.policy.keep_daily},
+      {"keep_weekly", ns.policy.keep_weekly},
+      {"keep_monthly", ns.policy.keep_monthly},
+      {"kms_key", ns.policy.kms_key_id.empty() ? "current" : ns.policy.kms_key_id},
+      {"quarantine_embeddings", ns.policy.quarantine_embeddings},
+      {"segment_size", ns.policy.segment_size ? nlohmann::json(ns.policy.segment_size)
+                                              : nlohmann::json("store default")},
+      {"privacy", PrivacyPolicyText(ns.policy.privacy)}};
   if (out.json) {
     std::cout << j.dump(2) << "\n";
   } else if (!out.quiet) {

@@ -42,6 +42,7 @@ struct PolicyArgs {
   std::optional<uint32_t> keep_daily, keep_weekly, keep_monthly;
   std::optional<std::string> kms_key;  // "" goes back to the current key
   std::optional<bool> quarantine_embeddings;
+  std::optional<uint64_t> segment_size;  // 0: back to the store's
   PrivacyArgs privacy;
 };
 Status NsPolicy(Api& api, const Output& out, const PolicyArgs& args);

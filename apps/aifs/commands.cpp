@@ -35,26 +35,28 @@ json MetadataJson(const Metadata& m) {
 }
 
 json NamespaceJson(const NamespaceInfo& ns) {
-  return {{"name", ns.name},
-          {"created", FormatUnixNanos(ns.created_unix_ns)},
-          {"labels", MetadataJson(ns.labels)},
-          {"assets", ns.asset_count},
-          {"logical_bytes", ns.logical_bytes},
-          {"chunks", ns.chunk_count},
-          {"stored_bytes", ns.stored_bytes},
-          {"retired_assets", ns.retired_count},
-          {"retired_bytes", ns.retired_bytes},
-          {"head_version", ns.head_version},
-          {"policy",
-           {{"max_logical_bytes", ns.policy.max_logical_bytes},
-            {"max_assets", ns.policy.max_assets},
-            {"zstd_level", ns.policy.zstd_level ? json(*ns.policy.zstd_level) : json(nullptr)},
-            {"keep_snapshots", ns.policy.keep_snapshots},
-            {"keep_snapshot_seconds", ns.policy.keep_snapshot_seconds},
-            {"keep_daily", ns.policy.keep_daily},
-            {"keep_weekly", ns.policy.keep_weekly},
-            {"keep_monthly", ns.policy.keep_monthly},
-            {"kms_key_id", ns.policy.kms_key_id}}}};
+  return {
+      {"name", ns.name},
+      {"created", FormatUnixNanos(ns.created_unix_ns)},
+      {"labels", MetadataJson(ns.labels)},
+      {"assets", ns.asset_count},
+      {"logical_bytes", ns.logical_bytes},
+      {"chunks", ns.chunk_count},
+      {"stored_bytes", ns.stored_bytes},
+      {"retired_assets", ns.retired_count},
+      {"retired_bytes", ns.retired_bytes},
+      {"head_version", ns.head_version},
+      {"policy",
+       {{"max_logical_bytes", ns.policy.max_logical_bytes},
+        {"max_assets", ns.policy.max_assets},
+        {"zstd_level", ns.policy.zstd_level ? json(*ns.policy.zstd_level) : json(nullptr)},
+        {"keep_snapshots", ns.policy.keep_snapshots},
+        {"keep_snapshot_seconds", ns.policy.keep_snapshot_seconds},
+        {"keep_daily", ns.policy.keep_daily},
+        {"keep_weekly", ns.policy.keep_weekly},
+        {"keep_monthly", ns.policy.keep_monthly},
+        {"kms_key_id", ns.policy.kms_key_id},
+        {"segment_size", ns.policy.segment_size ? json(ns.policy.segment_size) : json(nullptr)}}}};
 }
 
 json AssetJson(const AssetInfo& a) {
@@ -263,6 +265,7 @@ Status NsShow(Api& api, const Output& out, const std::string& name) {
   if (p.keep_weekly) std::cout << "keep weekly:   " << p.keep_weekly << "\n";
   if (p.keep_monthly) std::cout << "keep monthly:  " << p.keep_monthly << "\n";
   if (!p.kms_key_id.empty()) std::cout << "kms key:       " << p.kms_key_id << "\n";
+  if (p.segment_size) std::cout << "segment size:  " << HumanBytes(p.segment_size) << "\n";
   return Status::Ok();
 }
 

@@ -200,6 +200,11 @@ int main(int argc, char** argv) {
   ns_policy->add_option("--keep-monthly", policy.keep_monthly, "... of each of the last N months");
   ns_policy->add_option("--kms-key", policy.kms_key,
                         "KMS key wrapping new chunks' data keys (\"\": the current key)");
+  ns_policy
+      ->add_option("--segment-size", policy.segment_size,
+                   "plaintext bytes per sealed segment of new chunks, 4KiB-16MiB, e.g. "
+                   "16KiB for small random reads (0: the store's, 64 KiB by default)")
+      ->transform(CLI::AsSizeValue(false));
   ns_policy->add_option("--quarantine-embeddings", policy.quarantine_embeddings,
                         "hold new vectors out of search until approved (true/false)");
   ns_policy->add_option("--dp-epsilon", policy.privacy.total,

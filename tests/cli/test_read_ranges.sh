@@ -141,4 +141,26 @@ $AIFS ls --json | grep -q "$text" && fail "the removed asset is still listed at 
 expect_error "BAD_ARGUMENTS" $AIFS ls --assets --paths
 ok "as of a snapshot: read-ranges and ls --assets"
 
+# A namespace whose new chunks have 4 KiB segments (ns policy --segment-size)
+# answers the same ranges; sizes outside 4 KiB - 16 MiB are refused.
+$AIFS ns create small >/dev/null
+expect_error BAD_SEGMENT_SIZE $AIFS ns policy small --segment-size 4095
+expect_error BAD_SEGMENT_SIZE $AIFS ns policy small --segment-size 17MiB
+$AIFS ns policy small --segment-size 4KiB >/dev/null
+[ "$($AIFS --json ns show small | python3 -c 'import json,sys; print(json.load(sys.stdin)["policy"]["segment_size"])')" = 4096 ] ||
+  fail "ns show does not give the 4 KiB segment size"
+srand=$($AIFS put --ns small "$WORK/rand")
+[ "$srand" = "$rand" ] || fail "the same bytes got another ID in namespace small"
+$AIFS cat --ns small "$srand" | cmp -s - "$WORK/rand" || fail "4 KiB segments: whole read differs"
+python3 - "$srand" "$rsize" > "$WORK/small" <<'EOF2'
+import random, sys
+r = random.Random(17)
+for _ in range(2000):
+    print("aifs://small/" + sys.argv[1], r.randrange(0, int(sys.argv[2])), r.randrange(1, 20000))
+EOF2
+$AIFS read-ranges "$WORK/small" --ns small --index "$WORK/small.idx" > "$WORK/got"
+expect "$WORK/small" "$WORK/want" "$WORK/want.idx" "$WORK/rand"
+cmp "$WORK/got" "$WORK/want" || fail "4 KiB segments: ranges differ from Python's slices"
+ok "4 KiB segments per namespace: 2000 random ranges and the whole asset equal the file"
+
 echo "PASS ($PASS checks)"

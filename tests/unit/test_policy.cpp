@@ -1,8 +1,9 @@
-// Namespace policies (quotas, compression level) and snapshot pruning with
-// reclamation of the tree nodes only pruned snapshots used.
+// Namespace policies (quotas, compression level, segment size) and snapshot
+// pruning with reclamation of the tree nodes only pruned snapshots used.
 #include <set>
 
 #include "aifs/meta/keys.h"
+#include "aifs/meta/records.h"
 #include "test_util.h"
 
 namespace aifs::test {
@@ -106,6 +107,56 @@ TEST_F(PolicyTest, NamespacePinnedToAKmsKeyKeepsUsingItAfterRotation) {
   p.kms_key_id.clear();  // back to the current key
   ASSERT_TRUE(engine().SetNamespacePolicy("pinned", p).ok());
   EXPECT_EQ(keys_of("pinned", RandomBytes(100000, 3)), std::set<std::string>{*v2});
+}
+
+// The segment size of a namespace's new chunks; oracle: the chunk records'
+// segment tables, and the bytes read back whole and in ranges.
+TEST_F(PolicyTest, SegmentSizePerNamespace) {
+  ASSERT_TRUE(engine().CreateNamespace("small", {}).ok());
+  NamespacePolicy p;
+  for (uint32_t bad : {0u + 4095, (16u << 20) + 1, ~0u}) {
+    p.segment_size = bad;
+    AIFS_EXPECT_STATUS(engine().SetNamespacePolicy("small", p).status(), kInvalidArgument,
+                       "BAD_SEGMENT_SIZE");
+  }
+  p.segment_size = 4096;
+  auto set = engine().SetNamespacePolicy("small", p);
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  EXPECT_EQ(MustNs("small").policy.segment_size, 4096u);
+  EXPECT_EQ(MustNs().policy.segment_size, 0u);
+  // Segment sizes of the chunk records behind `id` in `ns`.
+  auto sizes_of = [&](const std::string& ns, const AssetId& id) {
+    auto stat = engine().StatAsset(ns, id, true);
+    EXPECT_TRUE(stat.ok());
+    std::set<uint32_t> sizes;
+    for (const ChunkInfo& c : stat->chunks) {
+      auto rec = LoadRecord<store::v1::ChunkRecord>(*engine().store().meta, keys::Chunk(ns, c.hash),
+                                                    "CHUNK_NOT_FOUND", "chunk");
+      EXPECT_TRUE(rec.ok());
+      if (!rec.ok()) continue;
+      sizes.insert(rec->segment_size());
+      const uint64_t count = (c.length + rec->segment_size() - 1) / rec->segment_size();
+      EXPECT_EQ(rec->segment_table().size(), 4 * count);
+    }
+    return sizes;
+  };
+  for (const Bytes& data : {RandomBytes(3 << 20, 1), TextBytes(3 << 20, 2)}) {
+    auto small = MustPut(data, "small");
+    auto dflt = MustPut(data);
+    EXPECT_EQ(sizes_of("small", small.asset.id), std::set<uint32_t>{4096});
+    EXPECT_EQ(sizes_of("default", dflt.asset.id), std::set<uint32_t>{64 << 10});
+    EXPECT_EQ(MustRead(small.asset.id, "small"), data);
+    for (uint64_t off :
+         {uint64_t{0}, uint64_t{4095}, uint64_t{1} << 20, uint64_t{3 << 20} - 5000}) {
+      EXPECT_EQ(MustRead(small.asset.id, "small", ReadRange{off, 5000}), Slice(data, off, 5000))
+          << off;
+    }
+  }
+  // Back to the store's: new chunks get 64 KiB segments again.
+  p.segment_size = 0;
+  ASSERT_TRUE(engine().SetNamespacePolicy("small", p).ok());
+  auto later = MustPut(RandomBytes(1 << 20, 3), "small");
+  EXPECT_EQ(sizes_of("small", later.asset.id), std::set<uint32_t>{64 << 10});
 }
 
 class PruneTest : public EngineFixture {

@@ -160,6 +160,7 @@ TEST_F(ServerTest, ListLineageSnapshotsBranchesTagsMatchTheEngine) {
   policy.max_assets = 2;
   policy.zstd_level = 3;
   policy.keep_snapshots = 1;
+  policy.segment_size = 16384;
   auto with_policy = remote_->SetNamespacePolicy("default", policy);
   ASSERT_TRUE(with_policy.ok()) << with_policy.status().ToString();
   EXPECT_EQ(with_policy->policy, policy);

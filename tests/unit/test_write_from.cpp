@@ -213,5 +213,34 @@ TEST_F(RemoteWriteFromTest, ASourceErrorOrOverrunStopsThePutAndCommitsNothing) {
   EXPECT_EQ(TallyFiles(ChunkDir()).files, 0u);
 }
 
+// A connection keeps its put messages for the next puts: puts that end every
+// way (committed, aborted half-way, with a frame compressed or not) leave
+// nothing of theirs in the next one.
+TEST_F(RemoteWriteFromTest, PutsOnOneConnectionReuseMessagesCleanly) {
+  StartServer();
+  const Bytes text = TextBytes((size_t{2} << 20) + 300, 81);
+  const Bytes random = RandomBytes((size_t{1} << 20) + 7, 82);
+  for (int round = 0; round < 3; ++round) {
+    {
+      auto w = remote_->BeginPut(PutOptions{});
+      ASSERT_TRUE(w.ok());
+      AIFS_ASSERT_OK((*w)->Write(ByteSpan(random).first(700000)));  // abandoned mid-frame
+    }
+    auto t = PutFrom(*remote_, text, 9 + round, 300000);
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    EXPECT_EQ(t->asset.id, IdOf(text));
+    auto r = PutBytes(*remote_, random);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->asset.id, IdOf(random));
+    auto small = PutBytes(*remote_, ByteSpan(text).first(10));
+    ASSERT_TRUE(small.ok());
+    EXPECT_EQ(small->asset.id, IdOf(ByteSpan(text).first(10)));
+  }
+  auto back = ReadBytes(*remote_, "default", IdOf(text));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, text);
+  EXPECT_EQ(MustNs().asset_count, 3u);
+}
+
 }  // namespace
 }  // namespace aifs::test

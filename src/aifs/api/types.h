@@ -27,6 +27,11 @@ struct NamespacePolicy {
   uint64_t max_logical_bytes = 0;  // a commit beyond it fails RESOURCE_EXHAUSTED QUOTA_EXCEEDED
   uint64_t max_assets = 0;
   std::optional<int> zstd_level;  // chunk compression for new puts; 0 turns it off
+  // Plaintext bytes per sealed segment of new chunks (4 KiB - 16 MiB): what
+  // an uncached range read fetches and decrypts at least; 0: the store's
+  // (64 KiB by default). Smaller suits small random reads, larger whole reads
+  // and compression (docs/storage-format.md, "Segment size").
+  uint32_t segment_size = 0;
   // Snapshot retention for pruning: keep the newest `keep_snapshots` and any
   // younger than `keep_snapshot_seconds`; with neither set, pruning keeps all.
   uint32_t keep_snapshots = 0;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <mutex>
 
 #include "aifs/client/bearer_token.h"
 #include "aifs/client/read_stream_pool.h"
@@ -40,6 +41,30 @@ struct Connection {
   // Batched reads on open streams (RemoteOptions::read_streams); null: calls.
   // Declared after the stubs: its streams go first.
   std::unique_ptr<ReadStreamPool> read_streams;
+
+  // Data messages of puts, each with a frame of kMaxFrameBytes, kept for the
+  // next puts: fresh memory per message cost a large put half its time (page
+  // faults), and a fresh frame per small put a 1 MiB memset.
+  std::unique_ptr<v1::PutAssetRequest> TakePutMessage() {
+    {
+      std::lock_guard lock(put_messages_mu);
+      if (!put_messages.empty()) {
+        auto msg = std::move(put_messages.back());
+        put_messages.pop_back();
+        return msg;
+      }
+    }
+    auto msg = std::make_unique<v1::PutAssetRequest>();
+    msg->mutable_data()->mutable_data()->resize(rpc::kMaxFrameBytes);
+    return msg;
+  }
+  void GivePutMessage(std::unique_ptr<v1::PutAssetRequest> msg) {
+    constexpr size_t kKept = 8;  // put -r's default parallelism
+    std::lock_guard lock(put_messages_mu);
+    if (put_messages.size() < kKept) put_messages.push_back(std::move(msg));
+  }
+  std::mutex put_messages_mu;
+  std::vector<std::unique_ptr<v1::PutAssetRequest>> put_messages;
 };
 
 // One unary call: a fresh context, the server's Status back.
@@ -56,15 +81,14 @@ Status Call(Stub& stub,
 class RemoteWriter final : public AssetWriter {
  public:
   RemoteWriter(std::shared_ptr<Connection> conn, const v1::PutHeader& header)
-      : conn_(std::move(conn)), encoder_(conn_->zstd) {
+      : conn_(std::move(conn)),
+        encoder_(conn_->zstd),
+        msg_(conn_->TakePutMessage()),
+        gathered_(msg_->mutable_data()->mutable_data()) {
     stream_ = conn_->aifs->PutAsset(&ctx_, &response_);
     v1::PutAssetRequest msg;
     *msg.mutable_header() = header;
     broken_ = !stream_->Write(msg);
-    // One frame, sized once, carries every data message of the put: fresh
-    // memory per message cost a remote put half its time (page faults).
-    gathered_ = msg_.mutable_data()->mutable_data();
-    gathered_->resize(rpc::kMaxFrameBytes);
   }
 
   ~RemoteWriter() override {
@@ -72,6 +96,8 @@ class RemoteWriter final : public AssetWriter {
       ctx_.TryCancel();  // the server aborts the put: nothing becomes visible
       (void)stream_->Finish();
     }
+    gathered_->resize(rpc::kMaxFrameBytes);  // within its capacity
+    conn_->GivePutMessage(std::move(msg_));
   }
 
   Status Write(ByteSpan data) override {
@@ -127,8 +153,8 @@ class RemoteWriter final : public AssetWriter {
   Status Flush() {
     if (broken_) return Broken();
     gathered_->resize(filled_);
-    encoder_.EncodeInPlace(msg_.mutable_data());
-    const bool sent = stream_->Write(msg_, grpc::WriteOptions().set_no_compression());
+    encoder_.EncodeInPlace(msg_->mutable_data());
+    const bool sent = stream_->Write(*msg_, grpc::WriteOptions().set_no_compression());
     gathered_->resize(rpc::kMaxFrameBytes);  // within its capacity: no new memory
     filled_ = 0;
     if (!sent) {
@@ -158,8 +184,8 @@ class RemoteWriter final : public AssetWriter {
   v1::PutAssetResponse response_;
   std::unique_ptr<grpc::ClientWriter<v1::PutAssetRequest>> stream_;
   rpc::FrameEncoder encoder_;
-  v1::PutAssetRequest msg_;       // the data message, reused
-  std::string* gathered_;         // its frame's bytes: kMaxFrameBytes long
+  std::unique_ptr<v1::PutAssetRequest> msg_;  // the data message (the connection's)
+  std::string* gathered_;         // its frame's bytes: kMaxFrameBytes long between sends
   size_t filled_ = 0;             // of which this many are the put's
   bool broken_ = false;
   bool finished_ = false;

@@ -330,6 +330,7 @@ Result<NamespaceInfo> Engine::SetNamespacePolicy(const std::string& name,
     return err::InvalidArgument("BAD_POLICY", "zstd level must be 0 (off) to 19");
   if (policy.keep_snapshot_seconds < 0)
     return err::InvalidArgument("BAD_POLICY", "snapshot retention age must not be negative");
+  if (policy.segment_size != 0) AIFS_RETURN_IF_ERROR(ValidateSegmentSize(policy.segment_size));
   AIFS_RETURN_IF_ERROR(ValidatePrivacyPolicy(policy.privacy));
   if (!policy.kms_key_id.empty()) {
     const auto keys = ctx_->kms->ListKeys();
@@ -356,6 +357,7 @@ Result<NamespaceInfo> Engine::SetNamespacePolicy(const std::string& name,
     p->set_keep_monthly(policy.keep_monthly);
     p->set_kms_key_id(policy.kms_key_id);
     p->set_quarantine_embeddings(policy.quarantine_embeddings);
+    p->set_segment_size(policy.segment_size);
     if (policy.privacy == PrivacyPolicy{})
       p->clear_privacy();
     else
@@ -393,6 +395,8 @@ Result<SealPolicy> Engine::ValidatePut(const PutOptions& options) {
   // A format-2 store opened read-only never writes; one opened writable was
   // given a segment size with format 3 (Open).
   seal.segment_size = ctx_->config.segment_size();
+  if (seal.segment_size != 0 && ns.policy().segment_size() != 0)
+    seal.segment_size = ns.policy().segment_size();
   if (ns.policy().has_zstd_level()) seal.compression.level = ns.policy().zstd_level();
   // Builds before format 4 cannot read grouped segments: a store whose
   // aifs.json could not be marked 4 at open (Open) gets none. The writer

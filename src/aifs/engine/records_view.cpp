@@ -52,6 +52,7 @@ NamespaceInfo ToNamespaceInfo(const store::v1::NamespaceRecord& rec) {
   info.policy.keep_monthly = p.keep_monthly();
   info.policy.kms_key_id = p.kms_key_id();
   info.policy.quarantine_embeddings = p.quarantine_embeddings();
+  info.policy.segment_size = p.segment_size();
   info.policy.privacy = FromRecord(p.privacy());
   return info;
 }

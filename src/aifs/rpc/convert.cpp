@@ -583,6 +583,7 @@ void ToProto(const NamespacePolicy& in, v1::NamespacePolicy* out) {
   out->set_keep_monthly(in.keep_monthly);
   out->set_kms_key_id(in.kms_key_id);
   out->set_quarantine_embeddings(in.quarantine_embeddings);
+  out->set_segment_size(in.segment_size);
   if (in.privacy == PrivacyPolicy{}) return;
   ToProto(in.privacy, out->mutable_privacy());
 }
@@ -629,6 +630,7 @@ NamespacePolicy FromProto(const v1::NamespacePolicy& in) {
   p.keep_monthly = in.keep_monthly();
   p.kms_key_id = in.kms_key_id();
   p.quarantine_embeddings = in.quarantine_embeddings();
+  p.segment_size = in.segment_size();
   p.privacy = FromProto(in.privacy());
   return p;
 }
