@@ -71,9 +71,30 @@ Result<VerifiedToken> TokenVerifier::Authenticate(std::string_view token) const 
   return Verify(token, any);
 }
 
-Result<VerifiedToken> TokenVerifier::Verify(std::string_view token, const Access& access) const {
+struct TokenVerifier::Parsed {
+  Macaroon macaroon;
+  TokenId id;
+};
+
+Result<std::shared_ptr<const TokenVerifier::Parsed>> TokenVerifier::Parse(
+    std::string_view token) const {
+  {
+    std::lock_guard lock(parsed_mu_);
+    if (auto it = parsed_.find(std::string(token)); it != parsed_.end()) return it->second;
+  }
   AIFS_ASSIGN_OR_RETURN(Macaroon m, Macaroon::Parse(token));
   AIFS_ASSIGN_OR_RETURN(TokenId id, ParseTokenIdentifier(m.identifier()));
+  auto parsed = std::make_shared<const Parsed>(Parsed{std::move(m), std::move(id)});
+  std::lock_guard lock(parsed_mu_);
+  if (parsed_.size() >= kMaxParsed) parsed_.clear();
+  parsed_.emplace(std::string(token), parsed);
+  return parsed;
+}
+
+Result<VerifiedToken> TokenVerifier::Verify(std::string_view token, const Access& access) const {
+  AIFS_ASSIGN_OR_RETURN(std::shared_ptr<const Parsed> parsed, Parse(token));
+  const Macaroon& m = parsed->macaroon;
+  const TokenId& id = parsed->id;
   AIFS_ASSIGN_OR_RETURN(RootKey key, keys_.Get(id.key_id));
   Status denied;
   const bool ok = m.Verify(key.secret, [&](std::string_view predicate) {
@@ -92,7 +113,7 @@ Result<VerifiedToken> TokenVerifier::Verify(std::string_view token, const Access
     return Status(Code::kUnauthenticated, "TOKEN_REVOKED",
                   "token " + id.token_id + " has been revoked");
   if (!ok) return denied;
-  return VerifiedToken{std::move(id), m.caveats()};
+  return VerifiedToken{id, m.caveats()};
 }
 
 }  // namespace aifs::auth
