@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <random>
-#include <thread>
 
 #include "server_fixture.h"
 #include "test_util.h"
@@ -35,6 +34,19 @@ Result<PutResult> PutFrom(Api& api, const Bytes& data, uint64_t seed, size_t max
   AIFS_RETURN_IF_ERROR(writer->WriteFrom(Source(data, fed, seed, max_piece)));
   if (fed != data.size()) return err::Internal("TEST", "the source was not drained");
   return writer->Commit();
+}
+
+// `data` put as Write of its first 1,000 bytes, WriteFrom of the bytes up to
+// `write_from_end` (pieces of at most `max_piece`), Write of the rest.
+Result<PutResult> PutMixed(Api& api, const Bytes& data, size_t write_from_end, uint64_t seed,
+                           size_t max_piece) {
+  AIFS_ASSIGN_OR_RETURN(auto w, api.BeginPut(PutOptions{}));
+  AIFS_RETURN_IF_ERROR(w->Write(ByteSpan(data).first(1000)));
+  const Bytes middle(data.begin() + 1000, data.begin() + static_cast<ptrdiff_t>(write_from_end));
+  size_t fed = 0;
+  AIFS_RETURN_IF_ERROR(w->WriteFrom(Source(middle, fed, seed, max_piece)));
+  AIFS_RETURN_IF_ERROR(w->Write(ByteSpan(data).subspan(write_from_end)));
+  return w->Commit();
 }
 
 class WriteFromTest : public EngineFixture {};
@@ -85,14 +97,7 @@ TEST_F(WriteFromTest, CutsTheSameChunksAsWriteWithTheDefaultChunking) {
 TEST_F(WriteFromTest, MixesWithWrite) {
   InitStore();
   const Bytes data = RandomBytes(900000, 21);
-  auto w = engine().BeginPut(PutOptions{});
-  ASSERT_TRUE(w.ok());
-  AIFS_ASSERT_OK((*w)->Write(ByteSpan(data).first(1000)));
-  const Bytes middle(data.begin() + 1000, data.begin() + 600000);
-  size_t fed = 0;
-  AIFS_ASSERT_OK((*w)->WriteFrom(Source(middle, fed, 3, 50000)));
-  AIFS_ASSERT_OK((*w)->Write(ByteSpan(data).subspan(600000)));
-  auto r = (*w)->Commit();
+  auto r = PutMixed(engine(), data, 600000, 3, 50000);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->asset.id, IdOf(data));
   EXPECT_EQ(MustRead(r->asset.id), data);
@@ -169,14 +174,7 @@ TEST_F(RemoteWriteFromTest, TheClientsFramesCarryWhatWriteSends) {
 TEST_F(RemoteWriteFromTest, MixesWithWrite) {
   StartServer();
   const Bytes data = TextBytes(size_t{3} << 20, 61);
-  auto w = remote_->BeginPut(PutOptions{});
-  ASSERT_TRUE(w.ok());
-  AIFS_ASSERT_OK((*w)->Write(ByteSpan(data).first(1000)));
-  const Bytes middle(data.begin() + 1000, data.begin() + 2500000);
-  size_t fed = 0;
-  AIFS_ASSERT_OK((*w)->WriteFrom(Source(middle, fed, 7, 300000)));
-  AIFS_ASSERT_OK((*w)->Write(ByteSpan(data).subspan(2500000)));
-  auto r = (*w)->Commit();
+  auto r = PutMixed(*remote_, data, 2500000, 7, 300000);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->asset.id, IdOf(data));
   auto back = ReadBytes(*remote_, "default", r->asset.id);
@@ -205,10 +203,11 @@ TEST_F(RemoteWriteFromTest, ASourceErrorOrOverrunStopsThePutAndCommitsNothing) {
         (*w)->WriteFrom([](MutableByteSpan room) -> Result<size_t> { return room.size() + 1; });
     AIFS_EXPECT_STATUS(st, kInternal, "FILL_OVERRUN");
   }
-  // The aborts reach the server: nothing is visible, no object is left.
+  // The aborts reach the server: nothing is visible, no object is left. (The
+  // client's cancel returns before the server's put has cleaned up: a
+  // shutdown waits for its handlers.)
   remote_.reset();
-  for (int i = 0; i < 100 && MustNs().asset_count + TallyFiles(ChunkDir()).files > 0; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  server_->Shutdown(std::chrono::seconds(10));
   EXPECT_EQ(MustNs().asset_count, 0u);
   EXPECT_EQ(TallyFiles(ChunkDir()).files, 0u);
 }
