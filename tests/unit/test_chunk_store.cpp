@@ -218,10 +218,16 @@ TEST_P(ChunkStoreTest, PutAgainWithTheSameBytesIsOk) {
   EXPECT_EQ(ListAll(), (std::map<std::string, uint64_t>{{name, data.size()}, {empty_name, 0}}));
 }
 
+// GetRange and GetRandomRange (the same answers, read-ahead aside).
 TEST_P(ChunkStoreTest, GetRangeEdges) {
   const std::string name = ObjectName(7000);
   const Bytes data = RandomBytes(1000, 7001);
   AIFS_ASSERT_OK(store_->Put(name, data));
+  const std::string empty = ObjectName(7002);
+  AIFS_ASSERT_OK(store_->Put(empty, {}));
+  const std::string big = ObjectName(7003);
+  const Bytes big_data = RandomBytes(3 << 20, 7004);
+  AIFS_ASSERT_OK(store_->Put(big, big_data));
   auto slice = [&](size_t off, size_t len) {
     return Bytes(data.begin() + static_cast<ptrdiff_t>(off),
                  data.begin() + static_cast<ptrdiff_t>(off + len));
@@ -229,32 +235,34 @@ TEST_P(ChunkStoreTest, GetRangeEdges) {
   struct Case {
     uint64_t offset, length;
   };
-  for (Case c : {Case{0, 0}, Case{0, 1}, Case{0, 1000}, Case{999, 1}, Case{1000, 0}, Case{500, 500},
-                 Case{123, 456}}) {
+  for (bool random : {false, true}) {
+    SCOPED_TRACE(random ? "GetRandomRange" : "GetRange");
+    auto get = [&](const std::string& n, uint64_t offset, uint64_t length, Bytes& out) {
+      return random ? store_->GetRandomRange(n, offset, length, out)
+                    : store_->GetRange(n, offset, length, out);
+    };
+    for (Case c : {Case{0, 0}, Case{0, 1}, Case{0, 1000}, Case{999, 1}, Case{1000, 0},
+                   Case{500, 500}, Case{123, 456}}) {
+      Bytes out(3, 7);
+      AIFS_ASSERT_OK(get(name, c.offset, c.length, out)) << c.offset << "+" << c.length;
+      EXPECT_EQ(out, slice(c.offset, c.length)) << c.offset << "+" << c.length;
+    }
+    for (Case c : {Case{1000, 1}, Case{1001, 0}, Case{999, 2}, Case{500, 501}, Case{0, 1001},
+                   Case{5000, 10}}) {
+      Bytes out;
+      AIFS_EXPECT_STATUS(get(name, c.offset, c.length, out), kDataLoss, "CHUNK_TRUNCATED")
+          << c.offset << "+" << c.length;
+    }
     Bytes out(3, 7);
-    AIFS_ASSERT_OK(store_->GetRange(name, c.offset, c.length, out)) << c.offset << "+" << c.length;
-    EXPECT_EQ(out, slice(c.offset, c.length)) << c.offset << "+" << c.length;
+    AIFS_ASSERT_OK(get(empty, 0, 0, out));
+    EXPECT_TRUE(out.empty());
+    AIFS_EXPECT_STATUS(get(empty, 0, 1, out), kDataLoss, "CHUNK_TRUNCATED");
+    // A range in the middle of a larger object.
+    AIFS_ASSERT_OK(get(big, (1 << 20) + 17, 65536, out));
+    EXPECT_TRUE(
+        out == Bytes(big_data.begin() + (1 << 20) + 17, big_data.begin() + (1 << 20) + 17 + 65536));
+    AIFS_EXPECT_STATUS(get(ObjectName(7005), 0, 10, out), kNotFound, "CHUNK_MISSING");
   }
-  for (Case c : {Case{1000, 1}, Case{1001, 0}, Case{999, 2}, Case{500, 501}, Case{0, 1001},
-                 Case{5000, 10}}) {
-    Bytes out;
-    AIFS_EXPECT_STATUS(store_->GetRange(name, c.offset, c.length, out), kDataLoss,
-                       "CHUNK_TRUNCATED")
-        << c.offset << "+" << c.length;
-  }
-  const std::string empty = ObjectName(7002);
-  AIFS_ASSERT_OK(store_->Put(empty, {}));
-  Bytes out(3, 7);
-  AIFS_ASSERT_OK(store_->GetRange(empty, 0, 0, out));
-  EXPECT_TRUE(out.empty());
-  AIFS_EXPECT_STATUS(store_->GetRange(empty, 0, 1, out), kDataLoss, "CHUNK_TRUNCATED");
-  // A range in the middle of a larger object.
-  const std::string big = ObjectName(7003);
-  const Bytes big_data = RandomBytes(3 << 20, 7004);
-  AIFS_ASSERT_OK(store_->Put(big, big_data));
-  AIFS_ASSERT_OK(store_->GetRange(big, (1 << 20) + 17, 65536, out));
-  EXPECT_TRUE(out ==
-              Bytes(big_data.begin() + (1 << 20) + 17, big_data.begin() + (1 << 20) + 17 + 65536));
 }
 
 // Puts and gets from 8 threads at once (the engine's pool threads do this).

@@ -24,7 +24,7 @@ namespace {
 Status ReadAt(ChunkStore& chunks, const ChunkRecord& rec, uint64_t offset,
               std::optional<uint64_t> length, Bytes& out) {
   if (!InPack(rec))
-    return length ? chunks.GetRange(rec.object(), offset, *length, out)
+    return length ? chunks.GetRandomRange(rec.object(), offset, *length, out)
                   : chunks.Get(rec.object(), out);
   const uint64_t n = length.value_or(rec.stored_size() - offset);
   if (offset > rec.stored_size() || n > rec.stored_size() - offset)

@@ -38,6 +38,13 @@ class ChunkStore {
   // shorter than offset + length. Backends that cannot read a part read the
   // whole object.
   virtual Status GetRange(const std::string& name, uint64_t offset, uint64_t length, Bytes& out);
+  // GetRange of a part read at random (a segment of a chunk's own object):
+  // backends may skip read-ahead around it. Packs, read in the order their
+  // small chunks were written, take GetRange.
+  virtual Status GetRandomRange(const std::string& name, uint64_t offset, uint64_t length,
+                                Bytes& out) {
+    return GetRange(name, offset, length, out);
+  }
   // Deleting a missing object is OK.
   virtual Status Delete(const std::string& name) = 0;
   virtual Status Sync() = 0;

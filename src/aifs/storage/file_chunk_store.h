@@ -28,6 +28,8 @@ class FileChunkStore : public ChunkStore {
   Status Put(const std::string& name, ByteSpan data) override;
   Status Get(const std::string& name, Bytes& out) override;
   Status GetRange(const std::string& name, uint64_t offset, uint64_t length, Bytes& out) override;
+  Status GetRandomRange(const std::string& name, uint64_t offset, uint64_t length,
+                        Bytes& out) override;
   Status Delete(const std::string& name) override;
   Status Sync() override;
   Status List(const std::function<bool(const std::string&, uint64_t)>& fn) override;
@@ -37,6 +39,9 @@ class FileChunkStore : public ChunkStore {
   Result<std::string> PathFor(const std::string& name) const;
   Status WriteObject(const std::string& tmp, ByteSpan data);
   Result<int> OpenObject(const std::string& name) const;
+  // GetRange, with the kernel's read-ahead off for this open when `random`.
+  Status ReadRange(const std::string& name, uint64_t offset, uint64_t length, bool random,
+                   Bytes& out);
 
   std::string root_;
   int root_fd_;
