@@ -145,12 +145,17 @@ TEST_F(SharedStoreTest, DeadServersLeftoversAreCollectedOnceItsLeaseLapses) {
     (void)w->release();
     auto meta = OpenMetaStore(meta_url_, {});
     ASSERT_TRUE(meta.ok());
+    // The lease record is written with the put's first object, which the
+    // engine's I/O threads write after Write() has returned.
     std::vector<std::pair<std::string, std::string>> leases;
-    AIFS_ASSERT_OK(
-        (*meta)->Scan("wl/", PrefixEnd("wl/"), [&](std::string_view k, std::string_view v) {
-          leases.emplace_back(k, v);
-          return true;
-        }));
+    for (int i = 0; i < 400 && leases.empty(); ++i) {
+      if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+      AIFS_ASSERT_OK(
+          (*meta)->Scan("wl/", PrefixEnd("wl/"), [&](std::string_view k, std::string_view v) {
+            leases.emplace_back(k, v);
+            return true;
+          }));
+    }
     ASSERT_EQ(leases.size(), 1u);
     a.reset();  // closing deletes the lease record: put it back, as after a SIGKILL
     auto txn = (*meta)->Begin();

@@ -49,6 +49,19 @@ Result<PutResult> PutMixed(Api& api, const Bytes& data, size_t write_from_end, u
   return w->Commit();
 }
 
+// A put of 3 MiB whose source fails after 2 MiB: WriteFrom's status. The
+// writer is then destroyed without Commit (an abort).
+Status PutFromBrokenSource(Api& api, uint64_t seed) {
+  const Bytes data = RandomBytes(3 << 20, seed);
+  AIFS_ASSIGN_OR_RETURN(auto w, api.BeginPut(PutOptions{}));
+  size_t fed = 0;
+  AssetWriter::FillFn good = Source(data, fed, seed, 100000);
+  return w->WriteFrom([&](MutableByteSpan room) -> Result<size_t> {
+    if (fed > (2 << 20)) return err::Unavailable("SOURCE_GONE", "the source broke");
+    return good(room);
+  });
+}
+
 class WriteFromTest : public EngineFixture {};
 
 TEST_F(WriteFromTest, StoresWhatWriteStores) {
@@ -105,19 +118,7 @@ TEST_F(WriteFromTest, MixesWithWrite) {
 
 TEST_F(WriteFromTest, ASourceErrorStopsThePutAndLeavesNothing) {
   InitStore();
-  const Bytes data = RandomBytes(3 << 20, 31);
-  {
-    auto w = engine().BeginPut(PutOptions{});
-    ASSERT_TRUE(w.ok());
-    size_t fed = 0;
-    AssetWriter::FillFn good = Source(data, fed, 4, 100000);
-    const Status st = (*w)->WriteFrom([&](MutableByteSpan room) -> Result<size_t> {
-      if (fed > (2 << 20)) return err::Unavailable("SOURCE_GONE", "the source broke");
-      return good(room);
-    });
-    AIFS_EXPECT_STATUS(st, kUnavailable, "SOURCE_GONE");
-    // Destroyed without Commit: an abort.
-  }
+  AIFS_EXPECT_STATUS(PutFromBrokenSource(engine(), 31), kUnavailable, "SOURCE_GONE");
   EXPECT_EQ(TallyFiles(ChunkDir()).files, 0u);
   EXPECT_EQ(MustNs().asset_count, 0u);
   auto gc = engine().CollectGarbage(true);
@@ -184,18 +185,7 @@ TEST_F(RemoteWriteFromTest, MixesWithWrite) {
 
 TEST_F(RemoteWriteFromTest, ASourceErrorOrOverrunStopsThePutAndCommitsNothing) {
   StartServer();
-  const Bytes data = RandomBytes(3 << 20, 71);
-  {
-    auto w = remote_->BeginPut(PutOptions{});
-    ASSERT_TRUE(w.ok());
-    size_t fed = 0;
-    AssetWriter::FillFn good = Source(data, fed, 8, 100000);
-    const Status st = (*w)->WriteFrom([&](MutableByteSpan room) -> Result<size_t> {
-      if (fed > (2 << 20)) return err::Unavailable("SOURCE_GONE", "the source broke");
-      return good(room);
-    });
-    AIFS_EXPECT_STATUS(st, kUnavailable, "SOURCE_GONE");
-  }
+  AIFS_EXPECT_STATUS(PutFromBrokenSource(*remote_, 71), kUnavailable, "SOURCE_GONE");
   {
     auto w = remote_->BeginPut(PutOptions{});
     ASSERT_TRUE(w.ok());
