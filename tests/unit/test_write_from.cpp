@@ -135,6 +135,26 @@ TEST_F(WriteFromTest, ASourceThatWritesPastItsRoomIsRefused) {
   AIFS_EXPECT_STATUS(st, kInternal, "FILL_OVERRUN");
 }
 
+// With the default chunking a put's blocks after the first (8 MiB) are
+// larger than the piece a source is lent at a time: the first write past
+// the piece is refused, not only one past the block.
+TEST_F(WriteFromTest, ASourceThatWritesPastItsPieceIsRefused) {
+  InitStore(InitOptions{});
+  auto w = engine().BeginPut(PutOptions{});
+  ASSERT_TRUE(w.ok());
+  int calls = 0, overruns = 0;
+  const Status st = (*w)->WriteFrom([&](MutableByteSpan room) -> Result<size_t> {
+    if (calls++ == 0) {  // the first, small block: filled
+      std::fill(room.begin(), room.end(), uint8_t{7});
+      return room.size();
+    }
+    ++overruns;  // the next is lent a piece of the first large block
+    return room.size() + 1;
+  });
+  AIFS_EXPECT_STATUS(st, kInternal, "FILL_OVERRUN");
+  EXPECT_EQ(overruns, 1);
+}
+
 TEST_F(WriteFromTest, DeclaredSizeIsEnforced) {
   InitStore();
   const Bytes data = RandomBytes(200000, 41);

@@ -96,8 +96,7 @@ class RemoteWriter final : public AssetWriter {
       ctx_.TryCancel();  // the server aborts the put: nothing becomes visible
       (void)stream_->Finish();
     }
-    gathered_->resize(rpc::kMaxFrameBytes);  // within its capacity
-    conn_->GivePutMessage(std::move(msg_));
+    conn_->GivePutMessage(std::move(msg_));  // its frame is whole again after every send
   }
 
   Status Write(ByteSpan data) override {

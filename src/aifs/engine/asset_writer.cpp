@@ -137,8 +137,8 @@ Status EngineAssetWriter::WriteFrom(const FillFn& fill) {
   for (;;) {
     // At most a few MiB at a time, so hashing one piece overlaps with
     // reading and chunking the next.
-    const MutableByteSpan room = Room();
-    AIFS_ASSIGN_OR_RETURN(const size_t n, fill(room.first(std::min(room.size(), kFillPiece))));
+    const MutableByteSpan room = Room().first(std::min(Room().size(), kFillPiece));
+    AIFS_ASSIGN_OR_RETURN(const size_t n, fill(room));
     if (n == 0) return Status::Ok();
     if (n > room.size()) return err::Internal("FILL_OVERRUN", "a source wrote past its buffer");
     AIFS_RETURN_IF_ERROR(Accept(n));
